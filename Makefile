@@ -1,0 +1,39 @@
+# peergrid — the two README commands.  Both are idempotent.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+OUT    ?= out/demo
+
+.PHONY: demo test venv lint services clean
+
+$(VENV)/.stamp-base: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.stamp-test: pyproject.toml $(VENV)/.stamp-base
+	$(PIP) install -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.stamp-base
+
+## make demo: create the virtualenv, install peergrid, run the flagship study, write the report
+demo: $(VENV)/.stamp-base
+	$(VENV)/bin/peergrid demo --out $(OUT)
+	@echo "report: $(OUT)/report.html"
+
+## system services the tests need (none yet for the library; later issues add PostgreSQL, Mosquitto, Chromium)
+services:
+	sh scripts/services.sh
+
+## make test: install test extras and services, run lint and the full suite
+test: $(VENV)/.stamp-test services
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.stamp-test
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

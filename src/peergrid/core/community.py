@@ -1,0 +1,296 @@
+"""The :class:`Community` — one obvious entry object with tidy tables behind it.
+
+A community is a fixed-step UTC time index, a participants table and ``(T, N)``
+arrays of load and generation energy per step, plus the grid tariffs. Markets and
+controllers are functions applied to it (DESIGN.md, *Layers*).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from peergrid.core.errors import DataError
+from peergrid.core.timeindex import step_hours, validate_index
+
+#: Participant table columns and their defaults (units in the column names' docs below).
+PARTICIPANT_DEFAULTS: dict[str, object] = {
+    "pv_kwp": 0.0,  # installed PV, kWp
+    "wind_kw": 0.0,  # rated wind power, kW
+    "battery_kwh": 0.0,  # usable battery capacity, kWh
+    "battery_kw": 0.0,  # battery charge/discharge power limit, kW
+    "battery_eff_charge": 0.95,  # charge efficiency, 1
+    "battery_eff_discharge": 0.95,  # discharge efficiency, 1
+    "soc_min": 0.1,  # lower SOC bound, fraction of capacity
+    "soc_max": 1.0,  # upper SOC bound, fraction of capacity
+    "soc_init": 0.5,  # initial SOC, fraction of capacity
+    "phase": "a",  # LV phase a/b/c
+    "node": 0,  # feeder node (bus index)
+}
+
+
+def _as_time_array(value: float | np.ndarray | pd.Series, n: int, what: str) -> np.ndarray:
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        arr = np.full(n, float(arr))
+    if arr.shape != (n,):
+        raise DataError(f"{what}: expected {n} values (one per step), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise DataError(f"{what}: contains NaN or infinite values")
+    return arr
+
+
+@dataclass
+class Community:
+    """A local energy community.
+
+    Parameters
+    ----------
+    index : pandas.DatetimeIndex
+        Fixed-step UTC index of length T (period starts).
+    participants : pandas.DataFrame
+        One row per participant (N rows) with an ``id`` column and the columns of
+        :data:`PARTICIPANT_DEFAULTS` (missing ones are filled with the defaults).
+        ``role`` is derived: ``"prosumer"`` when the participant generates energy,
+        ``"consumer"`` otherwise.
+    load : numpy.ndarray
+        ``(T, N)`` consumption energy per step, kWh (≥ 0).
+    generation : numpy.ndarray
+        ``(T, N)`` local generation energy per step (PV + wind), kWh (≥ 0).
+    retail : float or array-like
+        Grid retail price λb per step, currency/kWh (scalar or length T, time-of-use).
+    feed_in : float or array-like
+        Feed-in tariff λs per step, currency/kWh; must satisfy λs ≤ λb.
+    name : str
+        Human-readable name.
+    source : str
+        Provenance of the profiles (dataset, licence, synthetic method).
+    currency : str
+        Currency code of the tariffs.
+    """
+
+    index: pd.DatetimeIndex
+    participants: pd.DataFrame
+    load: np.ndarray
+    generation: np.ndarray
+    retail: np.ndarray | float = 0.30
+    feed_in: np.ndarray | float = 0.08
+    name: str = "community"
+    source: str = "user data"
+    currency: str = "USD"
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.index = validate_index(self.index, f"{self.name}: time index")
+        T = len(self.index)
+        self.load = np.ascontiguousarray(self.load, dtype=np.float64)
+        self.generation = np.ascontiguousarray(self.generation, dtype=np.float64)
+        for what, arr in (("load", self.load), ("generation", self.generation)):
+            if arr.ndim != 2 or arr.shape[0] != T:
+                raise DataError(f"{self.name}: {what} must have shape (T={T}, N), got {arr.shape}")
+            if not np.all(np.isfinite(arr)):
+                t, i = np.argwhere(~np.isfinite(arr))[0]
+                raise DataError(f"{self.name}: {what} has NaN/inf at step {t}, participant {i}")
+            if np.any(arr < 0):
+                t, i = np.argwhere(arr < 0)[0]
+                raise DataError(f"{self.name}: {what} is negative at step {t}, participant {i}")
+        if self.load.shape != self.generation.shape:
+            raise DataError(
+                f"{self.name}: load {self.load.shape} and generation {self.generation.shape} differ in shape"
+            )
+        N = self.load.shape[1]
+        self.participants = _normalise_participants(self.participants, N, self.generation, self.name)
+        self.retail = _as_time_array(self.retail, T, f"{self.name}: retail tariff")
+        self.feed_in = _as_time_array(self.feed_in, T, f"{self.name}: feed-in tariff")
+        if np.any(self.feed_in > self.retail):
+            t = int(np.argmax(self.feed_in > self.retail))
+            raise DataError(
+                f"{self.name}: feed-in tariff {self.feed_in[t]} exceeds retail {self.retail[t]} at step {t}"
+            )
+        if np.any(self.feed_in < 0):
+            raise DataError(f"{self.name}: feed-in tariff must be >= 0")
+
+    # ---- shape ---------------------------------------------------------------------
+    @property
+    def T(self) -> int:
+        """Number of time steps."""
+        return len(self.index)
+
+    @property
+    def N(self) -> int:
+        """Number of participants."""
+        return self.load.shape[1]
+
+    @property
+    def dt(self) -> float:
+        """Step length in hours."""
+        return step_hours(self.index)
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Participant ids, length N."""
+        return self.participants["id"].to_numpy()
+
+    @property
+    def net(self) -> np.ndarray:
+        """``(T, N)`` net energy before control, kWh: consumption − generation (+ = import)."""
+        return self.load - self.generation
+
+    # ---- constructors / views --------------------------------------------------------
+    @classmethod
+    def from_frames(
+        cls,
+        load: pd.DataFrame,
+        generation: pd.DataFrame | None = None,
+        participants: pd.DataFrame | None = None,
+        **kwargs: object,
+    ) -> Community:
+        """Build a community from wide DataFrames (time x participant, kWh per step).
+
+        Parameters
+        ----------
+        load : pandas.DataFrame
+            Consumption energy per step, kWh; index is the UTC time index, columns
+            are participant ids.
+        generation : pandas.DataFrame, optional
+            Generation energy per step, kWh, same index and columns; zeros if omitted.
+        participants : pandas.DataFrame, optional
+            Participants table; built from the column names if omitted.
+        **kwargs
+            Passed to :class:`Community` (``retail``, ``feed_in``, ``name``, ...).
+
+        Returns
+        -------
+        Community
+        """
+        if generation is None:
+            generation = pd.DataFrame(0.0, index=load.index, columns=load.columns)
+        if not generation.index.equals(load.index):
+            raise DataError("generation and load have different time indexes")
+        if list(generation.columns) != list(load.columns):
+            raise DataError("generation and load have different participant columns")
+        if participants is None:
+            participants = pd.DataFrame({"id": [str(c) for c in load.columns]})
+        return cls(
+            index=pd.DatetimeIndex(load.index),
+            participants=participants,
+            load=load.to_numpy(dtype=np.float64),
+            generation=generation.to_numpy(dtype=np.float64),
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    def select(self, participants: slice | np.ndarray | list | None = None, steps: slice | None = None) -> Community:
+        """Return a sub-community (some participants and/or a time slice).
+
+        Parameters
+        ----------
+        participants : slice, array of int/bool, or list of ids, optional
+            Participants to keep.
+        steps : slice, optional
+            Time steps to keep (contiguous).
+
+        Returns
+        -------
+        Community
+        """
+        cols: slice | np.ndarray = slice(None)
+        if participants is not None:
+            if isinstance(participants, list) and participants and not isinstance(participants[0], (int, np.integer, bool)):
+                pos = {p: k for k, p in enumerate(self.ids)}
+                missing = [p for p in participants if p not in pos]
+                if missing:
+                    raise DataError(f"unknown participant ids: {missing[:5]}")
+                cols = np.array([pos[p] for p in participants])
+            else:
+                cols = participants if isinstance(participants, slice) else np.asarray(participants)
+        rows = steps if steps is not None else slice(None)
+        parts = self.participants.iloc[cols].reset_index(drop=True)
+        return Community(
+            index=self.index[rows],
+            participants=parts,
+            load=self.load[rows][:, cols],
+            generation=self.generation[rows][:, cols],
+            retail=self.retail[rows],
+            feed_in=self.feed_in[rows],
+            name=self.name,
+            source=self.source,
+            currency=self.currency,
+            meta=dict(self.meta),
+        )
+
+    def load_frame(self) -> pd.DataFrame:
+        """Load as a wide DataFrame (time x participant id), kWh per step."""
+        return pd.DataFrame(self.load, index=self.index, columns=self.ids)
+
+    def generation_frame(self) -> pd.DataFrame:
+        """Generation as a wide DataFrame (time x participant id), kWh per step."""
+        return pd.DataFrame(self.generation, index=self.index, columns=self.ids)
+
+    def summary(self) -> dict[str, object]:
+        """Headline figures: size, span, energy totals (kWh), counts by role."""
+        roles = self.participants["role"].value_counts().to_dict()
+        return {
+            "name": self.name,
+            "participants": self.N,
+            "prosumers": int(roles.get("prosumer", 0)),
+            "consumers": int(roles.get("consumer", 0)),
+            "batteries": int((self.participants["battery_kwh"] > 0).sum()),
+            "steps": self.T,
+            "step_hours": self.dt,
+            "start": self.index[0].isoformat(),
+            "end": (self.index[-1] + self.index.freq).isoformat(),
+            "load_kwh": float(self.load.sum()),
+            "generation_kwh": float(self.generation.sum()),
+            "source": self.source,
+        }
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (
+            f"Community({s['name']!r}, N={s['participants']} ({s['prosumers']} prosumers, "
+            f"{s['batteries']} batteries), T={s['steps']} x {s['step_hours']} h from {s['start']})"
+        )
+
+
+def _normalise_participants(table: pd.DataFrame, n: int, generation: np.ndarray, name: str) -> pd.DataFrame:
+    if table is None:
+        table = pd.DataFrame({"id": [f"p{i:05d}" for i in range(n)]})
+    table = pd.DataFrame(table).reset_index(drop=True).copy()
+    if len(table) != n:
+        raise DataError(f"{name}: participants table has {len(table)} rows but data has {n} columns")
+    if "id" not in table:
+        table.insert(0, "id", [f"p{i:05d}" for i in range(n)])
+    table["id"] = table["id"].astype(str)
+    if table["id"].duplicated().any():
+        raise DataError(f"{name}: duplicate participant id {table['id'][table['id'].duplicated()].iloc[0]!r}")
+    unknown = set(table.columns) - set(PARTICIPANT_DEFAULTS) - {"id", "role", "source_home"}
+    if unknown:
+        raise DataError(f"{name}: unknown participant columns {sorted(unknown)}")
+    for col, default in PARTICIPANT_DEFAULTS.items():
+        if col not in table:
+            table[col] = default
+    numeric = [c for c, d in PARTICIPANT_DEFAULTS.items() if isinstance(d, float)]
+    for col in numeric:
+        values = pd.to_numeric(table[col], errors="coerce").to_numpy(dtype=np.float64)
+        if not np.all(np.isfinite(values)):
+            raise DataError(f"{name}: participant column {col!r} has missing or non-numeric values")
+        if np.any(values < 0):
+            i = int(np.argmax(values < 0))
+            raise DataError(f"{name}: participant {table['id'][i]!r} has negative {col} = {values[i]}")
+        table[col] = values
+    for col in ("battery_eff_charge", "battery_eff_discharge", "soc_min", "soc_max", "soc_init"):
+        if np.any(table[col] > 1):
+            i = int(np.argmax(table[col] > 1))
+            raise DataError(f"{name}: participant {table['id'][i]!r} has {col} = {table[col][i]} > 1")
+    has_batt = table["battery_kwh"] > 0
+    bad = has_batt & ((table["soc_min"] > table["soc_max"]) | (table["battery_eff_charge"] <= 0) | (table["battery_eff_discharge"] <= 0))
+    if bad.any():
+        raise DataError(f"{name}: participant {table['id'][bad].iloc[0]!r} has inconsistent battery parameters")
+    generates = (table["pv_kwp"] > 0) | (table["wind_kw"] > 0) | (generation.sum(axis=0) > 0)
+    table["role"] = np.where(generates, "prosumer", "consumer")
+    table["phase"] = table["phase"].astype(str)
+    table["node"] = table["node"].astype(np.int64)
+    cols = ["id", "role", *PARTICIPANT_DEFAULTS, *(["source_home"] if "source_home" in table else [])]
+    return table[cols]

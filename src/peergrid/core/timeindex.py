@@ -1,0 +1,103 @@
+"""Fixed-step, timezone-aware UTC time indexes (DESIGN.md, *Time*)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from peergrid.core.errors import DataError
+
+
+def make_index(start: str | pd.Timestamp, periods: int, freq: str) -> pd.DatetimeIndex:
+    """Build a fixed-step UTC index.
+
+    Parameters
+    ----------
+    start : str or pandas.Timestamp
+        First period start. Naive values are read as UTC.
+    periods : int
+        Number of steps, > 0.
+    freq : str
+        Step length as a pandas offset alias, e.g. ``"15min"``, ``"1h"``, ``"150min"``.
+
+    Returns
+    -------
+    pandas.DatetimeIndex
+        UTC index with ``freq`` set.
+    """
+    if periods <= 0:
+        raise DataError(f"periods must be > 0, got {periods}")
+    try:
+        ts = pd.Timestamp(start)
+        offset = pd.tseries.frequencies.to_offset(freq)
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"bad time specification start={start!r} freq={freq!r}: {exc}") from None
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return pd.date_range(ts, periods=periods, freq=offset)
+
+
+def validate_index(index: pd.Index, what: str = "time index") -> pd.DatetimeIndex:
+    """Check that ``index`` is a gap-free, duplicate-free, fixed-step UTC index.
+
+    Parameters
+    ----------
+    index : pandas.Index
+        Candidate index.
+    what : str
+        Name used in error messages.
+
+    Returns
+    -------
+    pandas.DatetimeIndex
+        The index converted to UTC with ``freq`` set.
+
+    Raises
+    ------
+    DataError
+        If the index is not datetime, has duplicates, is unsorted, has gaps or
+        irregular steps, or is timezone-naive.
+    """
+    if not isinstance(index, pd.DatetimeIndex):
+        raise DataError(f"{what}: expected a DatetimeIndex, got {type(index).__name__}")
+    if index.tz is None:
+        raise DataError(f"{what}: timestamps must be timezone-aware (UTC)")
+    if len(index) == 0:
+        raise DataError(f"{what}: is empty")
+    if index.has_duplicates:
+        dup = index[index.duplicated()][0]
+        raise DataError(f"{what}: duplicate timestamp {dup.isoformat()}")
+    if not index.is_monotonic_increasing:
+        raise DataError(f"{what}: timestamps are not sorted")
+    index = index.tz_convert("UTC")
+    if len(index) == 1:
+        if index.freq is None:
+            raise DataError(f"{what}: a single timestamp needs an explicit freq")
+        return index
+    steps = np.diff(index.asi8)
+    if not np.all(steps == steps[0]):
+        bad = int(np.argmax(steps != steps[0]))
+        raise DataError(
+            f"{what}: gap or irregular step after {index[bad].isoformat()} "
+            f"(step {pd.Timedelta(int(steps[bad]), 'ns')} instead of {pd.Timedelta(int(steps[0]), 'ns')})"
+        )
+    if index.freq is None:
+        index = pd.DatetimeIndex(index, freq=pd.Timedelta(int(steps[0]), "ns"))
+    return index
+
+
+def step_hours(index: pd.DatetimeIndex) -> float:
+    """Step length of a fixed-step index in hours.
+
+    Parameters
+    ----------
+    index : pandas.DatetimeIndex
+        Fixed-step index with ``freq`` set (see :func:`validate_index`).
+
+    Returns
+    -------
+    float
+        Step length ``dt`` in h.
+    """
+    if index.freq is None:
+        index = validate_index(index)
+    return pd.Timedelta(index.freq).total_seconds() / 3600.0

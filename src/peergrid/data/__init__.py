@@ -1,0 +1,1 @@
+"""peergrid.data."""
