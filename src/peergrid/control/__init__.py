@@ -1,1 +1,125 @@
-"""peergrid.control."""
+"""Battery and flexibility control.
+
+A controller is a callable ``f(community, progress=None) -> BatterySchedule``; the
+names ``"none"`` and ``"greedy"`` select the built-in ones. Richer controllers (LP,
+MPC, peak agents) plug into the same interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from peergrid.assets.battery import BatteryFleet
+from peergrid.control.greedy import BatterySchedule, greedy_self_consumption
+from peergrid.core.community import Community
+from peergrid.core.errors import ConfigError
+
+Controller = Callable[..., BatterySchedule]
+
+
+def battery_fleet(community: Community) -> tuple[np.ndarray, BatteryFleet]:
+    """Battery owners and their parameters from the participants table.
+
+    Parameters
+    ----------
+    community : Community
+
+    Returns
+    -------
+    owners : numpy.ndarray
+        Participant columns with ``battery_kwh > 0`` and ``battery_kw > 0``.
+    fleet : BatteryFleet
+    """
+    p = community.participants
+    mask = (p["battery_kwh"].to_numpy() > 0) & (p["battery_kw"].to_numpy() > 0)
+    owners = np.flatnonzero(mask)
+    sel = p.iloc[owners]
+    fleet = BatteryFleet(
+        capacity=sel["battery_kwh"].to_numpy(np.float64),
+        power=sel["battery_kw"].to_numpy(np.float64),
+        eff_charge=sel["battery_eff_charge"].to_numpy(np.float64),
+        eff_discharge=sel["battery_eff_discharge"].to_numpy(np.float64),
+        soc_min=sel["soc_min"].to_numpy(np.float64),
+        soc_max=sel["soc_max"].to_numpy(np.float64),
+        soc_init=sel["soc_init"].to_numpy(np.float64),
+    )
+    return owners, fleet
+
+
+def no_control(community: Community, progress: Callable[[int], None] | None = None) -> BatterySchedule:
+    """Leave every battery idle.
+
+    Parameters
+    ----------
+    community : Community
+    progress : callable, optional
+        Ignored (instant).
+
+    Returns
+    -------
+    BatterySchedule
+        Zero charge/discharge; stored energy stays at its initial value.
+    """
+    owners, fleet = battery_fleet(community)
+    T = community.T
+    zeros = np.zeros((T, owners.size))
+    energy = np.broadcast_to(fleet.e_init, (T, owners.size)).copy()
+    return BatterySchedule(owners, zeros, zeros.copy(), energy, fleet.capacity)
+
+
+def greedy(community: Community, progress: Callable[[int], None] | None = None) -> BatterySchedule:
+    """Greedy self-consumption control of every battery in the community.
+
+    Parameters
+    ----------
+    community : Community
+    progress : callable, optional
+        Called with steps done.
+
+    Returns
+    -------
+    BatterySchedule
+        See :func:`peergrid.control.greedy.greedy_self_consumption`.
+    """
+    owners, fleet = battery_fleet(community)
+    if owners.size == 0:
+        return BatterySchedule.empty(community.T)
+    net = community.load[:, owners] - community.generation[:, owners]
+    charge, discharge, energy = greedy_self_consumption(net, fleet, community.dt, progress)
+    return BatterySchedule(owners, charge, discharge, energy, fleet.capacity)
+
+
+CONTROLLERS: dict[str, Controller] = {"none": no_control, "greedy": greedy}
+
+
+def get_controller(control: str | Controller) -> Controller:
+    """Resolve a controller name or callable.
+
+    Parameters
+    ----------
+    control : str or callable
+        ``"none"``, ``"greedy"`` or ``f(community, progress=None) -> BatterySchedule``.
+
+    Returns
+    -------
+    callable
+    """
+    if callable(control):
+        return control
+    key = str(control).strip().lower()
+    if key not in CONTROLLERS:
+        raise ConfigError(f"unknown control {control!r}; choose from {', '.join(CONTROLLERS)}")
+    return CONTROLLERS[key]
+
+
+__all__ = [
+    "CONTROLLERS",
+    "BatterySchedule",
+    "battery_fleet",
+    "get_controller",
+    "greedy",
+    "greedy_self_consumption",
+    "no_control",
+]

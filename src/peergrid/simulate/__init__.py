@@ -1,1 +1,5 @@
-"""peergrid.simulate."""
+"""Simulation engine."""
+
+from peergrid.simulate.engine import HEADLINE_METRICS, Comparison, Result, compare, simulate
+
+__all__ = ["HEADLINE_METRICS", "Comparison", "Result", "compare", "simulate"]

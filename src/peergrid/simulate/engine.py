@@ -1,0 +1,543 @@
+"""Time-stepping engine: community × control × market → :class:`Result`.
+
+The engine is vectorised over time and participants: control runs once (a loop
+over time with numpy over batteries), each market clears the whole horizon in one
+call, and per-participant totals are reduced in time blocks so that a year of
+1,000 households at 15-min resolution stays well inside 2 GiB.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from peergrid import metrics as M
+from peergrid.control import BatterySchedule, Controller, get_controller
+from peergrid.core.community import Community
+from peergrid.core.errors import DataError
+from peergrid.market.sharing import MECHANISMS, Allocation, Clearing, demand_supply, get_mechanism, no_p2p
+
+_BLOCK = 4096  # time steps per reduction block
+
+#: The metric keys every market carries in JSON output (stable, snake_case).
+HEADLINE_METRICS = (
+    "self_sufficiency",
+    "self_consumption",
+    "community_cost",
+    "cost_reduction",
+    "pm",
+    "peak_import_kw",
+)
+
+
+def _time_blocks(T: int, block: int = _BLOCK) -> Iterator[slice]:
+    for start in range(0, T, block):
+        yield slice(start, min(start + block, T))
+
+
+@dataclass
+class Result:
+    """Outcome of one simulation (one market, one controller) of a community.
+
+    Heavy ``(T, N)`` arrays are kept once (``net``) and everything per participant is
+    derived from it and the per-slot :class:`~peergrid.market.Clearing`.
+
+    Attributes
+    ----------
+    community : Community
+        The simulated community (load, generation, tariffs).
+    market : str
+        Mechanism name.
+    control : str
+        Controller name.
+    battery : BatterySchedule
+        Battery operation (shared between the results of one comparison).
+    net : numpy.ndarray
+        ``(T, N)`` net energy after control, kWh (+ import).
+    clearing : Clearing
+        Per-slot prices and peer shares of the market.
+    """
+
+    community: Community
+    market: str
+    control: str
+    battery: BatterySchedule
+    net: np.ndarray
+    clearing: Clearing
+    baseline: Clearing = field(repr=False, default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.baseline is None:
+            self.baseline = no_p2p(self.clearing.demand, self.clearing.supply, self.clearing.retail, self.clearing.feed_in)
+
+    # ---- per-participant arrays --------------------------------------------------------
+    def allocation(self) -> Allocation:
+        """Per-participant bought/sold/grid energy and bills, ``(T, N)`` (computed on demand)."""
+        return self.clearing.allocate(self.net)
+
+    @property
+    def index(self) -> pd.DatetimeIndex:
+        """Time index (UTC)."""
+        return self.community.index
+
+    @cached_property
+    def _participant_sums(self) -> dict[str, np.ndarray]:
+        c, b = self.clearing, self.baseline
+        wb = np.stack([np.ones_like(c.demand), c.peer_share_buy, c.price_buy, b.price_buy], axis=1)
+        ws = np.stack([np.ones_like(c.supply), c.peer_share_sell, c.price_sell, b.price_sell], axis=1)
+        N = self.community.N
+        acc_b = np.zeros((N, wb.shape[1]))
+        acc_s = np.zeros((N, ws.shape[1]))
+        for blk in _time_blocks(self.community.T):
+            x = self.net[blk]
+            acc_b += np.maximum(x, 0.0).T @ wb[blk]
+            acc_s += np.maximum(-x, 0.0).T @ ws[blk]
+        return {
+            "deficit": acc_b[:, 0],
+            "bought": acc_b[:, 1],
+            "purchase_cost": acc_b[:, 2],
+            "baseline_purchase_cost": acc_b[:, 3],
+            "surplus": acc_s[:, 0],
+            "sold": acc_s[:, 1],
+            "revenue": acc_s[:, 2],
+            "baseline_revenue": acc_s[:, 3],
+        }
+
+    @cached_property
+    def participants(self) -> pd.DataFrame:
+        """One row per participant: energy totals (kWh), bills and savings (currency)."""
+        s = self._participant_sums
+        com = self.community
+        charge = np.zeros(com.N)
+        discharge = np.zeros(com.N)
+        if self.battery.owners.size:
+            charge[self.battery.owners] = self.battery.charge.sum(axis=0)
+            discharge[self.battery.owners] = self.battery.discharge.sum(axis=0)
+        bill = s["purchase_cost"] - s["revenue"]
+        baseline_bill = s["baseline_purchase_cost"] - s["baseline_revenue"]
+        df = pd.DataFrame(
+            {
+                "id": com.ids,
+                "role": com.participants["role"].to_numpy(),
+                "load_kwh": com.load.sum(axis=0),
+                "generation_kwh": com.generation.sum(axis=0),
+                "battery_charge_kwh": charge,
+                "battery_discharge_kwh": discharge,
+                "bought_kwh": s["bought"],
+                "sold_kwh": s["sold"],
+                "grid_import_kwh": s["deficit"] - s["bought"],
+                "grid_export_kwh": s["surplus"] - s["sold"],
+                "bill": bill,
+                "baseline_bill": baseline_bill,
+                "savings": baseline_bill - bill,
+            }
+        )
+        df["scr"] = M.sharing_contribution_rate(s["sold"])
+        return df
+
+    # ---- per-step community table -------------------------------------------------------
+    @cached_property
+    def steps(self) -> pd.DataFrame:
+        """One row per step: community totals (kWh), prices (currency/kWh), bill (currency)."""
+        c = self.clearing
+        com = self.community
+        return pd.DataFrame(
+            {
+                "load_kwh": com.load.sum(axis=1),
+                "generation_kwh": com.generation.sum(axis=1),
+                "battery_charge_kwh": self.battery.charge.sum(axis=1),
+                "battery_discharge_kwh": self.battery.discharge.sum(axis=1),
+                "battery_energy_kwh": self.battery.energy.sum(axis=1),
+                "demand_kwh": c.demand,
+                "supply_kwh": c.supply,
+                "traded_kwh": c.traded,
+                "grid_import_kwh": c.grid_import,
+                "grid_export_kwh": c.grid_export,
+                "retail": c.retail,
+                "feed_in": c.feed_in,
+                "price_buy": c.price_buy,
+                "price_sell": c.price_sell,
+                "peer_share_buy": c.peer_share_buy,
+                "peer_share_sell": c.peer_share_sell,
+                "bill": c.member_bill,
+            },
+            index=pd.Index(com.index, name="time"),
+        )
+
+    def soc(self) -> pd.DataFrame:
+        """State of charge of each battery (fraction of capacity), time × owner id."""
+        cap = np.where(self.battery.capacity > 0, self.battery.capacity, 1.0)
+        return pd.DataFrame(
+            self.battery.energy / cap, index=self.index, columns=self.community.ids[self.battery.owners]
+        )
+
+    def table(self) -> pd.DataFrame:
+        """Tidy long table, one row per step × participant (T·N rows; mind the size).
+
+        Columns: time, participant, load, generation, battery, soc, net, bought, sold,
+        grid_import, grid_export (kWh), price_buy, price_sell (currency/kWh), bill (currency).
+        """
+        return pd.concat(list(self._table_blocks()), ignore_index=True)
+
+    def _table_blocks(self, block: int = _BLOCK) -> Iterator[pd.DataFrame]:
+        com = self.community
+        N = com.N
+        ids = pd.Categorical(com.ids)
+        batt = np.zeros((0, N))
+        for blk in _time_blocks(com.T, max(block // max(N // 64, 1), 1)):
+            t = com.index[blk]
+            nb = len(t)
+            battery = np.zeros((nb, N))
+            soc = np.full((nb, N), np.nan)
+            if self.battery.owners.size:
+                battery[:, self.battery.owners] = self.battery.power[blk]
+                cap = np.where(self.battery.capacity > 0, self.battery.capacity, 1.0)
+                soc[:, self.battery.owners] = self.battery.energy[blk] / cap
+            x = self.net[blk]
+            d = np.maximum(x, 0.0)
+            s = np.maximum(-x, 0.0)
+            c = self.clearing
+            fb, fs = c.peer_share_buy[blk, None], c.peer_share_sell[blk, None]
+            pb, ps = c.price_buy[blk, None], c.price_sell[blk, None]
+            del batt
+            batt = battery
+            yield pd.DataFrame(
+                {
+                    "time": np.repeat(t, N),
+                    "participant": np.tile(ids, nb),
+                    "load": com.load[blk].ravel(),
+                    "generation": com.generation[blk].ravel(),
+                    "battery": battery.ravel(),
+                    "soc": soc.ravel(),
+                    "net": x.ravel(),
+                    "bought": (d * fb).ravel(),
+                    "sold": (s * fs).ravel(),
+                    "grid_import": (d * (1 - fb)).ravel(),
+                    "grid_export": (s * (1 - fs)).ravel(),
+                    "price_buy": np.repeat(pb[:, 0], N),
+                    "price_sell": np.repeat(ps[:, 0], N),
+                    "bill": (pb * d - ps * s).ravel(),
+                }
+            )
+
+    # ---- metrics ----------------------------------------------------------------------
+    @cached_property
+    def metrics(self) -> dict[str, float]:
+        """Community metrics (see :mod:`peergrid.metrics`); NaN where undefined."""
+        com, c, s = self.community, self.clearing, self._participant_sums
+        load = float(com.load.sum())
+        gen = float(com.generation.sum())
+        imp = float(c.grid_import.sum())
+        exp = float(c.grid_export.sum())
+        purchase = float(s["purchase_cost"].sum())
+        base_purchase = float(s["baseline_purchase_cost"].sum())
+        revenue = float(s["revenue"].sum())
+        base_revenue = float(s["baseline_revenue"].sum())
+        v_max = float((c.supply * c.retail).sum())
+        cost = float(c.member_bill.sum())
+        baseline_cost = float(self.baseline.member_bill.sum())
+        import_kw = c.grid_import / com.dt
+        savings = self.participants["savings"].to_numpy()
+        out: dict[str, float] = {
+            "self_sufficiency": M.self_sufficiency(load, imp),
+            "self_consumption": M.self_consumption(gen, exp),
+            "individual_self_consumption": M.self_consumption(gen, float(c.supply.sum())),
+            "community_cost": cost,
+            "baseline_cost": baseline_cost,
+            "community_cost_reduction": M.cost_reduction(cost, baseline_cost),
+            "purchase_cost": purchase,
+            "cost_reduction": M.cost_reduction(purchase, base_purchase),
+            "seller_revenue": revenue,
+            "pm": M.performance_measure(revenue, base_revenue, v_max),
+            "peak_import_kw": float(import_kw.max()),
+            "mean_import_kw": float(import_kw.mean()),
+            "peak_to_average": M.peak_to_average(import_kw),
+            "load_kwh": load,
+            "generation_kwh": gen,
+            "traded_kwh": float(c.traded.sum()),
+            "grid_import_kwh": imp,
+            "grid_export_kwh": exp,
+            "mean_price_buy": float((c.price_buy * c.demand).sum() / c.demand.sum()) if c.demand.sum() > 0 else math.nan,
+            "mean_price_sell": float((c.price_sell * c.supply).sum() / c.supply.sum()) if c.supply.sum() > 0 else math.nan,
+            "savings_total": float(savings.sum()),
+            "savings_min": float(savings.min()),
+            "savings_max": float(savings.max()),
+            "share_better_off": float(np.mean(savings >= -1e-9)),
+            "jain_fairness": M.jain_index(savings),
+        }
+        out.update(
+            M.ess_utilisation(
+                float(self.battery.charge.sum()), float(self.battery.discharge.sum()), float(self.battery.capacity.sum())
+            )
+        )
+        return out
+
+    def summary(self) -> dict[str, object]:
+        """JSON-ready metrics (NaN → None)."""
+        return {k: _json_number(v) for k, v in self.metrics.items()}
+
+    # ---- persistence ----------------------------------------------------------------
+    def to_parquet(self, directory: str | Path) -> Path:
+        """Write the result as tidy Parquet tables plus ``metrics.json``.
+
+        Files: ``series.parquet`` (step × participant long table), ``steps.parquet``
+        (per-step community table), ``participants.parquet`` (participant table with
+        parameters and totals), ``result.json`` (market, control, community meta,
+        metrics).
+
+        Parameters
+        ----------
+        directory : str or pathlib.Path
+            Created if missing.
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        writer = None
+        try:
+            for frame in self._table_blocks():
+                frame = frame.assign(participant=frame["participant"].astype(str))
+                tbl = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(d / "series.parquet", tbl.schema, compression="zstd")
+                writer.write_table(tbl)
+        finally:
+            if writer is not None:
+                writer.close()
+        self.steps.to_parquet(d / "steps.parquet", compression="zstd")
+        parts = self.community.participants.merge(
+            self.participants.drop(columns=["role"]), on="id", how="left"
+        )
+        parts.to_parquet(d / "participants.parquet", compression="zstd")
+        meta = {
+            "market": self.market,
+            "control": self.control,
+            "community": {
+                "name": self.community.name,
+                "source": self.community.source,
+                "currency": self.community.currency,
+                "freq": pd.tseries.frequencies.to_offset(self.community.index.freq).freqstr,
+            },
+            "metrics": self.summary(),
+        }
+        (d / "result.json").write_text(json.dumps(meta, indent=2))
+        return d
+
+    @classmethod
+    def from_parquet(cls, directory: str | Path) -> Result:
+        """Read a result written by :meth:`to_parquet`.
+
+        Parameters
+        ----------
+        directory : str or pathlib.Path
+
+        Returns
+        -------
+        Result
+        """
+        d = Path(directory)
+        for name in ("series.parquet", "steps.parquet", "participants.parquet", "result.json"):
+            if not (d / name).is_file():
+                raise DataError(f"{d}: not a peergrid result directory (missing {name})")
+        meta = json.loads((d / "result.json").read_text())
+        steps = pd.read_parquet(d / "steps.parquet")
+        parts = pd.read_parquet(d / "participants.parquet")
+        series = pd.read_parquet(d / "series.parquet")
+        T, N = len(steps), len(parts)
+        if len(series) != T * N:
+            raise DataError(f"{d}: series.parquet has {len(series)} rows, expected {T}x{N}")
+
+        def wide(col: str) -> np.ndarray:
+            return series[col].to_numpy(np.float64).reshape(T, N)
+
+        index = pd.DatetimeIndex(steps.index, freq=meta["community"]["freq"])
+        pcols = ["id", *[c for c in Community.__dataclass_fields__ if False]]
+        from peergrid.core.community import PARTICIPANT_DEFAULTS
+
+        pcols = ["id", *PARTICIPANT_DEFAULTS, *(["source_home"] if "source_home" in parts else [])]
+        community = Community(
+            index=index,
+            participants=parts[pcols],
+            load=wide("load"),
+            generation=wide("generation"),
+            retail=steps["retail"].to_numpy(),
+            feed_in=steps["feed_in"].to_numpy(),
+            name=meta["community"]["name"],
+            source=meta["community"]["source"],
+            currency=meta["community"]["currency"],
+        )
+        battery_all = wide("battery")
+        soc_all = wide("soc")
+        owners = np.flatnonzero(~np.isnan(soc_all[0])) if T else np.zeros(0, dtype=np.int64)
+        cap = parts["battery_kwh"].to_numpy(np.float64)[owners]
+        power = battery_all[:, owners]
+        schedule = BatterySchedule(
+            owners=owners,
+            charge=np.maximum(power, 0.0),
+            discharge=np.maximum(-power, 0.0),
+            energy=soc_all[:, owners] * cap,
+            capacity=cap,
+        )
+        clearing = Clearing(
+            meta["market"],
+            steps["demand_kwh"].to_numpy(),
+            steps["supply_kwh"].to_numpy(),
+            steps["retail"].to_numpy(),
+            steps["feed_in"].to_numpy(),
+            steps["price_buy"].to_numpy(),
+            steps["price_sell"].to_numpy(),
+            steps["peer_share_buy"].to_numpy(),
+            steps["peer_share_sell"].to_numpy(),
+        )
+        return cls(community, meta["market"], meta["control"], schedule, wide("net"), clearing)
+
+
+class Comparison(Mapping[str, Result]):
+    """Results of several markets on the same community and battery schedule.
+
+    A read-only mapping ``market name -> Result``; the battery schedule and the
+    ``(T, N)`` net array are shared, not copied.
+    """
+
+    def __init__(self, results: dict[str, Result]) -> None:
+        self._results = dict(results)
+
+    def __getitem__(self, key: str) -> Result:
+        return self._results[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._results)
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+    @property
+    def community(self) -> Community:
+        """The community all results share."""
+        return next(iter(self._results.values())).community
+
+    def metrics(self) -> pd.DataFrame:
+        """Metrics table, one row per market."""
+        return pd.DataFrame({k: r.metrics for k, r in self._results.items()}).T
+
+    def summary(self) -> dict[str, dict[str, object]]:
+        """JSON-ready ``{market: {metric: value}}``."""
+        return {k: r.summary() for k, r in self._results.items()}
+
+    def savings(self) -> pd.DataFrame:
+        """Per-participant savings vs the no-P2P baseline (currency), participant × market."""
+        return pd.DataFrame({k: r.participants["savings"].to_numpy() for k, r in self._results.items()}, index=self.community.ids)
+
+    def to_parquet(self, directory: str | Path) -> Path:
+        """Write each result under ``directory/<market>/`` (see :meth:`Result.to_parquet`)."""
+        d = Path(directory)
+        for name, res in self._results.items():
+            res.to_parquet(d / name)
+        return d
+
+
+def _json_number(v: object) -> object:
+    if isinstance(v, (float, np.floating)):
+        return None if not math.isfinite(float(v)) else float(v)
+    return v
+
+
+def _run_control(
+    community: Community, control: str | Controller, progress: Callable[[int], None] | None
+) -> tuple[str, BatterySchedule, np.ndarray]:
+    controller = get_controller(control)
+    schedule = controller(community, progress=progress)
+    if schedule.charge.shape != (community.T, schedule.owners.size):
+        raise DataError(
+            f"controller returned charge of shape {schedule.charge.shape}, expected {(community.T, schedule.owners.size)}"
+        )
+    name = control if isinstance(control, str) else getattr(control, "__name__", "custom")
+    return str(name).lower(), schedule, schedule.apply(community.net)
+
+
+def simulate(
+    community: Community,
+    market: str = "sdr",
+    control: str | Controller = "greedy",
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> Result:
+    """Simulate a community with one controller and one market.
+
+    Parameters
+    ----------
+    community : Community
+        Load, generation, tariffs and participants.
+    market : str
+        ``"baseline"``, ``"bs"``, ``"mmr"`` or ``"sdr"`` (see :mod:`peergrid.market`).
+    control : str or callable
+        ``"none"``, ``"greedy"`` or a controller ``f(community, progress=None) -> BatterySchedule``.
+    progress : callable, optional
+        Called with the number of control steps done (for progress bars).
+
+    Returns
+    -------
+    Result
+
+    Examples
+    --------
+    >>> import peergrid
+    >>> from peergrid.data import synthetic_community
+    >>> com = synthetic_community(20, periods=48, freq="1h", seed=1)
+    >>> res = peergrid.simulate(com, market="sdr", control="greedy")
+    >>> 0.0 <= res.metrics["self_sufficiency"] <= 1.0
+    True
+    """
+    return compare(community, markets=(market,), control=control, progress=progress)[str(market).strip().lower()]
+
+
+def compare(
+    community: Community,
+    markets: Iterable[str] = ("baseline", "bs", "mmr", "sdr"),
+    control: str | Controller = "greedy",
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> Comparison:
+    """Simulate several markets on the same community with one shared control run.
+
+    Parameters
+    ----------
+    community : Community
+    markets : iterable of str
+        Market names; default all pool mechanisms and the baseline.
+    control : str or callable
+        Controller (see :func:`simulate`).
+    progress : callable, optional
+        Progress callback for the control run.
+
+    Returns
+    -------
+    Comparison
+        Mapping market name → :class:`Result`.
+    """
+    names = [str(m).strip().lower() for m in markets]
+    if not names:
+        raise DataError("no markets given")
+    for n in names:
+        get_mechanism(n)
+    control_name, schedule, net = _run_control(community, control, progress)
+    demand, supply = demand_supply(net)
+    baseline = no_p2p(demand, supply, community.retail, community.feed_in)
+    results = {}
+    for n in names:
+        clearing = baseline if n == "baseline" else MECHANISMS[n](demand, supply, community.retail, community.feed_in)
+        results[n] = Result(community, n, control_name, schedule, net, clearing, baseline)
+    return Comparison(results)
