@@ -49,7 +49,9 @@ class BatteryFleet:
             if np.any(arr < 0):
                 raise ModelError(f"battery {name} must be >= 0")
             object.__setattr__(self, name, arr)
-        if np.any((self.eff_charge <= 0) | (self.eff_charge > 1) | (self.eff_discharge <= 0) | (self.eff_discharge > 1)):
+        if np.any(
+            (self.eff_charge <= 0) | (self.eff_charge > 1) | (self.eff_discharge <= 0) | (self.eff_discharge > 1)
+        ):
             raise ModelError("battery efficiencies must lie in (0, 1]")
         if np.any(self.soc_min > self.soc_max) or np.any(self.soc_max > 1):
             raise ModelError("battery SOC bounds need 0 <= soc_min <= soc_max <= 1")
@@ -103,9 +105,7 @@ def soc_update(
     return energy + np.asarray(eff_charge) * charge - discharge / np.asarray(eff_discharge)
 
 
-def step_limits(
-    energy: np.ndarray, fleet: BatteryFleet, dt: float
-) -> tuple[np.ndarray, np.ndarray]:
+def step_limits(energy: np.ndarray, fleet: BatteryFleet, dt: float) -> tuple[np.ndarray, np.ndarray]:
     """Largest feasible bus-side charge and discharge in one step.
 
     Parameters

@@ -1,1 +1,1 @@
-"""peergrid.cli."""
+"""Command line interface (typer)."""

@@ -197,7 +197,11 @@ class Community:
         """
         cols: slice | np.ndarray = slice(None)
         if participants is not None:
-            if isinstance(participants, list) and participants and not isinstance(participants[0], (int, np.integer, bool)):
+            if (
+                isinstance(participants, list)
+                and participants
+                and not isinstance(participants[0], (int, np.integer, bool))
+            ):
                 pos = {p: k for k, p in enumerate(self.ids)}
                 missing = [p for p in participants if p not in pos]
                 if missing:
@@ -285,7 +289,11 @@ def _normalise_participants(table: pd.DataFrame, n: int, generation: np.ndarray,
             i = int(np.argmax(table[col] > 1))
             raise DataError(f"{name}: participant {table['id'][i]!r} has {col} = {table[col][i]} > 1")
     has_batt = table["battery_kwh"] > 0
-    bad = has_batt & ((table["soc_min"] > table["soc_max"]) | (table["battery_eff_charge"] <= 0) | (table["battery_eff_discharge"] <= 0))
+    bad = has_batt & (
+        (table["soc_min"] > table["soc_max"])
+        | (table["battery_eff_charge"] <= 0)
+        | (table["battery_eff_discharge"] <= 0)
+    )
     if bad.any():
         raise DataError(f"{name}: participant {table['id'][bad].iloc[0]!r} has inconsistent battery parameters")
     generates = (table["pv_kwp"] > 0) | (table["wind_kw"] > 0) | (generation.sum(axis=0) > 0)

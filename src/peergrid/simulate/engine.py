@@ -20,7 +20,7 @@ import pandas as pd
 
 from peergrid import metrics as M
 from peergrid.control import BatterySchedule, Controller, get_controller
-from peergrid.core.community import Community
+from peergrid.core.community import PARTICIPANT_DEFAULTS, Community
 from peergrid.core.errors import DataError
 from peergrid.market.sharing import MECHANISMS, Allocation, Clearing, demand_supply, get_mechanism, no_p2p
 
@@ -75,7 +75,9 @@ class Result:
 
     def __post_init__(self) -> None:
         if self.baseline is None:
-            self.baseline = no_p2p(self.clearing.demand, self.clearing.supply, self.clearing.retail, self.clearing.feed_in)
+            self.baseline = no_p2p(
+                self.clearing.demand, self.clearing.supply, self.clearing.retail, self.clearing.feed_in
+            )
 
     # ---- per-participant arrays --------------------------------------------------------
     def allocation(self) -> Allocation:
@@ -190,7 +192,6 @@ class Result:
         com = self.community
         N = com.N
         ids = pd.Categorical(com.ids)
-        batt = np.zeros((0, N))
         for blk in _time_blocks(com.T, max(block // max(N // 64, 1), 1)):
             t = com.index[blk]
             nb = len(t)
@@ -206,8 +207,6 @@ class Result:
             c = self.clearing
             fb, fs = c.peer_share_buy[blk, None], c.peer_share_sell[blk, None]
             pb, ps = c.price_buy[blk, None], c.price_sell[blk, None]
-            del batt
-            batt = battery
             yield pd.DataFrame(
                 {
                     "time": np.repeat(t, N),
@@ -264,8 +263,12 @@ class Result:
             "traded_kwh": float(c.traded.sum()),
             "grid_import_kwh": imp,
             "grid_export_kwh": exp,
-            "mean_price_buy": float((c.price_buy * c.demand).sum() / c.demand.sum()) if c.demand.sum() > 0 else math.nan,
-            "mean_price_sell": float((c.price_sell * c.supply).sum() / c.supply.sum()) if c.supply.sum() > 0 else math.nan,
+            "mean_price_buy": float((c.price_buy * c.demand).sum() / c.demand.sum())
+            if c.demand.sum() > 0
+            else math.nan,
+            "mean_price_sell": float((c.price_sell * c.supply).sum() / c.supply.sum())
+            if c.supply.sum() > 0
+            else math.nan,
             "savings_total": float(savings.sum()),
             "savings_min": float(savings.min()),
             "savings_max": float(savings.max()),
@@ -274,7 +277,9 @@ class Result:
         }
         out.update(
             M.ess_utilisation(
-                float(self.battery.charge.sum()), float(self.battery.discharge.sum()), float(self.battery.capacity.sum())
+                float(self.battery.charge.sum()),
+                float(self.battery.discharge.sum()),
+                float(self.battery.capacity.sum()),
             )
         )
         return out
@@ -318,9 +323,7 @@ class Result:
             if writer is not None:
                 writer.close()
         self.steps.to_parquet(d / "steps.parquet", compression="zstd")
-        parts = self.community.participants.merge(
-            self.participants.drop(columns=["role"]), on="id", how="left"
-        )
+        parts = self.community.participants.merge(self.participants.drop(columns=["role"]), on="id", how="left")
         parts.to_parquet(d / "participants.parquet", compression="zstd")
         meta = {
             "market": self.market,
@@ -364,9 +367,6 @@ class Result:
             return series[col].to_numpy(np.float64).reshape(T, N)
 
         index = pd.DatetimeIndex(steps.index, freq=meta["community"]["freq"])
-        pcols = ["id", *[c for c in Community.__dataclass_fields__ if False]]
-        from peergrid.core.community import PARTICIPANT_DEFAULTS
-
         pcols = ["id", *PARTICIPANT_DEFAULTS, *(["source_home"] if "source_home" in parts else [])]
         community = Community(
             index=index,
@@ -439,7 +439,9 @@ class Comparison(Mapping[str, Result]):
 
     def savings(self) -> pd.DataFrame:
         """Per-participant savings vs the no-P2P baseline (currency), participant × market."""
-        return pd.DataFrame({k: r.participants["savings"].to_numpy() for k, r in self._results.items()}, index=self.community.ids)
+        return pd.DataFrame(
+            {k: r.participants["savings"].to_numpy() for k, r in self._results.items()}, index=self.community.ids
+        )
 
     def to_parquet(self, directory: str | Path) -> Path:
         """Write each result under ``directory/<market>/`` (see :meth:`Result.to_parquet`)."""
@@ -460,10 +462,9 @@ def _run_control(
 ) -> tuple[str, BatterySchedule, np.ndarray]:
     controller = get_controller(control)
     schedule = controller(community, progress=progress)
-    if schedule.charge.shape != (community.T, schedule.owners.size):
-        raise DataError(
-            f"controller returned charge of shape {schedule.charge.shape}, expected {(community.T, schedule.owners.size)}"
-        )
+    expected = (community.T, schedule.owners.size)
+    if schedule.charge.shape != expected:
+        raise DataError(f"controller returned charge of shape {schedule.charge.shape}, expected {expected}")
     name = control if isinstance(control, str) else getattr(control, "__name__", "custom")
     return str(name).lower(), schedule, schedule.apply(community.net)
 

@@ -1,0 +1,309 @@
+"""Scenario files: TOML studies validated by pydantic (DESIGN.md, *Configs*).
+
+A scenario names a community (real CityLearn homes or synthetic members built from
+them), a time window, tariffs, a controller and the markets to compare::
+
+    name = "lange-urban"
+    [time]
+    start = "2022-08-01"
+    days = 7
+    freq = "15min"
+    [community]
+    source = "synthetic"
+    households = 100
+    pv_share = 0.4
+    battery_share = 0.2
+    seed = 7
+    [tariff]
+    retail = "citylearn"   # the shipped time-of-use tariff, or a number (currency/kWh)
+    feed_in = 0.07
+    [simulation]
+    control = "greedy"
+    markets = ["baseline", "bs", "mmr", "sdr"]
+
+Unknown keys and out-of-range values raise :class:`~peergrid.ConfigError` naming
+the key and the file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from peergrid.core.community import Community
+from peergrid.core.errors import ConfigError, PeergridError
+from peergrid.market.sharing import MECHANISMS
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TimeConfig(_Strict):
+    """Time window: start (UTC), length (``days`` or ``periods``) and step ``freq``."""
+
+    start: str = "2022-08-01"
+    days: float | None = Field(default=None, gt=0, le=3660)
+    periods: int | None = Field(default=None, gt=0)
+    freq: str = "1h"
+
+    @model_validator(mode="after")
+    def _check(self) -> TimeConfig:
+        if self.days is not None and self.periods is not None:
+            raise ValueError("give either days or periods, not both")
+        try:
+            pd.Timestamp(self.start)
+        except (ValueError, TypeError):
+            raise ValueError(f"start {self.start!r} is not a date/time") from None
+        try:
+            step = pd.Timedelta(pd.tseries.frequencies.to_offset(self.freq))
+        except (ValueError, TypeError):
+            raise ValueError(f"freq {self.freq!r} is not a step length like '15min' or '1h'") from None
+        if step <= pd.Timedelta(0) or step > pd.Timedelta("1D"):
+            raise ValueError(f"freq {self.freq!r} must be between 1 second and 1 day")
+        return self
+
+    @property
+    def step(self) -> pd.Timedelta:
+        """Step length."""
+        return pd.Timedelta(pd.tseries.frequencies.to_offset(self.freq))
+
+    def n_periods(self, default_days: float = 365) -> int:
+        """Number of steps of the window."""
+        if self.periods is not None:
+            return self.periods
+        days = self.days if self.days is not None else default_days
+        n = pd.Timedelta(days=days) / self.step
+        if abs(n - round(n)) > 1e-9:
+            raise ValueError(f"days = {days} is not a whole number of {self.freq} steps")
+        return round(n)
+
+
+class CommunityConfig(_Strict):
+    """Who is in the community."""
+
+    source: Literal["citylearn", "synthetic"] = "synthetic"
+    households: int | None = Field(default=None, gt=0, le=1_000_000)
+    pv_share: float | None = Field(default=None, ge=0, le=1)
+    prosumers: int | None = Field(default=None, ge=0)
+    battery_share: float = Field(default=0.3, ge=0, le=1)
+    batteries: bool = True
+    homes: list[str] | None = None
+    seed: int = 0
+    pv_kwp_range: tuple[float, float] = (3.0, 8.0)
+    battery_kwh_range: tuple[float, float] = (5.0, 13.5)
+
+    @model_validator(mode="after")
+    def _check(self) -> CommunityConfig:
+        if self.source == "synthetic":
+            if self.households is None:
+                raise ValueError("synthetic communities need households")
+            if self.pv_share is not None and self.prosumers is not None:
+                raise ValueError("give either pv_share or prosumers, not both")
+            if self.prosumers is not None and self.prosumers > self.households:
+                raise ValueError(f"prosumers = {self.prosumers} exceeds households = {self.households}")
+            if self.homes is not None:
+                raise ValueError("homes applies to source = 'citylearn' only")
+        else:
+            for key in ("households", "pv_share", "prosumers"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"{key} applies to source = 'synthetic' only")
+        for key in ("pv_kwp_range", "battery_kwh_range"):
+            lo, hi = getattr(self, key)
+            if not 0 <= lo <= hi:
+                raise ValueError(f"{key} must be [low, high] with 0 <= low <= high")
+        return self
+
+
+class TariffConfig(_Strict):
+    """Grid tariffs: retail λb and feed-in λs (currency/kWh)."""
+
+    retail: float | Literal["citylearn"] = "citylearn"
+    feed_in: float = Field(default=0.07, ge=0)
+    currency: str = "USD"
+
+    @model_validator(mode="after")
+    def _check(self) -> TariffConfig:
+        if isinstance(self.retail, float) and self.retail < self.feed_in:
+            raise ValueError(f"retail = {self.retail} must not be below feed_in = {self.feed_in}")
+        return self
+
+
+class SimulationConfig(_Strict):
+    """Controller and markets."""
+
+    control: Literal["none", "greedy"] = "greedy"
+    markets: list[str] = Field(default_factory=lambda: ["baseline", "bs", "mmr", "sdr"])
+    market: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> SimulationConfig:
+        for m in [*self.markets, *([self.market] if self.market else [])]:
+            if m.lower() not in MECHANISMS:
+                raise ValueError(f"unknown market {m!r}; choose from {', '.join(MECHANISMS)}")
+        if not self.markets:
+            raise ValueError("markets must not be empty")
+        return self
+
+
+class Scenario(_Strict):
+    """A complete study definition (see the module docstring for the TOML layout)."""
+
+    name: str = "scenario"
+    description: str = ""
+    reference: str = ""
+    time: TimeConfig = TimeConfig()
+    community: CommunityConfig = CommunityConfig(source="citylearn")
+    tariff: TariffConfig = TariffConfig()
+    simulation: SimulationConfig = SimulationConfig()
+
+    def build_community(self) -> Community:
+        """Create the community the scenario describes.
+
+        Returns
+        -------
+        Community
+        """
+        from peergrid.data import citylearn_community, synthetic_community
+
+        c, t = self.community, self.tariff
+        try:
+            periods = self.time.n_periods()
+        except ValueError as exc:
+            raise ConfigError(f"[time]: {exc}") from None
+        if c.source == "citylearn":
+            com = citylearn_community(
+                homes=c.homes,
+                start=self.time.start,
+                periods=periods,
+                freq=self.time.freq,
+                feed_in=t.feed_in,
+                with_batteries=c.batteries,
+            )
+        else:
+            kwargs: dict[str, object] = {}
+            if c.prosumers is not None:
+                kwargs["n_prosumers"] = c.prosumers
+            com = synthetic_community(
+                c.households,  # type: ignore[arg-type]
+                start=self.time.start,
+                periods=periods,
+                freq=self.time.freq,
+                pv_share=c.pv_share if c.pv_share is not None else 0.5,
+                battery_share=c.battery_share if c.batteries else 0.0,
+                seed=c.seed,
+                feed_in=t.feed_in,
+                pv_kwp_range=c.pv_kwp_range,
+                battery_kwh_range=c.battery_kwh_range,
+                **kwargs,
+            )
+        if isinstance(t.retail, float):
+            if t.retail < com.feed_in.max():
+                raise ConfigError(f"[tariff].retail = {t.retail} is below the feed-in tariff")
+            com = Community(
+                com.index,
+                com.participants,
+                com.load,
+                com.generation,
+                t.retail,
+                com.feed_in,
+                name=com.name,
+                source=com.source,
+                currency=t.currency,
+                meta=com.meta,
+            )
+        com.name = self.name
+        com.currency = t.currency
+        return com
+
+    @property
+    def markets(self) -> list[str]:
+        """Markets to compare (lower case, baseline first if present)."""
+        return [m.lower() for m in self.simulation.markets]
+
+
+def _format_loc(loc: tuple) -> str:
+    parts = [str(p) for p in loc if not isinstance(p, int)]
+    if not parts:
+        return "(top level)"
+    if len(parts) == 1:
+        return parts[0]
+    return f"[{'.'.join(parts[:-1])}].{parts[-1]}"
+
+
+def scenario_from_dict(data: dict, origin: str = "<dict>") -> Scenario:
+    """Validate a scenario mapping.
+
+    Parameters
+    ----------
+    data : dict
+        Parsed TOML.
+    origin : str
+        File name for error messages.
+
+    Returns
+    -------
+    Scenario
+    """
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = _format_loc(err["loc"])
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{origin}: {loc}: {msg}") from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario TOML file.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+
+    Returns
+    -------
+    Scenario
+
+    Raises
+    ------
+    ConfigError
+        Missing file, malformed TOML, unknown key or out-of-range value.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: scenario file not found")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: malformed TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not a UTF-8 text file") from None
+    scenario = scenario_from_dict(data, str(p))
+    return scenario
+
+
+def build(scenario: Scenario, origin: str = "scenario") -> Community:
+    """Build a scenario's community, prefixing data errors with the scenario origin.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    origin : str
+        File name for error messages.
+
+    Returns
+    -------
+    Community
+    """
+    try:
+        return scenario.build_community()
+    except PeergridError as exc:
+        raise type(exc)(f"{origin}: {exc}") from None
