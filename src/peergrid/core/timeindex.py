@@ -73,7 +73,10 @@ def validate_index(index: pd.Index, what: str = "time index") -> pd.DatetimeInde
         if index.freq is None:
             raise DataError(f"{what}: a single timestamp needs an explicit freq")
         return index
+    index = index.as_unit("ns")  # pandas >= 3 may infer s/ms/us resolution
     steps = np.diff(index.asi8)
+    if steps[0] <= 0:
+        raise DataError(f"{what}: timestamps are not increasing")
     if not np.all(steps == steps[0]):
         bad = int(np.argmax(steps != steps[0]))
         raise DataError(
@@ -81,7 +84,7 @@ def validate_index(index: pd.Index, what: str = "time index") -> pd.DatetimeInde
             f"(step {pd.Timedelta(int(steps[bad]), 'ns')} instead of {pd.Timedelta(int(steps[0]), 'ns')})"
         )
     if index.freq is None:
-        index = pd.DatetimeIndex(index, freq=pd.Timedelta(int(steps[0]), "ns"))
+        index = pd.DatetimeIndex(index, freq=pd.tseries.frequencies.to_offset(pd.Timedelta(int(steps[0]), "ns")))
     return index
 
 

@@ -31,11 +31,13 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from peergrid.core.community import Community
-from peergrid.core.errors import ConfigError, PeergridError
+from peergrid.core.errors import ConfigError, DataError, PeergridError
+from peergrid.core.timeindex import validate_index
 from peergrid.market.sharing import MECHANISMS
 
 
@@ -86,7 +88,10 @@ class TimeConfig(_Strict):
 class CommunityConfig(_Strict):
     """Who is in the community."""
 
-    source: Literal["citylearn", "synthetic"] = "synthetic"
+    source: Literal["citylearn", "synthetic", "csv"] = "synthetic"
+    load: str | None = None
+    generation: str | None = None
+    participants: str | None = None
     households: int | None = Field(default=None, gt=0, le=1_000_000)
     pv_share: float | None = Field(default=None, ge=0, le=1)
     prosumers: int | None = Field(default=None, ge=0)
@@ -112,6 +117,12 @@ class CommunityConfig(_Strict):
             for key in ("households", "pv_share", "prosumers"):
                 if getattr(self, key) is not None:
                     raise ValueError(f"{key} applies to source = 'synthetic' only")
+        if self.source == "csv" and self.load is None:
+            raise ValueError("source = 'csv' needs a load file")
+        if self.source != "csv":
+            for key in ("load", "generation", "participants"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"{key} applies to source = 'csv' only")
         for key in ("pv_kwp_range", "battery_kwh_range"):
             lo, hi = getattr(self, key)
             if not 0 <= lo <= hi:
@@ -161,8 +172,14 @@ class Scenario(_Strict):
     tariff: TariffConfig = TariffConfig()
     simulation: SimulationConfig = SimulationConfig()
 
-    def build_community(self) -> Community:
+    def build_community(self, base_dir: str | Path = ".") -> Community:
         """Create the community the scenario describes.
+
+        Parameters
+        ----------
+        base_dir : str or pathlib.Path
+            Directory that relative data-file paths are resolved against (the
+            scenario file's directory).
 
         Returns
         -------
@@ -171,6 +188,8 @@ class Scenario(_Strict):
         from peergrid.data import citylearn_community, synthetic_community
 
         c, t = self.community, self.tariff
+        if c.source == "csv":
+            return self._csv_community(Path(base_dir))
         try:
             periods = self.time.n_periods()
         except ValueError as exc:
@@ -219,6 +238,44 @@ class Scenario(_Strict):
         com.name = self.name
         com.currency = t.currency
         return com
+
+    def _csv_community(self, base: Path) -> Community:
+        c, t = self.community, self.tariff
+        load = read_energy_csv(base / c.load)  # type: ignore[operator]
+        gen = read_energy_csv(base / c.generation) if c.generation else None
+        if gen is not None:
+            if gen.shape != load.shape:
+                raise DataError(f"{c.generation}: shape {gen.shape} does not match {c.load} {load.shape}")
+            if not gen.index.equals(load.index) or list(gen.columns) != list(load.columns):
+                raise DataError(f"{c.generation}: timestamps or participant columns differ from {c.load}")
+        parts = None
+        if c.participants:
+            path = base / c.participants
+            if not path.is_file():
+                raise ConfigError(f"{path}: participants file not found")
+            parts = pd.read_csv(path)
+            if "id" not in parts:
+                raise DataError(f"{path}: needs an 'id' column")
+            parts["id"] = parts["id"].astype(str)
+            missing = set(load.columns) - set(parts["id"])
+            if missing:
+                raise DataError(f"{path}: no row for participants {sorted(missing)[:5]}")
+            parts = parts.set_index("id").loc[list(load.columns)].reset_index()
+        if t.retail == "citylearn":
+            from peergrid.data import load_citylearn
+
+            price = load_citylearn().retail_price
+            hours = ((load.index - price.index[0]) // pd.Timedelta("1h")) % len(price)
+            retail: object = price.to_numpy()[np.asarray(hours)]
+        else:
+            retail = t.retail
+        try:
+            return Community.from_frames(
+                load, gen, parts, retail=retail, feed_in=t.feed_in, name=self.name,
+                source=f"user data: {c.load}" + (f", {c.generation}" if c.generation else ""), currency=t.currency,
+            )
+        except DataError as exc:
+            raise DataError(f"{c.load}: {exc}") from None
 
     @property
     def markets(self) -> list[str]:
@@ -290,6 +347,44 @@ def load_scenario(path: str | Path) -> Scenario:
     return scenario
 
 
+def read_energy_csv(path: Path) -> pd.DataFrame:
+    """Read a wide energy CSV: first column timestamps, one column per participant, kWh per step.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        CSV file. Naive timestamps are read as UTC.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Validated: fixed-step UTC index without gaps or duplicates, no NaN, numeric.
+    """
+    if not path.is_file():
+        raise ConfigError(f"{path}: data file not found")
+    try:
+        df = pd.read_csv(path, index_col=0)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot parse CSV: {str(exc).splitlines()[0]}") from None
+    if df.shape[1] == 0 or len(df) == 0:
+        raise DataError(f"{path}: no data columns or rows")
+    try:
+        idx = pd.DatetimeIndex(pd.to_datetime(df.index, utc=True))
+    except (ValueError, TypeError):
+        raise DataError(f"{path}: first column must hold timestamps") from None
+    df.index = idx
+    try:
+        df = df.apply(pd.to_numeric, errors="raise")
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{path}: non-numeric value ({exc})") from None
+    if df.isna().any().any():
+        row, col = np.argwhere(df.isna().to_numpy())[0]
+        raise DataError(f"{path}: missing value (NaN) at {df.index[row].isoformat()}, column {df.columns[col]!r}")
+    df.index = validate_index(df.index, f"{path}: time index")
+    df.columns = [str(c) for c in df.columns]
+    return df
+
+
 def build(scenario: Scenario, origin: str = "scenario") -> Community:
     """Build a scenario's community, prefixing data errors with the scenario origin.
 
@@ -304,6 +399,6 @@ def build(scenario: Scenario, origin: str = "scenario") -> Community:
     Community
     """
     try:
-        return scenario.build_community()
+        return scenario.build_community(Path(origin).parent if origin != "scenario" else ".")
     except PeergridError as exc:
         raise type(exc)(f"{origin}: {exc}") from None
