@@ -43,9 +43,17 @@ class BatterySchedule:
         """Net bus-side battery energy per step, kWh (+ charging, − discharging)."""
         return self.charge - self.discharge
 
-    def apply(self, net: np.ndarray) -> np.ndarray:
-        """Net energy after battery operation, ``(T, N)`` kWh (a new array)."""
-        out = np.array(net, dtype=np.float64, copy=True)
+    def apply(self, net: np.ndarray, *, inplace: bool = False) -> np.ndarray:
+        """Net energy after battery operation, ``(T, N)`` kWh.
+
+        Parameters
+        ----------
+        net : numpy.ndarray
+            ``(T, N)`` net energy before storage, kWh.
+        inplace : bool
+            Update ``net`` itself instead of a copy (saves one ``(T, N)`` array).
+        """
+        out = net if inplace else np.array(net, dtype=np.float64, copy=True)
         if self.owners.size:
             out[:, self.owners] += self.power
         return out
@@ -107,9 +115,11 @@ def greedy_self_consumption(
         avail *= eta_d
         c = np.minimum(np.minimum(surplus[t], p), room, out=charge[t])
         d = np.minimum(np.minimum(deficit[t], p), avail, out=discharge[t])
-        e += eta_c * c - d * inv_eta_d
-        np.clip(e, e_min, e_max, out=e)
-        energy[t] = e
+        e += eta_c * c
+        e -= d * inv_eta_d
+        np.maximum(e, e_min, out=e)
+        np.minimum(e, e_max, out=energy[t])
+        e = energy[t].copy()
         if progress is not None and (t + 1) % every == 0:
             progress(t + 1)
     if progress is not None:

@@ -466,7 +466,7 @@ def _run_control(
     if schedule.charge.shape != expected:
         raise DataError(f"controller returned charge of shape {schedule.charge.shape}, expected {expected}")
     name = control if isinstance(control, str) else getattr(control, "__name__", "custom")
-    return str(name).lower(), schedule, schedule.apply(community.net)
+    return str(name).lower(), schedule, schedule.apply(community.net, inplace=True)
 
 
 def simulate(
