@@ -90,10 +90,12 @@ class Community:
         for what, arr in (("load", self.load), ("generation", self.generation)):
             if arr.ndim != 2 or arr.shape[0] != T:
                 raise DataError(f"{self.name}: {what} must have shape (T={T}, N), got {arr.shape}")
-            if not np.all(np.isfinite(arr)):
+            # min/max propagate NaN and need no temporary: cheap on (35,040 x 10,000) arrays
+            lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+            if not (np.isfinite(lo) and np.isfinite(hi)):
                 t, i = np.argwhere(~np.isfinite(arr))[0]
                 raise DataError(f"{self.name}: {what} has NaN/inf at step {t}, participant {i}")
-            if np.any(arr < 0):
+            if lo < 0:
                 t, i = np.argwhere(arr < 0)[0]
                 raise DataError(f"{self.name}: {what} is negative at step {t}, participant {i}")
         if self.load.shape != self.generation.shape:

@@ -1,1 +1,28 @@
-"""peergrid.data."""
+"""peergrid.data — shipped datasets, loaders, resampling and synthetic communities.
+
+* :func:`load_citylearn` / :func:`citylearn_community`: one year of measured load and
+  PV of 17 homes (CityLearn 2022 challenge, Fontana, California; MIT licence),
+  shipped as ``citylearn_2022.parquet`` — works offline.
+* :func:`synthetic_community`: communities of any size built from those homes.
+* :func:`resample_energy` / :func:`resample_intensive`: exact step conversion.
+"""
+
+from peergrid.data.citylearn import (
+    CityLearnData,
+    citylearn_community,
+    detect_faulty_pv,
+    load_citylearn,
+)
+from peergrid.data.resample import resample_energy, resample_intensive
+from peergrid.data.synthetic import daily_energy_stats, synthetic_community
+
+__all__ = [
+    "CityLearnData",
+    "citylearn_community",
+    "daily_energy_stats",
+    "detect_faulty_pv",
+    "load_citylearn",
+    "resample_energy",
+    "resample_intensive",
+    "synthetic_community",
+]
