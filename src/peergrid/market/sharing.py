@@ -299,7 +299,7 @@ def sdr_ratio(demand: ArrayLike, supply: ArrayLike) -> np.ndarray:
     """
     d = np.asarray(demand, dtype=np.float64)
     g = np.asarray(supply, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ratio = np.where(d > 0, g / np.where(d > 0, d, 1.0), np.where(g > 0, np.inf, 1.0))
     return ratio
 
@@ -328,7 +328,7 @@ def sdr_prices(ratio: ArrayLike, retail: ArrayLike, feed_in: ArrayLike) -> tuple
     ls = np.broadcast_to(np.asarray(feed_in, dtype=np.float64), r.shape)
     rc = np.clip(r, 0.0, 1.0)
     denom = (lb - ls) * rc + ls
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         p_sell = np.where(denom > 0, lb * ls / np.where(denom > 0, denom, 1.0), lb)
     # λs = 0 makes P_sell = 0 for SDR > 0 and undefined at SDR = 0; take the limit λb there.
     p_sell = np.where((ls == 0) & (rc == 0), lb, p_sell)
