@@ -1,0 +1,26 @@
+"""Every benchmark script runs with --quick and ends with one JSON line of figures."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+SCRIPTS = sorted(p for p in BENCH.glob("*.py") if not p.name.startswith("_"))
+REQUIRED_KEYS = {"simulate_year.py": {"households", "steps", "seconds", "peak_rss_mb"}}
+
+
+def test_there_are_benchmarks():
+    assert SCRIPTS
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[p.stem for p in SCRIPTS])
+def test_benchmark_quick(script):
+    proc = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    last = proc.stdout.strip().splitlines()[-1]
+    figures = json.loads(last)
+    assert isinstance(figures, dict) and figures
+    assert REQUIRED_KEYS.get(script.name, set()) <= set(figures)
