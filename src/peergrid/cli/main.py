@@ -85,6 +85,9 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     if target.exists() and not target.is_dir():
         raise ConfigError(f"output path {target} exists and is not a directory")
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; the result should look like a normal mkdir
     try:
         yield tmp
     except BaseException:
@@ -188,7 +191,7 @@ def _run_study(
     if as_json:
         _print_json(payload)
     else:
-        console = Console()
+        console = Console(width=None if sys.stdout.isatty() else 120)
         console.print(_metrics_table(payload["markets"], community.currency))
         if out is not None:
             console.print(f"results: {out}/results   report: {out}/report.html")

@@ -461,6 +461,7 @@ def citylearn_community(
         currency="USD",
         meta={
             "dataset": "citylearn_2022",
+            "display_tz": "Etc/GMT+8",  # the site keeps UTC-8 all year (no DST in the data)
             "faulty_pv": tuple(faulty),
             "faulty_pv_excluded": bool(exclude_faulty_pv and faulty),
             "feed_in_assumed": True,

@@ -245,6 +245,7 @@ def synthetic_community(
         currency="USD",
         meta={
             "generator": "peergrid.data.synthetic_community",
+            "display_tz": "Etc/GMT+8",  # profiles keep the CityLearn site's local time of day
             "seed": seed if isinstance(seed, (int, np.integer)) else None,
             "load_scale": scale.tolist(),
             "day_shift_days": shift.tolist(),

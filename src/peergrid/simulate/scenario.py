@@ -48,7 +48,7 @@ class _Strict(BaseModel):
 class TimeConfig(_Strict):
     """Time window: start (UTC), length (``days`` or ``periods``) and step ``freq``."""
 
-    start: str = "2022-08-01"
+    start: str | None = None  # default: the data start (CityLearn) or 2022-08-01 (synthetic)
     days: float | None = Field(default=None, gt=0, le=3660)
     periods: int | None = Field(default=None, gt=0)
     freq: str = "1h"
@@ -58,7 +58,8 @@ class TimeConfig(_Strict):
         if self.days is not None and self.periods is not None:
             raise ValueError("give either days or periods, not both")
         try:
-            pd.Timestamp(self.start)
+            if self.start is not None:
+                pd.Timestamp(self.start)
         except (ValueError, TypeError):
             raise ValueError(f"start {self.start!r} is not a date/time") from None
         try:
@@ -209,7 +210,7 @@ class Scenario(_Strict):
                 kwargs["n_prosumers"] = c.prosumers
             com = synthetic_community(
                 c.households,  # type: ignore[arg-type]
-                start=self.time.start,
+                start=self.time.start or "2022-08-01",
                 periods=periods,
                 freq=self.time.freq,
                 pv_share=c.pv_share if c.pv_share is not None else 0.5,
