@@ -133,10 +133,10 @@ def _metrics_table(summary: dict[str, dict], currency: str) -> Table:
         ("market", None),
         ("self-sufficiency", "self_sufficiency"),
         ("self-consumption", "self_consumption"),
-        (f"cost [{currency}]", "community_cost"),
+        (f"cost ({currency})", "community_cost"),
         ("purchase cost reduction", "cost_reduction"),
         ("PM", "pm"),
-        ("peak import [kW]", "peak_import_kw"),
+        ("peak import (kW)", "peak_import_kw"),
         ("Jain fairness", "jain_fairness"),
     ]
     for name, _ in cols:
