@@ -140,7 +140,7 @@ def _metrics_table(summary: dict[str, dict], currency: str) -> Table:
         ("Jain fairness", "jain_fairness"),
     ]
     for name, _ in cols:
-        table.add_column(name, justify="right" if _ else "left")
+        table.add_column(name, justify="right" if _ else "left", min_width=min(len(name), 16))
     for market, m in summary.items():
         row = [market]
         for _, key in cols[1:]:
