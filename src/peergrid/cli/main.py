@@ -134,10 +134,10 @@ def _metrics_table(summary: dict[str, dict], currency: str) -> Table:
         ("self-sufficiency", "self_sufficiency"),
         ("self-consumption", "self_consumption"),
         (f"cost ({currency})", "community_cost"),
-        ("purchase cost reduction", "cost_reduction"),
+        ("purchase saving", "cost_reduction"),
         ("PM", "pm"),
         ("peak import (kW)", "peak_import_kw"),
-        ("Jain fairness", "jain_fairness"),
+        ("Jain index", "jain_fairness"),
     ]
     for name, _ in cols:
         table.add_column(name, justify="right" if _ else "left", min_width=min(len(name), 16))
