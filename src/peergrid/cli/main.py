@@ -191,7 +191,7 @@ def _run_study(
     if as_json:
         _print_json(payload)
     else:
-        console = Console(width=None if sys.stdout.isatty() else 120)
+        console = Console(width=None if sys.stdout.isatty() else 140)
         console.print(_metrics_table(payload["markets"], community.currency))
         if out is not None:
             console.print(f"results: {out}/results   report: {out}/report.html")
