@@ -86,7 +86,11 @@ def greedy(community: Community, progress: Callable[[int], None] | None = None) 
     owners, fleet = battery_fleet(community)
     if owners.size == 0:
         return BatterySchedule.empty(community.T)
-    net = community.load[:, owners] - community.generation[:, owners]
+    net = np.empty((community.T, owners.size))
+    step = max(1, (1 << 20) // owners.size)
+    for start in range(0, community.T, step):  # row blocks: no (T, M) temporaries
+        rows = slice(start, start + step)
+        np.subtract(community.load[rows][:, owners], community.generation[rows][:, owners], out=net[rows])
     charge, discharge, energy = greedy_self_consumption(net, fleet, community.dt, progress)
     return BatterySchedule(owners, charge, discharge, energy, fleet.capacity)
 

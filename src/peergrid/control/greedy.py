@@ -55,7 +55,11 @@ class BatterySchedule:
         """
         out = net if inplace else np.array(net, dtype=np.float64, copy=True)
         if self.owners.size:
-            out[:, self.owners] += self.power
+            # row blocks keep the gather/scatter in cache and avoid a (T, M) temporary
+            step = max(1, (1 << 20) // self.owners.size)
+            for start in range(0, out.shape[0], step):
+                rows = slice(start, start + step)
+                out[rows, self.owners] += self.charge[rows] - self.discharge[rows]
         return out
 
     @classmethod
@@ -102,8 +106,8 @@ def greedy_self_consumption(
     eta_c, eta_d = fleet.eff_charge, fleet.eff_discharge
     inv_eta_c, inv_eta_d = 1.0 / eta_c, 1.0 / eta_d
     e = fleet.e_init.copy()
-    surplus = np.maximum(-net, 0.0)
-    deficit = np.maximum(net, 0.0)
+    surplus = np.empty(M)
+    deficit = np.empty(M)
     every = max(T // 100, 1)
     room = np.empty(M)
     avail = np.empty(M)
@@ -113,8 +117,10 @@ def greedy_self_consumption(
         room *= inv_eta_c
         np.subtract(e, e_min, out=avail)
         avail *= eta_d
-        c = np.minimum(np.minimum(surplus[t], p), room, out=charge[t])
-        d = np.minimum(np.minimum(deficit[t], p), avail, out=discharge[t])
+        np.maximum(net[t], 0.0, out=deficit)
+        np.subtract(deficit, net[t], out=surplus)  # max(-x, 0) = max(x, 0) - x
+        c = np.minimum(np.minimum(surplus, p), room, out=charge[t])
+        d = np.minimum(np.minimum(deficit, p), avail, out=discharge[t])
         e += eta_c * c
         e -= d * inv_eta_d
         np.maximum(e, e_min, out=e)

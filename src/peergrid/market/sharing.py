@@ -162,11 +162,17 @@ def demand_supply(net: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     net = np.asarray(net, dtype=np.float64)
     if net.ndim != 2:
         raise DataError(f"net must be a (T, N) array, got shape {net.shape}")
-    if not np.all(np.isfinite(net)):
-        raise DataError("net contains NaN or infinite values")
-    total_abs = np.abs(net).sum(axis=1)
-    total = net.sum(axis=1)
+    T = net.shape[0]
+    total_abs = np.empty(T)
+    total = np.empty(T)
+    step = max(1, (1 << 22) // max(net.shape[1], 1))  # ~32 MB temporaries per block
+    for start in range(0, T, step):
+        blk = net[start : start + step]
+        total_abs[start : start + step] = np.abs(blk).sum(axis=1)
+        total[start : start + step] = blk.sum(axis=1)
     # D - G = total and D + G = total_abs, without materialising max(net, 0).
+    if not np.all(np.isfinite(total_abs)):
+        raise DataError("net contains NaN or infinite values")
     demand = 0.5 * (total_abs + total)
     supply = 0.5 * (total_abs - total)
     return np.maximum(demand, 0.0), np.maximum(supply, 0.0)
