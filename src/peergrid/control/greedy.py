@@ -30,6 +30,9 @@ class BatterySchedule:
         Stored energy at the end of each step, kWh.
     capacity : numpy.ndarray
         Capacity of each battery, kWh (length M).
+    load_delta : numpy.ndarray, optional
+        ``(T, N)`` change of every participant's consumption made by the controller
+        (flexible load shifted, EV charging added), kWh per step; ``None`` = no change.
     """
 
     owners: np.ndarray
@@ -37,6 +40,7 @@ class BatterySchedule:
     discharge: np.ndarray
     energy: np.ndarray
     capacity: np.ndarray
+    load_delta: np.ndarray | None = None
 
     @property
     def power(self) -> np.ndarray:
@@ -54,6 +58,8 @@ class BatterySchedule:
             Update ``net`` itself instead of a copy (saves one ``(T, N)`` array).
         """
         out = net if inplace else np.array(net, dtype=np.float64, copy=True)
+        if self.load_delta is not None:
+            out += self.load_delta
         if self.owners.size:
             # row blocks keep the gather/scatter in cache and avoid a (T, M) temporary
             step = max(1, (1 << 20) // self.owners.size)
