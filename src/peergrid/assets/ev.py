@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from peergrid.assets._validate import as_param as _param
 from peergrid.core.errors import DataError, ModelError
 from peergrid.core.timeindex import step_hours, validate_index
 
@@ -35,18 +36,6 @@ __all__ = [
 ]
 
 _EPS = 1e-9
-
-
-def _param(value: object, name: str) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ModelError(f"{name} must be numeric, got {value!r}") from None
-    if arr.ndim > 1:
-        raise ModelError(f"{name} must be a scalar or a 1-D array (N,), got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ModelError(f"{name} must be finite, got {value!r}")
-    return arr
 
 
 def _positive_dt(dt_hours: object) -> float:
@@ -248,13 +237,9 @@ def ev_immediate_charging(
     if np.any(req < 0):
         raise ModelError(f"required_kwh_per_session must be >= 0 kWh, got {req.min()}")
     if req.ndim == 2 and req.shape != (n_steps, n_ev):
-        raise DataError(
-            f"required_kwh_per_session of shape {req.shape} must be (T, N) = {avail.shape}"
-        )
+        raise DataError(f"required_kwh_per_session of shape {req.shape} must be (T, N) = {avail.shape}")
     if req.ndim == 1 and req.shape not in ((1,), (n_ev,)):
-        raise DataError(
-            f"required_kwh_per_session must be a scalar, (N={n_ev},) or (T, N), got {req.shape}"
-        )
+        raise DataError(f"required_kwh_per_session must be a scalar, (N={n_ev},) or (T, N), got {req.shape}")
     if req.ndim > 2:
         raise DataError(f"required_kwh_per_session must be at most 2-D, got {req.shape}")
 

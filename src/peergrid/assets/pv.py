@@ -23,6 +23,7 @@ from datetime import timedelta, timezone
 import numpy as np
 import pandas as pd
 
+from peergrid.assets._validate import as_param as _param
 from peergrid.core.errors import DataError, ModelError
 from peergrid.core.timeindex import step_hours, validate_index
 
@@ -44,17 +45,6 @@ _HOURS_PER_YEAR = 8760.0
 
 
 # ---- validation helpers ------------------------------------------------------------------
-def _param(value: object, name: str) -> np.ndarray:
-    """Per-participant parameter as a float64 array of shape ``()`` or ``(N,)``."""
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ModelError(f"{name} must be numeric, got {value!r}") from None
-    if arr.ndim > 1:
-        raise ModelError(f"{name} must be a scalar or a 1-D array (N,), got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ModelError(f"{name} must be finite, got {value!r}")
-    return arr
 
 
 def _series(value: object, name: str) -> np.ndarray:
@@ -142,15 +132,12 @@ def pv_power_tooki(
         raise ModelError(f"efficiency must be in (0, 1], got {eff[(eff <= 0) | (eff > 1)][0]}")
     g = _series(irradiance, "irradiance")
     if np.any(g < 0):
-        raise DataError(
-            f"irradiance must be >= 0 W/m², got {g.min()} (clip sensor noise to 0 first)"
-        )
+        raise DataError(f"irradiance must be >= 0 W/m², got {g.min()} (clip sensor noise to 0 first)")
     try:
         power = g * (area * eff)[None, :] / 1000.0
     except ValueError:
         raise DataError(
-            f"irradiance shape {g.shape} does not broadcast against "
-            f"area_m2/efficiency shape {area.shape}"
+            f"irradiance shape {g.shape} does not broadcast against area_m2/efficiency shape {area.shape}"
         ) from None
     if temp_air is None:
         return np.ascontiguousarray(power, dtype=np.float64)
@@ -158,8 +145,7 @@ def pv_power_tooki(
         if not np.isfinite(val):
             raise ModelError(f"{name} must be finite, got {val!r}")
     if temp_coeff > 0:
-        raise ModelError(f"temp_coeff must be <= 0 1/°C (PV loses power when hot), "
-                         f"got {temp_coeff}")
+        raise ModelError(f"temp_coeff must be <= 0 1/°C (PV loses power when hot), got {temp_coeff}")
     if noct <= 20:
         raise ModelError(f"noct must be > 20 °C, got {noct}")
     ta_raw = np.asarray(temp_air, dtype=np.float64)
@@ -171,9 +157,7 @@ def pv_power_tooki(
         derate = np.maximum(1.0 + temp_coeff * (t_cell - t_ref), 0.0)
         power = power * derate
     except ValueError:
-        raise DataError(
-            f"temp_air shape {np.shape(ta)} does not broadcast against irradiance {g.shape}"
-        ) from None
+        raise DataError(f"temp_air shape {np.shape(ta)} does not broadcast against irradiance {g.shape}") from None
     return np.ascontiguousarray(power, dtype=np.float64)
 
 
@@ -189,22 +173,15 @@ def _weather_frame(weather: pd.DataFrame | Mapping, index: pd.DatetimeIndex | No
         if index is None:
             raise DataError("weather given as a mapping of arrays needs index=")
         try:
-            frame = pd.DataFrame({k: np.asarray(v, dtype=np.float64) for k, v in weather.items()},
-                                 index=index)
+            frame = pd.DataFrame({k: np.asarray(v, dtype=np.float64) for k, v in weather.items()}, index=index)
         except ValueError as exc:
-            raise DataError(
-                f"weather arrays do not match index of length {len(index)}: {exc}"
-            ) from None
+            raise DataError(f"weather arrays do not match index of length {len(index)}: {exc}") from None
     else:
-        raise DataError(
-            f"weather must be a DataFrame or a mapping of arrays, got {type(weather).__name__}"
-        )
+        raise DataError(f"weather must be a DataFrame or a mapping of arrays, got {type(weather).__name__}")
     if "ghi" not in frame:
         raise DataError("weather needs a 'ghi' column (global horizontal irradiance, W/m²)")
     if ("dni" in frame) != ("dhi" in frame):
-        raise DataError(
-            "weather must have both 'dni' and 'dhi' columns, or neither (Erbs decomposition)"
-        )
+        raise DataError("weather must have both 'dni' and 'dhi' columns, or neither (Erbs decomposition)")
     return frame
 
 
@@ -232,15 +209,22 @@ def _per_kwp_profile(
     import pvlib
 
     poa = pvlib.irradiance.get_total_irradiance(
-        tilt, azimuth, solar_zenith, solar_azimuth, dni, ghi, dhi,
-        dni_extra=dni_extra, airmass=airmass, albedo=albedo, model=sky_model,
+        tilt,
+        azimuth,
+        solar_zenith,
+        solar_azimuth,
+        dni,
+        ghi,
+        dhi,
+        dni_extra=dni_extra,
+        airmass=airmass,
+        albedo=albedo,
+        model=sky_model,
     )
     poa_direct = np.nan_to_num(np.asarray(poa["poa_direct"], dtype=np.float64))
     poa_diffuse = np.nan_to_num(np.asarray(poa["poa_diffuse"], dtype=np.float64))
     poa_global = np.maximum(poa_direct + poa_diffuse, 0.0)
-    aoi = np.asarray(
-        pvlib.irradiance.aoi(tilt, azimuth, solar_zenith, solar_azimuth), dtype=np.float64
-    )
+    aoi = np.asarray(pvlib.irradiance.aoi(tilt, azimuth, solar_zenith, solar_azimuth), dtype=np.float64)
     iam = np.nan_to_num(np.asarray(pvlib.iam.physical(aoi), dtype=np.float64))
     effective = np.maximum(poa_direct * iam + poa_diffuse, 0.0)
     if temperature_model == "sapm":
@@ -382,8 +366,7 @@ def pv_power_pvlib(
     idx = validate_index(pd.DatetimeIndex(frame.index), "weather index")
     dt = step_hours(idx)
     cols = {}
-    for col, default in (("ghi", None), ("dni", None), ("dhi", None), ("temp_air", 20.0),
-                         ("wind_speed", 0.0)):
+    for col, default in (("ghi", None), ("dni", None), ("dhi", None), ("temp_air", 20.0), ("wind_speed", 0.0)):
         if col in frame:
             vals = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=np.float64)
             if not np.all(np.isfinite(vals)):
@@ -407,8 +390,7 @@ def pv_power_pvlib(
         erbs = pvlib.irradiance.erbs(ghi, zenith, mid.day_of_year.to_numpy())
         dni = np.nan_to_num(np.asarray(erbs["dni"], dtype=np.float64))
         dhi = np.nan_to_num(np.asarray(erbs["dhi"], dtype=np.float64))
-    dni_extra = np.asarray(pvlib.irradiance.get_extra_radiation(mid.day_of_year.to_numpy()),
-                           dtype=np.float64)
+    dni_extra = np.asarray(pvlib.irradiance.get_extra_radiation(mid.day_of_year.to_numpy()), dtype=np.float64)
     airmass = np.asarray(pvlib.atmosphere.get_relative_airmass(zenith), dtype=np.float64)
 
     orient = np.column_stack([np.broadcast_to(tilts, (n,)), np.broadcast_to(azimuths, (n,))])
@@ -416,10 +398,23 @@ def pv_power_pvlib(
     profiles = np.empty((len(idx), len(unique)), dtype=np.float64)
     for k, (tilt_k, az_k) in enumerate(unique):  # one pass per distinct orientation
         profiles[:, k] = _per_kwp_profile(
-            zenith, sun_az, dni, ghi, dhi, dni_extra, airmass, cols["temp_air"],
-            cols["wind_speed"], tilt=float(tilt_k), azimuth=float(az_k), albedo=albedo,
-            sky_model=sky_model, temperature_model=temperature_model, gamma_pdc=gamma_pdc,
-            losses=losses, inverter_efficiency=inverter_efficiency,
+            zenith,
+            sun_az,
+            dni,
+            ghi,
+            dhi,
+            dni_extra,
+            airmass,
+            cols["temp_air"],
+            cols["wind_speed"],
+            tilt=float(tilt_k),
+            azimuth=float(az_k),
+            albedo=albedo,
+            sky_model=sky_model,
+            temperature_model=temperature_model,
+            gamma_pdc=gamma_pdc,
+            losses=losses,
+            inverter_efficiency=inverter_efficiency,
         )
     return np.ascontiguousarray(profiles[:, inverse.ravel()] * np.broadcast_to(kw, (n,))[None, :])
 
@@ -479,8 +474,7 @@ def pvlib_tmy(name: str = "greensboro", *, year: int = 2022) -> tuple[pd.DataFra
     dates = raw["Date (MM/DD/YYYY)"].astype(str).str.slice(0, 6) + str(year)
     hour_ending = raw["Time (HH:MM)"].astype(str).str.split(":").str[0].astype(int)
     local = pd.DatetimeIndex(
-        pd.to_datetime(dates.to_numpy(), format="%m/%d/%Y")
-        + pd.to_timedelta((hour_ending - 1).to_numpy(), unit="h")
+        pd.to_datetime(dates.to_numpy(), format="%m/%d/%Y") + pd.to_timedelta((hour_ending - 1).to_numpy(), unit="h")
     ).tz_localize(timezone(timedelta(hours=float(meta["TZ"]))))
     cols = ["ghi", "dni", "dhi", "temp_air", "wind_speed"]
     frame = pd.DataFrame(raw[cols].to_numpy(dtype=np.float64), index=local, columns=cols)

@@ -21,6 +21,7 @@ import os
 import numpy as np
 import pandas as pd
 
+from peergrid.assets._validate import as_param as _param
 from peergrid.core.errors import DataError, ModelError
 
 __all__ = [
@@ -33,18 +34,6 @@ __all__ = [
 #: Default turbine for :func:`wind_power_turbine`: the smallest turbine with a power
 #: curve in windpowerlib's bundled library (Enercon E-53, 800 kW, 53 m rotor).
 DEFAULT_TURBINE = "E-53/800"
-
-
-def _param(value: object, name: str) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ModelError(f"{name} must be numeric, got {value!r}") from None
-    if arr.ndim > 1:
-        raise ModelError(f"{name} must be a scalar or a 1-D array (N,), got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ModelError(f"{name} must be finite, got {value!r}")
-    return arr
 
 
 def _wind_speed(value: object, *, column: bool) -> np.ndarray:
@@ -314,9 +303,7 @@ def wind_power_turbine(
     if hub_height is None:
         hub_height = _default_hub_height(turbine_type)
         if hub_height is None:
-            raise ModelError(
-                f"turbine_type {turbine_type!r} lists no hub height; pass hub_height= (m)"
-            )
+            raise ModelError(f"turbine_type {turbine_type!r} lists no hub height; pass hub_height= (m)")
     for name, val in (
         ("hub_height", hub_height),
         ("measurement_height", measurement_height),
@@ -341,13 +328,10 @@ def wind_power_turbine(
             np.isscalar(hellman_exponent) and np.isfinite(hellman_exponent) and hellman_exponent > 0
         ):
             raise ModelError(f"hellman_exponent must be > 0, got {hellman_exponent!r}")
-        v_hub = wpl_wind_speed.hellman(
-            v, measurement_height, hub_height, roughness_length, hellman_exponent
-        )
+        v_hub = wpl_wind_speed.hellman(v, measurement_height, hub_height, roughness_length, hellman_exponent)
     else:
         raise ModelError(f"wind_profile must be 'logarithmic' or 'hellman', got {wind_profile!r}")
-    power = np.asarray(power_output.power_curve(np.asarray(v_hub), speeds, curve_kw),
-                       dtype=np.float64)
+    power = np.asarray(power_output.power_curve(np.asarray(v_hub), speeds, curve_kw), dtype=np.float64)
     if rated_kw is None:
         return np.ascontiguousarray(power)
     rated = np.atleast_1d(_param(rated_kw, "rated_kw"))
@@ -359,7 +343,5 @@ def wind_power_turbine(
     try:
         scaled = power / peak * rated
     except ValueError:
-        raise DataError(
-            f"wind_speed shape {v.shape} does not broadcast against rated_kw {rated.shape}"
-        ) from None
+        raise DataError(f"wind_speed shape {v.shape} does not broadcast against rated_kw {rated.shape}") from None
     return np.ascontiguousarray(np.minimum(scaled, rated), dtype=np.float64)

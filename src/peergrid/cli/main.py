@@ -257,20 +257,8 @@ def _load(scenario_path: Path) -> tuple[Any, Any]:
     return sc, build(sc, str(scenario_path))
 
 
-@app.command()
-@handle_errors
-def simulate(
-    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
-    out: Annotated[Path, typer.Option(help="Output directory for Parquet results and report.")],
-    market: Annotated[str | None, typer.Option(help="Market (default: the scenario's).")] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Simulate a scenario with its markets and write results and a report to OUT."""
-    sc, community = _load(scenario)
-    markets = sc.markets if market is None else _parse_markets(market)
-    if sc.simulation.market and market is None:
-        markets = _parse_markets(sc.simulation.market)
-    _run_study(
+def _run_scenario(sc: Any, community: Any, markets: list[str], out: Path | None, as_json: bool) -> dict:
+    return _run_study(
         community,
         markets,
         sc.simulation.control,
@@ -284,6 +272,22 @@ def simulate(
 
 @app.command()
 @handle_errors
+def simulate(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
+    out: Annotated[Path, typer.Option(help="Output directory for Parquet results and report.")],
+    market: Annotated[str | None, typer.Option(help="Market (default: the scenario's).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Simulate a scenario with its markets and write results and a report to OUT."""
+    sc, community = _load(scenario)
+    markets = sc.markets if market is None else _parse_markets(market)
+    if sc.simulation.market and market is None:
+        markets = _parse_markets(sc.simulation.market)
+    _run_scenario(sc, community, markets, out, as_json)
+
+
+@app.command()
+@handle_errors
 def compare(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
     markets: Annotated[str, typer.Option(help="Comma-separated markets; the baseline is always added.")] = "bs,mmr,sdr",
@@ -293,16 +297,7 @@ def compare(
     """Compare markets on a scenario's community and print the metrics."""
     names = _parse_markets(markets)
     sc, community = _load(scenario)
-    _run_study(
-        community,
-        names,
-        sc.simulation.control,
-        out,
-        title=sc.name,
-        scenario=_scenario_dict(sc),
-        notes=[sc.description] if sc.description else [],
-        as_json=as_json,
-    )
+    _run_scenario(sc, community, names, out, as_json)
 
 
 @app.command()
