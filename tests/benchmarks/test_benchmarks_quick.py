@@ -9,7 +9,21 @@ import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 SCRIPTS = sorted(p for p in BENCH.glob("*.py") if not p.name.startswith("_"))
-REQUIRED_KEYS = {"simulate_year.py": {"households", "steps", "seconds", "peak_rss_mb"}}
+REQUIRED_KEYS = {
+    "simulate_year.py": {"households", "steps", "seconds", "peak_rss_mb"},
+    "clearing.py": {
+        "uniform_1e6_s",
+        "peergrid_1e4_s",
+        "pymarket_muda_1e4_s",
+        "speedup_vs_pymarket_1e4",
+        "cda_orders_per_s",
+        "powerflow_100bus_96_s",
+    },
+    "community_lp.py": {"households", "steps", "seconds", "build_seconds", "linopy_or_pyomo_build_seconds"},
+    "powerflow.py": {"buses", "slots", "powerflow_s"},
+    "federation_peersim_workload.py": {"nodes", "cycles", "seconds", "peak_rss_mb", "exchanges_per_node_cycle"},
+    "federation_sweep.py": {"tasks", "seeds", "seconds_local", "identical"},
+}
 
 
 def test_there_are_benchmarks():

@@ -347,6 +347,16 @@ def _scenario_dict(sc: Any) -> dict:
     return flat
 
 
+def _register_subcommands() -> None:
+    from peergrid.cli import clear, control, federation
+
+    for module in (clear, control, federation):
+        module.register(app)
+
+
+_register_subcommands()
+
+
 @app.callback()
 def main() -> None:
     """peergrid: markets, control and simulation for P2P energy communities."""

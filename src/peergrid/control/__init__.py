@@ -1,8 +1,10 @@
 """Battery and flexibility control.
 
 A controller is a callable ``f(community, progress=None) -> BatterySchedule``; the
-names ``"none"`` and ``"greedy"`` select the built-in ones. Richer controllers (LP,
-MPC, peak agents) plug into the same interface.
+names in :data:`CONTROLLERS` select the built-in ones: ``none``, ``greedy``
+(self-consumption), ``rule`` (Petri et al. Algorithm 1), ``peak`` (Lange p-MAS agents),
+``lp`` / ``lp-community`` (HiGHS perfect-foresight optimum per building / joint),
+``mpc`` / ``mpc-community`` (sliding-horizon MPC), ``ev-smart`` / ``ev-immediate``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,20 @@ from collections.abc import Callable
 import numpy as np
 
 from peergrid.assets.battery import BatteryFleet
+from peergrid.control.ev import ev_controller, ev_immediate_control, ev_smart_control
+from peergrid.control.forecast import Forecaster, PerfectForecaster, PersistenceForecaster
 from peergrid.control.greedy import BatterySchedule, greedy_self_consumption
+from peergrid.control.lp import (
+    LPSchedule,
+    grid_cost,
+    lp_community,
+    lp_individual,
+    lp_schedule,
+    optimal_dispatch,
+)
+from peergrid.control.mpc import MPCSchedule, mpc, mpc_community, mpc_individual
+from peergrid.control.peak import PeakParams, peak_agents, peak_report
+from peergrid.control.rule import RuleParams, SecondaryStorage, rule_based
 from peergrid.core.community import Community
 from peergrid.core.errors import ConfigError
 
@@ -95,7 +110,18 @@ def greedy(community: Community, progress: Callable[[int], None] | None = None) 
     return BatterySchedule(owners, charge, discharge, energy, fleet.capacity)
 
 
-CONTROLLERS: dict[str, Controller] = {"none": no_control, "greedy": greedy}
+CONTROLLERS: dict[str, Controller] = {
+    "none": no_control,
+    "greedy": greedy,
+    "rule": rule_based,
+    "peak": peak_agents,
+    "lp": lp_individual,
+    "lp-community": lp_community,
+    "mpc": mpc_individual,
+    "mpc-community": mpc_community,
+    "ev-smart": ev_smart_control,
+    "ev-immediate": ev_immediate_control,
+}
 
 
 def get_controller(control: str | Controller) -> Controller:
@@ -121,9 +147,31 @@ def get_controller(control: str | Controller) -> Controller:
 __all__ = [
     "CONTROLLERS",
     "BatterySchedule",
+    "Forecaster",
+    "LPSchedule",
+    "MPCSchedule",
+    "PeakParams",
+    "PerfectForecaster",
+    "PersistenceForecaster",
+    "RuleParams",
+    "SecondaryStorage",
     "battery_fleet",
+    "ev_controller",
+    "ev_immediate_control",
+    "ev_smart_control",
     "get_controller",
     "greedy",
     "greedy_self_consumption",
+    "grid_cost",
+    "lp_community",
+    "lp_individual",
+    "lp_schedule",
+    "mpc",
+    "mpc_community",
+    "mpc_individual",
     "no_control",
+    "optimal_dispatch",
+    "peak_agents",
+    "peak_report",
+    "rule_based",
 ]

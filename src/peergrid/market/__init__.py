@@ -1,5 +1,29 @@
 """Market mechanisms: pure functions on arrays (one implementation of every rule)."""
 
+from peergrid.market.auction import AUCTIONS, efficient_quantity, mcafee, pay_as_bid, uniform_price
+from peergrid.market.bilateral import (
+    ORDER_MECHANISMS,
+    bilateral,
+    buyer_cost,
+    fee_matrix,
+    get_order_mechanism,
+    line_weights,
+    radial_fee_matrix,
+    supplier_profit,
+    utilisation_fee,
+)
+from peergrid.market.cda import ContinuousDoubleAuction
+from peergrid.market.orders import BUY, SELL, MarketResult, OrderBook, Trades, read_orders
+from peergrid.market.reputation import (
+    ReputationRule,
+    apply_reputation,
+    clear_with_reputation,
+    delivery_performance,
+    price_factors,
+    reputation_history,
+    reputation_limits,
+    update_reputation,
+)
 from peergrid.market.sharing import (
     MECHANISM_NAMES,
     MECHANISMS,
@@ -16,20 +40,52 @@ from peergrid.market.sharing import (
     sdr_ratio,
     supply_demand_ratio,
 )
+from peergrid.market.wallet import Eligibility, check_wallets
 
 __all__ = [
+    "AUCTIONS",
+    "BUY",
     "MECHANISMS",
     "MECHANISM_NAMES",
+    "ORDER_MECHANISMS",
+    "SELL",
     "Allocation",
     "Clearing",
+    "ContinuousDoubleAuction",
+    "Eligibility",
+    "MarketResult",
+    "OrderBook",
+    "ReputationRule",
+    "Trades",
+    "apply_reputation",
+    "bilateral",
     "bill_sharing",
+    "buyer_cost",
+    "check_wallets",
     "clear",
+    "clear_with_reputation",
+    "delivery_performance",
     "demand_supply",
+    "efficient_quantity",
+    "fee_matrix",
     "get_mechanism",
+    "get_order_mechanism",
+    "line_weights",
+    "mcafee",
     "mid_market_price",
     "mid_market_rate",
     "no_p2p",
+    "pay_as_bid",
+    "price_factors",
+    "radial_fee_matrix",
+    "read_orders",
+    "reputation_history",
+    "reputation_limits",
     "sdr_prices",
     "sdr_ratio",
+    "supplier_profit",
     "supply_demand_ratio",
+    "uniform_price",
+    "update_reputation",
+    "utilisation_fee",
 ]

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,9 @@ from peergrid.control import BatterySchedule, Controller, get_controller
 from peergrid.core.community import PARTICIPANT_DEFAULTS, Community
 from peergrid.core.errors import DataError
 from peergrid.market.sharing import MECHANISMS, Allocation, Clearing, demand_supply, get_mechanism, no_p2p
+
+if TYPE_CHECKING:
+    from peergrid.simulate.faults import Fault, FaultOutcome
 
 _BLOCK = 4096  # time steps per reduction block
 
@@ -63,6 +67,17 @@ class Result:
         ``(T, N)`` net energy after control, kWh (+ import).
     clearing : Clearing
         Per-slot prices and peer shares of the market.
+    faults : FaultOutcome, optional
+        Set when the run had injected faults (:mod:`peergrid.simulate.faults`); ``net``
+        and ``clearing`` are then what the market *settled*, and the fault outcome
+        holds the true clearing and the imbalance.
+
+    Notes
+    -----
+    Consumption totals (``load_kwh`` in :attr:`participants`, :attr:`steps`,
+    :attr:`metrics` and the ``load`` column of :meth:`table`) include the
+    controller's ``battery.load_delta`` (shifted flexible load, EV charging): they are
+    the consumption after control, so ``net = load − generation + battery`` holds.
     """
 
     community: Community
@@ -72,6 +87,7 @@ class Result:
     net: np.ndarray
     clearing: Clearing
     baseline: Clearing = field(repr=False, default=None)  # type: ignore[assignment]
+    faults: FaultOutcome | None = field(repr=False, default=None)
 
     def __post_init__(self) -> None:
         if self.baseline is None:
@@ -88,6 +104,12 @@ class Result:
     def index(self) -> pd.DatetimeIndex:
         """Time index (UTC)."""
         return self.community.index
+
+    def _load_delta(self, rows: slice | None = None) -> np.ndarray | None:
+        delta = self.battery.load_delta
+        if delta is None:
+            return None
+        return delta if rows is None else delta[rows]
 
     @cached_property
     def _participant_sums(self) -> dict[str, np.ndarray]:
@@ -124,11 +146,12 @@ class Result:
             discharge[self.battery.owners] = self.battery.discharge.sum(axis=0)
         bill = s["purchase_cost"] - s["revenue"]
         baseline_bill = s["baseline_purchase_cost"] - s["baseline_revenue"]
+        delta = self._load_delta()
         df = pd.DataFrame(
             {
                 "id": com.ids,
                 "role": com.participants["role"].to_numpy(),
-                "load_kwh": com.load.sum(axis=0),
+                "load_kwh": com.load.sum(axis=0) + (0.0 if delta is None else delta.sum(axis=0)),
                 "generation_kwh": com.generation.sum(axis=0),
                 "battery_charge_kwh": charge,
                 "battery_discharge_kwh": discharge,
@@ -150,9 +173,10 @@ class Result:
         """One row per step: community totals (kWh), prices (currency/kWh), bill (currency)."""
         c = self.clearing
         com = self.community
+        delta = self._load_delta()
         return pd.DataFrame(
             {
-                "load_kwh": com.load.sum(axis=1),
+                "load_kwh": com.load.sum(axis=1) + (0.0 if delta is None else delta.sum(axis=1)),
                 "generation_kwh": com.generation.sum(axis=1),
                 "battery_charge_kwh": self.battery.charge.sum(axis=1),
                 "battery_discharge_kwh": self.battery.discharge.sum(axis=1),
@@ -205,13 +229,17 @@ class Result:
             d = np.maximum(x, 0.0)
             s = np.maximum(-x, 0.0)
             c = self.clearing
+            load = com.load[blk]
+            delta = self._load_delta(blk)
+            if delta is not None:
+                load = load + delta
             fb, fs = c.peer_share_buy[blk, None], c.peer_share_sell[blk, None]
             pb, ps = c.price_buy[blk, None], c.price_sell[blk, None]
             yield pd.DataFrame(
                 {
                     "time": np.repeat(t, N),
                     "participant": np.tile(ids, nb),
-                    "load": com.load[blk].ravel(),
+                    "load": load.ravel(),
                     "generation": com.generation[blk].ravel(),
                     "battery": battery.ravel(),
                     "soc": soc.ravel(),
@@ -231,7 +259,8 @@ class Result:
     def metrics(self) -> dict[str, float]:
         """Community metrics (see :mod:`peergrid.metrics`); NaN where undefined."""
         com, c, s = self.community, self.clearing, self._participant_sums
-        load = float(com.load.sum())
+        delta = self._load_delta()
+        load = float(com.load.sum()) + (0.0 if delta is None else float(delta.sum()))
         gen = float(com.generation.sum())
         imp = float(c.grid_import.sum())
         exp = float(c.grid_export.sum())
@@ -282,6 +311,8 @@ class Result:
                 float(self.battery.capacity.sum()),
             )
         )
+        if self.faults is not None:
+            out.update(self.faults.metrics(c, load))
         return out
 
     def summary(self) -> dict[str, object]:
@@ -459,14 +490,19 @@ def _json_number(v: object) -> object:
 
 def _run_control(
     community: Community, control: str | Controller, progress: Callable[[int], None] | None
-) -> tuple[str, BatterySchedule, np.ndarray]:
+) -> tuple[str, BatterySchedule]:
     controller = get_controller(control)
     schedule = controller(community, progress=progress)
     expected = (community.T, schedule.owners.size)
     if schedule.charge.shape != expected:
         raise DataError(f"controller returned charge of shape {schedule.charge.shape}, expected {expected}")
+    if schedule.load_delta is not None and np.shape(schedule.load_delta) != (community.T, community.N):
+        raise DataError(
+            f"controller returned load_delta of shape {np.shape(schedule.load_delta)}, "
+            f"expected {(community.T, community.N)}"
+        )
     name = control if isinstance(control, str) else getattr(control, "__name__", "custom")
-    return str(name).lower(), schedule, schedule.apply(community.net, inplace=True)
+    return str(name).lower(), schedule
 
 
 def simulate(
@@ -475,6 +511,7 @@ def simulate(
     control: str | Controller = "greedy",
     *,
     progress: Callable[[int], None] | None = None,
+    faults: Iterable[Fault] | None = None,
 ) -> Result:
     """Simulate a community with one controller and one market.
 
@@ -488,6 +525,8 @@ def simulate(
         ``"none"``, ``"greedy"`` or a controller ``f(community, progress=None) -> BatterySchedule``.
     progress : callable, optional
         Called with the number of control steps done (for progress bars).
+    faults : iterable of Fault, optional
+        Controller or meter faults to inject (see :mod:`peergrid.simulate.faults`).
 
     Returns
     -------
@@ -502,7 +541,9 @@ def simulate(
     >>> 0.0 <= res.metrics["self_sufficiency"] <= 1.0
     True
     """
-    return compare(community, markets=(market,), control=control, progress=progress)[str(market).strip().lower()]
+    return compare(community, markets=(market,), control=control, progress=progress, faults=faults)[
+        str(market).strip().lower()
+    ]
 
 
 def compare(
@@ -511,6 +552,7 @@ def compare(
     control: str | Controller = "greedy",
     *,
     progress: Callable[[int], None] | None = None,
+    faults: Iterable[Fault] | None = None,
 ) -> Comparison:
     """Simulate several markets on the same community with one shared control run.
 
@@ -523,6 +565,10 @@ def compare(
         Controller (see :func:`simulate`).
     progress : callable, optional
         Progress callback for the control run.
+    faults : iterable of Fault, optional
+        Controller or meter faults to inject (see :mod:`peergrid.simulate.faults`):
+        markets clear on the settled readings; each result's ``faults`` holds the
+        clearing on the true readings and the imbalance.
 
     Returns
     -------
@@ -534,11 +580,38 @@ def compare(
         raise DataError("no markets given")
     for n in names:
         get_mechanism(n)
-    control_name, schedule, net = _run_control(community, control, progress)
+    control_name, schedule = _run_control(community, control, progress)
+    fault_list = list(faults) if faults is not None else []
+    if not fault_list:
+        net = schedule.apply(community.net, inplace=True)
+        true_net = net
+    else:
+        from peergrid.simulate.faults import apply_faults
+
+        schedule, true_net, net = apply_faults(community, schedule, fault_list)
     demand, supply = demand_supply(net)
     baseline = no_p2p(demand, supply, community.retail, community.feed_in)
+    fault_outcome = _fault_outcome(community, fault_list, true_net, net) if fault_list else None
     results = {}
     for n in names:
         clearing = baseline if n == "baseline" else MECHANISMS[n](demand, supply, community.retail, community.feed_in)
-        results[n] = Result(community, n, control_name, schedule, net, clearing, baseline)
+        outcome = fault_outcome(n) if fault_outcome is not None else None
+        results[n] = Result(community, n, control_name, schedule, net, clearing, baseline, outcome)
     return Comparison(results)
+
+
+def _fault_outcome(
+    community: Community, faults: list[Fault], true_net: np.ndarray, net: np.ndarray
+) -> Callable[[str], FaultOutcome]:
+    """Per-market :class:`FaultOutcome` factory (the market cleared on the true readings)."""
+    from peergrid.simulate.faults import FaultOutcome, fault_steps
+
+    true_demand, true_supply = demand_supply(true_net)
+    imbalance = true_net.sum(axis=1) - net.sum(axis=1) if true_net is not net else np.zeros(community.T)
+    ctrl, meter = fault_steps(community, faults)
+
+    def outcome(market: str) -> FaultOutcome:
+        true_clearing = MECHANISMS[market](true_demand, true_supply, community.retail, community.feed_in)
+        return FaultOutcome(tuple(faults), true_clearing, imbalance, ctrl, meter)
+
+    return outcome

@@ -21,6 +21,11 @@ them), a time window, tariffs, a controller and the markets to compare::
     control = "greedy"
     markets = ["baseline", "bs", "mmr", "sdr"]
 
+``source = "milford-haven"`` builds the five harbour buildings of Petri et al.
+(:func:`peergrid.data.milford_haven.milford_haven_community`; ``[time].start`` is the
+local date, ``days`` whole days; ``boats`` and ``clearness`` apply to it only; the
+tariff defaults to its TOU tariff, ``retail = "milford-haven"``, in GBP).
+
 Unknown keys and out-of-range values raise :class:`~peergrid.ConfigError` naming
 the key and the file.
 """
@@ -89,7 +94,7 @@ class TimeConfig(_Strict):
 class CommunityConfig(_Strict):
     """Who is in the community."""
 
-    source: Literal["citylearn", "synthetic", "csv"] = "synthetic"
+    source: Literal["citylearn", "synthetic", "csv", "milford-haven"] = "synthetic"
     load: str | None = None
     generation: str | None = None
     participants: str | None = None
@@ -102,9 +107,17 @@ class CommunityConfig(_Strict):
     seed: int = 0
     pv_kwp_range: tuple[float, float] = (3.0, 8.0)
     battery_kwh_range: tuple[float, float] = (5.0, 13.5)
+    boats: bool | None = None  # milford-haven: electric boats (default false)
+    clearness: float | None = Field(default=None, gt=0, le=1)  # milford-haven: factor on clear sky (default 1)
 
     @model_validator(mode="after")
     def _check(self) -> CommunityConfig:
+        if self.source != "milford-haven":
+            for key in ("boats", "clearness"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"{key} applies to source = 'milford-haven' only")
+        elif self.homes is not None:
+            raise ValueError("homes applies to source = 'citylearn' only")
         if self.source == "synthetic":
             if self.households is None:
                 raise ValueError("synthetic communities need households")
@@ -134,7 +147,7 @@ class CommunityConfig(_Strict):
 class TariffConfig(_Strict):
     """Grid tariffs: retail λb and feed-in λs (currency/kWh)."""
 
-    retail: float | Literal["citylearn"] = "citylearn"
+    retail: float | Literal["citylearn", "milford-haven"] = "citylearn"
     feed_in: float = Field(default=0.07, ge=0)
     currency: str = "USD"
 
@@ -148,7 +161,9 @@ class TariffConfig(_Strict):
 class SimulationConfig(_Strict):
     """Controller and markets."""
 
-    control: Literal["none", "greedy"] = "greedy"
+    control: Literal[
+        "none", "greedy", "rule", "peak", "lp", "lp-community", "mpc", "ev-smart", "ev-immediate"
+    ] = "greedy"
     markets: list[str] = Field(default_factory=lambda: ["baseline", "bs", "mmr", "sdr"])
     market: str | None = None
 
@@ -189,6 +204,10 @@ class Scenario(_Strict):
         from peergrid.data import citylearn_community, synthetic_community
 
         c, t = self.community, self.tariff
+        if c.source == "milford-haven":
+            return self._milford_haven_community()
+        if t.retail == "milford-haven":
+            raise ConfigError("[tariff].retail = 'milford-haven' applies to source = 'milford-haven' only")
         if c.source == "csv":
             return self._csv_community(Path(base_dir))
         try:
@@ -238,6 +257,35 @@ class Scenario(_Strict):
             )
         com.name = self.name
         com.currency = t.currency
+        return com
+
+    def _milford_haven_community(self) -> Community:
+        from peergrid.data.milford_haven import FEED_IN, milford_haven_community
+
+        c, t = self.community, self.tariff
+        if t.retail == "citylearn" and "retail" in t.model_fields_set:
+            raise ConfigError("[tariff].retail = 'citylearn' does not apply to source = 'milford-haven'")
+        try:
+            n = self.time.n_periods(default_days=1)
+        except ValueError as exc:
+            raise ConfigError(f"[time]: {exc}") from None
+        days = n * self.time.step / pd.Timedelta("1D")
+        if abs(days - round(days)) > 1e-9:
+            raise ConfigError(f"[time]: source = 'milford-haven' needs whole days, got {days:g}")
+        com = milford_haven_community(
+            self.time.start or "2019-04-16",
+            round(days),
+            self.time.freq,
+            retail=t.retail if isinstance(t.retail, float) else None,
+            feed_in=t.feed_in if "feed_in" in t.model_fields_set else FEED_IN,
+            batteries=c.batteries,
+            boats=bool(c.boats),
+            clearness=1.0 if c.clearness is None else c.clearness,
+        )
+        if isinstance(t.retail, float) and t.retail < com.feed_in.max():
+            raise ConfigError(f"[tariff].retail = {t.retail} is below the feed-in tariff")
+        com.name = self.name
+        com.currency = t.currency if "currency" in t.model_fields_set else "GBP"
         return com
 
     def _csv_community(self, base: Path) -> Community:

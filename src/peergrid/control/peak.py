@@ -1,0 +1,468 @@
+"""Peak-load agents (p-MAS, Lange): classify the community state, shift flexible load, dispatch storage.
+
+Lange's peer-multi-agent system (p-MAS) "classifies user nodes by load threshold
+condition" — underloaded, lightly loaded, normally loaded, overloaded, severely
+overloaded — and "dispatches load-shifting and power-allocation decisions" to
+reduce the system peak (Lange 2025, *Supply-demand-ratio pricing and p-MAS
+coordination* and Algorithm 1, steps 3 and 7). The paper gives no thresholds or
+shifting rule; peergrid's agents are:
+
+* **State.** The community (feeder) load L_t = Σ_i net_i,t / Δt (kW) is compared
+  with a reference R_t: the daily mean import (default), a rated feeder capacity
+  (a number, kW) or any series. The ratio L/R is classified by four thresholds
+  (default 0.5, 0.8, 1.2, 1.5) into the five states of :class:`LoadState`.
+* **Load shifting.** Each participant's agent offers a ``flexible_share`` of its
+  consumption at every step. In overloaded steps an agent may move up to
+  ``overloaded_fraction`` of its flexible load, in severely overloaded steps all of
+  it; the energy above the top of the normal band is moved to less loaded steps of
+  the same day within ``window_hours``, filling them at most to the top of the
+  normal band (``fill_state``), weighted by their headroom — under-loaded steps take
+  the most. Agents share each move pro
+  rata to what they offer. Rounds repeat (agents re-classify after every round)
+  until nothing moves. Every agent's shift is energy-neutral per day.
+* **Storage.** Batteries then discharge in steps still above the normal band and
+  charge in steps below the lightly-loaded band (from surplus or the grid), pro rata
+  to their available energy / room, within power and SOC limits.
+
+Days are calendar days in the community's display time zone
+(``community.meta["display_tz"]``, UTC if unset). The loop runs over rounds and, for storage, over
+time; every operation is vectorised over days, steps and participants.
+
+References
+----------
+.. [1] Lange, "Cloud-coordinated P2P energy sharing for urban community microgrids",
+   2025: p-MAS threshold classes and peak-load management; stable operation under
+   node failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+from peergrid import metrics as M
+from peergrid.control._common import ratio
+from peergrid.control.greedy import BatterySchedule
+from peergrid.core.community import Community
+from peergrid.core.errors import ModelError
+
+__all__ = [
+    "LoadState",
+    "PeakParams",
+    "PeakReport",
+    "PeakSchedule",
+    "classify_load",
+    "peak_agents",
+    "peak_report",
+    "reference_load",
+]
+
+
+class LoadState(IntEnum):
+    """p-MAS load classes (Lange), ordered by load."""
+
+    UNDERLOADED = 0
+    LIGHTLY_LOADED = 1
+    NORMALLY_LOADED = 2
+    OVERLOADED = 3
+    SEVERELY_OVERLOADED = 4
+
+
+@dataclass(frozen=True)
+class PeakParams:
+    """Parameters of the peak-load agents.
+
+    Attributes
+    ----------
+    flexible_share : float or array-like (N,)
+        Share of each participant's consumption that can be shifted, in [0, 1].
+    window_hours : float
+        Largest time a kWh may be moved (earlier or later), h (> 0).
+    thresholds : tuple of 4 floats
+        Upper bounds (inclusive) of L/R for under-, lightly and normally loaded and
+        overloaded states, increasing (default 0.5, 0.8, 1.2, 1.5); above the last: severe.
+    reference : "daily-mean", float or array-like (T,)
+        Reference R: the mean community import of each day (default), a rated
+        feeder capacity in kW, or a series in kW.
+    overloaded_fraction : float
+        Share of its flexible load an agent may move in an overloaded step (severe: all).
+    fill_state : LoadState or int
+        Destinations are filled at most to the top of this state's band (default
+        normally loaded: load never moves into a step that would then be overloaded);
+        ``LoadState.LIGHTLY_LOADED`` keeps shifted load in under-/lightly-loaded steps.
+    rounds : int
+        Most negotiation rounds.
+    storage : bool
+        Also dispatch batteries to flatten the peak.
+    """
+
+    flexible_share: float | np.ndarray = 0.2
+    window_hours: float = 4.0
+    thresholds: Sequence[float] = (0.5, 0.8, 1.2, 1.5)
+    reference: str | float | np.ndarray = "daily-mean"
+    overloaded_fraction: float = 0.5
+    fill_state: int = LoadState.NORMALLY_LOADED
+    rounds: int = 30
+    storage: bool = True
+
+    def __post_init__(self) -> None:
+        th = np.asarray(self.thresholds, dtype=np.float64)
+        if th.shape != (4,) or not np.all(np.isfinite(th)) or np.any(np.diff(th) <= 0) or th[0] < 0:
+            raise ModelError(f"thresholds must be 4 increasing non-negative ratios, got {self.thresholds!r}")
+        share = np.asarray(self.flexible_share, dtype=np.float64)
+        if not np.all(np.isfinite(share)) or np.any((share < 0) | (share > 1)):
+            raise ModelError(f"flexible_share must lie in [0, 1], got {self.flexible_share!r}")
+        if not (np.isfinite(self.window_hours) and self.window_hours > 0):
+            raise ModelError(f"window_hours must be > 0 h, got {self.window_hours!r}")
+        if not 0 <= self.overloaded_fraction <= 1:
+            raise ModelError(f"overloaded_fraction must lie in [0, 1], got {self.overloaded_fraction!r}")
+        if int(self.fill_state) not in (0, 1, 2):
+            raise ModelError(f"fill_state must be under-, lightly or normally loaded (0-2), got {self.fill_state!r}")
+        if int(self.rounds) < 0:
+            raise ModelError(f"rounds must be >= 0, got {self.rounds!r}")
+
+
+@dataclass(frozen=True)
+class PeakSchedule(BatterySchedule):
+    """:class:`BatterySchedule` of the peak agents with their view of the feeder.
+
+    Attributes
+    ----------
+    reference_kw : numpy.ndarray
+        Reference R per step, kW.
+    states_before, states_after : numpy.ndarray of int8
+        :class:`LoadState` per step without control and after shifting and storage.
+    """
+
+    reference_kw: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    states_before: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8), repr=False)
+    states_after: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8), repr=False)
+
+
+def classify_load(load_kw: np.ndarray, reference_kw: np.ndarray | float, thresholds: Sequence[float]) -> np.ndarray:
+    """p-MAS state of every step from the load ratio L/R.
+
+    Parameters
+    ----------
+    load_kw : numpy.ndarray
+        Community (feeder) load, kW, shape (T,).
+    reference_kw : numpy.ndarray or float
+        Reference R, kW; steps with R ≤ 0 are underloaded.
+    thresholds : sequence of 4 floats
+        Upper bounds (inclusive) of L/R of the first four states.
+
+    Returns
+    -------
+    numpy.ndarray of int8
+        :class:`LoadState` values.
+    """
+    load = np.asarray(load_kw, dtype=np.float64)
+    ref = np.broadcast_to(np.asarray(reference_kw, dtype=np.float64), load.shape)
+    r = ratio(load, ref)
+    return np.digitize(r, np.asarray(thresholds, dtype=np.float64), right=True).astype(np.int8)
+
+
+def _day_layout(community: Community) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Local calendar day and position in the day of every step.
+
+    Days are calendar days in ``community.meta["display_tz"]`` (UTC if unset), so a
+    day may be partial at the ends of the horizon or have 23/25 h at DST changes.
+
+    Returns
+    -------
+    day, pos : numpy.ndarray of int64, shape (T,)
+    n_days, steps_per_day : int
+        Number of days D and the longest day S (steps).
+    """
+    tz = community.meta.get("display_tz") if isinstance(community.meta, dict) else None
+    local = community.index.tz_convert(str(tz)) if tz else community.index
+    dates = np.asarray(local.tz_localize(None).normalize())
+    codes = np.unique(dates, return_inverse=True)[1].astype(np.int64).ravel()
+    starts = np.searchsorted(codes, np.arange(codes.max() + 1 if codes.size else 0))
+    pos = np.arange(codes.size, dtype=np.int64) - starts[codes]
+    counts = np.bincount(codes)
+    return codes, pos, int(counts.size), int(counts.max()) if counts.size else 0
+
+
+def _to_days(x: np.ndarray, day: np.ndarray, pos: np.ndarray, D: int, S: int) -> np.ndarray:
+    """Scatter ``(T, ...)`` onto a zero-padded ``(D, S, ...)`` grid."""
+    out = np.zeros((D, S, *x.shape[1:]))
+    out[day, pos] = x
+    return out
+
+
+def reference_load(community: Community, reference: str | float | np.ndarray = "daily-mean") -> np.ndarray:
+    """Reference community load R per step, kW.
+
+    Parameters
+    ----------
+    community : Community
+    reference : "daily-mean", float or array-like (T,)
+        ``"daily-mean"``: the mean of max(L, 0) over each (local) day of the no-control
+        load L; a number: a rated feeder capacity, kW; an array: R itself.
+
+    Returns
+    -------
+    numpy.ndarray, shape (T,)
+    """
+    T = community.T
+    if isinstance(reference, str):
+        if reference != "daily-mean":
+            raise ModelError(f"reference must be 'daily-mean', a capacity in kW or a series, got {reference!r}")
+        load = np.maximum(community.net.sum(axis=1) / community.dt, 0.0)
+        day = _day_layout(community)[0]
+        return (np.bincount(day, weights=load) / np.bincount(day))[day]
+    ref = np.asarray(reference, dtype=np.float64)
+    if ref.ndim == 0:
+        ref = np.full(T, float(ref))
+    if ref.shape != (T,) or not np.all(np.isfinite(ref)) or np.any(ref < 0):
+        raise ModelError(f"reference must be 'daily-mean', a capacity >= 0 kW or a series of {T} values >= 0")
+    return ref
+
+
+def _shift_load(community: Community, net_kwh: np.ndarray, ref: np.ndarray, p: PeakParams) -> np.ndarray:
+    """Energy-neutral daily load shifting by the agents, ``(T, N)`` kWh.
+
+    Steps are laid out on a padded (day, step-of-day) grid for the per-day flows;
+    per-participant arrays are only touched at the source and destination steps of a
+    round (sparse), so a year of 1,000 households needs no ``(T, N)`` temporaries.
+    A source step stays at or above the top of the normal band and a destination at
+    or below ``fill``, so no step is ever both: the energy an agent has already moved
+    out of a step is ``−delta`` there.
+    """
+    from scipy import sparse
+
+    T, N = community.T, community.N
+    dt = community.dt
+    day, pos, D, S = _day_layout(community)
+    th = np.asarray(p.thresholds, dtype=np.float64)
+    share = np.broadcast_to(np.asarray(p.flexible_share, dtype=np.float64), (N,))
+    tpos = np.full(D * S, -1, dtype=np.int64)  # padded grid -> time step
+    tpos[day * S + pos] = np.arange(T)
+    valid = tpos >= 0
+    base = _to_days(net_kwh.sum(axis=1), day, pos, D, S).ravel()
+    r = _to_days(ref, day, pos, D, S).ravel()
+    hi = th[2] * r * dt  # top of the normal band, kWh per step
+    # destinations are filled at most to here (a hair below the threshold: they stay in their state)
+    fill = th[int(p.fill_state)] * r * dt * (1.0 - 1e-9)
+    lag = np.abs(np.arange(S)[:, None] - np.arange(S)[None, :]) * dt
+    window = (lag <= p.window_hours + 1e-9) & (lag > 0)  # (S, S): source t -> destination s
+    delta = np.zeros((T, N))
+    shifted = np.zeros(D * S)  # community total of delta per padded step
+    for _ in range(int(p.rounds)):
+        load = base + shifted
+        state = classify_load(load / dt, r, th)
+        frac = np.where(state >= LoadState.SEVERELY_OVERLOADED, 1.0, 0.0)
+        frac[state == LoadState.OVERLOADED] = p.overloaded_fraction
+        frac[~valid] = 0.0
+        head = np.where(valid, np.maximum(fill - load, 0.0), 0.0)
+        # sources: over the normal band, allowed to shift, with headroom within their window
+        reach = (np.matmul((head > 1e-12).reshape(D, S).astype(np.float64), window.T) > 0).ravel()
+        src = np.flatnonzero((frac > 0) & (load > hi) & reach)
+        if src.size == 0:
+            break
+        rows = tpos[src]
+        # what each agent still offers at a source step: its allowed share minus what it already moved
+        cap = np.maximum(frac[src, None] * community.load[rows] * share[None, :] + delta[rows], 0.0)
+        offer = cap.sum(axis=1)
+        want = np.zeros(D * S)
+        want[src] = np.minimum(np.maximum(load[src] - hi[src], 0.0), offer)
+        w = window[None, :, :] * head.reshape(D, 1, S)  # (D, t, s)
+        wn = w * ratio(1.0, w.sum(axis=2))[:, :, None]
+        flow = want.reshape(D, S, 1) * wn
+        inflow = flow.sum(axis=1)  # (D, s)
+        flow *= np.minimum(1.0, ratio(head.reshape(D, S), inflow))[:, None, :]
+        flow = flow.reshape(D * S, S)
+        moved = flow.sum(axis=1)  # per source step
+        if moved.sum() <= 1e-9:
+            break
+        unit = cap * ratio(1.0, offer)[:, None]  # agents' shares of each source step
+        part = unit * moved[src, None]  # energy each agent moves out this round
+        k, s_idx = np.nonzero(flow[src])
+        dst_padded = (src[k] // S) * S + s_idx
+        dst, col = np.unique(dst_padded, return_inverse=True)
+        B = sparse.csr_matrix((flow[src][k, s_idx], (k, col.ravel())), shape=(src.size, dst.size))
+        added = np.asarray(B.T @ unit)  # (destinations, N)
+        delta[rows] -= part
+        delta[tpos[dst]] += added
+        shifted[src] -= part.sum(axis=1)
+        shifted[dst] += added.sum(axis=1)
+    return delta
+
+
+def _dispatch_storage(community: Community, net_kwh: np.ndarray, ref: np.ndarray, p: PeakParams) -> BatterySchedule:
+    from peergrid.control import battery_fleet  # lazy: peergrid.control imports this module
+
+    owners, fleet = battery_fleet(community)
+    T = community.T
+    if owners.size == 0:
+        return BatterySchedule.empty(T)
+    dt = community.dt
+    th = np.asarray(p.thresholds, dtype=np.float64)
+    load = net_kwh.sum(axis=1)
+    hi = th[2] * ref * dt
+    fill = th[1] * ref * dt
+    m = owners.size
+    charge = np.zeros((T, m))
+    discharge = np.zeros((T, m))
+    energy = np.zeros((T, m))
+    e = fleet.e_init.copy()
+    step = fleet.power * dt
+    for t in range(T):
+        room = np.minimum(step, np.maximum(fleet.e_max - e, 0.0) / fleet.eff_charge)
+        avail = np.minimum(step, np.maximum(e - fleet.e_min, 0.0) * fleet.eff_discharge)
+        if load[t] > hi[t]:
+            need = load[t] - hi[t]
+            total = avail.sum()
+            discharge[t] = avail * min(1.0, float(ratio(need, total)))
+        elif load[t] < fill[t]:
+            gap = fill[t] - load[t]
+            total = room.sum()
+            charge[t] = room * min(1.0, float(ratio(gap, total)))
+        e = np.clip(e + fleet.eff_charge * charge[t] - discharge[t] / fleet.eff_discharge, fleet.e_min, fleet.e_max)
+        energy[t] = e
+    return BatterySchedule(owners, charge, discharge, energy, fleet.capacity)
+
+
+def peak_agents(
+    community: Community,
+    progress: Callable[[int], None] | None = None,
+    *,
+    params: PeakParams | None = None,
+) -> PeakSchedule:
+    """Peak-load agents (p-MAS, Lange): shift flexible load and dispatch storage to flatten the peak.
+
+    Parameters
+    ----------
+    community : Community
+    progress : callable, optional
+        Called with the number of steps done (once, at the end).
+    params : PeakParams, optional
+        Thresholds, flexible share, window, reference (see :class:`PeakParams`).
+
+    Returns
+    -------
+    PeakSchedule
+        Battery operation ``(T, M)`` (kWh), ``load_delta`` ``(T, N)`` (kWh per step,
+        summing to 0 per participant and day) and the p-MAS states before/after.
+    """
+    p = params or PeakParams()
+    share = np.asarray(p.flexible_share, dtype=np.float64)
+    if share.ndim not in (0, 1) or (share.ndim == 1 and share.shape != (community.N,)):
+        raise ModelError(f"flexible_share must be a number or have one value per participant ({community.N})")
+    ref = reference_load(community, p.reference)
+    net = community.net
+    states_before = classify_load(net.sum(axis=1) / community.dt, ref, p.thresholds)
+    delta = _shift_load(community, net, ref, p)
+    shifted = net + delta
+    sched = _dispatch_storage(community, shifted, ref, p) if p.storage else _idle(community)
+    after = sched.apply(shifted)
+    states_after = classify_load(after.sum(axis=1) / community.dt, ref, p.thresholds)
+    if progress is not None:
+        progress(community.T)
+    return PeakSchedule(
+        sched.owners,
+        sched.charge,
+        sched.discharge,
+        sched.energy,
+        sched.capacity,
+        delta,
+        ref,
+        states_before,
+        states_after,
+    )
+
+
+def _idle(community: Community) -> BatterySchedule:
+    from peergrid.control import no_control
+
+    return no_control(community)
+
+
+@dataclass(frozen=True)
+class PeakReport:
+    """Peak figures of a controlled run against the no-control run (community import at the PCC).
+
+    Attributes
+    ----------
+    peak_kw_none, peak_kw : float
+        Peak community import, kW, without control and with the schedule.
+    peak_reduction : float
+        1 − peak_kw / peak_kw_none.
+    par_none, par : float
+        Peak-to-average ratio of community import.
+    overloaded_steps_none, overloaded_steps : int
+        Steps in the overloaded or severely overloaded state.
+    shifted_kwh : float
+        Flexible energy moved (Σ of positive ``load_delta``), kWh.
+    max_daily_imbalance_kwh : float
+        Largest |Σ load_delta| of a participant over a day (0 = energy-neutral), kWh.
+    """
+
+    peak_kw_none: float
+    peak_kw: float
+    peak_reduction: float
+    par_none: float
+    par: float
+    overloaded_steps_none: int
+    overloaded_steps: int
+    shifted_kwh: float
+    max_daily_imbalance_kwh: float
+
+    def as_dict(self) -> dict[str, float]:
+        """JSON-ready mapping."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def peak_report(
+    community: Community,
+    schedule: BatterySchedule,
+    *,
+    reference: str | float | np.ndarray = "daily-mean",
+    thresholds: Sequence[float] = (0.5, 0.8, 1.2, 1.5),
+) -> PeakReport:
+    """Peak reduction and peak-to-average ratio of a schedule vs the no-control run.
+
+    Parameters
+    ----------
+    community : Community
+    schedule : BatterySchedule
+        E.g. from :func:`peak_agents`.
+    reference, thresholds
+        For counting overloaded steps (see :class:`PeakParams`).
+
+    Returns
+    -------
+    PeakReport
+        Import is the community's net import max(Σ_i net_i, 0)/Δt (kW), the
+        ``peak_import_kw`` of every pool market in :mod:`peergrid.simulate`.
+    """
+    dt = community.dt
+    before = community.net.sum(axis=1) / dt
+    after = schedule.apply(community.net).sum(axis=1) / dt
+    imp0, imp1 = np.maximum(before, 0.0), np.maximum(after, 0.0)
+    ref = reference_load(community, reference)
+    s0 = classify_load(before, ref, thresholds)
+    s1 = classify_load(after, ref, thresholds)
+    peak0, peak1 = float(imp0.max()), float(imp1.max())
+    shifted = 0.0
+    imbalance = 0.0
+    if schedule.load_delta is not None:
+        delta = np.asarray(schedule.load_delta)
+        shifted = float(np.maximum(delta, 0.0).sum())
+        day, pos, D, S = _day_layout(community)
+        imbalance = float(np.abs(_to_days(delta, day, pos, D, S).sum(axis=1)).max())
+    return PeakReport(
+        peak_kw_none=peak0,
+        peak_kw=peak1,
+        peak_reduction=float(1.0 - peak1 / peak0) if peak0 > 0 else float("nan"),
+        par_none=M.peak_to_average(imp0),
+        par=M.peak_to_average(imp1),
+        overloaded_steps_none=int(np.sum(s0 >= LoadState.OVERLOADED)),
+        overloaded_steps=int(np.sum(s1 >= LoadState.OVERLOADED)),
+        shifted_kwh=shifted,
+        max_daily_imbalance_kwh=imbalance,
+    )

@@ -1,0 +1,65 @@
+"""Grid layer: LV feeders on pandapower, power flows, VIM, limits, line paths and fees.
+
+pandapower (an optional dependency, ``pip install 'peergrid[grid]'``) is imported only
+when a function needs it. Typical use::
+
+    from peergrid.grid import build_feeder, power_flow, check_limits, net_power_kw
+    net = build_feeder(community)                 # participants on their node / phase
+    flow = power_flow(net, net_power_kw(community), dt=community.dt)
+    check_limits(flow).bad_slots
+
+References: Tooki et al. (2025) eq. 12 (line-utilisation fee) and eq. 13 (VIM).
+"""
+
+from peergrid.grid.bench import benchmark_powerflow, benchmark_powerflow_3ph, synthetic_feeder
+from peergrid.grid.curtail import Curtailment, curtail_to_limits
+from peergrid.grid.feeder import (
+    DEFAULT_LINE_TYPE,
+    DEFAULT_TRAFO_TYPE,
+    ZERO_SEQUENCE,
+    add_zero_sequence,
+    build_feeder,
+    feeder_from_net,
+    line_capacity_kw,
+    participant_table,
+)
+from peergrid.grid.flow import FlowResult, FlowResult3ph, net_power_kw, power_flow, power_flow_3ph, vim
+from peergrid.grid.limits import Violations, check_limits
+from peergrid.grid.paths import (
+    RadialTree,
+    line_paths,
+    line_utilisation_fee,
+    participant_root_paths,
+    radial_tree,
+    transfer_flows_kw,
+)
+
+__all__ = [
+    "DEFAULT_LINE_TYPE",
+    "DEFAULT_TRAFO_TYPE",
+    "ZERO_SEQUENCE",
+    "Curtailment",
+    "FlowResult",
+    "FlowResult3ph",
+    "RadialTree",
+    "Violations",
+    "add_zero_sequence",
+    "benchmark_powerflow",
+    "benchmark_powerflow_3ph",
+    "build_feeder",
+    "check_limits",
+    "curtail_to_limits",
+    "feeder_from_net",
+    "line_capacity_kw",
+    "line_paths",
+    "line_utilisation_fee",
+    "net_power_kw",
+    "participant_root_paths",
+    "participant_table",
+    "power_flow",
+    "power_flow_3ph",
+    "radial_tree",
+    "synthetic_feeder",
+    "transfer_flows_kw",
+    "vim",
+]

@@ -1,0 +1,280 @@
+"""Network-aware curtailment of bilateral trades (issue 4, "network-aware" bilateral mode).
+
+Model
+-----
+A trade of ``q`` kW from seller bus ``s`` to buyer bus ``b`` is treated as a *flexible*
+pair of injections: the seller injects ``q`` at ``s`` and the buyer draws ``q`` at ``b``
+on top of a fixed background (``base_p_kw``: everything the participants do that is not
+one of the candidate trades). Curtailing the trade removes both injections (the seller's
+surplus is not exported — it is stored or spilled — and the buyer's flexible demand is
+not served). Note that merely re-labelling a trade as grid supply would not change any
+flow: physical flows depend on net injections only.
+
+Method (iterative pro-rata curtailment on the worst violation)
+--------------------------------------------------------------
+1. Run a balanced AC power flow (pandapower, :func:`~peergrid.grid.power_flow` engine)
+   with background + accepted trades; stop when :func:`~peergrid.grid.check_limits`
+   finds nothing.
+2. Take the violated element with the largest relative excess (line: loading / limit − 1;
+   bus: distance to the voltage band / band limit).
+3. Linear sensitivities of that element to every trade:
+
+   - line ``l``: the trade's lossless flow on ``l`` is ``q · A[p, l]`` (incidence from
+     :func:`~peergrid.grid.line_paths`); trades whose flow has the sign of the current
+     line flow *contribute* to the overload;
+   - bus ``k``: on a radial feeder ``∂V_k/∂P_j ≈ R_kj / V_n²`` (per unit per W) with
+     ``R_kj`` the resistance of the part of the slack→k path shared with the slack→j path.
+     A trade moves ``V_k`` by ``q · (R_ks − R_kb) / V_n²``; for undervoltage the trades
+     that lower ``V_k`` contribute, for overvoltage those that raise it.
+
+4. Scale all contributing trades down by one common factor so that the linear estimate
+   removes the excess, plus ``margin`` (default 5 %) to cover losses and non-linearity;
+   if the contributors cannot remove it, they go to zero. Repeat from 1.
+
+Violations that no trade contributes to (the background alone overloads a line, or the
+transformer, which intra-feeder trades do not load) cannot be fixed by curtailment; the
+loop stops when only those remain and reports them (``feasible`` is False).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from peergrid.core.errors import DataError
+from peergrid.grid._pp import PARTICIPANTS_KEY, pandapower
+from peergrid.grid.flow import FlowResult, _Balanced, _use_numba
+from peergrid.grid.limits import Violations, check_limits
+from peergrid.grid.paths import line_paths, radial_tree
+
+if TYPE_CHECKING:
+    from pandapower.auxiliary import pandapowerNet
+
+
+@dataclass(frozen=True)
+class Curtailment:
+    """Result of :func:`curtail_to_limits`.
+
+    Attributes
+    ----------
+    trade_kw : numpy.ndarray
+        ``(P,)`` requested trade power, kW.
+    accepted_kw : numpy.ndarray
+        ``(P,)`` trade power that the feeder can carry, kW (``≤ trade_kw``).
+    scale : numpy.ndarray
+        ``(P,)`` accepted share of each trade, in [0, 1].
+    flow : FlowResult
+        One-slot balanced flow with the accepted trades.
+    violations : Violations
+        Remaining violations (those the trades do not cause).
+    violations_before : Violations
+        Violations with the requested trades.
+    iterations : int
+        Curtailment steps taken.
+    """
+
+    trade_kw: np.ndarray
+    accepted_kw: np.ndarray
+    scale: np.ndarray
+    flow: FlowResult
+    violations: Violations
+    violations_before: Violations
+    iterations: int
+
+    @property
+    def curtailed_kw(self) -> np.ndarray:
+        """``(P,)`` power removed from each trade, kW."""
+        return self.trade_kw - self.accepted_kw
+
+    @property
+    def feasible(self) -> bool:
+        """Whether the accepted trades leave the feeder within all limits."""
+        return not self.violations.any
+
+
+def curtail_to_limits(
+    net: pandapowerNet,
+    seller_bus: np.ndarray | list | int,
+    buyer_bus: np.ndarray | list | int,
+    trade_kw: np.ndarray | list | float,
+    *,
+    base_p_kw: np.ndarray | None = None,
+    base_q_kvar: np.ndarray | None = None,
+    max_loading_pct: float = 100.0,
+    v_min: float = 0.95,
+    v_max: float = 1.05,
+    margin: float = 0.05,
+    max_iter: int = 100,
+    numba: bool | None = None,
+) -> Curtailment:
+    """Scale down the trades that overload lines or push voltages out of the band (one slot).
+
+    See the module docstring for the model and the method.
+
+    Parameters
+    ----------
+    net : pandapowerNet
+        Radial feeder (not modified); with ``net["peergrid_participants"]`` if
+        ``base_p_kw`` is given.
+    seller_bus, buyer_bus : int or array-like of int
+        pandapower bus indices of each trade's seller and buyer, ``(P,)``.
+    trade_kw : float or array-like
+        ``(P,)`` requested trade power, kW (≥ 0; energy per slot / dt).
+    base_p_kw, base_q_kvar : numpy.ndarray, optional
+        ``(N,)`` background net power of the participants (order of the participants
+        table), kW / kvar, + = consumption; zero if omitted.
+    max_loading_pct, v_min, v_max : float
+        Limits, as in :func:`~peergrid.grid.check_limits`.
+    margin : float
+        Extra fraction of the linearly estimated excess removed per step (≥ 0).
+    max_iter : int
+        Most curtailment steps (0: only check the requested trades).
+    numba : bool, optional
+        Use pandapower's numba kernels (default as in :func:`~peergrid.grid.power_flow`).
+
+    Returns
+    -------
+    Curtailment
+
+    Raises
+    ------
+    DataError
+        Unknown buses, mismatched lengths, negative or NaN trades, background of the wrong shape.
+    ModelError
+        The feeder is not radial.
+    """
+    tree = radial_tree(net)
+    seller = np.atleast_1d(np.asarray(seller_bus))
+    buyer = np.atleast_1d(np.asarray(buyer_bus))
+    q0 = np.atleast_1d(np.asarray(trade_kw, dtype=np.float64))
+    if not (seller.ndim == buyer.ndim == q0.ndim == 1 and len(seller) == len(buyer) == len(q0)):
+        shapes = f"{seller.shape}, {buyer.shape}, {q0.shape}"
+        raise DataError(f"seller_bus, buyer_bus and trade_kw need one entry per trade, got {shapes}")
+    if not np.all(np.isfinite(q0)) or np.any(q0 < 0):
+        raise DataError("trade_kw: trades must be finite and >= 0 kW")
+    if not (margin >= 0 and max_iter >= 0):
+        raise DataError(f"need margin >= 0 and max_iter >= 0, got {margin}, {max_iter}")
+    inc = line_paths(tree, seller, buyer).tocsc()
+    spos, bpos = tree.positions(seller, "seller_bus"), tree.positions(buyer, "buyer_bus")
+
+    table = net.get(PARTICIPANTS_KEY) if hasattr(net, "get") else None
+    n_part = len(table) if isinstance(table, pd.DataFrame) else 0
+    base_p = _base(base_p_kw, n_part, "base_p_kw")
+    base_q = _base(base_q_kvar, n_part, "base_q_kvar")
+    part_loads = table["load"].to_numpy() if n_part else np.zeros(0, dtype=np.int64)
+
+    pp = pandapower()
+    work = copy.deepcopy(net)
+    nb = len(tree.bus)
+    trade_loads = pp.create_loads(work, tree.bus, 0.0, q_mvar=0.0, name=[f"peergrid trades @{b}" for b in tree.bus])
+    engine = _Balanced(work, np.concatenate([part_loads, trade_loads]), _use_numba(numba, nb, max_iter + 1))
+    rabs = abs(tree.root_paths).tocsr()
+    vn_v = net.bus["vn_kv"].to_numpy(dtype=np.float64) * 1000.0
+    limits = {"max_loading_pct": max_loading_pct, "v_min": v_min, "v_max": v_max}
+    zeros_q = np.zeros(nb)
+
+    scale = np.ones(len(q0))
+    before: Violations | None = None
+    it = 0
+    while True:
+        q = q0 * scale
+        bus_kw = np.bincount(bpos, q, nb) - np.bincount(spos, q, nb)
+        ok = engine.run(np.concatenate([base_p, bus_kw]), np.concatenate([base_q, zeros_q]))
+        engine.rows = {}
+        engine.collect(ok)
+        flow = engine.result(np.array([0]), np.array([ok]), 1.0)
+        viol = check_limits(flow, **limits)
+        before = viol if before is None else before
+        if not viol.any or it >= max_iter:
+            break
+        if not ok:  # no voltages to linearise around: halve every trade that uses a line
+            uses = np.diff(inc.tocsr().indptr) > 0
+            if not uses.any():
+                break
+            scale[uses] *= 0.5
+        else:
+            step = _worst_fixable(flow, viol, inc, q, spos, bpos, rabs, tree.line_r_ohm, vn_v, limits, margin)
+            if step is None:
+                break
+            who, factor = step
+            scale[who] *= factor
+        it += 1
+    return Curtailment(
+        trade_kw=q0,
+        accepted_kw=q0 * scale,
+        scale=scale,
+        flow=flow,
+        violations=viol,
+        violations_before=before,
+        iterations=it,
+    )
+
+
+def _base(values: np.ndarray | None, n: int, what: str) -> np.ndarray:
+    if values is None:
+        return np.zeros(n)
+    arr = np.asarray(values, dtype=np.float64)
+    if n == 0:
+        raise DataError(f"{what}: the net has no participants table; build it with build_feeder/feeder_from_net")
+    if arr.shape != (n,):
+        raise DataError(f"{what}: expected shape ({n},) (one value per participant), got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise DataError(f"{what}: contains NaN or infinite values")
+    return arr
+
+
+def _worst_fixable(
+    flow: FlowResult,
+    viol: Violations,
+    inc: sparse.csc_matrix,
+    q: np.ndarray,
+    spos: np.ndarray,
+    bpos: np.ndarray,
+    rabs: sparse.csr_matrix,
+    r_ohm: np.ndarray,
+    vn_v: np.ndarray,
+    limits: dict,
+    margin: float,
+) -> tuple[np.ndarray, float] | None:
+    """Contributing trades of the most severe violation that trades can fix, and their common scale factor."""
+    cands: list[tuple[float, str, int]] = []
+    load = flow.loading_pct[0]
+    vm = flow.vm_pu[0]
+    for l_ in np.flatnonzero(viol.overloaded[0]):
+        cands.append((load[l_] / limits["max_loading_pct"] - 1.0, "line", int(l_)))
+    for k in np.flatnonzero(viol.undervoltage[0]):
+        cands.append(((limits["v_min"] - vm[k]) / limits["v_min"], "under", int(k)))
+    for k in np.flatnonzero(viol.overvoltage[0]):
+        cands.append(((vm[k] - limits["v_max"]) / limits["v_max"], "over", int(k)))
+    cands.sort(key=lambda c: -c[0])
+    for _, kind, e in cands:
+        if kind == "line":
+            col = inc[:, e].toarray().ravel()
+            f = flow.line_p_kw[0, e]
+            own = q * col
+            direction = np.sign(f) if f != 0 else np.sign(own.sum())
+            contrib = own * direction
+            excess = abs(f) * (1.0 - limits["max_loading_pct"] / load[e])
+        else:
+            w = rabs[e].toarray().ravel() * r_ohm  # Ω of each line on the slack→e path
+            shared_s = rabs[spos] @ w
+            shared_b = rabs[bpos] @ w
+            sens = (shared_s - shared_b) * 1000.0 / vn_v[e] ** 2  # pu per kW of trade
+            if kind == "under":
+                contrib = -sens * q
+                excess = limits["v_min"] - vm[e]
+            else:
+                contrib = sens * q
+                excess = vm[e] - limits["v_max"]
+        who = np.flatnonzero(contrib > 1e-12)
+        if not who.size:
+            continue
+        total = float(contrib[who].sum())
+        need = excess * (1.0 + margin)
+        return who, (1.0 - need / total if total > need else 0.0)
+    return None

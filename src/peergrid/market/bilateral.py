@@ -1,0 +1,448 @@
+"""Bilateral peer-to-peer trading with line-utilisation fees (Tooki et al. eqs. 10–12).
+
+Each trade is a bilateral contract between one seller a and one buyer b. It uses
+the distribution lines on the path between them and pays the network a
+*line-utilisation fee* per kWh (Tooki et al. eq. 12)
+
+    H_ab = Σ_{L ∈ path(a, b)} τ_L · P_L / P_max,L          (currency/kWh)
+
+with τ_L the utilisation fee of line L (currency/kWh at full loading), P_L its
+flow and P_max,L its capacity (any power unit, the same for both). The supplier's
+profit and the buyer's cost are (eqs. 10 and 11)
+
+    D_a = Σ_b (R_ab·γ_ab − R_ab·H_ab) + (P_a^K − P_a^MK)·H_V + C
+    E_b = Σ_a R_ab·(γ_ab + H_ab) + P_b^V·H_V + C
+
+with R_ab the energy traded (kWh), γ_ab the contract price, H_V the utility price
+and P_b^V the energy bought from the utility. As printed, both sides pay H; the
+shares are parameters here (``seller_fee_share``, ``buyer_fee_share``, both 1 by
+default as in eqs. 10–11) and the operator collects (share_b + share_s)·H·R.
+
+Which lines a trade uses comes from the grid model: :func:`fee_matrix` takes a
+trade-pair → lines mapping (what :mod:`peergrid.grid` supplies), and
+:func:`radial_fee_matrix` the participant → feeder-head incidence of a radial
+feeder, where path(a, b) is the symmetric difference of the two head paths.
+
+References
+----------
+.. [Tooki2025] Tooki et al., "Decentralized P2P-based transactive energy system"
+   (2025), eqs. 10–12 (``shared/papers/002_*``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from peergrid.core.errors import ConfigError, DataError
+from peergrid.market.auction import AUCTIONS, _check_k, _tariffs, slot_codes
+from peergrid.market.orders import MarketResult, OrderBook, Trades
+
+
+def line_weights(flow: Any, capacity: Any, tau: Any) -> np.ndarray:
+    """Per-line fee per kWh at the current loading, τ_L·|P_L|/P_max,L (Tooki et al. eq. 12 summand).
+
+    Parameters
+    ----------
+    flow : array-like
+        Line flow P_L (kW; sign ignored).
+    capacity : array-like
+        Line capacity P_max,L in the unit of ``flow``, > 0.
+    tau : array-like
+        Utilisation fee of each line at full loading, currency/kWh, ≥ 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        currency/kWh per line, length L.
+    """
+    t = np.atleast_1d(np.asarray(tau, dtype=np.float64))
+    f = np.abs(np.atleast_1d(np.asarray(flow, dtype=np.float64)))
+    c = np.atleast_1d(np.asarray(capacity, dtype=np.float64))
+    t, f, c = np.broadcast_arrays(t, f, c)
+    if t.ndim != 1:
+        raise DataError(f"tau, flow and capacity must be 1-D per-line arrays, got shape {t.shape}")
+    for name, arr in (("tau", t), ("flow", f), ("capacity", c)):
+        if not np.all(np.isfinite(arr)):
+            raise DataError(f"{name} contains NaN or infinite values")
+    if np.any(t < 0):
+        raise DataError("tau (line utilisation fee) must be >= 0")
+    if np.any(c <= 0):
+        raise DataError(f"line capacity must be > 0 (line {int(np.argmax(c <= 0))})")
+    return t * f / c
+
+
+def utilisation_fee(incidence: Any, flow: Any, capacity: Any, tau: Any) -> np.ndarray:
+    """Line-utilisation fee H of trades (Tooki et al. eq. 12): H = Σ_L τ_L·P_L/P_max,L over used lines.
+
+    Parameters
+    ----------
+    incidence : array-like or scipy sparse matrix
+        ``(..., L)``: non-zero where the trade (or trade pair) uses line L — e.g.
+        ``(P, L)`` for P trades or ``(N, N, L)`` for all seller–buyer pairs. Signed
+        incidences (±1 for the flow direction, as :func:`peergrid.grid.paths.line_paths`
+        returns) are accepted: only ``|entries|`` count.
+    flow, capacity, tau : array-like
+        Per line, see :func:`line_weights`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``|incidence| @ w``, currency/kWh, shape ``incidence.shape[:-1]``.
+
+    Notes
+    -----
+    Same formula and argument order as ``peergrid.grid.paths.line_utilisation_fee``
+    (which also takes (T, L) flows).
+    """
+    w = line_weights(flow, capacity, tau)
+    if hasattr(incidence, "tocsr"):  # scipy.sparse
+        if incidence.shape[-1] != w.shape[0]:
+            raise DataError(f"incidence has {incidence.shape[-1]} lines, line data has {w.shape[0]}")
+        return np.asarray(abs(incidence) @ w).ravel()
+    inc = np.abs(np.asarray(incidence, dtype=np.float64))
+    if inc.shape[-1:] != w.shape:
+        raise DataError(f"incidence has {inc.shape[-1] if inc.ndim else 0} lines, line data has {w.shape[0]}")
+    return inc @ w
+
+
+def fee_matrix(
+    paths: Mapping[tuple[Any, Any], Iterable[int]],
+    flow: Any,
+    capacity: Any,
+    tau: Any,
+    n_participants: int,
+    default: float = 0.0,
+) -> np.ndarray:
+    """Seller × buyer matrix of line-utilisation fees from a trade-pair → lines mapping (eq. 12).
+
+    Parameters
+    ----------
+    paths : Mapping
+        ``{(seller, buyer): [line indices]}`` with participant codes; the grid
+        module supplies it from the feeder topology.
+    flow, capacity, tau : array-like
+        Per line, see :func:`line_weights`.
+    n_participants : int
+        Matrix size N.
+    default : float
+        Fee of pairs not in ``paths`` (``numpy.inf`` forbids them), currency/kWh.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, N)``, ``H[seller, buyer]`` in currency/kWh.
+    """
+    w = line_weights(flow, capacity, tau)
+    H = np.full((n_participants, n_participants), float(default))
+    for (a, b), lines in paths.items():
+        idx = np.asarray(list(lines), dtype=np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= w.shape[0]):
+            raise DataError(f"path of pair ({a}, {b}) names a line outside 0..{w.shape[0] - 1}")
+        if not (0 <= a < n_participants and 0 <= b < n_participants):
+            raise DataError(f"pair ({a}, {b}) outside participants 0..{n_participants - 1}")
+        H[a, b] = w[np.unique(idx)].sum()
+    return H
+
+
+def radial_fee_matrix(head_paths: Any, flow: Any, capacity: Any, tau: Any) -> np.ndarray:
+    """Fees of all pairs on a radial feeder from each participant's path to the feeder head.
+
+    On a tree the lines between a and b are those on exactly one of the two head
+    paths, so H_ab = c_a + c_b − 2·Σ_L A_aL·A_bL·w_L with c = A·w (eq. 12).
+
+    Parameters
+    ----------
+    head_paths : array-like or scipy sparse matrix
+        ``(N, L)`` incidence: non-zero where line L lies between participant i and
+        the head (0/1, or the signed root-path matrix of ``peergrid.grid``, rows
+        taken at each participant's bus).
+    flow, capacity, tau : array-like
+        Per line, see :func:`line_weights`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, N)`` symmetric, zero diagonal, currency/kWh.
+    """
+    A = head_paths.toarray() if hasattr(head_paths, "toarray") else np.asarray(head_paths)
+    A = (np.abs(np.asarray(A, dtype=np.float64)) > 0).astype(np.float64)
+    w = line_weights(flow, capacity, tau)
+    if A.ndim != 2 or A.shape[1] != w.shape[0]:
+        raise DataError(f"head_paths must be (N, {w.shape[0]}), got {A.shape}")
+    c = A @ w
+    H = c[:, None] + c[None, :] - 2.0 * (A * w) @ A.T
+    return np.maximum(H, 0.0)
+
+
+def _fees_for(book: OrderBook, fees: Any) -> np.ndarray:
+    """``H[seller, buyer]`` as an (N, N) array over participant codes."""
+    N = book.n_participants
+    if fees is None:
+        return np.zeros((N, N))
+    if isinstance(fees, Mapping):
+        codes = {
+            (lab.item() if hasattr(lab, "item") else lab): i
+            for i, lab in enumerate(book.participant_label(np.arange(N)))
+        }
+        H = np.zeros((N, N))
+        for (a, b), h in fees.items():
+            if a in codes and b in codes:
+                H[codes[a], codes[b]] = float(h)
+        fees = H
+    H = np.asarray(fees, dtype=np.float64)
+    if H.ndim == 0:
+        H = np.full((N, N), float(H))
+    if H.ndim != 2 or H.shape[0] < N or H.shape[1] < N:
+        raise DataError(f"fees must be an (N, N) seller x buyer matrix with N >= {N}, got shape {H.shape}")
+    if np.any(np.isnan(H)) or np.any(H < 0):
+        raise DataError("fees must be >= 0 (use inf to forbid a pair)")
+    return H
+
+
+def bilateral(
+    book: OrderBook,
+    fees: Any = None,
+    k: float = 0.5,
+    buyer_fee_share: float = 1.0,
+    seller_fee_share: float = 1.0,
+    retail: Any = None,
+    feed_in: Any = None,
+    max_pairs: int = 20_000_000,
+) -> MarketResult:
+    """Bilateral matching that prefers trades with lower network fees (Tooki et al.).
+
+    Every bid i and ask j of the same slot from different participants form a
+    candidate contract with fee H = ``fees[seller, buyer]`` per kWh. The buyer
+    pays γ + s_b·H and the seller receives γ − s_s·H (eqs. 11 and 10 with shares
+    s_b, s_s), so the contract is individually rational iff
+    b_i − s_b·H ≥ a_j + s_s·H. Feasible contracts are taken greedily in order of
+    **fee ascending**, then net surplus b_i − a_j − (s_b + s_s)·H descending, then
+    book order; each takes min(remaining bid, remaining ask). With equal fees this
+    is price-priority matching (the same allocation as the uniform auction, minus
+    unprofitable pairs). The contract price splits the pair's net surplus with
+    parameter k:
+
+        γ_ij = k·(b_i − s_b·H) + (1 − k)·(a_j + s_s·H)
+
+    so the buyer pays at most b_i and the seller receives at least a_j; the
+    operator keeps (s_b + s_s)·H per kWh (fees, for budget balance).
+
+    Candidate pairs are built with numpy (all bid × ask pairs of each slot) and the
+    greedy pass is sequential over feasible pairs: O(P log P) for P pairs. Meant
+    for community-sized books (Tooki et al.: 246 consumers, 14 prosumers); more
+    than ``max_pairs`` pairs is an error.
+
+    Parameters
+    ----------
+    book : OrderBook
+        Bids and asks; each ``slot`` is matched separately.
+    fees : array-like, Mapping, float or None
+        Line-utilisation fee per kWh H[seller, buyer] (currency/kWh): an (N, N)
+        array over participant codes (:func:`fee_matrix`, :func:`radial_fee_matrix`),
+        a mapping ``{(seller, buyer): fee}`` by participant label (missing pairs
+        0), one fee for all pairs, or None (no fees). ``inf`` forbids a pair.
+    k : float
+        Share of the net surplus that goes to the seller, in [0, 1].
+    buyer_fee_share, seller_fee_share : float
+        s_b, s_s ≥ 0: multiples of H paid by buyer / seller (1 and 1 as printed in
+        eqs. 10–11; 1 and 0 charges the buyer only).
+    retail, feed_in : float or array-like, optional
+        λb and λs for the residuals (see :func:`~peergrid.market.auction.uniform_price`).
+    max_pairs : int
+        Upper bound on candidate pairs.
+
+    Returns
+    -------
+    MarketResult
+        Mechanism ``"bilateral"``; ``trades.fee`` holds the network fees.
+    """
+    if not isinstance(book, OrderBook):
+        raise DataError(f"expected an OrderBook, got {type(book).__name__}")
+    k = _check_k(k)
+    sb_, ss_ = float(buyer_fee_share), float(seller_fee_share)
+    if not (sb_ >= 0 and ss_ >= 0 and np.isfinite(sb_) and np.isfinite(ss_)):
+        raise ConfigError("fee shares must be finite and >= 0")
+    slots, codes = slot_codes(book.slot)
+    lb, ls = _tariffs(slots, retail, feed_in)
+    H = _fees_for(book, fees)
+    empty = MarketResult("bilateral", book, Trades.empty(), slots, np.full(len(slots), np.nan), lb, ls)
+    buy = np.flatnonzero(book.side > 0)
+    sell = np.flatnonzero(book.side < 0)
+    if not len(buy) or not len(sell):
+        return empty
+    # all (bid, ask) pairs within a slot: orders grouped by slot, then a ragged cross product
+    buy = buy[np.argsort(codes[buy], kind="stable")]
+    sell = sell[np.argsort(codes[sell], kind="stable")]
+    S = len(slots)
+    nbs = np.bincount(codes[buy], minlength=S)
+    nss = np.bincount(codes[sell], minlength=S)
+    per = nbs * nss
+    total = int(per.sum())
+    if total > max_pairs:
+        raise ConfigError(f"bilateral matching would build {total:,} candidate pairs (max_pairs={max_pairs:,})")
+    if total == 0:
+        return empty
+    b_first = np.concatenate(([0], np.cumsum(nbs)[:-1]))
+    s_first = np.concatenate(([0], np.cumsum(nss)[:-1]))
+    pair_slot = np.repeat(np.arange(S), per)
+    r = np.arange(total) - np.repeat(np.concatenate(([0], np.cumsum(per)[:-1])), per)  # rank within slot
+    ns = nss[pair_slot]
+    bi = buy[b_first[pair_slot] + r // ns]
+    ai = sell[s_first[pair_slot] + r % ns]
+    h = H[book.participant[ai], book.participant[bi]]
+    net_b = book.price[bi] - sb_ * h  # buyer's limit net of its fee share
+    net_a = book.price[ai] + ss_ * h  # seller's limit gross of its fee share
+    ok = np.isfinite(h) & (net_b >= net_a) & (book.participant[bi] != book.participant[ai])
+    bi, ai, h, net_b, net_a, pair_slot = bi[ok], ai[ok], h[ok], net_b[ok], net_a[ok], pair_slot[ok]
+    if not len(bi):
+        return empty
+    order = np.lexsort((ai, bi, -(net_b - net_a), h, pair_slot))
+    bi, ai = bi[order], ai[order]
+    q, take = _greedy(bi, ai, book.quantity, len(book))
+    bi, ai, h, net_b, net_a = bi[take], ai[take], h[order][take], net_b[order][take], net_a[order][take]
+    gamma = k * net_b + (1.0 - k) * net_a
+    trades = Trades(
+        buy=bi,
+        sell=ai,
+        buyer=book.participant[bi],
+        seller=book.participant[ai],
+        quantity=q,
+        price_buy=gamma + sb_ * h,
+        price_sell=gamma - ss_ * h,
+        slot=book.slot[bi],
+    )
+    # back to slot / book order for readability
+    o = np.lexsort((ai, bi, trades.slot))
+    return MarketResult("bilateral", book, trades.take(o), slots, np.full(S, np.nan), lb, ls)
+
+
+def _greedy(bi: np.ndarray, ai: np.ndarray, quantity: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sequential greedy allocation over pairs in priority order.
+
+    Returns the traded quantity of each executed pair and the pair indices.
+    """
+    rem = quantity.tolist()
+    tol = 1e-12 * max(1.0, float(quantity.max()))
+    qs: list[float] = []
+    take: list[int] = []
+    for p, (i, j) in enumerate(zip(bi.tolist(), ai.tolist(), strict=True)):
+        x = rem[i]
+        if x <= 0.0:
+            continue
+        y = rem[j]
+        if y <= 0.0:
+            continue
+        if x <= y:
+            rem[i] = 0.0
+            rem[j] = 0.0 if y - x <= tol else y - x
+            qs.append(x)
+        else:
+            rem[j] = 0.0
+            rem[i] = 0.0 if x - y <= tol else x - y
+            qs.append(y)
+        take.append(p)
+    return np.asarray(qs, dtype=np.float64), np.asarray(take, dtype=np.int64)
+
+
+def supplier_profit(
+    result: MarketResult,
+    utility_price: Any = 0.0,
+    demand_generating: Any = 0.0,
+    demand_non_generating: Any = 0.0,
+    other: Any = 0.0,
+) -> np.ndarray:
+    """Supplier profit per participant (Tooki et al. eq. 10).
+
+    D_a = Σ_b R_ab·(γ_ab − s_s·H_ab) + (P_a^K − P_a^MK)·H_V + C; the first sum is the
+    money the seller receives for its trades (``trades.receipt``).
+
+    Parameters
+    ----------
+    result : MarketResult
+        A cleared market (any mechanism; for non-bilateral ones H = 0).
+    utility_price : float or array-like
+        H_V, currency/kWh.
+    demand_generating, demand_non_generating : float or array-like
+        P_a^K and P_a^MK per participant code, kWh.
+    other : float or array-like
+        C, other market terms, currency.
+
+    Returns
+    -------
+    numpy.ndarray
+        currency, one value per participant code.
+    """
+    t = result.trades
+    N = result.book.n_participants
+    income = np.bincount(t.seller, weights=t.receipt, minlength=N)
+    return income + (np.asarray(demand_generating) - np.asarray(demand_non_generating)) * utility_price + other
+
+
+def buyer_cost(
+    result: MarketResult, utility_price: Any = None, utility_energy: Any = None, other: Any = 0.0
+) -> np.ndarray:
+    """Buyer cost per participant (Tooki et al. eq. 11).
+
+    E_b = Σ_a R_ab·(γ_ab + s_b·H_ab) + P_b^V·H_V + C; the first sum is the money
+    the buyer pays for its trades (``trades.payment``).
+
+    Parameters
+    ----------
+    result : MarketResult
+        A cleared market.
+    utility_price : float or array-like, optional
+        H_V, currency/kWh; default: the result's retail price per slot applied to
+        each residual bid (which then is P^V).
+    utility_energy : float or array-like, optional
+        P_b^V per participant code, kWh (with an explicit ``utility_price``);
+        default: the participant's residual bid energy.
+    other : float or array-like
+        C, currency.
+
+    Returns
+    -------
+    numpy.ndarray
+        currency, one value per participant code.
+    """
+    t = result.trades
+    book = result.book
+    N = book.n_participants
+    paid = np.bincount(t.buyer, weights=t.payment, minlength=N)
+    res = np.where(book.side > 0, result.residual, 0.0)
+    if utility_price is None:
+        if result.retail is None:
+            grid = np.zeros(N)
+        else:
+            lam = result.retail[np.searchsorted(result.slots, book.slot)]
+            grid = np.bincount(book.participant, weights=res * lam, minlength=N)
+    else:
+        energy = np.bincount(book.participant, weights=res, minlength=N) if utility_energy is None else utility_energy
+        grid = np.asarray(energy, dtype=np.float64) * utility_price
+    return paid + grid + other
+
+
+#: Every batch order-book mechanism by name: ``f(book, **options) -> MarketResult``.
+ORDER_MECHANISMS: dict[str, Callable[..., MarketResult]] = {**AUCTIONS, "bilateral": bilateral}
+
+
+def get_order_mechanism(name: str) -> Callable[..., MarketResult]:
+    """Look up a batch order-book mechanism by name (case-insensitive; ``_`` and ``-`` alike).
+
+    Parameters
+    ----------
+    name : str
+        ``"uniform"``, ``"pay-as-bid"``, ``"mcafee"`` or ``"bilateral"``.
+
+    Returns
+    -------
+    callable
+        ``f(book, ..., retail=None, feed_in=None) -> MarketResult``; ``uniform``
+        and ``bilateral`` also take ``k``, ``bilateral`` takes ``fees``.
+    """
+    key = str(name).strip().lower().replace("_", "-")
+    if key not in ORDER_MECHANISMS:
+        raise ConfigError(f"unknown order-book mechanism {name!r}; choose from {', '.join(ORDER_MECHANISMS)}")
+    return ORDER_MECHANISMS[key]

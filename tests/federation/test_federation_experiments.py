@@ -1,0 +1,52 @@
+"""Experiments 1–8: definitions, the finding criteria, and the figure (Figure API, no pyplot)."""
+
+import sys
+
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from peergrid.federation.experiments import EXPERIMENTS, assess, plot_experiment, run_experiment
+
+
+def test_all_paper_experiments_exist():
+    for key in ("1", "2a", "2b", "2c", "3", "4", "5", "6", "7", "8"):
+        assert key in EXPERIMENTS and EXPERIMENTS[key].points
+
+
+def _summary(key, **metrics):
+    exp = EXPERIMENTS[key]
+    rows = []
+    for i, p in enumerate(exp.points):
+        r = {"experiment": key, "point": i, "label": p.label, "x": p.x, "series": p.series, "runs": 3}
+        for m in ("exchanges", "requests", "cost", "consumption_kwh"):
+            r[f"{m}_mean"] = metrics.get(m, [1.0] * len(exp.points))[i]
+        rows.append(r)
+    return pd.DataFrame(rows)
+
+
+def test_criteria():
+    assert assess("1", _summary("1", exchanges=[1, 3, 5, 5.1]))["agrees"]
+    assert not assess("1", _summary("1", exchanges=[1, 3, 5, 7]))["agrees"]
+    assert assess("2a", _summary("2a", exchanges=[1, 2, 5, 4, 3]))["agrees"]
+    assert assess("3", _summary("3", exchanges=[1, 2, 3, 4]))["agrees"]
+    assert not assess("4", _summary("4", cost=[1, 2, 3, 4, 5], consumption_kwh=[5, 4, 3, 2, 1]))["agrees"]
+    assert assess("7", _summary("7", exchanges=[1, 2, 3, 1], consumption_kwh=[1, 2, 3, 1]))["agrees"]
+    assert assess("8", _summary("8", consumption_kwh=[1, 2, 3, 4]))["agrees"]
+    assert assess("2c", _summary("2c", exchanges=[9, 9, 9, 9, 9, 9, 5, 2]))["agrees"]
+
+
+def test_small_experiment_and_plot():
+    assert "matplotlib.pyplot" not in sys.modules
+    res = run_experiment("7", seeds=2, nodes=120, cycles=20)
+    assert len(res.rows) == 8 and len(res.summary) == 4
+    assert res.summary["migrations_mean"].iloc[0] == 0 and res.summary["migrations_mean"].iloc[2] > 0
+    fig = plot_experiment(res)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    assert "matplotlib.pyplot" not in sys.modules
+
+
+@pytest.mark.parametrize("key", ["2b", "2c"])
+def test_dynamic_experiments_scale_down(key):
+    res = run_experiment(key, seeds=1, nodes=20, cycles=40 if key == "2b" else 800)
+    assert res.summary["requests_mean"].gt(0).all()
