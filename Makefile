@@ -13,7 +13,7 @@ $(VENV)/.stamp-base: pyproject.toml
 	touch $@
 
 $(VENV)/.stamp-test: pyproject.toml $(VENV)/.stamp-base
-	$(PIP) install -e '.[test,dist,grid,bench]'
+	$(PIP) install -e '.[test,dist,grid,bench,service]'
 	touch $@
 
 venv: $(VENV)/.stamp-base
@@ -23,7 +23,7 @@ demo: $(VENV)/.stamp-base
 	$(VENV)/bin/peergrid demo --out $(OUT)
 	@echo "report: $(OUT)/report.html"
 
-## system services the tests need (none yet for the library; later issues add PostgreSQL, Mosquitto, Chromium)
+## system services the tests need: PostgreSQL, Mosquitto, Chromium (apt-get once, then started)
 services:
 	sh scripts/services.sh
 
