@@ -32,7 +32,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from peergrid.assets.ev import ev_availability, ev_immediate_charging
+from peergrid.assets.ev import _positive_dt, ev_availability, ev_immediate_charging
 from peergrid.control._common import participant_columns
 from peergrid.control.greedy import BatterySchedule
 from peergrid.core.community import Community
@@ -176,12 +176,6 @@ def _power(power_kw: float | np.ndarray, n: int) -> np.ndarray:
     return np.broadcast_to(power, (n,)).copy()
 
 
-def _dt(dt_hours: float) -> float:
-    if not (np.isscalar(dt_hours) and np.isfinite(dt_hours) and dt_hours > 0):
-        raise ModelError(f"dt_hours must be > 0 h, got {dt_hours!r}")
-    return float(dt_hours)
-
-
 def ev_immediate(
     availability: np.ndarray,
     required_kwh: float | np.ndarray,
@@ -218,7 +212,7 @@ def ev_immediate(
     ModelError
         A complete session needs more than its charger can deliver.
     """
-    dt = _dt(dt_hours)
+    dt = _positive_dt(dt_hours)
     avail = _mask(availability)
     power = _power(power_kw, avail.shape[1])
     sessions = ev_sessions(avail)
@@ -257,7 +251,7 @@ def ev_smart(
     ModelError
         A complete session needs more than its charger can deliver.
     """
-    dt = _dt(dt_hours)
+    dt = _positive_dt(dt_hours)
     avail = _mask(availability)
     T, N = avail.shape
     power = _power(power_kw, N)
