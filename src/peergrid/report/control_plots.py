@@ -66,6 +66,13 @@ def _check(results: Mapping[str, Result]) -> Result:
     return first
 
 
+def _legend(ax, tx, **kwargs) -> None:
+    """One legend for the series on ``ax`` and the tariffs on its twin axis ``tx``."""
+    handles, labels = ax.get_legend_handles_labels()
+    h2, l2 = tx.get_legend_handles_labels()
+    ax.legend(handles + h2, labels + l2, loc="upper left", fontsize=8, frameon=False, **kwargs)
+
+
 def _tariff_axis(ax, result: Result):
     com = result.community
     tx = ax.twinx()
@@ -116,9 +123,7 @@ def plot_run_soc(result: Result, name: str = "") -> Figure:
     _time_axis(ax, tz)
     tx = _tariff_axis(ax, result)
     ax.grid(alpha=0.3)
-    handles, labels = ax.get_legend_handles_labels()
-    h2, l2 = tx.get_legend_handles_labels()
-    ax.legend(handles + h2, labels + l2, loc="upper left", bbox_to_anchor=(1.08, 1.0), fontsize=8, frameon=False)
+    _legend(ax, tx, bbox_to_anchor=(1.08, 1.0))
     ax.set_title(f"Battery state of charge – {_label(name) if name else result.control}")
     return fig
 
@@ -154,9 +159,7 @@ def plot_grid_exchange(result: Result, name: str = "") -> Figure:
     _time_axis(ax, tz)
     tx = _tariff_axis(ax, result)
     ax.grid(alpha=0.3)
-    handles, labels = ax.get_legend_handles_labels()
-    h2, l2 = tx.get_legend_handles_labels()
-    ax.legend(handles + h2, labels + l2, loc="upper left", bbox_to_anchor=(1.08, 1.0), fontsize=8, frameon=False)
+    _legend(ax, tx, bbox_to_anchor=(1.08, 1.0))
     cost = result.metrics["community_cost"]
     ax.set_title(f"Grid exchange – {_label(name) if name else result.control}: cost {cost:,.2f} {com.currency}")
     return fig
@@ -183,9 +186,7 @@ def plot_grid_exchange_comparison(results: Mapping[str, Result]) -> Figure:
     _time_axis(ax, display_tz(com))
     tx = _tariff_axis(ax, first)
     ax.grid(alpha=0.3)
-    handles, labels = ax.get_legend_handles_labels()
-    h2, l2 = tx.get_legend_handles_labels()
-    ax.legend(handles + h2, labels + l2, loc="upper left", fontsize=8, frameon=False)
+    _legend(ax, tx)
     ax.set_title("Community grid exchange per strategy")
     return fig
 
