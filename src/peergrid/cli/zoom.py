@@ -1,0 +1,77 @@
+"""``peergrid zoom experiment NAME`` — LoRaWAN cluster zooming experiments (Anoh et al. 2026).
+
+Thin command in the style of :mod:`peergrid.cli.main`: errors become one line and
+exit code 2 (``handle_errors``), the output directory is written atomically
+(``atomic_dir``: CSV + PNG + summary.json), ``--json`` prints exactly one JSON
+object.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+__all__ = ["register"]
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object with stable keys.")]
+
+
+def _default(o: Any) -> Any:
+    if hasattr(o, "item"):
+        return o.item()
+    return str(o)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``zoom`` sub-app (``experiment``) to ``app``."""
+    from peergrid.cli.main import atomic_dir, handle_errors
+
+    zoom = typer.Typer(
+        name="zoom",
+        help="LoRaWAN cluster zooming: virtual microgrids, gateway agents, federated forecasting (Anoh et al.).",
+        no_args_is_help=True,
+    )
+
+    @zoom.command("experiment")
+    @handle_errors
+    def experiment_cmd(
+        name: Annotated[str, typer.Argument(help="sf-share, network-size, opex, island or forecast.")],
+        out: Annotated[Path | None, typer.Option(help="Output directory (default out/zoom/NAME).")] = None,
+        quick: Annotated[bool, typer.Option("--quick", help="Small sizes (seconds instead of minutes).")] = False,
+        seed: Annotated[int, typer.Option(min=0, help="Seed of households, placement and radio.")] = 0,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Run one experiment; write NAME.csv, NAME.png and summary.json; report agreement with the paper."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from peergrid.core.errors import ConfigError
+        from peergrid.zoom.experiments import EXPERIMENTS, run_experiment, write_experiment
+
+        if name.strip().lower() not in EXPERIMENTS:
+            raise ConfigError(f"unknown zoom experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
+        target = out if out is not None else Path("out/zoom") / name.strip().lower()
+        exp = run_experiment(name, quick=quick, seed=seed)
+        with atomic_dir(target) as tmp:
+            files = write_experiment(exp, tmp)
+        payload = exp.payload()
+        payload["files"] = {k: str(target / Path(v).name) for k, v in files.items()}
+        if as_json:
+            sys.stdout.write(json.dumps(payload, indent=2, allow_nan=False, default=_default) + "\n")
+            return
+        con = Console(width=None if sys.stdout.isatty() else 140)
+        table = Table(title=f"zoom experiment {exp.name} ({exp.seconds:.1f} s)")
+        for col in ("claim", "paper", "peergrid", "agrees"):
+            table.add_column(col)
+        for c in exp.claims:
+            table.add_row(c["claim"], c["paper"], c["measured"], "yes" if c["agrees"] else "no")
+        con.print(table)
+        for c in exp.claims:
+            con.print(f"baseline ({c['claim']}): {c['baseline']}", highlight=False)
+        con.print(f"files: {target}")
+
+    app.add_typer(zoom, name="zoom")
