@@ -1,0 +1,86 @@
+"""``peergrid serve`` and ``peergrid ledger verify``: run the trading platform, check its ledger.
+
+Registered on the main app by :func:`register` (``peergrid.cli.main`` calls it).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from peergrid.cli.main import err_console, handle_errors
+
+DB_HELP = "Database: a SQLite file (default peergrid.db) or postgresql+psycopg://user:pw@host/db"
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` and the ``ledger`` group to ``app``."""
+
+    @app.command()
+    @handle_errors
+    def serve(
+        db: Annotated[str | None, typer.Option("--db", help=DB_HELP)] = None,
+        host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
+        demo: Annotated[bool, typer.Option("--demo", help="Seed a demo community on an empty database")] = False,
+        tick: Annotated[float, typer.Option(min=0.5, help="Seconds between clearing scheduler ticks")] = 10.0,
+    ) -> None:
+        """Run the trading platform (API at /api, docs at /docs); migrates the database first."""
+        import uvicorn
+
+        from peergrid.service.app import create_app
+        from peergrid.service.db import make_engine, normalise_url
+
+        url = normalise_url(db)
+        engine = make_engine(url)
+        app = create_app(engine=engine, scheduler=True, scheduler_period_s=tick, demo=demo)
+        safe = engine.url.render_as_string(hide_password=True)
+        err_console.print(f"peergrid service on http://{host}:{port}  (docs /docs, database {safe})", highlight=False)
+        if demo:
+            from peergrid.service.seed import DEMO_ADMIN, DEMO_OPERATOR, DEMO_PASSWORD
+
+            err_console.print(f"demo logins: {DEMO_ADMIN}, {DEMO_OPERATOR}, home01..home17@demo.peergrid; "
+                              f"password {DEMO_PASSWORD}", highlight=False)
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+
+    ledger_app = typer.Typer(help="The tamper-evident ledger.", no_args_is_help=True)
+
+    @ledger_app.command("verify")
+    @handle_errors
+    def verify(
+        db: Annotated[str | None, typer.Option("--db", help=DB_HELP)] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    ) -> None:
+        """Recompute the hash chain and account balances; exit 1 at the first bad entry."""
+        from peergrid.core.errors import ConfigError
+        from peergrid.service import ledger
+        from peergrid.service.db import current_revision, make_engine, normalise_url
+
+        url = normalise_url(db)
+        if url.startswith("sqlite:///"):
+            from pathlib import Path
+
+            path = Path(url[len("sqlite:///"):])
+            if not path.is_file():
+                raise ConfigError(f"database file {path} does not exist")
+        engine = make_engine(url)
+        if current_revision(engine) is None:
+            raise ConfigError("the database has no peergrid schema (start it once with peergrid serve)")
+        with engine.connect() as conn:
+            from sqlalchemy.orm import Session
+
+            result = ledger.verify(Session(bind=conn))
+        engine.dispose()
+        if as_json:
+            sys.stdout.write(json.dumps(result.as_dict()) + "\n")
+        elif result.ok:
+            typer.echo(f"ledger OK: {result.entries} entries, head {result.head_hash}")
+        else:
+            typer.echo(f"ledger BROKEN at entry {result.first_bad_seq}: {result.problem}")
+        if not result.ok:
+            raise typer.Exit(1)
+
+    app.add_typer(ledger_app, name="ledger")

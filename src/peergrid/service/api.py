@@ -1,0 +1,772 @@
+"""HTTP routes of the service (``/api``); every route enforces :mod:`peergrid.service.rbac`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.responses import HTMLResponse
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from peergrid.service import auth as authmod
+from peergrid.service import clearing, directory, ledger, metering, orders, rbac
+from peergrid.service import invoices as invoicemod
+from peergrid.service import reports as reportmod
+from peergrid.service import schemas as S
+from peergrid.service.errors import Forbidden, Invalid, NotFound
+from peergrid.service.models import (
+    Account,
+    AuditLog,
+    ClearingRun,
+    Community,
+    Invoice,
+    LedgerEntry,
+    Membership,
+    Meter,
+    Order,
+    Reading,
+    Trade,
+    User,
+)
+
+router = APIRouter(prefix="/api")
+_bearer = HTTPBearer(auto_error=False, description="Access token from POST /api/auth/login")
+_cookie = APIKeyCookie(name=authmod.COOKIE_NAME, auto_error=False, description="Session cookie set by login")
+
+ERRORS: dict[int | str, dict[str, Any]] = {c: {"model": S.ErrorOut} for c in (400, 401, 403, 404, 409, 422, 429)}
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """A session per request; write routes commit explicitly, anything else is rolled back."""
+    session = request.app.state.sessions()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+DB = Annotated[Session, Depends(get_db, scope="function")]
+
+
+def _token(creds: HTTPAuthorizationCredentials | None, cookie: str | None) -> str | None:
+    if creds is not None and creds.scheme.lower() == "bearer":
+        return creds.credentials
+    return cookie
+
+
+def current_token(
+    request: Request,
+    db: DB,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    cookie: Annotated[str | None, Depends(_cookie)],
+) -> authmod.TokenInfo:
+    """The verified token of the request (bearer header first, then the session cookie)."""
+    return authmod.authenticate(db, request.app.state.auth, _token(creds, cookie))
+
+
+def current_user(info: Annotated[authmod.TokenInfo, Depends(current_token)]) -> User:
+    """The authenticated user."""
+    return info.user
+
+
+Me = Annotated[User, Depends(current_user)]
+Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
+Offset = Annotated[int, Query(ge=0, le=10**9, description="items to skip")]
+PId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+def _now(request: Request) -> dt.datetime:
+    return request.app.state.clock()
+
+
+def _page(db: Session, stmt: sa.Select, limit: int, offset: int, convert: Any) -> dict[str, Any]:
+    total = db.execute(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
+    items = [convert(x) for x in db.execute(stmt.limit(limit).offset(offset)).scalars()]
+    return {"items": items, "total": int(total), "limit": limit, "offset": offset}
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+# ------------------------------------------------------------------------------ auth
+@router.get("/health", tags=["service"])
+def health(request: Request) -> dict[str, str]:
+    """Liveness: ``{"status": "ok", "db": "sqlite" | "postgresql"}``."""
+    return {"status": "ok", "db": request.app.state.engine.dialect.name}
+
+
+@router.post("/auth/login", response_model=S.TokenOut, tags=["auth"], responses=ERRORS)
+def login(body: S.LoginIn, request: Request, response: Response, db: DB) -> S.TokenOut:
+    """Log in with email and password: returns a bearer token and sets the HTTP-only session cookie.
+
+    Failed logins are rate limited per client address and per email (429 with Retry-After).
+    """
+    issued = authmod.login(
+        db, request.app.state.auth, request.app.state.limiter, body.email, body.password, _client(request)
+    )
+    db.commit()
+    set_session_cookie(request, response, issued)
+    return S.TokenOut(
+        access_token=issued.token, expires_at=issued.expires_at, user_id=issued.user.id, role=issued.user.role
+    )  # type: ignore[arg-type]
+
+
+def set_session_cookie(request: Request, response: Response, issued: authmod.IssuedToken) -> None:
+    """Set the HTTP-only session cookie for ``issued`` (for server-rendered pages that log in with a form)."""
+    response.set_cookie(
+        authmod.COOKIE_NAME,
+        issued.token,
+        max_age=request.app.state.auth.token_ttl_s,
+        httponly=True,
+        samesite="strict",
+        secure=request.app.state.auth.cookie_secure,
+        path="/",
+    )
+
+
+@router.post("/auth/logout", status_code=204, tags=["auth"], responses=ERRORS)
+def logout(info: Annotated[authmod.TokenInfo, Depends(current_token)], response: Response, db: DB) -> Response:
+    """Revoke the current token and clear the session cookie."""
+    authmod.revoke(db, info.jti, info.expires_at)
+    db.commit()
+    response.status_code = 204
+    response.delete_cookie(authmod.COOKIE_NAME, path="/")
+    return response
+
+
+@router.get("/auth/me", response_model=S.UserOut, tags=["auth"], responses=ERRORS)
+def me(user: Me) -> User:
+    """The logged-in user."""
+    return user
+
+
+# ------------------------------------------------------------------------------ users
+@router.post("/users", status_code=201, response_model=S.UserOut, tags=["users"], responses=ERRORS)
+def create_user(body: S.UserIn, request: Request, user: Me, db: DB) -> User:
+    """Create a user (admin)."""
+    rbac.require_role(user, rbac.ADMIN)
+    new = directory.create_user(
+        db, body.email, body.name, authmod.hash_password(request.app.state.auth, body.password), body.role
+    )
+    directory.audit(db, user, "user.create", target=f"user:{new.id}", role=body.role, email=new.email)
+    db.commit()
+    return new
+
+
+@router.get("/users", response_model=S.Page[S.UserOut], tags=["users"], responses=ERRORS)
+def list_users(user: Me, db: DB, limit: Limit = 100, offset: Offset = 0, role: S.Role | None = None) -> dict[str, Any]:
+    """All users (admin)."""
+    rbac.require_role(user, rbac.ADMIN)
+    stmt = sa.select(User).order_by(User.id)
+    if role:
+        stmt = stmt.where(User.role == role)
+    return _page(db, stmt, limit, offset, lambda u: u)
+
+
+@router.get("/users/{user_id}", response_model=S.UserOut, tags=["users"], responses=ERRORS)
+def get_user(user_id: PId, user: Me, db: DB) -> User:
+    """A user (admin, or yourself)."""
+    if user.role != rbac.ADMIN and user.id != user_id:
+        raise Forbidden("only admins may read other users")
+    found = db.get(User, user_id)
+    if found is None:
+        raise NotFound(f"user {user_id} not found")
+    return found
+
+
+@router.patch("/users/{user_id}", response_model=S.UserOut, tags=["users"], responses=ERRORS)
+def update_user(user_id: PId, body: S.UserPatch, request: Request, user: Me, db: DB) -> User:
+    """Change a user's name, password, role or active flag (admin). Deactivation invalidates their tokens."""
+    rbac.require_role(user, rbac.ADMIN)
+    target = db.get(User, user_id)
+    if target is None:
+        raise NotFound(f"user {user_id} not found")
+    changes = body.model_dump(exclude_none=True)
+    if target.id == user.id and (changes.get("role", "admin") != "admin" or changes.get("is_active") is False):
+        raise Invalid("admins cannot demote or deactivate themselves")
+    if "password" in changes:
+        target.password_hash = authmod.hash_password(request.app.state.auth, changes.pop("password"))
+        changes["password"] = "changed"
+    for key in ("name", "role", "is_active"):
+        if key in changes:
+            setattr(target, key, changes[key])
+    directory.audit(db, user, "user.update", target=f"user:{user_id}", **changes)
+    db.commit()
+    return target
+
+
+# ------------------------------------------------------------------------------ communities
+@router.post("/communities", status_code=201, response_model=S.CommunityOut, tags=["communities"], responses=ERRORS)
+def create_community(body: S.CommunityIn, user: Me, db: DB) -> Community:
+    """Create a community with its grid, fees, clearing and external accounts (admin)."""
+    rbac.require_role(user, rbac.ADMIN)
+    c = directory.create_community(db, **body.model_dump())
+    directory.audit(db, user, "community.create", c.id, f"community:{c.id}", **body.model_dump())
+    db.commit()
+    return c
+
+
+@router.get("/communities", response_model=S.Page[S.CommunityOut], tags=["communities"], responses=ERRORS)
+def list_communities(user: Me, db: DB, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+    """Communities you can see (admin: all; others: those you belong to)."""
+    stmt = sa.select(Community).order_by(Community.id)
+    if user.role != rbac.ADMIN:
+        stmt = stmt.join(Membership, Membership.community_id == Community.id).where(Membership.user_id == user.id)
+    return _page(db, stmt, limit, offset, lambda c: c)
+
+
+@router.get("/communities/{community_id}", response_model=S.CommunityOut, tags=["communities"], responses=ERRORS)
+def get_community(community_id: PId, user: Me, db: DB) -> Community:
+    """One community (members and admins)."""
+    return rbac.community_for(db, user, community_id)
+
+
+@router.patch("/communities/{community_id}", response_model=S.CommunityOut, tags=["communities"], responses=ERRORS)
+def update_community(community_id: PId, body: S.CommunityPatch, user: Me, db: DB) -> Community:
+    """Change tariffs, mechanism, gate closure or grace (admin, or an operator of the community)."""
+    c = rbac.community_for(db, user, community_id, rbac.ADMIN, rbac.OPERATOR)
+    changes = body.model_dump(exclude_none=True)
+    for key, value in changes.items():
+        setattr(c, key, value)
+    directory.validate_community(c.mechanism, c.interval_minutes, c.retail_price, c.feed_in_price, c.k)
+    directory.audit(db, user, "community.update", c.id, f"community:{c.id}", **changes)
+    db.commit()
+    return c
+
+
+def _member_out(row: Any) -> dict[str, Any]:
+    u, rep = row
+    return {"user_id": u.id, "email": u.email, "name": u.name, "role": u.role, "reputation": rep}
+
+
+@router.post(
+    "/communities/{community_id}/members",
+    status_code=201,
+    response_model=list[S.MemberOut],
+    tags=["communities"],
+    responses=ERRORS,
+)
+def add_members(community_id: PId, body: S.MembersIn, user: Me, db: DB) -> list[dict[str, Any]]:
+    """Add users to a community and open their wallets (admin)."""
+    rbac.require_role(user, rbac.ADMIN)
+    directory.get_community(db, community_id)
+    directory.add_members(db, community_id, body.user_ids)
+    directory.audit(
+        db, user, "community.members.add", community_id, f"community:{community_id}", user_ids=body.user_ids
+    )
+    db.commit()
+    rows = db.execute(
+        sa.select(User, Membership.reputation)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.community_id == community_id, User.id.in_(body.user_ids))
+        .order_by(User.id)
+    ).all()
+    return [_member_out(r) for r in rows]
+
+
+@router.get(
+    "/communities/{community_id}/members", response_model=S.Page[S.MemberOut], tags=["communities"], responses=ERRORS
+)
+def list_members(community_id: PId, user: Me, db: DB, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+    """Members with their reputation scores (admin, operator)."""
+    rbac.community_for(db, user, community_id, rbac.ADMIN, rbac.OPERATOR)
+    stmt = (
+        sa.select(User, Membership.reputation)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.community_id == community_id)
+        .order_by(User.id)
+    )
+    total = db.execute(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
+    rows = db.execute(stmt.limit(limit).offset(offset)).all()
+    return {"items": [_member_out(r) for r in rows], "total": total, "limit": limit, "offset": offset}
+
+
+# ------------------------------------------------------------------------------ meters and readings
+@router.post(
+    "/communities/{community_id}/meters", status_code=201, response_model=S.MeterOut, tags=["meters"], responses=ERRORS
+)
+def create_meter(community_id: PId, body: S.MeterIn, user: Me, db: DB) -> Meter:
+    """Register a meter for a member (operator)."""
+    rbac.community_for(db, user, community_id, rbac.OPERATOR)
+    m = directory.add_meter(db, community_id, body.user_id, body.serial, body.label)
+    directory.audit(db, user, "meter.create", community_id, f"meter:{m.id}", serial=m.serial, user_id=body.user_id)
+    db.commit()
+    return m
+
+
+@router.get("/communities/{community_id}/meters", response_model=S.Page[S.MeterOut], tags=["meters"], responses=ERRORS)
+def list_meters(community_id: PId, user: Me, db: DB, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+    """Meters (yours; admins and operators: all of the community)."""
+    rbac.community_for(db, user, community_id)
+    stmt = sa.select(Meter).where(Meter.community_id == community_id).order_by(Meter.id)
+    if not rbac.sees_everyone(user):
+        stmt = stmt.where(Meter.user_id == user.id)
+    return _page(db, stmt, limit, offset, lambda m: m)
+
+
+def _meter(db: Session, user: User, community_id: PId, meter_id: int) -> Meter:
+    rbac.community_for(db, user, community_id)
+    m = db.get(Meter, meter_id)
+    if m is None or m.community_id != community_id:
+        raise NotFound(f"meter {meter_id} not found")
+    rbac.check_owner(user, m.user_id, "meter")
+    return m
+
+
+@router.get(
+    "/communities/{community_id}/meters/{meter_id}", response_model=S.MeterOut, tags=["meters"], responses=ERRORS
+)
+def get_meter(community_id: PId, meter_id: PId, user: Me, db: DB) -> Meter:
+    """One meter (its owner, operators, admins)."""
+    return _meter(db, user, community_id, meter_id)
+
+
+@router.get(
+    "/communities/{community_id}/meters/{meter_id}/readings",
+    response_model=S.Page[S.ReadingOut],
+    tags=["meters"],
+    responses=ERRORS,
+)
+def list_readings(
+    community_id: PId,
+    meter_id: PId,
+    user: Me,
+    db: DB,
+    limit: Limit = 100,
+    offset: Offset = 0,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Readings of a meter, oldest first, optionally in [start, end)."""
+    m = _meter(db, user, community_id, meter_id)
+    stmt = sa.select(Reading).where(Reading.meter_id == m.id).order_by(Reading.ts)
+    if start is not None:
+        stmt = stmt.where(Reading.ts >= _aware(start, "start"))
+    if end is not None:
+        stmt = stmt.where(Reading.ts < _aware(end, "end"))
+    return _page(db, stmt, limit, offset, lambda r: r)
+
+
+def _aware(t: dt.datetime, name: str) -> dt.datetime:
+    if t.tzinfo is None:
+        raise Invalid(f"{name} needs a timezone, e.g. 2026-01-01T00:00:00Z")
+    return t.astimezone(dt.UTC)
+
+
+@router.post("/communities/{community_id}/readings", response_model=S.IngestOut, tags=["meters"], responses=ERRORS)
+def upload_readings(community_id: PId, body: S.ReadingsIn, user: Me, db: DB) -> dict[str, Any]:
+    """Upload a batch of readings; idempotent on (meter, ts).
+
+    Prosumers and consumers may upload their own meters' readings, operators any meter of the community.
+    """
+    rbac.community_for(db, user, community_id, rbac.OPERATOR, rbac.PROSUMER, rbac.CONSUMER)
+    owner = None if user.role == rbac.OPERATOR else user.id
+    result = metering.ingest_readings(db, community_id, [r.model_dump() for r in body.readings], owner_id=owner)
+    db.commit()
+    return result.as_dict()
+
+
+# ------------------------------------------------------------------------------ wallets and ledger
+def _wallet_out(db: Session, community: Community, acc: Account) -> dict[str, Any]:
+    committed = orders.open_commitments(db, community.id, acc.user_id) if acc.user_id else 0
+    return {
+        "user_id": acc.user_id,
+        "account_id": acc.id,
+        "balance_minor": acc.balance_minor,
+        "credit_limit_minor": acc.credit_limit_minor,
+        "committed_minor": committed,
+        "available_minor": acc.balance_minor + acc.credit_limit_minor - committed,
+        "currency": community.currency,
+    }
+
+
+@router.get(
+    "/communities/{community_id}/wallets", response_model=S.Page[S.WalletOut], tags=["wallets"], responses=ERRORS
+)
+def list_wallets(community_id: PId, user: Me, db: DB, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+    """All members' wallets (admin, operator)."""
+    c = rbac.community_for(db, user, community_id, rbac.ADMIN, rbac.OPERATOR)
+    stmt = (
+        sa.select(Account)
+        .where(Account.community_id == community_id, Account.kind == "wallet")
+        .order_by(Account.user_id)
+    )
+    return _page(db, stmt, limit, offset, lambda a: _wallet_out(db, c, a))
+
+
+@router.get(
+    "/communities/{community_id}/wallets/{user_id}", response_model=S.WalletOut, tags=["wallets"], responses=ERRORS
+)
+def get_wallet(community_id: PId, user_id: PId, user: Me, db: DB) -> dict[str, Any]:
+    """A wallet: balance, credit limit, open commitments and available funds (owner, operator, admin)."""
+    c = rbac.community_for(db, user, community_id)
+    rbac.check_owner(user, user_id, "wallet")
+    return _wallet_out(db, c, directory.wallet(db, community_id, user_id))
+
+
+@router.post(
+    "/communities/{community_id}/wallets/{user_id}/topup",
+    response_model=S.WalletOut,
+    tags=["wallets"],
+    responses=ERRORS,
+)
+def topup(community_id: PId, user_id: PId, body: S.TopupIn, user: Me, db: DB) -> dict[str, Any]:
+    """Top up a member's wallet (operator); recorded in the ledger and the audit log."""
+    c = rbac.community_for(db, user, community_id, rbac.OPERATOR)
+    tx = directory.topup(db, community_id, user_id, body.amount_minor, body.memo)
+    directory.audit(db, user, "wallet.topup", community_id, f"user:{user_id}", amount_minor=body.amount_minor, tx_id=tx)
+    db.commit()
+    acc = directory.wallet(db, community_id, user_id)
+    db.refresh(acc)
+    return _wallet_out(db, c, acc)
+
+
+@router.put(
+    "/communities/{community_id}/wallets/{user_id}/credit",
+    response_model=S.WalletOut,
+    tags=["wallets"],
+    responses=ERRORS,
+)
+def set_credit(community_id: PId, user_id: PId, body: S.CreditIn, user: Me, db: DB) -> dict[str, Any]:
+    """Set a member's credit limit (operator): the wallet may go this far below zero."""
+    c = rbac.community_for(db, user, community_id, rbac.OPERATOR)
+    acc = directory.wallet(db, community_id, user_id)
+    old = acc.credit_limit_minor
+    acc.credit_limit_minor = body.credit_limit_minor
+    directory.audit(db, user, "wallet.credit", community_id, f"user:{user_id}", old=old, new=body.credit_limit_minor)
+    db.commit()
+    return _wallet_out(db, c, acc)
+
+
+@router.get("/communities/{community_id}/accounts", tags=["wallets"], responses=ERRORS)
+def list_accounts(community_id: PId, user: Me, db: DB) -> list[dict[str, Any]]:
+    """The community's system accounts (grid, fees, clearing, external) with balances (admin, operator)."""
+    rbac.community_for(db, user, community_id, rbac.ADMIN, rbac.OPERATOR)
+    rows = db.execute(
+        sa.select(Account).where(Account.community_id == community_id, Account.user_id.is_(None)).order_by(Account.id)
+    ).scalars()
+    return [{"id": a.id, "kind": a.kind, "balance_minor": a.balance_minor} for a in rows]
+
+
+@router.get(
+    "/communities/{community_id}/ledger", response_model=S.Page[S.LedgerEntryOut], tags=["ledger"], responses=ERRORS
+)
+def list_ledger(
+    community_id: PId,
+    user: Me,
+    db: DB,
+    limit: Limit = 100,
+    offset: Offset = 0,
+    account_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> dict[str, Any]:
+    """Ledger entries of the community, newest first (admin, operator)."""
+    rbac.community_for(db, user, community_id, rbac.ADMIN, rbac.OPERATOR)
+    stmt = sa.select(LedgerEntry).where(LedgerEntry.community_id == community_id).order_by(LedgerEntry.seq.desc())
+    if account_id is not None:
+        stmt = stmt.where(
+            sa.or_(LedgerEntry.debit_account_id == account_id, LedgerEntry.credit_account_id == account_id)
+        )
+    return _page(db, stmt, limit, offset, lambda e: e)
+
+
+@router.get("/ledger/verify", response_model=S.VerifyOut, tags=["ledger"], responses=ERRORS)
+def verify_ledger(user: Me, db: DB) -> dict[str, Any]:
+    """Recompute the hash chain and balances (admin, operator)."""
+    rbac.require_role(user, rbac.ADMIN, rbac.OPERATOR)
+    return ledger.verify(db).as_dict()
+
+
+# ------------------------------------------------------------------------------ orders
+@router.post(
+    "/communities/{community_id}/orders", status_code=201, response_model=S.OrderOut, tags=["orders"], responses=ERRORS
+)
+def place_order(
+    community_id: PId,
+    body: S.OrderIn,
+    request: Request,
+    response: Response,
+    user: Me,
+    db: DB,
+    idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
+) -> Order:
+    """Place a bid (buy) or offer (sell) for a trading interval (prosumers; consumers buy only).
+
+    Bids need wallet funds (balance − open commitments + credit ≥ quantity × price). An
+    ``Idempotency-Key`` header (or ``idempotency_key`` field) makes retries safe: the same key
+    returns the original order with status 200.
+    """
+    c = rbac.community_for(db, user, community_id, rbac.PROSUMER, rbac.CONSUMER)
+    key = body.idempotency_key or idempotency_key
+    order, created = orders.place_order(
+        db, c, user, body.side, body.interval_start, body.quantity_wh, body.price, _now(request), key
+    )
+    db.commit()
+    if not created:
+        response.status_code = 200
+    return order
+
+
+@router.get("/communities/{community_id}/orders", response_model=S.Page[S.OrderOut], tags=["orders"], responses=ERRORS)
+def list_orders(
+    community_id: PId,
+    user: Me,
+    db: DB,
+    limit: Limit = 100,
+    offset: Offset = 0,
+    status: Annotated[str | None, Query(pattern="^(open|cancelled|filled|partial|unfilled|rejected)$")] = None,
+    interval_start: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Orders (yours; admins and operators: all), newest first."""
+    rbac.community_for(db, user, community_id)
+    stmt = sa.select(Order).where(Order.community_id == community_id).order_by(Order.id.desc())
+    if not rbac.sees_everyone(user):
+        stmt = stmt.where(Order.user_id == user.id)
+    if status:
+        stmt = stmt.where(Order.status == status)
+    if interval_start is not None:
+        stmt = stmt.where(Order.interval_start == _aware(interval_start, "interval_start"))
+    return _page(db, stmt, limit, offset, lambda o: o)
+
+
+def _order(db: Session, user: User, community_id: PId, order_id: int) -> Order:
+    rbac.community_for(db, user, community_id)
+    o = db.get(Order, order_id)
+    if o is None or o.community_id != community_id:
+        raise NotFound(f"order {order_id} not found")
+    rbac.check_owner(user, o.user_id, "order")
+    return o
+
+
+@router.get(
+    "/communities/{community_id}/orders/{order_id}", response_model=S.OrderOut, tags=["orders"], responses=ERRORS
+)
+def get_order(community_id: PId, order_id: PId, user: Me, db: DB) -> Order:
+    """One order (owner, operator, admin)."""
+    return _order(db, user, community_id, order_id)
+
+
+@router.delete(
+    "/communities/{community_id}/orders/{order_id}", response_model=S.OrderOut, tags=["orders"], responses=ERRORS
+)
+def cancel_order(community_id: PId, order_id: PId, request: Request, user: Me, db: DB) -> Order:
+    """Cancel an open order before gate closure (owner or operator); releases its commitment."""
+    c = rbac.community_for(db, user, community_id, rbac.OPERATOR, rbac.PROSUMER, rbac.CONSUMER)
+    o = orders.cancel_order(db, c, user, order_id, _now(request))
+    if user.id != o.user_id:
+        directory.audit(db, user, "order.cancel", community_id, f"order:{order_id}")
+    db.commit()
+    return o
+
+
+# ------------------------------------------------------------------------------ clearing and trades
+@router.post("/communities/{community_id}/clearing", response_model=S.ClearingOut, tags=["clearing"], responses=ERRORS)
+def run_clearing(community_id: PId, body: S.ClearIn, request: Request, user: Me, db: DB) -> dict[str, Any]:
+    """Clear and settle one phase of an interval now (operator). Exactly once: a repeat is a no-op.
+
+    ``market``: order book at gate closure; ``metered``: imbalance (order-book mechanisms)
+    or pool clearing (bs/mmr/sdr) after the interval ended.
+    """
+    rbac.community_for(db, user, community_id, rbac.OPERATOR)
+    db.close()
+    out = clearing.settle(request.app.state.sessions, community_id, body.interval_start, body.phase, _now(request))
+    if out.status == "settled":
+        with request.app.state.sessions() as s, s.begin():
+            directory.audit(
+                s,
+                s.merge(user),
+                "clearing.run",
+                community_id,
+                f"clearing:{out.run_id}",
+                phase=out.phase,
+                interval_start=out.interval_start.isoformat(),
+            )
+    return out.as_dict()
+
+
+@router.get(
+    "/communities/{community_id}/clearing", response_model=S.Page[S.ClearingOut], tags=["clearing"], responses=ERRORS
+)
+def list_clearing(community_id: PId, user: Me, db: DB, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+    """Settled clearing runs with their market summaries, newest first (members)."""
+    rbac.community_for(db, user, community_id)
+    stmt = (
+        sa.select(ClearingRun)
+        .where(ClearingRun.community_id == community_id)
+        .order_by(ClearingRun.interval_start.desc(), ClearingRun.id.desc())
+    )
+    return _page(
+        db,
+        stmt,
+        limit,
+        offset,
+        lambda r: {
+            "id": r.id,
+            "community_id": r.community_id,
+            "interval_start": r.interval_start,
+            "phase": r.phase,
+            "mechanism": r.mechanism,
+            "status": "settled",
+            "summary": r.summary,
+        },
+    )
+
+
+@router.get(
+    "/communities/{community_id}/trades", response_model=S.Page[S.TradeOut], tags=["clearing"], responses=ERRORS
+)
+def list_trades(community_id: PId, user: Me, db: DB, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+    """Trades (yours as buyer or seller; admins and operators: all), newest first."""
+    rbac.community_for(db, user, community_id)
+    stmt = sa.select(Trade).where(Trade.community_id == community_id).order_by(Trade.id.desc())
+    if not rbac.sees_everyone(user):
+        stmt = stmt.where(sa.or_(Trade.buyer_id == user.id, Trade.seller_id == user.id))
+    return _page(db, stmt, limit, offset, lambda t: t)
+
+
+# ------------------------------------------------------------------------------ invoices and reports
+def _invoice_out(inv: Invoice) -> dict[str, Any]:
+    return {
+        "id": inv.id,
+        "number": inv.number,
+        "community_id": inv.community_id,
+        "user_id": inv.user_id,
+        "period_start": inv.period_start,
+        "period_end": inv.period_end,
+        "total_minor": inv.total_minor,
+        "data": inv.data,
+    }
+
+
+@router.post(
+    "/communities/{community_id}/invoices",
+    status_code=201,
+    response_model=list[S.InvoiceOut],
+    tags=["invoices"],
+    responses=ERRORS,
+)
+def issue_invoices(community_id: PId, body: S.InvoiceIn, user: Me, db: DB) -> list[dict[str, Any]]:
+    """Issue invoices for a billing period (operator): one member, or every member with activity.
+
+    Re-issuing the same period returns the existing invoices.
+    """
+    rbac.community_for(db, user, community_id, rbac.OPERATOR)
+    invs = invoicemod.issue(db, community_id, body.period_start, body.period_end, body.user_id)
+    directory.audit(
+        db,
+        user,
+        "invoice.issue",
+        community_id,
+        f"invoices:{len(invs)}",
+        period_start=body.period_start.isoformat(),
+        period_end=body.period_end.isoformat(),
+    )
+    db.commit()
+    return [_invoice_out(i) for i in invs]
+
+
+@router.get(
+    "/communities/{community_id}/invoices", response_model=S.Page[S.InvoiceOut], tags=["invoices"], responses=ERRORS
+)
+def list_invoices(community_id: PId, user: Me, db: DB, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+    """Invoices (yours; admins and operators: all), newest first."""
+    rbac.community_for(db, user, community_id)
+    stmt = sa.select(Invoice).where(Invoice.community_id == community_id).order_by(Invoice.id.desc())
+    if not rbac.sees_everyone(user):
+        stmt = stmt.where(Invoice.user_id == user.id)
+    return _page(db, stmt, limit, offset, _invoice_out)
+
+
+def _invoice(db: Session, user: User, community_id: PId, invoice_id: int) -> Invoice:
+    rbac.community_for(db, user, community_id)
+    inv = db.get(Invoice, invoice_id)
+    if inv is None or inv.community_id != community_id:
+        raise NotFound(f"invoice {invoice_id} not found")
+    rbac.check_owner(user, inv.user_id, "invoice")
+    return inv
+
+
+@router.get(
+    "/communities/{community_id}/invoices/{invoice_id}",
+    response_model=S.InvoiceOut,
+    tags=["invoices"],
+    responses=ERRORS,
+)
+def get_invoice(community_id: PId, invoice_id: PId, user: Me, db: DB) -> dict[str, Any]:
+    """An invoice as JSON (owner, operator, admin)."""
+    return _invoice_out(_invoice(db, user, community_id, invoice_id))
+
+
+@router.get(
+    "/communities/{community_id}/invoices/{invoice_id}/html",
+    response_class=HTMLResponse,
+    tags=["invoices"],
+    responses=ERRORS,
+)
+def invoice_html(community_id: PId, invoice_id: PId, user: Me, db: DB) -> HTMLResponse:
+    """An invoice as an HTML page."""
+    return HTMLResponse(invoicemod.render_html(_invoice(db, user, community_id, invoice_id)))
+
+
+@router.get(
+    "/communities/{community_id}/invoices/{invoice_id}/pdf",
+    tags=["invoices"],
+    responses={200: {"content": {"application/pdf": {}}}, **ERRORS},
+)
+def invoice_pdf(community_id: PId, invoice_id: PId, user: Me, db: DB) -> Response:
+    """An invoice as a PDF document."""
+    inv = _invoice(db, user, community_id, invoice_id)
+    return Response(
+        invoicemod.render_pdf(inv),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{inv.number}.pdf"'},
+    )
+
+
+@router.get("/communities/{community_id}/report", tags=["reports"], responses=ERRORS)
+def community_report(
+    community_id: PId, user: Me, db: DB, start: dt.datetime | None = None, end: dt.datetime | None = None
+) -> dict[str, Any]:
+    """Community report: traded energy, grid exchange, savings vs grid-only, self-sufficiency (admin, operator)."""
+    rbac.community_for(db, user, community_id, rbac.ADMIN, rbac.OPERATOR)
+    return reportmod.community_report(db, community_id, *_range(start, end))
+
+
+@router.get("/communities/{community_id}/users/{user_id}/report", tags=["reports"], responses=ERRORS)
+def user_report(
+    community_id: PId, user_id: PId, user: Me, db: DB, start: dt.datetime | None = None, end: dt.datetime | None = None
+) -> dict[str, Any]:
+    """A member's report (the member, operators, admins)."""
+    rbac.community_for(db, user, community_id)
+    rbac.check_owner(user, user_id, "report")
+    if not directory.is_member(db, community_id, user_id):
+        raise NotFound(f"user {user_id} is not a member of community {community_id}")
+    return reportmod.user_report(db, community_id, user_id, *_range(start, end))
+
+
+def _range(start: dt.datetime | None, end: dt.datetime | None) -> tuple[dt.datetime | None, dt.datetime | None]:
+    s = _aware(start, "start") if start is not None else None
+    e = _aware(end, "end") if end is not None else None
+    if s is not None and e is not None and e <= s:
+        raise Invalid("end must be after start")
+    return s, e
+
+
+# ------------------------------------------------------------------------------ audit
+@router.get("/communities/{community_id}/audit", response_model=S.Page[S.AuditOut], tags=["audit"], responses=ERRORS)
+def community_audit(community_id: PId, user: Me, db: DB, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+    """Privileged actions in a community, newest first (admin, operator)."""
+    rbac.community_for(db, user, community_id, rbac.ADMIN, rbac.OPERATOR)
+    stmt = sa.select(AuditLog).where(AuditLog.community_id == community_id).order_by(AuditLog.id.desc())
+    return _page(db, stmt, limit, offset, lambda a: a)
+
+
+@router.get("/audit", response_model=S.Page[S.AuditOut], tags=["audit"], responses=ERRORS)
+def audit_log(user: Me, db: DB, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+    """Every privileged action, newest first (admin)."""
+    rbac.require_role(user, rbac.ADMIN)
+    return _page(db, sa.select(AuditLog).order_by(AuditLog.id.desc()), limit, offset, lambda a: a)

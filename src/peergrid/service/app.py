@@ -1,0 +1,204 @@
+"""The FastAPI application: :func:`create_app`.
+
+``create_app(db_url)`` connects (SQLite file by default, PostgreSQL with
+``postgresql+psycopg://…``), migrates the schema to head, and returns an app serving
+the JSON API under ``/api`` with OpenAPI docs at ``/docs``. Optional extensions
+(the live dashboard and MQTT ingestion) are mounted if their modules exist.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import importlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from peergrid.core.errors import PeergridError
+from peergrid.service.auth import AuthSettings, LoginLimiter
+from peergrid.service.clearing import Scheduler
+from peergrid.service.db import make_engine, migrate, session_factory
+from peergrid.service.errors import RateLimited, ServiceError
+from peergrid.service.models import utcnow
+
+log = logging.getLogger("peergrid.service")
+
+#: Optional extension modules; each, if importable, exposes ``mount(app: FastAPI) -> None``.
+#: (``peergrid.service.dashboard``: server-rendered live dashboard; ``peergrid.service.mqtt``: MQTT ingestion.)
+OPTIONAL_EXTENSIONS: tuple[str, ...] = ("peergrid.service.dashboard", "peergrid.service.mqtt")
+
+
+def _error(status: int, kind: str, detail: str, headers: dict[str, str] | None = None, **extra: object) -> JSONResponse:
+    return JSONResponse({"error": kind, "detail": detail, **extra}, status_code=status, headers=headers)
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else ""
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        if exc.status_code == 401:
+            headers = {"WWW-Authenticate": "Bearer"}
+        return _error(exc.status_code, exc.kind, _first_line(str(exc)), headers)
+
+    @app.exception_handler(PeergridError)
+    async def _peergrid_error(_: Request, exc: PeergridError) -> JSONResponse:
+        return _error(422, "invalid", _first_line(str(exc)) or type(exc).__name__)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        loc = ".".join(str(x) for x in first.get("loc", ()) if x != "body")
+        msg = f"{loc}: {first.get('msg', 'invalid input')}" if loc else str(first.get("msg", "invalid input"))
+        slim = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in errors[:20]]
+        return _error(422, "invalid", msg, errors=slim)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        log.info("integrity error: %s", _first_line(str(exc.orig)))
+        return _error(409, "conflict", "the request conflicts with existing data (duplicate or referenced record)")
+
+    @app.exception_handler(OperationalError)
+    async def _operational(_: Request, exc: OperationalError) -> JSONResponse:  # pragma: no cover - DB down/busy
+        log.warning("database error: %s", _first_line(str(exc.orig)))
+        return _error(503, "unavailable", "database busy or unavailable; retry", {"Retry-After": "1"})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}.get(
+            exc.status_code, "error"
+        )
+        return _error(exc.status_code, kind, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _internal(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - bugs
+        log.exception("unhandled error")
+        return _error(500, "internal", "internal server error")
+
+
+def mount_extensions(app: FastAPI, modules: Sequence[str]) -> list[str]:
+    """Import each module and call its ``mount(app)``; modules that do not exist are skipped.
+
+    Returns
+    -------
+    list of str
+        The modules that were mounted.
+    """
+    mounted = []
+    for name in modules:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and name.startswith(exc.name):
+                continue  # the extension is not installed / not written yet
+            raise
+        mod.mount(app)
+        mounted.append(name)
+    return mounted
+
+
+def create_app(
+    db_url: str | Path | None = None,
+    *,
+    engine: Engine | None = None,
+    auth: AuthSettings | None = None,
+    scheduler: bool = False,
+    scheduler_period_s: float = 10.0,
+    clock: Callable[[], dt.datetime] | None = None,
+    demo: bool = False,
+    extensions: Sequence[str] | None = None,
+    migrate_db: bool = True,
+) -> FastAPI:
+    """Build the service app.
+
+    Parameters
+    ----------
+    db_url : str or pathlib.Path, optional
+        ``sqlite:///file.db`` / a file path (default ``peergrid.db``) or
+        ``postgresql+psycopg://user:pw@host/db``.
+    engine : sqlalchemy.engine.Engine, optional
+        Use this engine instead of ``db_url``.
+    auth : AuthSettings, optional
+        Token lifetime, argon2 costs, login rate limit, cookie flags.
+    scheduler : bool
+        Run the clearing scheduler (gate closure timer) in a background thread.
+    scheduler_period_s : float
+        Seconds between scheduler ticks.
+    clock : callable, optional
+        Returns the current aware UTC time (tests pass a controllable clock); also
+        stored as ``app.state.clock``.
+    demo : bool
+        Seed a demo community (:func:`peergrid.service.seed.seed_demo`) if the database is empty.
+    extensions : sequence of str, optional
+        Extension modules to mount (default :data:`OPTIONAL_EXTENSIONS`; ``()`` for none).
+    migrate_db : bool
+        Upgrade the schema to head on creation.
+
+    Returns
+    -------
+    fastapi.FastAPI
+        ``app.state`` holds ``engine``, ``sessions`` (a sessionmaker), ``auth``,
+        ``limiter``, ``clock`` and ``scheduler``.
+    """
+    from peergrid.service.api import router
+
+    engine = engine or make_engine(db_url)
+    if migrate_db:
+        migrate(engine)
+    factory = session_factory(engine)
+    settings = auth or AuthSettings()
+    sched: Scheduler | None = None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        nonlocal sched
+        if scheduler:
+            sched = Scheduler(factory, scheduler_period_s, lambda: app.state.clock())
+            sched.start()
+            app.state.scheduler = sched
+        try:
+            yield
+        finally:
+            if sched is not None:
+                sched.stop()
+
+    app = FastAPI(
+        title="peergrid trading platform",
+        version="1",
+        description=(
+            "P2P energy trading for a local energy community (Tooki et al.'s platform): accounts and roles, "
+            "wallets with a hash-chained double-entry ledger, orders, scheduled clearing with peergrid.market, "
+            "meter readings, invoices and reports. Money in integer minor units, energy in integer Wh, "
+            "prices in currency/kWh. Authenticate with POST /api/auth/login, then send "
+            "`Authorization: Bearer <token>` (or use the session cookie it sets)."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.engine = engine
+    app.state.sessions = factory
+    app.state.auth = settings
+    app.state.limiter = LoginLimiter(settings.login_max_failures, settings.login_window_s)
+    app.state.clock = clock or utcnow
+    app.state.scheduler = None
+    _install_error_handlers(app)
+    app.include_router(router)
+    if demo:
+        from peergrid.service.seed import seed_demo
+
+        seed_demo(factory, now=app.state.clock())
+    # ---- optional extensions (dashboard, MQTT) hook in here --------------------------------
+    app.state.extensions = mount_extensions(app, OPTIONAL_EXTENSIONS if extensions is None else extensions)
+    # -----------------------------------------------------------------------------------------
+    return app

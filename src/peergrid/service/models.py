@@ -1,0 +1,334 @@
+"""SQLAlchemy 2 typed ORM models of the trading service (the schema Alembic migrates).
+
+Money is stored as **integer minor units** (cents) and energy as **integer Wh**;
+prices are currency/kWh (floats, configuration and limit prices, never balances).
+Times are timezone-aware UTC in Python and naive UTC in the database.
+
+Tables follow Tooki et al.'s platform design (user and transaction tables, wallets,
+billing): ``users``, ``communities``, ``memberships``, ``meters``, ``readings``,
+``accounts`` (wallets and the community's system accounts), ``ledger_entries`` +
+``ledger_head`` (hash chain), ``orders``, ``clearing_runs``, ``trades``,
+``positions`` (per user and settled interval), ``invoices``, ``revoked_tokens``,
+``audit_log`` and ``service_config``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+ROLES: tuple[str, ...] = ("admin", "operator", "prosumer", "consumer")
+#: Order-book mechanisms (cleared at gate closure from orders) and pool mechanisms
+#: (cleared after the interval from metered net positions).
+ORDER_MECHANISMS: tuple[str, ...] = ("uniform", "pay-as-bid", "mcafee", "bilateral")
+POOL_MECHANISMS: tuple[str, ...] = ("bs", "mmr", "sdr", "baseline")
+MECHANISMS: tuple[str, ...] = ORDER_MECHANISMS + POOL_MECHANISMS
+ACCOUNT_KINDS: tuple[str, ...] = ("wallet", "grid", "fees", "clearing", "external")
+ORDER_STATUSES: tuple[str, ...] = ("open", "cancelled", "filled", "partial", "unfilled", "rejected")
+
+
+def utcnow() -> dt.datetime:
+    """Now, timezone-aware UTC, truncated to microseconds (what every backend stores)."""
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes in Python, naive UTC in the database (portable SQLite/PostgreSQL)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # pragma: no cover - SQLite without type detection
+            value = dt.datetime.fromisoformat(value)
+        return value.replace(tzinfo=dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base; naming convention keeps constraint names stable across backends."""
+
+    metadata = sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    password_hash: Mapped[str] = mapped_column(sa.String(200))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (sa.CheckConstraint("role IN ('admin','operator','prosumer','consumer')", name="role"),)
+
+
+class Community(Base):
+    __tablename__ = "communities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    currency: Mapped[str] = mapped_column(sa.String(3), default="EUR")
+    interval_minutes: Mapped[int] = mapped_column(default=15)
+    gate_closure_minutes: Mapped[int] = mapped_column(default=5)
+    metering_grace_minutes: Mapped[int] = mapped_column(default=30)
+    mechanism: Mapped[str] = mapped_column(sa.String(16), default="uniform")
+    retail_price: Mapped[float] = mapped_column(sa.Float, default=0.30)
+    feed_in_price: Mapped[float] = mapped_column(sa.Float, default=0.08)
+    k: Mapped[float] = mapped_column(sa.Float, default=0.5)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id", ondelete="CASCADE"), index=True)
+    reputation: Mapped[float] = mapped_column(sa.Float, default=1.0, server_default=sa.text("1.0"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (sa.UniqueConstraint("user_id", "community_id"),)
+
+
+class Meter(Base):
+    __tablename__ = "meters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    serial: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    label: Mapped[str] = mapped_column(sa.String(200), default="", server_default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Reading(Base):
+    """Energy through a meter in the period starting at ``ts`` (import and export, Wh ≥ 0)."""
+
+    __tablename__ = "readings"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    meter_id: Mapped[int] = mapped_column(sa.ForeignKey("meters.id", ondelete="CASCADE"))
+    ts: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    interval_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    import_wh: Mapped[int] = mapped_column(sa.BigInteger)
+    export_wh: Mapped[int] = mapped_column(sa.BigInteger)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        sa.UniqueConstraint("meter_id", "ts"),
+        sa.CheckConstraint("import_wh >= 0 AND export_wh >= 0", name="nonneg"),
+    )
+
+
+class Account(Base):
+    """A wallet (``kind='wallet'``, one per member) or a community system account.
+
+    ``balance_minor`` = Σ credits − Σ debits of the account in the ledger (a cache kept
+    in the same transaction as every entry; ``peergrid ledger verify`` re-checks it).
+    """
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id", ondelete="RESTRICT"), index=True)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    key: Mapped[str] = mapped_column(sa.String(40))
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    balance_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    credit_limit_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+    __table_args__ = (sa.UniqueConstraint("community_id", "key"),)
+
+
+class LedgerEntry(Base):
+    """One double-entry transfer: ``amount_minor`` from ``debit_account`` to ``credit_account``.
+
+    ``hash`` = SHA-256(prev_hash ‖ canonical JSON of the entry) (:mod:`peergrid.service.ledger`).
+    """
+
+    __tablename__ = "ledger_entries"
+
+    seq: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    tx_id: Mapped[str] = mapped_column(sa.String(32), index=True)
+    community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id", ondelete="RESTRICT"))
+    debit_account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="RESTRICT"), index=True)
+    credit_account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="RESTRICT"), index=True)
+    amount_minor: Mapped[int] = mapped_column(sa.BigInteger)
+    kind: Mapped[str] = mapped_column(sa.String(24))
+    interval_start: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    ref: Mapped[str] = mapped_column(sa.String(100), default="")
+    memo: Mapped[str] = mapped_column(sa.String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    prev_hash: Mapped[str] = mapped_column(sa.String(64))
+    hash: Mapped[str] = mapped_column(sa.String(64))
+
+    __table_args__ = (
+        sa.CheckConstraint("amount_minor > 0", name="positive"),
+        sa.CheckConstraint("debit_account_id <> credit_account_id", name="two_accounts"),
+        sa.Index("ix_ledger_entries_community_interval", "community_id", "interval_start"),
+    )
+
+
+class LedgerHead(Base):
+    """The single row holding the chain's last sequence number and hash (the append lock)."""
+
+    __tablename__ = "ledger_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    hash: Mapped[str] = mapped_column(sa.String(64))
+
+
+class Order(Base):
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id", ondelete="RESTRICT"))
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    interval_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    side: Mapped[str] = mapped_column(sa.String(4))
+    quantity_wh: Mapped[int] = mapped_column(sa.BigInteger)
+    price: Mapped[float] = mapped_column(sa.Float)
+    status: Mapped[str] = mapped_column(sa.String(10), default="open")
+    filled_wh: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    committed_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(100))
+    reason: Mapped[str] = mapped_column(sa.String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "idempotency_key"),
+        sa.CheckConstraint("side IN ('buy','sell')", name="side"),
+        sa.CheckConstraint("quantity_wh > 0", name="quantity"),
+        sa.Index("ix_orders_book", "community_id", "interval_start", "status"),
+    )
+
+
+class ClearingRun(Base):
+    """One settled phase of one interval; the unique constraint makes settlement exactly-once."""
+
+    __tablename__ = "clearing_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id", ondelete="RESTRICT"))
+    interval_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    phase: Mapped[str] = mapped_column(sa.String(10))
+    mechanism: Mapped[str] = mapped_column(sa.String(16))
+    summary: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (sa.UniqueConstraint("community_id", "interval_start", "phase"),)
+
+
+class Trade(Base):
+    __tablename__ = "trades"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    clearing_run_id: Mapped[int] = mapped_column(sa.ForeignKey("clearing_runs.id", ondelete="RESTRICT"), index=True)
+    community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id", ondelete="RESTRICT"))
+    interval_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    buy_order_id: Mapped[int] = mapped_column(sa.ForeignKey("orders.id", ondelete="RESTRICT"))
+    sell_order_id: Mapped[int] = mapped_column(sa.ForeignKey("orders.id", ondelete="RESTRICT"))
+    buyer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    seller_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    quantity_wh: Mapped[int] = mapped_column(sa.BigInteger)
+    price_buy: Mapped[float] = mapped_column(sa.Float)
+    price_sell: Mapped[float] = mapped_column(sa.Float)
+    payment_minor: Mapped[int] = mapped_column(sa.BigInteger)
+    receipt_minor: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class Position(Base):
+    """A user's settled energy and money in one clearing run (the invoice lines come from here)."""
+
+    __tablename__ = "positions"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    clearing_run_id: Mapped[int] = mapped_column(sa.ForeignKey("clearing_runs.id", ondelete="RESTRICT"))
+    community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id", ondelete="RESTRICT"))
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="RESTRICT"))
+    interval_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    bought_wh: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    sold_wh: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    grid_import_wh: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    grid_export_wh: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    metered_net_wh: Mapped[int | None] = mapped_column(sa.BigInteger)
+    paid_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    received_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    fee_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    grid_paid_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    grid_received_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+    __table_args__ = (
+        sa.UniqueConstraint("clearing_run_id", "user_id"),
+        sa.Index("ix_positions_user_interval", "user_id", "community_id", "interval_start"),
+    )
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id", ondelete="RESTRICT"))
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    period_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    period_end: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    total_minor: Mapped[int] = mapped_column(sa.BigInteger)
+    data: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (sa.UniqueConstraint("community_id", "user_id", "period_start", "period_end"),)
+
+
+class RevokedToken(Base):
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(sa.String(50))
+    community_id: Mapped[int | None] = mapped_column(sa.ForeignKey("communities.id", ondelete="SET NULL"), index=True)
+    target: Mapped[str] = mapped_column(sa.String(100), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+
+
+class ServiceConfig(Base):
+    """Key/value settings shared by every server process (e.g. the token signing key)."""
+
+    __tablename__ = "service_config"
+
+    key: Mapped[str] = mapped_column(sa.String(50), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.Text)

@@ -1,0 +1,297 @@
+"""Pydantic v2 request and response models of the HTTP API (the OpenAPI schema).
+
+Money is in integer minor units (``*_minor``), energy in integer Wh (``*_wh``),
+prices in currency/kWh, times ISO 8601 with a timezone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+T = TypeVar("T")
+
+Role = Literal["admin", "operator", "prosumer", "consumer"]
+Mechanism = Literal["uniform", "pay-as-bid", "mcafee", "bilateral", "bs", "mmr", "sdr", "baseline"]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=200)]
+Price = Annotated[float, Field(ge=-10.0, le=10.0, allow_inf_nan=False)]
+Minor = Annotated[int, Field(ge=1, le=10**12)]
+Email = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Page(BaseModel, Generic[T]):
+    """A page of a list: ``items`` plus the total count and the paging parameters."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class LoginIn(Strict):
+    email: Annotated[str, StringConstraints(min_length=1, max_length=254)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: dt.datetime
+    user_id: int
+    role: Role
+
+
+class UserIn(Strict):
+    email: Email
+    name: Name
+    password: Password
+    role: Role
+
+
+class UserPatch(Strict):
+    name: Name | None = None
+    password: Password | None = None
+    role: Role | None = None
+    is_active: bool | None = None
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    email: str
+    name: str
+    role: Role
+    is_active: bool
+    created_at: dt.datetime
+
+
+class CommunityIn(Strict):
+    name: Name
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "EUR"
+    interval_minutes: Annotated[int, Field(ge=1, le=1440)] = 15
+    gate_closure_minutes: Annotated[int, Field(ge=0, le=1440)] = 5
+    metering_grace_minutes: Annotated[int, Field(ge=0, le=10080)] = 30
+    mechanism: Mechanism = "uniform"
+    retail_price: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] = 0.30
+    feed_in_price: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] = 0.08
+    k: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.5
+
+
+class CommunityPatch(Strict):
+    gate_closure_minutes: Annotated[int, Field(ge=0, le=1440)] | None = None
+    metering_grace_minutes: Annotated[int, Field(ge=0, le=10080)] | None = None
+    mechanism: Mechanism | None = None
+    retail_price: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] | None = None
+    feed_in_price: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] | None = None
+    k: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
+
+
+class CommunityOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    name: str
+    currency: str
+    interval_minutes: int
+    gate_closure_minutes: int
+    metering_grace_minutes: int
+    mechanism: str
+    retail_price: float
+    feed_in_price: float
+    k: float
+
+
+class MembersIn(Strict):
+    user_ids: Annotated[list[Annotated[int, Field(ge=1, le=2**31 - 1)]], Field(min_length=1, max_length=10000)]
+
+
+class MemberOut(BaseModel):
+    user_id: int
+    email: str
+    name: str
+    role: Role
+    reputation: float
+
+
+class MeterIn(Strict):
+    user_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
+    serial: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    label: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
+class MeterOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    community_id: int
+    user_id: int
+    serial: str
+    label: str
+
+
+class ReadingIn(Strict):
+    meter: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    meter_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    ts: AwareDatetime
+    import_wh: Annotated[int, Field(ge=0, le=10**9)] | None = None
+    export_wh: Annotated[int, Field(ge=0, le=10**9)] | None = None
+    net_wh: Annotated[int, Field(ge=-(10**9), le=10**9)] | None = None
+
+
+class ReadingsIn(Strict):
+    readings: Annotated[list[ReadingIn], Field(max_length=50000)]
+
+
+class IngestOut(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: list[dict[str, Any]]
+
+
+class ReadingOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    meter_id: int
+    ts: dt.datetime
+    interval_start: dt.datetime
+    import_wh: int
+    export_wh: int
+
+
+class WalletOut(BaseModel):
+    user_id: int
+    account_id: int
+    balance_minor: int
+    credit_limit_minor: int
+    committed_minor: int
+    available_minor: int
+    currency: str
+
+
+class TopupIn(Strict):
+    amount_minor: Minor
+    memo: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
+class CreditIn(Strict):
+    credit_limit_minor: Annotated[int, Field(ge=0, le=10**12)]
+
+
+class LedgerEntryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    seq: int
+    tx_id: str
+    debit_account_id: int
+    credit_account_id: int
+    amount_minor: int
+    kind: str
+    interval_start: dt.datetime | None
+    ref: str
+    memo: str
+    created_at: dt.datetime
+    hash: str
+
+
+class VerifyOut(BaseModel):
+    ok: bool
+    entries: int
+    head_seq: int
+    head_hash: str
+    first_bad_seq: int | None
+    problem: str | None
+    bad_accounts: list[int]
+
+
+class OrderIn(Strict):
+    side: Literal["buy", "sell"]
+    interval_start: AwareDatetime
+    quantity_wh: Annotated[int, Field(ge=1, le=10**8)]
+    price: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)]
+    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+
+
+class OrderOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    community_id: int
+    user_id: int
+    interval_start: dt.datetime
+    side: str
+    quantity_wh: int
+    price: float
+    status: str
+    filled_wh: int
+    committed_minor: int
+    idempotency_key: str | None
+    reason: str
+    created_at: dt.datetime
+
+
+class TradeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    interval_start: dt.datetime
+    buy_order_id: int
+    sell_order_id: int
+    buyer_id: int
+    seller_id: int
+    quantity_wh: int
+    price_buy: float
+    price_sell: float
+    payment_minor: int
+    receipt_minor: int
+
+
+class ClearingOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int | None
+    community_id: int
+    interval_start: dt.datetime
+    phase: str
+    mechanism: str
+    status: Literal["settled", "already_settled", "nothing_to_settle"] = "settled"
+    summary: dict[str, Any]
+
+
+class ClearIn(Strict):
+    interval_start: AwareDatetime
+    phase: Literal["market", "metered"] = "market"
+
+
+class InvoiceIn(Strict):
+    period_start: AwareDatetime
+    period_end: AwareDatetime
+    user_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+
+
+class InvoiceOut(BaseModel):
+    id: int
+    number: str
+    community_id: int
+    user_id: int
+    period_start: dt.datetime
+    period_end: dt.datetime
+    total_minor: int
+    data: dict[str, Any]
+
+
+class AuditOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    at: dt.datetime
+    actor_id: int | None
+    action: str
+    community_id: int | None
+    target: str
+    detail: dict[str, Any]
+
+
+class ErrorOut(BaseModel):
+    error: str
+    detail: str
