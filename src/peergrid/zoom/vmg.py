@@ -243,6 +243,9 @@ class TradeResult:
         free, discharged energy is given away: 0 by construction), currency.
     grid_bill : numpy.ndarray
         ``(T,)`` money paid to the main grid, currency.
+    market_fees : numpy.ndarray
+        ``(T,)`` money kept by the market operator (bid–ask spread of
+        pay-as-bid / McAfee trades; 0 for pool rules and uniform prices), currency.
     vmg : numpy.ndarray
         ``(N,)`` VMG codes.
     """
@@ -264,6 +267,7 @@ class TradeResult:
     vmg_supply: np.ndarray
     storage_energy: np.ndarray
     grid_bill: np.ndarray
+    market_fees: np.ndarray
     vmg: np.ndarray
 
     @property
@@ -282,6 +286,7 @@ class TradeResult:
             "mode": self.mode,
             "members_cost": float(self.bill.sum()),
             "grid_bill": float(self.grid_bill.sum()),
+            "market_fees": float(self.market_fees.sum()),
             "p2p_kwh": float(self.bought.sum()),
             "inter_vmg_kwh": float(self.inter_import.sum()),
             "grid_import_kwh": float(self.grid_import.sum()),
@@ -333,7 +338,7 @@ def _local_pool(net, d, s, codes, K, retail, feed_in, mechanism, offline):
     bought = d * fb[:, codes]
     sold = s * fs[:, codes]
     bill = pb[:, codes] * d - ps[:, codes] * s
-    return D, Gs, bought, sold, bill
+    return D, Gs, bought, sold, bill, np.zeros(T)
 
 
 def _local_orders(net, codes, K, retail, feed_in, mechanism, offline, seed):
@@ -358,6 +363,7 @@ def _local_orders(net, codes, K, retail, feed_in, mechanism, offline, seed):
         id=t.astype(np.int64) * N + i,
     )
     res = get_order_mechanism(mechanism)(book, retail=np.repeat(retail, K), feed_in=np.repeat(feed_in, K))
+    fees = np.bincount(res.slots // K, weights=res.fees, minlength=T) if len(res.slots) else np.zeros(T)
     filled = res.filled
     d = np.maximum(net, 0.0)
     s = np.maximum(-net, 0.0)
@@ -370,7 +376,7 @@ def _local_orders(net, codes, K, retail, feed_in, mechanism, offline, seed):
     bill[t, i] = res.bill
     D = group_sums(d, codes, K)
     Gs = group_sums(s, codes, K)
-    return D, Gs, bought, sold, bill
+    return D, Gs, bought, sold, bill, fees
 
 
 def trade(
@@ -431,7 +437,7 @@ def trade(
     -------
     TradeResult
         Invariants (tested): per VMG and step Σ bought = Σ sold; Σ inter_import =
-        Σ inter_export per step; Σ bill = grid_bill per step (money conserved).
+        Σ inter_export per step; Σ bill = grid_bill + market_fees per step (money conserved).
     """
     net = np.asarray(net, dtype=np.float64)
     if net.ndim != 2 or net.shape[1] != plan.vmg.shape[0]:
@@ -453,10 +459,10 @@ def trade(
     d = np.maximum(net, 0.0)
     s = np.maximum(-net, 0.0)
     if key in MECHANISMS:
-        D, Gs, bought, sold, bill = _local_pool(net, d, s, codes, K, lb, ls, key, plan.offline)
+        D, Gs, bought, sold, bill, fees = _local_pool(net, d, s, codes, K, lb, ls, key, plan.offline)
         inter_key = key
     elif key in ORDER_MECHANISMS and key != "bilateral":
-        D, Gs, bought, sold, bill = _local_orders(net, codes, K, lb, ls, key, plan.offline, seed)
+        D, Gs, bought, sold, bill, fees = _local_orders(net, codes, K, lb, ls, key, plan.offline, seed)
         inter_key = "sdr"
     else:
         names = ", ".join([*MECHANISMS, "uniform", "pay-as-bid", "mcafee"])
@@ -543,5 +549,6 @@ def trade(
         vmg_supply=Gs,
         storage_energy=st_energy,
         grid_bill=grid_bill,
+        market_fees=fees,
         vmg=codes,
     )
