@@ -154,9 +154,10 @@ def test_collision_pdr_hand_case():
     lam = 1.0 / 900.0
     # one gateway; devices 0, 1 equal power on SF7, device 2 10 dB stronger on SF7, device 3 on SF8
     rssi = np.array([[-100.0], [-100.0], [-90.0], [-100.0]])
+    gw = np.zeros((4, 1), dtype=np.int64)
     home = np.zeros(4, dtype=np.int64)
     sf = np.array([7, 7, 7, 8])
-    pdr = collision_pdr(rssi, home, sf, np.full(4, 14.0), lam, p)
+    pdr = collision_pdr(rssi, gw, home, sf, np.full(4, 14.0), lam, p)
     # weak devices are hit by each other and by the strong one (2 interferers)
     assert pdr[0] == pytest.approx(math.exp(-2 * 2 * lam * toa))
     assert pdr[1] == pytest.approx(pdr[0])
@@ -165,8 +166,33 @@ def test_collision_pdr_hand_case():
     # alone on its SF
     assert pdr[3] == pytest.approx(1.0)
     # silent devices (sf 0) neither suffer nor interfere
-    pdr2 = collision_pdr(rssi, home, np.array([7, 0, 7, 8]), np.full(4, 14.0), lam, p)
+    pdr2 = collision_pdr(rssi, gw, home, np.array([7, 0, 7, 8]), np.full(4, 14.0), lam, p)
     assert pdr2[1] == 1.0 and pdr2[0] == pytest.approx(math.exp(-2 * lam * toa))
+
+
+def test_collision_pdr_counts_interferers_at_the_home_gateway_only():
+    p = RadioParams(channels=1)
+    lam = 1.0 / 900.0
+    toa = float(time_on_air(p.payload_bytes, 7))
+    # devices 0 and 1 served by gateway 0 and 1; device 2 (home 1) is heard at gateway 0 with equal power as device 0
+    rssi = np.array([[-100.0, -120.0], [-100.0, -130.0], [-95.0, -100.0]])
+    gw = np.array([[0, 1], [1, 0], [1, 0]])
+    home = np.array([0, 0, 0])  # columns: device 2's column 0 is gateway 1
+    pdr = collision_pdr(rssi, gw, home, np.array([7, 7, 7]), np.full(3, 14.0), lam, p)
+    # at gateway 0: device 0 (-100) sees device 2 (-100, within 6 dB) and device 1 (-130: captured)
+    assert pdr[0] == pytest.approx(math.exp(-2 * lam * toa))
+    # at gateway 1: device 1 (-100) sees device 0 (-120: captured) and device 2 (-95: stronger, destroys)
+    assert pdr[1] == pytest.approx(math.exp(-2 * lam * toa))
+
+
+def test_neighbour_gateways_limit_matches_dense_budget():
+    d = Deployment.grid(2000, 36, 400.0, seed=4)
+    dense = plan_radio(d, RadioParams(neighbour_gateways=36), seed=4)
+    assert dense.budget.rssi.shape == (2000, 36)
+    near = plan_radio(d, RadioParams(neighbour_gateways=12), seed=4)
+    assert near.budget.rssi.shape == (2000, 12)
+    # the best link is always among the nearest gateways on a grid (shadowing σ = 3.57 dB)
+    assert np.mean(near.home == dense.home) > 0.97
 
 
 def test_pdr_falls_with_load():

@@ -235,7 +235,7 @@ def run_agents(
     pol = policy or ZoomPolicy()
     lb = np.broadcast_to(np.asarray(retail, dtype=np.float64), (T,))
     ls = np.broadcast_to(np.asarray(feed_in, dtype=np.float64), (T,))
-    G = radio.budget.rssi.shape[1]
+    G = radio.n_gateways
     base = form_vmgs(radio, 12)
     rd = ring_sums(np.maximum(net, 0.0), base)
     rs = ring_sums(np.maximum(-net, 0.0), base)

@@ -112,6 +112,11 @@ class RadioParams:
         Application payload of a meter/bid uplink and of a settlement downlink, bytes.
     max_transmissions
         Cap on transmissions per delivered reading (LoRaWAN NbTrans ≤ 15; 8 here).
+    neighbour_gateways
+        Gateways per device whose links are modelled: the nearest ones (all when
+        G is smaller). Beyond the 32nd-nearest gateway of a 400 m grid (≈ 1.3 km)
+        the mean RSSI is below −145 dBm, under any SF12 packet's capture window,
+        so the link budget stays O(N·k) instead of O(N·G).
     """
 
     d0_m: float = 40.0
@@ -133,6 +138,7 @@ class RadioParams:
     payload_bytes: int = 20
     downlink_bytes: int = 12
     max_transmissions: int = 8
+    neighbour_gateways: int = 32
 
     def __post_init__(self) -> None:
         positive = ("d0_m", "gamma", "bandwidth_hz", "duty_cycle", "gateway_duty_cycle")
@@ -146,7 +152,7 @@ class RadioParams:
                 raise ConfigError(f"radio {name} must be >= 0, got {v}")
         if not self.tx_min_dbm <= self.tx_max_dbm or self.tx_step_db <= 0:
             raise ConfigError("radio TX power needs tx_min_dbm <= tx_max_dbm and tx_step_db > 0")
-        for name in ("adr_history", "channels", "max_transmissions", "payload_bytes"):
+        for name in ("adr_history", "channels", "max_transmissions", "payload_bytes", "neighbour_gateways"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"radio {name} must be >= 1, got {getattr(self, name)}")
         if not (0 < self.duty_cycle <= 1 and 0 < self.gateway_duty_cycle <= 1):
@@ -346,37 +352,52 @@ def time_on_air(
 
 @dataclass(frozen=True)
 class LinkBudget:
-    """Mean link quality of every device–gateway pair at maximum TX power.
+    """Mean link quality of every device to its ``k`` nearest gateways at maximum TX power.
 
     Attributes
     ----------
     rssi : numpy.ndarray
-        ``(N, G)`` received power at ``tx_max_dbm``, dBm (shadowing included).
+        ``(N, k)`` received power at ``tx_max_dbm``, dBm (shadowing included).
     snr : numpy.ndarray
-        ``(N, G)`` SNR = RSSI − noise floor, dB.
-    home : numpy.ndarray
-        ``(N,)`` best gateway (highest RSSI) of each device.
+        ``(N, k)`` SNR = RSSI − noise floor, dB.
+    gateway : numpy.ndarray
+        ``(N, k)`` gateway index of each column (nearest first).
+    home_col : numpy.ndarray
+        ``(N,)`` column of the best link (highest RSSI).
+    n_gateways : int
+        Number of gateways G.
     params : RadioParams
     """
 
     rssi: np.ndarray
     snr: np.ndarray
-    home: np.ndarray
+    gateway: np.ndarray
+    home_col: np.ndarray
+    n_gateways: int
     params: RadioParams
+
+    @property
+    def home(self) -> np.ndarray:
+        """``(N,)`` best gateway (highest RSSI) of each device."""
+        return self.gateway[np.arange(self.gateway.shape[0]), self.home_col]
 
     @property
     def home_rssi(self) -> np.ndarray:
         """RSSI at the home gateway, dBm, ``(N,)``."""
-        return self.rssi[np.arange(self.rssi.shape[0]), self.home]
+        return self.rssi[np.arange(self.rssi.shape[0]), self.home_col]
 
     @property
     def home_snr(self) -> np.ndarray:
         """SNR at the home gateway, dB, ``(N,)``."""
-        return self.snr[np.arange(self.snr.shape[0]), self.home]
+        return self.snr[np.arange(self.snr.shape[0]), self.home_col]
 
 
 def link_budget(deployment: Deployment, params: RadioParams | None = None, seed: int | None = 0) -> LinkBudget:
-    """RSSI and SNR of every device at every gateway at maximum TX power.
+    """RSSI and SNR of every device at its nearest gateways at maximum TX power.
+
+    The ``params.neighbour_gateways`` nearest gateways of every device are found
+    with a k-d tree (:class:`scipy.spatial.cKDTree`), so memory and time grow
+    with N·k, not N·G.
 
     Parameters
     ----------
@@ -389,13 +410,38 @@ def link_budget(deployment: Deployment, params: RadioParams | None = None, seed:
     -------
     LinkBudget
     """
+    from scipy.spatial import cKDTree
+
     p = params or RadioParams()
-    rng = np.random.default_rng(seed)
-    pl = path_loss_db(deployment.distances(), p, rng)
+    G = deployment.n_gateways
+    k = min(int(p.neighbour_gateways), G)
+    dist, gw = cKDTree(deployment.gateways).query(deployment.devices, k=k)
+    dist = np.maximum(np.asarray(dist, dtype=np.float64).reshape(-1, k), 1.0)
+    gw = np.asarray(gw, dtype=np.int64).reshape(-1, k)
+    pl = path_loss_db(dist, p)
+    if p.shadowing_db > 0:
+        # shadowing is a property of the (device, gateway) pair: counter-based draws keyed by the pair,
+        # so a link has the same shadowing whatever k is
+        pair = np.arange(gw.shape[0], dtype=np.uint64)[:, None] * np.uint64(G) + gw.astype(np.uint64)
+        pl = pl + p.shadowing_db * _pair_normal(pair, 0 if seed is None else int(seed))
     rssi = p.tx_max_dbm - pl
     snr = rssi - noise_floor_dbm(p.bandwidth_hz, p.noise_figure_db)
-    home = np.argmax(rssi, axis=1)
-    return LinkBudget(rssi, snr, home, p)
+    home_col = np.argmax(rssi, axis=1)
+    return LinkBudget(rssi, snr, gw, home_col, G, p)
+
+
+def _pair_normal(pair: np.ndarray, seed: int) -> np.ndarray:
+    """Standard normal draws keyed by integer ``pair`` ids (splitmix64 hash → inverse normal CDF)."""
+    from scipy.special import ndtri
+
+    with np.errstate(over="ignore"):
+        z = pair.astype(np.uint64) + np.uint64((seed * 0x9E3779B97F4A7C15) % (1 << 64))
+        z = z + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    u = ((z >> np.uint64(11)).astype(np.float64) + 0.5) / float(1 << 53)
+    return ndtri(u)
 
 
 def link_margin_db(rssi: np.ndarray, snr: np.ndarray, sf: np.ndarray) -> np.ndarray:
@@ -488,8 +534,9 @@ def adr(
 
 # ---------------------------------------------------------------------------- collisions
 def collision_pdr(
-    rssi_all: np.ndarray,
-    home: np.ndarray,
+    rssi: np.ndarray,
+    gateway: np.ndarray,
+    home_col: np.ndarray,
     sf: np.ndarray,
     tx_dbm: np.ndarray,
     rate_hz: np.ndarray | float,
@@ -499,20 +546,23 @@ def collision_pdr(
 
     Device i's packet at gateway h is destroyed by an overlapping packet of any
     device j ≠ i on the same SF whose power at h is within ``capture_db`` below
-    i's or stronger. With k_i such devices, each sending at rate λ_j over
-    ``channels`` random channels, pure-ALOHA gives
-    P = exp(−2 · Σ_j λ_j · ToA(SF) / channels) (vulnerable period 2·ToA).
+    i's or stronger. With such devices sending at rates λ_j over ``channels``
+    random channels, pure ALOHA gives P = exp(−2 · Σ_j λ_j · ToA(SF) / channels)
+    (vulnerable period 2·ToA).
 
     Counting is vectorised: all (device, gateway) powers are sorted by
     (gateway, SF, power) once and each device's interferers are found with two
-    ``searchsorted`` calls — O(N·G·log(N·G)), no Python loop.
+    ``searchsorted`` calls on prefix sums of the rates — O(N·k·log(N·k)), no
+    Python loop.
 
     Parameters
     ----------
-    rssi_all : numpy.ndarray
-        ``(N, G)`` RSSI at maximum TX power, dBm.
-    home : numpy.ndarray
-        ``(N,)`` gateway of each device.
+    rssi : numpy.ndarray
+        ``(N, k)`` RSSI at maximum TX power, dBm, at the gateways in ``gateway``.
+    gateway : numpy.ndarray
+        ``(N, k)`` gateway index of each column.
+    home_col : numpy.ndarray
+        ``(N,)`` column of each device's serving gateway.
     sf : numpy.ndarray
         ``(N,)`` SF 7..12 (0 = silent device).
     tx_dbm : numpy.ndarray
@@ -527,7 +577,9 @@ def collision_pdr(
         ``(N,)`` probability in [0, 1] (1 for silent devices).
     """
     p = params or RadioParams()
-    N, _G = rssi_all.shape
+    rssi = np.asarray(rssi, dtype=np.float64)
+    gateway = np.asarray(gateway, dtype=np.int64)
+    N = rssi.shape[0]
     sf = np.asarray(sf).astype(np.int64)
     active = (sf >= 7) & (sf <= 12)
     rate = np.broadcast_to(np.asarray(rate_hz, dtype=np.float64), (N,))
@@ -535,27 +587,25 @@ def collision_pdr(
     if not active.any():
         return out
     offset = np.asarray(tx_dbm, dtype=np.float64) - p.tx_max_dbm
-    # candidate interferers: active devices at every gateway, above a floor far below any sensitivity
     idx = np.flatnonzero(active)
-    power = rssi_all[idx] + offset[idx, None]  # (n_active, G)
-    floor = SENSITIVITY_DBM.min() - p.capture_db - 20.0
-    keep = power >= floor
-    j, g = np.nonzero(keep)
-    val = power[j, g]
+    h = home_col[idx]
+    own = rssi[idx, h] + offset[idx]
+    # interferers weaker than every target's capture window cannot destroy anything
+    floor = float(own.min()) - p.capture_db - 1.0
+    power = rssi[idx] + offset[idx, None]  # (n_active, k)
+    j, col = np.nonzero(power >= floor)
+    val = power[j, col]
     dev = idx[j]
-    key = (g.astype(np.int64) * 6 + (sf[dev] - 7)).astype(np.float64)
-    # one sortable number per (gateway, SF, power); powers lie in (floor, 60) so a span of 1000 separates keys
+    key = (gateway[dev, col] * 6 + (sf[dev] - 7)).astype(np.float64)
+    # one sortable number per (gateway, SF, power); powers lie in [floor, floor + 200) so a span of 1000 separates keys
     comb = key * 1000.0 + (val - floor)
     order = np.argsort(comb, kind="stable")
     comb = comb[order]
     cum = np.concatenate([[0.0], np.cumsum(rate[dev][order])])  # offered uplinks/s, prefix sums
-    h = home[idx]
-    own = rssi_all[idx, h] + offset[idx]
-    qkey = (h.astype(np.int64) * 6 + (sf[idx] - 7)).astype(np.float64) * 1000.0
+    qkey = (gateway[idx, h] * 6 + (sf[idx] - 7)).astype(np.float64) * 1000.0
     lo = np.searchsorted(comb, qkey + np.maximum(own - p.capture_db - floor, 0.0), side="left")
     hi = np.searchsorted(comb, qkey + 1000.0, side="left")
-    self_counted = own >= floor  # the device itself lies in its own window
-    load = np.maximum(cum[hi] - cum[lo] - np.where(self_counted, rate[idx], 0.0), 0.0)
+    load = np.maximum(cum[hi] - cum[lo] - rate[idx], 0.0)  # minus the device itself (always in its window)
     toa = time_on_air(p.payload_bytes, sf[idx])
     out[idx] = np.exp(-2.0 * load * toa / p.channels)
     return out
@@ -607,6 +657,11 @@ class RadioState:
         """``(N,)`` devices with a working link."""
         return self.sf > 0
 
+    @property
+    def n_gateways(self) -> int:
+        """Number of gateways G."""
+        return self.budget.n_gateways
+
     def with_fixed_sf(self, sf: int = 12) -> RadioState:
         """The same network without ADR: every covered device at ``sf`` and maximum power."""
         return _finish(
@@ -617,9 +672,8 @@ class RadioState:
 def _finish(budget: LinkBudget, sf: np.ndarray, tx: np.ndarray, step_s: float) -> RadioState:
     p = budget.params
     N = sf.shape[0]
-    ar = np.arange(N)
-    rssi = budget.rssi[ar, budget.home] + (tx - p.tx_max_dbm)
-    snr = budget.snr[ar, budget.home] + (tx - p.tx_max_dbm)
+    rssi = budget.home_rssi + (tx - p.tx_max_dbm)
+    snr = budget.home_snr + (tx - p.tx_max_dbm)
     margin = link_margin_db(rssi, snr, sf)
     covered = sf > 0
     p_link = np.where(covered, _phi(np.where(covered, margin, 0.0) / max(p.fading_db, 1e-9)), 0.0)
@@ -628,7 +682,7 @@ def _finish(budget: LinkBudget, sf: np.ndarray, tx: np.ndarray, step_s: float) -
     tx_count = np.ones(N)
     pdr = p_link
     for _ in range(3):
-        p_coll = collision_pdr(budget.rssi, budget.home, sf, tx, tx_count / step_s, p)
+        p_coll = collision_pdr(budget.rssi, budget.gateway, budget.home_col, sf, tx, tx_count / step_s, p)
         pdr = p_link * p_coll
         tx_count = np.where(covered, np.minimum(1.0 / np.maximum(pdr, 1e-12), p.max_transmissions), 0.0)
     duty_ok = toa * tx_count / step_s <= p.duty_cycle + 1e-12
@@ -678,9 +732,8 @@ def plan_radio(
         raise ConfigError(f"step_s must be > 0, got {step_s}")
     budget = link_budget(deployment, p, seed)
     N = deployment.n_devices
-    ar = np.arange(N)
-    mean_snr = budget.snr[ar, budget.home]
-    covered = min_sf(budget.rssi[ar, budget.home], mean_snr) > 0
+    mean_snr = budget.home_snr
+    covered = min_sf(budget.home_rssi, mean_snr) > 0
     sf = np.where(covered, 12, 0)
     tx = np.full(N, p.tx_max_dbm)
     floor = noise_floor_dbm(p.bandwidth_hz, p.noise_figure_db)

@@ -130,7 +130,7 @@ def form_vmgs(radio: RadioState, zoom: int | np.ndarray = 12) -> VMGPlan:
     -------
     VMGPlan
     """
-    G = radio.budget.rssi.shape[1]
+    G = radio.n_gateways
     z = np.broadcast_to(np.asarray(zoom), (G,)).astype(np.int64)
     if np.any((z < 7) | (z > 12)):
         raise ConfigError(f"zoom levels must be spreading factors 7..12, got {sorted(set(z.tolist()))}")
@@ -147,7 +147,7 @@ def flat_plan(radio: RadioState) -> VMGPlan:
 
     Every gateway multicasts the settlement at the largest SF it serves.
     """
-    G = radio.budget.rssi.shape[1]
+    G = radio.n_gateways
     vmg = np.where(radio.sf > 0, G, G + 1).astype(np.int64)
     return VMGPlan(vmg, np.full(G, 12, dtype=np.int64), radio.sf, radio.home, G)
 
