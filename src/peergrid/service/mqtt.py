@@ -1,0 +1,687 @@
+"""Meter readings over MQTT: a paho-mqtt subscriber that stores readings in batches.
+
+Topic and payload
+-----------------
+Each meter publishes with **QoS 1** on ``peergrid/<community id>/<meter serial>/reading``
+a JSON object (or, for a backlog, a JSON array of up to :data:`MAX_ITEMS` objects)::
+
+    {"ts": "2026-12-01T06:15:00Z", "import_wh": 120, "export_wh": 0, "pv_wh": 35, "token": "..."}
+
+``ts`` is the aware UTC start of the metering period; ``import_wh``/``export_wh`` are the
+integer Wh that flowed from/to the grid in that period (sign convention of
+:mod:`peergrid.service.metering`: net = import − export); ``pv_wh`` (optional) is the PV
+generation; ``token`` is the meter's credential, :func:`meter_token`.
+
+Credentials
+-----------
+A meter's token is ``HMAC-SHA256(secret, "<community id>/<serial>")`` (URL-safe base64,
+32 characters) with a service secret kept in the ``service_config`` table
+(:data:`SECRET_KEY`), so every server process verifies tokens without a database round
+trip; ``peergrid meters tokens`` prints them for provisioning. Rotating the secret
+revokes every token at once.
+
+Delivery guarantees
+-------------------
+* Bad payloads, bad tokens, unknown meters, readings older than the out-of-order window
+  or in the future, and readings of already-settled intervals are **rejected and
+  counted** (:attr:`Ingestor.stats`), never stored.
+* Readings are stored by :func:`peergrid.service.metering.ingest_readings` (the one
+  implementation for every transport) in **batches** (up to ``batch_size`` readings or
+  ``flush_s`` seconds), one database transaction per batch.
+* The broker's QoS 1 message is acknowledged only **after** the batch is committed
+  (manual acks, MQTT 5 with a persistent session and a large receive maximum): a
+  crash between receipt and commit makes the broker deliver the message again, and the
+  store is idempotent on (meter, ts), so redeliveries become ``duplicates``.
+* The client reconnects after a broker restart (exponential back-off up to
+  ``reconnect_max_s``); the broker keeps the session's unacknowledged and queued QoS 1
+  messages (with ``persistence true`` also across its own restart) and delivers them.
+* Backpressure: when more than ``max_pending`` readings wait for the database the
+  network thread blocks, TCP flow control slows the broker down, and no message is
+  dropped by the ingestor.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from peergrid.core.errors import ConfigError, DataError
+
+log = logging.getLogger("peergrid.mqtt")
+
+TOPIC_PREFIX = "peergrid"
+#: Subscription filter of the ingestor.
+TOPIC_FILTER = f"{TOPIC_PREFIX}/+/+/reading"
+_TOPIC_RE = re.compile(r"^peergrid/([0-9]{1,12})/([A-Za-z0-9_.:\-]{1,100})/reading$")
+#: ``service_config`` key of the HMAC secret of meter tokens.
+SECRET_KEY = "mqtt_meter_secret"
+#: Most readings in one message (a meter's backlog).
+MAX_ITEMS = 1000
+MAX_PAYLOAD = 256 * 1024
+MAX_WH = 10**9
+_FIELDS = frozenset({"ts", "import_wh", "export_wh", "pv_wh", "token"})
+#: Rejection reasons counted in :attr:`IngestStats.rejected`.
+REASONS = ("bad_topic", "bad_payload", "bad_token", "unknown_meter", "too_old", "future", "settled", "invalid")
+
+
+class PayloadError(DataError):
+    """An MQTT message that is not a valid reading (bad topic, JSON or values)."""
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def topic_for(community_id: int, serial: str) -> str:
+    """The topic a meter publishes its readings on."""
+    return f"{TOPIC_PREFIX}/{int(community_id)}/{serial}/reading"
+
+
+def parse_topic(topic: str) -> tuple[int, str]:
+    """``(community id, meter serial)`` of a reading topic.
+
+    Raises
+    ------
+    PayloadError
+        If the topic is not ``peergrid/<community id>/<serial>/reading``.
+    """
+    m = _TOPIC_RE.match(topic)
+    if m is None:
+        raise PayloadError(f"topic {topic[:200]!r} is not peergrid/<community id>/<meter serial>/reading")
+    return int(m.group(1)), m.group(2)
+
+
+def _wh(obj: Mapping[str, Any], name: str, required: bool = True) -> int | None:
+    v = obj.get(name)
+    if v is None:
+        if required:
+            raise PayloadError(f"{name} is missing")
+        return None
+    if isinstance(v, bool) or not isinstance(v, int):
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        else:
+            raise PayloadError(f"{name} must be an integer number of Wh, got {v!r}")
+    if not 0 <= v <= MAX_WH:
+        raise PayloadError(f"{name} must be in 0..{MAX_WH} Wh, got {v}")
+    return v
+
+
+def _ts(v: Any) -> dt.datetime:
+    if not isinstance(v, str):
+        raise PayloadError("ts must be an ISO 8601 UTC time string")
+    try:
+        t = dt.datetime.fromisoformat(v)  # Python ≥ 3.11 understands "Z"
+    except ValueError:
+        raise PayloadError(f"ts {v[:40]!r} is not an ISO 8601 time") from None
+    if t.tzinfo is None or t.utcoffset() is None:
+        raise PayloadError(f"ts {v[:40]!r} has no timezone (use e.g. 2026-01-01T12:00:00Z)")
+    return t.astimezone(dt.UTC)
+
+
+@dataclass(slots=True)
+class MeterReading:
+    """One validated reading (energy in the period starting at ``ts``, Wh)."""
+
+    community_id: int
+    serial: str
+    ts: dt.datetime
+    import_wh: int
+    export_wh: int
+    pv_wh: int | None
+    token: str
+
+
+def parse_message(topic: str, payload: bytes | str) -> list[MeterReading]:
+    """Validate one MQTT message into readings (token not yet verified).
+
+    Parameters
+    ----------
+    topic : str
+        ``peergrid/<community id>/<meter serial>/reading``.
+    payload : bytes or str
+        UTF-8 JSON: one reading object or an array of 1..:data:`MAX_ITEMS` of them, each with
+        ``ts`` (aware ISO 8601), ``import_wh``, ``export_wh`` (integer Wh ≥ 0), optional
+        ``pv_wh`` and ``token``. Unknown keys are an error.
+
+    Returns
+    -------
+    list of MeterReading
+
+    Raises
+    ------
+    PayloadError
+        Anything malformed; the whole message is rejected.
+    """
+    cid, serial = parse_topic(topic)
+    if len(payload) > MAX_PAYLOAD:
+        raise PayloadError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
+    try:
+        obj = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        raise PayloadError("payload is not UTF-8 JSON") from None
+    items = obj if isinstance(obj, list) else [obj]
+    if not items or len(items) > MAX_ITEMS:
+        raise PayloadError(f"a message carries 1..{MAX_ITEMS} readings, got {len(items)}")
+    out = []
+    for it in items:
+        if not isinstance(it, dict):
+            raise PayloadError("a reading must be a JSON object")
+        extra = it.keys() - _FIELDS
+        if extra:
+            raise PayloadError(f"unknown field(s) {sorted(extra)[:5]}")
+        token = it.get("token")
+        if not isinstance(token, str) or not token:
+            raise PayloadError("token is missing")
+        out.append(
+            MeterReading(
+                cid, serial, _ts(it.get("ts")), _wh(it, "import_wh"), _wh(it, "export_wh"), _wh(it, "pv_wh", False),
+                token,
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- credentials
+
+
+def meter_token(secret: str, community_id: int, serial: str) -> str:
+    """The credential of meter ``serial`` in community ``community_id`` (32 URL-safe characters)."""
+    mac = hmac.new(secret.encode(), f"{int(community_id)}/{serial}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode()[:32]
+
+
+def meter_secret(session: Session, create: bool = True) -> str | None:
+    """The service's meter-token secret from ``service_config`` (created on first use).
+
+    Returns ``None`` if it does not exist and ``create`` is false.
+    """
+    from peergrid.service.models import ServiceConfig
+
+    row = session.get(ServiceConfig, SECRET_KEY)
+    if row is not None:
+        return row.value
+    if not create:
+        return None
+    key = secrets.token_urlsafe(48)
+    try:
+        with session.begin_nested():
+            session.add(ServiceConfig(key=SECRET_KEY, value=key))
+    except IntegrityError:  # another process created it first
+        row = session.get(ServiceConfig, SECRET_KEY)
+        assert row is not None
+        return row.value
+    return key
+
+
+def meter_tokens(session: Session, community_id: int) -> dict[str, str]:
+    """``{serial: token}`` of every meter of a community (creates the secret if needed)."""
+    from peergrid.service.models import Meter
+
+    secret = meter_secret(session)
+    assert secret is not None
+    serials = session.execute(
+        sa.select(Meter.serial).where(Meter.community_id == community_id).order_by(Meter.id)
+    ).scalars()
+    return {s: meter_token(secret, community_id, s) for s in serials}
+
+
+# --------------------------------------------------------------------------- broker URL
+
+
+@dataclass(frozen=True)
+class BrokerURL:
+    """``mqtt://[user:password@]host[:port]`` parsed."""
+
+    host: str
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerURL:
+        """Parse a broker URL; :class:`ConfigError` names the problem."""
+        p = urlparse(url if "://" in url else f"mqtt://{url}")
+        if p.scheme not in ("mqtt", "tcp"):
+            raise ConfigError(f"MQTT URL {url!r}: scheme must be mqtt:// (TLS is not supported)")
+        if not p.hostname:
+            raise ConfigError(f"MQTT URL {url!r} has no host")
+        try:
+            port = p.port or 1883
+        except ValueError:
+            raise ConfigError(f"MQTT URL {url!r} has a bad port") from None
+        return cls(p.hostname, port, p.username, p.password)
+
+
+# --------------------------------------------------------------------------- ingestor
+
+
+@dataclass
+class IngestStats:
+    """Counters of an :class:`Ingestor` (readings, not messages, unless named so)."""
+
+    messages: int = 0
+    received: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: Counter = field(default_factory=Counter)
+    batches: int = 0
+    db_errors: int = 0
+    connects: int = 0
+    max_lag_s: float = 0.0
+    last_lag_s: float = 0.0
+    last_commit: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able snapshot."""
+        return {
+            "messages": self.messages,
+            "received": self.received,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": {r: int(self.rejected.get(r, 0)) for r in REASONS},
+            "rejected_total": int(sum(self.rejected.values())),
+            "batches": self.batches,
+            "db_errors": self.db_errors,
+            "connects": self.connects,
+            "max_lag_s": round(self.max_lag_s, 4),
+            "last_lag_s": round(self.last_lag_s, 4),
+        }
+
+
+_PUBACK = 0x40
+
+
+@dataclass(slots=True)
+class _Pending:
+    readings: list[MeterReading]
+    mid: int
+    qos: int
+    generation: int
+    received: float
+
+
+def _reason_of(text: str) -> str:
+    if text.startswith("unknown meter"):
+        return "unknown_meter"
+    if "already settled" in text:
+        return "settled"
+    return "invalid"
+
+
+class Ingestor:
+    """Subscribe to meter readings and store them in batches.
+
+    Parameters
+    ----------
+    factory : sessionmaker
+        Sessions of the service database (``app.state.sessions``).
+    url : str
+        Broker, ``mqtt://host:port``.
+    clock : callable, optional
+        Current aware UTC time (``app.state.clock``); bounds future/late readings.
+    client_id : str, optional
+        MQTT client id of the persistent session (default derived from the database URL,
+        so a restarted service resumes the same session and gets the messages the broker kept).
+    batch_size : int
+        Readings per database transaction at most.
+    flush_s : float
+        A batch is written at the latest this long after its first reading arrived (s).
+    out_of_order_s : float
+        A reading may be this much older than the newest reading of its meter (s).
+    max_future_s : float
+        Readings more than this ahead of ``clock()`` are rejected (s).
+    max_pending : int
+        Readings waiting for the database before the network thread blocks.
+    session_expiry_s : int
+        How long the broker keeps the session (and its QoS 1 messages) while disconnected (s).
+    reconnect_max_s : float
+        Longest wait between reconnection attempts (s).
+    on_commit : callable, optional
+        Called after each committed batch with ``(n_readings, commit_time)`` (benchmarks).
+    """
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        url: str,
+        *,
+        clock: Callable[[], dt.datetime] | None = None,
+        client_id: str | None = None,
+        batch_size: int = 5000,
+        flush_s: float = 0.1,
+        out_of_order_s: float = 6 * 3600.0,
+        max_future_s: float = 300.0,
+        max_pending: int = 100_000,
+        session_expiry_s: int = 7 * 24 * 3600,
+        reconnect_max_s: float = 5.0,
+        on_commit: Callable[[int, float], None] | None = None,
+    ) -> None:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.factory = factory
+        self.broker = BrokerURL.parse(url)
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.batch_size = int(batch_size)
+        self.flush_s = float(flush_s)
+        self.out_of_order = dt.timedelta(seconds=out_of_order_s)
+        self.max_future = dt.timedelta(seconds=max_future_s)
+        self.max_pending = int(max_pending)
+        self.session_expiry_s = int(session_expiry_s)
+        self.on_commit = on_commit
+        self.stats = IngestStats()
+        self.connected = threading.Event()
+        self._lock = threading.Condition()
+        self._stats_lock = threading.Lock()
+        self._pending: list[_Pending] = []
+        self._n_pending = 0
+        self._generation = 0
+        self._stop = threading.Event()
+        self._writer: threading.Thread | None = None
+        self._newest: dict[tuple[int, str], dt.datetime] = {}
+        self._secret: str | None = None
+        self._expected: dict[tuple[int, str], str] = {}
+        if client_id is None:
+            db = str(factory.kw["bind"].url) if factory.kw.get("bind") is not None else "peergrid"
+            client_id = "peergrid-ingest-" + hashlib.sha256(db.encode()).hexdigest()[:12]
+        self.client_id = client_id
+        c = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
+        )
+        if self.broker.username:
+            c.username_pw_set(self.broker.username, self.broker.password)
+        c.reconnect_delay_set(min_delay=1, max_delay=max(1, int(reconnect_max_s)))
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_message = self._on_message
+        self.client = c
+
+    # ---- lifecycle -------------------------------------------------------------------
+    def start(self) -> Ingestor:
+        """Connect (asynchronously; retried until the broker answers) and start the writer."""
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        with self.factory() as s, s.begin():
+            self._secret = meter_secret(s)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.session_expiry_s
+        props.ReceiveMaximum = 65535  # unacknowledged QoS 1 messages in flight until their batch commits
+        self._writer = threading.Thread(target=self._write_loop, name="peergrid-mqtt-writer", daemon=True)
+        self._writer.start()
+        self.client.connect_async(self.broker.host, self.broker.port, keepalive=15, clean_start=False,
+                                  properties=props)
+        self.client.loop_start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Flush what was received, acknowledge it, and disconnect."""
+        self._stop.set()
+        with self._lock:
+            self._lock.notify_all()
+        if self._writer is not None:
+            self._writer.join(timeout)
+        with contextlib.suppress(Exception):
+            self.client.disconnect()
+        self.client.loop_stop()
+
+    def wait_connected(self, timeout: float = 10.0) -> bool:
+        """Block until subscribed to the broker (``True``) or ``timeout`` s passed."""
+        return self.connected.wait(timeout)
+
+    def __enter__(self) -> Ingestor:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- paho callbacks (network thread) --------------------------------------------
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if getattr(reason, "is_failure", False):
+            log.warning("MQTT connection refused: %s", reason)
+            return
+        with self._lock:
+            self._generation += 1
+        self.stats.connects += 1
+        client.subscribe(TOPIC_FILTER, qos=1)
+        self.connected.set()
+        log.info("MQTT connected to %s:%s (session present: %s)", self.broker.host, self.broker.port,
+                 getattr(flags, "session_present", None))
+
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        self.connected.clear()
+        if not self._stop.is_set():
+            log.warning("MQTT disconnected (%s); reconnecting", reason)
+
+    def _verify(self, r: MeterReading) -> bool:
+        key = (r.community_id, r.serial)
+        exp = self._expected.get(key)
+        if exp is None:
+            exp = meter_token(self._secret or "", r.community_id, r.serial)
+            if len(self._expected) < 1_000_000:
+                self._expected[key] = exp
+        return hmac.compare_digest(exp, r.token)
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        now = time.time()
+        st = self.stats
+        st.messages += 1
+        try:
+            readings = parse_message(msg.topic, msg.payload)
+        except PayloadError as exc:
+            with self._stats_lock:
+                st.rejected["bad_topic" if str(exc).startswith("topic") else "bad_payload"] += 1
+            st.received += 1
+            self._ack_now(msg)
+            return
+        st.received += len(readings)
+        if not self._verify(readings[0]) or any(r.token != readings[0].token for r in readings[1:]):
+            with self._stats_lock:
+                st.rejected["bad_token"] += len(readings)
+            self._ack_now(msg)
+            return
+        clock_now = self.clock()
+        keep = []
+        newest = self._newest.get((readings[0].community_id, readings[0].serial))
+        for r in readings:
+            if r.ts > clock_now + self.max_future:
+                reason = "future"
+            elif newest is not None and r.ts < newest - self.out_of_order:
+                reason = "too_old"
+            else:
+                keep.append(r)
+                continue
+            with self._stats_lock:
+                st.rejected[reason] += 1
+        if not keep:
+            self._ack_now(msg)
+            return
+        with self._lock:
+            while self._n_pending >= self.max_pending and not self._stop.is_set():
+                self._lock.wait(0.5)  # backpressure: stop reading from the socket
+            self._pending.append(_Pending(keep, msg.mid, msg.qos, self._generation, now))
+            self._n_pending += len(keep)
+            if self._n_pending >= self.batch_size:
+                self._lock.notify_all()
+
+    def _ack_now(self, msg: Any) -> None:
+        if msg.qos > 0:
+            self.client.ack(msg.mid, msg.qos)
+
+    def _ack(self, items: Iterable[_Pending]) -> None:
+        """Acknowledge QoS 1 messages of the current connection, in one socket write."""
+        with self._lock:
+            gen = self._generation
+        mids = [p.mid for p in items if p.qos == 1 and p.generation == gen]
+        if not mids:
+            return
+        queue = getattr(self.client, "_packet_queue", None)
+        if queue is None:  # pragma: no cover - other paho versions
+            for mid in mids:
+                self.client.ack(mid, 1)
+            return
+        # PUBACK with success reason = 4 bytes (MQTT 5 §3.4.2.1: reason code omitted when 0x00)
+        packet = b"".join(b"\x40\x02" + mid.to_bytes(2, "big") for mid in mids)
+        queue(_PUBACK, packet, 0, 0)
+
+    # ---- writer thread ------------------------------------------------------------------
+    def _take(self) -> list[_Pending]:
+        """Wait for a batch: ``batch_size`` readings, or the oldest waited ``flush_s``, or stopping."""
+        with self._lock:
+            if not self._pending:
+                self._lock.wait(self.flush_s)
+            if not self._pending:
+                return []
+            wait = self._pending[0].received + self.flush_s - time.time()
+            if self._n_pending < self.batch_size and wait > 0 and not self._stop.is_set():
+                self._lock.wait(wait)
+            i = n = 0
+            while i < len(self._pending) and n < self.batch_size:
+                n += len(self._pending[i].readings)
+                i += 1
+            take, self._pending = self._pending[:i], self._pending[i:]
+            self._n_pending -= n
+            self._lock.notify_all()
+            return take
+
+    def _write_loop(self) -> None:
+        while True:
+            batch = self._take()
+            if not batch:
+                if self._stop.is_set():
+                    return
+                continue
+            delay = 0.2
+            while True:
+                try:
+                    self._store(batch)
+                    break
+                except (OperationalError, DBAPIError) as exc:  # database down or busy: keep, retry, do not ack
+                    self.stats.db_errors += 1
+                    log.warning("storing %d MQTT messages failed (%s); retrying", len(batch), type(exc).__name__)
+                    if self._stop.wait(delay):
+                        return  # not acknowledged: the broker redelivers them to the next session
+                    delay = min(delay * 2, 5.0)
+            self._ack(batch)
+
+    def _store(self, batch: list[_Pending]) -> None:
+        from peergrid.service.errors import ServiceError
+        from peergrid.service.metering import ingest_readings
+
+        by_c: dict[int, list[MeterReading]] = defaultdict(list)
+        for p in batch:
+            by_c[p.readings[0].community_id].extend(p.readings)
+        accepted = duplicates = 0
+        rejected: Counter = Counter()
+        with self.factory() as s, s.begin():
+            for cid, rows in by_c.items():
+                try:
+                    with s.begin_nested():
+                        res = ingest_readings(
+                            s,
+                            cid,
+                            [{"meter": r.serial, "ts": r.ts, "import_wh": r.import_wh, "export_wh": r.export_wh}
+                             for r in rows],
+                        )
+                except ServiceError:  # e.g. the community does not exist
+                    rejected["unknown_meter"] += len(rows)
+                    continue
+                accepted += res.accepted
+                duplicates += res.duplicates
+                for rej in res.rejected:
+                    rejected[_reason_of(rej["reason"])] += 1
+                bad = {rej["index"] for rej in res.rejected}
+                for i, r in enumerate(rows):
+                    if i not in bad:
+                        key = (cid, r.serial)
+                        if key not in self._newest or r.ts > self._newest[key]:
+                            self._newest[key] = r.ts
+        t = time.time()
+        st = self.stats
+        st.accepted += accepted
+        st.duplicates += duplicates
+        with self._stats_lock:
+            st.rejected.update(rejected)
+        st.batches += 1
+        st.last_lag_s = t - min(p.received for p in batch)
+        st.max_lag_s = max(st.max_lag_s, st.last_lag_s)
+        st.last_commit = t
+        if self.on_commit is not None:
+            self.on_commit(sum(len(p.readings) for p in batch), t)
+
+
+# --------------------------------------------------------------------------- app hook
+
+MQTT_ENV = "PEERGRID_MQTT_URL"
+
+
+def mount(app: Any) -> None:
+    """Start an :class:`Ingestor` with the app when ``app.state.mqtt_url`` (or ``$PEERGRID_MQTT_URL``) is set.
+
+    Wraps the app's lifespan: the ingestor connects at startup and flushes and
+    disconnects at shutdown. Adds ``GET /mqtt/stats`` (operators and admins).
+    """
+    import os
+
+    from fastapi import Depends
+
+    from peergrid.service.api import current_user
+    from peergrid.service.errors import Forbidden
+
+    if not hasattr(app.state, "mqtt_url"):
+        app.state.mqtt_url = None
+    app.state.mqtt = None
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        async with inner(a) as state:
+            url = getattr(app.state, "mqtt_url", None) or os.environ.get(MQTT_ENV)
+            ing = None
+            if url:
+                ing = Ingestor(app.state.sessions, url, clock=lambda: app.state.clock(),
+                               **getattr(app.state, "mqtt_options", {}))
+                ing.start()
+                app.state.mqtt = ing
+            try:
+                yield state
+            finally:
+                if ing is not None:
+                    ing.stop()
+                    app.state.mqtt = None
+
+    app.router.lifespan_context = lifespan
+
+    @app.get("/mqtt/stats", tags=["mqtt"], summary="MQTT ingestion counters (operators, admins)")
+    def mqtt_stats(user: Any = Depends(current_user)) -> dict[str, Any]:  # noqa: B008
+        if user.role not in ("admin", "operator"):
+            raise Forbidden("only operators and admins see ingestion counters")
+        ing: Ingestor | None = app.state.mqtt
+        if ing is None:
+            return {"enabled": False}
+        return {"enabled": True, "connected": ing.connected.is_set(), "broker": f"{ing.broker.host}:{ing.broker.port}",
+                **ing.stats.as_dict()}
+
+
+def new_client_id(prefix: str = "peergrid-pub") -> str:
+    """A unique MQTT client id."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
