@@ -89,7 +89,7 @@ def fedavg(
     rounds: int = 200,
     local_steps: int = 5,
     lr: float | None = None,
-    alpha: float = 1e-3,
+    alpha: float = 1e-5,
     init: np.ndarray | None = None,
     server_momentum: float = 0.0,
 ) -> tuple[LinearModel, list[float]]:
@@ -151,12 +151,12 @@ def fedavg(
     return model, history
 
 
-def local_fits(clients: list[ClientData], alpha: float = 1e-3) -> list[LinearModel]:
+def local_fits(clients: list[ClientData], alpha: float = 1e-5) -> list[LinearModel]:
     """Local-only training: every client fits its own ridge model in closed form."""
     return [LinearModel(ridge_fit(c.X_train, c.y_train, alpha), alpha) for c in clients]
 
 
-def centralised_fit(clients: list[ClientData], alpha: float = 1e-3) -> LinearModel:
+def centralised_fit(clients: list[ClientData], alpha: float = 1e-5) -> LinearModel:
     """Centralised training: one ridge model on all clients' pooled data (raw data moved)."""
     X = np.vstack([c.X_train for c in clients])
     y = np.concatenate([c.y_train for c in clients])
@@ -189,7 +189,7 @@ def compare_training(
     clients: list[ClientData],
     rounds: int = 200,
     local_steps: int = 5,
-    alpha: float = 1e-3,
+    alpha: float = 1e-5,
     server_momentum: float = 0.9,
 ) -> tuple[TrainingComparison, LinearModel]:
     """Local-only vs FedAvg vs centralised ridge, scored on every client's test days.

@@ -81,7 +81,7 @@ def lag_features(series: np.ndarray, steps_per_day: int, start: int | None = Non
     return X, y
 
 
-def ridge_fit(X: np.ndarray, y: np.ndarray, alpha: float = 1e-3) -> np.ndarray:
+def ridge_fit(X: np.ndarray, y: np.ndarray, alpha: float = 1e-5) -> np.ndarray:
     """Closed-form ridge weights (X'X/n + αI') w = X'y/n, bias (last column) unpenalised."""
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -114,10 +114,10 @@ class LinearModel:
     """
 
     weights: np.ndarray
-    alpha: float = 1e-3
+    alpha: float = 1e-5
 
     @classmethod
-    def zeros(cls, alpha: float = 1e-3) -> LinearModel:
+    def zeros(cls, alpha: float = 1e-5) -> LinearModel:
         """All-zero model with :func:`n_features` weights."""
         return cls(np.zeros(n_features()), alpha)
 

@@ -467,6 +467,8 @@ def trade(
     else:
         names = ", ".join([*MECHANISMS, "uniform", "pay-as-bid", "mcafee"])
         raise ConfigError(f"unknown mechanism {mechanism!r}; choose from {names}")
+    bought = np.minimum(bought, d)  # order-book fills may exceed the order by rounding
+    sold = np.minimum(sold, s)
     gimp = d - bought  # member residual deficit after the local market
     gexp = s - sold
     Imp = group_sums(gimp, codes, K)
@@ -505,8 +507,8 @@ def trade(
         if coordinator:
             on = np.ones(K, dtype=bool)
             on[plan.offline] = False
-            D2 = (Imp2 * on).sum(axis=1)
-            G2 = (Exp2 * on).sum(axis=1)
+            D2 = np.maximum((Imp2 * on).sum(axis=1), 0.0)
+            G2 = np.maximum((Exp2 * on).sum(axis=1), 0.0)
             c2 = get_mechanism(inter_key)(D2, G2, lb, ls)
             mask = on[codes][None, :]
             fb2 = c2.peer_share_buy[:, None] * mask
