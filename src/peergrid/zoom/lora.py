@@ -254,7 +254,9 @@ def _counts(n_devices: int, n_gateways: int) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------------------- link budget
-def path_loss_db(distance_m: np.ndarray, params: RadioParams | None = None, rng: np.random.Generator | None = None):
+def path_loss_db(
+    distance_m: np.ndarray | float, params: RadioParams | None = None, rng: np.random.Generator | None = None
+) -> np.ndarray:
     """Log-distance path loss with log-normal shadowing (LoRaSim; Bor et al. 2016).
 
     PL(d) = PL(d0) + 10·γ·log10(d/d0) + X_σ, X_σ ~ N(0, σ²) (omitted without ``rng``).

@@ -275,6 +275,11 @@ class TradeResult:
         """Number of VMG codes K."""
         return int(self.vmg_demand.shape[1])
 
+    @property
+    def cost_per_participant(self) -> np.ndarray:
+        """``(N,)`` energy cost of every participant over the horizon, currency (bills summed)."""
+        return self.bill.sum(axis=0)
+
     def per_vmg(self, x: np.ndarray) -> np.ndarray:
         """Sum a ``(T, N)`` member array per VMG: ``(T, K)``."""
         return group_sums(x, self.vmg, self.n_vmg)
