@@ -348,9 +348,9 @@ def _scenario_dict(sc: Any) -> dict:
 
 
 def _register_subcommands() -> None:
-    from peergrid.cli import clear, control, federation, service, zoom
+    from peergrid.cli import clear, control, federation, meters, service, zoom
 
-    for module in (clear, control, federation, zoom, service):
+    for module in (clear, control, federation, zoom, service, meters):
         module.register(app)
 
 
