@@ -10,9 +10,9 @@ import datetime as dt
 import itertools
 
 import pytest
+from svc_helpers import make_world
 
 from peergrid.service.testing import make_user
-from svc_helpers import make_world
 
 ROLES = ("admin", "operator", "prosumer", "consumer", "outsider", "other_operator", "anon")
 MEMBERS = {"admin", "operator", "prosumer", "consumer"}
