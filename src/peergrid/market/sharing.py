@@ -338,6 +338,8 @@ def sdr_prices(ratio: ArrayLike, retail: ArrayLike, feed_in: ArrayLike) -> tuple
         p_sell = np.where(denom > 0, lb * ls / np.where(denom > 0, denom, 1.0), lb)
     # λs = 0 makes P_sell = 0 for SDR > 0 and undefined at SDR = 0; take the limit λb there.
     p_sell = np.where((ls == 0) & (rc == 0), lb, p_sell)
+    # P_sell falls from λb (SDR = 0) to λs (SDR = 1); the clip removes rounding noise (subnormal λs)
+    p_sell = np.clip(p_sell, ls, lb)
     p_buy = p_sell * rc + lb * (1.0 - rc)
     over = r > 1.0
     p_sell = np.where(over, ls, p_sell)
