@@ -145,3 +145,77 @@ def test_usage_errors(orders, tmp_path):
     assert code == 2
     code, _, _ = run("clear", orders, "--mechanism", "dutch")
     assert code == 2
+
+
+NETWORK_ORDERS = """id,participant,side,quantity_kwh,price,slot
+1,a,sell,300,0.10,0
+2,b,buy,300,0.30,0
+3,a,sell,5,0.10,1
+4,b,buy,5,0.30,1
+"""
+
+
+@pytest.fixture
+def network_orders(tmp_path):
+    pytest.importorskip("pandapower")
+    p = tmp_path / "net_orders.csv"
+    p.write_text(NETWORK_ORDERS)
+    return p
+
+
+def test_network_aware_curtails_the_overloading_trade(network_orders, tmp_path):
+    # default feeder: a on node 1, b on node 2 (NAYY 4x150 SE, ~187 kVA): 300 kW from a to b overloads line 1-2
+    code, out, err = run("clear", network_orders, "--mechanism", "bilateral", "--json")
+    assert code == 0, err
+    plain = json.loads(out)
+    assert plain["traded_kwh"] == pytest.approx(305.0) and plain["curtailed_kwh"] is None
+    assert plain["network_aware"] is False
+    code, out, err = run("clear", network_orders, "--mechanism", "bilateral", "--network-aware", "--json")
+    assert code == 0, err
+    payload = json.loads(out)
+    assert payload["network_aware"] is True
+    slot0, slot1 = payload["slots"]
+    assert 150.0 < slot0["traded_kwh"] < 190.0 and slot0["curtailed_kwh"] == pytest.approx(300 - slot0["traded_kwh"])
+    assert slot1["traded_kwh"] == pytest.approx(5.0) and slot1["curtailed_kwh"] == 0.0
+    assert payload["curtailed_kwh"] == pytest.approx(slot0["curtailed_kwh"])
+    # a feeder file, a weaker cable and half-hour slots (kWh -> kW doubles) curtail more
+    feeder = tmp_path / "feeder.csv"
+    feeder.write_text("participant,node\na,1\nb,3\n")
+    code, out, err = run(
+        "clear", network_orders, "--mechanism", "bilateral", "--network-aware", "--feeder", feeder,
+        "--line-type", "NAYY 4x50 SE", "--dt", 0.5, "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    weak = json.loads(out)
+    assert 0 < weak["slots"][0]["traded_kwh"] < 0.5 * slot0["traded_kwh"]
+
+
+@pytest.mark.parametrize(
+    ("feeder_text", "args", "message"),
+    [
+        ("participant,node\na,1\n", (), "feeder.csv: no node for participant 'b'"),
+        ("participant,bus\na,1\nb,2\n", (), "feeder.csv line 1: header must be participant,node[,phase]"),
+        ("participant,node\na,1\nb,x\n", (), "feeder.csv line 3: node 'x' is not an integer"),
+        ("participant,node\na,1\na,2\n", (), "feeder.csv line 3: participant 'a' listed twice"),
+        ("participant,node\na,1\nb,2\n", ("--line-type", "copper"), "--line-type 'copper'"),
+        ("participant,node\na,1\nb,2\n", ("--v-min", 1.1), "--v-min"),
+    ],
+)
+def test_network_aware_errors(network_orders, tmp_path, feeder_text, args, message):
+    feeder = tmp_path / "feeder.csv"
+    feeder.write_text(feeder_text)
+    out_csv = tmp_path / "trades.csv"
+    code, out, err = run(
+        "clear", network_orders, "--mechanism", "bilateral", "--network-aware", "--feeder", feeder, *args,
+        "--out", out_csv,
+    )  # fmt: skip
+    assert code == 2 and out == ""
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not out_csv.exists()
+
+
+def test_network_aware_needs_bilateral(orders, tmp_path):
+    code, _, err = run("clear", orders, "--network-aware")
+    assert code == 2 and "bilateral only" in err
+    code, _, err = run("clear", orders, "--mechanism", "bilateral", "--feeder", orders)
+    assert code == 2 and "need --network-aware" in err

@@ -105,3 +105,75 @@ def _tree():
     if "tree" not in _NET:
         _NET["tree"] = build_feeder(parents=[-1, 0, 1, 1, 0], length_km=0.1, line_type="NAYY 4x50 SE")
     return _NET["tree"]
+
+
+# ---- network-aware bilateral market (FeederLimits) ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chain_market():
+    """Busbar 0 -- 1 -- 2 -- 3 of 50 m NAYY 4x50 SE (~98 kVA per line); houses a..c on nodes 1..3."""
+    net = build_feeder(n_buses=4, n_feeders=1, length_km=0.05, line_type="NAYY 4x50 SE")
+    return feeder_from_net(net, {"a": 1, "b": 2, "c": 3})
+
+
+def _book(rows):
+    from peergrid.market import OrderBook
+
+    part, side, qty, price, slot = zip(*rows, strict=True)
+    return OrderBook.from_arrays(participant=part, side=side, quantity=qty, price=price, slot=slot)
+
+
+def test_network_aware_bilateral_curtails_the_overloading_trade(chain_market):
+    from peergrid.grid import FeederLimits, power_flow
+    from peergrid.market import bilateral
+
+    # slot 0: a sells 150 kWh to b within one hour (150 kW on line 1-2, ~150 % loading); slot 1: 20 kWh, harmless
+    book = _book([("a", "sell", 150, 0.10, 0), ("b", "buy", 150, 0.30, 0), ("a", "sell", 20, 0.10, 1),
+                  ("b", "buy", 20, 0.30, 1)])  # fmt: skip
+    plain = bilateral(book, retail=0.35, feed_in=0.05)
+    assert plain.curtailed is None and plain.summary()["curtailed_kwh"] is None
+    check = FeederLimits(chain_market, dt=1.0, numba=False)
+    r = bilateral(book, retail=0.35, feed_in=0.05, network=check)
+    q0, q1 = r.trades.quantity
+    assert 90.0 < q0 < 100.0 and q1 == 20.0  # cut to the line rating, the harmless slot untouched
+    np.testing.assert_allclose(r.curtailed, [150.0 - q0, 0.0])
+    assert r.summary()["curtailed_kwh"] == pytest.approx(150.0 - q0)
+    # the curtailed energy stays with the orders: residuals settle with the grid, money still balances
+    np.testing.assert_allclose(r.residual, [150.0 - q0, 150.0 - q0, 0.0, 0.0])
+    np.testing.assert_allclose(r.trades.price_buy, plain.trades.price_buy)  # contract prices unchanged
+    assert r.bill.sum() == pytest.approx(r.grid_bill.sum() + r.trades.fee.sum())
+    # the accepted trade keeps line 1-2 within its rating
+    flow = power_flow(chain_market, [[-q0, q0, 0.0]], numba=False)
+    assert flow.loading_pct[0, 1] <= 100.0 and flow.loading_pct[0, 1] > 90.0
+    accepted, outcomes = check.curtail(plain.trades, book)
+    assert sorted(outcomes) == [0, 1] and outcomes[0].violations_before.any and outcomes[0].feasible
+    np.testing.assert_allclose(accepted, [q0, 20.0])
+
+
+def test_network_aware_background_and_slots(chain_market):
+    from peergrid.grid import FeederLimits
+    from peergrid.market import bilateral
+
+    book = _book([("b", "sell", 40, 0.10, 0), ("c", "buy", 40, 0.30, 0), ("b", "sell", 40, 0.10, 1),
+                  ("c", "buy", 40, 0.30, 1)])  # fmt: skip
+    # 70 kW of background load at c in slot 1 only: the same 40 kWh trade must shrink there
+    base = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 70.0]])
+    r = bilateral(book, network=FeederLimits(chain_market, base_p_kw=base, numba=False))
+    assert r.trades.quantity[0] == 40.0 and r.trades.quantity[1] < 40.0
+    assert r.curtailed[0] == 0.0 and r.curtailed[1] > 0.0
+    with pytest.raises(DataError, match="base_p_kw has 1 rows"):
+        bilateral(book, network=FeederLimits(chain_market, base_p_kw=base[:1], numba=False))
+
+
+def test_network_check_errors(chain_market, chain_50):
+    from peergrid.grid import FeederLimits
+    from peergrid.market import bilateral
+
+    book = _book([("a", "sell", 1, 0.1, 0), ("zed", "buy", 1, 0.3, 0)])
+    with pytest.raises(DataError, match="participant 'zed' is not on the feeder"):
+        bilateral(book, network=FeederLimits(chain_market, numba=False))
+    with pytest.raises(DataError, match="no participants"):
+        FeederLimits(chain_50)
+    with pytest.raises(DataError, match="dt must be > 0"):
+        FeederLimits(chain_market, dt=0.0)

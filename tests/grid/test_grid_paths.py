@@ -176,3 +176,15 @@ def test_paths_properties(case):
         assert ab[row].nnz == depth[x] + depth[y] - 2 * depth[lca]
     fee = line_utilisation_fee(ab, np.ones(ab.shape[1]), 1.0, 1.0)
     np.testing.assert_allclose(fee, np.asarray(abs(ab).sum(axis=1)).ravel())
+
+
+def test_one_implementation_of_eq12():
+    """grid.line_utilisation_fee is an adapter over market.utilisation_fee (same numbers, one formula)."""
+    from peergrid.market import utilisation_fee
+
+    rng = np.random.default_rng(0)
+    inc = sparse.random(7, 5, density=0.5, random_state=1, format="csr")
+    inc.data = np.sign(inc.data - 0.5)
+    flows, p_max, tau = rng.normal(0, 50, (3, 5)), rng.uniform(50, 100, 5), rng.uniform(0, 0.1, 5)
+    for f in (flows, flows[0]):
+        np.testing.assert_array_equal(line_utilisation_fee(inc, f, p_max, tau), utilisation_fee(inc, f, p_max, tau))

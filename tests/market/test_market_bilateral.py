@@ -147,3 +147,55 @@ def test_registry():
     assert get_order_mechanism("Pay_As_Bid") is ORDER_MECHANISMS["pay-as-bid"]
     with pytest.raises(ConfigError, match="unknown order-book mechanism 'dutch'"):
         get_order_mechanism("dutch")
+
+
+def test_eq12_per_slot_flows():
+    # (T, L) flows give (T, P) fees; row t is the 1-D formula on flows[t]
+    inc = np.array([[1, 0], [1, -1]])
+    flows = np.array([[50.0, 25.0], [100.0, 0.0]])
+    h = utilisation_fee(inc, flows, [100, 100], [0.1, 0.2])
+    np.testing.assert_allclose(h, [[0.05, 0.10], [0.10, 0.10]])
+    from scipy.sparse import csr_matrix
+
+    np.testing.assert_allclose(utilisation_fee(csr_matrix(inc), flows, 100.0, [0.1, 0.2]), h)
+    with pytest.raises(DataError, match="one slot"):
+        radial_fee_matrix(np.eye(2), flows, 100.0, 0.1)
+
+
+def test_network_hook_scales_trades_down():
+    book = OrderBook.from_arrays(
+        participant=["a", "b", "c", "d"], side=["sell", "buy", "sell", "buy"], quantity=[2, 2, 1, 1],
+        price=[0.1, 0.3, 0.1, 0.3], slot=[0, 0, 1, 1],
+    )  # fmt: skip
+    seen = []
+
+    def halve_slot_0(trades, b):
+        seen.append((len(trades), b is book))
+        return np.where(trades.slot == 0, trades.quantity / 2, trades.quantity)
+
+    r = bilateral(book, retail=0.4, feed_in=0.05, network=halve_slot_0)
+    assert seen == [(2, True)]
+    np.testing.assert_allclose(r.trades.quantity, [1.0, 1.0])
+    np.testing.assert_allclose(r.curtailed, [1.0, 0.0])
+    np.testing.assert_allclose(r.residual, [1.0, 1.0, 0.0, 0.0])
+    assert_invariants(r)
+    # a trade cut to zero disappears
+    r = bilateral(book, network=lambda t, b: np.where(t.slot == 1, 0.0, t.quantity))
+    assert r.trades.slot.tolist() == [0] and r.curtailed.tolist() == [0.0, 1.0]
+    # an empty match never calls the check
+    empty = bilateral(book.select(book.side > 0), network=lambda t, b: 1 / 0)
+    assert len(empty.trades) == 0 and empty.curtailed.tolist() == [0.0, 0.0]
+    with pytest.raises(DataError, match="one finite kWh value per trade"):
+        bilateral(book, network=lambda t, b: np.ones(5))
+    with pytest.raises(DataError, match="outside"):
+        bilateral(book, network=lambda t, b: t.quantity * 2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(order_books(max_orders=10, n_slots=2, integer_quantities=False), st.integers(0, 1000))
+def test_network_hook_invariants(book, seed):
+    rng = np.random.default_rng(seed)
+    r = bilateral(book, network=lambda t, b: t.quantity * rng.random(len(t)))
+    assert_invariants(r)
+    full = bilateral(book)
+    np.testing.assert_allclose(r.traded + r.curtailed, full.traded, atol=1e-9)

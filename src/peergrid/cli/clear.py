@@ -1,5 +1,10 @@
 """``peergrid clear ORDERS.csv``: clear an order file with one batch mechanism.
 
+``--mechanism bilateral --network-aware`` places the participants on a radial LV
+feeder (``--feeder`` file, or one house per node of a default feeder in order of
+first appearance) and curtails trades that would overload a line or push a voltage
+out of its band (:class:`peergrid.grid.FeederLimits`).
+
 Registered on the main app by :func:`register` (``peergrid.cli.main`` calls it).
 """
 
@@ -66,6 +71,70 @@ def _read_fees(path: Path, book: Any) -> dict[tuple[Any, Any], float]:
     return fees
 
 
+def _read_feeder_map(path: Path) -> list[tuple[str, int, str]]:
+    """A ``participant,node[,phase]`` CSV as (participant, node, phase) rows; one-line errors with the line number."""
+    import csv
+
+    from peergrid.core.errors import DataError
+
+    rows: list[tuple[str, int, str]] = []
+    with Path(path).open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        header = [h.strip().lower() for h in next(reader, [])]
+        if header not in (["participant", "node"], ["participant", "node", "phase"]):
+            raise DataError(f"{path.name} line 1: header must be participant,node[,phase]")
+        seen: set[str] = set()
+        for row in reader:
+            if not row or not any(c.strip() for c in row):
+                continue
+            if len(row) != len(header):
+                raise DataError(f"{path.name} line {reader.line_num}: expected {len(header)} fields, got {len(row)}")
+            who, node = row[0].strip(), row[1].strip()
+            try:
+                n = int(node)
+            except ValueError:
+                raise DataError(f"{path.name} line {reader.line_num}: node {node!r} is not an integer") from None
+            if n < 0:
+                raise DataError(f"{path.name} line {reader.line_num}: node must be >= 0, got {n}")
+            if who in seen:
+                raise DataError(f"{path.name} line {reader.line_num}: participant {who!r} listed twice")
+            seen.add(who)
+            rows.append((who, n, row[2].strip().lower() if len(row) == 3 else "abc"))
+    if not rows:
+        raise DataError(f"{path.name}: no participants")
+    return rows
+
+
+def _network_check(book: Any, feeder: Path | None, line_type: str | None, dt: float, limits: dict[str, float]) -> Any:
+    """The :class:`peergrid.grid.FeederLimits` of ``--network-aware``: participants on a radial feeder."""
+    import importlib.util
+
+    import pandas as pd
+
+    from peergrid.core.errors import ConfigError, DataError
+
+    if importlib.util.find_spec("pandapower") is None:
+        raise ConfigError("--network-aware needs pandapower: pip install 'peergrid[grid]'")
+    from peergrid.grid import DEFAULT_LINE_TYPE, FeederLimits, build_feeder, feeder_from_net
+
+    labels = [str(x) for x in book.participant_label(np.arange(book.n_participants)).tolist()]
+    if feeder is None:  # one house per node, in order of first appearance in the order file
+        first = pd.unique(book.participant)
+        rows = [(labels[c], k + 1, "abc") for k, c in enumerate(first.tolist())]
+    else:
+        rows = _read_feeder_map(feeder)
+        mapped = {r[0] for r in rows}
+        missing = [x for x in labels if x not in mapped]
+        if missing:
+            raise DataError(f"{feeder.name}: no node for participant {missing[0]!r}")
+    table = pd.DataFrame(rows, columns=["id", "bus", "phase"])
+    try:
+        net = build_feeder(n_buses=int(table["bus"].max()) + 1, line_type=line_type or DEFAULT_LINE_TYPE)
+    except (KeyError, ValueError) as exc:  # unknown pandapower standard type
+        raise ConfigError(f"--line-type {line_type!r}: {str(exc).splitlines()[0]}") from None
+    return FeederLimits(feeder_from_net(net, table), dt=dt, **limits)
+
+
 def _write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary sibling file (no partial file on error)."""
     path = Path(path)
@@ -88,8 +157,20 @@ def clear_orders(
     retail: float | None = None,
     feed_in: float | None = None,
     fees: Path | None = None,
+    network_aware: bool = False,
+    feeder: Path | None = None,
+    line_type: str | None = None,
+    dt: float = 1.0,
+    max_loading: float = 100.0,
+    v_min: float = 0.95,
+    v_max: float = 1.05,
 ) -> tuple[Any, dict[str, Any]]:
     """Read, clear and summarise an order file (the command without printing).
+
+    ``network_aware`` (bilateral only) curtails trades the feeder cannot carry:
+    ``feeder`` maps participants to nodes of a radial LV feeder of ``line_type``
+    cable, ``dt`` is the slot length in hours (kWh → kW), and ``max_loading``
+    (% of the thermal rating), ``v_min`` and ``v_max`` (per unit) are the limits.
 
     Returns
     -------
@@ -105,6 +186,12 @@ def clear_orders(
         raise ConfigError("give both --retail and --feed-in, or neither")
     if fees is not None and mechanism != "bilateral":
         raise ConfigError("--fees applies to --mechanism bilateral only")
+    if (network_aware or feeder is not None or line_type is not None) and mechanism != "bilateral":
+        raise ConfigError("--network-aware (--feeder, --line-type) applies to --mechanism bilateral only")
+    if (feeder is not None or line_type is not None) and not network_aware:
+        raise ConfigError("--feeder and --line-type need --network-aware")
+    if not (dt > 0 and max_loading > 0 and 0 < v_min < v_max):
+        raise ConfigError("need --dt > 0, --max-loading > 0 and 0 < --v-min < --v-max")
     clear_fn = get_order_mechanism(mechanism)
     book = read_orders(orders)
     options: dict[str, Any] = {"retail": retail, "feed_in": feed_in}
@@ -112,21 +199,28 @@ def clear_orders(
         options["k"] = k
     if fees is not None:
         options["fees"] = _read_fees(fees, book)
+    if network_aware:
+        limits = {"max_loading_pct": max_loading, "v_min": v_min, "v_max": v_max}
+        options["network"] = _network_check(book, feeder, line_type, dt, limits)
     result = clear_fn(book, **options)
     payload = {k_: _jsonable(v) for k_, v in result.summary().items()}
     payload["k"] = k if mechanism in ("uniform", "bilateral") else None
+    payload["network_aware"] = network_aware
+    curtailed = result.curtailed if result.curtailed is not None else [None] * len(result.slots)
     payload["slots"] = [
         {
             "slot": int(s),
             "traded_kwh": float(t),
             "clearing_price": _jsonable(p),
             "welfare": float(w),
+            "curtailed_kwh": _jsonable(c),
         }
-        for s, t, p, w in zip(
+        for s, t, p, w, c in zip(
             result.slots.tolist(),
             result.traded.tolist(),
             result.clearing_price.tolist(),
             result.welfare.tolist(),
+            list(curtailed),
             strict=True,
         )
     ]
@@ -146,11 +240,33 @@ def clear(
     fees: Annotated[
         Path | None, typer.Option(help="Bilateral network fees CSV: seller,buyer,fee (currency/kWh).")
     ] = None,
+    network_aware: Annotated[
+        bool,
+        typer.Option(
+            "--network-aware",
+            help="Bilateral: power flow per slot; curtail trades that overload a line or violate voltage limits.",
+        ),
+    ] = False,
+    feeder: Annotated[
+        Path | None,
+        typer.Option(help="With --network-aware: CSV participant,node[,phase] placing participants on a feeder."),
+    ] = None,
+    line_type: Annotated[
+        str | None, typer.Option(help="With --network-aware: pandapower cable type (default NAYY 4x150 SE).")
+    ] = None,
+    dt: Annotated[float, typer.Option(help="Slot length in hours (kWh per slot -> kW).")] = 1.0,
+    max_loading: Annotated[float, typer.Option(help="Line loading limit, % of the thermal rating.")] = 100.0,
+    v_min: Annotated[float, typer.Option(help="Lowest allowed voltage, per unit.")] = 0.95,
+    v_max: Annotated[float, typer.Option(help="Highest allowed voltage, per unit.")] = 1.05,
     out: Annotated[Path | None, typer.Option(help="Also write the trades to this CSV file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with stable keys.")] = False,
 ) -> None:
     """Clear ORDERS.csv with a double auction or bilateral matching and print trades and a summary."""
-    result, payload = clear_orders(orders, mechanism.value, k, retail, feed_in, fees)
+    result, payload = clear_orders(
+        orders, mechanism.value, k, retail, feed_in, fees,
+        network_aware=network_aware, feeder=feeder, line_type=line_type, dt=dt,
+        max_loading=max_loading, v_min=v_min, v_max=v_max,
+    )  # fmt: skip
     if out is not None:
         _write_atomic(out, result.trades.to_frame(result.book).to_csv(index=False))
         payload["out"] = str(out)

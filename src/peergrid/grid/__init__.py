@@ -8,11 +8,13 @@ when a function needs it. Typical use::
     flow = power_flow(net, net_power_kw(community), dt=community.dt)
     check_limits(flow).bad_slots
 
+Network-aware bilateral trading: ``peergrid.market.bilateral(book, network=FeederLimits(net))``.
+
 References: Tooki et al. (2025) eq. 12 (line-utilisation fee) and eq. 13 (VIM).
 """
 
 from peergrid.grid.bench import benchmark_powerflow, benchmark_powerflow_3ph, synthetic_feeder
-from peergrid.grid.curtail import Curtailment, curtail_to_limits
+from peergrid.grid.curtail import Curtailment, FeederLimits, curtail_to_limits
 from peergrid.grid.feeder import (
     DEFAULT_LINE_TYPE,
     DEFAULT_TRAFO_TYPE,
@@ -39,6 +41,7 @@ __all__ = [
     "DEFAULT_TRAFO_TYPE",
     "ZERO_SEQUENCE",
     "Curtailment",
+    "FeederLimits",
     "FlowResult",
     "FlowResult3ph",
     "RadialTree",

@@ -36,6 +36,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import breadth_first_order
 
 from peergrid.core.errors import DataError, ModelError
+from peergrid.market.bilateral import utilisation_fee
 
 if TYPE_CHECKING:
     from pandapower.auxiliary import pandapowerNet
@@ -313,6 +314,8 @@ def line_utilisation_fee(
 
     ``H_p = Σ_L |A[p, L]| · τ_L · |P_L| / P_max,L``: every line the transfer uses
     (non-zero incidence) costs its fee ``τ_L`` times its utilisation ``|P_L| / P_max,L``.
+    The formula lives in :func:`peergrid.market.utilisation_fee` (the market layer owns
+    the price rules); this adapter checks the arrays against the incidence's lines.
 
     Parameters
     ----------
@@ -342,21 +345,7 @@ def line_utilisation_fee(
     flows = np.asarray(flows_kw, dtype=np.float64)
     if flows.ndim not in (1, 2) or flows.shape[-1] != n_lines:
         raise DataError(f"flows_kw: expected shape ({n_lines},) or (T, {n_lines}), got {flows.shape}")
-    pmax = np.broadcast_to(np.asarray(p_max_kw, dtype=np.float64), (n_lines,)) if np.ndim(p_max_kw) == 0 else None
-    if pmax is None:
-        pmax = np.asarray(p_max_kw, dtype=np.float64)
-        if pmax.shape != (n_lines,):
-            raise DataError(f"p_max_kw: expected a scalar or shape ({n_lines},), got {pmax.shape}")
-    fee = np.asarray(tau, dtype=np.float64)
-    if fee.ndim and fee.shape != (n_lines,):
-        raise DataError(f"tau: expected a scalar or shape ({n_lines},), got {fee.shape}")
-    if not (np.all(np.isfinite(flows)) and np.all(np.isfinite(pmax)) and np.all(np.isfinite(fee))):
-        raise DataError("line_utilisation_fee: NaN or infinite flows, capacities or fees")
-    if np.any(pmax <= 0):
-        raise DataError("p_max_kw: line capacities must be > 0")
-    if np.any(fee < 0):
-        raise DataError("tau: line fees must be >= 0")
-    weight = fee * np.abs(flows) / pmax  # (L,) or (T, L), currency/kWh per line
-    used = abs(incidence) if sparse.issparse(incidence) else np.abs(np.asarray(incidence, dtype=np.float64))
-    used = used.astype(np.float64)
-    return np.asarray((used @ weight.T).T)
+    for name, value in (("p_max_kw", p_max_kw), ("tau", tau)):
+        if np.ndim(value) and np.shape(value) != (n_lines,):
+            raise DataError(f"{name}: expected a scalar or shape ({n_lines},), got {np.shape(value)}")
+    return utilisation_fee(incidence, flows, p_max_kw, tau)

@@ -23,6 +23,12 @@ trade-pair → lines mapping (what :mod:`peergrid.grid` supplies), and
 :func:`radial_fee_matrix` the participant → feeder-head incidence of a radial
 feeder, where path(a, b) is the symmetric difference of the two head paths.
 
+Network-aware mode: ``bilateral(..., network=check)`` hands the matched trades to
+``check(trades, book)``, which returns the energy each trade may deliver; trades are
+scaled down to it. :class:`peergrid.grid.FeederLimits` is such a check (power flow
+on a pandapower feeder, curtailing trades that overload a line or push a voltage out
+of its band). The market layer defines only the hook — it does not import the grid.
+
 References
 ----------
 .. [Tooki2025] Tooki et al., "Decentralized P2P-based transactive energy system"
@@ -32,6 +38,7 @@ References
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -40,6 +47,9 @@ from peergrid.core.errors import ConfigError, DataError
 from peergrid.market.auction import AUCTIONS, _check_k, _tariffs, slot_codes
 from peergrid.market.orders import MarketResult, OrderBook, Trades
 
+#: A network check: ``check(trades, book) -> kWh each trade may deliver`` (≤ its quantity).
+NetworkCheck = Callable[[Trades, OrderBook], Any]
+
 
 def line_weights(flow: Any, capacity: Any, tau: Any) -> np.ndarray:
     """Per-line fee per kWh at the current loading, τ_L·|P_L|/P_max,L (Tooki et al. eq. 12 summand).
@@ -47,35 +57,46 @@ def line_weights(flow: Any, capacity: Any, tau: Any) -> np.ndarray:
     Parameters
     ----------
     flow : array-like
-        Line flow P_L (kW; sign ignored).
+        Line flow P_L (kW; sign ignored): ``(L,)``, or ``(T, L)`` for T slots.
     capacity : array-like
-        Line capacity P_max,L in the unit of ``flow``, > 0.
+        Line capacity P_max,L in the unit of ``flow``, > 0: a scalar or ``(L,)``.
     tau : array-like
-        Utilisation fee of each line at full loading, currency/kWh, ≥ 0.
+        Utilisation fee of each line at full loading, currency/kWh, ≥ 0: a scalar or ``(L,)``.
 
     Returns
     -------
     numpy.ndarray
-        currency/kWh per line, length L.
+        currency/kWh per line, ``(L,)`` (or ``(T, L)`` for 2-D flows).
     """
-    t = np.atleast_1d(np.asarray(tau, dtype=np.float64))
-    f = np.abs(np.atleast_1d(np.asarray(flow, dtype=np.float64)))
-    c = np.atleast_1d(np.asarray(capacity, dtype=np.float64))
-    t, f, c = np.broadcast_arrays(t, f, c)
-    if t.ndim != 1:
-        raise DataError(f"tau, flow and capacity must be 1-D per-line arrays, got shape {t.shape}")
+    t = np.asarray(tau, dtype=np.float64)
+    f = np.abs(np.asarray(flow, dtype=np.float64))
+    c = np.asarray(capacity, dtype=np.float64)
+    if t.ndim > 1 or c.ndim > 1 or f.ndim > 2:
+        raise DataError(
+            f"tau and capacity must be scalars or 1-D per-line arrays and flow (L,) or (T, L), "
+            f"got shapes {t.shape}, {c.shape}, {f.shape}"
+        )
     for name, arr in (("tau", t), ("flow", f), ("capacity", c)):
         if not np.all(np.isfinite(arr)):
             raise DataError(f"{name} contains NaN or infinite values")
     if np.any(t < 0):
         raise DataError("tau (line utilisation fee) must be >= 0")
     if np.any(c <= 0):
-        raise DataError(f"line capacity must be > 0 (line {int(np.argmax(c <= 0))})")
-    return t * f / c
+        raise DataError(f"line capacity must be > 0 (line {int(np.argmax(np.ravel(c) <= 0))})")
+    try:
+        w = t * f / c
+    except ValueError:
+        raise DataError(
+            f"tau {t.shape}, flow {f.shape} and capacity {c.shape} need one entry per line (the last axis of flow)"
+        ) from None
+    return np.atleast_1d(w)
 
 
 def utilisation_fee(incidence: Any, flow: Any, capacity: Any, tau: Any) -> np.ndarray:
-    """Line-utilisation fee H of trades (Tooki et al. eq. 12): H = Σ_L τ_L·P_L/P_max,L over used lines.
+    """Line-utilisation fee H of trades (Tooki et al. eq. 12): H = Σ_L τ_L·|P_L|/P_max,L over used lines.
+
+    The one implementation of eq. 12 in peergrid (``peergrid.grid.line_utilisation_fee``
+    is an adapter over it that checks its arguments against a feeder's lines).
 
     Parameters
     ----------
@@ -84,28 +105,38 @@ def utilisation_fee(incidence: Any, flow: Any, capacity: Any, tau: Any) -> np.nd
         ``(P, L)`` for P trades or ``(N, N, L)`` for all seller–buyer pairs. Signed
         incidences (±1 for the flow direction, as :func:`peergrid.grid.paths.line_paths`
         returns) are accepted: only ``|entries|`` count.
-    flow, capacity, tau : array-like
-        Per line, see :func:`line_weights`.
+    flow : array-like
+        Line flows P_L, ``(L,)``, or ``(T, L)`` for T slots (sign ignored).
+    capacity, tau : array-like
+        Per line (or one value for all lines), see :func:`line_weights`.
 
     Returns
     -------
     numpy.ndarray
-        ``|incidence| @ w``, currency/kWh, shape ``incidence.shape[:-1]``.
-
-    Notes
-    -----
-    Same formula and argument order as ``peergrid.grid.paths.line_utilisation_fee``
-    (which also takes (T, L) flows).
+        currency/kWh: ``|incidence| @ w``, shape ``incidence.shape[:-1]``, or
+        ``(T,) + incidence.shape[:-1]`` for 2-D flows.
     """
     w = line_weights(flow, capacity, tau)
-    if hasattr(incidence, "tocsr"):  # scipy.sparse
-        if incidence.shape[-1] != w.shape[0]:
-            raise DataError(f"incidence has {incidence.shape[-1]} lines, line data has {w.shape[0]}")
-        return np.asarray(abs(incidence) @ w).ravel()
+    n_lines = w.shape[-1]
+    if hasattr(incidence, "tocsr"):  # scipy.sparse: (P, L)
+        if incidence.shape[-1] != n_lines:
+            raise DataError(f"incidence has {incidence.shape[-1]} lines, line data has {n_lines}")
+        out = np.asarray(abs(incidence).astype(np.float64) @ w.T)
+        return out.T if w.ndim == 2 else out.ravel()
     inc = np.abs(np.asarray(incidence, dtype=np.float64))
-    if inc.shape[-1:] != w.shape:
-        raise DataError(f"incidence has {inc.shape[-1] if inc.ndim else 0} lines, line data has {w.shape[0]}")
-    return inc @ w
+    if inc.shape[-1:] != (n_lines,):
+        raise DataError(f"incidence has {inc.shape[-1] if inc.ndim else 0} lines, line data has {n_lines}")
+    if w.ndim == 1:
+        return inc @ w
+    return np.moveaxis(inc @ w.T, -1, 0)
+
+
+def _slot_weights(flow: Any, capacity: Any, tau: Any) -> np.ndarray:
+    """:func:`line_weights` of one slot (1-D flows only)."""
+    w = line_weights(flow, capacity, tau)
+    if w.ndim != 1:
+        raise DataError(f"flow must hold one value per line (one slot), got shape {np.shape(flow)}")
+    return w
 
 
 def fee_matrix(
@@ -135,7 +166,7 @@ def fee_matrix(
     numpy.ndarray
         ``(N, N)``, ``H[seller, buyer]`` in currency/kWh.
     """
-    w = line_weights(flow, capacity, tau)
+    w = _slot_weights(flow, capacity, tau)
     H = np.full((n_participants, n_participants), float(default))
     for (a, b), lines in paths.items():
         idx = np.asarray(list(lines), dtype=np.int64)
@@ -169,7 +200,7 @@ def radial_fee_matrix(head_paths: Any, flow: Any, capacity: Any, tau: Any) -> np
     """
     A = head_paths.toarray() if hasattr(head_paths, "toarray") else np.asarray(head_paths)
     A = (np.abs(np.asarray(A, dtype=np.float64)) > 0).astype(np.float64)
-    w = line_weights(flow, capacity, tau)
+    w = _slot_weights(flow, capacity, tau)
     if A.ndim != 2 or A.shape[1] != w.shape[0]:
         raise DataError(f"head_paths must be (N, {w.shape[0]}), got {A.shape}")
     c = A @ w
@@ -211,6 +242,7 @@ def bilateral(
     retail: Any = None,
     feed_in: Any = None,
     max_pairs: int = 20_000_000,
+    network: NetworkCheck | None = None,
 ) -> MarketResult:
     """Bilateral matching that prefers trades with lower network fees (Tooki et al.).
 
@@ -235,6 +267,14 @@ def bilateral(
     for community-sized books (Tooki et al.: 246 consumers, 14 prosumers); more
     than ``max_pairs`` pairs is an error.
 
+    **Network-aware mode** (``network`` given): the matched trades go to
+    ``network(trades, book)``, which returns the kWh each trade may deliver
+    without overloading a line or violating a voltage limit (e.g.
+    :class:`peergrid.grid.FeederLimits`). Trades are scaled down to it at their
+    contract prices (a trade cut to zero disappears); the energy removed is
+    reported per slot in :attr:`MarketResult.curtailed` and stays in the orders'
+    residuals. The freed orders are not matched again.
+
     Parameters
     ----------
     book : OrderBook
@@ -253,11 +293,15 @@ def bilateral(
         λb and λs for the residuals (see :func:`~peergrid.market.auction.uniform_price`).
     max_pairs : int
         Upper bound on candidate pairs.
+    network : callable, optional
+        Network check ``network(trades, book) -> array`` of deliverable kWh per trade
+        (network-aware mode, see above).
 
     Returns
     -------
     MarketResult
-        Mechanism ``"bilateral"``; ``trades.fee`` holds the network fees.
+        Mechanism ``"bilateral"``; ``trades.fee`` holds the network fees;
+        ``curtailed`` is set in network-aware mode.
     """
     if not isinstance(book, OrderBook):
         raise DataError(f"expected an OrderBook, got {type(book).__name__}")
@@ -268,7 +312,10 @@ def bilateral(
     slots, codes = slot_codes(book.slot)
     lb, ls = _tariffs(slots, retail, feed_in)
     H = _fees_for(book, fees)
-    empty = MarketResult("bilateral", book, Trades.empty(), slots, np.full(len(slots), np.nan), lb, ls)
+    none_curtailed = None if network is None else np.zeros(len(slots))
+    empty = MarketResult(
+        "bilateral", book, Trades.empty(), slots, np.full(len(slots), np.nan), lb, ls, none_curtailed
+    )
     buy = np.flatnonzero(book.side > 0)
     sell = np.flatnonzero(book.side < 0)
     if not len(buy) or not len(sell):
@@ -316,7 +363,30 @@ def bilateral(
     )
     # back to slot / book order for readability
     o = np.lexsort((ai, bi, trades.slot))
-    return MarketResult("bilateral", book, trades.take(o), slots, np.full(S, np.nan), lb, ls)
+    trades = trades.take(o)
+    curtailed = None
+    if network is not None:
+        trades, curtailed = _apply_network(trades, book, network, slots)
+    return MarketResult("bilateral", book, trades, slots, np.full(S, np.nan), lb, ls, curtailed)
+
+
+def _apply_network(
+    trades: Trades, book: OrderBook, network: NetworkCheck, slots: np.ndarray
+) -> tuple[Trades, np.ndarray]:
+    """Scale trades down to what ``network`` lets them deliver; returns the trades and the kWh removed per slot."""
+    q = trades.quantity
+    accepted = np.asarray(network(trades, book), dtype=np.float64)
+    if accepted.shape != q.shape or not np.all(np.isfinite(accepted)):
+        raise DataError(
+            f"the network check must return one finite kWh value per trade ({len(q)}), got shape {accepted.shape}"
+        )
+    tol = 1e-9 * np.maximum(q, 1.0)
+    if np.any(accepted < -tol) or np.any(accepted > q + tol):
+        raise DataError("the network check returned deliverable energy outside [0, trade quantity]")
+    accepted = np.clip(accepted, 0.0, q)
+    removed = np.bincount(np.searchsorted(slots, trades.slot), weights=q - accepted, minlength=len(slots))
+    keep = accepted > 1e-12 * np.maximum(q, 1.0)
+    return replace(trades.take(keep), quantity=accepted[keep]), removed
 
 
 def _greedy(bi: np.ndarray, ai: np.ndarray, quantity: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

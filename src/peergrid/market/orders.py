@@ -498,6 +498,10 @@ class MarketResult:
     retail, feed_in : numpy.ndarray or None
         λb and λs per slot, currency/kWh, if given: residual bids import at λb,
         residual asks export at λs.
+    curtailed : numpy.ndarray or None
+        Per slot: matched energy a network check removed from the trades, kWh
+        (network-aware bilateral mode, ``bilateral(..., network=...)``); it is part
+        of the residuals. ``None`` when no network check ran.
     """
 
     mechanism: str
@@ -507,6 +511,7 @@ class MarketResult:
     clearing_price: np.ndarray
     retail: np.ndarray | None = None
     feed_in: np.ndarray | None = None
+    curtailed: np.ndarray | None = None
 
     def _slot_index(self, slot_values: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.slots, slot_values)
@@ -586,7 +591,8 @@ class MarketResult:
         prices, or ``None`` when no trade happened or some traded slot has no single
         price (pay-as-bid, bilateral, McAfee trade reduction). ``price_buy`` /
         ``price_sell`` are volume-weighted mean prices paid / received; ``grid_bill``
-        is what the residuals cost at λb / λs (None without tariffs).
+        is what the residuals cost at λb / λs (None without tariffs);
+        ``curtailed_kwh`` the energy a network check removed (None without one).
         """
         t = self.trades
         q = float(t.quantity.sum())
@@ -614,6 +620,7 @@ class MarketResult:
             "grid_import_kwh": float(self.grid_import.sum()),
             "grid_export_kwh": float(self.grid_export.sum()),
             "grid_bill": float(self.grid_bill.sum()) if self.retail is not None else None,
+            "curtailed_kwh": float(self.curtailed.sum()) if self.curtailed is not None else None,
         }
 
 
