@@ -168,11 +168,12 @@ def _run_study(
     notes: list[str],
     as_json: bool,
     write_report: bool = True,
+    market_options: dict | None = None,
 ) -> dict:
     from peergrid.simulate import compare
 
     with progress_bar(f"simulating {community.N} participants × {community.T} steps", community.T, not as_json) as cb:
-        comparison = compare(community, markets=markets, control=control, progress=cb)
+        comparison = compare(community, markets=markets, control=control, progress=cb, **(market_options or {}))
     payload: dict[str, Any] = {
         "scenario": scenario.get("name") if scenario else title,
         "community": _jsonable(community.summary()),
@@ -203,13 +204,11 @@ def _jsonable(d: dict) -> dict:
 
 
 def _parse_markets(markets: str) -> list[str]:
-    from peergrid.market import get_mechanism
+    from peergrid.market import check_market
 
-    names = [m.strip().lower() for m in markets.split(",") if m.strip()]
+    names = [check_market(m) for m in markets.split(",") if m.strip()]
     if not names:
         raise ConfigError("--markets is empty")
-    for n in names:
-        get_mechanism(n)
     if "baseline" not in names:
         names.insert(0, "baseline")  # every saving is measured against it
     return names
@@ -267,6 +266,7 @@ def _run_scenario(sc: Any, community: Any, markets: list[str], out: Path | None,
         scenario=_scenario_dict(sc),
         notes=[sc.description] if sc.description else [],
         as_json=as_json,
+        market_options=sc.market.options(),
     )
 
 
@@ -275,7 +275,9 @@ def _run_scenario(sc: Any, community: Any, markets: list[str], out: Path | None,
 def simulate(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
     out: Annotated[Path, typer.Option(help="Output directory for Parquet results and report.")],
-    market: Annotated[str | None, typer.Option(help="Market (default: the scenario's).")] = None,
+    market: Annotated[
+        str | None, typer.Option(help="Market(s), comma-separated (default: the scenario's); the baseline is added.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Simulate a scenario with its markets and write results and a report to OUT."""
@@ -290,7 +292,13 @@ def simulate(
 @handle_errors
 def compare(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
-    markets: Annotated[str, typer.Option(help="Comma-separated markets; the baseline is always added.")] = "bs,mmr,sdr",
+    markets: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated markets (bs, mmr, sdr, uniform, pay-as-bid, mcafee, bilateral); "
+            "the baseline is always added."
+        ),
+    ] = "bs,mmr,sdr",
     out: Annotated[Path | None, typer.Option(help="Also write results and a report here.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -318,7 +326,9 @@ def report(
         subdirs = [base]
     if not subdirs:
         raise ConfigError(f"{directory}: no peergrid results found (expected */result.json)")
-    order = {"baseline": 0, "bs": 1, "mmr": 2, "sdr": 3}
+    from peergrid.market import MARKETS
+
+    order = {m: i for i, m in enumerate(MARKETS)}
     results = {
         r.market: r for r in sorted((Result.from_parquet(p) for p in subdirs), key=lambda r: order.get(r.market, 9))
     }
@@ -338,7 +348,8 @@ def report(
 def _scenario_dict(sc: Any) -> dict:
     d = sc.model_dump()
     flat = {"name": d["name"]}
-    for section in ("time", "community", "tariff", "simulation"):
+    sections = ["time", "community", "tariff", "simulation"] + (["market"] if "market" in sc.model_fields_set else [])
+    for section in sections:
         for k, v in d[section].items():
             if v is not None:
                 flat[f"{section}.{k}"] = v if not isinstance(v, (list, tuple)) else ", ".join(map(str, v))

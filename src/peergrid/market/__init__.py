@@ -1,6 +1,17 @@
 """Market mechanisms: pure functions on arrays (one implementation of every rule)."""
 
 from peergrid.market.auction import AUCTIONS, efficient_quantity, mcafee, pay_as_bid, uniform_price
+from peergrid.market.bidding import (
+    BIDDING,
+    MARKETS,
+    OrderClearing,
+    check_bidding,
+    check_market,
+    check_order_options,
+    clear_net,
+    is_order_market,
+    orders_from_net,
+)
 from peergrid.market.bilateral import (
     ORDER_MECHANISMS,
     bilateral,
@@ -44,7 +55,9 @@ from peergrid.market.wallet import Eligibility, check_wallets
 
 __all__ = [
     "AUCTIONS",
+    "BIDDING",
     "BUY",
+    "MARKETS",
     "MECHANISMS",
     "MECHANISM_NAMES",
     "ORDER_MECHANISMS",
@@ -55,14 +68,19 @@ __all__ = [
     "Eligibility",
     "MarketResult",
     "OrderBook",
+    "OrderClearing",
     "ReputationRule",
     "Trades",
     "apply_reputation",
     "bilateral",
     "bill_sharing",
     "buyer_cost",
+    "check_bidding",
+    "check_market",
+    "check_order_options",
     "check_wallets",
     "clear",
+    "clear_net",
     "clear_with_reputation",
     "delivery_performance",
     "demand_supply",
@@ -70,11 +88,13 @@ __all__ = [
     "fee_matrix",
     "get_mechanism",
     "get_order_mechanism",
+    "is_order_market",
     "line_weights",
     "mcafee",
     "mid_market_price",
     "mid_market_rate",
     "no_p2p",
+    "orders_from_net",
     "pay_as_bid",
     "price_factors",
     "radial_fee_matrix",

@@ -114,27 +114,38 @@ class Clearing:
 
     @property
     def member_bill(self) -> np.ndarray:
-        """Sum of member bills per slot, currency (equals :attr:`grid_bill`)."""
+        """Sum of member bills per slot, currency (equals :attr:`grid_bill` + :attr:`fees`)."""
         return self.price_buy * self.demand - self.price_sell * self.supply
 
-    def allocate(self, net: np.ndarray) -> Allocation:
+    @property
+    def fees(self) -> np.ndarray:
+        """Money kept by the market operator per slot, currency (0 for the pool rules)."""
+        return np.zeros_like(self.demand)
+
+    def allocate(self, net: np.ndarray, rows: slice | None = None) -> Allocation:
         """Split the clearing onto participants.
+
+        Pool rules treat every buyer (seller) of a slot alike: each gets the same
+        peer share of its deficit (surplus) at the same average price.
 
         Parameters
         ----------
         net : numpy.ndarray
             ``(T, N)`` net energy per step after control, kWh (+ import, − export);
-            the same array the clearing was computed from.
+            the same array the clearing was computed from, or its rows ``rows``.
+        rows : slice, optional
+            The time steps ``net`` holds (default: all).
 
         Returns
         -------
         Allocation
         """
         net = np.asarray(net, dtype=np.float64)
+        rows = slice(None) if rows is None else rows
         d = np.maximum(net, 0.0)
         s = np.maximum(-net, 0.0)
-        fb = self.peer_share_buy[:, None]
-        fs = self.peer_share_sell[:, None]
+        fb = self.peer_share_buy[rows, None]
+        fs = self.peer_share_sell[rows, None]
         bought = d * fb
         sold = s * fs
         return Allocation(
@@ -142,8 +153,18 @@ class Clearing:
             sold=sold,
             grid_import=d - bought,
             grid_export=s - sold,
-            bill=self.price_buy[:, None] * d - self.price_sell[:, None] * s,
+            bill=self.price_buy[rows, None] * d - self.price_sell[rows, None] * s,
         )
+
+    def participant_totals(self) -> dict[str, np.ndarray] | None:
+        """Per-participant totals of clearings that allocate individually; ``None`` for pool rules.
+
+        A pool rule's allocation is ``deficit × per-slot share`` (see :meth:`allocate`),
+        so the simulator reduces it with per-slot weights in one pass over ``net``;
+        order-book clearings (:class:`peergrid.market.bidding.OrderClearing`) return
+        ``bought``, ``sold``, ``purchase_cost`` and ``revenue`` (length N) instead.
+        """
+        return None
 
 
 def demand_supply(net: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -379,12 +400,16 @@ MECHANISMS: dict[str, Callable[..., Clearing]] = {
     "sdr": supply_demand_ratio,
 }
 
-#: Long names for reports.
+#: Long names for reports (pool rules and the order-book mechanisms of :mod:`peergrid.market.bidding`).
 MECHANISM_NAMES: dict[str, str] = {
     "baseline": "No P2P (grid only)",
     "bs": "Bill sharing",
     "mmr": "Mid-market rate",
     "sdr": "Supply-demand ratio",
+    "uniform": "Uniform-price double auction",
+    "pay-as-bid": "Pay-as-bid double auction",
+    "mcafee": "McAfee trade-reduction auction",
+    "bilateral": "Bilateral trading (Tooki et al.)",
 }
 
 
@@ -407,8 +432,10 @@ def get_mechanism(name: str) -> Callable[..., Clearing]:
     return MECHANISMS[key]
 
 
-def clear(net: np.ndarray, retail: ArrayLike, feed_in: ArrayLike, mechanism: str = "sdr") -> Clearing:
-    """Clear a whole horizon of net positions with one pool mechanism.
+def clear(
+    net: np.ndarray, retail: ArrayLike, feed_in: ArrayLike, mechanism: str = "sdr", **options: object
+) -> Clearing:
+    """Clear a whole horizon of net positions with one mechanism.
 
     Parameters
     ----------
@@ -417,7 +444,11 @@ def clear(net: np.ndarray, retail: ArrayLike, feed_in: ArrayLike, mechanism: str
     retail, feed_in : array-like or float
         λb and λs per slot, currency/kWh.
     mechanism : str
-        ``"baseline"``, ``"bs"``, ``"mmr"`` or ``"sdr"``.
+        A pool rule (``"baseline"``, ``"bs"``, ``"mmr"``, ``"sdr"``) or an order-book
+        mechanism (``"uniform"``, ``"pay-as-bid"``, ``"mcafee"``, ``"bilateral"``; see
+        :func:`peergrid.market.bidding.clear_net`).
+    **options
+        Order-book mechanisms only: ``bidding``, ``k``, ``seed``, ``fee``.
 
     Returns
     -------
@@ -433,5 +464,12 @@ def clear(net: np.ndarray, retail: ArrayLike, feed_in: ArrayLike, mechanism: str
     >>> float(c.price_buy[0]), float(c.price_sell[0])   # (1·0.20 + 1·0.30)/2, 0.20
     (0.25, 0.2)
     """
+    from peergrid.market.bidding import check_market, clear_net, is_order_market
+
+    name = check_market(mechanism)
+    if is_order_market(name):
+        return clear_net(net, retail, feed_in, name, **options)  # type: ignore[arg-type]
+    if options:
+        raise ConfigError(f"the {name} pool rule takes no options (got {', '.join(options)})")
     demand, supply = demand_supply(net)
-    return get_mechanism(mechanism)(demand, supply, retail, feed_in)
+    return MECHANISMS[name](demand, supply, retail, feed_in)

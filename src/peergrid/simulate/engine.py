@@ -4,6 +4,11 @@ The engine is vectorised over time and participants: control runs once (a loop
 over time with numpy over batteries), each market clears the whole horizon in one
 call, and per-participant totals are reduced in time blocks so that a year of
 1,000 households at 15-min resolution stays well inside 2 GiB.
+
+Markets are the pool rules (baseline, BS, MMR, SDR: one price pair per slot) and
+the order-book mechanisms (uniform, pay-as-bid, McAfee, bilateral), which clear
+orders built from the net positions with a bidding strategy
+(:mod:`peergrid.market.bidding`) and keep each participant's own outcome.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from peergrid import metrics as M
 from peergrid.control import BatterySchedule, Controller, get_controller
 from peergrid.core.community import PARTICIPANT_DEFAULTS, Community
 from peergrid.core.errors import DataError
-from peergrid.market.sharing import MECHANISMS, Allocation, Clearing, demand_supply, get_mechanism, no_p2p
+from peergrid.market.bidding import OrderClearing, check_market, check_order_options, clear_net, is_order_market
+from peergrid.market.sharing import MECHANISMS, Allocation, Clearing, demand_supply, no_p2p
 
 if TYPE_CHECKING:
     from peergrid.simulate.faults import Fault, FaultOutcome
@@ -58,7 +64,7 @@ class Result:
     community : Community
         The simulated community (load, generation, tariffs).
     market : str
-        Mechanism name.
+        Mechanism name (a pool rule or an order-book mechanism).
     control : str
         Controller name.
     battery : BatterySchedule
@@ -66,7 +72,9 @@ class Result:
     net : numpy.ndarray
         ``(T, N)`` net energy after control, kWh (+ import).
     clearing : Clearing
-        Per-slot prices and peer shares of the market.
+        Per-slot prices and peer shares of the market; for order-book markets an
+        :class:`~peergrid.market.OrderClearing`, which also holds every participant's
+        own trades and bill.
     faults : FaultOutcome, optional
         Set when the run had injected faults (:mod:`peergrid.simulate.faults`); ``net``
         and ``clearing`` are then what the market *settled*, and the fault outcome
@@ -114,8 +122,14 @@ class Result:
     @cached_property
     def _participant_sums(self) -> dict[str, np.ndarray]:
         c, b = self.clearing, self.baseline
-        wb = np.stack([np.ones_like(c.demand), c.peer_share_buy, c.price_buy, b.price_buy], axis=1)
-        ws = np.stack([np.ones_like(c.supply), c.peer_share_sell, c.price_sell, b.price_sell], axis=1)
+        own = c.participant_totals()  # None for pool rules: their allocation is deficit × per-slot share
+        one_b, one_s = np.ones_like(c.demand), np.ones_like(c.supply)
+        if own is None:
+            wb = np.stack([one_b, b.price_buy, c.peer_share_buy, c.price_buy], axis=1)
+            ws = np.stack([one_s, b.price_sell, c.peer_share_sell, c.price_sell], axis=1)
+        else:
+            wb = np.stack([one_b, b.price_buy], axis=1)
+            ws = np.stack([one_s, b.price_sell], axis=1)
         N = self.community.N
         acc_b = np.zeros((N, wb.shape[1]))
         acc_s = np.zeros((N, ws.shape[1]))
@@ -123,16 +137,15 @@ class Result:
             x = self.net[blk]
             acc_b += np.maximum(x, 0.0).T @ wb[blk]
             acc_s += np.maximum(-x, 0.0).T @ ws[blk]
-        return {
+        sums = {
             "deficit": acc_b[:, 0],
-            "bought": acc_b[:, 1],
-            "purchase_cost": acc_b[:, 2],
-            "baseline_purchase_cost": acc_b[:, 3],
+            "baseline_purchase_cost": acc_b[:, 1],
             "surplus": acc_s[:, 0],
-            "sold": acc_s[:, 1],
-            "revenue": acc_s[:, 2],
-            "baseline_revenue": acc_s[:, 3],
+            "baseline_revenue": acc_s[:, 1],
         }
+        if own is None:
+            own = {"bought": acc_b[:, 2], "purchase_cost": acc_b[:, 3], "sold": acc_s[:, 2], "revenue": acc_s[:, 3]}
+        return sums | own
 
     @cached_property
     def participants(self) -> pd.DataFrame:
@@ -193,6 +206,7 @@ class Result:
                 "peer_share_buy": c.peer_share_buy,
                 "peer_share_sell": c.peer_share_sell,
                 "bill": c.member_bill,
+                "fees": c.fees,
             },
             index=pd.Index(com.index, name="time"),
         )
@@ -208,7 +222,10 @@ class Result:
         """Tidy long table, one row per step × participant (T·N rows; mind the size).
 
         Columns: time, participant, load, generation, battery, soc, net, bought, sold,
-        grid_import, grid_export (kWh), price_buy, price_sell (currency/kWh), bill (currency).
+        grid_import, grid_export (kWh), price_buy, price_sell (currency/kWh: the slot's
+        average prices, the same for every participant), bill (currency: the
+        participant's own bill; under order-book markets it differs between buyers of
+        a slot).
         """
         return pd.concat(list(self._table_blocks()), ignore_index=True)
 
@@ -226,15 +243,12 @@ class Result:
                 cap = np.where(self.battery.capacity > 0, self.battery.capacity, 1.0)
                 soc[:, self.battery.owners] = self.battery.energy[blk] / cap
             x = self.net[blk]
-            d = np.maximum(x, 0.0)
-            s = np.maximum(-x, 0.0)
             c = self.clearing
+            a = c.allocate(x, blk)
             load = com.load[blk]
             delta = self._load_delta(blk)
             if delta is not None:
                 load = load + delta
-            fb, fs = c.peer_share_buy[blk, None], c.peer_share_sell[blk, None]
-            pb, ps = c.price_buy[blk, None], c.price_sell[blk, None]
             yield pd.DataFrame(
                 {
                     "time": np.repeat(t, N),
@@ -244,13 +258,13 @@ class Result:
                     "battery": battery.ravel(),
                     "soc": soc.ravel(),
                     "net": x.ravel(),
-                    "bought": (d * fb).ravel(),
-                    "sold": (s * fs).ravel(),
-                    "grid_import": (d * (1 - fb)).ravel(),
-                    "grid_export": (s * (1 - fs)).ravel(),
-                    "price_buy": np.repeat(pb[:, 0], N),
-                    "price_sell": np.repeat(ps[:, 0], N),
-                    "bill": (pb * d - ps * s).ravel(),
+                    "bought": a.bought.ravel(),
+                    "sold": a.sold.ravel(),
+                    "grid_import": a.grid_import.ravel(),
+                    "grid_export": a.grid_export.ravel(),
+                    "price_buy": np.repeat(c.price_buy[blk], N),
+                    "price_sell": np.repeat(c.price_sell[blk], N),
+                    "bill": a.bill.ravel(),
                 }
             )
 
@@ -290,6 +304,7 @@ class Result:
             "load_kwh": load,
             "generation_kwh": gen,
             "traded_kwh": float(c.traded.sum()),
+            "operator_fees": float(c.fees.sum()),
             "grid_import_kwh": imp,
             "grid_export_kwh": exp,
             "mean_price_buy": float((c.price_buy * c.demand).sum() / c.demand.sum())
@@ -359,6 +374,7 @@ class Result:
         meta = {
             "market": self.market,
             "control": self.control,
+            **_market_options(self.clearing),
             "community": {
                 "name": self.community.name,
                 "source": self.community.source,
@@ -422,7 +438,7 @@ class Result:
             energy=soc_all[:, owners] * cap,
             capacity=cap,
         )
-        clearing = Clearing(
+        per_slot = (
             meta["market"],
             steps["demand_kwh"].to_numpy(),
             steps["supply_kwh"].to_numpy(),
@@ -433,6 +449,17 @@ class Result:
             steps["peer_share_buy"].to_numpy(),
             steps["peer_share_sell"].to_numpy(),
         )
+        if "bidding" in meta:  # an order-book market: every participant's own outcome is in the series
+            clearing: Clearing = OrderClearing(
+                *per_slot,
+                peer=wide("bought") - wide("sold"),
+                bill=wide("bill"),
+                operator_fees=steps["fees"].to_numpy(),
+                bidding=meta["bidding"],
+                options=meta.get("market_options", {}),
+            )
+        else:
+            clearing = Clearing(*per_slot)
         return cls(community, meta["market"], meta["control"], schedule, wide("net"), clearing)
 
 
@@ -482,6 +509,13 @@ class Comparison(Mapping[str, Result]):
         return d
 
 
+def _market_options(clearing: Clearing) -> dict[str, object]:
+    """``bidding`` and ``market_options`` of an order-book clearing, for ``result.json`` (empty for pool rules)."""
+    if not isinstance(clearing, OrderClearing):
+        return {}
+    return {"bidding": clearing.bidding, "market_options": dict(clearing.options)}
+
+
 def _json_number(v: object) -> object:
     if isinstance(v, (float, np.floating)):
         return None if not math.isfinite(float(v)) else float(v)
@@ -512,6 +546,10 @@ def simulate(
     *,
     progress: Callable[[int], None] | None = None,
     faults: Iterable[Fault] | None = None,
+    bidding: str = "truthful",
+    k: float = 0.5,
+    seed: int = 0,
+    fee: float = 0.0,
 ) -> Result:
     """Simulate a community with one controller and one market.
 
@@ -520,13 +558,25 @@ def simulate(
     community : Community
         Load, generation, tariffs and participants.
     market : str
-        ``"baseline"``, ``"bs"``, ``"mmr"`` or ``"sdr"`` (see :mod:`peergrid.market`).
+        A pool rule — ``"baseline"``, ``"bs"``, ``"mmr"``, ``"sdr"`` — or an order-book
+        mechanism — ``"uniform"``, ``"pay-as-bid"``, ``"mcafee"``, ``"bilateral"`` (see
+        :mod:`peergrid.market` and :mod:`peergrid.market.bidding`).
     control : str or callable
         ``"none"``, ``"greedy"`` or a controller ``f(community, progress=None) -> BatterySchedule``.
     progress : callable, optional
         Called with the number of control steps done (for progress bars).
     faults : iterable of Fault, optional
         Controller or meter faults to inject (see :mod:`peergrid.simulate.faults`).
+    bidding : {"truthful", "zero-intelligence"}
+        Order-book markets: how participants price the orders built from their net
+        positions (truthful: buyers at λb, sellers at λs; zero-intelligence: uniform
+        random in [λs, λb]).
+    k : float
+        Order-book markets ``uniform`` and ``bilateral``: price k·bid + (1 − k)·ask.
+    seed : int
+        Order-book markets: seeds zero-intelligence prices and the arrival order.
+    fee : float
+        ``bilateral``: network fee per kWh on every pair, currency/kWh.
 
     Returns
     -------
@@ -540,10 +590,15 @@ def simulate(
     >>> res = peergrid.simulate(com, market="sdr", control="greedy")
     >>> 0.0 <= res.metrics["self_sufficiency"] <= 1.0
     True
+    >>> auction = peergrid.simulate(com, market="uniform", bidding="zero-intelligence", seed=1)
+    >>> auction.metrics["traded_kwh"] <= res.metrics["traded_kwh"] + 1e-9
+    True
     """
-    return compare(community, markets=(market,), control=control, progress=progress, faults=faults)[
-        str(market).strip().lower()
-    ]
+    name = check_market(market)
+    return compare(
+        community, markets=(name,), control=control, progress=progress, faults=faults,
+        bidding=bidding, k=k, seed=seed, fee=fee,
+    )[name]  # fmt: skip
 
 
 def compare(
@@ -553,6 +608,10 @@ def compare(
     *,
     progress: Callable[[int], None] | None = None,
     faults: Iterable[Fault] | None = None,
+    bidding: str = "truthful",
+    k: float = 0.5,
+    seed: int = 0,
+    fee: float = 0.0,
 ) -> Comparison:
     """Simulate several markets on the same community with one shared control run.
 
@@ -560,7 +619,8 @@ def compare(
     ----------
     community : Community
     markets : iterable of str
-        Market names; default all pool mechanisms and the baseline.
+        Market names (pool rules and order-book mechanisms, see :func:`simulate`);
+        default all pool mechanisms and the baseline.
     control : str or callable
         Controller (see :func:`simulate`).
     progress : callable, optional
@@ -569,17 +629,19 @@ def compare(
         Controller or meter faults to inject (see :mod:`peergrid.simulate.faults`):
         markets clear on the settled readings; each result's ``faults`` holds the
         clearing on the true readings and the imbalance.
+    bidding, k, seed, fee
+        Options of the order-book markets (see :func:`simulate`); the pool rules
+        ignore them.
 
     Returns
     -------
     Comparison
         Mapping market name → :class:`Result`.
     """
-    names = [str(m).strip().lower() for m in markets]
+    names = [check_market(m) for m in markets]
     if not names:
         raise DataError("no markets given")
-    for n in names:
-        get_mechanism(n)
+    options = check_order_options(bidding=bidding, k=k, seed=seed, fee=fee)  # fail before the control run
     control_name, schedule = _run_control(community, control, progress)
     fault_list = list(faults) if faults is not None else []
     if not fault_list:
@@ -591,17 +653,27 @@ def compare(
         schedule, true_net, net = apply_faults(community, schedule, fault_list)
     demand, supply = demand_supply(net)
     baseline = no_p2p(demand, supply, community.retail, community.feed_in)
-    fault_outcome = _fault_outcome(community, fault_list, true_net, net) if fault_list else None
+
+    def clear(name: str, x: np.ndarray, d: np.ndarray, g: np.ndarray) -> Clearing:
+        if is_order_market(name):
+            return clear_net(x, community.retail, community.feed_in, name, **options)
+        return MECHANISMS[name](d, g, community.retail, community.feed_in)
+
+    fault_outcome = _fault_outcome(community, fault_list, true_net, net, clear) if fault_list else None
     results = {}
     for n in names:
-        clearing = baseline if n == "baseline" else MECHANISMS[n](demand, supply, community.retail, community.feed_in)
+        clearing = baseline if n == "baseline" else clear(n, net, demand, supply)
         outcome = fault_outcome(n) if fault_outcome is not None else None
         results[n] = Result(community, n, control_name, schedule, net, clearing, baseline, outcome)
     return Comparison(results)
 
 
 def _fault_outcome(
-    community: Community, faults: list[Fault], true_net: np.ndarray, net: np.ndarray
+    community: Community,
+    faults: list[Fault],
+    true_net: np.ndarray,
+    net: np.ndarray,
+    clear: Callable[[str, np.ndarray, np.ndarray, np.ndarray], Clearing],
 ) -> Callable[[str], FaultOutcome]:
     """Per-market :class:`FaultOutcome` factory (the market cleared on the true readings)."""
     from peergrid.simulate.faults import FaultOutcome, fault_steps
@@ -611,7 +683,7 @@ def _fault_outcome(
     ctrl, meter = fault_steps(community, faults)
 
     def outcome(market: str) -> FaultOutcome:
-        true_clearing = MECHANISMS[market](true_demand, true_supply, community.retail, community.feed_in)
+        true_clearing = clear(market, true_net, true_demand, true_supply)
         return FaultOutcome(tuple(faults), true_clearing, imbalance, ctrl, meter)
 
     return outcome

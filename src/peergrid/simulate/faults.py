@@ -316,7 +316,7 @@ def fault_study(
         grid bill), ``settled_cost`` (Σ member bills), ``imbalance_kwh``,
         ``imbalance_cost``, ``energy_balance_error_kwh`` (largest per-slot
         |Σ net − (import − export)| over the settled and the true readings) and
-        ``money_balance_error`` (largest per-slot |Σ member bills − grid bill|).
+        ``money_balance_error`` (largest per-slot |Σ member bills − grid bill − operator fees|).
     """
     from peergrid.simulate.engine import simulate
 
@@ -332,7 +332,7 @@ def fault_study(
         energy_err = np.abs(res.net.sum(axis=1) - (c.grid_import - c.grid_export)).max()
         true_net_sum = res.net.sum(axis=1) + imbalance
         true_err = np.abs(true_net_sum - (true.grid_import - true.grid_export)).max()
-        money_err = np.abs(c.member_bill - c.grid_bill).max()
+        money_err = np.abs(c.member_bill - c.grid_bill - c.fees).max()
         rows[name] = {
             "served_demand_kwh": load,
             "locally_served_kwh": load - true_imp,

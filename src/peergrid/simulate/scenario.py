@@ -21,6 +21,16 @@ them), a time window, tariffs, a controller and the markets to compare::
     control = "greedy"
     markets = ["baseline", "bs", "mmr", "sdr"]
 
+Order-book markets (``"uniform"``, ``"pay-as-bid"``, ``"mcafee"``, ``"bilateral"``) may be
+listed in ``markets`` too; an optional ``[market]`` table sets how their orders are
+priced and cleared (:mod:`peergrid.market.bidding`)::
+
+    [market]
+    bidding = "zero-intelligence"   # or "truthful" (default)
+    k = 0.5                         # uniform / bilateral price k·bid + (1 − k)·ask
+    seed = 1                        # zero-intelligence prices and arrival order
+    fee = 0.0                       # bilateral: network fee per kWh, currency/kWh
+
 ``source = "milford-haven"`` builds the five harbour buildings of Petri et al.
 (:func:`peergrid.data.milford_haven.milford_haven_community`; ``[time].start`` is the
 local date, ``days`` whole days; ``boats`` and ``clearness`` apply to it only; the
@@ -43,7 +53,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from peergrid.core.community import Community
 from peergrid.core.errors import ConfigError, DataError, PeergridError
 from peergrid.core.timeindex import validate_index
-from peergrid.market.sharing import MECHANISMS
+from peergrid.market.bidding import BIDDING, MARKETS, check_market, is_order_market
 
 
 class _Strict(BaseModel):
@@ -169,12 +179,29 @@ class SimulationConfig(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> SimulationConfig:
-        for m in [*self.markets, *([self.market] if self.market else [])]:
-            if m.lower() not in MECHANISMS:
-                raise ValueError(f"unknown market {m!r}; choose from {', '.join(MECHANISMS)}")
+        for m in self.all_markets:
+            check_market(m)  # a ConfigError is a ValueError: pydantic reports it with the key
         if not self.markets:
             raise ValueError("markets must not be empty")
         return self
+
+    @property
+    def all_markets(self) -> list[str]:
+        """``markets`` plus ``market``, as written."""
+        return [*self.markets, *([self.market] if self.market else [])]
+
+
+class MarketConfig(_Strict):
+    """How the order-book markets price and clear the orders built from net positions."""
+
+    bidding: Literal[BIDDING] = "truthful"  # type: ignore[valid-type]
+    k: float = Field(default=0.5, ge=0, le=1)
+    seed: int = 0
+    fee: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+
+    def options(self) -> dict[str, object]:
+        """Keyword arguments of :func:`peergrid.simulate` / :func:`peergrid.compare`."""
+        return self.model_dump()
 
 
 class Scenario(_Strict):
@@ -187,6 +214,16 @@ class Scenario(_Strict):
     community: CommunityConfig = CommunityConfig(source="citylearn")
     tariff: TariffConfig = TariffConfig()
     simulation: SimulationConfig = SimulationConfig()
+    market: MarketConfig = MarketConfig()
+
+    @model_validator(mode="after")
+    def _check_market(self) -> Scenario:
+        if "market" in self.model_fields_set and not any(is_order_market(m) for m in self.simulation.all_markets):
+            raise ValueError(
+                f"[market] applies to the order-book markets only; add one of "
+                f"{', '.join(m for m in MARKETS if is_order_market(m))} to [simulation].markets"
+            )
+        return self
 
     def build_community(self, base_dir: str | Path = ".") -> Community:
         """Create the community the scenario describes.
@@ -328,8 +365,8 @@ class Scenario(_Strict):
 
     @property
     def markets(self) -> list[str]:
-        """Markets to compare (lower case, baseline first if present)."""
-        return [m.lower() for m in self.simulation.markets]
+        """Markets to compare (canonical names, in the file's order)."""
+        return [check_market(m) for m in self.simulation.markets]
 
 
 def _format_loc(loc: tuple) -> str:
