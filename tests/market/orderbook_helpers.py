@@ -108,3 +108,30 @@ def reference_welfare(book: OrderBook) -> float:
     res = linprog(-gain, A_ub=a_ub, b_ub=b_ub, bounds=(0, None), method="highs")
     assert res.status == 0
     return float(-res.fun)
+
+
+def reference_uniform(book: OrderBook, k: float) -> tuple[np.ndarray, float]:
+    """Pay-as-clear by brute force on 1-kWh units (integer quantities, one slot).
+
+    Every order becomes ``quantity`` unit orders; bids are sorted by price descending
+    and asks ascending, ties in book order (time priority). The j-th unit bid and the
+    j-th unit ask trade while bid ≥ ask; the last trading unit pair is the marginal
+    pair (b_m, s_m) and the price is k·b_m + (1 − k)·s_m. Returns the filled kWh per
+    order and the price (NaN without trade).
+    """
+    q = book.quantity.astype(np.int64)
+    assert np.all(q == book.quantity), "integer quantities only"
+    units = np.repeat(np.arange(len(book)), q)
+    bids = [u for u in units if book.side[u] > 0]
+    asks = [u for u in units if book.side[u] < 0]
+    bids.sort(key=lambda u: (-book.price[u], u))
+    asks.sort(key=lambda u: (book.price[u], u))
+    filled = np.zeros(len(book))
+    price = np.nan
+    for b, a in zip(bids, asks, strict=False):
+        if book.price[b] < book.price[a]:
+            break
+        filled[b] += 1.0
+        filled[a] += 1.0
+        price = k * book.price[b] + (1.0 - k) * book.price[a]
+    return filled, price

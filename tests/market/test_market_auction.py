@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from orderbook_helpers import assert_invariants, order_books, random_book, reference_quantity, reference_welfare
+from orderbook_helpers import (
+    assert_invariants,
+    order_books,
+    random_book,
+    reference_quantity,
+    reference_uniform,
+    reference_welfare,
+)
 
 from peergrid import ConfigError, DataError
 from peergrid.market.auction import AUCTIONS, efficient_quantity, mcafee, pay_as_bid, slot_codes, uniform_price
@@ -132,6 +139,20 @@ def test_uniform_equals_brute_force(book, k):
     # every trade of a slot at its clearing price
     if len(r.trades):
         np.testing.assert_allclose(r.trades.price_buy, r.clearing_price[np.searchsorted(r.slots, r.trades.slot)])
+
+
+@settings(max_examples=200, deadline=None)
+@given(order_books(max_orders=10, n_participants=4), st.sampled_from([0.0, 0.25, 0.5, 1.0]))
+def test_pay_as_clear_equals_unit_brute_force(book, k):
+    """Same fills per order (price-time priority) and the same price as a 1-kWh-unit brute force."""
+    r = uniform_price(book, k=k)
+    filled, price = reference_uniform(book, k)
+    np.testing.assert_allclose(r.filled, filled, atol=1e-9)
+    if np.isnan(price):
+        assert len(r.trades) == 0
+    else:
+        assert r.clearing_price[0] == pytest.approx(price, abs=1e-12)
+        np.testing.assert_allclose(r.trades.price_buy, price, atol=1e-12)
 
 
 @settings(max_examples=100, deadline=None)
