@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from peergrid.core.errors import PeergridError
@@ -69,6 +69,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
         log.info("integrity error: %s", _first_line(str(exc.orig)))
         return _error(409, "conflict", "the request conflicts with existing data (duplicate or referenced record)")
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        # e.g. a NUL byte in a string (PostgreSQL text) or a number out of the column's range
+        log.info("database rejected a value: %s", _first_line(str(exc.orig)))
+        return _error(422, "invalid", "a value is not storable (NUL byte in text, or a number out of range)")
 
     @app.exception_handler(OperationalError)
     async def _operational(_: Request, exc: OperationalError) -> JSONResponse:  # pragma: no cover - DB down/busy
