@@ -162,3 +162,30 @@ def test_single_market_and_source_with_special_characters(tmp_path, make_communi
 def test_empty_comparison_is_an_error(tmp_path):
     with pytest.raises(peergrid.PeergridError):
         write_report(peergrid.Comparison({}), tmp_path)
+
+
+def test_glossary_covers_every_market(order_comparison, tmp_path):
+    """Every market of the results has a glossary entry (with its citation) on the page."""
+    from peergrid.market.bidding import MARKETS
+    from peergrid.report.page import MARKET_GLOSSARY, glossary_entries
+
+    assert set(MARKETS) <= set(MARKET_GLOSSARY)
+    path = write_report(order_comparison, tmp_path)
+    text = path.read_text(encoding="utf-8")
+    plain = html.unescape(text)
+    glossary = text[text.index('id="definitions"') :]
+    for name in order_comparison:
+        entry = re.search(rf'<dt data-market="{re.escape(name)}">(.*?)</dt><dd>(.*?)</dd>', glossary)
+        assert entry, name
+        assert len(entry.group(2)) > 80, name
+    for cite in ("McAfee 1992", "Tooki et al. 2025", "Satterthwaite & Williams 1989", "Gode & Sunder 1993"):
+        assert cite in plain, cite
+    assert "Bidding strategies" in plain
+    names = [m for m, _, _ in glossary_entries(list(order_comparison)) if m]
+    assert sorted(names) == sorted(order_comparison)
+
+
+def test_glossary_lists_only_the_markets_shown(report, comparison):
+    text = html.unescape(report.read_text(encoding="utf-8"))
+    assert set(re.findall(r'<dt data-market="([^"]+)">', text)) == set(comparison)
+    assert "McAfee 1992" not in text and "Bidding strategies" not in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 
@@ -96,7 +97,8 @@ def test_prices_panels(comparison):
         assert f"{m} buy" in labels and f"{m} sell" in labels
     assert "whole horizon" in top.get_title()
     assert len(bottom.patches) == 6  # buy + sell box per P2P mechanism
-    assert bottom.get_xticklabels()[0].get_text() == "BS\nbuy"
+    assert [t.get_text() for t in bottom.get_xticklabels()] == ["BS", "MMR", "SDR"]  # buy and sell box per tick
+    assert [p.get_hatch() for p in bottom.patches[:2]] == [None, "//"]
 
 
 def test_prices_weighted_boxes_within_tariffs(comparison):
@@ -195,3 +197,32 @@ def test_display_tz_and_profile_market(comparison, make_community):
     com = make_community(96, 4, batteries=0, meta={"display_tz": "Not/AZone"})
     with pytest.raises(peergrid.DataError, match="display_tz"):
         display_tz(com)
+
+
+def _overlap(a, b, pad: float = 1.0) -> bool:
+    return a.x0 + pad < b.x1 and b.x0 + pad < a.x1 and a.y0 + pad < b.y1 and b.y0 + pad < a.y1
+
+
+@pytest.mark.parametrize("name", list(EXPECTED_AXES))
+def test_eight_markets_readable(order_comparison, name):
+    """With all 8 markets no tick labels collide with each other, legends or titles."""
+    assert len(order_comparison) == 8
+    fig = PLOTS[name](order_comparison)
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    legends = [leg.get_window_extent(r) for leg in [*fig.legends, *(ax.get_legend() for ax in fig.axes)] if leg]
+    for ax in fig.axes:
+        shown = [t for t in ax.get_xticklabels() if t.get_text() and t.get_visible()]
+        ticks = sorted(shown, key=lambda t: t.get_position()[0])
+        for a, b in itertools.pairwise(ticks):
+            rot = np.deg2rad(a.get_rotation())
+            if rot == 0:
+                assert not _overlap(a.get_window_extent(r), b.get_window_extent(r)), (name, a.get_text(), b.get_text())
+            else:  # parallel rotated labels: perpendicular gap between neighbours > text height
+                dx = b.get_window_extent(r).x1 - a.get_window_extent(r).x1
+                height = a.get_fontsize() * fig.dpi / 72 * (a.get_text().count("\n") + 1)
+                assert dx * np.sin(rot) > 1.2 * height, (name, a.get_text(), b.get_text())
+        boxes = [t.get_window_extent(r) for t in ticks] + [ax.title.get_window_extent(r)]
+        for box in boxes:
+            for leg in legends:
+                assert not _overlap(box, leg), (name, "legend overlaps a tick label or title")

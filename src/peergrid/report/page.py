@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from peergrid.core.errors import DataError
+from peergrid.market.bidding import is_order_market
 from peergrid.report.plots import (
     display_tz,
     market_label,
@@ -35,7 +36,15 @@ from peergrid.report.plots import (
 )
 from peergrid.simulate.engine import Comparison
 
-__all__ = ["METRIC_COLUMNS", "metrics_table_html", "summary_json", "to_jsonable", "write_report"]
+__all__ = [
+    "MARKET_GLOSSARY",
+    "METRIC_COLUMNS",
+    "glossary_entries",
+    "metrics_table_html",
+    "summary_json",
+    "to_jsonable",
+    "write_report",
+]
 
 #: Metrics table columns: key, header, format kind.
 METRIC_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -88,31 +97,78 @@ _DEFINITIONS: tuple[tuple[str, str], ...] = (
         "as 0 (Jain, Chiu & Hawe 1984); 1 when everyone saves the same.",
     ),
     ("Better off", "Share of participants whose bill is not higher than without P2P trading."),
-    ("P2P traded", "Energy exchanged between members through the pool over the horizon."),
+    ("P2P traded", "Energy exchanged between members (through the pool or the order book) over the horizon."),
 )
 
-_MECHANISMS: tuple[tuple[str, str], ...] = (
-    (
+#: Glossary of every market the simulator runs (:data:`peergrid.market.bidding.MARKETS`): name → (term, text).
+#: The report lists the entries of the markets it shows, in this order.
+MARKET_GLOSSARY: dict[str, tuple[str, str]] = {
+    "baseline": (
         "No P2P (baseline)",
         "Every member trades with the grid alone: buyers pay the retail price λb, sellers receive "
         "the feed-in tariff λs.",
     ),
-    (
+    "sdr": (
         "SDR – supply-demand ratio",
         "All buyers pay P_buy(SDR) and all sellers receive P_sell(SDR), functions of the ratio of "
         "community supply to demand in the slot; for SDR > 1 both equal λs "
         "(Liu et al. 2017; Lange eqs. 2–4).",
     ),
-    (
+    "mmr": (
         "MMR – mid-market rate",
         "Peers trade at (λb + λs) / 2; the unmatched side of the slot trades with the grid at "
         "λb or λs (Long et al. 2017).",
     ),
-    (
+    "bs": (
         "BS – bill sharing",
         "The community's grid bill in the slot is shared in proportion to each member's own import "
         "and export; sell prices can fall below λs (as evaluated by Zhou et al. 2018).",
     ),
+    "uniform": (
+        "UNIFORM – uniform-price double auction (pay-as-clear)",
+        "Order book: in every slot each member with a deficit bids for it and each member with a "
+        "surplus offers it, at a limit price set by the bidding strategy. Bids are sorted by price "
+        "descending, asks ascending; the traded quantity is where the demand and supply curves "
+        "cross, and every trade of the slot settles at one price p = k·b_m + (1 − k)·s_m of the "
+        "marginal bid b_m and ask s_m (k-double auction, Satterthwaite & Williams 1989; k = 0.5 "
+        "is the mid-point). Buyers pay what sellers receive (no operator fees); unmatched energy "
+        "settles with the grid at λb / λs.",
+    ),
+    "pay-as-bid": (
+        "PAY-AS-BID – pay-as-bid double auction",
+        "The same orders and the same allocation as the uniform auction, but every order settles at "
+        "its own limit: a buyer pays its bid, a seller receives its ask. The spread between them is "
+        "kept by the market operator (operator fees), so members gain less than under the uniform "
+        "price for the same bids.",
+    ),
+    "mcafee": (
+        "MCAFEE – McAfee's trade-reduction double auction",
+        "McAfee 1992: with k efficient bid–ask pairs in price order, the first excluded pair sets "
+        "p0 = (b_{k+1} + s_{k+1}) / 2. If s_k ≤ p0 ≤ b_k all k pairs trade at p0; otherwise the "
+        "least valuable pair is dropped, buyers pay b_k, sellers receive s_k and the difference "
+        "goes to the operator. Truthful bidding is a dominant strategy for single-unit traders at "
+        "the cost of at most one trade; peergrid applies the rule to whole orders (a heuristic for "
+        "multi-kWh orders).",
+    ),
+    "bilateral": (
+        "BILATERAL – bilateral trading with network fees",
+        "Tooki et al. 2025, eqs. 10–12: every bid i and ask j of a slot form a candidate contract "
+        "with network fee H per kWh (line-utilisation fee, eq. 12; in the simulator one fee for "
+        "every pair, scenario [market] fee). Feasible pairs (b_i − H ≥ a_j + H) are matched "
+        "greedily by fee ascending, then surplus descending, at contract price "
+        "γ = k·(b_i − H) + (1 − k)·(a_j + H); the buyer pays γ + H (eq. 11) and the seller "
+        "receives γ − H (eq. 10), the fees go to the operator.",
+    ),
+}
+
+#: Extra glossary entry shown when the report holds an order-book market.
+_BIDDING: tuple[str, str] = (
+    "Bidding strategies (order-book markets)",
+    "truthful: every buyer bids its alternative, the retail price λb, and every seller asks its "
+    "alternative, the feed-in tariff λs, so all orders cross and the auctions trade as much as the "
+    "pool rules; zero-intelligence: every limit price is drawn uniformly from [λs, λb] (seeded; "
+    "budget-constrained zero-intelligence traders, Gode & Sunder 1993), so the books cross only in "
+    "part and unmatched energy goes to the grid.",
 )
 
 _REFERENCES: tuple[str, ...] = (
@@ -129,6 +185,34 @@ _REFERENCES: tuple[str, ...] = (
     "R. Jain, D.-M. Chiu, W. Hawe, “A quantitative measure of fairness and discrimination for "
     "resource allocation in shared computer systems”, DEC Research Report TR-301, 1984.",
 )
+
+#: References of the order-book markets, listed when the report holds one.
+_ORDER_REFERENCES: tuple[str, ...] = (
+    "R. P. McAfee, “A dominant strategy double auction”, Journal of Economic Theory 56(2), "
+    "434–450, 1992 — trade-reduction auction (MCAFEE).",
+    "M. A. Satterthwaite, S. R. Williams, “Bilateral trade with the sealed bid k-double auction: "
+    "existence and efficiency”, Journal of Economic Theory 48(1), 107–133, 1989 — the k price rule "
+    "(UNIFORM, BILATERAL).",
+    "Tooki et al., “Decentralized P2P-based transactive energy system”, 2025 — supplier profit, "
+    "buyer cost and line-utilisation fee, eqs. 10–12 (BILATERAL).",
+    "D. K. Gode, S. Sunder, “Allocative efficiency of markets with zero-intelligence traders: market "
+    "as a partial substitute for individual rationality”, Journal of Political Economy 101(1), "
+    "119–137, 1993 — zero-intelligence bidding.",
+)
+
+
+def glossary_entries(markets: Sequence[str]) -> list[tuple[str, str, str]]:
+    """Glossary entries ``(market, term, text)`` of ``markets``, in :data:`MARKET_GLOSSARY` order.
+
+    Markets without an entry (none of the simulator's) get a generic one, so every
+    market of a report is explained. When an order-book market is present, the
+    bidding strategies follow as an entry with market ``""``.
+    """
+    shown = [m for m in MARKET_GLOSSARY if m in markets] + [m for m in markets if m not in MARKET_GLOSSARY]
+    out = [(m, *MARKET_GLOSSARY.get(m, (market_label(m), "Market mechanism without a glossary entry."))) for m in shown]
+    if any(is_order_market(m) for m in markets):
+        out.append(("", *_BIDDING))
+    return out
 
 
 # ---- JSON ----------------------------------------------------------------------------------
@@ -476,8 +560,12 @@ def write_report(
     )
     nav.append(("definitions", "Definitions"))
     defs = "".join(f"<dt>{_esc(t)}</dt><dd>{_esc(d)}</dd>" for t, d in _DEFINITIONS)
-    mechs = "".join(f"<dt>{_esc(t)}</dt><dd>{_esc(d)}</dd>" for t, d in _MECHANISMS)
-    refs = "".join(f"<li>{_esc(r)}</li>" for r in _REFERENCES)
+    mechs = "".join(
+        (f'<dt data-market="{_esc(m)}">' if m else "<dt>") + f"{_esc(t)}</dt><dd>{_esc(d)}</dd>"
+        for m, t, d in glossary_entries(list(comparison))
+    )
+    orders = any(is_order_market(m) for m in comparison)
+    refs = "".join(f"<li>{_esc(r)}</li>" for r in _REFERENCES + (_ORDER_REFERENCES if orders else ()))
     sections.append(
         '<section id="definitions" aria-labelledby="h-definitions"><h2 id="h-definitions">Definitions</h2>'
         f"<h3>Metrics</h3><dl>{defs}</dl><h3>Market mechanisms</h3><dl>{mechs}</dl>"

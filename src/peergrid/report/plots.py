@@ -14,6 +14,8 @@ year of 1,000 households plots in about a second.
 
 from __future__ import annotations
 
+import itertools
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -71,6 +73,32 @@ def market_label(name: str) -> str:
         return "Baseline – no P2P (grid only)"
     long = MECHANISM_NAMES.get(name)
     return f"{name.upper()} – {long}" if long else name
+
+
+def _tick_label(name: str, width: int = 18) -> str:
+    """Two-part tick label of a market: ``"MCAFEE"`` over its long name wrapped at ``width`` characters."""
+    if name == "baseline":
+        return "no P2P"
+    long = MECHANISM_NAMES.get(name)
+    return f"{name.upper()}\n" + textwrap.fill(long, width) if long else name.upper()
+
+
+def _fit_xticklabels(ax, rotation: float = 30.0, pad: float = 4.0) -> None:
+    """Rotate the x tick labels of ``ax`` when neighbours would overlap (pad in pixels).
+
+    Lays the figure out first (constrained layout moves the axes), then compares
+    the labels' extents; rotated labels are right-aligned at their tick.
+    """
+    fig = ax.figure
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    labels = sorted((t for t in ax.get_xticklabels() if t.get_text()), key=lambda t: t.get_position()[0])
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    if any(a.x1 + pad > b.x0 for a, b in itertools.pairwise(boxes)):
+        for t in labels:
+            t.set_rotation(rotation)
+            t.set_horizontalalignment("right")
+            t.set_rotation_mode("anchor")
 
 
 def _color(name: str, markets: list[str]) -> str:
@@ -383,20 +411,34 @@ def plot_prices(comparison: Comparison, window: Window | None = None) -> Figure:
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9, frameon=False)
 
-    stats, colors, hatches = [], [], []
-    for name in p2p or markets:
+    stats, colors, hatches, pos, ticks = [], [], [], [], []
+    for j, name in enumerate(p2p or markets):  # per market: buy box left, sell box (hatched) right
         st = comparison[name].steps
-        for side, price, vol in (("buy", "price_buy", "demand_kwh"), ("sell", "price_sell", "supply_kwh")):
-            s = _weighted_stats(st[price].to_numpy(), st[vol].to_numpy(), f"{name.upper()}\n{side}")
+        ticks.append(name.upper() if name != "baseline" else "no P2P")
+        for side, price, vol, dx in (
+            ("buy", "price_buy", "demand_kwh", -0.2),
+            ("sell", "price_sell", "supply_kwh", 0.2),
+        ):
+            s = _weighted_stats(st[price].to_numpy(), st[vol].to_numpy(), f"{name.upper()} {side}")
             if s is not None:
                 stats.append(s)
+                pos.append(j + dx)
                 colors.append(_color(name, markets))
                 hatches.append("" if side == "buy" else "//")
     if stats:
-        pos = np.arange(len(stats), dtype=np.float64)
-        _draw_boxes(bx, stats, pos, 0.6, colors, hatches, alpha=0.75)
-        bx.set_xticks(pos, [st["label"] for st in stats])
-        bx.set_xlim(-0.6, len(stats) - 0.4)
+        _draw_boxes(bx, stats, np.asarray(pos), 0.34, colors, hatches, alpha=0.75)
+        bx.set_xticks(np.arange(len(ticks)), ticks)
+        bx.set_xlim(-0.6, len(ticks) - 0.4)
+        bx.legend(
+            handles=[
+                Patch(facecolor="white", edgecolor="black", label="buy (weighted by deficit)"),
+                Patch(facecolor="white", edgecolor="black", hatch="//", label="sell (weighted by surplus)"),
+            ],
+            loc="upper left",
+            bbox_to_anchor=(1.0, 1.0),
+            fontsize=9,
+            frameon=False,
+        )
     else:
         bx.text(0.5, 0.5, "no trades in the horizon", transform=bx.transAxes, ha="center", va="center")
     lb, ls = com.retail, com.feed_in
@@ -409,6 +451,7 @@ def plot_prices(comparison: Comparison, window: Window | None = None) -> Figure:
         "Volume-weighted price distribution over the whole horizon (whiskers: 5th–95th percentile)", fontsize=10
     )
     bx.grid(axis="y", alpha=0.3)
+    _fit_xticklabels(bx)
     return fig
 
 
@@ -462,7 +505,7 @@ def plot_savings(comparison: Comparison) -> Figure:
             for p, d in zip(pos, data, strict=True):
                 jitter = rng.uniform(-width * 0.3, width * 0.3, d.size)
                 ax.plot(p + jitter, d, "o", ms=2.5, color="black", alpha=0.45)
-    ax.set_xticks(np.arange(len(markets)), [market_label(m).replace(" – ", "\n") for m in markets])
+    ax.set_xticks(np.arange(len(markets)), [_tick_label(m) for m in markets])
     ax.set_xlim(-0.6, len(markets) - 0.4)
     if len(groups) > 1:
         n = {r: int(np.sum(roles == r)) for r in present}
@@ -472,6 +515,7 @@ def plot_savings(comparison: Comparison) -> Figure:
             frameon=False,
         )
     ax.grid(axis="y", alpha=0.3)
+    _fit_xticklabels(ax)
     return fig
 
 
@@ -599,8 +643,22 @@ def plot_energy_flows(comparison: Comparison) -> Figure:
         axis.set_xticks(x, [m.upper() if m != "baseline" else "no P2P" for m in markets])
         axis.set_title(title)
         axis.grid(axis="y", alpha=0.3)
-        axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncols=3, fontsize=9, frameon=False)
     ax.set_ylabel(f"energy over the horizon ({unit})")
+    legend = (
+        ("self", "self-consumed / self-supplied"),
+        ("peer", "sold to / bought from peers"),
+        ("grid_export", "grid export"),
+        ("grid_import", "grid import"),
+    )
+    fig.legend(  # one legend below both panels: it stays clear of (possibly rotated) tick labels
+        handles=[Patch(facecolor=_FLOW_COLORS[k], label=label) for k, label in legend],
+        loc="outside lower center",
+        ncols=len(legend),
+        fontsize=9,
+        frameon=False,
+    )
+    for axis in (ax, bx):
+        _fit_xticklabels(axis)
     return fig
 
 
