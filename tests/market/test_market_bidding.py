@@ -17,6 +17,7 @@ from peergrid.market import (
     clear_net,
     is_order_market,
     orders_from_net,
+    uniform_price,
 )
 from peergrid.market import bidding as bidding_module
 
@@ -48,6 +49,28 @@ def test_zero_intelligence_prices_are_seeded_and_within_tariffs():
     assert len(np.unique(a.price)) == len(a)  # continuous draws: no ties
     # arrival order is a seeded permutation, not slot-major
     assert not np.all(np.diff(a.slot) >= 0)
+
+
+def test_grouped_orders_are_separate_auctions():
+    """groups: slot t·G + group; the same orders and prices as without groups (hand-computed)."""
+    net = np.array([[2.0, -1.0, 0.0, -2.0], [0.0, 0.5, -3.0, 1.0]])
+    lb = np.array([0.30, 0.40])
+    book = orders_from_net(net, lb, 0.10, groups=[0, 0, 1, 1], n_groups=3)
+    rows = sorted(zip(book.id.tolist(), book.slot.tolist(), book.price.tolist(), strict=True))
+    # participants 0, 1 in group 0, 2, 3 in group 1; slot = t·3 + group
+    assert rows == [(0, 0, 0.30), (1, 0, 0.10), (3, 1, 0.10), (5, 3, 0.40), (6, 4, 0.10), (7, 4, 0.40)]
+    flat = orders_from_net(net, lb, 0.10, "zero-intelligence", seed=4)
+    zi = orders_from_net(net, lb, 0.10, "zero-intelligence", seed=4, groups=[0, 0, 1, 1])
+    np.testing.assert_array_equal(zi.id, flat.id)
+    np.testing.assert_array_equal(zi.price, flat.price)  # ZI prices drawn per time step, not per group slot
+    np.testing.assert_array_equal(zi.slot, flat.slot * 2 + np.array([0, 0, 1, 1])[zi.participant])
+    # one uniform auction per group: group 0 of step 0 trades 1 kWh, group 1 of step 0 has no buyer
+    r = uniform_price(book)
+    assert dict(zip(r.slots.tolist(), r.traded.tolist(), strict=True))[0] == pytest.approx(1.0)
+    with pytest.raises(DataError, match="group codes"):
+        orders_from_net(net, lb, 0.10, groups=[0, 0, 1, 3], n_groups=3)
+    with pytest.raises(DataError, match="groups must be 4 integer codes"):
+        orders_from_net(net, lb, 0.10, groups=[0, 1])
 
 
 def test_uniform_truthful_two_members():

@@ -48,7 +48,7 @@ References
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -134,7 +134,14 @@ def check_order_options(
 
 
 def orders_from_net(
-    net: Any, retail: Any, feed_in: Any, bidding: str = "truthful", seed: int | np.random.Generator = 0
+    net: Any,
+    retail: Any,
+    feed_in: Any,
+    bidding: str = "truthful",
+    seed: int | np.random.Generator | None = 0,
+    *,
+    groups: Any = None,
+    n_groups: int | None = None,
 ) -> OrderBook:
     """One order per slot and participant with a deficit or surplus, priced by a bidding strategy.
 
@@ -146,14 +153,25 @@ def orders_from_net(
         λb and λs per slot (length T) or one value, currency/kWh, 0 ≤ λs ≤ λb.
     bidding : {"truthful", "zero-intelligence"}
         Limit-price rule (module docstring).
-    seed : int or numpy.random.Generator
-        Seeds the zero-intelligence prices and the arrival order within slots.
+    seed : int, numpy.random.Generator or None
+        Seeds the zero-intelligence prices and the arrival order within slots
+        (``None``: fresh entropy).
+    groups : array-like, optional
+        ``(N,)`` integer group code of every participant, in ``[0, n_groups)``: the
+        participants of different groups trade in separate auctions, order slot
+        ``t·n_groups + groups[i]`` instead of t (e.g. the virtual microgrids of
+        :func:`peergrid.zoom.trade`). Default: one auction per time step.
+    n_groups : int, optional
+        Number of group codes G (default ``max(groups) + 1``); slot s belongs to time
+        step s // G and group s % G.
 
     Returns
     -------
     OrderBook
-        Order id ``t·N + i`` (slot t, participant i), ``slot`` t, participant code i;
-        in a random arrival order (vectorised, no loop over slots).
+        Order id ``t·N + i`` (time step t, participant i), ``slot`` t (or
+        ``t·G + groups[i]``), participant code i; in a random arrival order
+        (vectorised, no loop over slots). Limit prices are drawn in slot-major
+        order before the arrival order is shuffled.
 
     Examples
     --------
@@ -169,9 +187,18 @@ def orders_from_net(
     T = x.shape[0]
     _, _, lb, ls = _prepare(np.zeros(T), np.zeros(T), retail, feed_in)
     book = OrderBook.from_net(x, lb[:, None], ls[:, None])  # truthful: λb for bids, λs for asks
+    step = book.slot  # time step t of every order
+    if groups is not None:
+        g = np.asarray(groups)
+        if g.shape != (x.shape[1],) or (g.size and not np.issubdtype(g.dtype, np.integer)):
+            raise DataError(f"groups must be {x.shape[1]} integer codes (one per participant), got shape {g.shape}")
+        G = int(n_groups) if n_groups is not None else (int(g.max()) + 1 if g.size else 1)
+        if g.size and (g.min() < 0 or g.max() >= G):
+            raise DataError(f"group codes must be in [0, {G}), got {int(g.min())}..{int(g.max())}")
+        book = replace(book, slot=book.slot * G + g[book.participant].astype(np.int64))
     rng = np.random.default_rng(seed)
     if bidding == "zero-intelligence":
-        lo, hi = ls[book.slot], lb[book.slot]
+        lo, hi = ls[step], lb[step]
         book = book.with_prices(lo + rng.random(len(book)) * (hi - lo))
     return book.select(rng.permutation(len(book)))
 

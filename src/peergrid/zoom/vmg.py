@@ -37,7 +37,7 @@ import scipy.sparse as sp
 from peergrid.assets.battery import BatteryFleet
 from peergrid.control.greedy import greedy_self_consumption
 from peergrid.core.errors import ConfigError, DataError
-from peergrid.market import MECHANISMS, ORDER_MECHANISMS, OrderBook, get_mechanism, get_order_mechanism
+from peergrid.market import MECHANISMS, ORDER_MECHANISMS, get_mechanism, get_order_mechanism, orders_from_net
 from peergrid.zoom.lora import SF, RadioState
 
 __all__ = [
@@ -347,37 +347,26 @@ def _local_pool(net, d, s, codes, K, retail, feed_in, mechanism, offline):
 
 
 def _local_orders(net, codes, K, retail, feed_in, mechanism, offline, seed):
-    """Order-book clearing: one auction per (step, VMG) slot, all in one vectorised call."""
+    """Order-book clearing: one auction per (step, VMG) slot t·K + k, all in one vectorised call.
+
+    The orders are those of the simulator (:func:`peergrid.market.orders_from_net`
+    with zero-intelligence limit prices in [λs, λb], Gode & Sunder 1993), grouped
+    by VMG; the offline group sends none and settles with the grid.
+    """
     T, N = net.shape
-    rng = np.random.default_rng(seed)
-    t, i = np.nonzero(net)
-    v = net[t, i]
-    k = codes[i]
-    on = k != offline
-    t, i, v, k = t[on], i[on], v[on], k[on]
-    lo, hi = feed_in[t], retail[t]
-    # zero-intelligence-constrained limit prices in [λs, λb] (Gode & Sunder 1993)
-    price = lo + (hi - lo) * rng.uniform(0.0, 1.0, t.shape[0])
-    slot = t.astype(np.int64) * K + k
-    book = OrderBook.from_arrays(
-        participant=i.astype(np.int64),
-        side=np.where(v > 0, 1, -1).astype(np.int8),
-        quantity=np.abs(v),
-        price=price,
-        slot=slot,
-        id=t.astype(np.int64) * N + i,
-    )
+    online = np.where(codes[None, :] == offline, 0.0, net)
+    book = orders_from_net(online, retail, feed_in, "zero-intelligence", seed, groups=codes, n_groups=K)
     res = get_order_mechanism(mechanism)(book, retail=np.repeat(retail, K), feed_in=np.repeat(feed_in, K))
     fees = np.bincount(res.slots // K, weights=res.fees, minlength=T) if len(res.slots) else np.zeros(T)
-    filled = res.filled
+    t, i = np.divmod(book.id, N)  # order id t·N + i
     d = np.maximum(net, 0.0)
     s = np.maximum(-net, 0.0)
     bought = np.zeros((T, N))
     sold = np.zeros((T, N))
     bill = retail[:, None] * d - feed_in[:, None] * s  # offline and non-trading members: grid prices
-    buy = v > 0
-    bought[t[buy], i[buy]] = filled[buy]
-    sold[t[~buy], i[~buy]] = filled[~buy]
+    buy = book.is_buy
+    bought[t[buy], i[buy]] = res.filled[buy]
+    sold[t[~buy], i[~buy]] = res.filled[~buy]
     bill[t, i] = res.bill
     D = group_sums(d, codes, K)
     Gs = group_sums(s, codes, K)
@@ -402,8 +391,10 @@ def trade(
 
     1. **Local market** in each VMG with ``mechanism`` (pool rules BS/MMR/SDR of
        :mod:`peergrid.market.sharing`, or an order-book auction of
-       :mod:`peergrid.market.auction` with zero-intelligence limit prices in
-       [λs, λb]); slot code t·K + k. The offline group settles with the grid.
+       :mod:`peergrid.market.auction` on the orders of
+       :func:`peergrid.market.orders_from_net` with zero-intelligence limit prices
+       in [λs, λb], grouped by VMG); slot code t·K + k. The offline group settles
+       with the grid.
     2. **Storage** (optional, ``storage_kwh`` per member pooled per VMG,
        power = capacity / 2 h, 95 % one-way efficiency, SOC 10–100 %, start 50 %):
        the greedy rule of :func:`peergrid.control.greedy.greedy_self_consumption`
@@ -436,7 +427,7 @@ def trade(
     dt : float
         Step length, h.
     seed : int, optional
-        Seed of the order-book limit prices.
+        Seed of the order-book limit prices and arrival order (``None``: fresh entropy).
 
     Returns
     -------
