@@ -44,6 +44,20 @@ def _positive_dt(dt_hours: object) -> float:
     return float(dt_hours)
 
 
+def _availability_mask(availability: object) -> np.ndarray:
+    """``(T, N)`` boolean plug-in mask from a boolean or 0/1 array (a ``(T,)`` vector is one EV)."""
+    avail = np.asarray(availability)
+    if avail.ndim == 1:
+        avail = avail[:, None]
+    if avail.ndim != 2:
+        raise DataError(f"availability must have shape (T, N), got {avail.shape}")
+    if avail.dtype != bool:
+        if not np.all(np.isin(avail, (0, 1))):
+            raise DataError("availability must be boolean (or 0/1)")
+        avail = avail.astype(bool)
+    return avail
+
+
 def ev_availability(
     index: pd.DatetimeIndex,
     arrival_hour: float | np.ndarray,
@@ -216,15 +230,7 @@ def ev_immediate_charging(
         If the shapes do not fit or inputs have NaN/inf.
     """
     dt = _positive_dt(dt_hours)
-    avail = np.asarray(availability)
-    if avail.ndim == 1:
-        avail = avail[:, None]
-    if avail.ndim != 2:
-        raise DataError(f"availability must have shape (T, N), got {avail.shape}")
-    if avail.dtype != bool:
-        if not np.all(np.isin(avail, (0, 1))):
-            raise DataError("availability must be boolean (or 0/1)")
-        avail = avail.astype(bool)
+    avail = _availability_mask(availability)
     n_steps, n_ev = avail.shape
     power = np.atleast_1d(_param(power_kw, "power_kw"))
     if np.any(power < 0):

@@ -32,7 +32,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from peergrid.assets.ev import _positive_dt, ev_availability, ev_immediate_charging
+from peergrid.assets.ev import _availability_mask, _positive_dt, ev_availability, ev_immediate_charging
 from peergrid.control._common import participant_columns
 from peergrid.control.greedy import BatterySchedule
 from peergrid.core.community import Community
@@ -84,19 +84,6 @@ class EVSessions:
         return int(self.ev.size)
 
 
-def _mask(availability: np.ndarray) -> np.ndarray:
-    avail = np.asarray(availability)
-    if avail.ndim == 1:
-        avail = avail[:, None]
-    if avail.ndim != 2:
-        raise DataError(f"availability must have shape (T, N), got {avail.shape}")
-    if avail.dtype != bool:
-        if not np.all(np.isin(avail, (0, 1))):
-            raise DataError("availability must be boolean (or 0/1)")
-        avail = avail.astype(bool)
-    return avail
-
-
 def ev_sessions(availability: np.ndarray) -> EVSessions:
     """Split a plugged-in mask into sessions (contiguous plugged-in blocks).
 
@@ -108,7 +95,7 @@ def ev_sessions(availability: np.ndarray) -> EVSessions:
     -------
     EVSessions
     """
-    avail = _mask(availability)
+    avail = _availability_mask(availability)
     T, N = avail.shape
     starts = avail.copy()
     starts[1:] &= ~avail[:-1]
@@ -213,7 +200,7 @@ def ev_immediate(
         A complete session needs more than its charger can deliver.
     """
     dt = _positive_dt(dt_hours)
-    avail = _mask(availability)
+    avail = _availability_mask(availability)
     power = _power(power_kw, avail.shape[1])
     sessions = ev_sessions(avail)
     target = _targets(sessions, required_kwh, power * dt, avail.shape, dt, ids, index)
@@ -252,7 +239,7 @@ def ev_smart(
         A complete session needs more than its charger can deliver.
     """
     dt = _positive_dt(dt_hours)
-    avail = _mask(availability)
+    avail = _availability_mask(availability)
     T, N = avail.shape
     power = _power(power_kw, N)
     p = np.asarray(price, dtype=np.float64)
