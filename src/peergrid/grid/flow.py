@@ -323,6 +323,15 @@ def _dt(dt: float) -> float:
     return float(dt)
 
 
+def _flow_inputs(
+    net: pandapowerNet, p_kw: np.ndarray, q_kvar: np.ndarray | None, slots: np.ndarray | list | slice | None, dt: float
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, float]:
+    """Validated inputs of a flow run: participant table, (T, N) P and Q in kW/kvar, slot rows, dt in h."""
+    table = participant_table(net)
+    p, q = _power(p_kw, q_kvar, len(table))
+    return table, p, q, _slots(slots, p.shape[0]), _dt(dt)
+
+
 # ---- balanced --------------------------------------------------------------------------
 
 
@@ -450,10 +459,7 @@ def power_flow(
     DataError
         Wrong shape, NaN, bad slots, net without participants.
     """
-    table = participant_table(net)
-    p, q = _power(p_kw, q_kvar, len(table))
-    rows = _slots(slots, p.shape[0])
-    dt = _dt(dt)
+    table, p, q, rows, dt = _flow_inputs(net, p_kw, q_kvar, slots, dt)
     engine = _Balanced(copy.deepcopy(net), table["load"].to_numpy(), _use_numba(numba, len(net.bus), len(rows)))
     converged = np.zeros(len(rows), dtype=bool)
     for k, t in enumerate(rows):
@@ -533,10 +539,7 @@ def power_flow_3ph(
         pandapower rejects the net's zero-sequence model (e.g. an unsupported vector group).
     """
     pp = pandapower()
-    table = participant_table(net)
-    p, q = _power(p_kw, q_kvar, len(table))
-    rows = _slots(slots, p.shape[0])
-    dt = _dt(dt)
+    table, p, q, rows, dt = _flow_inputs(net, p_kw, q_kvar, slots, dt)
     work = copy.deepcopy(net)
     add_zero_sequence(work)
     work.load.loc[table["load"].to_numpy(), "in_service"] = False
