@@ -135,40 +135,28 @@ class ContinuousDoubleAuction:
                 self._next_id = oid + 1
         rem = q
         fills = self._fills
-        if s == 1:  # buy: walk the asks upwards
-            levels, heap = self._levels[1], self._heaps[1]
-            limit = math.inf if price is None else price
-            while heap:
-                best = heap[0]
-                level = levels.get(best)
-                if level is None:
-                    heapq.heappop(heap)  # stale
-                    continue
-                if best > limit:
-                    break
-                rem = self._take(level, rem, oid, participant, best, True, fills)
-                if level[1] == 0:
-                    del levels[best]
-                    heapq.heappop(heap)
-                if rem <= 0.0:
-                    break
-        else:  # sell: walk the bids downwards
-            levels, heap = self._levels[0], self._heaps[0]
-            limit = -math.inf if price is None else price
-            while heap:
-                best = -heap[0]
-                level = levels.get(best)
-                if level is None:
-                    heapq.heappop(heap)
-                    continue
-                if best < limit:
-                    break
-                rem = self._take(level, rem, oid, participant, best, False, fills)
-                if level[1] == 0:
-                    del levels[best]
-                    heapq.heappop(heap)
-                if rem <= 0.0:
-                    break
+        # a buy walks the asks upwards, a sell the bids downwards; heap keys are sign·price
+        # (asks by price, bids by −price), so both walk their heap from the smallest key
+        book_side = 1 if s == 1 else 0
+        levels, heap = self._levels[book_side], self._heaps[book_side]
+        sign = 1.0 if s == 1 else -1.0
+        limit = math.inf if price is None else sign * price
+        buy = s == 1
+        while heap:
+            key = heap[0]
+            best = sign * key
+            level = levels.get(best)
+            if level is None:
+                heapq.heappop(heap)  # stale
+                continue
+            if key > limit:
+                break
+            rem = self._take(level, rem, oid, participant, best, buy, fills)
+            if level[1] == 0:
+                del levels[best]
+                heapq.heappop(heap)
+            if rem <= 0.0:
+                break
         self.last_filled = q - rem if rem > 0.0 else q
         if rem > 0.0 and price is not None:  # rest the remainder
             own = self._levels[0 if s == 1 else 1]
