@@ -9,6 +9,7 @@ the JSON API under ``/api`` with OpenAPI docs at ``/docs``. Optional extensions
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import importlib
 import logging
@@ -23,7 +24,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from peergrid.core.errors import PeergridError
-from peergrid.service.auth import AuthSettings, LoginLimiter
+from peergrid.service.auth import AuthSettings, LoginLimiter, signing_key
 from peergrid.service.clearing import Scheduler
 from peergrid.service.db import make_engine, migrate, session_factory
 from peergrid.service.errors import RateLimited, ServiceError
@@ -165,6 +166,9 @@ def create_app(
         migrate(engine)
     factory = session_factory(engine)
     settings = auth or AuthSettings()
+    if not settings.secret:  # load (or create, once, committed) the shared signing key; never lazily per request
+        with factory() as session, session.begin():
+            settings = dataclasses.replace(settings, secret=signing_key(session, settings))
     sched: Scheduler | None = None
 
     @contextlib.asynccontextmanager

@@ -235,12 +235,15 @@ def authenticate(session: Session, settings: AuthSettings, token: str | None) ->
     except jwt.PyJWTError:
         raise Unauthorized("invalid token") from None
     jti = str(payload["jti"])
-    if session.get(RevokedToken, jti) is not None:
-        raise Unauthorized("token revoked: log in again")
     try:
-        user = session.get(User, int(payload["sub"]))
+        uid = int(payload["sub"])
     except (TypeError, ValueError):
         raise Unauthorized("invalid token") from None
+    revoked = sa.exists().where(RevokedToken.jti == jti)
+    row = session.execute(sa.select(User, revoked).where(User.id == uid)).first()
+    if row is not None and row[1]:
+        raise Unauthorized("token revoked: log in again")
+    user = row[0] if row is not None else None
     if user is None or not user.is_active:
         raise Unauthorized("account disabled or removed")
     return TokenInfo(user, jti, dt.datetime.fromtimestamp(int(payload["exp"]), dt.UTC))

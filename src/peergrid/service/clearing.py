@@ -55,8 +55,7 @@ from peergrid.market import (
     get_order_mechanism,
     update_reputation,
 )
-from peergrid.service import ledger
-from peergrid.service.db import is_postgres
+from peergrid.service import bulk, ledger
 from peergrid.service.directory import get_community, system_accounts
 from peergrid.service.errors import Conflict, Invalid
 from peergrid.service.models import (
@@ -123,26 +122,6 @@ def _minor(x: np.ndarray) -> np.ndarray:
     return np.rint(np.asarray(x, dtype=np.float64) * 100.0).astype(np.int64)
 
 
-def _bulk_update(session: Session, table: sa.Table, rows: list[dict[str, Any]], cols: tuple[str, ...]) -> None:
-    """UPDATE ``table`` SET cols WHERE id = row id, for many rows (set-based on PostgreSQL)."""
-    if not rows:
-        return
-    if is_postgres(session):
-        for i in range(0, len(rows), _CHUNK):
-            part = rows[i : i + _CHUNK]
-            v = sa.values(
-                sa.column("rid", sa.BigInteger),
-                *[sa.column(c, table.c[c].type) for c in cols],
-                name="v",
-            ).data([(r["id"], *[r[c] for c in cols]) for r in part])
-            session.execute(sa.update(table).where(table.c.id == v.c.rid).values({c: v.c[c] for c in cols}))
-    else:
-        stmt = (
-            sa.update(table).where(table.c.id == sa.bindparam("rid")).values({c: sa.bindparam(f"v_{c}") for c in cols})
-        )
-        session.execute(stmt, [{"rid": r["id"], **{f"v_{c}": r[c] for c in cols}} for r in rows])
-
-
 def _existing(session: Session, community_id: int, interval_start: dt.datetime, phase: str) -> ClearingRun | None:
     return session.execute(
         sa.select(ClearingRun).where(
@@ -159,14 +138,14 @@ def _wallets(session: Session, community_id: int) -> dict[int, tuple[int, int, i
         sa.select(Account.user_id, Account.id, Account.balance_minor, Account.credit_limit_minor).where(
             Account.community_id == community_id, Account.kind == "wallet"
         )
-    ).tuples().all()
+    ).all()
     return {int(u): (int(a), int(b), int(c)) for u, a, b, c in rows}
 
 
 def _reputation(session: Session, community_id: int) -> dict[int, float]:
     rows = session.execute(
         sa.select(Membership.user_id, Membership.reputation).where(Membership.community_id == community_id)
-    ).tuples().all()
+    ).all()
     return {int(u): float(r) for u, r in rows}
 
 
@@ -239,8 +218,6 @@ def _settle_market(session: Session, community: Community, t: dt.datetime, now: 
         .where(_ORD.c.community_id == community.id, _ORD.c.interval_start == t, _ORD.c.status == "open")
         .order_by(_ORD.c.created_at, _ORD.c.id)
     )
-    if is_postgres(session):
-        q = q.with_for_update()
     rows = session.execute(q).all()
     if not rows:
         run.summary = {"n_orders": 0, "n_trades": 0, "traded_kwh": 0.0}
@@ -258,7 +235,7 @@ def _settle_market(session: Session, community: Community, t: dt.datetime, now: 
             sa.select(_ORD.c.user_id, sa.func.sum(_ORD.c.committed_minor))
             .where(_ORD.c.community_id == community.id, _ORD.c.status == "open", _ORD.c.interval_start != t)
             .group_by(_ORD.c.user_id)
-        ).tuples().all()
+        ).all()
     )
     committed = np.array([int(other.get(int(u), 0) or 0) for u in users], dtype=np.float64)
     rep = _reputation(session, community.id)
@@ -310,7 +287,7 @@ def _settle_market(session: Session, community: Community, t: dt.datetime, now: 
         transfers.append(
             ledger.Transfer(sysacc["clearing"], sysacc["fees"], int(fee.sum()), "p2p_fee", ref, interval_start=t)
         )
-    ledger.post(session, community.id, transfers)
+    ledger.post(session, community.id, transfers, accounts_checked=True)
     # ---- trades, orders, positions
     if len(q_wh):
         trade_rows = [
@@ -341,8 +318,7 @@ def _settle_market(session: Session, community: Community, t: dt.datetime, now: 
                 strict=True,
             )
         ]
-        for i in range(0, len(trade_rows), _CHUNK):
-            session.execute(sa.insert(Trade.__table__), trade_rows[i : i + _CHUNK])
+        bulk.insert_rows(session, Trade.__table__, trade_rows)
     status = np.where(
         ~elig.admitted, "rejected", np.where(filled >= qwh, "filled", np.where(filled > 0, "partial", "unfilled"))
     )
@@ -351,7 +327,11 @@ def _settle_market(session: Session, community: Community, t: dt.datetime, now: 
         {"id": o, "status": s, "filled_wh": f, "committed_minor": 0, "reason": r[:200]}
         for o, s, f, r in zip(oid.tolist(), status.tolist(), filled.tolist(), reason.tolist(), strict=True)
     ]
-    _bulk_update(session, _ORD, order_rows, ("status", "filled_wh", "committed_minor", "reason"))
+    changed = bulk.update_rows(session, _ORD, order_rows, ("status", "filled_wh", "committed_minor", "reason"),
+                               only_if={"status": "open"})
+    if changed != len(order_rows):  # an order was cancelled while we cleared: roll back, retry next tick
+        raise Conflict(f"orders of {t.isoformat()} changed during clearing; retry")
+    active = (bought > 0) | (sold > 0)  # members whose orders all stayed unfilled have nothing to settle
     pos_rows = [
         {
             "clearing_run_id": run.id,
@@ -370,17 +350,16 @@ def _settle_market(session: Session, community: Community, t: dt.datetime, now: 
             "grid_received_minor": 0,
         }
         for u, bw, sw, p, r, f in zip(
-            users.tolist(),
-            bought.tolist(),
-            sold.tolist(),
-            paid.tolist(),
-            received.tolist(),
-            fees_by.tolist(),
+            users[active].tolist(),
+            bought[active].tolist(),
+            sold[active].tolist(),
+            paid[active].tolist(),
+            received[active].tolist(),
+            fees_by[active].tolist(),
             strict=True,
         )
     ]
-    for i in range(0, len(pos_rows), _CHUNK):
-        session.execute(sa.insert(Position.__table__), pos_rows[i : i + _CHUNK])
+    bulk.insert_rows(session, Position.__table__, pos_rows)
     summary = result.summary()
     summary.update(
         {
@@ -408,7 +387,7 @@ def _metered_net(session: Session, community_id: int, t: dt.datetime) -> dict[in
         .join(Meter, Meter.id == Reading.meter_id)
         .where(Meter.community_id == community_id, Reading.interval_start == t)
         .group_by(Meter.user_id)
-    ).tuples().all()
+    ).all()
     return {int(u): (int(i or 0), int(e or 0)) for u, i, e in rows}
 
 
@@ -468,7 +447,7 @@ def _settle_metered(session: Session, community: Community, t: dt.datetime, now:
             .where(
                 ClearingRun.community_id == community.id, ClearingRun.interval_start == t, ClearingRun.phase == "market"
             )
-        ).tuples().all()
+        ).all()
         contracted = {int(u): int(b) - int(s) for u, b, s in pos}
         users = np.array(sorted((set(metered) | set(contracted)) & set(wallets)), dtype=np.int64)
         if len(users) == 0:
@@ -498,9 +477,9 @@ def _settle_metered(session: Session, community: Community, t: dt.datetime, now:
                 mids = dict(
                     session.execute(
                         sa.select(Membership.user_id, Membership.id).where(Membership.community_id == community.id)
-                    ).tuples().all()
+                    ).all()
                 )
-                _bulk_update(
+                bulk.update_rows(
                     session,
                     _MEM,
                     [{"id": mids[int(users[i])], "reputation": float(r1[i])} for i in changed.tolist()],
@@ -524,7 +503,7 @@ def _settle_metered(session: Session, community: Community, t: dt.datetime, now:
         ledger.Transfer(sysacc["grid"], int(wal[i]), int(recv_amount[i]), kind_recv, ref, interval_start=t)
         for i in np.flatnonzero(recv_amount > 0).tolist()
     ]
-    ledger.post(session, community.id, transfers, allow_overdraft=True)
+    ledger.post(session, community.id, transfers, allow_overdraft=True, accounts_checked=True)
     pos_rows = [
         {
             "clearing_run_id": run.id,
@@ -556,8 +535,7 @@ def _settle_metered(session: Session, community: Community, t: dt.datetime, now:
             strict=True,
         )
     ]
-    for i in range(0, len(pos_rows), _CHUNK):
-        session.execute(sa.insert(Position.__table__), pos_rows[i : i + _CHUNK])
+    bulk.insert_rows(session, Position.__table__, pos_rows)
     summary["paid_minor"] = int(pay_amount.sum())
     summary["received_minor"] = int(recv_amount.sum())
     run.summary = summary

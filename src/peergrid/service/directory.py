@@ -168,7 +168,7 @@ def system_accounts(session: Session, community_id: int) -> dict[str, int]:
     """Ids of the community's system accounts by kind."""
     rows = session.execute(
         sa.select(Account.kind, Account.id).where(Account.community_id == community_id, Account.user_id.is_(None))
-    ).tuples().all()
+    ).all()
     out = dict(rows)
     if set(out) != set(SYSTEM_ACCOUNTS):
         raise NotFound(f"community {community_id} has no system accounts")
@@ -190,7 +190,7 @@ def wallet_ids(session: Session, community_id: int) -> dict[int, int]:
     return dict(
         session.execute(
             sa.select(Account.user_id, Account.id).where(Account.community_id == community_id, Account.kind == "wallet")
-        ).tuples().all()
+        ).all()
     )
 
 

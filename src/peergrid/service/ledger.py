@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from peergrid.service.db import is_postgres
+from peergrid.service import bulk
 from peergrid.service.errors import InsufficientFunds, Invalid, NotFound
 from peergrid.service.models import Account, LedgerEntry, LedgerHead, utcnow
 
@@ -94,23 +94,8 @@ def _lock_head(session: Session) -> LedgerHead:
 
 def apply_deltas(session: Session, deltas: dict[int, int]) -> None:
     """Add ``deltas[account_id]`` (minor units) to the cached balances, in bulk."""
-    items = [(int(k), int(v)) for k, v in deltas.items() if v]
-    if not items:
-        return
-    if is_postgres(session):
-        for i in range(0, len(items), _CHUNK):
-            part = items[i : i + _CHUNK]
-            v = sa.values(sa.column("aid", sa.Integer), sa.column("delta", sa.BigInteger), name="v").data(part)
-            session.execute(
-                sa.update(_ACC).where(_ACC.c.id == v.c.aid).values(balance_minor=_ACC.c.balance_minor + v.c.delta)
-            )
-    else:
-        session.execute(
-            sa.update(_ACC)
-            .where(_ACC.c.id == sa.bindparam("aid"))
-            .values(balance_minor=_ACC.c.balance_minor + sa.bindparam("delta")),
-            [{"aid": a, "delta": d} for a, d in items],
-        )
+    rows = [{"id": int(k), "balance_minor": int(v)} for k, v in deltas.items() if v]
+    bulk.update_rows(session, _ACC, rows, ("balance_minor",), increment=True)
 
 
 def post(
@@ -120,6 +105,7 @@ def post(
     *,
     allow_overdraft: bool = False,
     tx_id: str | None = None,
+    accounts_checked: bool = False,
 ) -> str:
     """Append ``transfers`` as one transaction to the chain and update balances.
 
@@ -138,6 +124,9 @@ def post(
         Let wallets go below their credit limit (mandatory settlement of metered energy).
     tx_id : str, optional
         Transaction id (default: a new UUID).
+    accounts_checked : bool
+        The caller read every account id from this community's accounts in the same
+        transaction (skips the look-up that checks it).
 
     Returns
     -------
@@ -162,7 +151,8 @@ def post(
     for t in items:
         deltas[t.debit] -= t.amount_minor
         deltas[t.credit] += t.amount_minor
-    _check_accounts(session, community_id, deltas.keys())
+    if not accounts_checked:
+        _check_accounts(session, community_id, deltas.keys())
     head = _lock_head(session)
     now = utcnow()
     prev = head.hash
@@ -186,8 +176,7 @@ def post(
         }
         row["hash"] = prev = entry_hash(prev, row)
         rows.append(row)
-    for i in range(0, len(rows), _CHUNK):
-        session.execute(sa.insert(_LED), rows[i : i + _CHUNK])
+    bulk.insert_rows(session, _LED, rows)
     session.execute(sa.update(LedgerHead).where(LedgerHead.id == 1).values(seq=seq, hash=prev))
     session.expire(head)
     apply_deltas(session, deltas)
@@ -349,5 +338,5 @@ def balances(session: Session, account_ids: Sequence[int]) -> dict[int, int]:
     ids = list(account_ids)
     for i in range(0, len(ids), _CHUNK):
         part = ids[i : i + _CHUNK]
-        out.update(session.execute(sa.select(_ACC.c.id, _ACC.c.balance_minor).where(_ACC.c.id.in_(part))).tuples().all())
+        out.update(session.execute(sa.select(_ACC.c.id, _ACC.c.balance_minor).where(_ACC.c.id.in_(part))).all())
     return out

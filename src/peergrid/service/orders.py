@@ -13,11 +13,9 @@ import math
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from peergrid.market import BUY, SELL, OrderBook, check_wallets
-from peergrid.service.directory import wallet
 from peergrid.service.errors import Conflict, Forbidden, InsufficientFunds, Invalid, NotFound
 from peergrid.service.models import ORDER_MECHANISMS, Account, Community, Order, User
 from peergrid.service.timeutil import check_aligned
@@ -106,10 +104,13 @@ def place_order(
         )
     if interval_start - now > MAX_HORIZON:
         raise Invalid(f"orders may be placed at most {MAX_HORIZON.days} days ahead")
-    acc = wallet(session, community.id, user.id)
-    # serialise this user's order placements (PostgreSQL row lock; SQLite writes are serialised anyway)
-    session.execute(sa.select(Account.id).where(Account.id == acc.id).with_for_update())
-    session.refresh(acc)
+    # the wallet, locked: serialises this user's order placements (PostgreSQL row lock; SQLite writes are serial)
+    acc = session.execute(
+        sa.select(Account).where(Account.community_id == community.id, Account.key == f"wallet:{user.id}")
+        .with_for_update()
+    ).scalar_one_or_none()
+    if acc is None:
+        raise NotFound(f"user {user.id} has no wallet in community {community.id}")
     committed = commitment_minor(side, quantity_wh, price)
     if side == "buy":
         book = OrderBook.from_arrays(
@@ -137,11 +138,7 @@ def place_order(
         reason="",
     )
     session.add(order)
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:
-        raise Conflict(f"idempotency key {idempotency_key!r} is being used by a concurrent request") from None
+    session.flush()  # a concurrent request with the same idempotency key fails here (409 via IntegrityError)
     return order, True
 
 
