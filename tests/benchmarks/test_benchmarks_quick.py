@@ -23,6 +23,7 @@ REQUIRED_KEYS = {
     "powerflow.py": {"buses", "slots", "powerflow_s"},
     "federation_peersim_workload.py": {"nodes", "cycles", "seconds", "peak_rss_mb", "exchanges_per_node_cycle"},
     "federation_sweep.py": {"tasks", "seeds", "seconds_local", "identical"},
+    "service_clearing.py": {"participants", "db", "clear_settle_seconds", "orders_per_s", "p50_ms", "p99_ms"},
     "zoom.py": {"devices", "gateways", "steps", "seconds", "radio_s", "vmg_s", "trading_s"},
 }
 
