@@ -26,7 +26,7 @@ losses, as in :mod:`peergrid.assets.ev`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -360,16 +360,10 @@ def ev_controller(
         from peergrid.control import get_controller  # lazy: peergrid.control imports this module
 
         ev = ev_charging(community, fleet, mode, price=price, tz=tz)
-        with_ev = Community(
-            community.index,
-            community.participants.drop(columns=["role"]),
-            community.load + ev,
-            community.generation,
-            community.retail,
-            community.feed_in,
-            name=community.name,
-            source=community.source,
-            currency=community.currency,
+        with_ev = replace(  # a validated copy of the community with the EV charging in its load
+            community,
+            participants=community.participants.drop(columns=["role"]),
+            load=community.load + ev,
             meta=dict(community.meta),
         )
         sched = get_controller(base)(with_ev, progress=progress)

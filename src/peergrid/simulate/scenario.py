@@ -42,6 +42,7 @@ the key and the file.
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -280,18 +281,7 @@ class Scenario(_Strict):
         if isinstance(t.retail, float):
             if t.retail < com.feed_in.max():
                 raise ConfigError(f"[tariff].retail = {t.retail} is below the feed-in tariff")
-            com = Community(
-                com.index,
-                com.participants,
-                com.load,
-                com.generation,
-                t.retail,
-                com.feed_in,
-                name=com.name,
-                source=com.source,
-                currency=t.currency,
-                meta=com.meta,
-            )
+            com = dataclasses.replace(com, retail=t.retail, currency=t.currency)
         com.name = self.name
         com.currency = t.currency
         return com
