@@ -67,6 +67,21 @@ def _warm_up(three_phase: bool, numba: bool | None) -> None:
     (power_flow_3ph if three_phase else power_flow)(net, p, dt=dt, numba=numba)
 
 
+def _time_flow(three_phase: bool, buses: int, slots: int, seed: int, warmup: bool, numba: bool | None) -> float:
+    """Seconds of one balanced or three-phase flow on :func:`synthetic_feeder` (feeder building not timed)."""
+    net, p, dt = synthetic_feeder(buses, slots, seed=seed)
+    if warmup:
+        _warm_up(three_phase, numba)
+    flow_fn = power_flow_3ph if three_phase else power_flow
+    t0 = time.perf_counter()
+    flow = flow_fn(net, p, dt=dt, numba=numba)
+    elapsed = time.perf_counter() - t0
+    if not flow.converged.all():  # pragma: no cover - the synthetic feeder always converges
+        name = "benchmark_powerflow_3ph" if three_phase else "benchmark_powerflow"
+        raise ModelError(f"{name}: some slots did not converge")
+    return elapsed
+
+
 def benchmark_powerflow(
     buses: int = 100, slots: int = 96, *, seed: int = 0, warmup: bool = True, numba: bool | None = None
 ) -> float:
@@ -77,27 +92,11 @@ def benchmark_powerflow(
     compilation (~2–3 s once per process) are excluded. ``numba`` is passed through
     (default: the library default, see :func:`~peergrid.grid.power_flow`).
     """
-    net, p, dt = synthetic_feeder(buses, slots, seed=seed)
-    if warmup:
-        _warm_up(False, numba)
-    t0 = time.perf_counter()
-    flow = power_flow(net, p, dt=dt, numba=numba)
-    elapsed = time.perf_counter() - t0
-    if not flow.converged.all():  # pragma: no cover - the synthetic feeder always converges
-        raise ModelError("benchmark_powerflow: some slots did not converge")
-    return elapsed
+    return _time_flow(False, buses, slots, seed, warmup, numba)
 
 
 def benchmark_powerflow_3ph(
     buses: int = 100, slots: int = 96, *, seed: int = 0, warmup: bool = True, numba: bool | None = None
 ) -> float:
     """Seconds for an unbalanced (``runpp_3ph``) flow; as :func:`benchmark_powerflow`."""
-    net, p, dt = synthetic_feeder(buses, slots, seed=seed)
-    if warmup:
-        _warm_up(True, numba)
-    t0 = time.perf_counter()
-    flow = power_flow_3ph(net, p, dt=dt, numba=numba)
-    elapsed = time.perf_counter() - t0
-    if not flow.converged.all():  # pragma: no cover
-        raise ModelError("benchmark_powerflow_3ph: some slots did not converge")
-    return elapsed
+    return _time_flow(True, buses, slots, seed, warmup, numba)
