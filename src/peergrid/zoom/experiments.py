@@ -304,18 +304,17 @@ def exp_opex(quick: bool = False, seed: int = 0, cost: CostParams | None = None)
         fig, (a, b) = _fig(2)
         x = np.arange(len(table))
         labels = [f"{int(d)}/{int(g)}" for d, g in zip(table["devices"], table["gateways"], strict=True)]
-        a.bar(x - 0.2, table["opex_flat"], 0.4, label="flat (SF12, one market)")
-        a.bar(x + 0.2, table["opex_zoom"], 0.4, label="zooming (ADR + VMGs)")
-        a.set_xticks(x, labels)
-        a.set_xlabel("devices / gateways")
-        a.set_ylabel("OPEX over the run, USD")
-        a.legend()
-        b.bar(x - 0.2, table["gw_power_flat_w"], 0.4, label="flat")
-        b.bar(x + 0.2, table["gw_power_zoom_w"], 0.4, label="zooming")
-        b.set_xticks(x, labels)
-        b.set_xlabel("devices / gateways")
-        b.set_ylabel("total gateway power, W")
-        b.legend()
+        panels = (
+            (a, "opex_flat", "opex_zoom", "OPEX over the run, USD", "flat (SF12, one market)", "zooming (ADR + VMGs)"),
+            (b, "gw_power_flat_w", "gw_power_zoom_w", "total gateway power, W", "flat", "zooming"),
+        )
+        for ax, flat, zoom, ylabel, flat_label, zoom_label in panels:  # flat vs zooming per network size
+            ax.bar(x - 0.2, table[flat], 0.4, label=flat_label)
+            ax.bar(x + 0.2, table[zoom], 0.4, label=zoom_label)
+            ax.set_xticks(x, labels)
+            ax.set_xlabel("devices / gateways")
+            ax.set_ylabel(ylabel)
+            ax.legend()
         return fig
 
     params = {"sizes": [list(s) for s in sizes], "days": days, "cost": cp.__dict__}
