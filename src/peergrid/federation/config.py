@@ -50,13 +50,13 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from peergrid.core.errors import ConfigError
+from peergrid.core.tomlconfig import read_toml, validate_model
 
 __all__ = [
     "DEFAULT_PRICES",
@@ -224,12 +224,6 @@ class FederationConfig(_Strict):
         return self
 
 
-def _format_loc(loc: tuple) -> str:
-    parts = [str(p) for p in loc if not isinstance(p, int)]
-    parts = ["from" if p == "from_" else p for p in parts]
-    return ".".join(parts) if parts else "(top level)"
-
-
 def config_from_dict(data: dict, origin: str = "<dict>") -> FederationConfig:
     """Validate a configuration mapping (parsed TOML or a PeerSim translation).
 
@@ -249,13 +243,7 @@ def config_from_dict(data: dict, origin: str = "<dict>") -> FederationConfig:
     ConfigError
         One line naming the file and the key.
     """
-    try:
-        return FederationConfig.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-        where = f"{_format_loc(err['loc'])}: " if any(not isinstance(x, int) for x in err["loc"]) else ""
-        raise ConfigError(f"{origin}: {where}{msg}") from None
+    return validate_model(FederationConfig, data, origin)
 
 
 def apply_overrides(data: dict, overrides: dict[str, Any]) -> dict:
@@ -299,18 +287,14 @@ def load_config(path: str | Path) -> FederationConfig:
         Missing file, malformed file, unknown key or out-of-range value (one line).
     """
     p = Path(path)
+    if p.suffix.lower() == ".toml":
+        return config_from_dict(read_toml(p, "configuration file"), str(p))
     if not p.is_file():
         raise ConfigError(f"{p}: configuration file not found")
     try:
         text = p.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: cannot read ({exc})") from None
-    if p.suffix.lower() == ".toml":
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{p}: malformed TOML ({exc})") from None
-        return config_from_dict(data, str(p))
     return config_from_dict(parse_peersim(text, str(p)), str(p))
 
 

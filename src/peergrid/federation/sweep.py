@@ -37,7 +37,6 @@ import itertools
 import logging
 import math
 import time
-import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,9 +44,10 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from peergrid.core.errors import ConfigError
+from peergrid.core.tomlconfig import read_toml, validate_model
 from peergrid.federation.config import FederationConfig, apply_overrides, config_from_dict, load_config
 
 __all__ = [
@@ -414,21 +414,7 @@ def load_spec(path: str | Path) -> tuple[SweepSpec, Path]:
         The spec and its directory (relative paths resolve against it).
     """
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: sweep specification not found")
-    try:
-        data = tomllib.loads(p.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: malformed TOML ({exc})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: cannot read ({exc})") from None
-    try:
-        spec = SweepSpec.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{p}: {loc}: {msg}") from None
+    spec = validate_model(SweepSpec, read_toml(p, "sweep specification"), str(p))
     return spec, p.resolve().parent
 
 

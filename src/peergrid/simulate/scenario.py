@@ -43,17 +43,17 @@ the key and the file.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from peergrid.core.community import Community
 from peergrid.core.errors import ConfigError, DataError, PeergridError
 from peergrid.core.timeindex import validate_index
+from peergrid.core.tomlconfig import read_toml, validate_model
 from peergrid.market.bidding import BIDDING, MARKETS, check_market, is_order_market
 
 
@@ -359,15 +359,6 @@ class Scenario(_Strict):
         return [check_market(m) for m in self.simulation.markets]
 
 
-def _format_loc(loc: tuple) -> str:
-    parts = [str(p) for p in loc if not isinstance(p, int)]
-    if not parts:
-        return "(top level)"
-    if len(parts) == 1:
-        return parts[0]
-    return f"[{'.'.join(parts[:-1])}].{parts[-1]}"
-
-
 def scenario_from_dict(data: dict, origin: str = "<dict>") -> Scenario:
     """Validate a scenario mapping.
 
@@ -382,16 +373,7 @@ def scenario_from_dict(data: dict, origin: str = "<dict>") -> Scenario:
     -------
     Scenario
     """
-    try:
-        return Scenario.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = _format_loc(err["loc"])
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        else:
-            msg = err["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{origin}: {loc}: {msg}") from None
+    return validate_model(Scenario, data, origin, tables=True)
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -410,17 +392,7 @@ def load_scenario(path: str | Path) -> Scenario:
     ConfigError
         Missing file, malformed TOML, unknown key or out-of-range value.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: scenario file not found")
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: malformed TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{p}: not a UTF-8 text file") from None
-    scenario = scenario_from_dict(data, str(p))
-    return scenario
+    return scenario_from_dict(read_toml(path, "scenario file"), str(path))
 
 
 def read_energy_csv(path: Path) -> pd.DataFrame:
