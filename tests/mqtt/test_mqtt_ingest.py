@@ -1,0 +1,175 @@
+"""The MQTT ingestor against a real Mosquitto and real databases (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+
+from mqtt_support import NOW, Site, wait_for
+
+from peergrid.service.mqtt import Ingestor, Publisher, iso, meter_token, topic_for
+
+Q = dt.timedelta(minutes=15)
+
+
+def reading(site: Site, serial: str, ts: dt.datetime, imp: int, exp: int = 0, token: str | None = None) -> bytes:
+    tok = token if token is not None else site.tokens.get(serial, "x" * 32)
+    return json.dumps({"ts": iso(ts), "import_wh": imp, "export_wh": exp, "token": tok}).encode()
+
+
+def publish_all(url: str, msgs: list[tuple[str, bytes]]) -> None:
+    pub = Publisher(url).connect()
+    for topic, payload in msgs:
+        pub.publish(topic, payload)
+    assert pub.flush(20)
+    pub.close()
+
+
+def test_ingest_validates_counts_and_deduplicates(site: Site, local_broker: str):
+    cid = site.community.id
+    good = [(topic_for(cid, f"M{i:04d}"), reading(site, f"M{i:04d}", NOW - k * Q, 100 * k + i))
+            for k in range(1, 6) for i in range(20)]
+    with Ingestor(site.factory, local_broker, clock=site.clock, client_id=f"t-{cid}-{id(site)}") as ing:
+        assert ing.wait_connected(10)
+        bad = [
+            (topic_for(cid, "M0000"), b"{not json"),                                            # bad payload
+            (topic_for(cid, "M0001"), reading(site, "M0001", NOW, 1, token="forged" * 5)),     # bad token
+            (topic_for(cid, "M0002"), reading(site, "M0003", NOW, 1)),                         # M0003's token
+            # a well-signed token of a meter that is not registered: unknown meter
+            (topic_for(cid, "GHOST"), reading(site, "GHOST", NOW, 1, token=meter_token(ing._secret, cid, "GHOST"))),
+            (topic_for(cid + 999, "M0000"),                                                    # no such community
+             reading(site, "M0000", NOW, 1, token=meter_token(ing._secret, cid + 999, "M0000"))),
+            (topic_for(cid, "M0004"), reading(site, "M0004", NOW + dt.timedelta(hours=1), 1)),  # from the future
+            ("peergrid/abc/M0000/reading", reading(site, "M0000", NOW, 1)),                    # bad topic
+        ]
+        dupes = good[:10]  # QoS 1 redelivery / a meter resending
+        publish_all(local_broker, good + bad + dupes)
+        assert wait_for(lambda: ing.stats.accepted + ing.stats.duplicates + sum(ing.stats.rejected.values())
+                        >= len(good) + len(bad) + len(dupes), 20)
+        st = ing.stats.as_dict()
+    assert st["accepted"] == 100 and site.count() == 100
+    assert st["duplicates"] == 10
+    assert st["rejected"] == {"bad_topic": 1, "bad_payload": 1, "bad_token": 2, "unknown_meter": 2, "too_old": 0,
+                              "future": 1, "settled": 0, "invalid": 0}
+    rows = site.rows()
+    assert ("M0007", NOW - 3 * Q, 307, 0) in rows
+    assert all(r[2] < 1000 for r in rows)  # nothing of the rejected messages was stored
+    assert st["batches"] < 20  # batched: 110 stored/duplicate readings in a handful of transactions
+
+
+def test_out_of_order_window_and_settled_intervals(site: Site, local_broker: str):
+    cid = site.community.id
+    topic = topic_for(cid, "M0000")
+    ing = Ingestor(site.factory, local_broker, clock=site.clock, client_id=f"w-{cid}-{id(site)}",
+                   out_of_order_s=3600, flush_s=0.05)
+    with ing:
+        assert ing.wait_connected(10)
+        publish_all(local_broker, [(topic, reading(site, "M0000", NOW - Q, 10))])
+        assert wait_for(lambda: ing.stats.accepted == 1)
+        publish_all(local_broker, [
+            (topic, reading(site, "M0000", NOW - 3 * Q, 11)),                      # 30 min late: inside the window
+            (topic, reading(site, "M0000", NOW - Q - dt.timedelta(hours=2), 12)),   # 2 h older: outside
+        ])
+        assert wait_for(lambda: ing.stats.accepted == 2 and ing.stats.rejected["too_old"] == 1)
+        # settle the interval two hours ago (metered phase), then a reading for it is rejected as settled
+        from peergrid.service.models import ClearingRun
+
+        with site.factory() as s, s.begin():
+            s.add(ClearingRun(community_id=cid, interval_start=NOW - 4 * Q, phase="metered", mechanism="uniform",
+                              summary={}))
+        publish_all(local_broker, [(topic, reading(site, "M0000", NOW - 4 * Q, 13))])
+        assert wait_for(lambda: ing.stats.rejected["settled"] == 1)
+    assert [r[2] for r in site.rows()] == [11, 10]
+
+
+def test_broker_restart_keeps_qos1_messages_and_reconnects(site: Site, private_broker):
+    """Messages the broker holds for the ingestor's session survive a broker restart; the client reconnects."""
+    cid = site.community.id
+    url = private_broker.url
+    batch = lambda k, n: [(topic_for(cid, f"M{i:04d}"), reading(site, f"M{i:04d}", NOW - k * Q, k * 100 + i))  # noqa: E731
+                          for i in range(n)]
+    client_id = f"restart-{cid}-{id(site)}"
+    with Ingestor(site.factory, url, clock=site.clock, client_id=client_id) as ing:
+        assert ing.wait_connected(10)
+        publish_all(url, batch(1, 20))
+        assert wait_for(lambda: site.count() == 20)
+    # the service is down: the broker queues QoS 1 messages for the persistent session ...
+    publish_all(url, batch(2, 20) + batch(3, 20))
+    # ... and keeps them across its own restart (persistence)
+    private_broker.restart()
+    with Ingestor(site.factory, url, clock=site.clock, client_id=client_id, reconnect_max_s=1) as ing:
+        assert ing.wait_connected(10)
+        assert wait_for(lambda: site.count() == 60, 15), site.count()
+        # a running ingestor survives a broker restart: it reconnects and receives new messages
+        private_broker.restart()
+        assert wait_for(lambda: ing.stats.connects >= 2 and ing.connected.is_set(), 15)
+        publish_all(url, batch(4, 20))
+        assert wait_for(lambda: site.count() == 80, 15), site.count()
+        assert ing.stats.duplicates == 0
+    rows = site.rows()
+    assert len({(r[0], r[1]) for r in rows}) == 80
+    assert sorted(r[2] for r in rows) == sorted(k * 100 + i for k in range(1, 5) for i in range(20))
+
+
+def test_unacknowledged_messages_are_redelivered_after_a_crash(site: Site, private_broker, tmp_path):
+    """A reading received but not yet committed when the service dies is delivered again (ack after commit)."""
+    cid = site.community.id
+    url = private_broker.url
+    client_id = f"crash-{cid}-{id(site)}"
+    # a process that subscribes, receives but never commits (flush after 1 h), then is killed
+    script = tmp_path / "victim.py"
+    script.write_text(
+        "import sys, time\n"
+        "from peergrid.service.db import make_engine, session_factory\n"
+        "from peergrid.service.mqtt import Ingestor\n"
+        "f = session_factory(make_engine(sys.argv[1]))\n"
+        "ing = Ingestor(f, sys.argv[2], client_id=sys.argv[3], flush_s=3600, batch_size=10**6).start()\n"
+        "ing.wait_connected(10)\n"
+        "print('ready', flush=True)\n"
+        "while ing.stats.received < 30: time.sleep(0.01)\n"
+        "print('received', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    db_url = str(site.app.state.engine.url.render_as_string(hide_password=False))
+    proc = subprocess.Popen([sys.executable, str(script), db_url, url, client_id], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        publish_all(url, [(topic_for(cid, f"M{i:04d}"), reading(site, f"M{i:04d}", NOW - Q, i)) for i in range(20)]
+                    + [(topic_for(cid, f"M{i:04d}"), reading(site, f"M{i:04d}", NOW - 2 * Q, i)) for i in range(10)])
+        assert proc.stdout.readline().strip() == "received"
+    finally:
+        proc.kill()
+        proc.wait()
+    assert site.count() == 0
+    with Ingestor(site.factory, url, clock=site.clock, client_id=client_id) as ing:
+        assert ing.wait_connected(10)
+        assert wait_for(lambda: site.count() == 30, 15), site.count()
+
+
+def test_service_mount_starts_the_ingestor(backend: str, local_broker: str):
+    from fastapi.testclient import TestClient
+
+    from peergrid.service.testing import TEST_PASSWORD, make_user, temp_database
+
+    with temp_database(backend) as dburl:
+        site = Site(dburl, n=3, extensions=("peergrid.service.mqtt",))
+        try:
+            site.app.state.mqtt_url = local_broker
+            op = make_user(site.factory, "operator", communities=[site.community.id])
+            with TestClient(site.app) as client:
+                ing = site.app.state.mqtt
+                assert ing is not None and ing.wait_connected(10)
+                publish_all(local_broker, [(topic_for(site.community.id, "M0001"),
+                                            reading(site, "M0001", NOW - Q, 42))])
+                assert wait_for(lambda: site.count() == 1)
+                # counters for operators, not for members
+                client.post("/api/auth/login", json={"email": site.user.email, "password": TEST_PASSWORD})
+                assert client.get("/mqtt/stats").status_code == 403
+                client.post("/api/auth/login", json={"email": op.email, "password": TEST_PASSWORD})
+                body = client.get("/mqtt/stats").json()
+                assert body["enabled"] and body["connected"] and body["accepted"] == 1
+            assert site.app.state.mqtt is None  # stopped with the app
+        finally:
+            site.app.state.engine.dispose()
