@@ -107,7 +107,8 @@ def test_broker_restart_keeps_qos1_messages_and_reconnects(site: Site, private_b
         assert wait_for(lambda: ing.stats.connects >= 2 and ing.connected.is_set(), 15)
         publish_all(url, batch(4, 20))
         assert wait_for(lambda: site.count() == 80, 15), site.count()
-        assert ing.stats.duplicates == 0
+        # messages committed but whose PUBACK the broker had not yet saved come again: stored once (duplicates)
+        assert ing.stats.accepted == 60 and ing.stats.duplicates <= 40
     rows = site.rows()
     assert len({(r[0], r[1]) for r in rows}) == 80
     assert sorted(r[2] for r in rows) == sorted(k * 100 + i for k in range(1, 5) for i in range(20))
