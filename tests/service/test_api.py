@@ -342,3 +342,19 @@ def test_pagination(client, world):
     assert {u["id"] for u in first["items"]}.isdisjoint({u["id"] for u in second["items"]})
     assert client.get("/api/users?limit=0", headers=h).status_code == 422
     assert client.get("/api/users?limit=5000", headers=h).status_code == 422
+
+
+def test_credit_limit_allows_bids_beyond_balance(client, clock, world):
+    clock.now = T0
+    cid, h = world.community_id, world.headers
+    _topup(client, world, "consumer", 100)
+    assert _order(client, world, "consumer", "buy", 10_000, 0.15).status_code == 409  # needs 1.50, has 1.00
+    r = client.put(f"/api/communities/{cid}/wallets/{world.uid('consumer')}/credit", headers=h["operator"],
+                   json={"credit_limit_minor": 50})
+    assert r.status_code == 200 and r.json()["available_minor"] == 150
+    assert _order(client, world, "consumer", "buy", 10_000, 0.15).status_code == 201
+    assert _order(client, world, "consumer", "buy", 10, 0.15).status_code == 409  # funds used up
+    audit = client.get(f"/api/communities/{cid}/audit", headers=h["operator"]).json()["items"]
+    assert [a["action"] for a in audit][:2] == ["wallet.credit", "wallet.topup"]
+    assert client.put(f"/api/communities/{cid}/wallets/{world.uid('consumer')}/credit", headers=h["admin"],
+                      json={"credit_limit_minor": 10**6}).status_code == 403
