@@ -325,6 +325,10 @@ def test_bad_input_is_4xx_json(client, world):
         ("get", "/api/nope", None),
         ("post", f"/api/communities/{cid}/invoices", {"period_start": "2026-06-02T00:00:00Z",
                                                      "period_end": "2026-06-01T00:00:00Z"}),
+        ("get", f"/api/communities/{cid}/report?start=0001-01-01T00:00:00%2B14:00", None),
+        ("post", f"/api/communities/{cid}/clearing", {"interval_start": "9999-12-31T23:45:00-14:00"}),
+        ("post", f"/api/communities/{cid}/readings", {"readings": [{"meter": "m", "ts": "2026-01-01T00:00:00Z",
+                                                                   "import_wh": 1, "export_wh": 0, "extra": 1}]}),
     ]:
         r = getattr(client, method)(path, headers=h, **({"json": body} if body is not None else {}))
         assert 400 <= r.status_code < 500, (path, r.status_code, r.text)

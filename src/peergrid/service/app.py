@@ -82,6 +82,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         log.warning("database error: %s", _first_line(str(exc.orig)))
         return _error(503, "unavailable", "database busy or unavailable; retry", {"Retry-After": "1"})
 
+    @app.exception_handler(OverflowError)
+    async def _overflow(_: Request, exc: OverflowError) -> JSONResponse:
+        return _error(422, "invalid", "a date or number is out of range")
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}.get(
