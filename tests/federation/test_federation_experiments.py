@@ -1,5 +1,6 @@
 """Experiments 1–8: definitions, the finding criteria, and the figure (Figure API, no pyplot)."""
 
+import subprocess
 import sys
 
 import pandas as pd
@@ -37,13 +38,23 @@ def test_criteria():
 
 
 def test_small_experiment_and_plot():
-    assert "matplotlib.pyplot" not in sys.modules
     res = run_experiment("7", seeds=2, nodes=120, cycles=20)
     assert len(res.rows) == 8 and len(res.summary) == 4
     assert res.summary["migrations_mean"].iloc[0] == 0 and res.summary["migrations_mean"].iloc[2] > 0
     fig = plot_experiment(res)
     assert isinstance(fig, Figure) and len(fig.axes) == 2
-    assert "matplotlib.pyplot" not in sys.modules
+
+
+def test_plot_does_not_import_pyplot():
+    """In a fresh interpreter: other tests (pandapower) import pyplot into this process."""
+    code = (
+        "import sys\n"
+        "from peergrid.federation.experiments import plot_experiment, run_experiment\n"
+        "plot_experiment(run_experiment('7', seeds=1, nodes=40, cycles=10))\n"
+        "assert 'matplotlib.pyplot' not in sys.modules\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 @pytest.mark.parametrize("key", ["2b", "2c"])
