@@ -41,11 +41,12 @@
     el("line", { x1: L, x2: L, y1: T, y2: H - B, class: "axis" }, svg);
     [hi, 0, lo].forEach(function (v) {
       var t = el("text", { x: L - 4, y: y(v) + 4, "text-anchor": "end" }, svg);
-      t.textContent = fmtNum(v, Math.abs(hi - lo) < 10 ? 2 : 0);
+      t.textContent = fmtNum(Math.abs(v) < 1e-9 ? 0 : v, Math.abs(hi - lo) < 10 ? 2 : 0);
     });
     var u = el("text", { x: 2, y: T + 10 }, svg); u.textContent = box.dataset.unit || "";
     [0, Math.floor((data.length - 1) / 2), data.length - 1].forEach(function (i) {
-      var t = el("text", { x: kind === "line" ? x(i) : xb(i) + bw / 2, y: H - 6, "text-anchor": "middle" }, svg);
+      var anchor = i === 0 ? "start" : (i === data.length - 1 ? "end" : "middle");
+      var t = el("text", { x: kind === "line" ? x(i) : xb(i) + bw / 2, y: H - 6, "text-anchor": anchor }, svg);
       t.textContent = hour(data[i].t);
     });
     if (kind === "line") {
