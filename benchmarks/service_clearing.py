@@ -91,6 +91,7 @@ async def _load(port: int, cid: int, emails: list[str], clients: int, duration: 
     base = f"http://127.0.0.1:{port}/api"
     lat: list[float] = []
     errors = 0
+    statuses: dict = {}
     day = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
     async with httpx.AsyncClient(base_url=base, timeout=30, limits=httpx.Limits(max_connections=clients)) as http:
         tokens = []
@@ -108,16 +109,23 @@ async def _load(port: int, cid: int, emails: list[str], clients: int, duration: 
                 body = {"side": side, "interval_start": (day + dt.timedelta(minutes=15 * int(rng.integers(0, 96))))
                         .isoformat(), "quantity_wh": int(rng.integers(10, 500)), "price": 0.1}
                 t = time.perf_counter()
-                r = await http.post(f"/communities/{cid}/orders", json=body, headers=tokens[k])
+                try:
+                    r = await http.post(f"/communities/{cid}/orders", json=body, headers=tokens[k])
+                    ok = r.status_code == 201
+                    if not ok:
+                        statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+                except httpx.HTTPError as exc:
+                    ok = False
+                    statuses[type(exc).__name__] = statuses.get(type(exc).__name__, 0) + 1
                 lat.append(time.perf_counter() - t)
-                if r.status_code != 201:
+                if not ok:
                     errors += 1
 
         t0 = time.perf_counter()
         await asyncio.gather(*(worker(k) for k in range(clients)))
         elapsed = time.perf_counter() - t0
     ms = np.array(lat) * 1000
-    return {"requests": len(lat), "errors": errors, "load_seconds": round(elapsed, 2),
+    return {"requests": len(lat), "errors": errors, "error_statuses": {str(k): v for k, v in statuses.items()}, "load_seconds": round(elapsed, 2),
             "orders_per_s": round((len(lat) - errors) / elapsed, 1),
             "p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2)}
 
@@ -162,8 +170,9 @@ def main(argv: list[str] | None = None) -> dict:
     engine.dispose()
     # bounded load against a real server process
     port = _free_port()
+    server_log = tempfile.TemporaryFile(mode="w+")  # never a pipe: a full pipe would stall the server
     proc = subprocess.Popen([sys.executable, "-c", SERVER, url, str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ})
+                            stderr=server_log, text=True, env={**os.environ})
     try:
         import httpx
 
@@ -174,7 +183,8 @@ def main(argv: list[str] | None = None) -> dict:
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None:
-                raise SystemExit(f"server failed: {proc.stderr.read()[-1000:]}")
+                server_log.seek(0)
+                raise SystemExit(f"server failed: {server_log.read()[-1000:]}")
             time.sleep(0.1)
         import sqlalchemy as sa
 
@@ -210,6 +220,7 @@ def main(argv: list[str] | None = None) -> dict:
         "load_seconds": load["load_seconds"],
         "requests": load["requests"],
         "errors": load["errors"],
+        "error_statuses": load["error_statuses"],
     }
     print(json.dumps(figures))
     return figures

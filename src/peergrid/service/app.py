@@ -15,7 +15,9 @@ import importlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -26,7 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from peergrid.core.errors import PeergridError
 from peergrid.service.auth import AuthSettings, LoginLimiter, signing_key
 from peergrid.service.clearing import Scheduler
-from peergrid.service.db import make_engine, migrate, session_factory
+from peergrid.service.db import make_engine, migrate, pool_capacity, session_factory
 from peergrid.service.errors import RateLimited, ServiceError
 from peergrid.service.models import utcnow
 
@@ -97,6 +99,32 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _internal(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - bugs
         log.exception("unhandled error")
         return _error(500, "internal", "internal server error")
+
+
+class ConcurrencyLimit:
+    """ASGI middleware: at most ``limit`` HTTP requests in progress at once.
+
+    Sync route handlers and their dependencies run on a thread pool (40 threads); a request holds
+    its database connection across several hops on that pool. With more requests in flight than
+    pooled connections, every thread could be waiting for a connection while the requests that
+    hold them wait for a thread — a deadlock until the pool times out. Admitting at most as many
+    requests as there are connections (minus the scheduler's) rules that out; the rest queue in
+    the event loop at no cost.
+    """
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self._sem: anyio.Semaphore | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._sem is None:
+            self._sem = anyio.Semaphore(self.limit)
+        async with self._sem:
+            await self.app(scope, receive, send)
 
 
 def mount_extensions(app: FastAPI, modules: Sequence[str]) -> list[str]:
@@ -207,6 +235,7 @@ def create_app(
     app.state.clock = clock or utcnow
     app.state.scheduler = None
     _install_error_handlers(app)
+    app.add_middleware(ConcurrencyLimit, limit=max(1, min(40, pool_capacity(engine) - 3)))
     app.include_router(router)
     if demo:
         from peergrid.service.seed import seed_demo

@@ -77,6 +77,9 @@ def make_engine(url: str | Path | None, **kwargs: Any) -> Engine:
         kwargs.setdefault("connect_args", {})
         kwargs["connect_args"].setdefault("timeout", 30)
         kwargs["connect_args"].setdefault("check_same_thread", False)
+        if db != ":memory:":
+            kwargs.setdefault("pool_size", 10)
+            kwargs.setdefault("max_overflow", 10)
         engine = sa.create_engine(url, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -99,6 +102,14 @@ def make_engine(url: str | Path | None, **kwargs: Any) -> Engine:
         kwargs.setdefault("pool_pre_ping", True)
         engine = sa.create_engine(url, **kwargs)
     return engine
+
+
+def pool_capacity(engine: Engine) -> int:
+    """How many connections the engine's pool hands out at most (pool size + overflow)."""
+    pool = engine.pool
+    size = getattr(pool, "size", lambda: 5)()
+    overflow = getattr(pool, "_max_overflow", 10)
+    return max(1, int(size) + max(int(overflow), 0))
 
 
 def is_postgres(bind: Engine | Session | sa.Connection) -> bool:
