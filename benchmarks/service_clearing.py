@@ -48,10 +48,26 @@ def _setup(factory, n: int, seed: int = 1):
     pw = hash_password(FAST_AUTH, PASSWORD)
     iv = T0 + dt.timedelta(minutes=15)
     with factory() as s, s.begin():
-        c = directory.create_community(s, f"bench-{tag}", mechanism="uniform", interval_minutes=15,
-                                       gate_closure_minutes=5, retail_price=0.30, feed_in_price=0.08)
-        rows = [{"email": f"b{tag}-{i}@bench.peergrid", "name": f"member {i}", "password_hash": pw,
-                 "role": "prosumer", "is_active": True, "created_at": T0} for i in range(n)]
+        c = directory.create_community(
+            s,
+            f"bench-{tag}",
+            mechanism="uniform",
+            interval_minutes=15,
+            gate_closure_minutes=5,
+            retail_price=0.30,
+            feed_in_price=0.08,
+        )
+        rows = [
+            {
+                "email": f"b{tag}-{i}@bench.peergrid",
+                "name": f"member {i}",
+                "password_hash": pw,
+                "role": "prosumer",
+                "is_active": True,
+                "created_at": T0,
+            }
+            for i in range(n)
+        ]
         s.execute(sa.insert(User.__table__), rows)
         uids = list(s.execute(sa.select(User.id).where(User.email.like(f"b{tag}-%")).order_by(User.id)).scalars())
         directory.add_members(s, c.id, uids)
@@ -61,12 +77,26 @@ def _setup(factory, n: int, seed: int = 1):
         buy = rng.random(n) < 0.5
         qty = rng.integers(200, 3000, n)
         price = np.where(buy, rng.uniform(0.12, 0.30, n), rng.uniform(0.08, 0.26, n)).round(4)
-        s.execute(sa.insert(Order.__table__), [
-            {"community_id": c.id, "user_id": u, "interval_start": iv, "side": "buy" if b else "sell",
-             "quantity_wh": int(q), "price": float(p), "status": "open", "filled_wh": 0,
-             "committed_minor": int(np.ceil(q * p / 10)) if b else 0, "idempotency_key": None, "reason": "",
-             "created_at": T0 + dt.timedelta(microseconds=i)}
-            for i, (u, b, q, p) in enumerate(zip(uids, buy.tolist(), qty.tolist(), price.tolist(), strict=True))])
+        s.execute(
+            sa.insert(Order.__table__),
+            [
+                {
+                    "community_id": c.id,
+                    "user_id": u,
+                    "interval_start": iv,
+                    "side": "buy" if b else "sell",
+                    "quantity_wh": int(q),
+                    "price": float(p),
+                    "status": "open",
+                    "filled_wh": 0,
+                    "committed_minor": int(np.ceil(q * p / 10)) if b else 0,
+                    "idempotency_key": None,
+                    "reason": "",
+                    "created_at": T0 + dt.timedelta(microseconds=i),
+                }
+                for i, (u, b, q, p) in enumerate(zip(uids, buy.tolist(), qty.tolist(), price.tolist(), strict=True))
+            ],
+        )
     return c.id, iv, uids
 
 
@@ -106,8 +136,12 @@ async def _load(port: int, cid: int, emails: list[str], clients: int, duration: 
             rng = np.random.default_rng(k)
             while time.perf_counter() < stop:
                 side = "buy" if rng.random() < 0.5 else "sell"
-                body = {"side": side, "interval_start": (day + dt.timedelta(minutes=15 * int(rng.integers(0, 96))))
-                        .isoformat(), "quantity_wh": int(rng.integers(10, 500)), "price": 0.1}
+                body = {
+                    "side": side,
+                    "interval_start": (day + dt.timedelta(minutes=15 * int(rng.integers(0, 96)))).isoformat(),
+                    "quantity_wh": int(rng.integers(10, 500)),
+                    "price": 0.1,
+                }
                 t = time.perf_counter()
                 try:
                     r = await http.post(f"/communities/{cid}/orders", json=body, headers=tokens[k])
@@ -125,9 +159,15 @@ async def _load(port: int, cid: int, emails: list[str], clients: int, duration: 
         await asyncio.gather(*(worker(k) for k in range(clients)))
         elapsed = time.perf_counter() - t0
     ms = np.array(lat) * 1000
-    return {"requests": len(lat), "errors": errors, "error_statuses": {str(k): v for k, v in statuses.items()}, "load_seconds": round(elapsed, 2),
-            "orders_per_s": round((len(lat) - errors) / elapsed, 1),
-            "p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2)}
+    return {
+        "requests": len(lat),
+        "errors": errors,
+        "error_statuses": {str(k): v for k, v in statuses.items()},
+        "load_seconds": round(elapsed, 2),
+        "orders_per_s": round((len(lat) - errors) / elapsed, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -136,6 +176,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--participants", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=50, help="concurrent HTTP clients in the load test")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     parser.add_argument("--quick", action="store_true", help="small sizes for the test suite (a few seconds)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -154,13 +195,19 @@ def main(argv: list[str] | None = None) -> dict:
     backend = engine.dialect.name
     t = time.perf_counter()
     cid, iv, uids = _setup(factory, args.participants)
-    print(f"setup: {args.participants} participants with wallets and orders on {backend} in "
-          f"{time.perf_counter() - t:.1f} s", flush=True)
+    print(
+        f"setup: {args.participants} participants with wallets and orders on {backend} in "
+        f"{time.perf_counter() - t:.1f} s",
+        flush=True,
+    )
     t = time.perf_counter()
     out = clearing.settle(factory, cid, iv, "market", T0 + dt.timedelta(minutes=10))
     clear_s = time.perf_counter() - t
-    print(f"clearing + settlement: {clear_s:.3f} s, {out.summary['n_trades']} trades, "
-          f"{out.summary['traded_wh'] / 1000:.0f} kWh at {out.summary['clearing_price']:.4f}/kWh", flush=True)
+    print(
+        f"clearing + settlement: {clear_s:.3f} s, {out.summary['n_trades']} trades, "
+        f"{out.summary['traded_wh'] / 1000:.0f} kWh at {out.summary['clearing_price']:.4f}/kWh",
+        flush=True,
+    )
     with factory() as s:
         t = time.perf_counter()
         v = ledger.verify(s)
@@ -171,8 +218,27 @@ def main(argv: list[str] | None = None) -> dict:
     # bounded load against a real server process
     port = _free_port()
     server_log = tempfile.TemporaryFile(mode="w+")  # never a pipe: a full pipe would stall the server
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, url, str(port)], stdout=subprocess.DEVNULL,
-                            stderr=server_log, text=True, env={**os.environ})
+    if args.workers > 1:  # several processes: the app factory reads the database from the environment
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "peergrid.service.app:app_from_env",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
+        env = {**os.environ, "PEERGRID_DB": url, "PEERGRID_SCHEDULER_TICK": "0", "PEERGRID_FAST_AUTH": "1"}
+    else:
+        cmd, env = [sys.executable, "-c", SERVER, url, str(port)], {**os.environ}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=server_log, text=True, env=env)
     try:
         import httpx
 
@@ -201,9 +267,12 @@ def main(argv: list[str] | None = None) -> dict:
             proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
-    print(f"load: {args.clients} clients x {load['load_seconds']} s: {load['requests']} orders, "
-          f"{load['orders_per_s']} orders/s, p50 {load['p50_ms']} ms, p99 {load['p99_ms']} ms, "
-          f"{load['errors']} errors", flush=True)
+    print(
+        f"load: {args.clients} clients x {load['load_seconds']} s: {load['requests']} orders, "
+        f"{load['orders_per_s']} orders/s, p50 {load['p50_ms']} ms, p99 {load['p99_ms']} ms, "
+        f"{load['errors']} errors",
+        flush=True,
+    )
     if tmp is not None:
         tmp.cleanup()
     figures = {
@@ -217,6 +286,7 @@ def main(argv: list[str] | None = None) -> dict:
         "ledger_entries": v.entries,
         "ledger_verify_seconds": round(verify_s, 3),
         "load_clients": args.clients,
+        "server_workers": args.workers,
         "load_seconds": load["load_seconds"],
         "requests": load["requests"],
         "errors": load["errors"],

@@ -6,6 +6,7 @@ Registered on the main app by :func:`register` (``peergrid.cli.main`` calls it).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Annotated
 
@@ -27,6 +28,7 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
         demo: Annotated[bool, typer.Option("--demo", help="Seed a demo community on an empty database")] = False,
         tick: Annotated[float, typer.Option(min=0.5, help="Seconds between clearing scheduler ticks")] = 10.0,
+        workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes (PostgreSQL recommended)")] = 1,
     ) -> None:
         """Run the trading platform (API at /api, docs at /docs); migrates the database first."""
         import uvicorn
@@ -36,15 +38,37 @@ def register(app: typer.Typer) -> None:
 
         url = normalise_url(db)
         engine = make_engine(url)
-        app = create_app(engine=engine, scheduler=True, scheduler_period_s=tick, demo=demo)
         safe = engine.url.render_as_string(hide_password=True)
-        err_console.print(f"peergrid service on http://{host}:{port}  (docs /docs, database {safe})", highlight=False)
+        if workers == 1:
+            app = create_app(engine=engine, scheduler=True, scheduler_period_s=tick, demo=demo)
+        else:  # migrate and seed once here, then every worker process builds its own app
+            create_app(engine=engine, demo=demo, extensions=())
+            engine.dispose()
+            os.environ.update({"PEERGRID_DB": url, "PEERGRID_SCHEDULER_TICK": str(tick)})
+        err_console.print(
+            f"peergrid service on http://{host}:{port}  (docs /docs, database {safe}, "
+            f"{workers} worker{'s' if workers > 1 else ''})",
+            highlight=False,
+        )
         if demo:
             from peergrid.service.seed import DEMO_ADMIN, DEMO_OPERATOR, DEMO_PASSWORD
 
-            err_console.print(f"demo logins: {DEMO_ADMIN}, {DEMO_OPERATOR}, home01..home17@demo.peergrid; "
-                              f"password {DEMO_PASSWORD}", highlight=False)
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+            err_console.print(
+                f"demo logins: {DEMO_ADMIN}, {DEMO_OPERATOR}, home01..home17@demo.peergrid; password {DEMO_PASSWORD}",
+                highlight=False,
+            )
+        if workers == 1:
+            uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+        else:
+            uvicorn.run(
+                "peergrid.service.app:app_from_env",
+                factory=True,
+                workers=workers,
+                host=host,
+                port=port,
+                log_level="info",
+                access_log=False,
+            )
 
     ledger_app = typer.Typer(help="The tamper-evident ledger.", no_args_is_help=True)
 
@@ -63,7 +87,7 @@ def register(app: typer.Typer) -> None:
         if url.startswith("sqlite:///"):
             from pathlib import Path
 
-            path = Path(url[len("sqlite:///"):])
+            path = Path(url[len("sqlite:///") :])
             if not path.is_file():
                 raise ConfigError(f"database file {path} does not exist")
         engine = make_engine(url)

@@ -245,3 +245,25 @@ def create_app(
     app.state.extensions = mount_extensions(app, OPTIONAL_EXTENSIONS if extensions is None else extensions)
     # -----------------------------------------------------------------------------------------
     return app
+
+
+#: Environment of :func:`app_from_env` (used by ``peergrid serve --workers N``: every worker process builds its app).
+ENV_DB = "PEERGRID_DB"
+ENV_TICK = "PEERGRID_SCHEDULER_TICK"
+ENV_FAST_AUTH = "PEERGRID_FAST_AUTH"
+
+
+def app_from_env() -> FastAPI:
+    """App factory for multi-process servers (``uvicorn --factory``): database from ``$PEERGRID_DB``.
+
+    The scheduler runs in every worker; settlement is exactly-once per phase, so they never
+    settle twice. ``$PEERGRID_SCHEDULER_TICK`` (seconds, ``0`` = off) sets its period;
+    ``$PEERGRID_FAST_AUTH=1`` selects cheap argon2 parameters (benchmarks only).
+    """
+    import os
+
+    from peergrid.service.auth import FAST_AUTH
+
+    tick = float(os.environ.get(ENV_TICK, "10"))
+    auth = FAST_AUTH if os.environ.get(ENV_FAST_AUTH) == "1" else None
+    return create_app(os.environ.get(ENV_DB), auth=auth, scheduler=tick > 0, scheduler_period_s=max(tick, 0.5))
