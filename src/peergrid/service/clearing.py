@@ -545,8 +545,20 @@ def _settle_metered(session: Session, community: Community, t: dt.datetime, now:
 
 
 # ------------------------------------------------------------------ scheduler
-def due(session: Session, community: Community, now: dt.datetime, limit: int = 1000) -> list[tuple[dt.datetime, str]]:
-    """Phases of ``community`` whose time has come and that are not settled, oldest first."""
+#: How far back the scheduler looks for unsettled metered intervals (bounded scan of readings);
+#: older ones are settled on request (``POST /api/communities/{id}/clearing``).
+LOOKBACK = dt.timedelta(days=7)
+
+
+def due(
+    session: Session, community: Community, now: dt.datetime, limit: int = 1000, lookback: dt.timedelta = LOOKBACK
+) -> list[tuple[dt.datetime, str]]:
+    """Phases of ``community`` whose time has come and that are not settled, oldest first.
+
+    Market phases: intervals with open orders whose gate has closed. Metered phases: intervals
+    with readings in the last ``lookback`` (or with a settled market phase) that ended at least
+    ``metering_grace_minutes`` ago.
+    """
     out: list[tuple[dt.datetime, str]] = []
     if community.mechanism in ORDER_MECHANISMS:
         horizon = now + dt.timedelta(minutes=community.gate_closure_minutes)
@@ -578,6 +590,7 @@ def due(session: Session, community: Community, now: dt.datetime, limit: int = 1
             .where(
                 Meter.community_id == community.id,
                 Reading.interval_start <= cut,
+                Reading.interval_start >= now - lookback,
                 Reading.interval_start.not_in(settled),
             )
             .order_by(Reading.interval_start)
