@@ -72,6 +72,8 @@ class Base(DeclarativeBase):
 
 
 class User(Base):
+    """A login: email (unique, lower case), argon2id hash, role admin | operator | prosumer | consumer."""
+
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -86,6 +88,8 @@ class User(Base):
 
 
 class Community(Base):
+    """A tenant: market mechanism, trading interval, gate closure, grid tariffs λb/λs (currency/kWh), k."""
+
     __tablename__ = "communities"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -102,6 +106,8 @@ class Community(Base):
 
 
 class Membership(Base):
+    """A user in a community, with the reputation score r in [0, 1] (``peergrid.market.reputation``)."""
+
     __tablename__ = "memberships"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -114,6 +120,8 @@ class Membership(Base):
 
 
 class Meter(Base):
+    """A meter (unique serial) bound to a member; its readings give the member's metered net energy."""
+
     __tablename__ = "meters"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -205,6 +213,8 @@ class LedgerHead(Base):
 
 
 class Order(Base):
+    """A bid (buy) or offer (sell) of ``quantity_wh`` at limit ``price`` (currency/kWh) for one interval."""
+
     __tablename__ = "orders"
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
@@ -246,6 +256,8 @@ class ClearingRun(Base):
 
 
 class Trade(Base):
+    """A matched pair of orders: energy (Wh), prices paid/received (currency/kWh), amounts (minor units)."""
+
     __tablename__ = "trades"
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
@@ -291,6 +303,8 @@ class Position(Base):
 
 
 class Invoice(Base):
+    """An issued invoice: the JSON document in ``data``; ``total_minor`` reconciles to the ledger."""
+
     __tablename__ = "invoices"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -307,6 +321,8 @@ class Invoice(Base):
 
 
 class RevokedToken(Base):
+    """A logged-out token id (kept until the token would have expired)."""
+
     __tablename__ = "revoked_tokens"
 
     jti: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
@@ -314,6 +330,8 @@ class RevokedToken(Base):
 
 
 class AuditLog(Base):
+    """A privileged action: who, what, where, with details (never secrets)."""
+
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
