@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from peergrid.service import clearing, directory, ledger, orders
+from peergrid.service import clearing, directory, invoices, ledger, orders
 from peergrid.service.db import make_engine, session_factory
 from peergrid.service.errors import ServiceError
 from peergrid.service.metering import ingest_readings
@@ -120,7 +120,7 @@ def _run(factory, mechanism, sequence):
 )
 @given(sequence=ops)
 def test_money_is_conserved_and_ledger_verifies(app, mechanism, sequence):
-    """Σ wallet balances + grid + fees + clearing = Σ top-ups, for any sequence; the ledger verifies."""
+    """Σ wallets + grid + fees + clearing = Σ top-ups for any sequence; the ledger verifies; invoices reconcile."""
     factory = app.state.sessions
     c, users, topups, metered = _run(factory, mechanism, sequence)
     with factory() as s:
@@ -143,6 +143,10 @@ def test_money_is_conserved_and_ledger_verifies(app, mechanism, sequence):
         bad = s.execute(sa.select(Order.id).where(Order.community_id == c.id, Order.filled_wh > Order.quantity_wh))
         assert bad.first() is None
         assert ledger.verify(s).ok
+    # invoices for the whole period reconcile to the ledger: Σ totals = money that left the wallets
+    with factory() as s, s.begin():
+        invs = invoices.issue(s, c.id, T0, T0 + STEP * 5)
+        assert sum(i.total_minor for i in invs) == topups - sum(wallets.values())
 
 
 def _book(factory, n_pairs=3):
