@@ -231,6 +231,7 @@ def test_uniform_market_settlement_and_imbalance(app, client, clock, world):
     assert html.status_code == 200 and "text/html" in html.headers["content-type"] and "0.70 EUR" in html.text
     pdf = client.get(f"/api/communities/{cid}/invoices/{iid}/pdf", headers=w.headers["consumer"])
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert f"Invoice {inv[w.uid('consumer')]['number']}".encode() in pdf.content  # document title
     assert client.get(f"/api/communities/{cid}/invoices/{iid}", headers=w.headers["prosumer"]).status_code == 403
     # reports
     rep = client.get(f"/api/communities/{cid}/report", headers=w.headers["operator"]).json()
