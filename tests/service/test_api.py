@@ -293,7 +293,7 @@ def test_readings_validation_and_ownership(client, clock, world):
     dup = client.post(f"/api/communities/{cid}/meters", headers=h["operator"],
                       json={"user_id": world.uid("consumer"), "serial": f"V-{cid}-consumer"})
     assert dup.status_code == 409
-    ok = {"meter": f"V-{cid}-prosumer", "ts": "2026-06-01T07:00:00Z", "import_wh": 1, "export_wh": 0}
+    ok = {"meter": f"V-{cid}-prosumer", "ts": "2026-06-01T07:00:00Z", "import_wh": 1, "export_wh": 0, "pv_wh": 7}
     other = {"meter": f"V-{cid}-consumer", "ts": "2026-06-01T07:00:00Z", "import_wh": 1, "export_wh": 0}
     r = client.post(f"/api/communities/{cid}/readings", headers=h["prosumer"], json={"readings": [ok, other]})
     assert r.status_code == 403 and r.json()["error"] == "forbidden"
@@ -309,7 +309,7 @@ def test_readings_validation_and_ownership(client, clock, world):
                        json={"readings": [naive]}).status_code == 422
     mid = client.get(f"/api/communities/{cid}/meters", headers=h["prosumer"]).json()["items"][0]["id"]
     page = client.get(f"/api/communities/{cid}/meters/{mid}/readings?limit=1", headers=h["prosumer"]).json()
-    assert page["total"] == 1 and page["items"][0]["import_wh"] == 1
+    assert page["total"] == 1 and page["items"][0]["import_wh"] == 1 and page["items"][0]["pv_wh"] == 7
     assert client.get(f"/api/communities/{cid}/meters/{mid}/readings",
                       headers=h["consumer"]).status_code == 403
 

@@ -70,7 +70,7 @@ def test_upgrade_with_data(backend, tmp_path):
         with session_factory(engine)() as s:
             assert ledger.verify(s).ok
         migrate(engine)  # to head
-        assert current_revision(engine) == "0002"
+        assert current_revision(engine) == "0003"
         with engine.connect() as conn:
             for table, n in counts.items():
                 assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() == n, table
@@ -78,6 +78,7 @@ def test_upgrade_with_data(backend, tmp_path):
             assert conn.execute(sa.text("SELECT label FROM meters")).scalar() == "OLD-1"
             assert conn.execute(sa.text("SELECT sum(import_wh) FROM readings")).scalar() == 600
             assert conn.execute(sa.text("SELECT count(*) FROM invoices")).scalar() == 0
+            assert conn.execute(sa.text("SELECT count(*) FROM readings WHERE pv_wh IS NULL")).scalar() == 4
             # the models match the migrated schema exactly
             assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata) == []
         with session_factory(engine)() as s:

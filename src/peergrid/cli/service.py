@@ -29,6 +29,13 @@ def register(app: typer.Typer) -> None:
         demo: Annotated[bool, typer.Option("--demo", help="Seed a demo community on an empty database")] = False,
         tick: Annotated[float, typer.Option(min=0.5, help="Seconds between clearing scheduler ticks")] = 10.0,
         workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes (PostgreSQL recommended)")] = 1,
+        mqtt: Annotated[
+            str | None,
+            typer.Option(
+                help="MQTT broker for meter readings (mqtt://host:port); "
+                "topic peergrid/<community id>/<meter serial>/reading"
+            ),
+        ] = None,
     ) -> None:
         """Run the trading platform (API at /api, docs at /docs); migrates the database first."""
         import uvicorn
@@ -41,10 +48,13 @@ def register(app: typer.Typer) -> None:
         safe = engine.url.render_as_string(hide_password=True)
         if workers == 1:
             app = create_app(engine=engine, scheduler=True, scheduler_period_s=tick, demo=demo)
+            app.state.mqtt_url = mqtt  # read by the MQTT extension (peergrid.service.mqtt) at start-up
         else:  # migrate and seed once here, then every worker process builds its own app
             create_app(engine=engine, demo=demo, extensions=())
             engine.dispose()
             os.environ.update({"PEERGRID_DB": url, "PEERGRID_SCHEDULER_TICK": str(tick)})
+            if mqtt:
+                os.environ["PEERGRID_MQTT_URL"] = mqtt
         err_console.print(
             f"peergrid service on http://{host}:{port}  (docs /docs, database {safe}, "
             f"{workers} worker{'s' if workers > 1 else ''})",

@@ -82,7 +82,7 @@ def ingest_readings(
     readings : iterable of mapping
         Each ``{"meter": serial (str) | "meter_id": int, "ts": aware datetime or ISO
         string, "import_wh": int ≥ 0, "export_wh": int ≥ 0}``; ``"net_wh"`` (signed
-        int) may replace import/export.
+        int) may replace import/export; optional ``"pv_wh"`` (int ≥ 0) is stored alongside.
     owner_id : int, optional
         Only meters of this user are allowed (a prosumer/consumer uploading their own
         readings); a reading of another user's meter is :class:`Forbidden`.
@@ -127,6 +127,7 @@ def ingest_readings(
                 imp, exp = _int(max(int(net), 0), "net_wh"), _int(max(-int(net), 0), "net_wh")
             else:
                 imp, exp = _int(r.get("import_wh"), "import_wh"), _int(r.get("export_wh"), "export_wh")
+            pv = None if r.get("pv_wh") is None else _int(r.get("pv_wh"), "pv_wh")
         except ValueError as exc:
             result.rejected.append({"index": i, "reason": str(exc)})
             continue
@@ -140,6 +141,7 @@ def ingest_readings(
             "interval_start": floor_interval(ts, community.interval_minutes),
             "import_wh": imp,
             "export_wh": exp,
+            "pv_wh": pv,
             "received_at": utcnow(),
             "_index": i,
         }

@@ -133,7 +133,11 @@ class Meter(Base):
 
 
 class Reading(Base):
-    """Energy through a meter in the period starting at ``ts`` (import and export, Wh ≥ 0)."""
+    """Energy through a meter in the period starting at ``ts`` (import and export, Wh ≥ 0).
+
+    ``pv_wh`` is the optional PV generation behind the meter in the same period (information only;
+    settlement uses import − export).
+    """
 
     __tablename__ = "readings"
 
@@ -143,6 +147,7 @@ class Reading(Base):
     interval_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     import_wh: Mapped[int] = mapped_column(sa.BigInteger)
     export_wh: Mapped[int] = mapped_column(sa.BigInteger)
+    pv_wh: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (

@@ -143,6 +143,7 @@ class ReadingIn(Strict):
     import_wh: Annotated[int, Field(ge=0, le=10**9)] | None = None
     export_wh: Annotated[int, Field(ge=0, le=10**9)] | None = None
     net_wh: Annotated[int, Field(ge=-(10**9), le=10**9)] | None = None
+    pv_wh: Annotated[int, Field(ge=0, le=10**9)] | None = None
 
 
 class ReadingsIn(Strict):
@@ -162,6 +163,7 @@ class ReadingOut(BaseModel):
     interval_start: dt.datetime
     import_wh: int
     export_wh: int
+    pv_wh: int | None = None
 
 
 class WalletOut(BaseModel):
