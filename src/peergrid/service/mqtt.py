@@ -775,10 +775,11 @@ class Publisher:
     url : str
         Broker, ``mqtt://host:port``.
     max_inflight : int
-        Unacknowledged QoS 1 messages allowed in flight.
+        Unacknowledged QoS 1 messages allowed in flight; 0 (default) = no limit. (paho scans
+        every in-flight message on each PUBACK when a limit is set: O(n²) for fast publishers.)
     """
 
-    def __init__(self, url: str, max_inflight: int = 1000, client_id: str | None = None) -> None:
+    def __init__(self, url: str, max_inflight: int = 0, client_id: str | None = None) -> None:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 

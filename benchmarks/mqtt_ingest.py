@@ -1,0 +1,281 @@
+"""Sustained meter-reading ingestion over MQTT into the service database, end to end.
+
+Publisher processes (one QoS 1 message per reading, each meter its own topic and token)
+→ Mosquitto → :class:`peergrid.service.mqtt.Ingestor` (batched, acknowledged after commit)
+→ SQLite or PostgreSQL through :func:`peergrid.service.metering.ingest_readings`.
+
+* ``readings_per_s``: readings stored / (last commit − first publish).
+* ``max_lag_s``: the largest horizontal distance between the cumulative "published" and
+  "committed" curves — how long the slowest reading waited between ``publish()`` and
+  the commit of its batch.
+* ``dashboard_ms``: server time to render the operator page of the same community of
+  ``--members`` members (one meter each) and the member page, median of 5 (ms).
+
+Usage::
+
+    python benchmarks/mqtt_ingest.py --db postgresql        # a temporary PostgreSQL database
+    python benchmarks/mqtt_ingest.py --db sqlite --quick
+    python benchmarks/mqtt_ingest.py --db postgresql+psycopg://peergrid:peergrid@127.0.0.1/mydb
+
+The broker is a private Mosquitto on a free port (``max_queued_messages 0``,
+unlimited in-flight) unless ``--mqtt URL`` is given. Last stdout line: one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import multiprocessing as mp
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def private_broker():
+    import getpass
+
+    d = tempfile.mkdtemp(prefix="pg-bench-mqtt-")
+    port = free_port()
+    conf = Path(d) / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nuser {getpass.getuser()}\n"
+                    "persistence false\nmax_queued_messages 0\nmax_inflight_messages 0\n")
+    proc = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        end = time.time() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+            if time.time() > end:
+                raise RuntimeError("mosquitto did not start")
+            time.sleep(0.05)
+        yield f"mqtt://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def database(arg: str):
+    if arg in ("sqlite", "postgresql"):
+        from peergrid.service.testing import temp_database
+
+        with temp_database(arg) as url:
+            yield url
+    else:
+        from peergrid.service.db import normalise_url
+
+        yield normalise_url(arg)
+
+
+def publisher(url: str, cid: int, tokens: list[tuple[str, str]], first: int, count: int, rate: float,
+              base_epoch: float, period_s: int, t0: float, out: mp.Queue) -> None:
+    """Publish ``count`` readings round-robin over ``tokens`` at ``rate``/s from wall time ``t0``."""
+    from peergrid.service.mqtt import Publisher
+
+    pub = Publisher(url).connect()
+    n_m = len(tokens)
+    topics = [f"peergrid/{cid}/{s}/reading" for s, _ in tokens]
+    samples = []
+    while time.time() < t0:
+        time.sleep(0.001)
+    last_sample = 0.0
+    for j in range(count):
+        k = first + j
+        due = t0 + j / rate
+        now = time.time()
+        if due > now:
+            time.sleep(due - now)
+        m, r = k % n_m, k // n_m
+        ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base_epoch + r * period_s))
+        pub.publish(topics[m], f'{{"ts":"{ts}","import_wh":{100 + m % 50},"export_wh":0,"token":"{tokens[m][1]}"}}')
+        if now - last_sample >= 0.05:
+            samples.append((time.time(), j + 1))
+            last_sample = now
+    samples.append((time.time(), count))
+    pub.flush(120)
+    pub.client.disconnect()
+    pub.client.loop_stop()
+    out.put(samples)
+
+
+def setup(factory, members: int) -> tuple[int, list[tuple[str, str]], int]:
+    import sqlalchemy as sa
+
+    from peergrid.service import directory
+    from peergrid.service.auth import FAST_AUTH, hash_password
+    from peergrid.service.models import Membership, Meter, User
+    from peergrid.service.mqtt import meter_tokens
+
+    tag = os.urandom(4).hex()
+    pw = hash_password(FAST_AUTH, "bench-password")
+    with factory() as s, s.begin():
+        c = directory.create_community(s, f"bench-{tag}", mechanism="uniform", interval_minutes=15)
+        s.execute(sa.insert(User), [{"email": f"m{i}-{tag}@bench.peergrid", "name": f"Member {i}",
+                                     "password_hash": pw, "role": "prosumer" if i % 3 else "consumer",
+                                     "is_active": True} for i in range(members)])
+        ids = list(s.execute(sa.select(User.id).where(User.email.like(f"%-{tag}@bench.peergrid"))
+                             .order_by(User.id)).scalars())
+        directory.add_members(s, c.id, ids)
+        s.execute(sa.insert(Meter), [{"community_id": c.id, "user_id": u, "serial": f"B{tag}-{i:05d}",
+                                      "label": ""} for i, u in enumerate(ids)])
+        op = directory.create_user(s, f"op-{tag}@bench.peergrid", "Operator", pw, "operator")
+        directory.add_members(s, c.id, [op.id])
+        tokens = meter_tokens(s, c.id)
+        assert s.scalar(sa.select(sa.func.count()).select_from(Membership).where(Membership.community_id == c.id))
+    return c.id, list(tokens.items()), op.id
+
+
+def dashboard_ms(app, cid: int, op_email: str, member_email: str) -> dict[str, float]:
+    from fastapi.testclient import TestClient
+
+    out = {}
+    with TestClient(app) as client:
+        for who, email, path in (("operator", op_email, f"/dashboard/c/{cid}/community"),
+                                 ("member", member_email, f"/dashboard/c/{cid}/me")):
+            r = client.post("/login", data={"email": email, "password": "bench-password"}, follow_redirects=False)
+            assert r.status_code == 303, r.text
+            times = []
+            for _ in range(5):
+                t = time.perf_counter()
+                r = client.get(path)
+                times.append(time.perf_counter() - t)
+                assert r.status_code == 200, r.status_code
+            out[who] = round(1000 * statistics.median(times), 1)
+            out[f"{who}_kb"] = round(len(r.content) / 1024, 1)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--db", default="sqlite", help="sqlite | postgresql (temporary databases) | a database URL")
+    ap.add_argument("--mqtt", default=None, help="broker URL (default: a private Mosquitto on a free port)")
+    ap.add_argument("--rate", type=float, default=20000.0, help="target readings/s over all publishers")
+    ap.add_argument("--seconds", type=float, default=15.0, help="publishing time, s")
+    ap.add_argument("--members", type=int, default=1000, help="members (one meter each)")
+    ap.add_argument("--publishers", type=int, default=2, help="publisher processes")
+    ap.add_argument("--batch", type=int, default=5000, help="ingestor batch size, readings")
+    ap.add_argument("--quick", action="store_true", help="small run for the test suite")
+    a = ap.parse_args()
+    if a.quick:
+        a.rate, a.seconds, a.members, a.publishers = min(a.rate, 2000.0), 1.5, min(a.members, 100), 1
+
+    from peergrid.service.app import create_app
+    from peergrid.service.auth import FAST_AUTH
+    from peergrid.service.mqtt import Ingestor
+
+    total = int(a.rate * a.seconds)
+    with contextlib.ExitStack() as stack:
+        url = a.mqtt or stack.enter_context(private_broker())
+        db_url = stack.enter_context(database(a.db))
+        app = create_app(db_url, auth=FAST_AUTH, extensions=("peergrid.service.dashboard",))
+        factory = app.state.sessions
+        cid, tokens, _ = setup(factory, a.members)
+        commits: list[tuple[float, int]] = []
+        done = [0]
+
+        def on_commit(n: int, t: float) -> None:
+            done[0] += n
+            commits.append((t, done[0]))
+
+        # readings of the last days, 15-min periods: never in the future, inside the out-of-order window
+        now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+        rounds = -(-total // len(tokens))
+        base = (now - dt.timedelta(minutes=15 * (rounds + 1))).timestamp()
+        ing = Ingestor(factory, url, batch_size=a.batch, flush_s=0.1, on_commit=on_commit,
+                       out_of_order_s=30 * 24 * 3600, client_id=f"bench-{os.getpid()}")
+        ing.start()
+        assert ing.wait_connected(10), "ingestor did not connect"
+        ctx = mp.get_context("spawn")
+        q = ctx.Queue()
+        t0 = time.time() + 2.0
+        share = [total // a.publishers + (1 if i < total % a.publishers else 0) for i in range(a.publishers)]
+        procs, first = [], 0
+        for i in range(a.publishers):
+            p = ctx.Process(target=publisher, args=(url, cid, tokens, first, share[i], a.rate / a.publishers, base,
+                                                    900, t0, q))
+            p.start()
+            procs.append(p)
+            first += share[i]
+        samples = [q.get(timeout=a.seconds * 20 + 120) for _ in procs]
+        for p in procs:
+            p.join()
+        end = time.time() + 120
+        while done[0] < total and time.time() < end:
+            time.sleep(0.01)
+        ing.stop()
+        stats = ing.stats.as_dict()
+        t_first = min(s[0][0] for s in samples)
+        t_last_pub = max(s[-1][0] for s in samples)
+        t_last = commits[-1][0] if commits else float("nan")
+        # lag: horizontal distance between the published and committed curves
+        import numpy as np
+
+        grid = np.arange(t_first, t_last_pub + 0.05, 0.05)
+        published = np.zeros_like(grid)
+        for s in samples:
+            ts = np.array([x[0] for x in s])
+            ns = np.array([x[1] for x in s])
+            idx = np.searchsorted(ts, grid, side="right") - 1
+            published += np.where(idx >= 0, ns[np.clip(idx, 0, None)], 0)
+        ct = np.array([c[0] for c in commits])
+        cn = np.array([c[1] for c in commits])
+        k = np.searchsorted(cn, published, side="left")
+        lag = np.where(k < len(ct), ct[np.clip(k, 0, len(ct) - 1)] - grid, np.inf)
+        dash = dashboard_ms(app, cid, *_emails(factory, cid))
+        app.state.engine.dispose()
+    result = {
+        "db": app.state.engine.dialect.name,
+        "readings": total,
+        "stored": stats["accepted"],
+        "readings_per_s": round(stats["accepted"] / (t_last - t_first), 1),
+        "max_lag_s": round(float(lag.max()), 3),
+        "target_rate": a.rate,
+        "published_per_s": round(total / (t_last_pub - t_first), 1),
+        "batches": stats["batches"],
+        "members": a.members,
+        "dashboard_operator_ms": dash["operator"],
+        "dashboard_member_ms": dash["member"],
+        "dashboard_operator_kb": dash["operator_kb"],
+        "cpus": os.cpu_count(),
+        "quick": a.quick,
+    }
+    print(f"{result['stored']} of {total} readings stored at {result['readings_per_s']}/s "
+          f"(published {result['published_per_s']}/s), max lag {result['max_lag_s']} s; operator page for "
+          f"{a.members} members {dash['operator']} ms", file=sys.stderr)
+    print(json.dumps(result))
+    if stats["accepted"] != total:
+        sys.exit(f"only {stats['accepted']} of {total} readings stored: {stats}")
+
+
+def _emails(factory, cid: int) -> tuple[str, str]:
+    import sqlalchemy as sa
+
+    from peergrid.service.models import Membership, User
+
+    with factory() as s:
+        rows = s.execute(sa.select(User.email, User.role).join(Membership).where(Membership.community_id == cid)
+                         .order_by(User.id)).all()
+    op = next(e for e, r in rows if r == "operator")
+    member = next(e for e, r in rows if r != "operator")
+    return op, member
+
+
+if __name__ == "__main__":
+    main()
