@@ -174,3 +174,38 @@ def test_service_mount_starts_the_ingestor(backend: str, local_broker: str):
             assert site.app.state.mqtt is None  # stopped with the app
         finally:
             site.app.state.engine.dispose()
+
+
+def test_one_ingestor_per_database_with_several_workers(tmp_path, local_broker: str):
+    """Two server processes of one database: one ingests, the other takes over when it stops; PV is stored."""
+    import sqlalchemy as sa
+    from fastapi.testclient import TestClient
+
+    from peergrid.service.app import create_app
+    from peergrid.service.auth import FAST_AUTH
+    from peergrid.service.models import Reading
+
+    url = f"sqlite:///{tmp_path / 'two.db'}"
+    site = Site(url, n=2, extensions=("peergrid.service.mqtt",))
+    other = create_app(url, auth=FAST_AUTH, clock=site.clock, extensions=("peergrid.service.mqtt",))
+    for app in (site.app, other):
+        app.state.mqtt_url = local_broker
+    try:
+        with TestClient(site.app):
+            with TestClient(other):
+                assert site.app.state.mqtt is not None and other.state.mqtt is None  # the second one stands by
+                assert site.app.state.mqtt.wait_connected(10)
+            with TestClient(other):
+                pass
+        with TestClient(other):
+            assert wait_for(lambda: other.state.mqtt is not None, 10)  # the lock is free now
+            assert other.state.mqtt.wait_connected(10)
+            payload = json.dumps({"ts": iso(NOW - Q), "import_wh": 5, "export_wh": 0, "pv_wh": 7,
+                                  "token": site.tokens["M0001"]})
+            publish_all(local_broker, [(topic_for(site.community.id, "M0001"), payload.encode())])
+            assert wait_for(lambda: site.count() == 1)
+        with site.factory() as s:
+            assert s.execute(sa.select(Reading.import_wh, Reading.pv_wh)).one() == (5, 7)
+    finally:
+        site.app.state.engine.dispose()
+        other.state.engine.dispose()

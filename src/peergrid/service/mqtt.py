@@ -599,8 +599,8 @@ class Ingestor:
                         res = ingest_readings(
                             s,
                             cid,
-                            [{"meter": r.serial, "ts": r.ts, "import_wh": r.import_wh, "export_wh": r.export_wh}
-                             for r in rows],
+                            [{"meter": r.serial, "ts": r.ts, "import_wh": r.import_wh, "export_wh": r.export_wh,
+                              "pv_wh": r.pv_wh} for r in rows],
                         )
                 except ServiceError:  # e.g. the community does not exist
                     rejected["unknown_meter"] += len(rows)
@@ -631,6 +631,68 @@ class Ingestor:
 
 # --------------------------------------------------------------------------- app hook
 
+
+class _SingleIngestor:
+    """Run one :class:`Ingestor` per database on this host, even with several server workers.
+
+    ``peergrid serve --workers N`` starts N processes, each mounting this extension; two
+    MQTT clients with the same client id would take the session from each other in a loop.
+    Each worker therefore competes for an exclusive ``flock`` on a lock file named after
+    the ingestor's client id; the holder runs the ingestor, the others retry every
+    :attr:`retry_s` seconds and take over when the holder exits (the kernel releases the
+    lock of a dead process).
+    """
+
+    retry_s = 2.0
+
+    def __init__(self, app: Any, url: str) -> None:
+        self.app = app
+        self.url = url
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="peergrid-mqtt-leader", daemon=True)
+        self._lock_fd: int | None = None
+
+    def start(self) -> None:
+        self._try_start()
+        if self.app.state.mqtt is None:
+            self._thread.start()
+
+    def _try_start(self) -> bool:
+        import fcntl
+        import os
+        import tempfile
+
+        opts = dict(getattr(self.app.state, "mqtt_options", {}) or {})
+        ing = Ingestor(self.app.state.sessions, self.url, clock=lambda: self.app.state.clock(), **opts)
+        path = os.path.join(tempfile.gettempdir(), f"{ing.client_id}.lock")
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        ing.start()
+        self.app.state.mqtt = ing
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.retry_s):
+            if self._try_start():
+                return
+
+    def stop(self) -> None:
+        import os
+
+        self._stop.set()
+        ing: Ingestor | None = self.app.state.mqtt
+        if ing is not None:
+            ing.stop()
+            self.app.state.mqtt = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
 MQTT_ENV = "PEERGRID_MQTT_URL"
 
 
@@ -656,18 +718,16 @@ def mount(app: Any) -> None:
     async def lifespan(a: Any) -> AsyncIterator[Any]:
         async with inner(a) as state:
             url = getattr(app.state, "mqtt_url", None) or os.environ.get(MQTT_ENV)
-            ing = None
+            runner = None
             if url:
-                ing = Ingestor(app.state.sessions, url, clock=lambda: app.state.clock(),
-                               **getattr(app.state, "mqtt_options", {}))
-                ing.start()
-                app.state.mqtt = ing
+                BrokerURL.parse(url)  # a bad URL fails the start-up with a clear message
+                runner = _SingleIngestor(app, url)
+                runner.start()
             try:
                 yield state
             finally:
-                if ing is not None:
-                    ing.stop()
-                    app.state.mqtt = None
+                if runner is not None:
+                    runner.stop()
 
     app.router.lifespan_context = lifespan
 
