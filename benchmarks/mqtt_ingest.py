@@ -85,16 +85,18 @@ def database(arg: str):
 
 
 def publisher(url: str, cid: int, tokens: list[tuple[str, str]], first: int, count: int, rate: float,
-              base_epoch: float, period_s: int, t0: float, out: mp.Queue) -> None:
-    """Publish ``count`` readings round-robin over ``tokens`` at ``rate``/s from wall time ``t0``."""
+              base_epoch: float, period_s: int, start, ready: mp.Queue, out: mp.Queue) -> None:
+    """Publish ``count`` readings round-robin over ``tokens`` at ``rate``/s from wall time ``start.value``."""
     from peergrid.service.mqtt import Publisher
 
     pub = Publisher(url).connect()
     n_m = len(tokens)
     topics = [f"peergrid/{cid}/{s}/reading" for s, _ in tokens]
     samples = []
-    while time.time() < t0:
+    ready.put(1)
+    while start.value == 0 or time.time() < start.value:
         time.sleep(0.001)
+    t0 = start.value
     last_sample = 0.0
     for j in range(count):
         k = first + j
@@ -203,16 +205,19 @@ def main() -> None:
         ing.start()
         assert ing.wait_connected(10), "ingestor did not connect"
         ctx = mp.get_context("spawn")
-        q = ctx.Queue()
-        t0 = time.time() + 2.0
+        q, ready = ctx.Queue(), ctx.Queue()
+        start = ctx.Value("d", 0.0)
         share = [total // a.publishers + (1 if i < total % a.publishers else 0) for i in range(a.publishers)]
         procs, first = [], 0
         for i in range(a.publishers):
             p = ctx.Process(target=publisher, args=(url, cid, tokens, first, share[i], a.rate / a.publishers, base,
-                                                    900, t0, q))
+                                                    900, start, ready, q))
             p.start()
             procs.append(p)
             first += share[i]
+        for _ in procs:  # every publisher connected: start them together
+            ready.get(timeout=120)
+        start.value = time.time() + 0.2
         samples = [q.get(timeout=a.seconds * 20 + 120) for _ in procs]
         for p in procs:
             p.join()

@@ -283,7 +283,7 @@ def community_view(request: Request, cid: int, page: int = 1, silent: int = SILE
             "user": user,
             "c": c,
             "nav": _nav(user, c, Q.communities_of(s, user), "community"),
-            "live": Q.live_community(s, c),
+            "live": Q.live_community(s, c, _now(request)),
             "series": series,
             "week": week,
             "peak": Q.peak_class(series),
@@ -310,7 +310,7 @@ async def events(request: Request, cid: int) -> Response:
             user = _user(request, s)
             c = _community(s, user, cid)
             if rbac.sees_everyone(user):
-                return {"scope": "community", **Q.live_community(s, c)}
+                return {"scope": "community", **Q.live_community(s, c, _now(request))}
             return {"scope": "member", **Q.live_member(s, c, user.id, _now(request))}
 
     try:
