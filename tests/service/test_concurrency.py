@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 
 import httpx
 
@@ -30,5 +31,7 @@ def test_more_requests_than_connections(db_url):
             responses = await asyncio.wait_for(asyncio.gather(*calls), timeout=60)
         return [r.status_code for r in responses]
 
-    assert asyncio.run(run()) == [200] * 60
+    # in a thread of its own: a session-wide Playwright browser may own this thread's event loop
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        assert pool.submit(asyncio.run, run()).result() == [200] * 60
     engine.dispose()
