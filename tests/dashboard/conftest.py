@@ -1,14 +1,10 @@
-"""Fixtures of the browser tests: a live service (uvicorn thread) with a seeded community, and Chromium."""
+"""Fixtures of the browser tests: a live service with a seeded community, and Debian's Chromium."""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -16,15 +12,8 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("playwright")
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "mqtt"))  # mqtt_support: brokers, free ports
-
-from mqtt_support import LOCAL_BROKER, free_port, port_open
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "out" / "test-artifacts" / "dashboard"
-PASSWORD = "correct-horse-battery"
+from dashboard_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LiveServer, World, build_world
+from mqtt_support import LOCAL_BROKER, port_open
 
 
 @pytest.fixture(scope="session")
@@ -47,76 +36,6 @@ def artifacts(request: pytest.FixtureRequest) -> Path:
     return ARTIFACTS
 
 
-class LiveServer:
-    """Serve ``app`` with uvicorn on 127.0.0.1 and a free port in a background thread (lifespan included)."""
-
-    def __init__(self, app) -> None:
-        import uvicorn
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        end = time.time() + 20
-        while not self.server.started:
-            if time.time() > end or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
-@dataclass
-class World:
-    """A community with an operator, a prosumer (seller), two consumers; meters, wallets, tokens."""
-
-    app: object
-    url: str
-    cid: int
-    users: dict[str, object] = field(default_factory=dict)
-    meters: dict[str, str] = field(default_factory=dict)  # user key -> meter serial
-    tokens: dict[str, str] = field(default_factory=dict)
-    mqtt: str | None = None
-
-
-def build_world(db_url: str, mqtt: str | None, interval_minutes: int = 15) -> World:
-    from peergrid.service import directory
-    from peergrid.service.app import create_app
-    from peergrid.service.auth import FAST_AUTH
-    from peergrid.service.mqtt import meter_tokens
-    from peergrid.service.testing import make_community, make_user
-
-    app = create_app(db_url, auth=FAST_AUTH, extensions=("peergrid.service.dashboard", "peergrid.service.mqtt"))
-    app.state.mqtt_url = mqtt
-    app.state.mqtt_options = {"flush_s": 0.05}
-    f = app.state.sessions
-    c = make_community(f, name="Harbour Lane", mechanism="uniform", interval_minutes=interval_minutes,
-                       gate_closure_minutes=5, retail_price=0.30, feed_in_price=0.08)
-    w = World(app=app, url="", cid=c.id, mqtt=mqtt)
-    names = {"operator": ("operator", "Olga Operator"), "seller": ("prosumer", "Sam Solar"),
-             "buyer": ("consumer", "Bea Buyer"), "other": ("consumer", "Otto Other")}
-    for key, (role, name) in names.items():
-        u = make_user(f, role, email=f"{key}-{c.id}@test.peergrid", communities=[c.id])
-        with f() as s, s.begin():
-            u.name = name
-            s.merge(u)
-            if role != "operator":
-                directory.topup(s, c.id, u.id, 50_00, memo="welcome credit")
-                directory.add_meter(s, c.id, u.id, f"MTR-{key.upper()}-{c.id}")
-                w.meters[key] = f"MTR-{key.upper()}-{c.id}"
-        w.users[key] = u
-    with f() as s, s.begin():
-        w.tokens = meter_tokens(s, c.id)
-    return w
-
-
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     """A live service on SQLite with MQTT ingestion from the local Mosquitto (if it runs)."""
@@ -130,15 +49,3 @@ def world(tmp_path: Path) -> Iterator[World]:
                 time.sleep(0.05)
         yield w
     w.app.state.engine.dispose()
-
-
-def login(page, w: World, key: str) -> None:
-    page.goto(w.url + "/login")
-    page.get_by_label("Email").fill(w.users[key].email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/dashboard/c/**")
-
-
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)

@@ -8,7 +8,7 @@ import re
 import time
 
 import pytest
-from conftest import PASSWORD, World, login, now_utc
+from dashboard_support import PASSWORD, World, login, now_utc
 
 from peergrid.service.mqtt import Publisher, iso, topic_for
 from peergrid.service.timeutil import floor_interval

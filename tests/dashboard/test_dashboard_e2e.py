@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, LiveServer, build_world, login, now_utc
+from dashboard_support import PASSWORD, LiveServer, build_world, login, now_utc
 from mqtt_support import LOCAL_BROKER, port_open
 
 from peergrid.service.mqtt import MeterProfiles
