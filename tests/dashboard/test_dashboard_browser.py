@@ -185,3 +185,38 @@ def test_pages_have_no_external_resources(browser, world: World):
     assert requested and all(re.match(re.escape(world.url), u) for u in requested), requested
     assert PASSWORD not in " ".join(requested)
     page.close()
+
+
+CONTRAST_JS = """
+() => {
+  const rgb = s => s.match(/[\\d.]+/g).map(Number);
+  const lum = c => { const [r, g, b] = c.slice(0, 3).map(v => { v /= 255;
+      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const bg = e => { for (; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length < 4 || c[3] > 0) return c; } return [255, 255, 255]; };
+  const out = [];
+  for (const e of document.querySelectorAll('h1, h2, p, td, th, a, button, label, span, li, legend, figcaption')) {
+    if (!e.textContent.trim() || !e.offsetParent) continue;
+    const [a, b] = [lum(rgb(getComputedStyle(e).color)), lum(bg(e))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    out.push([e.tagName + '.' + e.className, ratio]);
+  }
+  return out;
+}
+"""
+
+
+def test_text_contrast_meets_wcag_aa(browser, world: World):
+    """Every visible text element has a contrast ratio ≥ 4.5:1 against its background (WCAG 2.1 AA)."""
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    for key in ("buyer", "operator"):
+        login(page, world, key)
+        ratios = page.evaluate(CONTRAST_JS)
+        assert len(ratios) > 30
+        low = [(el, round(r, 2)) for el, r in ratios if r < 4.5]
+        assert not low, low
+        page.get_by_role("button", name="Log out").click()
+        page.wait_for_url("**/login")
+    ctx.close()

@@ -209,3 +209,19 @@ def test_one_ingestor_per_database_with_several_workers(tmp_path, local_broker: 
     finally:
         site.app.state.engine.dispose()
         other.state.engine.dispose()
+
+
+def test_backpressure_blocks_instead_of_dropping(site: Site, private_broker):
+    """With a tiny pending limit and small batches the network thread waits for the database; nothing is lost."""
+    cid = site.community.id
+    url = private_broker.url
+    msgs = [(topic_for(cid, f"M{i:04d}"), reading(site, f"M{i:04d}", NOW - k * Q, k * 100 + i))
+            for k in range(1, 16) for i in range(20)]
+    with Ingestor(site.factory, url, clock=site.clock, client_id=f"bp-{cid}-{id(site)}", max_pending=20,
+                  batch_size=10, flush_s=0.01) as ing:
+        assert ing.wait_connected(10)
+        publish_all(url, msgs)
+        assert wait_for(lambda: site.count() == len(msgs), 30), site.count()
+        assert ing.stats.batches >= len(msgs) // 20  # many small transactions, pending never above the limit
+        assert ing._n_pending == 0
+    assert len(site.rows()) == 300
