@@ -220,3 +220,49 @@ def test_text_contrast_meets_wcag_aa(browser, world: World):
         page.get_by_role("button", name="Log out").click()
         page.wait_for_url("**/login")
     ctx.close()
+
+
+def test_open_event_streams_do_not_block_the_api(world: World):
+    """More open dashboards (event streams) than the service admits concurrent requests: the API still answers.
+
+    Event streams are dispatched before the service's ConcurrencyLimit (``EventStreams``), so
+    long-lived streams never occupy its slots, whatever the ASGI stack does with streaming bodies.
+    """
+    import threading
+
+    import httpx
+
+    limit = max(m.kwargs["limit"] for m in world.app.user_middleware if "limit" in m.kwargs)
+    with httpx.Client(base_url=world.url) as c:
+        r = c.post("/api/auth/login", json={"email": world.users["buyer"].email, "password": PASSWORD})
+        cookies = dict(r.cookies)
+    stop = threading.Event()
+    opened = []
+
+    def hold() -> None:
+        with httpx.Client(base_url=world.url, cookies=cookies, timeout=30) as c, \
+                c.stream("GET", f"/dashboard/c/{world.cid}/events") as resp:
+            assert resp.headers["content-type"].startswith("text/event-stream")
+            for line in resp.iter_lines():
+                if line.startswith("event: live"):
+                    opened.append(1)
+                    break
+            stop.wait(20)
+
+    threads = [threading.Thread(target=hold, daemon=True) for _ in range(limit + 3)]
+    for t in threads:
+        t.start()
+    try:
+        end = time.time() + 20
+        while len(opened) < len(threads) and time.time() < end:
+            time.sleep(0.05)
+        assert len(opened) == len(threads)
+        t0 = time.monotonic()
+        with httpx.Client(base_url=world.url, cookies=cookies, timeout=5) as c:
+            assert c.get("/api/health").status_code == 200
+            assert c.get(f"/dashboard/c/{world.cid}/me").status_code == 200
+        assert time.monotonic() - t0 < 3
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(5)

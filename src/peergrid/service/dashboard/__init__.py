@@ -343,14 +343,43 @@ async def events(request: Request, cid: int) -> Response:
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
+class EventStreams:
+    """ASGI middleware: serve the event streams before the service's request limit.
+
+    The service admits only as many HTTP requests at once as it has database connections
+    (:class:`peergrid.service.app.ConcurrencyLimit`); an open event stream would hold one of
+    those slots for as long as a dashboard tab is open, and a few dozen tabs would stall the
+    API. Streams hold no connection while they wait (each poll borrows one for a moment),
+    so they are dispatched here, outside that limit.
+    """
+
+    def __init__(self, app: Any) -> None:
+        from starlette.routing import Route, Router
+
+        self.app = app
+
+        async def endpoint(request: Request) -> Response:
+            return await events(request, int(request.path_params["cid"]))
+
+        self.streams = Router(routes=[Route("/dashboard/c/{cid:int}/events", endpoint)])
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path.startswith("/dashboard/c/") and path.endswith("/events"):
+            await self.streams(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def mount(app: FastAPI) -> None:
-    """Add the dashboard routes and static files to the service app."""
+    """Add the dashboard routes, the event-stream dispatcher and static files to the service app."""
 
     @app.exception_handler(_Redirect)
     async def _redirect(_: Request, exc: _Redirect) -> Response:
         return RedirectResponse(exc.url, status_code=303)
 
     app.include_router(router)
+    app.add_middleware(EventStreams)  # outermost: added after the service's ConcurrencyLimit
     app.mount("/dashboard/static", StaticFiles(directory=str(HERE / "static")), name="dashboard-static")
     if not any(getattr(r, "path", None) == "/" for r in app.router.routes):
 
