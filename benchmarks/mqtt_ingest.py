@@ -117,6 +117,24 @@ def publisher(url: str, cid: int, tokens: list[tuple[str, str]], first: int, cou
     out.put(samples)
 
 
+def ingestor_proc(db_url: str, url: str, index: int, batch: int, ready: mp.Queue, commits: mp.Queue, stop) -> None:
+    """One ingestor of a shared subscription in its own process; reports (time, n) per commit."""
+    from peergrid.service.db import make_engine, session_factory
+    from peergrid.service.mqtt import Ingestor
+
+    engine = make_engine(db_url)
+    ing = Ingestor(session_factory(engine), url, batch_size=batch, flush_s=0.1, out_of_order_s=30 * 24 * 3600,
+                   client_id=f"bench-{os.getppid()}-{index}", shared_group=f"bench{os.getppid()}",
+                   on_commit=lambda n, t: commits.put((t, n)))
+    ing.start()
+    ing.wait_connected(10)
+    ready.put(index)
+    stop.wait()
+    ing.stop()
+    commits.put(("stats", ing.stats.as_dict()))
+    engine.dispose()
+
+
 def setup(factory, members: int) -> tuple[int, list[tuple[str, str]], int]:
     import sqlalchemy as sa
 
@@ -173,6 +191,7 @@ def main() -> None:
     ap.add_argument("--members", type=int, default=1000, help="members (one meter each)")
     ap.add_argument("--publishers", type=int, default=2, help="publisher processes")
     ap.add_argument("--batch", type=int, default=5000, help="ingestor batch size, readings")
+    ap.add_argument("--ingestors", type=int, default=1, help="ingestor processes (MQTT 5 shared subscription)")
     ap.add_argument("--quick", action="store_true", help="small run for the test suite")
     a = ap.parse_args()
     if a.quick:
@@ -200,11 +219,38 @@ def main() -> None:
         now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
         rounds = -(-total // len(tokens))
         base = (now - dt.timedelta(minutes=15 * (rounds + 1))).timestamp()
-        ing = Ingestor(factory, url, batch_size=a.batch, flush_s=0.1, on_commit=on_commit,
-                       out_of_order_s=30 * 24 * 3600, client_id=f"bench-{os.getpid()}")
-        ing.start()
-        assert ing.wait_connected(10), "ingestor did not connect"
         ctx = mp.get_context("spawn")
+        workers = []
+        if a.ingestors == 1:
+            ing = Ingestor(factory, url, batch_size=a.batch, flush_s=0.1, on_commit=on_commit,
+                           out_of_order_s=30 * 24 * 3600, client_id=f"bench-{os.getpid()}")
+            ing.start()
+            assert ing.wait_connected(10), "ingestor did not connect"
+        else:  # MQTT 5 shared subscription over several processes
+            ing = None
+            iready, icommits, istop = ctx.Queue(), ctx.Queue(), ctx.Event()
+            for i in range(a.ingestors):
+                w = ctx.Process(target=ingestor_proc, args=(db_url, url, i, a.batch, iready, icommits, istop))
+                w.start()
+                workers.append(w)
+            for _ in workers:
+                iready.get(timeout=120)
+            worker_stats: list[dict] = []
+            raw: list[tuple[float, int]] = []
+
+            def drain(block: float = 0.0) -> None:
+                import queue
+
+                while True:
+                    try:
+                        t, n = icommits.get(timeout=block) if block else icommits.get_nowait()
+                    except queue.Empty:
+                        return
+                    if t == "stats":
+                        worker_stats.append(n)
+                    else:
+                        raw.append((t, n))
+                        done[0] += n
         q, ready = ctx.Queue(), ctx.Queue()
         start = ctx.Value("d", 0.0)
         share = [total // a.publishers + (1 if i < total % a.publishers else 0) for i in range(a.publishers)]
@@ -223,9 +269,24 @@ def main() -> None:
             p.join()
         end = time.time() + 120
         while done[0] < total and time.time() < end:
+            if ing is None:
+                drain()
             time.sleep(0.01)
-        ing.stop()
-        stats = ing.stats.as_dict()
+        if ing is not None:
+            ing.stop()
+            stats = ing.stats.as_dict()
+        else:
+            istop.set()
+            while len(worker_stats) < len(workers):
+                drain(1.0)
+            for w in workers:
+                w.join(30)
+            stats = {k: sum(ws[k] for ws in worker_stats) for k in ("accepted", "batches")}
+            raw.sort()
+            total_so_far = 0
+            for t, n in raw:  # commits of all processes in time order, cumulative
+                total_so_far += n
+                commits.append((t, total_so_far))
         t_first = min(s[0][0] for s in samples)
         t_last_pub = max(s[-1][0] for s in samples)
         t_last = commits[-1][0] if commits else float("nan")
@@ -254,6 +315,7 @@ def main() -> None:
         "target_rate": a.rate,
         "published_per_s": round(total / (t_last_pub - t_first), 1),
         "batches": stats["batches"],
+        "ingestors": a.ingestors,
         "members": a.members,
         "dashboard_operator_ms": dash["operator"],
         "dashboard_member_ms": dash["member"],

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import subprocess
 import sys
+import time
 
 from mqtt_support import NOW, Site, wait_for
 
@@ -225,3 +226,19 @@ def test_backpressure_blocks_instead_of_dropping(site: Site, private_broker):
         assert ing.stats.batches >= len(msgs) // 20  # many small transactions, pending never above the limit
         assert ing._n_pending == 0
     assert len(site.rows()) == 300
+
+
+def test_shared_subscription_spreads_readings_over_ingestors(site: Site, local_broker: str):
+    cid = site.community.id
+    msgs = [(topic_for(cid, f"M{i:04d}"), reading(site, f"M{i:04d}", NOW - k * Q, k * 100 + i))
+            for k in range(1, 11) for i in range(20)]
+    group = f"g{cid}{id(site)}"
+    with Ingestor(site.factory, local_broker, clock=site.clock, client_id=f"s1-{group}", shared_group=group) as a, \
+            Ingestor(site.factory, local_broker, clock=site.clock, client_id=f"s2-{group}", shared_group=group) as b:
+        assert a.wait_connected(10) and b.wait_connected(10)
+        time.sleep(0.2)  # both subscriptions registered
+        publish_all(local_broker, msgs)
+        assert wait_for(lambda: site.count() == 200, 20), site.count()
+        assert a.stats.accepted + b.stats.accepted == 200
+        assert a.stats.accepted > 0 and b.stats.accepted > 0
+    assert a.stats.duplicates == b.stats.duplicates == 0

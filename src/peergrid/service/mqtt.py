@@ -357,6 +357,10 @@ class Ingestor:
         Longest wait between reconnection attempts (s).
     on_commit : callable, optional
         Called after each committed batch with ``(n_readings, commit_time)`` (benchmarks).
+    shared_group : str, optional
+        Subscribe as a member of this MQTT 5 shared subscription (``$share/<group>/...``): the
+        broker spreads the readings over every ingestor of the group (each with its own
+        ``client_id``), e.g. one per CPU core. Out-of-order windows are then per ingestor.
     """
 
     def __init__(
@@ -374,6 +378,7 @@ class Ingestor:
         session_expiry_s: int = 7 * 24 * 3600,
         reconnect_max_s: float = 5.0,
         on_commit: Callable[[int, float], None] | None = None,
+        shared_group: str | None = None,
     ) -> None:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
@@ -388,6 +393,9 @@ class Ingestor:
         self.max_pending = int(max_pending)
         self.session_expiry_s = int(session_expiry_s)
         self.on_commit = on_commit
+        if shared_group is not None and not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", shared_group):
+            raise ConfigError(f"shared_group {shared_group!r}: use letters, digits, '_', '.', '-'")
+        self.topic_filter = f"$share/{shared_group}/{TOPIC_FILTER}" if shared_group else TOPIC_FILTER
         self.stats = IngestStats()
         self.connected = threading.Event()
         self._lock = threading.Condition()
@@ -462,7 +470,7 @@ class Ingestor:
         with self._lock:
             self._generation += 1
         self.stats.connects += 1
-        client.subscribe(TOPIC_FILTER, qos=1)
+        client.subscribe(self.topic_filter, qos=1)
         self.connected.set()
         log.info("MQTT connected to %s:%s (session present: %s)", self.broker.host, self.broker.port,
                  getattr(flags, "session_present", None))
