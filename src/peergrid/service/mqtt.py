@@ -579,6 +579,7 @@ class Ingestor:
                     return
                 continue
             delay = 0.2
+            failures = 0
             while True:
                 try:
                     self._store(batch)
@@ -586,9 +587,17 @@ class Ingestor:
                 except (OperationalError, DBAPIError) as exc:  # database down or busy: keep, retry, do not ack
                     self.stats.db_errors += 1
                     log.warning("storing %d MQTT messages failed (%s); retrying", len(batch), type(exc).__name__)
-                    if self._stop.wait(delay):
-                        return  # not acknowledged: the broker redelivers them to the next session
-                    delay = min(delay * 2, 5.0)
+                except Exception:  # a bug, not the data's fault: retry a few times, then give the batch up
+                    self.stats.db_errors += 1
+                    failures += 1
+                    log.exception("storing %d MQTT messages failed", len(batch))
+                    if failures >= 3:
+                        with self._stats_lock:
+                            self.stats.rejected["invalid"] += sum(len(p.readings) for p in batch)
+                        break
+                if self._stop.wait(delay):
+                    return  # not acknowledged: the broker redelivers them to the next session
+                delay = min(delay * 2, 5.0)
             self._ack(batch)
 
     def _store(self, batch: list[_Pending]) -> None:
