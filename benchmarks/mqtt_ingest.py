@@ -8,8 +8,10 @@ Publisher processes (one QoS 1 message per reading, each meter its own topic and
 * ``max_lag_s``: the largest horizontal distance between the cumulative "published" and
   "committed" curves — how long the slowest reading waited between ``publish()`` and
   the commit of its batch.
-* ``dashboard_ms``: server time to render the operator page of the same community of
-  ``--members`` members (one meter each) and the member page, median of 5 (ms).
+* ``dashboard_operator_ms`` / ``dashboard_member_ms``: server time to render the operator page of
+  the same community of ``--members`` members (one meter each) and a member page, median of 5 (ms);
+  ``dashboard_browser_load_ms``: the operator page in headless Chromium, navigation start to the
+  load event (charts drawn), median of 3 (ms; null without Chromium).
 
 Usage::
 
@@ -182,6 +184,47 @@ def dashboard_ms(app, cid: int, op_email: str, member_email: str) -> dict[str, f
     return out
 
 
+def browser_load_ms(app, cid: int, op_email: str) -> float | None:
+    """Operator page load in headless Chromium (navigation start → load event, median of 3, ms); None without it."""
+    import threading
+
+    if not os.access("/usr/bin/chromium", os.X_OK):
+        return None
+    try:
+        import uvicorn
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    th = threading.Thread(target=server.run, daemon=True)
+    th.start()
+    while not server.started:
+        time.sleep(0.02)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update"])
+            page = b.new_page()
+            page.goto(base + "/login")
+            page.fill("#email", op_email)
+            page.fill("#password", "bench-password")
+            page.click("button[type=submit]")
+            page.wait_for_url("**/community")
+            times = []
+            for _ in range(3):
+                page.goto(f"{base}/dashboard/c/{cid}/community", wait_until="load")
+                times.append(page.evaluate("() => { const n = performance.getEntriesByType('navigation')[0]; "
+                                           "return n.loadEventEnd - n.startTime; }"))
+            b.close()
+        return round(statistics.median(times), 1)
+    finally:
+        server.should_exit = True
+        th.join(10)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--db", default="sqlite", help="sqlite | postgresql (temporary databases) | a database URL")
@@ -310,6 +353,7 @@ def main() -> None:
             with app.state.engine.connect() as conn:
                 conn.exec_driver_sql("ANALYZE")
         dash = dashboard_ms(app, cid, *_emails(factory, cid))
+        dash["browser"] = browser_load_ms(app, cid, _emails(factory, cid)[0])
         app.state.engine.dispose()
     result = {
         "db": app.state.engine.dialect.name,
@@ -325,6 +369,7 @@ def main() -> None:
         "dashboard_operator_ms": dash["operator"],
         "dashboard_member_ms": dash["member"],
         "dashboard_operator_kb": dash["operator_kb"],
+        "dashboard_browser_load_ms": dash["browser"],
         "cpus": os.cpu_count(),
         "quick": a.quick,
     }
