@@ -68,7 +68,7 @@ def build_world(db_url: str, mqtt: str | None, interval_minutes: int = 15) -> Wo
 
     app = create_app(db_url, auth=FAST_AUTH, extensions=("peergrid.service.dashboard", "peergrid.service.mqtt"))
     app.state.mqtt_url = mqtt
-    app.state.mqtt_options = {"flush_s": 0.05}
+    app.state.mqtt_options = {"flush_s": 0.05, "session_expiry_s": 30}  # no stale sessions on the shared broker
     f = app.state.sessions
     c = make_community(f, name="Harbour Lane", mechanism="uniform", interval_minutes=interval_minutes,
                        gate_closure_minutes=5, retail_price=0.30, feed_in_price=0.08)

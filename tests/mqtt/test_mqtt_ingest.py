@@ -32,7 +32,8 @@ def test_ingest_validates_counts_and_deduplicates(site: Site, local_broker: str)
     cid = site.community.id
     good = [(topic_for(cid, f"M{i:04d}"), reading(site, f"M{i:04d}", NOW - k * Q, 100 * k + i))
             for k in range(1, 6) for i in range(20)]
-    with Ingestor(site.factory, local_broker, clock=site.clock, client_id=f"t-{cid}-{id(site)}") as ing:
+    with Ingestor(site.factory, local_broker, clock=site.clock, client_id=f"t-{cid}-{id(site)}",
+                  session_expiry_s=30) as ing:
         assert ing.wait_connected(10)
         bad = [
             (topic_for(cid, "M0000"), b"{not json"),                                            # bad payload
@@ -63,7 +64,7 @@ def test_ingest_validates_counts_and_deduplicates(site: Site, local_broker: str)
 def test_out_of_order_window_and_settled_intervals(site: Site, local_broker: str):
     cid = site.community.id
     topic = topic_for(cid, "M0000")
-    ing = Ingestor(site.factory, local_broker, clock=site.clock, client_id=f"w-{cid}-{id(site)}",
+    ing = Ingestor(site.factory, local_broker, clock=site.clock, client_id=f"w-{cid}-{id(site)}", session_expiry_s=30,
                    out_of_order_s=3600, flush_s=0.05)
     with ing:
         assert ing.wait_connected(10)
@@ -159,6 +160,7 @@ def test_service_mount_starts_the_ingestor(backend: str, local_broker: str):
         site = Site(dburl, n=3, extensions=("peergrid.service.mqtt",))
         try:
             site.app.state.mqtt_url = local_broker
+            site.app.state.mqtt_options = {"session_expiry_s": 30}
             op = make_user(site.factory, "operator", communities=[site.community.id])
             with TestClient(site.app) as client:
                 ing = site.app.state.mqtt
@@ -191,6 +193,7 @@ def test_one_ingestor_per_database_with_several_workers(tmp_path, local_broker: 
     other = create_app(url, auth=FAST_AUTH, clock=site.clock, extensions=("peergrid.service.mqtt",))
     for app in (site.app, other):
         app.state.mqtt_url = local_broker
+        app.state.mqtt_options = {"session_expiry_s": 30}
     try:
         with TestClient(site.app):
             with TestClient(other):
@@ -233,8 +236,10 @@ def test_shared_subscription_spreads_readings_over_ingestors(site: Site, local_b
     msgs = [(topic_for(cid, f"M{i:04d}"), reading(site, f"M{i:04d}", NOW - k * Q, k * 100 + i))
             for k in range(1, 11) for i in range(20)]
     group = f"g{cid}{id(site)}"
-    with Ingestor(site.factory, local_broker, clock=site.clock, client_id=f"s1-{group}", shared_group=group) as a, \
-            Ingestor(site.factory, local_broker, clock=site.clock, client_id=f"s2-{group}", shared_group=group) as b:
+    with Ingestor(site.factory, local_broker, clock=site.clock, client_id=f"s1-{group}", shared_group=group,
+                  session_expiry_s=30) as a, \
+            Ingestor(site.factory, local_broker, clock=site.clock, client_id=f"s2-{group}", shared_group=group,
+                     session_expiry_s=30) as b:
         assert a.wait_connected(10) and b.wait_connected(10)
         time.sleep(0.2)  # both subscriptions registered
         publish_all(local_broker, msgs)
