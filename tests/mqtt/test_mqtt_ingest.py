@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import subprocess
 import sys
@@ -247,3 +248,22 @@ def test_shared_subscription_spreads_readings_over_ingestors(site: Site, local_b
         assert a.stats.accepted + b.stats.accepted == 200
         assert a.stats.accepted > 0 and b.stats.accepted > 0
     assert a.stats.duplicates == b.stats.duplicates == 0
+
+
+def test_simulator_reports_each_completed_period_once(site: Site, local_broker: str):
+    """Live mode: after the backfill the simulator waits for each period to end, then reports it once per meter."""
+    from peergrid.service.mqtt import simulate_meters
+
+    with Ingestor(site.factory, local_broker, client_id=f"sim-{site.community.id}-{id(site)}", flush_s=0.02,
+                  session_expiry_s=30) as ing:
+        assert ing.wait_connected(10)
+        tokens = {s: site.tokens[s] for s in ("M0000", "M0001", "M0002")}
+        t0 = time.monotonic()
+        res = simulate_meters(local_broker, site.community.id, tokens, rate=1000, period_s=1, rounds=3, backfill=1,
+                              from_data=False)
+        assert res.messages == 9 and res.rounds == 3
+        assert time.monotonic() - t0 >= 1.0  # rounds 2 and 3 waited for their periods to end
+        assert wait_for(lambda: ing.stats.accepted == 9, 10), ing.stats.as_dict()
+    stamps = sorted({r[1] for r in site.rows()})
+    assert len(stamps) == 3 and all((b - a).total_seconds() == 1 for a, b in itertools.pairwise(stamps))
+    assert stamps[0].isoformat().replace("+00:00", "Z") == res.first_ts
