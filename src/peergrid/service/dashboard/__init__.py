@@ -133,6 +133,7 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str = "/dashboard", error: str = "") -> Response:
+    """The login form; ``next`` is where to go after logging in."""
     return templates.TemplateResponse(request, "login.html", {"next": next, "error": error, "nav": None})
 
 
@@ -140,6 +141,7 @@ def login_page(request: Request, next: str = "/dashboard", error: str = "") -> R
 def login_submit(
     request: Request, email: str = Form(""), password: str = Form(""), next: str = Form("/dashboard")
 ) -> Response:
+    """Check the credentials (rate limited), set the session cookie and redirect to ``next`` (same site only)."""
     from peergrid.service.api import set_session_cookie
 
     target = next if next.startswith("/") and not next.startswith("//") else "/dashboard"
@@ -160,6 +162,7 @@ def login_submit(
 
 @router.post("/logout")
 def logout(request: Request) -> Response:
+    """Revoke the session token, delete the cookie and go to the login page."""
     with request.app.state.sessions() as s:
         try:
             info = authmod.authenticate(s, request.app.state.auth, request.cookies.get(authmod.COOKIE_NAME))
@@ -174,6 +177,7 @@ def logout(request: Request) -> Response:
 
 @router.get("/dashboard")
 def home(request: Request) -> Response:
+    """Redirect to the first community of the user: the operator view for operators/admins, else the member view."""
     with request.app.state.sessions() as s:
         user = _user(request, s)
         comms = Q.communities_of(s, user)
@@ -185,6 +189,7 @@ def home(request: Request) -> Response:
 
 @router.get("/dashboard/c/{cid}/me", response_class=HTMLResponse)
 def member_view(request: Request, cid: int, msg: str = "", err: str = "") -> Response:
+    """The member page: live power, today's energy, orders, trades, wallet, ledger, invoices, savings."""
     from peergrid.service.orders import open_commitments
     from peergrid.service.reports import user_report
 
@@ -224,6 +229,7 @@ def place_order(
     quantity_kwh: float = Form(...),
     price: float = Form(...),
 ) -> Response:
+    """Place an order from the member form (:func:`peergrid.service.orders.place_order`); errors as a message."""
     from peergrid.service import orders
     from peergrid.service.timeutil import parse_time
 
@@ -248,6 +254,7 @@ def place_order(
 
 @router.post("/dashboard/c/{cid}/orders/{oid}/cancel")
 def cancel_order(request: Request, cid: int, oid: int) -> Response:
+    """Cancel one of the member's open orders before gate closure."""
     from peergrid.service import orders
 
     back = f"/dashboard/c/{cid}/me"
@@ -265,6 +272,7 @@ def cancel_order(request: Request, cid: int, oid: int) -> Response:
 
 @router.get("/dashboard/c/{cid}/community", response_class=HTMLResponse)
 def community_view(request: Request, cid: int, page: int = 1, silent: int = SILENT_INTERVALS) -> Response:
+    """The operator page: live load, P2P share, peak class, clearing, members, alerts, reports."""
     from peergrid.service.reports import community_report
 
     now = _now(request)
