@@ -266,3 +266,15 @@ def test_open_event_streams_do_not_block_the_api(world: World):
         stop.set()
         for t in threads:
             t.join(5)
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "/\\evil.example", "https://evil.example/"])
+def test_login_never_redirects_off_site(world: World, target):
+    import httpx
+
+    with httpx.Client(base_url=world.url) as c:
+        r = c.post("/login", data={"email": world.users["buyer"].email, "password": PASSWORD, "next": target})
+        assert r.status_code == 303 and r.headers["location"] == "/dashboard"
+        r = c.post("/login", data={"email": world.users["buyer"].email, "password": PASSWORD,
+                                   "next": f"/dashboard/c/{world.cid}/me"})
+        assert r.headers["location"] == f"/dashboard/c/{world.cid}/me"

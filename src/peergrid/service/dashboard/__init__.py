@@ -144,7 +144,8 @@ def login_submit(
     """Check the credentials (rate limited), set the session cookie and redirect to ``next`` (same site only)."""
     from peergrid.service.api import set_session_cookie
 
-    target = next if next.startswith("/") and not next.startswith("//") else "/dashboard"
+    # only paths of this site (no "//host", "/\\host" or schemes: no open redirect)
+    target = next if next.startswith("/") and not next.startswith(("//", "/\\")) and ":" not in next else "/dashboard"
     with request.app.state.sessions() as s:
         try:
             issued = authmod.login(s, request.app.state.auth, request.app.state.limiter, email, password,
