@@ -267,3 +267,41 @@ def test_simulator_reports_each_completed_period_once(site: Site, local_broker: 
     stamps = sorted({r[1] for r in site.rows()})
     assert len(stamps) == 3 and all((b - a).total_seconds() == 1 for a, b in itertools.pairwise(stamps))
     assert stamps[0].isoformat().replace("+00:00", "Z") == res.first_ts
+
+
+def test_peergrid_serve_mqtt_connects_the_ingestor(tmp_path, local_broker: str):
+    """`peergrid serve --mqtt URL`: readings published on the broker land in the database; Ctrl-C stops cleanly."""
+    import signal
+    from pathlib import Path
+
+    from mqtt_support import free_port
+
+    url = f"sqlite:///{tmp_path / 'serve.db'}"
+    site = Site(url, n=2)
+    site.app.state.engine.dispose()
+    port = free_port()
+    exe = str(Path(sys.executable).parent / "peergrid")
+    proc = subprocess.Popen([exe, "serve", "--db", url, "--port", str(port), "--mqtt", local_broker],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        ts = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) - dt.timedelta(minutes=15)
+        payload = json.dumps({"ts": iso(ts), "import_wh": 321, "export_wh": 0, "token": site.tokens["M0001"]})
+        # the ingestor subscribes once the server started; publish until the reading is stored
+        end = time.time() + 30
+        while site.count() == 0 and time.time() < end:
+            publish_all(local_broker, [(topic_for(site.community.id, "M0001"), payload.encode())])
+            wait_for(lambda: site.count() > 0, 1.0)
+        assert site.count() == 1, proc.stdout.read() if proc.poll() is not None else "not stored"
+        assert site.rows()[0][2] == 321
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out[-2000:]
+    assert "Traceback" not in out
+    from mqtt_support import end_session
+
+    from peergrid.service.db import make_engine, session_factory
+
+    engine = make_engine(url)
+    end_session(local_broker, Ingestor(session_factory(engine), local_broker).client_id)  # no stale session
+    engine.dispose()
