@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
@@ -32,6 +32,8 @@ from peergrid.service.models import (
     Trade,
     User,
 )
+
+T = TypeVar("T")
 
 router = APIRouter(prefix="/api")
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /api/auth/login")
@@ -309,13 +311,18 @@ def list_meters(community_id: PId, user: Me, db: DB, limit: Limit = 100, offset:
     return _page(db, stmt, limit, offset, lambda m: m)
 
 
-def _meter(db: Session, user: User, community_id: PId, meter_id: int) -> Meter:
+def _owned(db: Session, user: User, community_id: PId, model: type[T], row_id: int, what: str) -> T:
+    """Row ``row_id`` of ``model`` in the community, visible to ``user`` (owner, operators, admins); else 403/404."""
     rbac.community_for(db, user, community_id)
-    m = db.get(Meter, meter_id)
-    if m is None or m.community_id != community_id:
-        raise NotFound(f"meter {meter_id} not found")
-    rbac.check_owner(user, m.user_id, "meter")
-    return m
+    row = db.get(model, row_id)
+    if row is None or row.community_id != community_id:  # type: ignore[attr-defined]
+        raise NotFound(f"{what} {row_id} not found")
+    rbac.check_owner(user, row.user_id, what)  # type: ignore[attr-defined]
+    return row
+
+
+def _meter(db: Session, user: User, community_id: PId, meter_id: int) -> Meter:
+    return _owned(db, user, community_id, Meter, meter_id, "meter")
 
 
 @router.get(
@@ -534,12 +541,7 @@ def list_orders(
 
 
 def _order(db: Session, user: User, community_id: PId, order_id: int) -> Order:
-    rbac.community_for(db, user, community_id)
-    o = db.get(Order, order_id)
-    if o is None or o.community_id != community_id:
-        raise NotFound(f"order {order_id} not found")
-    rbac.check_owner(user, o.user_id, "order")
-    return o
+    return _owned(db, user, community_id, Order, order_id, "order")
 
 
 @router.get(
@@ -682,12 +684,7 @@ def list_invoices(community_id: PId, user: Me, db: DB, limit: Limit = 100, offse
 
 
 def _invoice(db: Session, user: User, community_id: PId, invoice_id: int) -> Invoice:
-    rbac.community_for(db, user, community_id)
-    inv = db.get(Invoice, invoice_id)
-    if inv is None or inv.community_id != community_id:
-        raise NotFound(f"invoice {invoice_id} not found")
-    rbac.check_owner(user, inv.user_id, "invoice")
-    return inv
+    return _owned(db, user, community_id, Invoice, invoice_id, "invoice")
 
 
 @router.get(
