@@ -87,8 +87,13 @@ def database(arg: str):
 
 
 def publisher(url: str, cid: int, tokens: list[tuple[str, str]], first: int, count: int, rate: float,
-              base_epoch: float, period_s: int, start, ready: mp.Queue, out: mp.Queue) -> None:
-    """Publish ``count`` readings round-robin over ``tokens`` at ``rate``/s from wall time ``start.value``."""
+              base_epoch: float, period_s: int, start, ready: mp.Queue, out: mp.Queue, per_message: int = 1) -> None:
+    """Publish ``count`` readings round-robin over ``tokens`` at ``rate``/s from wall time ``start.value``.
+
+    ``per_message`` > 1 sends each meter's readings of that many consecutive periods as one JSON
+    array (a meter's backlog, as a data concentrator forwards them); ``first`` and ``count`` are
+    then multiples of it.
+    """
     from peergrid.service.mqtt import Publisher
 
     pub = Publisher(url).connect()
@@ -100,17 +105,21 @@ def publisher(url: str, cid: int, tokens: list[tuple[str, str]], first: int, cou
         time.sleep(0.001)
     t0 = start.value
     last_sample = 0.0
-    for j in range(count):
-        k = first + j
-        due = t0 + j / rate
+    per = per_message
+    for j in range(count // per):
+        g = first // per + j  # message number: meter g % n_m, periods of block g // n_m
+        due = t0 + j * per / rate
         now = time.time()
         if due > now:
             time.sleep(due - now)
-        m, r = k % n_m, k // n_m
-        ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base_epoch + r * period_s))
-        pub.publish(topics[m], f'{{"ts":"{ts}","import_wh":{100 + m % 50},"export_wh":0,"token":"{tokens[m][1]}"}}')
+        m = g % n_m
+        items = []
+        for r in range((g // n_m) * per, (g // n_m + 1) * per):
+            ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base_epoch + r * period_s))
+            items.append(f'{{"ts":"{ts}","import_wh":{100 + m % 50},"export_wh":0,"token":"{tokens[m][1]}"}}')
+        pub.publish(topics[m], items[0] if per == 1 else "[" + ",".join(items) + "]")
         if now - last_sample >= 0.05:
-            samples.append((time.time(), j + 1))
+            samples.append((time.time(), (j + 1) * per))
             last_sample = now
     samples.append((time.time(), count))
     pub.flush(120)
@@ -235,6 +244,8 @@ def main() -> None:
     ap.add_argument("--publishers", type=int, default=2, help="publisher processes")
     ap.add_argument("--batch", type=int, default=5000, help="ingestor batch size, readings")
     ap.add_argument("--ingestors", type=int, default=1, help="ingestor processes (MQTT 5 shared subscription)")
+    ap.add_argument("--per-message", type=int, default=1,
+                    help="readings per MQTT message (1 = one message per reading; k = a meter's backlog of k periods)")
     ap.add_argument("--quick", action="store_true", help="small run for the test suite")
     a = ap.parse_args()
     if a.quick:
@@ -244,7 +255,9 @@ def main() -> None:
     from peergrid.service.auth import FAST_AUTH
     from peergrid.service.mqtt import Ingestor
 
-    total = int(a.rate * a.seconds)
+    if not 1 <= a.per_message <= 1000:
+        ap.error("--per-message must be between 1 and 1000")
+    total = int(a.rate * a.seconds) // a.per_message * a.per_message
     with contextlib.ExitStack() as stack:
         url = a.mqtt or stack.enter_context(private_broker())
         db_url = stack.enter_context(database(a.db))
@@ -260,7 +273,7 @@ def main() -> None:
 
         # readings of the last days, 15-min periods: never in the future, inside the out-of-order window
         now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
-        rounds = -(-total // len(tokens))
+        rounds = -(-total // len(tokens)) + a.per_message
         base = (now - dt.timedelta(minutes=15 * (rounds + 1))).timestamp()
         ctx = mp.get_context("spawn")
         workers = []
@@ -296,11 +309,13 @@ def main() -> None:
                         done[0] += n
         q, ready = ctx.Queue(), ctx.Queue()
         start = ctx.Value("d", 0.0)
-        share = [total // a.publishers + (1 if i < total % a.publishers else 0) for i in range(a.publishers)]
+        n_msg = total // a.per_message
+        share = [(n_msg // a.publishers + (1 if i < n_msg % a.publishers else 0)) * a.per_message
+                 for i in range(a.publishers)]
         procs, first = [], 0
         for i in range(a.publishers):
             p = ctx.Process(target=publisher, args=(url, cid, tokens, first, share[i], a.rate / a.publishers, base,
-                                                    900, start, ready, q))
+                                                    900, start, ready, q, a.per_message))
             p.start()
             procs.append(p)
             first += share[i]
@@ -357,6 +372,7 @@ def main() -> None:
         app.state.engine.dispose()
     result = {
         "db": app.state.engine.dialect.name,
+        "readings_per_message": a.per_message,
         "readings": total,
         "stored": stats["accepted"],
         "readings_per_s": round(stats["accepted"] / (t_last - t_first), 1),
