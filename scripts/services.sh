@@ -33,7 +33,8 @@ if [ -n "$PGVER" ]; then
 fi
 
 # Mosquitto: one local broker on 127.0.0.1:1883 (tests start their own brokers on other ports as needed).
-if ! (echo > /dev/tcp/127.0.0.1/1883) 2>/dev/null && ! pgrep -x mosquitto >/dev/null 2>&1; then
+# (/dev/tcp is a bash feature; this script runs under sh, so ask Python whether the port answers)
+if ! python3 -c "import socket; socket.create_connection(('127.0.0.1', 1883), 1).close()" 2>/dev/null; then
     conf=/tmp/peergrid-mosquitto.conf
     printf 'listener 1883 127.0.0.1\nallow_anonymous true\npersistence false\n' > "$conf"
     /usr/sbin/mosquitto -d -c "$conf"
