@@ -273,9 +273,11 @@ def cancel_order(request: Request, cid: int, oid: int) -> Response:
 
 @router.get("/dashboard/c/{cid}/community", response_class=HTMLResponse)
 def community_view(request: Request, cid: int, page: int = 1, silent: int = SILENT_INTERVALS) -> Response:
-    """The operator page: live load, P2P share, peak class, clearing, members, alerts, reports."""
-    from peergrid.service.reports import community_report
+    """The operator page: live load, P2P share, peak class, clearing, members, alerts, reports.
 
+    The 24-hour and 7-day series and reports all come from one set-based pass over the last
+    7 days of readings (:func:`queries.metered_intervals`).
+    """
     now = _now(request)
     page = max(page, 1)
     silent = min(max(silent, 1), 10_000)
@@ -284,20 +286,21 @@ def community_view(request: Request, cid: int, page: int = 1, silent: int = SILE
         c = _community(s, user, cid)
         if not rbac.sees_everyone(user):
             return RedirectResponse(f"/dashboard/c/{cid}/me", status_code=303)
-        series = Q.net_series(s, c, now - dt.timedelta(hours=24))
-        week = Q.net_series(s, c, now - dt.timedelta(days=7))
+        day_since, week_since = now - dt.timedelta(hours=24), now - dt.timedelta(days=7)
+        totals = Q.metered_intervals(s, c, week_since)
+        series = Q.series_of(totals, c, day_since)
         total, members = Q.members(s, c, MEMBERS_PER_PAGE, (page - 1) * MEMBERS_PER_PAGE)
-        day = community_report(s, c.id, now - dt.timedelta(hours=24), now)
+        day = Q.community_summary(s, c, totals, day_since, now)
         ctx = {
             "user": user,
             "c": c,
             "nav": _nav(user, c, Q.communities_of(s, user), "community"),
             "live": Q.live_community(s, c, _now(request)),
             "series": series,
-            "week": week,
+            "week": Q.series_of(totals, c, week_since),
             "peak": Q.peak_class(series),
             "day": day,
-            "week_report": community_report(s, c.id, now - dt.timedelta(days=7), now),
+            "week_report": Q.community_summary(s, c, totals, week_since, now),
             "p2p_share": (day["bought_p2p_kwh"] / day["demand_kwh"]) if day["demand_kwh"] else None,
             "runs": Q.clearing_runs(s, c),
             "members": members,

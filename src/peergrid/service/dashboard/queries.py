@@ -7,6 +7,8 @@ Units follow the service: energy integer Wh in the database, shown as kWh; power
 from __future__ import annotations
 
 import datetime as dt
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -66,12 +68,220 @@ def net_series(
     if user_id is not None:
         stmt = stmt.where(Meter.user_id == user_id)
     h = _period_h(c)
+    return [_point(t, int(imp or 0), int(exp or 0), int(n), h) for t, imp, exp, n in session.execute(stmt)]
+
+
+def _point(t: dt.datetime, imp: int, exp: int, n: int, h: float) -> dict[str, Any]:
+    """One point of a series: energy (kWh) and mean power (kW) of ``imp``/``exp`` Wh over ``h`` hours."""
+    return {"t": t.isoformat(), "import_kwh": imp / 1000, "export_kwh": exp / 1000,
+            "net_kwh": (imp - exp) / 1000, "kw": (imp - exp) / 1000 / h, "readings": n}
+
+
+@dataclass(frozen=True)
+class IntervalTotals:
+    """Metered energy of a community in one trading interval (integer Wh).
+
+    ``demand_wh`` is Σ over members of max(net, 0), where a member's net is Σ import − Σ
+    export of all their meters in the interval; ``members`` counts the members with readings
+    in it. Supply Σ max(−net, 0) follows as ``demand_wh − (import_wh − export_wh)``.
+    """
+
+    t: dt.datetime
+    import_wh: int
+    export_wh: int
+    readings: int
+    demand_wh: int
+    members: int
+
+    @property
+    def supply_wh(self) -> int:
+        """Σ over members of max(−net, 0) (Wh)."""
+        return self.demand_wh - (self.import_wh - self.export_wh)
+
+
+#: Beyond this many intervals with readings off the interval boundary, the search for the meters that
+#: sent them scans from the first such interval on instead of listing the intervals (bounded parameter lists).
+_MAX_LISTED_INTERVALS = 500
+
+
+def _positive(x: Any) -> Any:
+    return sa.case((x > 0, x), else_=0)
+
+
+def metered_intervals(session: Session, c: Community, since: dt.datetime) -> list[IntervalTotals]:
+    """Per trading interval from ``since`` on: metered import/export, readings, member demand (set-based).
+
+    Gives what :func:`net_series` (community) and the metered part of
+    :func:`peergrid.service.reports.community_report` compute for any window inside
+    [``since``, ∞), in one pass over the window's readings instead of one per figure, and
+    without returning one row per (member, interval) to Python.
+
+    The pass sums each reading's own max(import − export, 0): that is the member's demand
+    wherever a (member, interval) has a single reading, which holds for members with one meter
+    in intervals where every reading starts on the interval boundary (``ts`` unique per meter).
+    Only the members for whom that may not hold — several meters, or a meter with readings off
+    the boundary (shorter metering periods) — are regrouped exactly per (member, interval) by a
+    second query restricted to their meters; their groups replace their readings' own figures.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session (SQLite or PostgreSQL).
+    c : Community
+        The community; its meters' readings with ``interval_start >= since`` count.
+    since : datetime.datetime
+        Aware UTC start of the window.
+
+    Returns
+    -------
+    list of IntervalTotals
+        One per interval with readings, in time order (energy in Wh).
+    """
+    h_pos = _positive(Reading.import_wh - Reading.export_wh)
+    first_id, last_id = session.execute(
+        sa.select(sa.func.min(Meter.id), sa.func.max(Meter.id)).where(Meter.community_id == c.id)
+    ).one()
+    if first_id is None:
+        return []
+    stmt = (
+        sa.select(
+            Reading.interval_start,
+            sa.func.sum(Reading.import_wh),
+            sa.func.sum(Reading.export_wh),
+            sa.func.count(),
+            sa.func.sum(h_pos),
+            sa.func.min(Reading.ts),
+            sa.func.max(Reading.ts),
+        )
+        .where(Reading.interval_start >= since)
+        .group_by(Reading.interval_start)
+        .order_by(Reading.interval_start)
+    )
+    # The readings of the window drive the query. On SQLite "meter_id + 0" keeps the planner from
+    # walking every reading of every meter through the (meter_id, ts) index instead of the
+    # interval_start one; PostgreSQL estimates the plain column better (hash aggregate, no sort).
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    meter_id = Reading.meter_id + 0 if sqlite else Reading.meter_id
+    foreign = session.execute(
+        sa.select(Meter.id).where(Meter.id.between(first_id, last_id), Meter.community_id != c.id).limit(1)
+    ).first()
+    if foreign is None:  # no other community's meter has an id in that range: a range test replaces the join
+        stmt = stmt.where(meter_id.between(first_id, last_id))
+    else:
+        stmt = stmt.join(Meter, Meter.id == meter_id).where(Meter.community_id == c.id)
+    rows = session.execute(stmt).all()
+    if not rows:
+        return []
+    off_grid = [t for t, _, _, _, _, ts_min, ts_max in rows if ts_min != t or ts_max != t]
+    # Members to regroup: those with several meters, or whose meter has readings off the boundary.
+    members_of = sa.select(Meter.user_id).where(Meter.community_id == c.id)
+    regroup = [Meter.user_id.in_(members_of.group_by(Meter.user_id).having(sa.func.count() > 1))]
+    if off_grid:
+        in_window = (Reading.interval_start.in_(off_grid) if len(off_grid) <= _MAX_LISTED_INTERVALS
+                     else Reading.interval_start >= off_grid[0])
+        off_meters = sa.select(Reading.meter_id).where(in_window, Reading.ts != Reading.interval_start).distinct()
+        regroup.append(Meter.user_id.in_(members_of.where(Meter.id.in_(off_meters))))
+    regrouped = members_of.where(sa.or_(*regroup))
+    fix: dict[dt.datetime, tuple[int, int, int, int]] = {}
+    if session.execute(regrouped.limit(1)).first() is not None:
+        where = [Meter.community_id == c.id, Meter.user_id.in_(regrouped), Reading.interval_start >= since]
+        if all(ts_min >= t for t, _, _, _, _, ts_min, _ in rows):  # ts >= interval_start: use the (meter_id, ts)
+            where.append(Reading.ts >= since)  # index with a bound that drops no reading of the window
+            where.append(Reading.ts >= since)
+        g = (
+            sa.select(
+                Reading.interval_start.label("t"),
+                (sa.func.sum(Reading.import_wh) - sa.func.sum(Reading.export_wh)).label("net"),
+                sa.func.sum(h_pos).label("row_pos"),
+                sa.func.count().label("n"),
+            )
+            .select_from(Meter)
+            .join(Reading, Reading.meter_id == Meter.id)
+            .where(*where)
+            .group_by(Reading.interval_start, Meter.user_id)
+            .subquery()
+        )
+        for t, pos, row_pos, n, groups in session.execute(
+            sa.select(g.c.t, sa.func.sum(_positive(g.c.net)), sa.func.sum(g.c.row_pos), sa.func.sum(g.c.n),
+                      sa.func.count()).group_by(g.c.t)
+        ):
+            fix[t] = (int(pos or 0), int(row_pos or 0), int(n), int(groups))
     out = []
-    for t, imp, exp, n in session.execute(stmt):
-        imp, exp = int(imp or 0), int(exp or 0)
-        out.append({"t": t.isoformat(), "import_kwh": imp / 1000, "export_kwh": exp / 1000,
-                    "net_kwh": (imp - exp) / 1000, "kw": (imp - exp) / 1000 / h, "readings": int(n)})
+    for t, imp, exp, n, pos, _, _ in rows:
+        pos, n = int(pos or 0), int(n)
+        members_n = n
+        if t in fix:  # regrouped (member, interval) groups replace their readings' own figures
+            g_pos, g_row_pos, g_n, g_groups = fix[t]
+            pos += g_pos - g_row_pos
+            members_n += g_groups - g_n
+        out.append(IntervalTotals(t, int(imp or 0), int(exp or 0), n, pos, members_n))
     return out
+
+
+def series_of(totals: list[IntervalTotals], c: Community, since: dt.datetime) -> list[dict[str, Any]]:
+    """:func:`net_series` of the community since ``since`` from :func:`metered_intervals` (covering it)."""
+    h = _period_h(c)
+    return [_point(x.t, x.import_wh, x.export_wh, x.readings, h) for x in totals if x.t >= since]
+
+
+def _finite(x: float) -> float | None:
+    return None if not math.isfinite(x) else round(float(x), 6)
+
+
+def community_summary(
+    session: Session, c: Community, totals: list[IntervalTotals], start: dt.datetime, end: dt.datetime
+) -> dict[str, Any]:
+    """:func:`peergrid.service.reports.community_report` for [start, end) from :func:`metered_intervals`.
+
+    Same keys and values (energy kWh, money minor units, metrics as fractions): settled
+    positions from :func:`peergrid.service.reports.position_totals`, metered demand and
+    supply from ``totals``, which must cover the window. ``tests/dashboard`` checks both agree.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    c : Community
+        The community of ``totals``.
+    totals : list of IntervalTotals
+        :func:`metered_intervals` from ``start`` or earlier.
+    start, end : datetime.datetime
+        Aware UTC window [start, end).
+    """
+    from peergrid.metrics import cost_reduction, self_consumption, self_sufficiency
+    from peergrid.service.reports import position_totals
+
+    p = position_totals(session, c.id, None, start, end)
+    window = [x for x in totals if start <= x.t < end]
+    demand_wh = sum(x.demand_wh for x in window)
+    supply_wh = sum(x.supply_wh for x in window)
+    demand_kwh = float(demand_wh) / 1000.0
+    supply_kwh = float(supply_wh) / 1000.0
+    baseline = float(demand_wh * c.retail_price - supply_wh * c.feed_in_price) / 1000
+    cost_minor = p["paid_minor"] - p["received_minor"] + p["grid_paid_minor"] - p["grid_received_minor"]
+    grid_import = p["grid_import_wh"] / 1000.0
+    grid_export = p["grid_export_wh"] / 1000.0
+    return {
+        "community_id": c.id,
+        "currency": c.currency,
+        "start": start,
+        "end": end,
+        "intervals_metered": sum(x.members for x in window),
+        "demand_kwh": demand_kwh,
+        "supply_kwh": supply_kwh,
+        "bought_p2p_kwh": p["bought_wh"] / 1000.0,
+        "sold_p2p_kwh": p["sold_wh"] / 1000.0,
+        "grid_import_kwh": grid_import,
+        "grid_export_kwh": grid_export,
+        "cost_minor": cost_minor,
+        "fees_minor": p["fee_minor"],
+        "grid_only_cost_minor": round(baseline * 100),
+        "savings_minor": round(baseline * 100) - cost_minor,
+        "cost_reduction": _finite(cost_reduction(cost_minor / 100.0, baseline)),
+        "self_sufficiency": _finite(self_sufficiency(demand_kwh, min(grid_import, demand_kwh))),
+        "self_consumption": _finite(self_consumption(supply_kwh, min(grid_export, supply_kwh))),
+        "traded_kwh": p["bought_wh"] / 1000.0,
+    }
 
 
 def live_member(session: Session, c: Community, user_id: int, now: dt.datetime) -> dict[str, Any]:
@@ -186,19 +396,20 @@ def peak_class(series: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def silent_meters(session: Session, c: Community, now: dt.datetime, intervals: int) -> list[dict[str, Any]]:
-    """Meters whose latest reading is older than ``intervals`` trading intervals (or that never reported)."""
+    """Meters whose latest reading is older than ``intervals`` trading intervals (or that never reported).
+
+    Each meter's latest reading is one probe of the (meter_id, ts) index, not a scan of all readings.
+    """
     cutoff = now - dt.timedelta(minutes=c.interval_minutes * intervals)
-    last = (
-        sa.select(Reading.meter_id, sa.func.max(Reading.ts).label("last"))
-        .group_by(Reading.meter_id)
-        .subquery()
+    last = sa.select(sa.func.max(Reading.ts)).where(Reading.meter_id == Meter.id).scalar_subquery()
+    per_meter = (
+        sa.select(Meter.serial, Meter.user_id, last.label("last")).where(Meter.community_id == c.id).subquery()
     )
     rows = session.execute(
-        sa.select(Meter.serial, User.name, User.email, last.c.last)
-        .join(User, User.id == Meter.user_id)
-        .outerjoin(last, last.c.meter_id == Meter.id)
-        .where(Meter.community_id == c.id, sa.or_(last.c.last.is_(None), last.c.last < cutoff))
-        .order_by(last.c.last.is_(None).desc(), last.c.last, Meter.serial)
+        sa.select(per_meter.c.serial, User.name, User.email, per_meter.c.last)
+        .join(User, User.id == per_meter.c.user_id)
+        .where(sa.or_(per_meter.c.last.is_(None), per_meter.c.last < cutoff))
+        .order_by(per_meter.c.last.is_(None).desc(), per_meter.c.last, per_meter.c.serial)
         .limit(500)
     ).all()
     return [{"serial": s, "member": n or e, "last": t.isoformat() if t else None} for s, n, e, t in rows]
