@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("paho.mqtt")
 pytest.importorskip("fastapi")
 
 from mqtt_support import LOCAL_BROKER, MOSQUITTO, Broker, Site, port_open

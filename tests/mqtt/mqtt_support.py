@@ -122,15 +122,8 @@ def wait_for(pred, timeout: float = 10.0, step: float = 0.02) -> bool:
 
 def end_session(broker_url: str, client_id: str) -> None:
     """Delete a persistent MQTT session from the broker (connect clean with expiry 0, disconnect)."""
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
     from peergrid.service.mqtt import BrokerURL
+    from peergrid.service.mqttwire import Client
 
     b = BrokerURL.parse(broker_url)
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    c.connect(b.host, b.port, clean_start=True)
-    c.loop_start()
-    time.sleep(0.2)
-    c.disconnect()
-    c.loop_stop()
+    Client(b.host, b.port, client_id, clean_start=True, session_expiry_s=0).connect().stop()

@@ -1,4 +1,4 @@
-"""Meter readings over MQTT: a paho-mqtt subscriber that stores readings in batches.
+"""Meter readings over MQTT: a subscriber that stores readings in batches, and a meter simulator.
 
 Topic and payload
 -----------------
@@ -25,8 +25,10 @@ Delivery guarantees
 * Bad payloads, bad tokens, unknown meters, readings older than the out-of-order window
   or in the future, and readings of already-settled intervals are **rejected and
   counted** (:attr:`Ingestor.stats`), never stored.
-* Readings are stored by :func:`peergrid.service.metering.ingest_readings` (the one
-  implementation for every transport) in **batches** (up to ``batch_size`` readings or
+* Messages are read with :mod:`peergrid.service.mqttwire` (a lean MQTT 5 client that hands
+  over every PUBLISH of a socket read as one batch) and stored by
+  :func:`peergrid.service.metering.store_readings` (the storage behind every transport;
+  COPY on PostgreSQL) in **batches** (up to ``batch_size`` readings or
   ``flush_s`` seconds), one database transaction per batch.
 * The broker's QoS 1 message is acknowledged only **after** the batch is committed
   (manual acks, MQTT 5 with a persistent session and a large receive maximum): a
@@ -125,16 +127,26 @@ def _wh(obj: Mapping[str, Any], name: str, required: bool = True) -> int | None:
     return v
 
 
+_TS_CACHE: dict[str, dt.datetime] = {}
+
+
 def _ts(v: Any) -> dt.datetime:
     if not isinstance(v, str):
         raise PayloadError("ts must be an ISO 8601 UTC time string")
+    hit = _TS_CACHE.get(v)  # meters report the same period starts: parse each once
+    if hit is not None:
+        return hit
     try:
         t = dt.datetime.fromisoformat(v)  # Python ≥ 3.11 understands "Z"
     except ValueError:
         raise PayloadError(f"ts {v[:40]!r} is not an ISO 8601 time") from None
     if t.tzinfo is None or t.utcoffset() is None:
         raise PayloadError(f"ts {v[:40]!r} has no timezone (use e.g. 2026-01-01T12:00:00Z)")
-    return t.astimezone(dt.UTC)
+    t = t.astimezone(dt.UTC)
+    if len(_TS_CACHE) >= 8192:
+        _TS_CACHE.clear()
+    _TS_CACHE[v] = t
+    return t
 
 
 @dataclass(slots=True)
@@ -172,6 +184,17 @@ def parse_message(topic: str, payload: bytes | str) -> list[MeterReading]:
         Anything malformed; the whole message is rejected.
     """
     cid, serial = parse_topic(topic)
+    return parse_payload(cid, serial, payload)
+
+
+def parse_payload(community_id: int, serial: str, payload: bytes | str) -> list[MeterReading]:
+    """Validate the payload of a message on the topic of meter ``serial`` (see :func:`parse_message`).
+
+    Raises
+    ------
+    PayloadError
+        Anything malformed; the whole message is rejected.
+    """
     if len(payload) > MAX_PAYLOAD:
         raise PayloadError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
     try:
@@ -185,18 +208,13 @@ def parse_message(topic: str, payload: bytes | str) -> list[MeterReading]:
     for it in items:
         if not isinstance(it, dict):
             raise PayloadError("a reading must be a JSON object")
-        extra = it.keys() - _FIELDS
-        if extra:
-            raise PayloadError(f"unknown field(s) {sorted(extra)[:5]}")
+        if not it.keys() <= _FIELDS:
+            raise PayloadError(f"unknown field(s) {sorted(it.keys() - _FIELDS)[:5]}")
         token = it.get("token")
         if not isinstance(token, str) or not token:
             raise PayloadError("token is missing")
-        out.append(
-            MeterReading(
-                cid, serial, _ts(it.get("ts")), _wh(it, "import_wh"), _wh(it, "export_wh"), _wh(it, "pv_wh", False),
-                token,
-            )
-        )
+        out.append(MeterReading(community_id, serial, _ts(it.get("ts")), _wh(it, "import_wh"),
+                                _wh(it, "export_wh"), _wh(it, "pv_wh", False), token))
     return out
 
 
@@ -307,8 +325,6 @@ class IngestStats:
         }
 
 
-_PUBACK = 0x40
-
 
 @dataclass(slots=True)
 class _Pending:
@@ -380,8 +396,7 @@ class Ingestor:
         on_commit: Callable[[int, float], None] | None = None,
         shared_group: str | None = None,
     ) -> None:
-        import paho.mqtt.client as mqtt
-        from paho.mqtt.enums import CallbackAPIVersion
+        from peergrid.service.mqttwire import Client
 
         self.factory = factory
         self.broker = BrokerURL.parse(url)
@@ -397,48 +412,39 @@ class Ingestor:
             raise ConfigError(f"shared_group {shared_group!r}: use letters, digits, '_', '.', '-'")
         self.topic_filter = f"$share/{shared_group}/{TOPIC_FILTER}" if shared_group else TOPIC_FILTER
         self.stats = IngestStats()
-        self.connected = threading.Event()
         self._lock = threading.Condition()
         self._stats_lock = threading.Lock()
         self._pending: list[_Pending] = []
         self._n_pending = 0
-        self._generation = 0
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
         self._newest: dict[tuple[int, str], dt.datetime] = {}
         self._secret: str | None = None
         self._expected: dict[tuple[int, str], str] = {}
+        self._topics: dict[bytes, tuple[int, str] | str] = {}
         if client_id is None:
             db = str(factory.kw["bind"].url) if factory.kw.get("bind") is not None else "peergrid"
             client_id = "peergrid-ingest-" + hashlib.sha256(db.encode()).hexdigest()[:12]
         self.client_id = client_id
-        c = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
+        # a persistent session with a large receive maximum: unacknowledged QoS 1 messages stay in flight
+        # until their batch commits, and the broker keeps them while the service is away
+        self.client = Client(
+            self.broker.host, self.broker.port, client_id, username=self.broker.username,
+            password=self.broker.password, keepalive=15, clean_start=False, session_expiry_s=self.session_expiry_s,
+            receive_maximum=65535, subscriptions=[(self.topic_filter, 1)], on_messages=self._on_messages,
+            on_connect=self._on_connect, on_disconnect=self._on_disconnect,
+            reconnect_min_s=min(1.0, float(reconnect_max_s)), reconnect_max_s=float(reconnect_max_s),
         )
-        if self.broker.username:
-            c.username_pw_set(self.broker.username, self.broker.password)
-        c.reconnect_delay_set(min_delay=1, max_delay=max(1, int(reconnect_max_s)))
-        c.on_connect = self._on_connect
-        c.on_disconnect = self._on_disconnect
-        c.on_message = self._on_message
-        self.client = c
+        self.connected = self.client.connected
 
     # ---- lifecycle -------------------------------------------------------------------
     def start(self) -> Ingestor:
         """Connect (asynchronously; retried until the broker answers) and start the writer."""
-        from paho.mqtt.packettypes import PacketTypes
-        from paho.mqtt.properties import Properties
-
-        with self.factory() as s, s.begin():
-            self._secret = meter_secret(s)
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.session_expiry_s
-        props.ReceiveMaximum = 65535  # unacknowledged QoS 1 messages in flight until their batch commits
+        with self.factory() as sess, sess.begin():
+            self._secret = meter_secret(sess)
         self._writer = threading.Thread(target=self._write_loop, name="peergrid-mqtt-writer", daemon=True)
         self._writer.start()
-        self.client.connect_async(self.broker.host, self.broker.port, keepalive=15, clean_start=False,
-                                  properties=props)
-        self.client.loop_start()
+        self.client.start()
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -448,9 +454,7 @@ class Ingestor:
             self._lock.notify_all()
         if self._writer is not None:
             self._writer.join(timeout)
-        with contextlib.suppress(Exception):
-            self.client.disconnect()
-        self.client.loop_stop()
+        self.client.stop()
 
     def wait_connected(self, timeout: float = 10.0) -> bool:
         """Block until subscribed to the broker (``True``) or ``timeout`` s passed."""
@@ -462,21 +466,13 @@ class Ingestor:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # ---- paho callbacks (network thread) --------------------------------------------
-    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
-        if getattr(reason, "is_failure", False):
-            log.warning("MQTT connection refused: %s", reason)
-            return
-        with self._lock:
-            self._generation += 1
+    # ---- network thread ------------------------------------------------------------------
+    def _on_connect(self, session: Any) -> None:
         self.stats.connects += 1
-        client.subscribe(self.topic_filter, qos=1)
-        self.connected.set()
         log.info("MQTT connected to %s:%s (session present: %s)", self.broker.host, self.broker.port,
-                 getattr(flags, "session_present", None))
+                 session.session_present)
 
-    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
-        self.connected.clear()
+    def _on_disconnect(self, reason: str) -> None:
         if not self._stop.is_set():
             log.warning("MQTT disconnected (%s); reconnecting", reason)
 
@@ -489,67 +485,83 @@ class Ingestor:
                 self._expected[key] = exp
         return hmac.compare_digest(exp, r.token)
 
-    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+    def _topic(self, raw: bytes) -> tuple[int, str]:
+        """Parsed topic, cached per meter (a :class:`PayloadError` is cached as its message)."""
+        hit = self._topics.get(raw)
+        if hit is None:
+            try:
+                hit = parse_topic(raw.decode())
+            except (PayloadError, UnicodeDecodeError) as exc:
+                hit = str(exc) if isinstance(exc, PayloadError) else "topic is not UTF-8"
+            if len(self._topics) < 1_000_000:
+                self._topics[raw] = hit
+        if isinstance(hit, str):
+            raise PayloadError(hit)
+        return hit
+
+    def _on_messages(self, messages: list[tuple[bytes, bytes, int, int]], generation: int) -> None:
+        """Validate the messages of one socket read and queue them for the writer (network thread)."""
         now = time.time()
         st = self.stats
-        st.messages += 1
-        try:
-            readings = parse_message(msg.topic, msg.payload)
-        except PayloadError as exc:
-            with self._stats_lock:
-                st.rejected["bad_topic" if str(exc).startswith("topic") else "bad_payload"] += 1
-            st.received += 1
-            self._ack_now(msg)
-            return
-        st.received += len(readings)
-        if not self._verify(readings[0]) or any(r.token != readings[0].token for r in readings[1:]):
-            with self._stats_lock:
-                st.rejected["bad_token"] += len(readings)
-            self._ack_now(msg)
-            return
         clock_now = self.clock()
-        keep = []
-        newest = self._newest.get((readings[0].community_id, readings[0].serial))
-        for r in readings:
-            if r.ts > clock_now + self.max_future:
-                reason = "future"
-            elif newest is not None and r.ts < newest - self.out_of_order:
-                reason = "too_old"
-            else:
-                keep.append(r)
+        horizon = clock_now + self.max_future
+        rejected: Counter = Counter()
+        ack_now: list[int] = []
+        queued: list[_Pending] = []
+        n_queued = 0
+        for topic, payload, mid, qos in messages:
+            st.messages += 1
+            try:
+                cid, serial = self._topic(topic)
+                readings = parse_payload(cid, serial, payload)
+            except PayloadError as exc:
+                rejected["bad_topic" if str(exc).startswith("topic") else "bad_payload"] += 1
+                st.received += 1
+                if qos:
+                    ack_now.append(mid)
                 continue
+            st.received += len(readings)
+            first = readings[0]
+            if not self._verify(first) or any(r.token != first.token for r in readings[1:]):
+                rejected["bad_token"] += len(readings)
+                if qos:
+                    ack_now.append(mid)
+                continue
+            newest = self._newest.get((cid, serial))
+            oldest = None if newest is None else newest - self.out_of_order
+            keep = []
+            for r in readings:
+                if r.ts > horizon:
+                    rejected["future"] += 1
+                elif oldest is not None and r.ts < oldest:
+                    rejected["too_old"] += 1
+                else:
+                    keep.append(r)
+            if not keep:
+                if qos:
+                    ack_now.append(mid)
+                continue
+            queued.append(_Pending(keep, mid, qos, generation, now))
+            n_queued += len(keep)
+        if rejected:
             with self._stats_lock:
-                st.rejected[reason] += 1
-        if not keep:
-            self._ack_now(msg)
+                st.rejected.update(rejected)
+        if ack_now:
+            self.client.ack(ack_now, generation)
+        if not queued:
             return
         with self._lock:
             while self._n_pending >= self.max_pending and not self._stop.is_set():
                 self._lock.wait(0.5)  # backpressure: stop reading from the socket
-            self._pending.append(_Pending(keep, msg.mid, msg.qos, self._generation, now))
-            self._n_pending += len(keep)
+            self._pending.extend(queued)
+            self._n_pending += n_queued
             if self._n_pending >= self.batch_size:
                 self._lock.notify_all()
 
-    def _ack_now(self, msg: Any) -> None:
-        if msg.qos > 0:
-            self.client.ack(msg.mid, msg.qos)
-
     def _ack(self, items: Iterable[_Pending]) -> None:
         """Acknowledge QoS 1 messages of the current connection, in one socket write."""
-        with self._lock:
-            gen = self._generation
-        mids = [p.mid for p in items if p.qos == 1 and p.generation == gen]
-        if not mids:
-            return
-        queue = getattr(self.client, "_packet_queue", None)
-        if queue is None:  # pragma: no cover - other paho versions
-            for mid in mids:
-                self.client.ack(mid, 1)
-            return
-        # PUBACK with success reason = 4 bytes (MQTT 5 §3.4.2.1: reason code omitted when 0x00)
-        packet = b"".join(b"\x40\x02" + mid.to_bytes(2, "big") for mid in mids)
-        queue(_PUBACK, packet, 0, 0)
+        gen = self.client.generation
+        self.client.ack([p.mid for p in items if p.qos == 1 and p.generation == gen], gen)
 
     # ---- writer thread ------------------------------------------------------------------
     def _take(self) -> list[_Pending]:
@@ -602,7 +614,7 @@ class Ingestor:
 
     def _store(self, batch: list[_Pending]) -> None:
         from peergrid.service.errors import ServiceError
-        from peergrid.service.metering import ingest_readings
+        from peergrid.service.metering import store_readings
 
         by_c: dict[int, list[MeterReading]] = defaultdict(list)
         for p in batch:
@@ -613,11 +625,8 @@ class Ingestor:
             for cid, rows in by_c.items():
                 try:
                     with s.begin_nested():
-                        res = ingest_readings(
-                            s,
-                            cid,
-                            [{"meter": r.serial, "ts": r.ts, "import_wh": r.import_wh, "export_wh": r.export_wh,
-                              "pv_wh": r.pv_wh} for r in rows],
+                        res = store_readings(  # validated by parse_payload
+                            s, cid, [(r.serial, r.ts, r.import_wh, r.export_wh, r.pv_wh) for r in rows]
                         )
                 except ServiceError:  # e.g. the community does not exist
                     rejected["unknown_meter"] += len(rows)
@@ -627,11 +636,13 @@ class Ingestor:
                 for rej in res.rejected:
                     rejected[_reason_of(rej["reason"])] += 1
                 bad = {rej["index"] for rej in res.rejected}
+                newest = self._newest
                 for i, r in enumerate(rows):
                     if i not in bad:
                         key = (cid, r.serial)
-                        if key not in self._newest or r.ts > self._newest[key]:
-                            self._newest[key] = r.ts
+                        last = newest.get(key)
+                        if last is None or r.ts > last:
+                            newest[key] = r.ts
         t = time.time()
         st = self.stats
         st.accepted += accepted
@@ -852,52 +863,54 @@ class Publisher:
     url : str
         Broker, ``mqtt://host:port``.
     max_inflight : int
-        Unacknowledged QoS 1 messages allowed in flight; 0 (default) = no limit. (paho scans
-        every in-flight message on each PUBACK when a limit is set: O(n²) for fast publishers.)
+        Unacknowledged QoS 1 messages allowed in flight; 0 (default) = as many as the broker's
+        receive maximum allows.
+    client_id : str, optional
+        MQTT client id (default: a new unique one).
     """
 
     def __init__(self, url: str, max_inflight: int = 0, client_id: str | None = None) -> None:
-        import paho.mqtt.client as mqtt
-        from paho.mqtt.enums import CallbackAPIVersion
+        from peergrid.service.mqttwire import Client
 
         self.broker = BrokerURL.parse(url)
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or new_client_id(), protocol=mqtt.MQTTv5)
-        if self.broker.username:
-            c.username_pw_set(self.broker.username, self.broker.password)
-        c.max_inflight_messages_set(max_inflight)
-        c.max_queued_messages_set(0)
-        self.client = c
+        self.client = Client(self.broker.host, self.broker.port, client_id or new_client_id(),
+                             username=self.broker.username, password=self.broker.password, keepalive=30,
+                             receive_maximum=65535)
+        self.max_inflight = int(max_inflight)
         self.published = 0
 
     def connect(self, timeout: float = 10.0) -> Publisher:
         """Connect and start the network thread; :class:`ConfigError` if the broker does not answer."""
+        from peergrid.service.mqttwire import MQTTError
+
         try:
-            self.client.connect(self.broker.host, self.broker.port, keepalive=30)
+            self.client.connect(timeout)
         except OSError as exc:
             raise ConfigError(f"cannot connect to MQTT broker {self.broker.host}:{self.broker.port}: "
-                              f"{exc.strerror or exc}") from None
-        self.client.loop_start()
+                              f"{getattr(exc, 'strerror', None) or exc}") from None
+        except MQTTError as exc:
+            raise ConfigError(f"MQTT broker {self.broker.host}:{self.broker.port}: {exc}") from None
+        if self.max_inflight and self.client.session is not None:
+            self.client.session.receive_maximum = min(self.client.session.receive_maximum, self.max_inflight)
         return self
 
     def publish(self, topic: str, payload: bytes | str) -> None:
-        """Queue one QoS 1 message."""
-        self.client.publish(topic, payload, qos=1)
+        """Send one QoS 1 message (waits while the broker's receive maximum is in flight)."""
+        self.client.publish_many([(topic, payload)])
         self.published += 1
+
+    def publish_many(self, messages: Iterable[tuple[str, bytes | str]]) -> None:
+        """Send several QoS 1 messages in one socket write (a gateway forwarding a burst)."""
+        self.published += self.client.publish_many(messages)
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until the broker acknowledged every message; ``False`` on timeout."""
-        end = time.time() + timeout
-        while time.time() < end:
-            if not self.client._out_messages:  # paho keeps unacknowledged QoS>0 messages here
-                return True
-            time.sleep(0.01)
-        return False
+        return self.client.wait_acked(timeout)
 
     def close(self) -> None:
         """Flush, disconnect and stop the network thread."""
         self.flush(10.0)
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.client.stop()
 
 
 @dataclass
