@@ -249,7 +249,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=15.0, help="publishing time, s")
     ap.add_argument("--members", type=int, default=1000, help="members (one meter each)")
     ap.add_argument("--publishers", type=int, default=2, help="publisher processes")
-    ap.add_argument("--batch", type=int, default=5000, help="ingestor batch size, readings")
+    ap.add_argument("--batch", type=int, default=10000, help="ingestor batch size, readings")
     ap.add_argument("--ingestors", type=int, default=1, help="ingestor processes (MQTT 5 shared subscription)")
     ap.add_argument("--per-message", type=int, default=1,
                     help="readings per MQTT message (1 = one message per reading; k = a meter's backlog of k periods)")
