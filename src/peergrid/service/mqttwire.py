@@ -94,6 +94,8 @@ def read_varint(buf: bytes | bytearray | memoryview, pos: int) -> tuple[int, int
 
 def _str(s: str | bytes) -> bytes:
     b = s.encode() if isinstance(s, str) else s
+    if len(b) > 65535:
+        raise ValueError(f"MQTT string of {len(b)} bytes is longer than 65,535 bytes: {b[:40]!r}...")
     return struct.pack("!H", len(b)) + b
 
 

@@ -1,0 +1,101 @@
+"""The lean MQTT 5 client: packet encoding against the spec's examples, framing of partial reads, a real broker."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from peergrid.service.mqttwire import (
+    Client,
+    MQTTError,
+    parse_publish,
+    puback_packets,
+    publish_packet,
+    read_varint,
+    split_packets,
+    varint,
+)
+
+
+@pytest.mark.parametrize(("n", "encoded"), [(0, b"\x00"), (127, b"\x7f"), (128, b"\x80\x01"),
+                                            (16_383, b"\xff\x7f"), (16_384, b"\x80\x80\x01"),
+                                            (268_435_455, b"\xff\xff\xff\x7f")])
+def test_varint_matches_the_spec_table(n, encoded):
+    # MQTT 5 §1.5.5, table 1-1: boundaries of 1..4-byte variable byte integers
+    assert varint(n) == encoded
+    assert read_varint(encoded, 0) == (n, len(encoded))
+
+
+def test_varint_out_of_range():
+    with pytest.raises(ValueError, match="does not fit"):
+        varint(268_435_456)
+    with pytest.raises(MQTTError, match="malformed"):
+        read_varint(b"\xff\xff\xff\xff\x01", 0)
+
+
+def test_puback_is_four_bytes_per_message():
+    assert puback_packets([1, 258]) == b"\x40\x02\x00\x01\x40\x02\x01\x02"
+
+
+@given(st.lists(st.tuples(st.text(min_size=1, max_size=60).map(str.encode), st.binary(max_size=300),
+                          st.integers(1, 65535), st.sampled_from([0, 1])), min_size=1, max_size=20),
+       st.data())
+def test_publish_packets_survive_any_split_of_the_stream(messages, data):
+    stream = b"".join(publish_packet(t, p, q, mid) for t, p, mid, q in messages)
+    cut = data.draw(st.integers(0, len(stream)))
+    buf = bytearray(stream[:cut])
+    got = []
+    packets, used = split_packets(buf)
+    got += [parse_publish(buf, f, s, e) for f, s, e in packets]
+    del buf[:used]
+    buf += stream[cut:]
+    packets, used = split_packets(buf)
+    got += [parse_publish(buf, f, s, e) for f, s, e in packets]
+    assert used == len(buf)
+    assert got == [(t, p, mid if q else 0, q) for t, p, mid, q in messages]
+
+
+def test_round_trip_through_mosquitto_with_acks(local_broker):
+    host, port = local_broker.removeprefix("mqtt://").split(":")
+    got: list[tuple[bytes, bytes]] = []
+    done = threading.Event()
+    sub: Client
+
+    def on_messages(msgs, gen):
+        got.extend((t, p) for t, p, _, _ in msgs)
+        sub.ack([m for _, _, m, q in msgs if q], gen)
+        if len(got) >= 300:
+            done.set()
+
+    sub = Client(host, int(port), "wire-test-sub", subscriptions=[("wiretest/+", 1)], on_messages=on_messages)
+    sub.start()
+    assert sub.connected.wait(5)
+    pub = Client(host, int(port), "wire-test-pub").connect()
+    try:
+        pub.publish_many([(f"wiretest/{i % 7}", f"m{i}") for i in range(300)])
+        assert pub.wait_acked(10) and pub.inflight == 0
+        assert done.wait(10)
+        assert sorted(p for _, p in got) == sorted(f"m{i}".encode() for i in range(300))
+        assert {t for t, _ in got} == {f"wiretest/{i}".encode() for i in range(7)}
+    finally:
+        pub.stop()
+        sub.stop()
+
+
+def test_too_long_strings_are_named(local_broker):
+    host, port = local_broker.removeprefix("mqtt://").split(":")
+    with pytest.raises(ValueError, match="longer than 65,535 bytes"):
+        Client(host, int(port), "x" * 70000).connect(2)
+
+
+def test_broker_down_is_an_oserror():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(OSError):
+        Client("127.0.0.1", port, "nobody").connect(2)
