@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from peergrid.metrics import cost_reduction, self_consumption, self_sufficiency
 from peergrid.service.directory import get_community
-from peergrid.service.models import Meter, Position, Reading
+from peergrid.service.models import Community, Meter, Position, Reading
 
 _POS_COLS = (
     "bought_wh",
@@ -77,25 +77,48 @@ def _metered(
     )
 
 
-def _report(
-    session: Session, community_id: int, user_id: int | None, start: dt.datetime | None, end: dt.datetime | None
+def report_from_totals(
+    c: Community,
+    p: dict[str, int],
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    intervals_metered: int,
+    demand_wh: int,
+    supply_wh: int,
 ) -> dict[str, Any]:
-    c = get_community(session, community_id)
-    p = position_totals(session, community_id, user_id, start, end)
-    net = _metered(session, community_id, user_id, start, end)
-    demand_kwh = float(np.maximum(net, 0).sum()) / 1000.0
-    supply_kwh = float(np.maximum(-net, 0).sum()) / 1000.0
-    baseline = float(np.maximum(net, 0).sum() * c.retail_price - np.maximum(-net, 0).sum() * c.feed_in_price) / 1000
+    """A report from settled position totals and metered demand/supply.
+
+    Parameters
+    ----------
+    c : Community
+        Its prices (per kWh) make the grid-only baseline.
+    p : dict
+        :func:`position_totals` of the window (Wh, minor units).
+    start, end : datetime.datetime or None
+        The window [start, end), echoed.
+    intervals_metered : int
+        (Member, interval) pairs with readings.
+    demand_wh, supply_wh : int
+        Σ over (member, interval) of max(net, 0) and max(−net, 0) (Wh).
+
+    Returns
+    -------
+    dict
+        Energy in kWh, money in minor units, metrics (Lange eq. 7 cost reduction,
+        self-sufficiency, self-consumption) as fractions or ``None`` where undefined.
+    """
+    demand_kwh = float(demand_wh) / 1000.0
+    supply_kwh = float(supply_wh) / 1000.0
+    baseline = float(demand_wh * c.retail_price - supply_wh * c.feed_in_price) / 1000
     cost_minor = p["paid_minor"] - p["received_minor"] + p["grid_paid_minor"] - p["grid_received_minor"]
-    cost = cost_minor / 100.0
     grid_import = p["grid_import_wh"] / 1000.0
     grid_export = p["grid_export_wh"] / 1000.0
     return {
-        "community_id": community_id,
+        "community_id": c.id,
         "currency": c.currency,
         "start": start,
         "end": end,
-        "intervals_metered": len(net),
+        "intervals_metered": intervals_metered,
         "demand_kwh": demand_kwh,
         "supply_kwh": supply_kwh,
         "bought_p2p_kwh": p["bought_wh"] / 1000.0,
@@ -106,10 +129,20 @@ def _report(
         "fees_minor": p["fee_minor"],
         "grid_only_cost_minor": round(baseline * 100),
         "savings_minor": round(baseline * 100) - cost_minor,
-        "cost_reduction": _num(cost_reduction(cost, baseline)),
+        "cost_reduction": _num(cost_reduction(cost_minor / 100.0, baseline)),
         "self_sufficiency": _num(self_sufficiency(demand_kwh, min(grid_import, demand_kwh))),
         "self_consumption": _num(self_consumption(supply_kwh, min(grid_export, supply_kwh))),
     }
+
+
+def _report(
+    session: Session, community_id: int, user_id: int | None, start: dt.datetime | None, end: dt.datetime | None
+) -> dict[str, Any]:
+    c = get_community(session, community_id)
+    p = position_totals(session, community_id, user_id, start, end)
+    net = _metered(session, community_id, user_id, start, end)
+    return report_from_totals(c, p, start, end, len(net), int(np.maximum(net, 0).sum()),
+                              int(np.maximum(-net, 0).sum()))
 
 
 def community_report(

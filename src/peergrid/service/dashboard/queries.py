@@ -7,7 +7,6 @@ Units follow the service: energy integer Wh in the database, shown as kWh; power
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -224,10 +223,6 @@ def series_of(totals: list[IntervalTotals], c: Community, since: dt.datetime) ->
     return [_point(x.t, x.import_wh, x.export_wh, x.readings, h) for x in totals if x.t >= since]
 
 
-def _finite(x: float) -> float | None:
-    return None if not math.isfinite(x) else round(float(x), 6)
-
-
 def community_summary(
     session: Session, c: Community, totals: list[IntervalTotals], start: dt.datetime, end: dt.datetime
 ) -> dict[str, Any]:
@@ -248,40 +243,14 @@ def community_summary(
     start, end : datetime.datetime
         Aware UTC window [start, end).
     """
-    from peergrid.metrics import cost_reduction, self_consumption, self_sufficiency
-    from peergrid.service.reports import position_totals
+    from peergrid.service.reports import position_totals, report_from_totals
 
     p = position_totals(session, c.id, None, start, end)
     window = [x for x in totals if start <= x.t < end]
-    demand_wh = sum(x.demand_wh for x in window)
-    supply_wh = sum(x.supply_wh for x in window)
-    demand_kwh = float(demand_wh) / 1000.0
-    supply_kwh = float(supply_wh) / 1000.0
-    baseline = float(demand_wh * c.retail_price - supply_wh * c.feed_in_price) / 1000
-    cost_minor = p["paid_minor"] - p["received_minor"] + p["grid_paid_minor"] - p["grid_received_minor"]
-    grid_import = p["grid_import_wh"] / 1000.0
-    grid_export = p["grid_export_wh"] / 1000.0
-    return {
-        "community_id": c.id,
-        "currency": c.currency,
-        "start": start,
-        "end": end,
-        "intervals_metered": sum(x.members for x in window),
-        "demand_kwh": demand_kwh,
-        "supply_kwh": supply_kwh,
-        "bought_p2p_kwh": p["bought_wh"] / 1000.0,
-        "sold_p2p_kwh": p["sold_wh"] / 1000.0,
-        "grid_import_kwh": grid_import,
-        "grid_export_kwh": grid_export,
-        "cost_minor": cost_minor,
-        "fees_minor": p["fee_minor"],
-        "grid_only_cost_minor": round(baseline * 100),
-        "savings_minor": round(baseline * 100) - cost_minor,
-        "cost_reduction": _finite(cost_reduction(cost_minor / 100.0, baseline)),
-        "self_sufficiency": _finite(self_sufficiency(demand_kwh, min(grid_import, demand_kwh))),
-        "self_consumption": _finite(self_consumption(supply_kwh, min(grid_export, supply_kwh))),
-        "traded_kwh": p["bought_wh"] / 1000.0,
-    }
+    out = report_from_totals(c, p, start, end, sum(x.members for x in window), sum(x.demand_wh for x in window),
+                             sum(x.supply_wh for x in window))
+    out["traded_kwh"] = out["bought_p2p_kwh"]
+    return out
 
 
 def live_member(session: Session, c: Community, user_id: int, now: dt.datetime) -> dict[str, Any]:
