@@ -82,6 +82,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(sa.String(200))
     role: Mapped[str] = mapped_column(sa.String(16))
     is_active: Mapped[bool] = mapped_column(default=True)
+    #: bumped on password change (and deactivation): tokens carrying an older version are refused
+    token_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (sa.CheckConstraint("role IN ('admin','operator','prosumer','consumer')", name="role"),)
@@ -102,6 +104,9 @@ class Community(Base):
     retail_price: Mapped[float] = mapped_column(sa.Float, default=0.30)
     feed_in_price: Mapped[float] = mapped_column(sa.Float, default=0.08)
     k: Mapped[float] = mapped_column(sa.Float, default=0.5)
+    #: default connection capacity of a meter (W) for import from and export to the grid
+    meter_import_w: Mapped[int] = mapped_column(sa.BigInteger, default=43_000, server_default="43000")
+    meter_export_w: Mapped[int] = mapped_column(sa.BigInteger, default=30_000, server_default="30000")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -129,6 +134,13 @@ class Meter(Base):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     serial: Mapped[str] = mapped_column(sa.String(100), unique=True)
     label: Mapped[str] = mapped_column(sa.String(200), default="", server_default="")
+    #: connection capacity (W); ``None`` = the community's ``meter_import_w`` / ``meter_export_w``
+    import_capacity_w: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
+    export_capacity_w: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
+    #: generation (PV, wind, …) behind the meter; a meter without it cannot export
+    has_generation: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    #: highest sequence number of an accepted signed MQTT message (replays at or below it are refused)
+    mqtt_seq: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -355,3 +367,23 @@ class ServiceConfig(Base):
 
     key: Mapped[str] = mapped_column(sa.String(50), primary_key=True)
     value: Mapped[str] = mapped_column(sa.Text)
+
+
+class MqttDeadLetter(Base):
+    """An MQTT message the ingestor could not use (kept for the operator, then acknowledged).
+
+    ``topic`` and ``payload`` are stored as received (truncated to 300 characters and the
+    payload limit); ``reason`` is one of :data:`peergrid.service.mqtt.REASONS`, ``detail``
+    the one-line explanation. ``community_id`` is the one the topic names, if it parsed
+    (not a foreign key: the topic is untrusted).
+    """
+
+    __tablename__ = "mqtt_dead_letters"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    topic: Mapped[str] = mapped_column(sa.String(300))
+    payload: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    reason: Mapped[str] = mapped_column(sa.String(40))
+    detail: Mapped[str] = mapped_column(sa.String(300), default="", server_default="")
+    community_id: Mapped[int | None] = mapped_column(nullable=True)
