@@ -24,6 +24,7 @@ from peergrid.market.bilateral import (
     utilisation_fee,
 )
 from peergrid.market.cda import ContinuousDoubleAuction
+from peergrid.market.money import TradeMoney, bid_commitment_minor, settle_trades, to_minor
 from peergrid.market.orders import BUY, SELL, MarketResult, OrderBook, Trades, read_orders
 from peergrid.market.reputation import (
     ReputationRule,
@@ -70,8 +71,10 @@ __all__ = [
     "OrderBook",
     "OrderClearing",
     "ReputationRule",
+    "TradeMoney",
     "Trades",
     "apply_reputation",
+    "bid_commitment_minor",
     "bilateral",
     "bill_sharing",
     "buyer_cost",
@@ -103,8 +106,10 @@ __all__ = [
     "reputation_limits",
     "sdr_prices",
     "sdr_ratio",
+    "settle_trades",
     "supplier_profit",
     "supply_demand_ratio",
+    "to_minor",
     "uniform_price",
     "update_reputation",
     "utilisation_fee",

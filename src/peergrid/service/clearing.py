@@ -49,10 +49,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from peergrid.market import (
     OrderBook,
+    TradeMoney,
     check_wallets,
     clear,
     clear_with_reputation,
     get_order_mechanism,
+    settle_trades,
+    to_minor,
     update_reputation,
 )
 from peergrid.service import bulk, ledger
@@ -115,11 +118,6 @@ def _fault_point(stage: str) -> None:
     if path:
         Path(path).write_text(stage)
         time.sleep(float(os.environ.get("PEERGRID_FAULT_PAUSE_S", "60")))
-
-
-def _minor(x: np.ndarray) -> np.ndarray:
-    """Currency → integer minor units (round half to even)."""
-    return np.rint(np.asarray(x, dtype=np.float64) * 100.0).astype(np.int64)
 
 
 def _existing(session: Session, community_id: int, interval_start: dt.datetime, phase: str) -> ClearingRun | None:
@@ -205,6 +203,43 @@ def _new_run(session: Session, community: Community, t: dt.datetime, phase: str)
     return run
 
 
+@dataclass
+class _Match:
+    """One clearing of the admitted orders, with the trades' money in minor units."""
+
+    result: Any  # MarketResult
+    q_wh: np.ndarray  # Wh per trade
+    b_pos: np.ndarray  # position of the bid in the full book
+    s_pos: np.ndarray
+    b_code: np.ndarray  # buyer's participant code
+    s_code: np.ndarray
+    pb: np.ndarray  # currency/kWh
+    ps: np.ndarray
+    money: TradeMoney
+
+
+def _match(
+    community: Community, book: OrderBook, admitted: np.ndarray, scores: np.ndarray, code: np.ndarray
+) -> _Match:
+    """Clear the admitted orders with the community's mechanism and round the money (:func:`settle_trades`)."""
+    pos = np.flatnonzero(admitted)
+    kwargs: dict[str, Any] = {"retail": community.retail_price, "feed_in": community.feed_in_price}
+    if community.mechanism in ("uniform", "bilateral"):
+        kwargs["k"] = community.k
+    result = clear_with_reputation(
+        book.select(admitted), get_order_mechanism(community.mechanism), scores=scores, **kwargs
+    )
+    tr = result.trades
+    q_wh = np.rint(tr.quantity * 1000.0).astype(np.int64)
+    keep = q_wh > 0
+    q_wh = q_wh[keep]
+    b_pos, s_pos = pos[tr.buy[keep]], pos[tr.sell[keep]]
+    pb, ps = tr.price_buy[keep], tr.price_sell[keep]
+    b_code, s_code = code[b_pos], code[s_pos]
+    money = settle_trades(b_code, s_code, q_wh, pb, ps)
+    return _Match(result, q_wh, b_pos, s_pos, b_code, s_code, pb, ps, money)
+
+
 def _settle_market(session: Session, community: Community, t: dt.datetime, now: dt.datetime) -> Outcome:
     if community.mechanism not in ORDER_MECHANISMS:
         raise Invalid(
@@ -228,8 +263,10 @@ def _settle_market(session: Session, community: Community, t: dt.datetime, now: 
     qwh = np.fromiter((r[3] for r in rows), dtype=np.int64, count=len(rows))
     price = np.fromiter((r[4] for r in rows), dtype=np.float64, count=len(rows))
     users, code = np.unique(uid, return_inverse=True)
+    n_users = len(users)
     wallets = _wallets(session, community.id)
-    w = np.array([wallets[int(u)] for u in users], dtype=np.int64).reshape(-1, 3)
+    has_wallet = np.array([int(u) in wallets for u in users], dtype=bool)
+    w = np.array([wallets.get(int(u), (0, 0, 0)) for u in users], dtype=np.int64).reshape(-1, 3)
     other = dict(
         session.execute(
             sa.select(_ORD.c.user_id, sa.func.sum(_ORD.c.committed_minor))
@@ -237,33 +274,46 @@ def _settle_market(session: Session, community: Community, t: dt.datetime, now: 
             .group_by(_ORD.c.user_id)
         ).all()
     )
-    committed = np.array([int(other.get(int(u), 0) or 0) for u in users], dtype=np.float64)
+    committed = np.array([int(other.get(int(u), 0) or 0) for u in users], dtype=np.int64)
+    funds = w[:, 1] - committed + w[:, 2]  # what this interval's bids may spend, minor units
     rep = _reputation(session, community.id)
     scores = np.array([rep.get(int(u), 1.0) for u in users], dtype=np.float64)
     book = OrderBook.from_arrays(
         participant=code.astype(np.int64), side=side, quantity=qwh / 1000.0, price=price, id=oid
     )
-    elig = check_wallets(book, balance=w[:, 1] / 100.0, committed=committed / 100.0, credit=w[:, 2] / 100.0)
-    pos = np.flatnonzero(elig.admitted)
-    admitted = book.select(elig.admitted)
-    kwargs: dict[str, Any] = {"retail": community.retail_price, "feed_in": community.feed_in_price}
-    if community.mechanism in ("uniform", "bilateral"):
-        kwargs["k"] = community.k
-    result = clear_with_reputation(admitted, get_order_mechanism(community.mechanism), scores=scores, **kwargs)
-    tr = result.trades
-    q_wh = np.rint(tr.quantity * 1000.0).astype(np.int64)
-    keep = q_wh > 0
-    q_wh = q_wh[keep]
-    b_pos, s_pos = pos[tr.buy[keep]], pos[tr.sell[keep]]  # positions in the full book
-    pb, ps = tr.price_buy[keep], tr.price_sell[keep]
-    pay = _minor(q_wh / 1000.0 * pb)
-    rec = np.minimum(_minor(q_wh / 1000.0 * ps), pay)
-    fee = pay - rec
-    n_users = len(users)
-    b_code, s_code = code[b_pos], code[s_pos]
-    paid = np.bincount(b_code, weights=pay, minlength=n_users).astype(np.int64)
+    balance = np.where(has_wallet, w[:, 1] / 100.0, np.nan)  # no wallet → the order is rejected
+    elig = check_wallets(book, balance=balance, committed=committed / 100.0, credit=w[:, 2] / 100.0)
+    admitted = elig.admitted.copy()
+    reason = np.where(admitted, "", elig.reason.astype(str)).astype(object)
+    # Clear, price in minor units, and check every buyer's total against its funds. The rounding
+    # rule keeps an admitted buyer within them; should a buyer's settlement exceed them anyway,
+    # that buyer's bids are rejected on their own and the rest of the interval is cleared again.
+    for _ in range(n_users + 1):
+        m = _match(community, book, admitted, scores, code)
+        paid = np.bincount(m.b_code, weights=m.money.payment, minlength=n_users).astype(np.int64)
+        over = np.flatnonzero((paid > funds) & (paid > 0))
+        if not len(over):
+            break
+        bad = np.isin(code, over) & (side > 0) & admitted
+        admitted[bad] = False
+        for i in np.flatnonzero(bad).tolist():
+            c = int(code[i])
+            reason[i] = (
+                f"settlement would exceed the wallet: the interval's trades cost {int(paid[c])}, "
+                f"funds {int(funds[c])} minor units"
+            )
+        log.warning(
+            "community %s, interval %s: bids of user(s) %s rejected at settlement (cost above funds)",
+            community.id, t.isoformat(), ", ".join(str(int(users[c])) for c in over),
+        )
+    result, q_wh, b_pos, s_pos, pb, ps = m.result, m.q_wh, m.b_pos, m.s_pos, m.pb, m.ps
+    b_code, s_code = m.b_code, m.s_code
+    pay, rec = m.money.payment, m.money.receipt
+    residual = m.money.residual  # spread + rounding residual → fees account (may be < 0 by rounding)
     received = np.bincount(s_code, weights=rec, minlength=n_users).astype(np.int64)
-    fees_by = np.bincount(b_code, weights=fee, minlength=n_users).astype(np.int64)
+    # a buyer's market fees: its share of the spread, rounded (0 at a uniform price); informational
+    spread = np.bincount(b_code, weights=m.money.payment_exact - m.money.receipt_exact, minlength=n_users)
+    fees_by = np.clip(np.rint(spread).astype(np.int64), 0, paid)
     bought = np.bincount(b_code, weights=q_wh, minlength=n_users).astype(np.int64)
     sold = np.bincount(s_code, weights=q_wh, minlength=n_users).astype(np.int64)
     filled = (
@@ -283,10 +333,9 @@ def _settle_market(session: Session, community: Community, t: dt.datetime, now: 
         transfers.append(
             ledger.Transfer(sysacc["clearing"], int(wal[i]), int(received[i]), "p2p_sell", ref, interval_start=t)
         )
-    if int(fee.sum()) > 0:
-        transfers.append(
-            ledger.Transfer(sysacc["clearing"], sysacc["fees"], int(fee.sum()), "p2p_fee", ref, interval_start=t)
-        )
+    if residual:  # > 0: spreads + rounding to the fees account; < 0 (rounding, no spread): the fees account pays
+        src, dst = (sysacc["clearing"], sysacc["fees"]) if residual > 0 else (sysacc["fees"], sysacc["clearing"])
+        transfers.append(ledger.Transfer(src, dst, abs(residual), "p2p_fee", ref, interval_start=t))
     ledger.post(session, community.id, transfers, accounts_checked=True)
     # ---- trades, orders, positions
     if len(q_wh):
@@ -320,9 +369,8 @@ def _settle_market(session: Session, community: Community, t: dt.datetime, now: 
         ]
         bulk.insert_rows(session, Trade.__table__, trade_rows)
     status = np.where(
-        ~elig.admitted, "rejected", np.where(filled >= qwh, "filled", np.where(filled > 0, "partial", "unfilled"))
+        ~admitted, "rejected", np.where(filled >= qwh, "filled", np.where(filled > 0, "partial", "unfilled"))
     )
-    reason = np.where(elig.admitted, "", elig.reason.astype(str))
     order_rows = [
         {"id": o, "status": s, "filled_wh": f, "committed_minor": 0, "reason": r[:200]}
         for o, s, f, r in zip(oid.tolist(), status.tolist(), filled.tolist(), reason.tolist(), strict=True)
@@ -364,13 +412,13 @@ def _settle_market(session: Session, community: Community, t: dt.datetime, now: 
     summary.update(
         {
             "n_orders": len(book),
-            "n_rejected": int((~elig.admitted).sum()),
+            "n_rejected": int((~admitted).sum()),
             "n_participants": n_users,
             "n_trades": len(q_wh),
             "traded_wh": int(q_wh.sum()),
             "paid_minor": int(paid.sum()),
             "received_minor": int(received.sum()),
-            "fees_minor": int(fee.sum()),
+            "fees_minor": residual,
         }
     )
     summary = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in summary.items()}
@@ -422,7 +470,7 @@ def _settle_metered(session: Session, community: Community, t: dt.datetime, now:
         net = (net_wh / 1000.0)[None, :]
         c = clear(net, community.retail_price, community.feed_in_price, community.mechanism)
         alloc = c.allocate(net)
-        bill = _minor(alloc.bill[0])
+        bill = to_minor(alloc.bill[0])
         bought = np.rint(alloc.bought[0] * 1000).astype(np.int64)
         sold = np.rint(alloc.sold[0] * 1000).astype(np.int64)
         g_imp = np.maximum(net_wh, 0) - bought
@@ -459,8 +507,8 @@ def _settle_metered(session: Session, community: Community, t: dt.datetime, now:
         con = np.array([contracted.get(int(u), 0) for u in users], dtype=np.int64)
         imb = net_wh - con
         g_imp, g_exp = np.maximum(imb, 0), np.maximum(-imb, 0)
-        g_paid = _minor(g_imp / 1000.0 * community.retail_price)
-        g_recv = _minor(g_exp / 1000.0 * community.feed_in_price)
+        g_paid = to_minor(g_imp / 1000.0 * community.retail_price)
+        g_recv = to_minor(g_exp / 1000.0 * community.feed_in_price)
         bought = sold = paid = received = np.zeros(len(users), dtype=np.int64)
         kind_pay, kind_recv = "grid_import", "grid_export"
         pay_amount, recv_amount = g_paid, g_recv

@@ -15,7 +15,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from peergrid.market import BUY, SELL, OrderBook, check_wallets
+from peergrid.market import BUY, SELL, OrderBook, bid_commitment_minor, check_wallets
 from peergrid.service.errors import Conflict, Forbidden, InsufficientFunds, Invalid, NotFound
 from peergrid.service.models import ORDER_MECHANISMS, Account, Community, Order, User
 from peergrid.service.timeutil import check_aligned
@@ -24,10 +24,13 @@ MAX_HORIZON = dt.timedelta(days=7)
 
 
 def commitment_minor(side: str, quantity_wh: int, price: float) -> int:
-    """Money a bid commits, minor units: ⌈quantity_kWh · max(price, 0) · 100⌉ (0 for asks)."""
+    """Money a bid commits, minor units: ⌈quantity_kWh · max(price, 0) · 100⌉ (0 for asks).
+
+    The rule is :func:`peergrid.market.bid_commitment_minor` (see :mod:`peergrid.market.money`).
+    """
     if side != "buy":
         return 0
-    return math.ceil(quantity_wh * max(price, 0.0) / 10.0 - 1e-9)
+    return bid_commitment_minor(quantity_wh, price)
 
 
 def open_commitments(session: Session, community_id: int, user_id: int) -> int:
