@@ -15,7 +15,10 @@ of MQTT 5.0 (OASIS Standard, 2019) that peergrid needs:
 * PUBLISH with QoS 0/1 in both directions, manual PUBACK by the application (a message is
   acknowledged only after it is stored), re-sending unacknowledged outgoing messages with
   the DUP flag after a reconnect (§4.4);
-* PINGREQ keep-alive, DISCONNECT, automatic reconnection with exponential back-off.
+* PINGREQ keep-alive, DISCONNECT, automatic reconnection with exponential back-off;
+* TLS (``ssl_context``): the socket is then non-blocking and every read or write of the TLS
+  connection holds one lock (OpenSSL connections must not be read and written by two threads
+  at once); a read drains every complete TLS record, so a batch is as large as over TCP.
 
 QoS 2, retained-message handling, topic aliases and AUTH are not implemented (not used).
 """
@@ -26,6 +29,7 @@ import contextlib
 import logging
 import select
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -240,6 +244,9 @@ class Client:
     client_id : str
         MQTT client identifier (the key of a persistent session).
     username, password : str, optional
+    ssl_context : ssl.SSLContext, optional
+        Connect with TLS; the server certificate is verified against the context's CA
+        certificates and (if the context checks host names) ``host``.
     keepalive : int
         Keep-alive interval (s); a PINGREQ is sent when nothing else was sent for half of it.
     clean_start : bool
@@ -268,6 +275,7 @@ class Client:
         *,
         username: str | None = None,
         password: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
         keepalive: int = 15,
         clean_start: bool = True,
         session_expiry_s: int = 0,
@@ -281,6 +289,7 @@ class Client:
     ) -> None:
         self.host, self.port, self.client_id = host, int(port), client_id
         self.username, self.password = username, password
+        self.ssl_context = ssl_context
         self.keepalive = int(keepalive)
         self.clean_start = clean_start
         self.session_expiry_s = int(session_expiry_s)
@@ -295,6 +304,7 @@ class Client:
         self.session: Session | None = None
         self._sock: socket.socket | None = None
         self._send_lock = threading.Lock()
+        self._tls_lock = threading.Lock()  # one TLS operation at a time (reader vs. writers)
         self._last_send = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -302,12 +312,18 @@ class Client:
         self._inflight: dict[int, bytes] = {}
         self._inflight_cv = threading.Condition()
         self._next_mid = 0
+        #: PUBACKs with a failure reason (≥ 0x80, e.g. 0x87 "not authorized": the broker's ACL dropped
+        #: the message) and the last such reason code.
+        self.refused = 0
+        self.last_refusal = 0
 
     # ---- connection ------------------------------------------------------------------
     def _open(self, timeout: float) -> socket.socket:
         sock = socket.create_connection((self.host, self.port), timeout=timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        if self.ssl_context is not None:
+            sock = self._wrap(sock)
         clean = self.clean_start and self.generation == 0  # a reconnection resumes the session
         sock.sendall(connect_packet(self.client_id, keepalive=self.keepalive, clean_start=clean,
                                     session_expiry_s=self.session_expiry_s, receive_maximum=self.receive_maximum,
@@ -333,9 +349,70 @@ class Client:
         del buf[:e]
         for k, (flt, qos) in enumerate(self.subscriptions, start=1):
             sock.sendall(subscribe_packet(k, flt, qos))
-        sock.settimeout(None)
+        if isinstance(sock, ssl.SSLSocket):
+            sock.setblocking(False)  # see _recv and _sendall
+        else:
+            sock.settimeout(None)
         self._leftover = buf
         return sock
+
+    def _wrap(self, sock: socket.socket) -> ssl.SSLSocket:
+        """TLS handshake (blocking, within the connect timeout); certificate problems say what to fix."""
+        assert self.ssl_context is not None
+        try:
+            return self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+        except ssl.SSLCertVerificationError as exc:
+            sock.close()
+            raise MQTTError(f"TLS: the certificate of {self.host}:{self.port} is not trusted "
+                            f"({exc.verify_message}): give the CA that signed it (mqtts://...?ca=/path/ca.crt "
+                            f"or PEERGRID_MQTT_CA)") from None
+        except ssl.SSLError as exc:
+            sock.close()
+            raise MQTTError(f"TLS handshake with {self.host}:{self.port} failed ({exc.reason or exc}): "
+                            f"is it a TLS listener?") from None
+        except OSError:
+            sock.close()
+            raise
+
+    def _recv(self, sock: socket.socket) -> bytes | None:
+        """What the socket has now: bytes, ``None`` (nothing complete yet), ``b""`` at end of stream."""
+        if not isinstance(sock, ssl.SSLSocket):
+            return sock.recv(1 << 18)
+        chunks: list[bytes] = []
+        size = 0
+        with self._tls_lock:
+            while size < 1 << 20:  # drain every complete record (≤ 16 KiB each)
+                try:
+                    data = sock.recv(1 << 18)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    break
+                except ssl.SSLZeroReturnError:
+                    data = b""
+                if not data:
+                    if not chunks:
+                        return b""
+                    break
+                chunks.append(data)
+                size += len(data)
+        return b"".join(chunks) if chunks else None
+
+    def _sendall(self, sock: socket.socket, data: bytes) -> None:
+        """``sock.sendall(data)``; on TLS in non-blocking writes under the TLS lock, waiting outside it."""
+        if not isinstance(sock, ssl.SSLSocket):
+            sock.sendall(data)
+            return
+        view = memoryview(data)
+        while view:
+            with self._tls_lock:
+                try:
+                    n = sock.send(view)  # SSL_write: all of it or "want write"; retried with the same data
+                except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                    n = 0
+            view = view[n:]
+            if view and not n:
+                if sock.fileno() < 0:
+                    raise OSError("connection closed")
+                select.select([], [sock], [], 0.5)  # the reader keeps draining meanwhile
 
     def connect(self, timeout: float = 10.0) -> Client:
         """Connect now (raising :class:`OSError`/:class:`MQTTError` on failure) and start the reader."""
@@ -409,11 +486,12 @@ class Client:
         if not suback_due:
             self._ready()
         while not self._stop.is_set():
-            if select.select([sock], [], [], 0.5)[0]:
-                data = sock.recv(1 << 18)
-                if not data:
-                    raise MQTTError("the broker closed the connection")
-                buf += data
+            if (isinstance(sock, ssl.SSLSocket) and sock.pending()) or select.select([sock], [], [], 0.5)[0]:
+                data = self._recv(sock)
+                if data is not None:
+                    if not data:
+                        raise MQTTError("the broker closed the connection")
+                    buf += data
             if buf:
                 packets, used = split_packets(buf)
                 messages: list[Message] = []
@@ -422,6 +500,8 @@ class Client:
                     if kind == _PUBLISH:
                         messages.append(parse_publish(buf, first, s, e))
                     elif kind == _PUBACK:
+                        if e - s > 2 and buf[s + 2] >= 0x80:
+                            self._refused(buf[s + 2], (buf[s] << 8) | buf[s + 1])
                         self._acked((buf[s] << 8) | buf[s + 1])
                     elif kind == _PINGRESP:
                         waiting_ping = 0.0
@@ -464,7 +544,7 @@ class Client:
             if sock is None:
                 return False
             try:
-                sock.sendall(data)
+                self._sendall(sock, data)
             except OSError:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)  # the reader notices and reconnects
@@ -524,6 +604,12 @@ class Client:
     def publish(self, topic: bytes | str, payload: bytes | str, qos: int = 1) -> None:
         """Publish one message (see :meth:`publish_many`)."""
         self.publish_many([(topic, payload)], qos=qos)
+
+    def _refused(self, reason: int, mid: int) -> None:
+        self.refused += 1
+        self.last_refusal = reason
+        log.warning("MQTT broker %s:%s refused message %d: %s", self.host, self.port, mid,
+                    _CONNACK_REASONS.get(reason, hex(reason)))
 
     def _acked(self, mid: int) -> None:
         with self._inflight_cv:
