@@ -59,7 +59,7 @@ from peergrid.market import (
     update_reputation,
 )
 from peergrid.service import bulk, ledger
-from peergrid.service.directory import get_community, system_accounts
+from peergrid.service.directory import audit, get_community, system_accounts
 from peergrid.service.errors import Conflict, Invalid
 from peergrid.service.models import (
     ORDER_MECHANISMS,
@@ -663,10 +663,101 @@ def due(
     return out
 
 
-def run_due(factory: sessionmaker[Session], now: dt.datetime | None = None) -> list[Outcome]:
+@dataclass
+class _Failure:
+    attempts: int
+    retry_at: float
+    error: str
+
+
+class Backoff:
+    """Exponential back-off for phases that keep failing (kept by the scheduler, per process).
+
+    After the n-th consecutive failure of a phase (community, interval, phase) it is not
+    tried again for ``min(base_s · 2^(n−1), max_s)`` seconds; a success forgets it.
+
+    Parameters
+    ----------
+    base_s : float
+        Delay after the first failure, seconds (the scheduler uses its period).
+    max_s : float
+        Longest delay, seconds.
+    clock : callable
+        Monotonic seconds (default :func:`time.monotonic`).
+    """
+
+    def __init__(self, base_s: float = 10.0, max_s: float = 3600.0, clock: Callable[[], float] = time.monotonic):
+        if not (base_s > 0 and max_s >= base_s):
+            raise Invalid(f"back-off needs 0 < base_s <= max_s, got {base_s} and {max_s}")
+        self.base_s = float(base_s)
+        self.max_s = float(max_s)
+        self.clock = clock
+        self._failed: dict[tuple[int, dt.datetime, str], _Failure] = {}
+        self._lock = threading.Lock()
+
+    def ready(self, key: tuple[int, dt.datetime, str]) -> bool:
+        """Whether the phase ``key`` may be tried now."""
+        with self._lock:
+            f = self._failed.get(key)
+            return f is None or self.clock() >= f.retry_at
+
+    def failed(self, key: tuple[int, dt.datetime, str], error: str) -> _Failure:
+        """Record a failure of ``key``; returns its count and the time of the next try."""
+        with self._lock:
+            prev = self._failed.get(key)
+            n = (prev.attempts if prev else 0) + 1
+            delay = min(self.base_s * 2.0 ** min(n - 1, 60), self.max_s)
+            f = _Failure(n, self.clock() + delay, error)
+            self._failed[key] = f
+            return f
+
+    def succeeded(self, key: tuple[int, dt.datetime, str]) -> None:
+        """Forget the failures of ``key``."""
+        with self._lock:
+            self._failed.pop(key, None)
+
+    def failures(self) -> list[dict[str, Any]]:
+        """The phases failing now: community_id, interval_start, phase, attempts, retry_in_s, error."""
+        now = self.clock()
+        with self._lock:
+            return [
+                {
+                    "community_id": cid,
+                    "interval_start": t,
+                    "phase": ph,
+                    "attempts": f.attempts,
+                    "retry_in_s": max(0.0, f.retry_at - now),
+                    "error": f.error,
+                }
+                for (cid, t, ph), f in sorted(self._failed.items(), key=lambda kv: (kv[0][1], kv[0][0], kv[0][2]))
+            ]
+
+
+def _record_failure(factory: sessionmaker[Session], cid: int, t: dt.datetime, phase: str, f: _Failure,
+                    retry_in_s: float) -> None:
+    """Log a failed phase and write it to the audit log (``clearing.failed``, no actor)."""
+    log.warning(
+        "settling %s of community %s at %s failed (attempt %d, next try in %.0f s): %s",
+        phase, cid, t.isoformat(), f.attempts, retry_in_s, f.error,
+    )
+    try:
+        with factory() as session, session.begin():
+            audit(session, None, "clearing.failed", cid, f"{phase}:{t.isoformat()}", phase=phase,
+                  interval_start=t.isoformat(), attempt=f.attempts, retry_in_s=round(retry_in_s, 1),
+                  error=f.error[:500])
+    except Exception as exc:  # pragma: no cover - database down: the log line above remains
+        log.warning("could not record the clearing failure in the audit log: %s", exc)
+
+
+def run_due(
+    factory: sessionmaker[Session], now: dt.datetime | None = None, backoff: Backoff | None = None
+) -> list[Outcome]:
     """Settle every due phase of every community (one transaction each).
 
-    Failures of one phase are logged and do not stop the others.
+    Failures of one phase are logged and do not stop the others. With ``backoff`` (the
+    scheduler's), a phase that failed is skipped until its back-off expired, and every
+    failure is also written to the audit log (``clearing.failed``); without it every due
+    phase is tried (a manual run).
     """
     now = now or utcnow()
     with factory() as session:
@@ -674,22 +765,43 @@ def run_due(factory: sessionmaker[Session], now: dt.datetime | None = None) -> l
         todo = [(c.id, t, ph) for c in communities for t, ph in due(session, c, now)]
     outcomes = []
     for cid, t, ph in todo:
+        key = (cid, t, ph)
+        if backoff is not None and not backoff.ready(key):
+            continue
         try:
             outcomes.append(settle(factory, cid, t, ph, now))
-        except Exception as exc:  # keep the scheduler alive; the phase is retried next tick
-            log.warning("settling %s of community %s at %s failed: %s", ph, cid, t.isoformat(), exc)
+        except Exception as exc:  # keep the scheduler alive; the phase is retried later
+            error = f"{type(exc).__name__}: {exc}"
+            if backoff is None:
+                log.warning("settling %s of community %s at %s failed: %s", ph, cid, t.isoformat(), error)
+                continue
+            f = backoff.failed(key, error)
+            _record_failure(factory, cid, t, ph, f, f.retry_at - backoff.clock())
+        else:
+            if backoff is not None:
+                backoff.succeeded(key)
     return outcomes
 
 
 class Scheduler:
-    """Background thread calling :func:`run_due` every ``period_s`` seconds (gate closure timer)."""
+    """Background thread calling :func:`run_due` every ``period_s`` seconds (gate closure timer).
+
+    A phase that fails is retried with exponential back-off (``period_s``, 2·``period_s``, …
+    up to ``max_backoff_s``; :class:`Backoff`), logged and written to the audit log each time;
+    :meth:`failures` lists the phases failing now.
+    """
 
     def __init__(
-        self, factory: sessionmaker[Session], period_s: float = 10.0, clock: Callable[[], dt.datetime] = utcnow
+        self,
+        factory: sessionmaker[Session],
+        period_s: float = 10.0,
+        clock: Callable[[], dt.datetime] = utcnow,
+        max_backoff_s: float = 3600.0,
     ) -> None:
         self.factory = factory
         self.period_s = period_s
         self.clock = clock
+        self.backoff = Backoff(base_s=period_s, max_s=max(max_backoff_s, period_s))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -697,10 +809,14 @@ class Scheduler:
         self._thread = threading.Thread(target=self._loop, name="peergrid-clearing", daemon=True)
         self._thread.start()
 
+    def failures(self) -> list[dict[str, Any]]:
+        """Phases failing now (see :meth:`Backoff.failures`)."""
+        return self.backoff.failures()
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                run_due(self.factory, self.clock())
+                run_due(self.factory, self.clock(), backoff=self.backoff)
             except Exception as exc:  # pragma: no cover - database down etc.
                 log.warning("clearing scheduler tick failed: %s", exc)
             self._stop.wait(self.period_s)
