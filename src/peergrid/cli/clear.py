@@ -10,11 +10,8 @@ Registered on the main app by :func:`register` (``peergrid.cli.main`` calls it).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sys
-import tempfile
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -135,19 +132,21 @@ def _network_check(book: Any, feeder: Path | None, line_type: str | None, dt: fl
     return FeederLimits(feeder_from_net(net, table), dt=dt, **limits)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary sibling file (no partial file on error)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+def _write_trades(path: Path, text: str) -> None:
+    """Write the trades CSV atomically; an existing file is replaced only if it is an earlier trades CSV.
+
+    "Earlier trades CSV" means its first line is the header about to be written, so
+    ``--out orders.csv`` (or any other file of the user's) is refused and left as is.
+    """
+    from peergrid.core.output import atomic_file
+
+    header = text.split("\n", 1)[0].encode("utf-8")
+
+    def ours(existing: Path) -> bool:
+        with existing.open("rb") as fh:
+            return fh.readline(len(header) + 2).rstrip(b"\r\n") == header
+
+    atomic_file(path, text, ours=ours)
 
 
 def clear_orders(
@@ -258,7 +257,13 @@ def clear(
     max_loading: Annotated[float, typer.Option(help="Line loading limit, % of the thermal rating.")] = 100.0,
     v_min: Annotated[float, typer.Option(help="Lowest allowed voltage, per unit.")] = 0.95,
     v_max: Annotated[float, typer.Option(help="Highest allowed voltage, per unit.")] = 1.05,
-    out: Annotated[Path | None, typer.Option(help="Also write the trades to this CSV file.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write the trades to this CSV file (atomically; an existing file is replaced only if it "
+            "is an earlier trades CSV, never a directory, link or another file)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with stable keys.")] = False,
 ) -> None:
     """Clear ORDERS.csv with a double auction or bilateral matching and print trades and a summary."""
@@ -268,7 +273,7 @@ def clear(
         max_loading=max_loading, v_min=v_min, v_max=v_max,
     )  # fmt: skip
     if out is not None:
-        _write_atomic(out, result.trades.to_frame(result.book).to_csv(index=False))
+        _write_trades(out, result.trades.to_frame(result.book).to_csv(index=False))
         payload["out"] = str(out)
     if as_json:
         sys.stdout.write(json.dumps(payload, indent=2, allow_nan=False) + "\n")

@@ -24,6 +24,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from peergrid.core.output import OUT_HELP
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object with stable keys.")]
 
 control_app = typer.Typer(
@@ -60,12 +62,18 @@ def milford_haven(
         Path | None, typer.Option(help="Scenario TOML building the community (default: the built-in case).")
     ] = None,
     market: Annotated[str, typer.Option(help="Pool market settling every run.")] = "sdr",
-    out: Annotated[Path | None, typer.Option(help="Write plots, report.html and summary.json here.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write plots, report.html and summary.json here. " + OUT_HELP)
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """No control vs rule-based (Petri Algorithm 1) vs LP optimum on the Milford Haven harbour."""
-    from peergrid.cli.main import _jsonable, _print_json, atomic_dir
+    from peergrid.cli.main import _jsonable, _print_json
+    from peergrid.core.output import check_output_dir, output_dir
     from peergrid.market import get_mechanism
+
+    if out is not None:
+        check_output_dir(out)  # refuse before the long work, touching nothing
     from peergrid.simulate.control_study import ControlStudy, milford_haven_study
 
     market = market.strip().lower()
@@ -98,7 +106,7 @@ def milford_haven(
     if out is not None:
         from peergrid.report.control_plots import write_control_report
 
-        with atomic_dir(out) as tmp:
+        with output_dir(out, command="peergrid control milford-haven") as tmp:
             write_control_report(
                 study.results, tmp, title=f"peergrid control: {title} (Petri et al. Section VI)",
                 summary=payload, notes=NOTES,

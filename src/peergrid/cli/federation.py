@@ -2,8 +2,9 @@
 
 Thin commands in the style of :mod:`peergrid.cli.main`: errors become one line and
 exit code 2 (``handle_errors``), output directories are written atomically
-(``atomic_dir``), ``--json`` prints exactly one JSON object, long work shows a
-progress bar on a TTY. :func:`register` adds the commands to the main app.
+(:func:`peergrid.core.output.output_dir`, never over files peergrid did not write),
+``--json`` prints exactly one JSON object, long work shows a progress bar on a TTY.
+:func:`register` adds the commands to the main app.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from peergrid.core.output import OUT_HELP
 
 __all__ = ["register"]
 
@@ -47,7 +50,8 @@ def _fmt(v: float) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add the ``federation`` sub-app (``run``, ``experiment``) and the ``sweep`` command to ``app``."""
-    from peergrid.cli.main import atomic_dir, handle_errors, progress_bar
+    from peergrid.cli.main import handle_errors, progress_bar
+    from peergrid.core.output import check_output_dir, output_dir
 
     fed = typer.Typer(
         name="federation",
@@ -62,7 +66,9 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int | None, typer.Option(min=0, help="Seed (default: the config's).")] = None,
         nodes: Annotated[int | None, typer.Option(min=2, help="Override the number of nodes.")] = None,
         cycles: Annotated[int | None, typer.Option(min=1, help="Override the number of cycles.")] = None,
-        out: Annotated[Path | None, typer.Option(help="Write per_cycle.csv and summary.json here.")] = None,
+        out: Annotated[
+            Path | None, typer.Option(help="Write per_cycle.csv and summary.json here. " + OUT_HELP)
+        ] = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Run one federation and print the totals of Petri et al. eqs. 1–3."""
@@ -70,6 +76,8 @@ def register(app: typer.Typer) -> None:
 
         from peergrid.federation import apply_overrides, config_from_dict, load_config, simulate
 
+        if out is not None:
+            check_output_dir(out)
         cfg = load_config(config)
         scale = {k: v for k, v in (("nodes", nodes), ("cycles", cycles)) if v is not None}
         if scale:
@@ -78,7 +86,7 @@ def register(app: typer.Typer) -> None:
             result = simulate(cfg, seed=seed, progress=cb)
         payload = {"config": str(config), **result.summary()}
         if out is not None:
-            with atomic_dir(out) as tmp:
+            with output_dir(out, command="peergrid federation run") as tmp:
                 result.to_frame().to_csv(tmp / "per_cycle.csv")
                 (tmp / "summary.json").write_text(json.dumps(payload, indent=2, allow_nan=False))
             payload["out"] = str(out)
@@ -119,9 +127,9 @@ def register(app: typer.Typer) -> None:
         name: Annotated[str, typer.Argument(help="Experiment: 1, 2a, 2b, 2c, 3, 4, 5, 6, 7, 8 (or overlay).")],
         seeds: Annotated[int, typer.Option(min=1, help="Runs per point, averaged.")] = 10,
         seed: Annotated[int, typer.Option(min=0, help="Root seed (numpy SeedSequence).")] = 0,
-        out: Annotated[Path | None, typer.Option(help="Output directory (default out/federation/experiment-N).")] = (
-            None
-        ),
+        out: Annotated[
+            Path | None, typer.Option(help="Output directory (default out/federation/experiment-N). " + OUT_HELP)
+        ] = None,
         backend: BackendOpt = "local",
         address: AddressOpt = None,
         workers: WorkersOpt = 2,
@@ -141,11 +149,12 @@ def register(app: typer.Typer) -> None:
         if backend not in BACKENDS:
             raise ConfigError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
         target = out if out is not None else Path("out/federation") / f"experiment-{name}"
+        check_output_dir(target)
         n_points = len(EXPERIMENTS[name].points)
         with progress_bar(f"experiment {name}", n_points * seeds, not as_json) as cb:
             prog = (lambda done, total: cb(done)) if cb else None
             result = run_experiment(name, seeds, seed, backend, address, workers, nodes, cycles, prog)  # type: ignore[arg-type]
-        with atomic_dir(target) as tmp:
+        with output_dir(target, command="peergrid federation experiment") as tmp:
             files = write_experiment(result, tmp)
         payload = experiment_payload(result)
         payload["files"] = {k: str(target / Path(v).name) for k, v in files.items()}
@@ -176,7 +185,9 @@ def register(app: typer.Typer) -> None:
         backend: BackendOpt = "local",
         address: AddressOpt = None,
         workers: WorkersOpt = 2,
-        out: Annotated[Path | None, typer.Option(help="Write runs.csv, summary.csv (+ experiment PNGs) here.")] = None,
+        out: Annotated[
+            Path | None, typer.Option(help="Write runs.csv, summary.csv (+ experiment PNGs) here. " + OUT_HELP)
+        ] = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Run a parameter sweep of federations locally, on Dask or on Ray (same numbers per seed)."""
@@ -186,6 +197,8 @@ def register(app: typer.Typer) -> None:
 
         if backend not in BACKENDS:
             raise ConfigError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+        if out is not None:
+            check_output_dir(out)
         sp, base_dir = load_spec(spec)
         total = len(spec_tasks(sp, base_dir, str(spec)))
         with progress_bar(f"sweep {sp.name} on {backend}", total, not as_json) as cb:
@@ -205,7 +218,7 @@ def register(app: typer.Typer) -> None:
             "findings": findings,
         }
         if out is not None:
-            with atomic_dir(out) as tmp:
+            with output_dir(out, command="peergrid sweep") as tmp:
                 res.rows.to_csv(tmp / "runs.csv", index=False)
                 res.summary.to_csv(tmp / "summary.csv", index=False)
                 for key in findings:

@@ -10,9 +10,7 @@ import contextlib
 import functools
 import json
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from peergrid.core.errors import ConfigError, PeergridError
+from peergrid.core.output import OUT_HELP, check_output_dir, output_dir, update_dir
 
 app = typer.Typer(
     name="peergrid",
@@ -67,40 +66,6 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             _fail(f"internal error ({type(exc).__name__}: {exc}); set PEERGRID_DEBUG=1 for a traceback", 1)
 
     return wrapper
-
-
-@contextlib.contextmanager
-def atomic_dir(target: Path) -> Iterator[Path]:
-    """Write into a temporary sibling directory and move it to ``target`` on success.
-
-    On any error the temporary directory is removed and ``target`` is untouched: no
-    partial output directory is ever left behind.
-    """
-    target = Path(target)
-    parent = target.resolve().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create output directory {parent}: {exc.strerror}") from None
-    if target.exists() and not target.is_dir():
-        raise ConfigError(f"output path {target} exists and is not a directory")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; the result should look like a normal mkdir
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=parent))
-        old.rmdir()
-        target.rename(old)
-        tmp.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(target)
 
 
 @contextlib.contextmanager
@@ -169,9 +134,12 @@ def _run_study(
     as_json: bool,
     write_report: bool = True,
     market_options: dict | None = None,
+    command: str = "peergrid",
 ) -> dict:
     from peergrid.simulate import compare
 
+    if out is not None:
+        check_output_dir(out)  # refuse before the long work, touching nothing
     with progress_bar(f"simulating {community.N} participants × {community.T} steps", community.T, not as_json) as cb:
         comparison = compare(community, markets=markets, control=control, progress=cb, **(market_options or {}))
     payload: dict[str, Any] = {
@@ -181,7 +149,7 @@ def _run_study(
         "markets": comparison.summary(),
     }
     if out is not None:
-        with atomic_dir(out) as tmp:
+        with output_dir(out, command=command) as tmp:
             comparison.to_parquet(tmp / "results")
             if write_report:
                 from peergrid.report import write_report as _write_report
@@ -220,7 +188,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object wit
 @app.command()
 @handle_errors
 def demo(
-    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("out/demo"),
+    out: Annotated[Path, typer.Option(help="Output directory. " + OUT_HELP)] = Path("out/demo"),
     days: Annotated[int, typer.Option(min=1, max=365, help="Days of the data year to simulate.")] = 365,
     as_json: JsonOpt = False,
 ) -> None:
@@ -246,6 +214,7 @@ def demo(
         scenario=scenario,
         notes=[DEMO_NOTE],
         as_json=as_json,
+        command="peergrid demo",
     )
 
 
@@ -256,7 +225,9 @@ def _load(scenario_path: Path) -> tuple[Any, Any]:
     return sc, build(sc, str(scenario_path))
 
 
-def _run_scenario(sc: Any, community: Any, markets: list[str], out: Path | None, as_json: bool) -> dict:
+def _run_scenario(
+    sc: Any, community: Any, markets: list[str], out: Path | None, as_json: bool, command: str
+) -> dict:
     return _run_study(
         community,
         markets,
@@ -267,6 +238,7 @@ def _run_scenario(sc: Any, community: Any, markets: list[str], out: Path | None,
         notes=[sc.description] if sc.description else [],
         as_json=as_json,
         market_options=sc.market.options(),
+        command=command,
     )
 
 
@@ -274,18 +246,19 @@ def _run_scenario(sc: Any, community: Any, markets: list[str], out: Path | None,
 @handle_errors
 def simulate(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
-    out: Annotated[Path, typer.Option(help="Output directory for Parquet results and report.")],
+    out: Annotated[Path, typer.Option(help="Output directory for Parquet results and report. " + OUT_HELP)],
     market: Annotated[
         str | None, typer.Option(help="Market(s), comma-separated (default: the scenario's); the baseline is added.")
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Simulate a scenario with its markets and write results and a report to OUT."""
+    check_output_dir(out)
     sc, community = _load(scenario)
     markets = sc.markets if market is None else _parse_markets(market)
     if sc.simulation.market and market is None:
         markets = _parse_markets(sc.simulation.market)
-    _run_scenario(sc, community, markets, out, as_json)
+    _run_scenario(sc, community, markets, out, as_json, "peergrid simulate")
 
 
 @app.command()
@@ -299,13 +272,13 @@ def compare(
             "the baseline is always added."
         ),
     ] = "bs,mmr,sdr",
-    out: Annotated[Path | None, typer.Option(help="Also write results and a report here.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Also write results and a report here. " + OUT_HELP)] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Compare markets on a scenario's community and print the metrics."""
     names = _parse_markets(markets)
     sc, community = _load(scenario)
-    _run_scenario(sc, community, names, out, as_json)
+    _run_scenario(sc, community, names, out, as_json, "peergrid compare")
 
 
 @app.command()
@@ -314,7 +287,10 @@ def report(
     directory: Annotated[Path, typer.Argument(help="A directory written by simulate/compare/demo.")],
     as_json: JsonOpt = False,
 ) -> None:
-    """(Re)write report.html from saved results in DIRECTORY."""
+    """(Re)write report.html from saved results in DIRECTORY.
+
+    Only files peergrid wrote there (listed in DIRECTORY/.peergrid-output) are replaced.
+    """
     from peergrid.report import write_report
     from peergrid.simulate import Comparison, Result
 
@@ -338,7 +314,9 @@ def report(
     if summary_file.is_file():
         with contextlib.suppress(ValueError, OSError):
             scenario = {"name": json.loads(summary_file.read_text()).get("scenario")}
-    html = write_report(comparison, directory, title=f"peergrid report: {comparison.community.name}", scenario=scenario)
+    with update_dir(directory, command="peergrid report") as tmp:
+        write_report(comparison, tmp, title=f"peergrid report: {comparison.community.name}", scenario=scenario)
+    html = directory / "report.html"
     if as_json:
         _print_json({"report": str(html), "markets": comparison.summary()})
     else:

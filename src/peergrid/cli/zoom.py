@@ -2,7 +2,8 @@
 
 Thin command in the style of :mod:`peergrid.cli.main`: errors become one line and
 exit code 2 (``handle_errors``), the output directory is written atomically
-(``atomic_dir``: CSV + PNG + summary.json), ``--json`` prints exactly one JSON
+(:func:`peergrid.core.output.output_dir`: CSV + PNG + summary.json; never over files
+peergrid did not write), ``--json`` prints exactly one JSON
 object.
 """
 
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from peergrid.core.output import OUT_HELP
 
 __all__ = ["register"]
 
@@ -28,7 +31,8 @@ def _default(o: Any) -> Any:
 
 def register(app: typer.Typer) -> None:
     """Add the ``zoom`` sub-app (``experiment``) to ``app``."""
-    from peergrid.cli.main import atomic_dir, handle_errors
+    from peergrid.cli.main import handle_errors
+    from peergrid.core.output import check_output_dir, output_dir
 
     zoom = typer.Typer(
         name="zoom",
@@ -40,7 +44,9 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def experiment_cmd(
         name: Annotated[str, typer.Argument(help="sf-share, network-size, opex, island or forecast.")],
-        out: Annotated[Path | None, typer.Option(help="Output directory (default out/zoom/NAME).")] = None,
+        out: Annotated[
+            Path | None, typer.Option(help="Output directory (default out/zoom/NAME). " + OUT_HELP)
+        ] = None,
         quick: Annotated[bool, typer.Option("--quick", help="Small sizes (seconds instead of minutes).")] = False,
         seed: Annotated[int, typer.Option(min=0, help="Seed of households, placement and radio.")] = 0,
         as_json: JsonOpt = False,
@@ -55,8 +61,9 @@ def register(app: typer.Typer) -> None:
         if name.strip().lower() not in EXPERIMENTS:
             raise ConfigError(f"unknown zoom experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
         target = out if out is not None else Path("out/zoom") / name.strip().lower()
+        check_output_dir(target)
         exp = run_experiment(name, quick=quick, seed=seed)
-        with atomic_dir(target) as tmp:
+        with output_dir(target, command="peergrid zoom experiment") as tmp:
             files = write_experiment(exp, tmp)
         payload = exp.payload()
         payload["files"] = {k: str(target / Path(v).name) for k, v in files.items()}
