@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from peergrid.cli.main import app
@@ -297,3 +299,50 @@ def test_clear_out_rerun_replaces_own_trades(inputs, tmp_path):
 def test_help_documents_the_policy():
     code, stdout, _ = run("simulate", "--help")
     assert code == 0 and "peergrid did not write" in " ".join(stdout.split())
+
+
+# ---- property: whatever is in the target, only files recorded byte for byte in the marker can go -------------
+
+_names = st.sampled_from(["a.csv", "b.toml", "report.html", "summary.json", "results", "x", ".hidden"])
+_tree = st.dictionaries(
+    st.tuples(_names, st.one_of(st.none(), _names)).map(lambda t: t[0] if t[1] is None else f"{t[0]}.d/{t[1]}"),
+    st.binary(max_size=8),
+    max_size=6,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tree=_tree, listed=st.sets(st.integers(0, 5)), honest=st.sets(st.integers(0, 5)), marker=st.booleans())
+def test_property_output_dir_deletes_only_recorded_files(tree, listed, honest, marker):
+    import tempfile
+
+    from peergrid.core.output import OutputError, output_dir
+
+    with tempfile.TemporaryDirectory() as base:
+        target = Path(base) / "out"
+        target.mkdir()
+        for rel, data in tree.items():
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            (target / rel).write_bytes(data)
+        paths = sorted(tree)
+        recorded = {}
+        for i, rel in enumerate(paths):
+            if i in listed:
+                sha = hashlib.sha256(tree[rel]).hexdigest()
+                recorded[rel] = sha if i in honest else hashlib.sha256(b"other" + tree[rel]).hexdigest()
+        if marker:
+            dirs = sorted({str(Path(r).parent) for r in paths if "/" in r})
+            (target / MARKER).write_text(json.dumps({"files": recorded, "dirs": dirs}))
+        before = snapshot(target)
+        try:
+            with output_dir(target, command="test") as tmp:
+                (tmp / "summary.json").write_text("{}")
+        except OutputError:
+            assert snapshot(target) == before
+        else:
+            # success: every file that was there was recorded with its exact content
+            for rel, data in tree.items():
+                assert marker and recorded.get(rel) == hashlib.sha256(data).hexdigest()
+            assert (target / "summary.json").read_text() == "{}"
+        assert sorted(p.name for p in Path(base).iterdir()) == ["out"]
+        assert not [p for p in target.iterdir() if p.name.startswith((".peergrid-tmp", ".peergrid-old"))]

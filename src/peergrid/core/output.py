@@ -89,11 +89,21 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _manifest(directory: Path, skip: frozenset[str] = frozenset()) -> tuple[dict[str, str], list[str]]:
+class _Foreign(Exception):
+    """An entry peergrid did not write (internal: stops a walk early)."""
+
+
+def _manifest(
+    directory: Path,
+    skip: frozenset[str] = frozenset(),
+    expect: tuple[dict[str, str], set[str]] | None = None,
+) -> tuple[dict[str, str], list[str]]:
     """SHA-256 of every regular file and the list of subdirectories under ``directory``.
 
-    Paths are POSIX relative paths. Symbolic links and special files are not expected
-    in peergrid's own output; they raise :class:`OutputError`.
+    Paths are POSIX relative paths; the top-level marker and ``skip`` are left out.
+    With ``expect = (files, dirs)`` the walk stops at the first entry not listed there
+    or with another SHA-256 (raising ``_Foreign``) instead of hashing everything.
+    Symbolic links and special files are never peergrid's: ``_Foreign``.
     """
     files: dict[str, str] = {}
     dirs: list[str] = []
@@ -106,12 +116,18 @@ def _manifest(directory: Path, skip: frozenset[str] = frozenset()) -> tuple[dict
                 continue
             r = f"{rel}{e.name}"
             if e.is_dir(follow_symlinks=False):
+                if expect is not None and r not in expect[1]:
+                    raise _Foreign(r)
                 dirs.append(r)
                 walk(Path(e.path), r + "/")
             elif e.is_file(follow_symlinks=False):
+                if expect is not None and r not in expect[0]:
+                    raise _Foreign(r)
                 files[r] = _sha256(Path(e.path))
+                if expect is not None and expect[0][r] != files[r]:
+                    raise _Foreign(r)
             else:
-                raise OutputError(f"{d / e.name}: peergrid does not write links or special files")
+                raise _Foreign(r)
 
     walk(directory, "")
     return files, dirs
@@ -157,15 +173,9 @@ def _owned(directory: Path, skip: frozenset[str] = frozenset()) -> dict | None:
     marker = _read_marker(directory)
     if marker is None:
         return None
-    listed_files: dict[str, str] = marker["files"]
-    listed_dirs = set(marker["dirs"])
     try:
-        files, dirs = _manifest(directory, skip)
-    except OutputError:
-        return None
-    if any(d not in listed_dirs for d in dirs):
-        return None
-    if any(listed_files.get(rel) != digest for rel, digest in files.items()):
+        _manifest(directory, skip, expect=(marker["files"], set(marker["dirs"])))
+    except _Foreign:
         return None
     return marker
 
