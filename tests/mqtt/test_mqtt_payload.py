@@ -1,4 +1,4 @@
-"""MQTT reading payloads, topics, meter tokens and rates: validation without a broker."""
+"""MQTT reading payloads, topics, signatures, meter passwords and rates: validation without a broker."""
 
 from __future__ import annotations
 
@@ -15,16 +15,24 @@ from peergrid.service.mqtt import (
     BrokerURL,
     MeterProfiles,
     PayloadError,
-    iso,
+    canonical_reading,
+    decode_key,
+    encode_key,
+    ingestor_client_id,
+    meter_signing_key,
     meter_token,
     parse_message,
+    parse_payload,
     parse_rate,
     parse_topic,
+    reading_payload,
+    sign_reading,
     topic_for,
+    verify_reading,
 )
 
 TOPIC = "peergrid/7/M-01/reading"
-GOOD = {"ts": "2026-06-01T12:00:00Z", "import_wh": 120, "export_wh": 0, "pv_wh": 35, "token": "t"}
+GOOD = {"ts": "2026-06-01T12:00:00Z", "import_wh": 120, "export_wh": 0, "pv_wh": 35, "seq": 5, "sig": "s" * 43}
 
 
 def msg(**over):
@@ -37,11 +45,12 @@ def test_parse_one_reading():
     [r] = parse_message(TOPIC, msg())
     assert (r.community_id, r.serial) == (7, "M-01")
     assert r.ts == dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
-    assert (r.import_wh, r.export_wh, r.pv_wh, r.token) == (120, 0, 35, "t")
+    assert (r.import_wh, r.export_wh, r.pv_wh, r.seq, r.sig) == (120, 0, 35, 5, "s" * 43)
+    assert r.epoch == 1780315200
 
 
 def test_parse_backlog_array_and_offsets():
-    items = [dict(GOOD, ts="2026-06-01T14:00:00+02:00"), dict(GOOD, ts="2026-06-01T12:15:00Z", pv_wh=None)]
+    items = [dict(GOOD, ts="2026-06-01T14:00:00+02:00"), dict(GOOD, ts="2026-06-01T12:15:00Z", pv_wh=None, seq=6)]
     rs = parse_message(TOPIC, json.dumps(items))
     assert [r.ts.isoformat() for r in rs] == ["2026-06-01T12:00:00+00:00", "2026-06-01T12:15:00+00:00"]
     assert rs[1].pv_wh is None
@@ -56,8 +65,19 @@ def test_parse_backlog_array_and_offsets():
         (b"[]", "1..1000 readings"),
         (json.dumps([GOOD] * (MAX_ITEMS + 1)).encode(), "1..1000 readings"),
         (b"42", "must be a JSON object"),
-        (msg(token=...), "token is missing"),
-        (msg(token=""), "token is missing"),
+        (msg(token="abc"), "token field is refused"),
+        (msg(seq=...), "seq must be an integer"),
+        (msg(seq=True), "seq must be an integer"),
+        (msg(seq="5"), "seq must be an integer"),
+        (msg(seq=0), "seq must be in 1.."),
+        (msg(seq=2**63), "seq must be in 1.."),
+        (json.dumps([GOOD, GOOD]).encode(), "seq must increase"),
+        (msg(ts="2026-06-01T12:00:00.5Z"), "whole second"),
+        (msg(ts="0001-01-01T00:00:00+05:00"), "out of range"),
+        (msg(ts="9999-12-31T23:59:59-05:00"), "out of range"),
+        (b"[" * 200_000, "nested too deeply"),
+        (b'{"ts": 1' + b"0" * 5000 + b"}", "not UTF-8 JSON"),
+        (msg(import_wh=1e400), "import_wh must be an integer"),
         (msg(import_wh=...), "import_wh is missing"),
         (msg(import_wh=-1), "import_wh must be in 0.."),
         (msg(export_wh=1.5), "export_wh must be an integer"),
@@ -73,6 +93,34 @@ def test_parse_backlog_array_and_offsets():
 def test_bad_payloads_are_rejected_with_a_reason(payload, needle):
     with pytest.raises(PayloadError, match=needle.replace("(", r"\(").replace(".", r"\.")):
         parse_message(TOPIC, payload)
+
+
+@pytest.mark.parametrize("payload", [msg(sig=...), msg(sig=""), msg(sig=17)])
+def test_a_missing_signature_is_a_bad_signature(payload):
+    with pytest.raises(PayloadError, match="sig is missing") as exc:
+        parse_message(TOPIC, payload)
+    assert exc.value.reason == "bad_signature"
+
+
+@given(st.one_of(
+    st.binary(max_size=300),
+    st.text(max_size=200).map(str.encode),
+    st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+                 lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                 max_leaves=30).map(lambda o: json.dumps(o).encode()),
+    st.fixed_dictionaries({}, optional={k: st.one_of(st.text(max_size=30), st.integers(), st.floats(), st.none())
+                                        for k in ("ts", "import_wh", "export_wh", "pv_wh", "seq", "sig", "token")})
+    .map(lambda o: json.dumps(o).encode()),
+    st.integers(1, 100_000).map(lambda n: b"[" * n),
+))
+def test_any_payload_is_a_reading_or_a_payload_error(payload):
+    """Whatever the bytes, parsing returns readings or raises PayloadError (never anything else)."""
+    try:
+        rs = parse_payload(7, "M-01", payload)
+    except PayloadError as exc:
+        assert exc.reason in ("bad_payload", "bad_signature")
+    else:
+        assert rs and all(r.community_id == 7 for r in rs)
 
 
 @pytest.mark.parametrize(
@@ -99,14 +147,70 @@ def test_topic_roundtrip():
 )
 def test_any_valid_reading_roundtrips(cid, serial, imp, exp, pv, minutes):
     ts = dt.datetime(2000, 1, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=minutes)
-    payload = {"ts": iso(ts), "import_wh": imp, "export_wh": exp, "token": "k"}
-    if pv is not None:
-        payload["pv_wh"] = pv
+    key = meter_signing_key("secret", cid, serial)
+    payload = reading_payload(key, cid, serial, ts, imp, exp, pv, minutes + 1)
     [r] = parse_message(topic_for(cid, serial), json.dumps(payload))
     assert (r.community_id, r.serial, r.ts, r.import_wh, r.export_wh, r.pv_wh) == (cid, serial, ts, imp, exp, pv)
+    assert verify_reading(key, r)
+    assert not verify_reading(meter_signing_key("secret", cid, serial + "x"), r)  # another meter's key
 
 
-def test_meter_tokens_are_per_meter_and_per_secret():
+def test_signature_covers_every_field():
+    key = meter_signing_key("secret", 7, "M-01")
+    ts = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
+    good = reading_payload(key, 7, "M-01", ts, 120, 0, 35, 9)
+    [r] = parse_message(TOPIC, json.dumps(good))
+    assert verify_reading(key, r)
+    for change in ({"import_wh": 121}, {"export_wh": 1}, {"pv_wh": 36}, {"seq": 10}, {"ts": "2026-06-01T12:15:00Z"},
+                   {"pv_wh": None}):
+        forged = {k: v for k, v in dict(good, **change).items() if v is not None}
+        [f] = parse_message(TOPIC, json.dumps(forged))
+        assert not verify_reading(key, f), change
+    [other] = parse_message("peergrid/8/M-01/reading", json.dumps(good))  # same reading on another community
+    assert not verify_reading(key, other)
+    for bad_sig in ("", "x" * 43, good["sig"][:42], good["sig"] + "A", "é" * 43, "\ud800" * 43):
+        [f] = parse_message(TOPIC, json.dumps(dict(good, sig=bad_sig or "-")))
+        assert not verify_reading(key, f)
+
+
+def test_worked_example_of_the_documentation():
+    """The example of the module docstring and docs/dashboard.md: key, canonical text and signature."""
+    from pathlib import Path
+
+    import peergrid.service.mqtt as mqtt
+
+    key = meter_signing_key("example-secret", 7, "M-01")
+    ts = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
+    canonical = canonical_reading(7, "M-01", 1780315200, 120, 0, 35, 1780315200000)
+    sig = sign_reading(key, 7, "M-01", ts, 120, 0, 35, 1780315200000)
+    assert canonical == b"v1|7|M-01|1780315200|120|0|35|1780315200000"
+    assert encode_key(key) == "KvKAwEHcGmPKSUoMJcbpqctxabRzk76Ww3j_WA7Uh-Q"
+    assert sig == "3vjgsHa4f3Pz5DGigmYMB-GK9RtMg_zRabiGj6tspKY"
+    # what a vendor computes with nothing but HMAC-SHA256 and base64
+    import base64
+    import hashlib
+    import hmac
+
+    raw = hmac.new(decode_key(encode_key(key)), canonical, hashlib.sha256).digest()
+    assert base64.urlsafe_b64encode(raw).decode().rstrip("=") == sig
+    assert canonical_reading(7, "M-01", 1780315200, 120, 0, None, 3) == b"v1|7|M-01|1780315200|120|0|-|3"
+    docs = Path(__file__).resolve().parents[2] / "docs" / "dashboard.md"
+    for text in (mqtt.__doc__, docs.read_text()):
+        assert encode_key(key) in text and sig in text and canonical.decode() in text
+
+
+def test_keys_decode_and_the_ingestor_client_id_is_not_derivable_from_the_database():
+    key = meter_signing_key("s", 1, "M1")
+    assert len(key) == 32 and decode_key(encode_key(key)) == key
+    with pytest.raises(ConfigError, match="32 bytes"):
+        decode_key("abc")
+    a = ingestor_client_id("secret-a", "postgresql://peergrid@db/peergrid")
+    assert a == ingestor_client_id("secret-a", "postgresql://peergrid@db/peergrid")  # stable: the session resumes
+    assert a != ingestor_client_id("secret-b", "postgresql://peergrid@db/peergrid")  # needs the secret
+    assert a.startswith("peergrid-ingest-") and len(a) == len("peergrid-ingest-") + 24
+
+
+def test_meter_passwords_are_per_meter_and_per_secret():
     t = meter_token("s", 1, "M1")
     assert len(t) == 32 and t == meter_token("s", 1, "M1")
     assert len({t, meter_token("s", 1, "M2"), meter_token("s", 2, "M1"), meter_token("s2", 1, "M1")}) == 4
@@ -133,7 +237,7 @@ def test_broker_url():
     assert BrokerURL.parse("mqtt://127.0.0.1:1884") == BrokerURL("127.0.0.1", 1884)
     assert BrokerURL.parse("localhost") == BrokerURL("localhost", 1883)
     assert BrokerURL.parse("mqtt://u:p@h") == BrokerURL("h", 1883, "u", "p")
-    for bad in ("mqtts://h", "http://h", "mqtt://:1883", "mqtt://h:99999"):
+    for bad in ("http://h", "mqtt://:1883", "mqtt://h:99999", "mqtt://h?ca=/etc/hosts"):  # TLS: test_sec_broker
         with pytest.raises(ConfigError, match="MQTT URL"):
             BrokerURL.parse(bad)
 

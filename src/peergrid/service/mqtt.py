@@ -5,26 +5,50 @@ Topic and payload
 Each meter publishes with **QoS 1** on ``peergrid/<community id>/<meter serial>/reading``
 a JSON object (or, for a backlog, a JSON array of up to :data:`MAX_ITEMS` objects)::
 
-    {"ts": "2026-12-01T06:15:00Z", "import_wh": 120, "export_wh": 0, "pv_wh": 35, "token": "..."}
+    {"ts": "2026-12-01T06:15:00Z", "import_wh": 120, "export_wh": 0, "pv_wh": 35,
+     "seq": 1764569700000, "sig": "<43 characters>"}
 
-``ts`` is the aware UTC start of the metering period; ``import_wh``/``export_wh`` are the
-integer Wh that flowed from/to the grid in that period (sign convention of
+``ts`` is the aware start of the metering period (whole seconds); ``import_wh``/``export_wh``
+are the integer Wh that flowed from/to the grid in that period (sign convention of
 :mod:`peergrid.service.metering`: net = import − export); ``pv_wh`` (optional) is the PV
-generation; ``token`` is the meter's credential, :func:`meter_token`.
+generation; ``seq`` is the meter's sequence number (an integer 1..2⁶³−1, strictly increasing
+per meter: a millisecond Unix time works); ``sig`` signs all of it. Unknown keys are an
+error, and so is the old ``token`` field (a secret that travelled in every message).
 
-Credentials
------------
-A meter's token is ``HMAC-SHA256(secret, "<community id>/<serial>")`` (URL-safe base64,
-32 characters) with a service secret kept in the ``service_config`` table
-(:data:`SECRET_KEY`), so every server process verifies tokens without a database round
-trip; ``peergrid meters tokens`` prints them for provisioning. Rotating the secret
-revokes every token at once.
+Signature
+---------
+A meter's signing key is ``HMAC-SHA256(secret, "sign/<community id>/<serial>")``
+(:func:`meter_signing_key`, 32 bytes; ``peergrid meters tokens`` prints it in URL-safe
+base64 without padding) with the service secret kept in the ``service_config`` table
+(:data:`SECRET_KEY`). The key never travels over MQTT. ``sig`` is the URL-safe base64 (no
+padding, 43 characters) of ``HMAC-SHA256(key, canonical)`` where ``canonical`` is the
+UTF-8 text (:func:`canonical_reading`)::
+
+    v1|<community id>|<serial>|<ts as Unix seconds>|<import_wh>|<export_wh>|<pv_wh or ->|<seq>
+
+integers in decimal without sign (except a negative time), leading zeros or spaces, ``-``
+when there is no ``pv_wh``. Example: secret ``"example-secret"``, community 7, serial
+``M-01``, ``ts`` 2026-06-01T12:00:00Z, 120 Wh imported, 0 exported, PV 35 Wh, seq
+1780315200000::
+
+    key       = KvKAwEHcGmPKSUoMJcbpqctxabRzk76Ww3j_WA7Uh-Q
+    canonical = v1|7|M-01|1780315200|120|0|35|1780315200000
+    sig       = 3vjgsHa4f3Pz5DGigmYMB-GK9RtMg_zRabiGj6tspKY
+
+The MQTT password of the meter (broker authentication) is a different value,
+:func:`meter_token`. Rotating the secret revokes every key and password at once.
 
 Delivery guarantees
 -------------------
-* Bad payloads, bad tokens, unknown meters, readings older than the out-of-order window
-  or in the future, and readings of already-settled intervals are **rejected and
-  counted** (:attr:`Ingestor.stats`), never stored.
+* A message that fails to parse, carries a bad signature, replays a sequence number, or
+  raises anywhere is **counted** (:attr:`Ingestor.stats`), **kept** in the
+  ``mqtt_dead_letters`` table for the operator (rate-limited, truncated, bounded in rows),
+  **acknowledged**, and ingestion goes on. Readings of unknown meters, older than the
+  out-of-order window, in the future, of already-settled intervals or breaking the
+  plausibility rules of :func:`peergrid.service.metering.store_readings` are rejected and
+  counted, never stored.
+* Replays: a reading is accepted only if its ``seq`` is above the highest accepted one of
+  its meter (``meters.mqtt_seq``, advanced in the transaction that stores the readings).
 * Messages are read with :mod:`peergrid.service.mqttwire` (a lean MQTT 5 client that hands
   over every PUBLISH of a socket read as one batch) and stored by
   :func:`peergrid.service.metering.store_readings` (the storage behind every transport;
@@ -32,8 +56,9 @@ Delivery guarantees
   ``flush_s`` seconds), one database transaction per batch.
 * The broker's QoS 1 message is acknowledged only **after** the batch is committed
   (manual acks, MQTT 5 with a persistent session and a large receive maximum): a
-  crash between receipt and commit makes the broker deliver the message again, and the
-  store is idempotent on (meter, ts), so redeliveries become ``duplicates``.
+  crash between receipt and commit makes the broker deliver the message again (its
+  ``seq`` was not advanced, so it is accepted); a redelivery of a committed message is
+  refused as a ``replay``.
 * The client reconnects after a broker restart (exponential back-off up to
   ``reconnect_max_s``); the broker keeps the session's unacknowledged and queued QoS 1
   messages (with ``persistence true`` also across its own restart) and delivers them.
@@ -53,17 +78,18 @@ import json
 import logging
 import re
 import secrets
+import ssl
 import threading
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from peergrid.core.errors import ConfigError, DataError
@@ -74,19 +100,35 @@ TOPIC_PREFIX = "peergrid"
 #: Subscription filter of the ingestor.
 TOPIC_FILTER = f"{TOPIC_PREFIX}/+/+/reading"
 _TOPIC_RE = re.compile(r"^peergrid/([0-9]{1,12})/([A-Za-z0-9_.:\-]{1,100})/reading$")
-#: ``service_config`` key of the HMAC secret of meter tokens.
+#: ``service_config`` key of the HMAC secret of meter keys and passwords.
 SECRET_KEY = "mqtt_meter_secret"
 #: Most readings in one message (a meter's backlog).
 MAX_ITEMS = 1000
 MAX_PAYLOAD = 256 * 1024
 MAX_WH = 10**9
-_FIELDS = frozenset({"ts", "import_wh", "export_wh", "pv_wh", "token"})
-#: Rejection reasons counted in :attr:`IngestStats.rejected`.
-REASONS = ("bad_topic", "bad_payload", "bad_token", "unknown_meter", "too_old", "future", "settled", "invalid")
+#: Largest sequence number (it is stored in a 64-bit signed column).
+MAX_SEQ = 2**63 - 1
+_FIELDS = frozenset({"ts", "import_wh", "export_wh", "pv_wh", "seq", "sig"})
+#: Rejection reasons counted in :attr:`IngestStats.rejected` (readings; a message rejected as a whole
+#: counts once per reading it carried, or once if it did not parse).
+REASONS = ("bad_topic", "bad_payload", "bad_signature", "replay", "unknown_meter", "too_old", "future", "settled",
+           "invalid")
+#: Reasons whose messages are kept in ``mqtt_dead_letters``.
+DEAD_LETTER_REASONS = frozenset({"bad_topic", "bad_payload", "bad_signature", "replay", "invalid"})
+#: Plausibility rules of :func:`peergrid.service.metering.store_readings` counted as ``invalid``
+#: (each also in :attr:`IngestStats.rules`).
+INVALID_RULES = ("capacity", "no_generation", "future", "conflict")
 
 
 class PayloadError(DataError):
-    """An MQTT message that is not a valid reading (bad topic, JSON or values)."""
+    """An MQTT message that is not a valid reading (bad topic, JSON, values or signature).
+
+    ``reason`` is the counter it goes to: ``bad_topic``, ``bad_payload`` or ``bad_signature``.
+    """
+
+    def __init__(self, message: str, reason: str = "bad_payload") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 # --------------------------------------------------------------------------- parsing
@@ -103,11 +145,12 @@ def parse_topic(topic: str) -> tuple[int, str]:
     Raises
     ------
     PayloadError
-        If the topic is not ``peergrid/<community id>/<serial>/reading``.
+        If the topic is not ``peergrid/<community id>/<serial>/reading`` (reason ``bad_topic``).
     """
-    m = _TOPIC_RE.match(topic)
+    m = _TOPIC_RE.match(topic) if isinstance(topic, str) else None
     if m is None:
-        raise PayloadError(f"topic {topic[:200]!r} is not peergrid/<community id>/<meter serial>/reading")
+        raise PayloadError(f"topic {str(topic)[:200]!r} is not peergrid/<community id>/<meter serial>/reading",
+                           "bad_topic")
     return int(m.group(1)), m.group(2)
 
 
@@ -121,16 +164,26 @@ def _wh(obj: Mapping[str, Any], name: str, required: bool = True) -> int | None:
         if isinstance(v, float) and v.is_integer():
             v = int(v)
         else:
-            raise PayloadError(f"{name} must be an integer number of Wh, got {v!r}")
+            raise PayloadError(f"{name} must be an integer number of Wh, got {str(v)[:40]!r}")
     if not 0 <= v <= MAX_WH:
-        raise PayloadError(f"{name} must be in 0..{MAX_WH} Wh, got {v}")
+        raise PayloadError(f"{name} must be in 0..{MAX_WH} Wh, got {str(v)[:40]}")
     return v
 
 
-_TS_CACHE: dict[str, dt.datetime] = {}
+def _seq(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise PayloadError("seq must be an integer (strictly increasing per meter)")
+    if not 1 <= v <= MAX_SEQ:
+        raise PayloadError(f"seq must be in 1..{MAX_SEQ}")
+    return v
 
 
-def _ts(v: Any) -> dt.datetime:
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_TS_CACHE: dict[str, tuple[dt.datetime, int]] = {}
+
+
+def _ts(v: Any) -> tuple[dt.datetime, int]:
+    """``(aware UTC time, Unix seconds)`` of an ISO 8601 text with a time zone, whole seconds."""
     if not isinstance(v, str):
         raise PayloadError("ts must be an ISO 8601 UTC time string")
     hit = _TS_CACHE.get(v)  # meters report the same period starts: parse each once
@@ -142,16 +195,26 @@ def _ts(v: Any) -> dt.datetime:
         raise PayloadError(f"ts {v[:40]!r} is not an ISO 8601 time") from None
     if t.tzinfo is None or t.utcoffset() is None:
         raise PayloadError(f"ts {v[:40]!r} has no timezone (use e.g. 2026-01-01T12:00:00Z)")
-    t = t.astimezone(dt.UTC)
+    try:
+        t = t.astimezone(dt.UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+05:00 is before year 1 in UTC
+        raise PayloadError(f"ts {v[:40]!r} is out of range") from None
+    if t.microsecond:
+        raise PayloadError(f"ts {v[:40]!r} must be a whole second")
+    hit = (t, (t - _EPOCH) // dt.timedelta(seconds=1))
     if len(_TS_CACHE) >= 8192:
         _TS_CACHE.clear()
-    _TS_CACHE[v] = t
-    return t
+    _TS_CACHE[v] = hit
+    return hit
 
 
 @dataclass(slots=True)
 class MeterReading:
-    """One validated reading (energy in the period starting at ``ts``, Wh)."""
+    """One validated reading (energy in the period starting at ``ts``, Wh) and its signature.
+
+    ``epoch`` is ``ts`` in Unix seconds, ``seq`` the meter's sequence number, ``sig`` the
+    signature as received (verified by :func:`verify_reading`).
+    """
 
     community_id: int
     serial: str
@@ -159,11 +222,13 @@ class MeterReading:
     import_wh: int
     export_wh: int
     pv_wh: int | None
-    token: str
+    seq: int
+    sig: str
+    epoch: int = 0
 
 
 def parse_message(topic: str, payload: bytes | str) -> list[MeterReading]:
-    """Validate one MQTT message into readings (token not yet verified).
+    """Validate one MQTT message into readings (signatures not yet verified).
 
     Parameters
     ----------
@@ -171,8 +236,9 @@ def parse_message(topic: str, payload: bytes | str) -> list[MeterReading]:
         ``peergrid/<community id>/<meter serial>/reading``.
     payload : bytes or str
         UTF-8 JSON: one reading object or an array of 1..:data:`MAX_ITEMS` of them, each with
-        ``ts`` (aware ISO 8601), ``import_wh``, ``export_wh`` (integer Wh ≥ 0), optional
-        ``pv_wh`` and ``token``. Unknown keys are an error.
+        ``ts`` (aware ISO 8601, whole seconds), ``import_wh``, ``export_wh`` (integer Wh ≥ 0),
+        optional ``pv_wh``, ``seq`` (strictly increasing within the message) and ``sig``.
+        Unknown keys are an error.
 
     Returns
     -------
@@ -190,11 +256,25 @@ def parse_message(topic: str, payload: bytes | str) -> list[MeterReading]:
 def parse_payload(community_id: int, serial: str, payload: bytes | str) -> list[MeterReading]:
     """Validate the payload of a message on the topic of meter ``serial`` (see :func:`parse_message`).
 
+    Never raises anything but :class:`PayloadError`, whatever the payload (deep nesting,
+    huge numbers, dates out of range, any bytes).
+
     Raises
     ------
     PayloadError
         Anything malformed; the whole message is rejected.
     """
+    try:
+        return _parse_payload(community_id, serial, payload)
+    except PayloadError:
+        raise
+    except RecursionError:
+        raise PayloadError("payload is nested too deeply") from None
+    except Exception as exc:
+        raise PayloadError(f"payload is not a valid reading ({type(exc).__name__})") from None
+
+
+def _parse_payload(community_id: int, serial: str, payload: bytes | str) -> list[MeterReading]:
     if len(payload) > MAX_PAYLOAD:
         raise PayloadError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
     try:
@@ -205,30 +285,116 @@ def parse_payload(community_id: int, serial: str, payload: bytes | str) -> list[
     if not items or len(items) > MAX_ITEMS:
         raise PayloadError(f"a message carries 1..{MAX_ITEMS} readings, got {len(items)}")
     out = []
+    last_seq = 0
     for it in items:
         if not isinstance(it, dict):
             raise PayloadError("a reading must be a JSON object")
         if not it.keys() <= _FIELDS:
-            raise PayloadError(f"unknown field(s) {sorted(it.keys() - _FIELDS)[:5]}")
-        token = it.get("token")
-        if not isinstance(token, str) or not token:
-            raise PayloadError("token is missing")
-        out.append(MeterReading(community_id, serial, _ts(it.get("ts")), _wh(it, "import_wh"),
-                                _wh(it, "export_wh"), _wh(it, "pv_wh", False), token))
+            if "token" in it:
+                raise PayloadError("the token field is refused (it exposed the meter's secret): sign the reading "
+                                   "with seq and sig")
+            raise PayloadError(f"unknown field(s) {[str(k)[:40] for k in sorted(it.keys() - _FIELDS)[:5]]}")
+        sig = it.get("sig")
+        if not isinstance(sig, str) or not sig:
+            raise PayloadError("sig is missing", "bad_signature")
+        seq = _seq(it.get("seq"))
+        if seq <= last_seq:
+            raise PayloadError("seq must increase from one reading of a message to the next")
+        last_seq = seq
+        ts, epoch = _ts(it.get("ts"))
+        out.append(MeterReading(community_id, serial, ts, _wh(it, "import_wh"),  # type: ignore[arg-type]
+                                _wh(it, "export_wh"), _wh(it, "pv_wh", False), seq, sig, epoch))  # type: ignore[arg-type]
     return out
 
 
-# --------------------------------------------------------------------------- credentials
+# --------------------------------------------------------------------------- credentials and signatures
 
 
 def meter_token(secret: str, community_id: int, serial: str) -> str:
-    """The credential of meter ``serial`` in community ``community_id`` (32 URL-safe characters)."""
+    """The MQTT password of meter ``serial`` in community ``community_id`` (32 URL-safe characters).
+
+    ``HMAC-SHA256(secret, "<community id>/<serial>")``, URL-safe base64, first 32 characters.
+    Used for broker authentication only; readings are signed with :func:`meter_signing_key`.
+    """
     mac = hmac.new(secret.encode(), f"{int(community_id)}/{serial}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac).decode()[:32]
 
 
+def meter_signing_key(secret: str, community_id: int, serial: str) -> bytes:
+    """The key meter ``serial`` signs its readings with: ``HMAC-SHA256(secret, "sign/<cid>/<serial>")``, 32 bytes."""
+    return hmac.digest(secret.encode(), f"sign/{int(community_id)}/{serial}".encode(), "sha256")
+
+
+def encode_key(key: bytes) -> str:
+    """A signing key as printed for provisioning: URL-safe base64 without padding (43 characters)."""
+    return base64.urlsafe_b64encode(key).rstrip(b"=").decode()
+
+
+def decode_key(text: str) -> bytes:
+    """Inverse of :func:`encode_key`; :class:`ConfigError` if it is not a 32-byte key."""
+    try:
+        key = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (ValueError, TypeError):
+        raise ConfigError("signing key is not URL-safe base64") from None
+    if len(key) != 32:
+        raise ConfigError(f"signing key must be 32 bytes, got {len(key)}")
+    return key
+
+
+def canonical_reading(community_id: int, serial: str, epoch: int, import_wh: int, export_wh: int,
+                      pv_wh: int | None, seq: int) -> bytes:
+    """The bytes a reading's signature covers: ``v1|cid|serial|unix s|import|export|pv or -|seq`` (UTF-8)."""
+    pv = "-" if pv_wh is None else pv_wh
+    return f"v1|{community_id}|{serial}|{epoch}|{import_wh}|{export_wh}|{pv}|{seq}".encode()
+
+
+def sign_reading(key: bytes, community_id: int, serial: str, ts: dt.datetime, import_wh: int, export_wh: int,
+                 pv_wh: int | None, seq: int) -> str:
+    """``sig`` of a reading: URL-safe base64 (no padding) of HMAC-SHA256(key, :func:`canonical_reading`).
+
+    Parameters
+    ----------
+    key : bytes
+        The meter's :func:`meter_signing_key`.
+    community_id : int
+    serial : str
+    ts : datetime
+        Aware start of the period, whole seconds.
+    import_wh, export_wh : int
+        Energy from / to the grid (Wh).
+    pv_wh : int or None
+        PV generation (Wh), ``None`` if not reported.
+    seq : int
+        The meter's sequence number (strictly increasing).
+    """
+    epoch = (ts - _EPOCH) // dt.timedelta(seconds=1)
+    mac = hmac.digest(key, canonical_reading(community_id, serial, epoch, import_wh, export_wh, pv_wh, seq), "sha256")
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def reading_payload(key: bytes, community_id: int, serial: str, ts: dt.datetime, import_wh: int, export_wh: int,
+                    pv_wh: int | None, seq: int) -> dict[str, Any]:
+    """The signed JSON object of one reading (see :func:`sign_reading` for the parameters)."""
+    d: dict[str, Any] = {"ts": iso(ts), "import_wh": import_wh, "export_wh": export_wh}
+    if pv_wh is not None:
+        d["pv_wh"] = pv_wh
+    d["seq"] = seq
+    d["sig"] = sign_reading(key, community_id, serial, ts, import_wh, export_wh, pv_wh, seq)
+    return d
+
+
+def verify_reading(key: bytes, r: MeterReading) -> bool:
+    """Whether ``r.sig`` is the signature of ``r`` under ``key`` (constant-time comparison)."""
+    sig = r.sig
+    if len(sig) != 43 or not sig.isascii():
+        return False
+    mac = hmac.digest(key, canonical_reading(r.community_id, r.serial, r.epoch, r.import_wh, r.export_wh, r.pv_wh,
+                                             r.seq), "sha256")
+    return hmac.compare_digest(base64.urlsafe_b64encode(mac)[:43], sig.encode())
+
+
 def meter_secret(session: Session, create: bool = True) -> str | None:
-    """The service's meter-token secret from ``service_config`` (created on first use).
+    """The service's meter secret from ``service_config`` (created on first use).
 
     Returns ``None`` if it does not exist and ``create`` is false.
     """
@@ -250,57 +416,138 @@ def meter_secret(session: Session, create: bool = True) -> str | None:
     return key
 
 
-def meter_tokens(session: Session, community_id: int) -> dict[str, str]:
-    """``{serial: token}`` of every meter of a community (creates the secret if needed)."""
+def _serials(session: Session, community_id: int) -> list[str]:
     from peergrid.service.models import Meter
 
+    return list(session.execute(
+        sa.select(Meter.serial).where(Meter.community_id == community_id).order_by(Meter.id)
+    ).scalars())
+
+
+def meter_tokens(session: Session, community_id: int) -> dict[str, str]:
+    """``{serial: MQTT password}`` of every meter of a community (creates the secret if needed)."""
     secret = meter_secret(session)
     assert secret is not None
-    serials = session.execute(
-        sa.select(Meter.serial).where(Meter.community_id == community_id).order_by(Meter.id)
-    ).scalars()
-    return {s: meter_token(secret, community_id, s) for s in serials}
+    return {s: meter_token(secret, community_id, s) for s in _serials(session, community_id)}
+
+
+def meter_credentials(session: Session, community_id: int) -> dict[str, dict[str, str]]:
+    """``{serial: {"password": MQTT password, "signing_key": key (base64url)}}`` of a community's meters."""
+    secret = meter_secret(session)
+    assert secret is not None
+    return {s: {"password": meter_token(secret, community_id, s),
+                "signing_key": encode_key(meter_signing_key(secret, community_id, s))}
+            for s in _serials(session, community_id)}
+
+
+def ingestor_client_id(secret: str, database: str) -> str:
+    """The MQTT client id of the ingestor of a database: stable across restarts, not guessable.
+
+    ``"peergrid-ingest-"`` + the first 24 hex digits of ``HMAC-SHA256(secret, "ingestor/<database>")``:
+    the same for every restart (the persistent session resumes) but unknown to anyone without the
+    service secret, so nobody can take the ingestor's session over by connecting with its id.
+    """
+    mac = hmac.new(secret.encode(), f"ingestor/{database}".encode(), hashlib.sha256)
+    return "peergrid-ingest-" + mac.hexdigest()[:24]
 
 
 # --------------------------------------------------------------------------- broker URL
 
 
+#: Environment variables: CA file of ``mqtts://`` URLs, password of a URL that names only the user.
+MQTT_CA_ENV, MQTT_PASSWORD_ENV = "PEERGRID_MQTT_CA", "PEERGRID_MQTT_PASSWORD"
+
+
 @dataclass(frozen=True)
 class BrokerURL:
-    """``mqtt://[user:password@]host[:port]`` parsed."""
+    """``mqtt://[user:password@]host[:port]`` or ``mqtts://[user:password@]host[:port][?ca=/path/ca.crt]`` parsed.
+
+    ``mqtts://`` (default port 8883) connects with TLS and verifies the broker's certificate
+    and host name against the CA file of ``?ca=`` or ``$PEERGRID_MQTT_CA`` (default: the
+    system's CA certificates). User name and password may be percent-encoded; a user name
+    without a password takes the password from ``$PEERGRID_MQTT_PASSWORD`` (keeps it out of
+    command lines).
+    """
 
     host: str
     port: int = 1883
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: bool = False
+    ca_file: str | None = None
 
     @classmethod
     def parse(cls, url: str) -> BrokerURL:
         """Parse a broker URL; :class:`ConfigError` names the problem."""
+        import os
+        from urllib.parse import parse_qs, unquote
+
         p = urlparse(url if "://" in url else f"mqtt://{url}")
-        if p.scheme not in ("mqtt", "tcp"):
-            raise ConfigError(f"MQTT URL {url!r}: scheme must be mqtt:// (TLS is not supported)")
+        shown = p._replace(netloc=p.netloc.rpartition("@")[2]).geturl()  # never echo a password
+        if p.scheme not in ("mqtt", "tcp", "mqtts", "ssl"):
+            raise ConfigError(f"MQTT URL {shown!r}: scheme must be mqtt:// or mqtts:// (TLS)")
+        tls = p.scheme in ("mqtts", "ssl")
         if not p.hostname:
-            raise ConfigError(f"MQTT URL {url!r} has no host")
+            raise ConfigError(f"MQTT URL {shown!r} has no host")
         try:
-            port = p.port or 1883
+            port = p.port or (8883 if tls else 1883)
         except ValueError:
-            raise ConfigError(f"MQTT URL {url!r} has a bad port") from None
-        return cls(p.hostname, port, p.username, p.password)
+            raise ConfigError(f"MQTT URL {shown!r} has a bad port") from None
+        query = parse_qs(p.query, keep_blank_values=True)
+        if set(query) - {"ca"} or len(query.get("ca", [])) > 1:
+            raise ConfigError(f"MQTT URL {shown!r}: the only query parameter is ca=/path/ca.crt (mqtts://)")
+        ca = query["ca"][0] if "ca" in query else (os.environ.get(MQTT_CA_ENV) or None) if tls else None
+        if ca is not None and not tls:
+            raise ConfigError(f"MQTT URL {shown!r}: ca= needs mqtts:// (TLS)")
+        if ca is not None and not os.path.isfile(ca):
+            raise ConfigError(f"MQTT URL {shown!r}: CA file {ca} does not exist")
+        user = unquote(p.username) if p.username is not None else None
+        password = unquote(p.password) if p.password is not None else None
+        if user is not None and password is None:
+            password = os.environ.get(MQTT_PASSWORD_ENV) or None
+        return cls(p.hostname, port, user, password, tls, ca)
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """TLS context verifying the broker's certificate and host name (``None`` for ``mqtt://``)."""
+        if not self.tls:
+            return None
+        try:
+            ctx = ssl.create_default_context(cafile=self.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"CA file {self.ca_file}: not a PEM certificate ({exc})") from None
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        return ctx
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :class:`peergrid.service.mqttwire.Client`: credentials and TLS context."""
+        return {"username": self.username, "password": self.password, "ssl_context": self.ssl_context()}
 
 
 # --------------------------------------------------------------------------- ingestor
 
+#: Bytes of a dead letter's payload kept (the rest is cut; ``detail`` says how long it was).
+DEAD_LETTER_BYTES = 4096
+
 
 @dataclass
 class IngestStats:
-    """Counters of an :class:`Ingestor` (readings, not messages, unless named so)."""
+    """Counters of an :class:`Ingestor` (readings, not messages, unless named so).
+
+    ``rejected`` counts by :data:`REASONS`; ``rules`` the plausibility rules of
+    :data:`INVALID_RULES` behind ``rejected["invalid"]``; ``dead_letters`` messages kept in
+    ``mqtt_dead_letters``, ``dead_letters_dropped`` those over the rate limit (counted only);
+    ``errors`` exceptions contained (a message that raised, a batch that had to be split).
+    """
 
     messages: int = 0
     received: int = 0
     accepted: int = 0
     duplicates: int = 0
     rejected: Counter = field(default_factory=Counter)
+    rules: Counter = field(default_factory=Counter)
+    dead_letters: int = 0
+    dead_letters_dropped: int = 0
+    errors: int = 0
     batches: int = 0
     db_errors: int = 0
     connects: int = 0
@@ -317,13 +564,16 @@ class IngestStats:
             "duplicates": self.duplicates,
             "rejected": {r: int(self.rejected.get(r, 0)) for r in REASONS},
             "rejected_total": int(sum(self.rejected.values())),
+            "rules": {r: int(self.rules.get(r, 0)) for r in INVALID_RULES},
+            "dead_letters": self.dead_letters,
+            "dead_letters_dropped": self.dead_letters_dropped,
+            "errors": self.errors,
             "batches": self.batches,
             "db_errors": self.db_errors,
             "connects": self.connects,
             "max_lag_s": round(self.max_lag_s, 4),
             "last_lag_s": round(self.last_lag_s, 4),
         }
-
 
 
 @dataclass(slots=True)
@@ -333,9 +583,26 @@ class _Pending:
     qos: int
     generation: int
     received: float
+    topic: bytes
+    payload: bytes
 
 
-def _reason_of(text: str) -> str:
+class _SeqConflict(Exception):
+    """Another process advanced the sequence number of one of the batch's meters (reload and retry)."""
+
+    def __init__(self, keys: list[tuple[int, str]]) -> None:
+        super().__init__(f"{len(keys)} meter sequence number(s) changed meanwhile")
+        self.keys = keys
+
+
+def _reason_of(rej: Mapping[str, Any]) -> str:
+    """Counter of a reading :func:`~peergrid.service.metering.store_readings` rejected."""
+    rule = rej.get("rule")
+    if rule in ("unknown_meter", "settled"):
+        return str(rule)
+    if rule is not None:
+        return "invalid"
+    text = str(rej.get("reason", ""))
     if text.startswith("unknown meter"):
         return "unknown_meter"
     if "already settled" in text:
@@ -343,8 +610,15 @@ def _reason_of(text: str) -> str:
     return "invalid"
 
 
+_PG_ADVANCE = (
+    "UPDATE meters AS m SET mqtt_seq = v.new FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS v(new, id, old) "
+    "WHERE m.id = v.id AND m.mqtt_seq = v.old"
+)
+_SQLITE_ADVANCE = "UPDATE meters SET mqtt_seq = ? WHERE id = ? AND mqtt_seq = ?"
+
+
 class Ingestor:
-    """Subscribe to meter readings and store them in batches.
+    """Subscribe to meter readings, verify their signatures, and store them in batches.
 
     Parameters
     ----------
@@ -355,8 +629,9 @@ class Ingestor:
     clock : callable, optional
         Current aware UTC time (``app.state.clock``); bounds future/late readings.
     client_id : str, optional
-        MQTT client id of the persistent session (default derived from the database URL,
-        so a restarted service resumes the same session and gets the messages the broker kept).
+        MQTT client id of the persistent session (default :func:`ingestor_client_id`: derived
+        from the service secret and the database, so a restarted service resumes the same
+        session and gets the messages the broker kept, and nobody else can guess it).
     batch_size : int
         Readings per database transaction at most.
     flush_s : float
@@ -376,7 +651,14 @@ class Ingestor:
     shared_group : str, optional
         Subscribe as a member of this MQTT 5 shared subscription (``$share/<group>/...``): the
         broker spreads the readings over every ingestor of the group (each with its own
-        ``client_id``), e.g. one per CPU core. Out-of-order windows are then per ingestor.
+        ``client_id``), e.g. one per CPU core. Out-of-order windows are then per ingestor, and
+        a meter's next message must not be sent before the previous one was acknowledged
+        (else it may be committed first and the earlier one refused as a replay).
+    dead_letters_per_min : int
+        Rejected messages written to ``mqtt_dead_letters`` per minute at most (the rest are
+        counted in ``dead_letters_dropped``).
+    max_dead_letters : int
+        Rows kept in ``mqtt_dead_letters``; older ones are deleted (checked once a minute).
     """
 
     def __init__(
@@ -395,6 +677,8 @@ class Ingestor:
         reconnect_max_s: float = 5.0,
         on_commit: Callable[[int, float], None] | None = None,
         shared_group: str | None = None,
+        dead_letters_per_min: int = 120,
+        max_dead_letters: int = 10_000,
     ) -> None:
         from peergrid.service.mqttwire import Client
 
@@ -408,6 +692,8 @@ class Ingestor:
         self.max_pending = int(max_pending)
         self.session_expiry_s = int(session_expiry_s)
         self.on_commit = on_commit
+        self.dead_letters_per_min = int(dead_letters_per_min)
+        self.max_dead_letters = int(max_dead_letters)
         if shared_group is not None and not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", shared_group):
             raise ConfigError(f"shared_group {shared_group!r}: use letters, digits, '_', '.', '-'")
         self.topic_filter = f"$share/{shared_group}/{TOPIC_FILTER}" if shared_group else TOPIC_FILTER
@@ -419,18 +705,26 @@ class Ingestor:
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
         self._newest: dict[tuple[int, str], dt.datetime] = {}
-        self._secret: str | None = None
-        self._expected: dict[tuple[int, str], str] = {}
-        self._topics: dict[bytes, tuple[int, str] | str] = {}
+        self._keys: dict[tuple[int, str], bytes] = {}
+        self._topics: dict[bytes, tuple[int, str]] = {}
+        # (community id, serial) -> (meter id, highest committed seq); written by the writer thread only
+        self._seqs: dict[tuple[int, str], tuple[int, int]] = {}
+        self._dead: deque[tuple[Any, ...]] = deque()
+        self._dead_window = 0.0
+        self._dead_in_window = 0
+        self._dead_lock = threading.Lock()
+        self._last_trim = 0.0
+        with factory() as sess, sess.begin():
+            self._secret: str = meter_secret(sess) or ""
         if client_id is None:
-            db = str(factory.kw["bind"].url) if factory.kw.get("bind") is not None else "peergrid"
-            client_id = "peergrid-ingest-" + hashlib.sha256(db.encode()).hexdigest()[:12]
+            bind = factory.kw.get("bind")
+            client_id = ingestor_client_id(self._secret, str(bind.url) if bind is not None else "peergrid")
         self.client_id = client_id
         # a persistent session with a large receive maximum: unacknowledged QoS 1 messages stay in flight
         # until their batch commits, and the broker keeps them while the service is away
         self.client = Client(
-            self.broker.host, self.broker.port, client_id, username=self.broker.username,
-            password=self.broker.password, keepalive=15, clean_start=False, session_expiry_s=self.session_expiry_s,
+            self.broker.host, self.broker.port, client_id, **self.broker.client_kwargs(),
+            keepalive=15, clean_start=False, session_expiry_s=self.session_expiry_s,
             receive_maximum=65535, subscriptions=[(self.topic_filter, 1)], on_messages=self._on_messages,
             on_connect=self._on_connect, on_disconnect=self._on_disconnect,
             reconnect_min_s=min(1.0, float(reconnect_max_s)), reconnect_max_s=float(reconnect_max_s),
@@ -440,8 +734,6 @@ class Ingestor:
     # ---- lifecycle -------------------------------------------------------------------
     def start(self) -> Ingestor:
         """Connect (asynchronously; retried until the broker answers) and start the writer."""
-        with self.factory() as sess, sess.begin():
-            self._secret = meter_secret(sess)
         self._writer = threading.Thread(target=self._write_loop, name="peergrid-mqtt-writer", daemon=True)
         self._writer.start()
         self.client.start()
@@ -476,31 +768,52 @@ class Ingestor:
         if not self._stop.is_set():
             log.warning("MQTT disconnected (%s); reconnecting", reason)
 
-    def _verify(self, r: MeterReading) -> bool:
-        key = (r.community_id, r.serial)
-        exp = self._expected.get(key)
-        if exp is None:
-            exp = meter_token(self._secret or "", r.community_id, r.serial)
-            if len(self._expected) < 1_000_000:
-                self._expected[key] = exp
-        return hmac.compare_digest(exp, r.token)
+    def _key(self, cid: int, serial: str) -> bytes:
+        k = (cid, serial)
+        key = self._keys.get(k)
+        if key is None:
+            key = meter_signing_key(self._secret, cid, serial)
+            if len(self._keys) < 1_000_000:
+                self._keys[k] = key
+        return key
 
     def _topic(self, raw: bytes) -> tuple[int, str]:
-        """Parsed topic, cached per meter (a :class:`PayloadError` is cached as its message)."""
+        """Parsed topic, cached per meter (bad topics are not cached: anyone could flood them)."""
         hit = self._topics.get(raw)
         if hit is None:
             try:
-                hit = parse_topic(raw.decode())
-            except (PayloadError, UnicodeDecodeError) as exc:
-                hit = str(exc) if isinstance(exc, PayloadError) else "topic is not UTF-8"
+                text = raw.decode()
+            except UnicodeDecodeError:
+                raise PayloadError("topic is not UTF-8", "bad_topic") from None
+            hit = parse_topic(text)
             if len(self._topics) < 1_000_000:
                 self._topics[raw] = hit
-        if isinstance(hit, str):
-            raise PayloadError(hit)
         return hit
 
+    def _dead_letter(self, topic: bytes, payload: bytes, reason: str, detail: str, cid: int | None) -> None:
+        """Queue a rejected message for ``mqtt_dead_letters`` (at most ``dead_letters_per_min`` a minute)."""
+        now = time.monotonic()
+        with self._dead_lock:
+            if now - self._dead_window >= 60.0:
+                self._dead_window, self._dead_in_window = now, 0
+            if self._dead_in_window >= self.dead_letters_per_min or len(self._dead) >= 10 * self.dead_letters_per_min:
+                self.stats.dead_letters_dropped += 1
+                return
+            self._dead_in_window += 1
+            cut = f" (payload of {len(payload)} bytes cut)" if len(payload) > DEAD_LETTER_BYTES else ""
+            self._dead.append((dt.datetime.now(dt.UTC), bytes(topic[:1200]).decode("utf-8", "backslashreplace")[:300],
+                               bytes(payload[:DEAD_LETTER_BYTES]), reason, (detail[:300 - len(cut)] + cut), cid))
+
     def _on_messages(self, messages: list[tuple[bytes, bytes, int, int]], generation: int) -> None:
-        """Validate the messages of one socket read and queue them for the writer (network thread)."""
+        """Network thread callback: never raises (a failure is logged and counted)."""
+        try:
+            self._handle(messages, generation)
+        except Exception:
+            self.stats.errors += 1
+            log.exception("handling %d MQTT messages failed", len(messages))
+
+    def _handle(self, messages: list[tuple[bytes, bytes, int, int]], generation: int) -> None:
+        """Validate and verify the messages of one socket read and queue them for the writer."""
         now = time.time()
         st = self.stats
         clock_now = self.clock()
@@ -511,23 +824,32 @@ class Ingestor:
         n_queued = 0
         for topic, payload, mid, qos in messages:
             st.messages += 1
+            cid: int | None = None
+            n = 1
             try:
                 cid, serial = self._topic(topic)
                 readings = parse_payload(cid, serial, payload)
+                n = len(readings)
+                key = self._key(cid, serial)
+                for r in readings:
+                    if not verify_reading(key, r):
+                        raise PayloadError(f"signature of the reading seq={r.seq} does not match", "bad_signature")
             except PayloadError as exc:
-                rejected["bad_topic" if str(exc).startswith("topic") else "bad_payload"] += 1
-                st.received += 1
+                reason, detail = exc.reason, str(exc)
+            except Exception as exc:
+                st.errors += 1
+                reason, detail = "bad_payload", f"{type(exc).__name__} while parsing"
+            else:
+                reason = ""
+            if reason:
+                rejected[reason] += n
+                st.received += n
+                self._dead_letter(topic, payload, reason, detail, cid)
                 if qos:
                     ack_now.append(mid)
                 continue
-            st.received += len(readings)
-            first = readings[0]
-            if not self._verify(first) or any(r.token != first.token for r in readings[1:]):
-                rejected["bad_token"] += len(readings)
-                if qos:
-                    ack_now.append(mid)
-                continue
-            newest = self._newest.get((cid, serial))
+            st.received += n
+            newest = self._newest.get((cid, serial))  # type: ignore[arg-type]
             oldest = None if newest is None else newest - self.out_of_order
             keep = []
             for r in readings:
@@ -541,7 +863,7 @@ class Ingestor:
                 if qos:
                     ack_now.append(mid)
                 continue
-            queued.append(_Pending(keep, mid, qos, generation, now))
+            queued.append(_Pending(keep, mid, qos, generation, now, topic, payload))
             n_queued += len(keep)
         if rejected:
             with self._stats_lock:
@@ -585,76 +907,211 @@ class Ingestor:
 
     def _write_loop(self) -> None:
         while True:
-            batch = self._take()
-            if not batch:
-                if self._stop.is_set():
+            try:
+                batch = self._take()
+                if batch and not self._write(batch):
+                    return  # stopping: not acknowledged, the broker redelivers them to the next session
+                self._write_dead_letters()
+                if not batch and self._stop.is_set():
                     return
-                continue
-            delay = 0.2
-            failures = 0
-            while True:
-                try:
-                    self._store(batch)
-                    break
-                except (OperationalError, DBAPIError) as exc:  # database down or busy: keep, retry, do not ack
-                    self.stats.db_errors += 1
-                    log.warning("storing %d MQTT messages failed (%s); retrying", len(batch), type(exc).__name__)
-                except Exception:  # a bug, not the data's fault: retry a few times, then give the batch up
-                    self.stats.db_errors += 1
-                    failures += 1
-                    log.exception("storing %d MQTT messages failed", len(batch))
-                    if failures >= 3:
-                        with self._stats_lock:
-                            self.stats.rejected["invalid"] += sum(len(p.readings) for p in batch)
-                        break
-                if self._stop.wait(delay):
-                    return  # not acknowledged: the broker redelivers them to the next session
-                delay = min(delay * 2, 5.0)
-            self._ack(batch)
+            except Exception:
+                self.stats.errors += 1
+                log.exception("MQTT writer failed")
+                if self._stop.wait(0.5):
+                    return
+
+    def _write(self, batch: list[_Pending]) -> bool:
+        """Store a batch and acknowledge it; ``False`` if stopping first.
+
+        A database that is unavailable is retried (nothing acknowledged meanwhile); any other
+        failure splits the batch in halves until the message that causes it is found, which
+        goes to the dead letters, so one poison message never blocks the others.
+        """
+        delay = 0.2
+        conflicts = 0
+        while True:
+            try:
+                self._store(batch)
+                self._ack(batch)
+                return True
+            except _SeqConflict as exc:  # another ingestor advanced a meter: reload its seq and redo
+                for k in exc.keys:
+                    self._seqs.pop(k, None)
+                conflicts += 1
+                if conflicts < 5:
+                    continue
+                self.stats.db_errors += 1
+            except (OperationalError, InterfaceError) as exc:  # database down or busy: keep, retry, do not ack
+                self.stats.db_errors += 1
+                log.warning("storing %d MQTT messages failed (%s); retrying", len(batch), type(exc).__name__)
+            except Exception as exc:
+                self.stats.errors += 1
+                if len(batch) > 1:
+                    half = len(batch) // 2
+                    return self._write(batch[:half]) and self._write(batch[half:])
+                p = batch[0]
+                log.warning("an MQTT message could not be stored (%s): dead letter", type(exc).__name__)
+                with self._stats_lock:
+                    self.stats.rejected["invalid"] += len(p.readings)
+                cid = p.readings[0].community_id if p.readings else None
+                self._dead_letter(p.topic, p.payload, "invalid", f"storing failed: {type(exc).__name__}: {exc}", cid)
+                self._ack(batch)
+                return True
+            if self._stop.wait(delay):
+                return False
+            delay = min(delay * 2, 5.0)
+
+    def _load_seqs(self, s: Session, cid: int, serials: set[str]) -> None:
+        """Cache ``(meter id, mqtt_seq)`` of the meters not cached yet (one query per 500)."""
+        from peergrid.service.models import Meter
+
+        seqs = self._seqs
+        missing = [x for x in serials if (cid, x) not in seqs]
+        if len(seqs) + len(missing) > 1_000_000:
+            seqs.clear()
+            missing = list(serials)
+        for i in range(0, len(missing), 500):
+            q = sa.select(Meter.serial, Meter.id, Meter.mqtt_seq).where(
+                Meter.community_id == cid, Meter.serial.in_(missing[i:i + 500]))
+            for serial, mid, seq in s.execute(q):
+                seqs[(cid, serial)] = (mid, int(seq or 0))
+
+    def _advance(self, s: Session, cid: int, highest: dict[str, int]) -> dict[tuple[int, str], tuple[int, int]]:
+        """Set ``mqtt_seq`` of the batch's meters, if nobody changed it since we read it (compare and set)."""
+        from peergrid.service.db import is_postgres
+
+        seqs = self._seqs
+        keys = [(cid, serial) for serial in highest]
+        new = [highest[k[1]] for k in keys]
+        ids = [seqs[k][0] for k in keys]
+        old = [seqs[k][1] for k in keys]
+        cur = s.connection().connection.driver_connection.cursor()
+        try:
+            if is_postgres(s):
+                cur.execute(_PG_ADVANCE, (new, ids, old))
+            else:
+                cur.executemany(_SQLITE_ADVANCE, list(zip(new, ids, old, strict=True)))
+            if cur.rowcount != len(keys):
+                raise _SeqConflict(keys)
+        finally:
+            cur.close()
+        return {k: (i, n) for k, i, n in zip(keys, ids, new, strict=True)}
 
     def _store(self, batch: list[_Pending]) -> None:
         from peergrid.service.errors import ServiceError
         from peergrid.service.metering import store_readings
 
-        by_c: dict[int, list[MeterReading]] = defaultdict(list)
+        by_c: dict[int, list[tuple[MeterReading, _Pending]]] = defaultdict(list)
         for p in batch:
-            by_c[p.readings[0].community_id].extend(p.readings)
+            cid = p.readings[0].community_id
+            by_c[cid].extend((r, p) for r in p.readings)
         accepted = duplicates = 0
         rejected: Counter = Counter()
+        rules: Counter = Counter()
+        problems: dict[int, tuple[_Pending, list[tuple[str, str]]]] = {}  # id(pending) -> (pending, [(reason, detail)])
+        seq_updates: dict[tuple[int, str], tuple[int, int]] = {}
+        newest_updates: dict[tuple[int, str], dt.datetime] = {}
+        now = self.clock()
+
+        def problem(p: _Pending, reason: str, detail: str) -> None:
+            rejected[reason] += 1
+            problems.setdefault(id(p), (p, []))[1].append((reason, detail))
+
         with self.factory() as s, s.begin():
-            for cid, rows in by_c.items():
+            for cid, items in by_c.items():
+                self._load_seqs(s, cid, {r.serial for r, _ in items})
+                highest: dict[str, int] = {}
+                rows: list[tuple[str, dt.datetime, int, int, int | None]] = []
+                origin: list[tuple[MeterReading, _Pending]] = []
+                for r, p in items:
+                    known = self._seqs.get((cid, r.serial))
+                    if known is not None:
+                        last = highest.get(r.serial, known[1])
+                        if r.seq <= last:
+                            problem(p, "replay", f"seq {r.seq} is not above the meter's last accepted seq {last}")
+                            continue
+                        highest[r.serial] = r.seq
+                    rows.append((r.serial, r.ts, r.import_wh, r.export_wh, r.pv_wh))
+                    origin.append((r, p))
+                if not rows:
+                    continue
                 try:
                     with s.begin_nested():
-                        res = store_readings(  # validated by parse_payload
-                            s, cid, [(r.serial, r.ts, r.import_wh, r.export_wh, r.pv_wh) for r in rows]
-                        )
-                except ServiceError:  # e.g. the community does not exist
-                    rejected["unknown_meter"] += len(rows)
+                        res = store_readings(s, cid, rows, now=now)
+                except ServiceError as exc:  # e.g. the community does not exist
+                    for _r, p in origin:
+                        problem(p, "unknown_meter", str(exc)[:200])
                     continue
                 accepted += res.accepted
                 duplicates += res.duplicates
+                bad = set()
                 for rej in res.rejected:
-                    rejected[_reason_of(rej["reason"])] += 1
-                bad = {rej["index"] for rej in res.rejected}
-                newest = self._newest
-                for i, r in enumerate(rows):
+                    i = rej["index"]
+                    bad.add(i)
+                    reason = _reason_of(rej)
+                    if reason == "invalid" and rej.get("rule"):
+                        rules[rej["rule"]] += 1
+                    problem(origin[i][1], reason, str(rej.get("reason", ""))[:200])
+                for i, (r, _p) in enumerate(origin):
                     if i not in bad:
                         key = (cid, r.serial)
-                        last = newest.get(key)
-                        if last is None or r.ts > last:
-                            newest[key] = r.ts
+                        last_ts = newest_updates.get(key) or self._newest.get(key)
+                        if last_ts is None or r.ts > last_ts:
+                            newest_updates[key] = r.ts
+                if highest:
+                    seq_updates.update(self._advance(s, cid, highest))
+        # committed
+        self._seqs.update(seq_updates)
+        self._newest.update(newest_updates)
         t = time.time()
         st = self.stats
         st.accepted += accepted
         st.duplicates += duplicates
         with self._stats_lock:
             st.rejected.update(rejected)
+            st.rules.update(rules)
+        for p, reasons in problems.values():
+            keep = [(r, d) for r, d in reasons if r in DEAD_LETTER_REASONS]
+            if keep:
+                reason, detail = keep[0]
+                cid = p.readings[0].community_id
+                self._dead_letter(p.topic, p.payload, reason,
+                                  f"{len(reasons)} of {len(p.readings)} reading(s) rejected: {detail}", cid)
         st.batches += 1
         st.last_lag_s = t - min(p.received for p in batch)
         st.max_lag_s = max(st.max_lag_s, st.last_lag_s)
         st.last_commit = t
         if self.on_commit is not None:
             self.on_commit(sum(len(p.readings) for p in batch), t)
+
+    def _write_dead_letters(self) -> None:
+        """Insert the queued dead letters in a transaction of their own; trim the table once a minute."""
+        from peergrid.service.models import MqttDeadLetter
+
+        with self._dead_lock:
+            rows, self._dead = list(self._dead), deque()
+        now = time.monotonic()
+        trim = bool(rows or self._last_trim == 0.0) and now - self._last_trim >= 60.0
+        if not rows and not trim:
+            return
+        try:
+            with self.factory() as s, s.begin():
+                if rows:
+                    s.execute(sa.insert(MqttDeadLetter), [
+                        {"received_at": t, "topic": topic, "payload": payload, "reason": reason, "detail": detail,
+                         "community_id": cid if cid is not None and 0 < cid < 2**31 else None}
+                        for t, topic, payload, reason, detail, cid in rows])
+                if trim:
+                    self._last_trim = now
+                    top = s.scalar(sa.select(sa.func.max(MqttDeadLetter.id)))
+                    if top is not None and top > self.max_dead_letters:
+                        s.execute(sa.delete(MqttDeadLetter).where(MqttDeadLetter.id <= top - self.max_dead_letters))
+        except Exception as exc:
+            self.stats.db_errors += 1
+            log.warning("writing %d MQTT dead letters failed (%s); dropped", len(rows), type(exc).__name__)
+            self.stats.dead_letters_dropped += len(rows)
+            return
+        self.stats.dead_letters += len(rows)
 
 
 # --------------------------------------------------------------------------- app hook
@@ -665,8 +1122,8 @@ class _SingleIngestor:
 
     ``peergrid serve --workers N`` starts N processes, each mounting this extension; two
     MQTT clients with the same client id would take the session from each other in a loop.
-    Each worker therefore competes for an exclusive ``flock`` on a lock file named after
-    the ingestor's client id; the holder runs the ingestor, the others retry every
+    Each worker therefore competes for an exclusive ``flock`` on a lock file named after a
+    hash of the ingestor's client id; the holder runs the ingestor, the others retry every
     :attr:`retry_s` seconds and take over when the holder exits (the kernel releases the
     lock of a dead process).
     """
@@ -692,7 +1149,9 @@ class _SingleIngestor:
 
         opts = dict(getattr(self.app.state, "mqtt_options", {}) or {})
         ing = Ingestor(self.app.state.sessions, self.url, clock=lambda: self.app.state.clock(), **opts)
-        path = os.path.join(tempfile.gettempdir(), f"{ing.client_id}.lock")
+        # the lock file is named after a hash of the client id: /tmp is listable, the client id is a secret
+        digest = hashlib.sha256(ing.client_id.encode()).hexdigest()[:16]
+        path = os.path.join(tempfile.gettempdir(), f"peergrid-ingest-{digest}.lock")
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -728,13 +1187,15 @@ def mount(app: Any) -> None:
     """Start an :class:`Ingestor` with the app when ``app.state.mqtt_url`` (or ``$PEERGRID_MQTT_URL``) is set.
 
     Wraps the app's lifespan: the ingestor connects at startup and flushes and
-    disconnects at shutdown. Adds ``GET /mqtt/stats`` (operators and admins).
+    disconnects at shutdown. Adds ``GET /mqtt/stats`` and ``GET /mqtt/dead-letters``
+    (operators and admins).
     """
     import os
 
-    from fastapi import Depends
+    from fastapi import Depends, Query
 
-    from peergrid.service.api import current_user
+    from peergrid.service import rbac
+    from peergrid.service.api import DB, current_user
     from peergrid.service.errors import Forbidden
 
     if not hasattr(app.state, "mqtt_url"):
@@ -768,6 +1229,67 @@ def mount(app: Any) -> None:
             return {"enabled": False}
         return {"enabled": True, "connected": ing.connected.is_set(), "broker": f"{ing.broker.host}:{ing.broker.port}",
                 **ing.stats.as_dict()}
+
+    @app.get("/mqtt/dead-letters", tags=["mqtt"], summary="Rejected MQTT messages, newest first (operators, admins)")
+    def mqtt_dead_letters(
+        db: DB, user: Any = Depends(current_user),  # noqa: B008
+        community_id: int | None = Query(None, ge=1, le=2**31 - 1),
+        limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=10**9),
+    ) -> dict[str, Any]:
+        """Admins see every dead letter (also those whose topic named no community); operators those of the
+        communities they belong to. The payload is given as escaped text and as base64."""
+        from peergrid.service.models import Membership
+
+        if user.role not in ("admin", "operator"):
+            raise Forbidden("only operators and admins see dead letters")
+        if community_id is not None:
+            rbac.community_for(db, user, community_id, rbac.ADMIN, rbac.OPERATOR)
+            communities: list[int] | None = [community_id]
+        elif user.role == "admin":
+            communities = None
+        else:
+            communities = list(db.execute(sa.select(Membership.community_id)
+                                          .where(Membership.user_id == user.id)).scalars())
+        return list_dead_letters(db, communities, limit=limit, offset=offset)
+
+
+def list_dead_letters(session: Session, community_ids: list[int] | None = None, *, limit: int = 100,
+                      offset: int = 0) -> dict[str, Any]:
+    """Dead letters, newest first: ``{"items": [...], "total", "limit", "offset"}``.
+
+    Parameters
+    ----------
+    session : Session
+    community_ids : list of int, optional
+        Only those of these communities (``None``: all, also those without a community).
+    limit, offset : int
+        Page.
+
+    Each item has ``id``, ``received_at`` (ISO 8601 UTC), ``topic``, ``reason``, ``detail``,
+    ``community_id``, ``payload_text`` (UTF-8 with undecodable bytes escaped as ``\\xNN``),
+    ``payload_base64`` and ``payload_bytes`` (length kept).
+    """
+    from peergrid.service.models import MqttDeadLetter as D
+
+    q = sa.select(D)
+    if community_ids is not None:
+        q = q.where(D.community_id.in_(community_ids))
+    total = session.scalar(sa.select(sa.func.count()).select_from(q.subquery()))
+    items = [{
+        "id": d.id, "received_at": d.received_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "topic": d.topic, "reason": d.reason, "detail": d.detail, "community_id": d.community_id,
+        "payload_text": bytes(d.payload).decode("utf-8", "backslashreplace"),
+        "payload_base64": base64.b64encode(bytes(d.payload)).decode(), "payload_bytes": len(d.payload),
+    } for d in session.execute(q.order_by(D.id.desc()).limit(limit).offset(offset)).scalars()]
+    return {"items": items, "total": int(total or 0), "limit": limit, "offset": offset}
+
+
+def purge_dead_letters(session: Session, before: dt.datetime) -> int:
+    """Delete the dead letters received before ``before`` (aware); returns how many."""
+    from peergrid.service.models import MqttDeadLetter as D
+
+    res = session.execute(sa.delete(D).where(D.received_at < before))
+    return int(res.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def new_client_id(prefix: str = "peergrid-pub") -> str:
@@ -874,8 +1396,7 @@ class Publisher:
 
         self.broker = BrokerURL.parse(url)
         self.client = Client(self.broker.host, self.broker.port, client_id or new_client_id(),
-                             username=self.broker.username, password=self.broker.password, keepalive=30,
-                             receive_maximum=65535)
+                             **self.broker.client_kwargs(), keepalive=30, receive_maximum=65535)
         self.max_inflight = int(max_inflight)
         self.published = 0
 
@@ -932,7 +1453,7 @@ class SimulationResult:
 def simulate_meters(
     url: str,
     community_id: int,
-    tokens: Mapping[str, str],
+    keys: Mapping[str, bytes],
     *,
     rate: float = 10.0,
     period_s: float = 900.0,
@@ -957,8 +1478,11 @@ def simulate_meters(
         Broker.
     community_id : int
         Community of the meters (topic ``peergrid/<community_id>/<serial>/reading``).
-    tokens : mapping
-        ``{serial: token}`` of the meters to simulate (:func:`meter_tokens`).
+    keys : mapping
+        ``{serial: signing key}`` of the meters to simulate (:func:`meter_signing_key`). Each
+        reading is signed; its ``seq`` is the Unix time in ms when it is published (one more
+        than the meter's previous one if the clock did not advance), so it keeps increasing
+        across runs as long as the system clock does not go back.
     rate : float
         Messages per second over all meters.
     period_s : float
@@ -983,14 +1507,15 @@ def simulate_meters(
     """
     clock = clock or (lambda: dt.datetime.now(dt.UTC))
     stop = stop or threading.Event()
-    serials = list(tokens)
+    serials = list(keys)
     if not serials:
         raise ConfigError("no meters to simulate")
     if period_s <= 0 or rate <= 0:
         raise ConfigError("rate and period must be > 0")
     profiles = MeterProfiles(len(serials), from_data=from_data, seed=seed)
     topics = [topic_for(community_id, s) for s in serials]
-    toks = [tokens[s] for s in serials]
+    mkeys = [keys[s] for s in serials]
+    last_seq = [0] * len(serials)
     step = dt.timedelta(seconds=period_s)
     epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -1023,9 +1548,10 @@ def simulate_meters(
                 delay = due - time.monotonic()
                 if delay > 0 and stop.wait(delay):
                     break
-                payload = (f'{{"ts":"{stamp}","import_wh":{int(imp[i])},"export_wh":{int(exp[i])},'
-                           f'"pv_wh":{int(pv[i])},"token":"{toks[i]}"}}')
-                pub.publish(topic, payload)
+                seq = last_seq[i] = max(time.time_ns() // 1_000_000, last_seq[i] + 1)
+                payload = reading_payload(mkeys[i], community_id, serials[i], ts, int(imp[i]), int(exp[i]),
+                                          int(pv[i]), seq)
+                pub.publish(topic, json.dumps(payload, separators=(",", ":")))
                 sent += 1
             first = first or stamp
             last = stamp

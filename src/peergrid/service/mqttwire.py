@@ -206,8 +206,12 @@ def split_packets(buf: bytearray) -> tuple[list[tuple[int, int, int]], int]:
 def parse_publish(buf: bytearray, first: int, start: int, end: int) -> Message:
     """One PUBLISH body → ``(topic, payload, packet id, qos)`` (properties skipped)."""
     qos = (first >> 1) & 3
+    if end - start < 3 or qos == 3:
+        raise MQTTError("malformed PUBLISH packet")
     tl = (buf[start] << 8) | buf[start + 1]
     j = start + 2 + tl
+    if j + (3 if qos else 1) > end:  # the topic, packet id and property length must fit the packet
+        raise MQTTError("malformed PUBLISH packet (topic longer than the packet)")
     topic = bytes(buf[start + 2:j])
     mid = 0
     if qos:
@@ -219,6 +223,8 @@ def parse_publish(buf: bytearray, first: int, start: int, end: int) -> Message:
     else:
         plen, j = read_varint(buf, j)
         j += plen
+    if j > end:
+        raise MQTTError("malformed PUBLISH packet (properties longer than the packet)")
     return topic, bytes(buf[j:end]), mid, qos
 
 
@@ -459,6 +465,9 @@ class Client:
                 self._read_loop()
             except (OSError, MQTTError) as exc:
                 reason = str(exc) or type(exc).__name__
+            except Exception as exc:  # e.g. a malformed packet: drop the connection, never the thread
+                log.exception("MQTT connection to %s:%s failed", self.host, self.port)
+                reason = f"{type(exc).__name__}: {exc}"
             finally:
                 self.connected.clear()
                 self._close_socket()
@@ -517,7 +526,10 @@ class Client:
                         raise MQTTError(f"broker disconnected (reason 0x{code:02x})")
                 del buf[:used]
                 if messages and self.on_messages is not None:
-                    self.on_messages(messages, gen)
+                    try:
+                        self.on_messages(messages, gen)
+                    except Exception:  # the application's fault: keep the connection (unacked messages stay)
+                        log.exception("MQTT on_messages callback failed")
             if ping_after is not None:
                 now = time.monotonic()
                 if waiting_ping and now - waiting_ping > self.keepalive:
