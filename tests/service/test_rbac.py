@@ -27,7 +27,7 @@ _n = itertools.count()
 MATRIX = [
     ("GET", "/api/health", None, set(ROLES)),
     ("GET", "/api/auth/me", None, ALL),
-    ("POST", "/api/users", lambda x: {"email": f"rbac{next(_n)}@x.org", "name": "n", "password": "p" * 8,
+    ("POST", "/api/users", lambda x: {"email": f"rbac{next(_n)}@x.org", "name": "n", "password": "rbac-pass-word",
                                       "role": "consumer"}, ADMIN),
     ("GET", "/api/users", None, ADMIN),
     ("GET", "/api/users/{p2}", None, ADMIN),

@@ -36,23 +36,36 @@ def register(app: typer.Typer) -> None:
                 "topic peergrid/<community id>/<meter serial>/reading"
             ),
         ] = None,
+        trusted_proxy: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--trusted-proxy",
+                envvar="PEERGRID_TRUSTED_PROXIES",
+                help="Reverse proxy (IP address or CIDR network) whose X-Forwarded-For names the client; "
+                "repeatable (env: comma-separated). Default none: the socket peer is the client.",
+            ),
+        ] = None,
     ) -> None:
         """Run the trading platform (API at /api, docs at /docs); migrates the database first."""
         import uvicorn
 
-        from peergrid.service.app import create_app
+        from peergrid.service.app import ENV_TRUSTED_PROXIES, create_app
+        from peergrid.service.auth import AuthSettings
         from peergrid.service.db import make_engine, normalise_url
 
+        proxies = tuple(p.strip() for item in trusted_proxy or () for p in item.split(",") if p.strip())
+        auth = AuthSettings(trusted_proxies=proxies)  # ConfigError (exit 2) on a bad entry
         url = normalise_url(db)
         engine = make_engine(url)
         safe = engine.url.render_as_string(hide_password=True)
         if workers == 1:
-            app = create_app(engine=engine, scheduler=True, scheduler_period_s=tick, demo=demo)
+            app = create_app(engine=engine, auth=auth, scheduler=True, scheduler_period_s=tick, demo=demo)
             app.state.mqtt_url = mqtt  # read by the MQTT extension (peergrid.service.mqtt) at start-up
         else:  # migrate and seed once here, then every worker process builds its own app
             create_app(engine=engine, demo=demo, extensions=())
             engine.dispose()
-            os.environ.update({"PEERGRID_DB": url, "PEERGRID_SCHEDULER_TICK": str(tick)})
+            os.environ.update({"PEERGRID_DB": url, "PEERGRID_SCHEDULER_TICK": str(tick),
+                               ENV_TRUSTED_PROXIES: ",".join(proxies)})
             if mqtt:
                 os.environ["PEERGRID_MQTT_URL"] = mqtt
         err_console.print(
@@ -67,8 +80,10 @@ def register(app: typer.Typer) -> None:
                 f"demo logins: {DEMO_ADMIN}, {DEMO_OPERATOR}, home01..home17@demo.peergrid; password {DEMO_PASSWORD}",
                 highlight=False,
             )
+        # uvicorn's own proxy-header handling is off: it would believe X-Forwarded-For from any
+        # local client; the app reads it only from --trusted-proxy peers (peergrid.service.auth)
         if workers == 1:
-            uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+            uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, proxy_headers=False)
         else:
             uvicorn.run(
                 "peergrid.service.app:app_from_env",
@@ -78,6 +93,7 @@ def register(app: typer.Typer) -> None:
                 port=port,
                 log_level="info",
                 access_log=False,
+                proxy_headers=False,
             )
 
     ledger_app = typer.Typer(help="The tamper-evident ledger.", no_args_is_help=True)

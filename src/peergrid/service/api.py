@@ -91,8 +91,16 @@ def _page(db: Session, stmt: sa.Select, limit: int, offset: int, convert: Any) -
     return {"items": items, "total": int(total), "limit": limit, "offset": offset}
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+def client_address(request: Request) -> str:
+    """The client's address: the socket peer, or from ``X-Forwarded-For`` if the peer is a trusted proxy.
+
+    Trusted proxies are ``AuthSettings.trusted_proxies`` (``peergrid serve --trusted-proxy``);
+    see :func:`peergrid.service.auth.client_address`.
+    """
+    peer = request.client.host if request.client else None
+    return authmod.client_address(
+        peer, request.headers.getlist("x-forwarded-for"), request.app.state.auth.proxies()
+    )
 
 
 # ------------------------------------------------------------------------------ auth
@@ -106,10 +114,11 @@ def health(request: Request) -> dict[str, str]:
 def login(body: S.LoginIn, request: Request, response: Response, db: DB) -> S.TokenOut:
     """Log in with email and password: returns a bearer token and sets the HTTP-only session cookie.
 
-    Failed logins are rate limited per client address and per email (429 with Retry-After).
+    Failed logins are throttled per client address and account with capped exponential
+    back-off (429 with Retry-After); unknown and known emails fail alike.
     """
     issued = authmod.login(
-        db, request.app.state.auth, request.app.state.limiter, body.email, body.password, _client(request)
+        db, request.app.state.auth, request.app.state.limiter, body.email, body.password, client_address(request)
     )
     db.commit()
     set_session_cookie(request, response, issued)
@@ -150,7 +159,7 @@ def me(user: Me) -> User:
 # ------------------------------------------------------------------------------ users
 @router.post("/users", status_code=201, response_model=S.UserOut, tags=["users"], responses=ERRORS)
 def create_user(body: S.UserIn, request: Request, user: Me, db: DB) -> User:
-    """Create a user (admin)."""
+    """Create a user (admin). The password must pass the password policy (422 with the reason)."""
     rbac.require_role(user, rbac.ADMIN)
     new = directory.create_user(
         db, body.email, body.name, authmod.hash_password(request.app.state.auth, body.password), body.role
@@ -183,7 +192,11 @@ def get_user(user_id: PId, user: Me, db: DB) -> User:
 
 @router.patch("/users/{user_id}", response_model=S.UserOut, tags=["users"], responses=ERRORS)
 def update_user(user_id: PId, body: S.UserPatch, request: Request, user: Me, db: DB) -> User:
-    """Change a user's name, password, role or active flag (admin). Deactivation invalidates their tokens."""
+    """Change a user's name, password, role or active flag (admin).
+
+    A new password (checked by the password policy) or deactivation invalidates all of the
+    user's tokens, the caller's own included when they change their own password.
+    """
     rbac.require_role(user, rbac.ADMIN)
     target = db.get(User, user_id)
     if target is None:
@@ -192,8 +205,10 @@ def update_user(user_id: PId, body: S.UserPatch, request: Request, user: Me, db:
     if target.id == user.id and (changes.get("role", "admin") != "admin" or changes.get("is_active") is False):
         raise Invalid("admins cannot demote or deactivate themselves")
     if "password" in changes:
-        target.password_hash = authmod.hash_password(request.app.state.auth, changes.pop("password"))
+        authmod.set_password(request.app.state.auth, target, changes.pop("password"))
         changes["password"] = "changed"
+    if changes.get("is_active") is False and target.is_active:
+        authmod.invalidate_tokens(target)
     for key in ("name", "role", "is_active"):
         if key in changes:
             setattr(target, key, changes[key])

@@ -231,7 +231,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessions = factory
     app.state.auth = settings
-    app.state.limiter = LoginLimiter(settings.login_max_failures, settings.login_window_s)
+    app.state.limiter = LoginLimiter.from_settings(settings)
     app.state.clock = clock or utcnow
     app.state.scheduler = None
     _install_error_handlers(app)
@@ -258,12 +258,18 @@ def app_from_env() -> FastAPI:
 
     The scheduler runs in every worker; settlement is exactly-once per phase, so they never
     settle twice. ``$PEERGRID_SCHEDULER_TICK`` (seconds, ``0`` = off) sets its period;
-    ``$PEERGRID_FAST_AUTH=1`` selects cheap argon2 parameters (benchmarks only).
+    ``$PEERGRID_FAST_AUTH=1`` selects cheap argon2 parameters (benchmarks only);
+    ``$PEERGRID_TRUSTED_PROXIES`` (comma-separated addresses or CIDR networks) names the reverse
+    proxies whose ``X-Forwarded-For`` is believed (default: none).
     """
+#: Comma-separated trusted reverse proxies (IP addresses or CIDR networks) whose X-Forwarded-For is believed.
+ENV_TRUSTED_PROXIES = "PEERGRID_TRUSTED_PROXIES"
     import os
 
     from peergrid.service.auth import FAST_AUTH
 
     tick = float(os.environ.get(ENV_TICK, "10"))
-    auth = FAST_AUTH if os.environ.get(ENV_FAST_AUTH) == "1" else None
+    auth = FAST_AUTH if os.environ.get(ENV_FAST_AUTH) == "1" else AuthSettings()
+    proxies = tuple(x.strip() for x in os.environ.get(ENV_TRUSTED_PROXIES, "").split(",") if x.strip())
+    auth = dataclasses.replace(auth, trusted_proxies=proxies)
     return create_app(os.environ.get(ENV_DB), auth=auth, scheduler=tick > 0, scheduler_period_s=max(tick, 0.5))

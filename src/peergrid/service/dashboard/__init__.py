@@ -142,14 +142,14 @@ def login_submit(
     request: Request, email: str = Form(""), password: str = Form(""), next: str = Form("/dashboard")
 ) -> Response:
     """Check the credentials (rate limited), set the session cookie and redirect to ``next`` (same site only)."""
-    from peergrid.service.api import set_session_cookie
+    from peergrid.service.api import client_address, set_session_cookie
 
     # only paths of this site (no "//host", "/\\host" or schemes: no open redirect)
     target = next if next.startswith("/") and not next.startswith(("//", "/\\")) and ":" not in next else "/dashboard"
     with request.app.state.sessions() as s:
         try:
             issued = authmod.login(s, request.app.state.auth, request.app.state.limiter, email, password,
-                                   request.client.host if request.client else "unknown")
+                                   client_address(request))
             s.commit()
         except ServiceError as exc:
             return templates.TemplateResponse(
