@@ -23,9 +23,14 @@ server processes (the second one's insert fails or finds the row → no-op):
     Settlement of metered energy is mandatory and may overdraw a wallet (debt shown on
     the invoice); market trades never can.
 
-Money is rounded to integer minor units per trade / per member (round half to even);
-every transfer goes through :func:`peergrid.service.ledger.post`, so Σ over a
-community's accounts stays zero. Writes are bulk (one multi-row insert per table, one
+Money is rounded to integer minor units by the one rule of :mod:`peergrid.market.money`:
+once per party and interval, never per trade (:func:`peergrid.market.settle_trades`: every
+buyer's total and every seller's total to the nearest minor unit, split over its trades by
+largest remainder; the residual — spreads plus rounding — goes to ``fees``), so a buyer never
+pays more than the commitment its wallet check admitted. Should a buyer's settlement exceed
+its funds anyway, its bids are rejected with a reason and the rest of the interval clears;
+one member cannot block an interval. Every transfer goes through
+:func:`peergrid.service.ledger.post`, so Σ over a community's accounts stays zero. Writes are bulk (one multi-row insert per table, one
 set-based balance update), so an interval with 10,000 participants settles in well
 under a second on PostgreSQL.
 """
