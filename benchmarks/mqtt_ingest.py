@@ -20,7 +20,9 @@ Usage::
     python benchmarks/mqtt_ingest.py --db postgresql+psycopg://peergrid:peergrid@127.0.0.1/mydb
 
 The broker is a private Mosquitto on a free port (``max_queued_messages 0``,
-unlimited in-flight) unless ``--mqtt URL`` is given. Last stdout line: one JSON object.
+unlimited in-flight; password file and ACL of :mod:`peergrid.service.broker`: the ingestor
+reads as ``peergrid-ingest``, the publishers publish as ``peergrid-gateway``) unless
+``--mqtt URL`` (and ``--mqtt-gateway URL``) is given. Last stdout line: one JSON object.
 """
 
 from __future__ import annotations
@@ -49,13 +51,21 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def private_broker():
+    """A private Mosquitto on a free port as in production: no anonymous clients, password file and ACL.
+
+    Yields ``(ingest URL, gateway URL)``: ``peergrid-ingest`` may only read readings,
+    ``peergrid-gateway`` (the publishers: a gateway forwarding many meters) may only publish them.
+    """
     import getpass
 
-    d = tempfile.mkdtemp(prefix="pg-bench-mqtt-")
+    from peergrid.service import broker
+
+    d = Path(tempfile.mkdtemp(prefix="pg-bench-mqtt-"))
     port = free_port()
-    conf = Path(d) / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nuser {getpass.getuser()}\n"
-                    "persistence false\nmax_queued_messages 0\nmax_inflight_messages 0\n")
+    creds = broker.provision(d, {}).service_credentials
+    conf = d / "mosquitto.conf"
+    conf.write_text(broker.mosquitto_conf(d, port=port, extra=f"user {getpass.getuser()}\npersistence false\n"
+                                          "max_queued_messages 0\nmax_inflight_messages 0"))
     proc = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
@@ -66,7 +76,8 @@ def private_broker():
             if time.time() > end:
                 raise RuntimeError("mosquitto did not start")
             time.sleep(0.05)
-        yield f"mqtt://127.0.0.1:{port}"
+        yield (broker.broker_url(broker.INGEST_USER, creds[broker.INGEST_USER], port=port),
+               broker.broker_url(broker.GATEWAY_USER, creds[broker.GATEWAY_USER], port=port))
     finally:
         proc.terminate()
         proc.wait(10)
@@ -244,7 +255,9 @@ def browser_load_ms(app, cid: int, op_email: str) -> float | None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--db", default="sqlite", help="sqlite | postgresql (temporary databases) | a database URL")
-    ap.add_argument("--mqtt", default=None, help="broker URL (default: a private Mosquitto on a free port)")
+    ap.add_argument("--mqtt", default=None, help="broker URL of the ingestor, e.g. mqtt://peergrid-ingest:PW@host "
+                    "(default: a private Mosquitto on a free port)")
+    ap.add_argument("--mqtt-gateway", default=None, help="broker URL of the publishers (default: --mqtt)")
     ap.add_argument("--rate", type=float, default=20000.0, help="target readings/s over all publishers")
     ap.add_argument("--seconds", type=float, default=15.0, help="publishing time, s")
     ap.add_argument("--members", type=int, default=1000, help="members (one meter each)")
@@ -266,7 +279,7 @@ def main() -> None:
         ap.error("--per-message must be between 1 and 1000")
     total = int(a.rate * a.seconds) // a.per_message * a.per_message
     with contextlib.ExitStack() as stack:
-        url = a.mqtt or stack.enter_context(private_broker())
+        url, pub_url = (a.mqtt, a.mqtt_gateway or a.mqtt) if a.mqtt else stack.enter_context(private_broker())
         db_url = stack.enter_context(database(a.db))
         app = create_app(db_url, auth=FAST_AUTH, extensions=("peergrid.service.dashboard",))
         factory = app.state.sessions
@@ -321,7 +334,7 @@ def main() -> None:
                  for i in range(a.publishers)]
         procs, first = [], 0
         for i in range(a.publishers):
-            p = ctx.Process(target=publisher, args=(url, cid, tokens, first, share[i], a.rate / a.publishers, base,
+            p = ctx.Process(target=publisher, args=(pub_url, cid, tokens, first, share[i], a.rate / a.publishers, base,
                                                     900, start, ready, q, a.per_message))
             p.start()
             procs.append(p)

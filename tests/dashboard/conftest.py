@@ -13,7 +13,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("playwright")
 
 from dashboard_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LiveServer, World, build_world
-from mqtt_support import LOCAL_BROKER, port_open
+from mqtt_support import local_urls
 
 
 @pytest.fixture(scope="session")
@@ -39,8 +39,9 @@ def artifacts(request: pytest.FixtureRequest) -> Path:
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     """A live service on SQLite with MQTT ingestion from the local Mosquitto (if it runs)."""
-    mqtt = "mqtt://127.0.0.1:1883" if port_open(*LOCAL_BROKER) else None
-    w = build_world(f"sqlite:///{tmp_path / 'dash.db'}", mqtt)
+    urls = local_urls()
+    mqtt, gateway = (None, None) if isinstance(urls, str) else urls
+    w = build_world(f"sqlite:///{tmp_path / 'dash.db'}", mqtt, gateway=gateway)
     with LiveServer(w.app) as srv:
         w.url = srv.url
         if mqtt:

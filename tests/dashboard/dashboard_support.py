@@ -56,10 +56,11 @@ class World:
     users: dict[str, object] = field(default_factory=dict)
     meters: dict[str, str] = field(default_factory=dict)  # user key -> meter serial
     tokens: dict[str, str] = field(default_factory=dict)
-    mqtt: str | None = None
+    mqtt: str | None = None  # ingest URL of the broker (the app's ingestor)
+    gateway: str | None = None  # gateway URL: publishes any meter's readings
 
 
-def build_world(db_url: str, mqtt: str | None, interval_minutes: int = 15) -> World:
+def build_world(db_url: str, mqtt: str | None, interval_minutes: int = 15, gateway: str | None = None) -> World:
     from peergrid.service import directory
     from peergrid.service.app import create_app
     from peergrid.service.auth import FAST_AUTH
@@ -72,7 +73,7 @@ def build_world(db_url: str, mqtt: str | None, interval_minutes: int = 15) -> Wo
     f = app.state.sessions
     c = make_community(f, name="Harbour Lane", mechanism="uniform", interval_minutes=interval_minutes,
                        gate_closure_minutes=5, retail_price=0.30, feed_in_price=0.08)
-    w = World(app=app, url="", cid=c.id, mqtt=mqtt)
+    w = World(app=app, url="", cid=c.id, mqtt=mqtt, gateway=gateway)
     names = {"operator": ("operator", "Olga Operator"), "seller": ("prosumer", "Sam Solar"),
              "buyer": ("consumer", "Bea Buyer"), "other": ("consumer", "Otto Other")}
     for key, (role, name) in names.items():

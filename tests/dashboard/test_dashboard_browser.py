@@ -110,7 +110,7 @@ def test_mqtt_reading_shows_on_the_live_view_within_2s(browser, world: World, ar
     before = page.inner_text("#live-kw")
     serial = world.meters["buyer"]
     ts = floor_interval(now_utc(), 15) - dt.timedelta(minutes=15)
-    pub = Publisher(world.mqtt).connect()
+    pub = Publisher(world.gateway).connect()
     # 1234 Wh imported in a 15-min period = 4.936 kW
     pub.publish(topic_for(world.cid, serial),
                 json.dumps({"ts": iso(ts), "import_wh": 1234, "export_wh": 0, "token": world.tokens[serial]}))
@@ -126,7 +126,7 @@ def test_mqtt_reading_shows_on_the_live_view_within_2s(browser, world: World, ar
     op = ctx.new_page()
     login(op, world, "operator")
     op.wait_for_function("document.querySelector('#live-status').classList.contains('on')", timeout=5000)
-    pub = Publisher(world.mqtt).connect()
+    pub = Publisher(world.gateway).connect()
     serial = world.meters["seller"]
     pub.publish(topic_for(world.cid, serial),
                 json.dumps({"ts": iso(ts), "import_wh": 0, "export_wh": 2000, "token": world.tokens[serial]}))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from dashboard_support import PASSWORD, LiveServer, build_world, login, now_utc
-from mqtt_support import LOCAL_BROKER, port_open
+from mqtt_support import local_urls
 
 from peergrid.service.mqtt import MeterProfiles
 from peergrid.service.timeutil import floor_interval
@@ -30,9 +30,10 @@ def db_url(request, tmp_path):
 def test_simulator_to_invoice_on_the_dashboard(browser, db_url, artifacts):
     from peergrid.service import clearing
 
-    if not port_open(*LOCAL_BROKER):
-        pytest.skip("no MQTT broker on 127.0.0.1:1883 (scripts/services.sh starts Mosquitto)")
-    w = build_world(db_url, "mqtt://127.0.0.1:1883")
+    urls = local_urls()
+    if isinstance(urls, str):
+        pytest.skip(urls)
+    w = build_world(db_url, urls[0], gateway=urls[1])
     f = w.app.state.sessions
     try:
         with LiveServer(w.app) as srv:
@@ -44,7 +45,7 @@ def test_simulator_to_invoice_on_the_dashboard(browser, db_url, artifacts):
             proc = subprocess.run(
                 [str(Path(sys.executable).parent / "peergrid"), "meters", "simulate", "--db", db_url, "--community",
                  str(w.cid), "--meters", "3", "--rate", "500/s", "--backfill", "2", "--rounds", "2", "--period", "900",
-                 "--from-data", "--json"],
+                 "--from-data", "--json", "--mqtt", urls[1]],
                 capture_output=True, text=True, timeout=60,
             )
             assert proc.returncode == 0, proc.stderr

@@ -1,4 +1,4 @@
-"""Fixtures: the local Mosquitto (127.0.0.1:1883), private brokers, and service databases."""
+"""Fixtures: the local Mosquitto (127.0.0.1:1883, authenticated), private brokers, and service databases."""
 
 from __future__ import annotations
 
@@ -10,15 +10,27 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from mqtt_support import LOCAL_BROKER, MOSQUITTO, Broker, Site, port_open
+from mqtt_support import MOSQUITTO, Broker, Site, local_urls
 
 
 @pytest.fixture(scope="session")
-def local_broker() -> str:
-    """URL of the Mosquitto that `make test` starts on 127.0.0.1:1883."""
-    if not port_open(*LOCAL_BROKER):
-        pytest.skip("no MQTT broker on 127.0.0.1:1883 (scripts/services.sh starts Mosquitto)")
-    return "mqtt://127.0.0.1:1883"
+def local_urls_() -> tuple[str, str]:
+    urls = local_urls()
+    if isinstance(urls, str):
+        pytest.skip(urls)
+    return urls
+
+
+@pytest.fixture(scope="session")
+def local_broker(local_urls_: tuple[str, str]) -> str:
+    """Ingestor URL (user peergrid-ingest: reads readings) of the Mosquitto of scripts/services.sh on 127.0.0.1:1883."""
+    return local_urls_[0]
+
+
+@pytest.fixture(scope="session")
+def local_gateway(local_urls_: tuple[str, str]) -> str:
+    """Gateway URL (user peergrid-gateway: publishes readings of any meter) of the same broker."""
+    return local_urls_[1]
 
 
 @pytest.fixture

@@ -58,8 +58,22 @@ def test_publish_packets_survive_any_split_of_the_stream(messages, data):
     assert got == [(t, p, mid if q else 0, q) for t, p, mid, q in messages]
 
 
-def test_round_trip_through_mosquitto_with_acks(local_broker):
-    host, port = local_broker.removeprefix("mqtt://").split(":")
+@pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
+def test_round_trip_through_mosquitto_with_acks(local_broker, local_gateway, tls):
+    """Ingest user subscribes, gateway user publishes 300 QoS 1 messages (also over TLS: 8883, local CA)."""
+    import random
+
+    from mqtt_support import local_ca
+
+    from peergrid.service.mqtt import BrokerURL
+
+    def url(u: str) -> BrokerURL:
+        if tls:
+            u = u.replace("mqtt://", "mqtts://").replace(":1883", f":8883?ca={local_ca()}")
+        return BrokerURL.parse(u)
+
+    ing, gw = url(local_broker), url(local_gateway)
+    cid = random.randrange(10**9, 10**10)  # a community of our own on the shared broker
     got: list[tuple[bytes, bytes]] = []
     done = threading.Event()
     sub: Client
@@ -70,25 +84,28 @@ def test_round_trip_through_mosquitto_with_acks(local_broker):
         if len(got) >= 300:
             done.set()
 
-    sub = Client(host, int(port), "wire-test-sub", subscriptions=[("wiretest/+", 1)], on_messages=on_messages)
+    sub = Client(ing.host, ing.port, f"wire-test-sub-{cid}", **ing.client_kwargs(),
+                 subscriptions=[(f"peergrid/{cid}/+/reading", 1)], on_messages=on_messages)
     sub.start()
     assert sub.connected.wait(5)
-    pub = Client(host, int(port), "wire-test-pub").connect()
+    pub = Client(gw.host, gw.port, f"wire-test-pub-{cid}", **gw.client_kwargs()).connect()
     try:
-        pub.publish_many([(f"wiretest/{i % 7}", f"m{i}") for i in range(300)])
-        assert pub.wait_acked(10) and pub.inflight == 0
+        pub.publish_many([(f"peergrid/{cid}/M{i % 7}/reading", f"m{i}") for i in range(300)])
+        assert pub.wait_acked(10) and pub.inflight == 0 and pub.refused == 0
         assert done.wait(10)
         assert sorted(p for _, p in got) == sorted(f"m{i}".encode() for i in range(300))
-        assert {t for t, _ in got} == {f"wiretest/{i}".encode() for i in range(7)}
+        assert {t for t, _ in got} == {f"peergrid/{cid}/M{i}/reading".encode() for i in range(7)}
     finally:
         pub.stop()
         sub.stop()
 
 
 def test_too_long_strings_are_named(local_broker):
-    host, port = local_broker.removeprefix("mqtt://").split(":")
+    from peergrid.service.mqtt import BrokerURL
+
+    b = BrokerURL.parse(local_broker)
     with pytest.raises(ValueError, match="longer than 65,535 bytes"):
-        Client(host, int(port), "x" * 70000).connect(2)
+        Client(b.host, b.port, "x" * 70000, **b.client_kwargs()).connect(2)
 
 
 def test_broker_down_is_an_oserror():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -23,6 +23,27 @@ from peergrid.cli.main import _print_json, err_console, handle_errors
 from peergrid.core.errors import ConfigError
 
 DB_HELP = "Service database: SQLite file/URL or postgresql://user:pw@host/db (default ./peergrid.db)"
+
+
+def _open_db(db: str | None) -> tuple[Any, Any]:
+    """``(engine, session factory)`` of an existing service database; :class:`ConfigError` if it is missing."""
+    from peergrid.service.db import make_engine, normalise_url, session_factory
+
+    url = normalise_url(db)
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
+        raise ConfigError(f"database {url[len('sqlite:///'):]} does not exist (start `peergrid serve` once)")
+    engine = make_engine(url)
+    return engine, session_factory(engine)
+
+
+def _check_community(session: Any, community: int) -> None:
+    from peergrid.service.directory import get_community
+    from peergrid.service.errors import ServiceError
+
+    try:
+        get_community(session, community)
+    except ServiceError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _tokens_from_db(db: str | None, community: int) -> dict[str, str]:
@@ -115,5 +136,67 @@ def register(app: typer.Typer) -> None:
         else:
             typer.echo(f"published {res.messages} readings of {res.meters} meters over {res.rounds} period(s) "
                        f"({res.first_ts} .. {res.last_ts}) in {res.seconds:.1f} s")
+
+    @meters_app.command("provision")
+    @handle_errors
+    def provision_cmd(
+        directory: Annotated[Path, typer.Option("--dir", help="Where to write passwd, acl, service-credentials.json, "
+                                                "mosquitto.conf (created 0700)")],
+        db: Annotated[str | None, typer.Option("--db", help=DB_HELP)] = None,
+        community: Annotated[int | None, typer.Option("--community", min=1, help="Only this community's meters")]
+        = None,
+        owner: Annotated[str | None, typer.Option("--owner", help="System user the broker runs as (e.g. mosquitto): "
+                                                  "passwd and acl are given to it (needs root)")] = None,
+        tls: Annotated[Path | None, typer.Option("--tls", help="Directory with ca.crt, server.crt, server.key: "
+                                                 "mosquitto.conf gets a TLS listener on 8883")] = None,
+        pid_file: Annotated[Path | None, typer.Option("--pid-file", help="The broker's pid file (for --reload)")]
+        = None,
+        reload: Annotated[bool, typer.Option("--reload", help="SIGHUP the broker of --pid-file: it re-reads "
+                                             "passwd and acl")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    ) -> None:
+        """Write the broker's password file and ACL for every meter (and the service users), files 0600.
+
+        Meter user = serial, password = the meter's MQTT password (`peergrid meters tokens`); it may
+        publish on its own topic only. peergrid-ingest reads all readings, peergrid-gateway publishes
+        them; their random passwords are kept in service-credentials.json across runs.
+        """
+        from peergrid.service import broker
+
+        if reload and pid_file is None:
+            raise ConfigError("--reload needs --pid-file (the pid_file of the broker's mosquitto.conf)")
+        tls_files = None
+        if tls is not None:
+            tls_files = broker.TLSFiles(tls / "ca.crt", tls / "server.crt", tls / "server.key")
+            for f in (tls_files.cafile, tls_files.certfile, tls_files.keyfile):
+                if not f.is_file():
+                    raise ConfigError(f"--tls {tls}: {f.name} is missing (see docs/service.md, TLS)")
+        engine, factory = _open_db(db)
+        try:
+            with factory() as s, s.begin():
+                if community is not None:
+                    _check_community(s, community)
+                meters = broker.meter_passwords(s, community)
+        finally:
+            engine.dispose()
+        res = broker.provision(directory, meters, owner=owner)
+        conf = directory / broker.CONF_FILE
+        broker.write_private(conf, broker.mosquitto_conf(directory, tls=tls_files, pid_file=pid_file), 0o644)
+        pid = broker.reload_broker(pid_file) if reload and pid_file is not None else None
+        for serial in res.skipped:
+            err_console.print(f"skipped meter {serial!r}: not a valid MQTT user name (A-Z a-z 0-9 _ . -), "
+                              "or a duplicate or reserved name")
+        if as_json:
+            _print_json({"dir": str(directory), "meters": res.meters, "skipped": res.skipped,
+                         "passwd": str(res.passwd), "acl": str(res.acl), "credentials": str(res.credentials),
+                         "conf": str(conf), "reloaded": pid})
+            return
+        typer.echo(f"wrote {res.passwd} and {res.acl} ({res.meters} meters + {len(broker.SERVICE_USERS)} service "
+                   f"users), {res.credentials} (service passwords, 0600) and {conf}")
+        if pid is not None:
+            typer.echo(f"broker {pid} reloaded (SIGHUP)")
+        else:
+            typer.echo(f"start a broker with it: mosquitto -c {conf}   (or copy its lines into your mosquitto.conf;"
+                       f" after changes: peergrid meters provision ... --pid-file PID --reload)")
 
     app.add_typer(meters_app, name="meters")

@@ -6,7 +6,7 @@ file limits what each user may do:
 ========================  ==========================================  =====================================
 user                      password                                    may
 ========================  ==========================================  =====================================
-meter serial ``S`` of     :func:`peergrid.service.mqtt.meter_password` publish on ``peergrid/C/S/reading``
+meter serial ``S`` of     :func:`peergrid.service.mqtt.meter_token`    publish on ``peergrid/C/S/reading``
 community ``C``           (HMAC of the service secret)                only; subscribe to nothing
 ``peergrid-ingest``       random, :data:`CREDENTIALS_FILE`            subscribe to ``peergrid/+/+/reading``
                                                                       (also as ``$share/<group>/...``);
@@ -40,6 +40,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from peergrid.core.errors import ConfigError
 
@@ -167,9 +168,69 @@ class TLSFiles:
     keyfile: Path
 
 
+def generate_certificates(directory: Path | str, hosts: Iterable[str] = ("127.0.0.1", "localhost"),
+                          days: int = 825) -> TLSFiles:
+    """A private CA and a server certificate signed by it, with the ``openssl`` command line tool.
+
+    Runs the commands of docs/service.md ("TLS") and ``scripts/services.sh``: ``ca.key`` and
+    ``server.key`` (RSA 2048, 0600), ``ca.crt`` (give it to clients), ``server.crt`` with
+    ``hosts`` as subject alternative names (IP addresses as ``IP:``, names as ``DNS:``; clients
+    verify the host name against them).
+
+    Parameters
+    ----------
+    directory : Path or str
+        Created if missing; existing files are overwritten.
+    hosts : iterable of str
+        Names and addresses clients connect to.
+    days : int
+        Validity of both certificates (days).
+
+    Returns
+    -------
+    TLSFiles
+    """
+    import ipaddress
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        raise ConfigError("the openssl command is needed to make certificates (apt-get install openssl)")
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    hosts = list(hosts)
+    san = []
+    for h in hosts:
+        try:
+            ipaddress.ip_address(h)
+            san.append(f"IP:{h}")
+        except ValueError:
+            san.append(f"DNS:{h}")
+    (d / "server.ext").write_text(f"subjectAltName={','.join(san)}\nextendedKeyUsage=serverAuth\n")
+    steps = [
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", str(days),
+         "-subj", "/CN=peergrid MQTT CA", "-keyout", "ca.key", "-out", "ca.crt"],
+        ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-sha256", "-subj", f"/CN={hosts[0]}",
+         "-keyout", "server.key", "-out", "server.csr"],
+        ["openssl", "x509", "-req", "-sha256", "-days", str(days), "-in", "server.csr", "-CA", "ca.crt",
+         "-CAkey", "ca.key", "-CAcreateserial", "-extfile", "server.ext", "-out", "server.crt"],
+    ]
+    old = os.umask(0o077)
+    try:
+        for cmd in steps:
+            r = subprocess.run(cmd, cwd=d, capture_output=True, text=True)
+            if r.returncode:
+                raise ConfigError(f"{' '.join(cmd[:2])} failed: {r.stderr.strip().splitlines()[-1:]}")
+    finally:
+        os.umask(old)
+    (d / "ca.crt").chmod(0o644)
+    (d / "server.crt").chmod(0o644)
+    return TLSFiles(d / "ca.crt", d / "server.crt", d / "server.key")
+
+
 def mosquitto_conf(directory: Path | str, *, host: str = "127.0.0.1", port: int = 1883, tls: TLSFiles | None = None,
                    tls_port: int = 8883, plain: bool = True, pid_file: Path | str | None = None,
-                   extra: str = "") -> str:
+                   tls_client_id_is_user: bool = True, extra: str = "") -> str:
     """A mosquitto.conf for the password and ACL files of ``directory``.
 
     Parameters
@@ -184,6 +245,12 @@ def mosquitto_conf(directory: Path | str, *, host: str = "127.0.0.1", port: int 
         Adds a TLS listener on ``tls_port`` with these files (TLS 1.2 or newer).
     pid_file : Path or str, optional
         Where Mosquitto writes its pid (for ``peergrid meters provision --reload``).
+    tls_client_id_is_user : bool
+        ``use_username_as_clientid`` on the TLS listener (the one meters reach over the
+        network): the broker replaces every client id there by the user name, so a meter can
+        only ever resume or replace its own session, never another client's (e.g. the
+        ingestor's persistent session with its queued readings). One connection per user on
+        that listener; the ingestor and gateways on the broker host use the local listener.
     extra : str
         Further global lines (persistence, logging, ...).
 
@@ -206,6 +273,8 @@ def mosquitto_conf(directory: Path | str, *, host: str = "127.0.0.1", port: int 
     if tls is not None:
         out += ["", f"listener {int(tls_port)} {host}", f"cafile {tls.cafile}", f"certfile {tls.certfile}",
                 f"keyfile {tls.keyfile}", "tls_version tlsv1.2"]
+        if tls_client_id_is_user:
+            out.append("use_username_as_clientid true")
     return "\n".join(out) + "\n"
 
 
@@ -296,7 +365,7 @@ class Provisioned:
 
 
 def provision(directory: Path | str, meters: Mapping[tuple[int, str], str], *,
-              service_credentials: Mapping[str, str] | None = None) -> Provisioned:
+              service_credentials: Mapping[str, str] | None = None, owner: str | None = None) -> Provisioned:
     """Write the password file, the ACL file and the service credentials into ``directory`` (all 0600).
 
     Parameters
@@ -310,6 +379,10 @@ def provision(directory: Path | str, meters: Mapping[tuple[int, str], str], *,
     service_credentials : mapping, optional
         Passwords of :data:`SERVICE_USERS`; by default those of an existing
         :data:`CREDENTIALS_FILE` in ``directory`` are kept, missing ones are generated.
+    owner : str, optional
+        System user the broker runs as (Mosquitto started as root drops to ``mosquitto``
+        before it reads these files): the password and ACL files are given to it and the
+        directory becomes traversable (0711); the credentials file stays the caller's.
 
     Returns
     -------
@@ -336,7 +409,39 @@ def provision(directory: Path | str, meters: Mapping[tuple[int, str], str], *,
     write_private(d / CREDENTIALS_FILE, json.dumps(creds, indent=2, sort_keys=True) + "\n")
     write_private(d / PASSWD_FILE, password_file(users))
     write_private(d / ACL_FILE, acl_file(sorted(ok), ingest_users=[INGEST_USER], gateway_users=[GATEWAY_USER]))
+    if owner is not None:
+        import pwd
+
+        try:
+            pw = pwd.getpwnam(owner)
+        except KeyError:
+            raise ConfigError(f"no system user {owner!r} (the user the broker runs as, e.g. mosquitto)") from None
+        try:
+            for name in (PASSWD_FILE, ACL_FILE):
+                os.chown(d / name, pw.pw_uid, pw.pw_gid)
+        except PermissionError:
+            raise ConfigError(f"not allowed to give {d / PASSWD_FILE} to {owner!r} (run as root)") from None
+        d.chmod(0o711)
     return Provisioned(d, len(ok), skipped, creds)
+
+
+def meter_passwords(session: Any, community_id: int | None = None) -> dict[tuple[int, str], str]:
+    """``{(community id, serial): MQTT password}`` of every meter of the database (or of one community).
+
+    The password is :func:`peergrid.service.mqtt.meter_token` of the service secret (created on
+    first use), so provisioning twice gives the same passwords.
+    """
+    import sqlalchemy as sa
+
+    from peergrid.service.models import Meter
+    from peergrid.service.mqtt import meter_secret, meter_token
+
+    secret = meter_secret(session)
+    assert secret is not None
+    q = sa.select(Meter.community_id, Meter.serial).order_by(Meter.community_id, Meter.id)
+    if community_id is not None:
+        q = q.where(Meter.community_id == community_id)
+    return {(cid, serial): meter_token(secret, cid, serial) for cid, serial in session.execute(q)}
 
 
 def reload_broker(pid_file: Path | str) -> int:
