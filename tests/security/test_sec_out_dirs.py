@@ -216,6 +216,12 @@ def test_planted_marker_does_not_delete_user_files(inputs, tmp_path):
     assert (tmp_path / "victim.txt").read_text() == "outside"
     marker = json.loads((lone / MARKER).read_text())
     assert all(not k.startswith(("/", "..")) for k in marker["files"])
+    marker["files"]["../victim.txt"] = hashlib.sha256(b"outside").hexdigest()
+    (lone / MARKER).write_text(json.dumps(marker))
+    code, _, err = run("report", lone, "--json")  # updates the marker in place: foreign keys are dropped
+    assert code == 0, err
+    assert "../victim.txt" not in json.loads((lone / MARKER).read_text())["files"]
+    assert (tmp_path / "victim.txt").read_text() == "outside"
 
 
 def test_out_is_a_file(inputs, tmp_path):

@@ -155,7 +155,16 @@ def _read_marker(directory: Path) -> dict | None:
         return None
     if not all(isinstance(d, str) for d in dirs):
         return None
+    # entries are only ever looked up, never opened; still, drop anything that is not a plain relative path
+    data["files"] = {k: v for k, v in files.items() if _plain(k)}
+    data["dirs"] = [d for d in dirs if _plain(d)]
     return data
+
+
+def _plain(rel: str) -> bool:
+    """Whether ``rel`` is a plain relative POSIX path below the directory (no ``..``, not absolute)."""
+    parts = rel.split("/")
+    return bool(rel) and "\x00" not in rel and all(p not in ("", ".", "..") for p in parts)
 
 
 def _owned(directory: Path, skip: frozenset[str] = frozenset()) -> dict | None:
