@@ -514,7 +514,7 @@ def place_order(
     response: Response,
     user: Me,
     db: DB,
-    idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
+    idempotency_key: Annotated[S.Key | None, Header(max_length=100)] = None,
 ) -> Order:
     """Place a bid (buy) or offer (sell) for a trading interval (prosumers; consumers buy only).
 
@@ -720,8 +720,17 @@ def get_invoice(community_id: PId, invoice_id: PId, user: Me, db: DB) -> dict[st
     responses=ERRORS,
 )
 def invoice_html(community_id: PId, invoice_id: PId, user: Me, db: DB) -> HTMLResponse:
-    """An invoice as an HTML page."""
-    return HTMLResponse(invoicemod.render_html(_invoice(db, user, community_id, invoice_id)))
+    """An invoice as an HTML page (its own CSP: no script at all, the page's inline stylesheet)."""
+    return HTMLResponse(
+        invoicemod.render_html(_invoice(db, user, community_id, invoice_id)),
+        headers={"Content-Security-Policy": INVOICE_CSP},
+    )
+
+
+#: The invoice page has one inline <style> and nothing else: no script, no requests, no forms, no framing.
+INVOICE_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
 
 
 @router.get(

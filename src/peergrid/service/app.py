@@ -31,6 +31,8 @@ from peergrid.service.clearing import Scheduler
 from peergrid.service.db import make_engine, migrate, pool_capacity, session_factory
 from peergrid.service.errors import RateLimited, ServiceError
 from peergrid.service.models import utcnow
+from peergrid.service.web import WebSettings
+from peergrid.service.web import install as install_web_defences
 
 log = logging.getLogger("peergrid.service")
 
@@ -159,6 +161,7 @@ def create_app(
     demo: bool = False,
     extensions: Sequence[str] | None = None,
     migrate_db: bool = True,
+    web: WebSettings | None = None,
 ) -> FastAPI:
     """Build the service app.
 
@@ -184,12 +187,15 @@ def create_app(
         Extension modules to mount (default :data:`OPTIONAL_EXTENSIONS`; ``()`` for none).
     migrate_db : bool
         Upgrade the schema to head on creation.
+    web : WebSettings, optional
+        Request body limits, trusted origins and HSTS of the web surface (default
+        :meth:`WebSettings.from_env <peergrid.service.web.WebSettings.from_env>`).
 
     Returns
     -------
     fastapi.FastAPI
         ``app.state`` holds ``engine``, ``sessions`` (a sessionmaker), ``auth``,
-        ``limiter``, ``clock`` and ``scheduler``.
+        ``limiter``, ``clock``, ``scheduler`` and ``web``.
     """
     from peergrid.service.api import router
 
@@ -244,6 +250,9 @@ def create_app(
     # ---- optional extensions (dashboard, MQTT) hook in here --------------------------------
     app.state.extensions = mount_extensions(app, OPTIONAL_EXTENSIONS if extensions is None else extensions)
     # -----------------------------------------------------------------------------------------
+    # outermost: security headers, request body limit, same-origin check (peergrid.service.web)
+    app.state.web = web or WebSettings.from_env()
+    install_web_defences(app, app.state.web)
     return app
 
 

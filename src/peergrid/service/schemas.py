@@ -7,21 +7,78 @@ prices in currency/kWh, times ISO 8601 with a timezone.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 T = TypeVar("T")
 
+# ---- text: every free-text input is checked here, so the database never sees NUL or broken Unicode -------------
+#: Bidirectional-text controls (embeddings, overrides, isolates): they make text display differently from what
+#: it is (CVE-2021-42574, "Trojan Source"), so no field takes them.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(f"{chr(p + 0xFFFE)}{chr(p + 0xFFFF)}" for p in range(0, 0x110000, 0x10000))
+_BIDI = "".join(sorted(BIDI_CONTROLS))
+#: C0/C1 controls (incl. NUL and DEL), unpaired surrogates, line/paragraph separators, non-characters, bidi controls
+_NOT_IN_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029{_NONCHARACTERS}{_BIDI}]")
+#: the same, but tab, line feed and carriage return are allowed (multi-line text such as a memo)
+_NOT_IN_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029{_NONCHARACTERS}{_BIDI}]")
+#: what no password may hold: NUL (C strings, PostgreSQL) and unpaired surrogates (not encodable as UTF-8)
+_NOT_IN_PASSWORD = re.compile("[\x00\ud800-\udfff]")
+
+
+def _refuse(pattern: re.Pattern[str], value: str) -> str:
+    bad = pattern.search(value)
+    if bad is not None:
+        cp = ord(bad.group())
+        kind = ("unpaired surrogate" if 0xD800 <= cp <= 0xDFFF else
+                "bidirectional control" if bad.group() in BIDI_CONTROLS else
+                "line separator" if cp in (0x2028, 0x2029) else
+                "non-character" if cp >= 0xFDD0 else "control character")
+        raise ValueError(f"{kind} U+{cp:04X} at position {bad.start()} is not allowed")
+    return value
+
+
+def check_line(value: str) -> str:
+    """``value`` if it is printable single-line text, else ``ValueError`` naming the first bad code point.
+
+    Refused: C0 and C1 control characters (NUL, tab, line breaks, ESC, DEL …), unpaired
+    surrogates, U+2028/U+2029, Unicode non-characters and bidirectional controls.
+    """
+    return _refuse(_NOT_IN_LINE, value)
+
+
+def check_text(value: str) -> str:
+    """Like :func:`check_line`, but tab, line feed and carriage return are allowed (multi-line text)."""
+    return _refuse(_NOT_IN_TEXT, value)
+
+
+def check_password(value: str) -> str:
+    """``value`` unless it holds NUL or an unpaired surrogate (any other character is the user's choice)."""
+    return _refuse(_NOT_IN_PASSWORD, value)
+
+
+#: Single-line text (names, labels, serials, keys, emails): the base of every free-text field.
+Line = Annotated[str, AfterValidator(check_line)]
+#: Multi-line text (a memo).
+Text = Annotated[str, AfterValidator(check_text)]
+
 Role = Literal["admin", "operator", "prosumer", "consumer"]
 Mechanism = Literal["uniform", "pay-as-bid", "mcafee", "bilateral", "bs", "mmr", "sdr", "baseline"]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Password = Annotated[str, StringConstraints(min_length=8, max_length=200)]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(check_line)
+]
+Password = Annotated[str, StringConstraints(min_length=10, max_length=128), AfterValidator(check_password)]
 Price = Annotated[float, Field(ge=-10.0, le=10.0, allow_inf_nan=False)]
 Minor = Annotated[int, Field(ge=1, le=10**12)]
 Email = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    str,
+    StringConstraints(strip_whitespace=True, to_lower=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    AfterValidator(check_line),
 ]
+#: An idempotency key (body field or ``Idempotency-Key`` header).
+Key = Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(check_line)]
 
 
 class Strict(BaseModel):
@@ -38,8 +95,8 @@ class Page(BaseModel, Generic[T]):
 
 
 class LoginIn(Strict):
-    email: Annotated[str, StringConstraints(min_length=1, max_length=254)]
-    password: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    email: Annotated[str, StringConstraints(min_length=1, max_length=254), AfterValidator(check_line)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(check_password)]
 
 
 class TokenOut(BaseModel):
@@ -123,8 +180,10 @@ class MemberOut(BaseModel):
 
 class MeterIn(Strict):
     user_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
-    serial: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    label: Annotated[str, StringConstraints(max_length=200)] = ""
+    serial: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(check_line)
+    ]
+    label: Annotated[str, StringConstraints(max_length=200), AfterValidator(check_line)] = ""
 
 
 class MeterOut(BaseModel):
@@ -137,7 +196,7 @@ class MeterOut(BaseModel):
 
 
 class ReadingIn(Strict):
-    meter: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    meter: Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(check_line)] | None = None
     meter_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
     ts: AwareDatetime
     import_wh: Annotated[int, Field(ge=0, le=10**9)] | None = None
@@ -178,7 +237,7 @@ class WalletOut(BaseModel):
 
 class TopupIn(Strict):
     amount_minor: Minor
-    memo: Annotated[str, StringConstraints(max_length=200)] = ""
+    memo: Annotated[str, StringConstraints(max_length=200), AfterValidator(check_text)] = ""
 
 
 class CreditIn(Strict):
@@ -215,7 +274,7 @@ class OrderIn(Strict):
     interval_start: AwareDatetime
     quantity_wh: Annotated[int, Field(ge=1, le=10**8)]
     price: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)]
-    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    idempotency_key: Key | None = None
 
 
 class OrderOut(BaseModel):

@@ -26,20 +26,24 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import math
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from peergrid.service import auth as authmod
-from peergrid.service import rbac
+from peergrid.service import rbac, web
+from peergrid.service import schemas as S
 from peergrid.service.dashboard import queries as Q
-from peergrid.service.errors import ServiceError
+from peergrid.service.errors import Invalid, ServiceError
 from peergrid.service.models import Community, User
 
 HERE = Path(__file__).parent
@@ -48,6 +52,10 @@ SSE_HEARTBEAT_S = 15.0
 #: A meter is "silent" after this many trading intervals without a reading.
 SILENT_INTERVALS = 4
 MEMBERS_PER_PAGE = 200
+#: Ids in paths: positive 32-bit integers (as in the API); anything else is a 422 before the database is asked.
+Id = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+#: The form's energy field in kWh maps to the API's ``quantity_wh``; these are its limits in kWh for messages.
+MIN_KWH, MAX_KWH = 0.001, 10**8 / 1000
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
@@ -84,12 +92,68 @@ class _Redirect(Exception):
         self.url = url
 
 
+class _FormRefused(Exception):
+    """A state-changing form without the session's CSRF token (rendered as a 403 page)."""
+
+
 def _user(request: Request, session: Any) -> User:
+    """The logged-in user (else a redirect to the login page); sets ``request.state.csrf``, the form token."""
     token = request.cookies.get(authmod.COOKIE_NAME)
     try:
-        return authmod.authenticate(session, request.app.state.auth, token).user
+        info = authmod.authenticate(session, request.app.state.auth, token)
     except ServiceError:
         raise _Redirect("/login?next=" + quote(request.url.path)) from None
+    request.state.jti = info.jti
+    request.state.csrf = web.csrf_token(request.app.state.auth.secret, info.jti)
+    return info.user
+
+
+def _check_form(request: Request, token: str) -> None:
+    """Refuse a POST whose form token is not the one of the session (after :func:`_user`)."""
+    if not web.check_csrf_token(request.app.state.auth.secret, request.state.jti, token):
+        raise _FormRefused
+
+
+def _form_error(exc: ValidationError, names: dict[str, str]) -> str:
+    """One line for the first error of a form validated by a pydantic model, in the form's own field names."""
+    first = exc.errors()[0]
+    field = str(first["loc"][0]) if first.get("loc") else ""
+    msg = str(first.get("msg", "invalid input")).removeprefix("Value error, ")
+    return f"{names.get(field, field)}: {msg}" if field else msg
+
+
+def order_from_form(side: str, interval_start: str, quantity_kwh: str, price: str) -> S.OrderIn:
+    """The member form's order as the API's :class:`~peergrid.service.schemas.OrderIn` (same limits).
+
+    Parameters
+    ----------
+    side : str
+        ``buy`` or ``sell``.
+    interval_start : str
+        ISO 8601 start of the trading interval, with a timezone.
+    quantity_kwh : str
+        Energy, kWh (the API takes integer Wh: rounded to the nearest Wh).
+    price : str
+        Limit price, currency/kWh.
+
+    Raises
+    ------
+    Invalid
+        With a one-line message naming the field.
+    """
+    try:
+        kwh = float(quantity_kwh)
+    except ValueError:
+        raise Invalid(f"energy: enter a number of kWh, not {quantity_kwh[:20]!r}") from None
+    wh = kwh * 1000
+    if not (math.isfinite(wh) and 1 <= round(wh) <= 10**8):
+        raise Invalid(f"energy: must be between {MIN_KWH} and {MAX_KWH:,.0f} kWh")
+    try:
+        return S.OrderIn.model_validate(
+            {"side": side, "interval_start": interval_start, "quantity_wh": round(wh), "price": price}
+        )
+    except ValidationError as exc:
+        raise Invalid(_form_error(exc, {"interval_start": "interval", "quantity_wh": "energy"})) from None
 
 
 def _community(session: Any, user: User, cid: int) -> Community:
@@ -146,6 +210,15 @@ def login_submit(
 
     # only paths of this site (no "//host", "/\\host" or schemes: no open redirect)
     target = next if next.startswith("/") and not next.startswith(("//", "/\\")) and ":" not in next else "/dashboard"
+    try:
+        S.check_line(target)
+        creds = S.LoginIn(email=email, password=password)
+    except (ValueError, ValidationError) as exc:
+        msg = _form_error(exc, {}) if isinstance(exc, ValidationError) else "invalid redirect target"
+        return templates.TemplateResponse(
+            request, "login.html", {"next": "/dashboard", "error": msg, "nav": None, "email": ""}, status_code=422
+        )
+    email, password = creds.email, creds.password
     with request.app.state.sessions() as s:
         try:
             issued = authmod.login(s, request.app.state.auth, request.app.state.limiter, email, password,
@@ -162,15 +235,18 @@ def login_submit(
 
 
 @router.post("/logout")
-def logout(request: Request) -> Response:
-    """Revoke the session token, delete the cookie and go to the login page."""
+def logout(request: Request, csrf_token: str = Form("")) -> Response:
+    """Revoke the session token (the form must carry its CSRF token), delete the cookie and go to the login page."""
     with request.app.state.sessions() as s:
         try:
             info = authmod.authenticate(s, request.app.state.auth, request.cookies.get(authmod.COOKIE_NAME))
+        except ServiceError:
+            info = None  # no valid session: nothing to revoke
+        if info is not None:
+            if not web.check_csrf_token(request.app.state.auth.secret, info.jti, csrf_token):
+                raise _FormRefused
             authmod.revoke(s, info.jti, info.expires_at)
             s.commit()
-        except ServiceError:
-            pass
     resp = RedirectResponse("/login", status_code=303)
     resp.delete_cookie(authmod.COOKIE_NAME, path="/")
     return resp
@@ -188,79 +264,92 @@ def home(request: Request) -> Response:
         return RedirectResponse(f"/dashboard/c/{comms[0].id}/{view}", status_code=303)
 
 
-@router.get("/dashboard/c/{cid}/me", response_class=HTMLResponse)
-def member_view(request: Request, cid: int, msg: str = "", err: str = "") -> Response:
-    """The member page: live power, today's energy, orders, trades, wallet, ledger, invoices, savings."""
+def _member_page(request: Request, s: Any, user: User, c: Community, *, msg: str = "", err: str = "",
+                 form: dict[str, str] | None = None, status_code: int = 200) -> Response:
+    """Render the member page (``form``: the order form's values to show again after an error)."""
     from peergrid.service.orders import open_commitments
     from peergrid.service.reports import user_report
 
     now = _now(request)
+    balance, ledger = Q.ledger_of(s, c, user.id)
+    ctx = {
+        "user": user,
+        "c": c,
+        "nav": _nav(user, c, Q.communities_of(s, user), "me"),
+        "live": Q.live_member(s, c, user.id, now),
+        "series": Q.net_series(s, c, now - dt.timedelta(hours=24), user.id),
+        "orders": Q.orders_of(s, c, user.id),
+        "trades": Q.trades_of(s, c, user.id, 20),
+        "balance": balance,
+        "committed": open_commitments(s, c.id, user.id),
+        "ledger": ledger,
+        "invoices": Q.invoices_of(s, c, user.id),
+        "report": user_report(s, c.id, user.id),
+        "intervals": _next_intervals(c, now),
+        "msg": msg,
+        "err": err,
+        "form": form or {},
+    }
+    return templates.TemplateResponse(request, "member.html", ctx, status_code=status_code)
+
+
+@router.get("/dashboard/c/{cid}/me", response_class=HTMLResponse)
+def member_view(request: Request, cid: Id, msg: str = "", err: str = "") -> Response:
+    """The member page: live power, today's energy, orders, trades, wallet, ledger, invoices, savings."""
     with request.app.state.sessions() as s:
         user = _user(request, s)
         c = _community(s, user, cid)
         if user.role not in ("prosumer", "consumer"):
             return RedirectResponse(f"/dashboard/c/{cid}/community", status_code=303)
-        balance, ledger = Q.ledger_of(s, c, user.id)
-        ctx = {
-            "user": user,
-            "c": c,
-            "nav": _nav(user, c, Q.communities_of(s, user), "me"),
-            "live": Q.live_member(s, c, user.id, _now(request)),
-            "series": Q.net_series(s, c, now - dt.timedelta(hours=24), user.id),
-            "orders": Q.orders_of(s, c, user.id),
-            "trades": Q.trades_of(s, c, user.id, 20),
-            "balance": balance,
-            "committed": open_commitments(s, c.id, user.id),
-            "ledger": ledger,
-            "invoices": Q.invoices_of(s, c, user.id),
-            "report": user_report(s, c.id, user.id),
-            "intervals": _next_intervals(c, now),
-            "msg": msg,
-            "err": err,
-        }
-    return templates.TemplateResponse(request, "member.html", ctx)
+        return _member_page(request, s, user, c, msg=msg[:300], err=err[:300])
 
 
 @router.post("/dashboard/c/{cid}/orders")
 def place_order(
     request: Request,
-    cid: int,
-    side: str = Form(...),
-    interval_start: str = Form(...),
-    quantity_kwh: float = Form(...),
-    price: float = Form(...),
+    cid: Id,
+    side: str = Form(""),
+    interval_start: str = Form(""),
+    quantity_kwh: str = Form(""),
+    price: str = Form(""),
+    csrf_token: str = Form(""),
 ) -> Response:
-    """Place an order from the member form (:func:`peergrid.service.orders.place_order`); errors as a message."""
-    from peergrid.service import orders
-    from peergrid.service.timeutil import parse_time
+    """Place an order from the member form.
 
-    back = f"/dashboard/c/{cid}/me"
+    The form is validated by the API's schema (:func:`order_from_form`) and placed by the
+    same service function as ``POST /api/communities/{id}/orders``
+    (:func:`peergrid.service.orders.place_order`). An error shows the page again with the
+    message and the entered values (4xx); success redirects to the page (303).
+    """
+    from peergrid.service import orders
+
     with request.app.state.sessions() as s:
         user = _user(request, s)
+        _check_form(request, csrf_token)
         c = _community(s, user, cid)
+        if user.role not in ("prosumer", "consumer"):
+            return RedirectResponse(f"/dashboard/c/{cid}/community", status_code=303)
+        form = {"side": side, "interval_start": interval_start, "quantity_kwh": quantity_kwh, "price": price}
         try:
-            rbac.require_role(user, rbac.PROSUMER, rbac.CONSUMER)
-            if side not in ("buy", "sell"):
-                raise ServiceError(f"side must be buy or sell, got {side!r}")
-            if not 0 < quantity_kwh <= 1e6:
-                raise ServiceError("quantity must be > 0 kWh")
-            o, _ = orders.place_order(s, c, user, side, parse_time(interval_start, "interval_start"),
-                                      round(quantity_kwh * 1000), price, _now(request))
+            body = order_from_form(side, interval_start, quantity_kwh, price)
+            o, _ = orders.place_order(s, c, user, body.side, body.interval_start, body.quantity_wh, body.price,
+                                      _now(request))
             s.commit()
         except ServiceError as exc:
             s.rollback()
-            return RedirectResponse(f"{back}?err={quote(str(exc))}#orders", status_code=303)
-    return RedirectResponse(f"{back}?msg={quote(f'order {o.id} placed')}#orders", status_code=303)
+            return _member_page(request, s, user, c, err=str(exc), form=form, status_code=exc.status_code)
+    return RedirectResponse(f"/dashboard/c/{cid}/me?msg={quote(f'order {o.id} placed')}#orders", status_code=303)
 
 
 @router.post("/dashboard/c/{cid}/orders/{oid}/cancel")
-def cancel_order(request: Request, cid: int, oid: int) -> Response:
+def cancel_order(request: Request, cid: Id, oid: Id, csrf_token: str = Form("")) -> Response:
     """Cancel one of the member's open orders before gate closure."""
     from peergrid.service import orders
 
     back = f"/dashboard/c/{cid}/me"
     with request.app.state.sessions() as s:
         user = _user(request, s)
+        _check_form(request, csrf_token)
         c = _community(s, user, cid)
         try:
             orders.cancel_order(s, c, user, oid, _now(request))
@@ -272,14 +361,14 @@ def cancel_order(request: Request, cid: int, oid: int) -> Response:
 
 
 @router.get("/dashboard/c/{cid}/community", response_class=HTMLResponse)
-def community_view(request: Request, cid: int, page: int = 1, silent: int = SILENT_INTERVALS) -> Response:
+def community_view(request: Request, cid: Id, page: int = 1, silent: int = SILENT_INTERVALS) -> Response:
     """The operator page: live load, P2P share, peak class, clearing, members, alerts, reports.
 
     The 24-hour and 7-day series and reports all come from one set-based pass over the last
     7 days of readings (:func:`queries.metered_intervals`).
     """
     now = _now(request)
-    page = max(page, 1)
+    page = min(max(page, 1), 10**6)
     silent = min(max(silent, 1), 10_000)
     with request.app.state.sessions() as s:
         user = _user(request, s)
@@ -389,6 +478,10 @@ def mount(app: FastAPI) -> None:
     @app.exception_handler(_Redirect)
     async def _redirect(_: Request, exc: _Redirect) -> Response:
         return RedirectResponse(exc.url, status_code=303)
+
+    @app.exception_handler(_FormRefused)
+    async def _refused(request: Request, _: _FormRefused) -> Response:
+        return templates.TemplateResponse(request, "refused.html", {"nav": None}, status_code=403)
 
     app.include_router(router)
     app.add_middleware(EventStreams)  # outermost: added after the service's ConcurrencyLimit

@@ -85,10 +85,19 @@
       document.body.dataset.liveUpdates = String(Number(document.body.dataset.liveUpdates || 0) + 1);
     });
   }
+  // ---- the community switcher: go to the same view of the chosen community (no inline handlers: the CSP forbids them)
+  function switcher(sel) {
+    sel.addEventListener("change", function () {
+      var view = sel.dataset.view === "community" ? "community" : "me";
+      location.href = "/dashboard/c/" + encodeURIComponent(sel.value) + "/" + view;
+    });
+  }
   document.addEventListener("DOMContentLoaded", function () {
     drawAll();
     var root = document.querySelector("[data-events]");
     if (root) live(root);
+    var sel = document.getElementById("community-switch");
+    if (sel) switcher(sel);
     var t; window.addEventListener("resize", function () { clearTimeout(t); t = setTimeout(drawAll, 150); });
   });
 })();

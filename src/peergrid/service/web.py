@@ -1,0 +1,314 @@
+"""Defences of the web surface: security headers, a same-origin check (CSRF), a request body limit, form tokens.
+
+:func:`install` wraps the service app (the JSON API, the dashboard, the docs) in three ASGI
+middlewares, outermost first:
+
+* :class:`SecurityHeaders` — ``Content-Security-Policy`` without inline script (the API docs
+  pages get a looser policy of their own: Swagger UI loads from a CDN and starts with an
+  inline script), ``X-Frame-Options: DENY``, ``X-Content-Type-Options: nosniff``,
+  ``Referrer-Policy: same-origin``, ``Cache-Control: no-store`` (everything but static
+  files) and, if configured, ``Strict-Transport-Security``.
+* :class:`BodyLimit` — request bodies larger than the route's limit are refused with 413
+  ``{"error": "too_large"}``: up front from ``Content-Length``, and for chunked bodies as
+  soon as the bytes read exceed the limit, without reading the rest.
+* :class:`SameOrigin` — a state-changing request (POST, PUT, PATCH, DELETE) without a
+  bearer token that comes from a browser page of another origin (``Origin``, else
+  ``Referer``) is refused with 403. This stops cross-site request forgery with the session
+  cookie, including from another port of the same host, which is *same-site* (so the
+  ``SameSite=Strict`` cookie is sent) but another origin. Bearer tokens need no check:
+  browsers never attach them by themselves. Requests with neither header come from
+  non-browser clients and pass.
+
+The dashboard's forms carry a token as well (:func:`csrf_token`, an HMAC of the session's
+token id under the service's signing key), checked on every POST.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.datastructures import Headers, MutableHeaders
+
+MiB = 1 << 20
+
+#: The policy of every page but the API docs: scripts, styles, images and connections from this origin only;
+#: no inline script or style, no plugins, no framing, no <base>, forms post to this origin only.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "font-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+#: The policy of the API docs (Swagger UI, ReDoc): their scripts and styles come from jsDelivr and they start
+#: with inline code. These pages show no user data and echo no request input.
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+            "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+            "font-src 'self' https://fonts.gstatic.com; worker-src 'self' blob:; connect-src 'self'; "
+            "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+#: Responses under these paths may be cached (static files); all others are ``no-store``.
+CACHEABLE_PREFIXES: tuple[str, ...] = ("/dashboard/static/",)
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+ENV_MAX_BODY = "PEERGRID_MAX_BODY"
+ENV_MAX_READINGS_BODY = "PEERGRID_MAX_READINGS_BODY"
+ENV_TRUSTED_ORIGINS = "PEERGRID_TRUSTED_ORIGINS"
+ENV_HSTS = "PEERGRID_HSTS_S"
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """Limits and trust of the web surface.
+
+    Attributes
+    ----------
+    max_body_bytes : int
+        Largest request body of any route without its own limit, bytes (default 1 MiB).
+    route_body_limits : tuple of (str, int)
+        ``(path regex, bytes)`` pairs, first match wins. Default: the readings upload
+        (up to 50,000 readings per batch) takes 16 MiB.
+    trusted_origins : tuple of str
+        Further origins (``https://host[:port]``) whose pages may send state-changing
+        requests with the session cookie, e.g. the public origin when a reverse proxy
+        rewrites ``Host`` or the scheme without forwarding them.
+    hsts_max_age_s : int
+        ``Strict-Transport-Security: max-age`` on HTTPS responses, seconds; 0 sends no header.
+    """
+
+    max_body_bytes: int = 1 * MiB
+    route_body_limits: tuple[tuple[str, int], ...] = ((r"^/api/communities/[^/]+/readings/?$", 16 * MiB),)
+    trusted_origins: tuple[str, ...] = ()
+    hsts_max_age_s: int = 0
+    _patterns: tuple[tuple[re.Pattern[str], int], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.max_body_bytes < 1 or any(n < 1 for _, n in self.route_body_limits):
+            raise ValueError("body limits must be at least 1 byte")
+        for origin in self.trusted_origins:
+            if normalize_origin(origin) is None:
+                raise ValueError(f"trusted origin {origin!r} is not scheme://host[:port]")
+        object.__setattr__(self, "_patterns", tuple((re.compile(p), n) for p, n in self.route_body_limits))
+
+    def body_limit(self, path: str) -> int:
+        """The body limit of a request path, bytes."""
+        for pattern, limit in self._patterns:
+            if pattern.match(path):
+                return limit
+        return self.max_body_bytes
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> WebSettings:
+        """Settings from ``$PEERGRID_MAX_BODY`` (bytes), ``$PEERGRID_MAX_READINGS_BODY`` (bytes),
+        ``$PEERGRID_TRUSTED_ORIGINS`` (comma-separated) and ``$PEERGRID_HSTS_S`` (seconds); defaults otherwise."""
+        env = os.environ if environ is None else environ
+        kw: dict[str, Any] = {}
+        try:
+            if env.get(ENV_MAX_BODY):
+                kw["max_body_bytes"] = int(env[ENV_MAX_BODY])
+            if env.get(ENV_MAX_READINGS_BODY):
+                kw["route_body_limits"] = ((cls.route_body_limits[0][0], int(env[ENV_MAX_READINGS_BODY])),)
+            if env.get(ENV_HSTS):
+                kw["hsts_max_age_s"] = int(env[ENV_HSTS])
+        except ValueError as exc:
+            raise ValueError(f"web settings from the environment: {exc}") from None
+        if env.get(ENV_TRUSTED_ORIGINS):
+            kw["trusted_origins"] = tuple(o.strip() for o in env[ENV_TRUSTED_ORIGINS].split(",") if o.strip())
+        return cls(**kw)
+
+
+# ------------------------------------------------------------------------------ origins
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalize_origin(origin: str) -> str | None:
+    """``scheme://host[:port]`` in lower case without the scheme's default port; ``None`` if not an origin.
+
+    Examples
+    --------
+    >>> normalize_origin("HTTP://Example.org:80")
+    'http://example.org'
+    >>> normalize_origin("null") is None
+    True
+    """
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    host = parts.hostname.lower()
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    return f"{scheme}://{host}" if port in (None, _DEFAULT_PORTS[scheme]) else f"{scheme}://{host}:{port}"
+
+
+def request_origin(scope: Mapping[str, Any], headers: Headers) -> str | None:
+    """The origin this request was sent to: the scope's scheme (set from trusted proxy headers) and ``Host``."""
+    host = headers.get("host")
+    if not host:
+        server = scope.get("server")
+        if not server:
+            return None
+        host = f"{server[0]}:{server[1]}" if server[1] is not None else str(server[0])
+    return normalize_origin(f"{scope.get('scheme', 'http')}://{host}")
+
+
+async def _send_json(send: Any, status: int, kind: str, detail: str, close: bool = False) -> None:
+    body = json.dumps({"error": kind, "detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class SameOrigin:
+    """ASGI middleware: refuse state-changing browser requests from another origin unless they carry a bearer token.
+
+    The origin of the page that sent the request is ``Origin`` (browsers send it with every
+    cross-origin request and every POST), else the origin of ``Referer``; it must equal the
+    request's own origin (scheme, host and port) or one of ``trusted``. ``Origin: null``
+    (sandboxed frames, some redirects) never matches.
+    """
+
+    def __init__(self, app: Any, trusted: Sequence[str] = ()) -> None:
+        self.app = app
+        self.trusted = frozenset(o for o in (normalize_origin(t) for t in trusted) if o)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] not in UNSAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if headers.get("authorization", "")[:7].lower() == "bearer ":
+            await self.app(scope, receive, send)  # a bearer token is never sent by a browser on its own
+            return
+        sender = headers.get("origin")
+        if sender is None:
+            referer = headers.get("referer")
+            if referer is None:  # not a browser page: the form token still guards the dashboard
+                await self.app(scope, receive, send)
+                return
+            sender = referer
+        origin = normalize_origin(sender)
+        own = request_origin(scope, headers)
+        if origin is not None and (origin == own or origin in self.trusted):
+            await self.app(scope, receive, send)
+            return
+        shown = sender if len(sender) <= 100 else sender[:100] + "…"
+        await _send_json(send, 403, "forbidden",
+                         f"cross-origin request refused: sent from {shown!r}, not from this site ({own})")
+
+
+class _TooLarge(Exception):
+    """Raised into the app when a streamed body passes the limit."""
+
+
+class BodyLimit:
+    """ASGI middleware: refuse request bodies over the route's limit (413) without reading the rest."""
+
+    def __init__(self, app: Any, settings: WebSettings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.settings.body_limit(scope.get("path", ""))
+        detail = f"request body larger than {limit:,} bytes (the limit of this route)"
+        length = Headers(scope=scope).get("content-length")
+        if length is not None and length.strip().isdigit() and int(length) > limit:
+            await _send_json(send, 413, "too_large", detail, close=True)
+            return
+        received = 0
+        exceeded = False
+        started = False
+
+        async def limited_receive() -> Any:
+            nonlocal received, exceeded
+            if exceeded:
+                raise _TooLarge
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    exceeded = True
+                    raise _TooLarge
+            return message
+
+        async def guarded_send(message: Any) -> None:
+            nonlocal started
+            if exceeded:
+                return  # whatever the app answers to the aborted body is replaced by the 413
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except _TooLarge:
+            pass
+        except Exception:
+            if not exceeded:
+                raise
+        if exceeded and not started:
+            await _send_json(send, 413, "too_large", detail, close=True)
+
+
+class SecurityHeaders:
+    """ASGI middleware: the security headers of every HTTP response (see the module docstring)."""
+
+    def __init__(self, app: Any, hsts_max_age_s: int = 0) -> None:
+        self.app = app
+        self.hsts = f"max-age={hsts_max_age_s}; includeSubDomains" if hsts_max_age_s > 0 else None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        csp = DOCS_CSP if path in DOCS_PATHS else CSP
+        cacheable = path.startswith(CACHEABLE_PREFIXES)
+        hsts = self.hsts if scope.get("scheme") == "https" else None
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                h = MutableHeaders(scope=message)
+                h.setdefault("content-security-policy", csp)  # a route may set a stricter one of its own
+                h["x-frame-options"] = "DENY"
+                h["x-content-type-options"] = "nosniff"
+                h["referrer-policy"] = "same-origin"
+                h["cross-origin-opener-policy"] = "same-origin"
+                if not cacheable:
+                    h["cache-control"] = "no-store"
+                if hsts:
+                    h["strict-transport-security"] = hsts
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def install(app: Any, settings: WebSettings) -> None:
+    """Wrap ``app`` (a FastAPI/Starlette app) in the defences; call after every other middleware is added."""
+    app.add_middleware(SameOrigin, trusted=settings.trusted_origins)
+    app.add_middleware(BodyLimit, settings=settings)
+    app.add_middleware(SecurityHeaders, hsts_max_age_s=settings.hsts_max_age_s)  # outermost: 403/413 get them too
+
+
+# ------------------------------------------------------------------------------ form tokens
+def csrf_token(secret: str, jti: str) -> str:
+    """The form token of a session: HMAC-SHA256 of its token id ``jti`` under the signing key ``secret`` (hex)."""
+    return hmac.new(secret.encode(), b"peergrid-csrf-v1:" + jti.encode(), hashlib.sha256).hexdigest()
+
+
+def check_csrf_token(secret: str, jti: str, candidate: str | None) -> bool:
+    """True if ``candidate`` is the form token of session ``jti`` (constant-time comparison)."""
+    return bool(candidate) and hmac.compare_digest(csrf_token(secret, jti), str(candidate))
