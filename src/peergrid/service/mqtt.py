@@ -658,7 +658,7 @@ class Ingestor:
         Rejected messages written to ``mqtt_dead_letters`` per minute at most (the rest are
         counted in ``dead_letters_dropped``).
     max_dead_letters : int
-        Rows kept in ``mqtt_dead_letters``; older ones are deleted (checked once a minute).
+        Rows kept in ``mqtt_dead_letters``; older ones are deleted whenever new ones are written.
     """
 
     def __init__(
@@ -713,7 +713,6 @@ class Ingestor:
         self._dead_window = 0.0
         self._dead_in_window = 0
         self._dead_lock = threading.Lock()
-        self._last_trim = 0.0
         with factory() as sess, sess.begin():
             self._secret: str = meter_secret(sess) or ""
         if client_id is None:
@@ -1085,27 +1084,22 @@ class Ingestor:
             self.on_commit(sum(len(p.readings) for p in batch), t)
 
     def _write_dead_letters(self) -> None:
-        """Insert the queued dead letters in a transaction of their own; trim the table once a minute."""
+        """Insert the queued dead letters in a transaction of their own and keep the newest ``max_dead_letters``."""
         from peergrid.service.models import MqttDeadLetter
 
         with self._dead_lock:
+            if not self._dead:
+                return
             rows, self._dead = list(self._dead), deque()
-        now = time.monotonic()
-        trim = bool(rows or self._last_trim == 0.0) and now - self._last_trim >= 60.0
-        if not rows and not trim:
-            return
         try:
             with self.factory() as s, s.begin():
-                if rows:
-                    s.execute(sa.insert(MqttDeadLetter), [
-                        {"received_at": t, "topic": topic, "payload": payload, "reason": reason, "detail": detail,
-                         "community_id": cid if cid is not None and 0 < cid < 2**31 else None}
-                        for t, topic, payload, reason, detail, cid in rows])
-                if trim:
-                    self._last_trim = now
-                    top = s.scalar(sa.select(sa.func.max(MqttDeadLetter.id)))
-                    if top is not None and top > self.max_dead_letters:
-                        s.execute(sa.delete(MqttDeadLetter).where(MqttDeadLetter.id <= top - self.max_dead_letters))
+                s.execute(sa.insert(MqttDeadLetter), [
+                    {"received_at": t, "topic": topic, "payload": payload, "reason": reason, "detail": detail,
+                     "community_id": cid if cid is not None and 0 < cid < 2**31 else None}
+                    for t, topic, payload, reason, detail, cid in rows])
+                top = s.scalar(sa.select(sa.func.max(MqttDeadLetter.id)))
+                if top is not None and top > self.max_dead_letters:  # ids grow: older rows have smaller ones
+                    s.execute(sa.delete(MqttDeadLetter).where(MqttDeadLetter.id <= top - self.max_dead_letters))
         except Exception as exc:
             self.stats.db_errors += 1
             log.warning("writing %d MQTT dead letters failed (%s); dropped", len(rows), type(exc).__name__)
@@ -1195,7 +1189,7 @@ def mount(app: Any) -> None:
     from fastapi import Depends, Query
 
     from peergrid.service import rbac
-    from peergrid.service.api import DB, current_user
+    from peergrid.service.api import current_user, get_db
     from peergrid.service.errors import Forbidden
 
     if not hasattr(app.state, "mqtt_url"):
@@ -1232,7 +1226,7 @@ def mount(app: Any) -> None:
 
     @app.get("/mqtt/dead-letters", tags=["mqtt"], summary="Rejected MQTT messages, newest first (operators, admins)")
     def mqtt_dead_letters(
-        db: DB, user: Any = Depends(current_user),  # noqa: B008
+        db: Any = Depends(get_db, scope="function"), user: Any = Depends(current_user),  # noqa: B008
         community_id: int | None = Query(None, ge=1, le=2**31 - 1),
         limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=10**9),
     ) -> dict[str, Any]:
