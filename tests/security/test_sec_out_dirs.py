@@ -184,7 +184,7 @@ def test_out_dot_empty_cwd_then_rerun(inputs, tmp_path, monkeypatch):
     assert hidden(tmp_path) == []
 
 
-def test_symlinked_out_is_refused(inputs, tmp_path):
+def test_symlinked_out_or_a_file_is_refused(inputs, tmp_path):
     victim = user_dir(tmp_path / "victim")
     before = snapshot(victim)
     (tmp_path / "link").symlink_to(victim, target_is_directory=True)
@@ -193,6 +193,11 @@ def test_symlinked_out_is_refused(inputs, tmp_path):
     assert snapshot(victim) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "victim"]
     assert (tmp_path / "link").is_symlink()
+    f = tmp_path / "results.txt"
+    f.write_text("mine")
+    code, _, err = run("simulate", inputs / "small.toml", "--out", f, "--json")
+    assert code == 2 and "not a directory" in err and len(err.strip().splitlines()) == 1
+    assert f.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["link", "results.txt", "victim"]
 
 
 def test_planted_marker_does_not_delete_user_files(inputs, tmp_path):
@@ -222,14 +227,6 @@ def test_planted_marker_does_not_delete_user_files(inputs, tmp_path):
     assert code == 0, err
     assert "../victim.txt" not in json.loads((lone / MARKER).read_text())["files"]
     assert (tmp_path / "victim.txt").read_text() == "outside"
-
-
-def test_out_is_a_file(inputs, tmp_path):
-    f = tmp_path / "results.txt"
-    f.write_text("mine")
-    code, _, err = run("simulate", inputs / "small.toml", "--out", f, "--json")
-    assert code == 2 and "not a directory" in err and len(err.strip().splitlines()) == 1
-    assert f.read_text() == "mine" and [p.name for p in tmp_path.iterdir()] == ["results.txt"]
 
 
 # ---- peergrid report DIR -------------------------------------------------------------------------------------
@@ -291,15 +288,12 @@ def test_clear_out_never_overwrites_the_orders_or_a_directory(inputs, tmp_path):
     code, _, err = run("clear", orders, "--out", tmp_path / "link.csv", "--json")
     assert code == 2 and "symbolic link" in err and orders.read_text() == ORDERS
     assert hidden(tmp_path) == []
-
-
-def test_clear_out_rerun_replaces_own_trades(inputs, tmp_path):
     trades = tmp_path / "trades.csv"
-    for _ in range(2):
-        code, _, err = run("clear", inputs / "orders.csv", "--out", trades, "--json")
+    for _ in range(2):  # an earlier trades CSV (same header) is ours: replaced
+        code, _, err = run("clear", orders, "--out", trades, "--json")
         assert code == 0, err
-    assert trades.read_text().startswith("slot,buy_id") or "buy_id" in trades.read_text().splitlines()[0]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["trades.csv"]
+    assert "buy_id" in trades.read_text().splitlines()[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "link.csv", "orders.csv", "trades.csv"]
 
 
 def test_help_documents_the_policy():
