@@ -106,7 +106,7 @@ def test_mqtt_reading_shows_on_the_live_view_within_2s(browser, world: World, ar
         pytest.skip("no MQTT broker on 127.0.0.1:1883 (scripts/services.sh starts Mosquitto)")
     page = browser.new_page()
     login(page, world, "buyer")
-    page.wait_for_function("document.querySelector('#live-status').classList.contains('on')", timeout=5000)
+    page.wait_for_function("() => document.querySelector('#live-status').classList.contains('on')", timeout=5000)
     before = page.inner_text("#live-kw")
     serial = world.meters["buyer"]
     ts = floor_interval(now_utc(), 15) - dt.timedelta(minutes=15)
@@ -115,7 +115,7 @@ def test_mqtt_reading_shows_on_the_live_view_within_2s(browser, world: World, ar
     pub.publish(topic_for(world.cid, serial),
                 json.dumps({"ts": iso(ts), "import_wh": 1234, "export_wh": 0, "token": world.tokens[serial]}))
     t0 = time.monotonic()
-    page.wait_for_function("document.querySelector('#live-kw').textContent === '4.936'", timeout=2000)
+    page.wait_for_function("() => document.querySelector('#live-kw').textContent === '4.936'", timeout=2000)
     elapsed = time.monotonic() - t0
     pub.close()
     assert before != "4.936" and elapsed < 2.0
@@ -125,13 +125,13 @@ def test_mqtt_reading_shows_on_the_live_view_within_2s(browser, world: World, ar
     ctx = browser.new_context()
     op = ctx.new_page()
     login(op, world, "operator")
-    op.wait_for_function("document.querySelector('#live-status').classList.contains('on')", timeout=5000)
+    op.wait_for_function("() => document.querySelector('#live-status').classList.contains('on')", timeout=5000)
     pub = Publisher(world.gateway).connect()
     serial = world.meters["seller"]
     pub.publish(topic_for(world.cid, serial),
                 json.dumps({"ts": iso(ts), "import_wh": 0, "export_wh": 2000, "token": world.tokens[serial]}))
     # community: (1234 − 2000) Wh in 15 min = −3.064 kW
-    op.wait_for_function("document.querySelector('#live-kw').textContent === '−3.064'", timeout=2000)
+    op.wait_for_function("() => document.querySelector('#live-kw').textContent === '−3.064'", timeout=2000)
     pub.close()
     ctx.close()
     page.close()
