@@ -1,4 +1,4 @@
-"""``peergrid meters``: tokens and the simulator's argument errors (exit code 2, one line, no traceback)."""
+"""``peergrid meters``: credentials, dead letters and the simulator's argument errors (exit 2, one line)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from peergrid.cli.main import app
-from peergrid.service.mqtt import meter_token
+from peergrid.service.mqtt import decode_key, meter_signing_key, meter_token
 
 runner = CliRunner()
 
@@ -27,14 +27,46 @@ def test_tokens_prints_every_meter(db):
     url, site = db
     res = runner.invoke(app, ["meters", "tokens", "--db", url, "--community", str(site.community.id)])
     assert res.exit_code == 0, res.output
-    tokens = json.loads(res.stdout)
-    assert tokens == site.tokens and list(tokens) == ["M0000", "M0001", "M0002"]
+    creds = json.loads(res.stdout)
+    assert list(creds) == ["M0000", "M0001", "M0002"]
+    assert {s: c["password"] for s, c in creds.items()} == site.tokens
+    assert {s: decode_key(c["signing_key"]) for s, c in creds.items()} == site.keys
     from peergrid.service.db import make_engine, session_factory
     from peergrid.service.mqtt import meter_secret
 
     with session_factory(make_engine(url))() as s:
         secret = meter_secret(s, create=False)
-    assert tokens["M0001"] == meter_token(secret, site.community.id, "M0001")
+    assert creds["M0001"]["password"] == meter_token(secret, site.community.id, "M0001")
+    assert decode_key(creds["M0001"]["signing_key"]) == meter_signing_key(secret, site.community.id, "M0001")
+    assert creds["M0001"]["password"] != creds["M0001"]["signing_key"]
+
+
+def test_dead_letters_list_and_purge(db):
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from peergrid.service.db import make_engine, session_factory
+    from peergrid.service.models import MqttDeadLetter
+
+    url, site = db
+    engine = make_engine(url)
+    with session_factory(engine)() as s, s.begin():
+        s.execute(sa.insert(MqttDeadLetter), [
+            {"topic": "t", "payload": b"old", "reason": "bad_payload", "detail": "", "community_id": site.community.id,
+             "received_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC)},
+            {"topic": "t", "payload": b"new", "reason": "replay", "detail": "", "community_id": None,
+             "received_at": dt.datetime(2026, 6, 1, tzinfo=dt.UTC)}])
+    engine.dispose()
+    res = runner.invoke(app, ["meters", "dead-letters", "--db", url])
+    assert res.exit_code == 0, res.output
+    assert [d["payload_text"] for d in json.loads(res.stdout)["items"]] == ["new", "old"]
+    res = runner.invoke(app, ["meters", "dead-letters", "--db", url, "--community", str(site.community.id)])
+    assert [d["payload_text"] for d in json.loads(res.stdout)["items"]] == ["old"]
+    res = runner.invoke(app, ["meters", "dead-letters", "--db", url, "--purge-before", "2026-03-01T00:00:00Z"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["deleted"] == 1
+    res = runner.invoke(app, ["meters", "dead-letters", "--db", url, "--purge-before", "2026-03-01"])
+    assert res.exit_code == 2 and "needs a time zone" in res.output
 
 
 @pytest.mark.parametrize(
@@ -57,10 +89,13 @@ def test_simulate_errors(db, args, message):
 def test_simulate_needs_a_database_or_tokens(tmp_path):
     res = runner.invoke(app, ["meters", "simulate", "--db", str(tmp_path / "none.db"), "--community", "1"])
     assert res.exit_code == 2 and "does not exist" in res.output
-    bad = tmp_path / "tokens.json"
+    bad = tmp_path / "keys.json"
     bad.write_text("[1, 2]")
-    res = runner.invoke(app, ["meters", "simulate", "--tokens", str(bad), "--community", "1"])
+    res = runner.invoke(app, ["meters", "simulate", "--keys", str(bad), "--community", "1"])
     assert res.exit_code == 2 and "expected a JSON object" in res.output
+    bad.write_text('{"M1": {"password": "p", "signing_key": "c2hvcnQ"}}')
+    res = runner.invoke(app, ["meters", "simulate", "--keys", str(bad), "--community", "1"])
+    assert res.exit_code == 2 and "meter 'M1': signing key must be 32 bytes" in res.output
 
 
 def test_simulate_broker_down(db):

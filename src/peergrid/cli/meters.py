@@ -1,7 +1,10 @@
 """``peergrid meters``: meter credentials and a meter simulator publishing over MQTT.
 
-* ``peergrid meters tokens --db URL --community C`` prints ``{serial: token}`` (JSON) of
-  the community's meters, to provision real meters or gateways.
+* ``peergrid meters tokens --db URL --community C`` prints ``{serial: {"password": ...,
+  "signing_key": ...}}`` (JSON) of the community's meters, to provision real meters or
+  gateways: the MQTT password (broker authentication) and the key that signs readings.
+* ``peergrid meters dead-letters --db URL`` lists rejected MQTT messages (``--purge-before``
+  or ``--purge-days`` deletes old ones).
 * ``peergrid meters simulate --community C --meters 1000 --rate 10/s --from-data``
   publishes readings of the first N meters of community C on
   ``peergrid/<C>/<serial>/reading`` (QoS 1) — realistic CityLearn profiles with
@@ -46,35 +49,41 @@ def _check_community(session: Any, community: int) -> None:
         raise ConfigError(str(exc)) from None
 
 
-def _tokens_from_db(db: str | None, community: int) -> dict[str, str]:
-    from peergrid.service.db import make_engine, normalise_url, session_factory
-    from peergrid.service.directory import get_community
-    from peergrid.service.errors import ServiceError
-    from peergrid.service.mqtt import meter_tokens
+def _credentials_from_db(db: str | None, community: int) -> dict[str, dict[str, str]]:
+    """``{serial: {"password": ..., "signing_key": ...}}`` of a community's meters."""
+    from peergrid.service.mqtt import meter_credentials
 
-    url = normalise_url(db)
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
-        raise ConfigError(f"database {url[len('sqlite:///'):]} does not exist (start `peergrid serve` once)")
-    engine = make_engine(url)
+    engine, factory = _open_db(db)
     try:
-        with session_factory(engine)() as s, s.begin():
-            try:
-                get_community(s, community)
-            except ServiceError as exc:
-                raise ConfigError(str(exc)) from None
-            return meter_tokens(s, community)
+        with factory() as s, s.begin():
+            _check_community(s, community)
+            return meter_credentials(s, community)
     finally:
         engine.dispose()
 
 
-def _tokens_from_file(path: Path) -> dict[str, str]:
+def _keys_from_file(path: Path) -> dict[str, bytes]:
+    """``{serial: signing key}`` of a file written from ``peergrid meters tokens``."""
+    from peergrid.service.mqtt import decode_key
+
     try:
         data = json.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
-        raise ConfigError(f"{path}: expected a JSON object {{serial: token}}")
-    return data
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, dict) and isinstance(v.get("signing_key"), str) for k, v in data.items()
+    ):
+        raise ConfigError(f"{path}: expected a JSON object {{serial: {{\"password\": ..., \"signing_key\": ...}}}} "
+                          "(the output of `peergrid meters tokens`)")
+    out = {}
+    for serial, v in data.items():
+        try:
+            out[serial] = decode_key(v["signing_key"])
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: meter {serial[:100]!r}: {exc}") from None
+    return out
 
 
 def register(app: typer.Typer) -> None:
@@ -87,8 +96,54 @@ def register(app: typer.Typer) -> None:
         community: Annotated[int, typer.Option("--community", min=1, help="Community id")],
         db: Annotated[str | None, typer.Option("--db", help=DB_HELP)] = None,
     ) -> None:
-        """Print the MQTT tokens of the community's meters as one JSON object {serial: token}."""
-        _print_json(_tokens_from_db(db, community))
+        """Print the meters' credentials as one JSON object {serial: {"password": ..., "signing_key": ...}}.
+
+        password: the meter's MQTT password (user name = serial); signing_key: the key (URL-safe
+        base64, 32 bytes) its readings are signed with (docs/dashboard.md, "Signed readings").
+        """
+        _print_json(_credentials_from_db(db, community))
+
+    @meters_app.command("dead-letters")
+    @handle_errors
+    def dead_letters(
+        db: Annotated[str | None, typer.Option("--db", help=DB_HELP)] = None,
+        community: Annotated[int | None, typer.Option("--community", min=1, help="Only this community's")] = None,
+        limit: Annotated[int, typer.Option("--limit", min=1, max=100_000, help="Newest N")] = 50,
+        purge_before: Annotated[
+            str | None, typer.Option("--purge-before", help="Delete those received before this ISO 8601 time")
+        ] = None,
+        purge_days: Annotated[
+            float | None, typer.Option("--purge-days", min=0.0, help="Delete those older than this many days")
+        ] = None,
+    ) -> None:
+        """List rejected MQTT messages (newest first, JSON), or delete old ones."""
+        import datetime as dt
+
+        from peergrid.service.mqtt import list_dead_letters, purge_dead_letters
+
+        if purge_before is not None and purge_days is not None:
+            raise ConfigError("give --purge-before or --purge-days, not both")
+        before = None
+        if purge_before is not None:
+            try:
+                before = dt.datetime.fromisoformat(purge_before)
+            except ValueError:
+                raise ConfigError(f"--purge-before {purge_before!r} is not an ISO 8601 time") from None
+            if before.utcoffset() is None:
+                raise ConfigError(f"--purge-before {purge_before!r} needs a time zone (e.g. 2026-06-01T00:00:00Z)")
+        elif purge_days is not None:
+            before = dt.datetime.now(dt.UTC) - dt.timedelta(days=purge_days)
+        engine, factory = _open_db(db)
+        try:
+            with factory() as s, s.begin():
+                if before is not None:
+                    _print_json({"deleted": purge_dead_letters(s, before), "before": before.isoformat()})
+                    return
+                if community is not None:
+                    _check_community(s, community)
+                _print_json(list_dead_letters(s, None if community is None else [community], limit=limit))
+        finally:
+            engine.dispose()
 
     @meters_app.command("simulate")
     @handle_errors
@@ -102,9 +157,9 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--from-data/--synthetic", help="CityLearn 2022 measured load and PV, or synthetic")
         ] = True,
         mqtt: Annotated[str, typer.Option("--mqtt", help="Broker URL")] = "mqtt://127.0.0.1:1883",
-        db: Annotated[str | None, typer.Option("--db", help=DB_HELP + "; meters and tokens are read from it")] = None,
-        tokens_file: Annotated[
-            Path | None, typer.Option("--tokens", help="JSON {serial: token} instead of --db")
+        db: Annotated[str | None, typer.Option("--db", help=DB_HELP + "; meters and keys are read from it")] = None,
+        keys_file: Annotated[
+            Path | None, typer.Option("--keys", "--tokens", help="The JSON of `peergrid meters tokens` instead of --db")
         ] = None,
         period: Annotated[float, typer.Option("--period", min=1.0, help="Metering period, s")] = 900.0,
         backfill: Annotated[int, typer.Option("--backfill", min=0, help="Completed periods to publish first")] = 1,
@@ -113,21 +168,29 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option("--seed", help="Seed of per-meter scaling")] = 0,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
     ) -> None:
-        """Publish readings of simulated meters over MQTT (QoS 1), one per meter per period."""
-        from peergrid.service.mqtt import parse_rate, simulate_meters
+        """Publish signed readings of simulated meters over MQTT (QoS 1), one per meter per period.
+
+        Each reading is signed with its meter's key; seq is the Unix time in ms (so it keeps increasing
+        across runs). Publish as a user allowed to publish for every meter (the gateway user of
+        `peergrid meters provision`: --mqtt mqtt://peergrid-gateway:PASSWORD@host:1883).
+        """
+        from peergrid.service.mqtt import decode_key, parse_rate, simulate_meters
 
         r = parse_rate(rate)
-        toks = _tokens_from_file(tokens_file) if tokens_file is not None else _tokens_from_db(db, community)
-        if len(toks) < meters:
+        if keys_file is not None:
+            keys = _keys_from_file(keys_file)
+        else:
+            keys = {s: decode_key(c["signing_key"]) for s, c in _credentials_from_db(db, community).items()}
+        if len(keys) < meters:
             raise ConfigError(
-                f"community {community} has {len(toks)} meters, asked to simulate {meters}: register more "
+                f"community {community} has {len(keys)} meters, asked to simulate {meters}: register more "
                 f"(POST /api/communities/{community}/meters) or lower --meters"
             )
-        toks = dict(list(toks.items())[:meters])
+        keys = dict(list(keys.items())[:meters])
         if not as_json and sys.stderr.isatty():
             err_console.print(f"simulating {meters} meters at {r:g} msg/s -> {mqtt} (Ctrl-C stops)")
         try:
-            res = simulate_meters(mqtt, community, toks, rate=r, period_s=period, from_data=from_data,
+            res = simulate_meters(mqtt, community, keys, rate=r, period_s=period, from_data=from_data,
                                   rounds=rounds, backfill=backfill, duration_s=duration, seed=seed)
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
