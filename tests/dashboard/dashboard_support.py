@@ -55,7 +55,8 @@ class World:
     cid: int
     users: dict[str, object] = field(default_factory=dict)
     meters: dict[str, str] = field(default_factory=dict)  # user key -> meter serial
-    tokens: dict[str, str] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)  # MQTT passwords
+    keys: dict[str, bytes] = field(default_factory=dict)  # signing keys of the readings
     mqtt: str | None = None  # ingest URL of the broker (the app's ingestor)
     gateway: str | None = None  # gateway URL: publishes any meter's readings
 
@@ -64,7 +65,7 @@ def build_world(db_url: str, mqtt: str | None, interval_minutes: int = 15, gatew
     from peergrid.service import directory
     from peergrid.service.app import create_app
     from peergrid.service.auth import FAST_AUTH
-    from peergrid.service.mqtt import meter_tokens
+    from peergrid.service.mqtt import meter_secret, meter_signing_key, meter_tokens
     from peergrid.service.testing import make_community, make_user
 
     app = create_app(db_url, auth=FAST_AUTH, extensions=("peergrid.service.dashboard", "peergrid.service.mqtt"))
@@ -88,6 +89,8 @@ def build_world(db_url: str, mqtt: str | None, interval_minutes: int = 15, gatew
         w.users[key] = u
     with f() as s, s.begin():
         w.tokens = meter_tokens(s, c.id)
+        secret = meter_secret(s)
+        w.keys = {serial: meter_signing_key(secret, c.id, serial) for serial in w.tokens}
     return w
 
 

@@ -10,7 +10,7 @@ import time
 import pytest
 from dashboard_support import PASSWORD, World, login, now_utc
 
-from peergrid.service.mqtt import Publisher, iso, topic_for
+from peergrid.service.mqtt import Publisher, reading_payload, topic_for
 from peergrid.service.timeutil import floor_interval
 
 
@@ -113,7 +113,8 @@ def test_mqtt_reading_shows_on_the_live_view_within_2s(browser, world: World, ar
     pub = Publisher(world.gateway).connect()
     # 1234 Wh imported in a 15-min period = 4.936 kW
     pub.publish(topic_for(world.cid, serial),
-                json.dumps({"ts": iso(ts), "import_wh": 1234, "export_wh": 0, "token": world.tokens[serial]}))
+                json.dumps(reading_payload(world.keys[serial], world.cid, serial, ts, 1234, 0, None,
+                                           time.time_ns() // 10**6)))
     t0 = time.monotonic()
     page.wait_for_function("() => document.querySelector('#live-kw').textContent === '4.936'", timeout=2000)
     elapsed = time.monotonic() - t0
@@ -129,7 +130,8 @@ def test_mqtt_reading_shows_on_the_live_view_within_2s(browser, world: World, ar
     pub = Publisher(world.gateway).connect()
     serial = world.meters["seller"]
     pub.publish(topic_for(world.cid, serial),
-                json.dumps({"ts": iso(ts), "import_wh": 0, "export_wh": 2000, "token": world.tokens[serial]}))
+                json.dumps(reading_payload(world.keys[serial], world.cid, serial, ts, 0, 2000, None,
+                                           time.time_ns() // 10**6)))
     # community: (1234 − 2000) Wh in 15 min = −3.064 kW
     op.wait_for_function("() => document.querySelector('#live-kw').textContent === '−3.064'", timeout=2000)
     pub.close()
