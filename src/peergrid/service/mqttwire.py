@@ -372,10 +372,10 @@ class Client:
             raise MQTTError(f"TLS: the certificate of {self.host}:{self.port} is not trusted "
                             f"({exc.verify_message}): give the CA that signed it (mqtts://...?ca=/path/ca.crt "
                             f"or PEERGRID_MQTT_CA)") from None
-        except ssl.SSLError as exc:
+        except (ssl.SSLError, ConnectionResetError) as exc:
             sock.close()
-            raise MQTTError(f"TLS handshake with {self.host}:{self.port} failed ({exc.reason or exc}): "
-                            f"is it a TLS listener?") from None
+            raise MQTTError(f"TLS handshake with {self.host}:{self.port} failed "
+                            f"({getattr(exc, 'reason', None) or exc.strerror or exc}): is it a TLS listener?") from None
         except OSError:
             sock.close()
             raise
