@@ -1,8 +1,9 @@
 """Sustained meter-reading ingestion over MQTT into the service database, end to end.
 
-Publisher processes (one QoS 1 message per reading, each meter its own topic and token)
+Publisher processes (one QoS 1 message per reading, each meter its own topic, every reading
+signed with its meter's key and a sequence number)
 → Mosquitto → :class:`peergrid.service.mqtt.Ingestor` (batched, acknowledged after commit)
-→ SQLite or PostgreSQL through :func:`peergrid.service.metering.ingest_readings`.
+→ SQLite or PostgreSQL through :func:`peergrid.service.metering.store_readings`.
 
 * ``readings_per_s``: readings stored / (last commit − first publish).
 * ``max_lag_s``: the largest horizontal distance between the cumulative "published" and
@@ -97,21 +98,29 @@ def database(arg: str):
         yield normalise_url(arg)
 
 
-def publisher(url: str, cid: int, tokens: list[tuple[str, str]], first: int, count: int, rate: float,
-              base_epoch: float, period_s: int, start, ready: mp.Queue, out: mp.Queue, per_message: int = 1) -> None:
-    """Publish ``count`` readings round-robin over ``tokens`` at ``rate``/s from wall time ``start.value``.
+def publisher(url: str, cid: int, meters: list[tuple[str, bytes]], count: int, rate: float,
+              base_epoch: int, period_s: int, start, ready: mp.Queue, out: mp.Queue, per_message: int = 1) -> None:
+    """Publish ``count`` signed readings round-robin over ``meters`` at ``rate``/s from wall time ``start.value``.
 
     Messages due by now go out as one burst (one socket write), as from a gateway of many meters.
+    Every reading is signed with its meter's key (``meters``: ``(serial, signing key)``) and
+    carries ``seq`` = its period number + 1; each meter belongs to one publisher, so its
+    messages leave in ``seq`` order.
 
     ``per_message`` > 1 sends each meter's readings of that many consecutive periods as one JSON
-    array (a meter's backlog, as a data concentrator forwards them); ``first`` and ``count`` are
-    then multiples of it.
+    array (a meter's backlog, as a data concentrator forwards them); ``count`` is then a
+    multiple of it.
     """
+    import base64
+    import hmac
+
     from peergrid.service.mqtt import Publisher
 
     pub = Publisher(url).connect()
-    n_m = len(tokens)
-    topics = [f"peergrid/{cid}/{s}/reading" for s, _ in tokens]
+    n_m = len(meters)
+    topics = [f"peergrid/{cid}/{s}/reading" for s, _ in meters]
+    b64 = base64.urlsafe_b64encode
+    digest = hmac.digest
     samples = []
     ready.put(1)
     while start.value == 0 or time.time() < start.value:
@@ -128,13 +137,16 @@ def publisher(url: str, cid: int, tokens: list[tuple[str, str]], first: int, cou
             time.sleep(max(t0 + j * per / rate - now, 0.0005))
             continue
         burst = []
-        for jj in range(j, due):
-            g = first // per + jj  # message number: meter g % n_m, periods of block g // n_m
+        for g in range(j, due):  # message number: meter g % n_m, periods of block g // n_m
             m = g % n_m
+            serial, key = meters[m]
+            imp = 100 + m % 50
             items = []
             for r in range((g // n_m) * per, (g // n_m + 1) * per):
-                ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base_epoch + r * period_s))
-                items.append(f'{{"ts":"{ts}","import_wh":{100 + m % 50},"export_wh":0,"token":"{tokens[m][1]}"}}')
+                epoch = base_epoch + r * period_s
+                ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+                sig = b64(digest(key, f"v1|{cid}|{serial}|{epoch}|{imp}|0|-|{r + 1}".encode(), "sha256"))[:43].decode()
+                items.append(f'{{"ts":"{ts}","import_wh":{imp},"export_wh":0,"seq":{r + 1},"sig":"{sig}"}}')
             burst.append((topics[m], items[0] if per == 1 else "[" + ",".join(items) + "]"))
         pub.publish_many(burst)
         j = due
@@ -170,7 +182,7 @@ def setup(factory, members: int) -> tuple[int, list[tuple[str, str]], int]:
     from peergrid.service import directory
     from peergrid.service.auth import FAST_AUTH, hash_password
     from peergrid.service.models import Membership, Meter, User
-    from peergrid.service.mqtt import meter_tokens
+    from peergrid.service.mqtt import meter_secret, meter_signing_key
 
     tag = os.urandom(4).hex()
     pw = hash_password(FAST_AUTH, "bench-password")
@@ -186,9 +198,11 @@ def setup(factory, members: int) -> tuple[int, list[tuple[str, str]], int]:
                                       "label": ""} for i, u in enumerate(ids)])
         op = directory.create_user(s, f"op-{tag}@bench.peergrid", "Operator", pw, "operator")
         directory.add_members(s, c.id, [op.id])
-        tokens = meter_tokens(s, c.id)
+        secret = meter_secret(s)
+        serials = s.execute(sa.select(Meter.serial).where(Meter.community_id == c.id).order_by(Meter.id)).scalars()
+        keys = [(serial, meter_signing_key(secret, c.id, serial)) for serial in serials]
         assert s.scalar(sa.select(sa.func.count()).select_from(Membership).where(Membership.community_id == c.id))
-    return c.id, list(tokens.items()), op.id
+    return c.id, keys, op.id
 
 
 def dashboard_ms(app, cid: int, op_email: str, member_email: str) -> dict[str, float]:
@@ -263,7 +277,9 @@ def main() -> None:
     ap.add_argument("--members", type=int, default=1000, help="members (one meter each)")
     ap.add_argument("--publishers", type=int, default=2, help="publisher processes")
     ap.add_argument("--batch", type=int, default=10000, help="ingestor batch size, readings")
-    ap.add_argument("--ingestors", type=int, default=1, help="ingestor processes (MQTT 5 shared subscription)")
+    ap.add_argument("--ingestors", type=int, default=1,
+                    help="ingestor processes (MQTT 5 shared subscription; a meter's messages may then commit out "
+                    "of order and the later-committed earlier ones be refused as replays)")
     ap.add_argument("--per-message", type=int, default=1,
                     help="readings per MQTT message (1 = one message per reading; k = a meter's backlog of k periods)")
     ap.add_argument("--quick", action="store_true", help="small run for the test suite")
@@ -283,7 +299,7 @@ def main() -> None:
         db_url = stack.enter_context(database(a.db))
         app = create_app(db_url, auth=FAST_AUTH, extensions=("peergrid.service.dashboard",))
         factory = app.state.sessions
-        cid, tokens, _ = setup(factory, a.members)
+        cid, keys, _ = setup(factory, a.members)
         commits: list[tuple[float, int]] = []
         done = [0]
 
@@ -293,8 +309,13 @@ def main() -> None:
 
         # readings of the last days, 15-min periods: never in the future, inside the out-of-order window
         now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
-        rounds = -(-total // len(tokens)) + a.per_message
-        base = (now - dt.timedelta(minutes=15 * (rounds + 1))).timestamp()
+        # each publisher has its own meters (i, i + P, ...): a meter's messages leave one process, in seq order
+        groups = [keys[i::a.publishers] for i in range(a.publishers)]
+        n_msg = total // a.per_message
+        share = [(n_msg // a.publishers + (1 if i < n_msg % a.publishers else 0)) * a.per_message
+                 for i in range(a.publishers)]
+        rounds = max(-(-share[i] // len(groups[i])) for i in range(a.publishers)) + a.per_message
+        base = int((now - dt.timedelta(minutes=15 * (rounds + 1))).timestamp())
         ctx = mp.get_context("spawn")
         workers = []
         if a.ingestors == 1:
@@ -329,16 +350,12 @@ def main() -> None:
                         done[0] += n
         q, ready = ctx.Queue(), ctx.Queue()
         start = ctx.Value("d", 0.0)
-        n_msg = total // a.per_message
-        share = [(n_msg // a.publishers + (1 if i < n_msg % a.publishers else 0)) * a.per_message
-                 for i in range(a.publishers)]
-        procs, first = [], 0
+        procs = []
         for i in range(a.publishers):
-            p = ctx.Process(target=publisher, args=(pub_url, cid, tokens, first, share[i], a.rate / a.publishers, base,
+            p = ctx.Process(target=publisher, args=(pub_url, cid, groups[i], share[i], a.rate / a.publishers, base,
                                                     900, start, ready, q, a.per_message))
             p.start()
             procs.append(p)
-            first += share[i]
         for _ in procs:  # every publisher connected: start them together
             ready.get(timeout=120)
         start.value = time.time() + 0.2
@@ -359,7 +376,7 @@ def main() -> None:
                 drain(1.0)
             for w in workers:
                 w.join(30)
-            stats = {k: sum(ws[k] for ws in worker_stats) for k in ("accepted", "batches")}
+            stats = {k: sum(ws[k] for ws in worker_stats) for k in ("accepted", "batches", "rejected_total")}
             raw.sort()
             total_so_far = 0
             for t, n in raw:  # commits of all processes in time order, cumulative
@@ -407,6 +424,9 @@ def main() -> None:
         "dashboard_operator_kb": dash["operator_kb"],
         "dashboard_browser_load_ms": dash["browser"],
         "cpus": os.cpu_count(),
+        "signed": True,  # every reading carries an HMAC signature and seq, verified by the ingestor
+        "auth": a.mqtt is None or "@" in a.mqtt,  # the private broker has a password file and an ACL
+        "rejected": stats.get("rejected_total", 0),
         "quick": a.quick,
     }
     print(f"{result['stored']} of {total} readings stored at {result['readings_per_s']}/s "
