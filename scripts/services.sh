@@ -9,6 +9,7 @@ need=""
 command -v pg_ctlcluster >/dev/null 2>&1 || need="$need postgresql"
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need="$need mosquitto"
 [ -x /usr/bin/chromium ] || need="$need chromium"
+command -v openssl >/dev/null 2>&1 || need="$need openssl"
 if [ -n "$need" ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "services.sh: need root to apt-get install:$need" >&2
@@ -39,8 +40,11 @@ fi
 # $MQ/service-credentials.json (root only). Meters are added with `peergrid meters provision`.
 # A broker on 1883 that lets anonymous clients in (e.g. one of an older version of this script) is stopped
 # and replaced. python3 does what POSIX sh cannot: MQTT CONNECT probes, password hashing, /proc lookups.
+# (the PEERGRID_MQTT_* variables are for the test of this script: a broker on other ports and directories)
 MQ=${PEERGRID_MQTT_DIR:-/etc/peergrid/mosquitto}
-RUN=/run/peergrid-mosquitto
+RUN=${PEERGRID_MQTT_RUN:-/run/peergrid-mosquitto}
+PORT=${PEERGRID_MQTT_PORT:-1883}
+TLS_PORT=${PEERGRID_MQTT_TLS_PORT:-8883}
 MQUSER=mosquitto
 id "$MQUSER" >/dev/null 2>&1 || MQUSER=root
 
@@ -112,12 +116,9 @@ install_if_changed() {
 }
 
 if [ "$(id -u)" != 0 ]; then
-    [ "$(mqtt_probe 1883)" = secured ] && exit 0
-    echo "services.sh: need root to configure the secured Mosquitto on 127.0.0.1:1883" >&2
+    [ "$(mqtt_probe "$PORT")" = secured ] && exit 0
+    echo "services.sh: need root to configure the secured Mosquitto on 127.0.0.1:$PORT" >&2
     exit 1
-fi
-if ! command -v openssl >/dev/null 2>&1; then
-    apt-get install -y -q --no-install-recommends openssl >/dev/null
 fi
 mkdir -p "$MQ" "$RUN"
 chmod 0755 "$MQ"
@@ -202,9 +203,9 @@ pid_file $RUN/mosquitto.pid
 persistence false
 log_dest file $RUN/mosquitto.log
 
-listener 1883 127.0.0.1
+listener $PORT 127.0.0.1
 
-listener 8883 127.0.0.1
+listener $TLS_PORT 127.0.0.1
 cafile $MQ/ca.crt
 certfile $MQ/server.crt
 keyfile $MQ/server.key
@@ -223,11 +224,11 @@ if [ -s "$RUN/mosquitto.pid" ]; then
         ours=$pid
     fi
 fi
-state=$(mqtt_probe 1883)
+state=$(mqtt_probe "$PORT")
 stop_pids=""
 if [ "$state" = anonymous ]; then
-    stop_pids=$(port_owners 1883)
-    echo "services.sh: the MQTT broker on 127.0.0.1:1883 lets anonymous clients in: replacing it (pid $stop_pids)" >&2
+    stop_pids=$(port_owners "$PORT")
+    echo "services.sh: the MQTT broker on 127.0.0.1:$PORT lets anonymous clients in: replacing it (pid $stop_pids)" >&2
 elif [ -n "$ours" ] && echo "$changed" | grep -Eq 'conf|tls'; then
     stop_pids=$ours
 elif [ -n "$ours" ] && [ -n "$changed" ]; then
@@ -236,20 +237,20 @@ fi
 if [ -n "$stop_pids" ]; then
     # shellcheck disable=SC2086
     kill $stop_pids 2>/dev/null || true
-    if ! wait_port 1883 down; then
+    if ! wait_port "$PORT" down; then
         # shellcheck disable=SC2086
         kill -9 $stop_pids 2>/dev/null || true
-        wait_port 1883 down
+        wait_port "$PORT" down
     fi
     state=down
 fi
 if [ "$state" = down ]; then
     /usr/sbin/mosquitto -d -c "$MQ/mosquitto.conf"
-    if ! wait_port 1883 up || ! wait_port 8883 up; then
+    if ! wait_port "$PORT" up || ! wait_port "$TLS_PORT" up; then
         echo "services.sh: mosquitto did not start (see $RUN/mosquitto.log)" >&2
         exit 1
     fi
 elif [ "$state" = secured ] && [ -z "$ours" ]; then
-    echo "services.sh: another secured MQTT broker listens on 127.0.0.1:1883: left alone" >&2
+    echo "services.sh: another secured MQTT broker listens on 127.0.0.1:$PORT: left alone" >&2
 fi
 exit 0

@@ -16,6 +16,7 @@ local broker of scripts/services.sh.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -486,33 +487,58 @@ def test_services_sh_is_idempotent():
     assert stat.S_IMODE((d / "ca.crt").stat().st_mode) == 0o644
 
 
-def test_services_sh_replaces_an_anonymous_broker(tmp_path: Path):
-    """The probe of scripts/services.sh tells an anonymous broker from a secured one, as our client connects."""
+def test_services_sh_replaces_an_anonymous_broker_idempotently():
+    """scripts/services.sh where an anonymous broker listens (as the script used to start it): the broker is
+    replaced by a secured one (password, ACL, TLS); a second run changes nothing. On free ports and a
+    directory of its own (PEERGRID_MQTT_*), so the local broker of the other tests is not touched."""
+    import shutil
+    import tempfile
+
+    from mqtt_support import free_port
+
+    if os.geteuid() != 0:
+        pytest.skip("scripts/services.sh configures the broker as root")
     if not os.access(MOSQUITTO, os.X_OK):
         pytest.skip(f"{MOSQUITTO} not installed")
-    script = (REPO / "scripts" / "services.sh").read_text()
-    probe = script[script.index("mqtt_probe() {"):script.index("\n}\n", script.index("mqtt_probe() {")) + 3]
-    anon_dir = tmp_path / "anon"
-    anon_dir.mkdir()
-    anon = Broker(anon_dir)
-    anon.start()
+    base = Path(tempfile.mkdtemp(prefix="pg-services-"))
+    base.chmod(0o755)  # Mosquitto reads its files as user mosquitto
+    (base / "old").mkdir()
+    old = Broker(base / "old")
+    old.start()
+    env = {**os.environ, "PEERGRID_MQTT_DIR": str(base / "mq"), "PEERGRID_MQTT_RUN": str(base / "run"),
+           "PEERGRID_MQTT_PORT": str(old.port), "PEERGRID_MQTT_TLS_PORT": str(free_port())}
+    mq = base / "mq"
+
+    def run() -> subprocess.CompletedProcess:
+        return subprocess.run(["sh", str(REPO / "scripts" / "services.sh")], env=env, capture_output=True, text=True,
+                              timeout=300)
+
+    def snapshot() -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in sorted(mq.iterdir()) if p.is_file()}
+
     try:
-        sec_dir = tmp_path / "sec"
-        sec_dir.mkdir()
-        sec = Broker(sec_dir, secure=True)
-        sec.start()
-        try:
-            def state(port: int) -> str:
-                code = probe.replace('("127.0.0.1", int(sys.argv[1]))', f'("127.0.0.1", {port})') + "mqtt_probe 0\n"
-                return subprocess.run(["sh", "-c", code], capture_output=True, text=True).stdout.strip()
-
-            assert state(anon.port) == "anonymous"
-            assert state(sec.port) == "secured"
-        finally:
-            sec.stop()
-        from mqtt_support import free_port
-
-        assert state(free_port()) == "down"
+        connect(old.url).stop()  # anonymous: welcome (the finding)
+        proc = run()
+        assert proc.returncode == 0, proc.stderr
+        assert "lets anonymous clients in: replacing it" in proc.stderr
+        assert old.proc is not None and old.proc.wait(5) is not None  # the anonymous broker is gone
+        with pytest.raises(MQTTError, match="not authorized"):
+            connect(old.url)
+        creds = broker.load_service_credentials(mq / broker.CREDENTIALS_FILE)
+        gw = broker.broker_url(broker.GATEWAY_USER, creds[broker.GATEWAY_USER], port=old.port)
+        connect(gw).stop()
+        tls = gw.replace("mqtt://", "mqtts://").replace(f":{old.port}", f":{env['PEERGRID_MQTT_TLS_PORT']}"
+                                                       f"?ca={mq / 'ca.crt'}")
+        connect(tls).stop()
+        assert stat.S_IMODE((mq / broker.CREDENTIALS_FILE).stat().st_mode) == 0o600
+        assert stat.S_IMODE((mq / "ca.key").stat().st_mode) == 0o600
+        assert stat.S_IMODE((mq / "server.key").stat().st_mode) == 0o600
+        pid, before = (base / "run" / "mosquitto.pid").read_text(), snapshot()
+        proc = run()  # idempotent: same files, same credentials, same broker process
+        assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+        assert snapshot() == before and (base / "run" / "mosquitto.pid").read_text() == pid
     finally:
-        anon.stop()
-
+        old.stop()
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int((base / "run" / "mosquitto.pid").read_text()), 15)
+        shutil.rmtree(base, ignore_errors=True)
