@@ -21,13 +21,14 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Annotated
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import TypeAdapter, ValidationError
+from pydantic import AfterValidator, TypeAdapter, ValidationError
 
 from peergrid.service import directory
 from peergrid.service import schemas as S
@@ -306,23 +307,35 @@ def test_invalid_text_in_the_idempotency_key_header_is_refused(client, world):
     assert r.status_code == 422, r.text
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.text(max_size=40))
-def test_single_line_text_accepts_exactly_the_printable_strings(text):
-    """Property: single-line text is accepted iff it has no control, surrogate, non-character or bidi code point."""
+def _refused_in_line(ch: str) -> bool:
     import unicodedata
 
-    def bad(ch: str) -> bool:
-        cp = ord(ch)
-        return (unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or (cp & 0xFFFE) == 0xFFFE
-                or 0xFDD0 <= cp <= 0xFDEF or ch in S.BIDI_CONTROLS)
+    cp = ord(ch)
+    return (unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or (cp & 0xFFFE) == 0xFFFE
+            or 0xFDD0 <= cp <= 0xFDEF or ch in S.BIDI_CONTROLS)
 
-    adapter = TypeAdapter(S.Line)
-    if any(bad(ch) for ch in text):
-        with pytest.raises(ValidationError):
-            adapter.validate_python(text)
-    else:
-        assert adapter.validate_python(text) == text
+
+_ANY_CHAR = st.one_of(
+    st.characters(exclude_categories=()),  # surrogates included
+    st.sampled_from([*sorted(S.BIDI_CONTROLS), "\ufffe", "\U0010ffff", "\ufdd0", "\u2028", "\x85", "\t", "\n", "\r"]),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(_ANY_CHAR, max_size=30))
+def test_text_types_accept_exactly_the_printable_strings(text):
+    """Property: single-line text is accepted iff it has no control, surrogate, non-character, separator or bidi
+    control; multi-line text also takes tab, LF and CR; a password refuses only NUL and unpaired surrogates."""
+    line, multi = TypeAdapter(S.Line), TypeAdapter(S.Text)
+    for adapter, refused in ((line, _refused_in_line),
+                             (multi, lambda ch: ch not in "\t\n\r" and _refused_in_line(ch)),
+                             (TypeAdapter(Annotated[str, AfterValidator(S.check_password)]),
+                              lambda ch: ch == "\x00" or 0xD800 <= ord(ch) <= 0xDFFF)):
+        if any(refused(ch) for ch in text):
+            with pytest.raises(ValidationError):
+                adapter.validate_python(text)
+        else:
+            assert adapter.validate_python(text) == text
 
 
 # ------------------------------------------------------------------------------ 9b. the dashboard order form

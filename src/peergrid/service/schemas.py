@@ -29,6 +29,8 @@ _NOT_IN_PASSWORD = re.compile("[\x00\ud800-\udfff]")
 
 
 def _refuse(pattern: re.Pattern[str], value: str) -> str:
+    if value.isprintable():  # fast path: no Cc, Cs, Cf, Zl, Zp, Cn code point at all
+        return value
     bad = pattern.search(value)
     if bad is not None:
         cp = ord(bad.group())
