@@ -5,8 +5,8 @@ Topic and payload
 Each meter publishes with **QoS 1** on ``peergrid/<community id>/<meter serial>/reading``
 a JSON object (or, for a backlog, a JSON array of up to :data:`MAX_ITEMS` objects)::
 
-    {"ts": "2026-12-01T06:15:00Z", "import_wh": 120, "export_wh": 0, "pv_wh": 35,
-     "seq": 1764569700000, "sig": "<43 characters>"}
+    {"ts": "2026-06-01T12:00:00Z", "import_wh": 120, "export_wh": 0, "pv_wh": 35,
+     "seq": 1780315200000, "sig": "3vjgsHa4f3Pz5DGigmYMB-GK9RtMg_zRabiGj6tspKY"}
 
 ``ts`` is the aware start of the metering period (whole seconds); ``import_wh``/``export_wh``
 are the integer Wh that flowed from/to the grid in that period (sign convention of
