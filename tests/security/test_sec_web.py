@@ -12,6 +12,7 @@ Findings (each test failed on the code before its fix):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -36,6 +37,7 @@ from peergrid.service.app import create_app
 from peergrid.service.auth import FAST_AUTH
 from peergrid.service.models import Order
 from peergrid.service.testing import TEST_PASSWORD, make_community, make_user
+from peergrid.service.web import WebSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dashboard"))
 from dashboard_support import CHROMIUM, CHROMIUM_ARGS, LiveServer
@@ -130,6 +132,29 @@ def test_cross_origin_post_with_the_victims_cookie_is_refused(dash_app):
                  headers={"Origin": EVIL, "Authorization": f"Bearer {bearer}"})
     assert r.status_code == 201, r.text
     assert n_orders(dash_app, u.id) == 2
+
+
+def test_behind_a_trusted_proxy_the_forwarded_origin_is_the_own_origin(db_url, clock):
+    """Behind a TLS proxy the browser's origin is the public one; only a trusted proxy's forwarded headers count."""
+    auth = dataclasses.replace(FAST_AUTH, trusted_proxies=("10.0.0.1",))
+    application = create_app(db_url, auth=auth, clock=clock, extensions=(DASHBOARD,),
+                             web=WebSettings(trusted_origins=("https://alias.example.org",)))
+    u = make_user(application.state.sessions, "consumer")
+    creds = {"email": u.email, "password": TEST_PASSWORD}
+    public, fwd = "https://energy.example.org", {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "energy.example.org"}
+    via_proxy = TestClient(application, base_url="http://backend:8000", client=("10.0.0.1", 40000))
+    direct = TestClient(application, base_url="http://backend:8000", client=("192.0.2.7", 40000))
+    try:
+        assert via_proxy.post("/api/auth/login", json=creds, headers={"Origin": public, **fwd}).status_code == 200
+        assert via_proxy.post("/api/auth/login", json=creds, headers={"Origin": public}).status_code == 403
+        assert via_proxy.post("/api/auth/login", json=creds,
+                              headers={"Origin": "http://energy.example.org", **fwd}).status_code == 403
+        assert direct.post("/api/auth/login", json=creds, headers={"Origin": public, **fwd}).status_code == 403
+        alias = {"Origin": "https://alias.example.org"}  # listed in trusted_origins
+        assert direct.post("/api/auth/login", json=creds, headers=alias).status_code == 200
+        assert direct.post("/api/auth/login", json=creds, headers={"Origin": "http://backend:8000"}).status_code == 200
+    finally:
+        application.state.engine.dispose()
 
 
 def test_dashboard_forms_need_the_sessions_csrf_token(dash_app):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
 import re
@@ -149,15 +150,43 @@ def normalize_origin(origin: str) -> str | None:
     return f"{scheme}://{host}" if port in (None, _DEFAULT_PORTS[scheme]) else f"{scheme}://{host}:{port}"
 
 
-def request_origin(scope: Mapping[str, Any], headers: Headers) -> str | None:
-    """The origin this request was sent to: the scope's scheme (set from trusted proxy headers) and ``Host``."""
-    host = headers.get("host")
+def _from_proxy(scope: Mapping[str, Any], proxies: Sequence[Any]) -> bool:
+    client = scope.get("client")
+    if not proxies or not client:
+        return False
+    try:
+        addr = ipaddress.ip_address(str(client[0]))
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return any(addr.version == net.version and addr in net for net in proxies)
+
+
+def request_origin(scope: Mapping[str, Any], headers: Headers, proxies: Sequence[Any] = ()) -> str | None:
+    """The origin this request was sent to: ``scheme://Host``.
+
+    If the socket peer is one of the trusted ``proxies`` (IP networks, ``AuthSettings.proxies()``),
+    its ``X-Forwarded-Proto`` and ``X-Forwarded-Host`` (the last value of each: the one it added)
+    name the scheme and host the browser used.
+    """
+    scheme, host = str(scope.get("scheme", "http")), headers.get("host")
+    if _from_proxy(scope, proxies):
+        proto, fhost = headers.get("x-forwarded-proto"), headers.get("x-forwarded-host")
+        scheme = proto.split(",")[-1].strip().lower() if proto else scheme
+        host = fhost.split(",")[-1].strip() if fhost else host
     if not host:
         server = scope.get("server")
         if not server:
             return None
         host = f"{server[0]}:{server[1]}" if server[1] is not None else str(server[0])
-    return normalize_origin(f"{scope.get('scheme', 'http')}://{host}")
+    return normalize_origin(f"{scheme}://{host}")
+
+
+def _trusted_proxies(scope: Mapping[str, Any]) -> Sequence[Any]:
+    """The trusted proxies of the app serving ``scope`` (``app.state.auth.proxies()``), if it has any."""
+    auth = getattr(getattr(scope.get("app"), "state", None), "auth", None)
+    return auth.proxies() if auth is not None and hasattr(auth, "proxies") else ()
 
 
 async def _send_json(send: Any, status: int, kind: str, detail: str, close: bool = False) -> None:
@@ -174,8 +203,9 @@ class SameOrigin:
 
     The origin of the page that sent the request is ``Origin`` (browsers send it with every
     cross-origin request and every POST), else the origin of ``Referer``; it must equal the
-    request's own origin (scheme, host and port) or one of ``trusted``. ``Origin: null``
-    (sandboxed frames, some redirects) never matches.
+    request's own origin (scheme, host and port; behind a trusted proxy as it forwards them,
+    see :func:`request_origin`) or one of ``trusted``. ``Origin: null`` (sandboxed frames,
+    some redirects) never matches.
     """
 
     def __init__(self, app: Any, trusted: Sequence[str] = ()) -> None:
@@ -198,7 +228,7 @@ class SameOrigin:
                 return
             sender = referer
         origin = normalize_origin(sender)
-        own = request_origin(scope, headers)
+        own = request_origin(scope, headers, _trusted_proxies(scope))
         if origin is not None and (origin == own or origin in self.trusted):
             await self.app(scope, receive, send)
             return
