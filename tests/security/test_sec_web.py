@@ -138,7 +138,7 @@ def test_behind_a_trusted_proxy_the_forwarded_origin_is_the_own_origin(db_url, c
     """Behind a TLS proxy the browser's origin is the public one; only a trusted proxy's forwarded headers count."""
     auth = dataclasses.replace(FAST_AUTH, trusted_proxies=("10.0.0.1",))
     application = create_app(db_url, auth=auth, clock=clock, extensions=(DASHBOARD,),
-                             web=WebSettings(trusted_origins=("https://alias.example.org",)))
+                             web=WebSettings(trusted_origins=("https://alias.example.org",), hsts_max_age_s=3600))
     u = make_user(application.state.sessions, "consumer")
     creds = {"email": u.email, "password": TEST_PASSWORD}
     public, fwd = "https://energy.example.org", {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "energy.example.org"}
@@ -153,6 +153,9 @@ def test_behind_a_trusted_proxy_the_forwarded_origin_is_the_own_origin(db_url, c
         alias = {"Origin": "https://alias.example.org"}  # listed in trusted_origins
         assert direct.post("/api/auth/login", json=creds, headers=alias).status_code == 200
         assert direct.post("/api/auth/login", json=creds, headers={"Origin": "http://backend:8000"}).status_code == 200
+        # HSTS on responses the browser got over HTTPS only
+        assert via_proxy.get("/api/health", headers=fwd).headers["strict-transport-security"].startswith("max-age=3600")
+        assert "strict-transport-security" not in direct.get("/api/health", headers=fwd).headers
     finally:
         application.state.engine.dispose()
 

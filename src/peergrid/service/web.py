@@ -307,7 +307,10 @@ class SecurityHeaders:
         path = scope.get("path", "")
         csp = DOCS_CSP if path in DOCS_PATHS else CSP
         cacheable = path.startswith(CACHEABLE_PREFIXES)
-        hsts = self.hsts if scope.get("scheme") == "https" else None
+        hsts = None
+        if self.hsts:  # on HTTPS responses only (as the browser sees them: behind a trusted proxy, its scheme)
+            own = request_origin(scope, Headers(scope=scope), _trusted_proxies(scope)) or ""
+            hsts = self.hsts if own.startswith("https://") else None
 
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
