@@ -156,7 +156,9 @@ def register(app: typer.Typer) -> None:
         from_data: Annotated[
             bool, typer.Option("--from-data/--synthetic", help="CityLearn 2022 measured load and PV, or synthetic")
         ] = True,
-        mqtt: Annotated[str, typer.Option("--mqtt", help="Broker URL")] = "mqtt://127.0.0.1:1883",
+        mqtt: Annotated[str, typer.Option("--mqtt", help="Broker URL: mqtt://user[:password]@host:1883 or "
+                                          "mqtts://...:8883?ca=ca.crt; password from $PEERGRID_MQTT_PASSWORD")]
+        = "mqtt://peergrid-gateway@127.0.0.1:1883",
         db: Annotated[str | None, typer.Option("--db", help=DB_HELP + "; meters and keys are read from it")] = None,
         keys_file: Annotated[
             Path | None, typer.Option("--keys", "--tokens", help="The JSON of `peergrid meters tokens` instead of --db")

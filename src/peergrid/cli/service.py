@@ -32,7 +32,8 @@ def register(app: typer.Typer) -> None:
         mqtt: Annotated[
             str | None,
             typer.Option(
-                help="MQTT broker for meter readings (mqtt://host:port); "
+                help="MQTT broker for meter readings: mqtt://peergrid-ingest@host:1883 or "
+                "mqtts://peergrid-ingest@host:8883?ca=ca.crt (password from $PEERGRID_MQTT_PASSWORD); "
                 "topic peergrid/<community id>/<meter serial>/reading"
             ),
         ] = None,
