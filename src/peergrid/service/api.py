@@ -162,7 +162,7 @@ def create_user(body: S.UserIn, request: Request, user: Me, db: DB) -> User:
     """Create a user (admin). The password must pass the password policy (422 with the reason)."""
     rbac.require_role(user, rbac.ADMIN)
     new = directory.create_user(
-        db, body.email, body.name, authmod.hash_password(request.app.state.auth, body.password), body.role
+        db, body.email, body.name, authmod.hash_password(request.app.state.auth, body.password, body.email), body.role
     )
     directory.audit(db, user, "user.create", target=f"user:{new.id}", role=body.role, email=new.email)
     db.commit()

@@ -260,6 +260,8 @@ def create_app(
 ENV_DB = "PEERGRID_DB"
 ENV_TICK = "PEERGRID_SCHEDULER_TICK"
 ENV_FAST_AUTH = "PEERGRID_FAST_AUTH"
+#: Comma-separated trusted reverse proxies (IP addresses or CIDR networks) whose X-Forwarded-For is believed.
+ENV_TRUSTED_PROXIES = "PEERGRID_TRUSTED_PROXIES"
 
 
 def app_from_env() -> FastAPI:
@@ -271,8 +273,6 @@ def app_from_env() -> FastAPI:
     ``$PEERGRID_TRUSTED_PROXIES`` (comma-separated addresses or CIDR networks) names the reverse
     proxies whose ``X-Forwarded-For`` is believed (default: none).
     """
-#: Comma-separated trusted reverse proxies (IP addresses or CIDR networks) whose X-Forwarded-For is believed.
-ENV_TRUSTED_PROXIES = "PEERGRID_TRUSTED_PROXIES"
     import os
 
     from peergrid.service.auth import FAST_AUTH
