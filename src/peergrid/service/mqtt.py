@@ -1000,7 +1000,7 @@ class Ingestor:
         return {k: (i, n) for k, i, n in zip(keys, ids, new, strict=True)}
 
     def _store(self, batch: list[_Pending]) -> None:
-        from peergrid.service.errors import ServiceError
+        from peergrid.service.errors import NotFound, ServiceError
         from peergrid.service.metering import store_readings
 
         by_c: dict[int, list[tuple[MeterReading, _Pending]]] = defaultdict(list)
@@ -1040,9 +1040,10 @@ class Ingestor:
                 try:
                     with s.begin_nested():
                         res = store_readings(s, cid, rows, now=now)
-                except ServiceError as exc:  # e.g. the community does not exist
+                except ServiceError as exc:  # the community does not exist (NotFound), or the batch is refused
+                    reason = "unknown_meter" if isinstance(exc, NotFound) else "invalid"
                     for _r, p in origin:
-                        problem(p, "unknown_meter", str(exc)[:200])
+                        problem(p, reason, str(exc)[:200])
                     continue
                 accepted += res.accepted
                 duplicates += res.duplicates
