@@ -423,6 +423,18 @@ def test_dashboard_login_form_refuses_invalid_text(dash_app):
     assert cl.get("/login").status_code == 200
 
 
+def test_dashboard_ids_out_of_range_are_4xx(dash_app):
+    """Ids beyond 32 bits never reach the database (SQLite: OverflowError, PostgreSQL: out of range)."""
+    cl, c, _ = member_session(dash_app)
+    token, _ = form_state(cl, c.id)
+    huge = 10**20
+    for method, path in (("GET", f"/dashboard/c/{huge}/events"), ("GET", f"/dashboard/c/{huge}/me"),
+                         ("GET", f"/dashboard/c/{huge}/community"), ("POST", f"/dashboard/c/{huge}/orders"),
+                         ("POST", f"/dashboard/c/{c.id}/orders/{huge}/cancel")):
+        r = cl.request(method, path, data={"csrf_token": token} if method == "POST" else None, follow_redirects=False)
+        assert 400 <= r.status_code < 500, (path, r.status_code)
+
+
 # ------------------------------------------------------------------------------ 9c. security headers
 def _csp(value: str) -> dict[str, list[str]]:
     out = {}

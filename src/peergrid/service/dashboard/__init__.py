@@ -33,7 +33,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
@@ -460,7 +460,10 @@ class EventStreams:
         self.app = app
 
         async def endpoint(request: Request) -> Response:
-            return await events(request, int(request.path_params["cid"]))
+            cid = int(request.path_params["cid"])
+            if not 1 <= cid <= 2**31 - 1:  # as the Id of the pages: never ask the database for it
+                return JSONResponse({"error": "not_found", "detail": f"community {cid} not found"}, status_code=404)
+            return await events(request, cid)
 
         self.streams = Router(routes=[Route("/dashboard/c/{cid:int}/events", endpoint)])
 
