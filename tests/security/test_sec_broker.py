@@ -418,10 +418,14 @@ def test_provision_cli_writes_0600_files_and_keeps_service_passwords(tmp_path: P
     assert f"topic write peergrid/{cid}/M-01/reading" in (out / "acl").read_text()
     assert "peergrid-gateway\ntopic write peergrid/1/" not in (out / "acl").read_text()  # the meter was skipped
     # a second run keeps the service passwords (the ingestor's configuration stays valid)
-    res = runner.invoke(app, ["meters", "provision", "--db", url, "--dir", str(out), "--community", str(cid)])
+    tls = broker.generate_certificates(tmp_path / "tls")
+    res = runner.invoke(app, ["meters", "provision", "--db", url, "--dir", str(out), "--community", str(cid),
+                              "--tls", str(tmp_path / "tls"), "--listen", "0.0.0.0"])
     assert res.exit_code == 0, res.output
     assert json.loads((out / "service-credentials.json").read_text()) == creds
     assert "mosquitto -c" in res.stdout
+    conf = (out / "mosquitto.conf").read_text()  # passwords cross the plain listener in clear: loopback only
+    assert "listener 1883 127.0.0.1\n" in conf and f"listener 8883 0.0.0.0\ncafile {tls.cafile}\n" in conf
     # errors: one line, exit 2
     for args, msg in [(["--community", "999"], "community 999 not found"), (["--reload"], "--reload needs --pid-file"),
                       (["--pid-file", str(tmp_path / "none.pid"), "--reload"], "does not exist"),

@@ -216,6 +216,10 @@ def register(app: typer.Typer) -> None:
                                                  "mosquitto.conf gets a TLS listener on 8883")] = None,
         pid_file: Annotated[Path | None, typer.Option("--pid-file", help="The broker's pid file (for --reload)")]
         = None,
+        listen: Annotated[str, typer.Option("--listen", help="Address of the TLS listener (0.0.0.0: meters on the "
+                                            "network); the plain one stays on 127.0.0.1")] = "127.0.0.1",
+        port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Plain listener port")] = 1883,
+        tls_port: Annotated[int, typer.Option("--tls-port", min=1, max=65535, help="TLS listener port")] = 8883,
         reload: Annotated[bool, typer.Option("--reload", help="SIGHUP the broker of --pid-file: it re-reads "
                                              "passwd and acl")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
@@ -246,7 +250,8 @@ def register(app: typer.Typer) -> None:
             engine.dispose()
         res = broker.provision(directory, meters, owner=owner)
         conf = directory / broker.CONF_FILE
-        broker.write_private(conf, broker.mosquitto_conf(directory, tls=tls_files, pid_file=pid_file), 0o644)
+        broker.write_private(conf, broker.mosquitto_conf(directory, port=port, tls=tls_files, tls_host=listen,
+                                                         tls_port=tls_port, pid_file=pid_file), 0o644)
         pid = broker.reload_broker(pid_file) if reload and pid_file is not None else None
         for serial in res.skipped:
             err_console.print(f"skipped meter {serial!r}: not a valid MQTT user name (A-Z a-z 0-9 _ . -), "

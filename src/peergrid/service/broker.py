@@ -229,8 +229,8 @@ def generate_certificates(directory: Path | str, hosts: Iterable[str] = ("127.0.
 
 
 def mosquitto_conf(directory: Path | str, *, host: str = "127.0.0.1", port: int = 1883, tls: TLSFiles | None = None,
-                   tls_port: int = 8883, plain: bool = True, pid_file: Path | str | None = None,
-                   tls_client_id_is_user: bool = True, extra: str = "") -> str:
+                   tls_port: int = 8883, tls_host: str | None = None, plain: bool = True,
+                   pid_file: Path | str | None = None, tls_client_id_is_user: bool = True, extra: str = "") -> str:
     """A mosquitto.conf for the password and ACL files of ``directory``.
 
     Parameters
@@ -238,11 +238,13 @@ def mosquitto_conf(directory: Path | str, *, host: str = "127.0.0.1", port: int 
     directory : Path or str
         Where :data:`PASSWD_FILE` and :data:`ACL_FILE` are.
     host : str
-        Listen address of every listener.
+        Listen address of the plain listener (keep it on the loopback: passwords cross it in clear).
     port : int
         Port of the plain listener (``plain=False`` leaves it out: TLS only).
     tls : TLSFiles, optional
-        Adds a TLS listener on ``tls_port`` with these files (TLS 1.2 or newer).
+        Adds a TLS listener on ``tls_host:tls_port`` with these files (TLS 1.2 or newer).
+    tls_host : str, optional
+        Listen address of the TLS listener (default ``host``; ``0.0.0.0`` for meters on the network).
     pid_file : Path or str, optional
         Where Mosquitto writes its pid (for ``peergrid meters provision --reload``).
     tls_client_id_is_user : bool
@@ -271,7 +273,7 @@ def mosquitto_conf(directory: Path | str, *, host: str = "127.0.0.1", port: int 
     if plain:
         out += ["", f"listener {int(port)} {host}"]
     if tls is not None:
-        out += ["", f"listener {int(tls_port)} {host}", f"cafile {tls.cafile}", f"certfile {tls.certfile}",
+        out += ["", f"listener {int(tls_port)} {tls_host or host}", f"cafile {tls.cafile}", f"certfile {tls.certfile}",
                 f"keyfile {tls.keyfile}", "tls_version tlsv1.2"]
         if tls_client_id_is_user:
             out.append("use_username_as_clientid true")
