@@ -3,26 +3,21 @@
 Meters and services authenticate to Mosquitto 2 with a user name and a password; the ACL
 file limits what each user may do:
 
-========================  ==========================================  =====================================
-user                      password                                    may
-========================  ==========================================  =====================================
-meter serial ``S`` of     :func:`peergrid.service.mqtt.meter_token`    publish on ``peergrid/C/S/reading``
-community ``C``           (HMAC of the service secret)                only; subscribe to nothing
-``peergrid-ingest``       random, :data:`CREDENTIALS_FILE`            subscribe to ``peergrid/+/+/reading``
-                                                                      (also as ``$share/<group>/...``);
-                                                                      publish nothing
-``peergrid-gateway``      random, :data:`CREDENTIALS_FILE`            publish on ``peergrid/+/+/reading``
-                                                                      (a trusted concentrator forwarding
-                                                                      many meters' signed readings)
-========================  ==========================================  =====================================
+* meter serial ``S`` of community ``C``: password :func:`peergrid.service.mqtt.meter_token`
+  (an HMAC of the service secret); may publish on ``peergrid/C/S/reading`` only and read nothing;
+* :data:`INGEST_USER`: random password (:data:`CREDENTIALS_FILE`); may subscribe to
+  ``peergrid/+/+/reading`` (also as ``$share/<group>/...``) and publish nothing;
+* :data:`GATEWAY_USER`: random password; may publish on ``peergrid/+/+/reading`` (a trusted
+  concentrator forwarding many meters' signed readings) and read nothing.
 
 Anything not granted is denied (Mosquitto 2 ACL files are allow lists): a meter that
 subscribes to ``peergrid/#`` receives nothing, a message a meter publishes on another
 meter's topic is dropped by the broker.
 
-Everything here is a pure function of its arguments except :func:`write_private` (the one
-place that writes files: mode 0600, atomically) and :func:`provision` /
-:func:`reload_broker`.
+:func:`hash_password`, :func:`password_file`, :func:`acl_file` and :func:`mosquitto_conf` are
+pure functions building file contents; :func:`provision` writes them (through
+:func:`write_private`: mode 0600, atomically), :func:`generate_certificates` runs ``openssl``,
+:func:`reload_broker` signals the broker and :func:`meter_passwords` reads the database.
 """
 
 from __future__ import annotations
