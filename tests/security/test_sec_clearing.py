@@ -15,6 +15,8 @@ import logging
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from peergrid.service import clearing, directory, ledger, orders
 from peergrid.service.models import Account, AuditLog, ClearingRun, Order, Trade, User
@@ -157,3 +159,46 @@ def test_a_failing_interval_backs_off_and_is_recorded(factory, monkeypatch, capl
     assert [f for f in backoff.failures() if f["community_id"] == c.id] == []
     with factory() as s:
         assert s.execute(sa.select(ClearingRun.id).where(ClearingRun.community_id == c.id)).first() is not None
+
+
+_bids = st.lists(st.tuples(st.integers(0, 2), st.integers(1, 600), st.integers(1, 60)), min_size=1, max_size=4)
+_asks = st.lists(st.tuples(st.integers(0, 2), st.integers(1, 40), st.integers(0, 20)), min_size=20, max_size=50)
+
+
+@pytest.mark.parametrize("mechanism", ["pay-as-bid", "uniform", "bilateral", "mcafee"])
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(bids=_bids, asks=_asks)
+@example(bids=[(0, BID_WH, 35)], asks=[(i % 3, TINY_WH, 10) for i in range(N_TINY)])  # the attack
+def test_wallets_funded_to_the_cent_always_settle(app, mechanism, bids, asks):
+    """Buyers funded with exactly ⌈q·p⌉ of their bids, any tiny asks: the interval settles, nobody overdraws."""
+    factory = app.state.sessions
+    c = make_community(factory, mechanism=mechanism, interval_minutes=15, gate_closure_minutes=5,
+                       retail_price=0.60, feed_in_price=0.0)
+    buyers = [make_user(factory, "consumer", communities=[c.id]) for _ in range(3)]
+    sellers = [make_user(factory, "prosumer", communities=[c.id]) for _ in range(3)]
+    need = [sum(orders.commitment_minor("buy", wh, cents / 100) for who, wh, cents in bids if who == i)
+            for i in range(3)]
+    with factory() as s, s.begin():
+        for b, n in zip(buyers, need, strict=True):
+            if n:
+                directory.topup(s, c.id, b.id, n)
+    for who, wh, cents in bids:
+        _place(factory, c.id, buyers[who].id, "buy", wh, cents / 100)
+    for who, wh, cents in asks:
+        _place(factory, c.id, sellers[who].id, "sell", wh, cents / 100)
+    out = clearing.settle(factory, c.id, IV, "market", GATE)
+    assert out.status == "settled"
+    with factory() as s:
+        acc = s.execute(sa.select(Account).where(Account.community_id == c.id)).scalars().all()
+        wallet = {a.user_id: a.balance_minor for a in acc if a.kind == "wallet"}
+        system = {a.kind: a.balance_minor for a in acc if a.kind != "wallet"}
+        assert all(v >= 0 for v in wallet.values())  # market trades never overdraw (credit 0)
+        assert system["clearing"] == 0 and sum(wallet.values()) + system["fees"] == sum(need)
+        trades = s.execute(sa.select(Trade).where(Trade.community_id == c.id)).scalars().all()
+        for t in trades:
+            assert abs(t.payment_minor - t.quantity_wh * t.price_buy / 10) < 1 + 1e-9
+            assert abs(t.receipt_minor - t.quantity_wh * min(t.price_sell, t.price_buy) / 10) < 1 + 1e-9
+        assert not s.execute(sa.select(Order.id).where(Order.community_id == c.id, Order.status == "open")).first()
+        assert out.summary["n_rejected"] == 0  # funded to the cent: nothing had to be turned away
+        assert ledger.verify(s).ok
