@@ -391,13 +391,14 @@ def seller(dash_app):
 def test_dashboard_order_form_has_the_api_limits(dash_app, seller, side, qty, price, interval):
     cl, c, u = seller
     token, first = form_state(cl, c.id)
+    before = n_orders(dash_app, u.id)
     r = cl.post(f"/dashboard/c/{c.id}/orders", data=order_form(token, interval or first, side, qty, price),
                 headers={"Origin": BASE}, follow_redirects=False)
     assert 400 <= r.status_code < 500 and r.status_code != 403, (r.status_code, r.text[:300])
     assert "text/html" in r.headers["content-type"]
     assert re.search(r'<p class="error" role="alert">[^<]+</p>', r.text), r.text[:500]  # the form, with the message
     assert 'id="orders-table"' in r.text
-    assert n_orders(dash_app, u.id) == 0
+    assert n_orders(dash_app, u.id) == before
 
 
 def test_dashboard_order_form_places_what_the_api_would(dash_app, seller):
@@ -407,10 +408,28 @@ def test_dashboard_order_form_places_what_the_api_would(dash_app, seller):
                 headers={"Origin": BASE}, follow_redirects=False)
     assert r.status_code == 303, r.text[:300]
     with dash_app.state.sessions() as s:
-        o = s.execute(sa.select(Order).where(Order.user_id == u.id)).scalar_one()
+        o = s.execute(sa.select(Order).where(Order.user_id == u.id).order_by(Order.id.desc())).scalars().first()
         assert (o.side, o.quantity_wh, o.price, o.status) == ("sell", 2500, 0.1234, "open")
-        s.delete(o)
-        s.commit()
+
+
+_FORM_TEXT = st.one_of(st.text(max_size=30), st.sampled_from(["1", "0.1", "1e300", "-0", "nan", "1e-3", "100000",
+                                                               "buy", "sell", "2026-06-01T08:15:00+00:00"]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(side=_FORM_TEXT, interval=_FORM_TEXT, qty=_FORM_TEXT, price=_FORM_TEXT)
+def test_any_order_form_is_placed_or_shown_again_never_a_5xx(dash_app, seller, side, interval, qty, price):
+    """Property: whatever the form holds, the answer is 303 with one more order, or a 4xx page with none."""
+    cl, c, u = seller
+    token = cl.get(f"/dashboard/c/{c.id}/me").text.split('name="csrf_token" value="')[1].split('"')[0]
+    before = n_orders(dash_app, u.id)
+    r = cl.post(f"/dashboard/c/{c.id}/orders", data=order_form(token, interval, side, qty, price),
+                follow_redirects=False)
+    if r.status_code == 303:
+        assert n_orders(dash_app, u.id) == before + 1
+    else:
+        assert 400 <= r.status_code < 500 and r.status_code != 403, (r.status_code, r.text[:300])
+        assert 'role="alert"' in r.text and n_orders(dash_app, u.id) == before
 
 
 def test_dashboard_login_form_refuses_invalid_text(dash_app):
