@@ -178,6 +178,7 @@ def _seq(v: Any) -> int:
     return v
 
 
+_decode = json.JSONDecoder().decode
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _TS_CACHE: dict[str, tuple[dt.datetime, int]] = {}
 
@@ -275,35 +276,50 @@ def parse_payload(community_id: int, serial: str, payload: bytes | str) -> list[
 
 
 def _parse_payload(community_id: int, serial: str, payload: bytes | str) -> list[MeterReading]:
+    # the fast path of every test is ``type(x) is int`` / ``str``: ~1 µs less per reading than isinstance
+    # chains; anything else goes to the helpers that name the problem
     if len(payload) > MAX_PAYLOAD:
         raise PayloadError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
     try:
-        obj = json.loads(payload)
+        obj = _decode(payload.decode() if isinstance(payload, bytes | bytearray) else payload)
     except (ValueError, UnicodeDecodeError):
         raise PayloadError("payload is not UTF-8 JSON") from None
-    items = obj if isinstance(obj, list) else [obj]
+    items = obj if type(obj) is list else [obj]
     if not items or len(items) > MAX_ITEMS:
         raise PayloadError(f"a message carries 1..{MAX_ITEMS} readings, got {len(items)}")
     out = []
     last_seq = 0
     for it in items:
-        if not isinstance(it, dict):
+        if type(it) is not dict:
             raise PayloadError("a reading must be a JSON object")
         if not it.keys() <= _FIELDS:
             if "token" in it:
                 raise PayloadError("the token field is refused (it exposed the meter's secret): sign the reading "
                                    "with seq and sig")
             raise PayloadError(f"unknown field(s) {[str(k)[:40] for k in sorted(it.keys() - _FIELDS)[:5]]}")
-        sig = it.get("sig")
-        if not isinstance(sig, str) or not sig:
+        get = it.get
+        sig = get("sig")
+        if type(sig) is not str or not sig:
             raise PayloadError("sig is missing", "bad_signature")
-        seq = _seq(it.get("seq"))
+        seq = get("seq")
+        if type(seq) is not int or not 0 < seq <= MAX_SEQ:
+            seq = _seq(seq)
         if seq <= last_seq:
             raise PayloadError("seq must increase from one reading of a message to the next")
         last_seq = seq
-        ts, epoch = _ts(it.get("ts"))
-        out.append(MeterReading(community_id, serial, ts, _wh(it, "import_wh"),  # type: ignore[arg-type]
-                                _wh(it, "export_wh"), _wh(it, "pv_wh", False), seq, sig, epoch))  # type: ignore[arg-type]
+        imp = get("import_wh")
+        if type(imp) is not int or not 0 <= imp <= MAX_WH:
+            imp = _wh(it, "import_wh")
+        exp = get("export_wh")
+        if type(exp) is not int or not 0 <= exp <= MAX_WH:
+            exp = _wh(it, "export_wh")
+        pv = get("pv_wh")
+        if pv is not None and (type(pv) is not int or not 0 <= pv <= MAX_WH):
+            pv = _wh(it, "pv_wh", False)
+        ts = get("ts")
+        hit = _TS_CACHE.get(ts) if type(ts) is str else None
+        ts, epoch = hit if hit is not None else _ts(ts)
+        out.append(MeterReading(community_id, serial, ts, imp, exp, pv, seq, sig, epoch))  # type: ignore[arg-type]
     return out
 
 
