@@ -2,7 +2,8 @@
 
 PostgreSQL stores through COPY into a per-connection temporary staging table, SQLite through one
 ``executemany``; both must behave exactly like the ORM: same stored timestamps (the unique
-(meter, ts) constraint sees an ORM-written row as a duplicate), same counts, same reasons.
+(meter, ts) constraint sees an ORM-written row as a duplicate), same counts, same reasons and rule
+codes (the plausibility rules themselves: tests/security/test_sec_metering.py).
 """
 
 from __future__ import annotations
@@ -26,15 +27,17 @@ from peergrid.service.timeutil import floor_interval
 T0 = dt.datetime(2026, 6, 1, 8, 0, tzinfo=dt.UTC)
 
 
-def _site(factory, interval_minutes: int = 15, n_meters: int = 2) -> tuple[int, list[str]]:
-    """A fresh community with ``n_meters`` meters; returns its id and the serials."""
+def _site(factory, interval_minutes: int = 15, n_meters: int = 2, without_generation: int = 0
+          ) -> tuple[int, list[str]]:
+    """A fresh community with ``n_meters`` meters (the last ``without_generation`` of them without
+    generation); returns its id and the serials."""
     c = make_community(factory, interval_minutes=interval_minutes)
     u = make_user(factory, "prosumer", communities=[c.id])
     tag = uuid.uuid4().hex[:8]
     serials = [f"S-{tag}-{k}" for k in range(n_meters)]
     with factory() as s, s.begin():
-        for serial in serials:
-            directory.add_meter(s, c.id, u.id, serial)
+        for k, serial in enumerate(serials):
+            directory.add_meter(s, c.id, u.id, serial, has_generation=k < n_meters - without_generation)
     return c.id, serials
 
 
@@ -62,10 +65,16 @@ def test_duplicates_in_batch_and_against_stored(factory):
              (a, T0 + dt.timedelta(minutes=15), 1, 2, 3)]
     with factory() as s, s.begin():
         res = store_readings(s, cid, batch)
-    assert (res.accepted, res.duplicates, res.rejected) == (3, 1, [])
+    # a different repeat of (meter, ts) is a conflict, not a silent duplicate
+    assert (res.accepted, res.duplicates, [(r["index"], r["rule"]) for r in res.rejected]) == (3, 0, [(2, "conflict")])
+    assert res.rejected[0]["reason"] == (
+        f"meter {a!r} has a different reading at 2026-06-01T08:00:00+00:00 earlier in this batch "
+        "(import, export, pv = (100, 0, None))")
     with factory() as s, s.begin():
         res = store_readings(s, cid, [*batch, (b, T0 + dt.timedelta(minutes=5), 4, 0, None)])
-        assert (res.accepted, res.duplicates, res.rejected) == (1, 4, [])
+        assert (res.accepted, res.duplicates) == (1, 3)
+        assert [(r["index"], r["rule"]) for r in res.rejected] == [(2, "conflict")]
+        assert "stored" in res.rejected[0]["reason"]
         rows = _rows(s, cid)
     assert rows[(a, T0)] == (T0, 100, 0, None)  # the first occurrence wins, a stored row is never replaced
     assert rows[(b, T0)] == (T0, 0, 50, 70)
@@ -82,7 +91,7 @@ def test_row_written_by_the_orm_is_a_duplicate(factory):
         s.add(Reading(meter_id=mid, ts=ts, interval_start=T0, import_wh=1, export_wh=0))
         s.add(Reading(meter_id=mid, ts=T0, interval_start=T0, import_wh=1, export_wh=0))
     with factory() as s, s.begin():
-        res = store_readings(s, cid, [(a, ts, 5, 0, None), (a, T0, 5, 0, None),
+        res = store_readings(s, cid, [(a, ts, 1, 0, None), (a, T0, 1, 0, None),
                                       (a, T0 + dt.timedelta(microseconds=1), 6, 0, None)])
         assert (res.accepted, res.duplicates) == (1, 2)
         # the ORM finds the new row by its aware timestamp, and reads it back aware
@@ -102,16 +111,16 @@ def test_unknown_meter_and_settled_interval_are_rejected(factory):
         res = store_readings(s, cid, [(a, late, 1, 0, None), ("nope", T0, 1, 0, None), (a, T0, 1, 0, None),
                                       (foreign, late, 1, 0, None), (b, T0 + dt.timedelta(minutes=14), 1, 0, None),
                                       (a, T0, 2, 0, None)])
-        assert res.accepted == 1 and res.duplicates == 1
+        assert res.accepted == 1 and res.duplicates == 0
+        settled = "interval 2026-06-01T08:00:00+00:00 is already settled"
         assert res.rejected == [
-            {"index": 1, "reason": "unknown meter 'nope' in this community"},
-            {"index": 2, "reason": "interval 2026-06-01T08:00:00+00:00 is already settled"},
-            {"index": 3, "reason": f"unknown meter {foreign!r} in this community"},
-            {"index": 4, "reason": "interval 2026-06-01T08:00:00+00:00 is already settled"},
+            {"index": 1, "reason": "unknown meter 'nope' in this community", "rule": "unknown_meter"},
+            {"index": 2, "reason": settled, "rule": "settled"},
+            {"index": 3, "reason": f"unknown meter {foreign!r} in this community", "rule": "unknown_meter"},
+            {"index": 4, "reason": settled, "rule": "settled"},
+            {"index": 5, "reason": settled, "rule": "settled"},
         ]
         assert set(_rows(s, cid)) == {(a, late)}
-    # the texts the MQTT ingestor maps to its counters
-    assert all(r["reason"].startswith("unknown meter") or "already settled" in r["reason"] for r in res.rejected)
 
 
 def test_empty_batch_and_unknown_community(factory):
@@ -148,7 +157,7 @@ def test_two_batches_in_one_transaction_and_rollback(factory, backend):
         r1 = store_readings(s, cid, [(a, T0, 1, 0, None), (b, T0, 2, 0, None)])
         if backend == "postgresql":  # the staging table is emptied by each batch, not only at commit
             assert s.execute(sa.text("SELECT count(*) FROM pg_temp.peergrid_readings_stage")).scalar() == 0
-        r2 = store_readings(s, cid, [(a, T0 + dt.timedelta(minutes=15), 3, 0, None), (b, T0, 9, 0, None)])
+        r2 = store_readings(s, cid, [(a, T0 + dt.timedelta(minutes=15), 3, 0, None), (b, T0, 2, 0, None)])
         assert (r1.accepted, r1.duplicates, r2.accepted, r2.duplicates) == (2, 0, 1, 1)
         assert len(_rows(s, cid)) == 3
     # a rolled-back transaction stores nothing, and the connection keeps working afterwards
@@ -179,17 +188,22 @@ def test_same_connection_after_rollback_of_the_creating_transaction(app, factory
 
 
 def test_two_connections_at_once(app, factory, backend):
-    """Each pooled connection has its own staging table (PostgreSQL: both transactions open together)."""
+    """Each pooled connection has its own staging table (PostgreSQL: both transactions open together).
+
+    Two communities: batches of one community are serialised by an advisory lock (the second
+    transaction would wait for the first; see test_sec_metering.py).
+    """
     if backend != "postgresql":
         pytest.skip("SQLite serialises write transactions")
-    cid, (a, b) = _site(factory)
+    cid, (a, _) = _site(factory)
+    cid2, (b, _) = _site(factory)
     with factory() as s1, s1.begin(), factory() as s2, s2.begin():
         assert store_readings(s1, cid, [(a, T0, 1, 0, None)]).accepted == 1
-        assert store_readings(s2, cid, [(b, T0, 2, 0, None), (b, T0 + dt.timedelta(minutes=15), 2, 0, None)]
+        assert store_readings(s2, cid2, [(b, T0, 2, 0, None), (b, T0 + dt.timedelta(minutes=15), 2, 0, None)]
                               ).accepted == 2
         assert store_readings(s1, cid, [(a, T0 + dt.timedelta(minutes=15), 1, 0, None)]).accepted == 1
     with factory() as s:
-        assert len(_rows(s, cid)) == 4
+        assert len(_rows(s, cid)) == 2 and len(_rows(s, cid2)) == 2
 
 
 @pytest.mark.parametrize("minutes", [15, 60])
@@ -225,9 +239,9 @@ def test_ingest_readings_maps_indexes_back(factory):
         ])
         assert (res.accepted, res.duplicates) == (2, 1)
         assert res.rejected == [
-            {"index": 1, "reason": "import_wh must be in 0..1000000000 Wh, got -1"},
-            {"index": 2, "reason": "unknown meter 'ghost' in this community"},
-            {"index": 3, "reason": "interval 2026-06-01T08:15:00+00:00 is already settled"},
+            {"index": 1, "reason": "import_wh must be in 0..1000000000 Wh, got -1", "rule": "invalid"},
+            {"index": 2, "reason": "unknown meter 'ghost' in this community", "rule": "unknown_meter"},
+            {"index": 3, "reason": "interval 2026-06-01T08:15:00+00:00 is already settled", "rule": "settled"},
         ]
         assert _rows(s, cid)[(b, T0 + dt.timedelta(minutes=5))] == (T0, 0, 5, 9)
 
@@ -235,56 +249,79 @@ def test_ingest_readings_maps_indexes_back(factory):
 # ----------------------------------------------------------------------------------- property
 
 _reading = st.tuples(
-    st.sampled_from([0, 1, 2, -1]),  # meter (−1: a serial the community does not have)
-    st.integers(0, 9),  # timestamp: 10 five-minute steps over four 15-minute intervals
-    st.integers(0, 10**9),
-    st.integers(0, 10**9),
-    st.none() | st.integers(0, 10**9),
+    st.sampled_from([0, 1, 2, -1]),  # meter (2: without generation; −1: a serial the community does not have)
+    st.integers(0, 9),  # timestamp: 10 five-minute steps over four 15-minute intervals (6..9: in the future)
+    st.sampled_from([0, 1, 2500, 6000]),  # import, Wh (limit 10,750 Wh per 15 minutes: 43 kW)
+    st.sampled_from([0, 1, 2500, 6000]),  # export, Wh (limit 7,500 Wh per 15 minutes: 30 kW)
+    st.none() | st.sampled_from([0, 7]),
 )
+NOW = T0 + dt.timedelta(minutes=20)  # + 5 minutes of clock skew: readings from T0 + 30 min are in the future
+LIMIT = {"import": 43_000 * 15 // 60, "export": 30_000 * 15 // 60}
 
 
 @pytest.fixture(scope="module")
 def prop_site(app):
-    return _site(app.state.sessions, n_meters=3)
+    return _site(app.state.sessions, n_meters=3, without_generation=1)
+
+
+def _model(model: dict, items: list, settled: set, serials: list) -> tuple[int, int, list[tuple[int, str]]]:
+    """What store_readings should do with ``items`` given the stored ``model`` (updated in place)."""
+    accepted = duplicates = 0
+    rejected = []
+    pending = []
+    for i, (serial, ts, imp, exp, pv) in enumerate(items):  # pass 1: rules of the reading alone
+        if serial == "unknown":
+            rejected.append((i, "unknown_meter"))
+        elif ts > NOW + dt.timedelta(minutes=5):
+            rejected.append((i, "future"))
+        elif serial == serials[2] and (exp or pv):
+            rejected.append((i, "no_generation"))
+        else:
+            pending.append(i)
+    for i in pending:  # pass 2, in batch order
+        serial, ts, imp, exp, pv = items[i]
+        start = floor_interval(ts, 15)
+        if start in settled:
+            rejected.append((i, "settled"))
+        elif (serial, ts) in model:
+            if model[(serial, ts)][1:] == (imp, exp, pv):
+                duplicates += 1
+            else:
+                rejected.append((i, "conflict"))
+        else:
+            same = [v for (m, _), v in model.items() if m == serial and v[0] == start]
+            if sum(v[1] for v in same) + imp > LIMIT["import"] or sum(v[2] for v in same) + exp > LIMIT["export"]:
+                rejected.append((i, "capacity"))
+            else:
+                model[(serial, ts)] = (start, imp, exp, pv)
+                accepted += 1
+    return accepted, duplicates, sorted(rejected)
 
 
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(stored=st.lists(_reading, max_size=15), batch=st.lists(_reading, max_size=40),
        settled=st.sets(st.integers(0, 3), max_size=2))
-def test_counts_add_up_and_table_holds_first_occurrences(factory, prop_site, stored, batch, settled):
+def test_counts_add_up_and_table_holds_first_accepted(factory, prop_site, stored, batch, settled):
     cid, serials = prop_site
 
     def tup(r):
         m, k, imp, exp, pv = r
         return (serials[m] if m >= 0 else "unknown", T0 + dt.timedelta(minutes=5 * k), imp, exp, pv)
 
+    def check(res, expected):
+        assert res.accepted + res.duplicates + len(res.rejected) == sum(expected[:2]) + len(expected[2])
+        assert (res.accepted, res.duplicates, [(r["index"], r["rule"]) for r in res.rejected]) == expected
+
     with factory() as s, s.begin():
         assert _rows(s, cid) == {}
-        first = store_readings(s, cid, [tup(r) for r in stored])
-        model = {}
-        for r in map(tup, stored):
-            if r[0] != "unknown":
-                model.setdefault((r[0], r[1]), (floor_interval(r[1], 15), *r[2:]))
-        assert first.accepted == len(model)
+        model: dict = {}
+        items = [tup(r) for r in stored]
+        check(store_readings(s, cid, items, now=NOW), _model(model, items, set(), serials))
         for i in settled:
             _settle(s, cid, T0 + dt.timedelta(minutes=15 * i))
         items = [tup(r) for r in batch]
-        res = store_readings(s, cid, items)
-        assert res.accepted + res.duplicates + len(res.rejected) == len(items)
-        assert [r["index"] for r in res.rejected] == sorted(r["index"] for r in res.rejected)
-        expected_rejected, seen, accepted = [], set(), 0
-        for i, r in enumerate(items):
-            if r[0] == "unknown":
-                expected_rejected.append(i)
-            elif (r[0], r[1]) not in seen:
-                seen.add((r[0], r[1]))
-                if floor_interval(r[1], 15) in {T0 + dt.timedelta(minutes=15 * k) for k in settled}:
-                    expected_rejected.append(i)
-                elif (r[0], r[1]) not in model:
-                    model[(r[0], r[1])] = (floor_interval(r[1], 15), *r[2:])
-                    accepted += 1
-        assert [r["index"] for r in res.rejected] == expected_rejected
-        assert res.accepted == accepted
+        starts = {T0 + dt.timedelta(minutes=15 * k) for k in settled}
+        check(store_readings(s, cid, items, now=NOW), _model(model, items, starts, serials))
         assert _rows(s, cid) == model
         s.rollback()  # every example starts from an empty table

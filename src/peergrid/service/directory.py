@@ -207,8 +207,22 @@ def topup(session: Session, community_id: int, user_id: int, amount_minor: int, 
     )
 
 
-def add_meter(session: Session, community_id: int, user_id: int, serial: str, label: str = "") -> Meter:
-    """Bind a meter (unique serial) to a member."""
+def add_meter(
+    session: Session,
+    community_id: int,
+    user_id: int,
+    serial: str,
+    label: str = "",
+    *,
+    has_generation: bool | None = None,
+    import_capacity_w: int | None = None,
+    export_capacity_w: int | None = None,
+) -> Meter:
+    """Bind a meter (unique serial) to a member.
+
+    ``has_generation`` defaults to whether the owner is a prosumer; the capacities (W)
+    default to ``None``, i.e. the community's ``meter_import_w`` / ``meter_export_w``.
+    """
     if not is_member(session, community_id, user_id):
         raise Invalid(f"user {user_id} is not a member of community {community_id}")
     serial = serial.strip()
@@ -216,7 +230,10 @@ def add_meter(session: Session, community_id: int, user_id: int, serial: str, la
         raise Invalid("meter serial must not be empty")
     if session.execute(sa.select(Meter.id).where(Meter.serial == serial)).first():
         raise Conflict(f"meter {serial!r} is already registered")
-    m = Meter(community_id=community_id, user_id=user_id, serial=serial, label=label or serial)
+    if has_generation is None:
+        has_generation = session.execute(sa.select(User.role).where(User.id == user_id)).scalar() == "prosumer"
+    m = Meter(community_id=community_id, user_id=user_id, serial=serial, label=label or serial,
+              has_generation=has_generation, import_capacity_w=import_capacity_w, export_capacity_w=export_capacity_w)
     session.add(m)
     session.flush()
     return m

@@ -1,20 +1,42 @@
-"""Meter readings: batch ingestion, idempotent on (meter, timestamp).
+"""Meter readings: batch ingestion, idempotent on (meter, timestamp), physically plausible.
 
 A reading is the energy that flowed through a meter in the period starting at ``ts``:
 ``import_wh`` from the grid side and ``export_wh`` to it (integers ≥ 0). Net energy
 follows peergrid's sign convention, ``net = import − export`` (+ consumer, − producer).
-Each reading is filed under the trading interval that contains ``ts``; readings of an
-interval whose metered settlement already ran are rejected (settlement is final).
+Each reading is filed under the trading interval that contains ``ts``; meters may report
+more often than the trading interval (several readings per interval add up).
 
-:func:`ingest_readings` is the entry point for untrusted input (HTTP batch upload here):
-it validates every reading, then stores the valid ones with :func:`store_readings`, which
-transports that validate themselves (MQTT in :mod:`peergrid.service.mqtt`) call directly.
+Every transport stores through :func:`store_readings`, which enforces the rules of
+:data:`RULES` (one place for HTTP, MQTT and the demo seed). A reading is rejected, and
+never stored or settled, if
+
+* ``unknown_meter`` — its meter is not registered in the community;
+* ``future`` — ``ts`` is more than :data:`MAX_CLOCK_SKEW` ahead of the service clock;
+* ``no_generation`` — it exports (``export_wh`` > 0) or reports PV (``pv_wh`` > 0) on a
+  meter without generation (:attr:`~peergrid.service.models.Meter.has_generation`);
+* ``settled`` — the metered settlement of its interval already ran (settlement is final);
+* ``conflict`` — a *different* reading of the same (meter, ts) is stored or came earlier in
+  the batch (an identical one is a harmless duplicate: redeliveries are idempotent);
+* ``capacity`` — the meter's Σ import or Σ export in the trading interval (stored readings
+  plus the batch's accepted ones) would exceed its connection capacity × the interval's
+  length (capacity in W from the meter, else the community's default).
+
+A stored reading changes only through :func:`correct_reading` (operators, audited by the
+caller), and only before the interval's metered settlement.
+
+:func:`ingest_readings` is the entry point for untrusted, unparsed input (HTTP batch upload
+here): it parses every reading, then calls :func:`store_readings`; transports that parse
+themselves (MQTT in :mod:`peergrid.service.mqtt`) call :func:`store_readings` directly.
 
 Storage is bulk and bypasses the ORM: on PostgreSQL the rows go by ``COPY`` into a
 per-connection temporary staging table and from there by one ``INSERT … SELECT … ON
 CONFLICT DO NOTHING`` into ``readings``; on SQLite by one DB-API ``executemany``. Both
 write timestamps as naive UTC exactly as :class:`~peergrid.service.models.UTCDateTime`
-does, and run in the caller's transaction (savepoints included).
+does, and run in the caller's transaction (savepoints included). The rules cost one query
+for the meters (with their capacities), one for the interval sums and same-timestamp rows
+already stored, one for settled intervals; batches of one community are serialised by a
+transaction-level advisory lock on PostgreSQL (SQLite serialises writers anyway), so two
+concurrent uploads cannot together exceed a capacity.
 """
 
 from __future__ import annotations
@@ -24,7 +46,6 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
-from itertools import chain
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,12 +53,23 @@ from sqlalchemy.orm import Session
 
 from peergrid.service.db import is_postgres
 from peergrid.service.directory import get_community
-from peergrid.service.errors import Forbidden, Invalid, ServiceError
-from peergrid.service.models import Meter, utcnow
-from peergrid.service.timeutil import EPOCH, parse_time
+from peergrid.service.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
+from peergrid.service.models import ClearingRun, Community, Meter, Reading, utcnow
+from peergrid.service.timeutil import EPOCH, floor_interval, parse_time
 
 MAX_BATCH = 50_000
 MAX_WH = 10**9  # 1 GWh per reading: anything larger is a unit error
+#: How far a reading's timestamp may be ahead of the service clock (meters' clocks drift).
+MAX_CLOCK_SKEW = dt.timedelta(seconds=300)
+#: Largest connection capacity a meter or community default may be given (W): 10 MW.
+MAX_CAPACITY_W = 10_000_000
+
+#: Machine codes of rejected readings (``IngestResult.rejected[i]["rule"]``): ``invalid`` (not a
+#: well-formed reading; :func:`ingest_readings` only) and the rules of :func:`store_readings`.
+RULES: tuple[str, ...] = ("invalid", "unknown_meter", "future", "no_generation", "settled", "conflict", "capacity")
+#: The rules that make an HTTP upload fail as a whole (422, nothing stored): the reading is not
+#: physically plausible, or contradicts one already stored.
+PLAUSIBILITY_RULES: frozenset[str] = frozenset({"future", "no_generation", "conflict", "capacity"})
 
 #: A validated reading for :func:`store_readings`:
 #: ``(serial, ts (aware UTC datetime), import_wh, export_wh, pv_wh or None)``.
@@ -67,11 +99,35 @@ _SQLITE_INSERT = (
     "ON CONFLICT (meter_id, ts) DO NOTHING"
 )
 _PG_NULL = "\\N"
+# Serialises the storing of readings per community (key space: two int4 keys, class 0x5052 'PR').
+_PG_LOCK = "SELECT pg_advisory_xact_lock(20562, %s)"
 # the batch's serials go as one JSON array parameter, whatever their number
+_METER_COLS = "serial, id, import_capacity_w, export_capacity_w, has_generation"
 _PG_METERS = (
-    "SELECT serial, id FROM meters WHERE community_id = %s AND serial IN (SELECT json_array_elements_text(%s::json))"
+    f"SELECT {_METER_COLS} FROM meters WHERE community_id = %s "
+    "AND serial IN (SELECT json_array_elements_text(%s::json))"
 )
-_SQLITE_METERS = "SELECT serial, id FROM meters WHERE community_id = ? AND serial IN (SELECT value FROM json_each(?))"
+_SQLITE_METERS = (
+    f"SELECT {_METER_COLS} FROM meters WHERE community_id = ? AND serial IN (SELECT value FROM json_each(?))"
+)
+# What is stored for the batch's (meter, interval) pairs: kind 0 = Σ import and Σ export of the
+# interval; kind 1 = a stored row at one of the batch's timestamps (a duplicate or a conflict).
+_PG_STORED = (
+    "WITH k AS (SELECT m, s, s + make_interval(secs => %s) AS e FROM unnest(%s::int[], %s::timestamp[]) AS k(m, s)) "
+    "SELECT 0, k.m, k.s, sum(r.import_wh)::bigint, sum(r.export_wh)::bigint, NULL::bigint "
+    "FROM k JOIN readings r ON r.meter_id = k.m AND r.ts >= k.s AND r.ts < k.e GROUP BY k.m, k.s "
+    "UNION ALL SELECT 1, r.meter_id, r.ts, r.import_wh, r.export_wh, r.pv_wh "
+    "FROM k JOIN readings r ON r.meter_id = k.m AND r.ts >= k.s AND r.ts < k.e WHERE r.ts = ANY(%s::timestamp[])"
+)
+_SQLITE_STORED = (
+    "WITH k(m, s, e) AS (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+    "json_extract(value, '$[2]') FROM json_each(?)) "
+    "SELECT 0, k.m, k.s, sum(r.import_wh), sum(r.export_wh), NULL "
+    "FROM k CROSS JOIN readings r ON r.meter_id = k.m AND r.ts >= k.s AND r.ts < k.e GROUP BY k.m, k.s "
+    "UNION ALL SELECT 1, r.meter_id, r.ts, r.import_wh, r.export_wh, r.pv_wh "
+    "FROM k CROSS JOIN readings r ON r.meter_id = k.m AND r.ts >= k.s AND r.ts < k.e "
+    "WHERE r.ts IN (SELECT value FROM json_each(?))"
+)
 _PG_SETTLED = (
     "SELECT interval_start FROM clearing_runs WHERE community_id = %s AND phase = 'metered' "
     "AND interval_start BETWEEN %s AND %s"
@@ -88,9 +144,10 @@ class IngestResult:
     accepted : int
         New readings stored.
     duplicates : int
-        Readings whose (meter, ts) was already stored or repeated in the batch (ignored).
+        Readings identical to one already stored or earlier in the batch (ignored).
     rejected : list of dict
-        ``{"index": i, "reason": "..."}`` for readings that were not stored.
+        ``{"index": i, "reason": "<one line>", "rule": code}`` for readings that were not
+        stored, sorted by index; ``rule`` is one of :data:`RULES`.
     """
 
     accepted: int = 0
@@ -99,6 +156,14 @@ class IngestResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
+
+
+class ReadingRejected(Invalid):
+    """A reading breaks one of the rules (:attr:`rule`, one of :data:`RULES`): 422."""
+
+    def __init__(self, message: str, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 def _int(value: Any, name: str) -> int:
@@ -120,8 +185,11 @@ def ingest_readings(
     community_id: int,
     readings: Iterable[Mapping[str, Any]],
     owner_id: int | None = None,
+    *,
+    now: dt.datetime | None = None,
+    atomic: bool = False,
 ) -> IngestResult:
-    """Validate and store a batch of readings (bulk insert; duplicates ignored).
+    """Parse and store a batch of readings (bulk insert; identical duplicates ignored).
 
     Parameters
     ----------
@@ -135,11 +203,16 @@ def ingest_readings(
     owner_id : int, optional
         Only meters of this user are allowed (a prosumer/consumer uploading their own
         readings); a reading of another user's meter is :class:`Forbidden`.
+    now : datetime, optional
+        The service clock (aware), for the ``future`` rule; default the system clock.
+    atomic : bool
+        As in :func:`store_readings`: store nothing if any reading breaks one of
+        :data:`PLAUSIBILITY_RULES`.
 
     Returns
     -------
     IngestResult
-        Indexes in ``rejected`` refer to ``readings``.
+        Indexes in ``rejected`` refer to ``readings``; malformed readings have rule ``invalid``.
     """
     get_community(session, community_id)
     items = list(readings)
@@ -154,16 +227,19 @@ def ingest_readings(
     valid: list[ReadingTuple] = []
     origin: list[int] = []  # index in ``items`` of each entry of ``valid``
     for i, r in enumerate(items):
+        rule = "invalid"
         try:
             if not isinstance(r, Mapping):
                 raise ValueError("a reading must be an object")
             if r.get("meter_id") is not None:
                 m = by_id.get(r["meter_id"]) if isinstance(r["meter_id"], int) else None
                 if m is None:
+                    rule = "unknown_meter"
                     raise ValueError(f"unknown meter id {r['meter_id']!r} in this community")
             else:
                 m = by_serial.get(str(r.get("meter", "")))
                 if m is None:
+                    rule = "unknown_meter"
                     raise ValueError(f"unknown meter {r.get('meter')!r} in this community")
             if owner_id is not None and m.user_id != owner_id:
                 raise Forbidden(f"meter {m.serial!r} belongs to another user")
@@ -180,23 +256,32 @@ def ingest_readings(
                 imp, exp = _int(r.get("import_wh"), "import_wh"), _int(r.get("export_wh"), "export_wh")
             pv = None if r.get("pv_wh") is None else _int(r.get("pv_wh"), "pv_wh")
         except ValueError as exc:
-            rejected.append({"index": i, "reason": str(exc)})
+            rejected.append({"index": i, "reason": str(exc), "rule": rule})
             continue
         valid.append((m.serial, ts, imp, exp, pv))
         origin.append(i)
-    result = store_readings(session, community_id, valid) if valid else IngestResult()
+    result = store_readings(session, community_id, valid, now=now, atomic=atomic) if valid else IngestResult()
     for rej in result.rejected:
         rej["index"] = origin[rej["index"]]
     result.rejected = sorted(rejected + result.rejected, key=lambda d: d["index"])
     return result
 
 
-def store_readings(session: Session, community_id: int, readings: Sequence[ReadingTuple]) -> IngestResult:
-    """Store a batch of already validated readings (bulk; duplicates ignored).
+def store_readings(
+    session: Session,
+    community_id: int,
+    readings: Sequence[ReadingTuple],
+    *,
+    now: dt.datetime | None = None,
+    atomic: bool = False,
+) -> IngestResult:
+    """Store a batch of parsed readings (bulk) that pass the rules of :data:`RULES`.
 
-    The readings are not validated again: energies must be integers in 0..``MAX_WH`` Wh
-    (a negative one fails the whole statement on the table's check constraint). The
-    storage costs about 1–2 µs of Python per reading (see ``docs/service.md``).
+    The energies must be integers in 0..``MAX_WH`` Wh (not checked again: a negative one
+    fails the whole statement on the table's check constraint). Readings are judged in
+    batch order: of two different readings of one (meter, ts) the first is stored and the
+    second is a ``conflict``; the capacity of an interval is filled in batch order. The
+    storage costs about 2–3 µs of Python per reading (see ``docs/service.md``).
 
     Parameters
     ----------
@@ -209,89 +294,169 @@ def store_readings(session: Session, community_id: int, readings: Sequence[Readi
         ``(serial, ts, import_wh, export_wh, pv_wh)``: meter serial (str), start of the
         reading's period (aware datetime, UTC or any offset), energy imported and exported
         (int, Wh), PV generation behind the meter (int Wh or ``None``).
+    now : datetime, optional
+        The service clock (aware); a ``ts`` later than ``now`` + :data:`MAX_CLOCK_SKEW` is
+        rejected (``future``). Default: the system clock.
+    atomic : bool
+        If any reading breaks one of :data:`PLAUSIBILITY_RULES`, store nothing: the result
+        has ``accepted`` 0 and lists every rejected reading (the HTTP upload's all-or-nothing).
 
     Returns
     -------
     IngestResult
-        ``accepted`` new rows; ``duplicates`` readings whose (meter, ts) repeats an
-        earlier one of the batch or a stored one; ``rejected`` (sorted by index into
-        ``readings``) readings of meters not in the community (``"unknown meter 'S' in
-        this community"``) or of intervals whose metered settlement ran (``"interval
-        … is already settled"``). Each reading counts in exactly one of the three.
+        ``accepted`` new rows; ``duplicates`` readings identical to a stored one or an
+        earlier one of the batch; ``rejected`` (sorted by index into ``readings``)
+        ``{"index", "reason", "rule"}`` with ``rule`` one of ``unknown_meter``, ``future``,
+        ``no_generation``, ``settled``, ``conflict``, ``capacity``. Each reading counts in
+        exactly one of the three.
     """
     community = get_community(session, community_id)
     result = IngestResult()
     if not readings:
         return result
-    step = community.interval_minutes * 60
+    minutes = community.interval_minutes
+    step = minutes * 60
+    horizon = (now if now is not None else utcnow()) + MAX_CLOCK_SKEW
     pg = is_postgres(session)
     session.flush()  # the raw queries below must see the session's pending meters and clearing runs
     raw = session.connection().connection.driver_connection  # the DB-API connection, in the session's transaction
     with closing(raw.cursor()) as cur:
+        if pg:
+            cur.execute(_PG_LOCK, (community_id,))
         cur.execute(_PG_METERS if pg else _SQLITE_METERS, (community_id, json.dumps(list({r[0] for r in readings}))))
-        ids: dict[str, int] = dict(cur.fetchall())
+        # serial -> (meter id, import limit (Wh per interval), export limit, has generation)
+        meters: dict[str, tuple[int, int, int, bool]] = {
+            serial: (
+                mid,
+                (community.meter_import_w if imp_w is None else imp_w) * minutes // 60,
+                (community.meter_export_w if exp_w is None else exp_w) * minutes // 60,
+                bool(gen),
+            )
+            for serial, mid, imp_w, exp_w, gen in cur.fetchall()
+        }
 
-        # One pass: resolve the meter, drop repeats, group by timestamp. Per distinct timestamp (few
-        # in a batch: meters report on the same grid) the texts and the interval are computed once.
-        # Entry of a timestamp: [texts of ts and interval start, interval start (s since epoch), rows, indexes].
+        # Pass 1: the rules a reading breaks on its own (meter, clock, generation). Per distinct
+        # timestamp (few in a batch: meters report on the same grid) the texts, the interval and
+        # the future check are computed once.
+        # Entry of a timestamp: [texts of ts and interval start, interval start (s since epoch), in the future].
         by_ts: dict[dt.datetime, list[Any]] = {}
         get_ts = by_ts.get
-        get_id = ids.get
-        seen: set[tuple[int, dt.datetime]] = set()
-        add_seen = seen.add
-        unknown: list[int] = []
+        get_meter = meters.get
+        rejected: list[dict[str, Any]] = []
+        candidates: list[tuple[int, tuple[int, int, int, bool], list[Any]]] = []
+        add = candidates.append
+        for i, (serial, ts, _imp, exp, pv) in enumerate(readings):
+            m = get_meter(serial)
+            if m is None:
+                rejected.append(_reject(i, "unknown_meter", f"unknown meter {serial!r} in this community"))
+                continue
+            e = get_ts(ts)
+            if e is None:
+                e = by_ts[ts] = _ts_entry(ts, step, pg, horizon)
+            if e[2]:
+                rejected.append(_reject(i, "future", f"ts {ts.isoformat()} is more than {_skew()} ahead of the "
+                                        f"service clock ({(horizon - MAX_CLOCK_SKEW).isoformat()})"))
+            elif (exp or pv) and not m[3]:
+                rejected.append(_reject(i, "no_generation", f"meter {serial!r} has no generation: export_wh and "
+                                        f"pv_wh must be 0, got {exp} and {pv}"))
+            else:
+                add((i, m, e))
+
+        entries = {id(e): e for _, _, e in candidates}.values()
+        settled = _settled(cur, pg, community_id, {e[1] for e in entries}) if candidates else set()
+        # Σ import and Σ export stored per (meter id, interval start), and the stored rows at the batch's timestamps
+        sums: dict[tuple[int, int], list[int]] = {}
+        stored: dict[tuple[int, dt.datetime], tuple[int, int, int | None]] = {}
+        pairs = {(m[0], e[1]) for _, m, e in candidates if e[1] not in settled}
+        if pairs:
+            _stored(cur, pg, step, pairs, {ts for ts, e in by_ts.items() if e[1] not in settled}, sums, stored)
+
+        # Pass 2, in batch order: settled, repeats (identical: duplicate, different: conflict), capacity.
+        seen: dict[tuple[int, dt.datetime], tuple[int, int, int | None]] = {}
+        get_seen = seen.get
+        get_stored = stored.get
+        get_sum = sums.get
+        rows: list[Any] = []
+        append = rows.append
         duplicates = 0
         received = utcnow().replace(tzinfo=None)  # one arrival time for the batch
         received_text = received.isoformat(" ", "microseconds")
         null = _PG_NULL
-        for i, (serial, ts, imp, exp, pv) in enumerate(readings):
-            mid = get_id(serial)
-            if mid is None:
-                unknown.append(i)
+        for i, m, e in candidates:
+            serial, ts, imp, exp, pv = readings[i]
+            start = e[1]
+            if start in settled:
+                rejected.append(_reject(i, "settled", f"interval {_iso(start)} is already settled"))
                 continue
+            mid = m[0]
             key = (mid, ts)
-            if key in seen:
-                duplicates += 1
-                continue
-            add_seen(key)
-            e = get_ts(ts)
-            if e is None:
-                e = by_ts[ts] = _ts_entry(ts, step, pg)
-            if pg:
-                e[2].append(f"{mid}\t{e[0]}\t{imp}\t{exp}\t{null if pv is None else pv}\n")
+            value = (imp, exp, pv)
+            prev = get_seen(key)
+            if prev is None:
+                prev = get_stored(key)
+                where = "stored"
             else:
-                e[2].append((mid, e[0][0], e[0][1], imp, exp, pv, received_text))
-            e[3].append(i)
+                where = "earlier in this batch"
+            if prev is not None:
+                if prev == value:
+                    duplicates += 1
+                else:
+                    rejected.append(_reject(i, "conflict", f"meter {serial!r} has a different reading at "
+                                            f"{ts.isoformat()} {where} (import, export, pv = {prev})"))
+                continue
+            total = get_sum((mid, start))
+            if total is None:
+                total = sums[(mid, start)] = [0, 0]
+            if total[0] + imp > m[1] or total[1] + exp > m[2]:
+                which, have, limit = ("import", total[0] + imp, m[1]) if total[0] + imp > m[1] else (
+                    "export", total[1] + exp, m[2])
+                rejected.append(_reject(i, "capacity", f"meter {serial!r}: {which} of {have} Wh in interval "
+                                        f"{_iso(start)} exceeds its connection capacity ({limit} Wh per "
+                                        f"{minutes}-minute interval)"))
+                continue
+            total[0] += imp
+            total[1] += exp
+            seen[key] = value
+            if pg:
+                append(f"{mid}\t{e[0]}\t{imp}\t{exp}\t{null if pv is None else pv}\n")
+            else:
+                append((mid, e[0][0], e[0][1], imp, exp, pv, received_text))
 
-        rejected = [{"index": i, "reason": f"unknown meter {readings[i][0]!r} in this community"} for i in unknown]
-        settled = _settled(cur, pg, community_id, {e[1] for e in by_ts.values()}) if by_ts else set()
-        if settled:
-            for e in by_ts.values():
-                if e[1] in settled:
-                    reason = f"interval {(EPOCH + dt.timedelta(seconds=e[1])).isoformat()} is already settled"
-                    rejected.extend({"index": i, "reason": reason} for i in e[3])
-            rejected.sort(key=lambda d: d["index"])
-        entries = [e for e in by_ts.values() if e[1] not in settled]
-        count = sum(len(e[2]) for e in entries)
+        rejected.sort(key=lambda d: d["index"])
         result.rejected = rejected
         result.duplicates = duplicates
-        if not count:
+        if atomic and any(r["rule"] in PLAUSIBILITY_RULES for r in rejected):
+            result.duplicates = 0
+            return result
+        if not rows:
             return result
         if pg:
             cur.execute(_PG_STAGE)
             with cur.copy(_PG_COPY) as copy:
-                copy.write("".join(chain.from_iterable(e[2] for e in entries)))
+                copy.write("".join(rows))
             cur.execute(_PG_INSERT, (received,))
         else:
-            cur.executemany(_SQLITE_INSERT, chain.from_iterable(e[2] for e in entries))
+            cur.executemany(_SQLITE_INSERT, rows)
         accepted = cur.rowcount
     result.accepted = accepted
-    result.duplicates += count - accepted
+    result.duplicates += len(rows) - accepted  # stored meanwhile by a transaction that committed first
     return result
 
 
-def _ts_entry(ts: dt.datetime, step: int, pg: bool) -> list[Any]:
-    """Texts of ``ts`` and its interval start as stored (naive UTC), the start in s since the epoch."""
+def _reject(index: int, rule: str, reason: str) -> dict[str, Any]:
+    return {"index": index, "reason": reason, "rule": rule}
+
+
+def _skew() -> str:
+    return f"{int(MAX_CLOCK_SKEW.total_seconds())} s"
+
+
+def _iso(start: int) -> str:
+    return (EPOCH + dt.timedelta(seconds=start)).isoformat()
+
+
+def _ts_entry(ts: dt.datetime, step: int, pg: bool, horizon: dt.datetime) -> list[Any]:
+    """Texts of ``ts`` and its interval start as stored (naive UTC), the start in s since the epoch, future?"""
     if not isinstance(ts, dt.datetime) or ts.utcoffset() is None:
         raise ValueError(f"reading time {ts!r} is not an aware datetime")
     secs = (ts - EPOCH) // _SECOND  # exact integer floor, also before 1970
@@ -299,7 +464,38 @@ def _ts_entry(ts: dt.datetime, step: int, pg: bool) -> list[Any]:
     ts_text = ts.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
     iv_text = (_NAIVE_EPOCH + dt.timedelta(seconds=start)).isoformat(" ", "microseconds")
     texts: Any = f"{ts_text}\t{iv_text}" if pg else (ts_text, iv_text)
-    return [texts, start, [], []]
+    return [texts, start, ts > horizon]
+
+
+def _naive_text(start: int) -> str:
+    return (_NAIVE_EPOCH + dt.timedelta(seconds=start)).isoformat(" ", "microseconds")
+
+
+def _stored(
+    cur: Any,
+    pg: bool,
+    step: int,
+    pairs: set[tuple[int, int]],
+    stamps: set[dt.datetime],
+    sums: dict[tuple[int, int], list[int]],
+    stored: dict[tuple[int, dt.datetime], tuple[int, int, int | None]],
+) -> None:
+    """Fill ``sums`` (Σ import, Σ export per (meter id, interval start)) and ``stored`` (rows at ``stamps``)."""
+    ts_texts = [t.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds") for t in stamps]
+    if pg:
+        mids = "{" + ",".join(str(m) for m, _ in pairs) + "}"
+        starts = "{" + ",".join(f'"{_naive_text(s)}"' for _, s in pairs) + "}"
+        cur.execute(_PG_STORED, (step, mids, starts, "{" + ",".join(f'"{t}"' for t in ts_texts) + "}"))
+    else:
+        keys = [[m, _naive_text(s), _naive_text(s + step)] for m, s in pairs]
+        cur.execute(_SQLITE_STORED, (json.dumps(keys), json.dumps(ts_texts)))
+    for kind, mid, t, imp, exp, pv in cur.fetchall():
+        if isinstance(t, str):  # SQLite
+            t = dt.datetime.fromisoformat(t)
+        if kind == 0:
+            sums[(mid, (t - _NAIVE_EPOCH) // _SECOND)] = [int(imp), int(exp)]
+        else:
+            stored[(mid, t.replace(tzinfo=dt.UTC))] = (imp, exp, pv)
 
 
 def _settled(cur: Any, pg: bool, community_id: int, starts: set[int]) -> set[int]:
@@ -311,3 +507,109 @@ def _settled(cur: Any, pg: bool, community_id: int, starts: set[int]) -> set[int
         cur.execute(_SQLITE_SETTLED, (community_id, *(t.isoformat(" ", "microseconds") for t in (lo, hi))))
     runs = (dt.datetime.fromisoformat(t) if isinstance(t, str) else t for (t,) in cur.fetchall())
     return {(t - _NAIVE_EPOCH) // _SECOND for t in runs} & starts
+
+
+def correct_reading(
+    session: Session,
+    community_id: int,
+    meter_id: int,
+    ts: dt.datetime | str,
+    import_wh: int,
+    export_wh: int,
+    pv_wh: int | None = None,
+    *,
+    now: dt.datetime | None = None,
+) -> tuple[Reading, dict[str, Any] | None]:
+    """Replace (or add) the reading of a meter at ``ts`` before its interval is settled.
+
+    The operator's tool for a wrong stored reading (the caller checks the role and writes
+    the audit entry with the returned old values). The new values obey the same rules as
+    any reading: :class:`ReadingRejected` (422) with rule ``invalid``, ``future``,
+    ``no_generation`` or ``capacity`` (the interval's other readings plus the new one).
+    After the interval's metered settlement: :class:`~peergrid.service.errors.Conflict`
+    (409) — settlement is final; a correction would then be an adjusting ledger entry,
+    which the service does not make.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Runs in the caller's transaction (commit afterwards).
+    community_id, meter_id : int
+        :class:`~peergrid.service.errors.NotFound` unless the meter is in the community.
+    ts : datetime or str
+        Start of the reading's period (aware, or ISO 8601 with a timezone).
+    import_wh, export_wh : int
+        Energy imported and exported in the period (Wh, 0..``MAX_WH``).
+    pv_wh : int, optional
+        PV generation behind the meter (Wh).
+    now : datetime, optional
+        The service clock (aware), for the ``future`` rule; default the system clock.
+
+    Returns
+    -------
+    (Reading, dict or None)
+        The stored reading and the replaced values ``{"import_wh", "export_wh", "pv_wh"}``
+        (``None`` if there was no reading at ``ts``).
+    """
+    community = get_community(session, community_id)
+    meter = session.get(Meter, meter_id)
+    if meter is None or meter.community_id != community_id:
+        raise NotFound(f"meter {meter_id} not found")
+    try:
+        ts = parse_time(ts, "ts")
+        imp, exp = _int(import_wh, "import_wh"), _int(export_wh, "export_wh")
+        pv = None if pv_wh is None else _int(pv_wh, "pv_wh")
+    except (ValueError, ServiceError) as exc:
+        raise ReadingRejected(str(exc), "invalid") from None
+    if is_postgres(session):
+        session.execute(sa.text(_PG_LOCK.replace("%s", ":c")), {"c": community_id})
+    now = now if now is not None else utcnow()
+    if ts > now + MAX_CLOCK_SKEW:
+        raise ReadingRejected(f"ts {ts.isoformat()} is more than {_skew()} ahead of the service clock "
+                              f"({now.isoformat()})", "future")
+    if (exp or pv) and not meter.has_generation:
+        raise ReadingRejected(f"meter {meter.serial!r} has no generation: export_wh and pv_wh must be 0, "
+                              f"got {exp} and {pv}", "no_generation")
+    minutes = community.interval_minutes
+    start = floor_interval(ts, minutes)
+    settled = session.execute(
+        sa.select(ClearingRun.id).where(ClearingRun.community_id == community_id, ClearingRun.phase == "metered",
+                                        ClearingRun.interval_start == start)
+    ).first()
+    if settled is not None:
+        raise Conflict(f"interval {start.isoformat()} is already settled: settlement is final (a later correction "
+                       "would be an adjusting ledger entry, which the service does not make)")
+    others = session.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(Reading.import_wh), 0),
+                  sa.func.coalesce(sa.func.sum(Reading.export_wh), 0))
+        .where(Reading.meter_id == meter.id, Reading.ts >= start, Reading.ts < start + dt.timedelta(minutes=minutes),
+               Reading.ts != ts)
+    ).one()
+    for which, have, cap in (("import", int(others[0]) + imp, meter_capacity_w(meter, community)[0]),
+                             ("export", int(others[1]) + exp, meter_capacity_w(meter, community)[1])):
+        limit = cap * minutes // 60
+        if have > limit:
+            raise ReadingRejected(f"meter {meter.serial!r}: {which} of {have} Wh in interval {start.isoformat()} "
+                                  f"exceeds its connection capacity ({limit} Wh per {minutes}-minute interval)",
+                                  "capacity")
+    reading = session.execute(
+        sa.select(Reading).where(Reading.meter_id == meter.id, Reading.ts == ts)
+    ).scalar_one_or_none()
+    old = None
+    if reading is None:
+        reading = Reading(meter_id=meter.id, ts=ts, interval_start=start, import_wh=imp, export_wh=exp, pv_wh=pv)
+        session.add(reading)
+    else:
+        old = {"import_wh": reading.import_wh, "export_wh": reading.export_wh, "pv_wh": reading.pv_wh}
+        reading.import_wh, reading.export_wh, reading.pv_wh = imp, exp, pv
+        reading.received_at = utcnow()
+    session.flush()
+    return reading, old
+
+
+def meter_capacity_w(meter: Meter, community: Community) -> tuple[int, int]:
+    """The meter's effective connection capacity ``(import W, export W)`` (its own, else the community's)."""
+    return (
+        community.meter_import_w if meter.import_capacity_w is None else meter.import_capacity_w,
+        community.meter_export_w if meter.export_capacity_w is None else meter.export_capacity_w,
+    )

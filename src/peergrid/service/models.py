@@ -109,6 +109,16 @@ class Community(Base):
     meter_export_w: Mapped[int] = mapped_column(sa.BigInteger, default=30_000, server_default="30000")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    @property
+    def meter_import_kw(self) -> float:
+        """Default import capacity of a meter (kW)."""
+        return self.meter_import_w / 1000
+
+    @property
+    def meter_export_kw(self) -> float:
+        """Default export capacity of a meter (kW)."""
+        return self.meter_export_w / 1000
+
 
 class Membership(Base):
     """A user in a community, with the reputation score r in [0, 1] (``peergrid.market.reputation``)."""
@@ -142,6 +152,16 @@ class Meter(Base):
     #: highest sequence number of an accepted signed MQTT message (replays at or below it are refused)
     mqtt_seq: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def import_capacity_kw(self) -> float | None:
+        """Own import capacity (kW); ``None``: the community's default."""
+        return None if self.import_capacity_w is None else self.import_capacity_w / 1000
+
+    @property
+    def export_capacity_kw(self) -> float | None:
+        """Own export capacity (kW); ``None``: the community's default."""
+        return None if self.export_capacity_w is None else self.export_capacity_w / 1000
 
 
 class Reading(Base):
