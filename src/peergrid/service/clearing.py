@@ -30,9 +30,12 @@ largest remainder; the residual — spreads plus rounding — goes to ``fees``),
 pays more than the commitment its wallet check admitted. Should a buyer's settlement exceed
 its funds anyway, its bids are rejected with a reason and the rest of the interval clears;
 one member cannot block an interval. Every transfer goes through
-:func:`peergrid.service.ledger.post`, so Σ over a community's accounts stays zero. Writes are bulk (one multi-row insert per table, one
-set-based balance update), so an interval with 10,000 participants settles in well
-under a second on PostgreSQL.
+:func:`peergrid.service.ledger.post`, so Σ over a community's accounts stays zero. Writes
+are bulk (one multi-row insert per table, one set-based balance update), so an interval with
+10,000 participants settles in about a second.
+
+The scheduler (:class:`Scheduler`) retries a phase that fails as a whole with exponential
+back-off (:class:`Backoff`) and records each failure in the log and the audit log.
 """
 
 from __future__ import annotations
