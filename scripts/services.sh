@@ -34,7 +34,7 @@ if [ -n "$PGVER" ]; then
 fi
 
 # Mosquitto: one local broker that nobody anonymous can use (tests start their own brokers on other ports).
-#   127.0.0.1:1883  MQTT, user name + password, ACL (docs/service.md, "MQTT broker security")
+#   127.0.0.1:1883  MQTT, user name + password, ACL (docs/dashboard.md, "Broker security")
 #   127.0.0.1:8883  MQTT over TLS, server certificate of a local CA ($MQ/ca.crt)
 # Users: peergrid-ingest (reads readings), peergrid-gateway (publishes readings); random passwords kept in
 # $MQ/service-credentials.json (root only). Meters are added with `peergrid meters provision`.
