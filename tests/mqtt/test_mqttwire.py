@@ -116,3 +116,20 @@ def test_broker_down_is_an_oserror():
         port = s.getsockname()[1]
     with pytest.raises(OSError):
         Client("127.0.0.1", port, "nobody").connect(2)
+
+
+@given(first=st.integers(0x30, 0x3F), body=st.binary(max_size=40))
+def test_a_malformed_publish_is_an_mqtt_error_never_a_crash(first, body):
+    """Any PUBLISH body parses within its bounds or raises MQTTError (the reader then reconnects)."""
+    buf = bytearray(body + b"\xff" * 8)  # bytes of a next packet after the body must never be read
+    try:
+        topic, payload, mid, qos = parse_publish(buf, first, 0, len(body))
+    except MQTTError:
+        return
+    assert len(topic) + len(payload) <= len(body) and qos == (first >> 1) & 3 and 0 <= mid <= 0xFFFF
+
+
+def test_a_publish_whose_topic_overruns_the_packet_is_refused():
+    body = b"\x00\x10abc"  # topic length 16, 3 bytes follow
+    with pytest.raises(MQTTError, match="malformed PUBLISH"):
+        parse_publish(bytearray(body + b"\x00" * 40), 0x32, 0, len(body))
