@@ -8,7 +8,7 @@ from typing import Annotated, Any, TypeVar
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -222,7 +222,7 @@ def update_user(user_id: PId, body: S.UserPatch, request: Request, user: Me, db:
 def create_community(body: S.CommunityIn, user: Me, db: DB) -> Community:
     """Create a community with its grid, fees, clearing and external accounts (admin)."""
     rbac.require_role(user, rbac.ADMIN)
-    c = directory.create_community(db, **body.model_dump())
+    c = directory.create_community(db, **_capacities_w(body.model_dump()))
     directory.audit(db, user, "community.create", c.id, f"community:{c.id}", **body.model_dump())
     db.commit()
     return c
@@ -248,12 +248,25 @@ def update_community(community_id: PId, body: S.CommunityPatch, user: Me, db: DB
     """Change tariffs, mechanism, gate closure or grace (admin, or an operator of the community)."""
     c = rbac.community_for(db, user, community_id, rbac.ADMIN, rbac.OPERATOR)
     changes = body.model_dump(exclude_none=True)
-    for key, value in changes.items():
+    for key, value in _capacities_w(changes).items():
         setattr(c, key, value)
     directory.validate_community(c.mechanism, c.interval_minutes, c.retail_price, c.feed_in_price, c.k)
     directory.audit(db, user, "community.update", c.id, f"community:{c.id}", **changes)
     db.commit()
     return c
+
+
+def _kw_to_w(kw: float) -> int:
+    return max(1, round(kw * 1000))
+
+
+def _capacities_w(settings: dict[str, Any]) -> dict[str, Any]:
+    """Community settings with the meters' default capacities in W (``meter_import_kw`` → ``meter_import_w``)."""
+    out = dict(settings)
+    for side in ("import", "export"):
+        if f"meter_{side}_kw" in out:
+            out[f"meter_{side}_w"] = _kw_to_w(out.pop(f"meter_{side}_kw"))
+    return out
 
 
 def _member_out(row: Any) -> dict[str, Any]:
@@ -308,10 +321,34 @@ def list_members(community_id: PId, user: Me, db: DB, limit: Limit = 100, offset
     "/communities/{community_id}/meters", status_code=201, response_model=S.MeterOut, tags=["meters"], responses=ERRORS
 )
 def create_meter(community_id: PId, body: S.MeterIn, user: Me, db: DB) -> Meter:
-    """Register a meter for a member (operator)."""
+    """Register a meter for a member (operator).
+
+    ``has_generation`` defaults to whether the owner is a prosumer; capacities left out follow the
+    community's defaults (``meter_import_kw`` / ``meter_export_kw``).
+    """
     rbac.community_for(db, user, community_id, rbac.OPERATOR)
-    m = directory.add_meter(db, community_id, body.user_id, body.serial, body.label)
-    directory.audit(db, user, "meter.create", community_id, f"meter:{m.id}", serial=m.serial, user_id=body.user_id)
+    m = directory.add_meter(
+        db,
+        community_id,
+        body.user_id,
+        body.serial,
+        body.label,
+        has_generation=body.has_generation,
+        import_capacity_w=None if body.import_capacity_kw is None else _kw_to_w(body.import_capacity_kw),
+        export_capacity_w=None if body.export_capacity_kw is None else _kw_to_w(body.export_capacity_kw),
+    )
+    directory.audit(
+        db,
+        user,
+        "meter.create",
+        community_id,
+        f"meter:{m.id}",
+        serial=m.serial,
+        user_id=body.user_id,
+        has_generation=m.has_generation,
+        import_capacity_w=m.import_capacity_w,
+        export_capacity_w=m.export_capacity_w,
+    )
     db.commit()
     return m
 
@@ -348,6 +385,35 @@ def get_meter(community_id: PId, meter_id: PId, user: Me, db: DB) -> Meter:
     return _meter(db, user, community_id, meter_id)
 
 
+@router.patch(
+    "/communities/{community_id}/meters/{meter_id}", response_model=S.MeterOut, tags=["meters"], responses=ERRORS
+)
+def update_meter(community_id: PId, meter_id: PId, body: S.MeterPatch, user: Me, db: DB) -> Meter:
+    """Change a meter's label, connection capacity or generation flag (admin, or an operator of the community).
+
+    A capacity set to ``null`` falls back to the community's default. Audited with old and new values;
+    readings already stored are not judged again.
+    """
+    rbac.community_for(db, user, community_id, rbac.ADMIN, rbac.OPERATOR)
+    m = _meter(db, user, community_id, meter_id)
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("label") is None:
+        changes.pop("label", None)
+    if changes.get("has_generation") is None:
+        changes.pop("has_generation", None)
+    old: dict[str, Any] = {}
+    new: dict[str, Any] = {}
+    for key, value in changes.items():
+        attr = key.replace("_kw", "_w")
+        if key.endswith("_kw") and value is not None:
+            value = _kw_to_w(value)
+        old[attr], new[attr] = getattr(m, attr), value
+        setattr(m, attr, value)
+    directory.audit(db, user, "meter.update", community_id, f"meter:{m.id}", serial=m.serial, old=old, new=new)
+    db.commit()
+    return m
+
+
 @router.get(
     "/communities/{community_id}/meters/{meter_id}/readings",
     response_model=S.Page[S.ReadingOut],
@@ -381,16 +447,75 @@ def _aware(t: dt.datetime, name: str) -> dt.datetime:
 
 
 @router.post("/communities/{community_id}/readings", response_model=S.IngestOut, tags=["meters"], responses=ERRORS)
-def upload_readings(community_id: PId, body: S.ReadingsIn, user: Me, db: DB) -> dict[str, Any]:
+def upload_readings(community_id: PId, body: S.ReadingsIn, request: Request, user: Me, db: DB) -> Any:
     """Upload a batch of readings; idempotent on (meter, ts).
 
     Prosumers and consumers may upload their own meters' readings, operators any meter of the community.
+    If any reading is implausible (rule ``future``, ``no_generation``, ``conflict`` or ``capacity``) nothing
+    is stored: 422 with ``rule``, ``index`` and every such reading in ``rejected``. Readings of unknown
+    meters or settled intervals are listed in ``rejected`` of a 200 answer, the others stored.
     """
     rbac.community_for(db, user, community_id, rbac.OPERATOR, rbac.PROSUMER, rbac.CONSUMER)
     owner = None if user.role == rbac.OPERATOR else user.id
-    result = metering.ingest_readings(db, community_id, [r.model_dump() for r in body.readings], owner_id=owner)
+    result = metering.ingest_readings(
+        db, community_id, [r.model_dump() for r in body.readings], owner_id=owner, now=_now(request), atomic=True
+    )
+    bad = [r for r in result.rejected if r["rule"] in metering.PLAUSIBILITY_RULES]
+    if bad:  # all or nothing: store_readings stored none of the batch
+        db.rollback()
+        first = bad[0]
+        r = body.readings[first["index"]]
+        meter = repr(r.meter) if r.meter is not None else f"id {r.meter_id}"
+        return JSONResponse(
+            {
+                "error": "invalid",
+                "detail": f"reading {first['index']} (meter {meter}, ts {r.ts.isoformat()}): {first['reason']}",
+                "rule": first["rule"],
+                "index": first["index"],
+                "rejected": bad,
+            },
+            status_code=422,
+        )
     db.commit()
     return result.as_dict()
+
+
+@router.put(
+    "/communities/{community_id}/meters/{meter_id}/readings",
+    response_model=S.ReadingCorrectionOut,
+    tags=["meters"],
+    responses=ERRORS,
+)
+def correct_reading(
+    community_id: PId, meter_id: PId, body: S.ReadingCorrectionIn, request: Request, user: Me, db: DB
+) -> Any:
+    """Correct (replace, or add) a meter's reading before its interval's metered settlement (operator).
+
+    The new values obey the reading rules (422 with ``rule``); after settlement 409 (settlement is
+    final). Audited with the old and new values and the reason.
+    """
+    rbac.community_for(db, user, community_id, rbac.OPERATOR)
+    try:
+        reading, old = metering.correct_reading(
+            db, community_id, meter_id, body.ts, body.import_wh, body.export_wh, body.pv_wh, now=_now(request)
+        )
+    except metering.ReadingRejected as exc:
+        db.rollback()
+        return JSONResponse({"error": exc.kind, "detail": str(exc), "rule": exc.rule}, status_code=422)
+    new = {"import_wh": reading.import_wh, "export_wh": reading.export_wh, "pv_wh": reading.pv_wh}
+    directory.audit(
+        db,
+        user,
+        "reading.correct",
+        community_id,
+        f"meter:{meter_id}",
+        ts=reading.ts.isoformat(),
+        old=old,
+        new=new,
+        reason=body.reason,
+    )
+    db.commit()
+    return {**S.ReadingOut.model_validate(reading).model_dump(), "replaced": old}
 
 
 # ------------------------------------------------------------------------------ wallets and ledger

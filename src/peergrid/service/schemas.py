@@ -74,6 +74,8 @@ Name = Annotated[
 Password = Annotated[str, StringConstraints(min_length=10, max_length=128), AfterValidator(check_password)]
 Price = Annotated[float, Field(ge=-10.0, le=10.0, allow_inf_nan=False)]
 Minor = Annotated[int, Field(ge=1, le=10**12)]
+#: A connection capacity in kW (stored as W): > 0, at most 10 MW
+CapacityKw = Annotated[float, Field(gt=0, le=10_000, allow_inf_nan=False)]
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, to_lower=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
@@ -143,6 +145,9 @@ class CommunityIn(Strict):
     retail_price: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] = 0.30
     feed_in_price: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] = 0.08
     k: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.5
+    #: default connection capacity of the community's meters (kW), import from / export to the grid
+    meter_import_kw: CapacityKw = 43.0
+    meter_export_kw: CapacityKw = 30.0
 
 
 class CommunityPatch(Strict):
@@ -152,6 +157,8 @@ class CommunityPatch(Strict):
     retail_price: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] | None = None
     feed_in_price: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] | None = None
     k: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
+    meter_import_kw: CapacityKw | None = None
+    meter_export_kw: CapacityKw | None = None
 
 
 class CommunityOut(BaseModel):
@@ -166,6 +173,8 @@ class CommunityOut(BaseModel):
     retail_price: float
     feed_in_price: float
     k: float
+    meter_import_kw: float
+    meter_export_kw: float
 
 
 class MembersIn(Strict):
@@ -186,6 +195,20 @@ class MeterIn(Strict):
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(check_line)
     ]
     label: Annotated[str, StringConstraints(max_length=200), AfterValidator(check_line)] = ""
+    #: own connection capacity (kW); omitted: the community's default
+    import_capacity_kw: CapacityKw | None = None
+    export_capacity_kw: CapacityKw | None = None
+    #: generation behind the meter; omitted: true iff the owner is a prosumer
+    has_generation: bool | None = None
+
+
+class MeterPatch(Strict):
+    """Fields to change; a capacity set to ``null`` falls back to the community's default."""
+
+    label: Annotated[str, StringConstraints(max_length=200), AfterValidator(check_line)] | None = None
+    import_capacity_kw: CapacityKw | None = None
+    export_capacity_kw: CapacityKw | None = None
+    has_generation: bool | None = None
 
 
 class MeterOut(BaseModel):
@@ -195,6 +218,9 @@ class MeterOut(BaseModel):
     user_id: int
     serial: str
     label: str
+    import_capacity_kw: float | None = None
+    export_capacity_kw: float | None = None
+    has_generation: bool
 
 
 class ReadingIn(Strict):
@@ -211,6 +237,15 @@ class ReadingsIn(Strict):
     readings: Annotated[list[ReadingIn], Field(max_length=50000)]
 
 
+class ReadingCorrectionIn(Strict):
+    ts: AwareDatetime
+    import_wh: Annotated[int, Field(ge=0, le=10**9)]
+    export_wh: Annotated[int, Field(ge=0, le=10**9)]
+    pv_wh: Annotated[int, Field(ge=0, le=10**9)] | None = None
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+                      AfterValidator(check_line)]
+
+
 class IngestOut(BaseModel):
     accepted: int
     duplicates: int
@@ -225,6 +260,12 @@ class ReadingOut(BaseModel):
     import_wh: int
     export_wh: int
     pv_wh: int | None = None
+
+
+class ReadingCorrectionOut(ReadingOut):
+    """The corrected reading and the values it replaced (``null``: there was no reading at ``ts``)."""
+
+    replaced: dict[str, int | None] | None = None
 
 
 class WalletOut(BaseModel):

@@ -80,8 +80,9 @@ def seed_demo(
             role = "prosumer" if kwp[i] > 0 else "consumer"
             homes.append(directory.create_user(s, f"home{i + 1:02d}@demo.peergrid", f"Home {i + 1:02d}", pw, role))
         directory.add_members(s, c.id, [op.id] + [h.id for h in homes])
-        for i, h in enumerate(homes):
-            directory.add_meter(s, c.id, h.id, f"CL-{i + 1:02d}", f"CityLearn home_{i + 1:02d}")
+        for i, h in enumerate(homes):  # prosumers' meters have generation behind them, consumers' not
+            directory.add_meter(s, c.id, h.id, f"CL-{i + 1:02d}", f"CityLearn home_{i + 1:02d}",
+                                has_generation=h.role == "prosumer")
             directory.topup(s, c.id, h.id, 50_000, "demo opening balance")
         directory.audit(s, admin, "demo.seed", c.id, f"community:{c.id}")
         cid = c.id
@@ -102,7 +103,9 @@ def seed_demo(
             for t in range(hours)
             for i in range(n)
         ]
-        ingest_readings(s, cid, readings)
+        stored = ingest_readings(s, cid, readings, now=now)
+        if stored.rejected:  # the demo data must satisfy the reading rules (capacity, generation, …)
+            raise RuntimeError(f"demo reading rejected: {stored.rejected[0]}")
         rows = []
         for t in range(hours):
             for i in range(n):
