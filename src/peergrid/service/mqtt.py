@@ -271,7 +271,7 @@ def parse_payload(community_id: int, serial: str, payload: bytes | str) -> list[
         raise
     except RecursionError:
         raise PayloadError("payload is nested too deeply") from None
-    except Exception as exc:
+    except Exception as exc:  # whatever the content, one message fails alone
         raise PayloadError(f"payload is not a valid reading ({type(exc).__name__})") from None
 
 
@@ -826,7 +826,7 @@ class Ingestor:
         """Network thread callback: never raises (a failure is logged and counted)."""
         try:
             self._handle(messages, generation)
-        except Exception:
+        except Exception:  # the network thread must survive anything (a bug: logged, counted)
             self.stats.errors += 1
             log.exception("handling %d MQTT messages failed", len(messages))
 
@@ -854,7 +854,7 @@ class Ingestor:
                         raise PayloadError(f"signature of the reading seq={r.seq} does not match", "bad_signature")
             except PayloadError as exc:
                 reason, detail = exc.reason, str(exc)
-            except Exception as exc:
+            except Exception as exc:  # whatever the content, one message fails alone
                 st.errors += 1
                 reason, detail = "bad_payload", f"{type(exc).__name__} while parsing"
             else:
@@ -932,7 +932,7 @@ class Ingestor:
                 self._write_dead_letters()
                 if not batch and self._stop.is_set():
                     return
-            except Exception:
+            except Exception:  # the writer must survive anything (a bug: logged, counted)
                 self.stats.errors += 1
                 log.exception("MQTT writer failed")
                 if self._stop.wait(0.5):
@@ -958,26 +958,30 @@ class Ingestor:
                 conflicts += 1
                 if conflicts < 5:
                     continue
-                self.stats.db_errors += 1
+                return self._isolate(batch, exc)
             except (OperationalError, InterfaceError) as exc:  # database down or busy: keep, retry, do not ack
                 self.stats.db_errors += 1
                 log.warning("storing %d MQTT messages failed (%s); retrying", len(batch), type(exc).__name__)
-            except Exception as exc:
-                self.stats.errors += 1
-                if len(batch) > 1:
-                    half = len(batch) // 2
-                    return self._write(batch[:half]) and self._write(batch[half:])
-                p = batch[0]
-                log.warning("an MQTT message could not be stored (%s): dead letter", type(exc).__name__)
-                with self._stats_lock:
-                    self.stats.rejected["invalid"] += len(p.readings)
-                cid = p.readings[0].community_id if p.readings else None
-                self._dead_letter(p.topic, p.payload, "invalid", f"storing failed: {type(exc).__name__}: {exc}", cid)
-                self._ack(batch)
-                return True
+            except Exception as exc:  # something in the data, or a bug: isolate the message that causes it
+                return self._isolate(batch, exc)
             if self._stop.wait(delay):
                 return False
             delay = min(delay * 2, 5.0)
+
+    def _isolate(self, batch: list[_Pending], exc: Exception) -> bool:
+        """Storing ``batch`` raised ``exc``: store its halves apart; a single message becomes a dead letter."""
+        self.stats.errors += 1
+        if len(batch) > 1:
+            half = len(batch) // 2
+            return self._write(batch[:half]) and self._write(batch[half:])
+        p = batch[0]
+        log.warning("an MQTT message could not be stored (%s): dead letter", type(exc).__name__)
+        with self._stats_lock:
+            self.stats.rejected["invalid"] += len(p.readings)
+        cid = p.readings[0].community_id if p.readings else None
+        self._dead_letter(p.topic, p.payload, "invalid", f"storing failed: {type(exc).__name__}: {exc}", cid)
+        self._ack(batch)
+        return True
 
     def _load_seqs(self, s: Session, cid: int, serials: set[str]) -> None:
         """Cache ``(meter id, mqtt_seq)`` of the meters not cached yet (one query per 500)."""
@@ -1120,7 +1124,7 @@ class Ingestor:
                 top = s.scalar(sa.select(sa.func.max(MqttDeadLetter.id)))
                 if top is not None and top > self.max_dead_letters:  # ids grow: older rows have smaller ones
                     s.execute(sa.delete(MqttDeadLetter).where(MqttDeadLetter.id <= top - self.max_dead_letters))
-        except Exception as exc:
+        except Exception as exc:  # never lose readings (or stop) over a dead letter
             self.stats.db_errors += 1
             log.warning("writing %d MQTT dead letters failed (%s); dropped", len(rows), type(exc).__name__)
             self.stats.dead_letters_dropped += len(rows)
