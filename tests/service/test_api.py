@@ -254,6 +254,7 @@ def test_pool_mechanism_mmr(app, client, clock):
     for name in ("consumer", "prosumer"):
         assert client.post(f"/api/communities/{cid}/meters", headers=w.headers["operator"],
                            json={"user_id": w.uid(name), "serial": f"P-{cid}-{name}"}).status_code == 201
+    clock.now = T0 + dt.timedelta(minutes=15)  # readings come after the fact (the 08:07:30 one was "future" at 08:00)
     body = {"readings": [{"meter": f"P-{cid}-consumer", "ts": "2026-06-01T08:00:00Z", "import_wh": 1200,
                           "export_wh": 0},
                          {"meter": f"P-{cid}-consumer", "ts": "2026-06-01T08:07:30Z", "net_wh": 800},
@@ -300,7 +301,7 @@ def test_readings_validation_and_ownership(client, clock, world):
     unknown = {"meter": "nope", "ts": "2026-06-01T07:00:00Z", "import_wh": 1, "export_wh": 0}
     r = client.post(f"/api/communities/{cid}/readings", headers=h["operator"], json={"readings": [ok, unknown]})
     assert r.json()["accepted"] == 1 and r.json()["rejected"] == [
-        {"index": 1, "reason": "unknown meter 'nope' in this community"}]
+        {"index": 1, "reason": "unknown meter 'nope' in this community", "rule": "unknown_meter"}]
     bad = dict(ok, import_wh=-5)
     r = client.post(f"/api/communities/{cid}/readings", headers=h["prosumer"], json={"readings": [bad]})
     assert r.status_code == 422 and r.json()["error"] == "invalid" and "import_wh" in r.json()["detail"]

@@ -41,6 +41,9 @@ MATRIX = [
     ("POST", "/api/communities/{cid}/meters", lambda x: {"user_id": x["p2"], "serial": f"rbac-{next(_n)}"}, OP),
     ("GET", "/api/communities/{cid}/meters", None, MEMBERS),
     ("GET", "/api/communities/{cid}/meters/{mid}", None, STAFF),
+    ("PATCH", "/api/communities/{cid}/meters/{mid}", lambda x: {"label": "rbac"}, STAFF),
+    ("PUT", "/api/communities/{cid}/meters/{mid}/readings", lambda x: {
+        "ts": "2026-05-01T03:00:00Z", "import_wh": 1, "export_wh": 0, "reason": "rbac"}, OP),
     ("GET", "/api/communities/{cid}/meters/{mid}/readings", None, STAFF),
     ("POST", "/api/communities/{cid}/readings", lambda x: {"readings": [
         {"meter": x["serial"], "ts": f"2026-05-01T00:{next(_n) % 60:02d}:00Z", "import_wh": 1, "export_wh": 0}]}, OP),
