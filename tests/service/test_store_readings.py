@@ -269,7 +269,7 @@ def _model(model: dict, items: list, settled: set, serials: list) -> tuple[int, 
     accepted = duplicates = 0
     rejected = []
     pending = []
-    for i, (serial, ts, imp, exp, pv) in enumerate(items):  # pass 1: rules of the reading alone
+    for i, (serial, ts, _imp, exp, pv) in enumerate(items):  # pass 1: rules of the reading alone
         if serial == "unknown":
             rejected.append((i, "unknown_meter"))
         elif ts > NOW + dt.timedelta(minutes=5):

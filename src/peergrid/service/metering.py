@@ -362,7 +362,7 @@ def store_readings(
                                         f"service clock ({(horizon - MAX_CLOCK_SKEW).isoformat()})"))
             elif (exp or pv) and not m[3]:
                 rejected.append(_reject(i, "no_generation", f"meter {serial!r} has no generation: export_wh and "
-                                        f"pv_wh must be 0, got {exp} and {pv}"))
+                                        f"pv_wh must be 0, got {exp} and {pv or 0}"))
             else:
                 add((i, m, e))
 
@@ -575,7 +575,7 @@ def correct_reading(
                               f"({now.isoformat()})", "future")
     if (exp or pv) and not meter.has_generation:
         raise ReadingRejected(f"meter {meter.serial!r} has no generation: export_wh and pv_wh must be 0, "
-                              f"got {exp} and {pv}", "no_generation")
+                              f"got {exp} and {pv or 0}", "no_generation")
     minutes = community.interval_minutes
     start = floor_interval(ts, minutes)
     settled = session.execute(

@@ -8,6 +8,8 @@ manage users, communities, members      yes     no        no        no
 see a community                         all   member    member    member
 configure community (tariffs, market)   yes   member      no        no
 register meters                          no   member      no        no
+change meter capacity / generation      yes   member      no        no
+correct a stored reading                 no   member      no        no
 read meters / readings / wallets /      all   member    own       own
 orders / trades / invoices / reports
 upload readings                          no   any meter own meter  own meter
