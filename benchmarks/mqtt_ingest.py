@@ -118,17 +118,34 @@ def publisher(url: str, cid: int, meters: list[tuple[str, bytes]], count: int, r
 
     pub = Publisher(url).connect()
     n_m = len(meters)
-    topics = [f"peergrid/{cid}/{s}/reading" for s, _ in meters]
+    topics = [f"peergrid/{cid}/{s}/reading".encode() for s, _ in meters]
     b64 = base64.urlsafe_b64encode
     digest = hmac.digest
+    stamps: dict[int, str] = {}  # period number -> ts text
+    per = per_message
+    n_msgs = count // per
+    # the signed messages are built before the clock starts: real meters sign on their own hardware, and
+    # the publishers share the two cores with the broker, the database and the ingestor being measured
+    messages = []
+    for g in range(n_msgs):  # message number: meter g % n_m, periods of block g // n_m
+        m = g % n_m
+        serial, key = meters[m]
+        imp = 100 + m % 50
+        items = []
+        for r in range((g // n_m) * per, (g // n_m + 1) * per):
+            epoch = base_epoch + r * period_s
+            ts = stamps.get(r)
+            if ts is None:
+                ts = stamps[r] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+            sig = b64(digest(key, f"v1|{cid}|{serial}|{epoch}|{imp}|0|-|{r + 1}".encode(), "sha256"))[:43].decode()
+            items.append(f'{{"ts":"{ts}","import_wh":{imp},"export_wh":0,"seq":{r + 1},"sig":"{sig}"}}')
+        messages.append((topics[m], (items[0] if per == 1 else "[" + ",".join(items) + "]").encode()))
     samples = []
     ready.put(1)
     while start.value == 0 or time.time() < start.value:
         time.sleep(0.001)
     t0 = start.value
     last_sample = 0.0
-    per = per_message
-    n_msgs = count // per
     j = 0
     while j < n_msgs:
         now = time.time()
@@ -136,18 +153,7 @@ def publisher(url: str, cid: int, meters: list[tuple[str, bytes]], count: int, r
         if due <= j:
             time.sleep(max(t0 + j * per / rate - now, 0.0005))
             continue
-        burst = []
-        for g in range(j, due):  # message number: meter g % n_m, periods of block g // n_m
-            m = g % n_m
-            serial, key = meters[m]
-            imp = 100 + m % 50
-            items = []
-            for r in range((g // n_m) * per, (g // n_m + 1) * per):
-                epoch = base_epoch + r * period_s
-                ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-                sig = b64(digest(key, f"v1|{cid}|{serial}|{epoch}|{imp}|0|-|{r + 1}".encode(), "sha256"))[:43].decode()
-                items.append(f'{{"ts":"{ts}","import_wh":{imp},"export_wh":0,"seq":{r + 1},"sig":"{sig}"}}')
-            burst.append((topics[m], items[0] if per == 1 else "[" + ",".join(items) + "]"))
+        burst = messages[j:due]
         pub.publish_many(burst)
         j = due
         if now - last_sample >= 0.05:
@@ -300,6 +306,11 @@ def main() -> None:
         app = create_app(db_url, auth=FAST_AUTH, extensions=("peergrid.service.dashboard",))
         factory = app.state.sessions
         cid, keys, _ = setup(factory, a.members)
+        if app.state.engine.dialect.name == "postgresql":
+            # planner statistics for the new meters, as autovacuum's analyze gives a running service: without
+            # them the meter lookup of every batch is a nested loop over all meters (140 ms instead of 1 ms)
+            with app.state.engine.begin() as conn:
+                conn.exec_driver_sql("ANALYZE meters")
         commits: list[tuple[float, int]] = []
         done = [0]
 
