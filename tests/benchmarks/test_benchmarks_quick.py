@@ -26,6 +26,7 @@ REQUIRED_KEYS = {
     "service_clearing.py": {"participants", "db", "clear_settle_seconds", "orders_per_s", "p50_ms", "p99_ms"},
     "zoom.py": {"devices", "gateways", "steps", "seconds", "radio_s", "vmg_s", "trading_s"},
     "mqtt_ingest.py": {"db", "readings_per_s", "max_lag_s", "dashboard_operator_ms"},
+    "attack_review.py": {"db", "attacks", "held", "failed", "requests", "server_errors"},
 }
 
 
