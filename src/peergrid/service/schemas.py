@@ -191,8 +191,9 @@ class MemberOut(BaseModel):
 
 class MeterIn(Strict):
     user_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
+    #: letters, digits, ``_ . -`` only: the serial is the meter's MQTT user name and part of its topic
     serial: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(check_line)
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")
     ]
     label: Annotated[str, StringConstraints(max_length=200), AfterValidator(check_line)] = ""
     #: own connection capacity (kW); omitted: the community's default
