@@ -92,8 +92,10 @@ def test_simulator_to_invoice_on_the_dashboard(browser, db_url, artifacts):
             # 5. the buyer's dashboard: live power from the simulator, the trade, the invoice as PDF
             buyer.reload()
             prof = MeterProfiles(3, from_data=True, seed=0)
-            imp, exp, _ = prof.energy_wh(p2, 900)
-            kw = (int(imp[1]) - int(exp[1])) / 1000 / 0.25  # meter 1 is the buyer's (meters in id order)
+            imp, exp, pv = prof.energy_wh(p2, 900)
+            # meter 1 is the buyer's (meters in id order); a consumer's meter has no generation behind it, so the
+            # simulator reports its whole load (net + PV) as import
+            kw = (int(imp[1]) - int(exp[1]) + int(pv[1])) / 1000 / 0.25
             assert buyer.inner_text("#live-kw") == f"{kw:,.3f}".replace("-", "−")
             assert "bought" in buyer.locator("#trades-table tbody tr").first.inner_text()
             links = buyer.locator("#invoices a", has_text="PDF")

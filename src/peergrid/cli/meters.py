@@ -62,6 +62,21 @@ def _credentials_from_db(db: str | None, community: int) -> dict[str, dict[str, 
         engine.dispose()
 
 
+def _without_generation(db: str | None, community: int) -> list[str]:
+    """Serials of the community's meters without generation behind them."""
+    import sqlalchemy as sa
+
+    from peergrid.service.models import Meter
+
+    engine, factory = _open_db(db)
+    try:
+        with factory() as s:
+            return list(s.execute(sa.select(Meter.serial).where(Meter.community_id == community,
+                                                                ~Meter.has_generation)).scalars())
+    finally:
+        engine.dispose()
+
+
 def _keys_from_file(path: Path) -> dict[str, bytes]:
     """``{serial: signing key}`` of a file written from ``peergrid meters tokens``."""
     from peergrid.service.mqtt import decode_key
@@ -179,10 +194,12 @@ def register(app: typer.Typer) -> None:
         from peergrid.service.mqtt import decode_key, parse_rate, simulate_meters
 
         r = parse_rate(rate)
+        nogen: list[str] = []
         if keys_file is not None:
             keys = _keys_from_file(keys_file)
         else:
             keys = {s: decode_key(c["signing_key"]) for s, c in _credentials_from_db(db, community).items()}
+            nogen = _without_generation(db, community)
         if len(keys) < meters:
             raise ConfigError(
                 f"community {community} has {len(keys)} meters, asked to simulate {meters}: register more "
@@ -193,7 +210,8 @@ def register(app: typer.Typer) -> None:
             err_console.print(f"simulating {meters} meters at {r:g} msg/s -> {mqtt} (Ctrl-C stops)")
         try:
             res = simulate_meters(mqtt, community, keys, rate=r, period_s=period, from_data=from_data,
-                                  rounds=rounds, backfill=backfill, duration_s=duration, seed=seed)
+                                  rounds=rounds, backfill=backfill, duration_s=duration, seed=seed,
+                                  no_generation=nogen)
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
         if as_json:

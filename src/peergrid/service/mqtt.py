@@ -1482,6 +1482,7 @@ def simulate_meters(
     seed: int = 0,
     clock: Callable[[], dt.datetime] | None = None,
     stop: threading.Event | None = None,
+    no_generation: Iterable[str] = (),
 ) -> SimulationResult:
     """Publish readings of simulated meters, paced at ``rate`` messages per second.
 
@@ -1518,6 +1519,9 @@ def simulate_meters(
         Current aware UTC time (default: the system clock).
     stop : threading.Event, optional
         Set it to stop.
+    no_generation : iterable of str
+        Serials of meters without generation behind them (``Meter.has_generation`` false): they
+        report their load as import, no PV and no export (the service refuses exports of such meters).
 
     Returns
     -------
@@ -1533,6 +1537,10 @@ def simulate_meters(
     profiles = MeterProfiles(len(serials), from_data=from_data, seed=seed)
     topics = [topic_for(community_id, s) for s in serials]
     mkeys = [keys[s] for s in serials]
+    import numpy as np
+
+    without = set(no_generation)
+    nogen = np.array([s in without for s in serials])
     last_seq = [0] * len(serials)
     step = dt.timedelta(seconds=period_s)
     epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -1559,6 +1567,10 @@ def simulate_meters(
             if ts > last_completed(clock()):
                 break
             imp, exp, pv = profiles.energy_wh(ts, period_s)
+            if nogen.any():  # no PV behind the meter: all of the load is imported
+                imp = np.where(nogen, imp - exp + pv, imp)
+                exp = np.where(nogen, 0, exp)
+                pv = np.where(nogen, 0, pv)
             stamp = iso(ts)
             t_round = time.monotonic()
             for i, topic in enumerate(topics):
