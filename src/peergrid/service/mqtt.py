@@ -1040,7 +1040,9 @@ class Ingestor:
             problems.setdefault(id(p), (p, []))[1].append((reason, detail))
 
         with self.factory() as s, s.begin():
-            for cid, items in by_c.items():
+            # communities in ascending id: store_readings takes a per-community lock on PostgreSQL, and
+            # ingestors of one shared subscription must take them in the same order (no deadlock)
+            for cid, items in sorted(by_c.items()):
                 self._load_seqs(s, cid, {r.serial for r, _ in items})
                 highest: dict[str, int] = {}
                 rows: list[tuple[str, dt.datetime, int, int, int | None]] = []
