@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,22 +11,14 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("playwright")
 
-from dashboard_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LiveServer, World, build_world
+from dashboard_support import ARTIFACTS, LiveServer, World, build_world, launch_chromium
 from mqtt_support import local_urls
 
 
 @pytest.fixture(scope="session")
 def browser():
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"{CHROMIUM} not installed (scripts/services.sh installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    with launch_chromium() as b:
+        yield b
 
 
 @pytest.fixture

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +21,24 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "out" / "test-artifacts" / "dashboard"
 PASSWORD = "correct-horse-battery"
+
+
+@contextlib.contextmanager
+def launch_chromium() -> Iterator:
+    """Debian's Chromium, headless, driven by Playwright; skips the test if either is missing."""
+    import pytest
+
+    pytest.importorskip("playwright")
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"{CHROMIUM} not installed (scripts/services.sh installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
 
 
 class LiveServer:

@@ -8,9 +8,7 @@ Mosquitto. The helpers of the service and MQTT suites are imported as plain modu
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
@@ -20,59 +18,6 @@ for sub in ("service", "mqtt"):
     if str(_TESTS / sub) not in sys.path:
         sys.path.insert(0, str(_TESTS / sub))
 
-warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
-
 pytest.importorskip("fastapi")
 
-from fastapi.testclient import TestClient  # noqa: E402
-from svc_helpers import make_world  # noqa: E402
-
-from peergrid.service.app import create_app  # noqa: E402
-from peergrid.service.auth import FAST_AUTH  # noqa: E402
-from peergrid.service.testing import Clock, postgres_unavailable, temp_database  # noqa: E402
-
-BACKENDS = ["sqlite", "postgresql"]
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def backend(request) -> str:
-    if request.param == "postgresql":
-        reason = postgres_unavailable()
-        if reason:
-            pytest.skip(reason)
-    return request.param
-
-
-@pytest.fixture(scope="module")
-def db_url(backend, tmp_path_factory):
-    with temp_database(backend, tmp_path_factory.mktemp("db")) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def clock() -> Clock:
-    return Clock(dt.datetime(2026, 6, 1, 8, 0, tzinfo=dt.UTC))
-
-
-@pytest.fixture(scope="module")
-def app(db_url, clock):
-    application = create_app(db_url, auth=FAST_AUTH, clock=clock, extensions=())
-    yield application
-    application.state.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def client(app):
-    with TestClient(app) as c:
-        yield c
-
-
-@pytest.fixture
-def factory(app):
-    return app.state.sessions
-
-
-@pytest.fixture
-def world(app, client):
-    return make_world(app, client, interval_minutes=15, gate_closure_minutes=5, mechanism="uniform",
-                      retail_price=0.30, feed_in_price=0.10)
+from svc_fixtures import BACKENDS, app, backend, client, clock, db_url, factory, world  # noqa: E402, F401

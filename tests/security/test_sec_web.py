@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import select
 import socket
@@ -40,7 +39,7 @@ from peergrid.service.testing import TEST_PASSWORD, make_community, make_user
 from peergrid.service.web import WebSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dashboard"))
-from dashboard_support import CHROMIUM, CHROMIUM_ARGS, LiveServer
+from dashboard_support import LiveServer, launch_chromium
 from mqtt_support import free_port
 
 DASHBOARD = "peergrid.service.dashboard"
@@ -525,17 +524,8 @@ def test_pages_have_no_inline_script_handlers_or_styles(dash_app):
 # ------------------------------------------------------------------------------ the real browser
 @pytest.fixture(scope="module")
 def browser():
-    pytest.importorskip("playwright")
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"{CHROMIUM} not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    with launch_chromium() as b:
+        yield b
 
 
 class _AttackSite:
