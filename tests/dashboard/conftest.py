@@ -11,14 +11,8 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("playwright")
 
-from dashboard_support import ARTIFACTS, LiveServer, World, build_world, launch_chromium
+from dashboard_support import ARTIFACTS, LiveServer, World, build_world
 from mqtt_support import local_urls
-
-
-@pytest.fixture(scope="session")
-def browser():
-    with launch_chromium() as b:
-        yield b
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ from peergrid.service.testing import TEST_PASSWORD, make_community, make_user
 from peergrid.service.web import WebSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dashboard"))
-from dashboard_support import LiveServer, launch_chromium
+from dashboard_support import LiveServer
 from mqtt_support import free_port
 
 DASHBOARD = "peergrid.service.dashboard"
@@ -522,12 +522,6 @@ def test_pages_have_no_inline_script_handlers_or_styles(dash_app):
 
 
 # ------------------------------------------------------------------------------ the real browser
-@pytest.fixture(scope="module")
-def browser():
-    with launch_chromium() as b:
-        yield b
-
-
 class _AttackSite:
     """Another web server on the same host (another port) serving a page that submits the dashboard's order form."""
 
