@@ -26,7 +26,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from peergrid.core.errors import PeergridError
-from peergrid.service.auth import AuthSettings, LoginLimiter, signing_key
+from peergrid.service.auth import AuthSettings, DatabaseLoginStore, LoginLimiter, signing_key
 from peergrid.service.clearing import Scheduler
 from peergrid.service.db import make_engine, migrate, pool_capacity, session_factory
 from peergrid.service.errors import RateLimited, ServiceError
@@ -237,7 +237,10 @@ def create_app(
     app.state.engine = engine
     app.state.sessions = factory
     app.state.auth = settings
-    app.state.limiter = LoginLimiter.from_settings(settings)
+    # counters in the database (shared by every server process), timed by the service clock (wall-clock seconds)
+    app.state.limiter = LoginLimiter.from_settings(
+        settings, clock=lambda: app.state.clock().timestamp(), store=DatabaseLoginStore(factory)
+    )
     app.state.clock = clock or utcnow
     app.state.scheduler = None
     _install_error_handlers(app)

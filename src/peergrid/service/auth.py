@@ -17,7 +17,9 @@
   server process on the same database) unless given explicitly; it is never logged.
 * Failed logins are throttled per (client address, account), per client address and per
   account with capped exponential back-off (:class:`LoginLimiter`); the rule cannot lock the
-  owner of an account out: see :class:`LoginLimiter`.
+  owner of an account out: see :class:`LoginLimiter`. The service keeps the counters in the
+  database (:class:`DatabaseLoginStore`), so every server process of one database applies the
+  same throttle and a restart forgets nothing.
 * The client address is the socket peer; ``X-Forwarded-For`` is honoured only when the peer
   is one of the configured ``trusted_proxies`` (:func:`client_address`).
 """
@@ -25,9 +27,12 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dt
 import functools
+import hashlib
 import ipaddress
+import itertools
 import math
 import re
 import secrets
@@ -35,20 +40,24 @@ import threading
 import time
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from typing import Protocol
 
 import jwt
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from peergrid.core.errors import ConfigError
+from peergrid.service.db import is_postgres
 from peergrid.service.errors import Invalid, RateLimited, Unauthorized
-from peergrid.service.models import RevokedToken, ServiceConfig, User, utcnow
+from peergrid.service.models import LoginFailure, RevokedToken, ServiceConfig, User, utcnow
 
 COOKIE_NAME = "peergrid_session"
 ALGORITHM = "HS256"
@@ -359,14 +368,215 @@ def address_key(address: str) -> str:
 
 
 # ------------------------------------------------------------------------------ login throttling
+LOGIN_KINDS = ("pair", "address", "account")
+"""The three kinds of failed-login counters (``login_failures.kind``)."""
+
+
+@dataclass(frozen=True)
+class LoginKeys:
+    """The storage keys of one attempt's three counters (≤ 400 characters each).
+
+    ``pair`` and ``account`` are SHA-256 hex digests (no email address is stored); ``address``
+    is :func:`address_key` of the client address (hashed if it is not short printable text).
+    """
+
+    pair: str
+    address: str
+    account: str
+
+    def items(self) -> tuple[tuple[str, str], tuple[str, str], tuple[str, str]]:
+        """``(kind, key)`` of the three counters, in the order of :data:`LOGIN_KINDS`."""
+        return (("pair", self.pair), ("address", self.address), ("account", self.account))
+
+
+def _digest(*parts: str) -> str:
+    text = "\x1f".join(parts)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def login_keys(address: str, account: str) -> LoginKeys:
+    """The counter keys of an attempt for ``account`` (normalised email) from ``address``."""
+    x = address_key(address)
+    if len(x) > 100 or not x.isprintable():
+        x = "sha256:" + _digest(x)
+    return LoginKeys(pair=_digest(x, account), address=x, account=_digest(account))
+
+
 @dataclass
 class _Counter:
     failures: int = 0
     last: float = 0.0
 
 
+class LoginStore(Protocol):
+    """Where :class:`LoginLimiter` keeps its counters (:class:`MemoryLoginStore`, :class:`DatabaseLoginStore`).
+
+    ``session`` is the caller's database session (the request's), or ``None``; times are seconds
+    of the limiter's clock.
+    """
+
+    def load(self, keys: LoginKeys, since: float, session: Session | None) -> dict[str, tuple[int, float]]:
+        """``kind -> (failures, last failure time)`` of the counters whose last failure is after ``since``."""
+
+    def add(self, keys: LoginKeys, now: float, forget_s: float, session: Session | None) -> None:
+        """Count one failure at ``now`` on the three counters (a counter idle ≥ ``forget_s`` starts at 1)."""
+
+    def forget(self, keys: LoginKeys, session: Session | None) -> None:
+        """Delete the pair and account counters."""
+
+    def clear(self) -> None:
+        """Delete every counter."""
+
+
+class MemoryLoginStore:
+    """Counters in the memory of this process (thread-safe): for tests and single-process tools.
+
+    At most ``max_keys`` counters of each kind are kept (the least recently failed go first).
+    """
+
+    def __init__(self, max_keys: int = 100_000) -> None:
+        self.max_keys = max_keys
+        self._tables: dict[str, collections.OrderedDict[str, _Counter]] = {
+            kind: collections.OrderedDict() for kind in LOGIN_KINDS
+        }
+        self._lock = threading.Lock()
+
+    def load(self, keys: LoginKeys, since: float, session: Session | None = None) -> dict[str, tuple[int, float]]:
+        """See :meth:`LoginStore.load`."""
+        out = {}
+        with self._lock:
+            for kind, key in keys.items():
+                c = self._tables[kind].get(key)
+                if c is not None and c.last > since:
+                    out[kind] = (c.failures, c.last)
+        return out
+
+    def add(self, keys: LoginKeys, now: float, forget_s: float, session: Session | None = None) -> None:
+        """See :meth:`LoginStore.add`."""
+        with self._lock:
+            for kind, key in keys.items():
+                table = self._tables[kind]
+                c = table.get(key)
+                if c is None or now - c.last >= forget_s:
+                    c = _Counter()
+                c.failures += 1
+                c.last = now
+                table[key] = c
+                table.move_to_end(key)
+                while table and (len(table) > self.max_keys or now - next(iter(table.values())).last >= forget_s):
+                    table.popitem(last=False)
+
+    def forget(self, keys: LoginKeys, session: Session | None = None) -> None:
+        """See :meth:`LoginStore.forget`."""
+        with self._lock:
+            self._tables["pair"].pop(keys.pair, None)
+            self._tables["account"].pop(keys.account, None)
+
+    def clear(self) -> None:
+        """See :meth:`LoginStore.clear`."""
+        with self._lock:
+            for table in self._tables.values():
+                table.clear()
+
+
+class DatabaseLoginStore:
+    """Counters in the ``login_failures`` table: every server process of the database shares them.
+
+    Per attempt one ``SELECT`` of at most 3 rows; per failure one ``INSERT … ON CONFLICT DO UPDATE``
+    of the 3 counters that increments in SQL (``failures = failures + 1``: concurrent processes lose
+    no counts); per success one delete of 2 rows. Every ``prune_every`` failures (per process) rows
+    idle for ``forget_s`` are deleted and at most ``max_rows`` rows are kept (the least recently
+    failed go first). With a ``session`` the statements run in it (the caller commits); without one
+    in a transaction of their own.
+
+    Parameters
+    ----------
+    sessions : sqlalchemy.orm.sessionmaker
+        The app's session factory.
+    max_rows : int
+        Cap of the table's rows.
+    prune_every : int
+        Failures between two prunes.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], max_rows: int = 300_000, prune_every: int = 100) -> None:
+        self.sessions = sessions
+        self.max_rows = max_rows
+        self.prune_every = prune_every
+        self._adds = itertools.count(1)
+
+    @contextlib.contextmanager
+    def _session(self, session: Session | None) -> Iterator[Session]:
+        if session is not None:
+            yield session
+            return
+        with self.sessions() as own, own.begin():
+            yield own
+
+    @staticmethod
+    def _where(pairs: Iterable[tuple[str, str]]) -> sa.ColumnElement[bool]:
+        return sa.or_(*(sa.and_(LoginFailure.kind == kind, LoginFailure.key == key) for kind, key in pairs))
+
+    def load(self, keys: LoginKeys, since: float, session: Session | None = None) -> dict[str, tuple[int, float]]:
+        """See :meth:`LoginStore.load`."""
+        q = sa.select(LoginFailure.kind, LoginFailure.failures, LoginFailure.last_at).where(
+            self._where(keys.items()), LoginFailure.last_at > since
+        )
+        with self._session(session) as s:
+            return {kind: (int(n), float(last)) for kind, n, last in s.execute(q)}
+
+    def add(self, keys: LoginKeys, now: float, forget_s: float, session: Session | None = None) -> None:
+        """See :meth:`LoginStore.add`."""
+        with self._session(session) as s:
+            insert = pg_insert if is_postgres(s) else sqlite_insert
+            stmt = insert(LoginFailure).values(
+                [{"kind": kind, "key": key, "failures": 1, "last_at": now} for kind, key in keys.items()]
+            )
+            table = LoginFailure.__table__
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[table.c.kind, table.c.key],
+                set_={
+                    "failures": sa.case(
+                        (stmt.excluded.last_at - table.c.last_at >= forget_s, 1), else_=table.c.failures + 1
+                    ),
+                    "last_at": stmt.excluded.last_at,
+                },
+            )
+            s.execute(stmt)
+            if next(self._adds) % self.prune_every == 0:
+                self.prune(now - forget_s, s)
+
+    def prune(self, before: float, session: Session | None = None) -> int:
+        """Delete the rows whose last failure is at or before ``before`` and the oldest beyond ``max_rows``.
+
+        Returns
+        -------
+        int
+            Rows deleted.
+        """
+        with self._session(session) as s:
+            n = s.execute(sa.delete(LoginFailure).where(LoginFailure.last_at <= before)).rowcount or 0
+            cut = s.execute(
+                sa.select(LoginFailure.last_at).order_by(LoginFailure.last_at.desc()).offset(self.max_rows).limit(1)
+            ).scalar_one_or_none()
+            if cut is not None:
+                n += s.execute(sa.delete(LoginFailure).where(LoginFailure.last_at <= cut)).rowcount or 0
+            return n
+
+    def forget(self, keys: LoginKeys, session: Session | None = None) -> None:
+        """See :meth:`LoginStore.forget` (pair row first, then account row: one lock order everywhere)."""
+        with self._session(session) as s:
+            for kind, key in (("pair", keys.pair), ("account", keys.account)):
+                s.execute(sa.delete(LoginFailure).where(self._where([(kind, key)])))
+
+    def clear(self) -> None:
+        """See :meth:`LoginStore.clear`."""
+        with self._session(None) as s:
+            s.execute(sa.delete(LoginFailure))
+
+
 class LoginLimiter:
-    """Throttling of failed logins (thread-safe, in the memory of one server process).
+    """Throttling of failed logins; the counters live in a :class:`LoginStore`.
 
     Three counters of failed logins, each with the time of its last failure: per
     (address, account), per address (all accounts) and per account (all addresses). A counter
@@ -386,8 +596,13 @@ class LoginLimiter:
     one per ``max_s``); under an attack on an account (``free_account`` failures) each further
     address gets one guess and then one per back-off step of the account counter. A success
     forgets the (x, a) and a counters; the x counter is kept (an attacker who owns one account
-    must not be able to wipe its address's counter). Counters idle for ``forget_s`` are forgotten;
-    at most ``max_keys`` counters of each kind are kept (the least recently failed go first).
+    must not be able to wipe its address's counter). Counters idle for ``forget_s`` are forgotten.
+
+    The service uses a :class:`DatabaseLoginStore` (shared by every server process of the
+    database) and the wall clock (``clock``: seconds since the Unix epoch; the same in every
+    process, unlike ``time.monotonic``); the default store is a :class:`MemoryLoginStore` holding
+    at most ``max_keys`` counters of each kind. A last failure later than ``now`` (clocks of two
+    hosts apart) counts as ``now``: no wait is ever longer than ``max_s``.
     """
 
     def __init__(
@@ -399,7 +614,8 @@ class LoginLimiter:
         max_s: float = 900.0,
         forget_s: float = 86400.0,
         max_keys: int = 100_000,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
+        store: LoginStore | None = None,
     ) -> None:
         if min(free_pair, free_address, free_account) < 1 or not 0 < base_s <= max_s or forget_s < max_s:
             raise ConfigError("login throttle: free failures ≥ 1, 0 < base ≤ max back-off ≤ forget time")
@@ -407,14 +623,13 @@ class LoginLimiter:
         self.base_s, self.max_s, self.forget_s = base_s, max_s, forget_s
         self.max_keys = max_keys
         self.clock = clock
-        self._pairs: collections.OrderedDict[tuple[str, str], _Counter] = collections.OrderedDict()
-        self._addresses: collections.OrderedDict[str, _Counter] = collections.OrderedDict()
-        self._accounts: collections.OrderedDict[str, _Counter] = collections.OrderedDict()
-        self._lock = threading.Lock()
+        self.store: LoginStore = store if store is not None else MemoryLoginStore(max_keys)
 
     @classmethod
-    def from_settings(cls, settings: AuthSettings, clock: Callable[[], float] = time.monotonic) -> LoginLimiter:
-        """A limiter with the ``login_*`` parameters of ``settings``."""
+    def from_settings(
+        cls, settings: AuthSettings, clock: Callable[[], float] = time.time, store: LoginStore | None = None
+    ) -> LoginLimiter:
+        """A limiter with the ``login_*`` parameters of ``settings`` (``clock``: seconds; ``store``: see class)."""
         return cls(
             settings.login_free_failures,
             settings.login_address_free_failures,
@@ -423,6 +638,7 @@ class LoginLimiter:
             settings.login_backoff_max_s,
             settings.login_forget_s,
             clock=clock,
+            store=store,
         )
 
     def delay(self, failures: int, free: int) -> float:
@@ -431,68 +647,44 @@ class LoginLimiter:
             return 0.0
         return min(self.max_s, self.base_s * 2.0 ** min(failures - free, 64))
 
-    def _get(self, table: collections.OrderedDict, key: object, now: float) -> _Counter | None:
-        c = table.get(key)
-        if c is not None and now - c.last >= self.forget_s:
-            del table[key]
-            return None
-        return c
+    def wait(self, address: str, account: str, session: Session | None = None) -> float:
+        """Seconds before an attempt for ``account`` from ``address`` is allowed (0: now).
 
-    @staticmethod
-    def _keys(address: str, account: str) -> tuple[str, str]:
-        return address_key(address), account[:320]
-
-    def wait(self, address: str, account: str) -> float:
-        """Seconds before an attempt for ``account`` from ``address`` is allowed (0: now)."""
-        x, a = self._keys(address, account)
+        ``session``: the caller's database session for a :class:`DatabaseLoginStore` (optional).
+        """
         now = self.clock()
-        with self._lock:
-            pair = self._get(self._pairs, (x, a), now)
-            addr = self._get(self._addresses, x, now)
-            acct = self._get(self._accounts, a, now)
-            ready = 0.0
-            if pair is not None:
-                ready = max(ready, pair.last + self.delay(pair.failures, self.free_pair))
-                if acct is not None:
-                    ready = max(ready, pair.last + self.delay(acct.failures, self.free_account))
-            if addr is not None:
-                ready = max(ready, addr.last + self.delay(addr.failures, self.free_address))
-            return max(0.0, ready - now)
+        counters = self.store.load(login_keys(address, account), now - self.forget_s, session)
+        ready = 0.0
+        pair = counters.get("pair")
+        if pair is not None:
+            pair_last = min(pair[1], now)
+            ready = max(ready, pair_last + self.delay(pair[0], self.free_pair))
+            acct = counters.get("account")
+            if acct is not None:
+                ready = max(ready, pair_last + self.delay(acct[0], self.free_account))
+        addr = counters.get("address")
+        if addr is not None:
+            ready = max(ready, min(addr[1], now) + self.delay(addr[0], self.free_address))
+        return max(0.0, ready - now)
 
-    def check(self, address: str, account: str) -> None:
+    def check(self, address: str, account: str, session: Session | None = None) -> None:
         """Raise :class:`RateLimited` (HTTP 429 with Retry-After) if the attempt must wait."""
-        wait = self.wait(address, account)
+        wait = self.wait(address, account, session)
         if wait > 0:
             retry = max(1, math.ceil(wait))
             raise RateLimited(f"too many failed logins; retry in {retry} s", retry_after=retry)
 
-    def failure(self, address: str, account: str) -> None:
-        """Count a failed login for ``account`` from ``address``."""
-        x, a = self._keys(address, account)
-        now = self.clock()
-        with self._lock:
-            for table, key in ((self._pairs, (x, a)), (self._addresses, x), (self._accounts, a)):
-                c = self._get(table, key, now) or _Counter()
-                c.failures += 1
-                c.last = now
-                table[key] = c
-                table.move_to_end(key)
-                while table and (len(table) > self.max_keys or now - next(iter(table.values())).last >= self.forget_s):
-                    table.popitem(last=False)
+    def failure(self, address: str, account: str, session: Session | None = None) -> None:
+        """Count a failed login for ``account`` from ``address`` (with a ``session``: the caller commits)."""
+        self.store.add(login_keys(address, account), self.clock(), self.forget_s, session)
 
-    def success(self, address: str, account: str) -> None:
+    def success(self, address: str, account: str, session: Session | None = None) -> None:
         """Forget the (address, account) and account counters after a successful login."""
-        x, a = self._keys(address, account)
-        with self._lock:
-            self._pairs.pop((x, a), None)
-            self._accounts.pop(a, None)
+        self.store.forget(login_keys(address, account), session)
 
     def clear(self) -> None:
-        """Forget every counter."""
-        with self._lock:
-            self._pairs.clear()
-            self._addresses.clear()
-            self._accounts.clear()
+        """Forget every counter (of every process, with a :class:`DatabaseLoginStore`)."""
+        self.store.clear()
 
 
 # ------------------------------------------------------------------------------ tokens
@@ -530,7 +722,9 @@ def login(
 
     Exactly one argon2 verification happens for every attempt that is not throttled: unknown
     emails and disabled accounts are verified against :func:`dummy_hash`. A hash made with
-    other costs than ``settings`` is re-hashed on a successful login.
+    other costs than ``settings`` is re-hashed on a successful login. The limiter's counters are
+    read and written in ``session`` (a :class:`DatabaseLoginStore`); a failed attempt commits
+    ``session`` before raising, a successful one leaves the commit to the caller.
 
     Parameters
     ----------
@@ -550,7 +744,7 @@ def login(
     """
     email = (email or "").strip().lower()
     password = password or ""
-    limiter.check(client, email)
+    limiter.check(client, email, session)
     user = session.execute(sa.select(User).where(User.email == email)).scalar_one_or_none()
     if user is not None and user.is_active:
         ok = check_password(settings, user.password_hash, password)
@@ -558,9 +752,10 @@ def login(
         check_password(settings, dummy_hash(settings), password)
         ok = False
     if not ok:
-        limiter.failure(client, email)
+        limiter.failure(client, email, session)
+        session.commit()  # the count must persist although the request fails
         raise Unauthorized("wrong email or password")
-    limiter.success(client, email)
+    limiter.success(client, email, session)
     assert user is not None
     try:
         if settings.hasher().check_needs_rehash(user.password_hash):

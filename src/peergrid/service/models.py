@@ -407,3 +407,21 @@ class MqttDeadLetter(Base):
     reason: Mapped[str] = mapped_column(sa.String(40))
     detail: Mapped[str] = mapped_column(sa.String(300), default="", server_default="")
     community_id: Mapped[int | None] = mapped_column(nullable=True)
+
+
+class LoginFailure(Base):
+    """A failed-login counter of the login throttle, shared by every server process of the database.
+
+    ``kind`` is ``pair`` (client address and account), ``address`` or ``account``; ``key`` the
+    client address key (:func:`peergrid.service.auth.address_key`) or a SHA-256 hex digest (pair and
+    account keys: no email address is stored); ``last_at`` the wall-clock time of the last failure,
+    seconds since the Unix epoch. See :class:`peergrid.service.auth.LoginLimiter`.
+    """
+
+    __tablename__ = "login_failures"
+    __table_args__ = (sa.CheckConstraint("kind IN ('pair', 'address', 'account')", name="kind"),)
+
+    kind: Mapped[str] = mapped_column(sa.String(10), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(400), primary_key=True)
+    failures: Mapped[int] = mapped_column(sa.Integer)
+    last_at: Mapped[float] = mapped_column(sa.Float, index=True)
