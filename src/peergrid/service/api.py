@@ -195,7 +195,8 @@ def update_user(user_id: PId, body: S.UserPatch, request: Request, user: Me, db:
     """Change a user's name, password, role or active flag (admin).
 
     A new password (checked by the password policy) or deactivation invalidates all of the
-    user's tokens, the caller's own included when they change their own password.
+    user's tokens, the caller's own included when they change their own password. Deactivation
+    also cancels the user's open orders whose gate has not closed (audited as ``cancelled_orders``).
     """
     rbac.require_role(user, rbac.ADMIN)
     target = db.get(User, user_id)
@@ -209,6 +210,8 @@ def update_user(user_id: PId, body: S.UserPatch, request: Request, user: Me, db:
         changes["password"] = "changed"
     if changes.get("is_active") is False and target.is_active:
         authmod.invalidate_tokens(target)
+        # a deactivated member trades no more: open orders before their gate are withdrawn
+        changes["cancelled_orders"] = orders.cancel_orders_of_user(db, target.id, _now(request), "user deactivated")
     for key in ("name", "role", "is_active"):
         if key in changes:
             setattr(target, key, changes[key])

@@ -163,3 +163,41 @@ def cancel_order(session: Session, community: Community, actor: User, order_id: 
     order.status = "cancelled"
     order.committed_minor = 0
     return order
+
+
+def cancel_orders_of_user(session: Session, user_id: int, now: dt.datetime, reason: str) -> list[int]:
+    """Cancel every open order of a user whose gate has not closed (e.g. when the user is deactivated).
+
+    Orders of intervals whose gate already closed stay: they belong to a book being cleared,
+    and their wallet commitment still covers them. The commitments of the cancelled orders
+    are released.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Runs in the caller's transaction.
+    user_id : int
+    now : datetime
+        Aware current time (the service clock).
+    reason : str
+        Stored in each cancelled order's ``reason``.
+
+    Returns
+    -------
+    list of int
+        Ids of the cancelled orders.
+    """
+    rows = session.execute(
+        sa.select(Order, Community)
+        .join(Community, Community.id == Order.community_id)
+        .where(Order.user_id == user_id, Order.status == "open")
+        .with_for_update(of=Order)
+    ).all()
+    cancelled = []
+    for order, community in rows:
+        if now < gate_closure(community, order.interval_start):
+            order.status = "cancelled"
+            order.committed_minor = 0
+            order.reason = reason[:200]
+            cancelled.append(order.id)
+    return cancelled
