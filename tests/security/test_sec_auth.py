@@ -24,6 +24,7 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sec_helpers import FakeClock, run_backoff_sequence
 from svc_helpers import login
 
 from peergrid.service import auth as authmod
@@ -153,30 +154,10 @@ def test_password_spraying_from_one_address_is_throttled(app, world, fresh_limit
     assert _login(_client(app, "198.51.100.8"), world.users["prosumer"].email, TEST_PASSWORD).status_code == 200
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def test_backoff_doubles_is_capped_and_resets_on_success():
     clock = FakeClock()
     lim = LoginLimiter(free_pair=5, free_address=1000, free_account=1000, base_s=1, max_s=900, clock=clock)
-    for _ in range(5):
-        assert lim.wait("192.0.2.1", "a@x.org") == 0
-        lim.failure("192.0.2.1", "a@x.org")
-    waits = []
-    for _ in range(14):
-        w = lim.wait("192.0.2.1", "a@x.org")
-        waits.append(w)
-        clock.t += w
-        lim.failure("192.0.2.1", "a@x.org")
-    assert waits == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900, 900, 900]
-    clock.t += 900
-    lim.success("192.0.2.1", "a@x.org")
-    assert lim.wait("192.0.2.1", "a@x.org") == 0
+    run_backoff_sequence(lim, clock)
 
 
 def test_many_addresses_get_one_guess_each_once_an_account_is_attacked():

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sec_helpers import FakeClock, run_backoff_sequence
 
 from peergrid.service.app import create_app
 from peergrid.service.auth import FAST_AUTH, DatabaseLoginStore, LoginLimiter, MemoryLoginStore, login_keys
@@ -88,14 +89,6 @@ def test_success_in_one_process_forgets_the_pair_in_the_other(app, other_app, wo
 
 
 # ------------------------------------------------------------------------------ the store itself
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1_780_000_000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def _db_limiter(app, clock: FakeClock, **kw) -> LoginLimiter:
     return LoginLimiter(clock=clock, store=DatabaseLoginStore(app.state.sessions), **kw)
 
@@ -109,19 +102,7 @@ def _rows(app) -> list[tuple[str, str, int, float]]:
 def test_database_store_backoff_is_the_same_rule(app, fresh):
     clock = FakeClock()
     lim = _db_limiter(app, clock, free_pair=5, free_address=1000, free_account=1000, base_s=1, max_s=900)
-    for _ in range(5):
-        assert lim.wait("192.0.2.1", "a@x.org") == 0
-        lim.failure("192.0.2.1", "a@x.org")
-    waits = []
-    for _ in range(14):
-        w = lim.wait("192.0.2.1", "a@x.org")
-        waits.append(w)
-        clock.t += w
-        lim.failure("192.0.2.1", "a@x.org")
-    assert waits == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900, 900, 900]
-    clock.t += 900
-    lim.success("192.0.2.1", "a@x.org")
-    assert lim.wait("192.0.2.1", "a@x.org") == 0
+    run_backoff_sequence(lim, clock)
     assert {r[0] for r in _rows(app)} == {"address"}  # a success keeps the address counter only
 
 
