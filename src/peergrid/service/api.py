@@ -453,13 +453,17 @@ def _aware(t: dt.datetime, name: str) -> dt.datetime:
 def upload_readings(community_id: PId, body: S.ReadingsIn, request: Request, user: Me, db: DB) -> Any:
     """Upload a batch of readings; idempotent on (meter, ts).
 
-    Prosumers and consumers may upload their own meters' readings, operators any meter of the community.
+    Prosumers and consumers may upload their own meters' readings (unless the community's
+    ``member_readings`` is off: then 403), operators any meter of the community.
     If any reading is implausible (rule ``future``, ``no_generation``, ``conflict`` or ``capacity``) nothing
     is stored: 422 with ``rule``, ``index`` and every such reading in ``rejected``. Readings of unknown
     meters or settled intervals are listed in ``rejected`` of a 200 answer, the others stored.
     """
-    rbac.community_for(db, user, community_id, rbac.OPERATOR, rbac.PROSUMER, rbac.CONSUMER)
+    community = rbac.community_for(db, user, community_id, rbac.OPERATOR, rbac.PROSUMER, rbac.CONSUMER)
     owner = None if user.role == rbac.OPERATOR else user.id
+    if owner is not None and not community.member_readings:
+        raise Forbidden(f"community {community_id} settles only signed meter data and operators' uploads: "
+                        "members may not upload readings")
     result = metering.ingest_readings(
         db, community_id, [r.model_dump() for r in body.readings], owner_id=owner, now=_now(request), atomic=True
     )

@@ -107,6 +107,9 @@ class Community(Base):
     #: default connection capacity of a meter (W) for import from and export to the grid
     meter_import_w: Mapped[int] = mapped_column(sa.BigInteger, default=43_000, server_default="43000")
     meter_export_w: Mapped[int] = mapped_column(sa.BigInteger, default=30_000, server_default="30000")
+    #: members may upload their own meters' readings over HTTP; ``False``: only signed meter data
+    #: (MQTT) and operators' uploads are settled
+    member_readings: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property

@@ -148,6 +148,8 @@ class CommunityIn(Strict):
     #: default connection capacity of the community's meters (kW), import from / export to the grid
     meter_import_kw: CapacityKw = 43.0
     meter_export_kw: CapacityKw = 30.0
+    #: members may upload their own meters' readings (false: only signed meter data and operators)
+    member_readings: bool = True
 
 
 class CommunityPatch(Strict):
@@ -159,6 +161,7 @@ class CommunityPatch(Strict):
     k: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
     meter_import_kw: CapacityKw | None = None
     meter_export_kw: CapacityKw | None = None
+    member_readings: bool | None = None
 
 
 class CommunityOut(BaseModel):
@@ -175,6 +178,7 @@ class CommunityOut(BaseModel):
     k: float
     meter_import_kw: float
     meter_export_kw: float
+    member_readings: bool
 
 
 class MembersIn(Strict):
