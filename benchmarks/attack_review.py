@@ -188,7 +188,8 @@ class Review:
     def conflicting_reading(self) -> tuple[bool, str]:
         me = self.login(self.prosumer)
         meter = self.meters[self.uid(self.prosumer)]
-        ts = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) - dt.timedelta(minutes=1)
+        # in the current hour (the demo settles every completed hour at start-up), off the seed's timestamps
+        ts = dt.datetime.now(dt.UTC).replace(minute=0, second=17, microsecond=0)
         one = {"meter": meter["serial"], "ts": ts.isoformat(), "import_wh": 100, "export_wh": 0}
         first = self.api.post(f"/communities/{self.cid}/readings", headers=me, json={"readings": [one]})
         second = self.api.post(f"/communities/{self.cid}/readings", headers=me,
