@@ -54,8 +54,8 @@ from sqlalchemy.orm import Session
 from peergrid.service.db import is_postgres
 from peergrid.service.directory import get_community
 from peergrid.service.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
-from peergrid.service.models import ClearingRun, Community, Meter, Reading, utcnow
-from peergrid.service.timeutil import EPOCH, floor_interval, parse_time
+from peergrid.service.models import Meter, Reading, utcnow
+from peergrid.service.timeutil import EPOCH, parse_time
 
 MAX_BATCH = 50_000
 MAX_WH = 10**9  # 1 GWh per reading: anything larger is a unit error
@@ -557,7 +557,7 @@ def correct_reading(
         The stored reading and the replaced values ``{"import_wh", "export_wh", "pv_wh"}``
         (``None`` if there was no reading at ``ts``).
     """
-    community = get_community(session, community_id)
+    get_community(session, community_id)
     meter = session.get(Meter, meter_id)
     if meter is None or meter.community_id != community_id:
         raise NotFound(f"meter {meter_id} not found")
@@ -567,55 +567,26 @@ def correct_reading(
         pv = None if pv_wh is None else _int(pv_wh, "pv_wh")
     except (ValueError, ServiceError) as exc:
         raise ReadingRejected(str(exc), "invalid") from None
-    if is_postgres(session):
+    if is_postgres(session):  # before reading the stored row: store_readings takes the same lock again
         session.execute(sa.text(_PG_LOCK.replace("%s", ":c")), {"c": community_id})
-    now = now if now is not None else utcnow()
-    if ts > now + MAX_CLOCK_SKEW:
-        raise ReadingRejected(f"ts {ts.isoformat()} is more than {_skew()} ahead of the service clock "
-                              f"({now.isoformat()})", "future")
-    if (exp or pv) and not meter.has_generation:
-        raise ReadingRejected(f"meter {meter.serial!r} has no generation: export_wh and pv_wh must be 0, "
-                              f"got {exp} and {pv or 0}", "no_generation")
-    minutes = community.interval_minutes
-    start = floor_interval(ts, minutes)
-    settled = session.execute(
-        sa.select(ClearingRun.id).where(ClearingRun.community_id == community_id, ClearingRun.phase == "metered",
-                                        ClearingRun.interval_start == start)
-    ).first()
-    if settled is not None:
-        raise Conflict(f"interval {start.isoformat()} is already settled: settlement is final (a later correction "
-                       "would be an adjusting ledger entry, which the service does not make)")
-    others = session.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(Reading.import_wh), 0),
-                  sa.func.coalesce(sa.func.sum(Reading.export_wh), 0))
-        .where(Reading.meter_id == meter.id, Reading.ts >= start, Reading.ts < start + dt.timedelta(minutes=minutes),
-               Reading.ts != ts)
-    ).one()
-    for which, have, cap in (("import", int(others[0]) + imp, meter_capacity_w(meter, community)[0]),
-                             ("export", int(others[1]) + exp, meter_capacity_w(meter, community)[1])):
-        limit = cap * minutes // 60
-        if have > limit:
-            raise ReadingRejected(f"meter {meter.serial!r}: {which} of {have} Wh in interval {start.isoformat()} "
-                                  f"exceeds its connection capacity ({limit} Wh per {minutes}-minute interval)",
-                                  "capacity")
     reading = session.execute(
         sa.select(Reading).where(Reading.meter_id == meter.id, Reading.ts == ts)
     ).scalar_one_or_none()
-    old = None
-    if reading is None:
-        reading = Reading(meter_id=meter.id, ts=ts, interval_start=start, import_wh=imp, export_wh=exp, pv_wh=pv)
-        session.add(reading)
-    else:
-        old = {"import_wh": reading.import_wh, "export_wh": reading.export_wh, "pv_wh": reading.pv_wh}
-        reading.import_wh, reading.export_wh, reading.pv_wh = imp, exp, pv
-        reading.received_at = utcnow()
-    session.flush()
-    return reading, old
-
-
-def meter_capacity_w(meter: Meter, community: Community) -> tuple[int, int]:
-    """The meter's effective connection capacity ``(import W, export W)`` (its own, else the community's)."""
-    return (
-        community.meter_import_w if meter.import_capacity_w is None else meter.import_capacity_w,
-        community.meter_export_w if meter.export_capacity_w is None else meter.export_capacity_w,
-    )
+    old = None if reading is None else {"import_wh": reading.import_wh, "export_wh": reading.export_wh,
+                                        "pv_wh": reading.pv_wh}
+    # The old row goes, and the new one is judged by store_readings' rules as any reading (the
+    # interval's other readings count towards capacity); a rejection restores the old row.
+    with session.begin_nested():
+        if reading is not None:
+            session.delete(reading)
+        result = store_readings(session, community_id, [(meter.serial, ts, imp, exp, pv)], now=now)
+        if result.rejected:
+            rej = result.rejected[0]
+            if rej["rule"] == "settled":
+                raise Conflict(f"{rej['reason']}: settlement is final (a later correction would be an "
+                               "adjusting ledger entry, which the service does not make)")
+            raise ReadingRejected(rej["reason"], rej["rule"])
+    stored = session.execute(
+        sa.select(Reading).where(Reading.meter_id == meter.id, Reading.ts == ts)
+    ).scalar_one()
+    return stored, old
