@@ -93,6 +93,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from peergrid.core.errors import ConfigError, DataError
+from peergrid.service.timeutil import EPOCH
 
 log = logging.getLogger("peergrid.mqtt")
 
@@ -179,7 +180,6 @@ def _seq(v: Any) -> int:
 
 
 _decode = json.JSONDecoder().decode
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _TS_CACHE: dict[str, tuple[dt.datetime, int]] = {}
 
 
@@ -202,7 +202,7 @@ def _ts(v: Any) -> tuple[dt.datetime, int]:
         raise PayloadError(f"ts {v[:40]!r} is out of range") from None
     if t.microsecond:
         raise PayloadError(f"ts {v[:40]!r} must be a whole second")
-    hit = (t, (t - _EPOCH) // dt.timedelta(seconds=1))
+    hit = (t, (t - EPOCH) // dt.timedelta(seconds=1))
     if len(_TS_CACHE) >= 8192:
         _TS_CACHE.clear()
     _TS_CACHE[v] = hit
@@ -383,7 +383,7 @@ def sign_reading(key: bytes, community_id: int, serial: str, ts: dt.datetime, im
     seq : int
         The meter's sequence number (strictly increasing).
     """
-    epoch = (ts - _EPOCH) // dt.timedelta(seconds=1)
+    epoch = (ts - EPOCH) // dt.timedelta(seconds=1)
     mac = hmac.digest(key, canonical_reading(community_id, serial, epoch, import_wh, export_wh, pv_wh, seq), "sha256")
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
@@ -615,18 +615,9 @@ class _SeqConflict(Exception):
 
 
 def _reason_of(rej: Mapping[str, Any]) -> str:
-    """Counter of a reading :func:`~peergrid.service.metering.store_readings` rejected."""
-    rule = rej.get("rule")
-    if rule in ("unknown_meter", "settled"):
-        return str(rule)
-    if rule is not None:
-        return "invalid"
-    text = str(rej.get("reason", ""))
-    if text.startswith("unknown meter"):
-        return "unknown_meter"
-    if "already settled" in text:
-        return "settled"
-    return "invalid"
+    """Counter of a reading :func:`~peergrid.service.metering.store_readings` rejected (by its ``rule``)."""
+    rule = rej["rule"]
+    return rule if rule in ("unknown_meter", "settled") else "invalid"
 
 
 _PG_ADVANCE = (
@@ -1074,9 +1065,9 @@ class Ingestor:
                     i = rej["index"]
                     bad.add(i)
                     reason = _reason_of(rej)
-                    if reason == "invalid" and rej.get("rule"):
+                    if reason == "invalid":
                         rules[rej["rule"]] += 1
-                    problem(origin[i][1], reason, str(rej.get("reason", ""))[:200])
+                    problem(origin[i][1], reason, rej["reason"][:200])
                 for i, (r, _p) in enumerate(origin):
                     if i not in bad:
                         key = (cid, r.serial)
@@ -1545,11 +1536,10 @@ def simulate_meters(
     nogen = np.array([s in without for s in serials])
     last_seq = [0] * len(serials)
     step = dt.timedelta(seconds=period_s)
-    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
     def last_completed(now: dt.datetime) -> dt.datetime:
-        k = int((now - epoch).total_seconds() // period_s)
-        return epoch + dt.timedelta(seconds=(k - 1) * period_s)
+        k = int((now - EPOCH).total_seconds() // period_s)
+        return EPOCH + dt.timedelta(seconds=(k - 1) * period_s)
 
     pub = Publisher(url).connect()
     t_start = time.monotonic()
