@@ -316,6 +316,14 @@ def _trusted(addr: ipaddress.IPv4Address | ipaddress.IPv6Address | None, proxies
     return any(addr.version == net.version and addr in net for net in proxies)
 
 
+def is_trusted_proxy(peer: str | None, proxies: Sequence[IPNetwork]) -> bool:
+    """Whether the socket peer ``peer`` (an IP address text) is one of the trusted ``proxies``.
+
+    An IPv4-mapped IPv6 address counts as its IPv4 address; anything that is not an IP address is not trusted.
+    """
+    return bool(peer) and _trusted(_parse_hop(str(peer)), proxies)
+
+
 def client_address(peer: str | None, forwarded_for: Iterable[str], proxies: Sequence[IPNetwork]) -> str:
     """The client's address: the socket peer, or — only if the peer is a trusted proxy — from ``X-Forwarded-For``.
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import os
 import re
@@ -37,6 +36,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers, MutableHeaders
+
+from peergrid.service.auth import is_trusted_proxy
 
 MiB = 1 << 20
 
@@ -152,15 +153,7 @@ def normalize_origin(origin: str) -> str | None:
 
 def _from_proxy(scope: Mapping[str, Any], proxies: Sequence[Any]) -> bool:
     client = scope.get("client")
-    if not proxies or not client:
-        return False
-    try:
-        addr = ipaddress.ip_address(str(client[0]))
-    except ValueError:
-        return False
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    return any(addr.version == net.version and addr in net for net in proxies)
+    return bool(proxies and client) and is_trusted_proxy(str(client[0]), proxies)
 
 
 def request_origin(scope: Mapping[str, Any], headers: Headers, proxies: Sequence[Any] = ()) -> str | None:
