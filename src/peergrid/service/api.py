@@ -264,12 +264,16 @@ def _kw_to_w(kw: float) -> int:
 
 
 def _capacities_w(settings: dict[str, Any]) -> dict[str, Any]:
-    """Community settings with the meters' default capacities in W (``meter_import_kw`` → ``meter_import_w``)."""
-    out = dict(settings)
-    for side in ("import", "export"):
-        if f"meter_{side}_kw" in out:
-            out[f"meter_{side}_w"] = _kw_to_w(out.pop(f"meter_{side}_kw"))
-    return out
+    """Settings with every capacity ``*_kw`` (kW, as the API takes it) as the stored ``*_w`` (W); ``None`` stays.
+
+    E.g. a community's ``meter_import_kw`` → ``meter_import_w``, a meter's ``export_capacity_kw`` →
+    ``export_capacity_w``.
+    """
+    return {
+        (key.removesuffix("_kw") + "_w" if key.endswith("_kw") else key):
+            (_kw_to_w(value) if key.endswith("_kw") and value is not None else value)
+        for key, value in settings.items()
+    }
 
 
 def _member_out(row: Any) -> dict[str, Any]:
@@ -337,8 +341,7 @@ def create_meter(community_id: PId, body: S.MeterIn, user: Me, db: DB) -> Meter:
         body.serial,
         body.label,
         has_generation=body.has_generation,
-        import_capacity_w=None if body.import_capacity_kw is None else _kw_to_w(body.import_capacity_kw),
-        export_capacity_w=None if body.export_capacity_kw is None else _kw_to_w(body.export_capacity_kw),
+        **_capacities_w({"import_capacity_kw": body.import_capacity_kw, "export_capacity_kw": body.export_capacity_kw}),
     )
     directory.audit(
         db,
@@ -404,13 +407,9 @@ def update_meter(community_id: PId, meter_id: PId, body: S.MeterPatch, user: Me,
         changes.pop("label", None)
     if changes.get("has_generation") is None:
         changes.pop("has_generation", None)
-    old: dict[str, Any] = {}
-    new: dict[str, Any] = {}
-    for key, value in changes.items():
-        attr = key.replace("_kw", "_w")
-        if key.endswith("_kw") and value is not None:
-            value = _kw_to_w(value)
-        old[attr], new[attr] = getattr(m, attr), value
+    new = _capacities_w(changes)
+    old = {attr: getattr(m, attr) for attr in new}
+    for attr, value in new.items():
         setattr(m, attr, value)
     directory.audit(db, user, "meter.update", community_id, f"meter:{m.id}", serial=m.serial, old=old, new=new)
     db.commit()
