@@ -62,17 +62,23 @@ def _credentials_from_db(db: str | None, community: int) -> dict[str, dict[str, 
         engine.dispose()
 
 
-def _without_generation(db: str | None, community: int) -> list[str]:
-    """Serials of the community's meters without generation behind them."""
+def _signing_from_db(db: str | None, community: int) -> tuple[dict[str, bytes], list[str]]:
+    """``({serial: signing key}, [serials without generation])`` of a community's meters, in meter order."""
     import sqlalchemy as sa
 
     from peergrid.service.models import Meter
+    from peergrid.service.mqtt import meter_secret, meter_signing_key
 
     engine, factory = _open_db(db)
     try:
-        with factory() as s:
-            return list(s.execute(sa.select(Meter.serial).where(Meter.community_id == community,
-                                                                ~Meter.has_generation)).scalars())
+        with factory() as s, s.begin():
+            _check_community(s, community)
+            secret = meter_secret(s)
+            assert secret is not None
+            rows = s.execute(sa.select(Meter.serial, Meter.has_generation)
+                             .where(Meter.community_id == community).order_by(Meter.id)).all()
+            return ({serial: meter_signing_key(secret, community, serial) for serial, _ in rows},
+                    [serial for serial, generation in rows if not generation])
     finally:
         engine.dispose()
 
@@ -191,15 +197,14 @@ def register(app: typer.Typer) -> None:
         across runs). Publish as a user allowed to publish for every meter (the gateway user of
         `peergrid meters provision`: --mqtt mqtt://peergrid-gateway:PASSWORD@host:1883).
         """
-        from peergrid.service.mqtt import decode_key, parse_rate, simulate_meters
+        from peergrid.service.mqtt import parse_rate, simulate_meters
 
         r = parse_rate(rate)
         nogen: list[str] = []
         if keys_file is not None:
             keys = _keys_from_file(keys_file)
         else:
-            keys = {s: decode_key(c["signing_key"]) for s, c in _credentials_from_db(db, community).items()}
-            nogen = _without_generation(db, community)
+            keys, nogen = _signing_from_db(db, community)
         if len(keys) < meters:
             raise ConfigError(
                 f"community {community} has {len(keys)} meters, asked to simulate {meters}: register more "
