@@ -12,6 +12,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from peergrid.service.auth import MAX_PASSWORD, MIN_PASSWORD
+
 T = TypeVar("T")
 
 # ---- text: every free-text input is checked here, so the database never sees NUL or broken Unicode -------------
@@ -71,7 +73,10 @@ Mechanism = Literal["uniform", "pay-as-bid", "mcafee", "bilateral", "bs", "mmr",
 Name = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(check_line)
 ]
-Password = Annotated[str, StringConstraints(min_length=10, max_length=128), AfterValidator(check_password)]
+#: the length bounds of the password policy (:func:`peergrid.service.auth.password_problem` checks the rest)
+Password = Annotated[
+    str, StringConstraints(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD), AfterValidator(check_password)
+]
 Price = Annotated[float, Field(ge=-10.0, le=10.0, allow_inf_nan=False)]
 Minor = Annotated[int, Field(ge=1, le=10**12)]
 #: A connection capacity in kW (stored as W): > 0, at most 10 MW
