@@ -111,16 +111,11 @@ def publisher(url: str, cid: int, meters: list[tuple[str, bytes]], count: int, r
     array (a meter's backlog, as a data concentrator forwards them); ``count`` is then a
     multiple of it.
     """
-    import base64
-    import hmac
-
-    from peergrid.service.mqtt import Publisher
+    from peergrid.service.mqtt import Publisher, sign_reading
 
     pub = Publisher(url).connect()
     n_m = len(meters)
     topics = [f"peergrid/{cid}/{s}/reading".encode() for s, _ in meters]
-    b64 = base64.urlsafe_b64encode
-    digest = hmac.digest
     stamps: dict[int, str] = {}  # period number -> ts text
     per = per_message
     n_msgs = count // per
@@ -137,7 +132,7 @@ def publisher(url: str, cid: int, meters: list[tuple[str, bytes]], count: int, r
             ts = stamps.get(r)
             if ts is None:
                 ts = stamps[r] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-            sig = b64(digest(key, f"v1|{cid}|{serial}|{epoch}|{imp}|0|-|{r + 1}".encode(), "sha256"))[:43].decode()
+            sig = sign_reading(key, cid, serial, dt.datetime.fromtimestamp(epoch, dt.UTC), imp, 0, None, r + 1)
             items.append(f'{{"ts":"{ts}","import_wh":{imp},"export_wh":0,"seq":{r + 1},"sig":"{sig}"}}')
         messages.append((topics[m], (items[0] if per == 1 else "[" + ",".join(items) + "]").encode()))
     samples = []
