@@ -55,7 +55,9 @@ READING_FILTER = "peergrid/+/+/reading"
 #: guessing while every meter connection pays for it at the broker.
 PBKDF2_ITERATIONS = 101
 _SALT_BYTES = 12  # what mosquitto_passwd uses
-_USERNAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,100}")
+#: What a broker user name — a meter serial — may be (the service's meter schema uses it too).
+USERNAME_PATTERN = r"[A-Za-z0-9_.\-]{1,100}"
+_USERNAME_RE = re.compile(USERNAME_PATTERN)
 
 
 # --------------------------------------------------------------------------- names and hashes

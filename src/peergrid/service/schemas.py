@@ -13,6 +13,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from peergrid.service.auth import MAX_PASSWORD, MIN_PASSWORD
+from peergrid.service.broker import USERNAME_PATTERN
 
 T = TypeVar("T")
 
@@ -202,7 +203,7 @@ class MeterIn(Strict):
     user_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
     #: letters, digits, ``_ . -`` only: the serial is the meter's MQTT user name and part of its topic
     serial: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=f"^{USERNAME_PATTERN}$")
     ]
     label: Annotated[str, StringConstraints(max_length=200), AfterValidator(check_line)] = ""
     #: own connection capacity (kW); omitted: the community's default
