@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from peergrid.core.errors import DataError
-from peergrid.core.timeindex import step_hours, validate_index
+from peergrid.core.timeindex import check_timezone, step_hours, validate_index
 
 #: Participant table columns and their defaults (units in the column names' docs below).
 PARTICIPANT_DEFAULTS: dict[str, object] = {
@@ -69,6 +69,10 @@ class Community:
         Provenance of the profiles (dataset, licence, synthetic method).
     currency : str
         Currency code of the tariffs.
+    tz : str
+        IANA time zone of the community (e.g. ``"Europe/Berlin"``). Storage and the
+        ``index`` stay UTC; reports, daily profiles and time-of-use tariffs use local
+        time (:attr:`local_index`), across daylight-saving changes.
     """
 
     index: pd.DatetimeIndex
@@ -81,8 +85,10 @@ class Community:
     source: str = "user data"
     currency: str = "USD"
     meta: dict = field(default_factory=dict)
+    tz: str = "UTC"
 
     def __post_init__(self) -> None:
+        self.tz = check_timezone(self.tz, f"{self.name}: time zone")
         self.index = validate_index(self.index, f"{self.name}: time index")
         T = len(self.index)
         self.load = np.ascontiguousarray(self.load, dtype=np.float64)
@@ -129,6 +135,11 @@ class Community:
     def dt(self) -> float:
         """Step length in hours."""
         return step_hours(self.index)
+
+    @property
+    def local_index(self) -> pd.DatetimeIndex:
+        """The time index in the community's local time zone (:attr:`tz`)."""
+        return self.index.tz_convert(self.tz)
 
     @property
     def ids(self) -> np.ndarray:
@@ -224,6 +235,7 @@ class Community:
             source=self.source,
             currency=self.currency,
             meta=dict(self.meta),
+            tz=self.tz,
         )
 
     def load_frame(self) -> pd.DataFrame:
@@ -245,6 +257,7 @@ class Community:
             "batteries": int((self.participants["battery_kwh"] > 0).sum()),
             "steps": self.T,
             "step_hours": self.dt,
+            "tz": self.tz,
             "start": self.index[0].isoformat(),
             "end": (self.index[-1] + self.index.freq).isoformat(),
             "load_kwh": float(self.load.sum()),

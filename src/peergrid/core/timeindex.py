@@ -88,6 +88,37 @@ def validate_index(index: pd.Index, what: str = "time index") -> pd.DatetimeInde
     return index
 
 
+def check_timezone(tz: str, what: str = "time zone") -> str:
+    """Validate an IANA time-zone name.
+
+    Parameters
+    ----------
+    tz : str
+        Zone name such as ``"UTC"``, ``"Europe/Berlin"`` or ``"America/Los_Angeles"``.
+    what : str
+        Name used in error messages.
+
+    Returns
+    -------
+    str
+        The zone name as given.
+
+    Raises
+    ------
+    DataError
+        If the name is not a known IANA zone.
+    """
+    import zoneinfo
+
+    if not isinstance(tz, str) or not tz:
+        raise DataError(f"{what}: expected an IANA zone name like 'Europe/Berlin', got {tz!r}")
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise DataError(f"{what}: unknown time zone {tz!r} (use an IANA name like 'Europe/Berlin')") from None
+    return tz
+
+
 def step_hours(index: pd.DatetimeIndex) -> float:
     """Step length of a fixed-step index in hours.
 

@@ -379,6 +379,7 @@ class Result:
                 "name": self.community.name,
                 "source": self.community.source,
                 "currency": self.community.currency,
+                "tz": self.community.tz,
                 "freq": pd.tseries.frequencies.to_offset(self.community.index.freq).freqstr,
             },
             "metrics": self.summary(),
@@ -425,6 +426,7 @@ class Result:
             name=meta["community"]["name"],
             source=meta["community"]["source"],
             currency=meta["community"]["currency"],
+            tz=meta["community"].get("tz", "UTC"),
         )
         battery_all = wide("battery")
         soc_all = wide("soc")
