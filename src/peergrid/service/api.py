@@ -13,11 +13,11 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.orm import Session
 
 from peergrid.service import auth as authmod
-from peergrid.service import clearing, directory, ledger, metering, orders, rbac
+from peergrid.service import clearing, directory, ledger, metering, orders, rbac, tariffs
 from peergrid.service import invoices as invoicemod
 from peergrid.service import reports as reportmod
 from peergrid.service import schemas as S
-from peergrid.service.errors import Forbidden, Invalid, NotFound
+from peergrid.service.errors import Conflict, Forbidden, Invalid, NotFound
 from peergrid.service.models import (
     Account,
     AuditLog,
@@ -223,10 +223,15 @@ def update_user(user_id: PId, body: S.UserPatch, request: Request, user: Me, db:
 # ------------------------------------------------------------------------------ communities
 @router.post("/communities", status_code=201, response_model=S.CommunityOut, tags=["communities"], responses=ERRORS)
 def create_community(body: S.CommunityIn, user: Me, db: DB) -> Community:
-    """Create a community with its grid, fees, clearing and external accounts (admin)."""
+    """Create a community with its grid, fees, clearing and external accounts (admin).
+
+    The tariff is ``tariff`` (in ``currency``; TOU periods in local time of ``tz``) or the flat
+    shorthand ``retail_price``/``feed_in_price``; a bad zone, currency or tariff is a 422 naming it.
+    """
     rbac.require_role(user, rbac.ADMIN)
     c = directory.create_community(db, **_capacities_w(body.model_dump()))
-    directory.audit(db, user, "community.create", c.id, f"community:{c.id}", **body.model_dump())
+    directory.audit(db, user, "community.create", c.id, f"community:{c.id}",
+                    **dict(body.model_dump(exclude_none=True), tariff=c.tariff))
     db.commit()
     return c
 
@@ -248,12 +253,32 @@ def get_community(community_id: PId, user: Me, db: DB) -> Community:
 
 @router.patch("/communities/{community_id}", response_model=S.CommunityOut, tags=["communities"], responses=ERRORS)
 def update_community(community_id: PId, body: S.CommunityPatch, user: Me, db: DB) -> Community:
-    """Change tariffs, mechanism, gate closure or grace (admin, or an operator of the community)."""
+    """Change the tariff, time zone, currency, mechanism, gate closure or grace (admin, or an operator of the community).
+
+    ``tariff`` replaces the whole tariff; ``retail_price``/``feed_in_price`` change only its flat energy
+    and feed-in price. The currency cannot change once money has moved in the community (409); a new
+    time zone applies to intervals settled from then on. Audited with the new values.
+    """
     c = rbac.community_for(db, user, community_id, rbac.ADMIN, rbac.OPERATOR)
     changes = body.model_dump(exclude_none=True)
+    if "tariff" in changes and ("retail_price" in changes or "feed_in_price" in changes):
+        raise Invalid("give either tariff or the flat retail_price/feed_in_price, not both")
+    currency = changes.get("currency", c.currency)
+    if currency != c.currency and db.execute(
+        sa.select(LedgerEntry.seq).where(LedgerEntry.community_id == c.id).limit(1)
+    ).first() is not None:
+        raise Conflict(f"community {c.id} has ledger entries in {c.currency}: its currency cannot change")
+    tariff = changes.pop("tariff", None)
+    retail, feed_in = changes.pop("retail_price", None), changes.pop("feed_in_price", None)
+    if tariff is None:
+        tariff = tariffs.with_flat_prices(c.tariff, retail, feed_in)
+    if tariff is not None or currency != c.currency:
+        c.tariff = tariffs.normalise(tariff if tariff is not None else c.tariff, currency)
+        changes["tariff"] = c.tariff
     for key, value in _capacities_w(changes).items():
-        setattr(c, key, value)
-    directory.validate_community(c.mechanism, c.interval_minutes, c.retail_price, c.feed_in_price, c.k)
+        if key != "tariff":
+            setattr(c, key, value)
+    directory.validate_community(c.mechanism, c.interval_minutes, c.k)
     directory.audit(db, user, "community.update", c.id, f"community:{c.id}", **changes)
     db.commit()
     return c

@@ -3,7 +3,8 @@
 Every community has four system accounts next to its members' wallets:
 
 * ``grid``     — the operator's account with the grid supplier: receives members'
-  payments for imported energy (retail λb) and pays exported energy (feed-in λs);
+  payments for imported energy (λb of the community's tariff) and the tariff's periodic
+  charges (standing, demand), and pays exported energy (feed-in λs);
 * ``fees``     — spreads the market keeps (pay-as-bid, bilateral network fees, reputation);
 * ``clearing`` — transit account of a market settlement (back to zero after each one);
 * ``external`` — the outside world that top-ups come from (balance = −Σ top-ups).
@@ -15,11 +16,12 @@ mirrors it), the invariant the property tests check.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from peergrid.service import ledger
+from peergrid.service import ledger, tariffs
 from peergrid.service.errors import Conflict, Invalid, NotFound
 from peergrid.service.models import (
     MECHANISMS,
@@ -68,28 +70,55 @@ def create_user(session: Session, email: str, name: str, password_hash: str, rol
     return user
 
 
-def validate_community(mechanism: str, interval_minutes: int, retail: float, feed_in: float, k: float) -> None:
-    """Check a community's market configuration (one-line errors)."""
+def validate_community(mechanism: str, interval_minutes: int, k: float) -> None:
+    """Check a community's market configuration (one-line errors; the tariff: :func:`tariffs.normalise`)."""
     if mechanism not in MECHANISMS:
         raise Invalid(f"unknown mechanism {mechanism!r}; choose from {', '.join(MECHANISMS)}")
     if not 1 <= interval_minutes <= 1440:
         raise Invalid(f"interval_minutes must be in 1..1440 (e.g. 15, or Tooki et al.'s 150), got {interval_minutes}")
-    if not (0 <= feed_in <= retail):
-        raise Invalid(f"tariffs must satisfy 0 <= feed_in_price <= retail_price, got {feed_in} and {retail}")
     if not 0 <= k <= 1:
         raise Invalid(f"k must be in [0, 1], got {k}")
 
 
-def create_community(session: Session, name: str, **settings: object) -> Community:
-    """Insert a community and its system accounts."""
+def create_community(
+    session: Session,
+    name: str,
+    *,
+    tariff: dict[str, Any] | None = None,
+    retail_price: float | None = None,
+    feed_in_price: float | None = None,
+    **settings: Any,
+) -> Community:
+    """Insert a community and its system accounts.
+
+    Parameters
+    ----------
+    session : Session
+    name : str
+        Unique name.
+    tariff : dict, optional
+        The tariff definition (:func:`peergrid.service.tariffs.normalise`), in the community's
+        ``currency``. Not together with the flat shorthand below.
+    retail_price, feed_in_price : float, optional
+        Flat shorthand: a flat tariff with energy at ``retail_price`` and feed-in at
+        ``feed_in_price`` (currency/kWh; defaults 0.30 and 0.08 when no tariff is given).
+    **settings
+        Other :class:`~peergrid.service.models.Community` columns (``currency``, ``tz``, …).
+    """
     if session.execute(sa.select(Community.id).where(Community.name == name)).first():
         raise Conflict(f"a community named {name!r} already exists")
-    community = Community(name=name, **settings)
+    currency = str(settings.get("currency") or "EUR")
+    settings["currency"] = tariffs.checked_currency(currency)
+    settings["tz"] = tariffs.checked_zone(str(settings.get("tz") or "UTC"))
+    if tariff is not None and (retail_price is not None or feed_in_price is not None):
+        raise Invalid("give either tariff or the flat retail_price/feed_in_price, not both")
+    if tariff is None:
+        tariff = tariffs.flat(0.30 if retail_price is None else retail_price,
+                              0.08 if feed_in_price is None else feed_in_price, currency)
+    community = Community(name=name, tariff=tariffs.normalise(tariff, currency), **settings)
     validate_community(
         community.mechanism or "uniform",
         community.interval_minutes or 15,
-        community.retail_price if community.retail_price is not None else 0.30,
-        community.feed_in_price if community.feed_in_price is not None else 0.08,
         community.k if community.k is not None else 0.5,
     )
     session.add(community)

@@ -90,7 +90,15 @@ class User(Base):
 
 
 class Community(Base):
-    """A tenant: market mechanism, trading interval, gate closure, grid tariffs λb/λs (currency/kWh), k."""
+    """A tenant: market mechanism, trading interval, gate closure, time zone, tariff, k.
+
+    ``tz`` is the community's IANA time zone (checked by
+    :func:`peergrid.core.timeindex.check_timezone`): time-of-use tariff periods, calendar
+    days and months of standing and demand charges, and the period labels of reports and
+    invoices are local time in it; storage stays UTC. ``tariff`` is the tariff definition
+    (a :class:`peergrid.market.tariff.Tariff` as a dict, see :mod:`peergrid.service.tariffs`)
+    in the community's ``currency``; the grid prices λb/λs of each interval come from it.
+    """
 
     __tablename__ = "communities"
 
@@ -101,8 +109,10 @@ class Community(Base):
     gate_closure_minutes: Mapped[int] = mapped_column(default=5)
     metering_grace_minutes: Mapped[int] = mapped_column(default=30)
     mechanism: Mapped[str] = mapped_column(sa.String(16), default="uniform")
-    retail_price: Mapped[float] = mapped_column(sa.Float, default=0.30)
-    feed_in_price: Mapped[float] = mapped_column(sa.Float, default=0.08)
+    #: IANA time zone of the community (local time of tariffs, calendar periods and labels)
+    tz: Mapped[str] = mapped_column(sa.String(64), default="UTC", server_default="UTC")
+    #: the tariff definition (JSON; :func:`peergrid.service.tariffs.tariff_of` reads it)
+    tariff: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     k: Mapped[float] = mapped_column(sa.Float, default=0.5)
     #: default connection capacity of a meter (W) for import from and export to the grid
     meter_import_w: Mapped[int] = mapped_column(sa.BigInteger, default=43_000, server_default="43000")
@@ -111,6 +121,20 @@ class Community(Base):
     #: (MQTT) and operators' uploads are settled
     member_readings: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def retail_price(self) -> float | None:
+        """The grid import price λb (currency/kWh) if the tariff has the same one at every hour, else ``None``."""
+        from peergrid.service.tariffs import flat_prices
+
+        return flat_prices(self)[0]
+
+    @property
+    def feed_in_price(self) -> float | None:
+        """The grid export price λs (currency/kWh) if the tariff has the same one at every hour, else ``None``."""
+        from peergrid.service.tariffs import flat_prices
+
+        return flat_prices(self)[1]
 
     @property
     def meter_import_kw(self) -> float:

@@ -1,10 +1,17 @@
 """Reports per community and per member from settled positions and meter readings.
 
 Figures reuse :mod:`peergrid.metrics`: self-sufficiency (Lange eq. 6) = 1 − grid import /
-demand, self-consumption (Lange eq. 5) = 1 − grid export / generation, and the cost
-reduction against a grid-only baseline (Lange eq. 7), where the baseline bills every
-member's metered net energy of each interval at the retail price λb (import) or the
-feed-in tariff λs (export) — what they would have paid without P2P trading.
+demand, self-consumption (Lange eq. 5) = 1 − grid export / generation, and the
+**net-bill reduction** (``net_bill_reduction``, label "Net-bill reduction") against a
+grid-only baseline, the form of Lange eq. 7 applied to the members' net energy bill
+(payments − receipts): the baseline bills every member's metered net energy of each
+interval at that interval's grid prices λb (import) or λs (export) of the community's
+tariff (time of use in local time) — what they would have paid without P2P trading. It is
+not the simulator's ``cost_reduction`` (members' purchase cost only). Periodic charges
+(standing, demand) are the same with and without P2P and are left out of both.
+
+The window is echoed in UTC (``start``/``end``) and in the community's local time
+(``start_local``/``end_local``, ISO 8601 with offset; ``tz``).
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from peergrid.market import to_minor
 from peergrid.metrics import cost_reduction, self_consumption, self_sufficiency
+from peergrid.service import tariffs
 from peergrid.service.directory import get_community
 from peergrid.service.models import Community, Meter, Position, Reading
 
@@ -61,20 +70,36 @@ def position_totals(
 
 def _metered(
     session: Session, community_id: int, user_id: int | None, start: dt.datetime | None, end: dt.datetime | None
-) -> np.ndarray:
-    """Net Wh per (member, interval) with readings in the window."""
+) -> tuple[list[dt.datetime], np.ndarray]:
+    """Interval start and net Wh per (member, interval) with readings in the window."""
     stmt = (
-        sa.select(sa.func.sum(Reading.import_wh) - sa.func.sum(Reading.export_wh))
+        sa.select(Reading.interval_start, sa.func.sum(Reading.import_wh) - sa.func.sum(Reading.export_wh))
         .join(Meter, Meter.id == Reading.meter_id)
         .where(Meter.community_id == community_id)
         .group_by(Meter.user_id, Reading.interval_start)
     )
     if user_id is not None:
         stmt = stmt.where(Meter.user_id == user_id)
-    return np.array(
-        [int(v or 0) for v in session.execute(_window(stmt, Reading.interval_start, start, end)).scalars()],
-        dtype=np.int64,
-    )
+    rows = session.execute(_window(stmt, Reading.interval_start, start, end)).all()
+    return [t for t, _ in rows], np.array([int(v or 0) for _, v in rows], dtype=np.int64)
+
+
+def grid_only_cost(c: Community, starts: list[dt.datetime], demand_wh: np.ndarray, supply_wh: np.ndarray) -> float:
+    """The grid-only baseline: Σ demand·λb(t) − supply·λs(t) over intervals (currency units).
+
+    Parameters
+    ----------
+    c : Community
+        Its tariff gives λb/λs per interval (time of use in its local time).
+    starts : list of datetime.datetime
+        Interval starts (aware UTC), one per entry of ``demand_wh``/``supply_wh`` (repeats allowed).
+    demand_wh, supply_wh : numpy.ndarray
+        Energy imported / exported without P2P in each entry (Wh ≥ 0).
+    """
+    if not len(starts):
+        return 0.0
+    buy, sell = tariffs.grid_prices(c, starts)
+    return float(np.sum(np.asarray(demand_wh) * buy - np.asarray(supply_wh) * sell)) / 1000.0
 
 
 def report_from_totals(
@@ -85,39 +110,45 @@ def report_from_totals(
     intervals_metered: int,
     demand_wh: int,
     supply_wh: int,
+    baseline: float,
 ) -> dict[str, Any]:
     """A report from settled position totals and metered demand/supply.
 
     Parameters
     ----------
     c : Community
-        Its prices (per kWh) make the grid-only baseline.
+        Its currency and time zone.
     p : dict
         :func:`position_totals` of the window (Wh, minor units).
     start, end : datetime.datetime or None
-        The window [start, end), echoed.
+        The window [start, end), echoed in UTC and local time.
     intervals_metered : int
         (Member, interval) pairs with readings.
     demand_wh, supply_wh : int
         Σ over (member, interval) of max(net, 0) and max(−net, 0) (Wh).
+    baseline : float
+        The grid-only cost (:func:`grid_only_cost`, currency units).
 
     Returns
     -------
     dict
-        Energy in kWh, money in minor units, metrics (Lange eq. 7 cost reduction,
-        self-sufficiency, self-consumption) as fractions or ``None`` where undefined.
+        Energy in kWh, money in minor units, metrics (``net_bill_reduction``, self-sufficiency,
+        self-consumption) as fractions or ``None`` where undefined.
     """
     demand_kwh = float(demand_wh) / 1000.0
     supply_kwh = float(supply_wh) / 1000.0
-    baseline = float(demand_wh * c.retail_price - supply_wh * c.feed_in_price) / 1000
     cost_minor = p["paid_minor"] - p["received_minor"] + p["grid_paid_minor"] - p["grid_received_minor"]
     grid_import = p["grid_import_wh"] / 1000.0
     grid_export = p["grid_export_wh"] / 1000.0
+    baseline_minor = int(to_minor(baseline))
     return {
         "community_id": c.id,
         "currency": c.currency,
+        "tz": c.tz,
         "start": start,
         "end": end,
+        "start_local": tariffs.local_iso(start, c.tz),
+        "end_local": tariffs.local_iso(end, c.tz),
         "intervals_metered": intervals_metered,
         "demand_kwh": demand_kwh,
         "supply_kwh": supply_kwh,
@@ -127,9 +158,9 @@ def report_from_totals(
         "grid_export_kwh": grid_export,
         "cost_minor": cost_minor,
         "fees_minor": p["fee_minor"],
-        "grid_only_cost_minor": round(baseline * 100),
-        "savings_minor": round(baseline * 100) - cost_minor,
-        "cost_reduction": _num(cost_reduction(cost_minor / 100.0, baseline)),
+        "grid_only_cost_minor": baseline_minor,
+        "savings_minor": baseline_minor - cost_minor,
+        "net_bill_reduction": _num(cost_reduction(cost_minor / 100.0, baseline)),
         "self_sufficiency": _num(self_sufficiency(demand_kwh, min(grid_import, demand_kwh))),
         "self_consumption": _num(self_consumption(supply_kwh, min(grid_export, supply_kwh))),
     }
@@ -140,9 +171,10 @@ def _report(
 ) -> dict[str, Any]:
     c = get_community(session, community_id)
     p = position_totals(session, community_id, user_id, start, end)
-    net = _metered(session, community_id, user_id, start, end)
-    return report_from_totals(c, p, start, end, len(net), int(np.maximum(net, 0).sum()),
-                              int(np.maximum(-net, 0).sum()))
+    starts, net = _metered(session, community_id, user_id, start, end)
+    demand, supply = np.maximum(net, 0), np.maximum(-net, 0)
+    return report_from_totals(c, p, start, end, len(net), int(demand.sum()), int(supply.sum()),
+                              grid_only_cost(c, starts, demand, supply))
 
 
 def community_report(

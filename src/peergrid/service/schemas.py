@@ -141,15 +141,52 @@ class UserOut(BaseModel):
     created_at: dt.datetime
 
 
+def _zone(value: str) -> str:
+    """An IANA zone name (``ValueError`` naming the problem otherwise)."""
+    from peergrid.core.errors import PeergridError
+    from peergrid.core.timeindex import check_timezone
+
+    try:
+        return check_timezone(value, "tz")
+    except PeergridError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _currency(value: str) -> str:
+    """An ISO 4217 currency code of a currency with 2 decimals (what integer minor units assume)."""
+    from peergrid.service.tariffs import check_currency
+
+    try:
+        return check_currency(value)
+    except Exception as exc:
+        raise ValueError(str(exc)) from None
+
+
+#: An IANA time zone name such as ``Europe/Berlin`` (checked by :func:`peergrid.core.timeindex.check_timezone`).
+Zone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), AfterValidator(_zone)]
+#: An ISO 4217 code of a currency with 100 minor units (EUR, USD, CHF, GBP …).
+Currency = Annotated[str, StringConstraints(min_length=3, max_length=3), AfterValidator(_currency)]
+#: A tariff definition (see :mod:`peergrid.service.tariffs`; checked against the community's currency)
+TariffJson = Annotated[dict[str, Any], Field(description="tariff definition, see docs/service.md")]
+FlatPrice = Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)]
+
+
 class CommunityIn(Strict):
+    """A new community. Give ``tariff``, or the flat shorthand ``retail_price``/``feed_in_price`` (or neither:
+    a flat 0.30 / 0.08 per kWh)."""
+
     name: Name
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "EUR"
+    currency: Currency = "EUR"
+    tz: Zone = "UTC"
     interval_minutes: Annotated[int, Field(ge=1, le=1440)] = 15
     gate_closure_minutes: Annotated[int, Field(ge=0, le=1440)] = 5
     metering_grace_minutes: Annotated[int, Field(ge=0, le=10080)] = 30
     mechanism: Mechanism = "uniform"
-    retail_price: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] = 0.30
-    feed_in_price: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] = 0.08
+    tariff: TariffJson | None = None
+    #: flat shorthand: energy price (currency/kWh) of a flat tariff; not with ``tariff``
+    retail_price: FlatPrice | None = None
+    #: flat shorthand: feed-in price (currency/kWh) of a flat tariff; not with ``tariff``
+    feed_in_price: FlatPrice | None = None
     k: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.5
     #: default connection capacity of the community's meters (kW), import from / export to the grid
     meter_import_kw: CapacityKw = 43.0
@@ -159,11 +196,16 @@ class CommunityIn(Strict):
 
 
 class CommunityPatch(Strict):
+    """Fields to change. ``retail_price``/``feed_in_price`` change the flat energy/feed-in price of the tariff."""
+
     gate_closure_minutes: Annotated[int, Field(ge=0, le=1440)] | None = None
     metering_grace_minutes: Annotated[int, Field(ge=0, le=10080)] | None = None
     mechanism: Mechanism | None = None
-    retail_price: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] | None = None
-    feed_in_price: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] | None = None
+    currency: Currency | None = None
+    tz: Zone | None = None
+    tariff: TariffJson | None = None
+    retail_price: FlatPrice | None = None
+    feed_in_price: FlatPrice | None = None
     k: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
     meter_import_kw: CapacityKw | None = None
     meter_export_kw: CapacityKw | None = None
@@ -175,12 +217,16 @@ class CommunityOut(BaseModel):
     id: int
     name: str
     currency: str
+    tz: str
     interval_minutes: int
     gate_closure_minutes: int
     metering_grace_minutes: int
     mechanism: str
-    retail_price: float
-    feed_in_price: float
+    tariff: dict[str, Any]
+    #: the grid import price λb (currency/kWh, all-in) when it is the same at every hour, else null
+    retail_price: float | None
+    #: the grid export price λs (currency/kWh) when it is the same at every hour, else null
+    feed_in_price: float | None
     k: float
     meter_import_kw: float
     meter_export_kw: float

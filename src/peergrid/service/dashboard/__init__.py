@@ -192,6 +192,14 @@ def _next_intervals(c: Community, now: dt.datetime, n: int = 8) -> list[dt.datet
     return out
 
 
+def _mid_price(c: Community, t: dt.datetime) -> float:
+    """The order form's default price: midway between the grid prices λs and λb of interval ``t`` (currency/kWh)."""
+    from peergrid.service.tariffs import grid_prices
+
+    buy, sell = grid_prices(c, [t])
+    return float(buy[0] + sell[0]) / 2
+
+
 router = APIRouter(include_in_schema=False)
 
 
@@ -272,6 +280,7 @@ def _member_page(request: Request, s: Any, user: User, c: Community, *, msg: str
 
     now = _now(request)
     balance, ledger = Q.ledger_of(s, c, user.id)
+    intervals = _next_intervals(c, now)
     ctx = {
         "user": user,
         "c": c,
@@ -285,7 +294,8 @@ def _member_page(request: Request, s: Any, user: User, c: Community, *, msg: str
         "ledger": ledger,
         "invoices": Q.invoices_of(s, c, user.id),
         "report": user_report(s, c.id, user.id),
-        "intervals": _next_intervals(c, now),
+        "intervals": intervals,
+        "mid_price": _mid_price(c, intervals[0]),
         "msg": msg,
         "err": err,
         "form": form or {},
@@ -411,8 +421,8 @@ async def events(request: Request, cid: int) -> Response:
             user = _user(request, s)
             c = _community(s, user, cid)
             if rbac.sees_everyone(user):
-                return {"scope": "community", **Q.live_community(s, c, _now(request))}
-            return {"scope": "member", **Q.live_member(s, c, user.id, _now(request))}
+                return {"scope": "community", "tz": c.tz, **Q.live_community(s, c, _now(request))}
+            return {"scope": "member", "tz": c.tz, **Q.live_member(s, c, user.id, _now(request))}
 
     try:
         first = await run_in_threadpool(snapshot)

@@ -243,12 +243,14 @@ def community_summary(
     start, end : datetime.datetime
         Aware UTC window [start, end).
     """
-    from peergrid.service.reports import position_totals, report_from_totals
+    from peergrid.service.reports import grid_only_cost, position_totals, report_from_totals
 
     p = position_totals(session, c.id, None, start, end)
     window = [x for x in totals if start <= x.t < end]
-    out = report_from_totals(c, p, start, end, sum(x.members for x in window), sum(x.demand_wh for x in window),
-                             sum(x.supply_wh for x in window))
+    demand = np.array([x.demand_wh for x in window], dtype=np.int64)
+    supply = np.array([x.supply_wh for x in window], dtype=np.int64)
+    out = report_from_totals(c, p, start, end, sum(x.members for x in window), int(demand.sum()),
+                             int(supply.sum()), grid_only_cost(c, [x.t for x in window], demand, supply))
     out["traded_kwh"] = out["bought_p2p_kwh"]
     return out
 
