@@ -253,7 +253,7 @@ def get_community(community_id: PId, user: Me, db: DB) -> Community:
 
 @router.patch("/communities/{community_id}", response_model=S.CommunityOut, tags=["communities"], responses=ERRORS)
 def update_community(community_id: PId, body: S.CommunityPatch, user: Me, db: DB) -> Community:
-    """Change the tariff, time zone, currency, mechanism, gate closure or grace (admin, or an operator of the community).
+    """Change tariff, time zone, currency, mechanism, gate closure or grace (admin, or an operator of the community).
 
     ``tariff`` replaces the whole tariff; ``retail_price``/``feed_in_price`` change only its flat energy
     and feed-in price. The currency cannot change once money has moved in the community (409); a new
@@ -272,8 +272,9 @@ def update_community(community_id: PId, body: S.CommunityPatch, user: Me, db: DB
     retail, feed_in = changes.pop("retail_price", None), changes.pop("feed_in_price", None)
     if tariff is None:
         tariff = tariffs.with_flat_prices(c.tariff, retail, feed_in)
-    if tariff is not None or currency != c.currency:
-        c.tariff = tariffs.normalise(tariff if tariff is not None else c.tariff, currency)
+    tz = changes.get("tz", c.tz)
+    if tariff is not None or currency != c.currency or tz != c.tz:
+        c.tariff = tariffs.normalise(tariff if tariff is not None else c.tariff, currency, tz)
         changes["tariff"] = c.tariff
     for key, value in _capacities_w(changes).items():
         if key != "tariff":

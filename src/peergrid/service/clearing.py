@@ -14,8 +14,9 @@ server processes (the second one's insert fails or finds the row → no-op):
     ``clearing`` account, sellers are paid out of it, spreads go to ``fees``.
 ``metered`` (every mechanism), after the interval ends plus the metering grace
     * order-book communities: the **imbalance** between metered net energy and the
-      traded position (bought − sold) is settled with the grid at retail λb (import)
-      or feed-in λs (export), and reputation scores are updated from delivery with
+      traded position (bought − sold) is settled with the grid at the interval's λb
+      (import) or λs (export; only up to the tariff's export limit) of the community's
+      tariff, and reputation scores are updated from delivery with
       :func:`peergrid.market.update_reputation`;
     * pool communities (``bs``, ``mmr``, ``sdr``, ``baseline``): metered net positions
       are cleared with :func:`peergrid.market.clear` and each member's bill is settled
@@ -66,7 +67,7 @@ from peergrid.market import (
     to_minor,
     update_reputation,
 )
-from peergrid.service import bulk, ledger
+from peergrid.service import bulk, ledger, tariffs
 from peergrid.service.directory import audit, get_community, system_accounts
 from peergrid.service.errors import Conflict, Invalid
 from peergrid.service.models import (
@@ -202,6 +203,12 @@ def settle(
         return Outcome(community_id, interval_start, phase, prior.mechanism, "already_settled", prior.id, prior.summary)
 
 
+def _grid_prices(community: Community, t: dt.datetime) -> tuple[float, float]:
+    """λb and λs of the interval starting at ``t`` (the community's tariff, TOU in its local time)."""
+    buy, sell = tariffs.grid_prices(community, [t])
+    return float(buy[0]), float(sell[0])
+
+
 def _new_run(session: Session, community: Community, t: dt.datetime, phase: str) -> ClearingRun:
     run = ClearingRun(
         community_id=community.id, interval_start=t, phase=phase, mechanism=community.mechanism, summary={}
@@ -227,11 +234,19 @@ class _Match:
 
 
 def _match(
-    community: Community, book: OrderBook, admitted: np.ndarray, scores: np.ndarray, code: np.ndarray
+    community: Community,
+    book: OrderBook,
+    admitted: np.ndarray,
+    scores: np.ndarray,
+    code: np.ndarray,
+    prices: tuple[float, float],
 ) -> _Match:
-    """Clear the admitted orders with the community's mechanism and round the money (:func:`settle_trades`)."""
+    """Clear the admitted orders with the community's mechanism and round the money (:func:`settle_trades`).
+
+    ``prices`` are the interval's grid prices (λb, λs), currency/kWh, from the community's tariff.
+    """
     pos = np.flatnonzero(admitted)
-    kwargs: dict[str, Any] = {"retail": community.retail_price, "feed_in": community.feed_in_price}
+    kwargs: dict[str, Any] = {"retail": prices[0], "feed_in": prices[1]}
     if community.mechanism in ("uniform", "bilateral"):
         kwargs["k"] = community.k
     result = clear_with_reputation(
@@ -296,8 +311,9 @@ def _settle_market(session: Session, community: Community, t: dt.datetime, now: 
     # Clear, price in minor units, and check every buyer's total against its funds. The rounding
     # rule keeps an admitted buyer within them; should a buyer's settlement exceed them anyway,
     # that buyer's bids are rejected on their own and the rest of the interval is cleared again.
+    prices = _grid_prices(community, t)
     for _ in range(n_users + 1):
-        m = _match(community, book, admitted, scores, code)
+        m = _match(community, book, admitted, scores, code, prices)
         paid = np.bincount(m.b_code, weights=m.money.payment, minlength=n_users).astype(np.int64)
         over = np.flatnonzero((paid > funds) & (paid > 0))
         if not len(over):
@@ -427,6 +443,8 @@ def _settle_market(session: Session, community: Community, t: dt.datetime, now: 
             "paid_minor": int(paid.sum()),
             "received_minor": int(received.sum()),
             "fees_minor": residual,
+            "grid_price_buy": prices[0],
+            "grid_price_sell": prices[1],
         }
     )
     summary = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in summary.items()}
@@ -476,7 +494,8 @@ def _settle_metered(session: Session, community: Community, t: dt.datetime, now:
             run.summary = {"n_participants": 0}
             return Outcome(community.id, t, "metered", community.mechanism, "settled", run.id, run.summary)
         net = (net_wh / 1000.0)[None, :]
-        c = clear(net, community.retail_price, community.feed_in_price, community.mechanism)
+        buy_price, sell_price = _grid_prices(community, t)
+        c = clear(net, buy_price, sell_price, community.mechanism)
         alloc = c.allocate(net)
         bill = to_minor(alloc.bill[0])
         bought = np.rint(alloc.bought[0] * 1000).astype(np.int64)
@@ -494,6 +513,8 @@ def _settle_metered(session: Session, community: Community, t: dt.datetime, now:
             "price_buy": float(c.price_buy[0]),
             "price_sell": float(c.price_sell[0]),
             "grid_bill": float(c.grid_bill[0]),
+            "grid_price_buy": buy_price,
+            "grid_price_sell": sell_price,
         }
         pay_amount, recv_amount = paid, received
     else:
@@ -515,8 +536,9 @@ def _settle_metered(session: Session, community: Community, t: dt.datetime, now:
         con = np.array([contracted.get(int(u), 0) for u in users], dtype=np.int64)
         imb = net_wh - con
         g_imp, g_exp = np.maximum(imb, 0), np.maximum(-imb, 0)
-        g_paid = to_minor(g_imp / 1000.0 * community.retail_price)
-        g_recv = to_minor(g_exp / 1000.0 * community.feed_in_price)
+        buy_price, sell_price = _grid_prices(community, t)
+        g_paid = to_minor(g_imp / 1000.0 * buy_price)
+        g_recv = to_minor(tariffs.export_paid_wh(community, g_exp) / 1000.0 * sell_price)
         bought = sold = paid = received = np.zeros(len(users), dtype=np.int64)
         kind_pay, kind_recv = "grid_import", "grid_export"
         pay_amount, recv_amount = g_paid, g_recv
@@ -549,6 +571,8 @@ def _settle_metered(session: Session, community: Community, t: dt.datetime, now:
             "grid_export_wh": int(g_exp.sum()),
             "grid_paid_minor": int(g_paid.sum()),
             "grid_received_minor": int(g_recv.sum()),
+            "grid_price_buy": buy_price,
+            "grid_price_sell": sell_price,
         }
     wal = np.array([wallets[int(u)][0] for u in users], dtype=np.int64)
     transfers = [

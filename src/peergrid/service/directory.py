@@ -107,15 +107,15 @@ def create_community(
     """
     if session.execute(sa.select(Community.id).where(Community.name == name)).first():
         raise Conflict(f"a community named {name!r} already exists")
-    currency = str(settings.get("currency") or "EUR")
-    settings["currency"] = tariffs.checked_currency(currency)
+    currency = tariffs.checked_currency(str(settings.get("currency") or "EUR"))
+    settings["currency"] = currency
     settings["tz"] = tariffs.checked_zone(str(settings.get("tz") or "UTC"))
     if tariff is not None and (retail_price is not None or feed_in_price is not None):
         raise Invalid("give either tariff or the flat retail_price/feed_in_price, not both")
     if tariff is None:
         tariff = tariffs.flat(0.30 if retail_price is None else retail_price,
                               0.08 if feed_in_price is None else feed_in_price, currency)
-    community = Community(name=name, tariff=tariffs.normalise(tariff, currency), **settings)
+    community = Community(name=name, tariff=tariffs.normalise(tariff, currency, settings["tz"]), **settings)
     validate_community(
         community.mechanism or "uniform",
         community.interval_minutes or 15,

@@ -119,3 +119,133 @@ def local_index(starts: Sequence[dt.datetime], tz: str) -> pd.DatetimeIndex:
     """Aware UTC interval starts as a pandas index in the zone ``tz``."""
     idx = pd.DatetimeIndex(pd.to_datetime(list(starts), utc=True))
     return idx.tz_convert(tz)
+
+
+# ---------------------------------------------------------------- the tariff
+def _sample_year(tz: str) -> pd.DatetimeIndex:
+    """Every 15-minute step of a leap year with DST changes, in local time of ``tz`` (validation grid)."""
+    return pd.date_range("2024-01-01", "2025-01-01", freq="15min", inclusive="left", tz="UTC").tz_convert(tz)
+
+
+def flat(retail: float, feed_in: float, currency: str) -> dict[str, Any]:
+    """A flat tariff's JSON: λb = ``retail``, λs = ``feed_in`` (currency/kWh), nothing else.
+
+    Raises
+    ------
+    Invalid
+        Unless 0 <= ``feed_in`` <= ``retail`` (naming ``feed_in_price`` and ``retail_price``).
+    """
+    from peergrid.market.tariff import Tariff
+
+    if not 0 <= feed_in <= retail:
+        raise Invalid(f"tariffs must satisfy 0 <= feed_in_price <= retail_price, got {feed_in} and {retail}")
+
+    return Tariff.flat(retail, feed_in, currency).to_dict()
+
+
+def normalise(data: dict[str, Any], currency: str, tz: str = "UTC") -> dict[str, Any]:
+    """Check a tariff definition and return its canonical JSON (:meth:`Tariff.to_dict`).
+
+    Parameters
+    ----------
+    data : dict
+        The keys of :func:`peergrid.market.tariff.tariff_from_mapping` (``energy`` flat or
+        ``{"type": "tou", "default": …, "periods": [...]}``, ``network``, ``local_network``,
+        ``tax_per_kwh``, ``vat``, ``standing_per_day``, ``demand_per_kw_month``, ``feed_in``,
+        ``export_limit_kw``, ``name``, ``description``); ``currency`` may be left out and must
+        otherwise be the community's. Dynamic (file) prices are not accepted by the service.
+    currency : str
+        The community's currency.
+    tz : str
+        The community's zone (TOU coverage and λs ≤ λb are checked on every 15-minute step of
+        a year in it).
+
+    Raises
+    ------
+    Invalid
+        422 with a message starting ``tariff``.
+    """
+    from peergrid.core.errors import PeergridError
+    from peergrid.market.tariff import energy_prices, tariff_from_mapping
+
+    if not isinstance(data, dict):
+        raise Invalid("tariff: expected a JSON object")
+    given = data.get("currency", currency)
+    if given != currency:
+        raise Invalid(f"tariff.currency: {given!r} differs from the community's currency {currency!r}")
+    if "dynamic" in data or any(isinstance(v, dict) and v.get("type") == "dynamic" for v in data.values()):
+        raise Invalid("tariff: dynamic (file) prices are not supported by the service; use flat or tou rates")
+    try:
+        tariff = tariff_from_mapping(
+            {k: v for k, v in {**data, "currency": currency}.items() if v is not None or k != "export_limit_kw"}
+        )
+        energy_prices(tariff, _sample_year(tz))
+    except PeergridError as exc:
+        msg = str(exc)
+        raise Invalid(msg if msg.startswith("tariff") else f"tariff: {msg}") from None
+    except (TypeError, ValueError) as exc:
+        raise Invalid(f"tariff: {exc}") from None
+    return tariff.to_dict()
+
+
+def tariff_of(c: Community) -> Any:
+    """The community's :class:`peergrid.market.tariff.Tariff` (from its stored JSON)."""
+    from peergrid.market.tariff import tariff_from_mapping
+
+    data = {k: v for k, v in c.tariff.items() if v is not None or k != "export_limit_kw"}
+    return tariff_from_mapping(data)
+
+
+def with_flat_prices(data: dict[str, Any], retail: float | None, feed_in: float | None) -> dict[str, Any] | None:
+    """``data`` with a flat energy price ``retail`` and/or feed-in ``feed_in``; ``None`` if neither is given."""
+    if retail is None and feed_in is None:
+        return None
+    out = dict(data)
+    if retail is not None:
+        out["energy"] = retail
+    if feed_in is not None:
+        out["feed_in"] = feed_in
+    return out
+
+
+def grid_prices(c: Community, starts: Sequence[dt.datetime]) -> tuple[np.ndarray, np.ndarray]:
+    """Grid import and export prices λb, λs of trading intervals (currency/kWh).
+
+    Parameters
+    ----------
+    c : Community
+        Its tariff and time zone: time-of-use periods match each interval's **local** start time.
+    starts : sequence of datetime.datetime
+        Aware interval starts.
+
+    Returns
+    -------
+    buy, sell : numpy.ndarray
+        :func:`peergrid.market.tariff.energy_prices` of the intervals, one per start.
+    """
+    from peergrid.market.tariff import energy_prices
+
+    if not len(starts):
+        return np.zeros(0), np.zeros(0)
+    return energy_prices(tariff_of(c), local_index(starts, c.tz))
+
+
+def flat_prices(c: Community) -> tuple[float | None, float | None]:
+    """λb and λs if each is the same at every hour (flat rates), else ``None`` for that price."""
+    t = tariff_of(c)
+    buy, sell = grid_prices(c, [dt.datetime(2024, 1, 1, tzinfo=dt.UTC)])
+    flat_buy = t.energy_rate.kind == "flat" and t.network_rate.kind == "flat"
+    return (round(float(buy[0]), 10) if flat_buy else None,
+            round(float(sell[0]), 10) if t.feed_in_rate.kind == "flat" else None)
+
+
+def export_paid_wh(c: Community, export_wh: np.ndarray) -> np.ndarray:
+    """Grid export of one interval that is paid: at most the tariff's ``export_limit_kw`` × interval (Wh).
+
+    Export above the limit is spilled — it leaves the member but is not paid (the rule of
+    :func:`peergrid.market.tariff.bill_components`).
+    """
+    limit = c.tariff.get("export_limit_kw")
+    if limit is None:
+        return export_wh
+    return np.minimum(export_wh, int(np.floor(float(limit) * c.interval_minutes / 60.0 * 1000.0)))

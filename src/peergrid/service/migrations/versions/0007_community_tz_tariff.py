@@ -21,8 +21,22 @@ depends_on = None
 
 
 def flat_tariff(retail: float, feed_in: float, currency: str) -> dict:
-    """The flat tariff of the old prices (frozen here: the dict format of revision 0007)."""
-    return {"currency": currency, "energy": float(retail), "feed_in": float(feed_in)}
+    """The flat tariff of the old prices, in the JSON form of ``peergrid.market.tariff.Tariff.to_dict``
+    (written out here so that the migration does not change when the module does)."""
+    return {
+        "name": "flat",
+        "description": "the community's flat retail and feed-in prices before tariffs (revision 0007)",
+        "currency": currency,
+        "energy": float(retail),
+        "network": 0.0,
+        "local_network": 0.0,
+        "tax_per_kwh": 0.0,
+        "vat": 0.0,
+        "standing_per_day": 0.0,
+        "demand_per_kw_month": 0.0,
+        "feed_in": float(feed_in),
+        "export_limit_kw": None,
+    }
 
 
 def upgrade() -> None:
