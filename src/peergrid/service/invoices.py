@@ -322,6 +322,8 @@ def issue(
         raise Invalid("period_end must be after period_start")
     if end - start > dt.timedelta(days=400):
         raise Invalid("a billing period may be at most 400 days")
+    if not (1900 <= start.year and end.year <= 2200):
+        raise Invalid("a billing period must lie between the years 1900 and 2200")
     c = get_community(session, community_id)
     check_aligned(start, c.interval_minutes, "period_start")
     check_aligned(end, c.interval_minutes, "period_end")

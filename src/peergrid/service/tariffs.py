@@ -115,9 +115,21 @@ def local_months(start: dt.datetime, end: dt.datetime, tz: str) -> list[tuple[dt
     return out
 
 
+def _in_pandas_range(t: dt.datetime) -> dt.datetime:
+    """``t``, moved by whole 400-year Gregorian cycles into 1900–2299 if it is outside (same weekday and date).
+
+    pandas timestamps span 1677–2262; a reading dated in year 1 or 9999 (accepted, if absurd)
+    must not break a report. Time-of-use periods depend only on the local clock, weekday and
+    month, which a 400-year shift keeps.
+    """
+    if 1900 <= t.year <= 2299:
+        return t
+    return t.replace(year=1900 + (t.year - 1900) % 400)
+
+
 def local_index(starts: Sequence[dt.datetime], tz: str) -> pd.DatetimeIndex:
     """Aware UTC interval starts as a pandas index in the zone ``tz``."""
-    idx = pd.DatetimeIndex(pd.to_datetime(list(starts), utc=True))
+    idx = pd.DatetimeIndex(pd.to_datetime([_in_pandas_range(t.astimezone(dt.UTC)) for t in starts], utc=True))
     return idx.tz_convert(tz)
 
 
