@@ -131,10 +131,11 @@ def _safe_url(url: str) -> str:
 class _Status:
     """The ``progress`` callback of :func:`peergrid.service.mqtt.simulate_meters`: a status line every few s."""
 
-    def __init__(self, quiet: bool, rate: float, every_s: float = STATUS_EVERY_S) -> None:
+    def __init__(self, quiet: bool, rate: float, every_s: float | None = None) -> None:
         import time
 
-        self.quiet, self.rate, self.every_s = quiet, rate, every_s
+        self.quiet, self.rate = quiet, rate
+        self.every_s = STATUS_EVERY_S if every_s is None else every_s
         self.t0 = self.last = time.monotonic()
 
     def __call__(self, sent: int, refused: int, rounds: int) -> None:
