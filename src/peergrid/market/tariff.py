@@ -98,7 +98,9 @@ __all__ = [
     "read_price_csv",
     "read_tariff",
     "shipped_tariff",
+    "tariff_from_dict",
     "tariff_from_mapping",
+    "update_tariff",
 ]
 
 #: Money columns of :func:`bill_components`, currency (``feed_in_credit`` is subtracted in ``total``).
@@ -311,8 +313,15 @@ class Rate:
         pos = s.index.searchsorted(idx, side="right") - 1
         return s.to_numpy()[pos]
 
-    def to_dict(self) -> float | dict[str, object]:
-        """TOML/JSON form: a number (flat) or a table."""
+    def to_dict(self, full: bool = False) -> float | dict[str, object]:
+        """TOML/JSON form: a number (flat) or a table.
+
+        Parameters
+        ----------
+        full : bool
+            Dynamic rates: include every price (``series``: ``{"time": [...], "price": [...]}``)
+            so that :func:`tariff_from_dict` can rebuild the rate; otherwise a summary.
+        """
         if self.kind == "flat":
             return self.price
         if self.kind == "tou":
@@ -330,6 +339,7 @@ class Rate:
             "mean": float(s.mean()),
             "min": float(s.min()),
             "max": float(s.max()),
+            **({"series": {"time": [t.isoformat() for t in s.index], "price": s.tolist()}} if full else {}),
         }
 
 
@@ -462,20 +472,28 @@ class Tariff:
         """A copy with some fields changed (``dataclasses.replace``)."""
         return replace(self, **changes)
 
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready description (stable keys; dynamic series summarised, not listed)."""
+    def to_dict(self, full: bool = False) -> dict[str, object]:
+        """JSON-ready description with stable keys.
+
+        Parameters
+        ----------
+        full : bool
+            Include every price of dynamic rates (for :func:`tariff_from_dict`, e.g. in a
+            result directory); otherwise dynamic rates are summarised (start, count, mean,
+            min, max), which is what summaries and reports show.
+        """
         return {
             "name": self.name,
             "description": self.description,
             "currency": self.currency,
-            "energy": self.energy_rate.to_dict(),
-            "network": self.network_rate.to_dict(),
-            "local_network": self.local_network_rate.to_dict(),
+            "energy": self.energy_rate.to_dict(full),
+            "network": self.network_rate.to_dict(full),
+            "local_network": self.local_network_rate.to_dict(full),
             "tax_per_kwh": self.tax_per_kwh,
             "vat": self.vat,
             "standing_per_day": self.standing_per_day,
             "demand_per_kw_month": self.demand_per_kw_month,
-            "feed_in": self.feed_in_rate.to_dict(),
+            "feed_in": self.feed_in_rate.to_dict(full),
             "export_limit_kw": self.export_limit_kw,
         }
 
@@ -732,6 +750,10 @@ _RATE_KEYS = {
 
 
 def _rate_from(value: Any, key: str, base_dir: Path | None, tz: str) -> Rate:
+    if isinstance(value, Mapping) and value.get("type") == "dynamic" and "series" in value:
+        ser = value["series"]
+        idx = pd.DatetimeIndex(pd.to_datetime(ser["time"], utc=True, format="ISO8601"))
+        return Rate.dynamic(pd.Series(ser["price"], index=idx, dtype=np.float64), source=str(value.get("source", "")))
     if isinstance(value, Mapping):
         kind = value.get("type", "tou" if "periods" in value else "flat")
         if kind not in _RATE_KEYS:
@@ -824,6 +846,73 @@ def tariff_from_mapping(
         return Tariff(**kwargs)
     except ConfigError as exc:
         raise ConfigError(f"{what}: {exc}") from None
+
+
+def update_tariff(
+    tariff: Tariff, changes: Mapping[str, Any], *, base_dir: str | Path | None = None, tz: str = "UTC",
+    what: str = "tariff",
+) -> Tariff:
+    """A copy of ``tariff`` with some keys of its TOML form changed (e.g. a shipped tariff with a local
+    ``export_limit_kw``).
+
+    Parameters
+    ----------
+    tariff : Tariff
+    changes : mapping
+        Keys as in :func:`tariff_from_mapping` (``energy``/``dynamic``/``retail`` replace the
+        energy rate; ``currency`` must match the tariff's).
+    base_dir, tz, what
+        As in :func:`tariff_from_mapping`.
+
+    Returns
+    -------
+    Tariff
+    """
+    base = Path(base_dir) if base_dir is not None else None
+    unknown = set(changes) - _TARIFF_KEYS
+    if unknown:
+        raise ConfigError(f"{what}: unknown key {sorted(unknown)[0]!r}")
+    if "currency" in changes and changes["currency"] != tariff.currency:
+        raise ConfigError(
+            f"{what}.currency = {changes['currency']!r} does not match the {tariff.name} tariff's "
+            f"{tariff.currency!r}; give your own prices instead"
+        )
+    given = [k for k in ("energy", "dynamic", "retail") if k in changes]
+    if len(given) > 1:
+        raise ConfigError(f"{what}: give only one of energy, dynamic, retail (got {', '.join(given)})")
+    kwargs: dict[str, Any] = {}
+    if "dynamic" in changes:
+        kwargs["energy"] = _rate_from({"type": "dynamic", "file": changes["dynamic"]}, f"{what}.dynamic", base, tz)
+    elif given:
+        kwargs["energy"] = _rate_from(changes[given[0]], f"{what}.{given[0]}", base, tz)
+    for key in ("feed_in", "network", "local_network"):
+        if key in changes:
+            kwargs[key] = _rate_from(changes[key], f"{what}.{key}", base, tz)
+    for key in ("tax_per_kwh", "vat", "standing_per_day", "demand_per_kw_month", "export_limit_kw", "name",
+                "description"):  # fmt: skip
+        if key in changes:
+            kwargs[key] = changes[key]
+    try:
+        return replace(tariff, **kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"{what}: {exc}") from None
+
+
+def tariff_from_dict(data: Mapping[str, Any]) -> Tariff:
+    """Rebuild a tariff from :meth:`Tariff.to_dict` (``full=True`` for dynamic rates).
+
+    Parameters
+    ----------
+    data : mapping
+
+    Returns
+    -------
+    Tariff
+    """
+    d = {k: v for k, v in data.items() if v is not None}
+    if d.get("local_network") == d.get("network"):
+        d.pop("local_network", None)
+    return tariff_from_mapping(d, what=f"tariff {d.get('name', '')}".strip())
 
 
 def read_price_csv(path: str | Path, *, column: str | None = None, unit: str = "kWh", tz: str = "UTC") -> pd.Series:
