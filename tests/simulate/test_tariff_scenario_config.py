@@ -51,7 +51,7 @@ def test_csv_old_keys_with_currency_are_a_flat_tariff(tmp_path) -> None:
     assert com.currency == "CHF" and com.tariff is not None and com.tariff.name == "flat"
     np.testing.assert_allclose(com.retail, 0.3)
     np.testing.assert_allclose(com.feed_in, 0.1)
-    assert com.summary()["tariff"] == "flat"
+    assert com.summary()["tariff"]["name"] == "flat" and com.summary()["tariff"]["currency"] == "CHF"
 
 
 def test_csv_with_a_shipped_tariff_by_name(tmp_path) -> None:

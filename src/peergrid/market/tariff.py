@@ -94,6 +94,7 @@ __all__ = [
     "apply_tariff",
     "bill_components",
     "bill_total",
+    "community_tariff",
     "energy_prices",
     "read_price_csv",
     "read_tariff",
@@ -567,6 +568,33 @@ def apply_tariff(community: Community, tariff: Tariff) -> Community:
     return replace(community, retail=retail, feed_in=feed_in, currency=tariff.currency, tariff=tariff)
 
 
+def community_tariff(community: Community) -> Tariff:
+    """The tariff of ``community``: its :attr:`~Community.tariff`, or one made of its price arrays.
+
+    A community built without a tariff (``retail``/``feed_in`` arrays only) gets a tariff
+    whose energy and feed-in are those arrays as dynamic rates and nothing else (no network,
+    fixed charges or VAT), named ``"retail/feed-in prices"``; its bills equal the market bills.
+
+    Parameters
+    ----------
+    community : Community
+
+    Returns
+    -------
+    Tariff
+    """
+    if community.tariff is not None:
+        return community.tariff
+    src = "the community's retail and feed-in arrays"
+    return Tariff(
+        currency=community.currency,
+        energy=Rate.dynamic(pd.Series(community.retail, index=community.index), source=src),
+        feed_in=Rate.dynamic(pd.Series(community.feed_in, index=community.index), source=src),
+        name="retail/feed-in prices",
+        description="per-step prices given with the community; no network, fixed charges or VAT",
+    )
+
+
 def _as_2d(a: Any, T: int, what: str, N: int | None = None) -> np.ndarray:
     arr = np.asarray(a, dtype=np.float64)
     if arr.ndim == 1:
@@ -619,6 +647,37 @@ class _BillAccumulator:
                 prev = self.peaks.get(int(k))
                 self.peaks[int(k)] = row if prev is None else np.maximum(prev, row)
         self.steps += len(local_index)
+
+    def add_pool(
+        self, local_index: pd.DatetimeIndex, net: np.ndarray, share_buy: np.ndarray, share_sell: np.ndarray,
+        extra_buy: Sequence[np.ndarray] = (), extra_sell: Sequence[np.ndarray] = (),
+    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """Add a pool-rule block without building per-member arrays.
+
+        Member i imports d_it·(1 − share_buy_t), buys d_it·share_buy_t from peers and exports
+        s_it·(1 − share_sell_t) (d = max(net, 0), s = max(−net, 0)); valid without export
+        limit and demand charge. Returns Σ_t d_it·w_t for each ``extra_buy`` weight and
+        Σ_t s_it·w_t for each ``extra_sell`` weight, ``(N, k)``, from the same pass.
+        """
+        t = self.t
+        assert t.export_limit_kw is None and t.demand_per_kw_month == 0
+        fb, fs = 1.0 - share_buy, 1.0 - share_sell
+        local = share_buy * t.local_network_rate.values(local_index)
+        wb = np.stack([fb * t.energy_rate.values(local_index), fb * t.network_rate.values(local_index), fb,
+                       local, share_buy, *extra_buy], axis=1)  # fmt: skip
+        ws = np.stack([fs * t.feed_in_rate.values(local_index), fs, *extra_sell], axis=1)
+        b = np.maximum(net, 0.0).T @ wb
+        x = np.maximum(-net, 0.0).T @ ws
+        self.sums["energy"] += b[:, 0]
+        self.sums["network"] += b[:, 1]
+        self.sums["tax"] += t.tax_per_kwh * b[:, 2]
+        self.kwh["import_kwh"] += b[:, 2]
+        self.sums["local_network"] += b[:, 3]
+        self.kwh["local_kwh"] += b[:, 4]
+        self.sums["feed_in_credit"] += x[:, 0]
+        self.kwh["export_kwh"] += x[:, 1]
+        self.steps += len(local_index)
+        return b[:, 5:], x[:, 2:]
 
     def frame(self, ids: Sequence[object] | None) -> pd.DataFrame:
         t, N = self.t, self.N
