@@ -4,6 +4,8 @@
   become site links ``X.md`` and links to repository files outside ``docs/`` are left as code.
 * ``examples.md`` is the gallery: every ``examples/*.py`` with its docstring as prose and its
   full source, generated at build time so that a new example appears without editing a page.
+* a guide ``docs/*.md`` that the nav of mkdocs.yml does not list yet is appended to its
+  "Guides" section (title: the page's first heading), so a new guide is never left out.
 
 Neither hook reaches the network.
 """
@@ -63,6 +65,40 @@ def gallery_markdown() -> str:
             parts += [body, ""]
         parts += ["```python", path.read_text().rstrip(), "```", ""]
     return "\n".join(parts)
+
+
+def _nav_files(node: object) -> set[str]:
+    if isinstance(node, str):
+        return {node}
+    if isinstance(node, dict):
+        return set().union(*(_nav_files(v) for v in node.values())) if node else set()
+    if isinstance(node, list):
+        return set().union(*(_nav_files(v) for v in node)) if node else set()
+    return set()
+
+
+def page_title(path: Path) -> str:
+    """The first Markdown heading of a page (its file stem if it has none)."""
+    for line in path.read_text().splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+    return path.stem
+
+
+def on_config(config):
+    """Append guides missing from the nav to its "Guides" section."""
+    nav = config["nav"]
+    if not nav:
+        return config
+    listed = _nav_files(nav)
+    missing = [p for p in sorted(Path(config["docs_dir"]).glob("*.md")) if p.name not in listed]
+    if missing:
+        guides = next((item["Guides"] for item in nav if isinstance(item, dict) and "Guides" in item), None)
+        if guides is None:
+            guides = []
+            nav.insert(1, {"Guides": guides})
+        guides.extend({page_title(p): p.name} for p in missing)
+    return config
 
 
 def on_files(files: Files, config) -> Files:
