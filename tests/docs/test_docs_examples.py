@@ -35,3 +35,9 @@ def test_docs_example_runs(path, tmp_path):
     # whatever it writes stays in its working directory
     assert not (ROOT / "out").exists() or all(p.stat().st_mtime < time.time() - elapsed - 1
                                               for p in (ROOT / "out").rglob("*") if p.is_file())
+
+
+def test_docs_examples_are_lint_clean():
+    """The Makefile's ruff line covers src, tests, benchmarks and scripts; the gallery is checked here."""
+    proc = subprocess.run([sys.executable, "-m", "ruff", "check", "examples"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
