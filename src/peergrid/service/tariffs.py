@@ -202,10 +202,9 @@ def normalise(data: dict[str, Any], currency: str, tz: str = "UTC") -> dict[str,
 
 def tariff_of(c: Community) -> Any:
     """The community's :class:`peergrid.market.tariff.Tariff` (from its stored JSON)."""
-    from peergrid.market.tariff import tariff_from_mapping
+    from peergrid.market.tariff import tariff_from_dict
 
-    data = {k: v for k, v in c.tariff.items() if v is not None or k != "export_limit_kw"}
-    return tariff_from_mapping(data)
+    return tariff_from_dict(c.tariff)
 
 
 def with_flat_prices(data: dict[str, Any], retail: float | None, feed_in: float | None) -> dict[str, Any] | None:
