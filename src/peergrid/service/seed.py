@@ -5,7 +5,8 @@ without), their wallets (topped up), one meter each, a week of hourly readings (
 data's first week re-timed to end at the last full hour) and, for every hour, orders
 derived from each home's net energy (bids between feed-in and retail, asks likewise),
 then settles every hour (market + metered phase) so reports, invoices and the
-dashboard have history on first start. The demo logins are fixed and printed by the CLI
+dashboard have history on first start. The community is in America/Los_Angeles with the
+shipped CityLearn time-of-use tariff (USD). The demo logins are fixed and printed by the CLI
 (:data:`DEMO_PASSWORD`): change them before real use.
 """
 
@@ -44,6 +45,7 @@ def seed_demo(
         ``{"seeded": bool, "community_id", "users", "admin", "operator", "password", "intervals"}``.
     """
     from peergrid.data import citylearn_community
+    from peergrid.market.tariff import shipped_tariff
 
     now = now or utcnow()
     with factory() as s, s.begin():
@@ -70,8 +72,8 @@ def seed_demo(
             gate_closure_minutes=5,
             metering_grace_minutes=15,
             mechanism="uniform",
-            retail_price=round(retail, 4),
-            feed_in_price=round(feed_in, 4),
+            tz="America/Los_Angeles",
+            tariff=shipped_tariff("citylearn").to_dict(),
             k=0.5,
         )
         kwp = data.participants["pv_kwp"].to_numpy() if "pv_kwp" in data.participants else np.ones(n)
