@@ -62,10 +62,19 @@ ops = st.lists(st.sampled_from(_KINDS).flatmap(_OPS.__getitem__), min_size=10, m
 )
 
 
-def _run(factory, mechanism, sequence):
-    c = make_community(
-        factory, mechanism=mechanism, interval_minutes=15, gate_closure_minutes=5, retail_price=0.30, feed_in_price=0.10
-    )
+#: A tariff with every component: TOU energy on the Berlin clock (peak in the second interval, 10:30-10:45
+#: local), network, reduced local network, tax, VAT, standing and demand charges, feed-in with an export limit
+#: of 1 kWh per 15-minute interval (the "meter" ops export up to 3 kWh: spilled energy is exercised).
+FULL_TARIFF = {
+    "energy": {"type": "tou", "default": 0.20, "periods": [{"price": 0.35, "start": 10.5, "end": 10.75}]},
+    "network": 0.08, "local_network": 0.02, "tax_per_kwh": 0.01, "vat": 0.19, "standing_per_day": 0.5,
+    "demand_per_kw_month": 7.0, "feed_in": 0.06, "export_limit_kw": 4.0,
+}  # fmt: skip
+
+
+def _run(factory, mechanism, sequence, tariff=None):
+    prices = {"tariff": tariff, "tz": "Europe/Berlin"} if tariff else {"retail_price": 0.30, "feed_in_price": 0.10}
+    c = make_community(factory, mechanism=mechanism, interval_minutes=15, gate_closure_minutes=5, **prices)
     users = [make_user(factory, role, communities=[c.id]) for role in ("prosumer", "prosumer", "consumer")]
     with factory() as s, s.begin():
         for i, u in enumerate(users):
@@ -114,15 +123,24 @@ def _run(factory, mechanism, sequence):
     return c, users, topups, metered
 
 
-@pytest.mark.parametrize("mechanism", ["uniform", "pay-as-bid", "bilateral", "sdr"])
+@pytest.mark.parametrize(
+    ("mechanism", "tariff"),
+    [("uniform", None), ("pay-as-bid", None), ("bilateral", None), ("sdr", None), ("uniform", FULL_TARIFF),
+     ("sdr", FULL_TARIFF)],
+    ids=["uniform", "pay-as-bid", "bilateral", "sdr", "uniform-full-tariff", "sdr-full-tariff"],
+)
 @settings(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
 @given(sequence=ops)
-def test_money_is_conserved_and_ledger_verifies(app, mechanism, sequence):
-    """Σ wallets + grid + fees + clearing = Σ top-ups for any sequence; the ledger verifies; invoices reconcile."""
+def test_money_is_conserved_and_ledger_verifies(app, mechanism, tariff, sequence):
+    """Σ wallets + grid + fees + clearing = Σ top-ups for any sequence; the ledger verifies; invoices reconcile.
+
+    With a full tariff, issuing the invoices posts the periodic charges (standing, demand, local network,
+    VAT): the invariant still holds after them and Σ invoice totals is the money that left the wallets.
+    """
     factory = app.state.sessions
-    c, users, topups, metered = _run(factory, mechanism, sequence)
+    c, users, topups, metered = _run(factory, mechanism, sequence, tariff)
     with factory() as s:
         acc = s.execute(
             sa.select(Account.kind, Account.user_id, Account.balance_minor, Account.credit_limit_minor).where(
@@ -146,7 +164,16 @@ def test_money_is_conserved_and_ledger_verifies(app, mechanism, sequence):
     # invoices for the whole period reconcile to the ledger: Σ totals = money that left the wallets
     with factory() as s, s.begin():
         invs = invoices.issue(s, c.id, T0, T0 + STEP * 5)
-        assert sum(i.total_minor for i in invs) == topups - sum(wallets.values())
+    with factory() as s:
+        acc = s.execute(sa.select(Account.kind, Account.balance_minor).where(Account.community_id == c.id)).all()
+        after = sum(b for k, b in acc if k == "wallet")
+        assert sum(b for _, b in acc) == 0  # double entry, periodic charges included
+        assert sum(i.total_minor for i in invs) == topups - after
+        assert all(i.data["components"]["total"] == sum(line["amount_minor"] for line in i.data["lines"][3:])
+                   for i in invs)
+        if tariff is None:
+            assert after == sum(wallets.values())  # a flat tariff has no periodic charges
+        assert ledger.verify(s).ok
 
 
 def _book(factory, n_pairs=3):
