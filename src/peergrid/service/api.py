@@ -270,11 +270,11 @@ def update_community(community_id: PId, body: S.CommunityPatch, user: Me, db: DB
         raise Conflict(f"community {c.id} has ledger entries in {c.currency}: its currency cannot change")
     tariff = changes.pop("tariff", None)
     retail, feed_in = changes.pop("retail_price", None), changes.pop("feed_in_price", None)
-    if tariff is None:
-        tariff = tariffs.with_flat_prices(c.tariff, retail, feed_in)
+    if tariff is None:  # the stored tariff, in the (new) currency, with the flat shorthand applied
+        tariff = tariffs.with_flat_prices(dict(c.tariff, currency=currency), retail, feed_in)
     tz = changes.get("tz", c.tz)
     if tariff is not None or currency != c.currency or tz != c.tz:
-        c.tariff = tariffs.normalise(tariff if tariff is not None else c.tariff, currency, tz)
+        c.tariff = tariffs.normalise(tariff if tariff is not None else dict(c.tariff, currency=currency), currency, tz)
         changes["tariff"] = c.tariff
     for key, value in _capacities_w(changes).items():
         if key != "tariff":
