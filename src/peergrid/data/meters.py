@@ -375,7 +375,8 @@ def read_meters(
 
 
 def _norm(name: str) -> str:
-    return re.sub(r"[\s\-]+", "_", str(name).strip().lower())
+    """``"Energy (Wh)"`` -> ``"energy_wh"``, ``"Meter ID"`` -> ``"meter_id"``."""
+    return re.sub(r"[\s\-()\[\]]+", "_", str(name).strip().lower()).strip("_")
 
 
 def _find(names: list[str], candidates: tuple[str, ...]) -> str | None:
@@ -770,7 +771,8 @@ def parse_meters(
     if K == 2:
         absent = [f"{meters[i]} ({kinds[k]})" for k, i in np.argwhere(~present)[:5]]
         if absent:
-            notes.append(f"{int((~present).sum())} meter series absent, read as zero: {', '.join(absent)}")
+            more = ", …" if int((~present).sum()) > len(absent) else ""
+            notes.append(f"{int((~present).sum())} meter series absent, read as zero: {', '.join(absent)}{more}")
 
     report = MeterReport(
         origin=origin, format=format, columns=used, meters=tuple(meters), kinds=kinds,

@@ -438,7 +438,14 @@ class Scenario(_Strict):
             if tm.periods is not None:
                 n = tm.periods
             else:
-                x = pd.Timedelta(days=tm.days) / target  # type: ignore[arg-type]
+                # whole days are local calendar days: 23 or 25 h across a clock change
+                days = float(tm.days)  # type: ignore[arg-type]
+                if days == int(days):
+                    stop_local = start.tz_convert(tz) + pd.DateOffset(days=int(days))
+                    length = stop_local.tz_convert("UTC") - start
+                else:
+                    length = pd.Timedelta(days=days)
+                x = length / target
                 if abs(x - round(x)) > 1e-9:
                     raise ConfigError(f"[time]: days = {tm.days} is not a whole number of {target} steps")
                 n = round(x)
