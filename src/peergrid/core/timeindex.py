@@ -173,16 +173,21 @@ def localize_naive(
     uniq, inv = np.unique(idx.asi8, return_inverse=True)
     if occurrence is None:
         occurrence = _occurrence(idx.asi8)
-    return _localize_codes(pd.DatetimeIndex(uniq.view("datetime64[ns]")), inv, occurrence, tz, what)
+    out, notes, _ = _localize_codes(pd.DatetimeIndex(uniq.view("datetime64[ns]")), inv, occurrence, tz, what)
+    return out, notes
 
 
 def _localize_codes(
     local_u: pd.DatetimeIndex, codes: np.ndarray, occ: np.ndarray | None, tz: str, what: str
-) -> tuple[np.ndarray, list[str]]:
-    """UTC ns of rows ``local_u[codes]`` (naive local times in ``tz``); see :func:`localize_naive`."""
+) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """UTC ns of rows ``local_u[codes]`` (naive local times in ``tz``; see :func:`localize_naive`).
+
+    Returns the row times, DST notes and the UTC times used (one per distinct time,
+    possibly repeated), computed from the unique local times, not the rows.
+    """
     local_u = local_u.as_unit("ns")
     if tz == "UTC":
-        return local_u.asi8[codes], []
+        return local_u.asi8[codes], [], local_u.asi8
     summer = local_u.tz_localize(tz, ambiguous=np.ones(len(local_u), bool), nonexistent="NaT")
     if summer.isna().any():
         bad = local_u[summer.isna()].sort_values()
@@ -196,18 +201,20 @@ def _localize_codes(
     amb = s != w
     out = s[codes]
     if not amb.any():
-        return out, []
-    row_amb = amb[codes]
-    second = row_amb & (np.asarray(occ) >= 1) if occ is not None else np.zeros(len(codes), bool)
+        return out, [], s
+    second = amb[codes] & (np.asarray(occ) >= 1) if occ is not None else np.zeros(len(codes), bool)
     out[second] = w[codes[second]]
+    used_w = np.bincount(codes[second], minlength=len(s)) > 0
+    used_s = (np.bincount(codes, minlength=len(s)) - np.bincount(codes[second], minlength=len(s))) > 0
+    used = np.concatenate([s[used_s], w[used_w]])
     days = ", ".join(sorted({f"{t:%Y-%m-%d}" for t in local_u[amb]}))
     if not second.any():
         note = (f"repeated local hour on {days} ({tz}) appears once: read as summer time; "
                 "the standard-time repeat is missing (counted as gaps)")
     else:
         note = (f"repeated local hour on {days} ({tz}): first occurrence read as summer time, "
-                f"second as standard time ({int(row_amb.sum())} values)")
-    return out, [note]
+                f"second as standard time ({int(amb[codes].sum())} values)")
+    return out, [note], used
 
 
 def _occurrence(keys: np.ndarray) -> np.ndarray:

@@ -396,10 +396,18 @@ def _as_table(data: pd.DataFrame | pa.Table) -> pa.Table:
 
 
 def _factorize(col: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
-    """Integer codes (first-seen order) and the unique values of a column."""
-    uniques = pc.unique(col)
-    codes = pc.index_in(col, value_set=uniques)
-    return codes.to_numpy(zero_copy_only=False), uniques
+    """Integer codes (first-seen order) and the unique values of a column (one hash pass)."""
+    enc = pc.dictionary_encode(col)
+    chunks = enc.chunks if isinstance(enc, pa.ChunkedArray) else [enc]
+    if not chunks:
+        return np.zeros(0, np.int64), pa.array([], col.type)
+    dictionary = chunks[-1].dictionary
+    # the hash memo is shared across chunks: every chunk's dictionary is a prefix of the last one's
+    if all(ch.dictionary.equals(dictionary.slice(0, len(ch.dictionary))) for ch in chunks):
+        codes = np.concatenate([ch.indices.to_numpy(zero_copy_only=False) for ch in chunks]).astype(np.int64)
+        return codes, dictionary
+    uniques = pc.unique(col)  # pragma: no cover - fallback for another pyarrow behaviour
+    return pc.index_in(col, value_set=uniques).to_numpy(zero_copy_only=False).astype(np.int64), uniques
 
 
 def _numeric(col: pa.ChunkedArray, name: str, origin: str, hint: str = "") -> np.ndarray:
@@ -416,7 +424,9 @@ def _numeric(col: pa.ChunkedArray, name: str, origin: str, hint: str = "") -> np
             values = pc.unique(stripped).to_pylist()
             bad = next((v for v in values if v and not _is_number(v)), values[0] if values else "")
             raise DataError(f"{origin}: column {name!r} is not numeric (value {bad!r}){hint}") from None
-    return arr.fill_null(np.nan).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    if arr.null_count:
+        arr = arr.fill_null(np.nan)
+    return arr.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
 
 
 def _is_number(s: str) -> bool:
@@ -427,20 +437,26 @@ def _is_number(s: str) -> bool:
     return True
 
 
+_OFFSET = re.compile(r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|UTC|[+-]\d{2}(:?\d{2})?)$", re.IGNORECASE)
+
+
 def _parse_strings(strings: list[str], dayfirst: bool) -> pd.DatetimeIndex:
-    """Parse unique timestamp strings; raises ValueError/TypeError when they do not parse."""
+    """Parse unique timestamp strings; raises ValueError/TypeError when they do not parse.
+
+    All with a UTC offset (or ``Z``): converted to UTC. None: naive. A mix: error.
+    ``dayfirst`` applies to d/m/y-style dates only (ISO dates are year-month-day).
+    """
     import warnings
 
+    aware = np.fromiter((bool(_OFFSET.search(s)) for s in strings), bool, len(strings))
+    if aware.any() and not aware.all():
+        raise ValueError("timestamps mix local times and times with a UTC offset")
+    dayfirst = dayfirst and bool(_AMBIGUOUS_DATE.match(strings[0]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            out = pd.to_datetime(pd.Index(strings), dayfirst=dayfirst)
-        except ValueError as exc:
-            if "utc=True" not in str(exc) and "Mixed timezones" not in str(exc) and "mixed time" not in str(exc):
-                raise
-            out = pd.to_datetime(pd.Index(strings), dayfirst=dayfirst, utc=True)
-    if not isinstance(out, pd.DatetimeIndex):  # mixed naive/aware objects
-        raise ValueError("timestamps mix local times and times with a UTC offset")
+        out = pd.to_datetime(pd.Index(strings), dayfirst=dayfirst, utc=bool(aware.all()))
+    if not isinstance(out, pd.DatetimeIndex):  # pragma: no cover - defensive
+        raise ValueError("timestamps do not parse to one time axis")
     return out
 
 
@@ -611,7 +627,6 @@ def parse_meters(
             k_code = k_map[k_raw]
         else:
             k_code = np.zeros(n, np.int64)
-        series = k_code * len(meters) + m_code  # one id per (kind, meter)
     else:
         value_cols = [c for c in names if c != time_col]
         if not value_cols:
@@ -622,7 +637,6 @@ def parse_meters(
         hint = "; this looks like a long file (timestamp, meter, value): use format = 'long'"
         wide_vals = np.column_stack([_numeric(table.column(c), c, origin, hint if len(value_cols) <= 3 else "")
                                      for c in value_cols])
-        series = np.zeros(n, np.int64)
         k_code = np.zeros(n, np.int64)
 
     # ---- to UTC (aware: convert; naive: localise in tz with the DST rule) ---------------------
@@ -630,6 +644,7 @@ def parse_meters(
     if parsed.tz is not None:
         utc_u = parsed.tz_convert("UTC").as_unit("ns").asi8
         row_utc = utc_u[t_code]
+        utc_used = utc_u
         stamp_kind = "aware"
     else:
         stamp_kind = "naive"
@@ -642,11 +657,12 @@ def parse_meters(
                 amb_rows = amb_u[t_code]
                 occ = np.zeros(n, np.int64)
                 sub = np.flatnonzero(amb_rows)
-                occ[sub] = _occurrence(series[sub] * (len(t_uniq) + 1) + t_code[sub])
-        row_utc, dst = _localize_codes(local_u, t_code, occ, tz, origin)
+                series = k_code[sub] * len(meters) + m_code[sub] if format == "long" else np.zeros(len(sub), np.int64)
+                occ[sub] = _occurrence(series * (len(t_uniq) + 1) + t_code[sub])
+        row_utc, dst, utc_used = _localize_codes(local_u, t_code, occ, tz, origin)
 
     # ---- step and grid ------------------------------------------------------------------------
-    times = np.unique(row_utc)
+    times = np.unique(utc_used)  # distinct UTC times, from the unique timestamps (not the rows)
     if len(times) < 2:
         raise DataError(f"{origin}: needs at least two distinct timestamps to find the step")
     diffs = np.diff(times)
