@@ -626,7 +626,7 @@ def parse_meters(
             k_map = np.array([0 if k in LOAD_KINDS else 1 for k in labels], np.int64)
             k_code = k_map[k_raw]
         else:
-            k_code = np.zeros(n, np.int64)
+            k_code = np.broadcast_to(np.int64(0), (n,))  # no memory
     else:
         value_cols = [c for c in names if c != time_col]
         if not value_cols:
@@ -637,7 +637,7 @@ def parse_meters(
         hint = "; this looks like a long file (timestamp, meter, value): use format = 'long'"
         wide_vals = np.column_stack([_numeric(table.column(c), c, origin, hint if len(value_cols) <= 3 else "")
                                      for c in value_cols])
-        k_code = np.zeros(n, np.int64)
+        k_code = np.broadcast_to(np.int64(0), (n,))
 
     # ---- to UTC (aware: convert; naive: localise in tz with the DST rule) ---------------------
     dst: list[str] = []
@@ -688,8 +688,10 @@ def parse_meters(
     N = len(meters)
     dup_dropped = 0
     if format == "long":
-        K = int(k_code.max()) + 1
-        cell = (k_code * T + pos) * N + m_code
+        K = int(k_code.max()) + 1 if kind_col else 1
+        cell = pos * N + m_code
+        if kind_col:
+            cell += k_code * (T * N)
         counts_c = np.bincount(cell, minlength=K * T * N)
         if counts_c.max() > 1:
             rows = np.flatnonzero(counts_c[cell] > 1)
@@ -710,7 +712,10 @@ def parse_meters(
         arr = np.full((K, T, N), np.nan)
         arr.reshape(-1)[cell] = values
         present = np.zeros((K, N), bool)
-        present[k_code, m_code] = True
+        if kind_col:
+            present[k_code, m_code] = True
+        else:
+            present[:] = True  # every meter id comes from a row
     else:
         K = 1
         counts_t = np.bincount(pos, minlength=T)
@@ -796,7 +801,8 @@ def parse_meters(
         units=unit, units_source=unit_source, dayfirst=dayfirst, gaps=gaps, missing_values=n_missing,
         missing_timestamps=missing_ts, filled=filled, first_gap=first_gap, duplicates=dup_dropped,
         negative=n_neg, dst=tuple(dst), notes=tuple(notes), actions=tuple(actions), problems=tuple(problems),
-        energy_kwh={kinds[k]: float(np.nansum(arr[k])) for k in range(K)},
+        energy_kwh={kinds[k]: float(np.nansum(arr[k]) if n_missing and not filled else arr[k].sum())
+                    for k in range(K)},
     )
     if strict and problems:
         raise DataError(f"{origin}: {problems[0]}")
