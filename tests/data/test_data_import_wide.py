@@ -74,6 +74,14 @@ def test_irregular_step_is_an_error(tmp_path):
         read_meters(write(tmp_path, text))
 
 
+def test_mixed_resolution_is_not_read_as_gaps(tmp_path):
+    quarter = pd.date_range("2023-01-02 00:00", periods=8, freq="15min")
+    hourly = pd.date_range("2023-01-02 02:00", periods=5, freq="1h")
+    text = "time,A\n" + "".join(f"{t:%Y-%m-%d %H:%M},1\n" for t in quarter.append(hourly))
+    with pytest.raises(DataError, match=r"mostly 15min apart but 1h apart from 2023-01-02 02:00.*mixes resolutions"):
+        read_meters(write(tmp_path, text), gaps="interpolate")
+
+
 def test_step_longer_than_a_day(tmp_path):
     text = "time,A\n2023-01-01,1\n2023-01-08,1\n2023-01-15,1\n"
     with pytest.raises(DataError, match="longer than a day"):

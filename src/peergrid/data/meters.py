@@ -677,6 +677,16 @@ def parse_meters(
             f"{origin}: irregular step: timestamps are mostly {_fmt_step(step)} apart but "
             f"{bad_t.tz_convert(tz):%Y-%m-%d %H:%M} ({tz}) is off that grid"
         )
+    nm = diffs != step_ns
+    same = (diffs[1:] == diffs[:-1]) & nm[1:] & nm[:-1]
+    if len(same) >= 3 and (np.convolve(same.astype(np.int8), np.ones(3, np.int8), "valid") == 3).any():
+        j = int(np.argmax(np.convolve(same.astype(np.int8), np.ones(3, np.int8), "valid") == 3))
+        when = pd.Timestamp(int(times[j]), tz="UTC").tz_convert(tz)
+        raise DataError(
+            f"{origin}: irregular step: timestamps are mostly {_fmt_step(step)} apart but "
+            f"{_fmt_step(pd.Timedelta(int(diffs[j]), 'ns'))} apart from {when:%Y-%m-%d %H:%M} ({tz}): "
+            "the file mixes resolutions; resample it to one step first"
+        )
     if step > pd.Timedelta("1D"):
         raise DataError(f"{origin}: step {step} is longer than a day; peergrid needs steps of at most 1 day")
     T = int((times[-1] - t0) // step_ns) + 1
