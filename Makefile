@@ -14,7 +14,7 @@ $(VENV)/.stamp-base: pyproject.toml
 	touch $@
 
 $(VENV)/.stamp-test: pyproject.toml $(VENV)/.stamp-base
-	$(PIP) install -e '.[test,dist,grid,bench,service]'
+	$(PIP) install -e '.[test,dist,grid,bench,service,docs]'
 	touch $@
 
 venv: $(VENV)/.stamp-base

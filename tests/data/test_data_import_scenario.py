@@ -9,7 +9,7 @@ import pytest
 from peergrid.core.errors import ConfigError, DataError
 from peergrid.simulate.scenario import build, load_scenario, scenario_from_dict
 
-TARIFF = '[tariff]\nretail = 0.3\nfeed_in = 0.1\n'
+TARIFF = '[tariff]\nretail = 0.3\nfeed_in = 0.1\ncurrency = "EUR"\n'
 
 
 def long_file(tmp_path, days=2, tz="Europe/Berlin", name="meters.csv", start="2023-06-05"):
