@@ -11,7 +11,9 @@ from hypothesis.extra.numpy import arrays
 from peergrid.data.meters import parse_meters
 
 STEPS = st.sampled_from(["5min", "15min", "30min", "1h"])
-ZONES = st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe"])
+# zones whose clock changes by a whole hour: Lord Howe's 30-minute change, with hourly naive data, puts a repeated
+# local time that appears once off the grid (docs/data.md: such files need timestamps with offsets)
+ZONES = st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Australia/Sydney"])
 
 
 @st.composite
@@ -21,11 +23,11 @@ def meter_data(draw):
     values = draw(arrays(np.float64, (t, n), elements=st.floats(0, 1e4, allow_nan=False, width=32)))
     step = draw(STEPS)
     tz = draw(ZONES)
-    # starts just before clock changes of 2023 (Berlin spring/autumn, New York autumn, Lord Howe's 30-min
-    # autumn change) and in between; a naive series that *starts inside* a repeated hour is read by the
+    # starts just before clock changes of 2023 (Berlin spring/autumn, New York autumn, Sydney autumn)
+    # and in between; a naive series that *starts inside* a repeated hour is read by the
     # documented rule (first occurrence = summer time), which cannot know that the summer half is absent
     start = draw(st.sampled_from(["2023-03-26 00:00", "2023-10-28 23:00", "2023-11-05 04:30",
-                                  "2023-06-05 12:00", "2023-04-01 14:00"]))
+                                  "2023-06-05 12:00", "2023-04-01 14:00"]))  # 14:00Z: 01:00 in Sydney, change day
     idx = pd.date_range(pd.Timestamp(start, tz="UTC"), periods=t, freq=step)
     return values, idx, tz, [f"m{i}" for i in range(n)]
 
