@@ -532,8 +532,20 @@ def parse_meters(
     ----------
     data : pandas.DataFrame or pyarrow.Table
         The raw table (a DataFrame's non-range index is used as a column).
-    format, tz, units, dayfirst, gaps, columns, strict
-        As in :func:`read_meters`.
+    format : {"auto", "long", "wide"}
+        Layout (see :func:`read_meters`).
+    tz : str
+        IANA zone of naive timestamps.
+    units : {"Wh", "kWh", "W", "kW"}, optional
+        Units of the values; default from the value column's name, else kWh.
+    dayfirst : bool
+        Read dates like ``05.06.2023`` as day first.
+    gaps : {"error", "interpolate", "zero"}
+        What to do with missing meter-steps.
+    columns : dict, optional
+        Column names ``time``, ``meter``, ``value``, ``kind`` instead of detection.
+    strict : bool
+        Raise on problems (``True``) or return them in the report.
     origin : str
         Name used in messages.
 
