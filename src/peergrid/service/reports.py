@@ -1,9 +1,9 @@
 """Reports per community and per member from settled positions and meter readings.
 
-Figures reuse :mod:`peergrid.metrics`: self-sufficiency (Lange eq. 6) = 1 − grid import /
-demand, self-consumption (Lange eq. 5) = 1 − grid export / generation, and the
+Figures reuse :mod:`peergrid.metrics`: self-sufficiency (Lange (2025), eq. 6) = 1 − grid import /
+demand, self-consumption (Lange (2025), eq. 5) = 1 − grid export / generation, and the
 **net-bill reduction** (``net_bill_reduction``, label "Net-bill reduction") against a
-grid-only baseline, the form of Lange eq. 7 applied to the members' net energy bill
+grid-only baseline, the form of Lange (2025), eq. 7 applied to the members' net energy bill
 (payments − receipts): the baseline bills every member's metered net energy of each
 interval at that interval's grid prices λb (import) or λs (export) of the community's
 tariff (time of use in local time) — what they would have paid without P2P trading. It is

@@ -148,8 +148,8 @@ def _zone(value: str) -> str:
 
     try:
         return check_timezone(value, "tz")
-    except PeergridError as exc:
-        raise ValueError(str(exc)) from None
+    except PeergridError as exc:  # "tz: unknown time zone …": the handler names the field already
+        raise ValueError(str(exc).removeprefix("tz: ")) from None
 
 
 def _currency(value: str) -> str:
