@@ -909,7 +909,11 @@ def invoice_pdf(community_id: PId, invoice_id: PId, user: Me, db: DB) -> Respons
 def community_report(
     community_id: PId, user: Me, db: DB, start: dt.datetime | None = None, end: dt.datetime | None = None
 ) -> dict[str, Any]:
-    """Community report: traded energy, grid exchange, savings vs grid-only, self-sufficiency (admin, operator)."""
+    """Community report: traded energy, grid exchange, savings and net-bill reduction vs grid-only (admin, operator).
+
+    ``net_bill_reduction`` (label "Net-bill reduction"): 1 − net bill / grid-only bill; the window is echoed
+    in UTC and in the community's local time (``start_local``, ``end_local``, ``tz``).
+    """
     rbac.community_for(db, user, community_id, rbac.ADMIN, rbac.OPERATOR)
     return reportmod.community_report(db, community_id, *_range(start, end))
 

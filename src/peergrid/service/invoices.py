@@ -62,6 +62,8 @@ def ledger_total(session: Session, community_id: int, user_id: int, start: dt.da
     )
 
 
+#: Members billed per call of :func:`tariff_bills` (its arrays are intervals × members).
+_BILL_CHUNK = 256
 #: Ledger entry kinds of the periodic tariff charges posted when an invoice is issued.
 CHARGE_KINDS: dict[str, str] = {
     "standing": "standing_charge",
@@ -362,18 +364,20 @@ def issue(
                 f"{inv.period_end.isoformat()}, which overlaps this period (periodic charges are billed once)"
             )
     new = [u for u in users if u not in existing]
-    components = charges = None
-    if new:
-        components, charges = tariff_bills(session, c, new, start, end)
+    bills: dict[int, tuple[pd.Series, pd.Series]] = {}
+    for i in range(0, len(new), _BILL_CHUNK):  # (T, N) arrays per chunk of members: bounded memory
+        part = new[i : i + _BILL_CHUNK]
+        components, charges = tariff_bills(session, c, part, start, end)
+        bills.update({u: (components.loc[u], charges.loc[u]) for u in part})
     out = []
     for u in users:
         if u in existing:
             out.append(existing[u])
             continue
-        assert components is not None and charges is not None
+        components_u, charges_u = bills[u]
         number = f"INV-{c.id}-{u}-{start:%Y%m%d%H%M}-{end:%Y%m%d%H%M}"
-        posted = post_charges(session, c, u, charges.loc[u], start, f"invoice:{number}")
-        data = build(session, community_id, u, start, end, components.loc[u], posted, charges.loc[u])
+        posted = post_charges(session, c, u, charges_u, start, f"invoice:{number}")
+        data = build(session, community_id, u, start, end, components_u, posted, charges_u)
         data["number"] = number
         inv = Invoice(
             number=number,
