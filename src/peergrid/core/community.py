@@ -8,12 +8,16 @@ controllers are functions applied to it (DESIGN.md, *Layers*).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from peergrid.core.errors import DataError
 from peergrid.core.timeindex import check_timezone, step_hours, validate_index
+
+if TYPE_CHECKING:
+    from peergrid.market.tariff import Tariff
 
 #: Participant table columns and their defaults (units in the column names' docs below).
 PARTICIPANT_DEFAULTS: dict[str, object] = {
@@ -73,6 +77,11 @@ class Community:
         IANA time zone of the community (e.g. ``"Europe/Berlin"``). Storage and the
         ``index`` stay UTC; reports, daily profiles and time-of-use tariffs use local
         time (:attr:`local_index`), across daylight-saving changes.
+    tariff : peergrid.market.tariff.Tariff, optional
+        The full tariff (network, standing, demand, VAT, export limit) that ``retail`` and
+        ``feed_in`` were derived from; used for bills (``Result.bills()``). Build with
+        :func:`peergrid.market.tariff.apply_tariff`, which sets ``retail``, ``feed_in`` and
+        ``currency`` from it. None: ``retail``/``feed_in`` are the whole tariff.
     """
 
     index: pd.DatetimeIndex
@@ -86,9 +95,14 @@ class Community:
     currency: str = "USD"
     meta: dict = field(default_factory=dict)
     tz: str = "UTC"
+    tariff: Tariff | None = None
 
     def __post_init__(self) -> None:
         self.tz = check_timezone(self.tz, f"{self.name}: time zone")
+        if self.tariff is not None and self.tariff.currency != self.currency:
+            raise DataError(
+                f"{self.name}: currency {self.currency!r} differs from the tariff's {self.tariff.currency!r}"
+            )
         self.index = validate_index(self.index, f"{self.name}: time index")
         T = len(self.index)
         self.load = np.ascontiguousarray(self.load, dtype=np.float64)
@@ -236,6 +250,7 @@ class Community:
             currency=self.currency,
             meta=dict(self.meta),
             tz=self.tz,
+            tariff=self.tariff,
         )
 
     def load_frame(self) -> pd.DataFrame:
@@ -258,6 +273,8 @@ class Community:
             "steps": self.T,
             "step_hours": self.dt,
             "tz": self.tz,
+            "tariff": self.tariff.name if self.tariff is not None else None,
+            "currency": self.currency,
             "start": self.index[0].isoformat(),
             "end": (self.index[-1] + self.index.freq).isoformat(),
             "load_kwh": float(self.load.sum()),
