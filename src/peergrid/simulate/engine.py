@@ -471,15 +471,19 @@ def _read_series(d: Path, columns: Iterable[str], T: int, N: int) -> dict[str, n
 
     cols = list(columns)
     path = d / "series.parquet"
-    rows = pq.ParquetFile(path).metadata.num_rows
+    pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)  # stream: one column chunk at a time
+    rows = pf.metadata.num_rows
     if rows != T * N:
         raise DataError(f"{d}: series.parquet has {rows} rows, expected {T}x{N}")
-    table = pq.read_table(path, columns=cols)
-    out = {}
-    for c in cols:
-        out[c] = table.column(c).to_numpy().astype(np.float64, copy=False).reshape(T, N)
-        table = table.drop_columns([c])  # free each Arrow column once copied out
-    return out
+    out = {c: np.empty(T * N, dtype=np.float64) for c in cols}
+    pos = 0
+    for i in range(pf.num_row_groups):
+        n = pf.metadata.row_group(i).num_rows
+        for c in cols:
+            chunk = pf.read_row_group(i, columns=[c], use_threads=False).column(0)
+            out[c][pos : pos + n] = chunk.to_numpy()
+        pos += n
+    return {c: a.reshape(T, N) for c, a in out.items()}
 
 
 def _community_and_schedule(
