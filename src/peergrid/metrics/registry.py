@@ -130,8 +130,7 @@ METRICS: dict[str, MetricInfo] = {
             "individual_self_consumption",
             "Individual self-consumption",
             "%",
-            "Share of generation consumed by its owner (incl. the owner's battery): "
-            "1 − members' surplus / generation.",
+            "Share of generation consumed by its owner (incl. the owner's battery): 1 − members' surplus / generation.",
             f"{_LANGE}, eq. 5",
             "pct",
         ),

@@ -95,7 +95,10 @@ def _fit_xticklabels(ax, rotation: float = 30.0, pad: float = 4.0) -> None:
     """
     fig = ax.figure
     fig.draw_without_rendering()
-    renderer = fig.canvas.get_renderer()
+    get = getattr(fig.canvas, "get_renderer", None) or getattr(fig, "_get_renderer", None)
+    if get is None:  # a user's figure on a canvas that cannot measure text: leave the labels as they are
+        return
+    renderer = get()
     labels = sorted((t for t in ax.get_xticklabels() if t.get_text()), key=lambda t: t.get_position()[0])
     boxes = [t.get_window_extent(renderer) for t in labels]
     if any(a.x1 + pad > b.x0 for a, b in itertools.pairwise(boxes)):

@@ -380,6 +380,7 @@ class Result:
                 "source": self.community.source,
                 "currency": self.community.currency,
                 "tz": self.community.tz,
+                **({"display_tz": str(dtz)} if (dtz := (self.community.meta or {}).get("display_tz")) else {}),
                 "freq": pd.tseries.frequencies.to_offset(self.community.index.freq).freqstr,
             },
             "metrics": self.summary(),
@@ -503,6 +504,7 @@ def _community_and_schedule(
         source=meta["community"]["source"],
         currency=meta["community"]["currency"],
         tz=meta["community"].get("tz", "UTC"),
+        meta={"display_tz": meta["community"]["display_tz"]} if meta["community"].get("display_tz") else {},
     )
     soc_all = wide["soc"]
     owners = np.flatnonzero(~np.isnan(soc_all[0])) if T else np.zeros(0, dtype=np.int64)
