@@ -7,18 +7,19 @@ OUT    ?= out/demo
 
 .PHONY: demo test venv lint services clean
 
+# the base install includes the service extra: `make demo` leaves a peergrid that can also `serve`
 $(VENV)/.stamp-base: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -e .
+	$(PIP) install -e '.[service]'
 	touch $@
 
 $(VENV)/.stamp-test: pyproject.toml $(VENV)/.stamp-base
-	$(PIP) install -e '.[test,dist,grid,bench,service]'
+	$(PIP) install -e '.[test,dist,grid,bench,service,docs]'
 	touch $@
 
 venv: $(VENV)/.stamp-base
 
-## make demo: create the virtualenv, install peergrid, run the flagship study, write the report
+## make demo: create the virtualenv, install peergrid with its service extra, run the flagship study, write the report
 demo: $(VENV)/.stamp-base
 	$(VENV)/bin/peergrid demo --out $(OUT)
 	@echo "report: $(OUT)/report.html"

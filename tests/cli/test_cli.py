@@ -101,7 +101,8 @@ def csv_scenario(tmp_path, load, gen=None):
         extra = 'generation = "gen.csv"\n'
     sc = tmp_path / "csv.toml"
     sc.write_text(
-        f'name = "csv"\n[community]\nsource = "csv"\nload = "load.csv"\n{extra}[tariff]\nretail = 0.3\nfeed_in = 0.1\n'
+        f'name = "csv"\n[community]\nsource = "csv"\nload = "load.csv"\n{extra}'
+        '[tariff]\ncurrency = "EUR"\nretail = 0.3\nfeed_in = 0.1\n'
     )
     return sc
 

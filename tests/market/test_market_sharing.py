@@ -1,4 +1,7 @@
-"""Pool sharing rules: hand-computed cases (papers.md formulas) and invariants."""
+"""Pool sharing rules: hand-computed cases and invariants.
+
+Formulas: SDR (Liu et al. 2017; Lange 2025, eqs. 2–4), MMR (Long et al. 2017), BS (Zhou et al. 2018).
+"""
 
 import numpy as np
 import pytest

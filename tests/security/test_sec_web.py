@@ -498,7 +498,9 @@ def test_the_docs_keep_working_under_their_own_policy(dash_app):
     r = TestClient(dash_app).get("/docs")
     assert r.status_code == 200 and "swagger-ui" in r.text
     csp = _csp(r.headers["content-security-policy"])
-    assert "https://cdn.jsdelivr.net" in csp["script-src"] and csp["frame-ancestors"] == ["'none'"]
+    assert csp["script-src"][0] == "'self'" and csp["frame-ancestors"] == ["'none'"]
+    assert all(src.startswith("'sha256-") for src in csp["script-src"][1:])  # the inline start-up script only
+    assert "https:" not in r.headers["content-security-policy"]  # assets served locally, no CDN
     assert r.headers["x-frame-options"] == "DENY"
 
 

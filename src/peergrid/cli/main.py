@@ -56,6 +56,15 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
             _fail(f"{exc.strerror or exc}: {exc.filename}" if getattr(exc, "filename", None) else str(exc))
+        except ModuleNotFoundError as exc:  # an optional extra (e.g. the service's) is not installed
+            from peergrid.cli.extras import missing_extra_message
+
+            hint = missing_extra_message(exc)
+            if hint is None:
+                if os.environ.get("PEERGRID_DEBUG"):
+                    raise
+                _fail(f"internal error ({type(exc).__name__}: {exc}); set PEERGRID_DEBUG=1 for a traceback", 1)
+            _fail(hint)
         except MemoryError:
             _fail("out of memory: reduce households, the time span, or use a coarser freq", 1)
         except KeyboardInterrupt:

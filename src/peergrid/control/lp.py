@@ -64,7 +64,8 @@ one-day windows beyond; ``window=None`` forces a single LP.
 
 References
 ----------
-.. [1] Tooki, O. O. et al., "A review on P2P energy trading ...", 2025, eqs. 1, 4–5
+.. [1] O. O. Tooki, O. M. Popoola, J. D. Pam, "Towards sustainable energy: implementation framework
+   for a decentralized peer-to-peer transactive energy system", AIMS Press, 2025, eqs. 1, 4–5
    (battery energy balance and state of charge).
 .. [2] Lange, 2025: community-optimal dispatch as the benchmark of P2P pricing;
    sliding-horizon re-planning every 30 min (see :mod:`peergrid.control.mpc`).

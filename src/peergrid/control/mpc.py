@@ -52,8 +52,9 @@ from scratch is about 7× slower.
 
 References
 ----------
-.. [1] Lange, 2025: sliding-horizon optimisation every 30 min in the p-MAS community
-   energy management (papers.md).
+.. [1] E. A. Lange, "Cloud-coordinated peer-to-peer energy sharing for urban community
+   microgrids", 2025: sliding-horizon optimisation every 30 min in the p-MAS community
+   energy management (Algorithm 1).
 .. [2] Rawlings, J. B., Mayne, D. Q. and Diehl, M., *Model Predictive Control:
    Theory, Computation, and Design*, 2nd ed., 2017 (receding horizon principle).
 """

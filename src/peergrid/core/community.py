@@ -273,7 +273,7 @@ class Community:
             "steps": self.T,
             "step_hours": self.dt,
             "tz": self.tz,
-            "tariff": self.tariff.name if self.tariff is not None else None,
+            "tariff": self.tariff.to_dict() if self.tariff is not None else None,
             "currency": self.currency,
             "start": self.index[0].isoformat(),
             "end": (self.index[-1] + self.index.freq).isoformat(),

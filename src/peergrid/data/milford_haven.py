@@ -257,4 +257,5 @@ def milford_haven_community(
         ),
         currency="GBP",
         meta=meta,
+        tz=TZ,
     )

@@ -31,8 +31,9 @@ of its band). The market layer defines only the hook — it does not import the 
 
 References
 ----------
-.. [Tooki2025] Tooki et al., "Decentralized P2P-based transactive energy system"
-   (2025), eqs. 10–12 (``shared/papers/002_*``).
+.. [Tooki2025] O. O. Tooki, O. M. Popoola, J. D. Pam, "Towards sustainable energy: implementation framework
+   for a decentralized peer-to-peer transactive energy system", AIMS Press, 2025,
+   eqs. 10–12.
 """
 
 from __future__ import annotations

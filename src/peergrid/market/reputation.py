@@ -36,8 +36,9 @@ seller's) before clearing so that the adjusted price still respects its limit
 
 References
 ----------
-.. [Tooki2025] Tooki et al. (2025), discussion of credit rating / reputation pricing
-   (``shared/papers/002_*``); V. Anil, S. L. Arun, "Credit rating-based transactive
+.. [Tooki2025] O. O. Tooki, O. M. Popoola, J. D. Pam, "Towards sustainable energy: implementation framework
+   for a decentralized peer-to-peer transactive energy system", AIMS Press, 2025,
+   discussion of credit rating / reputation pricing; V. Anil, S. L. Arun, "Credit rating-based transactive
    energy system with uncertainties in energy behavior", IEEE Access 11, 2023.
 """
 

@@ -26,7 +26,8 @@ References
 .. [Zhou2018] Y. Zhou, J. Wu, C. Long, "Evaluation of peer-to-peer energy sharing
    mechanisms based on a multiagent simulation framework", Applied Energy 222,
    2018 — BS and the comparison framework.
-.. [Lange2025] Lange, cloud-coordinated P2P sharing, eqs. 2–4 (SDR definition).
+.. [Lange2025] E. A. Lange, "Cloud-coordinated peer-to-peer energy sharing for urban
+   community microgrids", 2025, eqs. 2–4 (SDR definition).
 """
 
 from __future__ import annotations
@@ -251,7 +252,7 @@ def bill_sharing(demand: ArrayLike, supply: ArrayLike, retail: ArrayLike, feed_i
     The net bill at the point of common coupling, λb·(D − G)⁺ − λs·(G − D)⁺, is
     split in proportion to each member's own import and export:
     c_im = λb·(D − G)⁺ / D, c_ex = λs·(G − D)⁺ / G, bill_i = c_im·d_i − c_ex·s_i
-    ([Zhou2018]_; papers.md). Note that c_im and c_ex lie in [0, λb] and [0, λs]:
+    ([Zhou2018]_). Note that c_im and c_ex lie in [0, λb] and [0, λs]:
     unlike MMR and SDR, BS prices can fall below the feed-in tariff, so sellers
     can earn less than from the grid alone.
 
@@ -282,7 +283,7 @@ def mid_market_price(retail: ArrayLike, feed_in: ArrayLike) -> np.ndarray:
 
 
 def mid_market_rate(demand: ArrayLike, supply: ArrayLike, retail: ArrayLike, feed_in: ArrayLike) -> Clearing:
-    """Mid-market rate (MMR) sharing ([Long2017]_; papers.md).
+    """Mid-market rate (MMR) sharing ([Long2017]_).
 
     Balanced slots: everyone trades at P_mmr = (λb + λs)/2. Surplus (G > D): buyers
     pay P_mmr; sellers get (D·P_mmr + (G − D)·λs)/G. Deficit (G < D): sellers get

@@ -94,11 +94,14 @@ __all__ = [
     "apply_tariff",
     "bill_components",
     "bill_total",
+    "community_tariff",
     "energy_prices",
     "read_price_csv",
     "read_tariff",
     "shipped_tariff",
+    "tariff_from_dict",
     "tariff_from_mapping",
+    "update_tariff",
 ]
 
 #: Money columns of :func:`bill_components`, currency (``feed_in_credit`` is subtracted in ``total``).
@@ -311,8 +314,15 @@ class Rate:
         pos = s.index.searchsorted(idx, side="right") - 1
         return s.to_numpy()[pos]
 
-    def to_dict(self) -> float | dict[str, object]:
-        """TOML/JSON form: a number (flat) or a table."""
+    def to_dict(self, full: bool = False) -> float | dict[str, object]:
+        """TOML/JSON form: a number (flat) or a table.
+
+        Parameters
+        ----------
+        full : bool
+            Dynamic rates: include every price (``series``: ``{"time": [...], "price": [...]}``)
+            so that :func:`tariff_from_dict` can rebuild the rate; otherwise a summary.
+        """
         if self.kind == "flat":
             return self.price
         if self.kind == "tou":
@@ -330,6 +340,7 @@ class Rate:
             "mean": float(s.mean()),
             "min": float(s.min()),
             "max": float(s.max()),
+            **({"series": {"time": [t.isoformat() for t in s.index], "price": s.tolist()}} if full else {}),
         }
 
 
@@ -462,20 +473,28 @@ class Tariff:
         """A copy with some fields changed (``dataclasses.replace``)."""
         return replace(self, **changes)
 
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready description (stable keys; dynamic series summarised, not listed)."""
+    def to_dict(self, full: bool = False) -> dict[str, object]:
+        """JSON-ready description with stable keys.
+
+        Parameters
+        ----------
+        full : bool
+            Include every price of dynamic rates (for :func:`tariff_from_dict`, e.g. in a
+            result directory); otherwise dynamic rates are summarised (start, count, mean,
+            min, max), which is what summaries and reports show.
+        """
         return {
             "name": self.name,
             "description": self.description,
             "currency": self.currency,
-            "energy": self.energy_rate.to_dict(),
-            "network": self.network_rate.to_dict(),
-            "local_network": self.local_network_rate.to_dict(),
+            "energy": self.energy_rate.to_dict(full),
+            "network": self.network_rate.to_dict(full),
+            "local_network": self.local_network_rate.to_dict(full),
             "tax_per_kwh": self.tax_per_kwh,
             "vat": self.vat,
             "standing_per_day": self.standing_per_day,
             "demand_per_kw_month": self.demand_per_kw_month,
-            "feed_in": self.feed_in_rate.to_dict(),
+            "feed_in": self.feed_in_rate.to_dict(full),
             "export_limit_kw": self.export_limit_kw,
         }
 
@@ -549,6 +568,33 @@ def apply_tariff(community: Community, tariff: Tariff) -> Community:
     return replace(community, retail=retail, feed_in=feed_in, currency=tariff.currency, tariff=tariff)
 
 
+def community_tariff(community: Community) -> Tariff:
+    """The tariff of ``community``: its :attr:`~Community.tariff`, or one made of its price arrays.
+
+    A community built without a tariff (``retail``/``feed_in`` arrays only) gets a tariff
+    whose energy and feed-in are those arrays as dynamic rates and nothing else (no network,
+    fixed charges or VAT), named ``"retail/feed-in prices"``; its bills equal the market bills.
+
+    Parameters
+    ----------
+    community : Community
+
+    Returns
+    -------
+    Tariff
+    """
+    if community.tariff is not None:
+        return community.tariff
+    src = "the community's retail and feed-in arrays"
+    return Tariff(
+        currency=community.currency,
+        energy=Rate.dynamic(pd.Series(community.retail, index=community.index), source=src),
+        feed_in=Rate.dynamic(pd.Series(community.feed_in, index=community.index), source=src),
+        name="retail/feed-in prices",
+        description="per-step prices given with the community; no network, fixed charges or VAT",
+    )
+
+
 def _as_2d(a: Any, T: int, what: str, N: int | None = None) -> np.ndarray:
     arr = np.asarray(a, dtype=np.float64)
     if arr.ndim == 1:
@@ -601,6 +647,37 @@ class _BillAccumulator:
                 prev = self.peaks.get(int(k))
                 self.peaks[int(k)] = row if prev is None else np.maximum(prev, row)
         self.steps += len(local_index)
+
+    def add_pool(
+        self, local_index: pd.DatetimeIndex, net: np.ndarray, share_buy: np.ndarray, share_sell: np.ndarray,
+        extra_buy: Sequence[np.ndarray] = (), extra_sell: Sequence[np.ndarray] = (),
+    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """Add a pool-rule block without building per-member arrays.
+
+        Member i imports d_it·(1 − share_buy_t), buys d_it·share_buy_t from peers and exports
+        s_it·(1 − share_sell_t) (d = max(net, 0), s = max(−net, 0)); valid without export
+        limit and demand charge. Returns Σ_t d_it·w_t for each ``extra_buy`` weight and
+        Σ_t s_it·w_t for each ``extra_sell`` weight, ``(N, k)``, from the same pass.
+        """
+        t = self.t
+        assert t.export_limit_kw is None and t.demand_per_kw_month == 0
+        fb, fs = 1.0 - share_buy, 1.0 - share_sell
+        local = share_buy * t.local_network_rate.values(local_index)
+        wb = np.stack([fb * t.energy_rate.values(local_index), fb * t.network_rate.values(local_index), fb,
+                       local, share_buy, *extra_buy], axis=1)  # fmt: skip
+        ws = np.stack([fs * t.feed_in_rate.values(local_index), fs, *extra_sell], axis=1)
+        b = np.maximum(net, 0.0).T @ wb
+        x = np.maximum(-net, 0.0).T @ ws
+        self.sums["energy"] += b[:, 0]
+        self.sums["network"] += b[:, 1]
+        self.sums["tax"] += t.tax_per_kwh * b[:, 2]
+        self.kwh["import_kwh"] += b[:, 2]
+        self.sums["local_network"] += b[:, 3]
+        self.kwh["local_kwh"] += b[:, 4]
+        self.sums["feed_in_credit"] += x[:, 0]
+        self.kwh["export_kwh"] += x[:, 1]
+        self.steps += len(local_index)
+        return b[:, 5:], x[:, 2:]
 
     def frame(self, ids: Sequence[object] | None) -> pd.DataFrame:
         t, N = self.t, self.N
@@ -732,6 +809,10 @@ _RATE_KEYS = {
 
 
 def _rate_from(value: Any, key: str, base_dir: Path | None, tz: str) -> Rate:
+    if isinstance(value, Mapping) and value.get("type") == "dynamic" and "series" in value:
+        ser = value["series"]
+        idx = pd.DatetimeIndex(pd.to_datetime(ser["time"], utc=True, format="ISO8601"))
+        return Rate.dynamic(pd.Series(ser["price"], index=idx, dtype=np.float64), source=str(value.get("source", "")))
     if isinstance(value, Mapping):
         kind = value.get("type", "tou" if "periods" in value else "flat")
         if kind not in _RATE_KEYS:
@@ -824,6 +905,73 @@ def tariff_from_mapping(
         return Tariff(**kwargs)
     except ConfigError as exc:
         raise ConfigError(f"{what}: {exc}") from None
+
+
+def update_tariff(
+    tariff: Tariff, changes: Mapping[str, Any], *, base_dir: str | Path | None = None, tz: str = "UTC",
+    what: str = "tariff",
+) -> Tariff:
+    """A copy of ``tariff`` with some keys of its TOML form changed (e.g. a shipped tariff with a local
+    ``export_limit_kw``).
+
+    Parameters
+    ----------
+    tariff : Tariff
+    changes : mapping
+        Keys as in :func:`tariff_from_mapping` (``energy``/``dynamic``/``retail`` replace the
+        energy rate; ``currency`` must match the tariff's).
+    base_dir, tz, what
+        As in :func:`tariff_from_mapping`.
+
+    Returns
+    -------
+    Tariff
+    """
+    base = Path(base_dir) if base_dir is not None else None
+    unknown = set(changes) - _TARIFF_KEYS
+    if unknown:
+        raise ConfigError(f"{what}: unknown key {sorted(unknown)[0]!r}")
+    if "currency" in changes and changes["currency"] != tariff.currency:
+        raise ConfigError(
+            f"{what}.currency = {changes['currency']!r} does not match the {tariff.name} tariff's "
+            f"{tariff.currency!r}; give your own prices instead"
+        )
+    given = [k for k in ("energy", "dynamic", "retail") if k in changes]
+    if len(given) > 1:
+        raise ConfigError(f"{what}: give only one of energy, dynamic, retail (got {', '.join(given)})")
+    kwargs: dict[str, Any] = {}
+    if "dynamic" in changes:
+        kwargs["energy"] = _rate_from({"type": "dynamic", "file": changes["dynamic"]}, f"{what}.dynamic", base, tz)
+    elif given:
+        kwargs["energy"] = _rate_from(changes[given[0]], f"{what}.{given[0]}", base, tz)
+    for key in ("feed_in", "network", "local_network"):
+        if key in changes:
+            kwargs[key] = _rate_from(changes[key], f"{what}.{key}", base, tz)
+    for key in ("tax_per_kwh", "vat", "standing_per_day", "demand_per_kw_month", "export_limit_kw", "name",
+                "description"):  # fmt: skip
+        if key in changes:
+            kwargs[key] = changes[key]
+    try:
+        return replace(tariff, **kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"{what}: {exc}") from None
+
+
+def tariff_from_dict(data: Mapping[str, Any]) -> Tariff:
+    """Rebuild a tariff from :meth:`Tariff.to_dict` (``full=True`` for dynamic rates).
+
+    Parameters
+    ----------
+    data : mapping
+
+    Returns
+    -------
+    Tariff
+    """
+    d = {k: v for k, v in data.items() if v is not None}
+    if d.get("local_network") == d.get("network"):
+        d.pop("local_network", None)
+    return tariff_from_mapping(d, what=f"tariff {d.get('name', '')}".strip())
 
 
 def read_price_csv(path: str | Path, *, column: str | None = None, unit: str = "kWh", tz: str = "UTC") -> pd.Series:

@@ -20,7 +20,9 @@ short participant and a batch typically needs one to three rounds.
 
 References
 ----------
-.. [Tooki2025] Tooki et al. (2025), flowchart of the P2P transaction (``shared/papers/002_*``).
+.. [Tooki2025] O. O. Tooki, O. M. Popoola, J. D. Pam, "Towards sustainable energy: implementation framework
+   for a decentralized peer-to-peer transactive energy system", AIMS Press, 2025,
+   flowchart of the P2P transaction (wallet-balance eligibility).
 """
 
 from __future__ import annotations

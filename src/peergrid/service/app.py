@@ -2,7 +2,8 @@
 
 ``create_app(db_url)`` connects (SQLite file by default, PostgreSQL with
 ``postgresql+psycopg://…``), migrates the schema to head, and returns an app serving
-the JSON API under ``/api`` with OpenAPI docs at ``/docs``. Optional extensions
+the JSON API under ``/api`` with OpenAPI docs at ``/docs`` and ``/redoc`` (assets served locally,
+:mod:`peergrid.service.apidocs`). Optional extensions
 (the live dashboard and MQTT ingestion) are mounted if their modules exist.
 """
 
@@ -26,6 +27,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from peergrid.core.errors import PeergridError
+from peergrid.service import apidocs
 from peergrid.service.auth import AuthSettings, DatabaseLoginStore, LoginLimiter, signing_key
 from peergrid.service.clearing import Scheduler
 from peergrid.service.db import make_engine, migrate, pool_capacity, session_factory
@@ -233,6 +235,8 @@ def create_app(
             "`Authorization: Bearer <token>` (or use the session cookie it sets)."
         ),
         lifespan=lifespan,
+        docs_url=None,  # the docs pages are served with local assets (peergrid.service.apidocs)
+        redoc_url=None,
     )
     app.state.engine = engine
     app.state.sessions = factory
@@ -246,6 +250,7 @@ def create_app(
     _install_error_handlers(app)
     app.add_middleware(ConcurrencyLimit, limit=max(1, min(40, pool_capacity(engine) - 3)))
     app.include_router(router)
+    apidocs.mount(app)
     if demo:
         from peergrid.service.seed import seed_demo
 

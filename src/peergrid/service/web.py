@@ -4,8 +4,9 @@
 middlewares, outermost first:
 
 * :class:`SecurityHeaders` — ``Content-Security-Policy`` without inline script (the API docs
-  pages get a looser policy of their own: Swagger UI loads from a CDN and starts with an
-  inline script), ``X-Frame-Options: DENY``, ``X-Content-Type-Options: nosniff``,
+  pages get a policy of their own, :data:`DOCS_CSP`: Swagger UI and ReDoc are served by the
+  service itself, see :mod:`peergrid.service.apidocs`; Swagger UI's inline start-up script is
+  allowed by its hash, and ReDoc injects styles), ``X-Frame-Options: DENY``, ``X-Content-Type-Options: nosniff``,
   ``Referrer-Policy: same-origin``, ``Cache-Control: no-store`` (everything but static
   files) and, if configured, ``Strict-Transport-Security``.
 * :class:`BodyLimit` — request bodies larger than the route's limit are refused with 413
@@ -45,16 +46,15 @@ MiB = 1 << 20
 #: no inline script or style, no plugins, no framing, no <base>, forms post to this origin only.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "font-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-#: The policy of the API docs (Swagger UI, ReDoc): their scripts and styles come from jsDelivr and they start
-#: with inline code. These pages show no user data and echo no request input.
-DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-            "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-            "font-src 'self' https://fonts.gstatic.com; worker-src 'self' blob:; connect-src 'self'; "
+#: The policy of the API docs (Swagger UI, ReDoc; :mod:`peergrid.service.apidocs`): everything from this origin
+#: (no CDN); the pages add the SHA-256 hash of their inline start-up script to ``script-src``; inline styles
+#: (ReDoc injects them) and blob: workers (ReDoc's search) are allowed. These pages show no user data.
+DOCS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            "font-src 'self'; worker-src 'self' blob:; connect-src 'self'; "
             "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 #: Responses under these paths may be cached (static files); all others are ``no-store``.
-CACHEABLE_PREFIXES: tuple[str, ...] = ("/dashboard/static/",)
+CACHEABLE_PREFIXES: tuple[str, ...] = ("/dashboard/static/", "/docs/static/")
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 ENV_MAX_BODY = "PEERGRID_MAX_BODY"

@@ -211,6 +211,74 @@ class Result:
             index=pd.Index(com.index, name="time"),
         )
 
+    # ---- bills --------------------------------------------------------------------------
+    @cached_property
+    def _bills(self) -> pd.DataFrame:
+        from peergrid.market.tariff import _BillAccumulator, community_tariff
+
+        com, c = self.community, self.clearing
+        tariff = community_tariff(com)
+        local = com.local_index
+        acc = _BillAccumulator(tariff, com.N, com.dt)
+        market = np.zeros(com.N)
+        at_grid_prices = np.zeros(com.N)
+        pool = not isinstance(c, OrderClearing) and tariff.export_limit_kw is None and not tariff.demand_per_kw_month
+        for blk in _time_blocks(com.T, _BLOCK if pool else max(_BLOCK // max(com.N // 64, 1), 1)):
+            x = self.net[blk]
+            if pool:  # every buyer (seller) of a slot alike: one pass of weighted sums, no (T, N) temporaries
+                fb, fs = c.peer_share_buy[blk], c.peer_share_sell[blk]
+                # extra sums: the market bill and the member's grid energy at λb / λs
+                b, e = acc.add_pool(local[blk], x, fb, fs, (c.price_buy[blk] - (1.0 - fb) * com.retail[blk],),
+                                    (c.price_sell[blk] - (1.0 - fs) * com.feed_in[blk],))  # fmt: skip
+                market += b[:, 0] - e[:, 0]  # accumulates market − at_grid_prices directly
+                continue
+            a = c.allocate(x, blk)
+            acc.add(local[blk], a.grid_import, a.grid_export, a.bought)
+            market += a.bill.sum(axis=0)
+            at_grid_prices += a.grid_import.T @ com.retail[blk] - a.grid_export.T @ com.feed_in[blk]
+        df = acc.frame(com.ids)
+        # what the market charged beyond the grid's marginal prices on each member's own grid energy:
+        # net payments to peers (Σ over members = operator fees; 0 for the pool rules)
+        df.insert(df.columns.get_loc("total"), "p2p", market - at_grid_prices)
+        df["total"] += df["p2p"]
+        return df
+
+    def bills(self) -> pd.DataFrame:
+        """Each member's bill under this market and the community's tariff, by component.
+
+        A member pays its supplier for its own grid energy and fixed charges, and its peers
+        for what the market allocated to it (:attr:`Community.tariff`; see
+        :func:`peergrid.market.tariff.bill_components` for the components)::
+
+            total = energy + network + local_network + standing + demand + tax + vat
+                    − feed_in_credit + p2p
+
+        ``energy``, ``network``, ``tax`` and ``vat`` on them are the grid-import part of the
+        market bill at the marginal retail price λb; ``local_network`` is charged on the
+        energy bought from peers (``local_kwh``), ``standing`` and ``demand`` (monthly peak
+        grid import in local time) per member; ``feed_in_credit`` pays grid export up to the
+        export limit (``spilled_kwh`` is not paid); ``p2p`` is the member's net payment to
+        peers at the market's internal prices (gross, like λb; its sum over members is the
+        operator's fees, 0 for the pool rules). Σ members' ``total`` = the community's grid
+        bill (λb·import − λs·paid export) + operator fees + local network, standing and
+        demand charges and their VAT.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per member (index ``member``); money columns in the community currency,
+            ``*_kwh`` in kWh, ``billed_peak_kw`` in kW (Σ of monthly peaks).
+        """
+        return self._bills.copy()
+
+    def bill_summary(self) -> dict[str, object]:
+        """The community's bill: tariff name, currency and every column of :meth:`bills` summed."""
+        from peergrid.market.tariff import community_tariff
+
+        tariff = community_tariff(self.community)
+        totals = {str(k): _json_number(float(v)) for k, v in self._bills.sum(axis=0).items()}
+        return {"tariff": tariff.name, "currency": tariff.currency, **totals}
+
     def soc(self) -> pd.DataFrame:
         """State of charge of each battery (fraction of capacity), time × owner id."""
         cap = np.where(self.battery.capacity > 0, self.battery.capacity, 1.0)
@@ -331,8 +399,9 @@ class Result:
         return out
 
     def summary(self) -> dict[str, object]:
-        """JSON-ready metrics (NaN → None)."""
-        return {k: _json_number(v) for k, v in self.metrics.items()}
+        """JSON-ready metrics (NaN → None) and the community's bill by component (``"bill"``,
+        :meth:`bill_summary`)."""
+        return {**{k: _json_number(v) for k, v in self.metrics.items()}, "bill": self.bill_summary()}
 
     # ---- persistence ----------------------------------------------------------------
     def to_parquet(self, directory: str | Path) -> Path:
@@ -369,6 +438,7 @@ class Result:
             if writer is not None:
                 writer.close()
         self.steps.to_parquet(d / "steps.parquet", compression="zstd")
+        self._bills.to_parquet(d / "bills.parquet", compression="zstd")
         parts = self.community.participants.merge(self.participants.drop(columns=["role"]), on="id", how="left")
         parts.to_parquet(d / "participants.parquet", compression="zstd")
         meta = {
@@ -382,6 +452,7 @@ class Result:
                 "tz": self.community.tz,
                 **({"display_tz": str(dtz)} if (dtz := (self.community.meta or {}).get("display_tz")) else {}),
                 "freq": pd.tseries.frequencies.to_offset(self.community.index.freq).freqstr,
+                "tariff": self.community.tariff.to_dict(full=True) if self.community.tariff is not None else None,
             },
             "metrics": self.summary(),
         }
@@ -407,7 +478,7 @@ class Result:
         cols = [*_SHARED_SERIES, *(_ORDER_SERIES if order_book else ())]
         wide = _read_series(d, cols, T, N)
         community, schedule = _community_and_schedule(meta, steps, parts, wide)
-        return cls._restore(meta, steps, community, schedule, wide["net"], wide)
+        return cls._restore(meta, steps, community, schedule, wide["net"], wide, _read_bills(d))
 
     @classmethod
     def _restore(
@@ -418,6 +489,7 @@ class Result:
         schedule: BatterySchedule,
         net: np.ndarray,
         wide: Mapping[str, np.ndarray],
+        bills: pd.DataFrame | None = None,
     ) -> Result:
         per_slot = (
             meta["market"],
@@ -446,7 +518,11 @@ class Result:
         res.__dict__["steps"] = steps
         stored = meta.get("metrics")
         if isinstance(stored, dict):
-            res.__dict__["metrics"] = {k: math.nan if v is None else v for k, v in stored.items()}
+            res.__dict__["metrics"] = {
+                k: math.nan if v is None else v for k, v in stored.items() if not isinstance(v, dict)
+            }  # "bill" (a table of its own) is recomputed from bills.parquet below
+        if bills is not None:
+            res.__dict__["_bills"] = bills
         return res
 
 
@@ -464,6 +540,11 @@ def _read_result_tables(d: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     steps = pd.read_parquet(d / "steps.parquet")
     parts = pd.read_parquet(d / "participants.parquet")
     return meta, steps, parts
+
+
+def _read_bills(d: Path) -> pd.DataFrame | None:
+    """``bills.parquet`` of a result directory (None for results written before bills existed)."""
+    return pd.read_parquet(d / "bills.parquet") if (d / "bills.parquet").is_file() else None
 
 
 def _read_series(d: Path, columns: Iterable[str], T: int, N: int) -> dict[str, np.ndarray]:
@@ -504,6 +585,7 @@ def _community_and_schedule(
         source=meta["community"]["source"],
         currency=meta["community"]["currency"],
         tz=meta["community"].get("tz", "UTC"),
+        tariff=_tariff_from_meta(meta["community"].get("tariff")),
         meta={"display_tz": meta["community"]["display_tz"]} if meta["community"].get("display_tz") else {},
     )
     soc_all = wide["soc"]
@@ -627,7 +709,7 @@ class Comparison(Mapping[str, Result]):
                 net = wide["net"]
                 if shared is None:
                     shared = (community, schedule, net, steps["demand_kwh"].to_numpy(), steps["supply_kwh"].to_numpy())
-            res = Result._restore(meta, steps, community, schedule, net, wide)
+            res = Result._restore(meta, steps, community, schedule, net, wide, _read_bills(sub))
             results[res.market] = res
         return cls(results)
 
@@ -644,6 +726,14 @@ def _market_options(clearing: Clearing) -> dict[str, object]:
     if not isinstance(clearing, OrderClearing):
         return {}
     return {"bidding": clearing.bidding, "market_options": dict(clearing.options)}
+
+
+def _tariff_from_meta(data: dict | None) -> object:
+    if not data:
+        return None
+    from peergrid.market.tariff import tariff_from_dict
+
+    return tariff_from_dict(data)
 
 
 def _json_number(v: object) -> object:

@@ -42,9 +42,8 @@ the key and the file.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -55,6 +54,9 @@ from peergrid.core.errors import ConfigError, DataError, PeergridError
 from peergrid.core.timeindex import validate_index
 from peergrid.core.tomlconfig import read_toml, validate_model
 from peergrid.market.bidding import BIDDING, MARKETS, check_market, is_order_market
+
+if TYPE_CHECKING:
+    from peergrid.market.tariff import Tariff
 
 
 class _Strict(BaseModel):
@@ -156,17 +158,50 @@ class CommunityConfig(_Strict):
 
 
 class TariffConfig(_Strict):
-    """Grid tariffs: retail λb and feed-in λs (currency/kWh)."""
+    """Grid tariff (``[tariff]``; see :mod:`peergrid.market.tariff` and docs/tariffs.md).
 
-    retail: float | Literal["citylearn", "milford-haven"] = "citylearn"
-    feed_in: float = Field(default=0.07, ge=0)
-    currency: str = "USD"
+    Either a tariff file or shipped tariff name (``tariff = "de-household"`` at the top
+    level, or ``file = ...`` here, with any of the keys below overriding it), the old keys
+    (``retail`` = a price or ``"citylearn"`` / ``"milford-haven"``, ``feed_in``,
+    ``currency``), or the full model: ``energy`` (a price or a ``[tariff.energy]`` table
+    with ``type = "tou"`` / ``"dynamic"``), ``dynamic = "prices.csv"``, ``network``,
+    ``local_network``, ``tax_per_kwh``, ``vat``, ``standing_per_day``,
+    ``demand_per_kw_month``, ``feed_in``, ``export_limit_kw``. Prices in currency/kWh,
+    net of VAT.
+    """
+
+    file: str | None = None
+    retail: float | Literal["citylearn", "milford-haven"] | None = None
+    energy: float | dict[str, Any] | None = None
+    dynamic: str | None = None
+    feed_in: float | dict[str, Any] | None = None
+    network: float | dict[str, Any] | None = None
+    local_network: float | dict[str, Any] | None = None
+    tax_per_kwh: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    vat: float | None = Field(default=None, ge=0, lt=1, allow_inf_nan=False)
+    standing_per_day: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    demand_per_kw_month: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    export_limit_kw: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    currency: str | None = None
+    name: str | None = None
+    description: str | None = None
 
     @model_validator(mode="after")
     def _check(self) -> TariffConfig:
-        if isinstance(self.retail, float) and self.retail < self.feed_in:
+        for key in ("feed_in", "retail", "energy", "network", "local_network"):
+            v = getattr(self, key)
+            if isinstance(v, float) and not (v >= 0 and v < float("inf")):
+                raise ValueError(f"{key} must be a price >= 0 (currency/kWh), got {v}")
+        if isinstance(self.retail, float) and isinstance(self.feed_in, float) and self.retail < self.feed_in:
             raise ValueError(f"retail = {self.retail} must not be below feed_in = {self.feed_in}")
+        given = [k for k in ("retail", "energy", "dynamic") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of retail, energy, dynamic (got {', '.join(given)})")
         return self
+
+    def changes(self) -> dict[str, Any]:
+        """The keys given, in :func:`peergrid.market.tariff.tariff_from_mapping` form."""
+        return {k: v for k, v in self.model_dump(exclude_none=True).items() if k != "file"}
 
 
 class SimulationConfig(_Strict):
@@ -217,6 +252,14 @@ class Scenario(_Strict):
     simulation: SimulationConfig = SimulationConfig()
     market: MarketConfig = MarketConfig()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _tariff_file(cls, data: Any) -> Any:
+        # tariff = "de-household" or "tariffs/mine.toml": a tariff file or shipped name
+        if isinstance(data, dict) and isinstance(data.get("tariff"), str):
+            data = {**data, "tariff": {"file": data["tariff"]}}
+        return data
+
     @model_validator(mode="after")
     def _check_market(self) -> Scenario:
         if "market" in self.model_fields_set and not any(is_order_market(m) for m in self.simulation.all_markets):
@@ -238,16 +281,22 @@ class Scenario(_Strict):
         Returns
         -------
         Community
+            With its :attr:`~Community.tariff` (:meth:`resolve_tariff`); ``retail`` and
+            ``feed_in`` are that tariff's marginal prices.
         """
+        c = self.community
+        if c.source == "milford-haven":
+            com = self._milford_haven_community()
+        elif c.source == "csv":
+            com = self._csv_community(Path(base_dir))
+        else:
+            com = self._profile_community()
+        return self._with_tariff(com, Path(base_dir))
+
+    def _profile_community(self) -> Community:
         from peergrid.data import citylearn_community, synthetic_community
 
-        c, t = self.community, self.tariff
-        if c.source == "milford-haven":
-            return self._milford_haven_community()
-        if t.retail == "milford-haven":
-            raise ConfigError("[tariff].retail = 'milford-haven' applies to source = 'milford-haven' only")
-        if c.source == "csv":
-            return self._csv_community(Path(base_dir))
+        c = self.community
         try:
             periods = self.time.n_periods()
         except ValueError as exc:
@@ -258,7 +307,6 @@ class Scenario(_Strict):
                 start=self.time.start,
                 periods=periods,
                 freq=self.time.freq,
-                feed_in=t.feed_in,
                 with_batteries=c.batteries,
             )
         else:
@@ -273,25 +321,16 @@ class Scenario(_Strict):
                 pv_share=c.pv_share if c.pv_share is not None else 0.5,
                 battery_share=c.battery_share if c.batteries else 0.0,
                 seed=c.seed,
-                feed_in=t.feed_in,
                 pv_kwp_range=c.pv_kwp_range,
                 battery_kwh_range=c.battery_kwh_range,
                 **kwargs,
             )
-        if isinstance(t.retail, float):
-            if t.retail < com.feed_in.max():
-                raise ConfigError(f"[tariff].retail = {t.retail} is below the feed-in tariff")
-            com = dataclasses.replace(com, retail=t.retail, currency=t.currency)
-        com.name = self.name
-        com.currency = t.currency
         return com
 
     def _milford_haven_community(self) -> Community:
-        from peergrid.data.milford_haven import FEED_IN, milford_haven_community
+        from peergrid.data.milford_haven import milford_haven_community
 
-        c, t = self.community, self.tariff
-        if t.retail == "citylearn" and "retail" in t.model_fields_set:
-            raise ConfigError("[tariff].retail = 'citylearn' does not apply to source = 'milford-haven'")
+        c = self.community
         try:
             n = self.time.n_periods(default_days=1)
         except ValueError as exc:
@@ -299,24 +338,117 @@ class Scenario(_Strict):
         days = n * self.time.step / pd.Timedelta("1D")
         if abs(days - round(days)) > 1e-9:
             raise ConfigError(f"[time]: source = 'milford-haven' needs whole days, got {days:g}")
-        com = milford_haven_community(
+        return milford_haven_community(
             self.time.start or "2019-04-16",
             round(days),
             self.time.freq,
-            retail=t.retail if isinstance(t.retail, float) else None,
-            feed_in=t.feed_in if "feed_in" in t.model_fields_set else FEED_IN,
             batteries=c.batteries,
             boats=bool(c.boats),
             clearness=1.0 if c.clearness is None else c.clearness,
         )
-        if isinstance(t.retail, float) and t.retail < com.feed_in.max():
-            raise ConfigError(f"[tariff].retail = {t.retail} is below the feed-in tariff")
+
+    # ---- tariff ---------------------------------------------------------------------
+    def _with_tariff(self, com: Community, base: Path) -> Community:
+        from peergrid.market.tariff import apply_tariff
+
+        com = apply_tariff(com, self.resolve_tariff(com, base))
         com.name = self.name
-        com.currency = t.currency if "currency" in t.model_fields_set else "GBP"
         return com
 
+    def resolve_tariff(self, community: Community, base_dir: str | Path = ".") -> Tariff:
+        """The scenario's tariff for ``community`` (built from this scenario's data).
+
+        No silent defaults: data from ``source = "csv"`` needs a ``[tariff]`` (or
+        ``tariff = "..."``) with a currency; the shipped data sets default to their own
+        tariff, named in the outputs (``"citylearn"``: the CityLearn 2022 data set's
+        hourly time-of-use price in USD with an assumed feed-in of 0.07 USD/kWh, for
+        ``citylearn`` and ``synthetic``; ``"milford-haven"``: its GBP TOU tariff).
+
+        Parameters
+        ----------
+        community : Community
+            The community the data sources built (its ``tz`` is the TOU clock).
+        base_dir : str or pathlib.Path
+            Directory relative tariff and price files are resolved against.
+
+        Returns
+        -------
+        Tariff
+        """
+        from peergrid.market.tariff import tariff_from_mapping, update_tariff
+
+        base = Path(base_dir)
+        src, t = self.community.source, self.tariff
+        if "tariff" not in self.model_fields_set:
+            if src == "csv":
+                raise ConfigError(
+                    "[tariff] is required for source = 'csv' (peergrid does not guess your prices or currency): "
+                    'add tariff = "de-household" (a shipped tariff), tariff = "my-tariff.toml", or a [tariff] '
+                    'table such as currency = "EUR", energy = 0.30, feed_in = 0.08 (see docs/tariffs.md)'
+                )
+            return self._dataset_tariff(community)
+        changes = t.changes()
+        name = t.file
+        if isinstance(t.retail, str):
+            del changes["retail"]
+            if (src == "milford-haven") != (t.retail == "milford-haven"):
+                if t.retail == "milford-haven":
+                    raise ConfigError("[tariff].retail = 'milford-haven' applies to source = 'milford-haven' only")
+                raise ConfigError("[tariff].retail = 'citylearn' does not apply to source = 'milford-haven'")
+            name = t.retail
+        has_price = any(k in changes for k in ("retail", "energy", "dynamic"))
+        if name is not None:
+            tariff = self._named_tariff(name, community, base)
+        elif not has_price and src != "csv":
+            tariff = self._dataset_tariff(community)  # the data set's prices with some keys changed
+        else:
+            if src == "csv" and "currency" not in changes:
+                raise ConfigError(
+                    "[tariff].currency is required for source = 'csv' (e.g. currency = \"EUR\"); "
+                    "peergrid does not guess it"
+                )
+            if src != "csv":
+                dataset = self._dataset_tariff(community)
+                changes.setdefault("currency", dataset.currency)
+                changes.setdefault("feed_in", dataset.feed_in_rate.to_dict())
+            changes.setdefault("name", "flat" if set(changes) <= {"retail", "feed_in", "currency"} else "custom")
+            return tariff_from_mapping(changes, base_dir=base, tz=community.tz, what="[tariff]")
+        return update_tariff(tariff, changes, base_dir=base, tz=community.tz, what="[tariff]")
+
+    def _dataset_tariff(self, com: Community) -> Tariff:
+        """The shipped data set's own tariff (the documented default of its sources)."""
+        from peergrid.market.tariff import Rate, Tariff, shipped_tariff
+
+        if self.community.source == "milford-haven":
+            return shipped_tariff("milford-haven")
+        if self.community.source == "csv":
+            raise ConfigError("source = 'csv' has no tariff of its own")
+        # citylearn and synthetic (members built from the CityLearn homes): the data set's hourly price
+        return Tariff(
+            currency="USD",
+            energy=Rate.dynamic(pd.Series(com.retail, index=com.index), source="CityLearn 2022 data set"),
+            feed_in=float(np.max(com.feed_in)),
+            name="citylearn",
+            description="the CityLearn 2022 data set's hourly time-of-use price (USD/kWh); feed-in 0.07 USD/kWh "
+            "assumed (none ships with the data)",
+        )
+
+    def _named_tariff(self, name: str, com: Community, base: Path) -> Tariff:
+        from peergrid.market.tariff import SHIPPED_TARIFFS, read_tariff, shipped_tariff
+
+        path = Path(name) if Path(name).is_absolute() else base / name
+        if path.is_file():
+            return read_tariff(path, tz=com.tz)
+        if name == "citylearn" and self.community.source in ("citylearn", "synthetic"):
+            return self._dataset_tariff(com)
+        if name in SHIPPED_TARIFFS:
+            return shipped_tariff(name)
+        raise ConfigError(
+            f"[tariff]: tariff file {path} not found; shipped tariffs are {', '.join(SHIPPED_TARIFFS)}"
+        )
+
     def _csv_community(self, base: Path) -> Community:
-        c, t = self.community, self.tariff
+        c = self.community
         load = read_energy_csv(base / c.load)  # type: ignore[operator]
         gen = read_energy_csv(base / c.generation) if c.generation else None
         if gen is not None:
@@ -337,18 +469,11 @@ class Scenario(_Strict):
             if missing:
                 raise DataError(f"{path}: no row for participants {sorted(missing)[:5]}")
             parts = parts.set_index("id").loc[list(load.columns)].reset_index()
-        if t.retail == "citylearn":
-            from peergrid.data import load_citylearn
-
-            price = load_citylearn().retail_price
-            hours = ((load.index - price.index[0]) // pd.Timedelta("1h")) % len(price)
-            retail: object = price.to_numpy()[np.asarray(hours)]
-        else:
-            retail = t.retail
         try:
+            # prices and currency come from the scenario's tariff (_with_tariff); none are assumed here
             return Community.from_frames(
-                load, gen, parts, retail=retail, feed_in=t.feed_in, name=self.name,
-                source=f"user data: {c.load}" + (f", {c.generation}" if c.generation else ""), currency=t.currency,
+                load, gen, parts, retail=0.0, feed_in=0.0, name=self.name,
+                source=f"user data: {c.load}" + (f", {c.generation}" if c.generation else ""),
             )
         except DataError as exc:
             raise DataError(f"{c.load}: {exc}") from None

@@ -1,7 +1,7 @@
 """LoRaWAN radio layer (EU868, 125 kHz), vectorised over devices and gateways.
 
-What is modelled (reference values from ``papers.md``, Anoh et al. 2026 cite them
-but do not spell them out):
+What is modelled (standard LoRaWAN reference values: Semtech SX1276 datasheet, AN1200.13,
+LoRaSim; Anoh et al. 2026 rely on them but do not spell them out):
 
 * **Placement**: devices (smart meters) and gateways in a plane, metres
   (:class:`Deployment`: random, gateway grid, or given coordinates).
@@ -13,8 +13,8 @@ but do not spell them out):
   A link closes at a spreading factor when *both* RSSI ≥ sensitivity and
   SNR ≥ required SNR.
 * **Time on air**: Semtech AN1200.13 formula (:func:`time_on_air`).
-* **ADR** at the network server (Semtech's network-server algorithm, as in
-  ``papers.md``): margin = max SNR of the last 20 uplinks − required SNR(SF) −
+* **ADR** at the network server (Semtech's recommended network-server algorithm):
+  margin = max SNR of the last 20 uplinks − required SNR(SF) −
   installation margin (10 dB); every 3 dB of margin lowers the SF one step, then
   the TX power by 2 dB steps; a negative margin raises the TX power. peergrid
   takes the *smaller* of the SNR margin and the RSSI-over-sensitivity margin
@@ -71,11 +71,11 @@ __all__ = [
 
 #: Spreading factors, index 0..5 = SF7..SF12.
 SF = np.arange(7, 13)
-#: Receiver sensitivity at 125 kHz, dBm (papers.md; Semtech SX1276 datasheet).
+#: Receiver sensitivity at 125 kHz, dBm (Semtech SX1276 datasheet).
 SENSITIVITY_DBM = np.array([-123.0, -126.0, -129.0, -132.0, -134.5, -137.0])
-#: Demodulation SNR floor, dB (papers.md).
+#: Demodulation SNR floor, dB (Semtech SX1276 datasheet).
 SNR_REQ_DB = np.array([-7.5, -10.0, -12.5, -15.0, -17.5, -20.0])
-#: Equivalent bit rate at 125 kHz, CR 4/5, bit/s (papers.md).
+#: Equivalent bit rate at 125 kHz, CR 4/5, bit/s (LoRaWAN Regional Parameters, EU868 DR5..DR0).
 BITRATE_BPS = np.array([5470.0, 3125.0, 1760.0, 980.0, 440.0, 250.0])
 
 
@@ -487,7 +487,7 @@ def adr(
     params: RadioParams | None = None,
     rssi_max: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Network-server ADR step (Semtech algorithm; papers.md), vectorised over devices.
+    """Network-server ADR step (Semtech network-server algorithm), vectorised over devices.
 
     margin = min(SNR_max − SNR_req(SF), RSSI_max − sensitivity(SF)) − installation margin;
     N_step = ⌊margin / 3 dB⌋. While N_step > 0: lower the SF (down to SF7), then the

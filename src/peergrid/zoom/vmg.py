@@ -1,7 +1,7 @@
 """Virtual microgrids (VMGs) by LoRaWAN cluster zooming, and trading inside and between them.
 
 Zooming (Anoh et al. 2026, abstract: "cluster zooming achieved by the spreading
-factor via the ADR mechanism"; papers.md: "VMGs per gateway/SF ring"):
+factor via the ADR mechanism"; peergrid reads this as one VMG per gateway and SF ring):
 
 * every covered device has a serving (home) gateway and an ADR spreading factor
   (:func:`peergrid.zoom.lora.plan_radio`); its **SF ring** is that SF;
