@@ -1,4 +1,4 @@
-"""``peergrid clear ORDERS.csv``: mechanisms, JSON keys, --out, one-line errors with the line number."""
+"""``peergrid clear ORDERS.csv``: mechanisms, JSON keys, --out DIR, one-line errors with the line number."""
 
 import json
 
@@ -83,16 +83,19 @@ def test_mechanisms(orders, mechanism, traded, price):
 def test_slots_tariffs_and_out(tmp_path):
     p = tmp_path / "o.csv"
     p.write_text("id,participant,side,quantity_kwh,price,slot\n1,a,buy,1,0.3,0\n2,b,sell,1,0.1,0\n3,a,buy,1,0.3,1\n")
-    out_csv = tmp_path / "sub" / "trades.csv"
-    code, out, err = run("clear", p, "--retail", 0.4, "--feed-in", 0.05, "--out", out_csv, "--json")
+    out_dir = tmp_path / "sub" / "clear"
+    code, out, err = run("clear", p, "--retail", 0.4, "--feed-in", 0.05, "--out", out_dir, "--json")
     assert code == 0, err
     payload = json.loads(out)
     assert [s["slot"] for s in payload["slots"]] == [0, 1]
     assert payload["slots"][1]["clearing_price"] is None
     assert payload["grid_bill"] == pytest.approx(0.4)
-    df = pd.read_csv(out_csv)
+    df = pd.read_csv(out_dir / "trades.csv")
     assert df.columns.tolist()[:5] == ["slot", "buy_id", "sell_id", "buyer", "seller"] and len(df) == 1
-    assert not [f for f in out_csv.parent.iterdir() if f.name.startswith(".")]
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert summary["trades"] == "trades.csv" and summary["grid_bill"] == pytest.approx(0.4)
+    assert sorted(f.name for f in out_dir.iterdir()) == [".peergrid-output", "summary.json", "trades.csv"]
+    assert [f.name for f in out_dir.parent.iterdir()] == ["clear"]  # no temporary directory left
 
 
 def test_bilateral_fees(tmp_path, orders):
@@ -110,7 +113,8 @@ def test_bilateral_fees(tmp_path, orders):
 def test_human_output(orders):
     code, out, _ = run("clear", orders, "--mechanism", "pay-as-bid")
     assert code == 0
-    assert "Trades (pay-as-bid)" in out and '"traded_kwh": 2.0' in out
+    assert "Trades (pay-as-bid)" in out and "traded" in out and "2.000 kWh" in out
+    assert "{" not in out  # a readable summary, not JSON (that is --json)
 
 
 @pytest.mark.parametrize(
@@ -125,8 +129,8 @@ def test_human_output(orders):
 def test_malformed_rows_one_line_exit_2_nothing_written(tmp_path, text, message):
     p = tmp_path / "orders.csv"
     p.write_text(text)
-    out_csv = tmp_path / "trades.csv"
-    code, out, err = run("clear", p, "--out", out_csv, "--json")
+    out_dir = tmp_path / "trades"
+    code, out, err = run("clear", p, "--out", out_dir, "--json")
     assert code == 2
     assert out == ""
     assert message in err and "orders.csv" in err
@@ -204,14 +208,14 @@ def test_network_aware_curtails_the_overloading_trade(network_orders, tmp_path):
 def test_network_aware_errors(network_orders, tmp_path, feeder_text, args, message):
     feeder = tmp_path / "feeder.csv"
     feeder.write_text(feeder_text)
-    out_csv = tmp_path / "trades.csv"
+    out_dir = tmp_path / "trades"
     code, out, err = run(
         "clear", network_orders, "--mechanism", "bilateral", "--network-aware", "--feeder", feeder, *args,
-        "--out", out_csv,
+        "--out", out_dir,
     )  # fmt: skip
     assert code == 2 and out == ""
     assert message in err and len(err.strip().splitlines()) == 1
-    assert not out_csv.exists()
+    assert not out_dir.exists()
 
 
 def test_network_aware_needs_bilateral(orders, tmp_path):

@@ -1,6 +1,6 @@
 """Issue 15: ``--out`` never loses a file peergrid did not write.
 
-Every command with a directory ``--out`` (and ``report DIR``, ``clear --out FILE``) is
+Every command with a directory ``--out`` (``clear --out DIR`` included, and ``report DIR``) is
 run through the real CLI (typer's CliRunner, small inputs): user files in the target
 survive and the command exits 2 with one line; ``--out .`` is clean; a re-run into our
 own output works; an interrupted run leaves no temporary directory and the previous
@@ -65,6 +65,7 @@ COMMANDS: dict[str, Callable[[Path], list]] = {
     "federation-experiment": lambda i: ["federation", "experiment", "1", "--seeds", 1, "--nodes", 30, "--cycles", 2],
     "sweep": lambda i: ["sweep", i / "sweep.toml"],
     "zoom": lambda i: ["zoom", "experiment", "island", "--quick"],
+    "clear": lambda i: ["clear", i / "orders.csv"],
 }
 CMDS = sorted(COMMANDS)
 
@@ -270,30 +271,26 @@ def test_report_updates_our_output_and_marker(inputs, tmp_path, monkeypatch):
     assert code == 0, err
 
 
-# ---- peergrid clear --out FILE -------------------------------------------------------------------------------
+# ---- peergrid clear --out: a directory; the former file form is refused -------------------------------------------
 
 
-def test_clear_out_never_overwrites_the_orders_or_a_directory(inputs, tmp_path):
+def test_clear_out_file_form_refused_with_the_new_usage(inputs, tmp_path):
     orders = tmp_path / "orders.csv"
     orders.write_text(ORDERS)
-    code, stdout, err = run("clear", orders, "--out", orders, "--json")
-    assert code == 2 and "file exists and was not written by peergrid" in err
-    assert len(err.strip().splitlines()) == 1 and stdout == ""
+    for target in (orders, tmp_path / "trades.csv"):  # an existing file (the orders!) or a new *.csv name
+        code, stdout, err = run("clear", orders, "--out", target, "--json")
+        assert code == 2 and "--out is now a directory" in err, err
+        assert len(err.strip().splitlines()) == 1 and stdout == ""
     assert orders.read_text() == ORDERS
     d = user_dir(tmp_path / "dir")
     before = snapshot(d)
-    code, _, err = run("clear", orders, "--out", d, "--json")
-    assert code == 2 and "is a directory" in err and snapshot(d) == before
-    (tmp_path / "link.csv").symlink_to(orders)
-    code, _, err = run("clear", orders, "--out", tmp_path / "link.csv", "--json")
-    assert code == 2 and "symbolic link" in err and orders.read_text() == ORDERS
+    assert_refused(*run("clear", orders, "--out", d, "--json"))
+    assert snapshot(d) == before
+    (tmp_path / "link").symlink_to(d)
+    code, _, err = run("clear", orders, "--out", tmp_path / "link", "--json")
+    assert code == 2 and "symbolic link" in err and snapshot(d) == before
     assert hidden(tmp_path) == []
-    trades = tmp_path / "trades.csv"
-    for _ in range(2):  # an earlier trades CSV (same header) is ours: replaced
-        code, _, err = run("clear", orders, "--out", trades, "--json")
-        assert code == 0, err
-    assert "buy_id" in trades.read_text().splitlines()[0]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "link.csv", "orders.csv", "trades.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "link", "orders.csv"]
 
 
 def test_help_documents_the_policy():

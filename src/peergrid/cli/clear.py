@@ -1,5 +1,10 @@
 """``peergrid clear ORDERS.csv``: clear an order file with one batch mechanism.
 
+Prints the trades and a summary as tables, or one JSON object with ``--json``.
+``--out DIR`` writes ``DIR/trades.csv`` and ``DIR/summary.json`` (the JSON document
+without the trades) under the output-directory policy of :mod:`peergrid.core.output`;
+the former ``--out FILE.csv`` form is refused with a one-line hint.
+
 ``--mechanism bilateral --network-aware`` places the participants on a radial LV
 feeder (``--feeder`` file, or one house per node of a default feeder in order of
 first appearance) and curtails trades that would overload a line or push a voltage
@@ -18,6 +23,8 @@ from typing import Annotated, Any
 
 import numpy as np
 import typer
+
+from peergrid.core.output import OUT_HELP
 
 MAX_TABLE_ROWS = 50
 
@@ -132,21 +139,27 @@ def _network_check(book: Any, feeder: Path | None, line_type: str | None, dt: fl
     return FeederLimits(feeder_from_net(net, table), dt=dt, **limits)
 
 
-def _write_trades(path: Path, text: str) -> None:
-    """Write the trades CSV atomically; an existing file is replaced only if it is an earlier trades CSV.
+def _check_out(out: Path) -> None:
+    """Refuse the former ``--out FILE.csv`` form (and any file) before any work, with the new usage."""
+    from peergrid.core.errors import ConfigError
+    from peergrid.core.output import check_output_dir
 
-    "Earlier trades CSV" means its first line is the header about to be written, so
-    ``--out orders.csv`` (or any other file of the user's) is refused and left as is.
-    """
-    from peergrid.core.output import atomic_file
+    if (out.is_file() and not out.is_symlink()) or (not out.exists() and out.suffix.lower() == ".csv"):
+        raise ConfigError(
+            f"--out {out}: --out is now a directory (peergrid writes trades.csv and summary.json into it); "
+            f"e.g. --out {out.with_suffix('') if out.suffix else out.parent / 'clear'}"
+        )
+    check_output_dir(out)
 
-    header = text.split("\n", 1)[0].encode("utf-8")
 
-    def ours(existing: Path) -> bool:
-        with existing.open("rb") as fh:
-            return fh.readline(len(header) + 2).rstrip(b"\r\n") == header
+def _write_out(out: Path, trades_csv: str, payload: dict[str, Any]) -> None:
+    """Write ``trades.csv`` and ``summary.json`` into ``out`` atomically (:func:`peergrid.core.output.output_dir`)."""
+    from peergrid.core.output import output_dir
 
-    atomic_file(path, text, ours=ours)
+    summary = {k: v for k, v in payload.items() if k != "trades"} | {"trades": "trades.csv"}
+    with output_dir(out, command="peergrid clear") as tmp:
+        (tmp / "trades.csv").write_text(trades_csv, encoding="utf-8")
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
 def clear_orders(
@@ -260,20 +273,23 @@ def clear(
     out: Annotated[
         Path | None,
         typer.Option(
-            help="Also write the trades to this CSV file (atomically; an existing file is replaced only if it "
-            "is an earlier trades CSV, never a directory, link or another file)."
+            help="Also write trades.csv and summary.json into this directory. " + OUT_HELP,
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with stable keys.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object with stable keys (trades included).")
+    ] = False,
 ) -> None:
     """Clear ORDERS.csv with a double auction or bilateral matching and print trades and a summary."""
+    if out is not None:
+        _check_out(out)
     result, payload = clear_orders(
         orders, mechanism.value, k, retail, feed_in, fees,
         network_aware=network_aware, feeder=feeder, line_type=line_type, dt=dt,
         max_loading=max_loading, v_min=v_min, v_max=v_max,
     )  # fmt: skip
     if out is not None:
-        _write_trades(out, result.trades.to_frame(result.book).to_csv(index=False))
+        _write_out(out, result.trades.to_frame(result.book).to_csv(index=False), payload)
         payload["out"] = str(out)
     if as_json:
         sys.stdout.write(json.dumps(payload, indent=2, allow_nan=False) + "\n")
@@ -288,20 +304,51 @@ def register(app: typer.Typer) -> None:
     app.command("clear")(handle_errors(clear))
 
 
+SUMMARY_LABELS: tuple[tuple[str, str, str], ...] = (
+    ("mechanism", "mechanism", "{}"),
+    ("orders", "n_orders", "{:,}"),
+    ("slots", "n_slots", "{:,}"),
+    ("trades", "n_trades", "{:,}"),
+    ("traded", "traded_kwh", "{:,.3f} kWh"),
+    ("clearing price", "clearing_price", "{:.4f} /kWh"),
+    ("buyers pay (average)", "price_buy", "{:.4f} /kWh"),
+    ("sellers get (average)", "price_sell", "{:.4f} /kWh"),
+    ("welfare", "welfare", "{:,.4f}"),
+    ("network fees", "fees", "{:,.4f}"),
+    ("k", "k", "{:g}"),
+    ("grid import", "grid_import_kwh", "{:,.3f} kWh"),
+    ("grid export", "grid_export_kwh", "{:,.3f} kWh"),
+    ("grid bill", "grid_bill", "{:,.4f}"),
+    ("network-aware", "network_aware", "{}"),
+    ("curtailed", "curtailed_kwh", "{:,.3f} kWh"),
+    ("written to", "out", "{}"),
+)
+"""(label, JSON key, format) of the human summary of ``peergrid clear``; missing keys are left out."""
+
+
 def _print_human(payload: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=None if sys.stdout.isatty() else 140)
+    from peergrid.cli.ui import format_kv, out_console
+
+    console = out_console()
     trades = payload["trades"]
     table = Table(title=f"Trades ({payload['mechanism']})", header_style="bold")
-    cols = ["slot", "buy_id", "sell_id", "buyer", "seller", "quantity_kwh", "price_buy", "price_sell"]
+    cols = ["slot", "buyer", "seller", "quantity_kwh", "price_buy", "price_sell"]
     for c in cols:
-        table.add_column(c, justify="right")
+        table.add_column(c.replace("_kwh", " (kWh)").replace("_", " "), justify="right")
     for row in trades[:MAX_TABLE_ROWS]:
         table.add_row(*(f"{row[c]:.4f}" if isinstance(row[c], float) else str(row[c]) for c in cols))
-    console.print(table)
+    if trades:
+        console.print(table)
+    else:
+        console.print("no trades")
     if len(trades) > MAX_TABLE_ROWS:
-        console.print(f"… {len(trades) - MAX_TABLE_ROWS} more trades (use --json or --out for all)")
-    summary = {k: v for k, v in payload.items() if k not in ("trades", "slots")}
-    console.print_json(json.dumps(summary, allow_nan=False))
+        console.print(f"… {len(trades) - MAX_TABLE_ROWS} more trades (use --json or --out DIR for all)")
+    items = []
+    for label, key, fmt in SUMMARY_LABELS:
+        if key not in payload or (payload[key] is None and key in ("k", "curtailed_kwh", "out")):
+            continue
+        v = payload[key]
+        items.append((label, "–" if v is None else fmt.format(v)))
+    console.print(format_kv(items))

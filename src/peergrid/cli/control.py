@@ -16,12 +16,10 @@ JSON keys: ``scenario``, ``community``, ``market``, ``currency``, ``costs``
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from peergrid.core.output import OUT_HELP
@@ -69,6 +67,7 @@ def milford_haven(
 ) -> None:
     """No control vs rule-based (Petri Algorithm 1) vs LP optimum on the Milford Haven harbour."""
     from peergrid.cli.main import _jsonable, _print_json
+    from peergrid.cli.ui import Stages, out_console
     from peergrid.core.output import check_output_dir, output_dir
     from peergrid.market import get_mechanism
 
@@ -79,44 +78,48 @@ def milford_haven(
     market = market.strip().lower()
     get_mechanism(market)
     title = "milford-haven"
-    if scenario is not None:
-        from peergrid.simulate.scenario import build, load_scenario
+    with Stages(enabled=not as_json) as stages:
+        stages.start("building the community")
+        if scenario is not None:
+            from peergrid.simulate.scenario import build, load_scenario
 
-        sc = load_scenario(scenario)
-        community = build(sc, str(scenario))
-        title = sc.name
-    else:
-        from peergrid.data.milford_haven import milford_haven_community
+            sc = load_scenario(scenario)
+            community = build(sc, str(scenario))
+            title = sc.name
+        else:
+            from peergrid.data.milford_haven import milford_haven_community
 
-        community = milford_haven_community()
-    study = milford_haven_study(community, market=market)
-    payload: dict[str, Any] = {
-        "scenario": title,
-        "community": _jsonable(community.summary()),
-        "market": market,
-        "currency": community.currency,
-        "costs": study.costs,
-        "optimal_control": "lp-community",
-        "paper_result": study.paper_check(),
-        "runs": {n: ControlStudy.run_summary(r) for n, r in study.results.items()},
-        "reference_runs": {n: ControlStudy.run_summary(r) for n, r in study.reference.items()},
-        "reconstructed": bool(community.meta.get("reconstructed", False)),
-        "notes": list(NOTES),
-    }
-    if out is not None:
-        from peergrid.report.control_plots import write_control_report
+            community = milford_haven_community()
+        stages.start(f"three control runs (none, rule-based, LP) on {community.N} participants × {community.T} steps")
+        study = milford_haven_study(community, market=market)
+        payload: dict[str, Any] = {
+            "scenario": title,
+            "community": _jsonable(community.summary()),
+            "market": market,
+            "currency": community.currency,
+            "costs": study.costs,
+            "optimal_control": "lp-community",
+            "paper_result": study.paper_check(),
+            "runs": {n: ControlStudy.run_summary(r) for n, r in study.results.items()},
+            "reference_runs": {n: ControlStudy.run_summary(r) for n, r in study.reference.items()},
+            "reconstructed": bool(community.meta.get("reconstructed", False)),
+            "notes": list(NOTES),
+        }
+        if out is not None:
+            from peergrid.report.control_plots import write_control_report
 
-        with output_dir(out, command="peergrid control milford-haven") as tmp:
-            write_control_report(
-                study.results, tmp, title=f"peergrid control: {title} (Petri et al. Section VI)",
-                summary=payload, notes=NOTES,
-            )
-            (tmp / "summary.json").write_text(json.dumps(payload, indent=2, allow_nan=False))
-        payload["out"] = str(out)
+            stages.start("writing plots and report")
+            with output_dir(out, command="peergrid control milford-haven") as tmp:
+                write_control_report(
+                    study.results, tmp, title=f"peergrid control: {title} (Petri et al. Section VI)",
+                    summary=payload, notes=NOTES,
+                )
+                (tmp / "summary.json").write_text(json.dumps(payload, indent=2, allow_nan=False))
+            payload["out"] = str(out)
     if as_json:
         _print_json(payload)
         return
-    console = Console(width=None if sys.stdout.isatty() else 140)
+    console = out_console()
     table = Table(title=f"{title}: control strategies ({market.upper()} settlement)", header_style="bold")
     for col in ("run", f"cost ({community.currency})", "grid import (kWh)", "grid export (kWh)",
                 "peak import (kW)", "battery end (kWh)"):

@@ -3,7 +3,8 @@
 Thin commands in the style of :mod:`peergrid.cli.main`: errors become one line and
 exit code 2 (``handle_errors``), output directories are written atomically
 (:func:`peergrid.core.output.output_dir`, never over files peergrid did not write),
-``--json`` prints exactly one JSON object, long work shows a progress bar on a TTY.
+``--json`` prints exactly one JSON object (no progress; nothing written unless ``--out``),
+long work shows a progress bar with its elapsed time on a terminal.
 :func:`register` adds the commands to the main app.
 """
 
@@ -39,9 +40,9 @@ def _default(o: Any) -> Any:
 
 
 def _console():
-    from rich.console import Console
+    from peergrid.cli.ui import out_console
 
-    return Console(width=None if sys.stdout.isatty() else 140)
+    return out_console()
 
 
 def _fmt(v: float) -> str:
@@ -50,7 +51,8 @@ def _fmt(v: float) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add the ``federation`` sub-app (``run``, ``experiment``) and the ``sweep`` command to ``app``."""
-    from peergrid.cli.main import handle_errors, progress_bar
+    from peergrid.cli.main import handle_errors
+    from peergrid.cli.ui import Stages
     from peergrid.core.output import check_output_dir, output_dir
 
     fed = typer.Typer(
@@ -82,14 +84,16 @@ def register(app: typer.Typer) -> None:
         scale = {k: v for k, v in (("nodes", nodes), ("cycles", cycles)) if v is not None}
         if scale:
             cfg = config_from_dict(apply_overrides(cfg.model_dump(by_alias=True), scale), str(config))
-        with progress_bar(f"federation of {cfg.nodes:,} nodes", cfg.cycles, not as_json) as cb:
-            result = simulate(cfg, seed=seed, progress=cb)
-        payload = {"config": str(config), **result.summary()}
-        if out is not None:
-            with output_dir(out, command="peergrid federation run") as tmp:
-                result.to_frame().to_csv(tmp / "per_cycle.csv")
-                (tmp / "summary.json").write_text(json.dumps(payload, indent=2, allow_nan=False))
-            payload["out"] = str(out)
+        with Stages(enabled=not as_json) as stages:
+            stages.start(f"federation of {cfg.nodes:,} nodes × {cfg.cycles} cycles", total=cfg.cycles)
+            result = simulate(cfg, seed=seed, progress=stages.advance)
+            payload = {"config": str(config), **result.summary()}
+            if out is not None:
+                stages.start("writing results")
+                with output_dir(out, command="peergrid federation run") as tmp:
+                    result.to_frame().to_csv(tmp / "per_cycle.csv")
+                    (tmp / "summary.json").write_text(json.dumps(payload, indent=2, allow_nan=False))
+                payload["out"] = str(out)
         if as_json:
             _dump(payload)
             return
@@ -128,7 +132,8 @@ def register(app: typer.Typer) -> None:
         seeds: Annotated[int, typer.Option(min=1, help="Runs per point, averaged.")] = 10,
         seed: Annotated[int, typer.Option(min=0, help="Root seed (numpy SeedSequence).")] = 0,
         out: Annotated[
-            Path | None, typer.Option(help="Output directory (default out/federation/experiment-N). " + OUT_HELP)
+            Path | None,
+            typer.Option(help="Output directory (default out/federation/experiment-N; none under --json). " + OUT_HELP),
         ] = None,
         backend: BackendOpt = "local",
         address: AddressOpt = None,
@@ -148,16 +153,22 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
         if backend not in BACKENDS:
             raise ConfigError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-        target = out if out is not None else Path("out/federation") / f"experiment-{name}"
-        check_output_dir(target)
+        target = out if out is not None else (None if as_json else Path("out/federation") / f"experiment-{name}")
+        if target is not None:
+            check_output_dir(target)
         n_points = len(EXPERIMENTS[name].points)
-        with progress_bar(f"experiment {name}", n_points * seeds, not as_json) as cb:
-            prog = (lambda done, total: cb(done)) if cb else None
-            result = run_experiment(name, seeds, seed, backend, address, workers, nodes, cycles, prog)  # type: ignore[arg-type]
-        with output_dir(target, command="peergrid federation experiment") as tmp:
-            files = write_experiment(result, tmp)
+        files: dict[str, str] = {}
+        with Stages(enabled=not as_json) as stages:
+            stages.start(f"experiment {name}: {n_points} points × {seeds} seeds on {backend}", total=n_points * seeds)
+            result = run_experiment(
+                name, seeds, seed, backend, address, workers, nodes, cycles, lambda done, _total: stages.advance(done)
+            )
+            if target is not None:
+                stages.start("writing results")
+                with output_dir(target, command="peergrid federation experiment") as tmp:
+                    files = write_experiment(result, tmp)
         payload = experiment_payload(result)
-        payload["files"] = {k: str(target / Path(v).name) for k, v in files.items()}
+        payload["files"] = {k: str(target / Path(v).name) for k, v in files.items()} if target is not None else {}
         if as_json:
             _dump(payload)
             return
@@ -174,7 +185,7 @@ def register(app: typer.Typer) -> None:
         a = result.assessment
         verdict = "agrees" if a["agrees"] else "does not agree"
         con.print(f"paper: {a['finding']} — peergrid {verdict} ({a['criterion']})")
-        con.print(f"{result.seconds:.1f} s on {backend}; files: {target}")
+        con.print(f"{result.seconds:.1f} s on {backend}" + (f"; files: {target}" if target is not None else ""))
 
     app.add_typer(fed, name="federation")
 
@@ -201,9 +212,12 @@ def register(app: typer.Typer) -> None:
             check_output_dir(out)
         sp, base_dir = load_spec(spec)
         total = len(spec_tasks(sp, base_dir, str(spec)))
-        with progress_bar(f"sweep {sp.name} on {backend}", total, not as_json) as cb:
-            prog = (lambda done, _total: cb(done)) if cb else None
-            res = run_spec(sp, base_dir, backend, address, workers, prog, str(spec))  # type: ignore[arg-type]
+        stages = Stages(enabled=not as_json)
+        with stages:
+            stages.start(f"sweep {sp.name}: {total} runs on {backend}", total=total)
+            res = run_spec(
+                sp, base_dir, backend, address, workers, lambda done, _total: stages.advance(done), str(spec)
+            )
         findings = {}
         for key in dict.fromkeys(res.summary["experiment"]):
             if key in EXPERIMENTS:
@@ -218,7 +232,8 @@ def register(app: typer.Typer) -> None:
             "findings": findings,
         }
         if out is not None:
-            with output_dir(out, command="peergrid sweep") as tmp:
+            stages.start("writing results")
+            with stages, output_dir(out, command="peergrid sweep") as tmp:
                 res.rows.to_csv(tmp / "runs.csv", index=False)
                 res.summary.to_csv(tmp / "summary.csv", index=False)
                 for key in findings:

@@ -1,7 +1,13 @@
 """The ``peergrid`` command line (typer + rich): thin — parse, call, print.
 
-Every :class:`~peergrid.PeergridError` becomes one line on stderr and exit code 2;
-``--json`` prints exactly one JSON object on stdout and nothing else.
+Every :class:`~peergrid.PeergridError` and every usage error (unknown or missing option)
+becomes one line on stderr and exit code 2; ``--json`` prints exactly one JSON object on
+stdout and nothing else (no progress) and writes nothing unless ``--out`` is given.
+
+One flag vocabulary across commands: ``--out DIR`` (a directory; default
+``out/<scenario or command name>``), ``--json``, ``--markets a,b,c``, ``--quick``,
+``--seed N``. Tables fit the terminal (:mod:`peergrid.cli.ui`); steps over a few
+seconds show their progress on a terminal.
 """
 
 from __future__ import annotations
@@ -10,28 +16,60 @@ import contextlib
 import functools
 import json
 import os
+import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from typer.core import TyperGroup
 
+try:  # recent typer vendors click as typer._click
+    from typer._click import exceptions as click_exceptions  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import exceptions as click_exceptions  # type: ignore[no-redef]
+
+from peergrid.cli.ui import Stages, err_console, out_console, print_fitted
 from peergrid.core.errors import ConfigError, PeergridError
 from peergrid.core.output import OUT_HELP, check_output_dir, output_dir, update_dir
 
+
+class OneLineErrors(TyperGroup):
+    """The top-level group: usage errors (unknown option, missing argument …) as one line, exit 2."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+        except click_exceptions.ClickException as exc:
+            if not standalone_mode:
+                raise
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `peergrid` or a group alone: the help was shown
+                exc.show()
+                sys.exit(exc.exit_code)
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+            message = " ".join(exc.format_message().split()).rstrip(".")
+            err_console.print(f"[bold red]error:[/] {escape(message)}{escape(hint)}", highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            if not standalone_mode:
+                raise
+            err_console.print("[bold red]error:[/] interrupted", highlight=False)
+            sys.exit(130)
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
 app = typer.Typer(
     name="peergrid",
+    cls=OneLineErrors,
     help="Peer-to-peer energy trading for local energy communities.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
 )
-
-err_console = Console(stderr=True)
 DEMO_NOTE = (
     "Flagship study: the 17 measured CityLearn 2022 homes, one year, greedy batteries, "
     "no-P2P baseline vs bill sharing, mid-market rate and supply-demand ratio."
@@ -101,34 +139,35 @@ def _print_json(obj: dict) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, allow_nan=False) + "\n")
 
 
-def _metrics_table(summary: dict[str, dict], currency: str) -> Table:
-    table = Table(title="Community results", header_style="bold")
-    cols = [
-        ("market", None),
-        ("self-sufficiency", "self_sufficiency"),
-        ("self-consumption", "self_consumption"),
-        (f"cost ({currency})", "community_cost"),
-        ("purchase saving", "cost_reduction"),
-        ("PM", "pm"),
-        ("peak import (kW)", "peak_import_kw"),
-        ("Jain index", "jain_fairness"),
+METRIC_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("Self-sufficiency", "self_sufficiency"),
+    ("Self-consumption", "self_consumption"),
+    ("Community cost ({currency})", "community_cost"),
+    ("Purchase-cost reduction", "cost_reduction"),
+    ("PM", "pm"),
+    ("Peak import (kW)", "peak_import_kw"),
+    ("Jain index", "jain_fairness"),
+)
+"""(label, key) of the results table; labels follow the metric names of the README."""
+
+
+def _format_metric(key: str, v: Any) -> str:
+    if v is None:
+        return "–"
+    if key in ("self_sufficiency", "self_consumption", "cost_reduction"):
+        return f"{100 * v:.1f} %"
+    if key in ("pm", "jain_fairness"):
+        return f"{v:.3f}"
+    return f"{v:,.1f}"
+
+
+def print_metrics(summary: dict[str, dict], currency: str) -> None:
+    """Print the results table (markets × metrics), transposed or split to fit the terminal."""
+    fields = [label.format(currency=currency) for label, _ in METRIC_COLUMNS]
+    records = [
+        (market, [_format_metric(key, m.get(key)) for _, key in METRIC_COLUMNS]) for market, m in summary.items()
     ]
-    for name, _ in cols:
-        table.add_column(name, justify="right" if _ else "left", min_width=min(len(name), 16))
-    for market, m in summary.items():
-        row = [market]
-        for _, key in cols[1:]:
-            v = m.get(key)
-            if v is None:
-                row.append("–")
-            elif key in ("self_sufficiency", "self_consumption", "cost_reduction"):
-                row.append(f"{100 * v:.1f} %")
-            elif key in ("pm", "jain_fairness"):
-                row.append(f"{v:.3f}")
-            else:
-                row.append(f"{v:,.1f}")
-        table.add_row(*row)
-    return table
+    print_fitted("Community results", "market", fields, records)
 
 
 def _run_study(
@@ -149,30 +188,37 @@ def _run_study(
 
     if out is not None:
         check_output_dir(out)  # refuse before the long work, touching nothing
-    with progress_bar(f"simulating {community.N} participants × {community.T} steps", community.T, not as_json) as cb:
-        comparison = compare(community, markets=markets, control=control, progress=cb, **(market_options or {}))
-    payload: dict[str, Any] = {
-        "scenario": scenario.get("name") if scenario else title,
-        "community": _jsonable(community.summary()),
-        "control": control,
-        "markets": comparison.summary(),
-    }
-    if out is not None:
-        with output_dir(out, command=command) as tmp:
-            comparison.to_parquet(tmp / "results")
-            if write_report:
-                from peergrid.report import write_report as _write_report
+    with Stages(enabled=not as_json) as stages:
+        stages.start(f"control ({control}): {community.N} participants × {community.T} steps", total=community.T)
+        comparison = compare(
+            community, markets=markets, control=control, progress=stages.advance,
+            on_market=lambda name: stages.start(f"clearing {name}"), **(market_options or {}),
+        )  # fmt: skip
+        stages.start("computing metrics")
+        payload: dict[str, Any] = {
+            "scenario": scenario.get("name") if scenario else title,
+            "community": _jsonable(community.summary()),
+            "control": control,
+            "markets": comparison.summary(),
+        }
+        if out is not None:
+            with output_dir(out, command=command) as tmp:
+                stages.start("writing results")
+                comparison.to_parquet(tmp / "results")
+                if write_report:
+                    from peergrid.report import write_report as _write_report
 
-                _write_report(comparison, tmp, title=title, scenario=scenario, notes=notes)
-            (tmp / "summary.json").write_text(json.dumps(payload, indent=2, allow_nan=False))
-        payload["out"] = str(out)
+                    stages.start("building report")
+                    _write_report(comparison, tmp, title=title, scenario=scenario, notes=notes)
+                (tmp / "summary.json").write_text(json.dumps(payload, indent=2, allow_nan=False))
+            payload["out"] = str(out)
     if as_json:
         _print_json(payload)
     else:
-        console = Console(width=None if sys.stdout.isatty() else 140)
-        console.print(_metrics_table(payload["markets"], community.currency))
+        print_metrics(payload["markets"], community.currency)
         if out is not None:
-            console.print(f"results: {out}/results   report: {out}/report.html")
+            report = f"   report: {out}/report.html" if write_report else ""
+            out_console().print(f"results: {out}/results{report}")
     return payload
 
 
@@ -186,24 +232,72 @@ def _parse_markets(markets: str) -> list[str]:
     names = [check_market(m) for m in markets.split(",") if m.strip()]
     if not names:
         raise ConfigError("--markets is empty")
+    return _with_baseline(names)
+
+
+def _with_baseline(names: Sequence[str]) -> list[str]:
+    """``names`` without duplicates, the baseline first (every saving is measured against it)."""
+    names = list(dict.fromkeys(names))
     if "baseline" not in names:
-        names.insert(0, "baseline")  # every saving is measured against it
+        names.insert(0, "baseline")
     return names
 
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object with stable keys.")]
+QUICK_DAYS = 2
+"""``--quick`` keeps the first this many days of a study."""
+
+JsonOpt = Annotated[
+    bool,
+    typer.Option("--json", help="Print one JSON object with stable keys; no progress; nothing written unless --out."),
+]
+QuickOpt = Annotated[bool, typer.Option("--quick", help=f"Only the first {QUICK_DAYS} days (a fast check).")]
+MarketsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--markets",
+        help="Comma-separated markets (baseline, bs, mmr, sdr, uniform, pay-as-bid, mcafee, bilateral); "
+        "default: the scenario's. The baseline is always added.",
+    ),
+]
+ScenarioArg = Annotated[Path, typer.Argument(metavar="SCENARIO", help="Scenario TOML file.")]
+
+
+def default_out(name: str) -> Path:
+    """The default output directory ``out/<name>`` (``name`` made safe as one path component)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "peergrid"
+    return Path("out") / safe
+
+
+def _resolve_out(out: Path | None, name: str, as_json: bool) -> Path | None:
+    """``--out`` as given; else ``out/<name>``, except under ``--json`` (nothing written)."""
+    if out is not None:
+        return out
+    return None if as_json else default_out(name)
+
+
+def _quick(community: Any) -> Any:
+    """The first :data:`QUICK_DAYS` days of ``community``."""
+    steps = max(1, round(24 * QUICK_DAYS / community.dt))
+    return community.select(steps=slice(0, steps)) if community.T > steps else community
 
 
 @app.command()
 @handle_errors
 def demo(
-    out: Annotated[Path, typer.Option(help="Output directory. " + OUT_HELP)] = Path("out/demo"),
+    out: Annotated[
+        Path | None, typer.Option(help="Output directory (default out/demo; none under --json). " + OUT_HELP)
+    ] = None,
     days: Annotated[int, typer.Option(min=1, max=365, help="Days of the data year to simulate.")] = 365,
+    quick: QuickOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the flagship study on shipped real data and write a report."""
     from peergrid.data import citylearn_community
 
+    target = _resolve_out(out, "demo", as_json)
+    if target is not None:
+        check_output_dir(target)
+    days = min(days, QUICK_DAYS) if quick else days
     community = citylearn_community(periods=24 * days)
     community.name = "citylearn-2022 (17 measured homes)"
     scenario = {
@@ -218,7 +312,7 @@ def demo(
         community,
         ["baseline", "bs", "mmr", "sdr"],
         "greedy",
-        out,
+        target,
         title="peergrid demo: P2P sharing in a real community",
         scenario=scenario,
         notes=[DEMO_NOTE],
@@ -227,24 +321,66 @@ def demo(
     )
 
 
-def _load(scenario_path: Path) -> tuple[Any, Any]:
+def _load(scenario_path: Path, seed: int | None = None) -> tuple[Any, Any]:
     from peergrid.simulate.scenario import build, load_scenario
 
     sc = load_scenario(scenario_path)
+    if seed is not None:
+        sc = _reseed(sc, seed)
     return sc, build(sc, str(scenario_path))
 
 
+def _reseed(sc: Any, seed: int) -> Any:
+    """``sc`` with every seed replaced by ``seed`` (synthetic members; order-book bidding)."""
+    update: dict[str, Any] = {}
+    if sc.community.source == "synthetic":
+        update["community"] = sc.community.model_copy(update={"seed": seed})
+    if "market" in sc.model_fields_set:
+        update["market"] = sc.market.model_copy(update={"seed": seed})
+    return sc.model_copy(update=update)
+
+
+def _scenario_markets(sc: Any) -> list[str]:
+    """The markets a scenario asks for: ``[simulation].market`` if set, else ``markets``; baseline added."""
+    from peergrid.market import check_market
+
+    if sc.simulation.market:
+        return _with_baseline([check_market(sc.simulation.market)])
+    return _with_baseline(sc.markets)
+
+
+def _out_name(sc: Any, path: Path) -> str:
+    """The default output name of a scenario: its ``name``, else the file's stem."""
+    return sc.name if "name" in sc.model_fields_set else path.stem
+
+
 def _run_scenario(
-    sc: Any, community: Any, markets: list[str], out: Path | None, as_json: bool, command: str
+    sc: Any,
+    community: Any,
+    markets: list[str],
+    out: Path | None,
+    as_json: bool,
+    command: str,
+    *,
+    quick: bool = False,
+    seed: int | None = None,
 ) -> dict:
+    scenario = _scenario_dict(sc)
+    notes = [sc.description] if sc.description else []
+    if quick:
+        community = _quick(community)
+        scenario["quick"] = f"first {QUICK_DAYS} days only (--quick)"
+        notes.append(f"--quick: only the first {QUICK_DAYS} days of the scenario were simulated.")
+    if seed is not None:
+        scenario["seed"] = seed
     return _run_study(
         community,
         markets,
         sc.simulation.control,
         out,
         title=sc.name,
-        scenario=_scenario_dict(sc),
-        notes=[sc.description] if sc.description else [],
+        scenario=scenario,
+        notes=notes,
         as_json=as_json,
         market_options=sc.market.options(),
         command=command,
@@ -254,40 +390,59 @@ def _run_scenario(
 @app.command()
 @handle_errors
 def simulate(
-    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
-    out: Annotated[Path, typer.Option(help="Output directory for Parquet results and report. " + OUT_HELP)],
-    market: Annotated[
-        str | None, typer.Option(help="Market(s), comma-separated (default: the scenario's); the baseline is added.")
+    scenario: ScenarioArg,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Output directory for Parquet results, report and summary.json (default out/<scenario name>; "
+            "none under --json). " + OUT_HELP
+        ),
+    ] = None,
+    markets: MarketsOpt = None,
+    market: Annotated[str | None, typer.Option("--market", hidden=True, help="Deprecated: use --markets.")] = None,
+    quick: QuickOpt = False,
+    seed: Annotated[
+        int | None, typer.Option(min=0, help="Replace the scenario's seeds (synthetic members, bidding).")
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Simulate a scenario with its markets and write results and a report to OUT."""
-    check_output_dir(out)
-    sc, community = _load(scenario)
-    markets = sc.markets if market is None else _parse_markets(market)
-    if sc.simulation.market and market is None:
-        markets = _parse_markets(sc.simulation.market)
-    _run_scenario(sc, community, markets, out, as_json, "peergrid simulate")
+    """Simulate a scenario with its markets and write results, a report and summary.json to OUT."""
+    if market is not None:
+        if markets is not None:
+            raise ConfigError("--market is the old name of --markets; give only --markets")
+        if not as_json:
+            err_console.print("[yellow]note:[/] --market is deprecated; use --markets", highlight=False)
+        markets = market
+    if out is not None:
+        check_output_dir(out)
+    sc, community = _load(scenario, seed)
+    names = _scenario_markets(sc) if markets is None else _parse_markets(markets)
+    target = _resolve_out(out, _out_name(sc, scenario), as_json)
+    _run_scenario(sc, community, names, target, as_json, "peergrid simulate", quick=quick, seed=seed)
 
 
 @app.command()
 @handle_errors
 def compare(
-    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
-    markets: Annotated[
-        str,
-        typer.Option(
-            help="Comma-separated markets (bs, mmr, sdr, uniform, pay-as-bid, mcafee, bilateral); "
-            "the baseline is always added."
-        ),
-    ] = "bs,mmr,sdr",
-    out: Annotated[Path | None, typer.Option(help="Also write results and a report here. " + OUT_HELP)] = None,
+    scenario: ScenarioArg,
+    markets: MarketsOpt = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Also write results, a report and summary.json here. " + OUT_HELP)
+    ] = None,
+    quick: QuickOpt = False,
+    seed: Annotated[
+        int | None, typer.Option(min=0, help="Replace the scenario's seeds (synthetic members, bidding).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Compare markets on a scenario's community and print the metrics."""
-    names = _parse_markets(markets)
-    sc, community = _load(scenario)
-    _run_scenario(sc, community, names, out, as_json, "peergrid compare")
+    """Compare markets on a scenario's community (its markets and [market] options) and print the metrics."""
+    names = _parse_markets(markets) if markets is not None else None
+    if out is not None:
+        check_output_dir(out)
+    sc, community = _load(scenario, seed)
+    _run_scenario(
+        sc, community, names or _scenario_markets(sc), out, as_json, "peergrid compare", quick=quick, seed=seed
+    )
 
 
 @app.command()
@@ -314,22 +469,26 @@ def report(
     from peergrid.market import MARKETS
 
     order = {m: i for i, m in enumerate(MARKETS)}
-    results = {
-        r.market: r for r in sorted((Result.from_parquet(p) for p in subdirs), key=lambda r: order.get(r.market, 9))
-    }
-    comparison = Comparison(results)
-    scenario = None
-    summary_file = directory / "summary.json"
-    if summary_file.is_file():
-        with contextlib.suppress(ValueError, OSError):
-            scenario = {"name": json.loads(summary_file.read_text()).get("scenario")}
-    with update_dir(directory, command="peergrid report") as tmp:
-        write_report(comparison, tmp, title=f"peergrid report: {comparison.community.name}", scenario=scenario)
+    with Stages(enabled=not as_json) as stages:
+        stages.start(f"reading {len(subdirs)} results")
+        results = {
+            r.market: r
+            for r in sorted((Result.from_parquet(p) for p in subdirs), key=lambda r: order.get(r.market, 9))
+        }
+        comparison = Comparison(results)
+        scenario = None
+        summary_file = directory / "summary.json"
+        if summary_file.is_file():
+            with contextlib.suppress(ValueError, OSError):
+                scenario = {"name": json.loads(summary_file.read_text()).get("scenario")}
+        stages.start("building report")
+        with update_dir(directory, command="peergrid report") as tmp:
+            write_report(comparison, tmp, title=f"peergrid report: {comparison.community.name}", scenario=scenario)
     html = directory / "report.html"
     if as_json:
         _print_json({"report": str(html), "markets": comparison.summary()})
     else:
-        Console().print(f"report: {html}")
+        out_console().print(f"report: {html}")
 
 
 def _scenario_dict(sc: Any) -> dict:
@@ -355,9 +514,25 @@ def _register_subcommands() -> None:
 _register_subcommands()
 
 
+def _version(value: bool) -> None:
+    if value:
+        from peergrid import __version__
+
+        typer.echo(f"peergrid {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main() -> None:
-    """peergrid: markets, control and simulation for P2P energy communities."""
+def main(
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the peergrid version and exit."),
+    ] = None,
+) -> None:
+    """peergrid: markets, control and simulation for P2P energy communities.
+
+    Shell completion: peergrid --install-completion (bash, zsh, fish, PowerShell).
+    """
 
 
 def run() -> None:

@@ -8,15 +8,21 @@
 * ``peergrid meters simulate --community C --meters 1000 --rate 10/s --from-data``
   publishes readings of the first N meters of community C on
   ``peergrid/<C>/<serial>/reading`` (QoS 1) — realistic CityLearn profiles with
-  ``--from-data`` — paced at ``--rate`` messages per second over all meters.
+  ``--from-data`` — paced at ``--rate`` messages per second over all meters. It says what
+  it does, prints a status line every :data:`STATUS_EVERY_S` seconds (readings sent,
+  rejected by the broker, rate) and a summary when it ends or is stopped with Ctrl-C
+  (stderr; under ``--json`` only the JSON summary on stdout). The first Ctrl-C stops
+  after the reading in flight (summary, exit code 130); a second one aborts at once.
 
 Registered on the main app by :func:`register` (``peergrid.cli.main`` calls it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,6 +30,9 @@ import typer
 
 from peergrid.cli.main import _print_json, err_console, handle_errors
 from peergrid.core.errors import ConfigError
+
+STATUS_EVERY_S = 10.0
+"""Seconds between the status lines of ``peergrid meters simulate``."""
 
 DB_HELP = "Service database: SQLite file/URL or postgresql://user:pw@host/db (default ./peergrid.db)"
 
@@ -105,6 +114,61 @@ def _keys_from_file(path: Path) -> dict[str, bytes]:
         except ConfigError as exc:
             raise ConfigError(f"{path}: meter {serial[:100]!r}: {exc}") from None
     return out
+
+
+def _say(message: str) -> None:
+    """One status line on stderr (no markup, no wrapping)."""
+    err_console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+def _safe_url(url: str) -> str:
+    """``url`` without a password."""
+    import re
+
+    return re.sub(r"(//[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+class _Status:
+    """The ``progress`` callback of :func:`peergrid.service.mqtt.simulate_meters`: a status line every few s."""
+
+    def __init__(self, quiet: bool, rate: float, every_s: float | None = None) -> None:
+        import time
+
+        self.quiet, self.rate = quiet, rate
+        self.every_s = STATUS_EVERY_S if every_s is None else every_s
+        self.t0 = self.last = time.monotonic()
+
+    def __call__(self, sent: int, refused: int, rounds: int) -> None:
+        import time
+
+        now = time.monotonic()
+        if self.quiet or now - self.last < self.every_s:
+            return
+        self.last = now
+        elapsed = now - self.t0
+        _say(f"{time.strftime('%H:%M:%S')}  {sent:,} readings sent, {refused:,} rejected, "
+             f"{sent / elapsed if elapsed > 0 else 0:.1f}/s (target {self.rate:g}/s), {rounds} period(s) done")
+
+
+@contextlib.contextmanager
+def _graceful_interrupt(stop: threading.Event) -> Iterator[None]:
+    """First Ctrl-C sets ``stop`` (the simulator finishes with a summary); a second one interrupts."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def register(app: typer.Typer) -> None:
@@ -211,19 +275,29 @@ def register(app: typer.Typer) -> None:
                 f"(POST /api/communities/{community}/meters) or lower --meters"
             )
         keys = dict(list(keys.items())[:meters])
-        if not as_json and sys.stderr.isatty():
-            err_console.print(f"simulating {meters} meters at {r:g} msg/s -> {mqtt} (Ctrl-C stops)")
-        try:
+        stop = threading.Event()
+        status = _Status(as_json, r)
+        if not as_json:
+            until = (f"{rounds} period(s)" if rounds is not None else "") + (
+                f"{' or ' if rounds is not None else ''}{duration:g} s" if duration is not None else "")
+            profiles = "CityLearn 2022 profiles" if from_data else "synthetic"
+            _say(f"meters simulate: {meters} meters of community {community} ({profiles}), one signed reading per "
+                 f"meter per {period:g} s period ({backfill} completed period(s) first), {r:g} msg/s to "
+                 f"{_safe_url(mqtt)}; "
+                 f"{'until ' + until if until else 'until stopped'} (Ctrl-C stops with a summary)")
+        with _graceful_interrupt(stop):
             res = simulate_meters(mqtt, community, keys, rate=r, period_s=period, from_data=from_data,
                                   rounds=rounds, backfill=backfill, duration_s=duration, seed=seed,
-                                  no_generation=nogen)
-        except KeyboardInterrupt:
-            raise typer.Exit(130) from None
+                                  no_generation=nogen, stop=stop, progress=status)
+        interrupted = stop.is_set()
         if as_json:
-            _print_json(res.as_dict())
+            _print_json(res.as_dict() | {"rate": round(res.rate, 3), "interrupted": interrupted})
         else:
-            typer.echo(f"published {res.messages} readings of {res.meters} meters over {res.rounds} period(s) "
-                       f"({res.first_ts} .. {res.last_ts}) in {res.seconds:.1f} s")
+            _say(f"{'stopped (Ctrl-C)' if interrupted else 'done'}: published {res.messages:,} readings of "
+                 f"{res.meters} meters over {res.rounds} period(s) ({res.first_ts} .. {res.last_ts}) in "
+                 f"{res.seconds:.1f} s, {res.rate:.1f}/s; {res.refused:,} rejected by the broker")
+        if interrupted:
+            raise typer.Exit(130)
 
     @meters_app.command("provision")
     @handle_errors

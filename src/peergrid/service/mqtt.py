@@ -1439,6 +1439,11 @@ class Publisher:
         """Wait until the broker acknowledged every message; ``False`` on timeout."""
         return self.client.wait_acked(timeout)
 
+    @property
+    def refused(self) -> int:
+        """Messages the broker refused (PUBACK with a failure reason, e.g. not authorised by its ACL)."""
+        return self.client.refused
+
     def close(self) -> None:
         """Flush, disconnect and stop the network thread."""
         self.flush(10.0)
@@ -1455,6 +1460,13 @@ class SimulationResult:
     first_ts: str | None
     last_ts: str | None
     seconds: float
+    refused: int = 0
+    """Messages the broker acknowledged with a failure reason (not authorised, quota …)."""
+
+    @property
+    def rate(self) -> float:
+        """Messages per second over the run."""
+        return self.messages / self.seconds if self.seconds > 0 else 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able."""
@@ -1476,6 +1488,7 @@ def simulate_meters(
     clock: Callable[[], dt.datetime] | None = None,
     stop: threading.Event | None = None,
     no_generation: Iterable[str] = (),
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> SimulationResult:
     """Publish readings of simulated meters, paced at ``rate`` messages per second.
 
@@ -1515,10 +1528,15 @@ def simulate_meters(
     no_generation : iterable of str
         Serials of meters without generation behind them (``Meter.has_generation`` false): they
         report their load as import, no PV and no export (the service refuses exports of such meters).
+    progress : callable, optional
+        ``progress(sent, refused, rounds)``: messages sent, messages the broker refused so far and
+        completed rounds; called about once a second (also while waiting for a period to end) and
+        after every round.
 
     Returns
     -------
     SimulationResult
+        Also when stopped through ``stop`` (what was published until then).
     """
     clock = clock or (lambda: dt.datetime.now(dt.UTC))
     stop = stop or threading.Event()
@@ -1547,6 +1565,14 @@ def simulate_meters(
     n_round = 0
     ts = last_completed(clock()) - step * max(backfill - 1, 0)
     sent = 0
+    next_report = t_start + 1.0
+
+    def report(now: float, force: bool = False) -> None:
+        nonlocal next_report
+        if progress is not None and (force or now >= next_report):
+            next_report = now + 1.0
+            progress(sent, pub.refused, n_round)
+
     try:
         while not stop.is_set():
             if rounds is not None and n_round >= rounds:
@@ -1554,6 +1580,7 @@ def simulate_meters(
             if duration_s is not None and time.monotonic() - t_start >= duration_s:
                 break
             while ts > last_completed(clock()):  # live: wait until the period is over
+                report(time.monotonic())
                 if stop.wait(0.2) or (duration_s is not None and time.monotonic() - t_start >= duration_s):
                     break
             if ts > last_completed(clock()):
@@ -1567,18 +1594,22 @@ def simulate_meters(
             t_round = time.monotonic()
             for i, topic in enumerate(topics):
                 due = t_round + i / rate
-                delay = due - time.monotonic()
-                if delay > 0 and stop.wait(delay):
+                now = time.monotonic()
+                delay = due - now
+                if stop.is_set() or (delay > 0 and stop.wait(delay)):
                     break
                 seq = last_seq[i] = max(time.time_ns() // 1_000_000, last_seq[i] + 1)
                 payload = reading_payload(mkeys[i], community_id, serials[i], ts, int(imp[i]), int(exp[i]),
                                           int(pv[i]), seq)
                 pub.publish(topic, json.dumps(payload, separators=(",", ":")))
                 sent += 1
+                report(now)
             first = first or stamp
             last = stamp
             n_round += 1
             ts = ts + step
+            report(time.monotonic(), force=True)
     finally:
         pub.close()
-    return SimulationResult(len(serials), sent, n_round, first, last, round(time.monotonic() - t_start, 3))
+    return SimulationResult(len(serials), sent, n_round, first, last, round(time.monotonic() - t_start, 3),
+                            refused=pub.refused)

@@ -832,6 +832,7 @@ def compare(
     k: float = 0.5,
     seed: int = 0,
     fee: float = 0.0,
+    on_market: Callable[[str], None] | None = None,
 ) -> Comparison:
     """Simulate several markets on the same community with one shared control run.
 
@@ -852,6 +853,8 @@ def compare(
     bidding, k, seed, fee
         Options of the order-book markets (see :func:`simulate`); the pool rules
         ignore them.
+    on_market : callable, optional
+        Called with each market's name before it is cleared (after the control run).
 
     Returns
     -------
@@ -882,6 +885,8 @@ def compare(
     fault_outcome = _fault_outcome(community, fault_list, true_net, net, clear) if fault_list else None
     results = {}
     for n in names:
+        if on_market is not None:
+            on_market(n)
         clearing = baseline if n == "baseline" else clear(n, net, demand, supply)
         outcome = fault_outcome(n) if fault_outcome is not None else None
         results[n] = Result(community, n, control_name, schedule, net, clearing, baseline, outcome)
