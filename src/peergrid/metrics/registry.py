@@ -62,8 +62,8 @@ class MetricInfo:
         unit = self.unit.replace("currency", currency or "currency")
         return self.label if unit in ("1", "%", "") else f"{self.label} ({unit})"
 
-    def format(self, value: object, currency: str = "") -> str:
-        """Plain-text value with its unit (``"–"`` when undefined), e.g. ``"12.3 %"``.
+    def format(self, value: object, currency: str = "", *, unit: bool = True) -> str:
+        """Plain-text value (``"–"`` when undefined), e.g. ``"12.3 %"`` or ``"1,234.50 EUR"``.
 
         Parameters
         ----------
@@ -71,6 +71,9 @@ class MetricInfo:
             The metric value (fractions for ``%`` metrics).
         currency : str
             Currency code for money metrics.
+        unit : bool
+            Append the unit (``%`` is always shown); ``False`` for table cells whose
+            heading (:meth:`heading`) names it.
         """
         try:
             v = float(value)  # type: ignore[arg-type]
@@ -80,19 +83,17 @@ class MetricInfo:
             return "–"
         if self.kind == "pct":
             return f"{100 * v:.1f} %"
-        if self.kind == "money":
-            return f"{v:,.2f} {currency}".rstrip()
-        if self.kind == "price":
-            return f"{v:.4f} {currency}/kWh".strip()
-        if self.kind == "kw":
-            return f"{v:,.1f} kW"
-        if self.kind == "kwh":
-            return f"{v:,.1f} kWh"
-        if self.kind == "mwh":
-            return f"{v:,.3f} MWh"
-        if self.kind == "count":
-            return f"{v:,.0f}"
-        return f"{v:.3f}"
+        text = {
+            "money": f"{v:,.2f}",
+            "price": f"{v:.4f}",
+            "kw": f"{v:,.1f}",
+            "kwh": f"{v:,.1f}",
+            "mwh": f"{v:,.3f}",
+            "count": f"{v:,.0f}",
+        }.get(self.kind, f"{v:.3f}")
+        if not unit or self.unit in ("1", "steps"):
+            return text
+        return f"{text} {self.unit.replace('currency', currency or 'currency')}"
 
 
 _LANGE = "Lange (2025)"
