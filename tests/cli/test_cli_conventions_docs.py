@@ -185,7 +185,7 @@ def _runnable(argv: list[str]) -> list[str] | None:
     if words[0] in ("--version", "--help") or words[-1] == "--help":
         return words
     if words[0] in QUICK:
-        if words[0] != "demo" and not (ROOT / words[1]).is_file():
+        if words[0] != "demo" and (len(words) < 2 or not (ROOT / words[1]).is_file()):
             return None
         return [*words, "--quick"] if "--quick" not in words else words
     if words[0] == "report":
