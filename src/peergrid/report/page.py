@@ -552,6 +552,10 @@ def write_report(
         + metrics_table_html(comparison)
         + "</section>"
     )
+    from peergrid.report.bills import bills_section_html
+
+    nav.append(("bills", "Bills"))
+    sections.append(bills_section_html(comparison))
     nav.append(("figures", "Figures"))
     sections.append(
         '<section id="figures" aria-labelledby="h-figures"><h2 id="h-figures">Figures</h2>'

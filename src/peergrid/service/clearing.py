@@ -447,6 +447,26 @@ def _metered_net(session: Session, community_id: int, t: dt.datetime) -> dict[in
     return {int(u): (int(i or 0), int(e or 0)) for u, i, e in rows}
 
 
+def pool_p2p_price(demand_kwh: float, traded_kwh: float, price_buy: float, retail: float) -> float | None:
+    """The price of the energy a pool shares between members, currency/kWh (``None`` without P2P volume).
+
+    A pool charges every buyer ``price_buy`` per kWh of deficit; of the community's demand D,
+    ``traded`` kWh come from peers and D − traded from the grid at ``retail``. What buyers pay for
+    the peers' energy, per kWh of it, is (price_buy·D − retail·(D − traded)) / traded; money
+    conservation (Σ bills = the grid bill) makes it equal to what sellers receive per kWh sold to peers.
+
+    Examples
+    --------
+    Mid-market rate, 1.5 kWh demand all met by peers at (0.30 + 0.08) / 2:
+
+    >>> round(pool_p2p_price(1.5, 1.5, 0.19, 0.30), 4)
+    0.19
+    """
+    if not traded_kwh > 0:
+        return None
+    return (price_buy * demand_kwh - retail * (demand_kwh - traded_kwh)) / traded_kwh
+
+
 def _settle_metered(session: Session, community: Community, t: dt.datetime, now: dt.datetime) -> Outcome:
     end = t + dt.timedelta(minutes=community.interval_minutes)
     if now < end:
@@ -493,6 +513,8 @@ def _settle_metered(session: Session, community: Community, t: dt.datetime, now:
             "traded_kwh": float(c.traded[0]),
             "price_buy": float(c.price_buy[0]),
             "price_sell": float(c.price_sell[0]),
+            "p2p_price": pool_p2p_price(float(c.demand[0]), float(c.traded[0]), float(c.price_buy[0]),
+                                        float(c.retail[0])),
             "grid_bill": float(c.grid_bill[0]),
         }
         pay_amount, recv_amount = paid, received

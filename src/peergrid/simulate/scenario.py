@@ -15,8 +15,8 @@ them), a time window, tariffs, a controller and the markets to compare::
     battery_share = 0.2
     seed = 7
     [tariff]
-    retail = "citylearn"   # the shipped time-of-use tariff, or a number (currency/kWh)
-    feed_in = 0.07
+    retail = "citylearn"   # the data set's time-of-use tariff (USD), or a number (currency/kWh)
+    feed_in = 0.07         # or: tariff = "de-household" / "my-tariff.toml", or the full model
     [simulation]
     control = "greedy"
     markets = ["baseline", "bs", "mmr", "sdr"]
@@ -35,6 +35,10 @@ priced and cleared (:mod:`peergrid.market.bidding`)::
 (:func:`peergrid.data.milford_haven.milford_haven_community`; ``[time].start`` is the
 local date, ``days`` whole days; ``boats`` and ``clearness`` apply to it only; the
 tariff defaults to its TOU tariff, ``retail = "milford-haven"``, in GBP).
+
+``[tariff]`` is described in :class:`TariffConfig` and docs/tariffs.md: data from
+``source = "csv"`` needs one (with a currency); the shipped data sets default to their own,
+named in every output.
 
 Unknown keys and out-of-range values raise :class:`~peergrid.ConfigError` naming
 the key and the file.

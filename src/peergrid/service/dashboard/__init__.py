@@ -178,6 +178,11 @@ def _now(request: Request) -> dt.datetime:
     return request.app.state.clock()
 
 
+def chart_tz(c: Community) -> str:
+    """The time zone of the charts' time axes: the community's IANA zone (``Community.tz``) if it has one, else UTC."""
+    return getattr(c, "tz", None) or "UTC"
+
+
 def _next_intervals(c: Community, now: dt.datetime, n: int = 8) -> list[dt.datetime]:
     from peergrid.service.timeutil import floor_interval
 
@@ -286,6 +291,7 @@ def _member_page(request: Request, s: Any, user: User, c: Community, *, msg: str
         "invoices": Q.invoices_of(s, c, user.id),
         "report": user_report(s, c.id, user.id),
         "intervals": _next_intervals(c, now),
+        "tz": chart_tz(c),
         "msg": msg,
         "err": err,
         "form": form or {},
@@ -398,6 +404,7 @@ def community_view(request: Request, cid: Id, page: int = 1, silent: int = SILEN
             "pages": max(1, -(-total // MEMBERS_PER_PAGE)),
             "silent": Q.silent_meters(s, c, now, silent),
             "silent_n": silent,
+            "tz": chart_tz(c),
         }
     return templates.TemplateResponse(request, "community.html", ctx)
 

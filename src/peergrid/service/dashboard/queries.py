@@ -410,7 +410,19 @@ def members(session: Session, c: Community, limit: int, offset: int) -> tuple[in
 
 
 def clearing_runs(session: Session, c: Community, limit: int = 24) -> list[dict[str, Any]]:
-    """Latest market clearing results: interval, phase, price, volume, trades."""
+    """Latest market clearing results: interval, phase, price, volume, trades.
+
+    ``price`` (currency/kWh) is the run's uniform clearing price; for a pool (bill sharing,
+    mid-market rate, supply-demand ratio: P2P volume settled in the metered phase) the price
+    of the energy shared between members (:func:`peergrid.service.clearing.pool_p2p_price`;
+    runs settled before it was recorded get it from their summary and the community's current
+    retail price), with ``price_kind = "pool"``. Order books without a single price (pay-as-bid,
+    bilateral, McAfee) give ``price_paid`` / ``price_received``, the volume-weighted mean prices
+    paid by buyers and received by sellers, with ``price_kind = "book"``. So every run with P2P
+    volume shows a price; runs without it show none.
+    """
+    from peergrid.service.clearing import pool_p2p_price
+
     rows = session.execute(
         sa.select(ClearingRun).where(ClearingRun.community_id == c.id)
         .order_by(ClearingRun.interval_start.desc(), ClearingRun.id.desc()).limit(limit)
@@ -419,10 +431,19 @@ def clearing_runs(session: Session, c: Community, limit: int = 24) -> list[dict[
     for r in rows:
         s = r.summary or {}
         traded = s.get("traded_wh")
+        traded_kwh = (traded / 1000) if traded is not None else s.get("traded_kwh")
+        price, paid, received, kind = s.get("clearing_price"), None, None, None
+        if price is None and traded_kwh is not None and traded_kwh > 0:
+            if r.phase == "metered" and s.get("price_buy") is not None and s.get("demand_kwh") is not None:
+                price, kind = s.get("p2p_price"), "pool"
+                if price is None:
+                    price = pool_p2p_price(s["demand_kwh"], traded_kwh, s["price_buy"], c.retail_price)
+            else:
+                paid, received, kind = s.get("price_buy"), s.get("price_sell"), "book"
         out.append({
             "interval": r.interval_start.isoformat(), "phase": r.phase, "mechanism": r.mechanism,
-            "price": s.get("clearing_price"), "traded_kwh": (traded / 1000) if traded is not None
-            else s.get("traded_kwh"), "trades": s.get("n_trades"), "orders": s.get("n_orders"),
+            "price": price, "price_paid": paid, "price_received": received, "price_kind": kind,
+            "traded_kwh": traded_kwh, "trades": s.get("n_trades"), "orders": s.get("n_orders"),
         })
     return out
 

@@ -17,7 +17,22 @@
     var t = new Date(s);
     return t.toISOString().slice(0, 16).replace("T", " ") + " UTC";
   }
-  function hour(s) { return new Date(s).toISOString().slice(11, 16); }
+  // ---- time on the charts' axes, in the community's time zone (data-tz, an IANA name; UTC if absent or unknown)
+  function parts(s, tz, opts) {
+    var o = Object.assign({ timeZone: tz }, opts), p = {}, f;
+    try { f = new Intl.DateTimeFormat("en-US", o); } catch (e) { o.timeZone = "UTC"; f = new Intl.DateTimeFormat("en-US", o); }
+    f.formatToParts(new Date(s)).forEach(function (x) { p[x.type] = x.value; });
+    return p;
+  }
+  function hour(s, tz) {
+    var p = parts(s, tz, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+    return p.hour + ":" + p.minute;
+  }
+  function dayKey(s, tz) { var p = parts(s, tz, { year: "numeric", month: "2-digit", day: "2-digit" }); return p.year + p.month + p.day; }
+  function dayLabel(s, tz) {  // "Mon 3 Dec"
+    var p = parts(s, tz, { weekday: "short", day: "numeric", month: "short" });
+    return p.weekday + " " + p.day + " " + p.month;
+  }
 
   // ---- charts: data-chart="line|bars|stack", data-source=<id of a JSON script>, data-y=<field>
   function draw(box) {
@@ -44,11 +59,30 @@
       t.textContent = fmtNum(Math.abs(v) < 1e-9 ? 0 : v, Math.abs(hi - lo) < 10 ? 2 : 0);
     });
     var u = el("text", { x: 2, y: T + 10 }, svg); u.textContent = box.dataset.unit || "";
-    [0, Math.floor((data.length - 1) / 2), data.length - 1].forEach(function (i) {
-      var anchor = i === 0 ? "start" : (i === data.length - 1 ? "end" : "middle");
-      var t = el("text", { x: kind === "line" ? x(i) : xb(i) + bw / 2, y: H - 6, "text-anchor": anchor }, svg);
-      t.textContent = hour(data[i].t);
-    });
+    var tz = box.dataset.tz || "UTC";
+    if (box.dataset.axis === "days") {
+      // a tick where each local day starts, labelled "Mon 3 Dec"; the partial first day is labelled if there is room
+      var pos = function (i) { return kind === "line" ? x(i) : xb(i); }, LABEL_W = 64, last = -Infinity, ticks = [];
+      data.forEach(function (d, i) {
+        if (i === 0 ? hour(d.t, tz) === "00:00" : dayKey(d.t, tz) !== dayKey(data[i - 1].t, tz)) ticks.push(i);
+      });
+      ticks.forEach(function (i) { el("line", { x1: pos(i), x2: pos(i), y1: H - B, y2: H - B + 5, class: "axis" }, svg); });
+      var labelled = ticks[0] === 0 ? ticks : [0].concat(ticks);
+      labelled.forEach(function (i, k) {
+        var px = pos(i), partial = k === 0 && ticks[0] !== 0;
+        if (partial && ticks.length && pos(ticks[0]) - px < LABEL_W) return;  // no room before the first full day
+        if (px - last < LABEL_W || px + LABEL_W > W) return;
+        var t = el("text", { x: px + 2, y: H - 6, "text-anchor": "start", class: "day" }, svg);
+        t.textContent = dayLabel(data[i].t, tz);
+        last = px;
+      });
+    } else {
+      [0, Math.floor((data.length - 1) / 2), data.length - 1].forEach(function (i) {
+        var anchor = i === 0 ? "start" : (i === data.length - 1 ? "end" : "middle");
+        var t = el("text", { x: kind === "line" ? x(i) : xb(i) + bw / 2, y: H - 6, "text-anchor": anchor }, svg);
+        t.textContent = hour(data[i].t, tz);
+      });
+    }
     if (kind === "line") {
       el("path", { class: "line", d: data.map(function (d, i) { return (i ? "L" : "M") + x(i).toFixed(1) + " " + y(d[key]).toFixed(1); }).join(" ") }, svg);
     } else {
