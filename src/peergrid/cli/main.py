@@ -508,9 +508,9 @@ def _scenario_dict(sc: Any) -> dict:
 
 
 def _register_subcommands() -> None:
-    from peergrid.cli import clear, control, federation, meters, service, zoom
+    from peergrid.cli import clear, control, data, federation, meters, service, zoom
 
-    for module in (clear, control, federation, zoom, service, meters):
+    for module in (clear, control, federation, zoom, service, meters, data):
         module.register(app)
 
 
