@@ -185,7 +185,7 @@ def _runnable(argv: list[str]) -> list[str] | None:
     if words[0] in ("--version", "--help") or words[-1] == "--help":
         return words
     if words[0] in QUICK:
-        if words[0] != "demo" and not (ROOT / words[1]).is_file():
+        if words[0] != "demo" and (len(words) < 2 or not (ROOT / words[1]).is_file()):
             return None
         return [*words, "--quick"] if "--quick" not in words else words
     if words[0] == "report":
@@ -202,6 +202,7 @@ RUNNABLE = [(w, r) for w, a in EXAMPLES if (r := _runnable(a)) is not None]
 def scratch(tmp_path_factory):
     d = tmp_path_factory.mktemp("examples")
     (d / "scenarios").symlink_to(ROOT / "scenarios")
+    (d / "examples").symlink_to(ROOT / "examples")  # docs/data.md runs examples/data/my-community.toml
     return d
 
 
