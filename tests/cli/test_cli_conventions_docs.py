@@ -152,6 +152,8 @@ def _parse_problem(argv: list[str]) -> str | None:
     try:
         cmd.make_context(" ".join(["peergrid", *path]), rest)
     except Exception as exc:
+        if getattr(exc, "exit_code", None) == 0:  # --version, --help: print and exit 0
+            return None
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         return f"{type(exc).__name__}: {message}"
     return None
