@@ -156,10 +156,12 @@ def test_bad_data_files(tmp_path):
     load, gen = good_frames()
     cases = {
         "gap": (load.drop(load.index[5]), None, "gap"),
-        "duplicate": (pd.concat([load.iloc[:3], load.iloc[2:]]), None, "duplicate"),
+        # identical repeated rows are dropped (reported by `peergrid data check`); conflicting ones stop
+        "duplicate": (pd.concat([load.iloc[:3], load.iloc[2:] + 0.5]), None, "duplicate"),
         "nan": (load.mask(load > 0.9), None, "NaN"),
         "negative": (load - 2.0, None, "negative"),
-        "shape": (load, gen.iloc[:, :2], "shape"),
+        # a generation file may hold only the prosumers' columns, but no meter unknown to the load file
+        "shape": (load, gen.rename(columns={"c": "z"}), "not in"),
     }
     for name, (ld, gn, needle) in cases.items():
         d = tmp_path / name

@@ -155,3 +155,16 @@ def test_a_community_without_tariff_bills_at_its_own_prices() -> None:
     b = res.bills()
     np.testing.assert_allclose(b["total"].to_numpy(), res.participants["bill"].to_numpy(), atol=1e-12)
     assert res.bill_summary()["tariff"] == "retail/feed-in prices"
+
+
+@pytest.mark.parametrize("market", ["baseline", "bs", "mmr", "sdr"])
+def test_pool_fast_path_equals_per_member_allocation(market) -> None:
+    """Pool rules sum the bill with the participant totals; the general path allocates per member."""
+    rng = np.random.default_rng(7)
+    load, gen = rng.uniform(0, 2, (60, 5)), rng.uniform(0, 3, (60, 5)) * [1, 1, 0, 0, 1]
+    t = FULL.with_(export_limit_kw=None, demand_per_kw_month=0.0)
+    fast = peergrid.simulate(apply_tariff(_community(load, gen), t), market=market, control="none")
+    slow = peergrid.simulate(apply_tariff(_community(load, gen), t.with_(export_limit_kw=1e9)), market=market,
+                             control="none")  # fmt: skip
+    assert "_bill_buy" in fast._participant_sums and "_bill_buy" not in slow._participant_sums
+    pd.testing.assert_frame_equal(fast.bills(), slow.bills(), check_exact=False, atol=1e-10)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from peergrid.core.errors import DataError
-from peergrid.core.timeindex import check_timezone, step_hours, validate_index
+from peergrid.core.timeindex import check_timezone, localize_naive, step_hours, validate_index
 
 if TYPE_CHECKING:
     from peergrid.market.tariff import Tariff
@@ -176,22 +176,33 @@ class Community:
     ) -> Community:
         """Build a community from wide DataFrames (time x participant, kWh per step).
 
+        Timestamps are treated as in scenario data files: a **naive** index holds
+        local times in the community zone ``tz`` (default ``"UTC"``) and is converted
+        to UTC (a repeated autumn hour: first occurrence summer time, second standard
+        time; a local time that does not exist raises :class:`DataError`); an
+        **aware** index is converted to UTC. The constructor itself stays strict: it
+        takes a UTC (aware) index only.
+
         Parameters
         ----------
         load : pandas.DataFrame
-            Consumption energy per step, kWh; index is the UTC time index, columns
-            are participant ids.
+            Consumption energy per step, kWh; index is the time index (naive local
+            time in ``tz``, or aware), columns are participant ids.
         generation : pandas.DataFrame, optional
             Generation energy per step, kWh, same index and columns; zeros if omitted.
         participants : pandas.DataFrame, optional
             Participants table; built from the column names if omitted.
         **kwargs
-            Passed to :class:`Community` (``retail``, ``feed_in``, ``name``, ...).
+            Passed to :class:`Community` (``retail``, ``feed_in``, ``name``, ``tz``, ...).
 
         Returns
         -------
         Community
         """
+        tz = check_timezone(str(kwargs.get("tz", "UTC")), "from_frames: tz")
+        load = load.set_axis(_to_utc(load.index, tz, "load"), axis=0)
+        if generation is not None:
+            generation = generation.set_axis(_to_utc(generation.index, tz, "generation"), axis=0)
         if generation is None:
             generation = pd.DataFrame(0.0, index=load.index, columns=load.columns)
         if not generation.index.equals(load.index):
@@ -288,6 +299,19 @@ class Community:
             f"Community({s['name']!r}, N={s['participants']} ({s['prosumers']} prosumers, "
             f"{s['batteries']} batteries), T={s['steps']} x {s['step_hours']} h from {s['start']})"
         )
+
+
+def _to_utc(index: pd.Index, tz: str, what: str) -> pd.DatetimeIndex:
+    """A naive index as local time in ``tz``, an aware one as is, both converted to UTC."""
+    if not isinstance(index, pd.DatetimeIndex):
+        try:
+            index = pd.DatetimeIndex(index)
+        except (ValueError, TypeError):
+            raise DataError(f"{what}: index must hold timestamps, got {type(index).__name__}") from None
+    if index.tz is not None:
+        return index.tz_convert("UTC")
+    utc, _ = localize_naive(index, tz, what=f"{what} index ({tz})")
+    return pd.DatetimeIndex(pd.to_datetime(utc, unit="ns", utc=True))
 
 
 def _normalise_participants(table: pd.DataFrame, n: int, generation: np.ndarray, name: str) -> pd.DataFrame:

@@ -5,6 +5,8 @@
   shipped as ``citylearn_2022.parquet`` — works offline.
 * :func:`synthetic_community`: communities of any size built from those homes.
 * :func:`resample_energy` / :func:`resample_intensive`: exact step conversion.
+* :func:`read_meters` / :func:`parse_meters`: users' own smart-meter exports (long or
+  wide, CSV or Parquet) to kWh per step, with a :class:`MeterReport` (docs/data.md).
 """
 
 from peergrid.data.citylearn import (
@@ -13,15 +15,20 @@ from peergrid.data.citylearn import (
     detect_faulty_pv,
     load_citylearn,
 )
+from peergrid.data.meters import MeterData, MeterReport, parse_meters, read_meters
 from peergrid.data.resample import resample_energy, resample_intensive
 from peergrid.data.synthetic import daily_energy_stats, synthetic_community
 
 __all__ = [
     "CityLearnData",
+    "MeterData",
+    "MeterReport",
     "citylearn_community",
     "daily_energy_stats",
     "detect_faulty_pv",
     "load_citylearn",
+    "parse_meters",
+    "read_meters",
     "resample_energy",
     "resample_intensive",
     "synthetic_community",

@@ -648,36 +648,41 @@ class _BillAccumulator:
                 self.peaks[int(k)] = row if prev is None else np.maximum(prev, row)
         self.steps += len(local_index)
 
-    def add_pool(
-        self, local_index: pd.DatetimeIndex, net: np.ndarray, share_buy: np.ndarray, share_sell: np.ndarray,
-        extra_buy: Sequence[np.ndarray] = (), extra_sell: Sequence[np.ndarray] = (),
-    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-        """Add a pool-rule block without building per-member arrays.
+    @property
+    def pool_ready(self) -> bool:
+        """Whether pool-rule blocks can be added as weighted sums (:meth:`pool_weights`): no export
+        limit and no demand charge, which need each member's per-step energy."""
+        return self.t.export_limit_kw is None and self.t.demand_per_kw_month == 0
 
-        Member i imports d_it·(1 − share_buy_t), buys d_it·share_buy_t from peers and exports
-        s_it·(1 − share_sell_t) (d = max(net, 0), s = max(−net, 0)); valid without export
-        limit and demand charge. Returns Σ_t d_it·w_t for each ``extra_buy`` weight and
-        Σ_t s_it·w_t for each ``extra_sell`` weight, ``(N, k)``, from the same pass.
+    def pool_weights(
+        self, local_index: pd.DatetimeIndex, share_buy: np.ndarray, share_sell: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per-step weights of a pool rule's bill components, ``(T, 5)`` on deficits and ``(T, 2)`` on surpluses.
+
+        Under a pool rule member i imports d_it·(1 − share_buy_t), buys d_it·share_buy_t from
+        peers and exports s_it·(1 − share_sell_t) (d = max(net, 0), s = max(−net, 0)), so
+        ``d.T @ wb`` and ``s.T @ ws`` give its energy, network, import kWh, local network, local
+        kWh and feed-in credit, export kWh (:meth:`add_pool_sums`) without per-member arrays.
         """
+        assert self.pool_ready
         t = self.t
-        assert t.export_limit_kw is None and t.demand_per_kw_month == 0
         fb, fs = 1.0 - share_buy, 1.0 - share_sell
-        local = share_buy * t.local_network_rate.values(local_index)
         wb = np.stack([fb * t.energy_rate.values(local_index), fb * t.network_rate.values(local_index), fb,
-                       local, share_buy, *extra_buy], axis=1)  # fmt: skip
-        ws = np.stack([fs * t.feed_in_rate.values(local_index), fs, *extra_sell], axis=1)
-        b = np.maximum(net, 0.0).T @ wb
-        x = np.maximum(-net, 0.0).T @ ws
+                       share_buy * t.local_network_rate.values(local_index), share_buy], axis=1)  # fmt: skip
+        ws = np.stack([fs * t.feed_in_rate.values(local_index), fs], axis=1)
+        return wb, ws
+
+    def add_pool_sums(self, b: np.ndarray, x: np.ndarray, steps: int) -> None:
+        """Add ``d.T @ wb`` ``(N, 5)`` and ``s.T @ ws`` ``(N, 2)`` of :meth:`pool_weights` over ``steps`` steps."""
         self.sums["energy"] += b[:, 0]
         self.sums["network"] += b[:, 1]
-        self.sums["tax"] += t.tax_per_kwh * b[:, 2]
+        self.sums["tax"] += self.t.tax_per_kwh * b[:, 2]
         self.kwh["import_kwh"] += b[:, 2]
         self.sums["local_network"] += b[:, 3]
         self.kwh["local_kwh"] += b[:, 4]
         self.sums["feed_in_credit"] += x[:, 0]
         self.kwh["export_kwh"] += x[:, 1]
-        self.steps += len(local_index)
-        return b[:, 5:], x[:, 2:]
+        self.steps += steps
 
     def frame(self, ids: Sequence[object] | None) -> pd.DataFrame:
         t, N = self.t, self.N

@@ -124,9 +124,12 @@ class Result:
         c, b = self.clearing, self.baseline
         own = c.participant_totals()  # None for pool rules: their allocation is deficit × per-slot share
         one_b, one_s = np.ones_like(c.demand), np.ones_like(c.supply)
+        bill = self._pool_bill_weights() if own is None else None
         if own is None:
             wb = np.stack([one_b, b.price_buy, c.peer_share_buy, c.price_buy], axis=1)
             ws = np.stack([one_s, b.price_sell, c.peer_share_sell, c.price_sell], axis=1)
+            if bill is not None:  # the bill components ride along in the same pass over net
+                wb, ws = np.hstack([wb, bill[1]]), np.hstack([ws, bill[2]])
         else:
             wb = np.stack([one_b, b.price_buy], axis=1)
             ws = np.stack([one_s, b.price_sell], axis=1)
@@ -145,7 +148,30 @@ class Result:
         }
         if own is None:
             own = {"bought": acc_b[:, 2], "purchase_cost": acc_b[:, 3], "sold": acc_s[:, 2], "revenue": acc_s[:, 3]}
+            if bill is not None:
+                own |= {"_bill_buy": acc_b[:, 4:], "_bill_sell": acc_s[:, 4:]}
         return sums | own
+
+    def _pool_bill_weights(self) -> tuple[object, np.ndarray, np.ndarray] | None:
+        """(accumulator, deficit weights, surplus weights) of the bill components of a pool rule, or None.
+
+        The last column of each is the market price beyond the grid price on the member's own grid
+        energy (its net payment to peers). None when the tariff needs per-member series (export
+        limit, demand charge) or the clearing is an order book.
+        """
+        from peergrid.market.tariff import _BillAccumulator, community_tariff
+
+        com, c = self.community, self.clearing
+        if isinstance(c, OrderClearing):
+            return None
+        acc = _BillAccumulator(community_tariff(com), com.N, com.dt)
+        if not acc.pool_ready:
+            return None
+        fb, fs = c.peer_share_buy, c.peer_share_sell
+        wb, ws = acc.pool_weights(com.local_index, fb, fs)
+        p2p_b = c.price_buy - (1.0 - fb) * com.retail
+        p2p_s = -(c.price_sell - (1.0 - fs) * com.feed_in)
+        return acc, np.column_stack([wb, p2p_b]), np.column_stack([ws, p2p_s])
 
     @cached_property
     def participants(self) -> pd.DataFrame:
@@ -217,29 +243,24 @@ class Result:
         from peergrid.market.tariff import _BillAccumulator, community_tariff
 
         com, c = self.community, self.clearing
-        tariff = community_tariff(com)
-        local = com.local_index
-        acc = _BillAccumulator(tariff, com.N, com.dt)
-        market = np.zeros(com.N)
-        at_grid_prices = np.zeros(com.N)
-        pool = not isinstance(c, OrderClearing) and tariff.export_limit_kw is None and not tariff.demand_per_kw_month
-        for blk in _time_blocks(com.T, _BLOCK if pool else max(_BLOCK // max(com.N // 64, 1), 1)):
-            x = self.net[blk]
-            if pool:  # every buyer (seller) of a slot alike: one pass of weighted sums, no (T, N) temporaries
-                fb, fs = c.peer_share_buy[blk], c.peer_share_sell[blk]
-                # extra sums: the market bill and the member's grid energy at λb / λs
-                b, e = acc.add_pool(local[blk], x, fb, fs, (c.price_buy[blk] - (1.0 - fb) * com.retail[blk],),
-                                    (c.price_sell[blk] - (1.0 - fs) * com.feed_in[blk],))  # fmt: skip
-                market += b[:, 0] - e[:, 0]  # accumulates market − at_grid_prices directly
-                continue
-            a = c.allocate(x, blk)
-            acc.add(local[blk], a.grid_import, a.grid_export, a.bought)
-            market += a.bill.sum(axis=0)
-            at_grid_prices += a.grid_import.T @ com.retail[blk] - a.grid_export.T @ com.feed_in[blk]
-        df = acc.frame(com.ids)
+        sums = self._participant_sums
+        if "_bill_buy" in sums:  # a pool rule: summed with the participant totals (one pass over net)
+            acc = self._pool_bill_weights()[0]  # type: ignore[index]
+            bb, bs = sums["_bill_buy"], sums["_bill_sell"]
+            acc.add_pool_sums(bb[:, :5], bs[:, :2], com.T)  # type: ignore[attr-defined]
+            p2p = bb[:, 5] + bs[:, 2]
+        else:
+            acc = _BillAccumulator(community_tariff(com), com.N, com.dt)
+            local = com.local_index
+            p2p = np.zeros(com.N)
+            for blk in _time_blocks(com.T, max(_BLOCK // max(com.N // 64, 1), 1)):
+                a = c.allocate(self.net[blk], blk)
+                acc.add(local[blk], a.grid_import, a.grid_export, a.bought)
+                p2p += a.bill.sum(axis=0) - (a.grid_import.T @ com.retail[blk] - a.grid_export.T @ com.feed_in[blk])
+        df = acc.frame(com.ids)  # type: ignore[attr-defined]
         # what the market charged beyond the grid's marginal prices on each member's own grid energy:
         # net payments to peers (Σ over members = operator fees; 0 for the pool rules)
-        df.insert(df.columns.get_loc("total"), "p2p", market - at_grid_prices)
+        df.insert(df.columns.get_loc("total"), "p2p", p2p)
         df["total"] += df["p2p"]
         return df
 

@@ -15,8 +15,8 @@ them), a time window, tariffs, a controller and the markets to compare::
     battery_share = 0.2
     seed = 7
     [tariff]
-    retail = "citylearn"   # the shipped time-of-use tariff, or a number (currency/kWh)
-    feed_in = 0.07
+    retail = "citylearn"   # the data set's time-of-use tariff (USD), or a number (currency/kWh)
+    feed_in = 0.07         # or: tariff = "de-household" / "my-tariff.toml", or the full model
     [simulation]
     control = "greedy"
     markets = ["baseline", "bs", "mmr", "sdr"]
@@ -36,6 +36,10 @@ priced and cleared (:mod:`peergrid.market.bidding`)::
 local date, ``days`` whole days; ``boats`` and ``clearness`` apply to it only; the
 tariff defaults to its TOU tariff, ``retail = "milford-haven"``, in GBP).
 
+``[tariff]`` is described in :class:`TariffConfig` and docs/tariffs.md: data from
+``source = "csv"`` needs one (with a currency); the shipped data sets default to their own,
+named in every output.
+
 Unknown keys and out-of-range values raise :class:`~peergrid.ConfigError` naming
 the key and the file.
 """
@@ -51,8 +55,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from peergrid.core.community import Community
 from peergrid.core.errors import ConfigError, DataError, PeergridError
-from peergrid.core.timeindex import validate_index
+from peergrid.core.timeindex import check_timezone
 from peergrid.core.tomlconfig import read_toml, validate_model
+from peergrid.data.meters import MeterReport, read_meters
 from peergrid.market.bidding import BIDDING, MARKETS, check_market, is_order_market
 
 if TYPE_CHECKING:
@@ -64,17 +69,27 @@ class _Strict(BaseModel):
 
 
 class TimeConfig(_Strict):
-    """Time window: start (UTC), length (``days`` or ``periods``) and step ``freq``."""
+    """Time window: start, length (``days`` or ``periods``), step ``freq`` and zone ``tz``.
 
-    start: str | None = None  # default: the data start (CityLearn) or 2022-08-01 (synthetic)
+    ``tz`` is the community's IANA time zone (default ``"UTC"``), set as
+    :attr:`Community.tz` for every source; a naive ``start`` and naive timestamps in
+    user data files are local times in it.
+    """
+
+    start: str | None = None  # default: the data start (CityLearn, csv) or 2022-08-01 (synthetic)
     days: float | None = Field(default=None, gt=0, le=3660)
     periods: int | None = Field(default=None, gt=0)
-    freq: str = "1h"
+    freq: str = "1h"  # csv: default the data's own step
+    tz: str = "UTC"
 
     @model_validator(mode="after")
     def _check(self) -> TimeConfig:
         if self.days is not None and self.periods is not None:
             raise ValueError("give either days or periods, not both")
+        try:
+            check_timezone(self.tz, "tz")
+        except DataError as exc:
+            raise ValueError(str(exc)) from None
         try:
             if self.start is not None:
                 pd.Timestamp(self.start)
@@ -92,6 +107,20 @@ class TimeConfig(_Strict):
     def step(self) -> pd.Timedelta:
         """Step length."""
         return pd.Timedelta(pd.tseries.frequencies.to_offset(self.freq))
+
+    def start_utc(self) -> pd.Timestamp | None:
+        """``start`` as a UTC timestamp (a naive start is local time in :attr:`tz`)."""
+        if self.start is None:
+            return None
+        ts = pd.Timestamp(self.start)
+        if ts.tzinfo is None:
+            try:
+                ts = ts.tz_localize(self.tz, ambiguous="raise", nonexistent="raise")
+            except (ValueError, TypeError) as exc:  # pytz/zoneinfo errors derive from ValueError
+                raise ConfigError(
+                    f"[time].start = {self.start!r} is not a valid local time in {self.tz}: {exc}"
+                ) from None
+        return ts.tz_convert("UTC")
 
     def n_periods(self, default_days: float = 365) -> int:
         """Number of steps of the window."""
@@ -116,6 +145,11 @@ class CommunityConfig(_Strict):
     prosumers: int | None = Field(default=None, ge=0)
     battery_share: float = Field(default=0.3, ge=0, le=1)
     batteries: bool = True
+    format: Literal["auto", "long", "wide"] = "auto"  # csv: layout of the data files
+    units: Literal["Wh", "kWh", "W", "kW"] | None = None  # csv: default from the value column's name, else kWh
+    dayfirst: bool = False  # csv: dates like 05.06.2023 are 5 June
+    gaps: Literal["error", "interpolate", "zero"] = "error"  # csv: missing values
+    columns: dict[str, str] | None = None  # csv: column names {time, meter, value, kind}
     homes: list[str] | None = None
     seed: int = 0
     pv_kwp_range: tuple[float, float] = (3.0, 8.0)
@@ -147,9 +181,21 @@ class CommunityConfig(_Strict):
         if self.source == "csv" and self.load is None:
             raise ValueError("source = 'csv' needs a load file")
         if self.source != "csv":
-            for key in ("load", "generation", "participants"):
-                if getattr(self, key) is not None:
+            for key in ("load", "generation", "participants", "format", "units", "dayfirst", "gaps", "columns"):
+                if key in self.model_fields_set:
                     raise ValueError(f"{key} applies to source = 'csv' only")
+        if self.source != "synthetic":
+            for key in ("battery_share", "seed", "pv_kwp_range", "battery_kwh_range"):
+                if key in self.model_fields_set:
+                    where = (
+                        "give batteries and PV per participant in the participants file"
+                        if self.source == "csv" else "the source's homes have their own PV and batteries"
+                    )
+                    raise ValueError(f"{key} applies to source = 'synthetic' only ({where})")
+        if self.columns is not None:
+            unknown = set(self.columns) - {"time", "meter", "value", "kind"}
+            if unknown:
+                raise ValueError(f"columns: unknown keys {sorted(unknown)} (use time, meter, value, kind)")
         for key in ("pv_kwp_range", "battery_kwh_range"):
             lo, hi = getattr(self, key)
             if not 0 <= lo <= hi:
@@ -282,7 +328,9 @@ class Scenario(_Strict):
         -------
         Community
             With its :attr:`~Community.tariff` (:meth:`resolve_tariff`); ``retail`` and
-            ``feed_in`` are that tariff's marginal prices.
+            ``feed_in`` are that tariff's marginal prices. :attr:`Community.tz` is
+            ``[time] tz`` (when given, and always for csv data), set before the tariff
+            is resolved so that time-of-use hours are local.
         """
         c = self.community
         if c.source == "milford-haven":
@@ -291,6 +339,8 @@ class Scenario(_Strict):
             com = self._csv_community(Path(base_dir))
         else:
             com = self._profile_community()
+        if "tz" in self.time.model_fields_set or c.source == "csv":
+            com.tz = self.time.tz
         return self._with_tariff(com, Path(base_dir))
 
     def _profile_community(self) -> Community:
@@ -301,10 +351,11 @@ class Scenario(_Strict):
             periods = self.time.n_periods()
         except ValueError as exc:
             raise ConfigError(f"[time]: {exc}") from None
+        start = self.time.start_utc()
         if c.source == "citylearn":
             com = citylearn_community(
                 homes=c.homes,
-                start=self.time.start,
+                start=start,
                 periods=periods,
                 freq=self.time.freq,
                 with_batteries=c.batteries,
@@ -313,9 +364,11 @@ class Scenario(_Strict):
             kwargs: dict[str, object] = {}
             if c.prosumers is not None:
                 kwargs["n_prosumers"] = c.prosumers
+            if start is None:
+                start = pd.Timestamp("2022-08-01").tz_localize(self.time.tz).tz_convert("UTC")
             com = synthetic_community(
                 c.households,  # type: ignore[arg-type]
-                start=self.time.start or "2022-08-01",
+                start=start,
                 periods=periods,
                 freq=self.time.freq,
                 pv_share=c.pv_share if c.pv_share is not None else 0.5,
@@ -447,33 +500,137 @@ class Scenario(_Strict):
             f"[tariff]: tariff file {path} not found; shipped tariffs are {', '.join(SHIPPED_TARIFFS)}"
         )
 
+    def read_data(self, base_dir: str | Path = ".") -> tuple[pd.DataFrame, pd.DataFrame | None, list[MeterReport]]:
+        """Read the csv source's data files with the scenario's options (no window, no resampling).
+
+        Parameters
+        ----------
+        base_dir : str or pathlib.Path
+            Directory relative paths are resolved against.
+
+        Returns
+        -------
+        (pandas.DataFrame, pandas.DataFrame or None, list of MeterReport)
+            Load and generation, kWh per step (same UTC index and meter columns;
+            a meter missing from one of them is zero there), and a report per file.
+        """
+        c = self.community
+        base = Path(base_dir)
+        opts: dict = dict(format=c.format, tz=self.time.tz, units=c.units, dayfirst=c.dayfirst, gaps=c.gaps,
+                          columns=c.columns)
+        first = read_meters(base / c.load, **opts)  # type: ignore[operator]
+        load, gen, reports = first.load, first.generation, [first.report]
+        if c.generation:
+            if gen is not None:
+                raise ConfigError(
+                    f"{c.load} already holds generation rows (its {first.report.columns.get('kind')!r} column); "
+                    "remove [community].generation or the export rows"
+                )
+            second = read_meters(base / c.generation, **opts)
+            gen = second.generation if second.generation is not None else second.load
+            reports.append(second.report)
+            if not gen.index.equals(load.index):
+                r1, r2 = first.report, second.report
+                raise DataError(
+                    f"{c.generation}: time span or step ({r2.start} to {r2.end}, {r2.step}) differs from "
+                    f"{c.load} ({r1.start} to {r1.end}, {r1.step})"
+                )
+            unknown = [m for m in gen.columns if m not in load.columns]
+            if unknown:
+                raise DataError(f"{c.generation}: meter(s) {unknown[:5]} not in {c.load}")
+            gen = gen.reindex(columns=load.columns, fill_value=0.0)
+        return load, gen, reports
+
+    def _window(self, load: pd.DataFrame, gen: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        """Apply ``[time] start/days/periods/freq`` to data read from files."""
+        from peergrid.data.resample import resample_energy
+
+        tm = self.time
+        index = load.index
+        step = pd.Timedelta(index.freq)
+        end = index[-1] + step
+        tz = tm.tz
+
+        def local(ts: pd.Timestamp) -> str:
+            return ts.tz_convert(tz).strftime("%Y-%m-%d %H:%M")
+
+        span = f"the data cover {local(index[0])} to {local(end)} ({tz})"
+        start = tm.start_utc() or index[0]
+        if not index[0] <= start < end:
+            raise ConfigError(f"[time].start = {tm.start!r} is outside the data: {span}")
+        if (start - index[0]) % step:
+            raise ConfigError(f"[time].start = {tm.start!r} is not on the data's {step} grid")
+        target = tm.step if "freq" in tm.model_fields_set else step
+        if target % step:
+            raise ConfigError(
+                f"[time].freq = {tm.freq!r} is not a multiple of the data step ({step}); use a multiple or omit freq"
+            )
+        if tm.days is not None or tm.periods is not None:
+            if tm.periods is not None:
+                n = tm.periods
+            else:
+                # whole days are local calendar days: 23 or 25 h across a clock change
+                days = float(tm.days)  # type: ignore[arg-type]
+                if days == int(days):
+                    stop_local = start.tz_convert(tz) + pd.DateOffset(days=int(days))
+                    length = stop_local.tz_convert("UTC") - start
+                else:
+                    length = pd.Timedelta(days=days)
+                x = length / target
+                if abs(x - round(x)) > 1e-9:
+                    raise ConfigError(f"[time]: days = {tm.days} is not a whole number of {target} steps")
+                n = round(x)
+            stop = start + n * target
+            if stop > end:
+                raise ConfigError(f"[time]: the window {local(start)} + {tm.days or tm.periods} "
+                                  f"{'days' if tm.days else 'steps'} ends after the data: {span}")
+        else:
+            stop = end
+            if (stop - start) % target:
+                raise ConfigError(
+                    f"[time]: the data from {local(start)} are not a whole number of freq = {tm.freq!r} steps; "
+                    "set [time] days"
+                )
+        frames = [f.loc[start: stop - step] if f is not None else None for f in (load, gen)]
+        if target != step:
+            frames = [resample_energy(f, target) if f is not None else None for f in frames]
+        return frames[0], frames[1]
+
+    def _participants(self, path: Path, ids: list[str]) -> pd.DataFrame:
+        if not path.is_file():
+            raise ConfigError(f"{path}: participants file not found")
+        try:
+            parts = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+            raise DataError(f"{path}: cannot read participants: {str(exc).splitlines()[0]}") from None
+        if "id" not in parts:
+            raise DataError(f"{path}: needs an 'id' column")
+        parts["id"] = parts["id"].astype(str).str.strip()
+        if parts["id"].duplicated().any():
+            raise DataError(f"{path}: duplicate id {parts['id'][parts['id'].duplicated()].iloc[0]!r}")
+        missing = [i for i in ids if i not in set(parts["id"])]
+        if missing:
+            raise DataError(f"{path}: no row for participants {missing[:5]}")
+        extra = sorted(set(parts["id"]) - set(ids))
+        if extra:
+            raise DataError(f"{path}: participants {extra[:5]} have no meter data")
+        parts = parts.set_index("id").loc[ids].reset_index()
+        if not self.community.batteries:
+            for col in ("battery_kwh", "battery_kw"):
+                if col in parts:
+                    parts[col] = 0.0
+        return parts
+
     def _csv_community(self, base: Path) -> Community:
         c = self.community
-        load = read_energy_csv(base / c.load)  # type: ignore[operator]
-        gen = read_energy_csv(base / c.generation) if c.generation else None
-        if gen is not None:
-            if gen.shape != load.shape:
-                raise DataError(f"{c.generation}: shape {gen.shape} does not match {c.load} {load.shape}")
-            if not gen.index.equals(load.index) or list(gen.columns) != list(load.columns):
-                raise DataError(f"{c.generation}: timestamps or participant columns differ from {c.load}")
-        parts = None
-        if c.participants:
-            path = base / c.participants
-            if not path.is_file():
-                raise ConfigError(f"{path}: participants file not found")
-            parts = pd.read_csv(path)
-            if "id" not in parts:
-                raise DataError(f"{path}: needs an 'id' column")
-            parts["id"] = parts["id"].astype(str)
-            missing = set(load.columns) - set(parts["id"])
-            if missing:
-                raise DataError(f"{path}: no row for participants {sorted(missing)[:5]}")
-            parts = parts.set_index("id").loc[list(load.columns)].reset_index()
+        load, gen, _ = self.read_data(base)
+        load, gen = self._window(load, gen)
+        parts = self._participants(base / c.participants, list(load.columns)) if c.participants else None
         try:
             # prices and currency come from the scenario's tariff (_with_tariff); none are assumed here
             return Community.from_frames(
                 load, gen, parts, retail=0.0, feed_in=0.0, name=self.name,
-                source=f"user data: {c.load}" + (f", {c.generation}" if c.generation else ""),
+                source=f"user data: {c.load}" + (f", {c.generation}" if c.generation else ""), tz=self.time.tz,
             )
         except DataError as exc:
             raise DataError(f"{c.load}: {exc}") from None
@@ -520,42 +677,25 @@ def load_scenario(path: str | Path) -> Scenario:
     return scenario_from_dict(read_toml(path, "scenario file"), str(path))
 
 
-def read_energy_csv(path: Path) -> pd.DataFrame:
-    """Read a wide energy CSV: first column timestamps, one column per participant, kWh per step.
+def read_energy_csv(path: Path, tz: str = "UTC") -> pd.DataFrame:
+    """Read a wide energy CSV (timestamps, one column per participant, kWh per step).
+
+    Kept for compatibility; :func:`peergrid.data.meters.read_meters` reads long and
+    wide files with units, time zones and gap policies.
 
     Parameters
     ----------
     path : pathlib.Path
-        CSV file. Naive timestamps are read as UTC.
+        CSV file. Naive timestamps are local times in ``tz``.
+    tz : str
+        Zone of naive timestamps.
 
     Returns
     -------
     pandas.DataFrame
         Validated: fixed-step UTC index without gaps or duplicates, no NaN, numeric.
     """
-    if not path.is_file():
-        raise ConfigError(f"{path}: data file not found")
-    try:
-        df = pd.read_csv(path, index_col=0)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot parse CSV: {str(exc).splitlines()[0]}") from None
-    if df.shape[1] == 0 or len(df) == 0:
-        raise DataError(f"{path}: no data columns or rows")
-    try:
-        idx = pd.DatetimeIndex(pd.to_datetime(df.index, utc=True))
-    except (ValueError, TypeError):
-        raise DataError(f"{path}: first column must hold timestamps") from None
-    df.index = idx
-    try:
-        df = df.apply(pd.to_numeric, errors="raise")
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"{path}: non-numeric value ({exc})") from None
-    if df.isna().any().any():
-        row, col = np.argwhere(df.isna().to_numpy())[0]
-        raise DataError(f"{path}: missing value (NaN) at {df.index[row].isoformat()}, column {df.columns[col]!r}")
-    df.index = validate_index(df.index, f"{path}: time index")
-    df.columns = [str(c) for c in df.columns]
-    return df
+    return read_meters(path, format="wide", tz=tz, units="kWh").load
 
 
 def build(scenario: Scenario, origin: str = "scenario") -> Community:
