@@ -59,6 +59,7 @@ def test_simulate_shows_every_step_with_elapsed_time(tmp_path, terminal):
     steps = [line for line in stderr.splitlines() if line.startswith("✓")]
     names = [s[2:].rsplit("  ", 1)[0] for s in steps]
     assert names == [
+        "building the community of s.toml",
         "control (greedy): 6 participants × 48 steps",
         "clearing baseline",
         "clearing bs",

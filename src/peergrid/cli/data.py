@@ -41,7 +41,7 @@ def toml_snippet(r: MeterReport, gaps: str) -> str:
     Returns
     -------
     str
-        TOML text for ``[time]`` and ``[community]``.
+        TOML text for ``[time]`` and ``[community]``, and a reminder of ``[tariff]``.
     """
     lines = ["[time]", f'tz = "{r.tz}"', "", "[community]", 'source = "csv"', f'load = "{Path(r.origin).name}"',
              f'format = "{r.format}"', f'units = "{r.units}"']
@@ -49,6 +49,7 @@ def toml_snippet(r: MeterReport, gaps: str) -> str:
         lines.append("dayfirst = true")
     if gaps != "error":
         lines.append(f'gaps = "{gaps}"')
+    lines += ["", "# [tariff] is required with csv data (prices and currency): see docs/tariffs.md"]
     return "\n".join(lines)
 
 

@@ -335,13 +335,16 @@ def demo(
     )
 
 
-def _load(scenario_path: Path, seed: int | None = None) -> tuple[Any, Any]:
+def _load(scenario_path: Path, seed: int | None = None, as_json: bool = True) -> tuple[Any, Any]:
     from peergrid.simulate.scenario import build, load_scenario
 
     sc = load_scenario(scenario_path)
     if seed is not None:
         sc = _reseed(sc, seed)
-    return sc, build(sc, str(scenario_path))
+    with Stages(enabled=not as_json) as stages:
+        stages.start(f"building the community of {scenario_path.name}")
+        community = build(sc, str(scenario_path))
+    return sc, community
 
 
 def _reseed(sc: Any, seed: int) -> Any:
@@ -437,7 +440,7 @@ def simulate(
         markets = market
     if out is not None:
         check_output_dir(out)
-    sc, community = _load(scenario, seed)
+    sc, community = _load(scenario, seed, as_json)
     names = _scenario_markets(sc) if markets is None else _parse_markets(markets)
     target = _resolve_out(out, _out_name(sc, scenario), as_json)
     _run_scenario(
@@ -466,7 +469,7 @@ def compare(
     names = _parse_markets(markets) if markets is not None else None
     if out is not None:
         check_output_dir(out)
-    sc, community = _load(scenario, seed)
+    sc, community = _load(scenario, seed, as_json)
     _run_scenario(
         sc, community, names or _scenario_markets(sc), out, as_json, "peergrid compare", quick=quick, seed=seed,
         scenario_path=scenario, figure_format=figure_format, dpi=dpi,
