@@ -129,3 +129,14 @@ def test_zoom_and_federation_json_write_nothing_into_the_current_folder(tmp_path
     # with --out they write where told; without --json, to the default out/zoom/NAME
     code, _, _ = invoke(["zoom", "experiment", "island", "--quick"])
     assert code == 0 and (Path("out/zoom/island") / "summary.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["control", "milford-haven"], ["zoom", "experiment", "island", "--quick", "--out", "{tmp}/z"]],
+    ids=["control", "zoom"],
+)
+def test_other_tables_fit_80_columns(argv, tmp_path):
+    code, stdout, stderr = invoke([a.format(tmp=tmp_path) for a in argv], 80)
+    assert code == 0, stderr
+    assert max(len(line) for line in stdout.splitlines()) <= 80

@@ -18,7 +18,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -113,26 +113,6 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             _fail(f"internal error ({type(exc).__name__}: {exc}); set PEERGRID_DEBUG=1 for a traceback", 1)
 
     return wrapper
-
-
-@contextlib.contextmanager
-def progress_bar(label: str, total: int, enabled: bool) -> Iterator[Callable[[int], None] | None]:
-    """A rich progress bar on a TTY; ``None`` (no output) otherwise."""
-    if not enabled or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-    ) as prog:
-        task = prog.add_task(label, total=total)
-        yield lambda done: prog.update(task, completed=done)
 
 
 def _print_json(obj: dict) -> None:
