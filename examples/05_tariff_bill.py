@@ -3,30 +3,25 @@
 The shipped German household tariff (`de-household`: energy, network charge, electricity
 tax, 19 % VAT, standing charge, feed-in tariff; prices net of VAT) is applied to the
 CityLearn homes for 30 days. A second version of it charges only a third of the network
-fee on energy bought from peers, as some European energy-community schemes do. Each
-member's grid-side bill is split into its components for the no-P2P baseline and for
-supply-demand ratio (SDR) sharing; the peer payments themselves are settled inside the
-community at the SDR prices, which lie between the feed-in tariff and the gross retail price.
+fee on energy bought from peers, as some European energy-community schemes do.
+`Result.bills()` splits each member's bill into its components, including `p2p`, the net
+payment to peers at the market's internal prices.
 """
 
 import peergrid
 from peergrid.data import citylearn_community
 from peergrid.market import apply_tariff, shipped_tariff
-from peergrid.market.tariff import bill_components
 
 tariff = shipped_tariff("de-household")
-local = tariff.with_(local_network=tariff.network.price / 3)  # EUR/kWh bought from peers, net of VAT
+reduced = tariff.with_(local_network=tariff.network.price / 3, name="de-household, local fee / 3")
 print(f"{tariff.name}: {tariff.description}")
 
-community = apply_tariff(citylearn_community(periods=24 * 30), tariff)
-print(f"retail λb {community.retail[0]:.4f}, feed-in λs {community.feed_in[0]:.4f} {community.currency}/kWh")
-
-columns = ["energy", "network", "local_network", "standing", "tax", "vat", "feed_in_credit", "total"]
-for market in ["baseline", "sdr"]:
-    alloc = peergrid.simulate(community, market=market, control="greedy").allocation()
-    for label, t in [("full network fee", tariff), ("local fee / 3", local)]:
-        bills = bill_components(t, community.index, community.tz, alloc.grid_import, alloc.grid_export,
-                                local_exchange=alloc.bought, ids=community.ids)
-        totals = bills[columns].sum()
-        print(f"{market:8s} {label:16s} community grid-side bills {totals['total']:8.2f} {t.currency}: "
-              + ", ".join(f"{k} {v:.2f}" for k, v in totals.items() if k != "total"))
+columns = ["energy", "network", "local_network", "standing", "tax", "vat", "feed_in_credit", "p2p", "total"]
+for t in [tariff, reduced]:
+    community = apply_tariff(citylearn_community(periods=24 * 30), t)
+    print(f"\n{t.name}: retail λb {community.retail[0]:.4f}, feed-in λs {community.feed_in[0]:.4f} {t.currency}/kWh")
+    for market in ["baseline", "sdr"]:
+        bills = peergrid.simulate(community, market=market, control="greedy").bills()
+        print(f"  {market:8s} Σ members " + ", ".join(f"{c} {round(bills[c].sum(), 2) + 0.0:.2f}" for c in columns))
+    print("  SDR bill of the first three members:")
+    print(bills[["local_kwh", "energy", "local_network", "p2p", "total"]].head(3).round(2).to_string())

@@ -27,6 +27,7 @@ REQUIRED_KEYS = {
     "zoom.py": {"devices", "gateways", "steps", "seconds", "radio_s", "vmg_s", "trading_s"},
     "mqtt_ingest.py": {"db", "readings_per_s", "max_lag_s", "dashboard_operator_ms"},
     "attack_review.py": {"db", "attacks", "held", "failed", "requests", "server_errors"},
+    "data_check.py": {"meters", "rows", "read_s", "parse_s", "check_wall_s", "peak_rss_mb"},
 }
 
 

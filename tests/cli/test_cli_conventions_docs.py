@@ -152,6 +152,8 @@ def _parse_problem(argv: list[str]) -> str | None:
     try:
         cmd.make_context(" ".join(["peergrid", *path]), rest)
     except Exception as exc:
+        if getattr(exc, "exit_code", None) == 0:  # --version, --help: print and exit 0
+            return None
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         return f"{type(exc).__name__}: {message}"
     return None
@@ -185,7 +187,7 @@ def _runnable(argv: list[str]) -> list[str] | None:
     if words[0] in ("--version", "--help") or words[-1] == "--help":
         return words
     if words[0] in QUICK:
-        if words[0] != "demo" and not (ROOT / words[1]).is_file():
+        if words[0] != "demo" and (len(words) < 2 or not (ROOT / words[1]).is_file()):
             return None
         return [*words, "--quick"] if "--quick" not in words else words
     if words[0] == "report":
@@ -201,7 +203,9 @@ RUNNABLE = [(w, r) for w, a in EXAMPLES if (r := _runnable(a)) is not None]
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory):
     d = tmp_path_factory.mktemp("examples")
-    (d / "scenarios").symlink_to(ROOT / "scenarios")
+    for name in ("scenarios", "examples"):  # the examples' relative paths, as from the repository root
+        if (ROOT / name).is_dir():
+            (d / name).symlink_to(ROOT / name)
     return d
 
 

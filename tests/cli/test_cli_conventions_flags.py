@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -58,7 +59,7 @@ def test_simulate_without_out_writes_default_dir_and_says_where(scenario, tmp_pa
     assert code == 0, stderr
     out = Path("out/small-community")  # out/<scenario name>, made safe as a directory name
     assert (out / "report.html").is_file() and (out / "results" / "uniform" / "result.json").is_file()
-    assert json.loads((out / "summary.json").read_text())["scenario"] == "small community"
+    assert json.loads((out / "summary.json").read_text())["scenario"]["name"] == "small community"
     assert "out/small-community/results" in stdout.splitlines()[-1]
 
 
@@ -124,6 +125,13 @@ def test_version_and_completion():
     exe = Path(sys.executable).parent / "peergrid"
     proc = subprocess.run([exe, "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.strip() == f"peergrid {peergrid.__version__}"
+    # the completion script works: bash asks for completions of `peergrid sim` and `compare x --mar`
+    proc = subprocess.run([exe, "--show-completion", "bash"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "_PEERGRID_COMPLETE=complete_bash" in proc.stdout
+    for words, cword, expect in (("peergrid sim", 1, "simulate"), ("peergrid compare x.toml --mar", 3, "--markets")):
+        env = {**os.environ, "_PEERGRID_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(cword)}
+        proc = subprocess.run([exe], capture_output=True, text=True, env=env)
+        assert proc.returncode == 0 and proc.stdout.split() == [expect]
 
 
 @pytest.mark.parametrize(

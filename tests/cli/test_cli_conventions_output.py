@@ -67,7 +67,7 @@ def test_results_table_is_wide_when_the_terminal_is(scenario):
     code, stdout, _ = invoke(["compare", scenario], 200)
     assert code == 0
     header = next(line for line in stdout.splitlines() if "market" in line)
-    assert "Self-sufficiency" in header and "Jain index" in header  # one row per market, metrics as columns
+    assert "Self-sufficiency" in header and "Jain fairness" in header  # one row per market, metrics as columns
     assert max(len(line) for line in stdout.splitlines()) <= 200
     values = json.loads(invoke(["compare", scenario, "--json"])[1])["markets"]
     assert f"{100 * values['sdr']['self_sufficiency']:.1f} %" in stdout
@@ -129,3 +129,14 @@ def test_zoom_and_federation_json_write_nothing_into_the_current_folder(tmp_path
     # with --out they write where told; without --json, to the default out/zoom/NAME
     code, _, _ = invoke(["zoom", "experiment", "island", "--quick"])
     assert code == 0 and (Path("out/zoom/island") / "summary.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["control", "milford-haven"], ["zoom", "experiment", "island", "--quick", "--out", "{tmp}/z"]],
+    ids=["control", "zoom"],
+)
+def test_other_tables_fit_80_columns(argv, tmp_path):
+    code, stdout, stderr = invoke([a.format(tmp=tmp_path) for a in argv], 80)
+    assert code == 0, stderr
+    assert max(len(line) for line in stdout.splitlines()) <= 80

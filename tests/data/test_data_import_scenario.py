@@ -167,3 +167,15 @@ def test_gap_policy_from_the_scenario(tmp_path):
         community(scenario(tmp_path, CSV + TARIFF))
     com = community(scenario(tmp_path, CSV + 'gaps = "interpolate"\n' + TARIFF))
     np.testing.assert_allclose(com.load.sum(axis=0), [19.2, 19.2, 38.4])
+
+
+def test_parquet_and_named_columns_from_the_scenario(tmp_path):
+    local = pd.date_range("2023-06-05", periods=8, freq="1h")
+    frame = pd.DataFrame({"Zeit": np.repeat(local, 2), "Zähler": ["A", "B"] * 8, "Wert": 0.5})
+    frame.to_parquet(tmp_path / "m.parquet")
+    body = ('[time]\ntz = "Europe/Berlin"\n[community]\nsource = "csv"\nload = "m.parquet"\nformat = "long"\n'
+            'columns = { time = "Zeit", meter = "Zähler", value = "Wert" }\n' + TARIFF)
+    com = community(scenario(tmp_path, body))
+    assert com.T == 8 and list(com.ids) == ["A", "B"] and com.index[0] == pd.Timestamp("2023-06-04 22:00", tz="UTC")
+    with pytest.raises(ConfigError, match="columns: unknown keys"):
+        community(scenario(tmp_path, body.replace("time = ", "stamp = "), "bad.toml"))

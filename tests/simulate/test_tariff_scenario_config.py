@@ -171,3 +171,26 @@ def test_csv_citylearn_tou_is_the_shipped_tou_in_local_time(tmp_path) -> None:
     assert com.currency == "USD" and com.tariff.name == "citylearn"
     retail, _ = energy_prices(shipped_tariff("citylearn"), com.local_index)
     np.testing.assert_allclose(com.retail, retail)
+
+
+def test_scenario_tou_in_time_tz_across_dst_with_naive_local_meter_data(tmp_path) -> None:
+    """[time] tz = Europe/Berlin: naive meter times are local, and so are the TOU hours (31 March 2024)."""
+    (tmp_path / "load.csv").write_text(
+        "time,a,b\n2024-03-31 00:00,1,1\n2024-03-31 01:00,1,1\n2024-03-31 03:00,1,1\n2024-03-31 04:00,1,1\n"
+    )
+    (tmp_path / "prices.csv").write_text(  # naive day-ahead prices, EUR/MWh, local time
+        "time,price\n2024-03-31 00:00,100\n2024-03-31 01:00,80\n2024-03-31 03:00,120\n2024-03-31 04:00,90\n"
+    )
+    head = 'name = "dst"\n[time]\ntz = "Europe/Berlin"\n[community]\nsource = "csv"\nload = "load.csv"\n'
+    (tmp_path / "tou.toml").write_text(
+        head + '[tariff]\ncurrency = "EUR"\nfeed_in = 0.0\n[tariff.energy]\ntype = "tou"\ndefault = 0.1\n'
+        "periods = [{start = 3, end = 4, price = 0.3}]\n"
+    )
+    com = build_file(str(tmp_path / "tou.toml"))
+    assert com.tz == "Europe/Berlin" and list(com.local_index.hour) == [0, 1, 3, 4]
+    np.testing.assert_allclose(com.retail, [0.1, 0.1, 0.3, 0.1])
+    (tmp_path / "dyn.toml").write_text(
+        head + '[tariff]\ncurrency = "EUR"\n[tariff.energy]\ntype = "dynamic"\nfile = "prices.csv"\nunit = "MWh"\n'
+    )
+    com = build_file(str(tmp_path / "dyn.toml"))
+    np.testing.assert_allclose(com.retail, [0.10, 0.08, 0.12, 0.09])

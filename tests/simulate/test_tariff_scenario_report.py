@@ -24,7 +24,8 @@ def test_report_has_a_bills_section(tmp_path) -> None:
     assert '<section id="bills"' in html and "Tariff <strong>de-household</strong>" in html
     assert "VAT 19%" in html and "export limit 2 kW" in html
     total = cmp["sdr"].bills()["total"].sum()
-    assert f'<td data-bill="total">{total:,.2f}\u00a0EUR</td>' in html
+    assert f'<td data-bill="total">{total:,.2f}</td>' in html and "Total (EUR)" in html
+    assert "-0.00" not in html  # peer payments of pool rules sum to 0
 
 
 def test_cli_json_names_the_tariff_and_has_the_bill_per_market(tmp_path) -> None:

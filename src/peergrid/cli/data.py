@@ -41,7 +41,7 @@ def toml_snippet(r: MeterReport, gaps: str) -> str:
     Returns
     -------
     str
-        TOML text for ``[time]`` and ``[community]``.
+        TOML text for ``[time]`` and ``[community]``, and a reminder of ``[tariff]``.
     """
     lines = ["[time]", f'tz = "{r.tz}"', "", "[community]", 'source = "csv"', f'load = "{Path(r.origin).name}"',
              f'format = "{r.format}"', f'units = "{r.units}"']
@@ -49,6 +49,7 @@ def toml_snippet(r: MeterReport, gaps: str) -> str:
         lines.append("dayfirst = true")
     if gaps != "error":
         lines.append(f'gaps = "{gaps}"')
+    lines += ["", "# [tariff] is required with csv data (prices and currency): see docs/tariffs.md"]
     return "\n".join(lines)
 
 
@@ -124,7 +125,11 @@ def register(app: typer.Typer) -> None:
         gaps: Annotated[str, typer.Option("--gaps", help="error, interpolate or zero.")] = "error",
         as_json: JsonOpt = False,
     ) -> None:
-        """Report meters, span, step, gaps, duplicates and DST issues of FILE, and what peergrid would do."""
+        """Report meters, span, step, gaps, duplicates and DST issues of FILE, and what peergrid would do.
+
+        Exit code 0: usable with these options; 1: a scenario with these options would stop
+        (the problems are listed); 2: unusable (one line on stderr). See docs/data.md.
+        """
         from peergrid.data.meters import read_meters
 
         md = read_meters(file, format=format, tz=tz, units=units, dayfirst=dayfirst, gaps=gaps,  # type: ignore[arg-type]

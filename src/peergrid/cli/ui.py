@@ -123,6 +123,19 @@ def print_fitted(
         console.print(table)
 
 
+def _percent_column() -> Any:
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class PercentColumn(ProgressColumn):
+        """``42%`` for a step with a known total, nothing for a spinner step."""
+
+        def render(self, task: Any) -> Text:
+            return Text(f"{task.percentage:>3.0f}%" if task.total is not None else "    ")
+
+    return PercentColumn()
+
+
 class Stages:
     """Named steps of a long command with their elapsed time; silent unless ``enabled`` on a terminal.
 
@@ -171,7 +184,7 @@ class Stages:
                 SpinnerColumn(),
                 TextColumn("{task.description}"),
                 BarColumn(),
-                TextColumn("{task.percentage:>3.0f}%"),
+                _percent_column(),
                 TimeElapsedColumn(),
                 console=err_console,
                 transient=True,

@@ -19,7 +19,7 @@ milford-haven``, ``federation run/experiment``, ``sweep``, ``zoom experiment``, 
 * An existing directory is updated in place (its entries are swapped), so ``--out .``
   works in an empty current directory or in an earlier output, and the directory itself
   (permissions, a shell sitting in it) is kept.
-* A file ``--out`` (``clear --out trades.csv``) is written through a temporary sibling
+* A file output (:func:`atomic_file`) is written through a temporary sibling
   and :func:`os.replace`; it refuses to replace a directory, a symbolic link or a file
   that is not an earlier output of the same kind.
 """

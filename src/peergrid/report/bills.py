@@ -34,16 +34,15 @@ def _esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _cell(value: object, kind: str, currency: str) -> str:
+def _cell(value: object, kind: str) -> str:
     try:
         v = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         v = math.nan
     if not math.isfinite(v):
         return "–"
-    if kind == "kwh":
-        return f"{v:,.1f}\u00a0kWh"
-    return f"{v:,.2f}\u00a0{_esc(currency)}"
+    text = f"{v:,.1f}" if kind == "kwh" else f"{v:,.2f}"
+    return text[1:] if text.startswith("-") and not text.strip("-0.,") else text  # no "-0.00" from rounding noise
 
 
 def bills_table_html(comparison: Comparison) -> str:
@@ -63,10 +62,13 @@ def bills_table_html(comparison: Comparison) -> str:
 
     bills = {name: res.bill_summary() for name, res in comparison.items()}
     cur = str(next(iter(bills.values()))["currency"])
-    head = "".join(f'<th scope="col">{_esc(label)}</th>' for _, label, _ in BILL_TABLE_COLUMNS)
+    head = "".join(
+        f'<th scope="col">{_esc(label)} ({"kWh" if kind == "kwh" else _esc(cur)})</th>'
+        for _, label, kind in BILL_TABLE_COLUMNS
+    )
     rows = []
     for name, b in bills.items():
-        cells = "".join(f'<td data-bill="{k}">{_cell(b.get(k), kind, cur)}</td>' for k, _, kind in BILL_TABLE_COLUMNS)
+        cells = "".join(f'<td data-bill="{k}">{_cell(b.get(k), kind)}</td>' for k, _, kind in BILL_TABLE_COLUMNS)
         rows.append(f'<tr data-market="{_esc(name)}"><th scope="row">{_esc(market_label(name))}</th>{cells}</tr>')
     return (
         '<div class="scroll"><table class="metrics bills">'

@@ -36,6 +36,22 @@ priced and cleared (:mod:`peergrid.market.bidding`)::
 local date, ``days`` whole days; ``boats`` and ``clearness`` apply to it only; the
 tariff defaults to its TOU tariff, ``retail = "milford-haven"``, in GBP).
 
+``source = "csv"`` reads the users' own meter exports (docs/data.md): long or wide, CSV or
+Parquet, with ``format``, ``units``, ``dayfirst``, ``gaps`` and ``columns``; naive timestamps
+are local time in ``[time] tz`` (the community's zone, default ``"UTC"``, honoured for every
+source); ``[time] start/days/periods`` select a window of the data and ``freq`` resamples it
+(a multiple of the data step). Keys that would have no effect with a source are rejected by
+name (``battery_share``, ``seed``, the ranges: synthetic only)::
+
+    [time]
+    tz = "Europe/Berlin"
+    [community]
+    source = "csv"
+    load = "meters-long.csv"
+    participants = "participants.csv"
+    units = "Wh"
+    gaps = "interpolate"
+
 ``[tariff]`` is described in :class:`TariffConfig` and docs/tariffs.md: data from
 ``source = "csv"`` needs one (with a currency); the shipped data sets default to their own,
 named in every output.
