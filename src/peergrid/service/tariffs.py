@@ -152,7 +152,7 @@ def flat(retail: float, feed_in: float, currency: str) -> dict[str, Any]:
     if not 0 <= feed_in <= retail:
         raise Invalid(f"tariffs must satisfy 0 <= feed_in_price <= retail_price, got {feed_in} and {retail}")
 
-    return Tariff.flat(retail, feed_in, currency).to_dict()
+    return Tariff.flat(retail, feed_in, currency=currency).to_dict()
 
 
 def normalise(data: dict[str, Any], currency: str, tz: str = "UTC") -> dict[str, Any]:
