@@ -59,7 +59,7 @@ def test_simulate_without_out_writes_default_dir_and_says_where(scenario, tmp_pa
     assert code == 0, stderr
     out = Path("out/small-community")  # out/<scenario name>, made safe as a directory name
     assert (out / "report.html").is_file() and (out / "results" / "uniform" / "result.json").is_file()
-    assert json.loads((out / "summary.json").read_text())["scenario"] == "small community"
+    assert json.loads((out / "summary.json").read_text())["scenario"]["name"] == "small community"
     assert "out/small-community/results" in stdout.splitlines()[-1]
 
 

@@ -67,7 +67,7 @@ def test_results_table_is_wide_when_the_terminal_is(scenario):
     code, stdout, _ = invoke(["compare", scenario], 200)
     assert code == 0
     header = next(line for line in stdout.splitlines() if "market" in line)
-    assert "Self-sufficiency" in header and "Jain index" in header  # one row per market, metrics as columns
+    assert "Self-sufficiency" in header and "Jain fairness" in header  # one row per market, metrics as columns
     assert max(len(line) for line in stdout.splitlines()) <= 200
     values = json.loads(invoke(["compare", scenario, "--json"])[1])["markets"]
     assert f"{100 * values['sdr']['self_sufficiency']:.1f} %" in stdout

@@ -7,7 +7,7 @@ import pytest
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 # docs whose examples are executed by their own area's tests
-OWN_TESTS = {"DESIGN.md", "markets.md", "zoom.md", "service.md", "dashboard.md"}
+OWN_TESTS = {"DESIGN.md", "markets.md", "zoom.md", "service.md", "dashboard.md", "reports.md"}
 FILES = sorted(p for p in DOCS.glob("*.md") if p.name not in OWN_TESTS)
 
 

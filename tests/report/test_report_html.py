@@ -93,10 +93,10 @@ def test_html_content(report, comparison, source):
     assert "prices &amp; &lt;tags&gt; are escaped" in text
     # definitions and citations
     for cite in (
-        "Lange eq. 5",
-        "Lange eq. 6",
-        "Lange eq. 7",
-        "Lange eq. 8",
+        "Lange (2025), eq. 5",
+        "Lange (2025), eq. 6",
+        "Lange (2025), eq. 7",
+        "Lange (2025), eq. 8",
         "Liu et al. 2017",
         "Long et al. 2017",
         "Zhou et al. 2018",
@@ -107,7 +107,7 @@ def test_html_content(report, comparison, source):
 
 def test_summary_json_file(report, source):
     data = json.loads((report.parent / "summary.json").read_text(encoding="utf-8"))
-    assert set(data) == {"scenario", "community", "markets"}
+    assert {"peergrid_version", "scenario", "notes", "community", "markets", "tz", "data", "seeds"} <= set(data)
     assert data["scenario"]["tariff"] == {"retail": 0.3, "feed_in": 0.08}
     assert data["community"]["source"] == source
     for market in ("baseline", "bs", "mmr", "sdr"):

@@ -125,7 +125,11 @@ def register(app: typer.Typer) -> None:
         gaps: Annotated[str, typer.Option("--gaps", help="error, interpolate or zero.")] = "error",
         as_json: JsonOpt = False,
     ) -> None:
-        """Report meters, span, step, gaps, duplicates and DST issues of FILE, and what peergrid would do."""
+        """Report meters, span, step, gaps, duplicates and DST issues of FILE, and what peergrid would do.
+
+        Exit code 0: usable with these options; 1: a scenario with these options would stop
+        (the problems are listed); 2: unusable (one line on stderr). See docs/data.md.
+        """
         from peergrid.data.meters import read_meters
 
         md = read_meters(file, format=format, tz=tz, units=units, dayfirst=dayfirst, gaps=gaps,  # type: ignore[arg-type]

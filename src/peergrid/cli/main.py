@@ -120,26 +120,16 @@ def _print_json(obj: dict) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, allow_nan=False) + "\n")
 
 
-METRIC_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("Self-sufficiency", "self_sufficiency"),
-    ("Self-consumption", "self_consumption"),
-    ("Community cost ({currency})", "community_cost"),
-    ("Purchase-cost reduction", "cost_reduction"),
-    ("PM", "pm"),
-    ("Peak import (kW)", "peak_import_kw"),
-    ("Jain index", "jain_fairness"),
-)
-"""(label, key) of the results table; labels follow the metric names of the README."""
+def _metric_columns() -> tuple[tuple[str, str], ...]:
+    from peergrid.metrics import METRICS
+
+    keys = ("self_sufficiency", "self_consumption", "community_cost", "cost_reduction", "pm")
+    keys += ("peak_import_kw", "jain_fairness")
+    return tuple((METRICS[k].heading("{currency}"), k) for k in keys)
 
 
-def _format_metric(key: str, v: Any) -> str:
-    if v is None:
-        return "–"
-    if key in ("self_sufficiency", "self_consumption", "cost_reduction"):
-        return f"{100 * v:.1f} %"
-    if key in ("pm", "jain_fairness"):
-        return f"{v:.3f}"
-    return f"{v:,.1f}"
+METRIC_COLUMNS: tuple[tuple[str, str], ...] = _metric_columns()
+"""(heading, key) of the results table: the labels and units of :data:`peergrid.metrics.METRICS`."""
 
 
 def print_metrics(summary: dict[str, dict], currency: str) -> None:
@@ -153,9 +143,12 @@ def print_metrics(summary: dict[str, dict], currency: str) -> None:
     currency : str
         Currency code shown in the cost header.
     """
+    from peergrid.metrics import METRICS
+
     fields = [label.format(currency=currency) for label, _ in METRIC_COLUMNS]
     records = [
-        (market, [_format_metric(key, m.get(key)) for _, key in METRIC_COLUMNS]) for market, m in summary.items()
+        (market, [METRICS[key].format(m.get(key), currency, unit=False) for _, key in METRIC_COLUMNS])
+        for market, m in summary.items()
     ]
     print_fitted("Community results", "market", fields, records)
 
@@ -173,8 +166,14 @@ def _run_study(
     write_report: bool = True,
     market_options: dict | None = None,
     command: str = "peergrid",
+    figure_format: str = "png",
+    dpi: int | None = None,
+    provenance: dict | None = None,
 ) -> dict:
+    from peergrid.report import DEFAULT_DPI, check_format
     from peergrid.simulate import compare
+
+    figure_format, dpi = check_format(figure_format, DEFAULT_DPI if dpi is None else dpi)  # fail before the work
 
     if out is not None:
         check_output_dir(out)  # refuse before the long work, touching nothing
@@ -192,15 +191,21 @@ def _run_study(
             "markets": comparison.summary(),
         }
         if out is not None:
+            from peergrid.report import summary_json
+            from peergrid.report import write_report as _write_report
+
+            record = {"command": command, **(provenance or {})}
             with output_dir(out, command=command) as tmp:
                 stages.start("writing results")
                 comparison.to_parquet(tmp / "results")
-                if write_report:
-                    from peergrid.report import write_report as _write_report
-
-                    stages.start("building report")
-                    _write_report(comparison, tmp, title=title, scenario=scenario, notes=notes)
-                (tmp / "summary.json").write_text(json.dumps(payload, indent=2, allow_nan=False))
+                if write_report:  # report.html, figures and summary.json
+                    _write_report(
+                        comparison, tmp, title=title, scenario=scenario, notes=notes, format=figure_format, dpi=dpi,
+                        provenance=record, on_stage=lambda name: stages.start(f"report: {name}"),
+                    )  # fmt: skip
+                else:
+                    summary = summary_json(comparison, scenario, title=title, notes=notes, provenance=record)
+                    (tmp / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False))
             payload["out"] = str(out)
     if as_json:
         _print_json(payload)
@@ -250,6 +255,10 @@ MarketsOpt = Annotated[
     ),
 ]
 ScenarioArg = Annotated[Path, typer.Argument(metavar="SCENARIO", help="Scenario TOML file.")]
+FormatOpt = Annotated[
+    str, typer.Option("--format", metavar="png|svg|pdf", help="File format of the report's figures.")
+]
+DpiOpt = Annotated[int, typer.Option("--dpi", min=10, max=2400, help="Resolution of raster figures, dots per inch.")]
 
 
 def default_out(name: str) -> Path:
@@ -291,6 +300,8 @@ def demo(
     ] = None,
     days: Annotated[int, typer.Option(min=1, max=365, help="Days of the data year to simulate.")] = 365,
     quick: QuickOpt = False,
+    figure_format: FormatOpt = "png",
+    dpi: DpiOpt = 110,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the flagship study on shipped real data and write a report."""
@@ -320,6 +331,9 @@ def demo(
         notes=[DEMO_NOTE],
         as_json=as_json,
         command="peergrid demo",
+        figure_format=figure_format,
+        dpi=dpi,
+        provenance={"data": {"files": []}, "seeds": {}},
     )
 
 
@@ -369,8 +383,11 @@ def _run_scenario(
     *,
     quick: bool = False,
     seed: int | None = None,
+    scenario_path: Path | None = None,
+    figure_format: str = "png",
+    dpi: int | None = None,
 ) -> dict:
-    scenario = _scenario_dict(sc)
+    scenario = sc.model_dump(mode="json")  # as validated, defaults included
     notes = [sc.description] if sc.description else []
     if quick:
         community = _quick(community)
@@ -389,6 +406,9 @@ def _run_scenario(
         as_json=as_json,
         market_options=sc.market.options(),
         command=command,
+        figure_format=figure_format,
+        dpi=dpi,
+        provenance=_provenance(sc, scenario_path, community),
     )
 
 
@@ -409,6 +429,8 @@ def simulate(
     seed: Annotated[
         int | None, typer.Option(min=0, help="Replace the scenario's seeds (synthetic members, bidding).")
     ] = None,
+    figure_format: FormatOpt = "png",
+    dpi: DpiOpt = 110,
     as_json: JsonOpt = False,
 ) -> None:
     """Simulate a scenario with its markets and write results, a report and summary.json to OUT."""
@@ -423,7 +445,10 @@ def simulate(
     sc, community = _load(scenario, seed, as_json)
     names = _scenario_markets(sc) if markets is None else _parse_markets(markets)
     target = _resolve_out(out, _out_name(sc, scenario), as_json)
-    _run_scenario(sc, community, names, target, as_json, "peergrid simulate", quick=quick, seed=seed)
+    _run_scenario(
+        sc, community, names, target, as_json, "peergrid simulate", quick=quick, seed=seed,
+        scenario_path=scenario, figure_format=figure_format, dpi=dpi,
+    )  # fmt: skip
 
 
 @app.command()
@@ -438,6 +463,8 @@ def compare(
     seed: Annotated[
         int | None, typer.Option(min=0, help="Replace the scenario's seeds (synthetic members, bidding).")
     ] = None,
+    figure_format: FormatOpt = "png",
+    dpi: DpiOpt = 110,
     as_json: JsonOpt = False,
 ) -> None:
     """Compare markets on a scenario's community (its markets and [market] options) and print the metrics."""
@@ -446,67 +473,85 @@ def compare(
         check_output_dir(out)
     sc, community = _load(scenario, seed, as_json)
     _run_scenario(
-        sc, community, names or _scenario_markets(sc), out, as_json, "peergrid compare", quick=quick, seed=seed
-    )
+        sc, community, names or _scenario_markets(sc), out, as_json, "peergrid compare", quick=quick, seed=seed,
+        scenario_path=scenario, figure_format=figure_format, dpi=dpi,
+    )  # fmt: skip
 
 
 @app.command()
 @handle_errors
 def report(
     directory: Annotated[Path, typer.Argument(help="A directory written by simulate/compare/demo.")],
+    figure_format: Annotated[
+        str | None,
+        typer.Option("--format", metavar="png|svg|pdf", help="Figure format (default: the original run's)."),
+    ] = None,
+    dpi: Annotated[
+        int | None, typer.Option("--dpi", min=10, max=2400, help="Figure resolution (default: the original run's).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """(Re)write report.html from saved results in DIRECTORY.
+    """(Re)write report.html from saved results in DIRECTORY, as the original run wrote it.
 
+    Title, scenario parameters, notes and provenance come from DIRECTORY/summary.json.
     Only files peergrid wrote there (listed in DIRECTORY/.peergrid-output) are replaced.
     """
-    from peergrid.report import write_report
-    from peergrid.simulate import Comparison, Result
+    from peergrid.report import check_format, rebuild_report
 
     if not directory.is_dir():
         raise ConfigError(f"{directory}: no such directory")
-    base = directory / "results" if (directory / "results").is_dir() else directory
-    subdirs = sorted(p for p in base.iterdir() if (p / "result.json").is_file()) if base.is_dir() else []
-    if (base / "result.json").is_file():
-        subdirs = [base]
-    if not subdirs:
-        raise ConfigError(f"{directory}: no peergrid results found (expected */result.json)")
-    from peergrid.market import MARKETS
+    if figure_format is not None or dpi is not None:
+        check_format(figure_format or "png", dpi or 110)
+    from peergrid.simulate.engine import _result_dirs
 
-    order = {m: i for i, m in enumerate(MARKETS)}
+    if not _result_dirs(directory):
+        raise ConfigError(f"{directory}: no peergrid results found (expected */result.json)")
     with Stages(enabled=not as_json) as stages:
-        stages.start(f"reading {len(subdirs)} results")
-        results = {
-            r.market: r
-            for r in sorted((Result.from_parquet(p) for p in subdirs), key=lambda r: order.get(r.market, 9))
-        }
-        comparison = Comparison(results)
-        scenario = None
-        summary_file = directory / "summary.json"
-        if summary_file.is_file():
-            with contextlib.suppress(ValueError, OSError):
-                scenario = {"name": json.loads(summary_file.read_text()).get("scenario")}
-        stages.start("building report")
+
+        def stage(name: str) -> None:
+            stages.start(name if name.startswith("reading") else f"report: {name}")
+
         with update_dir(directory, command="peergrid report") as tmp:
-            write_report(comparison, tmp, title=f"peergrid report: {comparison.community.name}", scenario=scenario)
+            rebuild_report(directory, tmp, format=figure_format, dpi=dpi, on_stage=stage)
     html = directory / "report.html"
     if as_json:
-        _print_json({"report": str(html), "markets": comparison.summary()})
+        markets = json.loads((directory / "summary.json").read_text(encoding="utf-8"))["markets"]
+        _print_json({"report": str(html), "markets": markets})
     else:
         out_console().print(f"report: {html}")
 
 
-def _scenario_dict(sc: Any) -> dict:
-    d = sc.model_dump()
-    flat = {"name": d["name"]}
-    sections = ["time", "community", "tariff", "simulation"] + (["market"] if "market" in sc.model_fields_set else [])
-    for section in sections:
-        for k, v in d[section].items():
-            if v is not None:
-                flat[f"{section}.{k}"] = v if not isinstance(v, (list, tuple)) else ", ".join(map(str, v))
-    if sc.reference:
-        flat["reference"] = sc.reference
-    return flat
+def _provenance(sc: Any, scenario_path: Path | None, community: Any) -> dict:
+    """``summary.json`` facts of a scenario run: seeds, data files (SHA-256), scenario file, tariff."""
+    from peergrid.report import file_provenance
+
+    dump = sc.model_dump(mode="json")
+    seeds = {f"{section}.seed": v["seed"] for section, v in dump.items() if isinstance(v, dict) and "seed" in v}
+    base = scenario_path.parent if scenario_path is not None else Path(".")
+    files: list[Path] = []
+
+    def walk(value: Any) -> None:  # every string value naming an existing file (data, participants, prices …)
+        if isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+        elif isinstance(value, str) and value and len(value) < 4096:
+            path = base / value
+            with contextlib.suppress(OSError, ValueError):
+                if path.is_file() and path not in files:
+                    files.append(path)
+
+    for section in ("community", "tariff", "data"):
+        walk(dump.get(section))
+    tariff = getattr(community, "tariff", None)
+    return {
+        "scenario_file": file_provenance([scenario_path])[0] if scenario_path is not None else None,
+        "seeds": seeds,
+        "data": {"files": file_provenance(files)},
+        "tariff": {"name": tariff.name, "definition": tariff.to_dict()} if tariff is not None else dump.get("tariff"),
+    }
 
 
 def _register_subcommands() -> None:

@@ -462,10 +462,21 @@ class Tariff:
         return self.network_rate if self.local_network is None else self.local_network  # type: ignore[return-value]
 
     @classmethod
-    def flat(cls, retail: float, feed_in: float = 0.0, currency: str = "EUR", name: str = "flat") -> Tariff:
+    def flat(cls, retail: float, feed_in: float = 0.0, *, currency: str, name: str = "flat") -> Tariff:
         """An all-in flat tariff: λb = ``retail`` (gross), λs = ``feed_in``; no other charges.
 
         This is what a bare ``retail = 0.30`` in a scenario means.
+
+        Parameters
+        ----------
+        retail : float
+            Gross retail price, currency/kWh.
+        feed_in : float
+            Feed-in price, currency/kWh.
+        currency : str
+            Currency code (required: peergrid does not guess it).
+        name : str
+            Name shown in outputs.
         """
         return cls(currency=currency, energy=retail, feed_in=feed_in, name=name)
 

@@ -57,7 +57,12 @@ def self_consumption(generation_kwh: float, grid_export_kwh: float) -> float:
 
 
 def cost_reduction(cost: float, baseline_cost: float) -> float:
-    """Energy cost reduction due to sharing (Lange eq. 7).
+    """Relative cost reduction due to sharing (Lange (2025), eq. 7).
+
+    Applied to the members' purchase costs it is the *purchase-cost reduction*
+    (metric ``cost_reduction``); applied to the community's net bill it is the
+    *community net-bill reduction* (``community_cost_reduction``), see
+    :data:`peergrid.metrics.METRICS`.
 
     Parameters
     ----------

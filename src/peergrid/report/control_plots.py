@@ -113,8 +113,14 @@ def plot_run_soc(result: Result, name: str = "") -> Figure:
     if secondary is not None and secondary.owners.size:
         cap2 = np.where(secondary.capacity > 0, secondary.capacity, 1.0)
         for j, owner in enumerate(secondary.owners):
-            ax.plot(x, secondary.energy[:, j] / cap2[j], lw=1.3, ls="--", drawstyle="steps-post",
-                    label=f"{com.ids[owner]} boats")
+            ax.plot(
+                x,
+                secondary.energy[:, j] / cap2[j],
+                lw=1.3,
+                ls="--",
+                drawstyle="steps-post",
+                label=f"{com.ids[owner]} boats",
+            )
     if not sched.owners.size and secondary is None:
         ax.text(0.5, 0.5, "no batteries", transform=ax.transAxes, ha="center", va="center")
     ax.set_ylim(0, 1.02)
@@ -252,9 +258,11 @@ def write_control_report(
         stem = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
         figs.append((f"soc_{stem}", plot_run_soc(res, name), f"Battery state of charge – {_label(name)}."))
         figs.append((f"grid_{stem}", plot_grid_exchange(res, name), f"Load, PV and grid exchange – {_label(name)}."))
-    payload = to_jsonable(dict(summary) if summary is not None else {
-        "costs": {n: r.metrics["community_cost"] for n, r in results.items()}
-    })
+    payload = to_jsonable(
+        dict(summary)
+        if summary is not None
+        else {"costs": {n: r.metrics["community_cost"] for n, r in results.items()}}
+    )
     (out / "summary.json").write_text(json.dumps(payload, indent=2, allow_nan=False), encoding="utf-8")
     blocks = []
     for stem, fig, caption in figs:

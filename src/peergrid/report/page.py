@@ -1,9 +1,11 @@
 """Self-contained HTML report and JSON summary of a :class:`~peergrid.simulate.Comparison`.
 
-:func:`write_report` renders the figures of :mod:`peergrid.report.plots` to PNG,
-embeds them as base64 data URIs in one ``report.html`` (inline CSS, no scripts,
-no external resources: it opens offline and can be mailed as one file) and writes
-the PNGs and ``summary.json`` alongside.
+:func:`write_report` renders the figures of :mod:`peergrid.report.plots` (PNG, SVG
+or PDF at a chosen resolution), embeds them as base64 data URIs in one
+``report.html`` (inline CSS, no scripts, no external resources: it opens offline
+and can be mailed as one file) and writes the figure files and ``summary.json``
+alongside. ``summary.json`` records everything needed to rebuild the same page from
+the saved results (:func:`rebuild_report`, ``peergrid report DIR``).
 """
 
 from __future__ import annotations
@@ -14,15 +16,17 @@ import html
 import io
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
-from peergrid.core.errors import DataError
+from peergrid.core.errors import ConfigError, DataError
 from peergrid.market.bidding import is_order_market
+from peergrid.metrics.registry import METRICS, TABLE_METRICS
 from peergrid.report.plots import (
     display_tz,
     market_label,
@@ -37,67 +41,33 @@ from peergrid.report.plots import (
 from peergrid.simulate.engine import Comparison
 
 __all__ = [
+    "DEFAULT_DPI",
+    "FORMATS",
     "MARKET_GLOSSARY",
     "METRIC_COLUMNS",
+    "check_format",
+    "file_provenance",
     "glossary_entries",
     "metrics_table_html",
+    "rebuild_report",
+    "save_figure",
     "summary_json",
     "to_jsonable",
     "write_report",
 ]
 
-#: Metrics table columns: key, header, format kind.
-METRIC_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("self_sufficiency", "Self-sufficiency", "pct"),
-    ("self_consumption", "Self-consumption", "pct"),
-    ("community_cost", "Community cost", "money"),
-    ("cost_reduction", "Cost reduction", "pct"),
-    ("pm", "PM", "num"),
-    ("peak_import_kw", "Peak import", "kw"),
-    ("jain_fairness", "Jain fairness", "num"),
-    ("share_better_off", "Better off", "pct"),
-    ("traded_kwh", "P2P traded", "kwh"),
-)
+#: Metrics table columns: key, label (:data:`peergrid.metrics.METRICS`), format kind.
+METRIC_COLUMNS: tuple[tuple[str, str, str], ...] = tuple((k, METRICS[k].label, METRICS[k].kind) for k in TABLE_METRICS)
 
-_DPI = 110
+#: Figure file formats of :func:`write_report` and :func:`save_figure`.
+FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
+DEFAULT_DPI = 110  # dots per inch of PNG figures, and the on-screen size of every embedded figure
+_MIME = {"png": "image/png", "svg": "image/svg+xml"}
 
-_DEFINITIONS: tuple[tuple[str, str], ...] = (
-    (
-        "Self-sufficiency (Lange eq. 6)",
-        "Share of the community's total demand supplied by locally produced renewable energy "
-        "(own generation, storage or peers): 1 − grid import / load.",
-    ),
-    (
-        "Self-consumption (Lange eq. 5)",
-        "Share of local renewable output consumed inside the community (by its owner, its battery "
-        "or a peer): 1 − grid export / generation. For the no-P2P baseline this is the strict "
-        "individual form of eq. 5 (output consumed by the same prosumer).",
-    ),
-    (
-        "Community cost",
-        "Sum of all member bills over the horizon; in every slot it equals the community's bill at "
-        "the point of common coupling, λb · import − λs · export (negative = net income).",
-    ),
-    (
-        "Cost reduction (Lange eq. 7)",
-        "Reduction in the energy purchasing cost of buyers due to sharing: "
-        "(cost without P2P − cost with P2P) / cost without P2P.",
-    ),
-    (
-        "PM – performance measure (Lange eq. 8)",
-        "PM = (iESR − v_min) / (v_max − v_min), with iESR the sellers' realised income for their "
-        "surplus, v_min that income at the feed-in tariff λs and v_max at the retail price λb. "
-        "0 for the no-P2P baseline, 1 when sellers capture the whole retail value; negative when a "
-        "mechanism pays sellers less than λs (possible under bill sharing).",
-    ),
-    ("Peak import", "Largest community grid import power over the horizon, kW (energy per step / step length)."),
-    (
-        "Jain fairness",
-        "Jain's index (Σx)² / (n · Σx²) of the per-participant savings x, negative savings counted "
-        "as 0 (Jain, Chiu & Hawe 1984); 1 when everyone saves the same.",
-    ),
-    ("Better off", "Share of participants whose bill is not higher than without P2P trading."),
-    ("P2P traded", "Energy exchanged between members (through the pool or the order book) over the horizon."),
+#: Glossary of the metrics table: (term, text), from :data:`peergrid.metrics.METRICS`.
+_DEFINITIONS: tuple[tuple[str, str], ...] = tuple(
+    (f"{m.label} ({m.reference})" if m.reference else m.label, m.definition)
+    for m in (METRICS[k] for k in TABLE_METRICS)
 )
 
 #: Glossary of every market the simulator runs (:data:`peergrid.market.bidding.MARKETS`): name → (term, text).
@@ -253,22 +223,94 @@ def to_jsonable(value: object) -> object:
     return str(value)
 
 
-def summary_json(comparison: Comparison, scenario: Mapping | None = None) -> dict:
-    """JSON-safe summary of a comparison.
+def file_provenance(paths: Sequence[str | Path]) -> list[dict[str, object]]:
+    """Path, size and SHA-256 of data files, for ``summary.json``.
+
+    Parameters
+    ----------
+    paths : sequence of str or pathlib.Path
+        Files read by the study (missing files are listed with ``sha256 = None``).
+
+    Returns
+    -------
+    list of dict
+        ``{"path", "bytes", "sha256"}`` per file, in the given order.
+    """
+    import hashlib
+
+    out: list[dict[str, object]] = []
+    for p in paths:
+        path = Path(p)
+        if not path.is_file():
+            out.append({"path": str(path), "bytes": None, "sha256": None})
+            continue
+        h = hashlib.sha256()
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        out.append({"path": str(path), "bytes": path.stat().st_size, "sha256": h.hexdigest()})
+    return out
+
+
+def summary_json(
+    comparison: Comparison,
+    scenario: Mapping | None = None,
+    *,
+    title: str | None = None,
+    notes: Sequence[str] | None = None,
+    provenance: Mapping | None = None,
+    figures: Mapping | None = None,
+) -> dict:
+    """JSON-safe record of a study: what was run, on which data, with which result.
+
+    Parameters
+    ----------
+    comparison : Comparison
+        The results.
+    scenario : mapping, optional
+        The scenario as validated, with defaults (nested tables allowed).
+    title : str, optional
+        Report title.
+    notes : sequence of str, optional
+        Free-text notes of the report.
+    provenance : mapping, optional
+        Extra run facts, merged in: ``command``, ``seeds`` (name → seed), ``data``
+        (``files`` with SHA-256, see :func:`file_provenance`), ``tariff`` (name and
+        definition); anything else is kept as given.
+    figures : mapping, optional
+        ``{"format": "png", "dpi": 110}`` of the report's figure files.
 
     Returns
     -------
     dict
-        ``{"scenario": scenario or None, "community": community.summary(),
-        "markets": {name: result.summary()}}`` with NaN → None and numpy → Python.
+        Keys ``peergrid_version``, ``title``, ``scenario``, ``notes``, ``seeds``,
+        ``data`` (``source``, ``tz``, ``files``), ``tz``, ``tariff``, ``figures``,
+        ``community`` (:meth:`~peergrid.Community.summary`), ``control`` and
+        ``markets`` (``{name: metrics}``), plus any other provenance keys; NaN → None,
+        numpy → Python. :func:`rebuild_report` reads it back.
     """
-    return to_jsonable(
-        {
-            "scenario": dict(scenario) if scenario is not None else None,
-            "community": comparison.community.summary(),
-            "markets": {name: res.summary() for name, res in comparison.items()},
-        }
-    )  # type: ignore[return-value]
+    from peergrid import __version__
+
+    com = comparison.community
+    extra = dict(provenance or {})
+    data = {"source": com.source, "tz": com.tz, "files": []} | dict(extra.pop("data", None) or {})
+    first = next(iter(comparison.values()), None)
+    record = {
+        "peergrid_version": __version__,
+        "title": title,
+        "scenario": dict(scenario) if scenario is not None else None,
+        "notes": list(notes or []),
+        "seeds": dict(extra.pop("seeds", None) or {}),
+        "data": data,
+        "tz": com.tz,
+        "tariff": extra.pop("tariff", None),
+        "figures": dict(figures) if figures is not None else {"format": "png", "dpi": DEFAULT_DPI},
+        **extra,
+        "community": com.summary(),
+        "control": first.control if first is not None else None,
+        "markets": {name: res.summary() for name, res in comparison.items()},
+    }
+    return to_jsonable(record)  # type: ignore[return-value]
 
 
 # ---- formatting ------------------------------------------------------------------------------
@@ -315,8 +357,10 @@ def _fmt_step(hours: float) -> str:
     return f"{hours:g} h"
 
 
-def _fmt_time(ts: pd.Timestamp) -> str:
-    return f"{ts.tz_convert('UTC'):%Y-%m-%d %H:%M} UTC"
+def _fmt_time(ts: pd.Timestamp, tz: str = "UTC") -> str:
+    local = ts.tz_convert(tz)
+    offset = local.strftime("%z")
+    return f"{local:%Y-%m-%d %H:%M} (UTC{offset[:3]}:{offset[3:]})" if tz != "UTC" else f"{local:%Y-%m-%d %H:%M} UTC"
 
 
 def _fmt_range(arr: np.ndarray, currency: str) -> str:
@@ -331,8 +375,8 @@ def metrics_table_html(comparison: Comparison) -> str:
     """The metrics table (rows = markets) as an HTML ``<table>`` fragment."""
     cur = comparison.community.currency
     head = "".join(
-        f'<th scope="col">{_esc(label)}{f" ({_esc(cur)})" if kind == "money" else ""}</th>'
-        for _, label, kind in METRIC_COLUMNS
+        f'<th scope="col" title="{_esc(METRICS[key].definition)}">{_esc(METRICS[key].heading(cur))}</th>'
+        for key, _, _ in METRIC_COLUMNS
     )
     rows = []
     for name, res in comparison.items():
@@ -366,15 +410,19 @@ def _community_rows(comparison: Comparison) -> list[tuple[str, str]]:
     s = com.summary()
     res = next(iter(comparison.values()))
     days = com.T * com.dt / 24.0
+    tz = display_tz(com)
     return [
         ("Name", str(s["name"])),
         ("Participants", f"{s['participants']:,}"),
         ("Prosumers", f"{s['prosumers']:,}"),
         ("Consumers", f"{s['consumers']:,}"),
         ("Batteries", f"{s['batteries']:,}"),
-        ("Span", f"{_fmt_time(com.index[0])} to {_fmt_time(com.index[-1] + com.index.freq)} ({days:g} days)"),
+        (
+            "Span",
+            f"{_fmt_time(com.index[0], tz)} to {_fmt_time(com.index[-1] + com.index.freq, tz)} ({days:g} days)",
+        ),
         ("Step", f"{_fmt_step(float(s['step_hours']))} ({s['steps']:,} steps)"),
-        ("Display time zone", display_tz(com)),
+        ("Time zone", f"{tz} (times, daily profiles and figures are local; data are stored in UTC)"),
         ("Total load", _fmt_energy(float(s["load_kwh"]))),
         ("Total generation", _fmt_energy(float(s["generation_kwh"]))),
         ("Retail price λb", _fmt_range(com.retail, com.currency)),
@@ -384,19 +432,23 @@ def _community_rows(comparison: Comparison) -> list[tuple[str, str]]:
     ]
 
 
-def _scenario_rows(scenario: Mapping) -> list[tuple[str, str]]:
+def _scenario_rows(scenario: Mapping, prefix: str = "") -> list[tuple[str, str]]:
+    """One row per parameter; nested tables (TOML sections) become ``section.key`` rows."""
     rows = []
     for k, v in scenario.items():
-        if isinstance(v, str):
-            text = v
-        else:
-            text = json.dumps(to_jsonable(v), ensure_ascii=False)
-        rows.append((str(k), text))
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and v:
+            rows.extend(_scenario_rows(v, f"{key}."))
+            continue
+        if v is None:
+            continue
+        text = v if isinstance(v, str) else json.dumps(to_jsonable(v), ensure_ascii=False)
+        rows.append((key, text))
     return rows
 
 
-def _figure_specs(comparison: Comparison) -> list[tuple[str, object, str, str]]:
-    """(stem, figure, alt text, caption) for every plot, in page order."""
+def _figure_specs(comparison: Comparison) -> list[tuple[str, Callable[[], Figure], str, str]]:
+    """(stem, figure builder, alt text, caption) for every plot, in page order."""
     com = comparison.community
     tz = display_tz(com)
     week = representative_week(comparison)
@@ -408,7 +460,7 @@ def _figure_specs(comparison: Comparison) -> list[tuple[str, object, str, str]]:
     return [
         (
             "daily_profiles",
-            plot_daily_profiles(comparison, market),
+            lambda: plot_daily_profiles(comparison, market),
             f"Line chart of the mean daily profile by hour of day ({tz}) of community load, generation, "
             f"grid import and grid export in kW, for {vs}.",
             f"Mean daily profile by hour of day ({tz}). Load and generation do not depend on the "
@@ -416,7 +468,7 @@ def _figure_specs(comparison: Comparison) -> list[tuple[str, object, str, str]]:
         ),
         (
             "prices",
-            plot_prices(comparison, week),
+            lambda: plot_prices(comparison, week),
             f"Two panels. Top: line chart of internal buy and sell prices per mechanism ({names}) over "
             f"the {week.label}, with retail and feed-in prices as reference lines. Bottom: box plots of "
             "the volume-weighted price distribution over the whole horizon.",
@@ -426,7 +478,7 @@ def _figure_specs(comparison: Comparison) -> list[tuple[str, object, str, str]]:
         ),
         (
             "savings",
-            plot_savings(comparison),
+            lambda: plot_savings(comparison),
             f"Box plots of per-participant savings in {com.currency} relative to the no-P2P baseline "
             f"for each mechanism ({names}), split by prosumers and consumers.",
             f"Per-participant savings over the horizon vs the no-P2P baseline ({com.currency}); "
@@ -434,7 +486,7 @@ def _figure_specs(comparison: Comparison) -> list[tuple[str, object, str, str]]:
         ),
         (
             "soc",
-            plot_soc(comparison, week),
+            lambda: plot_soc(comparison, week),
             (
                 f"Line chart of battery state of charge (percent) over the {week.label} for up to 8 "
                 f"batteries and the mean of all {n_batt} batteries."
@@ -449,7 +501,7 @@ def _figure_specs(comparison: Comparison) -> list[tuple[str, object, str, str]]:
         ),
         (
             "energy_flows",
-            plot_energy_flows(comparison),
+            lambda: plot_energy_flows(comparison),
             "Stacked bar charts per market. Left: local generation split into self-consumed, sold to "
             "peers and exported to the grid. Right: demand split into self-supplied, bought from "
             "peers and imported from the grid.",
@@ -459,10 +511,56 @@ def _figure_specs(comparison: Comparison) -> list[tuple[str, object, str, str]]:
     ]
 
 
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=_DPI, metadata={"Software": None})
-    return buf.getvalue()
+def check_format(fmt: str, dpi: int) -> tuple[str, int]:
+    """Validate a figure format and resolution.
+
+    Returns
+    -------
+    tuple
+        ``(format, dpi)`` with the format lower-cased.
+
+    Raises
+    ------
+    ConfigError
+        Unknown format, or dpi outside 10–2400.
+    """
+    f = str(fmt).lower().lstrip(".")
+    if f not in FORMATS:
+        raise ConfigError(f"figure format {fmt!r} is not one of {', '.join(FORMATS)}")
+    if isinstance(dpi, bool) or not isinstance(dpi, (int, np.integer)) or not 10 <= int(dpi) <= 2400:
+        raise ConfigError(f"dpi {dpi!r} must be a whole number from 10 to 2400")
+    return f, int(dpi)
+
+
+def save_figure(fig: Figure, target: str | Path | io.BytesIO, format: str = "png", dpi: int = DEFAULT_DPI) -> None:
+    """Save a figure reproducibly as PNG, SVG or PDF.
+
+    The same figure gives the same bytes on every call: no creation date or
+    software stamp in the metadata, fixed SVG element ids.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        A figure, e.g. from a ``plot_*`` function.
+    target : str, pathlib.Path or file-like
+        Output file or binary buffer.
+    format : {"png", "svg", "pdf"}
+        File format; SVG and PDF are vector formats (``dpi`` then only applies to
+        embedded raster parts).
+    dpi : int
+        Resolution, dots per inch (a 10 x 5.2 in figure at 300 dpi is 3000 x 1560 px).
+
+    Raises
+    ------
+    ConfigError
+        Unknown format or out-of-range dpi.
+    """
+    import matplotlib
+
+    fmt, dpi = check_format(format, dpi)
+    metadata = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}, "pdf": {"CreationDate": None}}
+    with matplotlib.rc_context({"svg.hashsalt": "peergrid", "svg.fonttype": "path"}):
+        fig.savefig(target, format=fmt, dpi=dpi, metadata=metadata[fmt])
 
 
 def _css() -> str:
@@ -475,15 +573,21 @@ def write_report(
     out_dir: str | Path,
     *,
     title: str = "peergrid study",
-    scenario: dict | None = None,
-    notes: list[str] | None = None,
+    scenario: Mapping | None = None,
+    notes: Sequence[str] | None = None,
+    format: str = "png",
+    dpi: int = DEFAULT_DPI,
+    provenance: Mapping | None = None,
+    on_stage: Callable[[str], None] | None = None,
 ) -> Path:
     """Write a self-contained HTML report of a comparison.
 
-    Files written into ``out_dir`` (created if missing): ``daily_profiles.png``,
-    ``prices.png``, ``savings.png``, ``soc.png``, ``energy_flows.png``,
-    ``summary.json`` (see :func:`summary_json`) and ``report.html`` with the PNGs
-    embedded as data URIs, inline CSS and no external resources.
+    Files written into ``out_dir`` (created if missing): ``daily_profiles``,
+    ``prices``, ``savings``, ``soc`` and ``energy_flows`` figures in ``format``
+    (``.png``, ``.svg`` or ``.pdf``), ``summary.json`` (see :func:`summary_json`) and
+    ``report.html`` with the figures embedded as data URIs (PNG, or SVG when
+    ``format="svg"``; a PDF report embeds PNGs and writes the PDFs alongside),
+    inline CSS and no external resources.
 
     Parameters
     ----------
@@ -493,37 +597,76 @@ def write_report(
         Output directory.
     title : str
         Page title.
-    scenario : dict, optional
-        Scenario parameters, shown as a table and stored in ``summary.json``.
-    notes : list of str, optional
+    scenario : mapping, optional
+        Scenario parameters (nested tables allowed), shown as a table and stored
+        in ``summary.json``.
+    notes : sequence of str, optional
         Free-text notes shown near the top of the page.
+    format : {"png", "svg", "pdf"}
+        Format of the figure files.
+    dpi : int
+        Resolution of raster figures, dots per inch (default 110); the page shows
+        every figure at the same on-screen size whatever the resolution.
+    provenance : mapping, optional
+        Run facts stored in ``summary.json`` (see :func:`summary_json`).
+    on_stage : callable, optional
+        Called with a short description before each stage (figures, page), e.g. to
+        show progress.
 
     Returns
     -------
     pathlib.Path
         Path of ``report.html``.
+
+    Examples
+    --------
+    >>> import peergrid
+    >>> from peergrid.data import synthetic_community
+    >>> from peergrid.report import write_report
+    >>> cmp = peergrid.compare(synthetic_community(10, periods=48, freq="1h", seed=1))
+    >>> write_report(cmp, "out/example", format="svg").name  # doctest: +SKIP
+    'report.html'
     """
     if len(comparison) == 0:
         raise DataError("cannot report an empty comparison")
+    fmt, dpi = check_format(format, dpi)
+    stage = on_stage or (lambda _name: None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     generated = _dt.datetime.now(_dt.UTC).replace(microsecond=0)
 
-    summary = summary_json(comparison, scenario)
+    summary = summary_json(
+        comparison,
+        scenario,
+        title=title,
+        notes=notes,
+        provenance=provenance,
+        figures={"format": fmt, "dpi": dpi},
+    )
     (out / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False), encoding="utf-8")
 
     figures = []
-    for stem, fig, alt, caption in _figure_specs(comparison):
-        data = _png(fig)
-        (out / f"{stem}.png").write_bytes(data)
-        uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-        w, h = (round(float(v) * _DPI) for v in fig.get_size_inches())
+    embed = "svg" if fmt == "svg" else "png"
+    for stem, build, alt, caption in _figure_specs(comparison):
+        stage(f"figure: {stem}")
+        fig = build()
+        buf = io.BytesIO()
+        save_figure(fig, buf, embed, dpi)
+        data = buf.getvalue()
+        if fmt == embed:
+            (out / f"{stem}.{fmt}").write_bytes(data)
+        else:
+            save_figure(fig, out / f"{stem}.{fmt}", fmt, dpi)
+        uri = f"data:{_MIME[embed]};base64," + base64.b64encode(data).decode("ascii")
+        w, h = (round(float(v) * DEFAULT_DPI) for v in fig.get_size_inches())
         figures.append(
             f'<figure id="fig-{stem}"><img src="{uri}" alt="{_esc(alt)}" width="{w}" height="{h}">'
-            f"<figcaption>{_esc(caption)} <span class=muted>(also saved as <code>{stem}.png</code>)"
+            f"<figcaption>{_esc(caption)} <span class=muted>(also saved as <code>{stem}.{fmt}</code>)"
             "</span></figcaption></figure>"
         )
+        del fig
 
+    stage("page")
     from peergrid import __version__
 
     sections = []
@@ -537,7 +680,7 @@ def write_report(
         nav.append(("scenario", "Scenario"))
         sections.append(
             '<section id="scenario" aria-labelledby="h-scenario"><h2 id="h-scenario">Scenario</h2>'
-            + _kv_table(_scenario_rows(scenario), "Scenario parameters as given.")
+            + _kv_table(_scenario_rows(scenario), "Scenario parameters (as validated, defaults included).")
             + "</section>"
         )
     if notes:
@@ -596,3 +739,70 @@ def write_report(
     path = out / "report.html"
     path.write_text(page, encoding="utf-8")
     return path
+
+
+#: ``summary.json`` keys recomputed from the results when a report is rebuilt.
+_RECOMPUTED = frozenset(
+    {"peergrid_version", "title", "scenario", "notes", "figures", "community", "control", "markets", "tz"}
+)
+
+
+def rebuild_report(
+    directory: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    format: str | None = None,
+    dpi: int | None = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> Path:
+    """Rebuild the report of a study from its saved results and ``summary.json``.
+
+    The results are read with :meth:`Comparison.from_parquet` (only the columns
+    needed) and title, scenario parameters, notes, provenance and figure format
+    come from ``summary.json``, so the page equals the original one except for its
+    generation time.
+
+    Parameters
+    ----------
+    directory : str or pathlib.Path
+        A directory written by ``peergrid simulate/compare/demo --out``.
+    out_dir : str or pathlib.Path, optional
+        Where to write (default ``directory``).
+    format : {"png", "svg", "pdf"}, optional
+        Figure format; default the one recorded in ``summary.json`` (else PNG).
+    dpi : int, optional
+        Figure resolution; default the recorded one (else 110).
+    on_stage : callable, optional
+        Progress hook called with a short description before each stage.
+
+    Returns
+    -------
+    pathlib.Path
+        Path of the rebuilt ``report.html``.
+    """
+    directory = Path(directory)
+    comparison = Comparison.from_parquet(directory, on_stage=on_stage)
+    record: dict = {}
+    summary_file = directory / "summary.json"
+    if summary_file.is_file():
+        try:
+            loaded = json.loads(summary_file.read_text(encoding="utf-8"))
+        except (ValueError, OSError):
+            loaded = None
+        record = loaded if isinstance(loaded, dict) else {}
+    scenario = record.get("scenario")
+    if isinstance(scenario, str):  # older summary.json: the scenario's name only
+        scenario = {"name": scenario}
+    figures = record.get("figures") if isinstance(record.get("figures"), dict) else {}
+    notes = record.get("notes")
+    return write_report(
+        comparison,
+        out_dir if out_dir is not None else directory,
+        title=record.get("title") or f"peergrid report: {comparison.community.name}",
+        scenario=scenario if isinstance(scenario, dict) else None,
+        notes=[str(n) for n in notes] if isinstance(notes, list) else None,
+        format=format or figures.get("format") or "png",
+        dpi=dpi or figures.get("dpi") or DEFAULT_DPI,
+        provenance={k: v for k, v in record.items() if k not in _RECOMPUTED},
+        on_stage=on_stage,
+    )

@@ -1,10 +1,14 @@
-"""Figures of a :class:`~peergrid.simulate.Comparison`.
+"""Figures of a :class:`~peergrid.simulate.Comparison` (the plotting API).
 
-Every ``plot_*`` function takes a comparison and returns a
-:class:`matplotlib.figure.Figure` built with the object-oriented API and an Agg
-canvas attached directly — no :mod:`matplotlib.pyplot`, so no global state and no
-interference with a backend the user already chose (notebooks display the
-returned figure as usual).
+Every ``plot_*`` function takes a comparison (or a single
+:class:`~peergrid.simulate.Result`) and returns a :class:`matplotlib.figure.Figure`
+built with the object-oriented API and an Agg canvas attached directly — no
+:mod:`matplotlib.pyplot`, no ``plt.show()``, so no global state and no interference
+with a backend the user already chose (notebooks display the returned figure as
+usual). One-panel figures also draw into an existing ``ax``. Times are shown in the
+community's local time zone (:attr:`peergrid.Community.tz`), across daylight-saving
+changes; storage stays UTC. Save with :func:`peergrid.report.save_figure` (PNG, SVG,
+PDF at any dpi) or ``fig.savefig``.
 
 The functions only read what they draw: per-step community totals
 (``Result.steps``), per-participant totals (``Comparison.savings()``) and the
@@ -91,7 +95,10 @@ def _fit_xticklabels(ax, rotation: float = 30.0, pad: float = 4.0) -> None:
     """
     fig = ax.figure
     fig.draw_without_rendering()
-    renderer = fig.canvas.get_renderer()
+    get = getattr(fig.canvas, "get_renderer", None) or getattr(fig, "_get_renderer", None)
+    if get is None:  # a user's figure on a canvas that cannot measure text: leave the labels as they are
+        return
+    renderer = get()
     labels = sorted((t for t in ax.get_xticklabels() if t.get_text()), key=lambda t: t.get_position()[0])
     boxes = [t.get_window_extent(renderer) for t in labels]
     if any(a.x1 + pad > b.x0 for a, b in itertools.pairwise(boxes)):
@@ -108,6 +115,23 @@ def _color(name: str, markets: list[str]) -> str:
     return _EXTRA_COLORS[extra.index(name) % len(_EXTRA_COLORS)] if name in extra else "#333333"
 
 
+def _as_comparison(obj: Comparison | Result) -> Comparison:
+    """A comparison; a single result becomes a one-market comparison."""
+    if isinstance(obj, Result):
+        return Comparison({obj.market: obj})
+    if not isinstance(obj, Comparison):
+        raise DataError(f"expected a Comparison or a Result, got {type(obj).__name__}")
+    return obj
+
+
+def _axes(ax, width: float, height: float) -> tuple[Figure, object]:
+    """A new one-panel figure, or the figure of ``ax`` when given."""
+    if ax is None:
+        fig, (new,) = _figure(width, height)
+        return fig, new
+    return ax.figure, ax
+
+
 def _first(comparison: Comparison) -> Result:
     if len(comparison) == 0:
         raise DataError("the comparison holds no results")
@@ -119,7 +143,19 @@ def _p2p_markets(comparison: Comparison) -> list[str]:
 
 
 def display_tz(community: Community) -> str:
-    """Time zone used for display: ``community.meta["display_tz"]`` or ``"UTC"``."""
+    """Time zone of reports and figures: the community's :attr:`~peergrid.Community.tz`.
+
+    A community in UTC whose ``meta["display_tz"]`` is set (shipped data sets that
+    keep the site's local time of day) is shown in that zone.
+
+    Returns
+    -------
+    str
+        IANA time zone name, e.g. ``"Europe/Berlin"``.
+    """
+    tz = getattr(community, "tz", "UTC") or "UTC"
+    if tz != "UTC":
+        return tz
     tz = community.meta.get("display_tz") if isinstance(community.meta, dict) else None
     if not tz:
         return "UTC"
@@ -131,7 +167,8 @@ def display_tz(community: Community) -> str:
 
 
 def _local_index(community: Community) -> pd.DatetimeIndex:
-    return community.index.tz_convert(display_tz(community))
+    tz = display_tz(community)
+    return community.local_index if tz == community.tz else community.index.tz_convert(tz)
 
 
 def _time_values(index: pd.DatetimeIndex) -> np.ndarray:
@@ -159,7 +196,7 @@ class Window:
         return slice(self.start, self.stop)
 
 
-def representative_week(comparison: Comparison) -> Window:
+def representative_week(comparison: Comparison | Result) -> Window:
     """The 7 (local) days with the largest community generation.
 
     Falls back to the first 7 days when nothing is generated, and to the whole
@@ -172,7 +209,7 @@ def representative_week(comparison: Comparison) -> Window:
         Step range and a label such as ``"week with the largest generation,
         2022-08-08 to 2022-08-14"``.
     """
-    res = _first(comparison)
+    res = _first(_as_comparison(comparison))
     com = res.community
     local = _local_index(com)
     codes, days = pd.factorize(local.tz_localize(None).normalize())  # local calendar days
@@ -191,8 +228,9 @@ def representative_week(comparison: Comparison) -> Window:
     return Window(int(starts[first]), int(starts[first + 7]), f"{how}, {d0:%Y-%m-%d} to {d1:%Y-%m-%d}")
 
 
-def profile_market(comparison: Comparison) -> str:
+def profile_market(comparison: Comparison | Result) -> str:
     """The market shown against the baseline in the daily profile: SDR if present, else the first P2P one."""
+    comparison = _as_comparison(comparison)
     p2p = _p2p_markets(comparison)
     if "sdr" in p2p:
         return "sdr"
@@ -294,25 +332,39 @@ def _draw_boxes(
 
 
 # ---- 1. daily profiles ------------------------------------------------------------------
-def plot_daily_profiles(comparison: Comparison, market: str | None = None) -> Figure:
-    """Mean daily profile of load, generation, grid import and export (kW).
+def plot_daily_profiles(comparison: Comparison | Result, market: str | None = None, *, ax=None) -> Figure:
+    """Mean daily profile of load, generation, grid import and export, kW.
 
-    Community totals per step (kWh) are divided by the step length and averaged by
-    time of day in the display time zone. Load and generation are the same for
-    every market; grid import/export are drawn for the no-P2P baseline (dashed)
-    and for ``market`` (solid; default :func:`profile_market`).
+    Community totals per step (kWh) are divided by the step length (h) and averaged
+    by local time of day (:func:`display_tz`, e.g. "hour of day (Europe/Berlin)"; a
+    day with a daylight-saving change counts each local hour it has). Load and
+    generation are the same for every market; grid import/export are drawn for the
+    no-P2P baseline (dashed) and for ``market`` (solid; default :func:`profile_market`).
 
     Parameters
     ----------
-    comparison : Comparison
+    comparison : Comparison or Result
+        Results to draw (a single result is drawn against its no-P2P baseline).
     market : str, optional
         P2P market to compare with the baseline.
+    ax : matplotlib.axes.Axes, optional
+        Draw into this axes instead of a new figure.
 
     Returns
     -------
     matplotlib.figure.Figure
-        One axes.
+        The figure (one axes; x in hours 0–24 local time, y in kW).
+
+    Examples
+    --------
+    >>> import peergrid
+    >>> from peergrid.data import synthetic_community
+    >>> from peergrid.report import plot_daily_profiles
+    >>> fig = plot_daily_profiles(peergrid.compare(synthetic_community(10, periods=48, freq="1h", seed=1)))
+    >>> fig.axes[0].get_ylabel()
+    'mean community power (kW)'
     """
+    comparison = _as_comparison(comparison)
     market = market or profile_market(comparison)
     if market not in comparison:
         raise DataError(f"market {market!r} is not in the comparison ({', '.join(comparison)})")
@@ -332,7 +384,7 @@ def plot_daily_profiles(comparison: Comparison, market: str | None = None) -> Fi
     x = np.append(keys / 60.0, 24.0 if keys[-1] / 60.0 < 24.0 else keys[-1] / 60.0)
     steps = res.steps
     base = res.baseline
-    fig, (ax,) = _figure(10, 5.2)
+    fig, ax = _axes(ax, 10, 5.2)
     kw = {"drawstyle": "steps-post"}
     ax.plot(x, profile(steps["load_kwh"].to_numpy()), color="black", lw=2, label="load", **kw)
     ax.plot(x, profile(steps["generation_kwh"].to_numpy()), color="#e6a700", lw=2, label="generation", **kw)
@@ -370,8 +422,8 @@ def plot_daily_profiles(comparison: Comparison, market: str | None = None) -> Fi
 
 
 # ---- 2. prices ----------------------------------------------------------------------------
-def plot_prices(comparison: Comparison, window: Window | None = None) -> Figure:
-    """Internal buy/sell prices per mechanism: a week of time series and their distribution.
+def plot_prices(comparison: Comparison | Result, window: Window | None = None) -> Figure:
+    """Internal buy/sell prices per mechanism (currency/kWh): a week of time series and their distribution.
 
     Top panel: ``price_buy`` (solid) and ``price_sell`` (dashed) per P2P market over
     ``window`` (default :func:`representative_week`), with the retail price λb and
@@ -379,12 +431,21 @@ def plot_prices(comparison: Comparison, window: Window | None = None) -> Figure:
     buyers (sellers). Bottom panel: box plots over the whole horizon, weighted by
     volume (buy prices by the community's deficit, sell prices by its surplus):
     box = quartiles, line = median, triangle = mean, whiskers = 5th–95th percentile.
+    The time axis is in local time (:func:`display_tz`).
+
+    Parameters
+    ----------
+    comparison : Comparison or Result
+        Results to draw.
+    window : Window, optional
+        Steps of the top panel (default :func:`representative_week`).
 
     Returns
     -------
     matplotlib.figure.Figure
-        Two axes.
+        Two axes (prices in currency/kWh).
     """
+    comparison = _as_comparison(comparison)
     res0 = _first(comparison)
     com = res0.community
     tz = display_tz(com)
@@ -456,21 +517,29 @@ def plot_prices(comparison: Comparison, window: Window | None = None) -> Figure:
 
 
 # ---- 3. savings --------------------------------------------------------------------------
-def plot_savings(comparison: Comparison) -> Figure:
-    """Distribution of per-participant savings vs the no-P2P baseline per mechanism.
+def plot_savings(comparison: Comparison | Result, *, ax=None) -> Figure:
+    """Distribution of per-participant savings vs the no-P2P baseline per mechanism, currency.
 
     Box plots of ``comparison.savings()`` (currency over the horizon), split by role
     (prosumer / consumer) when both exist; every participant is also drawn as a
     jittered point when there are at most 300.
 
+    Parameters
+    ----------
+    comparison : Comparison or Result
+        Results to draw.
+    ax : matplotlib.axes.Axes, optional
+        Draw into this axes instead of a new figure.
+
     Returns
     -------
     matplotlib.figure.Figure
-        One axes.
+        The figure (one axes; savings in the community's currency).
     """
+    comparison = _as_comparison(comparison)
     com = _first(comparison).community
     markets = _p2p_markets(comparison)
-    fig, (ax,) = _figure(10, 5.2)
+    fig, ax = _axes(ax, 10, 5.2)
     ax.axhline(0.0, color="black", lw=1, alpha=0.7)
     ax.set_ylabel(f"savings vs no-P2P baseline ({com.currency})")
     ax.set_title(f"Per-participant savings over the horizon ({com.N} participants)")
@@ -520,25 +589,40 @@ def plot_savings(comparison: Comparison) -> Figure:
 
 
 # ---- 4. state of charge ----------------------------------------------------------------------
-def plot_soc(comparison: Comparison, window: Window | None = None, max_batteries: int = 8) -> Figure:
-    """Battery state of charge over the representative week.
+def plot_soc(
+    comparison: Comparison | Result, window: Window | None = None, max_batteries: int = 8, *, ax=None
+) -> Figure:
+    """Battery state of charge (% of capacity) over the representative week.
 
     Up to ``max_batteries`` batteries (evenly spread over the owners) and the mean
-    state of charge of all batteries. The schedule is shared by all markets of a
-    comparison. Without batteries the figure carries a "no batteries" note.
+    state of charge of all batteries, against local time (:func:`display_tz`). The
+    schedule is shared by all markets of a comparison. Without batteries the figure
+    carries a "no batteries" note.
+
+    Parameters
+    ----------
+    comparison : Comparison or Result
+        Results to draw.
+    window : Window, optional
+        Steps to draw (default :func:`representative_week`).
+    max_batteries : int
+        Most batteries drawn individually.
+    ax : matplotlib.axes.Axes, optional
+        Draw into this axes instead of a new figure.
 
     Returns
     -------
     matplotlib.figure.Figure
-        One axes.
+        The figure (one axes; state of charge in % of capacity).
     """
+    comparison = _as_comparison(comparison)
     res = _first(comparison)
     com = res.community
     tz = display_tz(com)
     window = window or representative_week(comparison)
     sched = res.battery
     n = int(sched.owners.size)
-    fig, (ax,) = _figure(11, 4.8 if n else 2.0)
+    fig, ax = _axes(ax, 11, 4.8 if n else 2.0)
     if n == 0:
         ax.text(
             0.5, 0.5, "no batteries in this community", transform=ax.transAxes, ha="center", va="center", fontsize=13
@@ -568,13 +652,14 @@ def plot_soc(comparison: Comparison, window: Window | None = None, max_batteries
 
 
 # ---- 5. energy flows --------------------------------------------------------------------------
-def energy_flows(comparison: Comparison) -> pd.DataFrame:
+def energy_flows(comparison: Comparison | Result) -> pd.DataFrame:
     """Energy totals (kWh) behind :func:`plot_energy_flows`, one row per market.
 
     Columns: ``self_consumed`` (generation − surplus), ``p2p_sold``, ``grid_export``
     (these sum to the generation); ``self_supplied`` (load − deficit),
     ``p2p_bought``, ``grid_import`` (these sum to the load up to battery losses).
     """
+    comparison = _as_comparison(comparison)
     rows = {}
     for name, res in comparison.items():
         st = res.steps
@@ -592,17 +677,23 @@ def energy_flows(comparison: Comparison) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def plot_energy_flows(comparison: Comparison) -> Figure:
-    """Stacked bars per market: where local generation goes and where demand comes from.
+def plot_energy_flows(comparison: Comparison | Result) -> Figure:
+    """Energy balance per market, kWh (MWh/GWh when large): stacked bars of where generation goes and demand comes from.
 
     Left: self-consumed (generation − surplus, incl. own battery), sold to peers,
     exported to the grid. Right: self-supplied (load − deficit), bought from peers,
-    imported from the grid. Segment labels give shares of the bar.
+    imported from the grid. Segment labels give shares of the bar. The totals are
+    :func:`energy_flows`.
+
+    Parameters
+    ----------
+    comparison : Comparison or Result
+        Results to draw.
 
     Returns
     -------
     matplotlib.figure.Figure
-        Two axes.
+        Two axes (energy over the horizon).
     """
     flows = energy_flows(comparison)
     markets = list(flows.index)

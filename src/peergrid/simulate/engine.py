@@ -471,6 +471,7 @@ class Result:
                 "source": self.community.source,
                 "currency": self.community.currency,
                 "tz": self.community.tz,
+                **({"display_tz": str(dtz)} if (dtz := (self.community.meta or {}).get("display_tz")) else {}),
                 "freq": pd.tseries.frequencies.to_offset(self.community.index.freq).freqstr,
                 "tariff": self.community.tariff.to_dict(full=True) if self.community.tariff is not None else None,
             },
@@ -492,47 +493,25 @@ class Result:
         Result
         """
         d = Path(directory)
-        for name in ("series.parquet", "steps.parquet", "participants.parquet", "result.json"):
-            if not (d / name).is_file():
-                raise DataError(f"{d}: not a peergrid result directory (missing {name})")
-        meta = json.loads((d / "result.json").read_text())
-        steps = pd.read_parquet(d / "steps.parquet")
-        parts = pd.read_parquet(d / "participants.parquet")
-        series = pd.read_parquet(d / "series.parquet")
+        meta, steps, parts = _read_result_tables(d)
         T, N = len(steps), len(parts)
-        if len(series) != T * N:
-            raise DataError(f"{d}: series.parquet has {len(series)} rows, expected {T}x{N}")
+        order_book = "bidding" in meta
+        cols = [*_SHARED_SERIES, *(_ORDER_SERIES if order_book else ())]
+        wide = _read_series(d, cols, T, N)
+        community, schedule = _community_and_schedule(meta, steps, parts, wide)
+        return cls._restore(meta, steps, community, schedule, wide["net"], wide, _read_bills(d))
 
-        def wide(col: str) -> np.ndarray:
-            return series[col].to_numpy(np.float64).reshape(T, N)
-
-        index = pd.DatetimeIndex(steps.index, freq=meta["community"]["freq"])
-        pcols = ["id", *PARTICIPANT_DEFAULTS, *(["source_home"] if "source_home" in parts else [])]
-        community = Community(
-            index=index,
-            participants=parts[pcols],
-            load=wide("load"),
-            generation=wide("generation"),
-            retail=steps["retail"].to_numpy(),
-            feed_in=steps["feed_in"].to_numpy(),
-            name=meta["community"]["name"],
-            source=meta["community"]["source"],
-            currency=meta["community"]["currency"],
-            tz=meta["community"].get("tz", "UTC"),
-            tariff=_tariff_from_meta(meta["community"].get("tariff")),
-        )
-        battery_all = wide("battery")
-        soc_all = wide("soc")
-        owners = np.flatnonzero(~np.isnan(soc_all[0])) if T else np.zeros(0, dtype=np.int64)
-        cap = parts["battery_kwh"].to_numpy(np.float64)[owners]
-        power = battery_all[:, owners]
-        schedule = BatterySchedule(
-            owners=owners,
-            charge=np.maximum(power, 0.0),
-            discharge=np.maximum(-power, 0.0),
-            energy=soc_all[:, owners] * cap,
-            capacity=cap,
-        )
+    @classmethod
+    def _restore(
+        cls,
+        meta: dict,
+        steps: pd.DataFrame,
+        community: Community,
+        schedule: BatterySchedule,
+        net: np.ndarray,
+        wide: Mapping[str, np.ndarray],
+        bills: pd.DataFrame | None = None,
+    ) -> Result:
         per_slot = (
             meta["market"],
             steps["demand_kwh"].to_numpy(),
@@ -547,15 +526,113 @@ class Result:
         if "bidding" in meta:  # an order-book market: every participant's own outcome is in the series
             clearing: Clearing = OrderClearing(
                 *per_slot,
-                peer=wide("bought") - wide("sold"),
-                bill=wide("bill"),
+                peer=wide["bought"] - wide["sold"],
+                bill=wide["bill"],
                 operator_fees=steps["fees"].to_numpy(),
                 bidding=meta["bidding"],
                 options=meta.get("market_options", {}),
             )
         else:
             clearing = Clearing(*per_slot)
-        return cls(community, meta["market"], meta["control"], schedule, wide("net"), clearing)
+        res = cls(community, meta["market"], meta["control"], schedule, net, clearing)
+        # what the run computed, exactly as written (a rebuilt report shows the same numbers)
+        res.__dict__["steps"] = steps
+        stored = meta.get("metrics")
+        if isinstance(stored, dict):
+            res.__dict__["metrics"] = {
+                k: math.nan if v is None else v for k, v in stored.items() if not isinstance(v, dict)
+            }  # "bill" (a table of its own) is recomputed from bills.parquet below
+        if bills is not None:
+            res.__dict__["_bills"] = bills
+        return res
+
+
+#: Long-table columns shared by every result of a comparison / of order-book markets only.
+_SHARED_SERIES = ("load", "generation", "battery", "soc", "net")
+_ORDER_SERIES = ("bought", "sold", "bill")
+
+
+def _read_result_tables(d: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """``result.json``, ``steps.parquet`` and ``participants.parquet`` of a result directory."""
+    for name in ("series.parquet", "steps.parquet", "participants.parquet", "result.json"):
+        if not (d / name).is_file():
+            raise DataError(f"{d}: not a peergrid result directory (missing {name})")
+    meta = json.loads((d / "result.json").read_text())
+    steps = pd.read_parquet(d / "steps.parquet")
+    parts = pd.read_parquet(d / "participants.parquet")
+    return meta, steps, parts
+
+
+def _read_bills(d: Path) -> pd.DataFrame | None:
+    """``bills.parquet`` of a result directory (None for results written before bills existed)."""
+    return pd.read_parquet(d / "bills.parquet") if (d / "bills.parquet").is_file() else None
+
+
+def _read_series(d: Path, columns: Iterable[str], T: int, N: int) -> dict[str, np.ndarray]:
+    """Columns of ``series.parquet`` as ``(T, N)`` float arrays (only those columns are read)."""
+    import pyarrow.parquet as pq
+
+    cols = list(columns)
+    path = d / "series.parquet"
+    pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)  # stream: one column chunk at a time
+    rows = pf.metadata.num_rows
+    if rows != T * N:
+        raise DataError(f"{d}: series.parquet has {rows} rows, expected {T}x{N}")
+    out = {c: np.empty(T * N, dtype=np.float64) for c in cols}
+    pos = 0
+    for i in range(pf.num_row_groups):
+        n = pf.metadata.row_group(i).num_rows
+        for c in cols:
+            chunk = pf.read_row_group(i, columns=[c], use_threads=False).column(0)
+            out[c][pos : pos + n] = chunk.to_numpy()
+        pos += n
+    return {c: a.reshape(T, N) for c, a in out.items()}
+
+
+def _community_and_schedule(
+    meta: dict, steps: pd.DataFrame, parts: pd.DataFrame, wide: Mapping[str, np.ndarray]
+) -> tuple[Community, BatterySchedule]:
+    T = len(steps)
+    index = pd.DatetimeIndex(steps.index, freq=meta["community"]["freq"])
+    pcols = ["id", *PARTICIPANT_DEFAULTS, *(["source_home"] if "source_home" in parts else [])]
+    community = Community(
+        index=index,
+        participants=parts[pcols],
+        load=wide["load"],
+        generation=wide["generation"],
+        retail=steps["retail"].to_numpy(),
+        feed_in=steps["feed_in"].to_numpy(),
+        name=meta["community"]["name"],
+        source=meta["community"]["source"],
+        currency=meta["community"]["currency"],
+        tz=meta["community"].get("tz", "UTC"),
+        tariff=_tariff_from_meta(meta["community"].get("tariff")),
+        meta={"display_tz": meta["community"]["display_tz"]} if meta["community"].get("display_tz") else {},
+    )
+    soc_all = wide["soc"]
+    owners = np.flatnonzero(~np.isnan(soc_all[0])) if T else np.zeros(0, dtype=np.int64)
+    cap = parts["battery_kwh"].to_numpy(np.float64)[owners]
+    power = wide["battery"][:, owners]
+    schedule = BatterySchedule(
+        owners=owners,
+        charge=np.maximum(power, 0.0),
+        discharge=np.maximum(-power, 0.0),
+        energy=soc_all[:, owners] * cap,
+        capacity=cap,
+    )
+    return community, schedule
+
+
+def _result_dirs(directory: Path) -> list[Path]:
+    """Result directories under ``directory`` (itself, ``results/*`` or ``*``), in market order."""
+    from peergrid.market.bidding import MARKETS
+
+    if (directory / "result.json").is_file():
+        return [directory]
+    base = directory / "results" if (directory / "results").is_dir() else directory
+    subdirs = [p for p in base.iterdir() if (p / "result.json").is_file()] if base.is_dir() else []
+    order = {m: i for i, m in enumerate(MARKETS)}
+    return sorted(subdirs, key=lambda p: (order.get(p.name, len(order)), p.name))
 
 
 class Comparison(Mapping[str, Result]):
@@ -595,6 +672,67 @@ class Comparison(Mapping[str, Result]):
         return pd.DataFrame(
             {k: r.participants["savings"].to_numpy() for k, r in self._results.items()}, index=self.community.ids
         )
+
+    @classmethod
+    def from_parquet(cls, directory: str | Path, *, on_stage: Callable[[str], None] | None = None) -> Comparison:
+        """Read results written by :meth:`to_parquet` (or by ``peergrid simulate --out``).
+
+        The results of one comparison share the community, the battery schedule and
+        the ``(T, N)`` net array, so these are read once, from the first market's
+        ``series.parquet``, and only the columns needed (no long table in memory);
+        the other markets contribute their per-step table, metrics and, for
+        order-book markets, their own trades and bills. A market whose per-step
+        demand and supply differ from the first one's (results of another run) is
+        read in full.
+
+        Parameters
+        ----------
+        directory : str or pathlib.Path
+            A directory holding ``<market>/result.json`` directories, or its parent
+            with a ``results/`` folder, or one result directory.
+        on_stage : callable, optional
+            Called with a short description before each market is read (progress).
+
+        Returns
+        -------
+        Comparison
+            Markets in :data:`peergrid.market.MARKETS` order.
+
+        Raises
+        ------
+        DataError
+            No result directories, or an incomplete one.
+        """
+        d = Path(directory)
+        dirs = _result_dirs(d) if d.is_dir() else []
+        if not dirs:
+            raise DataError(f"{d}: no peergrid results found (expected */result.json)")
+        results: dict[str, Result] = {}
+        shared: tuple | None = None
+        for sub in dirs:
+            if on_stage is not None:
+                on_stage(f"reading results: {sub.name}")
+            meta, steps, parts = _read_result_tables(sub)
+            T, N = len(steps), len(parts)
+            order_cols = _ORDER_SERIES if "bidding" in meta else ()
+            same = (
+                shared is not None
+                and (T, N) == shared[0].load.shape
+                and np.array_equal(steps["demand_kwh"].to_numpy(), shared[3])
+                and np.array_equal(steps["supply_kwh"].to_numpy(), shared[4])
+            )
+            if same:
+                community, schedule, net = shared[:3]  # type: ignore[index]
+                wide = _read_series(sub, order_cols, T, N) if order_cols else {}
+            else:
+                wide = _read_series(sub, [*_SHARED_SERIES, *order_cols], T, N)
+                community, schedule = _community_and_schedule(meta, steps, parts, wide)
+                net = wide["net"]
+                if shared is None:
+                    shared = (community, schedule, net, steps["demand_kwh"].to_numpy(), steps["supply_kwh"].to_numpy())
+            res = Result._restore(meta, steps, community, schedule, net, wide, _read_bills(sub))
+            results[res.market] = res
+        return cls(results)
 
     def to_parquet(self, directory: str | Path) -> Path:
         """Write each result under ``directory/<market>/`` (see :meth:`Result.to_parquet`)."""

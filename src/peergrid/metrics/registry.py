@@ -1,0 +1,368 @@
+"""One name per metric: key, label, unit, definition and reference of every community metric.
+
+:data:`METRICS` is the single source of the names the CLI table, the HTML report
+(column headings and glossary) and the README metric table use, so a metric is
+called the same everywhere. Keys are the keys of
+:attr:`peergrid.simulate.Result.metrics`.
+
+>>> from peergrid.metrics import METRICS
+>>> METRICS["cost_reduction"].label
+'Purchase-cost reduction'
+>>> METRICS["community_cost_reduction"].label
+'Community net-bill reduction'
+>>> METRICS["cost_reduction"].format(0.1234, "EUR")
+'12.3 %'
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["METRICS", "TABLE_METRICS", "MetricInfo", "metric_label", "metrics_markdown_table"]
+
+Kind = Literal["pct", "money", "price", "kw", "kwh", "mwh", "num", "count"]
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """Name, unit and meaning of one metric.
+
+    Attributes
+    ----------
+    key : str
+        Key in :attr:`~peergrid.simulate.Result.metrics` and in JSON output.
+    label : str
+        The one human-readable name (CLI, report, README, docs).
+    unit : str
+        Unit of the displayed value: ``"%"`` (the value is a fraction, shown in
+        percent), ``"currency"``, ``"currency/kWh"``, ``"kW"``, ``"kWh"``, ``"MWh"``,
+        ``"1"`` (dimensionless) or ``"steps"``.
+    definition : str
+        What is computed, in one or two sentences.
+    reference : str
+        Where the definition comes from ("Author et al. (year), eq. N"), or ``""``.
+    kind : str
+        Formatting kind (``pct``, ``money``, ``price``, ``kw``, ``kwh``, ``mwh``, ``num``, ``count``).
+    core : bool
+        Listed in the README metric table (the headline metrics of a study).
+    """
+
+    key: str
+    label: str
+    unit: str
+    definition: str
+    reference: str = ""
+    kind: Kind = "num"
+    core: bool = False
+
+    def heading(self, currency: str = "") -> str:
+        """Column heading with unit, e.g. ``"Community cost (EUR)"`` or ``"Peak import (kW)"``."""
+        unit = self.unit.replace("currency", currency or "currency")
+        return self.label if unit in ("1", "%", "") else f"{self.label} ({unit})"
+
+    def format(self, value: object, currency: str = "", *, unit: bool = True) -> str:
+        """Plain-text value (``"–"`` when undefined), e.g. ``"12.3 %"`` or ``"1,234.50 EUR"``.
+
+        Parameters
+        ----------
+        value : float or None
+            The metric value (fractions for ``%`` metrics).
+        currency : str
+            Currency code for money metrics.
+        unit : bool
+            Append the unit (``%`` is always shown); ``False`` for table cells whose
+            heading (:meth:`heading`) names it.
+        """
+        try:
+            v = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return "–"
+        if not math.isfinite(v):
+            return "–"
+        if self.kind == "pct":
+            return f"{100 * v:.1f} %"
+        text = {
+            "money": f"{v:,.2f}",
+            "price": f"{v:.4f}",
+            "kw": f"{v:,.1f}",
+            "kwh": f"{v:,.1f}",
+            "mwh": f"{v:,.3f}",
+            "count": f"{v:,.0f}",
+        }.get(self.kind, f"{v:.3f}")
+        if not unit or self.unit in ("1", "steps"):
+            return text
+        return f"{text} {self.unit.replace('currency', currency or 'currency')}"
+
+
+_LANGE = "Lange (2025)"
+
+
+def _m(*args, **kw) -> MetricInfo:
+    return MetricInfo(*args, **kw)
+
+
+#: Every community metric by key, in display order.
+METRICS: dict[str, MetricInfo] = {
+    m.key: m
+    for m in (
+        _m(
+            "self_sufficiency",
+            "Self-sufficiency",
+            "%",
+            "Share of the community's load supplied locally (own generation, storage or peers): "
+            "1 − grid import / load.",
+            f"{_LANGE}, eq. 6",
+            "pct",
+            True,
+        ),
+        _m(
+            "self_consumption",
+            "Self-consumption",
+            "%",
+            "Share of local generation consumed inside the community (by its owner, a battery or a "
+            "peer): 1 − grid export / generation.",
+            f"{_LANGE}, eq. 5 (community form)",
+            "pct",
+            True,
+        ),
+        _m(
+            "individual_self_consumption",
+            "Individual self-consumption",
+            "%",
+            "Share of generation consumed by its owner (incl. the owner's battery): 1 − members' surplus / generation.",
+            f"{_LANGE}, eq. 5",
+            "pct",
+        ),
+        _m(
+            "community_cost",
+            "Community cost",
+            "currency",
+            "Sum of all member bills over the horizon; equals the community's grid bill "
+            "λb · import − λs · export (negative = net income).",
+            "",
+            "money",
+            True,
+        ),
+        _m(
+            "baseline_cost",
+            "Baseline community cost",
+            "currency",
+            "Community cost of the same members without P2P trading.",
+            "",
+            "money",
+        ),
+        _m(
+            "cost_reduction",
+            "Purchase-cost reduction",
+            "%",
+            "Reduction of the members' energy purchase cost (peers and grid) due to sharing: "
+            "(purchase cost without P2P − purchase cost with P2P) / purchase cost without P2P.",
+            f"{_LANGE}, eq. 7",
+            "pct",
+            True,
+        ),
+        _m(
+            "community_cost_reduction",
+            "Community net-bill reduction",
+            "%",
+            "Reduction of the community's net bill (purchases − sales revenue) vs the no-P2P baseline: "
+            "(baseline cost − community cost) / abs(baseline cost).",
+            f"{_LANGE}, eq. 7 applied to the net bill",
+            "pct",
+            True,
+        ),
+        _m(
+            "purchase_cost",
+            "Purchase cost",
+            "currency",
+            "What the members pay for energy bought from peers and the grid.",
+            "",
+            "money",
+        ),
+        _m(
+            "seller_revenue",
+            "Seller revenue",
+            "currency",
+            "What the members receive for surplus sold to peers and the grid.",
+            "",
+            "money",
+        ),
+        _m(
+            "pm",
+            "Performance measure (PM)",
+            "1",
+            "(iESR − v_min) / (v_max − v_min): sellers' realised income for their surplus between its "
+            "value at the feed-in tariff (0, the no-P2P baseline) and at the retail price (1); negative "
+            "when a mechanism pays less than the feed-in tariff.",
+            f"{_LANGE}, eq. 8",
+            "num",
+            True,
+        ),
+        _m(
+            "peak_import_kw",
+            "Peak import",
+            "kW",
+            "Largest community grid import power over the horizon (energy per step / step length).",
+            "",
+            "kw",
+            True,
+        ),
+        _m("mean_import_kw", "Mean import", "kW", "Mean community grid import power.", "", "kw"),
+        _m(
+            "peak_to_average",
+            "Peak-to-average ratio",
+            "1",
+            "Peak / mean community grid import power.",
+            "",
+            "num",
+            True,
+        ),
+        _m("load_kwh", "Load", "kWh", "Total consumption after control.", "", "kwh"),
+        _m("generation_kwh", "Generation", "kWh", "Total local generation.", "", "kwh"),
+        _m(
+            "traded_kwh",
+            "P2P traded",
+            "kWh",
+            "Energy exchanged between members (pool or order book) over the horizon.",
+            "",
+            "kwh",
+            True,
+        ),
+        _m(
+            "operator_fees",
+            "Operator fees",
+            "currency",
+            "Spread and network fees kept by the market operator (order-book markets).",
+            "",
+            "money",
+        ),
+        _m("grid_import_kwh", "Grid import", "kWh", "Energy imported from the grid.", "", "kwh"),
+        _m("grid_export_kwh", "Grid export", "kWh", "Energy exported to the grid.", "", "kwh"),
+        _m(
+            "mean_price_buy",
+            "Mean buy price",
+            "currency/kWh",
+            "Internal buy price weighted by the community's deficit.",
+            "",
+            "price",
+        ),
+        _m(
+            "mean_price_sell",
+            "Mean sell price",
+            "currency/kWh",
+            "Internal sell price weighted by the community's surplus.",
+            "",
+            "price",
+        ),
+        _m("savings_total", "Total savings", "currency", "Σ (baseline bill − bill) over members.", "", "money"),
+        _m("savings_min", "Smallest saving", "currency", "Smallest per-member saving.", "", "money"),
+        _m("savings_max", "Largest saving", "currency", "Largest per-member saving.", "", "money"),
+        _m(
+            "share_better_off",
+            "Better off",
+            "%",
+            "Share of members whose bill is not higher than without P2P trading.",
+            "",
+            "pct",
+            True,
+        ),
+        _m(
+            "jain_fairness",
+            "Jain fairness",
+            "1",
+            "Jain's index (Σx)² / (n · Σx²) of the per-member savings x (negative savings count as 0); "
+            "1 when everyone saves the same.",
+            "Jain et al. (1984)",
+            "num",
+            True,
+        ),
+        _m("ess_charged_mwh", "Storage charged", "MWh", "Bus-side energy charged into batteries.", "", "mwh"),
+        _m("ess_discharged_mwh", "Storage discharged", "MWh", "Bus-side energy discharged.", "", "mwh"),
+        _m(
+            "ess_equivalent_cycles",
+            "Equivalent full cycles",
+            "1",
+            "Energy discharged / installed storage capacity.",
+            "",
+            "num",
+        ),
+        _m(
+            "ess_efficiency_pct",
+            "Storage efficiency",
+            "1",
+            "Useful output / input energy of the batteries × 100, in percent points.",
+            "Tooki et al. (2025), eq. 17",
+            "num",
+        ),
+        # faults (:mod:`peergrid.simulate.faults`)
+        _m("imbalance_kwh", "Imbalance", "kWh", "Σ abs(true − settled community net energy).", "", "kwh"),
+        _m("imbalance_net_kwh", "Net imbalance", "kWh", "Σ (true − settled community net energy).", "", "kwh"),
+        _m(
+            "imbalance_cost",
+            "Imbalance cost",
+            "currency",
+            "True grid bill − settled grid bill.",
+            "",
+            "money",
+        ),
+        _m("true_community_cost", "True community cost", "currency", "Grid bill on true readings.", "", "money"),
+        _m("settled_community_cost", "Settled community cost", "currency", "Grid bill as settled.", "", "money"),
+        _m("served_demand_kwh", "Served demand", "kWh", "Load served (the grid backs the community up).", "", "kwh"),
+        _m("locally_served_kwh", "Locally served", "kWh", "Load − true grid import.", "", "kwh"),
+        _m(
+            "true_self_sufficiency",
+            "True self-sufficiency",
+            "%",
+            "Self-sufficiency on the true readings.",
+            f"{_LANGE}, eq. 6",
+            "pct",
+        ),
+        _m(
+            "controller_fault_steps",
+            "Controller fault steps",
+            "steps",
+            "Participant-steps with a controller fault.",
+            "",
+            "count",
+        ),
+        _m("meter_fault_steps", "Meter fault steps", "steps", "Participant-steps with a meter fault.", "", "count"),
+    )
+}
+
+#: Metrics of the results table of the CLI and the HTML report, in column order.
+TABLE_METRICS: tuple[str, ...] = (
+    "self_sufficiency",
+    "self_consumption",
+    "community_cost",
+    "cost_reduction",
+    "community_cost_reduction",
+    "pm",
+    "peak_import_kw",
+    "jain_fairness",
+    "share_better_off",
+    "traded_kwh",
+)
+
+
+def metric_label(key: str) -> str:
+    """The label of metric ``key`` (the key itself when it is not registered)."""
+    info = METRICS.get(key)
+    return info.label if info else key
+
+
+def metrics_markdown_table() -> str:
+    """The README metric table (core metrics, registry order) as Markdown.
+
+    Returns
+    -------
+    str
+        Header, separator and one row ``| `key` | label | unit | definition | reference |``
+        per core metric, newline-terminated.
+    """
+    lines = ["| key | label | unit | definition | reference |", "|---|---|---|---|---|"]
+    for m in METRICS.values():
+        if m.core:
+            lines.append(f"| `{m.key}` | {m.label} | {m.unit} | {m.definition} | {m.reference or '–'} |")
+    return "\n".join(lines) + "\n"
