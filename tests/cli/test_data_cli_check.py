@@ -104,3 +104,15 @@ def test_bad_options_exit_2(tmp_path):
                          (["--units", "MWh"], "units"), (["--format", "tall"], "format")):
         code, _, err = run("data", "check", p, "--dayfirst", *args)
         assert code == 2 and needle in err, (args, err)
+
+
+def test_label_end(tmp_path):
+    p = tmp_path / "ends.csv"
+    p.write_text("time,A\n2023-01-02 00:15,1\n2023-01-02 00:30,1\n")
+    code, out, _ = run("data", "check", p, "--label", "end", "--json")
+    d = json.loads(out)
+    assert code == 0 and d["start"] == "2023-01-02T00:00:00+00:00" and d["label"] == "end"
+    code, out, _ = run("data", "check", p, "--label", "end")
+    assert 'label = "end"' in out
+    code, _, err = run("data", "check", p, "--label", "middle")
+    assert code == 2 and "label" in err

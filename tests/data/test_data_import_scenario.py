@@ -179,3 +179,11 @@ def test_parquet_and_named_columns_from_the_scenario(tmp_path):
     assert com.T == 8 and list(com.ids) == ["A", "B"] and com.index[0] == pd.Timestamp("2023-06-04 22:00", tz="UTC")
     with pytest.raises(ConfigError, match="columns: unknown keys"):
         community(scenario(tmp_path, body.replace("time = ", "stamp = "), "bad.toml"))
+
+
+def test_label_end_from_the_scenario(tmp_path):
+    long_file(tmp_path)
+    com = community(scenario(tmp_path, '[time]\ntz = "Europe/Berlin"\n' + CSV + 'label = "end"\n' + TARIFF))
+    assert com.index[0] == pd.Timestamp("2023-06-04 21:45", tz="UTC")
+    with pytest.raises(ConfigError, match="label applies to source = 'csv' only"):
+        scenario_from_dict({"community": {"source": "synthetic", "households": 3, "label": "end"}})

@@ -166,3 +166,13 @@ def test_constructor_stays_strict():
     naive = pd.date_range("2023-06-05", periods=3, freq="1h")
     with pytest.raises(DataError, match=r"timezone-aware.*from_frames\(\.\.\., tz=ZONE\)"):
         Community(index=naive, participants=None, load=np.ones((3, 1)), generation=np.zeros((3, 1)))
+
+
+def test_interval_end_labels_and_24h(tmp_path):
+    text = ("timestamp;meter;kwh\n05.06.2023 23:30;A;1\n05.06.2023 24:00;A;2\n06.06.2023 00:30;A;3\n")
+    md = read_meters(write(tmp_path, text), dayfirst=True, tz="Europe/Berlin", label="end")
+    # the period ending 23:30 local (CEST) starts 23:00 local = 21:00 UTC
+    assert md.load.index[0] == pd.Timestamp("2023-06-05 21:00", tz="UTC") and md.load["A"].tolist() == [1, 2, 3]
+    assert md.report.label == "end" and "period ends" in md.report.actions[0]
+    starts = read_meters(write(tmp_path, text), dayfirst=True, tz="Europe/Berlin")
+    assert starts.load.index[1] == pd.Timestamp("2023-06-05 22:00", tz="UTC")  # 24:00 is next day's 00:00

@@ -12,6 +12,8 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import peergrid
 from peergrid.core import make_index
@@ -62,3 +64,17 @@ def test_report_shows_local_time(berlin, tmp_path):
     # the span starts at local midnight (UTC+01:00), not 23:00 UTC; 14 × 24 h later it is 01:00 summer time
     assert re.search(r"2023-03-20 00:00 \(UTC\+01:00\) to 2023-04-03 01:00 \(UTC\+02:00\)", text)
     assert "Europe/Berlin" in text
+
+
+ZONES = ["Europe/Berlin", "America/New_York", "Australia/Sydney", "Asia/Kolkata", "UTC"]
+
+
+@settings(max_examples=15, deadline=None)
+@given(tz=st.sampled_from(ZONES), hour=st.integers(0, 23), start=st.sampled_from(["2023-03-20", "2023-10-24"]))
+def test_profile_peak_is_the_local_hour_in_any_zone(tz, hour, start):
+    """Property: a load peaking at local hour h (across a DST change) peaks at h on the profile axis."""
+    idx = make_index(pd.Timestamp(start, tz=tz).tz_convert("UTC"), 24 * 14, "1h")
+    peak = np.where(idx.tz_convert(tz).hour.to_numpy() == hour, 4.0, 1.0)[:, None]
+    com = peergrid.Community(idx, pd.DataFrame({"id": ["a"]}), peak, np.zeros_like(peak), tz=tz)
+    x, y = _load_line(plot_daily_profiles(peergrid.compare(com, markets=["baseline"], control="none")))
+    assert x[np.argmax(y)] == hour and y.max() == pytest.approx(4.0)

@@ -47,6 +47,8 @@ def toml_snippet(r: MeterReport, gaps: str) -> str:
              f'format = "{r.format}"', f'units = "{r.units}"']
     if r.dayfirst:
         lines.append("dayfirst = true")
+    if r.label != "start":
+        lines.append(f'label = "{r.label}"')
     if gaps != "error":
         lines.append(f'gaps = "{gaps}"')
     lines += ["", "# [tariff] is required with csv data (prices and currency): see docs/tariffs.md"]
@@ -123,6 +125,8 @@ def register(app: typer.Typer) -> None:
         dayfirst: Annotated[bool, typer.Option("--dayfirst/--no-dayfirst", help="Dates like 05.06.2023 are "
                                                                                "5 June.")] = False,
         gaps: Annotated[str, typer.Option("--gaps", help="error, interpolate or zero.")] = "error",
+        label: Annotated[str, typer.Option("--label", help="start or end: the timestamps label the start "
+                                                           "(default) or the end of their period.")] = "start",
         as_json: JsonOpt = False,
     ) -> None:
         """Report meters, span, step, gaps, duplicates and DST issues of FILE, and what peergrid would do.
@@ -133,7 +137,7 @@ def register(app: typer.Typer) -> None:
         from peergrid.data.meters import read_meters
 
         md = read_meters(file, format=format, tz=tz, units=units, dayfirst=dayfirst, gaps=gaps,  # type: ignore[arg-type]
-                         strict=False)
+                         label=label, strict=False)  # type: ignore[arg-type]
         r = md.report
         if as_json:
             sys.stdout.write(json.dumps(r.to_dict(), indent=2, allow_nan=False) + "\n")

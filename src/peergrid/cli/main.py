@@ -40,6 +40,7 @@ class OneLineErrors(TyperGroup):
     """The top-level group: usage errors (unknown option, missing argument …) as one line, exit 2."""
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        """Run the CLI; click's usage errors become ``error: <message> (see <command> --help)``."""
         try:
             rv = super().main(*args, standalone_mode=False, **kwargs)
         except click_exceptions.ClickException as exc:
@@ -132,7 +133,16 @@ METRIC_COLUMNS: tuple[tuple[str, str], ...] = _metric_columns()
 
 
 def print_metrics(summary: dict[str, dict], currency: str) -> None:
-    """Print the results table (markets × metrics), transposed or split to fit the terminal."""
+    """Print the results table (markets × metrics), transposed or split to fit the terminal.
+
+    Parameters
+    ----------
+    summary : dict
+        ``{market: {metric key: value}}`` as in :meth:`peergrid.simulate.Comparison.summary`
+        (shares as fractions, shown in %; costs in ``currency``; peak import in kW).
+    currency : str
+        Currency code shown in the cost header.
+    """
     from peergrid.metrics import METRICS
 
     fields = [label.format(currency=currency) for label, _ in METRIC_COLUMNS]
@@ -252,7 +262,19 @@ DpiOpt = Annotated[int, typer.Option("--dpi", min=10, max=2400, help="Resolution
 
 
 def default_out(name: str) -> Path:
-    """The default output directory ``out/<name>`` (``name`` made safe as one path component)."""
+    """The default output directory of a study, relative to the current directory.
+
+    Parameters
+    ----------
+    name : str
+        Scenario or command name; every run of characters other than ``A-Z a-z 0-9 . _ -``
+        becomes one ``-`` so that it is a single path component.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out/<name>``, e.g. ``out/small-community`` for ``"small community"``.
+    """
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "peergrid"
     return Path("out") / safe
 

@@ -124,6 +124,9 @@ class MeterReport:
         Where the units came from: ``"given"``, ``"column name"`` or ``"default"``.
     dayfirst : bool
         Whether dates were read day first.
+    label : str
+        ``"start"`` or ``"end"``: what the file's timestamps labelled (the result
+        always labels period starts).
     gaps : str
         Gap policy applied.
     missing_values : int
@@ -165,6 +168,7 @@ class MeterReport:
     units_source: str
     dayfirst: bool
     gaps: str
+    label: str = "start"
     missing_values: int = 0
     missing_timestamps: int = 0
     filled: int = 0
@@ -204,6 +208,7 @@ class MeterReport:
             "units": self.units,
             "units_source": self.units_source,
             "dayfirst": self.dayfirst,
+            "label": self.label,
             "gaps": {
                 "policy": self.gaps,
                 "missing_values": self.missing_values,
@@ -325,6 +330,7 @@ def read_meters(
     units: Units | None = None,
     dayfirst: bool = False,
     gaps: GapPolicy = "error",
+    label: Literal["start", "end"] = "start",
     columns: dict[str, str] | None = None,
     strict: bool = True,
 ) -> MeterData:
@@ -346,6 +352,9 @@ def read_meters(
         Read dates like ``05.06.2023`` as day first (5 June).
     gaps : {"error", "interpolate", "zero"}
         What to do with missing meter-steps.
+    label : {"start", "end"}
+        Whether the timestamps label the start (default) or the end of their period
+        (``00:15`` for 00:00–00:15; ``24:00`` is read as the next day's 00:00).
     columns : dict, optional
         Column names to use instead of detection: keys ``time``, ``meter``,
         ``value``, ``kind``.
@@ -367,7 +376,7 @@ def read_meters(
     """
     path = Path(path)
     table = read_meter_table(path)
-    return parse_meters(table, format=format, tz=tz, units=units, dayfirst=dayfirst, gaps=gaps,
+    return parse_meters(table, format=format, tz=tz, units=units, dayfirst=dayfirst, gaps=gaps, label=label,
                         columns=columns, strict=strict, origin=str(path))
 
 
@@ -437,6 +446,7 @@ def _is_number(s: str) -> bool:
     return True
 
 
+_H24 = re.compile(r"([ T])24:00(?=(:00(\.0+)?)?\s*(Z|UTC|[+-]\d{2}(:?\d{2})?)?$)", re.IGNORECASE)
 _OFFSET = re.compile(r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|UTC|[+-]\d{2}(:?\d{2})?)$", re.IGNORECASE)
 
 
@@ -452,9 +462,14 @@ def _parse_strings(strings: list[str], dayfirst: bool) -> pd.DatetimeIndex:
     if aware.any() and not aware.all():
         raise ValueError("timestamps mix local times and times with a UTC offset")
     dayfirst = dayfirst and bool(_AMBIGUOUS_DATE.match(strings[0]))
+    midnight = np.fromiter((bool(_H24.search(s)) for s in strings), bool, len(strings))
+    if midnight.any():  # "24:00" (end of day, in interval-end exports) is the next day's 00:00
+        strings = [_H24.sub(r"\g<1>00:00", s) if m else s for s, m in zip(strings, midnight, strict=True)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out = pd.to_datetime(pd.Index(strings), dayfirst=dayfirst, utc=bool(aware.all()))
+    if midnight.any():
+        out = out + pd.to_timedelta(midnight.astype(np.int64), unit="D")
     if not isinstance(out, pd.DatetimeIndex):  # pragma: no cover - defensive
         raise ValueError("timestamps do not parse to one time axis")
     return out
@@ -522,6 +537,7 @@ def parse_meters(
     units: Units | None = None,
     dayfirst: bool = False,
     gaps: GapPolicy = "error",
+    label: Literal["start", "end"] = "start",
     columns: dict[str, str] | None = None,
     strict: bool = True,
     origin: str = "<frame>",
@@ -542,6 +558,8 @@ def parse_meters(
         Read dates like ``05.06.2023`` as day first.
     gaps : {"error", "interpolate", "zero"}
         What to do with missing meter-steps.
+    label : {"start", "end"}
+        Whether the timestamps label the start or the end of their period.
     columns : dict, optional
         Column names ``time``, ``meter``, ``value``, ``kind`` instead of detection.
     strict : bool
@@ -555,6 +573,8 @@ def parse_meters(
     """
     if format not in ("auto", "long", "wide"):
         raise ConfigError(f"format = {format!r}: use 'long', 'wide' or 'auto'")
+    if label not in ("start", "end"):
+        raise ConfigError(f"label = {label!r}: use 'start' or 'end' (what the timestamps label)")
     if gaps not in GAP_POLICIES:
         raise ConfigError(f"gaps = {gaps!r}: use one of {', '.join(GAP_POLICIES)}")
     if units is not None and units not in UNITS:
@@ -703,7 +723,8 @@ def parse_meters(
         raise DataError(f"{origin}: step {step} is longer than a day; peergrid needs steps of at most 1 day")
     T = int((times[-1] - t0) // step_ns) + 1
     pos = (row_utc - t0) // step_ns
-    index = pd.date_range(pd.Timestamp(t0, tz="UTC"), periods=T, freq=pd.tseries.frequencies.to_offset(step))
+    first = t0 - step_ns if label == "end" else t0  # period starts
+    index = pd.date_range(pd.Timestamp(first, tz="UTC"), periods=T, freq=pd.tseries.frequencies.to_offset(step))
     missing_ts = T - len(times)
 
     # ---- pivot to (K, T, N), duplicates ----------------------------------------------------------
@@ -807,6 +828,8 @@ def parse_meters(
             f"{n_neg} negative value(s), first meter {meters[i]!r} at {index[t].tz_convert(tz).isoformat()}: "
             "give load and generation as separate non-negative series (a kind column import/export)"
         )
+    if label == "end":
+        actions.append(f"read the timestamps as period ends: each period starts {_fmt_step(step)} earlier")
     if stamp_kind == "naive" and tz != "UTC":
         actions.append(f"read naive timestamps as {tz} local time and converted them to UTC")
     elif stamp_kind == "aware":
@@ -820,7 +843,7 @@ def parse_meters(
     report = MeterReport(
         origin=origin, format=format, columns=used, meters=tuple(meters), kinds=kinds,
         start=index[0], end=index[-1] + step, step=step, steps=T, tz=tz, timestamps=stamp_kind,
-        units=unit, units_source=unit_source, dayfirst=dayfirst, gaps=gaps, missing_values=n_missing,
+        units=unit, units_source=unit_source, dayfirst=dayfirst, gaps=gaps, label=label, missing_values=n_missing,
         missing_timestamps=missing_ts, filled=filled, first_gap=first_gap, duplicates=dup_dropped,
         negative=n_neg, dst=tuple(dst), notes=tuple(notes), actions=tuple(actions), problems=tuple(problems),
         energy_kwh={kinds[k]: float(np.nansum(arr[k]) if n_missing and not filled else arr[k].sum())

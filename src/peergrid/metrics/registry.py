@@ -3,7 +3,8 @@
 :data:`METRICS` is the single source of the names the CLI table, the HTML report
 (column headings and glossary) and the README metric table use, so a metric is
 called the same everywhere. Keys are the keys of
-:attr:`peergrid.simulate.Result.metrics`.
+:attr:`peergrid.simulate.Result.metrics`, plus ``net_bill_reduction`` of the trading
+service's reports (a member's or community's net-bill reduction over a period).
 
 >>> from peergrid.metrics import METRICS
 >>> METRICS["cost_reduction"].label
@@ -295,6 +296,16 @@ METRICS: dict[str, MetricInfo] = {
             "Useful output / input energy of the batteries × 100, in percent points.",
             "Tooki et al. (2025), eq. 17",
             "num",
+        ),
+        # the trading service's reports (:mod:`peergrid.service.reports`, dashboard)
+        _m(
+            "net_bill_reduction",
+            "Net-bill reduction",
+            "%",
+            "Trading service: reduction of the net bill (purchases − sales revenue) of a member or a "
+            "community over a report period vs settling every reading with the grid alone.",
+            f"{_LANGE}, eq. 7 applied to the net bill",
+            "pct",
         ),
         # faults (:mod:`peergrid.simulate.faults`)
         _m("imbalance_kwh", "Imbalance", "kWh", "Σ abs(true − settled community net energy).", "", "kwh"),

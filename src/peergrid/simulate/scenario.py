@@ -165,6 +165,7 @@ class CommunityConfig(_Strict):
     units: Literal["Wh", "kWh", "W", "kW"] | None = None  # csv: default from the value column's name, else kWh
     dayfirst: bool = False  # csv: dates like 05.06.2023 are 5 June
     gaps: Literal["error", "interpolate", "zero"] = "error"  # csv: missing values
+    label: Literal["start", "end"] = "start"  # csv: the timestamps label period starts or ends
     columns: dict[str, str] | None = None  # csv: column names {time, meter, value, kind}
     homes: list[str] | None = None
     seed: int = 0
@@ -197,7 +198,8 @@ class CommunityConfig(_Strict):
         if self.source == "csv" and self.load is None:
             raise ValueError("source = 'csv' needs a load file")
         if self.source != "csv":
-            for key in ("load", "generation", "participants", "format", "units", "dayfirst", "gaps", "columns"):
+            for key in ("load", "generation", "participants", "format", "units", "dayfirst", "gaps", "label",
+                        "columns"):
                 if key in self.model_fields_set:
                     raise ValueError(f"{key} applies to source = 'csv' only")
         if self.source != "synthetic":
@@ -533,7 +535,7 @@ class Scenario(_Strict):
         c = self.community
         base = Path(base_dir)
         opts: dict = dict(format=c.format, tz=self.time.tz, units=c.units, dayfirst=c.dayfirst, gaps=c.gaps,
-                          columns=c.columns)
+                          label=c.label, columns=c.columns)
         first = read_meters(base / c.load, **opts)  # type: ignore[operator]
         load, gen, reports = first.load, first.generation, [first.report]
         if c.generation:
