@@ -175,20 +175,15 @@ def test_invoice_period_must_be_on_interval_boundaries(client, june):
     assert r.status_code == 422 and "period_start" in r.json()["detail"]
 
 
-def test_net_bill_reduction_key(app, client, clock):
-    """1 kWh traded P2P at 0.20 (uniform, k = 0.5 between bid 0.30 and ask 0.10), grid prices 0.30 / 0.10.
-
-    Buyer: net bill 0.20 instead of 0.30 grid-only → 1/3; seller: receives 0.20 instead of 0.10 → 1.0 (revenue
-    doubled, Lange eq. 7 on negative bills); community: 0.00 instead of 0.20 → 1.0.
-    """
-    w = make_world(app, client, interval_minutes=15, gate_closure_minutes=5, mechanism="uniform",
-                   retail_price=0.30, feed_in_price=0.10)
+def _p2p_trade(app, client, clock, bid, ask, **community):
+    """1 kWh traded P2P in the 08:15 UTC interval of 1 June 2026 (uniform price, k = 0.5), metered as promised."""
+    w = make_world(app, client, interval_minutes=15, gate_closure_minutes=5, mechanism="uniform", **community)
     cid = w.community_id
     t = dt.datetime(2026, 6, 1, 8, 15, tzinfo=dt.UTC)
     clock.now = t - dt.timedelta(minutes=15)
     assert client.post(f"/api/communities/{cid}/wallets/{w.uid('consumer')}/topup", headers=w.headers["operator"],
                        json={"amount_minor": 1000}).status_code == 200
-    for name, side, price in (("prosumer", "sell", 0.10), ("consumer", "buy", 0.30)):
+    for name, side, price in (("prosumer", "sell", ask), ("consumer", "buy", bid)):
         r = client.post(f"/api/communities/{cid}/orders", headers=w.headers[name],
                         json={"side": side, "interval_start": t.isoformat(), "quantity_wh": 1000, "price": price})
         assert r.status_code == 201, r.text
@@ -200,6 +195,36 @@ def test_net_bill_reduction_key(app, client, clock):
     _readings(client, w, [{"meter": f"NB-{cid}-c", "ts": t.isoformat(), "import_wh": 1000, "export_wh": 0},
                           {"meter": f"NB-{cid}-p", "ts": t.isoformat(), "import_wh": 0, "export_wh": 1000}])
     _settle(client, w, t.isoformat())
+    return w
+
+
+def test_local_network_charge_on_p2p_purchases(app, client, clock):
+    """Bid 0.25, ask 0.15 → 1 kWh at 0.20. The buyer owes the reduced local network charge 0.05/kWh plus 20 % VAT
+    on it (0.01) when the invoice is issued: 0.20 + 0.05 + 0.01 = 0.26; the seller gets 0.20."""
+    tariff = {"energy": 0.20, "network": 0.10, "local_network": 0.05, "vat": 0.20, "feed_in": 0.05}
+    w = _p2p_trade(app, client, clock, 0.25, 0.15, tz="Europe/Berlin", tariff=tariff)
+    r = client.post(f"/api/communities/{w.community_id}/invoices", headers=w.headers["operator"],
+                    json={"period_start": "2026-06-01T08:00:00Z", "period_end": "2026-06-01T09:00:00Z"})
+    assert r.status_code == 201, r.text
+    inv = {i["user_id"]: i for i in r.json()}
+    buyer, seller = inv[w.uid("consumer")], inv[w.uid("prosumer")]
+    assert buyer["total_minor"] == 26 and seller["total_minor"] == -20
+    local = next(line for line in buyer["data"]["lines"] if line["item"].startswith("Local network"))
+    assert local["energy_kwh"] == 1.0 and local["amount_minor"] == 5
+    assert buyer["data"]["components"] == {"energy": 0, "network": 0, "local_network": 5, "tax": 0, "standing": 0,
+                                           "demand": 0, "vat": 1, "feed_in_credit": 0, "rounding": 0, "total": 6}
+    assert _balance(client, w, "consumer") == 1000 - 26
+    assert sum(b for _, b in _accounts(app, w.community_id)) == 0
+
+
+def test_net_bill_reduction_key(app, client, clock):
+    """1 kWh traded P2P at 0.20 (uniform, k = 0.5 between bid 0.30 and ask 0.10), grid prices 0.30 / 0.10.
+
+    Buyer: net bill 0.20 instead of 0.30 grid-only → 1/3; seller: receives 0.20 instead of 0.10 → 1.0 (revenue
+    doubled, Lange (2025), eq. 7 on negative bills); community: 0.00 instead of 0.20 → 1.0.
+    """
+    w = _p2p_trade(app, client, clock, 0.30, 0.10, retail_price=0.30, feed_in_price=0.10)
+    cid = w.community_id
     url = f"/api/communities/{cid}"
     buyer = client.get(f"{url}/users/{w.uid('consumer')}/report", headers=w.headers["consumer"]).json()
     seller = client.get(f"{url}/users/{w.uid('prosumer')}/report", headers=w.headers["prosumer"]).json()
