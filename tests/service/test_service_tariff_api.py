@@ -84,6 +84,11 @@ def test_flat_shorthand_and_defaults(client, world):
         ({"tariff": {"energy": {"type": "dynamic", "file": "prices.csv"}}}, "tariff", "dynamic"),
         ({"tariff": {"energy": 0.3}, "retail_price": 0.3}, "tariff", "not both"),
         ({"retail_price": 0.1, "feed_in_price": 0.2}, "feed_in_price", "retail_price"),
+        ({"tariff": {"energy": 0.2, "name": "evil\u202e"}}, "tariff.name", "bidirectional control"),
+        ({"tariff": {"energy": 0.2, "description": "a\x00b"}}, "tariff.description", "control character"),
+        ({"tariff": {"energy": {"type": "tou", "default": 0.1,
+                                "periods": [{"price": 0.2, "start": 1, "end": 2}] * 201}}}, "tariff.energy.periods",
+         "at most 200"),
     ],
 )
 def test_bad_zone_currency_tariff_are_422_naming_the_field(client, world, body, field, words):

@@ -182,6 +182,7 @@ def normalise(data: dict[str, Any], currency: str, tz: str = "UTC") -> dict[str,
 
     if not isinstance(data, dict):
         raise Invalid("tariff: expected a JSON object")
+    _check_text(data, "tariff")
     given = data.get("currency", currency)
     if given != currency:
         raise Invalid(f"tariff.currency: {given!r} differs from the community's currency {currency!r}")
@@ -198,6 +199,35 @@ def normalise(data: dict[str, Any], currency: str, tz: str = "UTC") -> dict[str,
     except (TypeError, ValueError) as exc:
         raise Invalid(f"tariff: {exc}") from None
     return tariff.to_dict()
+
+
+#: Most time-of-use periods a rate may have, and longest text in a tariff (name, description, period names).
+MAX_PERIODS = 200
+MAX_TEXT = 500
+
+
+def _check_text(value: Any, where: str, depth: int = 0) -> None:
+    """Every string in the tariff JSON is printable single-line text (the service's text rule), not too long."""
+    from peergrid.service.schemas import check_line
+
+    if depth > 6:
+        raise Invalid(f"{where}: nested too deeply")
+    if isinstance(value, str):
+        if len(value) > MAX_TEXT:
+            raise Invalid(f"{where}: at most {MAX_TEXT} characters")
+        try:
+            check_line(value)
+        except ValueError as exc:
+            raise Invalid(f"{where}: {exc}") from None
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_text(k, where, depth + 1)
+            _check_text(v, f"{where}.{k}", depth + 1)
+    elif isinstance(value, list):
+        if len(value) > MAX_PERIODS:
+            raise Invalid(f"{where}: at most {MAX_PERIODS} entries")
+        for i, v in enumerate(value):
+            _check_text(v, f"{where}[{i}]", depth + 1)
 
 
 def tariff_of(c: Community) -> Any:
