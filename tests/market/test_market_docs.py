@@ -53,6 +53,6 @@ def test_cli_lines_run(workdir):
     lines = [ln for _, body in blocks("sh") for ln in body.splitlines() if ln.startswith("peergrid ")]
     assert len(lines) >= 5
     for line in lines:
-        result = runner.invoke(app, shlex.split(line)[1:])
+        result = runner.invoke(app, shlex.split(line, comments=True)[1:])
         assert result.exit_code == 0, f"{line}\n{result.stderr}"
     assert (workdir / "out" / "order-book" / "report.html").is_file()

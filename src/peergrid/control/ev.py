@@ -295,7 +295,7 @@ def ev_charging(
     price : array-like, shape (T,), optional
         Charging price for ``"smart"``; default the community's retail tariff.
     tz : str, optional
-        Time zone of the hours; default ``community.meta["display_tz"]`` or UTC.
+        Time zone of the hours; default the community's :attr:`~peergrid.Community.tz`.
 
     Returns
     -------
@@ -310,8 +310,8 @@ def ev_charging(
     out = np.zeros((community.T, community.N))
     if len(fleet) == 0:
         return out
-    if tz is None and isinstance(community.meta, dict):
-        tz = community.meta.get("display_tz")
+    if tz is None:
+        tz = community.tz
     avail = ev_availability(
         community.index,
         fleet["arrival_hour"].to_numpy(np.float64),

@@ -25,7 +25,7 @@ shifting rule; peergrid's agents are:
   to their available energy / room, within power and SOC limits.
 
 Days are calendar days in the community's display time zone
-(``community.meta["display_tz"]``, UTC if unset). The loop runs over rounds and, for storage, over
+(:attr:`~peergrid.Community.tz`). The loop runs over rounds and, for storage, over
 time; every operation is vectorised over days, steps and participants.
 
 References
@@ -168,7 +168,7 @@ def classify_load(load_kw: np.ndarray, reference_kw: np.ndarray | float, thresho
 def _day_layout(community: Community) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Local calendar day and position in the day of every step.
 
-    Days are calendar days in ``community.meta["display_tz"]`` (UTC if unset), so a
+    Days are calendar days in the community's time zone (:attr:`~peergrid.Community.tz`), so a
     day may be partial at the ends of the horizon or have 23/25 h at DST changes.
 
     Returns
@@ -177,8 +177,7 @@ def _day_layout(community: Community) -> tuple[np.ndarray, np.ndarray, int, int]
     n_days, steps_per_day : int
         Number of days D and the longest day S (steps).
     """
-    tz = community.meta.get("display_tz") if isinstance(community.meta, dict) else None
-    local = community.index.tz_convert(str(tz)) if tz else community.index
+    local = community.local_index
     dates = np.asarray(local.tz_localize(None).normalize())
     codes = np.unique(dates, return_inverse=True)[1].astype(np.int64).ravel()
     starts = np.searchsorted(codes, np.arange(codes.max() + 1 if codes.size else 0))

@@ -459,9 +459,9 @@ def citylearn_community(
             + (f"Faulty PV set to zero: {', '.join(excluded)}." if excluded else "")
         ).strip(),
         currency="USD",
+        tz="Etc/GMT+8",  # the site keeps UTC-8 all year (no DST in the data)
         meta={
             "dataset": "citylearn_2022",
-            "display_tz": "Etc/GMT+8",  # the site keeps UTC-8 all year (no DST in the data)
             "faulty_pv": tuple(faulty),
             "faulty_pv_excluded": bool(exclude_faulty_pv and faulty),
             "feed_in_assumed": True,

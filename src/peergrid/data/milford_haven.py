@@ -182,7 +182,7 @@ def milford_haven_community(
     -------
     Community
         5 participants, ``(T, 5)`` load and PV in kWh per step, TOU tariff in GBP,
-        ``meta["display_tz"] = "Europe/London"``.
+        ``tz = "Europe/London"``.
     """
     from peergrid.assets.pv import pv_power_pvlib
     from peergrid.core.timeindex import make_index
@@ -231,7 +231,6 @@ def milford_haven_community(
             battery_eff_discharge=battery_efficiency, soc_min=0.0, soc_max=1.0, soc_init=soc_init,
         )
     meta: dict[str, object] = {
-        "display_tz": TZ,
         "reconstructed": True,
         "reference": "Petri et al. 2020, IEEE Access 8 (Milford Haven harbour, Sections III and VI)",
         "date": str(local0.date()),

@@ -243,9 +243,9 @@ def synthetic_community(
             + f". Licence {LICENCE}."
         ),
         currency="USD",
+        tz="Etc/GMT+8",  # profiles keep the CityLearn site's local time of day
         meta={
             "generator": "peergrid.data.synthetic_community",
-            "display_tz": "Etc/GMT+8",  # profiles keep the CityLearn site's local time of day
             "seed": seed if isinstance(seed, (int, np.integer)) else None,
             "load_scale": scale.tolist(),
             "day_shift_days": shift.tolist(),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
+import io
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
 from peergrid.core.errors import DataError
-from peergrid.report.page import _css, _png, to_jsonable
+from peergrid.report.page import _css, save_figure, to_jsonable
 from peergrid.report.plots import _figure, _time_axis, _time_values, display_tz
 from peergrid.simulate.engine import Result
 
@@ -266,7 +267,9 @@ def write_control_report(
     (out / "summary.json").write_text(json.dumps(payload, indent=2, allow_nan=False), encoding="utf-8")
     blocks = []
     for stem, fig, caption in figs:
-        data = _png(fig)
+        buf = io.BytesIO()
+        save_figure(fig, buf, "png")
+        data = buf.getvalue()
         (out / f"{stem}.png").write_bytes(data)
         uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
         blocks.append(
