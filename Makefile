@@ -30,11 +30,11 @@ services:
 
 ## make test: install test extras and services, run lint and the full suite
 test: $(VENV)/.stamp-test services
-	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff check src tests benchmarks scripts examples
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.stamp-test
-	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff check src tests benchmarks scripts examples
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
