@@ -101,9 +101,9 @@ def test_bill_two_members_four_steps_hand_computed() -> None:
     assert a["network"] == pytest.approx(3.5 * 0.10)
     assert a["local_network"] == pytest.approx(1.0 * 0.02)
     assert a["tax"] == pytest.approx(3.5 * 0.01)
-    assert a["standing"] == pytest.approx(0.48 * 4 / 24)  # 0.08
+    assert a["standing"] == pytest.approx(0.48 * 4 / 23)  # 4 h of the 23-hour local day 31 March
     assert a["demand"] == pytest.approx(2.0 * 2.0)  # peak 2 kW in March
-    charges = 1.20 + 0.35 + 0.02 + 0.035 + 0.08 + 4.0
+    charges = 1.20 + 0.35 + 0.02 + 0.035 + 0.48 * 4 / 23 + 4.0
     assert a["vat"] == pytest.approx(0.2 * charges)
     assert a["total"] == pytest.approx(1.2 * charges)
     bb = b.loc["b"]
@@ -112,7 +112,7 @@ def test_bill_two_members_four_steps_hand_computed() -> None:
     assert bb["export_kwh"] == pytest.approx(2.3)
     assert bb["feed_in_credit"] == pytest.approx(1.8 * 0.05)
     assert bb["energy"] == pytest.approx(0.5 * 0.40)
-    charges_b = 0.20 + 0.05 + 0.005 + 0.08 + 2.0 * 0.5
+    charges_b = 0.20 + 0.05 + 0.005 + 0.48 * 4 / 23 + 2.0 * 0.5
     assert bb["total"] == pytest.approx(1.2 * charges_b - 0.09)
     tot = bill_total(b)
     assert tot["total"] == pytest.approx(a["total"] + bb["total"])
@@ -130,6 +130,21 @@ def test_demand_charge_months_are_local_calendar_months() -> None:
     # in UTC all four steps lie in January: one peak of 4 kW
     u = bill_components(t, idx, "UTC", imp, np.zeros_like(imp))
     assert u["demand"].iloc[0] == pytest.approx(40.0)
+
+
+def test_standing_charge_counts_local_calendar_days_across_clock_changes() -> None:
+    """March in Berlin has a 23-hour day and October a 25-hour one; each month is still 31 days
+    of standing charge (it was T·dt/24 = 30.96 and 31.04 days before)."""
+    t = Tariff(currency="EUR", energy=0.0, standing_per_day=1.0)
+    for month in ("2026-03", "2026-10"):
+        start = pd.Timestamp(f"{month}-01", tz=BERLIN)
+        idx = pd.date_range(start, start + pd.DateOffset(months=1), freq="15min", inclusive="left").tz_convert("UTC")
+        zeros = np.zeros((len(idx), 2))
+        b = bill_components(t, idx, BERLIN, zeros, zeros)
+        assert b["standing"].tolist() == pytest.approx([31.0, 31.0], abs=1e-9)
+    half = pd.date_range("2026-03-29 00:00", periods=46, freq="15min", tz=BERLIN).tz_convert("UTC")  # 12 of 23 h
+    b = bill_components(t, half, BERLIN, np.zeros((46, 1)), np.zeros((46, 1)))
+    assert b["standing"].iloc[0] == pytest.approx(11.5 / 23)
 
 
 def test_dynamic_prices_from_csv_naive_local_and_mwh(tmp_path) -> None:

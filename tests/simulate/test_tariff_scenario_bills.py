@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import peergrid
 from peergrid.core.community import Community
 from peergrid.market.bidding import MARKETS
-from peergrid.market.tariff import Period, Rate, Tariff, apply_tariff, bill_components
+from peergrid.market.tariff import Period, Rate, Tariff, apply_tariff, bill_components, local_days
 from peergrid.simulate import Result
 
 
@@ -55,7 +55,7 @@ def test_sdr_bills_by_hand() -> None:
     assert a["network"] == pytest.approx(2 * 0.08) and a["tax"] == pytest.approx(2 * 0.01)
     assert a["local_network"] == pytest.approx(2 * 0.02)
     assert a["demand"] == pytest.approx(3.0 * 1.0)  # peak grid import 1 kW
-    standing = 0.48 * 4 / 24
+    standing = 0.48 * 4 / 23  # 4 h of the 23-hour local day 31 March
     charges = 0.40 + 0.16 + 0.02 + 0.04 + standing + 3.0
     assert a["vat"] == pytest.approx(0.2 * charges)
     # SDR prices: step 0 P_sell = λb·λs / ((λb − λs)·0.5 + λs), P_buy = 0.5·P_sell + 0.5·λb; step 2 SDR = 3: λs
@@ -113,7 +113,7 @@ def test_money_is_conserved_in_every_market(case) -> None:
     local = com.local_index
     grid_bill = (com.retail[:, None] * a.grid_import - com.feed_in[:, None] * (a.grid_export - spilled)).sum()
     local_network = (tariff.local_network_rate.values(local)[:, None] * a.bought).sum()
-    standing = tariff.standing_per_day * com.T * dt / 24 * com.N
+    standing = tariff.standing_per_day * local_days(com.local_index, dt) * com.N
     months = pd.Series(local.year * 12 + local.month).to_numpy()
     peaks = pd.DataFrame(a.grid_import / dt).groupby(months).max().to_numpy().sum()
     demand = tariff.demand_per_kw_month * peaks
@@ -125,7 +125,7 @@ def test_money_is_conserved_in_every_market(case) -> None:
     own = a.bill.sum(axis=0) + (com.feed_in[:, None] * spilled).sum(axis=0)
     extra = (tariff.local_network_rate.values(local)[:, None] * a.bought).sum(axis=0)
     member_peaks = pd.DataFrame(a.grid_import / dt).groupby(months).max().to_numpy().sum(axis=0)
-    extra = extra + tariff.standing_per_day * com.T * dt / 24 + tariff.demand_per_kw_month * member_peaks
+    extra = extra + tariff.standing_per_day * local_days(com.local_index, dt) + tariff.demand_per_kw_month * member_peaks
     np.testing.assert_allclose(bills["total"].to_numpy(), own + extra * (1 + tariff.vat), rtol=1e-9, atol=1e-9)
 
 

@@ -31,8 +31,9 @@ Conventions
   own local-sharing rules —, so set it to the rate of your scheme. Any per-kWh levy that
   applies to local exchange in your scheme belongs in ``local_network`` too;
   ``tax_per_kwh`` applies to grid import only.
-* ``standing_per_day`` is charged per member per day of the period, pro rata
-  (T · dt / 24 days).
+* ``standing_per_day`` is charged per member per **local calendar day** of the period,
+  pro rata: each step counts dt / (hours of its local day), so a month is its number of
+  days even when it holds a 23- or 25-hour clock-change day.
 * ``demand_per_kw_month`` is charged per kW of each member's peak grid import (energy per
   step / dt) in each **calendar month in the community's local time**; a month the
   period only touches is charged in full (its peak over the steps it has).
@@ -618,6 +619,38 @@ def _as_2d(a: Any, T: int, what: str, N: int | None = None) -> np.ndarray:
     return arr
 
 
+def local_days(local_index: pd.DatetimeIndex, dt: float) -> float:
+    """Number of local calendar days the steps cover, pro rata.
+
+    Each step counts ``dt`` divided by the length of its local calendar day, so the
+    31 days of March count 31 in Europe/Berlin although one of them has 23 hours.
+
+    Parameters
+    ----------
+    local_index : pandas.DatetimeIndex
+        Step starts in the community's local time zone (tz-aware).
+    dt : float
+        Step length, h.
+
+    Returns
+    -------
+    float
+        Days, d (T·dt/24 in a zone without clock changes).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> idx = pd.date_range("2024-03-31", periods=23, freq="1h", tz="Europe/Berlin")
+    >>> round(local_days(idx, 1.0), 12)
+    1.0
+    """
+    if len(local_index) == 0:
+        return 0.0
+    midnight = local_index.normalize()
+    hours = (midnight + pd.DateOffset(days=1) - midnight) / pd.Timedelta(hours=1)
+    return float(np.sum(dt / np.asarray(hours, dtype=np.float64)))
+
+
 class _BillAccumulator:
     """Bill components accumulated over time blocks (for (T, N) arrays too big to hold at once)."""
 
@@ -627,7 +660,7 @@ class _BillAccumulator:
         self.sums = {k: z(N) for k in ("energy", "network", "local_network", "tax", "feed_in_credit")}
         self.kwh = {k: z(N) for k in ("import_kwh", "export_kwh", "local_kwh", "spilled_kwh")}
         self.peaks: dict[int, np.ndarray] = {}  # local month key -> (N,) peak import kW
-        self.steps = 0
+        self.days = 0.0
 
     def add(self, local_index: pd.DatetimeIndex, imp: np.ndarray, exp: np.ndarray, loc: np.ndarray | None) -> None:
         t = self.t
@@ -657,7 +690,7 @@ class _BillAccumulator:
             for k, row in zip(key[starts], peaks, strict=True):
                 prev = self.peaks.get(int(k))
                 self.peaks[int(k)] = row if prev is None else np.maximum(prev, row)
-        self.steps += len(local_index)
+        self.days += local_days(local_index, self.dt)
 
     @property
     def pool_ready(self) -> bool:
@@ -683,8 +716,8 @@ class _BillAccumulator:
         ws = np.stack([fs * t.feed_in_rate.values(local_index), fs], axis=1)
         return wb, ws
 
-    def add_pool_sums(self, b: np.ndarray, x: np.ndarray, steps: int) -> None:
-        """Add ``d.T @ wb`` ``(N, 5)`` and ``s.T @ ws`` ``(N, 2)`` of :meth:`pool_weights` over ``steps`` steps."""
+    def add_pool_sums(self, b: np.ndarray, x: np.ndarray, local_index: pd.DatetimeIndex) -> None:
+        """Add ``d.T @ wb`` ``(N, 5)`` and ``s.T @ ws`` ``(N, 2)`` of :meth:`pool_weights` over the steps of ``local_index``."""
         self.sums["energy"] += b[:, 0]
         self.sums["network"] += b[:, 1]
         self.sums["tax"] += self.t.tax_per_kwh * b[:, 2]
@@ -693,13 +726,12 @@ class _BillAccumulator:
         self.kwh["local_kwh"] += b[:, 4]
         self.sums["feed_in_credit"] += x[:, 0]
         self.kwh["export_kwh"] += x[:, 1]
-        self.steps += steps
+        self.days += local_days(local_index, self.dt)
 
     def frame(self, ids: Sequence[object] | None) -> pd.DataFrame:
         t, N = self.t, self.N
         s = self.sums
-        days = self.steps * self.dt / 24.0
-        standing = np.full(N, t.standing_per_day * days)
+        standing = np.full(N, t.standing_per_day * self.days)
         billed_peak = np.sum(list(self.peaks.values()), axis=0) if self.peaks else np.zeros(N)
         demand = t.demand_per_kw_month * billed_peak
         charges = s["energy"] + s["network"] + s["local_network"] + s["tax"] + standing + demand
@@ -755,7 +787,7 @@ def bill_components(
     pandas.DataFrame
         One row per member. Money, currency: ``energy`` = Σ energy_t·imp, ``network`` =
         Σ network_t·imp, ``local_network`` = Σ local_network_t·local, ``standing`` =
-        standing_per_day·T·dt/24, ``demand`` = demand_per_kw_month·Σ_months max_t(imp/dt),
+        standing_per_day·(local calendar days, :func:`local_days`), ``demand`` = demand_per_kw_month·Σ_months max_t(imp/dt),
         ``tax`` = tax_per_kwh·Σ imp, ``vat`` = vat·(energy + network + local_network +
         tax + standing + demand), ``feed_in_credit`` = Σ feed_in_t·paid export, ``total`` =
         the charges + vat − feed_in_credit. Energy: ``import_kwh``, ``export_kwh``,

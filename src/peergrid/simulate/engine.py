@@ -247,7 +247,7 @@ class Result:
         if "_bill_buy" in sums:  # a pool rule: summed with the participant totals (one pass over net)
             acc = self._pool_bill_weights()[0]  # type: ignore[index]
             bb, bs = sums["_bill_buy"], sums["_bill_sell"]
-            acc.add_pool_sums(bb[:, :5], bs[:, :2], com.T)  # type: ignore[attr-defined]
+            acc.add_pool_sums(bb[:, :5], bs[:, :2], com.local_index)  # type: ignore[attr-defined]
             p2p = bb[:, 5] + bs[:, 2]
         else:
             acc = _BillAccumulator(community_tariff(com), com.N, com.dt)
