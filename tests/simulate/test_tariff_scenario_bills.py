@@ -125,7 +125,8 @@ def test_money_is_conserved_in_every_market(case) -> None:
     own = a.bill.sum(axis=0) + (com.feed_in[:, None] * spilled).sum(axis=0)
     extra = (tariff.local_network_rate.values(local)[:, None] * a.bought).sum(axis=0)
     member_peaks = pd.DataFrame(a.grid_import / dt).groupby(months).max().to_numpy().sum(axis=0)
-    extra = extra + tariff.standing_per_day * local_days(com.local_index, dt) + tariff.demand_per_kw_month * member_peaks
+    days = local_days(com.local_index, dt)
+    extra = extra + tariff.standing_per_day * days + tariff.demand_per_kw_month * member_peaks
     np.testing.assert_allclose(bills["total"].to_numpy(), own + extra * (1 + tariff.vat), rtol=1e-9, atol=1e-9)
 
 

@@ -717,7 +717,7 @@ class _BillAccumulator:
         return wb, ws
 
     def add_pool_sums(self, b: np.ndarray, x: np.ndarray, local_index: pd.DatetimeIndex) -> None:
-        """Add ``d.T @ wb`` ``(N, 5)`` and ``s.T @ ws`` ``(N, 2)`` of :meth:`pool_weights` over the steps of ``local_index``."""
+        """Add ``d.T @ wb`` ``(N, 5)`` and ``s.T @ ws`` ``(N, 2)`` (:meth:`pool_weights`) over ``local_index``."""
         self.sums["energy"] += b[:, 0]
         self.sums["network"] += b[:, 1]
         self.sums["tax"] += self.t.tax_per_kwh * b[:, 2]
@@ -787,7 +787,8 @@ def bill_components(
     pandas.DataFrame
         One row per member. Money, currency: ``energy`` = Σ energy_t·imp, ``network`` =
         Σ network_t·imp, ``local_network`` = Σ local_network_t·local, ``standing`` =
-        standing_per_day·(local calendar days, :func:`local_days`), ``demand`` = demand_per_kw_month·Σ_months max_t(imp/dt),
+        standing_per_day·(local calendar days, :func:`local_days`), ``demand`` =
+        demand_per_kw_month·Σ_months max_t(imp/dt),
         ``tax`` = tax_per_kwh·Σ imp, ``vat`` = vat·(energy + network + local_network +
         tax + standing + demand), ``feed_in_credit`` = Σ feed_in_t·paid export, ``total`` =
         the charges + vat − feed_in_credit. Energy: ``import_kwh``, ``export_kwh``,
