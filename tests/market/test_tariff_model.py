@@ -238,3 +238,8 @@ def test_tariff_rejects_bad_values() -> None:
         Tariff(currency="EUR", energy=0.3, export_limit_kw=float("nan"))
     with pytest.raises(ConfigError, match="start/end"):
         Period(0.1, start=5, end=5)
+    # a negative price is named as such (it used to say "expected a price (number) or a table")
+    with pytest.raises(ConfigError, match=r"tariff\.energy: price must be a number >= 0, got -0\.1"):
+        tariff_from_mapping({"currency": "EUR", "energy": -0.1})
+    with pytest.raises(ConfigError, match=r"expected a price .* got 'abc'"):
+        tariff_from_mapping({"currency": "EUR", "energy": "abc"})

@@ -886,10 +886,9 @@ def _rate_from(value: Any, key: str, base_dir: Path | None, tz: str) -> Rate:
         series = read_price_csv(path, column=value.get("column"), unit=value.get("unit", "kWh"),
                                 tz=value.get("tz", tz))  # fmt: skip
         return Rate.dynamic(series, source=str(value["file"]))
-    try:
-        return _as_rate(value, key)
-    except ConfigError:
-        raise ConfigError(f"{key}: expected a price (number) or a table with type = 'tou' | 'dynamic'") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float, Rate)):
+        raise ConfigError(f"{key}: expected a price (number) or a table with type = 'tou' | 'dynamic', got {value!r}")
+    return _as_rate(value, key)  # a number: its own error names what is wrong with it (e.g. negative)
 
 
 def tariff_from_mapping(
