@@ -236,3 +236,26 @@ def test_net_bill_reduction_key(app, client, clock):
     assert community["net_bill_reduction"] == pytest.approx(1.0)
     for rep in (buyer, seller, community):
         assert "cost_reduction" not in rep  # one name per metric: cost_reduction is the simulator's purchase cost
+
+
+@pytest.mark.parametrize("limit", [None, 1.0])
+def test_pool_export_above_the_limit_is_not_paid(app, client, clock, limit):
+    """SDR pool, 1 h, λb 0.30, λs 0.10. The prosumer exports 3 kWh, the consumer imports 1 kWh: SDR = 3 ≥ 1, so
+    both trade at λs (Lange (2025), eq. 4). The consumer pays 0.10 for 1 kWh from the peer; 2 kWh go to the grid.
+    With a 1 kW export limit only 1 kWh of those is paid (the other is spilled, as in the simulator's bills):
+    the prosumer gets 0.20 instead of 0.30. Pools paid every exported kWh before."""
+    tariff = {"energy": 0.30, "feed_in": 0.10, **({"export_limit_kw": limit} if limit else {})}
+    w = make_world(app, client, interval_minutes=60, gate_closure_minutes=5, mechanism="sdr",
+                   tz="Europe/Berlin", tariff=tariff)
+    cid = w.community_id
+    t = dt.datetime(2026, 6, 1, 8, 0, tzinfo=dt.UTC)
+    clock.now = t + dt.timedelta(hours=1, minutes=5)
+    _meter(client, w, "consumer", f"SP-{cid}-c")
+    _meter(client, w, "prosumer", f"SP-{cid}-p")
+    _readings(client, w, [{"meter": f"SP-{cid}-c", "ts": t.isoformat(), "import_wh": 1000, "export_wh": 0},
+                          {"meter": f"SP-{cid}-p", "ts": t.isoformat(), "import_wh": 0, "export_wh": 3000}])
+    summary = _settle(client, w, t.isoformat())
+    assert summary["spilled_wh"] == (1000 if limit else 0)
+    assert _balance(client, w, "consumer") == -10
+    assert _balance(client, w, "prosumer") == (20 if limit else 30)
+    assert sum(b for _, b in _accounts(app, cid)) == 0

@@ -517,11 +517,13 @@ def _settle_metered(session: Session, community: Community, t: dt.datetime, now:
         buy_price, sell_price = _grid_prices(community, t)
         c = clear(net, buy_price, sell_price, community.mechanism)
         alloc = c.allocate(net)
-        bill = to_minor(alloc.bill[0])
         bought = np.rint(alloc.bought[0] * 1000).astype(np.int64)
         sold = np.rint(alloc.sold[0] * 1000).astype(np.int64)
         g_imp = np.maximum(net_wh, 0) - bought
         g_exp = np.maximum(-net_wh, 0) - sold
+        # export above the tariff's limit leaves the member unpaid, as in the simulator's bills
+        spilled = g_exp - tariffs.export_paid_wh(community, g_exp)
+        bill = to_minor(alloc.bill[0] + spilled / 1000.0 * sell_price)
         paid, received = np.maximum(bill, 0), np.maximum(-bill, 0)
         g_paid = g_recv = np.zeros(len(users), dtype=np.int64)
         kind_pay, kind_recv = "pool_buy", "pool_sell"
@@ -534,7 +536,8 @@ def _settle_metered(session: Session, community: Community, t: dt.datetime, now:
             "price_sell": float(c.price_sell[0]),
             "p2p_price": pool_p2p_price(float(c.demand[0]), float(c.traded[0]), float(c.price_buy[0]),
                                         float(c.retail[0])),
-            "grid_bill": float(c.grid_bill[0]),
+            "grid_bill": float(c.grid_bill[0]) + float(spilled.sum()) / 1000.0 * sell_price,
+            "spilled_wh": int(spilled.sum()),
             "grid_price_buy": buy_price,
             "grid_price_sell": sell_price,
         }
