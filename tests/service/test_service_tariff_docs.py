@@ -11,14 +11,13 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
+
+from peergrid.service import testing
 
 pytest.importorskip("uvicorn")
 DOC = Path(__file__).resolve().parents[2] / "docs" / "service.md"
@@ -31,27 +30,8 @@ def _block(heading: str) -> str:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    import uvicorn
-
-    from peergrid.service.app import create_app
-
-    db = tmp_path_factory.mktemp("svc") / "peergrid.db"
-    app = create_app(f"sqlite:///{db}", demo=True, extensions=())
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(600):
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(30)
-    app.state.engine.dispose()
+    with testing.demo_server(tmp_path_factory.mktemp("svc")) as url:
+        yield url
 
 
 @pytest.mark.skipif(shutil.which("curl") is None or shutil.which("bash") is None, reason="needs bash and curl")

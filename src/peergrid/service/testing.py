@@ -5,6 +5,7 @@
   ``postgresql+psycopg://peergrid:peergrid@127.0.0.1:5432/postgres``) that is dropped afterwards.
 * :class:`Clock` — a controllable clock for ``create_app(clock=...)``.
 * :func:`make_user` / :func:`make_community` — create records directly (cheap argon2 costs).
+* :func:`demo_server` — ``peergrid serve --demo`` on SQLite in a thread, on a free 127.0.0.1 port.
 """
 
 from __future__ import annotations
@@ -94,3 +95,46 @@ def make_community(factory: sessionmaker[Session], **settings: object) -> Commun
     settings.setdefault("name", f"community-{uuid.uuid4().hex[:10]}")
     with factory() as s, s.begin():
         return directory.create_community(s, **settings)
+
+
+@contextlib.contextmanager
+def demo_server(directory_: str | Path) -> Iterator[str]:
+    """Run the demo service (SQLite file in ``directory_``) with uvicorn in a thread.
+
+    Parameters
+    ----------
+    directory_ : str or pathlib.Path
+        Folder for the SQLite database file.
+
+    Yields
+    ------
+    str
+        Base URL ``http://127.0.0.1:PORT`` (port chosen free, loopback only).
+    """
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from peergrid.service.app import create_app
+
+    app = create_app(f"sqlite:///{Path(directory_) / 'peergrid.db'}", demo=True, extensions=())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(600):
+            if server.started:
+                break
+            time.sleep(0.05)
+        if not server.started:
+            raise RuntimeError("the demo service did not start within 30 s")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        app.state.engine.dispose()
