@@ -27,10 +27,12 @@ import asyncio
 import datetime as dt
 import json
 import math
+import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import jinja2
 from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
@@ -77,11 +79,27 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f} %"
 
 
-def _time(s: str | dt.datetime | None) -> str:
+@jinja2.pass_context
+def _time(ctx: jinja2.runtime.Context, s: str | dt.datetime | None) -> str:
+    """A time as the community's local wall-clock time with its zone abbreviation (``tz`` of the page, else UTC)."""
     if s is None:
         return "–"
     t = dt.datetime.fromisoformat(s) if isinstance(s, str) else s
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)  # storage is UTC
+    name = str(ctx.get("tz") or "UTC")
+    try:
+        zone: dt.tzinfo = zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zone, name = dt.UTC, "UTC"
+    local = t.astimezone(zone)
+    if name == "UTC":
+        return local.strftime("%Y-%m-%d %H:%M UTC")
+    # the offset as the browser's Intl "shortOffset" writes it (GMT+1, GMT+5:30, GMT-8), so live updates match
+    minutes = round((local.utcoffset() or dt.timedelta(0)).total_seconds() / 60)
+    sign, (h, m) = ("+" if minutes >= 0 else "-"), divmod(abs(minutes), 60)
+    offset = "GMT" if minutes == 0 else f"GMT{sign}{h}" + (f":{m:02d}" if m else "")
+    return local.strftime("%Y-%m-%d %H:%M ") + offset
 
 
 templates.env.filters.update(money=_money, num=_num, pct=_pct, time=_time)

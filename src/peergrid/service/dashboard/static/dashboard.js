@@ -12,10 +12,13 @@
     if (x === null || x === undefined) return "–";
     return Number(x).toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }).replace("-", "−");
   }
+  // live times in the page's community zone (the charts' data-tz), like the server-rendered ones
   function fmtTime(s) {
     if (!s) return "–";
-    var t = new Date(s);
-    return t.toISOString().slice(0, 16).replace("T", " ") + " UTC";
+    var box = document.querySelector("[data-tz]"), tz = (box && box.dataset.tz) || "UTC";
+    var p = parts(s, tz, { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+                           hourCycle: "h23", timeZoneName: "shortOffset" });
+    return p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute + " " + (tz === "UTC" ? "UTC" : p.timeZoneName);
   }
   // ---- time on the charts' axes, in the community's time zone (data-tz, an IANA name; UTC if absent or unknown)
   function parts(s, tz, opts) {
