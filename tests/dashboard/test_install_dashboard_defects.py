@@ -109,10 +109,8 @@ def _day_label(d: dt.date) -> str:
 
 
 def test_week_chart_axis_shows_local_days(browser, world: World, artifacts):
-    tz = "UTC"
-    if hasattr(Community, "tz"):  # the service's community time zone: days are local days
-        tz = "Pacific/Auckland"  # UTC+13 in December: local days differ from UTC days
-        _set_community(world, tz=tz)
+    tz = "Pacific/Auckland"  # UTC+12/+13: local days differ from UTC days
+    _set_community(world, tz=tz)
     zone = zoneinfo.ZoneInfo(tz)
     f = world.app.state.sessions
     now = now_utc()
