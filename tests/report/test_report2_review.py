@@ -108,9 +108,21 @@ def test_report_format_svg_replaces_the_png_figures_peergrid_wrote(my_community,
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert pngs
     (out / "mine.png").write_bytes(b"user file")  # not peergrid's: never touched
+    edited = out / pngs[0]
+    edited_bytes = edited.read_bytes() + b"edited"
+    edited.write_bytes(edited_bytes)  # no longer peergrid's content: kept as the user left it
     code, _, err = run("report", out, "--format", "svg")
-    assert code == 2  # a user file in DIR: refused, as by peergrid.core.output's policy
+    assert code == 0, err
+    assert (out / "mine.png").read_bytes() == b"user file"
+    assert edited.read_bytes() == edited_bytes
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(["mine.png", pngs[0]])
     (out / "mine.png").unlink()
+    edited.unlink()
+    code, _, err = run("report", out, "--format", "svg")  # back to a clean run
+    assert code == 0, err
+    code, _, err = run("report", out, "--format", "png")
+    assert code == 0, err
+    assert not list(out.glob("*.svg"))
     code, _, err = run("report", out, "--format", "svg")
     assert code == 0, err
     assert not list(out.glob("*.png"))
@@ -123,7 +135,7 @@ def test_report_format_svg_replaces_the_png_figures_peergrid_wrote(my_community,
     assert json.loads((out / "summary.json").read_text())["figures"]["format"] == "svg"
 
 
-@pytest.mark.parametrize("value", [-1e-17, -0.0, -0.0004])
+@pytest.mark.parametrize("value", [-1e-17, -0.0, -0.00004])
 def test_negative_zero_is_shown_without_a_minus(value):
     for key, m in METRICS.items():
         assert not m.format(value, "EUR").startswith("-"), key

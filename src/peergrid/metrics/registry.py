@@ -21,6 +21,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from peergrid.core.numfmt import unsigned_zero
+
 __all__ = ["METRICS", "TABLE_METRICS", "MetricInfo", "metric_label", "metrics_markdown_table"]
 
 Kind = Literal["pct", "money", "price", "kw", "kwh", "mwh", "num", "count"]
@@ -83,7 +85,7 @@ class MetricInfo:
         if not math.isfinite(v):
             return "–"
         if self.kind == "pct":
-            return f"{100 * v:.1f} %"
+            return unsigned_zero(f"{100 * v:.1f} %")
         text = {
             "money": f"{v:,.2f}",
             "price": f"{v:.4f}",
@@ -92,6 +94,7 @@ class MetricInfo:
             "mwh": f"{v:,.3f}",
             "count": f"{v:,.0f}",
         }.get(self.kind, f"{v:.3f}")
+        text = unsigned_zero(text)
         if not unit or self.unit in ("1", "steps"):
             return text
         return f"{text} {self.unit.replace('currency', currency or 'currency')}"

@@ -25,6 +25,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from peergrid.core.errors import ConfigError, DataError
+from peergrid.core.numfmt import unsigned_zero
 from peergrid.market.bidding import is_order_market
 from peergrid.metrics.registry import METRICS, TABLE_METRICS
 from peergrid.report.plots import (
@@ -327,6 +328,10 @@ def _finite(v: object) -> float | None:
 
 
 def _fmt_energy(kwh: float) -> str:
+    return unsigned_zero(_fmt_energy_signed(kwh))
+
+
+def _fmt_energy_signed(kwh: float) -> str:
     a = abs(kwh)
     if a >= 1e7:
         return f"{kwh / 1e6:,.2f} GWh"
@@ -337,8 +342,12 @@ def _fmt_energy(kwh: float) -> str:
 
 def _fmt(kind: str, value: object, currency: str) -> str:
     v = _finite(value)
-    if v is None:
-        return '<span class="muted" title="not defined">–</span>'
+    if v is not None:
+        return unsigned_zero(_fmt_signed(kind, v, currency))
+    return '<span class="muted" title="not defined">–</span>'
+
+
+def _fmt_signed(kind: str, v: float, currency: str) -> str:
     if kind == "pct":
         return f"{v:.1%}"
     if kind == "money":
