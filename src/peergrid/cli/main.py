@@ -494,7 +494,8 @@ def report(
     """(Re)write report.html from saved results in DIRECTORY, as the original run wrote it.
 
     Title, scenario parameters, notes and provenance come from DIRECTORY/summary.json.
-    Only files peergrid wrote there (listed in DIRECTORY/.peergrid-output) are replaced.
+    Only files peergrid wrote there (listed in DIRECTORY/.peergrid-output) are replaced;
+    with a new --format, its figures in the old format are removed (files you edited are kept).
     """
     from peergrid.report import check_format, rebuild_report
 
@@ -511,7 +512,7 @@ def report(
         def stage(name: str) -> None:
             stages.start(name if name.startswith("reading") else f"report: {name}")
 
-        with update_dir(directory, command="peergrid report") as tmp:
+        with update_dir(directory, command="peergrid report", obsolete=_other_formats) as tmp:
             rebuild_report(directory, tmp, format=figure_format, dpi=dpi, on_stage=stage)
     html = directory / "report.html"
     if as_json:
@@ -519,6 +520,18 @@ def report(
         _print_json({"report": str(html), "markets": markets})
     else:
         out_console().print(f"report: {html}")
+
+
+def _other_formats(names: list[str]) -> list[str]:
+    """The same figures in the other formats (``prices.svg`` → ``prices.png``, ``prices.pdf``)."""
+    from peergrid.report import FORMATS
+
+    out: list[str] = []
+    for name in names:
+        stem, _, ext = name.rpartition(".")
+        if stem and ext in FORMATS:
+            out += [f"{stem}.{other}" for other in FORMATS if other != ext]
+    return out
 
 
 def _provenance(sc: Any, scenario_path: Path | None, community: Any) -> dict:

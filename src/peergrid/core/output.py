@@ -34,7 +34,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from peergrid.core.errors import ConfigError
@@ -363,7 +363,13 @@ def _swap_in(target: Path, new: Path, command: str, label: str) -> None:
 
 
 @contextlib.contextmanager
-def update_dir(directory: str | Path, *, command: str, label: str = "DIR") -> Iterator[Path]:
+def update_dir(
+    directory: str | Path,
+    *,
+    command: str,
+    label: str = "DIR",
+    obsolete: Callable[[list[str]], Iterable[str]] | None = None,
+) -> Iterator[Path]:
     """Add or replace files in an existing directory (``peergrid report DIR``); yields a temporary directory.
 
     The body writes flat files into the yielded directory. On success each moves into
@@ -371,6 +377,10 @@ def update_dir(directory: str | Path, *, command: str, label: str = "DIR") -> It
     of the same name already in ``directory`` is replaced only if the marker records it
     with its current content; otherwise :class:`OutputError` is raised and nothing is
     touched. Files peergrid did not write are never replaced.
+
+    ``obsolete`` names, given the new files' names, earlier outputs the new ones supersede
+    (e.g. the PNG figures when a report is rebuilt with SVG figures): each is removed if
+    the marker records it with its current content, and otherwise left alone.
 
     Parameters
     ----------
@@ -380,6 +390,8 @@ def update_dir(directory: str | Path, *, command: str, label: str = "DIR") -> It
         The command recorded in the marker.
     label : str
         How the path is named in error messages.
+    obsolete : callable, optional
+        ``obsolete(new_names) -> names`` of files to remove if peergrid wrote them.
 
     Yields
     ------
@@ -407,9 +419,20 @@ def update_dir(directory: str | Path, *, command: str, label: str = "DIR") -> It
                     f"{label} {directory}: {name} exists and was not written by peergrid; "
                     "move it away or use a new directory"
                 )
+        stale = [
+            name for name in (obsolete(sorted(new_files)) if obsolete is not None else ())
+            if name not in new_files and _plain(name) and "/" not in name and name in files
+        ]  # fmt: skip
         for name, digest in new_files.items():
             os.replace(tmp / name, directory / name)
             files[name] = digest
+        for name in stale:
+            dest = directory / name
+            if not os.path.lexists(dest):
+                files.pop(name, None)
+            elif dest.is_file() and not dest.is_symlink() and files[name] == _sha256(dest):
+                dest.unlink()
+                files.pop(name, None)
         _write_text_atomic(
             directory / MARKER, _marker_text(command, files, [d for d in dirs if (directory / d).is_dir()])
         )
