@@ -66,7 +66,7 @@ def test_summary_json_of_a_scenario_run(simulated, csv_scenario):
     assert files["load.csv"]["sha256"] == hashlib.sha256(load).hexdigest()
     assert s["scenario_file"]["sha256"] == hashlib.sha256(csv_scenario.read_bytes()).hexdigest()
     assert s["tariff"]["name"] and s["tariff"]["definition"]
-    assert "community.seed" in s["seeds"]
+    assert "community.seed" not in s["seeds"]  # no seed applies to meter files
     assert set(s["markets"]) == {"baseline", "mmr", "sdr"}
 
 

@@ -387,14 +387,18 @@ def _run_scenario(
     figure_format: str = "png",
     dpi: int | None = None,
 ) -> dict:
-    scenario = sc.model_dump(mode="json")  # as validated, defaults included
+    from peergrid.simulate.scenario import recorded_scenario
+
+    scenario = recorded_scenario(sc, community, markets)  # as run: reruns to the same results
     notes = [sc.description] if sc.description else []
     if quick:
         community = _quick(community)
         scenario["quick"] = f"first {QUICK_DAYS} days only (--quick)"
         notes.append(f"--quick: only the first {QUICK_DAYS} days of the scenario were simulated.")
-    if seed is not None:
-        scenario["seed"] = seed
+    provenance = _provenance(sc, scenario_path, community)
+    provenance["seeds"] = {
+        f"{section}.seed": v["seed"] for section, v in scenario.items() if isinstance(v, dict) and "seed" in v
+    }  # --seed is applied to the scenario already (_reseed); only the seeds that apply
     return _run_study(
         community,
         markets,
@@ -408,7 +412,7 @@ def _run_scenario(
         command=command,
         figure_format=figure_format,
         dpi=dpi,
-        provenance=_provenance(sc, scenario_path, community),
+        provenance=provenance,
     )
 
 

@@ -733,3 +733,83 @@ def build(scenario: Scenario, origin: str = "scenario") -> Community:
         return scenario.build_community(Path(origin).parent if origin != "scenario" else ".")
     except PeergridError as exc:
         raise type(exc)(f"{origin}: {exc}") from None
+
+
+#: ``[community]`` keys per source they apply to (the others apply to every source).
+_SOURCE_KEYS: dict[str, tuple[str, ...]] = {
+    "synthetic": ("households", "pv_share", "prosumers", "battery_share", "seed", "pv_kwp_range",
+                  "battery_kwh_range"),
+    "csv": ("load", "generation", "participants", "format", "units", "dayfirst", "gaps", "label", "columns"),
+    "milford-haven": ("boats", "clearness"),
+    "citylearn": ("homes",),
+}  # fmt: skip
+
+
+def _freq_text(step: pd.Timedelta) -> str:
+    """A step as ``[time] freq`` text: ``"15min"``, ``"1h"``, ``"30s"``."""
+    seconds = round(step.total_seconds())
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60}min"
+    return f"{seconds}s"
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+def recorded_scenario(sc: Scenario, community: Community, markets: list[str] | None = None) -> dict[str, Any]:
+    """The scenario as run, for ``summary.json``: re-running it gives the same results.
+
+    Starts from the validated model and makes the defaults that the data decided
+    explicit: ``[time] freq`` is the community's step (a csv file's own step when
+    ``freq`` was not given), ``tz`` its zone, ``start`` its first local time when not
+    given, and ``periods`` its length when neither ``days`` nor ``periods`` was given.
+    ``[community]`` keys that do not apply to the source (the synthetic-only
+    ``battery_share``, ``seed``, ranges …) are left out unless the user set them, and so
+    is ``[market]`` when no order-book market ran and it was not set; ``None`` values
+    (not expressible in TOML) are dropped.
+
+    Parameters
+    ----------
+    sc : Scenario
+        The validated scenario.
+    community : Community
+        The community built from it (before any ``--quick`` shortening).
+    markets : list of str, optional
+        The markets run (``--markets`` may override the scenario's); default the scenario's.
+
+    Returns
+    -------
+    dict
+        JSON-safe nested mapping in the scenario TOML layout.
+    """
+    d = sc.model_dump(mode="json")
+    source = sc.community.source
+    given = sc.community.model_fields_set
+    foreign = {k for src, keys in _SOURCE_KEYS.items() if src != source for k in keys}
+    d["community"] = {k: v for k, v in d["community"].items() if k not in foreign or k in given}
+    tm = d["time"]
+    t_given = sc.time.model_fields_set
+    tm["freq"] = _freq_text(pd.Timedelta(hours=community.dt)) if "freq" not in t_given else tm["freq"]
+    tm["tz"] = community.tz
+    if "start" not in t_given and community.T:
+        first = community.local_index[0]
+        tm["start"] = first.strftime("%Y-%m-%d") if first == first.normalize() else first.isoformat()
+    if tm.get("days") is None and tm.get("periods") is None:
+        tm["periods"] = int(community.T)
+    if markets is not None:
+        d["simulation"]["markets"] = list(markets)
+        d["simulation"]["market"] = None
+    run = d["simulation"]["markets"] + ([d["simulation"]["market"]] if d["simulation"].get("market") else [])
+    if "market" not in sc.model_fields_set and not any(is_order_market(m) for m in run):
+        d.pop("market")
+    for key in ("description", "reference"):
+        if not d.get(key) and key not in sc.model_fields_set:
+            d.pop(key, None)
+    return _drop_none(d)
