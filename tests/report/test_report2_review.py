@@ -90,7 +90,7 @@ def test_csv_scenario_without_window_records_start_and_length(tmp_path):
     lines = (EXAMPLES / "my-community.toml").read_text().splitlines(True)
     text = "".join(x for x in lines if not x.strip().startswith(("freq", "start", "days")))
     (tmp_path / "all.toml").write_text(text)
-    code, stdout, err = run("simulate", tmp_path / "all.toml", "--json", "--out", tmp_path / "o", "--dpi", 40)
+    code, _, err = run("simulate", tmp_path / "all.toml", "--json", "--out", tmp_path / "o", "--dpi", 40)
     assert code == 0, err
     s = json.loads((tmp_path / "o" / "summary.json").read_text())
     tm = s["scenario"]["time"]

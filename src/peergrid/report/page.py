@@ -269,7 +269,7 @@ def summary_json(
     comparison : Comparison
         The results.
     scenario : mapping, optional
-        The scenario as validated, with defaults (nested tables allowed).
+        The scenario as run (:func:`peergrid.simulate.scenario.recorded_scenario`; nested tables allowed).
     title : str, optional
         Report title.
     notes : sequence of str, optional
@@ -689,7 +689,7 @@ def write_report(
         nav.append(("scenario", "Scenario"))
         sections.append(
             '<section id="scenario" aria-labelledby="h-scenario"><h2 id="h-scenario">Scenario</h2>'
-            + _kv_table(_scenario_rows(scenario), "Scenario parameters (as validated, defaults included).")
+            + _kv_table(_scenario_rows(scenario), "Scenario parameters as run (defaults made explicit).")
             + "</section>"
         )
     if notes:
