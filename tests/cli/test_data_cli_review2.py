@@ -43,7 +43,7 @@ def test_empty_file_in_a_scenario_is_one_line_exit_2(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     s = tmp_path / "s.toml"
     s.write_text('[community]\nsource = "csv"\nload = "empty.csv"\n\n[tariff]\nretail = 0.3\ncurrency = "EUR"\n')
-    code, out, err = run("simulate", s, "--json")
+    code, _, err = run("simulate", s, "--json")
     assert code == 2 and "is empty" in err and "internal error" not in err
 
 
@@ -78,10 +78,10 @@ def test_wrong_zone_spring_hint(tmp_path, tz):
     assert "4 step(s) without any row" in out and f"note        {HINT}" in out
     code, out, _ = run("data", "check", p, *args, "--json")
     d = json.loads(out)
-    assert code == 1 and HINT in d["notes"] and any(HINT in x for x in d["problems"])
+    assert code == 1 and any(HINT in x for x in d["notes"]) and any(HINT in x for x in d["problems"])
     # with a fill policy the data are usable (exit 0) but the hint stays
     code, out, _ = run("data", "check", p, *args, "--gaps", "zero", "--json")
-    assert code == 0 and HINT in json.loads(out)["notes"]
+    assert code == 0 and any(HINT in x for x in json.loads(out)["notes"])
 
 
 def test_right_zone_or_an_ordinary_gap_gives_no_hint(tmp_path):
@@ -100,7 +100,6 @@ def test_right_zone_or_an_ordinary_gap_gives_no_hint(tmp_path):
 
 def test_wrong_zone_autumn_hint(tmp_path):
     p = vienna(tmp_path, "2024-10-26", "2024-10-28")
-    (tmp_path / "v.csv").write_text(p.read_text().replace(",B,2", ",B,3", 9))  # keep values per row unique-ish
     lines = p.read_text().splitlines()
     # make the repeated hour differ between its two occurrences (as real meter data do)
     seen: set[str] = set()
@@ -120,7 +119,7 @@ def test_wrong_zone_autumn_hint(tmp_path):
 def test_columns_option(tmp_path):
     p = tmp_path / "odd.csv"
     p.write_text("when,who,amount\n" + "".join(f"2024-05-01 {h:02d}:00,{m},1\n" for h in range(24) for m in "AB"))
-    code, _, err = run("data", "check", p)
+    code, _, err = run("data", "check", p, "--format", "long")
     assert code == 2 and "set columns" in err and "--columns" in err
     code, out, err = run("data", "check", p, "--columns", "time=when, meter=who,value=amount")
     assert code == 0, err
@@ -138,4 +137,4 @@ def test_columns_option(tmp_path):
 def test_span_is_days_and_hours(tmp_path):
     p = vienna(tmp_path)
     code, out, _ = run("data", "check", p, "--tz", "Europe/Vienna")
-    assert "(1 day 23 h, 188 steps of 15 min)" in out
+    assert code == 0 and "(1 day 23 h, 188 steps of 15 min)" in out
