@@ -64,3 +64,19 @@ def test_lower_case_currency_is_stored_upper_case(tmp_path):
 def test_bad_currency_is_one_line(bad):
     with pytest.raises(ConfigError, match="currency"):
         Tariff(currency=bad, energy=0.3)
+
+
+def test_report_span_is_days_and_hours():
+    from types import SimpleNamespace
+
+    from peergrid.core.community import Community
+    from peergrid.report.page import _community_rows
+
+    index = pd.date_range(pd.Timestamp("2024-03-01", tz="Europe/Vienna"),
+                          pd.Timestamp("2024-04-05", tz="Europe/Vienna"), freq="h", inclusive="left")
+    load = pd.DataFrame(1.0, index=index.tz_convert("UTC"), columns=["A", "B"])
+    com = Community.from_frames(load, None, None, retail=0.3, feed_in=0.0, tz="Europe/Vienna")
+    comparison = type("C", (dict,), {})({"baseline": SimpleNamespace(control="greedy")})
+    comparison.community = com
+    span = dict(_community_rows(comparison))["Span"]
+    assert span.endswith("(34 days 23 h)"), span
