@@ -885,7 +885,7 @@ def parse_meters(
         if gaps == "error":
             problems.append(
                 f"{n_missing} missing value(s) (gaps: absent rows, empty cells or NaN), first at {first_gap}; "
-                "set gaps = 'interpolate' or 'zero'" + (f"; or, as it {CLOCK_HINT}" if clock_hint else "")
+                "set gaps = 'interpolate' or 'zero'" + (f"; but it {CLOCK_HINT}" if clock_hint else "")
             )
         elif gaps == "zero":
             arr[isnan] = 0.0
