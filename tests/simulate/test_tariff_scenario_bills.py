@@ -169,3 +169,30 @@ def test_pool_fast_path_equals_per_member_allocation(market) -> None:
                              control="none")  # fmt: skip
     assert "_bill_buy" in fast._participant_sums and "_bill_buy" not in slow._participant_sums
     pd.testing.assert_frame_equal(fast.bills(), slow.bills(), check_exact=False, atol=1e-10)
+
+
+@pytest.mark.parametrize("limits", [{}, {"export_limit_kw": 1.0, "demand_per_kw_month": 2.0}])
+def test_total_bill_metrics_count_the_local_network_charge(limits) -> None:
+    """The review's finding: a study of the reduced local-exchange network fee changed no headline metric.
+
+    ``total_bill`` is Σ bills()["total"]; ``total_bill_reduction`` compares it with the same members'
+    whole bills without P2P (the baseline Result's bills); a cheaper local network charge raises it,
+    while the market metrics on energy prices stay as they are.
+    """
+    from peergrid.data import synthetic_community
+
+    com = synthetic_community(12, periods=24 * 7, freq="1h", seed=5)
+    out = {}
+    for local in (0.08, 0.0):
+        tariff = Tariff(currency="EUR", energy=0.25, network=0.08, local_network=local, vat=0.19,
+                        standing_per_day=0.3, feed_in=0.07, **limits)
+        res = peergrid.compare(apply_tariff(com, tariff), markets=["baseline", "sdr", "uniform"])
+        base_total = float(res["baseline"].bills()["total"].sum())
+        for m in ("baseline", "sdr", "uniform"):
+            met = res[m].metrics
+            assert met["total_bill"] == pytest.approx(float(res[m].bills()["total"].sum()))
+            assert met["total_bill_reduction"] == pytest.approx(1 - met["total_bill"] / abs(base_total), abs=1e-12)
+        assert res["baseline"].metrics["total_bill_reduction"] == pytest.approx(0.0, abs=1e-12)
+        out[local] = res["sdr"].metrics
+    assert out[0.0]["community_cost"] == pytest.approx(out[0.08]["community_cost"])
+    assert out[0.0]["total_bill_reduction"] > out[0.08]["total_bill_reduction"] + 1e-3

@@ -140,8 +140,9 @@ METRICS: dict[str, MetricInfo] = {
             "community_cost",
             "Community cost",
             "currency",
-            "Sum of all member bills over the horizon; equals the community's grid bill "
-            "λb · import − λs · export (negative = net income).",
+            "Sum of all member bills for energy at the market's prices over the horizon; equals the "
+            "community's grid bill λb · import − λs · export (negative = net income). Tariff charges "
+            "outside the market (local network, standing and demand charges) are in the total bill.",
             "",
             "money",
             True,
@@ -171,6 +172,28 @@ METRICS: dict[str, MetricInfo] = {
             "Reduction of the community's net bill (purchases − sales revenue) vs the no-P2P baseline: "
             "(baseline cost − community cost) / abs(baseline cost).",
             f"{_LANGE}, eq. 7 applied to the net bill",
+            "pct",
+            True,
+        ),
+        _m(
+            "total_bill",
+            "Total bill",
+            "currency",
+            "Sum of the members' whole bills under the community's tariff (Result.bills()): energy at "
+            "the market's prices plus local network, standing and demand charges, their VAT, and no "
+            "pay for spilled export.",
+            "",
+            "money",
+            True,
+        ),
+        _m(
+            "total_bill_reduction",
+            "Total-bill reduction",
+            "%",
+            "Reduction of the total bill vs the same members without P2P trading: (baseline total bill − "
+            "total bill) / abs(baseline total bill). Unlike the net-bill reduction it counts the local "
+            "network charge on energy shared between members.",
+            f"{_LANGE}, eq. 7 applied to the whole bill",
             "pct",
             True,
         ),
@@ -349,6 +372,7 @@ TABLE_METRICS: tuple[str, ...] = (
     "community_cost",
     "cost_reduction",
     "community_cost_reduction",
+    "total_bill_reduction",
     "pm",
     "peak_import_kw",
     "jain_fairness",

@@ -415,9 +415,30 @@ class Result:
                 float(self.battery.capacity.sum()),
             )
         )
+        total_bill = float(self._bills["total"].sum())
+        out["total_bill"] = total_bill
+        out["total_bill_reduction"] = M.cost_reduction(total_bill, self._baseline_total_bill)
         if self.faults is not None:
             out.update(self.faults.metrics(c, load))
         return out
+
+    @cached_property
+    def _baseline_total_bill(self) -> float:
+        """Σ members' whole bills (:meth:`bills` ``total``) of the same net positions without P2P trading."""
+        from peergrid.market.tariff import _BillAccumulator, community_tariff, local_days
+
+        com = self.community
+        tariff = community_tariff(com)
+        acc = _BillAccumulator(tariff, com.N, com.dt)
+        if acc.pool_ready:  # no export limit, no demand charge: the baseline sums already hold the energy part
+            s = self._participant_sums
+            fixed = com.N * tariff.standing_per_day * local_days(com.local_index, com.dt) * (1.0 + tariff.vat)
+            return float(s["baseline_purchase_cost"].sum() - s["baseline_revenue"].sum() + fixed)
+        local = com.local_index
+        for blk in _time_blocks(com.T, max(_BLOCK // max(com.N // 64, 1), 1)):
+            x = self.net[blk]
+            acc.add(local[blk], np.maximum(x, 0.0), np.maximum(-x, 0.0), None)
+        return float(acc.frame(com.ids)["total"].sum())
 
     def summary(self) -> dict[str, object]:
         """JSON-ready metrics (NaN → None) and the community's bill by component (``"bill"``,
