@@ -34,7 +34,7 @@ def test_check_reports_what_it_found_and_would_do(tmp_path):
     code, out, err = run("data", "check", berlin_export(tmp_path), "--tz", "Europe/Berlin", "--dayfirst")
     assert code == 0, err
     assert "meters      2: H1, H2" in out
-    assert "2023-10-28 00:00 CEST to 2023-10-30 00:00 CET (196 steps of 15 min)" in out
+    assert "2023-10-28 00:00 CEST to 2023-10-30 00:00 CET (2 days 1 h, 196 steps of 15 min)" in out
     assert "repeated local hour on 2023-10-29" in out
     assert "converted Wh to kWh per step (x 0.001)" in out
     assert "read naive timestamps as Europe/Berlin local time" in out

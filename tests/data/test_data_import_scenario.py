@@ -146,7 +146,7 @@ def test_one_long_file_with_kind_and_participants(tmp_path):
 def test_participants_file_must_match_meters(tmp_path):
     long_file(tmp_path)
     (tmp_path / "p.csv").write_text("id,pv_kwp\nA,1\nB,0\nC,0\nZ,3\n")
-    with pytest.raises(DataError, match=r"participants \['Z'\] have no meter data"):
+    with pytest.raises(DataError, match=r"id\(s\) 'Z' have no meter data"):
         community(scenario(tmp_path, CSV + 'participants = "p.csv"\n' + TARIFF))
 
 

@@ -17,9 +17,10 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from peergrid.data.meters import MeterReport
+from peergrid.core.errors import ConfigError
+from peergrid.data.meters import MeterReport, format_span
 
-__all__ = ["register", "render_report", "toml_snippet"]
+__all__ = ["parse_columns", "register", "render_report", "toml_snippet"]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object with stable keys.")]
 
@@ -28,7 +29,37 @@ def _local(ts: pd.Timestamp, tz: str) -> str:
     return ts.tz_convert(tz).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def toml_snippet(r: MeterReport, gaps: str) -> str:
+def parse_columns(text: str) -> dict[str, str]:
+    """``"time=Zeit,meter=Zähler,value=Wert"`` -> ``{"time": "Zeit", ...}`` (the scenario key ``columns``).
+
+    Parameters
+    ----------
+    text : str
+        Comma-separated ``ROLE=COLUMN`` pairs; roles ``time``, ``meter``, ``value``, ``kind``.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    ConfigError
+        A pair without ``=``, an unknown or repeated role, or an empty column name.
+    """
+    out: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        role, sep, col = (x.strip() for x in pair.partition("="))
+        if not sep or not col:
+            raise ConfigError(f"--columns: {pair!r} is not ROLE=COLUMN (e.g. time=Zeit,meter=Zähler,value=Wert)")
+        if role not in ("time", "meter", "value", "kind"):
+            raise ConfigError(f"--columns: unknown role {role!r} (use time, meter, value, kind)")
+        if role in out:
+            raise ConfigError(f"--columns: {role!r} given twice")
+        out[role] = col
+    return out
+
+
+def toml_snippet(r: MeterReport, gaps: str, columns: dict[str, str] | None = None) -> str:
     """The scenario lines that read this file as checked.
 
     Parameters
@@ -37,6 +68,8 @@ def toml_snippet(r: MeterReport, gaps: str) -> str:
         Report of the file.
     gaps : str
         Gap policy to write (the suggested one when the file has gaps).
+    columns : dict, optional
+        Column names given with ``--columns`` (written as ``columns = {...}``).
 
     Returns
     -------
@@ -49,18 +82,23 @@ def toml_snippet(r: MeterReport, gaps: str) -> str:
         lines.append("dayfirst = true")
     if r.label != "start":
         lines.append(f'label = "{r.label}"')
+    if columns:
+        lines.append("columns = { " + ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}"
+                                                for k, v in columns.items()) + " }")
     if gaps != "error":
         lines.append(f'gaps = "{gaps}"')
     lines += ["", "# [tariff] is required with csv data (prices and currency): see docs/tariffs.md"]
     return "\n".join(lines)
 
 
-def render_report(r: MeterReport) -> str:
+def render_report(r: MeterReport, columns: dict[str, str] | None = None) -> str:
     """Plain-text report of :class:`MeterReport` (what was found, what peergrid would do).
 
     Parameters
     ----------
     r : MeterReport
+    columns : dict, optional
+        Column names given with ``--columns`` (repeated in the scenario lines).
 
     Returns
     -------
@@ -77,7 +115,8 @@ def render_report(r: MeterReport) -> str:
         f"format      {r.format} ({cols})",
         f"meters      {len(r.meters)}: {ids}",
         f"series      {', '.join(r.kinds)}",
-        f"span        {_local(r.start, r.tz)} to {_local(r.end, r.tz)} ({r.steps} steps of {step})",
+        f"span        {_local(r.start, r.tz)} to {_local(r.end, r.tz)} ({format_span(r.end - r.start)}, "
+        f"{r.steps} steps of {step})",
         f"            {r.start.isoformat()} to {r.end.isoformat()} (UTC)",
         f"timestamps  {stamps}",
         f"units       {r.units} ({r.units_source})",
@@ -101,7 +140,7 @@ def render_report(r: MeterReport) -> str:
         out += [f"  - {p}" for p in r.problems]
     gaps = r.gaps if r.gaps != "error" or not r.missing_values else "interpolate"
     out.append("scenario lines" + (" (after fixing the problems)" if r.problems else "") + ":")
-    out += ["  " + line if line else "" for line in toml_snippet(r, gaps).splitlines()]
+    out += ["  " + line if line else "" for line in toml_snippet(r, gaps, columns).splitlines()]
     return "\n".join(out)
 
 
@@ -127,6 +166,11 @@ def register(app: typer.Typer) -> None:
         gaps: Annotated[str, typer.Option("--gaps", help="error, interpolate or zero.")] = "error",
         label: Annotated[str, typer.Option("--label", help="start or end: the timestamps label the start "
                                                            "(default) or the end of their period.")] = "start",
+        columns: Annotated[
+            str | None, typer.Option("--columns", help="Column names instead of detection, e.g. "
+                                                       "time=Zeit,meter=Zähler,value=Wert,kind=Richtung (roles "
+                                                       "time, meter, value, kind; the scenario key columns).")
+        ] = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Report meters, span, step, gaps, duplicates and DST issues of FILE, and what peergrid would do.
@@ -136,13 +180,14 @@ def register(app: typer.Typer) -> None:
         """
         from peergrid.data.meters import read_meters
 
+        cols = parse_columns(columns) if columns is not None else None
         md = read_meters(file, format=format, tz=tz, units=units, dayfirst=dayfirst, gaps=gaps,  # type: ignore[arg-type]
-                         label=label, strict=False)  # type: ignore[arg-type]
+                         label=label, columns=cols, strict=False)  # type: ignore[arg-type]
         r = md.report
         if as_json:
             sys.stdout.write(json.dumps(r.to_dict(), indent=2, allow_nan=False) + "\n")
         else:
-            typer.echo(render_report(r))
+            typer.echo(render_report(r, cols))
         if r.problems:
             raise typer.Exit(1)
 

@@ -60,6 +60,7 @@ __all__ = [
     "UNITS",
     "MeterData",
     "MeterReport",
+    "format_span",
     "localize_naive",
     "parse_meters",
     "read_meter_table",
@@ -89,6 +90,10 @@ GEN_KINDS = frozenset({"generation", "export", "production", "pv", "feed-in", "f
                        "received", "injection", "einspeisung", "erzeugung", "-a", "2.8.0"})
 _UNIT_FROM_NAME = {"kwh": "kWh", "energy_kwh": "kWh", "wh": "Wh", "energy_wh": "Wh", "kw": "kW", "power_kw": "kW",
                    "w": "W"}
+#: Hint when gaps or conflicting duplicates form exactly one clock hour (naive data read in the wrong zone).
+CLOCK_HINT = ("looks like a clock change: are the timestamps local time in another zone? check --tz "
+              "([time] tz in a scenario)")
+_HOUR_NS = 3_600_000_000_000
 _AMBIGUOUS_DATE = re.compile(r"^\s*(\d{1,2})[./-](\d{1,2})[./-](\d{2,4})")
 
 
@@ -267,6 +272,35 @@ def _sniff(path: Path) -> tuple[str, str]:
     return delim, decimal
 
 
+def _is_empty(path: Path) -> bool:
+    """True for a file of 0 bytes or only blank lines (reads up to the first non-blank byte)."""
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 16):
+            if chunk.strip(b" \t\r\n\x00\xef\xbb\xbf"):
+                return False
+    return True
+
+
+def format_span(span: pd.Timedelta) -> str:
+    """A duration in days, hours and minutes: ``"34 days 23 h"``, ``"1 day"``, ``"45 min"``.
+
+    Parameters
+    ----------
+    span : pandas.Timedelta
+        The duration (whole minutes; seconds are dropped).
+
+    Returns
+    -------
+    str
+    """
+    minutes = int(pd.Timedelta(span).total_seconds() // 60)
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    parts = ([f"{days} day" + ("s" if days != 1 else "")] if days else []) + ([f"{hours} h"] if hours else []) + (
+        [f"{mins} min"] if mins else [])
+    return " ".join(parts) or "0 min"
+
+
 def read_meter_table(path: str | Path) -> pa.Table:
     """Read a CSV or Parquet meter file into a pyarrow Table (the I/O edge).
 
@@ -296,6 +330,8 @@ def read_meter_table(path: str | Path) -> pa.Table:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: data file not found")
+    if _is_empty(path):
+        raise DataError(f"{path}: is empty (no header and no data rows)")
     if path.suffix.lower() in (".parquet", ".pq"):
         try:
             return pq.read_table(path)
@@ -381,6 +417,45 @@ def read_meters(
 
 
 # ---- pure parsing ----------------------------------------------------------------------------
+
+
+def _one_clock_hour(positions: np.ndarray, t0: int, step_ns: int, tz: str) -> bool:
+    """Whether grid ``positions`` (sorted, unique) are exactly one hour starting on a local full hour."""
+    n = len(positions)
+    if n == 0 or n * step_ns != _HOUR_NS or positions[-1] - positions[0] + 1 != n:
+        return False
+    return pd.Timestamp(int(t0 + positions[0] * step_ns), tz="UTC").tz_convert(tz).minute == 0
+
+
+def _forward_changes(times: np.ndarray, tz: str) -> list[str]:
+    """Notes on the clock changes to summer time within ``times`` (sorted UTC ns) in ``tz``.
+
+    The offset is computed for the distinct times at once; each change found (at most
+    a few per year) is then located to the minute by bisection.
+    """
+    idx = pd.DatetimeIndex(times.view("datetime64[ns]")).tz_localize("UTC")
+    off = idx.tz_convert(tz).tz_localize(None).asi8 - idx.asi8
+    notes = []
+    minute = 60_000_000_000
+
+    def offset(ns: int) -> int:
+        return int(pd.Timestamp(ns, tz="UTC").tz_convert(tz).utcoffset().total_seconds() * 1e9)
+
+    for k in np.flatnonzero(np.diff(off) > 0)[:20]:
+        lo, hi, before, after = int(times[k]), int(times[k + 1]), int(off[k]), int(off[k + 1])
+        while hi - lo > minute:
+            mid = lo + (hi - lo) // 2
+            mid -= mid % minute
+            if mid <= lo:
+                break
+            if offset(mid) == before:
+                lo = mid
+            else:
+                hi = mid
+        a, b = pd.Timestamp(hi + before), pd.Timestamp(hi + after)
+        what = "that hour" if after - before == _HOUR_NS else f"those {format_span(pd.Timedelta(after - before))}"
+        notes.append(f"clocks go forward on {a:%Y-%m-%d %H:%M} → {b:%H:%M} ({tz}): no rows expected for {what}")
+    return notes
 
 
 def _norm(name: str) -> str:
@@ -605,7 +680,8 @@ def parse_meters(
         if not meter_col or not value_col:
             raise DataError(
                 f"{origin}: a long file needs a meter and a value column (found {names[:6]}); "
-                "name them e.g. 'meter' and 'kwh', or set columns"
+                "name them e.g. 'meter' and 'kwh', or set columns (scenario key columns, or data check "
+                "--columns time=COL,meter=COL,value=COL)"
             )
         extra = [n for n in names if n not in (time_col, meter_col, value_col, kind_col)]
         if extra and not kind_col:
@@ -726,6 +802,13 @@ def parse_meters(
     first = t0 - step_ns if label == "end" else t0  # period starts
     index = pd.date_range(pd.Timestamp(first, tz="UTC"), periods=T, freq=pd.tseries.frequencies.to_offset(step))
     missing_ts = T - len(times)
+    clock_hint = False
+    if stamp_kind == "naive" and missing_ts and missing_ts * step_ns == _HOUR_NS:
+        have = np.zeros(T, bool)
+        have[(times - t0) // step_ns] = True
+        clock_hint = _one_clock_hour(np.flatnonzero(~have), t0, step_ns, tz)
+    if stamp_kind == "naive" and tz != "UTC":
+        dst = _forward_changes(times, tz) + dst
 
     # ---- pivot to (K, T, N), duplicates ----------------------------------------------------------
     N = len(meters)
@@ -746,10 +829,12 @@ def parse_meters(
             if conflict.any():
                 j = int(np.argmax(conflict))
                 r = order[j]
+                dpos = np.unique(pos[rows])
+                hint = stamp_kind == "naive" and _one_clock_hour(dpos, t0, step_ns, tz)
                 raise DataError(
                     f"{origin}: duplicate rows with different values for meter {meters[m_code[r]]!r} at "
                     f"{pd.Timestamp(int(row_utc[r]), tz='UTC').tz_convert(tz).isoformat()} "
-                    f"({v_b[j]:g} and {v_a[j]:g})"
+                    f"({v_b[j]:g} and {v_a[j]:g})" + (f"; {CLOCK_HINT}" if hint else "")
                 )
             dup_dropped = int(same_cell.sum())
         arr = np.full((K, T, N), np.nan)
@@ -772,7 +857,9 @@ def parse_meters(
             differ = same & ~np.all((a == b) | (np.isnan(a) & np.isnan(b)), axis=1)
             if differ.any():
                 when = pd.Timestamp(int(t0 + dup_pos[0] * step_ns), tz="UTC").tz_convert(tz)
-                raise DataError(f"{origin}: duplicate timestamp {when.isoformat()} with different values")
+                hint = stamp_kind == "naive" and _one_clock_hour(dup_pos, t0, step_ns, tz)
+                raise DataError(f"{origin}: duplicate timestamp {when.isoformat()} with different values"
+                                + (f"; {CLOCK_HINT}" if hint else ""))
             dup_dropped = int(same.sum())
         arr = np.full((1, T, N), np.nan)
         arr[0, pos, :] = wide_vals
@@ -798,7 +885,7 @@ def parse_meters(
         if gaps == "error":
             problems.append(
                 f"{n_missing} missing value(s) (gaps: absent rows, empty cells or NaN), first at {first_gap}; "
-                "set gaps = 'interpolate' or 'zero'"
+                "set gaps = 'interpolate' or 'zero'" + (f"; but it {CLOCK_HINT}" if clock_hint else "")
             )
         elif gaps == "zero":
             arr[isnan] = 0.0
@@ -828,6 +915,8 @@ def parse_meters(
             f"{n_neg} negative value(s), first meter {meters[i]!r} at {index[t].tz_convert(tz).isoformat()}: "
             "give load and generation as separate non-negative series (a kind column import/export)"
         )
+    if clock_hint:
+        notes.append(CLOCK_HINT)
     if label == "end":
         actions.append(f"read the timestamps as period ends: each period starts {_fmt_step(step)} earlier")
     if stamp_kind == "naive" and tz != "UTC":

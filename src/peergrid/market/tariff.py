@@ -73,6 +73,7 @@ Member ``b``: standing 0.02 + VAT 0.002 − feed-in 1 kWh · 0.08 = −0.058 EUR
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -421,8 +422,9 @@ class Tariff:
     description: str = ""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.currency, str) or not self.currency.strip():
-            raise ConfigError("tariff: currency must be a code such as 'EUR'")
+        if not isinstance(self.currency, str) or not re.fullmatch(r"[A-Za-z]{3}", self.currency.strip()):
+            raise ConfigError(f"tariff: currency must be a three-letter code such as 'EUR', got {self.currency!r}")
+        object.__setattr__(self, "currency", self.currency.strip().upper())  # "eur" is EUR
         for key in ("energy", "feed_in", "network"):
             object.__setattr__(self, key, _as_rate(getattr(self, key), f"tariff {key}"))
         if self.local_network is not None:

@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 
 from peergrid.core.errors import ConfigError, DataError
 from peergrid.core.numfmt import unsigned_zero
+from peergrid.data.meters import format_span
 from peergrid.market.bidding import is_order_market
 from peergrid.metrics.registry import METRICS, TABLE_METRICS
 from peergrid.report.plots import (
@@ -418,7 +419,7 @@ def _community_rows(comparison: Comparison) -> list[tuple[str, str]]:
     com = comparison.community
     s = com.summary()
     res = next(iter(comparison.values()))
-    days = com.T * com.dt / 24.0
+    span = format_span(pd.Timedelta(hours=com.T * com.dt))
     tz = display_tz(com)
     return [
         ("Name", str(s["name"])),
@@ -428,7 +429,7 @@ def _community_rows(comparison: Comparison) -> list[tuple[str, str]]:
         ("Batteries", f"{s['batteries']:,}"),
         (
             "Span",
-            f"{_fmt_time(com.index[0], tz)} to {_fmt_time(com.index[-1] + com.index.freq, tz)} ({days:g} days)",
+            f"{_fmt_time(com.index[0], tz)} to {_fmt_time(com.index[-1] + com.index.freq, tz)} ({span})",
         ),
         ("Step", f"{_fmt_step(float(s['step_hours']))} ({s['steps']:,} steps)"),
         ("Time zone", f"{tz} (times, daily profiles and figures are local; data are stored in UTC)"),

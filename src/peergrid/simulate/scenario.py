@@ -626,12 +626,17 @@ class Scenario(_Strict):
         parts["id"] = parts["id"].astype(str).str.strip()
         if parts["id"].duplicated().any():
             raise DataError(f"{path}: duplicate id {parts['id'][parts['id'].duplicated()].iloc[0]!r}")
-        missing = [i for i in ids if i not in set(parts["id"])]
-        if missing:
-            raise DataError(f"{path}: no row for participants {missing[:5]}")
-        extra = sorted(set(parts["id"]) - set(ids))
-        if extra:
-            raise DataError(f"{path}: participants {extra[:5]} have no meter data")
+        known = set(parts["id"])
+        missing = [i for i in ids if i not in known]
+        extra = parts["id"][~parts["id"].isin(ids)].tolist()  # in file order
+        if missing or extra:
+
+            def few(xs: list[str]) -> str:
+                return ", ".join(repr(x) for x in xs[:5]) + (f" and {len(xs) - 5} more" if len(xs) > 5 else "")
+
+            what = ([f"no row for meter(s) {few(missing)}"] if missing else []) + (
+                [f"id(s) {few(extra)} have no meter data (unknown ids)"] if extra else [])
+            raise DataError(f"{path}: the ids must match the meters of the data: {'; '.join(what)}")
         parts = parts.set_index("id").loc[ids].reset_index()
         if not self.community.batteries:
             for col in ("battery_kwh", "battery_kw"):
