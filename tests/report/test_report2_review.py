@@ -153,3 +153,20 @@ def test_cli_table_has_no_negative_zero(capsys):
     print_metrics({"pay-as-bid": {"cost_reduction": -1e-17, "community_cost": -1e-17}}, "EUR")
     text = capsys.readouterr().out
     assert "-0" not in text and "0.0 %" in text
+
+
+def test_quick_run_records_the_window_that_ran(my_community, tmp_path):
+    """--quick used to add a "quick" key (not a scenario key) and keep days = 14: the recorded scenario
+    did not rerun. Now it records the two days that ran, and reruns to the same metrics."""
+    out = tmp_path / "q"
+    code, _, err = run("simulate", my_community, "--quick", "--out", out, "--dpi", 40)
+    assert code == 0, err
+    s = json.loads((out / "summary.json").read_text())
+    sc = s["scenario"]
+    assert "quick" not in sc and "days" not in sc["time"]
+    assert sc["time"]["periods"] == s["community"]["steps"] == 2 * 96
+    again = my_community.parent / "again-quick.toml"
+    again.write_text(_toml(sc))
+    code, stdout, err = run("simulate", again, "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["markets"] == s["markets"]

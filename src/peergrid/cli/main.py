@@ -389,12 +389,15 @@ def _run_scenario(
 ) -> dict:
     from peergrid.simulate.scenario import recorded_scenario
 
-    scenario = recorded_scenario(sc, community, markets)  # as run: reruns to the same results
     notes = [sc.description] if sc.description else []
     if quick:
         community = _quick(community)
-        scenario["quick"] = f"first {QUICK_DAYS} days only (--quick)"
         notes.append(f"--quick: only the first {QUICK_DAYS} days of the scenario were simulated.")
+    scenario = recorded_scenario(sc, community, markets)  # as run: reruns to the same results
+    if quick:  # the window that ran: reruns to the same results as the --quick run
+        tm = scenario["time"]
+        tm.pop("days", None)
+        tm["periods"] = int(community.T)
     provenance = _provenance(sc, scenario_path, community)
     provenance["seeds"] = {
         f"{section}.seed": v["seed"] for section, v in scenario.items() if isinstance(v, dict) and "seed" in v
