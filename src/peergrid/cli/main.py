@@ -246,6 +246,7 @@ JsonOpt = Annotated[
     typer.Option("--json", help="Print one JSON object with stable keys; no progress; nothing written unless --out."),
 ]
 QuickOpt = Annotated[bool, typer.Option("--quick", help=f"Only the first {QUICK_DAYS} days (a fast check).")]
+SeedOpt = Annotated[int | None, typer.Option(min=0, help="Replace the scenario's seeds (synthetic members, bidding).")]
 MarketsOpt = Annotated[
     str | None,
     typer.Option(
@@ -433,9 +434,7 @@ def simulate(
     markets: MarketsOpt = None,
     market: Annotated[str | None, typer.Option("--market", hidden=True, help="Deprecated: use --markets.")] = None,
     quick: QuickOpt = False,
-    seed: Annotated[
-        int | None, typer.Option(min=0, help="Replace the scenario's seeds (synthetic members, bidding).")
-    ] = None,
+    seed: SeedOpt = None,
     figure_format: FormatOpt = "png",
     dpi: DpiOpt = 110,
     as_json: JsonOpt = False,
@@ -467,9 +466,7 @@ def compare(
         Path | None, typer.Option(help="Also write results, a report and summary.json here. " + OUT_HELP)
     ] = None,
     quick: QuickOpt = False,
-    seed: Annotated[
-        int | None, typer.Option(min=0, help="Replace the scenario's seeds (synthetic members, bidding).")
-    ] = None,
+    seed: SeedOpt = None,
     figure_format: FormatOpt = "png",
     dpi: DpiOpt = 110,
     as_json: JsonOpt = False,

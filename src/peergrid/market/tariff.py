@@ -74,7 +74,6 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -85,6 +84,7 @@ import pandas as pd
 
 from peergrid.core.community import Community
 from peergrid.core.errors import ConfigError, DataError
+from peergrid.core.tomlconfig import read_toml
 
 __all__ = [
     "BILL_COLUMNS",
@@ -1093,12 +1093,9 @@ def read_tariff(path: str | Path, *, tz: str = "UTC") -> Tariff:
         Zone naive timestamps of a dynamic price CSV are read in.
     """
     p = Path(path)
-    if not p.is_file():
+    if not p.is_file():  # read_toml's own "not found" line, with the names a user can give instead
         raise ConfigError(f"{p}: tariff file not found (shipped tariffs: {', '.join(SHIPPED_TARIFFS)})")
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: malformed TOML ({exc})") from None
+    data = read_toml(p, "tariff file")
     data.setdefault("name", p.stem)
     return tariff_from_mapping(data, base_dir=p.parent, tz=tz, what=str(p))
 

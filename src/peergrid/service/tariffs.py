@@ -94,27 +94,6 @@ def local_iso(t: dt.datetime | None, tz: str) -> str | None:
     return None if t is None else local(t, tz).isoformat()
 
 
-def local_months(start: dt.datetime, end: dt.datetime, tz: str) -> list[tuple[dt.datetime, dt.datetime]]:
-    """The local calendar months overlapping [start, end), each as its aware UTC [first instant, next month).
-
-    Parameters
-    ----------
-    start, end : datetime.datetime
-        Aware times.
-    tz : str
-        IANA zone of the calendar.
-    """
-    z = zoneinfo.ZoneInfo(tz)
-    ls = start.astimezone(z)
-    m = dt.datetime(ls.year, ls.month, 1, tzinfo=z)
-    out = []
-    while m.astimezone(dt.UTC) < end:
-        nxt = dt.datetime(m.year + (m.month == 12), m.month % 12 + 1, 1, tzinfo=z)
-        out.append((m.astimezone(dt.UTC), nxt.astimezone(dt.UTC)))
-        m = nxt
-    return out
-
-
 def _in_pandas_range(t: dt.datetime) -> dt.datetime:
     """``t``, moved by whole 400-year Gregorian cycles into 1900–2299 if it is outside (same weekday and date).
 

@@ -425,16 +425,19 @@ class Result:
     @cached_property
     def _baseline_total_bill(self) -> float:
         """Σ members' whole bills (:meth:`bills` ``total``) of the same net positions without P2P trading."""
-        from peergrid.market.tariff import _BillAccumulator, community_tariff, local_days
+        from peergrid.market.tariff import _BillAccumulator, community_tariff
 
         com = self.community
         tariff = community_tariff(com)
         acc = _BillAccumulator(tariff, com.N, com.dt)
-        if acc.pool_ready:  # no export limit, no demand charge: the baseline sums already hold the energy part
-            s = self._participant_sums
-            fixed = com.N * tariff.standing_per_day * local_days(com.local_index, com.dt) * (1.0 + tariff.vat)
-            return float(s["baseline_purchase_cost"].sum() - s["baseline_revenue"].sum() + fixed)
         local = com.local_index
+        if acc.pool_ready:
+            # no export limit, no demand charge: the baseline sums hold the energy part, λb·deficit − λs·surplus
+            # (λb = (energy + network + tax)·(1 + VAT), energy_prices); the accumulator adds the standing charge
+            s = self._participant_sums
+            acc.add_pool_sums(np.zeros((com.N, 5)), np.zeros((com.N, 2)), local)
+            fixed = float(acc.frame(com.ids)["total"].sum())
+            return float(s["baseline_purchase_cost"].sum() - s["baseline_revenue"].sum()) + fixed
         for blk in _time_blocks(com.T, max(_BLOCK // max(com.N // 64, 1), 1)):
             x = self.net[blk]
             acc.add(local[blk], np.maximum(x, 0.0), np.maximum(-x, 0.0), None)
