@@ -95,15 +95,18 @@ def local_iso(t: dt.datetime | None, tz: str) -> str | None:
 
 
 def _in_pandas_range(t: dt.datetime) -> dt.datetime:
-    """``t``, moved by whole 400-year Gregorian cycles into 1900–2299 if it is outside (same weekday and date).
+    """``t``, moved by whole 400-year Gregorian cycles into pandas' range if it is outside (same weekday and date).
 
-    pandas timestamps span 1677–2262; a reading dated in year 1 or 9999 (accepted, if absurd)
-    must not break a report. Time-of-use periods depend only on the local clock, weekday and
-    month, which a 400-year shift keeps.
+    pandas timestamps span 1677-09-21 to 2262-04-11; a reading dated in year 1 or 9999 (accepted,
+    if absurd) must not break a report. Time-of-use periods depend only on the local clock,
+    weekday and month, which a 400-year shift keeps. Years are moved into 1900–2261, where zones
+    keep their modern rules; 2262–2299 can only go to 1862–1899, where some zones still kept
+    local mean time.
     """
-    if 1900 <= t.year <= 2299:
+    if 1900 <= t.year <= 2261:
         return t
-    return t.replace(year=1900 + (t.year - 1900) % 400)
+    year = 1900 + (t.year - 1900) % 400
+    return t.replace(year=year if year <= 2261 else year - 400)
 
 
 def local_index(starts: Sequence[dt.datetime], tz: str) -> pd.DatetimeIndex:
