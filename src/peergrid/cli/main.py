@@ -153,6 +153,34 @@ def print_metrics(summary: dict[str, dict], currency: str) -> None:
     print_fitted("Community results", "market", fields, records)
 
 
+def print_coordination(summary: dict[str, dict], currency: str) -> None:
+    """One line per market of a price-response run: iterations, convergence, cost of the kept iterate.
+
+    Parameters
+    ----------
+    summary : dict
+        ``{market: {..., "coordination": {...}}}`` (:meth:`peergrid.simulate.Result.summary`);
+        markets without ``"coordination"`` are skipped.
+    currency : str
+        Currency code of the costs.
+    """
+    from peergrid.core.numfmt import unsigned_zero
+
+    for market, m in summary.items():
+        info = m.get("coordination")
+        if not isinstance(info, dict):
+            continue
+        cost = info["cost"]
+        state = "converged" if info["converged"] else "not converged"
+        kept = info["kept"]
+        out_console().print(
+            f"price response {market}: {info['iterations']} iteration(s), {state}; community cost "
+            f"{unsigned_zero(f'{cost[0]:,.2f}')} (price-blind) → {unsigned_zero(f'{cost[kept]:,.2f}')} {currency} "
+            f"(iterate {kept})",
+            highlight=False,
+        )
+
+
 def _run_study(
     community: Any,
     markets: list[str],
@@ -165,6 +193,7 @@ def _run_study(
     as_json: bool,
     write_report: bool = True,
     market_options: dict | None = None,
+    coordination: dict | None = None,
     command: str = "peergrid",
     figure_format: str = "png",
     dpi: int | None = None,
@@ -177,17 +206,21 @@ def _run_study(
 
     if out is not None:
         check_output_dir(out)  # refuse before the long work, touching nothing
+    coordination = dict(coordination or {})
+    responsive = coordination.get("coordination", "none") != "none"
+    step = "price response" if responsive else "clearing"
     with Stages(enabled=not as_json) as stages:
         stages.start(f"control ({control}): {community.N} participants × {community.T} steps", total=community.T)
         comparison = compare(
             community, markets=markets, control=control, progress=stages.advance,
-            on_market=lambda name: stages.start(f"clearing {name}"), **(market_options or {}),
+            on_market=lambda name: stages.start(f"{step} {name}"), **(market_options or {}), **coordination,
         )  # fmt: skip
         stages.start("computing metrics")
         payload: dict[str, Any] = {
             "scenario": scenario.get("name") if scenario else title,
             "community": _jsonable(community.summary()),
             "control": control,
+            **({"coordination": coordination["coordination"]} if coordination else {}),
             "markets": comparison.summary(),
         }
         if out is not None:
@@ -211,6 +244,7 @@ def _run_study(
         _print_json(payload)
     else:
         print_metrics(payload["markets"], community.currency)
+        print_coordination(payload["markets"], community.currency)
         if out is not None:
             report = f"   report: {out}/report.html" if write_report else ""
             out_console().print(f"results: {out}/results{report}")
@@ -413,6 +447,7 @@ def _run_scenario(
         notes=notes,
         as_json=as_json,
         market_options=sc.market.options(),
+        coordination={k: getattr(sc.simulation, k) for k in ("coordination", "max_iterations", "tolerance")},
         command=command,
         figure_format=figure_format,
         dpi=dpi,

@@ -32,6 +32,7 @@ from peergrid.market.bidding import OrderClearing, check_market, check_order_opt
 from peergrid.market.sharing import MECHANISMS, Allocation, Clearing, demand_supply, no_p2p
 
 if TYPE_CHECKING:
+    from peergrid.simulate.coordination import CoordinationInfo
     from peergrid.simulate.faults import Fault, FaultOutcome
 
 _BLOCK = 4096  # time steps per reduction block
@@ -79,6 +80,10 @@ class Result:
         Set when the run had injected faults (:mod:`peergrid.simulate.faults`); ``net``
         and ``clearing`` are then what the market *settled*, and the fault outcome
         holds the true clearing and the imbalance.
+    coordination : CoordinationInfo, optional
+        Set under ``coordination="price-response"``
+        (:mod:`peergrid.simulate.coordination`): iterations, convergence, cost per
+        iterate; ``battery`` and ``net`` are then this market's own schedule.
 
     Notes
     -----
@@ -96,6 +101,7 @@ class Result:
     clearing: Clearing
     baseline: Clearing = field(repr=False, default=None)  # type: ignore[assignment]
     faults: FaultOutcome | None = field(repr=False, default=None)
+    coordination: CoordinationInfo | None = field(repr=False, default=None)
 
     def __post_init__(self) -> None:
         if self.baseline is None:
@@ -445,8 +451,11 @@ class Result:
 
     def summary(self) -> dict[str, object]:
         """JSON-ready metrics (NaN → None) and the community's bill by component (``"bill"``,
-        :meth:`bill_summary`)."""
-        return {**{k: _json_number(v) for k, v in self.metrics.items()}, "bill": self.bill_summary()}
+        :meth:`bill_summary`), and ``"coordination"`` (:meth:`CoordinationInfo.to_dict`) when set."""
+        out = {**{k: _json_number(v) for k, v in self.metrics.items()}, "bill": self.bill_summary()}
+        if self.coordination is not None:
+            out["coordination"] = self.coordination.to_dict()
+        return out
 
     # ---- persistence ----------------------------------------------------------------
     def to_parquet(self, directory: str | Path) -> Path:
@@ -490,6 +499,7 @@ class Result:
             "market": self.market,
             "control": self.control,
             **_market_options(self.clearing),
+            **({"coordination": self.coordination.to_dict()} if self.coordination is not None else {}),
             "community": {
                 "name": self.community.name,
                 "source": self.community.source,
@@ -559,6 +569,10 @@ class Result:
         else:
             clearing = Clearing(*per_slot)
         res = cls(community, meta["market"], meta["control"], schedule, net, clearing)
+        if isinstance(meta.get("coordination"), dict):
+            from peergrid.simulate.coordination import CoordinationInfo
+
+            res.coordination = CoordinationInfo.from_dict(meta["coordination"])
         # what the run computed, exactly as written (a rebuilt report shows the same numbers)
         res.__dict__["steps"] = steps
         stored = meta.get("metrics")
@@ -663,7 +677,8 @@ class Comparison(Mapping[str, Result]):
     """Results of several markets on the same community and battery schedule.
 
     A read-only mapping ``market name -> Result``; the battery schedule and the
-    ``(T, N)`` net array are shared, not copied.
+    ``(T, N)`` net array are shared, not copied (under price-response coordination
+    each market has its own).
     """
 
     def __init__(self, results: dict[str, Result]) -> None:
@@ -741,6 +756,7 @@ class Comparison(Mapping[str, Result]):
             order_cols = _ORDER_SERIES if "bidding" in meta else ()
             same = (
                 shared is not None
+                and "coordination" not in meta  # price response: each market has its own schedule
                 and (T, N) == shared[0].load.shape
                 and np.array_equal(steps["demand_kwh"].to_numpy(), shared[3])
                 and np.array_equal(steps["supply_kwh"].to_numpy(), shared[4])
@@ -792,6 +808,13 @@ def _run_control(
 ) -> tuple[str, BatterySchedule]:
     controller = get_controller(control)
     schedule = controller(community, progress=progress)
+    _check_schedule(community, schedule)
+    name = control if isinstance(control, str) else getattr(control, "__name__", "custom")
+    return str(name).lower(), schedule
+
+
+def _check_schedule(community: Community, schedule: BatterySchedule) -> None:
+    """Raise DataError when a controller's schedule does not fit the community."""
     expected = (community.T, schedule.owners.size)
     if schedule.charge.shape != expected:
         raise DataError(f"controller returned charge of shape {schedule.charge.shape}, expected {expected}")
@@ -800,8 +823,6 @@ def _run_control(
             f"controller returned load_delta of shape {np.shape(schedule.load_delta)}, "
             f"expected {(community.T, community.N)}"
         )
-    name = control if isinstance(control, str) else getattr(control, "__name__", "custom")
-    return str(name).lower(), schedule
 
 
 def simulate(
@@ -815,6 +836,9 @@ def simulate(
     k: float = 0.5,
     seed: int = 0,
     fee: float = 0.0,
+    coordination: str = "none",
+    max_iterations: int = 10,
+    tolerance: float = 1e-4,
 ) -> Result:
     """Simulate a community with one controller and one market.
 
@@ -842,6 +866,15 @@ def simulate(
         Order-book markets: seeds zero-intelligence prices and the arrival order.
     fee : float
         ``bilateral``: network fee per kWh on every pair, currency/kWh.
+    coordination : {"none", "price-response"}
+        ``"none"``: control runs once against the grid prices. ``"price-response"``: the
+        controller re-plans on the market's internal prices until they stop moving
+        (:mod:`peergrid.simulate.coordination`); the result keeps the cheapest iterate and
+        reports the loop in :attr:`Result.coordination`.
+    max_iterations : int
+        Price-responsive re-plans allowed (``coordination="price-response"``).
+    tolerance : float
+        Price tolerance of the convergence rule, currency/kWh.
 
     Returns
     -------
@@ -862,7 +895,8 @@ def simulate(
     name = check_market(market)
     return compare(
         community, markets=(name,), control=control, progress=progress, faults=faults,
-        bidding=bidding, k=k, seed=seed, fee=fee,
+        bidding=bidding, k=k, seed=seed, fee=fee, coordination=coordination, max_iterations=max_iterations,
+        tolerance=tolerance,
     )[name]  # fmt: skip
 
 
@@ -878,6 +912,9 @@ def compare(
     seed: int = 0,
     fee: float = 0.0,
     on_market: Callable[[str], None] | None = None,
+    coordination: str = "none",
+    max_iterations: int = 10,
+    tolerance: float = 1e-4,
 ) -> Comparison:
     """Simulate several markets on the same community with one shared control run.
 
@@ -900,6 +937,10 @@ def compare(
         ignore them.
     on_market : callable, optional
         Called with each market's name before it is cleared (after the control run).
+    coordination, max_iterations, tolerance
+        Price-responsive coordination (see :func:`simulate`): each market gets its own
+        schedule, re-planned on that market's internal prices; the price-blind plan is
+        made once and shared as every loop's iterate 0.
 
     Returns
     -------
@@ -910,8 +951,22 @@ def compare(
     if not names:
         raise DataError("no markets given")
     options = check_order_options(bidding=bidding, k=k, seed=seed, fee=fee)  # fail before the control run
+    from peergrid.simulate.coordination import check_coordination
+
+    coordinated = check_coordination(coordination, max_iterations, tolerance) != "none"
     control_name, schedule = _run_control(community, control, progress)
     fault_list = list(faults) if faults is not None else []
+
+    def clear(name: str, x: np.ndarray, d: np.ndarray, g: np.ndarray) -> Clearing:
+        if is_order_market(name):
+            return clear_net(x, community.retail, community.feed_in, name, **options)
+        return MECHANISMS[name](d, g, community.retail, community.feed_in)
+
+    if coordinated:
+        return _coordinated(
+            community, names, control, control_name, schedule, options, fault_list, clear, on_market,
+            max_iterations, tolerance,
+        )  # fmt: skip
     if not fault_list:
         net = schedule.apply(community.net, inplace=True)
         true_net = net
@@ -921,12 +976,6 @@ def compare(
         schedule, true_net, net = apply_faults(community, schedule, fault_list)
     demand, supply = demand_supply(net)
     baseline = no_p2p(demand, supply, community.retail, community.feed_in)
-
-    def clear(name: str, x: np.ndarray, d: np.ndarray, g: np.ndarray) -> Clearing:
-        if is_order_market(name):
-            return clear_net(x, community.retail, community.feed_in, name, **options)
-        return MECHANISMS[name](d, g, community.retail, community.feed_in)
-
     fault_outcome = _fault_outcome(community, fault_list, true_net, net, clear) if fault_list else None
     results = {}
     for n in names:
@@ -935,6 +984,43 @@ def compare(
         clearing = baseline if n == "baseline" else clear(n, net, demand, supply)
         outcome = fault_outcome(n) if fault_outcome is not None else None
         results[n] = Result(community, n, control_name, schedule, net, clearing, baseline, outcome)
+    return Comparison(results)
+
+
+def _coordinated(
+    community: Community,
+    names: list[str],
+    control: str | Controller,
+    control_name: str,
+    schedule: BatterySchedule,
+    options: dict,
+    fault_list: list[Fault],
+    clear: Callable[[str, np.ndarray, np.ndarray, np.ndarray], Clearing],
+    on_market: Callable[[str], None] | None,
+    max_iterations: int,
+    tolerance: float,
+) -> Comparison:
+    """:func:`compare` under price-response coordination: one loop and one schedule per market."""
+    from peergrid.simulate.coordination import coordinate
+
+    base = community.net
+    controller = get_controller(control)
+    results = {}
+    for n in names:
+        if on_market is not None:
+            on_market(n)
+        it = coordinate(
+            community, controller, n, options=options, max_iterations=max_iterations, tolerance=tolerance,
+            initial=schedule, base_net=base, check=lambda s: _check_schedule(community, s),
+        )  # fmt: skip
+        sched, net, clearing, outcome = it.schedule, it.net, it.clearing, None
+        if fault_list:
+            from peergrid.simulate.faults import apply_faults
+
+            sched, true_net, net = apply_faults(community, sched, fault_list)
+            clearing = clear(n, net, *demand_supply(net))
+            outcome = _fault_outcome(community, fault_list, true_net, net, clear)(n)
+        results[n] = Result(community, n, control_name, sched, net, clearing, None, outcome, it.info)  # type: ignore[arg-type]
     return Comparison(results)
 
 
