@@ -279,6 +279,7 @@ def coordinate(
     converged = dprice[0] <= tolerance
     k = 0
     avg_buy, avg_sell = buy.copy(), sell.copy()  # p_1 = P_0
+    terms = 1  # clearing prices in the running average
     while not converged and k < max_iterations:
         k += 1
         plan_buy, plan_sell = avg_buy.copy(), avg_sell.copy()
@@ -296,9 +297,15 @@ def coordinate(
         if cost < best[0]:
             best = (cost, k, schedule, net, clearing)
         converged = dprice[-1] <= tolerance and dnet[-1] <= energy_tolerance
-        # MSA: p_{k+1} = p_k + (P_k − p_k)/(k + 1) = mean of P_0 … P_k
-        avg_buy += (buy - avg_buy) / (k + 1)
-        avg_sell += (sell - avg_sell) / (k + 1)
+        if dnet[-1] <= energy_tolerance:
+            # the plan stopped moving under damping: test it undamped (restart the average at P_k);
+            # if it is a fixed point, the next plan reproduces it and its prices
+            avg_buy, avg_sell, terms = buy.copy(), sell.copy(), 1
+        else:
+            # MSA: p_{k+1} = p_k + (P_k − p_k)/(n + 1), the mean of the n + 1 clearing prices so far
+            terms += 1
+            avg_buy += (buy - avg_buy) / terms
+            avg_sell += (sell - avg_sell) / terms
     info = CoordinationInfo(
         market=market,
         iterations=k,
