@@ -802,7 +802,9 @@ class DispatchResult:
     windows : int
         Number of LPs solved (1 = a single LP over the whole horizon).
     build_seconds, solve_seconds : float
-        Model build and HiGHS time, s.
+        Model build and solver time, s.
+    method : str
+        ``"dp"`` (exact price-taker dynamic programme) or ``"highs"`` (the LP).
     """
 
     charge: np.ndarray
@@ -812,6 +814,30 @@ class DispatchResult:
     windows: int
     build_seconds: float
     solve_seconds: float
+    method: str = "highs"
+
+
+#: Solution methods of :func:`optimal_dispatch`.
+METHODS = ("auto", "dp", "highs")
+
+
+def _check_method(
+    method: str, mode: str, retail: np.ndarray, feed_in: np.ndarray, options: dict[str, object] | None = None
+) -> str:
+    """Resolve ``method`` to ``"dp"`` or ``"highs"`` (see :func:`optimal_dispatch`)."""
+    from peergrid.control.pricetaker import price_taker_applicable
+
+    key = str(method).strip().lower()
+    if key not in METHODS:
+        raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    exact = mode == "individual" and price_taker_applicable(retail, feed_in)
+    if key == "auto":
+        return "dp" if exact and not options else "highs"
+    if key == "dp" and not exact:
+        raise ConfigError(
+            "method 'dp' is exact only in individual mode with 0 <= feed-in <= retail in every step; use 'highs'"
+        )
+    return key
 
 
 def _resolve_window(window: int | str | None, T: int, M: int, K: int, steps_per_day: int) -> int | None:
@@ -843,6 +869,7 @@ def optimal_dispatch(
     options: dict[str, object] | None = None,
     ids: np.ndarray | None = None,
     progress: Callable[[int], None] | None = None,
+    method: str = "auto",
 ) -> DispatchResult:
     """Cost-optimal battery dispatch against the grid (pure function on arrays).
 
@@ -877,6 +904,12 @@ def optimal_dispatch(
         Battery names for error messages.
     progress : callable, optional
         Called with the number of steps done.
+    method : {"auto", "dp", "highs"}
+        ``"dp"``: the exact price-taker dynamic programme of
+        :mod:`peergrid.control.pricetaker` (``"individual"`` mode with 0 ≤ λs ≤ λb
+        only; same objective as the LP, about 100–1000× faster); ``"highs"``: the
+        LP on HiGHS; ``"auto"`` (default): ``"dp"`` where it is exact, else HiGHS
+        (community mode, negative feed-in prices) or when HiGHS ``options`` are given.
 
     Returns
     -------
@@ -888,6 +921,8 @@ def optimal_dispatch(
         Shapes disagree, NaN in the data, λs > λb.
     ModelError
         Bad battery parameters or an unreachable end SOC.
+    ConfigError
+        Unknown method, or ``"dp"`` where it is not exact.
     """
     net = np.asarray(net, dtype=np.float64)
     if net.ndim != 2:
@@ -911,12 +946,13 @@ def optimal_dispatch(
     if not (math.isfinite(dt) and dt > 0):
         raise DataError(f"step length must be > 0 h, got {dt}")
     mode = _check_mode(mode)
+    method = _check_method(method, mode, lb, ls, options)
     e_end = _end_energy(fleet, end_soc, ids)
     _check_reachable(fleet, e_end, T, dt, ids)
     M = fleet.size
     if M == 0:
         z = np.zeros((T, 0))
-        return DispatchResult(z, z.copy(), z.copy(), grid_cost(net, lb, ls, mode), 0, 0.0, 0.0)
+        return DispatchResult(z, z.copy(), z.copy(), grid_cost(net, lb, ls, mode), 0, 0.0, 0.0, method)
     tie = _default_tie_break(lb) if tie_break is None else float(tie_break)
     _, k = group_codes(N, owners, mode)
     steps_per_day = max(round(24.0 / dt), 1)
@@ -928,6 +964,19 @@ def optimal_dispatch(
         if la < 0:
             raise ConfigError(f"lookahead must be >= 0 steps, got {lookahead}")
         horizon, every = w + la, w
+    if method == "dp":
+        from peergrid.control.pricetaker import exact_price_taker
+
+        t0 = time.perf_counter()
+        charge, discharge, energy, windows = exact_price_taker(
+            net[:, owners], fleet, lb, ls, dt, horizon=horizon, every=every, e_end=e_end, tie_break=tie
+        )
+        seconds = time.perf_counter() - t0
+        if progress is not None:
+            progress(T)
+        after = net.copy()
+        after[:, owners] += charge - discharge
+        return DispatchResult(charge, discharge, energy, grid_cost(after, lb, ls, mode), windows, 0.0, seconds, "dp")
     charge, discharge, energy, stats = rolling_dispatch(
         net,
         owners,
@@ -953,6 +1002,7 @@ def optimal_dispatch(
         stats.replans,
         stats.build_seconds,
         stats.solve_seconds,
+        "highs",
     )
 
 
@@ -971,7 +1021,9 @@ class LPSchedule(BatterySchedule):
     windows : int
         LPs solved (1 = single LP over the horizon).
     build_seconds, solve_seconds : float
-        Model build and HiGHS time, s.
+        Model build and solver time, s.
+    method : str
+        ``"dp"`` (exact price-taker dynamic programme) or ``"highs"``.
     """
 
     cost: float = float("nan")
@@ -979,6 +1031,7 @@ class LPSchedule(BatterySchedule):
     windows: int = 1
     build_seconds: float = 0.0
     solve_seconds: float = 0.0
+    method: str = "highs"
 
 
 def lp_schedule(
@@ -991,8 +1044,9 @@ def lp_schedule(
     lookahead: int | None = None,
     tie_break: float | None = None,
     options: dict[str, object] | None = None,
+    method: str = "auto",
 ) -> LPSchedule:
-    """Cost-optimal battery schedule of a community (HiGHS LP).
+    """Cost-optimal battery schedule of a community (exact DP or HiGHS LP).
 
     Parameters
     ----------
@@ -1002,8 +1056,9 @@ def lp_schedule(
     mode : {"individual", "community"}
         Every participant against the grid alone (default), or joint dispatch with
         internal sharing (bill at the PCC).
-    end_soc, window, lookahead, tie_break, options
-        See :func:`optimal_dispatch`.
+    end_soc, window, lookahead, tie_break, options, method
+        See :func:`optimal_dispatch` (``method="auto"``: the exact price-taker DP in
+        individual mode, HiGHS in community mode).
 
     Returns
     -------
@@ -1035,6 +1090,7 @@ def lp_schedule(
         options=options,
         ids=community.ids[owners],
         progress=progress,
+        method=method,
     )
     return LPSchedule(
         owners,
@@ -1047,6 +1103,7 @@ def lp_schedule(
         windows=res.windows,
         build_seconds=res.build_seconds,
         solve_seconds=res.solve_seconds,
+        method=res.method,
     )
 
 
@@ -1054,7 +1111,9 @@ def lp_individual(community: Community, progress: Callable[[int], None] | None =
     """Every participant's battery scheduled optimally against the grid alone.
 
     Controller ``"lp"``: see :func:`lp_schedule` with ``mode="individual"``,
-    ``end_soc="initial"``, automatic windows.
+    ``end_soc="initial"``, automatic windows. Solved by the exact price-taker DP
+    (:mod:`peergrid.control.pricetaker`) when 0 ≤ λs ≤ λb, else by HiGHS. Price
+    responsive: the schedule follows ``community.retail``/``community.feed_in``.
     """
     return lp_schedule(community, progress, mode="individual")
 
