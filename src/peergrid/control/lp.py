@@ -193,7 +193,28 @@ def grid_cost(
     if mode == "community":
         x = net.sum(axis=1)
         return float(lb @ np.maximum(x, 0.0) - ls @ np.maximum(-x, 0.0))
-    return float(lb @ np.maximum(net, 0.0).sum(axis=1) - ls @ np.maximum(-net, 0.0).sum(axis=1))
+    return _row_block_bill(net, None, lb, ls)
+
+
+def _row_block_bill(load: np.ndarray, generation: np.ndarray | None, retail: np.ndarray, feed_in: np.ndarray) -> float:
+    """Σ of every participant's own grid bill of ``load − generation`` (``(T, N)``), in row blocks.
+
+    Uses λb·x⁺ − λs·x⁻ = (λb − λs)·x⁺ + λs·x, so a block needs one temporary;
+    ``generation=None`` bills ``load`` itself (a net series).
+    """
+    T, N = load.shape
+    pos = np.empty(T)
+    tot = np.empty(T)
+    step = max(1, (1 << 20) // max(N, 1))
+    for start in range(0, T, step):
+        rows = slice(start, start + step)
+        x = load[rows] - generation[rows] if generation is not None else np.array(load[rows])
+        tot[rows] = x.sum(axis=1)
+        np.maximum(x, 0.0, out=x)
+        pos[rows] = x.sum(axis=1)
+    lb = np.broadcast_to(np.asarray(retail, dtype=np.float64), (T,))
+    ls = np.broadcast_to(np.asarray(feed_in, dtype=np.float64), (T,))
+    return float((lb - ls) @ pos + ls @ tot)
 
 
 def _end_energy(fleet: BatteryFleet, end_soc: EndSoc, ids: np.ndarray | None = None) -> np.ndarray:
@@ -974,9 +995,11 @@ def optimal_dispatch(
         seconds = time.perf_counter() - t0
         if progress is not None:
             progress(T)
-        after = net.copy()
-        after[:, owners] += charge - discharge
-        return DispatchResult(charge, discharge, energy, grid_cost(after, lb, ls, mode), windows, 0.0, seconds, "dp")
+        own = net[:, owners]
+        cost = grid_cost(own + (charge - discharge), lb, ls)
+        if owners.size < N or np.any(owners != np.arange(N)):
+            cost += grid_cost(net, lb, ls) - grid_cost(own, lb, ls)
+        return DispatchResult(charge, discharge, energy, cost, windows, 0.0, seconds, "dp")
     charge, discharge, energy, stats = rolling_dispatch(
         net,
         owners,
@@ -1075,6 +1098,42 @@ def lp_schedule(
     from peergrid.control import battery_fleet  # late import: peergrid.control imports this module
 
     owners, fleet = battery_fleet(community)
+    mode = _check_mode(mode)
+    if _check_method(method, mode, community.retail, community.feed_in, options) == "dp":
+        # individual mode separates by member: dispatch the owners' columns only and add the
+        # (schedule-independent) bills of the members without a battery, with no (T, N) temporaries
+        own = community.load[:, owners] - community.generation[:, owners]
+        res = optimal_dispatch(
+            own,
+            np.arange(owners.size),
+            fleet,
+            community.retail,
+            community.feed_in,
+            community.dt,
+            mode=mode,
+            end_soc=end_soc,
+            window=window,
+            lookahead=lookahead,
+            tie_break=tie_break,
+            ids=community.ids[owners],
+            progress=progress,
+            method="dp",
+        )
+        others = _row_block_bill(community.load, community.generation, community.retail, community.feed_in)
+        others -= grid_cost(own, community.retail, community.feed_in)
+        return LPSchedule(
+            owners,
+            res.charge,
+            res.discharge,
+            res.energy,
+            fleet.capacity,
+            cost=res.cost + others,
+            mode=mode,
+            windows=res.windows,
+            build_seconds=res.build_seconds,
+            solve_seconds=res.solve_seconds,
+            method=res.method,
+        )
     res = optimal_dispatch(
         community.net,
         owners,

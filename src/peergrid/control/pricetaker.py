@@ -151,6 +151,7 @@ def _battery(
         # terminal value function: 0 on [target, emax]
         left = target
         n_seg = 0
+        off = 0
         if emax - target > 0.0:
             sl_a[0] = 0.0
             ln_a[0] = emax - target
@@ -162,24 +163,25 @@ def _battery(
             ns[tau] = n
             for q in range(n + 1):
                 kk[tau, q] = k[q]
-            # y_q: argmin over the current domain of V(e') + s_q e' (left end of ties)
-            for q in range(n):
-                y = left
-                for i in range(n_seg):
-                    if src_sl[i] < -s[q]:
-                        y += src_ln[i]
-                    else:
-                        break
+            # y_q: argmin over the current domain of V(e') + s_q e' (left end of ties); the
+            # thresholds -s_q fall with q, so one pass over the segments serves all pieces
+            y = left
+            i = off
+            for q in range(n - 1, -1, -1):
+                while i < off + n_seg and src_sl[i] < -s[q]:
+                    y += src_ln[i]
+                    i += 1
                 ys[tau, q] = y
             # infimal convolution with h(u) = g(-u): slopes -s reversed, lengths of the pieces
             for q in range(n):
                 hs[q] = -s[n - 1 - q]
                 hl[q] = k[n - q] - k[n - 1 - q]
-            i = 0
+            i = off
             q = 0
             m = 0
-            while i < n_seg or q < n:
-                if q >= n or (i < n_seg and src_sl[i] <= hs[q]):
+            end = off + n_seg
+            while i < end or q < n:
+                if q >= n or (i < end and src_sl[i] <= hs[q]):
                     sv = src_sl[i]
                     lv = src_ln[i]
                     i += 1
@@ -196,7 +198,7 @@ def _battery(
                     dst_ln[m] = lv
                     m += 1
             left = left - (k[n] if n > 0 else 0.0)  # the domain moves left by cmax (charging)
-            # clip to [emin, emax]
+            # clip to [emin, emax]: drop length from both ends, keep dst[start:stop]
             start = 0
             if left < emin:
                 cut = emin - left
@@ -212,16 +214,13 @@ def _battery(
             while stop < m:
                 if total + dst_ln[stop] >= room:
                     dst_ln[stop] = room - total
-                    stop += 1
+                    if dst_ln[stop] > 0.0:
+                        stop += 1
                     break
                 total += dst_ln[stop]
                 stop += 1
-            n_seg = 0
-            for i2 in range(start, stop):
-                if dst_ln[i2] > 0.0:
-                    dst_sl[n_seg] = dst_sl[i2]
-                    dst_ln[n_seg] = dst_ln[i2]
-                    n_seg += 1
+            off = start
+            n_seg = stop - start
             if n_seg > widest:
                 widest = n_seg
             src_sl, src_ln, dst_sl, dst_ln = dst_sl, dst_ln, src_sl, src_ln
