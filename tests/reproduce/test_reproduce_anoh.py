@@ -16,8 +16,16 @@ def rep():
 def test_contract_and_prose(rep, check):
     d = check(rep, "anoh")
     ids = [c["id"] for c in d["claims"]]
-    assert ids == ["lower_sf_share", "cost_vs_size", "cost_vs_prosumers", "opex", "opex_cause", "bs_power",
-                   "grid_vs_island", "federated_learning"]  # fmt: skip
+    assert ids == [
+        "lower_sf_share",
+        "cost_vs_size",
+        "cost_vs_prosumers",
+        "opex",
+        "opex_cause",
+        "bs_power",
+        "grid_vs_island",
+        "federated_learning",
+    ]
 
 
 def test_island_verdict_records_unserved_demand(rep):

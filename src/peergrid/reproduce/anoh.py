@@ -35,14 +35,36 @@ def _table(name: str, df: pd.DataFrame, columns: list[str]) -> ReproTable:
 
 _COLUMNS = {
     "sf-share": ["spacing_m", "lower_sf_energy_share", "lower_sf_device_share", "mean_zoom"],
-    "network-size": ["devices", "gateways", "prosumer_share", "cost_per_kwh", "no_p2p_cost_per_kwh",
-                     "saving_vs_no_p2p"],
-    "opex": ["devices", "gateways", "opex_change", "opex_adr_only_change", "gw_power_change",
-             "gw_dynamic_power_change", "mean_pdr_zoom", "mean_pdr_flat"],
-    "island": ["zoom", "mode", "storage", "charge_per_kwh_received", "cost_per_kwh", "unserved_share",
-               "unserved_kwh", "cost_with_voll_per_kwh"],
+    "network-size": [
+        "devices",
+        "gateways",
+        "prosumer_share",
+        "cost_per_kwh",
+        "no_p2p_cost_per_kwh",
+        "saving_vs_no_p2p",
+    ],
+    "opex": [
+        "devices",
+        "gateways",
+        "opex_change",
+        "opex_adr_only_change",
+        "gw_power_change",
+        "gw_dynamic_power_change",
+        "mean_pdr_zoom",
+        "mean_pdr_flat",
+    ],
+    "island": [
+        "zoom",
+        "mode",
+        "storage",
+        "charge_per_kwh_received",
+        "cost_per_kwh",
+        "unserved_share",
+        "unserved_kwh",
+        "cost_with_voll_per_kwh",
+    ],
     "forecast": ["client", "members", "mae_local", "mae_federated", "mae_centralised", "mae_persistence"],
-}  # fmt: skip
+}
 
 
 def run(quick: bool = False, seed: int = 0, progress: Callable[[str], None] | None = None) -> Reproduction:

@@ -260,8 +260,13 @@ def _milford(sw: Stopwatch) -> tuple[list[Claim], list[ReproTable], list[ReproFi
         fig.suptitle("Milford Haven, Petri et al.'s case (one 40.5 kWh battery): the three control scenarios")
         return fig
 
-    figures = [ReproFigure("milford_haven", figure, "Site purchases and battery energy under the three scenarios "
-                           "(cf. Petri et al. Fig. 7).")]  # fmt: skip
+    figures = [
+        ReproFigure(
+            "milford_haven",
+            figure,
+            "Site purchases and battery energy under the three scenarios (cf. Petri et al. Fig. 7).",
+        )
+    ]
     notes = [
         "Milford Haven: one battery of 40.5 kWh, ±7.5 kWh per half-hour step, SOC 0–100 %, lossless (eqs. 5–6), as "
         "in the paper; it starts at 20 % and must end there (the paper states neither). Loads, PV and TOU levels "
@@ -331,8 +336,10 @@ def run(quick: bool = False, seed: int = 0, progress: Callable[[str], None] | No
 
         return lambda: plot_experiment(results[key])
 
-    figures += [ReproFigure(f"experiment_{k}", exp_figure(k), f"Experiment {k} ({_FIG[k]}): mean and 95 % CI.")
-                for k in ("5", "7")]  # fmt: skip
+    figures += [
+        ReproFigure(f"experiment_{k}", exp_figure(k), f"Experiment {k} ({_FIG[k]}): mean and 95 % CI.")
+        for k in ("5", "7")
+    ]
     b = BASE
     nodes = scale.get("nodes", b["nodes"])
     cycles = scale.get("cycles", b["cycles"])
