@@ -315,8 +315,10 @@ def forecast_series(
                     lr = 1.0 / (2.0 * float(np.linalg.eigvalsh(A_n)[:, -1].max()) + 2.0 * opts.alpha)
                     k = max(1, math.ceil(opts.client_fraction * clients_all.size))
                     for _ in range(opts.rounds):
-                        chosen = clients_all if k == clients_all.size else np.sort(
-                            rng.choice(clients_all, size=k, replace=False)
+                        chosen = (
+                            clients_all
+                            if k == clients_all.size
+                            else np.sort(rng.choice(clients_all, size=k, replace=False))
                         )
                         w, v = _fedavg_round(w, v, win, chosen, opts, lr)
                 pred = X @ w
@@ -475,7 +477,9 @@ class ForecastOutcome:
         out: dict[str, object] = {
             "forecaster": self.forecaster,
             "options": dict(self.options),
-            "errors": {k: {kk: float(vv) for kk, vv in v.items()} for k, v in self.errors.items() if isinstance(v, dict)},
+            "errors": {
+                k: {kk: float(vv) for kk, vv in v.items()} for k, v in self.errors.items() if isinstance(v, dict)
+            },
             "imbalance_import_kwh": float(np.maximum(d, 0.0).sum()),
             "imbalance_export_kwh": float(np.maximum(-d, 0.0).sum()),
             **self.metrics(),
@@ -489,7 +493,9 @@ class ForecastOutcome:
         return out
 
     @classmethod
-    def restore(cls, stored: Mapping, imbalance: np.ndarray, retail: np.ndarray, feed_in: np.ndarray) -> ForecastOutcome:
+    def restore(
+        cls, stored: Mapping, imbalance: np.ndarray, retail: np.ndarray, feed_in: np.ndarray
+    ) -> ForecastOutcome:
         """Rebuild from :meth:`summary` (``result.json``) and the stored imbalance series."""
         errors = {k: dict(v) for k, v in dict(stored.get("errors", {})).items()}
         return cls(str(stored["forecaster"]), dict(stored.get("options", {})), imbalance, retail, feed_in, errors)
