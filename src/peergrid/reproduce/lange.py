@@ -456,7 +456,7 @@ def claims(s: LangeStudy) -> list[dict[str, str]]:
     reason = missing + (
         f"pm_increase = (PM − PM_comparator) / |PM_comparator| with PM of eq. 8 (proposed {p['pm']:.3f}; "
         + ", ".join(f"{c.upper()} {m[c]['pm']:.3f}" for c in COMPARATORS)
-        + f"); in PM points: "
+        + "); in PM points: "
         + ", ".join(f"{c.upper()} {points[c]:+.3f}" for c in COMPARATORS)
         + f". The band is 2.5–7.5 % against every comparator; the best comparator is {best.upper()}. PM measures "
         "how much of the retail value sellers receive for their surplus, so the price rule sets most of it and "
@@ -511,8 +511,9 @@ def claims(s: LangeStudy) -> list[dict[str, str]]:
             "reduced (no figure)",
             value,
             decide(lower),
-            missing + f"largest community grid import (kW) of the proposed model against the comparators "
-            f"({_pct(p['peak_import_kw'] / max(peaks.values()) - 1.0)} against the highest); the paper gives no figure.",
+            missing + "largest community grid import (kW) of the proposed model against the comparators "
+            f"({_pct(p['peak_import_kw'] / max(peaks.values()) - 1.0)} against the highest); "
+            "the paper gives no figure.",
         )
     )
 
