@@ -50,6 +50,7 @@ from peergrid import metrics as M
 from peergrid.control import BatterySchedule, PeakParams, mpc, peak_agents
 from peergrid.core.community import Community
 from peergrid.data import synthetic_community
+from peergrid.reproduce.model import Reproduction
 
 __all__ = [
     "COMPARATORS",
@@ -59,6 +60,7 @@ __all__ = [
     "build_community",
     "claims",
     "proposed_controller",
+    "reproduction",
     "run",
     "study",
 ]
@@ -133,11 +135,12 @@ class LangeCase:
         return (
             f"{self.households} synthetic households built from the 17 measured CityLearn 2022 homes "
             f"({self.pv_share:.0%} with PV, {self.battery_share:.0%} with a battery), {self.days} days "
-            f"from {self.start} at {self.freq}, CityLearn time-of-use retail price, feed-in 0.07 USD/kWh"
+            f"from {self.start} at {self.freq.replace('min', ' min')} steps, CityLearn time-of-use retail price, "
+            "feed-in 0.07 USD/kWh"
         )
 
 
-def build_community(case: LangeCase, seed: int = 8) -> Community:
+def build_community(case: LangeCase, seed: int = 0) -> Community:
     """The study's community (synthetic members from the CityLearn homes).
 
     Parameters
@@ -220,6 +223,8 @@ class LangeStudy:
         and without the failure, balance errors.
     seconds : dict
         Wall time per stage, s.
+    quick : bool
+        The quick case.
     """
 
     case: LangeCase
@@ -229,24 +234,32 @@ class LangeStudy:
     price_response_note: str = ""
     faults: dict[str, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    quick: bool = False
 
-    def table_markdown(self) -> str:
-        """The run table as Markdown (currency USD)."""
+    def table_rows(self) -> tuple[list[str], list[list[str]]]:
+        """The run table: column headings and one row of display strings per run (currency USD)."""
         from peergrid.metrics import METRICS
 
-        heads = []
+        heads = ["run"]
         for k in TABLE_KEYS:
             heads.append("Consumers' bill (USD)" if k == "consumer_bill" else METRICS[k].heading("USD"))
-        lines = ["| run | " + " | ".join(heads) + " |", "|---" * (len(heads) + 1) + "|"]
+        rows = []
         for run_name in RUNS:
             if run_name not in self.metrics:
                 continue
             m = self.metrics[run_name]
-            cells = []
+            cells = [RUN_LABELS[run_name]]
             for k in TABLE_KEYS:
                 info = METRICS["community_cost"] if k == "consumer_bill" else METRICS[k]
                 cells.append(info.format(m.get(k), "USD", unit=False))
-            lines.append(f"| {RUN_LABELS[run_name]} | " + " | ".join(cells) + " |")
+            rows.append(cells)
+        return heads, rows
+
+    def table_markdown(self) -> str:
+        """The run table as Markdown."""
+        heads, rows = self.table_rows()
+        lines = ["| " + " | ".join(heads) + " |", "|---" * len(heads) + "|"]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
         return "\n".join(lines) + "\n"
 
 
@@ -266,7 +279,7 @@ def _say(progress: Callable[..., object] | None, what: str) -> None:
         progress(what)
 
 
-def study(quick: bool = False, seed: int = 8, progress: Callable[..., object] | None = None) -> LangeStudy:
+def study(quick: bool = False, seed: int = 0, progress: Callable[..., object] | None = None) -> LangeStudy:
     """Run the comparators, the proposed model, the no-sharing reference and the node failure.
 
     Parameters
@@ -283,7 +296,7 @@ def study(quick: bool = False, seed: int = 8, progress: Callable[..., object] | 
     LangeStudy
     """
     case = LangeCase.for_run(quick)
-    out = LangeStudy(case, seed)
+    out = LangeStudy(case, seed, quick=quick)
     t0 = time.perf_counter()
     _say(progress, "community")
     community = build_community(case, seed)
@@ -436,7 +449,7 @@ def claims(s: LangeStudy) -> list[dict[str, str]]:
     lo = min(savings.values())
     verdict = decide(in_band)
     reason = missing + (
-        f"members' energy bills (Σ at market prices) of the proposed model ({how}) against each comparator with "
+        f"Members' energy bills (Σ at market prices) of the proposed model ({how}) against each comparator with "
         f"plain greedy control; {'all within' if in_band else 'not all within'} the band 4–12 % around ≈ 8 % "
         f"(smallest {_pct(lo)}). The bills of the members without PV alone: "
         + ", ".join(f"vs {c.upper()} {_pct(v)}" for c, v in consumers.items())
@@ -454,7 +467,7 @@ def claims(s: LangeStudy) -> list[dict[str, str]]:
     best = max(COMPARATORS, key=lambda c: m[c]["pm"])
     verdict = decide(in_band)
     reason = missing + (
-        f"pm_increase = (PM − PM_comparator) / |PM_comparator| with PM of eq. 8 (proposed {p['pm']:.3f}; "
+        f"Performance increase = (PM − PM_comparator) / |PM_comparator| with PM of eq. 8 (proposed {p['pm']:.3f}; "
         + ", ".join(f"{c.upper()} {m[c]['pm']:.3f}" for c in COMPARATORS)
         + "); in PM points: "
         + ", ".join(f"{c.upper()} {points[c]:+.3f}" for c in COMPARATORS)
@@ -478,7 +491,7 @@ def claims(s: LangeStudy) -> list[dict[str, str]]:
     lo_pct, hi_pct = 200.5 / 125.0 - 1.0, 300.5 / 125.0 - 1.0
     verdict = decide(math.isfinite(change) and lo_pct <= change <= hi_pct)
     reason = missing + (
-        f"storage throughput (charge + discharge) of the proposed controller with SDR sharing ({how}) "
+        f"Storage throughput (charge + discharge) of the proposed controller with SDR sharing ({how}) "
         f"{shared:,.0f} kWh against the same controller without sharing (each member against the grid tariff) "
         f"{base:,.0f} kWh; utilisation {p['storage_utilisation']:.3f} vs {m['no-sharing']['storage_utilisation']:.3f} "
         f"cycles/day. Plain greedy control charges and discharges the same under every market "
@@ -495,7 +508,7 @@ def claims(s: LangeStudy) -> list[dict[str, str]]:
             "about 125 MW per hour (Table 2; 125 MWh in the abstract)",
             f"{base / 1000:,.3f} MWh over {s.case.days} days",
             "not comparable",
-            "the paper's community size, storage capacity and period are not stated and its unit is inconsistent "
+            "The paper's community size, storage capacity and period are not stated and its unit is inconsistent "
             "(MW per hour vs MWh); only the relative change (claim storage-utilisation) is compared.",
         )
     )
@@ -511,7 +524,7 @@ def claims(s: LangeStudy) -> list[dict[str, str]]:
             "reduced (no figure)",
             value,
             decide(lower),
-            missing + "largest community grid import (kW) of the proposed model against the comparators "
+            missing + "Largest community grid import (kW) of the proposed model against the comparators "
             f"({_pct(p['peak_import_kw'] / max(peaks.values()) - 1.0)} against the highest); "
             "the paper gives no figure.",
         )
@@ -547,7 +560,7 @@ def claims(s: LangeStudy) -> list[dict[str, str]]:
             f"{int(f['failed'])} of {int(f['members'])} controllers failed: demand served 100 %, community cost "
             f"{_pct(cost_up)}, self-sufficiency {f['self_sufficiency']:.1%} → {f['self_sufficiency_fault']:.1%}",
             "agrees" if served and balanced else "disagrees",
-            "the proposed controller (price-blind) under SDR with the controllers of battery owners out for the "
+            "The proposed controller (price-blind) under SDR with the controllers of battery owners out for the "
             "whole run (their batteries idle): every demand is served and energy and money balance in every slot. "
             "The community is grid-connected, so the grid backs up what the failed nodes no longer supply; "
             "islanded operation is not modelled.",
@@ -562,13 +575,13 @@ def claims(s: LangeStudy) -> list[dict[str, str]]:
             "about 20 kW",
             f"{p['traded_kwh']:,.0f} kWh traded between members over {s.case.days} days",
             "not comparable",
-            "the paper gives a power for a total over an unstated community and period.",
+            "The paper gives a power for a total over an unstated community and period.",
         )
     )
     return out
 
 
-def run(quick: bool = False, seed: int = 8, progress: Callable[..., object] | None = None) -> object:
+def run(quick: bool = False, seed: int = 0, progress: Callable[[str], None] | None = None) -> Reproduction:
     """Reproduce Lange (2025): the proposed model against BS, MMR and SDR (``peergrid reproduce lange``).
 
     Parameters
@@ -578,35 +591,77 @@ def run(quick: bool = False, seed: int = 8, progress: Callable[..., object] | No
     seed : int
         Seed of the synthetic members.
     progress : callable, optional
-        Called with the name of each stage.
+        Called with the name of each stage as it starts.
 
     Returns
     -------
     Reproduction
         The claim records, the case and assumptions, the run table and the timings.
+
+    Examples
+    --------
+    >>> rep = run(quick=True)                               # doctest: +SKIP
+    >>> rep.claim("storage-utilisation").verdict            # doctest: +SKIP
     """
-    s = study(quick, seed, progress)
-    return _reproduction(s)
+    return reproduction(study(quick, seed, progress))
 
 
 ASSUMPTIONS = (
-    "IRES 2020 (India) profiles are not shipped and not available offline: members are synthetic, built from the "
-    "17 measured CityLearn 2022 homes (USA) by scaling and day shifting.",
-    "The paper gives no thresholds, tariffs, battery sizes or community size; peergrid's p-MAS defaults "
-    "(load classes at 0.5/0.8/1.2/1.5 × the daily mean) and scenarios/lange-urban.toml's community are used.",
-    "Lange's CNLP becomes a linear programme (battery dispatch against prices is linear); horizon one day, "
-    "re-planned every 30 min, perfect forecast.",
-    "Plain control of the comparators = greedy self-consumption batteries without load shifting.",
-    "Consumer saving = saving of the members' energy bills at market prices; performance increase = relative "
-    "increase of PM (eq. 8), peergrid.metrics.pm_increase.",
+    "IRES 2020 (India) profiles are not shipped and not available offline: the members are synthetic, built from "
+    "the 17 measured CityLearn 2022 homes (USA) by load scaling and day shifting; prices in USD.",
+    "The paper states no community size, tariffs, battery sizes or p-MAS thresholds: the community of "
+    "scenarios/lange-urban.toml is used, and peergrid's p-MAS defaults (load classes at 0.5/0.8/1.2/1.5 × the "
+    "daily mean import, 20 % flexible load moved at most 4 h).",
+    "Lange's constrained non-linear programme (CNLP) becomes a linear programme (battery dispatch against "
+    "prices is linear): one-day horizon, re-planned every 30 min, perfect forecast, each member's own bill.",
+    "Plain control of the comparators = greedy self-consumption batteries without load shifting; the MLA bill "
+    "agents are peergrid's settlement (every member's bill at the market's prices).",
+    "Consumer saving = saving of the members' energy bills at market prices (Lange (2025), eq. 7 applied to the "
+    "net bill); performance increase = relative increase of PM (eq. 8), peergrid.metrics.pm_increase.",
 )
 
 
-def _reproduction(s: LangeStudy) -> object:
-    """Wrap the study into the framework's Reproduction record."""
-    from peergrid.reproduce import Claim, Reproduction  # the framework (part reproduce)
+def reproduction(s: LangeStudy) -> Reproduction:
+    """The :class:`~peergrid.reproduce.Reproduction` record of a study (claims, case, table, timings).
 
-    return Reproduction(  # type: ignore[call-arg]
-        paper=PAPER,
+    Parameters
+    ----------
+    s : LangeStudy
+
+    Returns
+    -------
+    Reproduction
+    """
+    from peergrid.reproduce import PAPERS, Claim, Reproduction, ReproTable
+
+    heads, rows = s.table_rows()
+    case = (
+        f"{s.case.describe()}. Comparators: BS, MMR and SDR with greedy batteries (coordination='none'). Proposed: "
+        f"SDR + p-MAS peak agents + sliding-horizon LP (MPC) with "
+        + ("price response" if s.price_response else "no price response (not available)")
+        + ". Without sharing: the proposed controller with no P2P market. Node failure: "
+        f"{s.case.failed_nodes} battery owners' controllers out for the whole run."
+    )
+    assumptions = list(ASSUMPTIONS)
+    if s.price_response_note:
+        assumptions.append(f"Price response: {s.price_response_note}.")
+    return Reproduction(
+        paper="lange",
+        citation=PAPERS["lange"].citation,
+        case=case,
         claims=[Claim(**c) for c in claims(s)],
+        assumptions=assumptions,
+        timings={k: v for k, v in s.seconds.items() if k != "total"},
+        tables=[
+            ReproTable(
+                "Runs",
+                heads,
+                rows,
+                "Each run's metrics on the same community (peergrid.metrics.METRICS; consumers = members without "
+                "PV). Plain-control comparators share one battery schedule; the price-blind proposed model and the "
+                "no-sharing run share another.",
+            )
+        ],
+        quick=s.quick,
+        seed=s.seed,
     )
