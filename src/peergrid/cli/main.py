@@ -600,9 +600,9 @@ def _provenance(sc: Any, scenario_path: Path | None, community: Any) -> dict:
 
 
 def _register_subcommands() -> None:
-    from peergrid.cli import clear, control, data, federation, meters, service, zoom
+    from peergrid.cli import clear, control, data, federation, meters, reproduce, service, zoom
 
-    for module in (clear, control, federation, zoom, service, meters, data):
+    for module in (clear, control, federation, zoom, reproduce, service, meters, data):
         module.register(app)
 
 

@@ -317,12 +317,44 @@ METRICS: dict[str, MetricInfo] = {
             "num",
         ),
         _m(
+            "storage_throughput_kwh",
+            "Storage throughput",
+            "kWh",
+            "Total amount of charging and discharging of all batteries (bus-side charge + discharge) over "
+            "the horizon.",
+            f"{_LANGE}, ESS utilisation",
+            "kwh",
+            True,
+        ),
+        _m(
+            "storage_utilisation",
+            "Storage utilisation",
+            "cycles/day",
+            "Storage throughput per installed capacity: (charge + discharge) / (2 · capacity · days), full "
+            "cycles per day.",
+            f"{_LANGE}, ESS utilisation (per capacity)",
+            "num",
+            True,
+        ),
+        _m(
             "ess_efficiency_pct",
             "Storage efficiency",
             "1",
             "Useful output / input energy of the batteries × 100, in percent points.",
             "Tooki et al. (2025), eq. 17",
             "num",
+        ),
+        # between two runs (peergrid.metrics.pm_increase; peergrid reproduce lange)
+        _m(
+            "pm_increase",
+            "Performance increase",
+            "%",
+            "Relative increase of the performance measure of a model over a comparator on the same "
+            "community: (PM − PM_comparator) / abs(PM_comparator). Computed between two runs "
+            "(peergrid.metrics.pm_increase), not per run.",
+            f"{_LANGE}, eq. 8 and the ≈ 5 % performance increase",
+            "pct",
+            True,
         ),
         # the trading service's reports (:mod:`peergrid.service.reports`, dashboard)
         _m(

@@ -441,6 +441,7 @@ class Result:
                 float(self.battery.charge.sum()),
                 float(self.battery.discharge.sum()),
                 float(self.battery.capacity.sum()),
+                com.T * com.dt,
             )
         )
         total_bill = float(self._bills["total"].sum())
