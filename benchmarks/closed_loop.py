@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
         "cost_price_blind": round(info.cost[0], 2),
         "cost_kept": round(info.cost[info.kept], 2),
         "batteries": int(result.battery.owners.size),
+        "self_sufficiency": round(metrics["self_sufficiency"], 4),
     }
     print(json.dumps(figures))
     return figures

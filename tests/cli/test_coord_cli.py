@@ -73,4 +73,5 @@ def test_price_blind_runs_have_no_coordination_section(tmp_path):
     assert code == 0
     payload = json.loads(stdout)
     assert payload["coordination"] == "none" and "coordination" not in payload["markets"]["sdr"]
+    assert "coordination" not in json.loads((out / "summary.json").read_text())["scenario"]["simulation"]
     assert 'id="coordination"' not in (out / "report.html").read_text()

@@ -44,3 +44,10 @@ def test_defaults_and_recorded_scenario_keeps_the_keys():
     }  # fmt: skip
     again = scenario_from_dict(rec)
     assert again.simulation == sc.simulation
+
+
+def test_price_blind_record_has_no_loop_keys_unless_written():
+    com = synthetic_community(3, periods=24, freq="1h", seed=1)
+    assert "coordination" not in recorded_scenario(scenario_from_dict({}), com)["simulation"]
+    written = scenario_from_dict({"simulation": {"coordination": "none"}})
+    assert recorded_scenario(written, com)["simulation"]["coordination"] == "none"

@@ -181,6 +181,28 @@ def print_coordination(summary: dict[str, dict], currency: str) -> None:
         )
 
 
+def print_forecast(summary: dict[str, dict], currency: str) -> None:
+    """One line of a run on forecasts: forecaster, forecast error and imbalance (the same in every market).
+
+    Parameters
+    ----------
+    summary : dict
+        ``{market: {..., "forecast": {...}}}`` (:meth:`peergrid.simulate.Result.summary`);
+        nothing is printed when no market has ``"forecast"``.
+    currency : str
+        Currency code of the imbalance cost.
+    """
+    info = next((m["forecast"] for m in summary.values() if isinstance(m.get("forecast"), dict)), None)
+    if info is None:
+        return
+    out_console().print(
+        f"forecaster {info['forecaster']}: net forecast error (MAE) {info['forecast_mae_kwh']:.3f} kWh per member "
+        f"and step; imbalance {info['imbalance_kwh']:,.1f} kWh settled at grid prices, "
+        f"{info['imbalance_cost']:,.2f} {currency} (in the bills)",
+        highlight=False,
+    )
+
+
 def _run_study(
     community: Any,
     markets: list[str],
@@ -194,6 +216,7 @@ def _run_study(
     write_report: bool = True,
     market_options: dict | None = None,
     coordination: dict | None = None,
+    forecast: dict | None = None,
     command: str = "peergrid",
     figure_format: str = "png",
     dpi: int | None = None,
@@ -207,13 +230,13 @@ def _run_study(
     if out is not None:
         check_output_dir(out)  # refuse before the long work, touching nothing
     coordination = dict(coordination or {})
-    responsive = coordination.get("coordination", "none") != "none"
-    step = "price response" if responsive else "clearing"
+    step = "price response" if coordination.get("coordination", "none") != "none" else "clearing"
     with Stages(enabled=not as_json) as stages:
         stages.start(f"control ({control}): {community.N} participants × {community.T} steps", total=community.T)
         comparison = compare(
             community, markets=markets, control=control, progress=stages.advance,
             on_market=lambda name: stages.start(f"{step} {name}"), **(market_options or {}), **coordination,
+            **(forecast or {}),
         )  # fmt: skip
         stages.start("computing metrics")
         payload: dict[str, Any] = {
@@ -221,6 +244,7 @@ def _run_study(
             "community": _jsonable(community.summary()),
             "control": control,
             **({"coordination": coordination["coordination"]} if coordination else {}),
+            **({"forecaster": forecast["forecaster"]} if forecast else {}),
             "markets": comparison.summary(),
         }
         if out is not None:
@@ -245,6 +269,7 @@ def _run_study(
     else:
         print_metrics(payload["markets"], community.currency)
         print_coordination(payload["markets"], community.currency)
+        print_forecast(payload["markets"], community.currency)
         if out is not None:
             report = f"   report: {out}/report.html" if write_report else ""
             out_console().print(f"results: {out}/results{report}")
@@ -385,12 +410,14 @@ def _load(scenario_path: Path, seed: int | None = None, as_json: bool = True) ->
 
 
 def _reseed(sc: Any, seed: int) -> Any:
-    """``sc`` with every seed replaced by ``seed`` (synthetic members; order-book bidding)."""
+    """``sc`` with every seed replaced by ``seed`` (synthetic members; order-book bidding; FedAvg client draws)."""
     update: dict[str, Any] = {}
     if sc.community.source == "synthetic":
         update["community"] = sc.community.model_copy(update={"seed": seed})
     if "market" in sc.model_fields_set:
         update["market"] = sc.market.model_copy(update={"seed": seed})
+    if sc.simulation.forecaster == "fedavg":
+        update["forecast"] = sc.forecast.model_copy(update={"seed": seed})
     return sc.model_copy(update=update)
 
 
@@ -448,6 +475,7 @@ def _run_scenario(
         as_json=as_json,
         market_options=sc.market.options(),
         coordination={k: getattr(sc.simulation, k) for k in ("coordination", "max_iterations", "tolerance")},
+        forecast=sc.forecast_options(),
         command=command,
         figure_format=figure_format,
         dpi=dpi,
@@ -607,9 +635,9 @@ def _provenance(sc: Any, scenario_path: Path | None, community: Any) -> dict:
 
 
 def _register_subcommands() -> None:
-    from peergrid.cli import clear, control, data, federation, meters, service, zoom
+    from peergrid.cli import clear, control, data, federation, meters, reproduce, service, zoom
 
-    for module in (clear, control, federation, zoom, service, meters, data):
+    for module in (clear, control, federation, zoom, reproduce, service, meters, data):
         module.register(app)
 
 

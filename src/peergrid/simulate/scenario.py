@@ -22,7 +22,17 @@ them), a time window, tariffs, a controller and the markets to compare::
     coordination = "none"            # or "price-response": re-plan on the internal prices
     max_iterations = 10              # price response: re-plans at most
     tolerance = 1e-4                 # price response: convergence tolerance, currency/kWh
+    forecaster = "perfect"           # or "persistence", "ridge", "fedavg": plan and trade on forecasts
     markets = ["baseline", "bs", "mmr", "sdr"]
+
+With ``forecaster`` other than ``"perfect"`` an optional ``[forecast]`` table sets the
+forecaster's options (:class:`peergrid.simulate.forecasting.ForecastOptions`)::
+
+    [forecast]
+    train_days = 28        # ridge / fedavg: rolling training window, days (0: all past days)
+    min_train_days = 7     # ridge / fedavg: persistence until this many training days exist
+    season_days = 1        # persistence: same slot 1 day (or 7: a week) earlier
+    seed = 0               # fedavg: client draws
 
 Order-book markets (``"uniform"``, ``"pay-as-bid"``, ``"mcafee"``, ``"bilateral"``) may be
 listed in ``markets`` too; an optional ``[market]`` table sets how their orders are
@@ -79,6 +89,7 @@ from peergrid.core.tomlconfig import read_toml, validate_model
 from peergrid.data.meters import MeterReport, read_meters
 from peergrid.market.bidding import BIDDING, MARKETS, check_market, is_order_market
 from peergrid.simulate.coordination import COORDINATION
+from peergrid.simulate.forecasting import FORECASTERS, ForecastOptions
 
 if TYPE_CHECKING:
     from peergrid.market.tariff import Tariff
@@ -285,6 +296,7 @@ class SimulationConfig(_Strict):
     coordination: Literal[COORDINATION] = "none"  # type: ignore[valid-type]
     max_iterations: int = Field(default=10, ge=0)
     tolerance: float = Field(default=1e-4, ge=0, allow_inf_nan=False)
+    forecaster: Literal[FORECASTERS] = "perfect"  # type: ignore[valid-type]
     markets: list[str] = Field(default_factory=lambda: ["baseline", "bs", "mmr", "sdr"])
     market: str | None = None
 
@@ -325,6 +337,28 @@ class MarketConfig(_Strict):
         return self.model_dump()
 
 
+_FC = ForecastOptions()
+
+
+class ForecastConfig(_Strict):
+    """Options of the day-ahead forecaster (:class:`peergrid.simulate.forecasting.ForecastOptions`)."""
+
+    train_days: int = Field(default=_FC.train_days, ge=0)
+    min_train_days: int = Field(default=_FC.min_train_days, ge=1)
+    season_days: int = Field(default=_FC.season_days, ge=1)
+    alpha: float = Field(default=_FC.alpha, gt=0, allow_inf_nan=False)
+    rounds: int = Field(default=_FC.rounds, ge=1)
+    local_steps: int = Field(default=_FC.local_steps, ge=1)
+    client_fraction: float = Field(default=_FC.client_fraction, gt=0, le=1)
+    server_momentum: float = Field(default=_FC.server_momentum, ge=0, lt=1)
+    seed: int = Field(default=_FC.seed, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> ForecastConfig:
+        ForecastOptions(**self.model_dump())  # cross-field checks (train_days ≥ min_train_days)
+        return self
+
+
 class Scenario(_Strict):
     """A complete study definition (see the module docstring for the TOML layout)."""
 
@@ -336,6 +370,7 @@ class Scenario(_Strict):
     tariff: TariffConfig = TariffConfig()
     simulation: SimulationConfig = SimulationConfig()
     market: MarketConfig = MarketConfig()
+    forecast: ForecastConfig = ForecastConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -352,7 +387,18 @@ class Scenario(_Strict):
                 f"[market] applies to the order-book markets only; add one of "
                 f"{', '.join(m for m in MARKETS if is_order_market(m))} to [simulation].markets"
             )
+        if "forecast" in self.model_fields_set and self.simulation.forecaster == "perfect":
+            raise ValueError(
+                "[forecast] applies to imperfect forecasters only; set [simulation].forecaster to one of "
+                f"{', '.join(f for f in FORECASTERS if f != 'perfect')}"
+            )
         return self
+
+    def forecast_options(self) -> dict[str, object]:
+        """``forecaster`` and ``forecast_options`` keyword arguments of :func:`peergrid.compare`."""
+        if self.simulation.forecaster == "perfect":
+            return {}
+        return {"forecaster": self.simulation.forecaster, "forecast_options": self.forecast.model_dump()}
 
     def build_community(self, base_dir: str | Path = ".") -> Community:
         """Create the community the scenario describes.
@@ -798,7 +844,10 @@ def recorded_scenario(sc: Scenario, community: Community, markets: list[str] | N
     given, and ``periods`` its length when neither ``days`` nor ``periods`` was given.
     ``[community]`` keys that do not apply to the source (the synthetic-only
     ``battery_share``, ``seed``, ranges …) are left out unless the user set them, and so
-    is ``[market]`` when no order-book market ran and it was not set; ``None`` values
+    is ``[market]`` when no order-book market ran and it was not set, and ``[forecast]`` (and
+    the default ``forecaster = "perfect"``) with perfect forecasts, and the unwritten
+    ``coordination``, ``max_iterations``, ``tolerance`` of a price-blind run (under
+    ``coordination = "price-response"`` all three are kept); ``None`` values
     (not expressible in TOML) are dropped.
 
     Parameters
@@ -835,6 +884,14 @@ def recorded_scenario(sc: Scenario, community: Community, markets: list[str] | N
     run = d["simulation"]["markets"] + ([d["simulation"]["market"]] if d["simulation"].get("market") else [])
     if "market" not in sc.model_fields_set and not any(is_order_market(m) for m in run):
         d.pop("market")
+    if sc.simulation.coordination == "none":  # price-blind: the loop's keys only when the user wrote them
+        for key in ("coordination", "max_iterations", "tolerance"):
+            if key not in sc.simulation.model_fields_set:
+                d["simulation"].pop(key)
+    if sc.simulation.forecaster == "perfect":
+        d.pop("forecast")
+        if "forecaster" not in sc.simulation.model_fields_set:
+            d["simulation"].pop("forecaster")
     for key in ("description", "reference"):
         if not d.get(key) and key not in sc.model_fields_set:
             d.pop(key, None)
