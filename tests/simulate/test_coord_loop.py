@@ -161,3 +161,29 @@ def test_faults_apply_to_each_markets_schedule():
     fault = Fault(participant="bat", start=0, end=4, kind="controller")
     cmp = peergrid.compare(com, markets=["bs", "sdr"], control="lp", coordination="price-response", faults=[fault])
     assert cmp["sdr"].faults is not None and cmp["sdr"].coordination is not None
+
+
+def test_owner_column_shortcut_matches_whole_positions():
+    com = synthetic_community(6, periods=48, freq="1h", seed=7, battery_share=0.5)
+    # the price-blind iterate agrees to round-off; later ones may not: 1e-16 differences in D and G
+    # move the prices by as much, and the price-taking optimum picks another of its tied schedules
+    fast = coordinate(com, peergrid.control.lp_individual, "sdr", max_iterations=1)
+    slow = coordinate(com, peergrid.control.lp_individual, "sdr", max_iterations=1, _fast=False)
+    assert fast.info.cost == pytest.approx(slow.info.cost, abs=1e-9)
+    assert fast.info.price_change[0] == pytest.approx(slow.info.price_change[0], abs=1e-12)
+    blind = peergrid.simulate(com, market="sdr", control="lp")
+    zero = coordinate(com, peergrid.control.lp_individual, "sdr", max_iterations=0)
+    assert np.array_equal(zero.net, blind.net)  # the kept plan is cleared on its whole positions
+    assert np.array_equal(zero.clearing.price_buy, blind.clearing.price_buy)
+
+    def shifty(community, progress=None):  # adds flexible load only when re-planning on internal prices
+        s = peergrid.control.lp_individual(community)
+        if np.array_equal(community.retail, com.retail):
+            return s
+        delta = np.zeros((community.T, community.N))
+        delta[0, 0], delta[1, 0] = 0.1, -0.1
+        return peergrid.control.BatterySchedule(s.owners, s.charge, s.discharge, s.energy, s.capacity, delta)
+
+    mixed = coordinate(com, shifty, "sdr", max_iterations=3)
+    whole = coordinate(com, shifty, "sdr", max_iterations=3, _fast=False)
+    assert mixed.info == whole.info and np.array_equal(mixed.net, whole.net)

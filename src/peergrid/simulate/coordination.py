@@ -191,6 +191,49 @@ class Iterate:
     info: CoordinationInfo = field(repr=False)
 
 
+class _Mismatch(Exception):
+    """A plan does not fit the owner-column shortcut of :class:`_Positions`."""
+
+
+class _Positions:
+    """The part of the net positions that plans change.
+
+    Order books need every member's position, ``(T, N)``. Pool rules clear on the community
+    totals D and G only, so when plans change nothing but the batteries (no ``load_delta``),
+    the members without a battery contribute fixed totals, computed once, and a plan is
+    represented by its owners' columns, ``(T, M)``: no ``(T, N)`` array per iteration.
+    """
+
+    def __init__(self, base: np.ndarray, schedule: BatterySchedule, pool: bool) -> None:
+        self.base = base
+        self.fast = pool and schedule.load_delta is None
+        if self.fast:
+            self.owners = np.asarray(schedule.owners).copy()
+            rest = np.ones(base.shape[1], dtype=bool)
+            rest[self.owners] = False
+            self.rest = demand_supply(base[:, rest]) if rest.any() else (np.zeros(base.shape[0]),) * 2
+            self.base_own = base[:, self.owners]
+
+    def of(self, schedule: BatterySchedule) -> np.ndarray:
+        """A plan's positions: ``(T, N)``, or ``(T, M)`` owner columns under the shortcut, kWh."""
+        if not self.fast:
+            return schedule.apply(self.base)
+        if schedule.load_delta is not None or not np.array_equal(schedule.owners, self.owners):
+            raise _Mismatch
+        return self.base_own + schedule.power
+
+    def demand_supply(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Community buying and selling energy D, G per slot of positions :meth:`of` returned, kWh."""
+        if not self.fast:
+            return demand_supply(x)
+        d, g = demand_supply(x) if x.shape[1] else (np.zeros(x.shape[0]),) * 2
+        return self.rest[0] + d, self.rest[1] + g
+
+    def full(self, schedule: BatterySchedule, x: np.ndarray) -> np.ndarray:
+        """The ``(T, N)`` net positions of a plan, kWh."""
+        return schedule.apply(self.base) if self.fast else x
+
+
 def _max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
     """max |a − b| over a (T, N) pair, in row blocks (no (T, N) temporary)."""
     out = 0.0
@@ -221,6 +264,7 @@ def coordinate(
     base_net: np.ndarray | None = None,
     progress: Callable[[int], None] | None = None,
     check: Callable[[BatterySchedule], None] | None = None,
+    _fast: bool = True,
 ) -> Iterate:
     """Run the price-response loop of one market (module docstring).
 
@@ -257,55 +301,66 @@ def coordinate(
     """
     opts = dict(options or {})
     lb, ls = community.retail, community.feed_in
-
-    def clear(net: np.ndarray) -> Clearing:
-        if is_order_market(market):
-            return clear_net(net, lb, ls, market, **opts)
-        d, g = demand_supply(net)
-        return MECHANISMS[market](d, g, lb, ls)
-
     base = community.net if base_net is None else base_net
-    schedule = initial if initial is not None else controller(community, progress=progress)
+    schedule = first = initial if initial is not None else controller(community, progress=progress)
     if check is not None and initial is None:
         check(schedule)
-    net = schedule.apply(base)
-    clearing = clear(net)
-    buy, sell = internal_prices(clearing)
-    plan_buy, plan_sell = lb, ls  # the prices plan 0 was made on
-    costs = [float(clearing.member_bill.sum())]
-    dprice = [_price_change(buy, sell, plan_buy, plan_sell)]
-    dnet = [math.nan]
-    best = (costs[0], 0, schedule, net, clearing)
-    converged = dprice[0] <= tolerance
-    k = 0
-    avg_buy, avg_sell = buy.copy(), sell.copy()  # p_1 = P_0
-    terms = 1  # clearing prices in the running average
-    while not converged and k < max_iterations:
-        k += 1
-        plan_buy, plan_sell = avg_buy.copy(), avg_sell.copy()
-        new_schedule = controller(price_view(community, plan_buy, plan_sell))
-        if check is not None:
-            check(new_schedule)
-        new_net = new_schedule.apply(base)
-        dnet.append(_max_abs_diff(new_net, net))
-        schedule, net = new_schedule, new_net
-        clearing = clear(net)
+    pos = _Positions(base, schedule, pool=not is_order_market(market) and _fast)
+
+    def clear(x: np.ndarray) -> Clearing:
+        if is_order_market(market):
+            return clear_net(x, lb, ls, market, **opts)
+        return MECHANISMS[market](*pos.demand_supply(x), lb, ls)
+
+    try:
+        x = pos.of(schedule)
+        clearing = clear(x)
         buy, sell = internal_prices(clearing)
-        cost = float(clearing.member_bill.sum())
-        costs.append(cost)
-        dprice.append(_price_change(buy, sell, plan_buy, plan_sell))
-        if cost < best[0]:
-            best = (cost, k, schedule, net, clearing)
-        converged = dprice[-1] <= tolerance and dnet[-1] <= energy_tolerance
-        if dnet[-1] <= energy_tolerance:
-            # the plan stopped moving under damping: test it undamped (restart the average at P_k);
-            # if it is a fixed point, the next plan reproduces it and its prices
-            avg_buy, avg_sell, terms = buy.copy(), sell.copy(), 1
-        else:
-            # MSA: p_{k+1} = p_k + (P_k − p_k)/(n + 1), the mean of the n + 1 clearing prices so far
-            terms += 1
-            avg_buy += (buy - avg_buy) / terms
-            avg_sell += (sell - avg_sell) / terms
+        plan_buy, plan_sell = lb, ls  # the prices plan 0 was made on
+        costs = [float(clearing.member_bill.sum())]
+        dprice = [_price_change(buy, sell, plan_buy, plan_sell)]
+        dnet = [math.nan]
+        best = (costs[0], 0, schedule, x, clearing)
+        converged = dprice[0] <= tolerance
+        k = 0
+        avg_buy, avg_sell = buy.copy(), sell.copy()  # p_1 = P_0
+        terms = 1  # clearing prices in the running average
+        while not converged and k < max_iterations:
+            k += 1
+            plan_buy, plan_sell = avg_buy.copy(), avg_sell.copy()
+            new_schedule = controller(price_view(community, plan_buy, plan_sell))
+            if check is not None:
+                check(new_schedule)
+            new_x = pos.of(new_schedule)
+            dnet.append(_max_abs_diff(new_x, x))
+            schedule, x = new_schedule, new_x
+            clearing = clear(x)
+            buy, sell = internal_prices(clearing)
+            cost = float(clearing.member_bill.sum())
+            costs.append(cost)
+            dprice.append(_price_change(buy, sell, plan_buy, plan_sell))
+            if cost < best[0]:
+                best = (cost, k, schedule, x, clearing)
+            converged = dprice[-1] <= tolerance and dnet[-1] <= energy_tolerance
+            if dnet[-1] <= energy_tolerance:
+                # the plan stopped moving under damping: test it undamped (restart the average at P_k);
+                # if it is a fixed point, the next plan reproduces it and its prices
+                avg_buy, avg_sell, terms = buy.copy(), sell.copy(), 1
+            else:
+                # MSA: p_{k+1} = p_k + (P_k − p_k)/(n + 1), the mean of the n + 1 clearing prices so far
+                terms += 1
+                avg_buy += (buy - avg_buy) / terms
+                avg_sell += (sell - avg_sell) / terms
+    except _Mismatch:  # a plan changed the owners or added flexible load: redo on whole (T, N) positions
+        return coordinate(
+            community, controller, market, options=options, max_iterations=max_iterations, tolerance=tolerance,
+            energy_tolerance=energy_tolerance, initial=first, base_net=base, check=check,
+            _fast=False,
+        )  # fmt: skip
+    kept_schedule, kept_x, kept_clearing = best[2], best[3], best[4]
+    net = pos.full(kept_schedule, kept_x)
+    if pos.fast:  # clear the kept plan on its whole positions, exactly as a price-blind run would
+        kept_clearing = MECHANISMS[market](*demand_supply(net), lb, ls)
     info = CoordinationInfo(
         market=market,
         iterations=k,
@@ -318,4 +373,4 @@ def coordinate(
         energy_tolerance=float(energy_tolerance),
         max_iterations=int(max_iterations),
     )
-    return Iterate(best[2], best[3], best[4], info)
+    return Iterate(kept_schedule, net, kept_clearing, info)
