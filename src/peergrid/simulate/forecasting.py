@@ -181,6 +181,10 @@ def _persistence(x: np.ndarray, B: int, season_days: int) -> np.ndarray:
     return out
 
 
+#: Days whose lag features are built at once (amortises the 7-day look-back window).
+_BLOCK_DAYS = 8
+
+
 def _day_features(x: np.ndarray, B: int, t0: int, t1: int) -> np.ndarray:
     """Lag features of steps ``t0 … t1−1`` of every series, ``(t1 − t0, S, F)`` (needs t0 ≥ 7·B).
 
@@ -216,8 +220,9 @@ class _Window:
         self._queue: deque[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = deque()
 
     def add(self, X: np.ndarray, y: np.ndarray) -> None:
-        A = np.einsum("tsf,tsg->sfg", X, X)
-        b = np.einsum("tsf,ts->sf", X, y)
+        Xs = X.transpose(1, 0, 2)  # (S, t, F): one batched matrix product per series
+        A = np.matmul(Xs.transpose(0, 2, 1), Xs)
+        b = np.matmul(Xs.transpose(0, 2, 1), y.T[:, :, None])[:, :, 0]
         yy = np.einsum("ts,ts->s", y, y)
         self.A += A
         self.b += b
@@ -251,7 +256,7 @@ def _fedavg_round(
     reg[-1] = 0.0
     wk = np.broadcast_to(w, (clients.size, w.shape[0])).copy()
     for _ in range(opts.local_steps):
-        grad = 2.0 * (np.einsum("kfg,kg->kf", A, wk) - b) + 2.0 * reg * wk
+        grad = 2.0 * (np.matmul(A, wk[:, :, None])[:, :, 0] - b) + 2.0 * reg * wk
         wk -= lr * grad
     delta = wk.mean(axis=0) - w  # equal sample counts n_k: the n_k-weighted mean is the mean
     v = opts.server_momentum * v + delta
@@ -300,9 +305,14 @@ def forecast_series(
     rng = np.random.default_rng(opts.seed)
     w = np.zeros(F)
     v = np.zeros(F)
+    block = _BLOCK_DAYS * B
+    Xb, b0 = None, -1
     for t0 in range(first, T, B):  # a loop over days, numpy over members
         t1 = min(t0 + B, T)
-        X = _day_features(x, B, t0, t1)
+        if Xb is None or t0 >= b0 + Xb.shape[0]:  # features of the next block of days (lags ≥ 1 day only)
+            b0 = t0
+            Xb = _day_features(x, B, t0, min(t0 + block, T))
+        X = Xb[t0 - b0 : t1 - b0]
         if win.n_days >= opts.min_train_days:
             active = win.yy > 0.0
             if method == "ridge":
