@@ -127,7 +127,8 @@ class ZIPParams:
         if not (np.isfinite(self.momentum) and 0.0 <= self.momentum < 1.0):
             raise ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
         if not 0.0 <= self.margin_low <= self.margin_high <= 1.0:
-            raise ConfigError(f"initial margins must satisfy 0 <= low <= high <= 1, got {self.margin_low}, {self.margin_high}")
+            lo, hi = self.margin_low, self.margin_high
+            raise ConfigError(f"initial margins must satisfy 0 <= low <= high <= 1, got {lo}, {hi}")
         if not (0.0 <= self.c_r < 1.0 and 0.0 <= self.c_a):
             raise ConfigError(f"c_r must be in [0, 1) and c_a >= 0, got {self.c_r}, {self.c_a}")
 
