@@ -31,13 +31,15 @@ the reservation prices still all cross.
   (seeded). Its price is the reservation price moved by μ across its feasible band:
   buyer p = r_b − μ_b (r_b − λs_t), seller p = r_s + μ_s (λb_t − r_s). (Cliff writes
   p = λ (1 ± μ); the band form is the same rule in units that also work when λs = 0.)
-  After every slot with a trade at price q (the volume-weighted price buyers paid,
-  resp. sellers received, in the slot):
+  After every slot with a trade at price q (the slot's trade price: the mean of the
+  volume-weighted prices buyers paid and sellers received, which differ under pay-as-bid,
+  McAfee's reduction branch and bilateral fees; both sides learn from the same q):
 
-  - a buyer with p ≥ q and a seller with p ≤ q *raise* their margin (target just
-    beyond q: buyers below it, sellers above it);
+  - a buyer with p ≥ q and a seller with p ≤ q *raise* their margin (target just on
+    their trading side of q: buyers above it, sellers below it — rule ``"call"``, the
+    default; Cliff's CDA rule ``"cliff"`` aims past q, see :class:`ZIPParams`);
   - a buyer with p < q and a seller with p > q *lower* their margin (target just on the
-    other side of q);
+    other side of q: buyers above it, sellers below it);
   - in a slot where both sides quoted but nothing traded, buyers lower their margin
     toward the best ask and sellers toward the best bid.
 
@@ -84,7 +86,7 @@ STRATEGIES: tuple[str, ...] = ("truthful", "zic", "zip")
 EFFICIENCY = 0.9
 
 #: ZIP update rules: where a margin-raising target lies (see :class:`ZIPParams`).
-ZIP_RULES: tuple[str, ...] = ("cliff", "call")
+ZIP_RULES: tuple[str, ...] = ("call", "cliff")
 
 
 @dataclass(frozen=True)
@@ -101,14 +103,17 @@ class ZIPParams:
         Initial margins are uniform in [margin_low, margin_high] ⊂ [0, 1].
     c_r, c_a : float
         Target perturbations: R within 1 ± c_r, A within ±c_a·(λb − λs).
-    rule : {"cliff", "call"}
+    rule : {"call", "cliff"}
         Where the target of a trader that *raises* its margin lies. ``"cliff"`` (Cliff
         1997, made for the continuous double auction where each trade is at a shout's
         price): past q on the trader's profitable side (a buyer aims below q, a seller
-        above). ``"call"`` (for call markets where the clearing sets the price — uniform,
-        McAfee, bilateral k-pricing): just on the trading side of q (a buyer aims above
-        q, a seller below), so a trader that traded shaves its margin toward q without
-        dropping out; lowering a margin is the same in both.
+        above). ``"call"`` (default; for the batch call markets here, where one clearing
+        per slot meets all orders): just on the trading side of q (a buyer aims above q,
+        a seller below), so a trader that traded shaves its margin toward q without
+        dropping out; lowering a margin is the same in both. In a call market Cliff's
+        directions make the traders that traded drop out in the next slot and those that
+        did not come back, an oscillation that halves the efficiency
+        (tests/market/test_bidding_agents_zip.py measures it).
     """
 
     learning_rate: float = 0.3
@@ -117,7 +122,7 @@ class ZIPParams:
     margin_high: float = 0.35
     c_r: float = 0.05
     c_a: float = 0.05
-    rule: str = "cliff"
+    rule: str = "call"
 
     def __post_init__(self) -> None:
         if self.rule not in ZIP_RULES:
@@ -256,6 +261,54 @@ def order_soc(book: OrderBook, owners: Any, energy: Any, capacity: Any) -> np.nd
         stored = np.add.reduceat(E[:, order], starts, axis=1)[t, k]
     out[has] = np.clip(stored / cap_u[k], 0.0, 1.0)
     return out
+
+
+def order_reservations(
+    book: OrderBook, retail: Any, feed_in: Any, batteries: Any = None, horizon: int = 96
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reservation price and price band of every order of a net-position book.
+
+    Parameters
+    ----------
+    book : OrderBook
+        Orders with ``slot`` = time step t and ``participant`` = member column
+        (:func:`peergrid.market.orders_from_net`).
+    retail, feed_in : array-like
+        λb and λs per time step, ``(T,)`` currency/kWh, or one value.
+    batteries : object, optional
+        Planned battery schedule with ``owners`` (M,), ``energy`` (T, M) kWh and
+        ``capacity`` (M,) kWh (a :class:`~peergrid.control.BatterySchedule`); ``None`` or
+        no batteries: the tariff alone.
+    horizon : int
+        Look-ahead of :func:`storage_value`, slots.
+
+    Returns
+    -------
+    limit, lo, hi : numpy.ndarray
+        Per order: r_b (bids) or r_s (asks) of :func:`reservation_prices`, λs and λb of its slot.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> from peergrid.market import orders_from_net
+    >>> book = orders_from_net([[1.0, -1.0], [1.0, -1.0]], 0.30, 0.10)   # member 0 buys, 1 sells
+    >>> full = SimpleNamespace(owners=[0, 1], energy=[[10.0, 0.0], [10.0, 0.0]], capacity=[10.0, 10.0])
+    >>> limit, lo, hi = order_reservations(book, [0.30, 0.30], [0.10, 0.10], full, horizon=1)
+    >>> sorted(zip(book.slot.tolist(), book.participant.tolist(), limit.round(3).tolist()))
+    [(0, 0, 0.27), (0, 1, 0.27), (1, 0, 0.27), (1, 1, 0.27)]
+    """
+    T = int(book.slot.max()) + 1 if len(book) else 0
+    lb = np.asarray(retail, dtype=np.float64).ravel()
+    ls = np.asarray(feed_in, dtype=np.float64).ravel()
+    lb, ls = (np.full(T, v[0]) if v.size == 1 else v for v in (lb, ls))
+    step = book.slot
+    lo, hi = ls[step], lb[step]
+    soc = value = None
+    if batteries is not None and np.size(batteries.owners):
+        soc = order_soc(book, batteries.owners, batteries.energy, batteries.capacity)
+        value = storage_value(lb, horizon)[step]
+    r_buy, r_sell = reservation_prices(hi, lo, value, soc)
+    return np.where(book.side > 0, r_buy, r_sell), lo, hi
 
 
 def _check_bounds(book: OrderBook, limit: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
@@ -478,7 +531,7 @@ def learn(
             bb, rr, ww = buy[i0:i1], row[i0:i1], who[i0:i1]
             j = int(slot_of[k] - s0)
             if traded[j] > 0:
-                q = np.where(bb, q_b[j], q_s[j])
+                q = 0.5 * (q_b[j] + q_s[j])  # the slot's trade price (buyers and sellers see the same)
             else:
                 if bb.all() or not bb.any():
                     continue  # one side only: nothing to learn

@@ -430,25 +430,17 @@ def clear_net(
         book = orders_from_net(x, lb, ls, strategy, opts["seed"])
         result = mechanism_fn(book, **kwargs)
         return OrderClearing.from_result(result, x, lb, ls, strategy, **used)
-    from peergrid.market.agents import ZIPParams, learn, order_soc, reservation_prices, storage_value
+    from peergrid.market.agents import ZIPParams, learn, order_reservations
 
     if isinstance(round_slots, bool) or int(round_slots) < 1:
         raise ConfigError(f"round_slots must be an integer >= 1, got {round_slots!r}")
     book = orders_from_net(x, lb, ls, "truthful", opts["seed"])  # arrival order; prices set below
-    step = book.slot
-    soc = None
-    if batteries is not None and np.size(batteries.owners):
-        soc = order_soc(book, batteries.owners, batteries.energy, batteries.capacity)
-    value = storage_value(lb, int(horizon or round_slots))[step] if soc is not None else None
-    r_buy, r_sell = reservation_prices(lb[step], ls[step], value, soc)
-    limit = np.where(book.side > 0, r_buy, r_sell)
-    # pay-as-bid pays every order its own limit, like the shouts of Cliff's CDA; the other mechanisms set the price
-    rule = "cliff" if mech == "pay-as-bid" else "call"
-    params = ZIPParams(learning_rate=opts["learning_rate"], momentum=opts["momentum"], rule=rule)
+    limit, lo, hi = order_reservations(book, lb, ls, batteries, int(horizon or round_slots))
+    params = ZIPParams(learning_rate=opts["learning_rate"], momentum=opts["momentum"])  # rule "call"
     if strategy == "zip":
         used.update(learning_rate=opts["learning_rate"], momentum=opts["momentum"], round_slots=int(round_slots))
     result = learn(
-        book, limit, ls[step], lb[step], lambda b: mechanism_fn(b, **kwargs), strategy,
+        book, limit, lo, hi, lambda b: mechanism_fn(b, **kwargs), strategy,
         round_slots=int(round_slots), params=params, seed=np.random.default_rng([opts["seed"], 1997]),
     )  # fmt: skip
     return OrderClearing.from_result(result, x, lb, ls, strategy, **used)
