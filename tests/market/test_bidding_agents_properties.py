@@ -1,4 +1,4 @@
-"""Bidding agents: no loss-making order or trade (hypothesis), conservation in every mechanism, seeded reproducibility."""
+"""Bidding agents: no loss-making order or trade (hypothesis), conservation for every mechanism, reproducibility."""
 
 import numpy as np
 import pandas as pd

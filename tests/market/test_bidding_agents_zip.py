@@ -5,7 +5,15 @@ import pytest
 
 from peergrid import ConfigError
 from peergrid.market import OrderBook, bilateral, mcafee, pay_as_bid, uniform_price
-from peergrid.market.agents import ZIPParams, allocative_efficiency, band_margin, band_price, learn, zip_step, zip_target
+from peergrid.market.agents import (
+    ZIPParams,
+    allocative_efficiency,
+    band_margin,
+    band_price,
+    learn,
+    zip_step,
+    zip_target,
+)
 
 
 def test_zip_step_hand_computed():
