@@ -303,12 +303,15 @@ def order_reservations(
     lb, ls = (np.full(T, v[0]) if v.size == 1 else v for v in (lb, ls))
     step = book.slot
     lo, hi = ls[step], lb[step]
-    soc = value = None
+    buy = book.side > 0
+    limit = np.where(buy, hi, lo)  # no storage: the tariff
     if batteries is not None and np.size(batteries.owners):
         soc = order_soc(book, batteries.owners, batteries.energy, batteries.capacity)
-        value = storage_value(lb, horizon)[step]
-    r_buy, r_sell = reservation_prices(hi, lo, value, soc)
-    return np.where(book.side > 0, r_buy, r_sell), lo, hi
+        k = np.flatnonzero(~np.isnan(soc))  # only the orders of storage owners
+        value = storage_value(lb, horizon)[step[k]]
+        r_buy, r_sell = reservation_prices(hi[k], lo[k], value, soc[k])
+        limit[k] = np.where(buy[k], r_buy, r_sell)
+    return limit, lo, hi
 
 
 def _check_bounds(book: OrderBook, limit: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
@@ -476,8 +479,8 @@ def learn(
     Returns
     -------
     MarketResult
-        Over the book sorted by slot (stable: ties keep their order), with the prices
-        the agents submitted.
+        With the prices the agents submitted; for ZIP over the book sorted by slot
+        (stable: the order within a slot is kept), for the others over the book as given.
     """
     strategy = str(strategy).strip().lower()
     if strategy not in STRATEGIES:
@@ -488,14 +491,14 @@ def learn(
     n = len(book)
     r, a, b = (np.array(np.broadcast_to(np.asarray(v, dtype=np.float64), (n,))) for v in (limit, lo, hi))
     _check_bounds(book, r, a, b)
-    order = np.argsort(book.slot, kind="stable")
-    book = book.select(order)
-    r, a, b = r[order], a[order], b[order]
     rng = np.random.default_rng(seed)
-    if strategy != "zip" or n == 0:
+    if strategy != "zip" or n == 0:  # no learning: one clearing of the whole book
         prices = r.copy() if strategy == "truthful" else zic_prices(book, r, a, b, rng)
         result = clear(book.with_prices(prices))
         return (result, _history(result)) if history else result
+    order = _slot_order(book.slot)
+    book = book.select(order)
+    r, a, b = r[order], a[order], b[order]
 
     P = book.n_participants
     margin = rng.uniform(params.margin_low, params.margin_high, (2, P))  # row 0 buy, row 1 sell
@@ -521,7 +524,7 @@ def learn(
         lo_pos, hi_pos = starts[first], ends[last - 1]
         sl = slice(lo_pos, hi_pos)
         prices[sl] = band_price(buy[sl], margin[row[sl], who[sl]], r[sl], a[sl], b[sl])
-        sub = book.select(np.arange(lo_pos, hi_pos)).with_prices(prices[sl])
+        sub = _view(book, sl, prices[sl])
         res = clear(sub)
         parts.append((int(lo_pos), res))
         span = int(slot_of[last - 1] - s0) + 1
@@ -554,6 +557,20 @@ def learn(
         first = last
     result = _concat_results(book.with_prices(prices), parts)
     return (result, _history(result)) if history else result
+
+
+def _view(book: OrderBook, sl: slice, price: np.ndarray) -> OrderBook:
+    """Orders ``sl`` of ``book`` (views, no copies) at new prices."""
+    rep = None if book.reputation is None else book.reputation[sl]
+    return OrderBook(book.id[sl], book.participant[sl], book.side[sl], book.quantity[sl], price, book.slot[sl], rep,
+                     book.labels)  # fmt: skip
+
+
+def _slot_order(slot: np.ndarray) -> np.ndarray:
+    """Stable sort by slot; a linear-time radix sort when the slots fit 16 bits (a year of 15-min slots)."""
+    if slot.size and slot.min() >= 0 and slot.max() < 1 << 16:
+        return np.argsort(slot.astype(np.uint16), kind="stable")
+    return np.argsort(slot, kind="stable")
 
 
 def _history(result: MarketResult) -> dict[str, np.ndarray]:
