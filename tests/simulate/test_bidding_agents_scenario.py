@@ -1,4 +1,4 @@
-"""Bidding agents in scenarios, the simulator and the CLI: [market] bidding = "zic" | "zip", learning options, --bidding."""
+"""Bidding agents in scenarios, the simulator and the CLI: [market] bidding "zic" | "zip", ZIP options, --bidding."""
 
 import json
 from pathlib import Path
