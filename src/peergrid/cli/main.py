@@ -153,6 +153,28 @@ def print_metrics(summary: dict[str, dict], currency: str) -> None:
     print_fitted("Community results", "market", fields, records)
 
 
+def print_forecast(summary: dict[str, dict], currency: str) -> None:
+    """One line of a run on forecasts: forecaster, forecast error and imbalance (the same in every market).
+
+    Parameters
+    ----------
+    summary : dict
+        ``{market: {..., "forecast": {...}}}`` (:meth:`peergrid.simulate.Result.summary`);
+        nothing is printed when no market has ``"forecast"``.
+    currency : str
+        Currency code of the imbalance cost.
+    """
+    info = next((m["forecast"] for m in summary.values() if isinstance(m.get("forecast"), dict)), None)
+    if info is None:
+        return
+    out_console().print(
+        f"forecaster {info['forecaster']}: net forecast error (MAE) {info['forecast_mae_kwh']:.3f} kWh per member "
+        f"and step; imbalance {info['imbalance_kwh']:,.1f} kWh settled at grid prices, "
+        f"{info['imbalance_cost']:,.2f} {currency} (in the bills)",
+        highlight=False,
+    )
+
+
 def _run_study(
     community: Any,
     markets: list[str],
@@ -165,6 +187,7 @@ def _run_study(
     as_json: bool,
     write_report: bool = True,
     market_options: dict | None = None,
+    forecast: dict | None = None,
     command: str = "peergrid",
     figure_format: str = "png",
     dpi: int | None = None,
@@ -181,13 +204,14 @@ def _run_study(
         stages.start(f"control ({control}): {community.N} participants × {community.T} steps", total=community.T)
         comparison = compare(
             community, markets=markets, control=control, progress=stages.advance,
-            on_market=lambda name: stages.start(f"clearing {name}"), **(market_options or {}),
+            on_market=lambda name: stages.start(f"clearing {name}"), **(market_options or {}), **(forecast or {}),
         )  # fmt: skip
         stages.start("computing metrics")
         payload: dict[str, Any] = {
             "scenario": scenario.get("name") if scenario else title,
             "community": _jsonable(community.summary()),
             "control": control,
+            **({"forecaster": forecast["forecaster"]} if forecast else {}),
             "markets": comparison.summary(),
         }
         if out is not None:
@@ -211,6 +235,7 @@ def _run_study(
         _print_json(payload)
     else:
         print_metrics(payload["markets"], community.currency)
+        print_forecast(payload["markets"], community.currency)
         if out is not None:
             report = f"   report: {out}/report.html" if write_report else ""
             out_console().print(f"results: {out}/results{report}")
@@ -359,12 +384,14 @@ def _load(scenario_path: Path, seed: int | None = None, as_json: bool = True) ->
 
 
 def _reseed(sc: Any, seed: int) -> Any:
-    """``sc`` with every seed replaced by ``seed`` (synthetic members; order-book bidding)."""
+    """``sc`` with every seed replaced by ``seed`` (synthetic members; order-book bidding; FedAvg client draws)."""
     update: dict[str, Any] = {}
     if sc.community.source == "synthetic":
         update["community"] = sc.community.model_copy(update={"seed": seed})
     if "market" in sc.model_fields_set:
         update["market"] = sc.market.model_copy(update={"seed": seed})
+    if sc.simulation.forecaster == "fedavg":
+        update["forecast"] = sc.forecast.model_copy(update={"seed": seed})
     return sc.model_copy(update=update)
 
 
@@ -434,6 +461,7 @@ def _run_scenario(
         notes=notes,
         as_json=as_json,
         market_options=sc.market.options(),
+        forecast=sc.forecast_options(),
         command=command,
         figure_format=figure_format,
         dpi=dpi,
@@ -598,9 +626,9 @@ def _provenance(sc: Any, scenario_path: Path | None, community: Any) -> dict:
 
 
 def _register_subcommands() -> None:
-    from peergrid.cli import clear, control, data, federation, meters, service, zoom
+    from peergrid.cli import clear, control, data, federation, meters, reproduce, service, zoom
 
-    for module in (clear, control, federation, zoom, service, meters, data):
+    for module in (clear, control, federation, zoom, reproduce, service, meters, data):
         module.register(app)
 
 

@@ -9,11 +9,14 @@ from peergrid.metrics.core import (
     jain_index,
     peak_to_average,
     performance_measure,
+    pm_increase,
     power_w,
     process_efficiency_pct,
     self_consumption,
     self_sufficiency,
     sharing_contribution_rate,
+    storage_throughput,
+    storage_utilisation,
 )
 from peergrid.metrics.registry import METRICS, TABLE_METRICS, MetricInfo, metric_label, metrics_markdown_table
 
@@ -31,9 +34,12 @@ __all__ = [
     "metrics_markdown_table",
     "peak_to_average",
     "performance_measure",
+    "pm_increase",
     "power_w",
     "process_efficiency_pct",
     "self_consumption",
     "self_sufficiency",
     "sharing_contribution_rate",
+    "storage_throughput",
+    "storage_utilisation",
 ]

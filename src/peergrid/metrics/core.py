@@ -5,6 +5,8 @@ All functions are pure: arrays (kWh, currency) in, numbers out.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -172,8 +174,100 @@ def jain_index(x: np.ndarray) -> float:
     return float(v.sum() ** 2 / (v.size * sq)) if sq > 0 else float("nan")
 
 
-def ess_utilisation(charge_kwh: float, discharge_kwh: float, capacity_kwh: float) -> dict[str, float]:
-    """Energy-storage utilisation figures (Lange, ESS usage; Tooki et al. eq. 17).
+def storage_throughput(charge_kwh: float, discharge_kwh: float) -> float:
+    """Storage throughput: the total amount of charging and discharging of the ESS (Lange (2025), ESS utilisation).
+
+    Lange (2025) measures ESS utilisation as "the total amount of charging and
+    discharging in the Energy Storage System"; peergrid counts both bus-side.
+
+    Parameters
+    ----------
+    charge_kwh, discharge_kwh : float
+        Total bus-side energy charged / discharged over the horizon, kWh (≥ 0).
+
+    Returns
+    -------
+    float
+        charge + discharge, kWh.
+
+    Examples
+    --------
+    >>> storage_throughput(30.0, 27.0)
+    57.0
+    """
+    return float(charge_kwh) + float(discharge_kwh)
+
+
+def storage_utilisation(throughput_kwh: float, capacity_kwh: float, hours: float) -> float:
+    """Storage utilisation per installed capacity: full cycles per day.
+
+    throughput / (2 · capacity · days): one full charge plus one full discharge of the
+    whole installed capacity per day gives 1. Unlike the throughput it does not grow
+    with the number of batteries or the length of the run, so communities and windows
+    of different size compare.
+
+    Parameters
+    ----------
+    throughput_kwh : float
+        Σ charge + discharge (:func:`storage_throughput`), kWh.
+    capacity_kwh : float
+        Total installed storage capacity, kWh.
+    hours : float
+        Length of the horizon, h.
+
+    Returns
+    -------
+    float
+        Full cycles per day, 1/day; NaN without storage or horizon.
+
+    Examples
+    --------
+    >>> storage_utilisation(40.0, 10.0, 48.0)   # 2 full cycles in 2 days
+    1.0
+    """
+    days = hours / 24.0
+    return _ratio(throughput_kwh, 2.0 * capacity_kwh * days) if days > 0 else float("nan")
+
+
+def pm_increase(pm: float, pm_reference: float) -> float:
+    """Performance increase of a model over a comparator (Lange (2025), ≈ 5 %, on the PM of eq. 8).
+
+    Lange (2025) reports an "overall system performance increase of approximately 5 %"
+    of the proposed model relative to the comparator methods, and defines performance
+    by the performance measure PM (eq. 8). peergrid reads it as the relative increase
+    of PM: (PM − PM_ref) / |PM_ref|. The paper does not say whether 5 % is relative or
+    in PM points; the absolute change PM − PM_ref is reported beside it where this
+    metric is used (``peergrid reproduce lange``).
+
+    Parameters
+    ----------
+    pm : float
+        PM of the model (eq. 8), 1.
+    pm_reference : float
+        PM of the comparator, 1.
+
+    Returns
+    -------
+    float
+        Relative increase, 1 (0.05 = 5 %); NaN when PM_ref is 0 or either is NaN.
+
+    Examples
+    --------
+    >>> round(pm_increase(0.42, 0.40), 6)
+    0.05
+    >>> round(pm_increase(-0.1, -0.2), 6)   # a negative reference: less negative is better
+    0.5
+    """
+    pm, ref = float(pm), float(pm_reference)
+    if not (math.isfinite(pm) and math.isfinite(ref)) or ref == 0:
+        return float("nan")
+    return (pm - ref) / abs(ref)
+
+
+def ess_utilisation(
+    charge_kwh: float, discharge_kwh: float, capacity_kwh: float, hours: float | None = None
+) -> dict[str, float]:
+    """Energy-storage utilisation figures (Lange (2025), ESS usage; Tooki et al. (2025), eq. 17).
 
     Parameters
     ----------
@@ -181,20 +275,28 @@ def ess_utilisation(charge_kwh: float, discharge_kwh: float, capacity_kwh: float
         Total bus-side energy charged / discharged, kWh.
     capacity_kwh : float
         Total installed storage capacity, kWh.
+    hours : float, optional
+        Length of the horizon, h; when given, ``storage_utilisation`` is included.
 
     Returns
     -------
     dict
         ``ess_charged_mwh``, ``ess_discharged_mwh``, ``ess_equivalent_cycles``
-        (discharged / capacity) and ``ess_efficiency_pct`` (Tooki eq. 17, useful
-        output / input × 100).
+        (discharged / capacity), ``ess_efficiency_pct`` (Tooki eq. 17, useful
+        output / input × 100), ``storage_throughput_kwh`` (charge + discharge, kWh)
+        and, with ``hours``, ``storage_utilisation`` (full cycles per day).
     """
-    return {
+    throughput = storage_throughput(charge_kwh, discharge_kwh)
+    out = {
         "ess_charged_mwh": charge_kwh / 1000.0,
         "ess_discharged_mwh": discharge_kwh / 1000.0,
         "ess_equivalent_cycles": _ratio(discharge_kwh, capacity_kwh),
         "ess_efficiency_pct": efficiency_pct(discharge_kwh, charge_kwh),
+        "storage_throughput_kwh": throughput,
     }
+    if hours is not None:
+        out["storage_utilisation"] = storage_utilisation(throughput, capacity_kwh, hours)
+    return out
 
 
 # ---- Tooki et al. eqs. 14–18 -------------------------------------------------------

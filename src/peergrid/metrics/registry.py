@@ -145,7 +145,8 @@ METRICS: dict[str, MetricInfo] = {
             "currency",
             "Sum of all member bills for energy at the market's prices over the horizon; equals the "
             "community's grid bill λb · import − λs · export (negative = net income). Tariff charges "
-            "outside the market (local network, standing and demand charges) are in the total bill.",
+            "outside the market (local network, standing and demand charges) are in the total bill. "
+            "Trading on forecasts, it adds the members' imbalance charges (imbalance_cost).",
             "",
             "money",
             True,
@@ -316,12 +317,44 @@ METRICS: dict[str, MetricInfo] = {
             "num",
         ),
         _m(
+            "storage_throughput_kwh",
+            "Storage throughput",
+            "kWh",
+            "Total amount of charging and discharging of all batteries (bus-side charge + discharge) over "
+            "the horizon.",
+            f"{_LANGE}, ESS utilisation",
+            "kwh",
+            True,
+        ),
+        _m(
+            "storage_utilisation",
+            "Storage utilisation",
+            "cycles/day",
+            "Storage throughput per installed capacity: (charge + discharge) / (2 · capacity · days), full "
+            "cycles per day.",
+            f"{_LANGE}, ESS utilisation (per capacity)",
+            "num",
+            True,
+        ),
+        _m(
             "ess_efficiency_pct",
             "Storage efficiency",
             "1",
             "Useful output / input energy of the batteries × 100, in percent points.",
             "Tooki et al. (2025), eq. 17",
             "num",
+        ),
+        # between two runs (peergrid.metrics.pm_increase; peergrid reproduce lange)
+        _m(
+            "pm_increase",
+            "Performance increase",
+            "%",
+            "Relative increase of the performance measure of a model over a comparator on the same "
+            "community: (PM − PM_comparator) / abs(PM_comparator). Computed between two runs "
+            "(peergrid.metrics.pm_increase), not per run.",
+            f"{_LANGE}, eq. 8 and the ≈ 5 % performance increase",
+            "pct",
+            True,
         ),
         # the trading service's reports (:mod:`peergrid.service.reports`, dashboard)
         _m(
@@ -333,16 +366,38 @@ METRICS: dict[str, MetricInfo] = {
             f"{_LANGE}, eq. 7 applied to the net bill",
             "pct",
         ),
-        # faults (:mod:`peergrid.simulate.faults`)
-        _m("imbalance_kwh", "Imbalance", "kWh", "Σ abs(true − settled community net energy).", "", "kwh"),
+        # forecasts (:mod:`peergrid.simulate.forecasting`) and faults (:mod:`peergrid.simulate.faults`)
+        _m(
+            "forecast_mae_kwh",
+            "Forecast error (MAE)",
+            "kWh",
+            "Trading on forecasts: mean over members and steps of abs(day-ahead forecast − actual net energy), "
+            "net = load − generation, kWh per member and step.",
+            "",
+            "price",
+            True,
+        ),
+        _m(
+            "imbalance_kwh",
+            "Imbalance",
+            "kWh",
+            "Energy settled outside the market. Trading on forecasts: Σ over members and steps of "
+            "abs(realised − planned net energy). Meter faults: Σ over steps of abs(true − settled community net).",
+            "",
+            "kwh",
+            True,
+        ),
         _m("imbalance_net_kwh", "Net imbalance", "kWh", "Σ (true − settled community net energy).", "", "kwh"),
         _m(
             "imbalance_cost",
             "Imbalance cost",
             "currency",
-            "True grid bill − settled grid bill.",
+            "Trading on forecasts: Σ of the members' imbalance charges, each member's extra import at λb and "
+            "extra export at λs per step (in the bills and the community cost). Meter faults: true grid "
+            "bill − settled grid bill.",
             "",
             "money",
+            True,
         ),
         _m("true_community_cost", "True community cost", "currency", "Grid bill on true readings.", "", "money"),
         _m("settled_community_cost", "Settled community cost", "currency", "Grid bill as settled.", "", "money"),

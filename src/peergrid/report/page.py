@@ -472,6 +472,24 @@ def _figure_specs(comparison: Comparison) -> list[tuple[str, Callable[[], Figure
     names = ", ".join(m.upper() for m in p2p) or "none"
     n_batt = int(next(iter(comparison.values())).battery.owners.size)
     vs = f"the no-P2P baseline (dashed) and {market.upper()} (solid)" if market != "baseline" else "the no-P2P baseline"
+    from peergrid.report.forecast_report import forecast_of, plot_forecast
+
+    fc = forecast_of(comparison)
+    forecast = (
+        [
+            (
+                "forecast",
+                lambda: plot_forecast(comparison, week),
+                f"Two panels over the {week.label}. Top: line chart of the community's actual net load and "
+                f"its day-ahead forecast ({fc.forecast.forecaster}) in kW. Bottom: bar chart of the "
+                "imbalance, realised minus planned net energy, in kW.",
+                f"Community net load (load − generation), actual (solid) vs day-ahead forecast (dashed), "
+                f"{week.label}; bottom: the imbalance settled at grid prices (+ extra import, − extra export).",
+            )
+        ]
+        if fc is not None and fc.forecast is not None
+        else []
+    )
     return [
         (
             "daily_profiles",
@@ -523,6 +541,7 @@ def _figure_specs(comparison: Comparison) -> list[tuple[str, Callable[[], Figure
             "Energy balance over the horizon per market. Self-consumed = generation − surplus "
             "(including own battery); self-supplied = load − deficit. Percentages are shares of the bar.",
         ),
+        *forecast,
     ]
 
 
@@ -710,6 +729,12 @@ def write_report(
         + metrics_table_html(comparison)
         + "</section>"
     )
+    from peergrid.report.forecast_report import forecast_section_html
+
+    forecasts = forecast_section_html(comparison)
+    if forecasts:
+        nav.append(("forecasts", "Forecasts"))
+        sections.append(forecasts)
     from peergrid.report.bills import bills_section_html
 
     nav.append(("bills", "Bills"))
