@@ -37,11 +37,14 @@ def _rep(progress=None) -> Reproduction:
     with sw.stage("run"):
         pass
     return Reproduction(
-        "fake", "A. Author (2024), A paper.", "10 homes, one day",
+        "fake",
+        "A. Author (2024), A paper.",
+        "10 homes, one day",
         [_claim("agrees", "a"), _claim("disagrees", "b"), _claim("not comparable", "c")],
-        assumptions=["PV share 50 %"], timings=sw.timings,
+        assumptions=["PV share 50 %"],
+        timings=sw.timings,
         tables=[ReproTable("t", ["x", "y"], [["1", "2"]], "cap")],
-    )  # fmt: skip
+    )
 
 
 def test_verdict_vocabulary_is_enforced() -> None:

@@ -17,7 +17,9 @@ def test_cli_island_quick_json(tmp_path):
     assert r.exit_code == 0, r.output
     payload = json.loads(r.stdout)
     assert payload["experiment"] == "island"
-    assert {"claim", "paper", "measured", "agrees", "baseline", "criterion"} <= set(payload["claims"][0])
+    assert {"claim", "paper", "measured", "verdict", "reason", "agrees", "baseline", "criterion"} <= set(
+        payload["claims"][0]
+    )
     for name in ("island.csv", "island.png", "summary.json"):
         assert (out / name).stat().st_size > 0
 
@@ -35,4 +37,5 @@ def test_experiments_quick(name):
     assert len(exp.table) > 0 and exp.claims
     for c in exp.claims:
         assert isinstance(c["agrees"], bool) and c["baseline"]
+        assert c["verdict"] in ("agrees", "disagrees", "not comparable") and c["agrees"] == (c["verdict"] == "agrees")
     json.dumps(exp.payload(), allow_nan=False)

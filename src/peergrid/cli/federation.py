@@ -183,8 +183,7 @@ def register(app: typer.Typer) -> None:
         con = _console()
         con.print(table)
         a = result.assessment
-        verdict = "agrees" if a["agrees"] else "does not agree"
-        con.print(f"paper: {a['finding']} — peergrid {verdict} ({a['criterion']})")
+        con.print(f"paper: {a['finding']} — peergrid {a['verdict']} ({a['criterion']}): {a['reason']}")
         con.print(f"{result.seconds:.1f} s on {backend}" + (f"; files: {target}" if target is not None else ""))
 
     app.add_typer(fed, name="federation")
@@ -256,6 +255,6 @@ def register(app: typer.Typer) -> None:
         con = _console()
         con.print(f"sweep {sp.name}: {res.tasks} runs on {backend} in {res.seconds:.1f} s")
         for key, a in findings.items():
-            con.print(f"experiment {key}: {a['finding']} — {'agrees' if a['agrees'] else 'does not agree'}")
+            con.print(f"experiment {key}: {a['finding']} — {a['verdict']}: {a['reason']}")
         if out is not None:
             con.print(f"results: {out}")

@@ -153,6 +153,28 @@ def print_metrics(summary: dict[str, dict], currency: str) -> None:
     print_fitted("Community results", "market", fields, records)
 
 
+def print_forecast(summary: dict[str, dict], currency: str) -> None:
+    """One line of a run on forecasts: forecaster, forecast error and imbalance (the same in every market).
+
+    Parameters
+    ----------
+    summary : dict
+        ``{market: {..., "forecast": {...}}}`` (:meth:`peergrid.simulate.Result.summary`);
+        nothing is printed when no market has ``"forecast"``.
+    currency : str
+        Currency code of the imbalance cost.
+    """
+    info = next((m["forecast"] for m in summary.values() if isinstance(m.get("forecast"), dict)), None)
+    if info is None:
+        return
+    out_console().print(
+        f"forecaster {info['forecaster']}: net forecast error (MAE) {info['forecast_mae_kwh']:.3f} kWh per member "
+        f"and step; imbalance {info['imbalance_kwh']:,.1f} kWh settled at grid prices, "
+        f"{info['imbalance_cost']:,.2f} {currency} (in the bills)",
+        highlight=False,
+    )
+
+
 def _run_study(
     community: Any,
     markets: list[str],
@@ -165,6 +187,7 @@ def _run_study(
     as_json: bool,
     write_report: bool = True,
     market_options: dict | None = None,
+    forecast: dict | None = None,
     command: str = "peergrid",
     figure_format: str = "png",
     dpi: int | None = None,
@@ -181,13 +204,14 @@ def _run_study(
         stages.start(f"control ({control}): {community.N} participants × {community.T} steps", total=community.T)
         comparison = compare(
             community, markets=markets, control=control, progress=stages.advance,
-            on_market=lambda name: stages.start(f"clearing {name}"), **(market_options or {}),
+            on_market=lambda name: stages.start(f"clearing {name}"), **(market_options or {}), **(forecast or {}),
         )  # fmt: skip
         stages.start("computing metrics")
         payload: dict[str, Any] = {
             "scenario": scenario.get("name") if scenario else title,
             "community": _jsonable(community.summary()),
             "control": control,
+            **({"forecaster": forecast["forecaster"]} if forecast else {}),
             "markets": comparison.summary(),
         }
         if out is not None:
@@ -211,6 +235,7 @@ def _run_study(
         _print_json(payload)
     else:
         print_metrics(payload["markets"], community.currency)
+        print_forecast(payload["markets"], community.currency)
         if out is not None:
             report = f"   report: {out}/report.html" if write_report else ""
             out_console().print(f"results: {out}/results{report}")
@@ -253,6 +278,14 @@ MarketsOpt = Annotated[
         "--markets",
         help="Comma-separated markets (baseline, bs, mmr, sdr, uniform, pay-as-bid, mcafee, bilateral); "
         "default: the scenario's. The baseline is always added.",
+    ),
+]
+BiddingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--bidding",
+        help="Bidding strategy of the order-book markets (truthful, zero-intelligence, zic, zip); "
+        "replaces the scenario's [market] bidding.",
     ),
 ]
 ScenarioArg = Annotated[Path, typer.Argument(metavar="SCENARIO", help="Scenario TOML file.")]
@@ -351,13 +384,28 @@ def _load(scenario_path: Path, seed: int | None = None, as_json: bool = True) ->
 
 
 def _reseed(sc: Any, seed: int) -> Any:
-    """``sc`` with every seed replaced by ``seed`` (synthetic members; order-book bidding)."""
+    """``sc`` with every seed replaced by ``seed`` (synthetic members; order-book bidding; FedAvg client draws)."""
     update: dict[str, Any] = {}
     if sc.community.source == "synthetic":
         update["community"] = sc.community.model_copy(update={"seed": seed})
     if "market" in sc.model_fields_set:
         update["market"] = sc.market.model_copy(update={"seed": seed})
+    if sc.simulation.forecaster == "fedavg":
+        update["forecast"] = sc.forecast.model_copy(update={"seed": seed})
     return sc.model_copy(update=update)
+
+
+def _with_bidding(sc: Any, bidding: str | None, markets: list[str]) -> Any:
+    """``sc`` with ``[market] bidding`` replaced (``--bidding``); the markets must include an order book."""
+    if bidding is None:
+        return sc
+    from peergrid.market import MARKETS, check_bidding, is_order_market
+
+    name = check_bidding(bidding)
+    if not any(is_order_market(m) for m in markets):
+        books = ", ".join(m for m in MARKETS if is_order_market(m))
+        raise ConfigError(f"--bidding applies to the order-book markets; add one of {books} to --markets")
+    return sc.model_copy(update={"market": sc.market.model_copy(update={"bidding": name})})
 
 
 def _scenario_markets(sc: Any) -> list[str]:
@@ -413,6 +461,7 @@ def _run_scenario(
         notes=notes,
         as_json=as_json,
         market_options=sc.market.options(),
+        forecast=sc.forecast_options(),
         command=command,
         figure_format=figure_format,
         dpi=dpi,
@@ -435,6 +484,7 @@ def simulate(
     market: Annotated[str | None, typer.Option("--market", hidden=True, help="Deprecated: use --markets.")] = None,
     quick: QuickOpt = False,
     seed: SeedOpt = None,
+    bidding: BiddingOpt = None,
     figure_format: FormatOpt = "png",
     dpi: DpiOpt = 110,
     as_json: JsonOpt = False,
@@ -450,6 +500,7 @@ def simulate(
         check_output_dir(out)
     sc, community = _load(scenario, seed, as_json)
     names = _scenario_markets(sc) if markets is None else _parse_markets(markets)
+    sc = _with_bidding(sc, bidding, names)
     target = _resolve_out(out, _out_name(sc, scenario), as_json)
     _run_scenario(
         sc, community, names, target, as_json, "peergrid simulate", quick=quick, seed=seed,
@@ -467,6 +518,7 @@ def compare(
     ] = None,
     quick: QuickOpt = False,
     seed: SeedOpt = None,
+    bidding: BiddingOpt = None,
     figure_format: FormatOpt = "png",
     dpi: DpiOpt = 110,
     as_json: JsonOpt = False,
@@ -476,8 +528,10 @@ def compare(
     if out is not None:
         check_output_dir(out)
     sc, community = _load(scenario, seed, as_json)
+    names = names or _scenario_markets(sc)
+    sc = _with_bidding(sc, bidding, names)
     _run_scenario(
-        sc, community, names or _scenario_markets(sc), out, as_json, "peergrid compare", quick=quick, seed=seed,
+        sc, community, names, out, as_json, "peergrid compare", quick=quick, seed=seed,
         scenario_path=scenario, figure_format=figure_format, dpi=dpi,
     )  # fmt: skip
 

@@ -66,13 +66,14 @@ def register(app: typer.Typer) -> None:
         con = out_console()
         counts = ", ".join(f"{n} {v}" for v, n in rep.counts().items())
         table = Table(title=f"peergrid reproduce {p.key}{' --quick' if quick else ''}: {counts} ({rep.seconds:.1f} s)")
-        for col in ("id", "claim", "paper", "peergrid", "verdict", "reason"):
+        for col in ("id", "verdict", "paper", "peergrid"):
             table.add_column(col, overflow="fold")
         style = {"agrees": "green", "disagrees": "red", "not comparable": "yellow"}
         for c in rep.claims:
-            table.add_row(c.id, c.claim, c.paper_value, c.peergrid_value,
-                          f"[{style[c.verdict]}]{c.verdict}[/]", c.reason)  # fmt: skip
+            table.add_row(c.id, f"[{style[c.verdict]}]{c.verdict}[/]", c.paper_value, c.peergrid_value)
         con.print(table)
+        for c in rep.claims:  # the claim and the reason of each verdict, from the same records
+            con.print(f"{c.id}: {c.claim}. Verdict: {c.verdict} ({c.reason}).", highlight=False, markup=False)
         con.print(f"case: {rep.case}", highlight=False, markup=False)
         if target is not None:
             con.print(f"report: {target}/report.html   claims: {target}/claims.json", highlight=False, markup=False)

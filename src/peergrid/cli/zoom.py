@@ -81,10 +81,10 @@ def register(app: typer.Typer) -> None:
             return
         con = out_console()
         table = Table(title=f"zoom experiment {exp.name} ({exp.seconds:.1f} s)")
-        for col in ("claim", "paper", "peergrid", "agrees"):
+        for col in ("claim", "paper", "peergrid", "verdict", "reason"):
             table.add_column(col)
         for c in exp.claims:
-            table.add_row(c["claim"], c["paper"], c["measured"], "yes" if c["agrees"] else "no")
+            table.add_row(c["claim"], c["paper"], c["measured"], c["verdict"], c["reason"])
         con.print(table)
         for c in exp.claims:
             con.print(f"baseline ({c['claim']}): {c['baseline']}", highlight=False)

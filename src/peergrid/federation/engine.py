@@ -25,7 +25,9 @@ bit mask, price factor, capacity left this cycle) and the overlay in CSR form
    oversold and each kWh is delivered by exactly one provider;
 7. metrics (Petri et al. eqs. 1–3): exchanges (count and kWh), cost = Σ quantity ×
    price + α per exchange (+ commission fees), consumption = energy received by
-   consumers.
+   consumers; and eq. 2 as printed, ``cost_eq2`` = Σ_j quantity_j / energy.network(t) ×
+   (price_j + α), with energy.network(t) the energy the network offers in cycle t (the
+   producers' renewed capacity, ``offered_kwh``).
 
 Everything is vectorised over nodes and requests; the Python loops run over cycles
 and over candidate ranks (at most the view size, or a cluster's providers of a type).
@@ -65,7 +67,9 @@ METRICS: dict[str, str] = {
     "energy_cost": "Σ quantity × price [m.u.]",
     "payoffs": "Σ α per exchange [m.u.]",
     "fees": "migration commission fees [m.u.]",
-    "cost": "energy_cost + payoffs + fees [m.u.] (Petri et al. eq. 2)",
+    "cost": "energy_cost + payoffs + fees [m.u.] (Petri et al. eq. 2 without its normalisation)",
+    "offered_kwh": "energy offered in the network, Σ producers' capacity this cycle [kWh] (eq. 2 energy.network)",
+    "cost_eq2": "Σ quantity / offered_kwh × (price + α) [m.u.] (Petri et al. eq. 2 as printed)",
     "migrations": "nodes that changed cluster",
 }
 
@@ -544,6 +548,7 @@ class Federation:
             cap[:n] *= self.alive[:n] & self.producer[:n]
         if self.engaged < 1.0:
             cap[:n] *= rng.random(n) < self.engaged
+        offered = float(cap[:n].sum())  # energy.network(t) of Petri et al. eq. 2
         stride = None
         if self.typed:
             stride = self._cap
@@ -606,6 +611,9 @@ class Federation:
         kwh = float(q.sum())
         energy_cost = float((q * price).sum())
         payoffs = self.alpha * ri.size
+        # Petri et al. eq. 2: each exchange weighs its cost (price + payoff α) by its share quantity(t) /
+        # energy.network(t) of the energy the network offers in the cycle
+        cost_eq2 = (energy_cost + self.alpha * kwh) / offered if offered > 0 else 0.0
         return {
             "nodes": float(self.alive_idx.size),
             "requests": float(req.size),
@@ -618,6 +626,8 @@ class Federation:
             "payoffs": payoffs,
             "fees": fees,
             "cost": energy_cost + payoffs + fees,
+            "offered_kwh": offered,
+            "cost_eq2": cost_eq2,
             "migrations": float(migrations),
         }
 

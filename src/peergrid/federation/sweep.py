@@ -78,6 +78,8 @@ ROW_METRICS = (
     "payoffs",
     "fees",
     "cost",
+    "offered_kwh",
+    "cost_eq2",
     "migrations",
     "node_cycles",
     "unmet_kwh",

@@ -145,7 +145,8 @@ METRICS: dict[str, MetricInfo] = {
             "currency",
             "Sum of all member bills for energy at the market's prices over the horizon; equals the "
             "community's grid bill λb · import − λs · export (negative = net income). Tariff charges "
-            "outside the market (local network, standing and demand charges) are in the total bill.",
+            "outside the market (local network, standing and demand charges) are in the total bill. "
+            "Trading on forecasts, it adds the members' imbalance charges (imbalance_cost).",
             "",
             "money",
             True,
@@ -365,16 +366,38 @@ METRICS: dict[str, MetricInfo] = {
             f"{_LANGE}, eq. 7 applied to the net bill",
             "pct",
         ),
-        # faults (:mod:`peergrid.simulate.faults`)
-        _m("imbalance_kwh", "Imbalance", "kWh", "Σ abs(true − settled community net energy).", "", "kwh"),
+        # forecasts (:mod:`peergrid.simulate.forecasting`) and faults (:mod:`peergrid.simulate.faults`)
+        _m(
+            "forecast_mae_kwh",
+            "Forecast error (MAE)",
+            "kWh",
+            "Trading on forecasts: mean over members and steps of abs(day-ahead forecast − actual net energy), "
+            "net = load − generation, kWh per member and step.",
+            "",
+            "price",
+            True,
+        ),
+        _m(
+            "imbalance_kwh",
+            "Imbalance",
+            "kWh",
+            "Energy settled outside the market. Trading on forecasts: Σ over members and steps of "
+            "abs(realised − planned net energy). Meter faults: Σ over steps of abs(true − settled community net).",
+            "",
+            "kwh",
+            True,
+        ),
         _m("imbalance_net_kwh", "Net imbalance", "kWh", "Σ (true − settled community net energy).", "", "kwh"),
         _m(
             "imbalance_cost",
             "Imbalance cost",
             "currency",
-            "True grid bill − settled grid bill.",
+            "Trading on forecasts: Σ of the members' imbalance charges, each member's extra import at λb and "
+            "extra export at λs per step (in the bills and the community cost). Meter faults: true grid "
+            "bill − settled grid bill.",
             "",
             "money",
+            True,
         ),
         _m("true_community_cost", "True community cost", "currency", "Grid bill on true readings.", "", "money"),
         _m("settled_community_cost", "Settled community cost", "currency", "Grid bill as settled.", "", "money"),

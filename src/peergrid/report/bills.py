@@ -62,20 +62,29 @@ def bills_table_html(comparison: Comparison) -> str:
 
     bills = {name: res.bill_summary() for name, res in comparison.items()}
     cur = str(next(iter(bills.values()))["currency"])
+    columns = list(BILL_TABLE_COLUMNS)
+    imbalance = any("imbalance" in b for b in bills.values())
+    if imbalance:  # trading on forecasts: metered deviations from the plan at grid prices
+        columns.insert([k for k, _, _ in columns].index("total"), ("imbalance", "Imbalance", "money"))
     head = "".join(
-        f'<th scope="col">{_esc(label)} ({"kWh" if kind == "kwh" else _esc(cur)})</th>'
-        for _, label, kind in BILL_TABLE_COLUMNS
+        f'<th scope="col">{_esc(label)} ({"kWh" if kind == "kwh" else _esc(cur)})</th>' for _, label, kind in columns
     )
     rows = []
     for name, b in bills.items():
-        cells = "".join(f'<td data-bill="{k}">{_cell(b.get(k), kind)}</td>' for k, _, kind in BILL_TABLE_COLUMNS)
+        cells = "".join(f'<td data-bill="{k}">{_cell(b.get(k), kind)}</td>' for k, _, kind in columns)
         rows.append(f'<tr data-market="{_esc(name)}"><th scope="row">{_esc(market_label(name))}</th>{cells}</tr>')
     return (
         '<div class="scroll"><table class="metrics bills">'
         "<caption>Members' bills summed over the community, by tariff component. Total = energy + network + "
         "local network + standing + demand + tax + VAT − feed-in credit + peer payments; peer payments sum to "
         "the operator's fees (0 for the pool rules). Spilled export exceeded the export limit and was not paid."
-        "</caption>"
+        + (
+            " Imbalance: each member's metered deviation from its day-ahead plan, extra import at the retail "
+            "price and extra export at the feed-in price (added to the total)."
+            if imbalance
+            else ""
+        )
+        + "</caption>"
         f'<thead><tr><th scope="col">Market</th>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )

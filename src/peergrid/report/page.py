@@ -140,7 +140,10 @@ _BIDDING: tuple[str, str] = (
     "alternative, the feed-in tariff λs, so all orders cross and the auctions trade as much as the "
     "pool rules; zero-intelligence: every limit price is drawn uniformly from [λs, λb] (seeded; "
     "budget-constrained zero-intelligence traders, Gode & Sunder 1993), so the books cross only in "
-    "part and unmatched energy goes to the grid.",
+    "part and unmatched energy goes to the grid; zic: the same within each member's reservation "
+    "prices, which reflect its planned battery state (a full battery lets a buyer wait, an empty one "
+    "makes a seller ask more); zip: ZIP traders (Cliff 1997) that start from seeded profit margins and "
+    "learn them day by day toward the observed trade prices (Widrow–Hoff rule with momentum).",
 )
 
 _REFERENCES: tuple[str, ...] = (
@@ -170,6 +173,8 @@ _ORDER_REFERENCES: tuple[str, ...] = (
     "D. K. Gode, S. Sunder, “Allocative efficiency of markets with zero-intelligence traders: market "
     "as a partial substitute for individual rationality”, Journal of Political Economy 101(1), "
     "119–137, 1993 — zero-intelligence bidding.",
+    "D. Cliff, “Minimal-intelligence agents for bargaining behaviors in market-based environments”, "
+    "HP Laboratories Technical Report HPL-97-91, 1997 — ZIP bidding agents.",
 )
 
 
@@ -467,6 +472,24 @@ def _figure_specs(comparison: Comparison) -> list[tuple[str, Callable[[], Figure
     names = ", ".join(m.upper() for m in p2p) or "none"
     n_batt = int(next(iter(comparison.values())).battery.owners.size)
     vs = f"the no-P2P baseline (dashed) and {market.upper()} (solid)" if market != "baseline" else "the no-P2P baseline"
+    from peergrid.report.forecast_report import forecast_of, plot_forecast
+
+    fc = forecast_of(comparison)
+    forecast = (
+        [
+            (
+                "forecast",
+                lambda: plot_forecast(comparison, week),
+                f"Two panels over the {week.label}. Top: line chart of the community's actual net load and "
+                f"its day-ahead forecast ({fc.forecast.forecaster}) in kW. Bottom: bar chart of the "
+                "imbalance, realised minus planned net energy, in kW.",
+                f"Community net load (load − generation), actual (solid) vs day-ahead forecast (dashed), "
+                f"{week.label}; bottom: the imbalance settled at grid prices (+ extra import, − extra export).",
+            )
+        ]
+        if fc is not None and fc.forecast is not None
+        else []
+    )
     return [
         (
             "daily_profiles",
@@ -518,6 +541,7 @@ def _figure_specs(comparison: Comparison) -> list[tuple[str, Callable[[], Figure
             "Energy balance over the horizon per market. Self-consumed = generation − surplus "
             "(including own battery); self-supplied = load − deficit. Percentages are shares of the bar.",
         ),
+        *forecast,
     ]
 
 
@@ -705,6 +729,12 @@ def write_report(
         + metrics_table_html(comparison)
         + "</section>"
     )
+    from peergrid.report.forecast_report import forecast_section_html
+
+    forecasts = forecast_section_html(comparison)
+    if forecasts:
+        nav.append(("forecasts", "Forecasts"))
+        sections.append(forecasts)
     from peergrid.report.bills import bills_section_html
 
     nav.append(("bills", "Bills"))

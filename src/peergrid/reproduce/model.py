@@ -116,14 +116,22 @@ class ReproTable:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {"title": self.title, "columns": list(self.columns), "rows": [list(r) for r in self.rows],
-                "caption": self.caption}  # fmt: skip
+        return {
+            "title": self.title,
+            "columns": list(self.columns),
+            "rows": [list(r) for r in self.rows],
+            "caption": self.caption,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ReproTable:
         """Inverse of :meth:`to_dict`."""
-        return cls(str(d["title"]), [str(c) for c in d["columns"]], [[str(c) for c in r] for r in d["rows"]],
-                   str(d.get("caption", "")))  # fmt: skip
+        return cls(
+            str(d["title"]),
+            [str(c) for c in d["columns"]],
+            [[str(c) for c in r] for r in d["rows"]],
+            str(d.get("caption", "")),
+        )
 
 
 @dataclass

@@ -34,8 +34,12 @@ def markdown_claims_table(rep: Reproduction) -> str:
 
 
 def _md_table(t: ReproTable) -> str:
-    lines = [f"*{_md(t.title)}*", "", "| " + " | ".join(_md(c) for c in t.columns) + " |",
-             "|" + "---|" * len(t.columns)]  # fmt: skip
+    lines = [
+        f"*{_md(t.title)}*",
+        "",
+        "| " + " | ".join(_md(c) for c in t.columns) + " |",
+        "|" + "---|" * len(t.columns),
+    ]
     lines += ["| " + " | ".join(_md(x) for x in row) + " |" for row in t.rows]
     if t.caption:
         lines += ["", _md(t.caption)]
@@ -127,8 +131,9 @@ def to_html(rep: Reproduction, figures: list[tuple[str, bytes, str]] | None = No
     ]
     extras = [c for c in rep.claims if c.case or c.assumptions]
     if extras or rep.assumptions:
-        items = [f"<li><b>{_esc(c.id)}</b>: {_esc('; '.join(p for p in (c.case, c.assumptions) if p))}</li>"
-                 for c in extras]  # fmt: skip
+        items = [
+            f"<li><b>{_esc(c.id)}</b>: {_esc('; '.join(p for p in (c.case, c.assumptions) if p))}</li>" for c in extras
+        ]
         items += [f"<li>{_esc(a)}</li>" for a in rep.assumptions]
         sections.append(f'<section id="assumptions"><h2>Assumptions</h2><ul>{"".join(items)}</ul></section>')
     if rep.tables:

@@ -33,6 +33,7 @@ from peergrid.market.sharing import MECHANISMS, Allocation, Clearing, demand_sup
 
 if TYPE_CHECKING:
     from peergrid.simulate.faults import Fault, FaultOutcome
+    from peergrid.simulate.forecasting import ForecastOutcome
 
 _BLOCK = 4096  # time steps per reduction block
 
@@ -79,6 +80,12 @@ class Result:
         Set when the run had injected faults (:mod:`peergrid.simulate.faults`); ``net``
         and ``clearing`` are then what the market *settled*, and the fault outcome
         holds the true clearing and the imbalance.
+    forecast : ForecastOutcome, optional
+        Set when the run planned on day-ahead forecasts (``forecaster`` other than
+        ``"perfect"``, :mod:`peergrid.simulate.forecasting`): ``net`` and ``clearing`` are
+        then the *planned* positions the market cleared, and the forecast outcome holds
+        each member's imbalance (realised − planned net) settled at λb / λs, which the
+        member bills (:attr:`participants`, :meth:`bills`) and ``community_cost`` include.
 
     Notes
     -----
@@ -96,6 +103,7 @@ class Result:
     clearing: Clearing
     baseline: Clearing = field(repr=False, default=None)  # type: ignore[assignment]
     faults: FaultOutcome | None = field(repr=False, default=None)
+    forecast: ForecastOutcome | None = field(repr=False, default=None)
 
     def __post_init__(self) -> None:
         if self.baseline is None:
@@ -185,6 +193,10 @@ class Result:
             discharge[self.battery.owners] = self.battery.discharge.sum(axis=0)
         bill = s["purchase_cost"] - s["revenue"]
         baseline_bill = s["baseline_purchase_cost"] - s["baseline_revenue"]
+        fc = self.forecast
+        if fc is not None:  # the imbalance charge is the same with and without P2P trading
+            imb = fc.member_charge
+            bill, baseline_bill = bill + imb, baseline_bill + imb
         delta = self._load_delta()
         df = pd.DataFrame(
             {
@@ -204,6 +216,10 @@ class Result:
             }
         )
         df["scr"] = M.sharing_contribution_rate(s["sold"])
+        if fc is not None:
+            df["forecast_mae_kwh"] = fc.member_mae
+            df["imbalance_kwh"] = fc.member_imbalance_kwh
+            df["imbalance_charge"] = fc.member_charge
         return df
 
     # ---- per-step community table -------------------------------------------------------
@@ -213,7 +229,7 @@ class Result:
         c = self.clearing
         com = self.community
         delta = self._load_delta()
-        return pd.DataFrame(
+        df = pd.DataFrame(
             {
                 "load_kwh": com.load.sum(axis=1) + (0.0 if delta is None else delta.sum(axis=1)),
                 "generation_kwh": com.generation.sum(axis=1),
@@ -236,6 +252,10 @@ class Result:
             },
             index=pd.Index(com.index, name="time"),
         )
+        if self.forecast is not None:  # realised − planned net of the community, and its charges
+            df["imbalance_kwh"] = self.forecast.slot_imbalance
+            df["imbalance_charge"] = self.forecast.slot_charge
+        return df
 
     # ---- bills --------------------------------------------------------------------------
     @cached_property
@@ -262,6 +282,9 @@ class Result:
         # net payments to peers (Σ over members = operator fees; 0 for the pool rules)
         df.insert(df.columns.get_loc("total"), "p2p", p2p)
         df["total"] += df["p2p"]
+        if self.forecast is not None:  # metered deviations from the plan at λb / λs
+            df.insert(df.columns.get_loc("total"), "imbalance", self.forecast.member_charge)
+            df["total"] += df["imbalance"]
         return df
 
     def bills(self) -> pd.DataFrame:
@@ -282,7 +305,10 @@ class Result:
         peers at the market's internal prices (gross, like λb; its sum over members is the
         operator's fees, 0 for the pool rules). Σ members' ``total`` = the community's grid
         bill (λb·import − λs·paid export) + operator fees + local network, standing and
-        demand charges and their VAT.
+        demand charges and their VAT. With an imperfect forecaster (:attr:`forecast`) the
+        grid and market columns are those of the planned positions, and an ``imbalance``
+        column (before ``total``) charges each member's metered deviation from its plan:
+        extra import at λb, extra export at λs.
 
         Returns
         -------
@@ -314,7 +340,8 @@ class Result:
         grid_import, grid_export (kWh), price_buy, price_sell (currency/kWh: the slot's
         average prices, the same for every participant), bill (currency: the
         participant's own bill; under order-book markets it differs between buyers of
-        a slot).
+        a slot); with an imperfect forecaster also imbalance (kWh, realised − planned net;
+        ``net`` is the planned net the market cleared).
         """
         return pd.concat(list(self._table_blocks()), ignore_index=True)
 
@@ -354,6 +381,7 @@ class Result:
                     "price_buy": np.repeat(c.price_buy[blk], N),
                     "price_sell": np.repeat(c.price_sell[blk], N),
                     "bill": a.bill.ravel(),
+                    **({"imbalance": self.forecast.imbalance[blk].ravel()} if self.forecast is not None else {}),
                 }
             )
 
@@ -421,6 +449,12 @@ class Result:
         out["total_bill_reduction"] = M.cost_reduction(total_bill, self._baseline_total_bill)
         if self.faults is not None:
             out.update(self.faults.metrics(c, load))
+        if self.forecast is not None:
+            fm = self.forecast.metrics()
+            out.update(fm)
+            for key in ("community_cost", "baseline_cost"):  # members pay the imbalance in either case
+                out[key] += fm["imbalance_cost"]
+            out["community_cost_reduction"] = M.cost_reduction(out["community_cost"], out["baseline_cost"])
         return out
 
     @cached_property
@@ -447,7 +481,10 @@ class Result:
     def summary(self) -> dict[str, object]:
         """JSON-ready metrics (NaN → None) and the community's bill by component (``"bill"``,
         :meth:`bill_summary`)."""
-        return {**{k: _json_number(v) for k, v in self.metrics.items()}, "bill": self.bill_summary()}
+        out = {**{k: _json_number(v) for k, v in self.metrics.items()}, "bill": self.bill_summary()}
+        if self.forecast is not None:
+            out["forecast"] = _json_tree(self.forecast.summary(self.clearing, self.net))
+        return out
 
     # ---- persistence ----------------------------------------------------------------
     def to_parquet(self, directory: str | Path) -> Path:
@@ -502,6 +539,8 @@ class Result:
             },
             "metrics": self.summary(),
         }
+        if self.forecast is not None:
+            meta["forecast"] = meta["metrics"]["forecast"]
         (d / "result.json").write_text(json.dumps(meta, indent=2))
         return d
 
@@ -521,7 +560,7 @@ class Result:
         meta, steps, parts = _read_result_tables(d)
         T, N = len(steps), len(parts)
         order_book = "bidding" in meta
-        cols = [*_SHARED_SERIES, *(_ORDER_SERIES if order_book else ())]
+        cols = [*_SHARED_SERIES, *(_ORDER_SERIES if order_book else ()), *_forecast_series(meta)]
         wide = _read_series(d, cols, T, N)
         community, schedule = _community_and_schedule(meta, steps, parts, wide)
         return cls._restore(meta, steps, community, schedule, wide["net"], wide, _read_bills(d))
@@ -559,7 +598,12 @@ class Result:
             )
         else:
             clearing = Clearing(*per_slot)
-        res = cls(community, meta["market"], meta["control"], schedule, net, clearing)
+        forecast = None
+        if isinstance(meta.get("forecast"), dict):
+            from peergrid.simulate.forecasting import ForecastOutcome
+
+            forecast = ForecastOutcome.restore(meta["forecast"], wide["imbalance"], community.retail, community.feed_in)
+        res = cls(community, meta["market"], meta["control"], schedule, net, clearing, forecast=forecast)
         # what the run computed, exactly as written (a rebuilt report shows the same numbers)
         res.__dict__["steps"] = steps
         stored = meta.get("metrics")
@@ -575,6 +619,18 @@ class Result:
 #: Long-table columns shared by every result of a comparison / of order-book markets only.
 _SHARED_SERIES = ("load", "generation", "battery", "soc", "net")
 _ORDER_SERIES = ("bought", "sold", "bill")
+
+
+def _forecast_series(meta: dict) -> tuple[str, ...]:
+    """The long-table column of a run on forecasts (realised − planned net), if any."""
+    return ("imbalance",) if isinstance(meta.get("forecast"), dict) else ()
+
+
+def _json_tree(value: object) -> object:
+    """``value`` with non-finite floats replaced by None (nested dicts)."""
+    if isinstance(value, dict):
+        return {k: _json_tree(v) for k, v in value.items()}
+    return _json_number(value)
 
 
 def _read_result_tables(d: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
@@ -739,7 +795,7 @@ class Comparison(Mapping[str, Result]):
                 on_stage(f"reading results: {sub.name}")
             meta, steps, parts = _read_result_tables(sub)
             T, N = len(steps), len(parts)
-            order_cols = _ORDER_SERIES if "bidding" in meta else ()
+            order_cols = (*(_ORDER_SERIES if "bidding" in meta else ()), *_forecast_series(meta))
             same = (
                 shared is not None
                 and (T, N) == shared[0].load.shape
@@ -816,6 +872,10 @@ def simulate(
     k: float = 0.5,
     seed: int = 0,
     fee: float = 0.0,
+    learning_rate: float = 0.3,
+    momentum: float = 0.05,
+    forecaster: str = "perfect",
+    forecast_options: Mapping[str, object] | None = None,
 ) -> Result:
     """Simulate a community with one controller and one market.
 
@@ -833,16 +893,31 @@ def simulate(
         Called with the number of control steps done (for progress bars).
     faults : iterable of Fault, optional
         Controller or meter faults to inject (see :mod:`peergrid.simulate.faults`).
-    bidding : {"truthful", "zero-intelligence"}
+    bidding : {"truthful", "zero-intelligence", "zic", "zip"}
         Order-book markets: how participants price the orders built from their net
         positions (truthful: buyers at λb, sellers at λs; zero-intelligence: uniform
-        random in [λs, λb]).
+        random in [λs, λb]; the agents of :mod:`peergrid.market.agents` — zic:
+        zero-intelligence-constrained within reservation prices that reflect the
+        planned battery state; zip: ZIP traders that learn their margins day by day).
     k : float
         Order-book markets ``uniform`` and ``bilateral``: price k·bid + (1 − k)·ask.
     seed : int
         Order-book markets: seeds zero-intelligence prices and the arrival order.
     fee : float
         ``bilateral``: network fee per kWh on every pair, currency/kWh.
+    learning_rate, momentum : float
+        ``bidding="zip"``: β ∈ (0, 1] and γ ∈ [0, 1) of the ZIP margin update.
+    forecaster : {"perfect", "persistence", "ridge", "fedavg"}
+        What the members know of their load and generation when they plan and trade
+        (:mod:`peergrid.simulate.forecasting`). ``"perfect"``: the data (foresight).
+        Otherwise the controller plans on day-ahead forecasts, the market clears the
+        planned net, batteries follow their plan and each member's deviation
+        (realised − planned net) is settled at λb (extra import) or λs (extra export);
+        :attr:`Result.forecast` holds the forecast error and the imbalance.
+    forecast_options : mapping, optional
+        Options of the forecaster (:class:`~peergrid.simulate.forecasting.ForecastOptions`:
+        ``train_days``, ``min_train_days``, ``season_days``, ``alpha``, ``rounds``,
+        ``local_steps``, ``client_fraction``, ``server_momentum``, ``seed``).
 
     Returns
     -------
@@ -863,7 +938,8 @@ def simulate(
     name = check_market(market)
     return compare(
         community, markets=(name,), control=control, progress=progress, faults=faults,
-        bidding=bidding, k=k, seed=seed, fee=fee,
+        bidding=bidding, k=k, seed=seed, fee=fee, learning_rate=learning_rate, momentum=momentum,
+        forecaster=forecaster, forecast_options=forecast_options,
     )[name]  # fmt: skip
 
 
@@ -878,7 +954,11 @@ def compare(
     k: float = 0.5,
     seed: int = 0,
     fee: float = 0.0,
+    learning_rate: float = 0.3,
+    momentum: float = 0.05,
     on_market: Callable[[str], None] | None = None,
+    forecaster: str = "perfect",
+    forecast_options: Mapping[str, object] | None = None,
 ) -> Comparison:
     """Simulate several markets on the same community with one shared control run.
 
@@ -896,11 +976,14 @@ def compare(
         Controller or meter faults to inject (see :mod:`peergrid.simulate.faults`):
         markets clear on the settled readings; each result's ``faults`` holds the
         clearing on the true readings and the imbalance.
-    bidding, k, seed, fee
+    bidding, k, seed, fee, learning_rate, momentum
         Options of the order-book markets (see :func:`simulate`); the pool rules
         ignore them.
     on_market : callable, optional
         Called with each market's name before it is cleared (after the control run).
+    forecaster, forecast_options
+        Day-ahead forecasts instead of foresight (see :func:`simulate`): the control runs
+        once on the forecast view and every market clears the planned net.
 
     Returns
     -------
@@ -910,11 +993,16 @@ def compare(
     names = [check_market(m) for m in markets]
     if not names:
         raise DataError("no markets given")
-    options = check_order_options(bidding=bidding, k=k, seed=seed, fee=fee)  # fail before the control run
-    control_name, schedule = _run_control(community, control, progress)
+    options = check_order_options(
+        bidding=bidding, k=k, seed=seed, fee=fee, learning_rate=learning_rate, momentum=momentum
+    )  # fail before the control run
     fault_list = list(faults) if faults is not None else []
+    from peergrid.simulate.forecasting import plan_view
+
+    plan, settle = plan_view(community, forecaster, forecast_options, faults=bool(fault_list))
+    control_name, schedule = _run_control(plan, control, progress)
     if not fault_list:
-        net = schedule.apply(community.net, inplace=True)
+        net = schedule.apply(plan.net, inplace=True)
         true_net = net
     else:
         from peergrid.simulate.faults import apply_faults
@@ -925,17 +1013,21 @@ def compare(
 
     def clear(name: str, x: np.ndarray, d: np.ndarray, g: np.ndarray) -> Clearing:
         if is_order_market(name):
-            return clear_net(x, community.retail, community.feed_in, name, **options)
+            # bidding agents: reservation prices from the planned battery state, one learning round per day
+            return clear_net(x, community.retail, community.feed_in, name, **options, batteries=schedule,
+                             round_slots=max(1, round(24.0 / community.dt)))  # fmt: skip
         return MECHANISMS[name](d, g, community.retail, community.feed_in)
 
     fault_outcome = _fault_outcome(community, fault_list, true_net, net, clear) if fault_list else None
+    forecast = settle()  # None with perfect forecasts
+    del plan, settle
     results = {}
     for n in names:
         if on_market is not None:
             on_market(n)
         clearing = baseline if n == "baseline" else clear(n, net, demand, supply)
         outcome = fault_outcome(n) if fault_outcome is not None else None
-        results[n] = Result(community, n, control_name, schedule, net, clearing, baseline, outcome)
+        results[n] = Result(community, n, control_name, schedule, net, clearing, baseline, outcome, forecast=forecast)
     return Comparison(results)
 
 

@@ -19,17 +19,29 @@ them), a time window, tariffs, a controller and the markets to compare::
     feed_in = 0.07         # or: tariff = "de-household" / "my-tariff.toml", or the full model
     [simulation]
     control = "greedy"
+    forecaster = "perfect"           # or "persistence", "ridge", "fedavg": plan and trade on forecasts
     markets = ["baseline", "bs", "mmr", "sdr"]
+
+With ``forecaster`` other than ``"perfect"`` an optional ``[forecast]`` table sets the
+forecaster's options (:class:`peergrid.simulate.forecasting.ForecastOptions`)::
+
+    [forecast]
+    train_days = 28        # ridge / fedavg: rolling training window, days (0: all past days)
+    min_train_days = 7     # ridge / fedavg: persistence until this many training days exist
+    season_days = 1        # persistence: same slot 1 day (or 7: a week) earlier
+    seed = 0               # fedavg: client draws
 
 Order-book markets (``"uniform"``, ``"pay-as-bid"``, ``"mcafee"``, ``"bilateral"``) may be
 listed in ``markets`` too; an optional ``[market]`` table sets how their orders are
 priced and cleared (:mod:`peergrid.market.bidding`)::
 
     [market]
-    bidding = "zero-intelligence"   # or "truthful" (default)
+    bidding = "zero-intelligence"   # or "truthful" (default), "zic", "zip" (peergrid.market.agents)
     k = 0.5                         # uniform / bilateral price k·bid + (1 − k)·ask
-    seed = 1                        # zero-intelligence prices and arrival order
+    seed = 1                        # random prices, agents' margins and arrival order
     fee = 0.0                       # bilateral: network fee per kWh, currency/kWh
+    learning_rate = 0.3             # zip: Widrow–Hoff rate β ∈ (0, 1]
+    momentum = 0.05                 # zip: momentum γ ∈ [0, 1)
 
 ``source = "milford-haven"`` builds the five harbour buildings of Petri et al.
 (:func:`peergrid.data.milford_haven.milford_haven_community`; ``[time].start`` is the
@@ -75,6 +87,7 @@ from peergrid.core.timeindex import check_timezone
 from peergrid.core.tomlconfig import read_toml, validate_model
 from peergrid.data.meters import MeterReport, read_meters
 from peergrid.market.bidding import BIDDING, MARKETS, check_market, is_order_market
+from peergrid.simulate.forecasting import FORECASTERS, ForecastOptions
 
 if TYPE_CHECKING:
     from peergrid.market.tariff import Tariff
@@ -274,6 +287,7 @@ class SimulationConfig(_Strict):
     control: Literal[
         "none", "greedy", "rule", "peak", "lp", "lp-community", "mpc", "ev-smart", "ev-immediate"
     ] = "greedy"
+    forecaster: Literal[FORECASTERS] = "perfect"  # type: ignore[valid-type]
     markets: list[str] = Field(default_factory=lambda: ["baseline", "bs", "mmr", "sdr"])
     market: str | None = None
 
@@ -298,10 +312,49 @@ class MarketConfig(_Strict):
     k: float = Field(default=0.5, ge=0, le=1)
     seed: int = 0
     fee: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    learning_rate: float = Field(default=0.3, gt=0, le=1)
+    momentum: float = Field(default=0.05, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _zip_only(self) -> MarketConfig:
+        extra = sorted(set(_ZIP_KEYS) & self.model_fields_set)
+        if extra and self.bidding != "zip":
+            raise ValueError(f"{', '.join(extra)} applies to bidding = \"zip\" only")
+        return self
 
     def options(self) -> dict[str, object]:
-        """Keyword arguments of :func:`peergrid.simulate` / :func:`peergrid.compare`."""
-        return self.model_dump()
+        """Keyword arguments of :func:`peergrid.simulate` / :func:`peergrid.compare` (ZIP's only for ``"zip"``)."""
+        d = self.model_dump()
+        if self.bidding != "zip":
+            for key in _ZIP_KEYS:
+                d.pop(key)
+        return d
+
+
+#: ``[market]`` keys of the ZIP agents (``bidding = "zip"`` only).
+_ZIP_KEYS: tuple[str, ...] = ("learning_rate", "momentum")
+
+
+_FC = ForecastOptions()
+
+
+class ForecastConfig(_Strict):
+    """Options of the day-ahead forecaster (:class:`peergrid.simulate.forecasting.ForecastOptions`)."""
+
+    train_days: int = Field(default=_FC.train_days, ge=0)
+    min_train_days: int = Field(default=_FC.min_train_days, ge=1)
+    season_days: int = Field(default=_FC.season_days, ge=1)
+    alpha: float = Field(default=_FC.alpha, gt=0, allow_inf_nan=False)
+    rounds: int = Field(default=_FC.rounds, ge=1)
+    local_steps: int = Field(default=_FC.local_steps, ge=1)
+    client_fraction: float = Field(default=_FC.client_fraction, gt=0, le=1)
+    server_momentum: float = Field(default=_FC.server_momentum, ge=0, lt=1)
+    seed: int = Field(default=_FC.seed, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> ForecastConfig:
+        ForecastOptions(**self.model_dump())  # cross-field checks (train_days ≥ min_train_days)
+        return self
 
 
 class Scenario(_Strict):
@@ -315,6 +368,7 @@ class Scenario(_Strict):
     tariff: TariffConfig = TariffConfig()
     simulation: SimulationConfig = SimulationConfig()
     market: MarketConfig = MarketConfig()
+    forecast: ForecastConfig = ForecastConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -331,7 +385,18 @@ class Scenario(_Strict):
                 f"[market] applies to the order-book markets only; add one of "
                 f"{', '.join(m for m in MARKETS if is_order_market(m))} to [simulation].markets"
             )
+        if "forecast" in self.model_fields_set and self.simulation.forecaster == "perfect":
+            raise ValueError(
+                "[forecast] applies to imperfect forecasters only; set [simulation].forecaster to one of "
+                f"{', '.join(f for f in FORECASTERS if f != 'perfect')}"
+            )
         return self
+
+    def forecast_options(self) -> dict[str, object]:
+        """``forecaster`` and ``forecast_options`` keyword arguments of :func:`peergrid.compare`."""
+        if self.simulation.forecaster == "perfect":
+            return {}
+        return {"forecaster": self.simulation.forecaster, "forecast_options": self.forecast.model_dump()}
 
     def build_community(self, base_dir: str | Path = ".") -> Community:
         """Create the community the scenario describes.
@@ -777,7 +842,8 @@ def recorded_scenario(sc: Scenario, community: Community, markets: list[str] | N
     given, and ``periods`` its length when neither ``days`` nor ``periods`` was given.
     ``[community]`` keys that do not apply to the source (the synthetic-only
     ``battery_share``, ``seed``, ranges …) are left out unless the user set them, and so
-    is ``[market]`` when no order-book market ran and it was not set; ``None`` values
+    is ``[market]`` when no order-book market ran and it was not set, and ``[forecast]`` (and
+    the default ``forecaster = "perfect"``) with perfect forecasts; ``None`` values
     (not expressible in TOML) are dropped.
 
     Parameters
@@ -814,6 +880,13 @@ def recorded_scenario(sc: Scenario, community: Community, markets: list[str] | N
     run = d["simulation"]["markets"] + ([d["simulation"]["market"]] if d["simulation"].get("market") else [])
     if "market" not in sc.model_fields_set and not any(is_order_market(m) for m in run):
         d.pop("market")
+    elif sc.market.bidding != "zip":
+        for key in _ZIP_KEYS:
+            d["market"].pop(key, None)
+    if sc.simulation.forecaster == "perfect":
+        d.pop("forecast")
+        if "forecaster" not in sc.simulation.model_fields_set:
+            d["simulation"].pop("forecaster")
     for key in ("description", "reference"):
         if not d.get(key) and key not in sc.model_fields_set:
             d.pop(key, None)
