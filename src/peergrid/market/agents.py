@@ -606,3 +606,56 @@ def allocative_efficiency(result: MarketResult, limit: Any) -> float:
     realised = float(np.sum(t.quantity * (r[t.buy] - r[t.sell])))
     best = float(uniform_price(result.book.with_prices(r)).welfare.sum())
     return realised / best if best > 0 else float("nan")
+
+
+def net_efficiency(
+    peer: Any, net: Any, retail: Any, feed_in: Any, batteries: Any = None, horizon: int = 96
+) -> float:
+    """Allocative efficiency of a net-position clearing, valued at the members' reservation prices.
+
+    The gains from trade are Σ bought·r_b − Σ sold·r_s (payments between members are
+    transfers and cancel); the maximum is that of the efficient allocation (the uniform
+    auction of the book priced at the reservation prices). Without storage every kWh
+    traded gains λb − λs, and the efficiency is the traded share of min(demand, supply).
+
+    Parameters
+    ----------
+    peer : array-like
+        ``(T, N)`` energy traded with peers, kWh (+ bought, − sold), e.g.
+        :attr:`peergrid.market.OrderClearing.peer`.
+    net : array-like
+        ``(T, N)`` net positions the orders were built from, kWh.
+    retail, feed_in : array-like
+        λb and λs per slot, currency/kWh.
+    batteries : object, optional
+        Planned battery schedule (see :func:`order_reservations`).
+    horizon : int
+        Look-ahead of :func:`storage_value`, slots.
+
+    Returns
+    -------
+    float
+        In [0, 1]; NaN when no gains are possible.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> net = np.array([[2.0, -1.0]])
+    >>> round(net_efficiency(np.array([[0.5, -0.5]]), net, 0.30, 0.10), 3)   # half of the 1 kWh that could trade
+    0.5
+    """
+    from peergrid.market.auction import uniform_price
+    from peergrid.market.bidding import orders_from_net
+
+    x = np.asarray(net, dtype=np.float64)
+    T = x.shape[0]
+    lb = np.broadcast_to(np.asarray(retail, dtype=np.float64).ravel(), (T,)) if np.size(retail) in (1, T) else None
+    ls = np.broadcast_to(np.asarray(feed_in, dtype=np.float64).ravel(), (T,)) if np.size(feed_in) in (1, T) else None
+    if lb is None or ls is None:
+        raise DataError(f"retail and feed_in must be one value or {T} values")
+    book = orders_from_net(x, lb, ls)
+    limit, _, _ = order_reservations(book, lb, ls, batteries, horizon)
+    filled = np.abs(np.asarray(peer, dtype=np.float64)[book.slot, book.participant])
+    realised = float(np.sum(filled * np.where(book.side > 0, limit, -limit)))
+    best = float(uniform_price(book.with_prices(limit)).welfare.sum())
+    return realised / best if best > 0 else float("nan")
