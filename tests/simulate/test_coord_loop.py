@@ -106,15 +106,18 @@ def test_convergence_is_reported():
     assert none["sdr"].coordination.iterations == 0 and none["sdr"].coordination.kept == 0
 
 
-@pytest.mark.parametrize("market", ["uniform", "pay-as-bid", "mcafee", "bilateral"])
-def test_order_books_run(market):
+@pytest.mark.parametrize(
+    ("market", "bidding"),
+    [("uniform", "zero-intelligence"), ("pay-as-bid", "zic"), ("mcafee", "zip"), ("bilateral", "truthful")],
+)
+def test_order_books_run(market, bidding):
     com = synthetic_community(5, periods=24, freq="1h", seed=4, battery_share=0.6)
-    opts = {"bidding": "zero-intelligence", "seed": 3, "fee": 0.01}
+    opts = {"bidding": bidding, "seed": 3, "fee": 0.01}
     blind = peergrid.simulate(com, market=market, control="lp", **opts)
     res = peergrid.simulate(com, market=market, control="lp", coordination="price-response", max_iterations=3, **opts)
     _check_info(res.coordination, 3, 1e-4)
     assert res.metrics["community_cost"] <= blind.metrics["community_cost"] + 1e-9
-    assert res.clearing.bidding == "zero-intelligence"
+    assert res.clearing.bidding == bidding
 
 
 def test_none_is_bit_identical_to_the_default():

@@ -307,14 +307,14 @@ def coordinate(
         check(schedule)
     pos = _Positions(base, schedule, pool=not is_order_market(market) and _fast)
 
-    def clear(x: np.ndarray) -> Clearing:
-        if is_order_market(market):
-            return clear_net(x, lb, ls, market, **opts)
+    def clear(x: np.ndarray, plan: BatterySchedule) -> Clearing:
+        if is_order_market(market):  # bidding agents price from the plan's battery state, one round per day
+            return clear_net(x, lb, ls, market, **opts, batteries=plan, round_slots=max(1, round(24.0 / community.dt)))
         return MECHANISMS[market](*pos.demand_supply(x), lb, ls)
 
     try:
         x = pos.of(schedule)
-        clearing = clear(x)
+        clearing = clear(x, schedule)
         buy, sell = internal_prices(clearing)
         plan_buy, plan_sell = lb, ls  # the prices plan 0 was made on
         costs = [float(clearing.member_bill.sum())]
@@ -334,7 +334,7 @@ def coordinate(
             new_x = pos.of(new_schedule)
             dnet.append(_max_abs_diff(new_x, x))
             schedule, x = new_schedule, new_x
-            clearing = clear(x)
+            clearing = clear(x, schedule)
             buy, sell = internal_prices(clearing)
             cost = float(clearing.member_bill.sum())
             costs.append(cost)

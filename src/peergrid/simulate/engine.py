@@ -893,14 +893,11 @@ def simulate(
     k: float = 0.5,
     seed: int = 0,
     fee: float = 0.0,
-<<<<<<< HEAD
+    learning_rate: float = 0.3,
+    momentum: float = 0.05,
     coordination: str = "none",
     max_iterations: int = 10,
     tolerance: float = 1e-4,
-=======
-    learning_rate: float = 0.3,
-    momentum: float = 0.05,
->>>>>>> main
     forecaster: str = "perfect",
     forecast_options: Mapping[str, object] | None = None,
 ) -> Result:
@@ -932,7 +929,8 @@ def simulate(
         Order-book markets: seeds zero-intelligence prices and the arrival order.
     fee : float
         ``bilateral``: network fee per kWh on every pair, currency/kWh.
-<<<<<<< HEAD
+    learning_rate, momentum : float
+        ``bidding="zip"``: β ∈ (0, 1] and γ ∈ [0, 1) of the ZIP margin update.
     coordination : {"none", "price-response"}
         ``"none"``: control runs once against the grid prices. ``"price-response"``: the
         controller re-plans on the market's internal prices until they stop moving
@@ -942,10 +940,6 @@ def simulate(
         Price-responsive re-plans allowed (``coordination="price-response"``).
     tolerance : float
         Price tolerance of the convergence rule, currency/kWh.
-=======
-    learning_rate, momentum : float
-        ``bidding="zip"``: β ∈ (0, 1] and γ ∈ [0, 1) of the ZIP margin update.
->>>>>>> main
     forecaster : {"perfect", "persistence", "ridge", "fedavg"}
         What the members know of their load and generation when they plan and trade
         (:mod:`peergrid.simulate.forecasting`). ``"perfect"``: the data (foresight).
@@ -977,13 +971,9 @@ def simulate(
     name = check_market(market)
     return compare(
         community, markets=(name,), control=control, progress=progress, faults=faults,
-<<<<<<< HEAD
-        bidding=bidding, k=k, seed=seed, fee=fee, coordination=coordination, max_iterations=max_iterations,
-        tolerance=tolerance, forecaster=forecaster, forecast_options=forecast_options,
-=======
         bidding=bidding, k=k, seed=seed, fee=fee, learning_rate=learning_rate, momentum=momentum,
+        coordination=coordination, max_iterations=max_iterations, tolerance=tolerance,
         forecaster=forecaster, forecast_options=forecast_options,
->>>>>>> main
     )[name]  # fmt: skip
 
 
@@ -1044,16 +1034,12 @@ def compare(
     names = [check_market(m) for m in markets]
     if not names:
         raise DataError("no markets given")
-<<<<<<< HEAD
-    options = check_order_options(bidding=bidding, k=k, seed=seed, fee=fee)  # fail before the control run
-    from peergrid.simulate.coordination import check_coordination
-
-    coordinated = check_coordination(coordination, max_iterations, tolerance) != "none"
-=======
     options = check_order_options(
         bidding=bidding, k=k, seed=seed, fee=fee, learning_rate=learning_rate, momentum=momentum
     )  # fail before the control run
->>>>>>> main
+    from peergrid.simulate.coordination import check_coordination
+
+    coordinated = check_coordination(coordination, max_iterations, tolerance) != "none"
     fault_list = list(faults) if faults is not None else []
     from peergrid.simulate.forecasting import plan_view
 
@@ -1062,13 +1048,15 @@ def compare(
 
     def clear(name: str, x: np.ndarray, d: np.ndarray, g: np.ndarray) -> Clearing:
         if is_order_market(name):
-            return clear_net(x, community.retail, community.feed_in, name, **options)
+            # bidding agents: reservation prices from the planned battery state, one learning round per day
+            return clear_net(x, community.retail, community.feed_in, name, **options, batteries=schedule,
+                             round_slots=max(1, round(24.0 / community.dt)))  # fmt: skip
         return MECHANISMS[name](d, g, community.retail, community.feed_in)
 
     if coordinated:
         return _coordinated(
-            community, plan, settle(), names, control, control_name, schedule, options, fault_list, clear,
-            on_market, max_iterations, tolerance,
+            community, plan, settle(), names, control, control_name, schedule, options, fault_list, on_market,
+            max_iterations, tolerance,
         )  # fmt: skip
     if not fault_list:
         net = schedule.apply(plan.net, inplace=True)
@@ -1079,17 +1067,6 @@ def compare(
         schedule, true_net, net = apply_faults(community, schedule, fault_list)
     demand, supply = demand_supply(net)
     baseline = no_p2p(demand, supply, community.retail, community.feed_in)
-<<<<<<< HEAD
-=======
-
-    def clear(name: str, x: np.ndarray, d: np.ndarray, g: np.ndarray) -> Clearing:
-        if is_order_market(name):
-            # bidding agents: reservation prices from the planned battery state, one learning round per day
-            return clear_net(x, community.retail, community.feed_in, name, **options, batteries=schedule,
-                             round_slots=max(1, round(24.0 / community.dt)))  # fmt: skip
-        return MECHANISMS[name](d, g, community.retail, community.feed_in)
-
->>>>>>> main
     fault_outcome = _fault_outcome(community, fault_list, true_net, net, clear) if fault_list else None
     forecast = settle()  # None with perfect forecasts
     del plan, settle
@@ -1113,7 +1090,6 @@ def _coordinated(
     schedule: BatterySchedule,
     options: dict,
     fault_list: list[Fault],
-    clear: Callable[[str, np.ndarray, np.ndarray, np.ndarray], Clearing],
     on_market: Callable[[str], None] | None,
     max_iterations: int,
     tolerance: float,
@@ -1139,8 +1115,15 @@ def _coordinated(
             from peergrid.simulate.faults import apply_faults
 
             sched, true_net, net = apply_faults(community, sched, fault_list)
-            clearing = clear(n, net, *demand_supply(net))
-            outcome = _fault_outcome(community, fault_list, true_net, net, clear)(n)
+
+            def clear_own(name: str, x: np.ndarray, d: np.ndarray, g: np.ndarray, s=sched) -> Clearing:
+                if is_order_market(name):  # this market's own battery plan sets the agents' reservation prices
+                    return clear_net(x, community.retail, community.feed_in, name, **options, batteries=s,
+                                     round_slots=max(1, round(24.0 / community.dt)))  # fmt: skip
+                return MECHANISMS[name](d, g, community.retail, community.feed_in)
+
+            clearing = clear_own(n, net, *demand_supply(net))
+            outcome = _fault_outcome(community, fault_list, true_net, net, clear_own)(n)
         results[n] = Result(
             community, n, control_name, sched, net, clearing, None, outcome,  # type: ignore[arg-type]
             coordination=it.info, forecast=forecast,

@@ -903,16 +903,13 @@ def recorded_scenario(sc: Scenario, community: Community, markets: list[str] | N
     run = d["simulation"]["markets"] + ([d["simulation"]["market"]] if d["simulation"].get("market") else [])
     if "market" not in sc.model_fields_set and not any(is_order_market(m) for m in run):
         d.pop("market")
-<<<<<<< HEAD
+    elif sc.market.bidding != "zip":
+        for key in _ZIP_KEYS:
+            d["market"].pop(key, None)
     if sc.simulation.coordination == "none":  # price-blind: the loop's keys only when the user wrote them
         for key in ("coordination", "max_iterations", "tolerance"):
             if key not in sc.simulation.model_fields_set:
                 d["simulation"].pop(key)
-=======
-    elif sc.market.bidding != "zip":
-        for key in _ZIP_KEYS:
-            d["market"].pop(key, None)
->>>>>>> main
     if sc.simulation.forecaster == "perfect":
         d.pop("forecast")
         if "forecaster" not in sc.simulation.model_fields_set:
