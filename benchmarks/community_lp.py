@@ -9,6 +9,11 @@
    every 30 min (17,520 re-plans), persistence forecast, community mode, warm-started
    re-solves; plus the perfect-foresight LP (one-day windows with one-day look-ahead)
    and the optimality gap.
+4. Individual-mode LP (every home's battery against its own net, the controller ``lp``)
+   for 1,000 households x 14 days at 15 min, one-day windows with a one-day look-ahead:
+   the exact price-taker DP (:mod:`peergrid.control.pricetaker`, numba) against HiGHS on
+   the same input in the same run (seconds, bills, relative difference); then the DP
+   alone for a year of the same community with a daily horizon.
 
 Prints progress on stderr and, as its last stdout line, one JSON object with at least
 {"households", "steps", "seconds", "build_seconds", "linopy_or_pyomo_build_seconds",
@@ -16,6 +21,7 @@ Prints progress on stderr and, as its last stdout line, one JSON object with at 
 its "mpc_100x1y_seconds" is then the time of that small MPC.
 
 Run:  python benchmarks/community_lp.py [--quick] [--households N] [--mpc-households N] [--mpc-days D]
+      [--dp-days D] [--dp-year-days D]
 """
 
 from __future__ import annotations
@@ -81,10 +87,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--mpc-days", type=int, default=365, help="days of 30-min MPC")
     parser.add_argument("--mpc-mode", default="community", choices=["community", "individual"])
     parser.add_argument("--no-linopy", action="store_true", help="skip the linopy comparison")
+    parser.add_argument("--dp-days", type=int, default=14, help="days of the DP-vs-HiGHS individual LP")
+    parser.add_argument("--dp-year-days", type=int, default=365, help="days of the DP-only run")
     parser.add_argument("--quick", action="store_true", help="tiny sizes for the test suite")
     args = parser.parse_args(argv)
     if args.quick:
         args.households, args.steps, args.mpc_households, args.mpc_days = 40, 96, 10, 2
+        args.dp_days, args.dp_year_days = 2, 7
 
     from peergrid.control import battery_fleet
     from peergrid.control.lp import lp_schedule
@@ -201,8 +210,57 @@ def main(argv: list[str] | None = None) -> dict:
             "highspy_version": _version("highspy"),
         }
     )
+
+    # ---- 4. individual LP: exact price-taker DP vs HiGHS ------------------------------------------
+    figures.update(dp_versus_highs(args.households, args.dp_days, args.dp_year_days))
     print(json.dumps(figures))
     return figures
+
+
+def dp_versus_highs(households: int, days: int, year_days: int) -> dict:
+    """Controller ``lp`` (individual mode) by the exact DP and by HiGHS on the same community."""
+    from peergrid.control import battery_fleet
+    from peergrid.control.lp import lp_schedule
+    from peergrid.data import synthetic_community
+
+    com = synthetic_community(
+        households, start="2022-07-01", periods=96 * days, freq="15min", pv_share=0.5, battery_share=0.3, seed=1
+    )
+    owners, _ = battery_fleet(com)
+    lp_schedule(com.select(participants=slice(0, 10), steps=slice(0, 8)), method="dp")  # JIT (cached) warm-up
+    t0 = time.perf_counter()
+    dp = lp_schedule(com, window=96, lookahead=96, method="dp")
+    dp_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    hi = lp_schedule(com, window=96, lookahead=96, method="highs")
+    hi_s = time.perf_counter() - t0
+    rel = abs(dp.cost - hi.cost) / abs(hi.cost) if hi.cost else abs(dp.cost - hi.cost)
+    log(
+        f"individual LP {households} x {96 * days} ({owners.size} batteries, one-day windows + one-day look-ahead): "
+        f"DP {dp_s:.3f} s, HiGHS {hi_s:.2f} s ({hi_s / dp_s:.0f}x); bills {dp.cost:.4f} / {hi.cost:.4f} "
+        f"(relative difference {rel:.2e})"
+    )
+    year = synthetic_community(
+        households, start="2022-01-01", periods=96 * year_days, freq="15min", pv_share=0.5, battery_share=0.3, seed=1
+    )
+    t0 = time.perf_counter()
+    dy = lp_schedule(year, window=96, lookahead=0, method="dp")
+    year_s = time.perf_counter() - t0
+    log(f"individual LP by DP, {households} x {96 * year_days} steps, daily horizon: {year_s:.2f} s")
+    return {
+        "dp_households": households,
+        "dp_batteries": int(owners.size),
+        "dp_steps": 96 * days,
+        "dp_seconds": round(dp_s, 4),
+        "dp_highs_seconds": round(hi_s, 3),
+        "dp_speedup": round(hi_s / dp_s, 1),
+        "dp_cost": round(dp.cost, 6),
+        "dp_highs_cost": round(hi.cost, 6),
+        "dp_cost_relative_difference": rel,
+        "dp_year_steps": 96 * year_days,
+        "dp_year_seconds": round(year_s, 3),
+        "dp_year_windows": dy.windows,
+    }
 
 
 def _progress(total: int):

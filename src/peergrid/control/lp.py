@@ -193,7 +193,28 @@ def grid_cost(
     if mode == "community":
         x = net.sum(axis=1)
         return float(lb @ np.maximum(x, 0.0) - ls @ np.maximum(-x, 0.0))
-    return float(lb @ np.maximum(net, 0.0).sum(axis=1) - ls @ np.maximum(-net, 0.0).sum(axis=1))
+    return _row_block_bill(net, None, lb, ls)
+
+
+def _row_block_bill(load: np.ndarray, generation: np.ndarray | None, retail: np.ndarray, feed_in: np.ndarray) -> float:
+    """Σ of every participant's own grid bill of ``load − generation`` (``(T, N)``), in row blocks.
+
+    Uses λb·x⁺ − λs·x⁻ = (λb − λs)·x⁺ + λs·x, so a block needs one temporary;
+    ``generation=None`` bills ``load`` itself (a net series).
+    """
+    T, N = load.shape
+    pos = np.empty(T)
+    tot = np.empty(T)
+    step = max(1, (1 << 20) // max(N, 1))
+    for start in range(0, T, step):
+        rows = slice(start, start + step)
+        x = load[rows] - generation[rows] if generation is not None else np.array(load[rows])
+        tot[rows] = x.sum(axis=1)
+        np.maximum(x, 0.0, out=x)
+        pos[rows] = x.sum(axis=1)
+    lb = np.broadcast_to(np.asarray(retail, dtype=np.float64), (T,))
+    ls = np.broadcast_to(np.asarray(feed_in, dtype=np.float64), (T,))
+    return float((lb - ls) @ pos + ls @ tot)
 
 
 def _end_energy(fleet: BatteryFleet, end_soc: EndSoc, ids: np.ndarray | None = None) -> np.ndarray:
@@ -802,7 +823,9 @@ class DispatchResult:
     windows : int
         Number of LPs solved (1 = a single LP over the whole horizon).
     build_seconds, solve_seconds : float
-        Model build and HiGHS time, s.
+        Model build and solver time, s.
+    method : str
+        ``"dp"`` (exact price-taker dynamic programme) or ``"highs"`` (the LP).
     """
 
     charge: np.ndarray
@@ -812,6 +835,30 @@ class DispatchResult:
     windows: int
     build_seconds: float
     solve_seconds: float
+    method: str = "highs"
+
+
+#: Solution methods of :func:`optimal_dispatch`.
+METHODS = ("auto", "dp", "highs")
+
+
+def _check_method(
+    method: str, mode: str, retail: np.ndarray, feed_in: np.ndarray, options: dict[str, object] | None = None
+) -> str:
+    """Resolve ``method`` to ``"dp"`` or ``"highs"`` (see :func:`optimal_dispatch`)."""
+    from peergrid.control.pricetaker import price_taker_applicable
+
+    key = str(method).strip().lower()
+    if key not in METHODS:
+        raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    exact = mode == "individual" and price_taker_applicable(retail, feed_in)
+    if key == "auto":
+        return "dp" if exact and not options else "highs"
+    if key == "dp" and not exact:
+        raise ConfigError(
+            "method 'dp' is exact only in individual mode with 0 <= feed-in <= retail in every step; use 'highs'"
+        )
+    return key
 
 
 def _resolve_window(window: int | str | None, T: int, M: int, K: int, steps_per_day: int) -> int | None:
@@ -843,6 +890,7 @@ def optimal_dispatch(
     options: dict[str, object] | None = None,
     ids: np.ndarray | None = None,
     progress: Callable[[int], None] | None = None,
+    method: str = "auto",
 ) -> DispatchResult:
     """Cost-optimal battery dispatch against the grid (pure function on arrays).
 
@@ -877,6 +925,12 @@ def optimal_dispatch(
         Battery names for error messages.
     progress : callable, optional
         Called with the number of steps done.
+    method : {"auto", "dp", "highs"}
+        ``"dp"``: the exact price-taker dynamic programme of
+        :mod:`peergrid.control.pricetaker` (``"individual"`` mode with 0 ≤ λs ≤ λb
+        only; same objective as the LP, about 100–1000× faster); ``"highs"``: the
+        LP on HiGHS; ``"auto"`` (default): ``"dp"`` where it is exact, else HiGHS
+        (community mode, negative feed-in prices) or when HiGHS ``options`` are given.
 
     Returns
     -------
@@ -888,6 +942,8 @@ def optimal_dispatch(
         Shapes disagree, NaN in the data, λs > λb.
     ModelError
         Bad battery parameters or an unreachable end SOC.
+    ConfigError
+        Unknown method, or ``"dp"`` where it is not exact.
     """
     net = np.asarray(net, dtype=np.float64)
     if net.ndim != 2:
@@ -911,12 +967,13 @@ def optimal_dispatch(
     if not (math.isfinite(dt) and dt > 0):
         raise DataError(f"step length must be > 0 h, got {dt}")
     mode = _check_mode(mode)
+    method = _check_method(method, mode, lb, ls, options)
     e_end = _end_energy(fleet, end_soc, ids)
     _check_reachable(fleet, e_end, T, dt, ids)
     M = fleet.size
     if M == 0:
         z = np.zeros((T, 0))
-        return DispatchResult(z, z.copy(), z.copy(), grid_cost(net, lb, ls, mode), 0, 0.0, 0.0)
+        return DispatchResult(z, z.copy(), z.copy(), grid_cost(net, lb, ls, mode), 0, 0.0, 0.0, method)
     tie = _default_tie_break(lb) if tie_break is None else float(tie_break)
     _, k = group_codes(N, owners, mode)
     steps_per_day = max(round(24.0 / dt), 1)
@@ -928,6 +985,21 @@ def optimal_dispatch(
         if la < 0:
             raise ConfigError(f"lookahead must be >= 0 steps, got {lookahead}")
         horizon, every = w + la, w
+    if method == "dp":
+        from peergrid.control.pricetaker import exact_price_taker
+
+        t0 = time.perf_counter()
+        charge, discharge, energy, windows = exact_price_taker(
+            net[:, owners], fleet, lb, ls, dt, horizon=horizon, every=every, e_end=e_end, tie_break=tie
+        )
+        seconds = time.perf_counter() - t0
+        if progress is not None:
+            progress(T)
+        own = net[:, owners]
+        cost = grid_cost(own + (charge - discharge), lb, ls)
+        if owners.size < N or np.any(owners != np.arange(N)):
+            cost += grid_cost(net, lb, ls) - grid_cost(own, lb, ls)
+        return DispatchResult(charge, discharge, energy, cost, windows, 0.0, seconds, "dp")
     charge, discharge, energy, stats = rolling_dispatch(
         net,
         owners,
@@ -953,6 +1025,7 @@ def optimal_dispatch(
         stats.replans,
         stats.build_seconds,
         stats.solve_seconds,
+        "highs",
     )
 
 
@@ -971,7 +1044,9 @@ class LPSchedule(BatterySchedule):
     windows : int
         LPs solved (1 = single LP over the horizon).
     build_seconds, solve_seconds : float
-        Model build and HiGHS time, s.
+        Model build and solver time, s.
+    method : str
+        ``"dp"`` (exact price-taker dynamic programme) or ``"highs"``.
     """
 
     cost: float = float("nan")
@@ -979,6 +1054,7 @@ class LPSchedule(BatterySchedule):
     windows: int = 1
     build_seconds: float = 0.0
     solve_seconds: float = 0.0
+    method: str = "highs"
 
 
 def lp_schedule(
@@ -991,8 +1067,9 @@ def lp_schedule(
     lookahead: int | None = None,
     tie_break: float | None = None,
     options: dict[str, object] | None = None,
+    method: str = "auto",
 ) -> LPSchedule:
-    """Cost-optimal battery schedule of a community (HiGHS LP).
+    """Cost-optimal battery schedule of a community (exact DP or HiGHS LP).
 
     Parameters
     ----------
@@ -1002,8 +1079,9 @@ def lp_schedule(
     mode : {"individual", "community"}
         Every participant against the grid alone (default), or joint dispatch with
         internal sharing (bill at the PCC).
-    end_soc, window, lookahead, tie_break, options
-        See :func:`optimal_dispatch`.
+    end_soc, window, lookahead, tie_break, options, method
+        See :func:`optimal_dispatch` (``method="auto"``: the exact price-taker DP in
+        individual mode, HiGHS in community mode).
 
     Returns
     -------
@@ -1020,6 +1098,42 @@ def lp_schedule(
     from peergrid.control import battery_fleet  # late import: peergrid.control imports this module
 
     owners, fleet = battery_fleet(community)
+    mode = _check_mode(mode)
+    if _check_method(method, mode, community.retail, community.feed_in, options) == "dp":
+        # individual mode separates by member: dispatch the owners' columns only and add the
+        # (schedule-independent) bills of the members without a battery, with no (T, N) temporaries
+        own = community.load[:, owners] - community.generation[:, owners]
+        res = optimal_dispatch(
+            own,
+            np.arange(owners.size),
+            fleet,
+            community.retail,
+            community.feed_in,
+            community.dt,
+            mode=mode,
+            end_soc=end_soc,
+            window=window,
+            lookahead=lookahead,
+            tie_break=tie_break,
+            ids=community.ids[owners],
+            progress=progress,
+            method="dp",
+        )
+        others = _row_block_bill(community.load, community.generation, community.retail, community.feed_in)
+        others -= grid_cost(own, community.retail, community.feed_in)
+        return LPSchedule(
+            owners,
+            res.charge,
+            res.discharge,
+            res.energy,
+            fleet.capacity,
+            cost=res.cost + others,
+            mode=mode,
+            windows=res.windows,
+            build_seconds=res.build_seconds,
+            solve_seconds=res.solve_seconds,
+            method=res.method,
+        )
     res = optimal_dispatch(
         community.net,
         owners,
@@ -1035,6 +1149,7 @@ def lp_schedule(
         options=options,
         ids=community.ids[owners],
         progress=progress,
+        method=method,
     )
     return LPSchedule(
         owners,
@@ -1047,6 +1162,7 @@ def lp_schedule(
         windows=res.windows,
         build_seconds=res.build_seconds,
         solve_seconds=res.solve_seconds,
+        method=res.method,
     )
 
 
@@ -1054,7 +1170,9 @@ def lp_individual(community: Community, progress: Callable[[int], None] | None =
     """Every participant's battery scheduled optimally against the grid alone.
 
     Controller ``"lp"``: see :func:`lp_schedule` with ``mode="individual"``,
-    ``end_soc="initial"``, automatic windows.
+    ``end_soc="initial"``, automatic windows. Solved by the exact price-taker DP
+    (:mod:`peergrid.control.pricetaker`) when 0 ≤ λs ≤ λb, else by HiGHS. Price
+    responsive: the schedule follows ``community.retail``/``community.feed_in``.
     """
     return lp_schedule(community, progress, mode="individual")
 

@@ -1,0 +1,387 @@
+"""Exact price-taker battery dispatch by dynamic programming (numba).
+
+In ``"individual"`` mode the battery LP of :mod:`peergrid.control.lp` separates into
+one small problem per battery: its owner's net energy :math:`r_t` (kWh, + import)
+meets the grid at linear prices, import at :math:`\\lambda^b_t`, export at
+:math:`\\lambda^s_t`. Written in the stored-energy change :math:`\\Delta_t = e_t - e_{t-1}`
+(bus-side charge :math:`c = \\Delta/\\eta_c` when :math:`\\Delta \\ge 0`, discharge
+:math:`d = -\\eta_d \\Delta` when :math:`\\Delta < 0`), the cost of a step is
+
+.. math::
+
+    g_t(\\Delta) = \\lambda^b_t\\, x^+ - \\lambda^s_t\\, x^- + \\varepsilon\\,(c + d),
+    \\qquad x = r_t + c - d,
+
+a convex piecewise-linear function of :math:`\\Delta \\in [-P\\Delta t/\\eta_d,\\ \\eta_c P \\Delta t]`
+with at most three pieces (kinks at :math:`\\Delta = 0` and where :math:`x` changes sign) —
+convex because :math:`0 \\le \\lambda^s_t \\le \\lambda^b_t` and :math:`\\eta_c \\eta_d \\le 1`.
+The problem is :math:`\\min \\sum_t g_t(e_t - e_{t-1})` over a chain of energy bounds
+:math:`e^{min} \\le e_t \\le e^{max}`, :math:`e_{T-1} \\ge e^{end}`.
+
+The value function :math:`V_t(e) = \\min_{e'} g_t(e' - e) + V_{t+1}(e')` is convex
+piecewise linear; it is stored as its sorted slope sequence (slope, length) on an
+interval. One backward step is an infimal convolution — merging the three slopes of
+:math:`g_t` (mirrored) into the sorted sequence, O(n) — followed by clipping the domain
+to :math:`[e^{min}, e^{max}]`. For the forward pass only three numbers per step are kept:
+for each piece j of :math:`g_t` with slope :math:`\\sigma_j`, the point
+:math:`y_j = \\arg\\min_{e'} V_{t+1}(e') + \\sigma_j e'`. The optimal change from content
+:math:`e` is then :math:`\\Delta^* = k_0 + \\sum_j \\mathrm{clip}(y_j - e - k_{j-1},\\ 0,\\ k_j - k_{j-1})`
+with :math:`k_j` the kinks of :math:`g_t`. The result is an exact optimum of the LP
+(same objective as HiGHS up to round-off; tied optima may differ in the schedule).
+
+The throughput cost ε (the LP's tie-break) is part of :math:`g_t`, so the kernel
+optimises the same objective as :func:`peergrid.control.lp.optimal_dispatch`. Windows
+follow :func:`peergrid.control.lp.rolling_dispatch` with perfect foresight: plan
+``horizon`` steps, keep the first ``every``, each plan ending with at least the
+reference content clipped to what can be reached.
+
+Exactness needs :math:`0 \\le \\lambda^s_t \\le \\lambda^b_t` in every step. With a negative
+feed-in price the LP may burn energy through simultaneous charge and discharge (the
+step cost is then not convex in Δ); :func:`peergrid.control.lp.optimal_dispatch` falls
+back to HiGHS in that case.
+
+References
+----------
+.. [1] O. O. Tooki, O. M. Popoola, J. D. Pam (2025), eqs. 4–5 (state of charge with efficiencies).
+.. [2] D. P. Bertsekas, *Dynamic Programming and Optimal Control*, vol. 1, ch. 4
+   (convex value functions of inventory problems; base-stock policies).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from peergrid.assets.battery import BatteryFleet
+from peergrid.core.errors import ConfigError
+
+__all__ = ["exact_price_taker", "price_taker_applicable"]
+
+try:  # numba is a core dependency; the pure-Python fallback only keeps imports working without it
+    from numba import njit, prange
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover
+    HAVE_NUMBA = False
+
+    def njit(*args, **kwargs):  # type: ignore[no-redef]
+        def wrap(f):
+            return f
+
+        return wrap if not args or not callable(args[0]) else args[0]
+
+    prange = range  # type: ignore[assignment]
+
+
+@njit(cache=True, nogil=True)
+def _pieces(r, lb, ls, cmax, dmax, eta_c, eta_d, eps, k, s):
+    """Kinks ``k[0..n]`` and slopes ``s[0..n-1]`` of the step cost g(Δ), ascending; returns n (≤ 3)."""
+    n = 0
+    k[0] = -dmax
+    sd_lo = eta_d * (ls - eps)  # discharging into export
+    sd_hi = eta_d * (lb - eps)  # discharging into own import
+    sc_lo = (ls + eps) / eta_c  # charging from own export
+    sc_hi = (lb + eps) / eta_c  # charging from the grid
+    # discharge side, Δ in [-dmax, 0]
+    if dmax > 0.0:
+        if r > 0.0:
+            cross = -r / eta_d
+            if cross > -dmax:
+                s[n] = sd_lo
+                k[n + 1] = cross
+                n += 1
+            s[n] = sd_hi
+            k[n + 1] = 0.0
+            n += 1
+        else:
+            s[n] = sd_lo
+            k[n + 1] = 0.0
+            n += 1
+    else:
+        k[0] = 0.0
+    # charge side, Δ in [0, cmax]
+    if cmax > 0.0:
+        if r < 0.0:
+            cross = -r * eta_c
+            if cross < cmax:
+                s[n] = sc_lo
+                k[n + 1] = cross
+                n += 1
+                s[n] = sc_hi
+            else:
+                s[n] = sc_lo
+            k[n + 1] = cmax
+            n += 1
+        else:
+            s[n] = sc_hi
+            k[n + 1] = cmax
+            n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def _battery(
+    r, lb, ls, e0, e_end, emin, emax, cmax, dmax, eta_c, eta_d, eps, horizon, every, charge, discharge, energy
+):
+    """Windowed exact dispatch of one battery; writes its (T,) charge/discharge/energy columns.
+
+    Returns the largest number of slope segments seen (a work measure).
+    """
+    T = r.shape[0]
+    cap = 3 * horizon + 8
+    sl_a = np.empty(cap)
+    ln_a = np.empty(cap)
+    sl_b = np.empty(cap)
+    ln_b = np.empty(cap)
+    ys = np.empty((horizon, 3))
+    kk = np.empty((horizon, 4))
+    ns = np.empty(horizon, dtype=np.int64)
+    k = np.empty(4)
+    s = np.empty(3)
+    hs = np.empty(3)
+    hl = np.empty(3)
+    e = e0
+    widest = 0
+    t = 0
+    while t < T:
+        steps = min(horizon, T - t)
+        target = min(e_end, e + cmax * steps * (1.0 - 1e-9))
+        target = min(max(target, emin), emax)
+        # terminal value function: 0 on [target, emax]
+        left = target
+        n_seg = 0
+        off = 0
+        if emax - target > 0.0:
+            sl_a[0] = 0.0
+            ln_a[0] = emax - target
+            n_seg = 1
+        src_sl, src_ln, dst_sl, dst_ln = sl_a, ln_a, sl_b, ln_b
+        for tau in range(steps - 1, -1, -1):
+            j = t + tau
+            n = _pieces(r[j], lb[j], ls[j], cmax, dmax, eta_c, eta_d, eps, k, s)
+            ns[tau] = n
+            for q in range(n + 1):
+                kk[tau, q] = k[q]
+            # y_q: argmin over the current domain of V(e') + s_q e' (left end of ties); the
+            # thresholds -s_q fall with q, so one pass over the segments serves all pieces
+            y = left
+            i = off
+            for q in range(n - 1, -1, -1):
+                while i < off + n_seg and src_sl[i] < -s[q]:
+                    y += src_ln[i]
+                    i += 1
+                ys[tau, q] = y
+            # infimal convolution with h(u) = g(-u): slopes -s reversed, lengths of the pieces
+            for q in range(n):
+                hs[q] = -s[n - 1 - q]
+                hl[q] = k[n - q] - k[n - 1 - q]
+            i = off
+            q = 0
+            m = 0
+            end = off + n_seg
+            while i < end or q < n:
+                if q >= n or (i < end and src_sl[i] <= hs[q]):
+                    sv = src_sl[i]
+                    lv = src_ln[i]
+                    i += 1
+                else:
+                    sv = hs[q]
+                    lv = hl[q]
+                    q += 1
+                if lv <= 0.0:
+                    continue
+                if m > 0 and dst_sl[m - 1] == sv:
+                    dst_ln[m - 1] += lv
+                else:
+                    dst_sl[m] = sv
+                    dst_ln[m] = lv
+                    m += 1
+            left = left - (k[n] if n > 0 else 0.0)  # the domain moves left by cmax (charging)
+            # clip to [emin, emax]: drop length from both ends, keep dst[start:stop]
+            start = 0
+            if left < emin:
+                cut = emin - left
+                while start < m and dst_ln[start] <= cut:
+                    cut -= dst_ln[start]
+                    start += 1
+                if start < m:
+                    dst_ln[start] -= cut
+                left = emin
+            total = 0.0
+            stop = start
+            room = emax - left
+            while stop < m:
+                if total + dst_ln[stop] >= room:
+                    dst_ln[stop] = room - total
+                    if dst_ln[stop] > 0.0:
+                        stop += 1
+                    break
+                total += dst_ln[stop]
+                stop += 1
+            off = start
+            n_seg = stop - start
+            if n_seg > widest:
+                widest = n_seg
+            src_sl, src_ln, dst_sl, dst_ln = dst_sl, dst_ln, src_sl, src_ln
+        # forward pass over the kept steps
+        keep = min(every, steps)
+        for tau in range(keep):
+            n = ns[tau]
+            delta = kk[tau, 0]
+            for q in range(n):
+                lo = kk[tau, q]
+                hi = kk[tau, q + 1]
+                a = ys[tau, q] - e
+                if a > hi:
+                    a = hi
+                if a > lo:
+                    delta += a - lo
+            e_new = e + delta
+            if e_new < emin:
+                e_new = emin
+            elif e_new > emax:
+                e_new = emax
+            delta = e_new - e
+            j = t + tau
+            if delta > 0.0:
+                charge[j] = delta / eta_c
+                discharge[j] = 0.0
+            else:
+                charge[j] = 0.0
+                discharge[j] = -delta * eta_d
+            energy[j] = e_new
+            e = e_new
+        t += keep
+    return widest
+
+
+@njit(cache=True, parallel=True)
+def _fleet(
+    net, lb, ls, e0, e_end, emin, emax, cmax, dmax, eta_c, eta_d, eps, horizon, every, charge, discharge, energy
+):
+    M = net.shape[1]
+    widest = np.zeros(M, dtype=np.int64)
+    for m in prange(M):
+        c = np.zeros(net.shape[0])
+        d = np.zeros(net.shape[0])
+        en = np.zeros(net.shape[0])
+        widest[m] = _battery(
+            np.ascontiguousarray(net[:, m]),
+            lb,
+            ls,
+            e0[m],
+            e_end[m],
+            emin[m],
+            emax[m],
+            cmax[m],
+            dmax[m],
+            eta_c[m],
+            eta_d[m],
+            eps,
+            horizon,
+            every,
+            c,
+            d,
+            en,
+        )
+        charge[:, m] = c
+        discharge[:, m] = d
+        energy[:, m] = en
+    return widest
+
+
+def price_taker_applicable(retail: np.ndarray, feed_in: np.ndarray) -> bool:
+    """Whether :func:`exact_price_taker` is exact for these prices (0 ≤ λs ≤ λb in every step)."""
+    retail = np.asarray(retail, dtype=np.float64)
+    feed_in = np.asarray(feed_in, dtype=np.float64)
+    return bool(HAVE_NUMBA and np.all(feed_in >= 0.0) and np.all(feed_in <= retail))
+
+
+def exact_price_taker(
+    net: np.ndarray,
+    fleet: BatteryFleet,
+    retail: np.ndarray,
+    feed_in: np.ndarray,
+    dt: float,
+    *,
+    horizon: int,
+    every: int,
+    e_end: np.ndarray,
+    tie_break: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Exact optimal dispatch of M batteries, each against its owner's net at grid prices.
+
+    Parameters
+    ----------
+    net : numpy.ndarray
+        ``(T, M)`` net energy of each battery's owner before storage, kWh (+ import).
+    fleet : BatteryFleet
+        The M batteries.
+    retail, feed_in : numpy.ndarray
+        λb and λs per step (length T), currency/kWh, with 0 ≤ λs ≤ λb.
+    dt : float
+        Step length, h.
+    horizon : int
+        Steps of every plan (``T`` for one plan over the run).
+    every : int
+        Steps kept from every plan before the next one starts (``horizon`` = no overlap).
+    e_end : numpy.ndarray
+        Stored energy required after the last step of the run, kWh (length M); every
+        plan asks for it, clipped to what can be reached from its start.
+    tie_break : float
+        Throughput cost ε, currency per kWh charged or discharged.
+
+    Returns
+    -------
+    charge, discharge, energy : numpy.ndarray
+        ``(T, M)`` bus-side charge and discharge (kWh per step) and stored energy at the
+        end of each step (kWh).
+    windows : int
+        Plans solved per battery.
+
+    Raises
+    ------
+    ConfigError
+        Prices outside 0 ≤ λs ≤ λb (use HiGHS), bad horizon/interval.
+    """
+    net = np.asarray(net, dtype=np.float64)
+    T, M = net.shape
+    lb = np.ascontiguousarray(np.broadcast_to(np.asarray(retail, dtype=np.float64), (T,)))
+    ls = np.ascontiguousarray(np.broadcast_to(np.asarray(feed_in, dtype=np.float64), (T,)))
+    if not price_taker_applicable(lb, ls):
+        raise ConfigError("the exact price-taker dispatch needs 0 <= feed-in <= retail in every step (use HiGHS)")
+    horizon, every = int(horizon), int(every)
+    if horizon < 1 or not 1 <= every:
+        raise ConfigError(f"horizon and re-plan interval must be >= 1 step, got {horizon}, {every}")
+    horizon = min(horizon, T)
+    every = min(every, horizon)
+    if not (math.isfinite(tie_break) and tie_break >= 0):
+        raise ConfigError(f"tie_break must be a finite number >= 0, got {tie_break}")
+    charge = np.zeros((T, M))
+    discharge = np.zeros((T, M))
+    energy = np.zeros((T, M))
+    if M == 0 or T == 0:
+        return charge, discharge, energy, 0
+    pmax = fleet.power * dt
+    f = np.ascontiguousarray
+    _fleet(
+        f(net),
+        lb,
+        ls,
+        f(fleet.e_init),
+        f(np.asarray(e_end, dtype=np.float64)),
+        f(fleet.e_min),
+        f(fleet.e_max),
+        f(fleet.eff_charge * pmax),
+        f(pmax / fleet.eff_discharge),
+        f(fleet.eff_charge),
+        f(fleet.eff_discharge),
+        float(tie_break),
+        horizon,
+        every,
+        charge,
+        discharge,
+        energy,
+    )
+    return charge, discharge, energy, -(-T // every)
