@@ -49,6 +49,13 @@ from peergrid.control.greedy import BatterySchedule
 from peergrid.core.community import Community
 from peergrid.core.errors import ModelError
 
+try:  # numba is a core dependency
+    from numba import njit
+except ImportError:  # pragma: no cover
+
+    def njit(*args, **kwargs):  # type: ignore[no-redef]
+        return (lambda f: f) if not args or not callable(args[0]) else args[0]
+
 __all__ = [
     "LoadState",
     "PeakParams",
@@ -97,6 +104,12 @@ class PeakParams:
         Most negotiation rounds.
     storage : bool
         Also dispatch batteries to flatten the peak.
+    lookahead_days : int
+        Days beyond the current one the storage agents plan their shaving level over.
+    price_response : bool
+        Read the price signal ``community.retail``: load moves out of dearer steps
+        into cheaper ones within its window, and storage charges from the grid only
+        in steps at or below the day's mean price. Under flat prices it changes nothing.
     """
 
     flexible_share: float | np.ndarray = 0.2
@@ -107,6 +120,8 @@ class PeakParams:
     fill_state: int = LoadState.NORMALLY_LOADED
     rounds: int = 30
     storage: bool = True
+    lookahead_days: int = 1
+    price_response: bool = True
 
     def __post_init__(self) -> None:
         th = np.asarray(self.thresholds, dtype=np.float64)
@@ -123,6 +138,8 @@ class PeakParams:
             raise ModelError(f"fill_state must be under-, lightly or normally loaded (0-2), got {self.fill_state!r}")
         if int(self.rounds) < 0:
             raise ModelError(f"rounds must be >= 0, got {self.rounds!r}")
+        if int(self.lookahead_days) < 0:
+            raise ModelError(f"lookahead_days must be >= 0, got {self.lookahead_days!r}")
 
 
 @dataclass(frozen=True)
@@ -135,11 +152,15 @@ class PeakSchedule(BatterySchedule):
         Reference R per step, kW.
     states_before, states_after : numpy.ndarray of int8
         :class:`LoadState` per step without control and after shifting and storage.
+    shaving_level_kw : numpy.ndarray
+        Level the storage agents planned to hold the community load at, kW (NaN
+        without storage).
     """
 
     reference_kw: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     states_before: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8), repr=False)
     states_after: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8), repr=False)
+    shaving_level_kw: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
 
 
 def classify_load(load_kw: np.ndarray, reference_kw: np.ndarray | float, thresholds: Sequence[float]) -> np.ndarray:
@@ -292,38 +313,143 @@ def _shift_load(community: Community, net_kwh: np.ndarray, ref: np.ndarray, p: P
     return delta
 
 
-def _dispatch_storage(community: Community, net_kwh: np.ndarray, ref: np.ndarray, p: PeakParams) -> BatterySchedule:
+@njit(cache=True, nogil=True)
+def _plan_level(load, floor, cheap, e0, e_min, e_max, p_c, p_d, eta_c, eta_d):
+    """Lowest shaving level θ (kWh per step) the aggregate fleet can hold over a plan horizon.
+
+    Policy simulated: above max(θ, floor_t) discharge the excess; below it charge up to it
+    (from the grid only in ``cheap`` steps, else only from the community's surplus).
+    Bisection on θ; feasibility is monotone in θ.
+    """
+    lo = 0.0
+    hi = 0.0
+    for t in range(load.shape[0]):
+        hi = max(hi, load[t])
+    if hi <= 0.0:
+        return 0.0
+    for _ in range(60):
+        theta = 0.5 * (lo + hi)
+        e = e0
+        ok = True
+        for t in range(load.shape[0]):
+            level = max(theta, floor[t])
+            x = load[t]
+            if x > level:
+                need = x - level
+                e -= need / eta_d
+                if need > p_d * (1.0 + 1e-12) or e < e_min - 1e-9:
+                    ok = False
+                    break
+            else:
+                c = level - x
+                if not cheap[t]:
+                    c = min(c, max(-x, 0.0))
+                c = min(c, p_c, max(e_max - e, 0.0) / eta_c)
+                e += c * eta_c
+        if ok:
+            hi = theta
+        else:
+            lo = theta
+        if hi - lo <= 1e-9 * max(hi, 1.0):
+            break
+    return hi
+
+
+@njit(cache=True, nogil=True)
+def _storage_kernel(
+    load, floor, cheap, day_start, lookahead_days, e0, e_min, e_max, power, eta_c, eta_d, charge, discharge, energy,
+    level_out,
+):
+    """Day-by-day peak shaving of the fleet: plan θ over today + look-ahead, apply today."""
+    T = load.shape[0]
+    M = e0.shape[0]
+    D = day_start.shape[0] - 1
+    e = e0.copy()
+    cap_tot = 0.0
+    ec = 0.0
+    ed = 0.0
+    for m in range(M):
+        cap_tot += e_max[m] - e_min[m] + 1e-12
+    for m in range(M):
+        w = (e_max[m] - e_min[m] + 1e-12) / cap_tot
+        ec += w * eta_c[m]
+        ed += w * eta_d[m]
+    room = np.empty(M)
+    avail = np.empty(M)
+    for d in range(D):
+        a = day_start[d]
+        b = day_start[min(d + 1 + lookahead_days, D)]
+        e_sum = 0.0
+        lo_sum = 0.0
+        hi_sum = 0.0
+        p_sum = 0.0
+        for m in range(M):
+            e_sum += e[m]
+            lo_sum += e_min[m]
+            hi_sum += e_max[m]
+            p_sum += power[m]
+        theta = _plan_level(load[a:b], floor[a:b], cheap[a:b], e_sum, lo_sum, hi_sum, p_sum, p_sum, ec, ed)
+        for t in range(a, day_start[d + 1]):
+            level = max(theta, floor[t])
+            level_out[t] = level
+            x = load[t]
+            r_tot = 0.0
+            a_tot = 0.0
+            for m in range(M):
+                room[m] = min(power[m], max(e_max[m] - e[m], 0.0) / eta_c[m])
+                avail[m] = min(power[m], max(e[m] - e_min[m], 0.0) * eta_d[m])
+                r_tot += room[m]
+                a_tot += avail[m]
+            if x > level and a_tot > 1e-12:
+                f = min(1.0, (x - level) / a_tot)
+                for m in range(M):
+                    discharge[t, m] = avail[m] * f
+            elif x < level and r_tot > 1e-12:
+                gap = level - x
+                if not cheap[t]:
+                    gap = min(gap, max(-x, 0.0))
+                f = min(1.0, gap / r_tot)
+                for m in range(M):
+                    charge[t, m] = room[m] * f
+            for m in range(M):
+                e[m] = min(max(e[m] + eta_c[m] * charge[t, m] - discharge[t, m] / eta_d[m], e_min[m]), e_max[m])
+                energy[t, m] = e[m]
+
+
+def _cheap_steps(price: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Steps whose price is at most the mean price of their (local) day (all steps under flat prices)."""
+    mean = (np.bincount(day, weights=price) / np.bincount(day))[day]
+    return price <= mean + 1e-12
+
+
+def _dispatch_storage(
+    community: Community, net_kwh: np.ndarray, ref: np.ndarray, p: PeakParams
+) -> tuple[BatterySchedule, np.ndarray]:
+    """Peak-shaving storage agents (see :func:`peak_agents`); returns the schedule and the level, kWh per step."""
     from peergrid.control import battery_fleet  # lazy: peergrid.control imports this module
 
     owners, fleet = battery_fleet(community)
     T = community.T
     if owners.size == 0:
-        return BatterySchedule.empty(T)
+        return BatterySchedule.empty(T), np.full(T, np.nan)
     dt = community.dt
     th = np.asarray(p.thresholds, dtype=np.float64)
-    load = net_kwh.sum(axis=1)
-    hi = th[2] * ref * dt
-    fill = th[1] * ref * dt
+    load = np.ascontiguousarray(net_kwh.sum(axis=1))
+    floor = np.ascontiguousarray(th[1] * ref * dt)  # never discharge into the lightly loaded band
+    day = _day_layout(community)[0]
+    cheap = _cheap_steps(community.retail, day) if p.price_response else np.ones(T, dtype=bool)
+    day_start = np.searchsorted(day, np.arange(int(day.max()) + 2)).astype(np.int64)
     m = owners.size
     charge = np.zeros((T, m))
     discharge = np.zeros((T, m))
     energy = np.zeros((T, m))
-    e = fleet.e_init.copy()
-    step = fleet.power * dt
-    for t in range(T):
-        room = np.minimum(step, np.maximum(fleet.e_max - e, 0.0) / fleet.eff_charge)
-        avail = np.minimum(step, np.maximum(e - fleet.e_min, 0.0) * fleet.eff_discharge)
-        if load[t] > hi[t]:
-            need = load[t] - hi[t]
-            total = avail.sum()
-            discharge[t] = avail * min(1.0, float(ratio(need, total)))
-        elif load[t] < fill[t]:
-            gap = fill[t] - load[t]
-            total = room.sum()
-            charge[t] = room * min(1.0, float(ratio(gap, total)))
-        e = np.clip(e + fleet.eff_charge * charge[t] - discharge[t] / fleet.eff_discharge, fleet.e_min, fleet.e_max)
-        energy[t] = e
-    return BatterySchedule(owners, charge, discharge, energy, fleet.capacity)
+    level = np.zeros(T)
+    f = np.ascontiguousarray
+    _storage_kernel(
+        load, floor, f(cheap), day_start, int(p.lookahead_days), f(fleet.e_init), f(fleet.e_min), f(fleet.e_max),
+        f(fleet.power * dt), f(fleet.eff_charge), f(fleet.eff_discharge), charge, discharge, energy, level,
+    )  # fmt: skip
+    return BatterySchedule(owners, charge, discharge, energy, fleet.capacity), level
 
 
 def peak_agents(
@@ -357,7 +483,10 @@ def peak_agents(
     states_before = classify_load(net.sum(axis=1) / community.dt, ref, p.thresholds)
     delta = _shift_load(community, net, ref, p)
     shifted = net + delta
-    sched = _dispatch_storage(community, shifted, ref, p) if p.storage else _idle(community)
+    if p.storage:
+        sched, level = _dispatch_storage(community, shifted, ref, p)
+    else:
+        sched, level = _idle(community), np.full(community.T, np.nan)
     after = sched.apply(shifted)
     states_after = classify_load(after.sum(axis=1) / community.dt, ref, p.thresholds)
     if progress is not None:
@@ -372,6 +501,7 @@ def peak_agents(
         ref,
         states_before,
         states_after,
+        level / community.dt,
     )
 
 
