@@ -56,6 +56,7 @@ except ImportError:  # pragma: no cover
     def njit(*args, **kwargs):  # type: ignore[no-redef]
         return (lambda f: f) if not args or not callable(args[0]) else args[0]
 
+
 __all__ = [
     "LoadState",
     "PeakParams",
@@ -110,6 +111,9 @@ class PeakParams:
         Read the price signal ``community.retail``: load moves out of dearer steps
         into cheaper ones within its window, and storage charges from the grid only
         in steps at or below the day's mean price. Under flat prices it changes nothing.
+    price_fraction : float
+        Share of its flexible load an agent may move out of a step for a cheaper one
+        (``price_response``), in [0, 1].
     """
 
     flexible_share: float | np.ndarray = 0.2
@@ -122,6 +126,7 @@ class PeakParams:
     storage: bool = True
     lookahead_days: int = 1
     price_response: bool = True
+    price_fraction: float = 0.5
 
     def __post_init__(self) -> None:
         th = np.asarray(self.thresholds, dtype=np.float64)
@@ -132,6 +137,8 @@ class PeakParams:
             raise ModelError(f"flexible_share must lie in [0, 1], got {self.flexible_share!r}")
         if not (np.isfinite(self.window_hours) and self.window_hours > 0):
             raise ModelError(f"window_hours must be > 0 h, got {self.window_hours!r}")
+        if not 0 <= self.price_fraction <= 1:
+            raise ModelError(f"price_fraction must lie in [0, 1], got {self.price_fraction!r}")
         if not 0 <= self.overloaded_fraction <= 1:
             raise ModelError(f"overloaded_fraction must lie in [0, 1], got {self.overloaded_fraction!r}")
         if int(self.fill_state) not in (0, 1, 2):
@@ -272,6 +279,11 @@ def _shift_load(community: Community, net_kwh: np.ndarray, ref: np.ndarray, p: P
     window = (lag <= p.window_hours + 1e-9) & (lag > 0)  # (S, S): source t -> destination s
     delta = np.zeros((T, N))
     shifted = np.zeros(D * S)  # community total of delta per padded step
+    price = _to_days(np.asarray(community.retail, dtype=np.float64), day, pos, D, S)  # (D, S)
+    # price gain of moving a kWh from step t to step s of the same day (> 0: s is cheaper)
+    gain = np.maximum(price[:, :, None] - price[:, None, :], 0.0) * window[None, :, :]
+    gain[gain <= 1e-12 * max(float(np.abs(price).max()), 1.0)] = 0.0
+    use_price = bool(p.price_response and np.any(gain > 0))
     for _ in range(int(p.rounds)):
         load = base + shifted
         state = classify_load(load / dt, r, th)
@@ -281,16 +293,28 @@ def _shift_load(community: Community, net_kwh: np.ndarray, ref: np.ndarray, p: P
         head = np.where(valid, np.maximum(fill - load, 0.0), 0.0)
         # sources: over the normal band, allowed to shift, with headroom within their window
         reach = (np.matmul((head > 1e-12).reshape(D, S).astype(np.float64), window.T) > 0).ravel()
-        src = np.flatnonzero((frac > 0) & (load > hi) & reach)
+        peak_src = (frac > 0) & (load > hi) & reach
+        w = window[None, :, :] * head.reshape(D, 1, S)  # (D, t, s)
+        want = np.zeros(D * S)
+        want[peak_src] = np.maximum(load[peak_src] - hi[peak_src], 0.0)
+        if use_price:
+            # price sources: steps with a cheaper destination with headroom in their window;
+            # agents move up to price_fraction of their flexible load there, weighted by the saving
+            wp = gain * head.reshape(D, 1, S)
+            price_src = valid & ~peak_src & (wp.reshape(D * S, S).sum(axis=1) > 1e-12)
+            frac = np.where(price_src, p.price_fraction, np.where(peak_src, frac, 0.0))
+            w = np.where(price_src.reshape(D, S, 1), wp, w)
+            want[price_src] = np.inf
+            src = np.flatnonzero(peak_src | price_src)
+        else:
+            src = np.flatnonzero(peak_src)
         if src.size == 0:
             break
         rows = tpos[src]
         # what each agent still offers at a source step: its allowed share minus what it already moved
         cap = np.maximum(frac[src, None] * community.load[rows] * share[None, :] + delta[rows], 0.0)
         offer = cap.sum(axis=1)
-        want = np.zeros(D * S)
-        want[src] = np.minimum(np.maximum(load[src] - hi[src], 0.0), offer)
-        w = window[None, :, :] * head.reshape(D, 1, S)  # (D, t, s)
+        want[src] = np.minimum(want[src], offer)
         wn = w * ratio(1.0, w.sum(axis=2))[:, :, None]
         flow = want.reshape(D, S, 1) * wn
         inflow = flow.sum(axis=1)  # (D, s)
@@ -357,11 +381,23 @@ def _plan_level(load, floor, cheap, e0, e_min, e_max, p_c, p_d, eta_c, eta_d):
 
 @njit(cache=True, nogil=True)
 def _storage_kernel(
-    load, floor, cheap, day_start, lookahead_days, e0, e_min, e_max, power, eta_c, eta_d, charge, discharge, energy,
+    load,
+    floor,
+    cheap,
+    day_start,
+    lookahead_days,
+    e0,
+    e_min,
+    e_max,
+    power,
+    eta_c,
+    eta_d,
+    charge,
+    discharge,
+    energy,
     level_out,
 ):
     """Day-by-day peak shaving of the fleet: plan θ over today + look-ahead, apply today."""
-    T = load.shape[0]
     M = e0.shape[0]
     D = day_start.shape[0] - 1
     e = e0.copy()
