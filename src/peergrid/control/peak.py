@@ -20,13 +20,35 @@ shifting rule; peergrid's agents are:
   the most. Agents share each move pro
   rata to what they offer. Rounds repeat (agents re-classify after every round)
   until nothing moves. Every agent's shift is energy-neutral per day.
-* **Storage.** Batteries then discharge in steps still above the normal band and
-  charge in steps below the lightly-loaded band (from surplus or the grid), pro rata
-  to their available energy / room, within power and SOC limits.
+* **Price response.** Lange's cloud EMS "evaluates tariff conditions, and schedules
+  power in order to shift or curtail load during high-price periods". With
+  ``price_response`` (default) and prices that vary within a day, a step with a
+  cheaper step within ``window_hours`` is a source too: agents move up to
+  ``price_fraction`` of their flexible load there, weighted by headroom × saving
+  (destinations still fill at most to ``fill_state``). The price is the signal
+  ``community.retail`` — the grid tariff, or the internal price of a coordinator's
+  price view. Flat prices leave the schedule as without it.
+* **Storage.** The storage agents then agree on a *shaving level* θ for each local
+  day: the lowest level at which the fleet, seen as one battery (summed energy and
+  power, capacity-weighted efficiencies), can hold the community load over that day
+  and the next (``lookahead_days``), discharging what exceeds θ and charging in the
+  valleys up to θ — from the grid only in steps at or below the day's mean price
+  (all steps under flat prices), otherwise only from the community's surplus. θ is
+  found by bisection (feasibility is monotone in θ) and never lies in the lightly
+  loaded band (below ``thresholds[1]`` × R): batteries do not cycle for flat days.
+  The day is then dispatched with the real fleet, pro rata to each battery's
+  available energy / room, within power and SOC limits.
+
+  Until issue 16 the storage agents discharged in every step above the normal band
+  and recharged only below the lightly loaded band; over a year they met the largest
+  peaks with empty batteries and lost to plain greedy batteries on peak import in
+  the shipped ``lange-urban`` (241.1 vs 235.3 kW) and ``tooki-260`` (625.5 vs
+  624.9 kW) scenarios. With the planned level: 173.4 and 579.2 kW.
 
 Days are calendar days in the community's display time zone
-(:attr:`~peergrid.Community.tz`). The loop runs over rounds and, for storage, over
-time; every operation is vectorised over days, steps and participants.
+(:attr:`~peergrid.Community.tz`). Load shifting loops over rounds, every operation
+vectorised over days, steps and participants; the storage agents run in numba
+(bisection per day, then a pass over the steps of the day).
 
 References
 ----------
