@@ -154,3 +154,6 @@ def test_peak_agents_not_worse_than_greedy_on_peak_import(scenario):
     blind = peak_report(com, greedy(com))
     assert peak.peak_kw < blind.peak_kw < peak.peak_kw_none
     assert peak.peak_kw <= 0.95 * blind.peak_kw
+    # a fair comparison: the same batteries and no flexible load (greedy cannot shift load)
+    storage_only = peak_report(com, peak_agents(com, params=PeakParams(flexible_share=0.0)))
+    assert storage_only.peak_kw <= 0.95 * blind.peak_kw
