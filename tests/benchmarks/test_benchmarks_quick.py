@@ -11,6 +11,7 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 SCRIPTS = sorted(p for p in BENCH.glob("*.py") if not p.name.startswith("_"))
 REQUIRED_KEYS = {
     "simulate_year.py": {"households", "steps", "seconds", "peak_rss_mb"},
+    "bidding_agents.py": {"homes", "days", "steps", "seconds", "peak_rss_mb", "results"},
     "clearing.py": {
         "uniform_1e6_s",
         "peergrid_1e4_s",
@@ -28,6 +29,19 @@ REQUIRED_KEYS = {
     "mqtt_ingest.py": {"db", "readings_per_s", "max_lag_s", "dashboard_operator_ms"},
     "attack_review.py": {"db", "attacks", "held", "failed", "requests", "server_errors"},
     "data_check.py": {"meters", "rows", "read_s", "parse_s", "check_wall_s", "peak_rss_mb"},
+    "forecast_year.py": {
+        "households",
+        "steps",
+        "persistence_s",
+        "ridge_s",
+        "fedavg_s",
+        "mae_persistence_kwh",
+        "mae_ridge_kwh",
+        "mae_fedavg_kwh",
+        "imbalance_kwh",
+        "imbalance_cost",
+        "peak_rss_mb",
+    },
 }
 
 

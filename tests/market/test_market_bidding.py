@@ -126,7 +126,7 @@ def test_one_book_one_clearing_call(monkeypatch):
 
 def test_registry_and_errors():
     assert MARKETS == ("baseline", "bs", "mmr", "sdr", "uniform", "pay-as-bid", "mcafee", "bilateral")
-    assert BIDDING == ("truthful", "zero-intelligence")
+    assert BIDDING == ("truthful", "zero-intelligence", "zic", "zip")
     assert check_market(" Pay_As_Bid ") == "pay-as-bid" and is_order_market("McAfee") and not is_order_market("sdr")
     net = np.array([[1.0, -1.0]])
     with pytest.raises(ConfigError, match="unknown market 'vickrey'"):

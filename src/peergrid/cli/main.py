@@ -280,6 +280,14 @@ MarketsOpt = Annotated[
         "default: the scenario's. The baseline is always added.",
     ),
 ]
+BiddingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--bidding",
+        help="Bidding strategy of the order-book markets (truthful, zero-intelligence, zic, zip); "
+        "replaces the scenario's [market] bidding.",
+    ),
+]
 ScenarioArg = Annotated[Path, typer.Argument(metavar="SCENARIO", help="Scenario TOML file.")]
 FormatOpt = Annotated[
     str, typer.Option("--format", metavar="png|svg|pdf", help="File format of the report's figures.")
@@ -387,6 +395,19 @@ def _reseed(sc: Any, seed: int) -> Any:
     return sc.model_copy(update=update)
 
 
+def _with_bidding(sc: Any, bidding: str | None, markets: list[str]) -> Any:
+    """``sc`` with ``[market] bidding`` replaced (``--bidding``); the markets must include an order book."""
+    if bidding is None:
+        return sc
+    from peergrid.market import MARKETS, check_bidding, is_order_market
+
+    name = check_bidding(bidding)
+    if not any(is_order_market(m) for m in markets):
+        books = ", ".join(m for m in MARKETS if is_order_market(m))
+        raise ConfigError(f"--bidding applies to the order-book markets; add one of {books} to --markets")
+    return sc.model_copy(update={"market": sc.market.model_copy(update={"bidding": name})})
+
+
 def _scenario_markets(sc: Any) -> list[str]:
     """The markets a scenario asks for: ``[simulation].market`` if set, else ``markets``; baseline added."""
     from peergrid.market import check_market
@@ -463,6 +484,7 @@ def simulate(
     market: Annotated[str | None, typer.Option("--market", hidden=True, help="Deprecated: use --markets.")] = None,
     quick: QuickOpt = False,
     seed: SeedOpt = None,
+    bidding: BiddingOpt = None,
     figure_format: FormatOpt = "png",
     dpi: DpiOpt = 110,
     as_json: JsonOpt = False,
@@ -478,6 +500,7 @@ def simulate(
         check_output_dir(out)
     sc, community = _load(scenario, seed, as_json)
     names = _scenario_markets(sc) if markets is None else _parse_markets(markets)
+    sc = _with_bidding(sc, bidding, names)
     target = _resolve_out(out, _out_name(sc, scenario), as_json)
     _run_scenario(
         sc, community, names, target, as_json, "peergrid simulate", quick=quick, seed=seed,
@@ -495,6 +518,7 @@ def compare(
     ] = None,
     quick: QuickOpt = False,
     seed: SeedOpt = None,
+    bidding: BiddingOpt = None,
     figure_format: FormatOpt = "png",
     dpi: DpiOpt = 110,
     as_json: JsonOpt = False,
@@ -504,8 +528,10 @@ def compare(
     if out is not None:
         check_output_dir(out)
     sc, community = _load(scenario, seed, as_json)
+    names = names or _scenario_markets(sc)
+    sc = _with_bidding(sc, bidding, names)
     _run_scenario(
-        sc, community, names or _scenario_markets(sc), out, as_json, "peergrid compare", quick=quick, seed=seed,
+        sc, community, names, out, as_json, "peergrid compare", quick=quick, seed=seed,
         scenario_path=scenario, figure_format=figure_format, dpi=dpi,
     )  # fmt: skip
 

@@ -58,8 +58,11 @@ from peergrid.market.bilateral import ORDER_MECHANISMS
 from peergrid.market.orders import MarketResult, OrderBook
 from peergrid.market.sharing import MECHANISMS, Allocation, Clearing, _prepare, demand_supply
 
-#: Bidding strategies of :func:`orders_from_net`.
-BIDDING: tuple[str, ...] = ("truthful", "zero-intelligence")
+#: Bidding strategies of :func:`clear_net` (``"zip"`` learns from clearings, so :func:`orders_from_net` has no ZIP).
+BIDDING: tuple[str, ...] = ("truthful", "zero-intelligence", "zic", "zip")
+
+#: Strategies priced by the bidding agents of :mod:`peergrid.market.agents` (reservation prices with storage).
+AGENT_BIDDING: tuple[str, ...] = ("zic", "zip")
 
 #: Every market the simulator runs: the pool rules, then the order-book mechanisms.
 MARKETS: tuple[str, ...] = (*MECHANISMS, *ORDER_MECHANISMS)
@@ -112,7 +115,12 @@ def check_bidding(bidding: str) -> str:
 
 
 def check_order_options(
-    bidding: str = "truthful", k: float = 0.5, seed: int = 0, fee: float = 0.0
+    bidding: str = "truthful",
+    k: float = 0.5,
+    seed: int = 0,
+    fee: float = 0.0,
+    learning_rate: float = 0.3,
+    momentum: float = 0.05,
 ) -> dict[str, Any]:
     """Validate the options of the order-book markets (see :func:`clear_net`); returns them normalised.
 
@@ -120,8 +128,11 @@ def check_order_options(
     ------
     ConfigError
         Unknown bidding strategy, k outside [0, 1], a non-integer seed, a negative or
-        non-finite fee.
+        non-finite fee, a ZIP learning rate outside (0, 1] or momentum outside [0, 1).
     """
+    from peergrid.market.agents import ZIPParams
+
+    ZIPParams(learning_rate=float(learning_rate), momentum=float(momentum))  # raises ConfigError
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise ConfigError(f"seed must be an integer, got {seed!r}")
     k = float(k)
@@ -130,7 +141,10 @@ def check_order_options(
     fee = float(fee)
     if not (np.isfinite(fee) and fee >= 0):
         raise ConfigError(f"fee must be a finite number >= 0, got {fee}")
-    return {"bidding": check_bidding(bidding), "k": k, "seed": int(seed), "fee": fee}
+    return {
+        "bidding": check_bidding(bidding), "k": k, "seed": int(seed), "fee": fee,
+        "learning_rate": float(learning_rate), "momentum": float(momentum),
+    }  # fmt: skip
 
 
 def orders_from_net(
@@ -151,8 +165,9 @@ def orders_from_net(
         ``(T, N)`` net energy, kWh (+ deficit → bid, − surplus → ask; 0 → no order).
     retail, feed_in : float or array-like
         λb and λs per slot (length T) or one value, currency/kWh, 0 ≤ λs ≤ λb.
-    bidding : {"truthful", "zero-intelligence"}
-        Limit-price rule (module docstring).
+    bidding : {"truthful", "zero-intelligence", "zic"}
+        Limit-price rule (module docstring); ``"zic"`` here uses the tariff-only
+        reservation prices (λb, λs). ``"zip"`` needs the clearings: :func:`clear_net`.
     seed : int, numpy.random.Generator or None
         Seeds the zero-intelligence prices and the arrival order within slots
         (``None``: fresh entropy).
@@ -196,10 +211,16 @@ def orders_from_net(
         if g.size and (g.min() < 0 or g.max() >= G):
             raise DataError(f"group codes must be in [0, {G}), got {int(g.min())}..{int(g.max())}")
         book = replace(book, slot=book.slot * G + g[book.participant].astype(np.int64))
+    if bidding == "zip":
+        raise ConfigError("zip agents learn from the clearings: use clear_net (or peergrid.market.agents.learn)")
     rng = np.random.default_rng(seed)
     if bidding == "zero-intelligence":
         lo, hi = ls[step], lb[step]
         book = book.with_prices(lo + rng.random(len(book)) * (hi - lo))
+    elif bidding == "zic":  # reservation prices from the tariff alone (clear_net adds storage)
+        from peergrid.market.agents import zic_prices
+
+        book = book.with_prices(zic_prices(book, np.where(book.side > 0, lb[step], ls[step]), ls[step], lb[step], rng))
     return book.select(rng.permutation(len(book)))
 
 
@@ -334,8 +355,13 @@ def clear_net(
     k: float = 0.5,
     seed: int = 0,
     fee: float = 0.0,
+    learning_rate: float = 0.3,
+    momentum: float = 0.05,
+    batteries: Any = None,
+    round_slots: int = 96,
+    horizon: int | None = None,
 ) -> OrderClearing:
-    """Clear a horizon of net positions with an order-book mechanism (one book, one call).
+    """Clear a horizon of net positions with an order-book mechanism.
 
     Parameters
     ----------
@@ -345,16 +371,30 @@ def clear_net(
         λb and λs per slot, currency/kWh.
     mechanism : {"uniform", "pay-as-bid", "mcafee", "bilateral"}
         Batch mechanism.
-    bidding : {"truthful", "zero-intelligence"}
-        How orders are priced (module docstring).
+    bidding : {"truthful", "zero-intelligence", "zic", "zip"}
+        How orders are priced (module docstring; the agents ``"zic"`` and ``"zip"`` in
+        :mod:`peergrid.market.agents`).
     k : float
         Price parameter in [0, 1] of ``uniform`` and ``bilateral`` (ignored by the others).
     seed : int
-        Seeds the zero-intelligence prices and the arrival order.
+        Seeds the random prices, the agents' margins and the arrival order.
     fee : float
         Network fee per kWh charged on every pair of the ``bilateral`` market (Tooki
         et al. eqs. 10–11 with one H for all pairs), currency/kWh, ≥ 0 (ignored by the
         others).
+    learning_rate, momentum : float
+        ``"zip"``: β ∈ (0, 1] and γ ∈ [0, 1) of the Widrow–Hoff margin update.
+    batteries : object, optional
+        ``"zic"``/``"zip"``: the planned battery schedule (attributes ``owners`` (M,),
+        ``energy`` (T, M) kWh, ``capacity`` (M,) kWh, e.g. a
+        :class:`~peergrid.control.BatterySchedule`): reservation prices reflect each
+        owner's state of charge (:func:`peergrid.market.agents.reservation_prices`).
+        ``None``: reservation prices λb and λs.
+    round_slots : int
+        ``"zip"``: slots per learning round (default 96, one day of 15-min slots; the
+        simulator passes one day of the community's resolution).
+    horizon : int, optional
+        Look-ahead of the value of stored energy, slots (default ``round_slots``).
 
     Returns
     -------
@@ -373,18 +413,34 @@ def clear_net(
     mech = _key(mechanism)
     if mech not in ORDER_MECHANISMS:
         raise ConfigError(f"unknown order-book mechanism {mechanism!r}; choose from {', '.join(ORDER_MECHANISMS)}")
-    opts = check_order_options(bidding, k, seed, fee)
+    opts = check_order_options(bidding, k, seed, fee, learning_rate, momentum)
     x = np.asarray(net, dtype=np.float64)
     if x.ndim != 2:
         raise DataError(f"net must be a (T, N) array, got shape {x.shape}")
     _, _, lb, ls = _prepare(np.zeros(x.shape[0]), np.zeros(x.shape[0]), retail, feed_in)
-    book = orders_from_net(x, lb, ls, opts["bidding"], opts["seed"])
+    strategy = opts["bidding"]
     kwargs: dict[str, Any] = {"retail": lb, "feed_in": ls}
     used: dict[str, Any] = {"seed": opts["seed"]}
     if mech in _TAKES_K:
         kwargs["k"] = used["k"] = opts["k"]
     if mech == "bilateral":
         kwargs["fees"] = used["fee"] = opts["fee"]
-    result = ORDER_MECHANISMS[mech](book, **kwargs)
-    return OrderClearing.from_result(result, x, lb, ls, opts["bidding"], **used)
+    mechanism_fn = ORDER_MECHANISMS[mech]
+    if strategy not in AGENT_BIDDING:
+        book = orders_from_net(x, lb, ls, strategy, opts["seed"])
+        result = mechanism_fn(book, **kwargs)
+        return OrderClearing.from_result(result, x, lb, ls, strategy, **used)
+    from peergrid.market.agents import ZIPParams, learn, order_reservations
 
+    if isinstance(round_slots, bool) or int(round_slots) < 1:
+        raise ConfigError(f"round_slots must be an integer >= 1, got {round_slots!r}")
+    book = orders_from_net(x, lb, ls, "truthful", opts["seed"])  # arrival order; prices set below
+    limit, lo, hi = order_reservations(book, lb, ls, batteries, int(horizon or round_slots))
+    params = ZIPParams(learning_rate=opts["learning_rate"], momentum=opts["momentum"])  # rule "call"
+    if strategy == "zip":
+        used.update(learning_rate=opts["learning_rate"], momentum=opts["momentum"], round_slots=int(round_slots))
+    result = learn(
+        book, limit, lo, hi, lambda b: mechanism_fn(b, **kwargs), strategy,
+        round_slots=int(round_slots), params=params, seed=np.random.default_rng([opts["seed"], 1997]),
+    )  # fmt: skip
+    return OrderClearing.from_result(result, x, lb, ls, strategy, **used)

@@ -140,7 +140,10 @@ _BIDDING: tuple[str, str] = (
     "alternative, the feed-in tariff λs, so all orders cross and the auctions trade as much as the "
     "pool rules; zero-intelligence: every limit price is drawn uniformly from [λs, λb] (seeded; "
     "budget-constrained zero-intelligence traders, Gode & Sunder 1993), so the books cross only in "
-    "part and unmatched energy goes to the grid.",
+    "part and unmatched energy goes to the grid; zic: the same within each member's reservation "
+    "prices, which reflect its planned battery state (a full battery lets a buyer wait, an empty one "
+    "makes a seller ask more); zip: ZIP traders (Cliff 1997) that start from seeded profit margins and "
+    "learn them day by day toward the observed trade prices (Widrow–Hoff rule with momentum).",
 )
 
 _REFERENCES: tuple[str, ...] = (
@@ -170,6 +173,8 @@ _ORDER_REFERENCES: tuple[str, ...] = (
     "D. K. Gode, S. Sunder, “Allocative efficiency of markets with zero-intelligence traders: market "
     "as a partial substitute for individual rationality”, Journal of Political Economy 101(1), "
     "119–137, 1993 — zero-intelligence bidding.",
+    "D. Cliff, “Minimal-intelligence agents for bargaining behaviors in market-based environments”, "
+    "HP Laboratories Technical Report HPL-97-91, 1997 — ZIP bidding agents.",
 )
 
 

@@ -872,6 +872,8 @@ def simulate(
     k: float = 0.5,
     seed: int = 0,
     fee: float = 0.0,
+    learning_rate: float = 0.3,
+    momentum: float = 0.05,
     forecaster: str = "perfect",
     forecast_options: Mapping[str, object] | None = None,
 ) -> Result:
@@ -891,16 +893,20 @@ def simulate(
         Called with the number of control steps done (for progress bars).
     faults : iterable of Fault, optional
         Controller or meter faults to inject (see :mod:`peergrid.simulate.faults`).
-    bidding : {"truthful", "zero-intelligence"}
+    bidding : {"truthful", "zero-intelligence", "zic", "zip"}
         Order-book markets: how participants price the orders built from their net
         positions (truthful: buyers at λb, sellers at λs; zero-intelligence: uniform
-        random in [λs, λb]).
+        random in [λs, λb]; the agents of :mod:`peergrid.market.agents` — zic:
+        zero-intelligence-constrained within reservation prices that reflect the
+        planned battery state; zip: ZIP traders that learn their margins day by day).
     k : float
         Order-book markets ``uniform`` and ``bilateral``: price k·bid + (1 − k)·ask.
     seed : int
         Order-book markets: seeds zero-intelligence prices and the arrival order.
     fee : float
         ``bilateral``: network fee per kWh on every pair, currency/kWh.
+    learning_rate, momentum : float
+        ``bidding="zip"``: β ∈ (0, 1] and γ ∈ [0, 1) of the ZIP margin update.
     forecaster : {"perfect", "persistence", "ridge", "fedavg"}
         What the members know of their load and generation when they plan and trade
         (:mod:`peergrid.simulate.forecasting`). ``"perfect"``: the data (foresight).
@@ -932,7 +938,8 @@ def simulate(
     name = check_market(market)
     return compare(
         community, markets=(name,), control=control, progress=progress, faults=faults,
-        bidding=bidding, k=k, seed=seed, fee=fee, forecaster=forecaster, forecast_options=forecast_options,
+        bidding=bidding, k=k, seed=seed, fee=fee, learning_rate=learning_rate, momentum=momentum,
+        forecaster=forecaster, forecast_options=forecast_options,
     )[name]  # fmt: skip
 
 
@@ -947,6 +954,8 @@ def compare(
     k: float = 0.5,
     seed: int = 0,
     fee: float = 0.0,
+    learning_rate: float = 0.3,
+    momentum: float = 0.05,
     on_market: Callable[[str], None] | None = None,
     forecaster: str = "perfect",
     forecast_options: Mapping[str, object] | None = None,
@@ -967,7 +976,7 @@ def compare(
         Controller or meter faults to inject (see :mod:`peergrid.simulate.faults`):
         markets clear on the settled readings; each result's ``faults`` holds the
         clearing on the true readings and the imbalance.
-    bidding, k, seed, fee
+    bidding, k, seed, fee, learning_rate, momentum
         Options of the order-book markets (see :func:`simulate`); the pool rules
         ignore them.
     on_market : callable, optional
@@ -984,7 +993,9 @@ def compare(
     names = [check_market(m) for m in markets]
     if not names:
         raise DataError("no markets given")
-    options = check_order_options(bidding=bidding, k=k, seed=seed, fee=fee)  # fail before the control run
+    options = check_order_options(
+        bidding=bidding, k=k, seed=seed, fee=fee, learning_rate=learning_rate, momentum=momentum
+    )  # fail before the control run
     fault_list = list(faults) if faults is not None else []
     from peergrid.simulate.forecasting import plan_view
 
@@ -1002,7 +1013,9 @@ def compare(
 
     def clear(name: str, x: np.ndarray, d: np.ndarray, g: np.ndarray) -> Clearing:
         if is_order_market(name):
-            return clear_net(x, community.retail, community.feed_in, name, **options)
+            # bidding agents: reservation prices from the planned battery state, one learning round per day
+            return clear_net(x, community.retail, community.feed_in, name, **options, batteries=schedule,
+                             round_slots=max(1, round(24.0 / community.dt)))  # fmt: skip
         return MECHANISMS[name](d, g, community.retail, community.feed_in)
 
     fault_outcome = _fault_outcome(community, fault_list, true_net, net, clear) if fault_list else None

@@ -63,6 +63,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 
 import numpy as np
 
@@ -181,6 +182,10 @@ def _persistence(x: np.ndarray, B: int, season_days: int) -> np.ndarray:
     return out
 
 
+#: Days whose lag features are built at once (amortises the 7-day look-back window).
+_BLOCK_DAYS = 8
+
+
 def _day_features(x: np.ndarray, B: int, t0: int, t1: int) -> np.ndarray:
     """Lag features of steps ``t0 … t1−1`` of every series, ``(t1 − t0, S, F)`` (needs t0 ≥ 7·B).
 
@@ -216,8 +221,9 @@ class _Window:
         self._queue: deque[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = deque()
 
     def add(self, X: np.ndarray, y: np.ndarray) -> None:
-        A = np.einsum("tsf,tsg->sfg", X, X)
-        b = np.einsum("tsf,ts->sf", X, y)
+        Xs = X.transpose(1, 0, 2)  # (S, t, F): one batched matrix product per series
+        A = np.matmul(Xs.transpose(0, 2, 1), Xs)
+        b = np.matmul(Xs.transpose(0, 2, 1), y.T[:, :, None])[:, :, 0]
         yy = np.einsum("ts,ts->s", y, y)
         self.A += A
         self.b += b
@@ -236,25 +242,34 @@ class _Window:
         return len(self._queue)
 
 
-def _fedavg_round(
-    w: np.ndarray,
-    v: np.ndarray,
-    win: _Window,
-    clients: np.ndarray,
-    opts: ForecastOptions,
-    lr: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """One FedAvg(M) round: every client runs E gradient steps from ``w``; the server averages."""
-    A = win.A[clients] / win.n
-    b = win.b[clients] / win.n
-    reg = np.full(w.shape[0], opts.alpha)
+def _local_update(win: _Window, clients: np.ndarray, opts: ForecastOptions, lr: float) -> tuple[np.ndarray, np.ndarray]:
+    """Every client's ``local_steps`` gradient steps as one affine map ``w ↦ P_k·w + q_k``.
+
+    A client's gradient step on its ridge loss ‖X_k w − y_k‖²/n + α‖w'‖² is affine in w,
+    w ← M_k w + g_k with M_k = I − lr·(2·X_k'X_k/n + 2α·I') and g_k = 2·lr·X_k'y_k/n, so E steps
+    are P_k = M_k^E and q_k = Σ_{j<E} M_k^j g_k: exactly FedAvg's local training, computed once a
+    day for all clients (``(K, F, F)`` and ``(K, F)``) instead of once per round.
+    """
+    F = win.A.shape[-1]
+    reg = np.full(F, opts.alpha)
     reg[-1] = 0.0
-    wk = np.broadcast_to(w, (clients.size, w.shape[0])).copy()
+    M = np.eye(F) - lr * (2.0 * win.A[clients] / win.n + 2.0 * np.diag(reg))
+    g = 2.0 * lr * win.b[clients] / win.n
+    P = np.broadcast_to(np.eye(F), M.shape).copy()
+    q = np.zeros_like(g)
     for _ in range(opts.local_steps):
-        grad = 2.0 * (np.einsum("kfg,kg->kf", A, wk) - b) + 2.0 * reg * wk
-        wk -= lr * grad
+        P = np.matmul(M, P)
+        q = np.matmul(M, q[:, :, None])[:, :, 0] + g
+    return P, q
+
+
+def _fedavg_round(
+    w: np.ndarray, v: np.ndarray, P: np.ndarray, q: np.ndarray, momentum: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """One FedAvg(M) round: the clients' local updates from ``w`` (``P·w + q``), averaged by the server."""
+    wk = np.matmul(P, w) + q
     delta = wk.mean(axis=0) - w  # equal sample counts n_k: the n_k-weighted mean is the mean
-    v = opts.server_momentum * v + delta
+    v = momentum * v + delta
     return w + v, v
 
 
@@ -300,9 +315,14 @@ def forecast_series(
     rng = np.random.default_rng(opts.seed)
     w = np.zeros(F)
     v = np.zeros(F)
+    block = _BLOCK_DAYS * B
+    Xb, b0 = None, -1
     for t0 in range(first, T, B):  # a loop over days, numpy over members
         t1 = min(t0 + B, T)
-        X = _day_features(x, B, t0, t1)
+        if Xb is None or t0 >= b0 + Xb.shape[0]:  # features of the next block of days (lags ≥ 1 day only)
+            b0 = t0
+            Xb = _day_features(x, B, t0, min(t0 + block, T))
+        X = Xb[t0 - b0 : t1 - b0]
         if win.n_days >= opts.min_train_days:
             active = win.yy > 0.0
             if method == "ridge":
@@ -313,14 +333,15 @@ def forecast_series(
                 if clients_all.size:
                     A_n = win.A[clients_all] / win.n
                     lr = 1.0 / (2.0 * float(np.linalg.eigvalsh(A_n)[:, -1].max()) + 2.0 * opts.alpha)
-                    k = max(1, math.ceil(opts.client_fraction * clients_all.size))
+                    P, q = _local_update(win, clients_all, opts, lr)
+                    K = clients_all.size
+                    k = max(1, math.ceil(opts.client_fraction * K))
                     for _ in range(opts.rounds):
-                        chosen = (
-                            clients_all
-                            if k == clients_all.size
-                            else np.sort(rng.choice(clients_all, size=k, replace=False))
-                        )
-                        w, v = _fedavg_round(w, v, win, chosen, opts, lr)
+                        if k == K:
+                            w, v = _fedavg_round(w, v, P, q, opts.server_momentum)
+                        else:  # a seeded draw of k of the K clients
+                            pick = np.sort(rng.choice(K, size=k, replace=False))
+                            w, v = _fedavg_round(w, v, P[pick], q[pick], opts.server_momentum)
                 pred = X @ w
             out[t0:t1] = np.where(active, np.maximum(pred, 0.0), 0.0)
         win.add(X, x[t0:t1])  # day d becomes training data after it is forecast
@@ -390,8 +411,7 @@ class ForecastOutcome:
     errors : dict
         Forecast errors, kWh per step: ``{"load"|"generation"|"net": {"mae", "rmse",
         "community_mae", "community_rmse"}}`` (member errors averaged over members and
-        steps; community errors of the community's summed series) and per-member arrays
-        ``member_mae``/``member_rmse`` of the net forecast, ``(N,)``.
+        steps; community errors of the community's summed series).
     """
 
     forecaster: str
@@ -402,6 +422,26 @@ class ForecastOutcome:
     errors: dict = field(default_factory=dict)
 
     # ---- per member and per slot -------------------------------------------------------
+    @cached_property
+    def _sums(self) -> dict[str, np.ndarray]:
+        """One pass over δ in row blocks: per-member and per-slot sums of extra import / export."""
+        d = self.imbalance
+        T, N = d.shape
+        out = {k: np.zeros(N) for k in ("imp", "exp", "sq", "imp_cost", "exp_credit")}
+        slot_imp, slot_exp = np.zeros(T), np.zeros(T)
+        for start in range(0, T, 4096):
+            rows = slice(start, min(start + 4096, T))
+            x = d[rows]
+            pos, neg = np.maximum(x, 0.0), np.maximum(-x, 0.0)
+            out["imp"] += pos.sum(axis=0)
+            out["exp"] += neg.sum(axis=0)
+            out["sq"] += np.einsum("tn,tn->n", x, x)
+            out["imp_cost"] += pos.T @ self.retail[rows]
+            out["exp_credit"] += neg.T @ self.feed_in[rows]
+            slot_imp[rows] = pos.sum(axis=1)
+            slot_exp[rows] = neg.sum(axis=1)
+        return out | {"slot_imp": slot_imp, "slot_exp": slot_exp}
+
     def charge(self, rows: slice | None = None) -> np.ndarray:
         """``(T, N)`` imbalance charges, currency (:func:`imbalance_charge`)."""
         r = slice(None) if rows is None else rows
@@ -410,35 +450,32 @@ class ForecastOutcome:
     @property
     def member_charge(self) -> np.ndarray:
         """Σ over steps of each member's imbalance charge, ``(N,)`` currency."""
-        d = self.imbalance
-        return np.maximum(d, 0.0).T @ self.retail - np.maximum(-d, 0.0).T @ self.feed_in
-
-    @property
-    def member_mae(self) -> np.ndarray:
-        """Mean absolute error of each member's net forecast, ``(N,)`` kWh per step (= mean |δ|)."""
-        return np.abs(self.imbalance).mean(axis=0) if self.imbalance.shape[0] else np.zeros(self.imbalance.shape[1])
-
-    @property
-    def member_rmse(self) -> np.ndarray:
-        """Root-mean-square error of each member's net forecast, ``(N,)`` kWh per step."""
-        d = self.imbalance
-        return np.sqrt((d * d).mean(axis=0)) if d.shape[0] else np.zeros(d.shape[1])
+        return self._sums["imp_cost"] - self._sums["exp_credit"]
 
     @property
     def member_imbalance_kwh(self) -> np.ndarray:
         """Σ over steps of ``|δ|`` per member, ``(N,)`` kWh."""
-        return np.abs(self.imbalance).sum(axis=0)
+        return self._sums["imp"] + self._sums["exp"]
+
+    @property
+    def member_mae(self) -> np.ndarray:
+        """Mean absolute error of each member's net forecast, ``(N,)`` kWh per step (= mean |δ|)."""
+        return self.member_imbalance_kwh / max(self.imbalance.shape[0], 1)
+
+    @property
+    def member_rmse(self) -> np.ndarray:
+        """Root-mean-square error of each member's net forecast, ``(N,)`` kWh per step."""
+        return np.sqrt(self._sums["sq"] / max(self.imbalance.shape[0], 1))
 
     @property
     def slot_imbalance(self) -> np.ndarray:
         """Σ over members of δ per step, ``(T,)`` kWh."""
-        return self.imbalance.sum(axis=1)
+        return self._sums["slot_imp"] - self._sums["slot_exp"]
 
     @property
     def slot_charge(self) -> np.ndarray:
         """Σ over members of the imbalance charge per step, ``(T,)`` currency."""
-        d = self.imbalance
-        return np.maximum(d, 0.0).sum(axis=1) * self.retail - np.maximum(-d, 0.0).sum(axis=1) * self.feed_in
+        return self._sums["slot_imp"] * self.retail - self._sums["slot_exp"] * self.feed_in
 
     # ---- balances ------------------------------------------------------------------------
     def balance(self, clearing: object, planned_net: np.ndarray) -> dict[str, np.ndarray]:
@@ -467,21 +504,20 @@ class ForecastOutcome:
         """``forecast_mae_kwh``, ``imbalance_kwh``, ``imbalance_cost`` (metric registry keys)."""
         return {
             "forecast_mae_kwh": float(self.errors["net"]["mae"]),
-            "imbalance_kwh": float(np.abs(self.imbalance).sum()),
+            "imbalance_kwh": float(self.member_imbalance_kwh.sum()),
             "imbalance_cost": float(self.member_charge.sum()),
         }
 
     def summary(self, clearing: object | None = None, planned_net: np.ndarray | None = None) -> dict[str, object]:
         """JSON-ready outcome: forecaster, options, errors (kWh), imbalance (kWh) and its cost."""
-        d = self.imbalance
         out: dict[str, object] = {
             "forecaster": self.forecaster,
             "options": dict(self.options),
             "errors": {
                 k: {kk: float(vv) for kk, vv in v.items()} for k, v in self.errors.items() if isinstance(v, dict)
             },
-            "imbalance_import_kwh": float(np.maximum(d, 0.0).sum()),
-            "imbalance_export_kwh": float(np.maximum(-d, 0.0).sum()),
+            "imbalance_import_kwh": float(self._sums["imp"].sum()),
+            "imbalance_export_kwh": float(self._sums["exp"].sum()),
             **self.metrics(),
         }
         if clearing is not None and planned_net is not None:
@@ -524,8 +560,8 @@ def settle_forecast(
     ForecastOutcome
     """
     opts = options if isinstance(options, ForecastOptions) else ForecastOptions.from_mapping(options)
-    err_load = _errors_of(view.load - community.load)[0]
-    err_gen = _errors_of(view.generation - community.generation)[0]
+    err_load = _errors_of(view.load, community.load)[0]
+    err_gen = _errors_of(view.generation, community.generation)[0]
     imbalance = community.load - view.load
     imbalance -= community.generation
     imbalance += view.generation  # δ = actual net − forecast net, kWh
@@ -536,21 +572,36 @@ def settle_forecast(
     )
 
 
-def _errors_of(e: np.ndarray) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
-    """MAE/RMSE of an error array ``(T, S)``: of every series, averaged, and of the summed series."""
-    if e.size == 0:
-        z = np.zeros(e.shape[1])
+def _errors_of(
+    forecast: np.ndarray, actual: np.ndarray | None = None, block: int = 4096
+) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+    """MAE/RMSE of ``forecast − actual`` (or of ``forecast`` alone as the error), ``(T, S)``.
+
+    Returns the errors of every series averaged over series and steps and of the summed series
+    (``community_*``), and the per-series MAE and RMSE. Reduced in row blocks (no ``(T, S)`` temporaries).
+    """
+    T, S = forecast.shape
+    if T == 0 or S == 0:
+        z = np.zeros(S)
         return {"mae": 0.0, "rmse": 0.0, "community_mae": 0.0, "community_rmse": 0.0}, z, z
-    a = np.abs(e)
-    sq = e * e
-    ce = e.sum(axis=1)
+    abs_sum = np.zeros(S)
+    sq_sum = np.zeros(S)
+    c_abs = c_sq = 0.0
+    for start in range(0, T, block):
+        rows = slice(start, min(start + block, T))
+        e = forecast[rows] if actual is None else forecast[rows] - actual[rows]
+        abs_sum += np.abs(e).sum(axis=0)
+        sq_sum += np.einsum("ts,ts->s", e, e)
+        ce = e.sum(axis=1)
+        c_abs += float(np.abs(ce).sum())
+        c_sq += float(ce @ ce)
     stats = {
-        "mae": float(a.mean()),
-        "rmse": float(np.sqrt(sq.mean())),
-        "community_mae": float(np.abs(ce).mean()),
-        "community_rmse": float(np.sqrt((ce * ce).mean())),
+        "mae": float(abs_sum.sum() / (T * S)),
+        "rmse": float(np.sqrt(sq_sum.sum() / (T * S))),
+        "community_mae": c_abs / T,
+        "community_rmse": float(np.sqrt(c_sq / T)),
     }
-    return stats, a.mean(axis=0), np.sqrt(sq.mean(axis=0))
+    return stats, abs_sum / T, np.sqrt(sq_sum / T)
 
 
 def plan_view(

@@ -36,10 +36,12 @@ listed in ``markets`` too; an optional ``[market]`` table sets how their orders 
 priced and cleared (:mod:`peergrid.market.bidding`)::
 
     [market]
-    bidding = "zero-intelligence"   # or "truthful" (default)
+    bidding = "zero-intelligence"   # or "truthful" (default), "zic", "zip" (peergrid.market.agents)
     k = 0.5                         # uniform / bilateral price k·bid + (1 − k)·ask
-    seed = 1                        # zero-intelligence prices and arrival order
+    seed = 1                        # random prices, agents' margins and arrival order
     fee = 0.0                       # bilateral: network fee per kWh, currency/kWh
+    learning_rate = 0.3             # zip: Widrow–Hoff rate β ∈ (0, 1]
+    momentum = 0.05                 # zip: momentum γ ∈ [0, 1)
 
 ``source = "milford-haven"`` builds the five harbour buildings of Petri et al.
 (:func:`peergrid.data.milford_haven.milford_haven_community`; ``[time].start`` is the
@@ -310,10 +312,27 @@ class MarketConfig(_Strict):
     k: float = Field(default=0.5, ge=0, le=1)
     seed: int = 0
     fee: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    learning_rate: float = Field(default=0.3, gt=0, le=1)
+    momentum: float = Field(default=0.05, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _zip_only(self) -> MarketConfig:
+        extra = sorted(set(_ZIP_KEYS) & self.model_fields_set)
+        if extra and self.bidding != "zip":
+            raise ValueError(f"{', '.join(extra)} applies to bidding = \"zip\" only")
+        return self
 
     def options(self) -> dict[str, object]:
-        """Keyword arguments of :func:`peergrid.simulate` / :func:`peergrid.compare`."""
-        return self.model_dump()
+        """Keyword arguments of :func:`peergrid.simulate` / :func:`peergrid.compare` (ZIP's only for ``"zip"``)."""
+        d = self.model_dump()
+        if self.bidding != "zip":
+            for key in _ZIP_KEYS:
+                d.pop(key)
+        return d
+
+
+#: ``[market]`` keys of the ZIP agents (``bidding = "zip"`` only).
+_ZIP_KEYS: tuple[str, ...] = ("learning_rate", "momentum")
 
 
 _FC = ForecastOptions()
@@ -861,6 +880,9 @@ def recorded_scenario(sc: Scenario, community: Community, markets: list[str] | N
     run = d["simulation"]["markets"] + ([d["simulation"]["market"]] if d["simulation"].get("market") else [])
     if "market" not in sc.model_fields_set and not any(is_order_market(m) for m in run):
         d.pop("market")
+    elif sc.market.bidding != "zip":
+        for key in _ZIP_KEYS:
+            d["market"].pop(key, None)
     if sc.simulation.forecaster == "perfect":
         d.pop("forecast")
         if "forecaster" not in sc.simulation.model_fields_set:
