@@ -511,7 +511,6 @@ def learn(
     starts = np.concatenate([[0], bounds])
     ends = np.concatenate([bounds, [n]])
     slot_of = slots[starts]
-    u = rng.random((2, n))  # target perturbations, one pair per order
     beta, gamma = params.learning_rate, params.momentum
     call = params.rule == "call"
     parts: list[tuple[int, MarketResult]] = []
@@ -529,6 +528,7 @@ def learn(
         parts.append((int(lo_pos), res))
         span = int(slot_of[last - 1] - s0) + 1
         traded, q_b, q_s = _slot_prices(res, span, int(s0))
+        u = rng.random((2, hi_pos - lo_pos))  # target perturbations, one pair per order of the round
         for k in range(first, last):
             i0, i1 = starts[k], ends[k]
             bb, rr, ww = buy[i0:i1], row[i0:i1], who[i0:i1]
@@ -550,7 +550,8 @@ def learn(
             # cliff: buyers lowering / sellers raising their margin aim above q; call: buyers always aim
             # just above q and sellers just below it (raising a margin stays on the trading side)
             up = bb if call else bb != raise_
-            tau = zip_target(q, up, u[0, i0:i1], u[1, i0:i1], hi_k - lo_k, params.c_r, params.c_a)
+            tau = zip_target(q, up, u[0, i0 - lo_pos : i1 - lo_pos], u[1, i0 - lo_pos : i1 - lo_pos], hi_k - lo_k,
+                             params.c_r, params.c_a)  # fmt: skip
             p_new, g = zip_step(p, tau, change[rr, ww], beta, gamma)
             change[rr, ww] = g
             margin[rr, ww] = band_margin(bb, p_new, L, lo_k, hi_k, mu)
