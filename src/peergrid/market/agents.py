@@ -365,7 +365,7 @@ def zic_prices(book: OrderBook, limit: Any, lo: Any, hi: Any, seed: int | np.ran
 def zip_step(
     price: Any, target: Any, change: Any, learning_rate: float, momentum: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One Widrow–Hoff update with momentum of ZIP prices (Cliff 1997, eqs. 12–15).
+    """One Widrow–Hoff update with momentum of ZIP prices (Cliff 1997).
 
     Parameters
     ----------
@@ -489,16 +489,17 @@ def learn(
         raise ConfigError(f"round_slots must be >= 1, got {round_slots}")
     params = params or ZIPParams()
     n = len(book)
-    r, a, b = (np.array(np.broadcast_to(np.asarray(v, dtype=np.float64), (n,))) for v in (limit, lo, hi))
+    r, a, b = (np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)) for v in (limit, lo, hi))  # no copies
     _check_bounds(book, r, a, b)
     rng = np.random.default_rng(seed)
     if strategy != "zip" or n == 0:  # no learning: one clearing of the whole book
         prices = r.copy() if strategy == "truthful" else zic_prices(book, r, a, b, rng)
         result = clear(book.with_prices(prices))
         return (result, _history(result)) if history else result
-    order = _slot_order(book.slot)
-    book = book.select(order)
-    r, a, b = r[order], a[order], b[order]
+    if np.any(np.diff(book.slot) < 0):  # rounds need the slots in time order (a book sorted already is kept)
+        order = slot_order(book.slot)
+        book = book.select(order)
+        r, a, b = r[order], a[order], b[order]
 
     P = book.n_participants
     margin = rng.uniform(params.margin_low, params.margin_high, (2, P))  # row 0 buy, row 1 sell
@@ -567,8 +568,11 @@ def _view(book: OrderBook, sl: slice, price: np.ndarray) -> OrderBook:
                      book.labels)  # fmt: skip
 
 
-def _slot_order(slot: np.ndarray) -> np.ndarray:
-    """Stable sort by slot; a linear-time radix sort when the slots fit 16 bits (a year of 15-min slots)."""
+def slot_order(slot: np.ndarray) -> np.ndarray:
+    """Indices that sort orders by slot, stably (ties keep their order).
+
+    A linear-time radix sort when the slots fit 16 bits (a year of 15-min slots is 35,040).
+    """
     if slot.size and slot.min() >= 0 and slot.max() < 1 << 16:
         return np.argsort(slot.astype(np.uint16), kind="stable")
     return np.argsort(slot, kind="stable")
