@@ -15,6 +15,7 @@ from peergrid.simulate.forecasting import (
     ForecastOptions,
     _day_features,
     _fedavg_round,
+    _local_update,
     _Window,
     forecast_series,
     forecast_view,
@@ -92,9 +93,10 @@ def test_fedavg_rounds_are_peergrid_fedavg():
     lr = 0.01
     w0 = rng.normal(size=9)
     ref, _ = fedavg(clients, rounds=3, local_steps=4, lr=lr, alpha=1e-3, init=w0, server_momentum=0.9)
+    P, q = _local_update(win, np.arange(S), opts, lr)
     w, v = w0.copy(), np.zeros(9)
     for _ in range(3):
-        w, v = _fedavg_round(w, v, win, np.arange(S), opts, lr)
+        w, v = _fedavg_round(w, v, P, q, 0.9)
     np.testing.assert_allclose(w, ref.weights, rtol=1e-10, atol=1e-12)
 
 

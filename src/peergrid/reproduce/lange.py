@@ -327,8 +327,9 @@ def study(quick: bool = False, seed: int = 0, progress: Callable[..., object] | 
         co = getattr(res, "coordination", None)
         if co is not None:
             out.price_response_note = (
-                f"{getattr(co, 'iterations', '?')} iterations, "
-                f"{'converged' if getattr(co, 'converged', False) else 'not converged'}"
+                f"{co.iterations} price-responsive re-plans (at most {co.max_iterations}), "
+                f"{'converged' if co.converged else 'not converged'}, kept iterate {co.kept} "
+                f"(community cost {co.cost[co.kept]:,.2f} vs {co.cost[0]:,.2f} USD price-blind)"
             )
     else:
         out.metrics["proposed"] = dict(out.metrics["proposed-blind"])

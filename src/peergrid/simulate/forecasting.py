@@ -242,25 +242,34 @@ class _Window:
         return len(self._queue)
 
 
-def _fedavg_round(
-    w: np.ndarray,
-    v: np.ndarray,
-    win: _Window,
-    clients: np.ndarray,
-    opts: ForecastOptions,
-    lr: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """One FedAvg(M) round: every client runs E gradient steps from ``w``; the server averages."""
-    A = win.A[clients] / win.n
-    b = win.b[clients] / win.n
-    reg = np.full(w.shape[0], opts.alpha)
+def _local_update(win: _Window, clients: np.ndarray, opts: ForecastOptions, lr: float) -> tuple[np.ndarray, np.ndarray]:
+    """Every client's ``local_steps`` gradient steps as one affine map ``w ↦ P_k·w + q_k``.
+
+    A client's gradient step on its ridge loss ‖X_k w − y_k‖²/n + α‖w'‖² is affine in w,
+    w ← M_k w + g_k with M_k = I − lr·(2·X_k'X_k/n + 2α·I') and g_k = 2·lr·X_k'y_k/n, so E steps
+    are P_k = M_k^E and q_k = Σ_{j<E} M_k^j g_k: exactly FedAvg's local training, computed once a
+    day for all clients (``(K, F, F)`` and ``(K, F)``) instead of once per round.
+    """
+    F = win.A.shape[-1]
+    reg = np.full(F, opts.alpha)
     reg[-1] = 0.0
-    wk = np.broadcast_to(w, (clients.size, w.shape[0])).copy()
+    M = np.eye(F) - lr * (2.0 * win.A[clients] / win.n + 2.0 * np.diag(reg))
+    g = 2.0 * lr * win.b[clients] / win.n
+    P = np.broadcast_to(np.eye(F), M.shape).copy()
+    q = np.zeros_like(g)
     for _ in range(opts.local_steps):
-        grad = 2.0 * (np.matmul(A, wk[:, :, None])[:, :, 0] - b) + 2.0 * reg * wk
-        wk -= lr * grad
+        P = np.matmul(M, P)
+        q = np.matmul(M, q[:, :, None])[:, :, 0] + g
+    return P, q
+
+
+def _fedavg_round(
+    w: np.ndarray, v: np.ndarray, P: np.ndarray, q: np.ndarray, momentum: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """One FedAvg(M) round: the clients' local updates from ``w`` (``P·w + q``), averaged by the server."""
+    wk = np.matmul(P, w) + q
     delta = wk.mean(axis=0) - w  # equal sample counts n_k: the n_k-weighted mean is the mean
-    v = opts.server_momentum * v + delta
+    v = momentum * v + delta
     return w + v, v
 
 
@@ -324,14 +333,15 @@ def forecast_series(
                 if clients_all.size:
                     A_n = win.A[clients_all] / win.n
                     lr = 1.0 / (2.0 * float(np.linalg.eigvalsh(A_n)[:, -1].max()) + 2.0 * opts.alpha)
-                    k = max(1, math.ceil(opts.client_fraction * clients_all.size))
+                    P, q = _local_update(win, clients_all, opts, lr)
+                    K = clients_all.size
+                    k = max(1, math.ceil(opts.client_fraction * K))
                     for _ in range(opts.rounds):
-                        chosen = (
-                            clients_all
-                            if k == clients_all.size
-                            else np.sort(rng.choice(clients_all, size=k, replace=False))
-                        )
-                        w, v = _fedavg_round(w, v, win, chosen, opts, lr)
+                        if k == K:
+                            w, v = _fedavg_round(w, v, P, q, opts.server_momentum)
+                        else:  # a seeded draw of k of the K clients
+                            pick = np.sort(rng.choice(K, size=k, replace=False))
+                            w, v = _fedavg_round(w, v, P[pick], q[pick], opts.server_momentum)
                 pred = X @ w
             out[t0:t1] = np.where(active, np.maximum(pred, 0.0), 0.0)
         win.add(X, x[t0:t1])  # day d becomes training data after it is forecast
