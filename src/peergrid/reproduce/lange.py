@@ -263,6 +263,35 @@ class LangeStudy:
         return "\n".join(lines) + "\n"
 
 
+    def figure(self) -> object:
+        """Bar charts of the runs: members' energy bills, storage throughput, peak import (matplotlib Figure)."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        names = [r for r in RUNS if r in self.metrics]
+        short = {"bs": "BS, plain", "mmr": "MMR, plain", "sdr": "SDR, plain", "proposed-blind": "proposed, price-blind",
+                 "proposed": "proposed, price response", "no-sharing": "proposed, no sharing"}  # fmt: skip
+        colours = {"bs": "#bdbdbd", "mmr": "#969696", "sdr": "#737373", "proposed-blind": "#9ecae1",
+                   "proposed": "#3182bd", "no-sharing": "#fdae6b"}  # fmt: skip
+        fig = Figure(figsize=(11, 3.2), layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(1, 3, sharey=True)
+        panels = (("community_cost", "members' energy bills, USD"), ("storage_throughput_kwh",
+                  "storage throughput, kWh"), ("peak_import_kw", "peak grid import, kW"))  # fmt: skip
+        y = np.arange(len(names))[::-1]
+        for ax, (key, title) in zip(axes, panels, strict=True):
+            values = [self.metrics[n][key] for n in names]
+            ax.barh(y, values, color=[colours[n] for n in names])
+            for yi, v in zip(y, values, strict=True):
+                ax.text(v, yi, f" {v:,.0f}", va="center", fontsize=7)
+            ax.set_xlim(0, 1.25 * max(values))
+            ax.set_title(title, fontsize=9)
+            ax.tick_params(labelsize=7)
+        axes[0].set_yticks(y, [short[n] for n in names])
+        fig.suptitle(f"Lange (2025) reproduced: {self.case.households} homes, {self.case.days} days", fontsize=10)
+        return fig
+
+
 def _coordination_supported() -> bool:
     return "coordination" in inspect.signature(peergrid.compare).parameters
 
@@ -633,7 +662,7 @@ def reproduction(s: LangeStudy) -> Reproduction:
     -------
     Reproduction
     """
-    from peergrid.reproduce import PAPERS, Claim, Reproduction, ReproTable
+    from peergrid.reproduce import PAPERS, Claim, Reproduction, ReproFigure, ReproTable
 
     heads, rows = s.table_rows()
     case = (
@@ -661,6 +690,13 @@ def reproduction(s: LangeStudy) -> Reproduction:
                 "Each run's metrics on the same community (peergrid.metrics.METRICS; consumers = members without "
                 "PV). Plain-control comparators share one battery schedule; the price-blind proposed model and the "
                 "no-sharing run share another.",
+            )
+        ],
+        figures=[
+            ReproFigure(
+                "lange_runs",
+                s.figure,
+                "Members' energy bills, storage throughput and peak import of every run.",
             )
         ],
         quick=s.quick,
