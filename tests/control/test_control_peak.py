@@ -64,17 +64,31 @@ def test_storage_hand_computed():
         battery_eff_discharge=1.0, soc_min=0.0, soc_init=0.5,
     )
     s = peak_agents(com, params=PeakParams(flexible_share=0.5, window_hours=1.0))
-    # after shifting: 1, 1, 2.4, 3.6; charge below 0.8 x 2 = 1.6 kW, discharge above 2.4 kW
+    # after shifting: 1, 1, 2.4, 3.6 kWh. The storage agents plan the lowest level they can hold
+    # the day at: 3.6 - θ <= 2 kW (power) gives θ >= 1.6 kW, which is also the floor (0.8 x the
+    # 2 kW daily mean: no discharge into the lightly loaded band); 5 kWh stored + 2 x 0.6 kWh
+    # charged in the valley cover the 0.8 + 2.0 kWh above it
+    np.testing.assert_allclose(s.shaving_level_kw, 1.6, atol=1e-8)
     np.testing.assert_allclose(s.charge[:, 0], [0.6, 0.6, 0.0, 0.0], atol=1e-8)
-    np.testing.assert_allclose(s.discharge[:, 0], [0.0, 0.0, 0.0, 1.2], atol=1e-8)
-    np.testing.assert_allclose(s.energy[:, 0], [5.6, 6.2, 6.2, 5.0], atol=1e-8)
+    np.testing.assert_allclose(s.discharge[:, 0], [0.0, 0.0, 0.8, 2.0], atol=1e-8)
+    np.testing.assert_allclose(s.energy[:, 0], [5.6, 6.2, 5.4, 3.4], atol=1e-8)
     r = peak_report(com, s)
-    assert r.peak_kw_none == pytest.approx(5.0) and r.peak_kw == pytest.approx(2.4)
-    assert r.peak_reduction == pytest.approx(1 - 2.4 / 5.0)
+    assert r.peak_kw_none == pytest.approx(5.0) and r.peak_kw == pytest.approx(1.6)
+    assert r.peak_reduction == pytest.approx(1 - 1.6 / 5.0)
     assert r.par_none == pytest.approx(5.0 / 2.0)
     assert r.par < r.par_none
     assert r.overloaded_steps_none == 1 and r.overloaded_steps == 0
     assert r.max_daily_imbalance_kwh == pytest.approx(0.0, abs=1e-12)
+    # a small battery: the level rises until the stored energy suffices (1 kWh + valley charging)
+    small = community(
+        [1.0, 1.0, 1.0, 5.0], battery_kwh=[1.0], battery_kw=[2.0], battery_eff_charge=1.0,
+        battery_eff_discharge=1.0, soc_min=0.0, soc_max=1.0, soc_init=0.5,
+    )
+    s = peak_agents(small, params=PeakParams(flexible_share=0.5, window_hours=1.0))
+    # the valley fills the battery (0.5 + 0.5 kWh); below 2.4 kW the two dear steps need
+    # 6 - 2θ <= 1 kWh (θ >= 2.5, a contradiction), above it 3.6 - θ <= 1: θ = 2.6 kW
+    assert s.shaving_level_kw[0] == pytest.approx(2.6, rel=1e-6)
+    assert peak_report(small, s).peak_kw == pytest.approx(2.6, rel=1e-6)
 
 
 def constructed_feeder(days=2):

@@ -124,3 +124,11 @@ def test_cli_unknown_and_missing_paper(monkeypatch) -> None:
     assert r.exit_code == 2 and "not available" in r.stderr and r.stderr.count("\n") == 1
     with pytest.raises(ConfigError, match="not available"):
         run_paper("ghost")
+
+
+def test_cli_json_writes_nothing_and_default_out_is_per_paper(fake_paper, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(app, ["reproduce", fake_paper, "--json"])
+    assert r.exit_code == 0 and list(tmp_path.iterdir()) == []
+    r = CliRunner().invoke(app, ["reproduce", fake_paper])
+    assert r.exit_code == 0 and (tmp_path / "out" / "reproduce-fake" / "claims.json").is_file()

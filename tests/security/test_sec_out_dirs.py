@@ -65,9 +65,12 @@ COMMANDS: dict[str, Callable[[Path], list]] = {
     "federation-experiment": lambda i: ["federation", "experiment", "1", "--seeds", 1, "--nodes", 30, "--cycles", 2],
     "sweep": lambda i: ["sweep", i / "sweep.toml"],
     "zoom": lambda i: ["zoom", "experiment", "island", "--quick"],
+    "reproduce": lambda i: ["reproduce", "tooki", "--quick"],
     "clear": lambda i: ["clear", i / "orders.csv"],
 }
 CMDS = sorted(COMMANDS)
+#: The JSON record each command writes (summary.json unless named here).
+RECORD = {"reproduce": "claims.json"}
 
 
 def run(*args) -> tuple[int, str, str]:
@@ -159,12 +162,13 @@ def test_interrupted_run_keeps_previous_output(name, inputs, tmp_path, monkeypat
     monkeypatch.chdir(work)
     code, _, err = run_out(name, inputs, ".")  # an empty cwd is fine
     assert code == 0, err
-    assert (work / MARKER).is_file() and (work / "summary.json").is_file() and hidden(work) == []
+    record = RECORD.get(name, "summary.json")
+    assert (work / MARKER).is_file() and (work / record).is_file() and hidden(work) == []
     before = snapshot(work)
     real = Path.write_text
 
     def interrupted(self, *a, **k):
-        if self.name == "summary.json":
+        if self.name == record:
             raise KeyboardInterrupt
         return real(self, *a, **k)
 

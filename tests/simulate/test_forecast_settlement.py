@@ -157,3 +157,29 @@ def test_forecasts_and_faults_do_not_combine():
         peergrid.simulate(com, forecaster="ridge", faults=[Fault(0, 0, 3, kind="meter")])
     with pytest.raises(peergrid.ConfigError, match="unknown forecaster"):
         peergrid.simulate(com, forecaster="crystal-ball")
+
+
+def test_price_response_on_forecasts_keeps_the_balances():
+    """Coordination (part coord) re-plans on the forecast view; settlement and balances are unchanged."""
+    import inspect
+
+    if "coordination" not in inspect.signature(peergrid.compare).parameters:
+        pytest.skip("price-response coordination not merged yet")
+    com = synthetic_community(5, periods=24 * 4, freq="1h", seed=11, pv_share=0.6, battery_share=0.6)
+    opts = {"min_train_days": 1, "train_days": 2}
+    cmp = peergrid.compare(
+        com, markets=["baseline", "sdr", "uniform"], control="lp", coordination="price-response",
+        forecaster="ridge", forecast_options=opts,
+    )  # fmt: skip
+    view = forecast_view(com, "ridge", opts)
+    for res in cmp.values():
+        fc = res.forecast
+        np.testing.assert_allclose(fc.imbalance, com.net - view.net, atol=ATOL)
+        realised = res.net + fc.imbalance
+        np.testing.assert_allclose(realised, res.battery.apply(com.net), atol=1e-8)
+        c = res.clearing
+        np.testing.assert_allclose(realised.sum(axis=1), c.grid_import - c.grid_export + fc.slot_imbalance, atol=1e-8)
+        payments = res.allocation().bill.sum(axis=1) + fc.charge().sum(axis=1)
+        margin = payments - _grid_bill(realised.sum(axis=1), com.retail, com.feed_in) - c.fees
+        assert margin.min() >= -1e-9
+        np.testing.assert_allclose(fc.balance(c, res.net)["supplier_margin"], margin, atol=1e-8)

@@ -87,6 +87,10 @@ def no_control(community: Community, progress: Callable[[int], None] | None = No
 def greedy(community: Community, progress: Callable[[int], None] | None = None) -> BatterySchedule:
     """Greedy self-consumption control of every battery in the community.
 
+    Price-blind by definition: it charges its owner's own surplus and discharges into
+    its owner's own deficit whatever ``community.retail``/``feed_in`` say, so a price
+    view (coordination ``"price-response"``) does not change its schedule.
+
     Parameters
     ----------
     community : Community

@@ -2,8 +2,9 @@
 
 Each battery charges from its owner's own surplus and discharges into its owner's
 own deficit, within power and SOC limits. It never charges from the grid or from
-peers. The loop runs over time only (the state couples steps); every step is one
-numpy operation over all batteries.
+peers, and it is price-blind by definition: prices (``community.retail``/``feed_in``,
+or a coordinator's price view) never change its schedule. The loop runs over time
+only (the state couples steps); every step is one numpy operation over all batteries.
 """
 
 from __future__ import annotations

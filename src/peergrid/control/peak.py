@@ -20,13 +20,35 @@ shifting rule; peergrid's agents are:
   the most. Agents share each move pro
   rata to what they offer. Rounds repeat (agents re-classify after every round)
   until nothing moves. Every agent's shift is energy-neutral per day.
-* **Storage.** Batteries then discharge in steps still above the normal band and
-  charge in steps below the lightly-loaded band (from surplus or the grid), pro rata
-  to their available energy / room, within power and SOC limits.
+* **Price response.** Lange's cloud EMS "evaluates tariff conditions, and schedules
+  power in order to shift or curtail load during high-price periods". With
+  ``price_response`` (default) and prices that vary within a day, a step with a
+  cheaper step within ``window_hours`` is a source too: agents move up to
+  ``price_fraction`` of their flexible load there, weighted by headroom × saving
+  (destinations still fill at most to ``fill_state``). The price is the signal
+  ``community.retail`` — the grid tariff, or the internal price of a coordinator's
+  price view. Flat prices leave the schedule as without it.
+* **Storage.** The storage agents then agree on a *shaving level* θ for each local
+  day: the lowest level at which the fleet, seen as one battery (summed energy and
+  power, capacity-weighted efficiencies), can hold the community load over that day
+  and the next (``lookahead_days``), discharging what exceeds θ and charging in the
+  valleys up to θ — from the grid only in steps at or below the day's mean price
+  (all steps under flat prices), otherwise only from the community's surplus. θ is
+  found by bisection (feasibility is monotone in θ) and never lies in the lightly
+  loaded band (below ``thresholds[1]`` × R): batteries do not cycle for flat days.
+  The day is then dispatched with the real fleet, pro rata to each battery's
+  available energy / room, within power and SOC limits.
+
+  Until issue 16 the storage agents discharged in every step above the normal band
+  and recharged only below the lightly loaded band; over a year they met the largest
+  peaks with empty batteries and lost to plain greedy batteries on peak import in
+  the shipped ``lange-urban`` (241.1 vs 235.3 kW) and ``tooki-260`` (625.5 vs
+  624.9 kW) scenarios. With the planned level: 173.4 and 579.2 kW.
 
 Days are calendar days in the community's display time zone
-(:attr:`~peergrid.Community.tz`). The loop runs over rounds and, for storage, over
-time; every operation is vectorised over days, steps and participants.
+(:attr:`~peergrid.Community.tz`). Load shifting loops over rounds, every operation
+vectorised over days, steps and participants; the storage agents run in numba
+(bisection per day, then a pass over the steps of the day).
 
 References
 ----------
@@ -48,6 +70,14 @@ from peergrid.control._common import ratio
 from peergrid.control.greedy import BatterySchedule
 from peergrid.core.community import Community
 from peergrid.core.errors import ModelError
+
+try:  # numba is a core dependency
+    from numba import njit
+except ImportError:  # pragma: no cover
+
+    def njit(*args, **kwargs):  # type: ignore[no-redef]
+        return (lambda f: f) if not args or not callable(args[0]) else args[0]
+
 
 __all__ = [
     "LoadState",
@@ -97,6 +127,15 @@ class PeakParams:
         Most negotiation rounds.
     storage : bool
         Also dispatch batteries to flatten the peak.
+    lookahead_days : int
+        Days beyond the current one the storage agents plan their shaving level over.
+    price_response : bool
+        Read the price signal ``community.retail``: load moves out of dearer steps
+        into cheaper ones within its window, and storage charges from the grid only
+        in steps at or below the day's mean price. Under flat prices it changes nothing.
+    price_fraction : float
+        Share of its flexible load an agent may move out of a step for a cheaper one
+        (``price_response``), in [0, 1].
     """
 
     flexible_share: float | np.ndarray = 0.2
@@ -107,6 +146,9 @@ class PeakParams:
     fill_state: int = LoadState.NORMALLY_LOADED
     rounds: int = 30
     storage: bool = True
+    lookahead_days: int = 1
+    price_response: bool = True
+    price_fraction: float = 0.5
 
     def __post_init__(self) -> None:
         th = np.asarray(self.thresholds, dtype=np.float64)
@@ -117,12 +159,16 @@ class PeakParams:
             raise ModelError(f"flexible_share must lie in [0, 1], got {self.flexible_share!r}")
         if not (np.isfinite(self.window_hours) and self.window_hours > 0):
             raise ModelError(f"window_hours must be > 0 h, got {self.window_hours!r}")
+        if not 0 <= self.price_fraction <= 1:
+            raise ModelError(f"price_fraction must lie in [0, 1], got {self.price_fraction!r}")
         if not 0 <= self.overloaded_fraction <= 1:
             raise ModelError(f"overloaded_fraction must lie in [0, 1], got {self.overloaded_fraction!r}")
         if int(self.fill_state) not in (0, 1, 2):
             raise ModelError(f"fill_state must be under-, lightly or normally loaded (0-2), got {self.fill_state!r}")
         if int(self.rounds) < 0:
             raise ModelError(f"rounds must be >= 0, got {self.rounds!r}")
+        if int(self.lookahead_days) < 0:
+            raise ModelError(f"lookahead_days must be >= 0, got {self.lookahead_days!r}")
 
 
 @dataclass(frozen=True)
@@ -135,11 +181,15 @@ class PeakSchedule(BatterySchedule):
         Reference R per step, kW.
     states_before, states_after : numpy.ndarray of int8
         :class:`LoadState` per step without control and after shifting and storage.
+    shaving_level_kw : numpy.ndarray
+        Level the storage agents planned to hold the community load at, kW (NaN
+        without storage).
     """
 
     reference_kw: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     states_before: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8), repr=False)
     states_after: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8), repr=False)
+    shaving_level_kw: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
 
 
 def classify_load(load_kw: np.ndarray, reference_kw: np.ndarray | float, thresholds: Sequence[float]) -> np.ndarray:
@@ -251,6 +301,11 @@ def _shift_load(community: Community, net_kwh: np.ndarray, ref: np.ndarray, p: P
     window = (lag <= p.window_hours + 1e-9) & (lag > 0)  # (S, S): source t -> destination s
     delta = np.zeros((T, N))
     shifted = np.zeros(D * S)  # community total of delta per padded step
+    price = _to_days(np.asarray(community.retail, dtype=np.float64), day, pos, D, S)  # (D, S)
+    # price gain of moving a kWh from step t to step s of the same day (> 0: s is cheaper)
+    gain = np.maximum(price[:, :, None] - price[:, None, :], 0.0) * window[None, :, :]
+    gain[gain <= 1e-12 * max(float(np.abs(price).max()), 1.0)] = 0.0
+    use_price = bool(p.price_response and np.any(gain > 0))
     for _ in range(int(p.rounds)):
         load = base + shifted
         state = classify_load(load / dt, r, th)
@@ -260,16 +315,28 @@ def _shift_load(community: Community, net_kwh: np.ndarray, ref: np.ndarray, p: P
         head = np.where(valid, np.maximum(fill - load, 0.0), 0.0)
         # sources: over the normal band, allowed to shift, with headroom within their window
         reach = (np.matmul((head > 1e-12).reshape(D, S).astype(np.float64), window.T) > 0).ravel()
-        src = np.flatnonzero((frac > 0) & (load > hi) & reach)
+        peak_src = (frac > 0) & (load > hi) & reach
+        w = window[None, :, :] * head.reshape(D, 1, S)  # (D, t, s)
+        want = np.zeros(D * S)
+        want[peak_src] = np.maximum(load[peak_src] - hi[peak_src], 0.0)
+        if use_price:
+            # price sources: steps with a cheaper destination with headroom in their window;
+            # agents move up to price_fraction of their flexible load there, weighted by the saving
+            wp = gain * head.reshape(D, 1, S)
+            price_src = valid & ~peak_src & (wp.reshape(D * S, S).sum(axis=1) > 1e-12)
+            frac = np.where(price_src, p.price_fraction, np.where(peak_src, frac, 0.0))
+            w = np.where(price_src.reshape(D, S, 1), wp, w)
+            want[price_src] = np.inf
+            src = np.flatnonzero(peak_src | price_src)
+        else:
+            src = np.flatnonzero(peak_src)
         if src.size == 0:
             break
         rows = tpos[src]
         # what each agent still offers at a source step: its allowed share minus what it already moved
         cap = np.maximum(frac[src, None] * community.load[rows] * share[None, :] + delta[rows], 0.0)
         offer = cap.sum(axis=1)
-        want = np.zeros(D * S)
-        want[src] = np.minimum(np.maximum(load[src] - hi[src], 0.0), offer)
-        w = window[None, :, :] * head.reshape(D, 1, S)  # (D, t, s)
+        want[src] = np.minimum(want[src], offer)
         wn = w * ratio(1.0, w.sum(axis=2))[:, :, None]
         flow = want.reshape(D, S, 1) * wn
         inflow = flow.sum(axis=1)  # (D, s)
@@ -292,38 +359,155 @@ def _shift_load(community: Community, net_kwh: np.ndarray, ref: np.ndarray, p: P
     return delta
 
 
-def _dispatch_storage(community: Community, net_kwh: np.ndarray, ref: np.ndarray, p: PeakParams) -> BatterySchedule:
+@njit(cache=True, nogil=True)
+def _plan_level(load, floor, cheap, e0, e_min, e_max, p_c, p_d, eta_c, eta_d):
+    """Lowest shaving level θ (kWh per step) the aggregate fleet can hold over a plan horizon.
+
+    Policy simulated: above max(θ, floor_t) discharge the excess; below it charge up to it
+    (from the grid only in ``cheap`` steps, else only from the community's surplus).
+    Bisection on θ; feasibility is monotone in θ.
+    """
+    lo = 0.0
+    hi = 0.0
+    for t in range(load.shape[0]):
+        hi = max(hi, load[t])
+    if hi <= 0.0:
+        return 0.0
+    for _ in range(60):
+        theta = 0.5 * (lo + hi)
+        e = e0
+        ok = True
+        for t in range(load.shape[0]):
+            level = max(theta, floor[t])
+            x = load[t]
+            if x > level:
+                need = x - level
+                e -= need / eta_d
+                if need > p_d * (1.0 + 1e-12) or e < e_min - 1e-9:
+                    ok = False
+                    break
+            else:
+                c = level - x
+                if not cheap[t]:
+                    c = min(c, max(-x, 0.0))
+                c = min(c, p_c, max(e_max - e, 0.0) / eta_c)
+                e += c * eta_c
+        if ok:
+            hi = theta
+        else:
+            lo = theta
+        if hi - lo <= 1e-9 * max(hi, 1.0):
+            break
+    return hi
+
+
+@njit(cache=True, nogil=True)
+def _storage_kernel(
+    load,
+    floor,
+    cheap,
+    day_start,
+    lookahead_days,
+    e0,
+    e_min,
+    e_max,
+    power,
+    eta_c,
+    eta_d,
+    charge,
+    discharge,
+    energy,
+    level_out,
+):
+    """Day-by-day peak shaving of the fleet: plan θ over today + look-ahead, apply today."""
+    M = e0.shape[0]
+    D = day_start.shape[0] - 1
+    e = e0.copy()
+    cap_tot = 0.0
+    ec = 0.0
+    ed = 0.0
+    for m in range(M):
+        cap_tot += e_max[m] - e_min[m] + 1e-12
+    for m in range(M):
+        w = (e_max[m] - e_min[m] + 1e-12) / cap_tot
+        ec += w * eta_c[m]
+        ed += w * eta_d[m]
+    room = np.empty(M)
+    avail = np.empty(M)
+    for d in range(D):
+        a = day_start[d]
+        b = day_start[min(d + 1 + lookahead_days, D)]
+        e_sum = 0.0
+        lo_sum = 0.0
+        hi_sum = 0.0
+        p_sum = 0.0
+        for m in range(M):
+            e_sum += e[m]
+            lo_sum += e_min[m]
+            hi_sum += e_max[m]
+            p_sum += power[m]
+        theta = _plan_level(load[a:b], floor[a:b], cheap[a:b], e_sum, lo_sum, hi_sum, p_sum, p_sum, ec, ed)
+        for t in range(a, day_start[d + 1]):
+            level = max(theta, floor[t])
+            level_out[t] = level
+            x = load[t]
+            r_tot = 0.0
+            a_tot = 0.0
+            for m in range(M):
+                room[m] = min(power[m], max(e_max[m] - e[m], 0.0) / eta_c[m])
+                avail[m] = min(power[m], max(e[m] - e_min[m], 0.0) * eta_d[m])
+                r_tot += room[m]
+                a_tot += avail[m]
+            if x > level and a_tot > 1e-12:
+                f = min(1.0, (x - level) / a_tot)
+                for m in range(M):
+                    discharge[t, m] = avail[m] * f
+            elif x < level and r_tot > 1e-12:
+                gap = level - x
+                if not cheap[t]:
+                    gap = min(gap, max(-x, 0.0))
+                f = min(1.0, gap / r_tot)
+                for m in range(M):
+                    charge[t, m] = room[m] * f
+            for m in range(M):
+                e[m] = min(max(e[m] + eta_c[m] * charge[t, m] - discharge[t, m] / eta_d[m], e_min[m]), e_max[m])
+                energy[t, m] = e[m]
+
+
+def _cheap_steps(price: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Steps whose price is at most the mean price of their (local) day (all steps under flat prices)."""
+    mean = (np.bincount(day, weights=price) / np.bincount(day))[day]
+    return price <= mean + 1e-12
+
+
+def _dispatch_storage(
+    community: Community, net_kwh: np.ndarray, ref: np.ndarray, p: PeakParams
+) -> tuple[BatterySchedule, np.ndarray]:
+    """Peak-shaving storage agents (see :func:`peak_agents`); returns the schedule and the level, kWh per step."""
     from peergrid.control import battery_fleet  # lazy: peergrid.control imports this module
 
     owners, fleet = battery_fleet(community)
     T = community.T
     if owners.size == 0:
-        return BatterySchedule.empty(T)
+        return BatterySchedule.empty(T), np.full(T, np.nan)
     dt = community.dt
     th = np.asarray(p.thresholds, dtype=np.float64)
-    load = net_kwh.sum(axis=1)
-    hi = th[2] * ref * dt
-    fill = th[1] * ref * dt
+    load = np.ascontiguousarray(net_kwh.sum(axis=1))
+    floor = np.ascontiguousarray(th[1] * ref * dt)  # never discharge into the lightly loaded band
+    day = _day_layout(community)[0]
+    cheap = _cheap_steps(community.retail, day) if p.price_response else np.ones(T, dtype=bool)
+    day_start = np.searchsorted(day, np.arange(int(day.max()) + 2)).astype(np.int64)
     m = owners.size
     charge = np.zeros((T, m))
     discharge = np.zeros((T, m))
     energy = np.zeros((T, m))
-    e = fleet.e_init.copy()
-    step = fleet.power * dt
-    for t in range(T):
-        room = np.minimum(step, np.maximum(fleet.e_max - e, 0.0) / fleet.eff_charge)
-        avail = np.minimum(step, np.maximum(e - fleet.e_min, 0.0) * fleet.eff_discharge)
-        if load[t] > hi[t]:
-            need = load[t] - hi[t]
-            total = avail.sum()
-            discharge[t] = avail * min(1.0, float(ratio(need, total)))
-        elif load[t] < fill[t]:
-            gap = fill[t] - load[t]
-            total = room.sum()
-            charge[t] = room * min(1.0, float(ratio(gap, total)))
-        e = np.clip(e + fleet.eff_charge * charge[t] - discharge[t] / fleet.eff_discharge, fleet.e_min, fleet.e_max)
-        energy[t] = e
-    return BatterySchedule(owners, charge, discharge, energy, fleet.capacity)
+    level = np.zeros(T)
+    f = np.ascontiguousarray
+    _storage_kernel(
+        load, floor, f(cheap), day_start, int(p.lookahead_days), f(fleet.e_init), f(fleet.e_min), f(fleet.e_max),
+        f(fleet.power * dt), f(fleet.eff_charge), f(fleet.eff_discharge), charge, discharge, energy, level,
+    )  # fmt: skip
+    return BatterySchedule(owners, charge, discharge, energy, fleet.capacity), level
 
 
 def peak_agents(
@@ -357,7 +541,10 @@ def peak_agents(
     states_before = classify_load(net.sum(axis=1) / community.dt, ref, p.thresholds)
     delta = _shift_load(community, net, ref, p)
     shifted = net + delta
-    sched = _dispatch_storage(community, shifted, ref, p) if p.storage else _idle(community)
+    if p.storage:
+        sched, level = _dispatch_storage(community, shifted, ref, p)
+    else:
+        sched, level = _idle(community), np.full(community.T, np.nan)
     after = sched.apply(shifted)
     states_after = classify_load(after.sum(axis=1) / community.dt, ref, p.thresholds)
     if progress is not None:
@@ -372,6 +559,7 @@ def peak_agents(
         ref,
         states_before,
         states_after,
+        level / community.dt,
     )
 
 

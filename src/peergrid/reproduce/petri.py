@@ -49,6 +49,8 @@ _NOTES = {
     "5": "the paper's cost falls for large clusters; peergrid's grows with the view size because larger views "
     "trade more",
     "6": "eq. 2 has no commission fee term, so random migration moves the eq. 2 cost only through the exchanges",
+    "7": "eq. 2 has no commission fee term: random migration leaves the eq. 2 cost flat, while the total cost "
+    "with fees rises as the paper says",
     "8": "agrees by construction: the engagement response α / (α + h) is an assumption taken from the paper's "
     "explanation, not an independent result",
 }
