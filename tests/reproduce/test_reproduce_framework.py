@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import types
 
@@ -132,3 +133,22 @@ def test_cli_json_writes_nothing_and_default_out_is_per_paper(fake_paper, tmp_pa
     assert r.exit_code == 0 and list(tmp_path.iterdir()) == []
     r = CliRunner().invoke(app, ["reproduce", fake_paper])
     assert r.exit_code == 0 and (tmp_path / "out" / "reproduce-fake" / "claims.json").is_file()
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\\"), min_size=1,
+                max_size=40).filter(str.strip)
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts=st.lists(_text, min_size=5, max_size=5), verdict=st.sampled_from(VERDICTS))
+def test_any_claim_renders_its_verdict_and_round_trips(texts, verdict):
+    claim = Claim("x1", texts[0], texts[1], texts[2], verdict, texts[3], assumptions=texts[4])
+    rep = Reproduction("p", "cite", "case", [claim])
+    row = [line for line in markdown_claims_table(rep).splitlines() if line.startswith("| x1 |")]
+    assert len(row) == 1 and len(re.split(r"(?<!\\)\|", row[0])) == 8  # 6 cells: pipes in the text are escaped
+    assert f"**{verdict}**" in row[0]
+    assert len(to_markdown(rep).split("| x1 |")) == 2  # the claim's row is one line whatever its text
+    assert Reproduction.from_dict(json.loads(json.dumps(rep.to_dict()))).claims == [claim]

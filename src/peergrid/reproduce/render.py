@@ -11,6 +11,7 @@ import datetime as _dt
 import html
 import io
 import json
+import re
 from pathlib import Path
 
 from peergrid.reproduce.model import VERDICTS, Reproduction, ReproTable
@@ -20,8 +21,12 @@ __all__ = ["markdown_claims_table", "to_html", "to_markdown", "write_reproductio
 _CLAIM_COLUMNS = ("claim", "paper", "peergrid", "verdict", "reason")
 
 
+_BREAKS = re.compile("[\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
 def _md(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """One table cell / line of Markdown: pipes escaped, every line break a space."""
+    return _BREAKS.sub(" ", str(text)).replace("|", "\\|")
 
 
 def markdown_claims_table(rep: Reproduction) -> str:
