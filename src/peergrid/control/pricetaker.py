@@ -129,18 +129,16 @@ def _battery(
     Returns the largest number of slope segments seen (a work measure).
     """
     T = r.shape[0]
-    cap = 3 * horizon + 8
-    sl_a = np.empty(cap)
-    ln_a = np.empty(cap)
-    sl_b = np.empty(cap)
-    ln_b = np.empty(cap)
+    cap = 2 * (3 * horizon + 8)
+    sl = np.empty(cap)
+    ln = np.empty(cap)
     ys = np.empty((horizon, 3))
     kk = np.empty((horizon, 4))
     ns = np.empty(horizon, dtype=np.int64)
     k = np.empty(4)
     s = np.empty(3)
-    hs = np.empty(3)
-    hl = np.empty(3)
+    pos = np.empty(3, dtype=np.int64)
+    put = np.empty(3, dtype=np.bool_)
     e = e0
     widest = 0
     t = 0
@@ -148,15 +146,16 @@ def _battery(
         steps = min(horizon, T - t)
         target = min(e_end, e + cmax * steps * (1.0 - 1e-9))
         target = min(max(target, emin), emax)
-        # terminal value function: 0 on [target, emax]
+        # terminal value function: 0 on [target, emax]; segments sl/ln[off : off + n_seg]
         left = target
         n_seg = 0
         off = 0
+        tot = 0.0
         if emax - target > 0.0:
-            sl_a[0] = 0.0
-            ln_a[0] = emax - target
+            sl[0] = 0.0
+            ln[0] = emax - target
             n_seg = 1
-        src_sl, src_ln, dst_sl, dst_ln = sl_a, ln_a, sl_b, ln_b
+            tot = ln[0]
         for tau in range(steps - 1, -1, -1):
             j = t + tau
             n = _pieces(r[j], lb[j], ls[j], cmax, dmax, eta_c, eta_d, eps, k, s)
@@ -164,66 +163,80 @@ def _battery(
             for q in range(n + 1):
                 kk[tau, q] = k[q]
             # y_q: argmin over the current domain of V(e') + s_q e' (left end of ties); the
-            # thresholds -s_q fall with q, so one pass over the segments serves all pieces
+            # thresholds -s_q fall with q, so one pass serves all pieces and also finds where the
+            # mirrored slope -s_q of h(u) = g(-u) goes into the sorted sequence
             y = left
             i = off
+            end = off + n_seg
             for q in range(n - 1, -1, -1):
-                while i < off + n_seg and src_sl[i] < -s[q]:
-                    y += src_ln[i]
+                while i < end and sl[i] < -s[q]:
+                    y += ln[i]
                     i += 1
                 ys[tau, q] = y
-            # infimal convolution with h(u) = g(-u): slopes -s reversed, lengths of the pieces
+                pos[q] = i
+            # infimal convolution: insert the pieces (lengths k[q+1] - k[q]) into the sequence in
+            # place, adding to a segment of equal slope where there is one
+            ins = 0
             for q in range(n):
-                hs[q] = -s[n - 1 - q]
-                hl[q] = k[n - q] - k[n - 1 - q]
-            i = off
-            q = 0
-            m = 0
-            end = off + n_seg
-            while i < end or q < n:
-                if q >= n or (i < end and src_sl[i] <= hs[q]):
-                    sv = src_sl[i]
-                    lv = src_ln[i]
-                    i += 1
-                else:
-                    sv = hs[q]
-                    lv = hl[q]
-                    q += 1
-                if lv <= 0.0:
+                length = k[q + 1] - k[q]
+                put[q] = False
+                if length <= 0.0:
                     continue
-                if m > 0 and dst_sl[m - 1] == sv:
-                    dst_ln[m - 1] += lv
+                tot += length
+                if pos[q] < end and sl[pos[q]] == -s[q]:
+                    ln[pos[q]] += length
                 else:
-                    dst_sl[m] = sv
-                    dst_ln[m] = lv
-                    m += 1
+                    put[q] = True
+                    ins += 1
+            if ins > 0:
+                if end + ins > cap:  # compact to the front of the buffer
+                    for i2 in range(n_seg):
+                        sl[i2] = sl[off + i2]
+                        ln[i2] = ln[off + i2]
+                    for q in range(n):
+                        pos[q] -= off
+                    off = 0
+                    end = n_seg
+                w = end + ins - 1
+                rd = end - 1
+                for q in range(n):  # descending slopes: the last insertion first
+                    if not put[q]:
+                        continue
+                    while rd >= pos[q]:
+                        sl[w] = sl[rd]
+                        ln[w] = ln[rd]
+                        w -= 1
+                        rd -= 1
+                    sl[w] = -s[q]
+                    ln[w] = k[q + 1] - k[q]
+                    w -= 1
+                n_seg += ins
             left = left - (k[n] if n > 0 else 0.0)  # the domain moves left by cmax (charging)
-            # clip to [emin, emax]: drop length from both ends, keep dst[start:stop]
-            start = 0
+            # clip to [emin, emax]: drop length from the front and from the back
             if left < emin:
                 cut = emin - left
-                while start < m and dst_ln[start] <= cut:
-                    cut -= dst_ln[start]
-                    start += 1
-                if start < m:
-                    dst_ln[start] -= cut
+                while n_seg > 0 and ln[off] <= cut:
+                    cut -= ln[off]
+                    tot -= ln[off]
+                    off += 1
+                    n_seg -= 1
+                if n_seg > 0:
+                    ln[off] -= cut
+                    tot -= cut
                 left = emin
-            total = 0.0
-            stop = start
-            room = emax - left
-            while stop < m:
-                if total + dst_ln[stop] >= room:
-                    dst_ln[stop] = room - total
-                    if dst_ln[stop] > 0.0:
-                        stop += 1
-                    break
-                total += dst_ln[stop]
-                stop += 1
-            off = start
-            n_seg = stop - start
+            excess = left + tot - emax
+            if excess > 0.0:
+                while n_seg > 0 and ln[off + n_seg - 1] <= excess:
+                    excess -= ln[off + n_seg - 1]
+                    tot -= ln[off + n_seg - 1]
+                    n_seg -= 1
+                if n_seg > 0:
+                    ln[off + n_seg - 1] -= excess
+                    tot -= excess
+            if n_seg == 0:
+                tot = 0.0
             if n_seg > widest:
                 widest = n_seg
-            src_sl, src_ln, dst_sl, dst_ln = dst_sl, dst_ln, src_sl, src_ln
         # forward pass over the kept steps
         keep = min(every, steps)
         for tau in range(keep):
