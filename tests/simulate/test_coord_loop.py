@@ -190,3 +190,13 @@ def test_owner_column_shortcut_matches_whole_positions():
     mixed = coordinate(com, shifty, "sdr", max_iterations=3)
     whole = coordinate(com, shifty, "sdr", max_iterations=3, _fast=False)
     assert mixed.info == whole.info and np.array_equal(mixed.net, whole.net)
+
+
+@pytest.mark.parametrize("control", ["peak", "rule", "mpc-community", "lp-community", "none"])
+def test_every_controller_runs_under_price_response(control):
+    com = synthetic_community(5, periods=48, freq="1h", seed=2, battery_share=0.6)
+    blind = peergrid.compare(com, markets=["bs", "sdr"], control=control)
+    cmp = peergrid.compare(com, markets=["bs", "sdr"], control=control, coordination="price-response", max_iterations=2)
+    for m in cmp:
+        _check_info(cmp[m].coordination, 2, 1e-4)
+        assert cmp[m].metrics["community_cost"] <= blind[m].metrics["community_cost"] + 1e-9
