@@ -61,3 +61,16 @@ def test_cli_bidding_option(tmp_path):
     r = runner.invoke(app, ["compare", str(SCENARIO), "--quick", "--markets", "sdr", "--bidding", "zic"])
     assert r.exit_code == 2 and "--bidding applies to the order-book markets" in r.stderr
     assert "zic" in runner.invoke(app, ["compare", "--help"], env={"COLUMNS": "200"}).stdout
+
+
+def test_zip_result_round_trips_through_parquet(tmp_path):
+    com = synthetic_community(6, periods=48, freq="1h", pv_share=0.5, battery_share=0.5, seed=1)
+    res = peergrid.simulate(com, market="pay-as-bid", bidding="zip", seed=4, momentum=0.2)
+    res.to_parquet(tmp_path / "r")
+    meta = json.loads((tmp_path / "r" / "result.json").read_text())
+    assert meta["bidding"] == "zip"
+    assert meta["market_options"] == {"seed": 4, "learning_rate": 0.3, "momentum": 0.2, "round_slots": 24}
+    back = peergrid.Result.from_parquet(tmp_path / "r")
+    assert back.clearing.bidding == "zip"
+    np.testing.assert_allclose(back.clearing.bill, res.clearing.bill)
+    assert back.metrics["community_cost"] == pytest.approx(res.metrics["community_cost"])

@@ -365,7 +365,7 @@ def zic_prices(book: OrderBook, limit: Any, lo: Any, hi: Any, seed: int | np.ran
 def zip_step(
     price: Any, target: Any, change: Any, learning_rate: float, momentum: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One Widrow–Hoff update with momentum of ZIP prices (Cliff 1997, eqs. 12–15).
+    """One Widrow–Hoff update with momentum of ZIP prices (Cliff 1997).
 
     Parameters
     ----------
@@ -489,16 +489,17 @@ def learn(
         raise ConfigError(f"round_slots must be >= 1, got {round_slots}")
     params = params or ZIPParams()
     n = len(book)
-    r, a, b = (np.array(np.broadcast_to(np.asarray(v, dtype=np.float64), (n,))) for v in (limit, lo, hi))
+    r, a, b = (np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)) for v in (limit, lo, hi))  # no copies
     _check_bounds(book, r, a, b)
     rng = np.random.default_rng(seed)
     if strategy != "zip" or n == 0:  # no learning: one clearing of the whole book
         prices = r.copy() if strategy == "truthful" else zic_prices(book, r, a, b, rng)
         result = clear(book.with_prices(prices))
         return (result, _history(result)) if history else result
-    order = _slot_order(book.slot)
-    book = book.select(order)
-    r, a, b = r[order], a[order], b[order]
+    if np.any(np.diff(book.slot) < 0):  # rounds need the slots in time order (a book sorted already is kept)
+        order = slot_order(book.slot)
+        book = book.select(order)
+        r, a, b = r[order], a[order], b[order]
 
     P = book.n_participants
     margin = rng.uniform(params.margin_low, params.margin_high, (2, P))  # row 0 buy, row 1 sell
@@ -511,7 +512,6 @@ def learn(
     starts = np.concatenate([[0], bounds])
     ends = np.concatenate([bounds, [n]])
     slot_of = slots[starts]
-    u = rng.random((2, n))  # target perturbations, one pair per order
     beta, gamma = params.learning_rate, params.momentum
     call = params.rule == "call"
     parts: list[tuple[int, MarketResult]] = []
@@ -529,6 +529,7 @@ def learn(
         parts.append((int(lo_pos), res))
         span = int(slot_of[last - 1] - s0) + 1
         traded, q_b, q_s = _slot_prices(res, span, int(s0))
+        u = rng.random((2, hi_pos - lo_pos))  # target perturbations, one pair per order of the round
         for k in range(first, last):
             i0, i1 = starts[k], ends[k]
             bb, rr, ww = buy[i0:i1], row[i0:i1], who[i0:i1]
@@ -550,7 +551,8 @@ def learn(
             # cliff: buyers lowering / sellers raising their margin aim above q; call: buyers always aim
             # just above q and sellers just below it (raising a margin stays on the trading side)
             up = bb if call else bb != raise_
-            tau = zip_target(q, up, u[0, i0:i1], u[1, i0:i1], hi_k - lo_k, params.c_r, params.c_a)
+            tau = zip_target(q, up, u[0, i0 - lo_pos : i1 - lo_pos], u[1, i0 - lo_pos : i1 - lo_pos], hi_k - lo_k,
+                             params.c_r, params.c_a)  # fmt: skip
             p_new, g = zip_step(p, tau, change[rr, ww], beta, gamma)
             change[rr, ww] = g
             margin[rr, ww] = band_margin(bb, p_new, L, lo_k, hi_k, mu)
@@ -566,8 +568,11 @@ def _view(book: OrderBook, sl: slice, price: np.ndarray) -> OrderBook:
                      book.labels)  # fmt: skip
 
 
-def _slot_order(slot: np.ndarray) -> np.ndarray:
-    """Stable sort by slot; a linear-time radix sort when the slots fit 16 bits (a year of 15-min slots)."""
+def slot_order(slot: np.ndarray) -> np.ndarray:
+    """Indices that sort orders by slot, stably (ties keep their order).
+
+    A linear-time radix sort when the slots fit 16 bits (a year of 15-min slots is 35,040).
+    """
     if slot.size and slot.min() >= 0 and slot.max() < 1 << 16:
         return np.argsort(slot.astype(np.uint16), kind="stable")
     return np.argsort(slot, kind="stable")

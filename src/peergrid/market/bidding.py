@@ -430,11 +430,14 @@ def clear_net(
         book = orders_from_net(x, lb, ls, strategy, opts["seed"])
         result = mechanism_fn(book, **kwargs)
         return OrderClearing.from_result(result, x, lb, ls, strategy, **used)
-    from peergrid.market.agents import ZIPParams, learn, order_reservations
+    from peergrid.market.agents import ZIPParams, learn, order_reservations, slot_order
 
     if isinstance(round_slots, bool) or int(round_slots) < 1:
         raise ConfigError(f"round_slots must be an integer >= 1, got {round_slots!r}")
-    book = orders_from_net(x, lb, ls, "truthful", opts["seed"])  # arrival order; prices set below
+    book = OrderBook.from_net(x, lb[:, None], ls[:, None])  # slot-major; prices set by the agents
+    perm = np.random.default_rng(opts["seed"]).permutation(len(book))
+    book = book.select(perm[slot_order(book.slot[perm])])  # random arrival order within each slot, slots in order
+    del perm
     limit, lo, hi = order_reservations(book, lb, ls, batteries, int(horizon or round_slots))
     params = ZIPParams(learning_rate=opts["learning_rate"], momentum=opts["momentum"])  # rule "call"
     if strategy == "zip":
