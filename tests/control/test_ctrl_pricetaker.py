@@ -180,6 +180,9 @@ def test_method_choice_and_errors():
     assert lp_schedule(neg).method == "highs"
     with pytest.raises(ConfigError):
         lp_schedule(neg, method="dp")
+    # round-off in a coordinator's internal prices does not push the LP onto HiGHS
+    assert price_taker_applicable(com.retail, com.retail * (1 + 1e-15))
+    assert price_taker_applicable(com.retail, np.full(com.T, -1e-16))
     # HiGHS options ask for HiGHS
     assert lp_schedule(com, options={"solver": "simplex"}).method == "highs"
 

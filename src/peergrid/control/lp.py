@@ -1,4 +1,4 @@
-"""Optimal battery scheduling as a linear programme (LP) solved with HiGHS.
+"""Optimal battery scheduling as a linear programme (LP): HiGHS, or an exact DP per battery.
 
 The LP minimises the grid bill over a horizon of T steps,
 
@@ -40,6 +40,13 @@ energy. Both can still appear in *tied* optima (λs = λb, η = 1, λs = 0); the
 throughput cost ε (``tie_break``, default 1e-6 × max λb per kWh) breaks the tie in
 favour of idle batteries. Reported costs are exact bills of the returned schedule,
 without ε.
+
+In ``"individual"`` mode the LP separates into one small problem per battery, which
+:mod:`peergrid.control.pricetaker` solves exactly by dynamic programming over convex
+piecewise-linear value functions (numba): the same objective as HiGHS (tested to 1e-6
+relative with hypothesis), about 200× faster on 300 batteries × 14 days. It is the
+default (``method="auto"``) wherever it is exact (0 ≤ λs ≤ λb in every step);
+``method="highs"`` selects the LP below. ``"community"`` mode always uses HiGHS.
 
 The model is assembled as one ``scipy.sparse`` CSC matrix (no Python object per
 variable) and passed to HiGHS with ``passModel``. Columns are time-major: step t

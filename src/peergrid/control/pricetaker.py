@@ -305,10 +305,14 @@ def _fleet(
 
 
 def price_taker_applicable(retail: np.ndarray, feed_in: np.ndarray) -> bool:
-    """Whether :func:`exact_price_taker` is exact for these prices (0 ≤ λs ≤ λb in every step)."""
+    """Whether :func:`exact_price_taker` is exact for these prices (0 ≤ λs ≤ λb in every step).
+
+    Round-off of 1e-12 × max λb is tolerated; the kernel then clips λs into [0, λb].
+    """
     retail = np.asarray(retail, dtype=np.float64)
     feed_in = np.asarray(feed_in, dtype=np.float64)
-    return bool(HAVE_NUMBA and np.all(feed_in >= 0.0) and np.all(feed_in <= retail))
+    tol = 1e-12 * max(float(np.max(np.abs(retail), initial=0.0)), 1.0)
+    return bool(HAVE_NUMBA and np.all(feed_in >= -tol) and np.all(feed_in <= retail + tol))
 
 
 def exact_price_taker(
@@ -364,6 +368,7 @@ def exact_price_taker(
     ls = np.ascontiguousarray(np.broadcast_to(np.asarray(feed_in, dtype=np.float64), (T,)))
     if not price_taker_applicable(lb, ls):
         raise ConfigError("the exact price-taker dispatch needs 0 <= feed-in <= retail in every step (use HiGHS)")
+    ls = np.clip(ls, 0.0, lb)  # round-off only (checked above)
     horizon, every = int(horizon), int(every)
     if horizon < 1 or not 1 <= every:
         raise ConfigError(f"horizon and re-plan interval must be >= 1 step, got {horizon}, {every}")
