@@ -190,3 +190,29 @@ def test_owner_column_shortcut_matches_whole_positions():
     mixed = coordinate(com, shifty, "sdr", max_iterations=3)
     whole = coordinate(com, shifty, "sdr", max_iterations=3, _fast=False)
     assert mixed.info == whole.info and np.array_equal(mixed.net, whole.net)
+
+
+@pytest.mark.parametrize("control", ["peak", "rule", "mpc-community", "lp-community", "none"])
+def test_every_controller_runs_under_price_response(control):
+    com = synthetic_community(5, periods=48, freq="1h", seed=2, battery_share=0.6)
+    blind = peergrid.compare(com, markets=["bs", "sdr"], control=control)
+    cmp = peergrid.compare(com, markets=["bs", "sdr"], control=control, coordination="price-response", max_iterations=2)
+    for m in cmp:
+        _check_info(cmp[m].coordination, 2, 1e-4)
+        assert cmp[m].metrics["community_cost"] <= blind[m].metrics["community_cost"] + 1e-9
+
+
+def test_price_response_on_forecasts_settles_the_same_imbalance():
+    com = synthetic_community(6, periods=24 * 4, freq="1h", seed=2, battery_share=0.6)
+    blind = peergrid.compare(com, markets=["sdr", "uniform"], control="lp", forecaster="persistence")
+    cmp = peergrid.compare(
+        com, markets=["sdr", "uniform"], control="lp", forecaster="persistence",
+        coordination="price-response", max_iterations=3,
+    )  # fmt: skip
+    for m in cmp:
+        assert cmp[m].forecast is not None and cmp[m].coordination is not None
+        # the battery follows its plan, so the imbalance (realised − planned net) does not depend on it
+        assert cmp[m].summary()["forecast"]["imbalance_cost"] == pytest.approx(
+            blind[m].summary()["forecast"]["imbalance_cost"]
+        )
+        assert cmp[m].metrics["community_cost"] <= blind[m].metrics["community_cost"] + 1e-9

@@ -243,7 +243,7 @@ def _run_study(
             "scenario": scenario.get("name") if scenario else title,
             "community": _jsonable(community.summary()),
             "control": control,
-            **({"coordination": coordination["coordination"]} if coordination else {}),
+            "coordination": coordination.get("coordination", "none"),
             **({"forecaster": forecast["forecaster"]} if forecast else {}),
             "markets": comparison.summary(),
         }

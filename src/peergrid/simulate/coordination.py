@@ -209,10 +209,11 @@ class _Positions:
         self.fast = pool and schedule.load_delta is None
         if self.fast:
             self.owners = np.asarray(schedule.owners).copy()
-            rest = np.ones(base.shape[1], dtype=bool)
-            rest[self.owners] = False
-            self.rest = demand_supply(base[:, rest]) if rest.any() else (np.zeros(base.shape[0]),) * 2
             self.base_own = base[:, self.owners]
+            # D, G of the members without a battery: all members' minus the owners' (no (T, N) copy)
+            d_all, g_all = demand_supply(base)
+            d_own, g_own = self._own(self.base_own)
+            self.rest = (np.maximum(d_all - d_own, 0.0), np.maximum(g_all - g_own, 0.0))
 
     def of(self, schedule: BatterySchedule) -> np.ndarray:
         """A plan's positions: ``(T, N)``, or ``(T, M)`` owner columns under the shortcut, kWh."""
@@ -226,8 +227,12 @@ class _Positions:
         """Community buying and selling energy D, G per slot of positions :meth:`of` returned, kWh."""
         if not self.fast:
             return demand_supply(x)
-        d, g = demand_supply(x) if x.shape[1] else (np.zeros(x.shape[0]),) * 2
+        d, g = self._own(x)
         return self.rest[0] + d, self.rest[1] + g
+
+    @staticmethod
+    def _own(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return demand_supply(x) if x.shape[1] else (np.zeros(x.shape[0]), np.zeros(x.shape[0]))
 
     def full(self, schedule: BatterySchedule, x: np.ndarray) -> np.ndarray:
         """The ``(T, N)`` net positions of a plan, kWh."""
