@@ -153,6 +153,34 @@ def print_metrics(summary: dict[str, dict], currency: str) -> None:
     print_fitted("Community results", "market", fields, records)
 
 
+def print_coordination(summary: dict[str, dict], currency: str) -> None:
+    """One line per market of a price-response run: iterations, convergence, cost of the kept iterate.
+
+    Parameters
+    ----------
+    summary : dict
+        ``{market: {..., "coordination": {...}}}`` (:meth:`peergrid.simulate.Result.summary`);
+        markets without ``"coordination"`` are skipped.
+    currency : str
+        Currency code of the costs.
+    """
+    from peergrid.core.numfmt import unsigned_zero
+
+    for market, m in summary.items():
+        info = m.get("coordination")
+        if not isinstance(info, dict):
+            continue
+        cost = info["cost"]
+        state = "converged" if info["converged"] else "not converged"
+        kept = info["kept"]
+        out_console().print(
+            f"price response {market}: {info['iterations']} iteration(s), {state}; community cost "
+            f"{unsigned_zero(f'{cost[0]:,.2f}')} (price-blind) → {unsigned_zero(f'{cost[kept]:,.2f}')} {currency} "
+            f"(iterate {kept})",
+            highlight=False,
+        )
+
+
 def print_forecast(summary: dict[str, dict], currency: str) -> None:
     """One line of a run on forecasts: forecaster, forecast error and imbalance (the same in every market).
 
@@ -187,6 +215,7 @@ def _run_study(
     as_json: bool,
     write_report: bool = True,
     market_options: dict | None = None,
+    coordination: dict | None = None,
     forecast: dict | None = None,
     command: str = "peergrid",
     figure_format: str = "png",
@@ -200,17 +229,21 @@ def _run_study(
 
     if out is not None:
         check_output_dir(out)  # refuse before the long work, touching nothing
+    coordination = dict(coordination or {})
+    step = "price response" if coordination.get("coordination", "none") != "none" else "clearing"
     with Stages(enabled=not as_json) as stages:
         stages.start(f"control ({control}): {community.N} participants × {community.T} steps", total=community.T)
         comparison = compare(
             community, markets=markets, control=control, progress=stages.advance,
-            on_market=lambda name: stages.start(f"clearing {name}"), **(market_options or {}), **(forecast or {}),
+            on_market=lambda name: stages.start(f"{step} {name}"), **(market_options or {}), **coordination,
+            **(forecast or {}),
         )  # fmt: skip
         stages.start("computing metrics")
         payload: dict[str, Any] = {
             "scenario": scenario.get("name") if scenario else title,
             "community": _jsonable(community.summary()),
             "control": control,
+            "coordination": coordination.get("coordination", "none"),
             **({"forecaster": forecast["forecaster"]} if forecast else {}),
             "markets": comparison.summary(),
         }
@@ -235,6 +268,7 @@ def _run_study(
         _print_json(payload)
     else:
         print_metrics(payload["markets"], community.currency)
+        print_coordination(payload["markets"], community.currency)
         print_forecast(payload["markets"], community.currency)
         if out is not None:
             report = f"   report: {out}/report.html" if write_report else ""
@@ -461,6 +495,7 @@ def _run_scenario(
         notes=notes,
         as_json=as_json,
         market_options=sc.market.options(),
+        coordination={k: getattr(sc.simulation, k) for k in ("coordination", "max_iterations", "tolerance")},
         forecast=sc.forecast_options(),
         command=command,
         figure_format=figure_format,

@@ -27,6 +27,7 @@ from peergrid.control.lp import (
 )
 from peergrid.control.mpc import MPCSchedule, mpc, mpc_community, mpc_individual
 from peergrid.control.peak import PeakParams, peak_agents, peak_report
+from peergrid.control.prices import price_view
 from peergrid.control.rule import RuleParams, SecondaryStorage, rule_based
 from peergrid.core.community import Community
 from peergrid.core.errors import ConfigError
@@ -177,5 +178,6 @@ __all__ = [
     "optimal_dispatch",
     "peak_agents",
     "peak_report",
+    "price_view",
     "rule_based",
 ]

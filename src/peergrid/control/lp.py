@@ -1,4 +1,4 @@
-"""Optimal battery scheduling as a linear programme (LP) solved with HiGHS.
+"""Optimal battery scheduling as a linear programme (LP): HiGHS, or an exact DP per battery.
 
 The LP minimises the grid bill over a horizon of T steps,
 
@@ -40,6 +40,13 @@ energy. Both can still appear in *tied* optima (λs = λb, η = 1, λs = 0); the
 throughput cost ε (``tie_break``, default 1e-6 × max λb per kWh) breaks the tie in
 favour of idle batteries. Reported costs are exact bills of the returned schedule,
 without ε.
+
+In ``"individual"`` mode the LP separates into one small problem per battery, which
+:mod:`peergrid.control.pricetaker` solves exactly by dynamic programming over convex
+piecewise-linear value functions (numba): the same objective as HiGHS (tested to 1e-6
+relative with hypothesis), about 200× faster on 300 batteries × 14 days. It is the
+default (``method="auto"``) wherever it is exact (0 ≤ λs ≤ λb in every step);
+``method="highs"`` selects the LP below. ``"community"`` mode always uses HiGHS.
 
 The model is assembled as one ``scipy.sparse`` CSC matrix (no Python object per
 variable) and passed to HiGHS with ``passModel``. Columns are time-major: step t
@@ -989,16 +996,18 @@ def optimal_dispatch(
         from peergrid.control.pricetaker import exact_price_taker
 
         t0 = time.perf_counter()
-        charge, discharge, energy, windows = exact_price_taker(
-            net[:, owners], fleet, lb, ls, dt, horizon=horizon, every=every, e_end=e_end, tie_break=tie
-        )
+        everyone = owners.size == N and bool(np.all(owners == np.arange(N)))
+        res = exact_price_taker(
+            net if everyone else net[:, owners], fleet, lb, ls, dt, horizon=horizon, every=every, e_end=e_end,
+            tie_break=tie,
+        )  # fmt: skip
+        charge, discharge, energy, windows = res.charge, res.discharge, res.energy, res.windows
         seconds = time.perf_counter() - t0
         if progress is not None:
             progress(T)
-        own = net[:, owners]
-        cost = grid_cost(own + (charge - discharge), lb, ls)
-        if owners.size < N or np.any(owners != np.arange(N)):
-            cost += grid_cost(net, lb, ls) - grid_cost(own, lb, ls)
+        cost = float(res.bill_after.sum())
+        if not everyone:
+            cost += grid_cost(net, lb, ls) - float(res.bill_before.sum())
         return DispatchResult(charge, discharge, energy, cost, windows, 0.0, seconds, "dp")
     charge, discharge, energy, stats = rolling_dispatch(
         net,
@@ -1102,7 +1111,11 @@ def lp_schedule(
     if _check_method(method, mode, community.retail, community.feed_in, options) == "dp":
         # individual mode separates by member: dispatch the owners' columns only and add the
         # (schedule-independent) bills of the members without a battery, with no (T, N) temporaries
-        own = community.load[:, owners] - community.generation[:, owners]
+        from peergrid.control.pricetaker import owners_net_and_bills
+
+        own, bill_all, bill_owners = owners_net_and_bills(
+            community.load, community.generation, owners, community.retail, community.feed_in
+        )
         res = optimal_dispatch(
             own,
             np.arange(owners.size),
@@ -1119,8 +1132,7 @@ def lp_schedule(
             progress=progress,
             method="dp",
         )
-        others = _row_block_bill(community.load, community.generation, community.retail, community.feed_in)
-        others -= grid_cost(own, community.retail, community.feed_in)
+        others = bill_all - bill_owners  # members without a battery keep their bill
         return LPSchedule(
             owners,
             res.charge,

@@ -24,6 +24,7 @@ from peergrid.market.bilateral import (
     utilisation_fee,
 )
 from peergrid.market.cda import ContinuousDoubleAuction
+from peergrid.market.internal import internal_prices
 from peergrid.market.money import TradeMoney, bid_commitment_minor, settle_trades, to_minor
 from peergrid.market.orders import BUY, SELL, MarketResult, OrderBook, Trades, read_orders
 from peergrid.market.reputation import (
@@ -107,6 +108,7 @@ __all__ = [
     "fee_matrix",
     "get_mechanism",
     "get_order_mechanism",
+    "internal_prices",
     "is_order_market",
     "line_weights",
     "mcafee",

@@ -470,7 +470,8 @@ def _figure_specs(comparison: Comparison) -> list[tuple[str, Callable[[], Figure
     market = profile_market(comparison)
     p2p = [m for m in comparison if m != "baseline"]
     names = ", ".join(m.upper() for m in p2p) or "none"
-    n_batt = int(next(iter(comparison.values())).battery.owners.size)
+    first = next(iter(comparison.values()))
+    n_batt = int(first.battery.owners.size)
     vs = f"the no-P2P baseline (dashed) and {market.upper()} (solid)" if market != "baseline" else "the no-P2P baseline"
     from peergrid.report.forecast_report import forecast_of, plot_forecast
 
@@ -527,7 +528,12 @@ def _figure_specs(comparison: Comparison) -> list[tuple[str, Callable[[], Figure
                 else "Placeholder figure: the community has no batteries."
             ),
             (
-                f"Battery state of charge, {week.label}; the battery schedule is the same for every market."
+                f"Battery state of charge, {week.label}; "
+                + (
+                    f"the schedule under {first.market.upper()} (price response: every market has its own)."
+                    if first.coordination is not None
+                    else "the battery schedule is the same for every market."
+                )
                 if n_batt
                 else "The community has no batteries."
             ),
@@ -739,6 +745,11 @@ def write_report(
 
     nav.append(("bills", "Bills"))
     sections.append(bills_section_html(comparison))
+    from peergrid.report.coordination import coordination_section_html
+
+    if coordination := coordination_section_html(comparison, dpi):
+        nav.append(("coordination", "Price response"))
+        sections.append(coordination)
     nav.append(("figures", "Figures"))
     sections.append(
         '<section id="figures" aria-labelledby="h-figures"><h2 id="h-figures">Figures</h2>'

@@ -32,6 +32,7 @@ from peergrid.market.bidding import OrderClearing, check_market, check_order_opt
 from peergrid.market.sharing import MECHANISMS, Allocation, Clearing, demand_supply, no_p2p
 
 if TYPE_CHECKING:
+    from peergrid.simulate.coordination import CoordinationInfo
     from peergrid.simulate.faults import Fault, FaultOutcome
     from peergrid.simulate.forecasting import ForecastOutcome
 
@@ -80,6 +81,10 @@ class Result:
         Set when the run had injected faults (:mod:`peergrid.simulate.faults`); ``net``
         and ``clearing`` are then what the market *settled*, and the fault outcome
         holds the true clearing and the imbalance.
+    coordination : CoordinationInfo, optional
+        Set under ``coordination="price-response"``
+        (:mod:`peergrid.simulate.coordination`): iterations, convergence, cost per
+        iterate; ``battery`` and ``net`` are then this market's own schedule.
     forecast : ForecastOutcome, optional
         Set when the run planned on day-ahead forecasts (``forecaster`` other than
         ``"perfect"``, :mod:`peergrid.simulate.forecasting`): ``net`` and ``clearing`` are
@@ -103,6 +108,7 @@ class Result:
     clearing: Clearing
     baseline: Clearing = field(repr=False, default=None)  # type: ignore[assignment]
     faults: FaultOutcome | None = field(repr=False, default=None)
+    coordination: CoordinationInfo | None = field(repr=False, default=None)
     forecast: ForecastOutcome | None = field(repr=False, default=None)
 
     def __post_init__(self) -> None:
@@ -480,8 +486,11 @@ class Result:
 
     def summary(self) -> dict[str, object]:
         """JSON-ready metrics (NaN → None) and the community's bill by component (``"bill"``,
-        :meth:`bill_summary`)."""
+        :meth:`bill_summary`), ``"coordination"`` (:meth:`CoordinationInfo.to_dict`) when set, and
+        ``"forecast"`` with an imperfect forecaster."""
         out = {**{k: _json_number(v) for k, v in self.metrics.items()}, "bill": self.bill_summary()}
+        if self.coordination is not None:
+            out["coordination"] = self.coordination.to_dict()
         if self.forecast is not None:
             out["forecast"] = _json_tree(self.forecast.summary(self.clearing, self.net))
         return out
@@ -528,6 +537,7 @@ class Result:
             "market": self.market,
             "control": self.control,
             **_market_options(self.clearing),
+            **({"coordination": self.coordination.to_dict()} if self.coordination is not None else {}),
             "community": {
                 "name": self.community.name,
                 "source": self.community.source,
@@ -604,6 +614,10 @@ class Result:
 
             forecast = ForecastOutcome.restore(meta["forecast"], wide["imbalance"], community.retail, community.feed_in)
         res = cls(community, meta["market"], meta["control"], schedule, net, clearing, forecast=forecast)
+        if isinstance(meta.get("coordination"), dict):
+            from peergrid.simulate.coordination import CoordinationInfo
+
+            res.coordination = CoordinationInfo.from_dict(meta["coordination"])
         # what the run computed, exactly as written (a rebuilt report shows the same numbers)
         res.__dict__["steps"] = steps
         stored = meta.get("metrics")
@@ -720,7 +734,8 @@ class Comparison(Mapping[str, Result]):
     """Results of several markets on the same community and battery schedule.
 
     A read-only mapping ``market name -> Result``; the battery schedule and the
-    ``(T, N)`` net array are shared, not copied.
+    ``(T, N)`` net array are shared, not copied (under price-response coordination
+    each market has its own).
     """
 
     def __init__(self, results: dict[str, Result]) -> None:
@@ -798,6 +813,7 @@ class Comparison(Mapping[str, Result]):
             order_cols = (*(_ORDER_SERIES if "bidding" in meta else ()), *_forecast_series(meta))
             same = (
                 shared is not None
+                and "coordination" not in meta  # price response: each market has its own schedule
                 and (T, N) == shared[0].load.shape
                 and np.array_equal(steps["demand_kwh"].to_numpy(), shared[3])
                 and np.array_equal(steps["supply_kwh"].to_numpy(), shared[4])
@@ -849,6 +865,13 @@ def _run_control(
 ) -> tuple[str, BatterySchedule]:
     controller = get_controller(control)
     schedule = controller(community, progress=progress)
+    _check_schedule(community, schedule)
+    name = control if isinstance(control, str) else getattr(control, "__name__", "custom")
+    return str(name).lower(), schedule
+
+
+def _check_schedule(community: Community, schedule: BatterySchedule) -> None:
+    """Raise DataError when a controller's schedule does not fit the community."""
     expected = (community.T, schedule.owners.size)
     if schedule.charge.shape != expected:
         raise DataError(f"controller returned charge of shape {schedule.charge.shape}, expected {expected}")
@@ -857,8 +880,6 @@ def _run_control(
             f"controller returned load_delta of shape {np.shape(schedule.load_delta)}, "
             f"expected {(community.T, community.N)}"
         )
-    name = control if isinstance(control, str) else getattr(control, "__name__", "custom")
-    return str(name).lower(), schedule
 
 
 def simulate(
@@ -874,6 +895,9 @@ def simulate(
     fee: float = 0.0,
     learning_rate: float = 0.3,
     momentum: float = 0.05,
+    coordination: str = "none",
+    max_iterations: int = 10,
+    tolerance: float = 1e-4,
     forecaster: str = "perfect",
     forecast_options: Mapping[str, object] | None = None,
 ) -> Result:
@@ -907,6 +931,15 @@ def simulate(
         ``bilateral``: network fee per kWh on every pair, currency/kWh.
     learning_rate, momentum : float
         ``bidding="zip"``: β ∈ (0, 1] and γ ∈ [0, 1) of the ZIP margin update.
+    coordination : {"none", "price-response"}
+        ``"none"``: control runs once against the grid prices. ``"price-response"``: the
+        controller re-plans on the market's internal prices until they stop moving
+        (:mod:`peergrid.simulate.coordination`); the result keeps the cheapest iterate and
+        reports the loop in :attr:`Result.coordination`.
+    max_iterations : int
+        Price-responsive re-plans allowed (``coordination="price-response"``).
+    tolerance : float
+        Price tolerance of the convergence rule, currency/kWh.
     forecaster : {"perfect", "persistence", "ridge", "fedavg"}
         What the members know of their load and generation when they plan and trade
         (:mod:`peergrid.simulate.forecasting`). ``"perfect"``: the data (foresight).
@@ -939,6 +972,7 @@ def simulate(
     return compare(
         community, markets=(name,), control=control, progress=progress, faults=faults,
         bidding=bidding, k=k, seed=seed, fee=fee, learning_rate=learning_rate, momentum=momentum,
+        coordination=coordination, max_iterations=max_iterations, tolerance=tolerance,
         forecaster=forecaster, forecast_options=forecast_options,
     )[name]  # fmt: skip
 
@@ -957,6 +991,9 @@ def compare(
     learning_rate: float = 0.3,
     momentum: float = 0.05,
     on_market: Callable[[str], None] | None = None,
+    coordination: str = "none",
+    max_iterations: int = 10,
+    tolerance: float = 1e-4,
     forecaster: str = "perfect",
     forecast_options: Mapping[str, object] | None = None,
 ) -> Comparison:
@@ -981,6 +1018,10 @@ def compare(
         ignore them.
     on_market : callable, optional
         Called with each market's name before it is cleared (after the control run).
+    coordination, max_iterations, tolerance
+        Price-responsive coordination (see :func:`simulate`): each market gets its own
+        schedule, re-planned on that market's internal prices; the price-blind plan is
+        made once and shared as every loop's iterate 0.
     forecaster, forecast_options
         Day-ahead forecasts instead of foresight (see :func:`simulate`): the control runs
         once on the forecast view and every market clears the planned net.
@@ -996,11 +1037,27 @@ def compare(
     options = check_order_options(
         bidding=bidding, k=k, seed=seed, fee=fee, learning_rate=learning_rate, momentum=momentum
     )  # fail before the control run
+    from peergrid.simulate.coordination import check_coordination
+
+    coordinated = check_coordination(coordination, max_iterations, tolerance) != "none"
     fault_list = list(faults) if faults is not None else []
     from peergrid.simulate.forecasting import plan_view
 
     plan, settle = plan_view(community, forecaster, forecast_options, faults=bool(fault_list))
     control_name, schedule = _run_control(plan, control, progress)
+
+    def clear(name: str, x: np.ndarray, d: np.ndarray, g: np.ndarray) -> Clearing:
+        if is_order_market(name):
+            # bidding agents: reservation prices from the planned battery state, one learning round per day
+            return clear_net(x, community.retail, community.feed_in, name, **options, batteries=schedule,
+                             round_slots=max(1, round(24.0 / community.dt)))  # fmt: skip
+        return MECHANISMS[name](d, g, community.retail, community.feed_in)
+
+    if coordinated:
+        return _coordinated(
+            community, plan, settle(), names, control, control_name, schedule, options, fault_list, on_market,
+            max_iterations, tolerance,
+        )  # fmt: skip
     if not fault_list:
         net = schedule.apply(plan.net, inplace=True)
         true_net = net
@@ -1010,14 +1067,6 @@ def compare(
         schedule, true_net, net = apply_faults(community, schedule, fault_list)
     demand, supply = demand_supply(net)
     baseline = no_p2p(demand, supply, community.retail, community.feed_in)
-
-    def clear(name: str, x: np.ndarray, d: np.ndarray, g: np.ndarray) -> Clearing:
-        if is_order_market(name):
-            # bidding agents: reservation prices from the planned battery state, one learning round per day
-            return clear_net(x, community.retail, community.feed_in, name, **options, batteries=schedule,
-                             round_slots=max(1, round(24.0 / community.dt)))  # fmt: skip
-        return MECHANISMS[name](d, g, community.retail, community.feed_in)
-
     fault_outcome = _fault_outcome(community, fault_list, true_net, net, clear) if fault_list else None
     forecast = settle()  # None with perfect forecasts
     del plan, settle
@@ -1028,6 +1077,57 @@ def compare(
         clearing = baseline if n == "baseline" else clear(n, net, demand, supply)
         outcome = fault_outcome(n) if fault_outcome is not None else None
         results[n] = Result(community, n, control_name, schedule, net, clearing, baseline, outcome, forecast=forecast)
+    return Comparison(results)
+
+
+def _coordinated(
+    community: Community,
+    plan: Community,
+    forecast: ForecastOutcome | None,
+    names: list[str],
+    control: str | Controller,
+    control_name: str,
+    schedule: BatterySchedule,
+    options: dict,
+    fault_list: list[Fault],
+    on_market: Callable[[str], None] | None,
+    max_iterations: int,
+    tolerance: float,
+) -> Comparison:
+    """:func:`compare` under price-response coordination: one loop and one schedule per market.
+
+    The loop plans on ``plan`` (the community, or its forecast view) and clears the planned net.
+    """
+    from peergrid.simulate.coordination import coordinate
+
+    base = plan.net
+    controller = get_controller(control)
+    results = {}
+    for n in names:
+        if on_market is not None:
+            on_market(n)
+        it = coordinate(
+            plan, controller, n, options=options, max_iterations=max_iterations, tolerance=tolerance,
+            initial=schedule, base_net=base, check=lambda s: _check_schedule(plan, s),
+        )  # fmt: skip
+        sched, net, clearing, outcome = it.schedule, it.net, it.clearing, None
+        if fault_list:
+            from peergrid.simulate.faults import apply_faults
+
+            sched, true_net, net = apply_faults(community, sched, fault_list)
+
+            def clear_own(name: str, x: np.ndarray, d: np.ndarray, g: np.ndarray, s=sched) -> Clearing:
+                if is_order_market(name):  # this market's own battery plan sets the agents' reservation prices
+                    return clear_net(x, community.retail, community.feed_in, name, **options, batteries=s,
+                                     round_slots=max(1, round(24.0 / community.dt)))  # fmt: skip
+                return MECHANISMS[name](d, g, community.retail, community.feed_in)
+
+            clearing = clear_own(n, net, *demand_supply(net))
+            outcome = _fault_outcome(community, fault_list, true_net, net, clear_own)(n)
+        results[n] = Result(
+            community, n, control_name, sched, net, clearing, None, outcome,  # type: ignore[arg-type]
+            coordination=it.info, forecast=forecast,
+        )  # fmt: skip
     return Comparison(results)
 
 

@@ -46,14 +46,14 @@ a *day* is ``B = round(24 h / step)`` steps from the first step of the run):
     training days exist the forecast is persistence.
 ``"fedavg"``
     One model per quantity shared by all members, trained with FedAvg (McMahan et al.
-    2017, Algorithm 1; server momentum as in :func:`peergrid.forecast.federated.fedavg`):
+    (2017), Algorithm 1; server momentum as in :func:`peergrid.forecast.federated.fedavg`):
     members are the clients, each runs ``local_steps`` full-batch gradient steps on its
     own window of lag features per round, only weights leave a member; ``rounds`` rounds
     per day, warm-started from the previous day's model; a seeded ``client_fraction``
     of the members takes part in each round. Same window and fallback as ``"ridge"``.
 
 Forecasts are clipped at 0 (load and generation are non-negative), and a member whose
-training window holds no generation is forecast to generate nothing.
+training window (ridge, FedAvg) holds no generation is forecast to generate nothing.
 """
 
 from __future__ import annotations

@@ -18,7 +18,10 @@ them), a time window, tariffs, a controller and the markets to compare::
     retail = "citylearn"   # the data set's time-of-use tariff (USD), or a number (currency/kWh)
     feed_in = 0.07         # or: tariff = "de-household" / "my-tariff.toml", or the full model
     [simulation]
-    control = "greedy"
+    control = "greedy"                # any name of peergrid.control.CONTROLLERS
+    coordination = "none"            # or "price-response": re-plan on the internal prices
+    max_iterations = 10              # price response: re-plans at most
+    tolerance = 1e-4                 # price response: convergence tolerance, currency/kWh
     forecaster = "perfect"           # or "persistence", "ridge", "fedavg": plan and trade on forecasts
     markets = ["baseline", "bs", "mmr", "sdr"]
 
@@ -79,7 +82,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from peergrid.core.community import Community
 from peergrid.core.errors import ConfigError, DataError, PeergridError
@@ -87,6 +90,7 @@ from peergrid.core.timeindex import check_timezone
 from peergrid.core.tomlconfig import read_toml, validate_model
 from peergrid.data.meters import MeterReport, read_meters
 from peergrid.market.bidding import BIDDING, MARKETS, check_market, is_order_market
+from peergrid.simulate.coordination import COORDINATION
 from peergrid.simulate.forecasting import FORECASTERS, ForecastOptions
 
 if TYPE_CHECKING:
@@ -282,14 +286,31 @@ class TariffConfig(_Strict):
 
 
 class SimulationConfig(_Strict):
-    """Controller and markets."""
+    """Controller, coordination and markets.
 
-    control: Literal[
-        "none", "greedy", "rule", "peak", "lp", "lp-community", "mpc", "ev-smart", "ev-immediate"
-    ] = "greedy"
+    ``control`` is any name of :data:`peergrid.control.CONTROLLERS`; ``coordination =
+    "price-response"`` re-plans it on each market's internal prices
+    (:mod:`peergrid.simulate.coordination`) with at most ``max_iterations`` re-plans and
+    the price ``tolerance`` (currency/kWh) of the convergence rule.
+    """
+
+    control: str = "greedy"
+    coordination: Literal[COORDINATION] = "none"  # type: ignore[valid-type]
+    max_iterations: int = Field(default=10, ge=0)
+    tolerance: float = Field(default=1e-4, ge=0, allow_inf_nan=False)
     forecaster: Literal[FORECASTERS] = "perfect"  # type: ignore[valid-type]
     markets: list[str] = Field(default_factory=lambda: ["baseline", "bs", "mmr", "sdr"])
     market: str | None = None
+
+    @field_validator("control")
+    @classmethod
+    def _control(cls, value: str) -> str:
+        from peergrid.control import CONTROLLERS
+
+        key = value.strip().lower()
+        if key not in CONTROLLERS:
+            raise ValueError(f"unknown control {value!r}; choose from {', '.join(CONTROLLERS)}")
+        return key
 
     @model_validator(mode="after")
     def _check(self) -> SimulationConfig:
@@ -843,7 +864,9 @@ def recorded_scenario(sc: Scenario, community: Community, markets: list[str] | N
     ``[community]`` keys that do not apply to the source (the synthetic-only
     ``battery_share``, ``seed``, ranges …) are left out unless the user set them, and so
     is ``[market]`` when no order-book market ran and it was not set, and ``[forecast]`` (and
-    the default ``forecaster = "perfect"``) with perfect forecasts; ``None`` values
+    the default ``forecaster = "perfect"``) with perfect forecasts, and the unwritten
+    ``coordination``, ``max_iterations``, ``tolerance`` of a price-blind run (under
+    ``coordination = "price-response"`` all three are kept); ``None`` values
     (not expressible in TOML) are dropped.
 
     Parameters
@@ -883,6 +906,10 @@ def recorded_scenario(sc: Scenario, community: Community, markets: list[str] | N
     elif sc.market.bidding != "zip":
         for key in _ZIP_KEYS:
             d["market"].pop(key, None)
+    if sc.simulation.coordination == "none":  # price-blind: the loop's keys only when the user wrote them
+        for key in ("coordination", "max_iterations", "tolerance"):
+            if key not in sc.simulation.model_fields_set:
+                d["simulation"].pop(key)
     if sc.simulation.forecaster == "perfect":
         d.pop("forecast")
         if "forecaster" not in sc.simulation.model_fields_set:
