@@ -4,7 +4,8 @@
 rule, SDR market, all metrics. Prints progress lines, then as its last line one JSON
 object: {"households", "steps", "seconds", "peak_rss_mb", ...}.
 
-Run:  python benchmarks/simulate_year.py [--households N] [--quick]
+Run:  python benchmarks/simulate_year.py [--households N] [--quick] [--market M] [--bidding B]
+(``--market pay-as-bid --bidding zip``: the same year on an order-book market with ZIP agents.)
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--households", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=35040, help="15-min steps (35,040 = 1 year)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes for the test suite")
+    parser.add_argument("--market", default="sdr", help="market (default sdr; e.g. pay-as-bid)")
+    parser.add_argument("--bidding", default="truthful", help="order-book markets: bidding strategy")
     args = parser.parse_args(argv)
     if args.quick:
         args.households, args.steps = 20, 96 * 7
@@ -44,7 +47,7 @@ def main(argv: list[str] | None = None) -> dict:
         seed=1,
     )
     t1 = time.perf_counter()
-    result = peergrid.simulate(community, market="sdr", control="greedy")
+    result = peergrid.simulate(community, market=args.market, control="greedy", bidding=args.bidding)
     t2 = time.perf_counter()
     metrics = result.metrics
     _ = result.participants
@@ -59,6 +62,8 @@ def main(argv: list[str] | None = None) -> dict:
         "simulate_seconds": round(t2 - t1, 3),
         "metrics_seconds": round(t3 - t2, 3),
         "peak_rss_mb": round(peak_rss_mb(), 1),
+        "market": args.market,
+        "bidding": args.bidding,
         "self_sufficiency": round(metrics["self_sufficiency"], 4),
         "cost_reduction": round(metrics["cost_reduction"], 4),
     }

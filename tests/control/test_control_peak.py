@@ -142,6 +142,12 @@ def test_parameter_errors():
         PeakParams(flexible_share=1.5)
     with pytest.raises(ModelError, match="window_hours"):
         PeakParams(window_hours=0)
+    with pytest.raises(ModelError, match="price_fraction"):
+        PeakParams(price_fraction=-0.1)
+    with pytest.raises(ModelError, match="price_tolerance"):
+        PeakParams(price_tolerance=2.0)
+    with pytest.raises(ModelError, match="lookahead_days"):
+        PeakParams(lookahead_days=-1)
     with pytest.raises(ModelError, match="reference"):
         peak_agents(constructed_feeder(), params=PeakParams(reference="weekly"))
     with pytest.raises(ModelError, match="flexible_share"):

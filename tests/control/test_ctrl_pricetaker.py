@@ -197,10 +197,11 @@ def test_kernel_zero_power_battery_stays_idle():
         soc_max=np.array([1.0]),
         soc_init=np.array([0.5]),
     )
-    c, d, e, windows = exact_price_taker(
+    c, d, e, windows, before, after = exact_price_taker(
         np.ones((5, 1)), fleet, np.full(5, 0.3), np.full(5, 0.1), 1.0, horizon=5, every=5, e_end=np.array([0.5])
     )
     assert windows == 1 and np.all(c == 0) and np.all(d == 0) and np.allclose(e, 0.5)
+    assert before[0] == pytest.approx(5 * 0.3) and after[0] == pytest.approx(5 * 0.3)
 
 
 def one_home(T=8, retail=0.3, feed_in=0.0, load=1.0, generation=0.0, soc_init=0.0):

@@ -165,3 +165,19 @@ def test_cliffs_cda_rule_oscillates_in_a_call_market():
                     history=True)  # fmt: skip
     assert np.mean(hist["price_buy"][hist["slot"] >= T - 50]) == pytest.approx(P0, abs=0.015)
     assert late_efficiency(r, lim, T) < 0.7
+
+
+def test_fixed_strategies_clear_the_same_by_rounds_or_at_once():
+    """zic on a slot-sorted book is cleared day by day: identical trades to one call on a shuffled copy."""
+    rng = np.random.default_rng(4)
+    n = 400
+    slot = np.sort(rng.integers(0, 30, n))
+    lim = rng.uniform(0.1, 0.3, n)
+    book = OrderBook.from_arrays(participant=rng.integers(0, 20, n), side=np.where(rng.random(n) < 0.5, 1, -1),
+                                 quantity=rng.uniform(0.1, 2, n), price=lim, slot=slot, id=np.arange(n))  # fmt: skip
+    by_rounds = learn(book, lim, 0.1, 0.3, pay_as_bid, "zic", round_slots=7, seed=3)
+    assert len(by_rounds.slots) == len(np.unique(slot))
+    once = pay_as_bid(book.with_prices(by_rounds.book.price))
+    np.testing.assert_allclose(by_rounds.filled, once.filled)
+    np.testing.assert_allclose(by_rounds.bill, once.bill)
+    np.testing.assert_allclose(by_rounds.fees, once.fees)

@@ -996,16 +996,18 @@ def optimal_dispatch(
         from peergrid.control.pricetaker import exact_price_taker
 
         t0 = time.perf_counter()
-        charge, discharge, energy, windows = exact_price_taker(
-            net[:, owners], fleet, lb, ls, dt, horizon=horizon, every=every, e_end=e_end, tie_break=tie
-        )
+        everyone = owners.size == N and bool(np.all(owners == np.arange(N)))
+        res = exact_price_taker(
+            net if everyone else net[:, owners], fleet, lb, ls, dt, horizon=horizon, every=every, e_end=e_end,
+            tie_break=tie,
+        )  # fmt: skip
+        charge, discharge, energy, windows = res.charge, res.discharge, res.energy, res.windows
         seconds = time.perf_counter() - t0
         if progress is not None:
             progress(T)
-        own = net[:, owners]
-        cost = grid_cost(own + (charge - discharge), lb, ls)
-        if owners.size < N or np.any(owners != np.arange(N)):
-            cost += grid_cost(net, lb, ls) - grid_cost(own, lb, ls)
+        cost = float(res.bill_after.sum())
+        if not everyone:
+            cost += grid_cost(net, lb, ls) - float(res.bill_before.sum())
         return DispatchResult(charge, discharge, energy, cost, windows, 0.0, seconds, "dp")
     charge, discharge, energy, stats = rolling_dispatch(
         net,
@@ -1109,7 +1111,11 @@ def lp_schedule(
     if _check_method(method, mode, community.retail, community.feed_in, options) == "dp":
         # individual mode separates by member: dispatch the owners' columns only and add the
         # (schedule-independent) bills of the members without a battery, with no (T, N) temporaries
-        own = community.load[:, owners] - community.generation[:, owners]
+        from peergrid.control.pricetaker import owners_net_and_bills
+
+        own, bill_all, bill_owners = owners_net_and_bills(
+            community.load, community.generation, owners, community.retail, community.feed_in
+        )
         res = optimal_dispatch(
             own,
             np.arange(owners.size),
@@ -1126,8 +1132,7 @@ def lp_schedule(
             progress=progress,
             method="dp",
         )
-        others = _row_block_bill(community.load, community.generation, community.retail, community.feed_in)
-        others -= grid_cost(own, community.retail, community.feed_in)
+        others = bill_all - bill_owners  # members without a battery keep their bill
         return LPSchedule(
             owners,
             res.charge,

@@ -50,13 +50,14 @@ References
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from peergrid.assets.battery import BatteryFleet
 from peergrid.core.errors import ConfigError
 
-__all__ = ["exact_price_taker", "price_taker_applicable"]
+__all__ = ["PriceTakerResult", "exact_price_taker", "owners_net_and_bills", "price_taker_applicable"]
 
 try:  # numba is a core dependency; the pure-Python fallback only keeps imports working without it
     from numba import njit, prange
@@ -271,37 +272,91 @@ def _battery(
 
 @njit(cache=True, parallel=True)
 def _fleet(
-    net, lb, ls, e0, e_end, emin, emax, cmax, dmax, eta_c, eta_d, eps, horizon, every, charge, discharge, energy
-):
+    net, lb, ls, e0, e_end, emin, emax, cmax, dmax, eta_c, eta_d, eps, horizon, every, charge, discharge, energy,
+    bills,
+):  # fmt: skip
+    """All batteries in parallel; ``bills[m] = (bill before, bill after)`` of battery m's owner."""
     M = net.shape[1]
+    T = net.shape[0]
     widest = np.zeros(M, dtype=np.int64)
     for m in prange(M):
-        c = np.zeros(net.shape[0])
-        d = np.zeros(net.shape[0])
-        en = np.zeros(net.shape[0])
+        r = np.ascontiguousarray(net[:, m])
+        c = np.zeros(T)
+        d = np.zeros(T)
+        en = np.zeros(T)
         widest[m] = _battery(
-            np.ascontiguousarray(net[:, m]),
-            lb,
-            ls,
-            e0[m],
-            e_end[m],
-            emin[m],
-            emax[m],
-            cmax[m],
-            dmax[m],
-            eta_c[m],
-            eta_d[m],
-            eps,
-            horizon,
-            every,
-            c,
-            d,
-            en,
-        )
+            r, lb, ls, e0[m], e_end[m], emin[m], emax[m], cmax[m], dmax[m], eta_c[m], eta_d[m], eps, horizon,
+            every, c, d, en,
+        )  # fmt: skip
+        before = 0.0
+        after = 0.0
+        for t in range(T):
+            x = r[t]
+            before += (lb[t] - ls[t]) * max(x, 0.0) + ls[t] * x
+            x = x + c[t] - d[t]
+            after += (lb[t] - ls[t]) * max(x, 0.0) + ls[t] * x
+        bills[m, 0] = before
+        bills[m, 1] = after
         charge[:, m] = c
         discharge[:, m] = d
         energy[:, m] = en
     return widest
+
+
+@njit(cache=True, parallel=True)
+def _gather_bill(load, generation, owners, lb, ls, own):
+    """Owners' net ``own[:, m] = load[:, owners[m]] − generation[:, owners[m]]`` and the grid bills
+    (every member alone) of all members and of the owners, before storage."""
+    T, N = load.shape
+    M = owners.shape[0]
+    row_all = np.zeros(T)
+    row_own = np.zeros(T)
+    for t in prange(T):
+        a = 0.0
+        for i in range(N):
+            x = load[t, i] - generation[t, i]
+            a += (lb[t] - ls[t]) * max(x, 0.0) + ls[t] * x
+        o = 0.0
+        for m in range(M):
+            x = load[t, owners[m]] - generation[t, owners[m]]
+            own[t, m] = x
+            o += (lb[t] - ls[t]) * max(x, 0.0) + ls[t] * x
+        row_all[t] = a
+        row_own[t] = o
+    return row_all.sum(), row_own.sum()
+
+
+def owners_net_and_bills(
+    load: np.ndarray, generation: np.ndarray, owners: np.ndarray, retail: np.ndarray, feed_in: np.ndarray
+) -> tuple[np.ndarray, float, float]:
+    """Battery owners' net energy and the members' grid bills before storage, in one pass.
+
+    Parameters
+    ----------
+    load, generation : numpy.ndarray
+        ``(T, N)`` consumption and generation, kWh.
+    owners : numpy.ndarray
+        Participant column of each of the M batteries.
+    retail, feed_in : numpy.ndarray
+        λb and λs per step (length T), currency/kWh.
+
+    Returns
+    -------
+    own : numpy.ndarray
+        ``(T, M)`` owners' net energy before storage, kWh.
+    bill_all, bill_owners : float
+        Σ of every member's own grid bill λb·x⁺ − λs·x⁻, of all members and of the
+        battery owners, currency.
+    """
+    T = load.shape[0]
+    f = np.ascontiguousarray
+    own = np.empty((T, owners.size))
+    lb = f(np.broadcast_to(np.asarray(retail, dtype=np.float64), (T,)))
+    ls = f(np.broadcast_to(np.asarray(feed_in, dtype=np.float64), (T,)))
+    a, o = _gather_bill(
+        f(load, dtype=np.float64), f(generation, dtype=np.float64), f(owners, dtype=np.int64), lb, ls, own
+    )
+    return own, float(a), float(o)
 
 
 def price_taker_applicable(retail: np.ndarray, feed_in: np.ndarray) -> bool:
@@ -315,6 +370,17 @@ def price_taker_applicable(retail: np.ndarray, feed_in: np.ndarray) -> bool:
     return bool(HAVE_NUMBA and np.all(feed_in >= -tol) and np.all(feed_in <= retail + tol))
 
 
+class PriceTakerResult(NamedTuple):
+    """Result of :func:`exact_price_taker` (``(T, M)`` arrays, kWh; bills per battery owner, currency)."""
+
+    charge: np.ndarray
+    discharge: np.ndarray
+    energy: np.ndarray
+    windows: int
+    bill_before: np.ndarray
+    bill_after: np.ndarray
+
+
 def exact_price_taker(
     net: np.ndarray,
     fleet: BatteryFleet,
@@ -326,7 +392,7 @@ def exact_price_taker(
     every: int,
     e_end: np.ndarray,
     tie_break: float = 0.0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+) -> PriceTakerResult:
     """Exact optimal dispatch of M batteries, each against its owner's net at grid prices.
 
     Parameters
@@ -351,11 +417,11 @@ def exact_price_taker(
 
     Returns
     -------
-    charge, discharge, energy : numpy.ndarray
-        ``(T, M)`` bus-side charge and discharge (kWh per step) and stored energy at the
-        end of each step (kWh).
-    windows : int
-        Plans solved per battery.
+    PriceTakerResult
+        ``charge``, ``discharge``, ``energy``: ``(T, M)`` bus-side charge and discharge
+        (kWh per step) and stored energy at the end of each step (kWh); ``windows``:
+        plans solved per battery; ``bill_before``, ``bill_after``: each owner's grid
+        bill Σ λb·x⁺ − λs·x⁻ without and with its battery (length M, currency).
 
     Raises
     ------
@@ -379,8 +445,9 @@ def exact_price_taker(
     charge = np.zeros((T, M))
     discharge = np.zeros((T, M))
     energy = np.zeros((T, M))
+    bills = np.zeros((M, 2))
     if M == 0 or T == 0:
-        return charge, discharge, energy, 0
+        return PriceTakerResult(charge, discharge, energy, 0, bills[:, 0], bills[:, 1])
     pmax = fleet.power * dt
     f = np.ascontiguousarray
     _fleet(
@@ -401,5 +468,6 @@ def exact_price_taker(
         charge,
         discharge,
         energy,
+        bills,
     )
-    return charge, discharge, energy, -(-T // every)
+    return PriceTakerResult(charge, discharge, energy, -(-T // every), bills[:, 0], bills[:, 1])

@@ -468,7 +468,9 @@ def learn(
         Module docstring.
     round_slots : int
         Slots per round (≥ 1): priced with the margins of the round's start, cleared in
-        one call, then learnt from slot by slot. Only ZIP learns.
+        one call, then learnt from slot by slot. Only ZIP learns; the other strategies
+        are cleared round by round too when the book is in slot order (the same result
+        as one call, with smaller sorts).
     params : ZIPParams, optional
         ZIP parameters (default :class:`ZIPParams`).
     seed : int, Generator or None
@@ -492,11 +494,18 @@ def learn(
     r, a, b = (np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)) for v in (limit, lo, hi))  # no copies
     _check_bounds(book, r, a, b)
     rng = np.random.default_rng(seed)
-    if strategy != "zip" or n == 0:  # no learning: one clearing of the whole book
-        prices = r.copy() if strategy == "truthful" else zic_prices(book, r, a, b, rng)
-        result = clear(book.with_prices(prices))
+    learning = strategy == "zip"
+    in_order = not np.any(np.diff(book.slot) < 0)
+    fixed = None
+    if not learning:
+        fixed = r.copy() if strategy == "truthful" else zic_prices(book, r, a, b, rng)
+        if not in_order or n == 0:  # one clearing of the whole book (a sorted book is cleared by rounds: faster)
+            result = clear(book.with_prices(fixed))
+            return (result, _history(result)) if history else result
+    elif n == 0:
+        result = clear(book)
         return (result, _history(result)) if history else result
-    if np.any(np.diff(book.slot) < 0):  # rounds need the slots in time order (a book sorted already is kept)
+    elif not in_order:  # rounds need the slots in time order (a book sorted already is kept)
         order = slot_order(book.slot)
         book = book.select(order)
         r, a, b = r[order], a[order], b[order]
@@ -523,10 +532,16 @@ def learn(
         last = int(np.searchsorted(slot_of, s0 + R, side="left"))  # slots [s0, s0 + R)
         lo_pos, hi_pos = starts[first], ends[last - 1]
         sl = slice(lo_pos, hi_pos)
-        prices[sl] = band_price(buy[sl], margin[row[sl], who[sl]], r[sl], a[sl], b[sl])
+        if fixed is not None:
+            prices[sl] = fixed[sl]
+        else:
+            prices[sl] = band_price(buy[sl], margin[row[sl], who[sl]], r[sl], a[sl], b[sl])
         sub = _view(book, sl, prices[sl])
         res = clear(sub)
         parts.append((int(lo_pos), res))
+        if not learning:
+            first = last
+            continue
         span = int(slot_of[last - 1] - s0) + 1
         traded, q_b, q_s = _slot_prices(res, span, int(s0))
         u = rng.random((2, hi_pos - lo_pos))  # target perturbations, one pair per order of the round

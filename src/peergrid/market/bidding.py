@@ -20,11 +20,16 @@ The simulator runs the batch order-book mechanisms (:func:`~peergrid.market.unif
      Gode & Sunder 1993): every limit price is drawn independently and uniformly
      from [λs_t, λb_t] (seeded), so nobody bids above its value λb or asks below
      its cost λs, but the books only partly cross.
+   * ``"zic"`` and ``"zip"`` — bidding agents (:mod:`peergrid.market.agents`): ZI-C
+     prices within reservation prices that reflect each member's planned battery
+     state (``batteries=``), and ZIP traders (Cliff 1997) that learn their profit
+     margins round by round (a round = ``round_slots`` slots, one day in the
+     simulator) from the trade prices of the mechanism itself.
 
    Orders of a slot arrive in a random order (a seeded permutation): that is the
    time priority that breaks ties between equal prices (everybody ties under
    truthful bidding).
-3. **Clearing** — one call of the mechanism for the whole book (all slots at once);
+3. **Clearing** — one call of the mechanism for the whole book (all slots at once; ``"zip"``: one per round);
    unmatched energy goes to the grid at λb (bids) / λs (asks).
 4. **Mapping** onto the simulator's per-slot :class:`~peergrid.market.Clearing`:
    ``price_buy`` / ``price_sell`` are the *average* prices buyers pay per kWh of

@@ -926,7 +926,7 @@ def simulate(
     k : float
         Order-book markets ``uniform`` and ``bilateral``: price k·bid + (1 − k)·ask.
     seed : int
-        Order-book markets: seeds zero-intelligence prices and the arrival order.
+        Order-book markets: seeds the random limit prices, the agents' margins and the arrival order.
     fee : float
         ``bilateral``: network fee per kWh on every pair, currency/kWh.
     learning_rate, momentum : float
