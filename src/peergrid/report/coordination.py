@@ -8,6 +8,7 @@ import io
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from peergrid.simulate.engine import Comparison
 
@@ -45,6 +46,7 @@ def plot_coordination_costs(comparison: Comparison) -> Figure:
         color = _color(name, names)
         ax.plot(xs, info.cost, marker="o", ms=3, lw=1.4, color=color, label=market_label(name))
         ax.plot([info.kept], [info.cost[info.kept]], marker="*", ms=11, color=color, ls="none")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("iterate (0 = price-blind plan)")
     ax.set_ylabel(f"community cost ({comparison.community.currency})")
     ax.set_title("Price response: community cost per iterate (★ = kept)")

@@ -22,7 +22,9 @@ the coordinator closes the loop for each market separately:
 respond in a bang-bang way (every battery charges in the cheapest slots, which then
 turn into deficit slots with high prices); averaging the prices damps that oscillation
 while every iterate stays a real schedule of the controller (averages of valid price
-pairs are valid: 0 ≤ sell ≤ buy).
+pairs are valid: 0 ≤ sell ≤ buy). When a plan stops moving (``max |net_k − net_{k−1}| ≤
+energy_tolerance``) but its prices are still off, the average restarts at that plan's own
+prices P_k: if the plan is a fixed point, the next re-plan reproduces it and converges.
 
 **Convergence rule.** Iterate k (with its plan made on prices p_k, p_0 = λb / λs) has
 converged when the market's internal prices of that plan equal the prices it was made
@@ -40,7 +42,10 @@ iterate's cost and price change in :class:`CoordinationInfo`.
 Limits: controllers are price takers (nobody anticipates how its own schedule moves the
 price); MSA need not reach a fixed point within ``max_iterations`` (bang-bang responses
 can cycle), in which case ``converged`` is False and the best iterate is still kept;
-each iteration costs one controller run and one clearing per market.
+each iteration costs one controller run and one clearing per market. Pool rules clear on
+the community totals D and G only, so when plans change nothing but the batteries the loop
+keeps only the battery owners' columns per iterate (:class:`_Positions`); order books and
+controllers that shift load iterate on the whole ``(T, N)`` net.
 """
 
 from __future__ import annotations
