@@ -174,7 +174,7 @@ def print_coordination(summary: dict[str, dict], currency: str) -> None:
         state = "converged" if info["converged"] else "not converged"
         kept = info["kept"]
         out_console().print(
-            f"price response {market}: {info['iterations']} iteration(s), {state}; cost "
+            f"price response {market}: {info['iterations']} iteration(s), {state}; planned community cost "
             f"{unsigned_zero(f'{cost[0]:,.2f}')} → {unsigned_zero(f'{cost[kept]:,.2f}')} {currency} (iterate {kept})",
             highlight=False,
         )
