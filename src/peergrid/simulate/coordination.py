@@ -60,9 +60,10 @@ import numpy as np
 from peergrid.control import BatterySchedule, Controller, price_view
 from peergrid.core.community import Community
 from peergrid.core.errors import ConfigError
-from peergrid.market.bidding import clear_net, is_order_market
+from peergrid.market.bidding import is_order_market
 from peergrid.market.internal import internal_prices
-from peergrid.market.sharing import MECHANISMS, Clearing, demand_supply
+from peergrid.market.sharing import Clearing, demand_supply
+from peergrid.simulate.engine import clear_market
 
 __all__ = [
     "COORDINATION",
@@ -318,9 +319,7 @@ def coordinate(
     pos = _Positions(base, schedule, pool=not is_order_market(market) and _fast)
 
     def clear(x: np.ndarray, plan: BatterySchedule) -> Clearing:
-        if is_order_market(market):  # bidding agents price from the plan's battery state, one round per day
-            return clear_net(x, lb, ls, market, **opts, batteries=plan, round_slots=max(1, round(24.0 / community.dt)))
-        return MECHANISMS[market](*pos.demand_supply(x), lb, ls)
+        return clear_market(community, market, x, opts, plan, pos.demand_supply(x) if pos.fast else None)
 
     try:
         x = pos.of(schedule)
@@ -370,7 +369,7 @@ def coordinate(
     kept_schedule, kept_x, kept_clearing = best[2], best[3], best[4]
     net = pos.full(kept_schedule, kept_x)
     if pos.fast:  # clear the kept plan on its whole positions, exactly as a price-blind run would
-        kept_clearing = MECHANISMS[market](*demand_supply(net), lb, ls)
+        kept_clearing = clear_market(community, market, net, opts, kept_schedule)
     info = CoordinationInfo(
         market=market,
         iterations=k,

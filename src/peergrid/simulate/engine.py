@@ -860,6 +860,45 @@ def _json_number(v: object) -> object:
     return v
 
 
+def clear_market(
+    community: Community,
+    market: str,
+    net: np.ndarray,
+    options: Mapping[str, object],
+    battery: BatterySchedule,
+    totals: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Clearing:
+    """Clear one market of the simulator on net positions, at the community's grid prices.
+
+    Parameters
+    ----------
+    community : Community
+        Its ``retail`` / ``feed_in`` (λb, λs, currency/kWh) and step length.
+    market : str
+        Canonical market name: a pool rule or an order-book mechanism.
+    net : numpy.ndarray
+        ``(T, N)`` net positions, kWh (+ import); pool rules read only ``totals`` when given.
+    options : mapping
+        Order-book options as checked by :func:`peergrid.market.check_order_options`.
+    battery : BatterySchedule
+        The battery plan behind ``net``: the bidding agents' reservation prices follow its
+        state of charge, and they learn in rounds of one day.
+    totals : tuple of numpy.ndarray, optional
+        The community's buying and selling energy D, G per slot, kWh, if already computed.
+
+    Returns
+    -------
+    Clearing
+    """
+    if is_order_market(market):
+        return clear_net(
+            net, community.retail, community.feed_in, market, **options, batteries=battery,
+            round_slots=max(1, round(24.0 / community.dt)),
+        )  # fmt: skip
+    demand, supply = demand_supply(net) if totals is None else totals
+    return MECHANISMS[market](demand, supply, community.retail, community.feed_in)
+
+
 def _run_control(
     community: Community, control: str | Controller, progress: Callable[[int], None] | None
 ) -> tuple[str, BatterySchedule]:
@@ -1045,14 +1084,6 @@ def compare(
 
     plan, settle = plan_view(community, forecaster, forecast_options, faults=bool(fault_list))
     control_name, schedule = _run_control(plan, control, progress)
-
-    def clear(name: str, x: np.ndarray, d: np.ndarray, g: np.ndarray) -> Clearing:
-        if is_order_market(name):
-            # bidding agents: reservation prices from the planned battery state, one learning round per day
-            return clear_net(x, community.retail, community.feed_in, name, **options, batteries=schedule,
-                             round_slots=max(1, round(24.0 / community.dt)))  # fmt: skip
-        return MECHANISMS[name](d, g, community.retail, community.feed_in)
-
     if coordinated:
         return _coordinated(
             community, plan, settle(), names, control, control_name, schedule, options, fault_list, on_market,
@@ -1067,6 +1098,10 @@ def compare(
         schedule, true_net, net = apply_faults(community, schedule, fault_list)
     demand, supply = demand_supply(net)
     baseline = no_p2p(demand, supply, community.retail, community.feed_in)
+
+    def clear(name: str, x: np.ndarray, d: np.ndarray, g: np.ndarray) -> Clearing:
+        return clear_market(community, name, x, options, schedule, (d, g))
+
     fault_outcome = _fault_outcome(community, fault_list, true_net, net, clear) if fault_list else None
     forecast = settle()  # None with perfect forecasts
     del plan, settle
@@ -1117,12 +1152,9 @@ def _coordinated(
             sched, true_net, net = apply_faults(community, sched, fault_list)
 
             def clear_own(name: str, x: np.ndarray, d: np.ndarray, g: np.ndarray, s=sched) -> Clearing:
-                if is_order_market(name):  # this market's own battery plan sets the agents' reservation prices
-                    return clear_net(x, community.retail, community.feed_in, name, **options, batteries=s,
-                                     round_slots=max(1, round(24.0 / community.dt)))  # fmt: skip
-                return MECHANISMS[name](d, g, community.retail, community.feed_in)
+                return clear_market(community, name, x, options, s, (d, g))  # this market's own battery plan
 
-            clearing = clear_own(n, net, *demand_supply(net))
+            clearing = clear_market(community, n, net, options, sched)
             outcome = _fault_outcome(community, fault_list, true_net, net, clear_own)(n)
         results[n] = Result(
             community, n, control_name, sched, net, clearing, None, outcome,  # type: ignore[arg-type]
