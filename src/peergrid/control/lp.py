@@ -1113,42 +1113,15 @@ def lp_schedule(
         # (schedule-independent) bills of the members without a battery, with no (T, N) temporaries
         from peergrid.control.pricetaker import owners_net_and_bills
 
-        own, bill_all, bill_owners = owners_net_and_bills(
+        net, bill_all, bill_owners = owners_net_and_bills(
             community.load, community.generation, owners, community.retail, community.feed_in
         )
-        res = optimal_dispatch(
-            own,
-            np.arange(owners.size),
-            fleet,
-            community.retail,
-            community.feed_in,
-            community.dt,
-            mode=mode,
-            end_soc=end_soc,
-            window=window,
-            lookahead=lookahead,
-            tie_break=tie_break,
-            ids=community.ids[owners],
-            progress=progress,
-            method="dp",
-        )
-        others = bill_all - bill_owners  # members without a battery keep their bill
-        return LPSchedule(
-            owners,
-            res.charge,
-            res.discharge,
-            res.energy,
-            fleet.capacity,
-            cost=res.cost + others,
-            mode=mode,
-            windows=res.windows,
-            build_seconds=res.build_seconds,
-            solve_seconds=res.solve_seconds,
-            method=res.method,
-        )
+        columns, others, method, options = np.arange(owners.size), bill_all - bill_owners, "dp", None
+    else:
+        net, columns, others = community.net, owners, 0.0
     res = optimal_dispatch(
-        community.net,
-        owners,
+        net,
+        columns,
         fleet,
         community.retail,
         community.feed_in,
@@ -1169,8 +1142,8 @@ def lp_schedule(
         res.discharge,
         res.energy,
         fleet.capacity,
-        cost=res.cost,
-        mode=_check_mode(mode),
+        cost=res.cost + others,  # members without a battery keep their bill
+        mode=mode,
         windows=res.windows,
         build_seconds=res.build_seconds,
         solve_seconds=res.solve_seconds,
