@@ -48,7 +48,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -125,7 +124,10 @@ def _fault_point(stage: str) -> None:
     """
     path = os.environ.get(FAULT_ENV)
     if path:
-        Path(path).write_text(stage)
+        from peergrid.core.output import atomic_file
+
+        # atomic: a test polling for the file must never read it created but still empty
+        atomic_file(path, stage, label=FAULT_ENV, ours=lambda _: True)
         time.sleep(float(os.environ.get("PEERGRID_FAULT_PAUSE_S", "60")))
 
 
