@@ -25,6 +25,7 @@ from peergrid.grid.feeder import (
     line_capacity_kw,
     participant_table,
 )
+from peergrid.grid.feeder_io import MAX_FEEDER_BYTES, read_feeder
 from peergrid.grid.flow import FlowResult, FlowResult3ph, net_power_kw, power_flow, power_flow_3ph, vim
 from peergrid.grid.limits import Violations, check_limits
 from peergrid.grid.paths import (
@@ -39,6 +40,7 @@ from peergrid.grid.paths import (
 __all__ = [
     "DEFAULT_LINE_TYPE",
     "DEFAULT_TRAFO_TYPE",
+    "MAX_FEEDER_BYTES",
     "ZERO_SEQUENCE",
     "Curtailment",
     "FeederLimits",
@@ -62,6 +64,7 @@ __all__ = [
     "power_flow",
     "power_flow_3ph",
     "radial_tree",
+    "read_feeder",
     "synthetic_feeder",
     "transfer_flows_kw",
     "vim",
