@@ -26,6 +26,7 @@ from peergrid.grid.feeder import (
     line_capacity_kw,
     participant_table,
 )
+from peergrid.grid.feeder_io import MAX_FEEDER_BYTES, read_feeder
 from peergrid.grid.flow import FlowResult, FlowResult3ph, net_power_kw, power_flow, power_flow_3ph, vim
 from peergrid.grid.limits import Violations, check_limits
 from peergrid.grid.paths import (
@@ -41,6 +42,7 @@ from peergrid.grid.sweep import FlowValidation, sweep_flow, validate_flow
 __all__ = [
     "DEFAULT_LINE_TYPE",
     "DEFAULT_TRAFO_TYPE",
+    "MAX_FEEDER_BYTES",
     "ZERO_SEQUENCE",
     "Curtailment",
     "FeederLimits",
@@ -65,6 +67,7 @@ __all__ = [
     "power_flow",
     "power_flow_3ph",
     "radial_tree",
+    "read_feeder",
     "sweep_flow",
     "synthetic_feeder",
     "transfer_flows_kw",
