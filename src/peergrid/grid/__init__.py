@@ -7,6 +7,7 @@ when a function needs it. Typical use::
     net = build_feeder(community)                 # participants on their node / phase
     flow = power_flow(net, net_power_kw(community), dt=community.dt)
     check_limits(flow).bad_slots
+    year = sweep_flow(net, net_power_kw(community), dt=community.dt)   # all slots at once, radial feeders
 
 Network-aware bilateral trading: ``peergrid.market.bilateral(book, network=FeederLimits(net))``.
 
@@ -37,6 +38,7 @@ from peergrid.grid.paths import (
     radial_tree,
     transfer_flows_kw,
 )
+from peergrid.grid.sweep import FlowValidation, sweep_flow, validate_flow
 
 __all__ = [
     "DEFAULT_LINE_TYPE",
@@ -48,6 +50,7 @@ __all__ = [
     "FeederLimits",
     "FlowResult",
     "FlowResult3ph",
+    "FlowValidation",
     "RadialTree",
     "Violations",
     "add_zero_sequence",
@@ -68,7 +71,9 @@ __all__ = [
     "power_flow_3ph",
     "radial_tree",
     "read_feeder",
+    "sweep_flow",
     "synthetic_feeder",
     "transfer_flows_kw",
+    "validate_flow",
     "vim",
 ]
