@@ -124,7 +124,7 @@ def _metric_columns() -> tuple[tuple[str, str], ...]:
     from peergrid.metrics import METRICS
 
     keys = ("self_sufficiency", "self_consumption", "community_cost", "cost_reduction", "pm")
-    keys += ("peak_import_kw", "jain_fairness")
+    keys += ("peak_import_kw", "jain_fairness", "emissions_kg")
     return tuple((METRICS[k].heading("{currency}"), k) for k in keys)
 
 
@@ -216,6 +216,7 @@ def _run_study(
     market_options: dict | None = None,
     coordination: dict | None = None,
     forecast: dict | None = None,
+    objective: dict | None = None,
     command: str = "peergrid",
     figure_format: str = "png",
     dpi: int | None = None,
@@ -235,7 +236,7 @@ def _run_study(
         comparison = compare(
             community, markets=markets, control=control, progress=stages.advance,
             on_market=lambda name: stages.start(f"{step} {name}"), **(market_options or {}), **coordination,
-            **(forecast or {}),
+            **(forecast or {}), **(objective or {}),
         )  # fmt: skip
         stages.start("computing metrics")
         payload: dict[str, Any] = {
@@ -244,6 +245,7 @@ def _run_study(
             "control": control,
             "coordination": coordination.get("coordination", "none"),
             **({"forecaster": forecast["forecaster"]} if forecast else {}),
+            **(dict(objective) if objective else {}),
             "markets": comparison.summary(),
         }
         if out is not None:
@@ -496,6 +498,7 @@ def _run_scenario(
         market_options=sc.market.options(),
         coordination={k: getattr(sc.simulation, k) for k in ("coordination", "max_iterations", "tolerance")},
         forecast=sc.forecast_options(),
+        objective=sc.objective_options(),
         command=command,
         figure_format=figure_format,
         dpi=dpi,

@@ -362,6 +362,8 @@ def _fmt_signed(kind: str, v: float, currency: str) -> str:
         return f"{v:,.1f}\u00a0kW"
     if kind == "kwh":
         return _fmt_energy(v).replace(" ", "\u00a0")
+    if kind == "kg":
+        return f"{v:,.1f}\u00a0kgCO2"
     return f"{v:.3f}"
 
 
