@@ -597,7 +597,9 @@ class Scenario(_Strict):
             ids = parts["id"].astype(str).tolist()
             unknown = [m for m in w.members if m not in ids]
             if unknown:
-                raise ConfigError(f"[wind].members: unknown participant(s) {unknown[:5]} (ids: {', '.join(ids[:5])}, …)")
+                raise ConfigError(
+                    f"[wind].members: unknown participant(s) {unknown[:5]} (ids: {', '.join(ids[:5])}, …)"
+                )
             for mid, value in w.members.items():
                 kw[ids.index(mid)] = float(value)
         elif w.share is not None:
