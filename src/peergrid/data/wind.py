@@ -91,7 +91,7 @@ class WindSpeed:
             pos = (doy - 1) * 24 + local.hour.to_numpy()
             return self.speed[np.minimum(pos, len(self.speed) - 1)]
         first = self.times[0]
-        step = self.times.to_series().diff().median() if len(self.times) > 1 else pd.Timedelta(0)
+        step = self.times.to_series().diff().median() if len(self.times) > 1 else pd.Timedelta(1, "ns")
         end = self.times[-1] + step
         if len(starts) and (starts[0] < first or starts[-1] >= end):
             raise DataError(
