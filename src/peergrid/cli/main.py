@@ -419,7 +419,8 @@ def _load(scenario_path: Path, seed: int | None = None, as_json: bool = True) ->
 
 
 def _reseed(sc: Any, seed: int) -> Any:
-    """``sc`` with every seed replaced by ``seed`` (synthetic members; order-book bidding; FedAvg client draws)."""
+    """``sc`` with every seed replaced by ``seed`` (synthetic members; order-book bidding; FedAvg client draws;
+    the wind-turbine owners drawn by ``[wind] share``)."""
     update: dict[str, Any] = {}
     if sc.community.source == "synthetic":
         update["community"] = sc.community.model_copy(update={"seed": seed})
@@ -427,6 +428,8 @@ def _reseed(sc: Any, seed: int) -> Any:
         update["market"] = sc.market.model_copy(update={"seed": seed})
     if sc.simulation.forecaster == "fedavg":
         update["forecast"] = sc.forecast.model_copy(update={"seed": seed})
+    if sc.wind.share is not None:  # the members drawn to own a wind turbine
+        update["wind"] = sc.wind.model_copy(update={"seed": seed})
     return sc.model_copy(update=update)
 
 

@@ -37,7 +37,9 @@ plan). Then the plan is a fixed point: nobody would change it on the prices it m
 members' bills summed over the horizon under that market (the grid bill at the point of
 common coupling plus operator fees), earliest on ties — so with perfect forecasts the
 result is never worse than the price-blind plan (iterate 0). The run reports every
-iterate's cost and price change in :class:`CoordinationInfo`.
+iterate's cost and price change in :class:`CoordinationInfo`. Under a CO2 objective
+(``score``, :func:`peergrid.control.objective_view`) the kept iterate is the one with the
+lowest objective instead: cost + CO2 price × emissions, or emissions.
 
 Limits: controllers are price takers (nobody anticipates how its own schedule moves the
 price); MSA need not reach a fixed point within ``max_iterations`` (bang-bang responses
