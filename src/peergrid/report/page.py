@@ -445,7 +445,7 @@ def _community_rows(comparison: Comparison) -> list[tuple[str, str]]:
         ("Retail price λb", _fmt_range(com.retail, com.currency)),
         ("Feed-in tariff λs", _fmt_range(com.feed_in, com.currency)),
         *(
-            [("Carbon intensity", _fmt_range(com.carbon_intensity, "kgCO2").replace("(time-of-use)", "(hourly)"))]
+            [("Carbon intensity", _fmt_range(com.carbon_intensity, "kgCO2").replace("(time-of-use)", "(time-varying)"))]
             if com.carbon_intensity is not None
             else []
         ),
