@@ -152,9 +152,7 @@ class GatewayAgent:
         self.zoom = self.energy_zoom(forecast, policy)
         return self.zoom
 
-    def choose_zoom_measured(
-        self, forecast: np.ndarray, policy: ZoomPolicy, pdr: float, collision_share: float
-    ) -> int:
+    def choose_zoom_measured(self, forecast: np.ndarray, policy: ZoomPolicy, pdr: float, collision_share: float) -> int:
         """One zoom step from the measured radio and the forecast energy balance.
 
         * measured PDR below ``policy.pdr_target``: zoom **in** one step when collisions caused
@@ -484,8 +482,16 @@ def run_radio_agents(
         else:
             plan = flat_plan(_sf_only(budget, cfg))
         res = trade_delivered(
-            net[t0:t1], plan, log.delivered, lb[t0:t1], ls[t0:t1], mechanism, mode,
-            coordinator=(strategy == "agents"), dt=dt, seed=seed,
+            net[t0:t1],
+            plan,
+            log.delivered,
+            lb[t0:t1],
+            ls[t0:t1],
+            mechanism,
+            mode,
+            coordinator=(strategy == "agents"),
+            dt=dt,
+            seed=seed,
         )
         zooms.append(np.asarray(cfg.zoom).copy())
         results.append(res)

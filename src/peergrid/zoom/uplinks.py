@@ -200,6 +200,8 @@ class UplinkLog:
         ``(G,)`` airtime a gateway heard above sensitivity (all devices, all SFs), s.
     energy_j : numpy.ndarray
         ``(N,)`` device radio energy spent transmitting, J.
+    airtime_s : numpy.ndarray
+        ``(N,)`` device time on air over the run (all transmissions), s.
     steps : int
     step_s : float
     channels : int
@@ -218,6 +220,7 @@ class UplinkLog:
     gw_lost_collision: np.ndarray
     gw_airtime_s: np.ndarray
     energy_j: np.ndarray
+    airtime_s: np.ndarray
     steps: int
     step_s: float
     channels: int
@@ -245,6 +248,11 @@ class UplinkLog:
     def gw_load(self) -> np.ndarray:
         """``(G,)`` channel load: airtime heard / (duration × channels), 1."""
         return self.gw_airtime_s / (self.steps * self.step_s * self.channels)
+
+    @property
+    def duty_ok(self) -> np.ndarray:
+        """``(N,)`` device airtime within the duty-cycle limit (1 % in EU868 g/g1)."""
+        return self.airtime_s / (self.steps * self.step_s) <= 0.01 + 1e-12
 
     @property
     def delivery_ratio(self) -> float:
@@ -278,7 +286,7 @@ def _overlap_pairs(start: np.ndarray, group: np.ndarray, toa: np.ndarray, span: 
     d = 1
     n = order.size
     while d < n:
-        hit = (g[d:] == g[:-d]) & (s[d:] - s[:-d] < ta[:-d])
+        hit = (g[d:] == g[:-d]) & (s[d:] - s[:-d] < ta[:-d] - 1e-9)  # touching packets (1 ns) do not overlap
         if not hit.any():
             break
         i = np.flatnonzero(hit)
@@ -444,6 +452,7 @@ def simulate_uplinks(
         gw_lost_collision=np.bincount(home[act], weights=n_coll, minlength=G),
         gw_airtime_s=heard,
         energy_j=energy,
+        airtime_s=transmissions * toa_dev,
         steps=T,
         step_s=float(step_s),
         channels=int(p.channels),
