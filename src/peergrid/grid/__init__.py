@@ -7,6 +7,7 @@ when a function needs it. Typical use::
     net = build_feeder(community)                 # participants on their node / phase
     flow = power_flow(net, net_power_kw(community), dt=community.dt)
     check_limits(flow).bad_slots
+    year = sweep_flow(net, net_power_kw(community), dt=community.dt)   # all slots at once, radial feeders
 
 Network-aware bilateral trading: ``peergrid.market.bilateral(book, network=FeederLimits(net))``.
 
@@ -25,6 +26,7 @@ from peergrid.grid.feeder import (
     line_capacity_kw,
     participant_table,
 )
+from peergrid.grid.feeder_io import MAX_FEEDER_BYTES, read_feeder
 from peergrid.grid.flow import FlowResult, FlowResult3ph, net_power_kw, power_flow, power_flow_3ph, vim
 from peergrid.grid.limits import Violations, check_limits
 from peergrid.grid.paths import (
@@ -35,15 +37,18 @@ from peergrid.grid.paths import (
     radial_tree,
     transfer_flows_kw,
 )
+from peergrid.grid.sweep import FlowValidation, sweep_flow, validate_flow
 
 __all__ = [
     "DEFAULT_LINE_TYPE",
     "DEFAULT_TRAFO_TYPE",
+    "MAX_FEEDER_BYTES",
     "ZERO_SEQUENCE",
     "Curtailment",
     "FeederLimits",
     "FlowResult",
     "FlowResult3ph",
+    "FlowValidation",
     "RadialTree",
     "Violations",
     "add_zero_sequence",
@@ -62,7 +67,10 @@ __all__ = [
     "power_flow",
     "power_flow_3ph",
     "radial_tree",
+    "read_feeder",
+    "sweep_flow",
     "synthetic_feeder",
     "transfer_flows_kw",
+    "validate_flow",
     "vim",
 ]
