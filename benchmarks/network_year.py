@@ -37,17 +37,10 @@ def loading_error(res, slots: np.ndarray, unbalanced: bool) -> float:
 
     nw = res.network
     p = res.net / res.community.dt
-    validate = getattr(G, "validate_flow", None)
-    if validate is not None:
-        val = validate(nw.feeder, p, slots=slots, dt=res.community.dt, unbalanced=unbalanced)
-        for key in ("max_abs_loading_error_pct", "loading_pp", "max_loading_error_pp", "loading_error_pp"):
-            if hasattr(val, key):
-                return float(getattr(val, key))
-        if hasattr(val, "summary"):
-            s = val.summary()
-            for key, value in s.items():
-                if "loading" in key:
-                    return float(value)
+    from peergrid.simulate.network import flow_method
+
+    if flow_method(unbalanced) == "sweep_flow":
+        return float(G.validate_flow(nw.feeder, p, slots=slots, dt=res.community.dt, unbalanced=unbalanced).loading_pct)
     # without the vectorised flow the simulation used pandapower itself: compare its stored loadings
     flow = G.power_flow_3ph(nw.feeder, p[slots], dt=res.community.dt) if unbalanced else G.power_flow(
         nw.feeder, p[slots], dt=res.community.dt
@@ -94,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
     t3 = time.perf_counter()
     info = res.summary()["grid"]
     print(f"built the community in {t1 - t0:.2f} s; network-aware simulation {t2 - t1:.2f} s "
-          f"({flow_method()}); validation on {len(slots)} slots {t3 - t2:.2f} s", file=sys.stderr)  # fmt: skip
+          f"({flow_method(unbalanced)}); validation on {len(slots)} slots {t3 - t2:.2f} s", file=sys.stderr)  # fmt: skip
     figures = {
         "buses": args.buses,
         "households": households,
@@ -105,7 +98,7 @@ def main(argv: list[str] | None = None) -> dict:
         "simulate_seconds": round(t2 - t1, 3),
         "validation_seconds": round(t3 - t2, 3),
         "validated_slots": int(len(slots)),
-        "flow": flow_method(),
+        "flow": flow_method(unbalanced),
         "unbalanced": unbalanced,
         "violating_slots_before": info["violating_slots_before"],
         "violating_slots_after": info["violating_slots_after"],

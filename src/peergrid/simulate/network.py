@@ -239,18 +239,35 @@ def run_flow(net: pandapowerNet, p_kw: np.ndarray, dt: float, unbalanced: bool) 
     FlowResult or FlowResult3ph
     """
     G = importlib.import_module("peergrid.grid")
-    sweep = getattr(G, "sweep_flow", None)
-    if sweep is not None:
-        return sweep(net, p_kw, dt=dt, unbalanced=unbalanced)
+    if flow_method(unbalanced) == "sweep_flow":
+        return G.sweep_flow(net, p_kw, dt=dt, unbalanced=unbalanced)
     if unbalanced:
         return G.power_flow_3ph(net, p_kw, dt=dt)
     return G.power_flow(net, p_kw, dt=dt)
 
 
-def flow_method() -> str:
-    """Name of the flow :func:`run_flow` uses."""
+def flow_method(unbalanced: bool = False) -> str:
+    """Name of the flow :func:`run_flow` uses: ``"sweep_flow"`` or ``"pandapower"``."""
     G = importlib.import_module("peergrid.grid")
-    return "sweep_flow" if hasattr(G, "sweep_flow") else "pandapower"
+    if not hasattr(G, "sweep_flow"):
+        return "pandapower"
+    if unbalanced and not _sweep_unbalanced():
+        return "pandapower"
+    return "sweep_flow"
+
+
+def _sweep_unbalanced() -> bool:
+    """Whether ``sweep_flow(..., unbalanced=True)`` is implemented in this version."""
+    from peergrid.core.errors import DataError as _DataError
+    from peergrid.grid import sweep
+
+    try:
+        sweep._unbalanced()
+    except _DataError as exc:
+        return "not available" not in str(exc)
+    except Exception:  # noqa: BLE001 - called without arguments: implemented
+        return True
+    return True
 
 
 @dataclass
@@ -822,7 +839,7 @@ def _physical(feeder: pandapowerNet, topo: _Topology, net_kwh: np.ndarray, dt: f
             bus_phase[:, :, j] = (p * w) @ onehot
     after = cur.violating_after
     info = {
-        "flow": flow_method(),
+        "flow": flow_method(cur.unbalanced),
         "unbalanced": cur.unbalanced,
         "buses": int(B),
         "lines": int(topo.below.shape[1]),
