@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
         "households": households,
         "steps": args.steps,
         "seconds": round(t2 - t0, 3),
-        "max_abs_loading_error_pct": round(err, 4),
+        "max_abs_loading_error_pct": float(f"{err:.3g}"),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "simulate_seconds": round(t2 - t1, 3),
         "validation_seconds": round(t3 - t2, 3),
