@@ -81,13 +81,15 @@ def main(argv: list[str] | None = None) -> dict:
     t2 = time.perf_counter()
     rng = np.random.default_rng(0)
     worst = int(np.argmax(res.network.slot["max_line_loading_pct"]))
-    slots = np.unique(np.concatenate([rng.choice(args.steps, min(args.samples, args.steps), replace=False), [worst]]))
+    sample = rng.choice(args.steps, min(args.samples, args.steps), replace=False)
+    slots = np.unique(np.concatenate([sample, [worst]]))
     unbalanced = bool(res.network.info["unbalanced"])
     err = loading_error(res, slots, unbalanced)
     t3 = time.perf_counter()
     info = res.summary()["grid"]
+    method = flow_method(unbalanced)
     print(f"built the community in {t1 - t0:.2f} s; network-aware simulation {t2 - t1:.2f} s "
-          f"({flow_method(unbalanced)}); validation on {len(slots)} slots {t3 - t2:.2f} s", file=sys.stderr)  # fmt: skip
+          f"({method}); validation on {len(slots)} slots {t3 - t2:.2f} s", file=sys.stderr)  # fmt: skip
     figures = {
         "buses": args.buses,
         "households": households,
@@ -97,7 +99,7 @@ def main(argv: list[str] | None = None) -> dict:
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "simulate_seconds": round(t2 - t1, 3),
         "validation_seconds": round(t3 - t2, 3),
-        "validated_slots": int(len(slots)),
+        "validated_slots": len(slots),
         "flow": flow_method(unbalanced),
         "unbalanced": unbalanced,
         "violating_slots_before": info["violating_slots_before"],

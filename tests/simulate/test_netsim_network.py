@@ -26,7 +26,7 @@ from peergrid.simulate.network import (
 
 pytest.importorskip("pandapower")
 sys.path.insert(0, str(Path(__file__).parent))
-from netsim_helpers import feeder_community  # noqa: E402
+from netsim_helpers import feeder_community
 
 GRID = {"fee_per_kwh": 0.02, "max_line_loading_pct": 60.0, "v_max_pu": 1.03}
 

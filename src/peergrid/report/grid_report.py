@@ -12,7 +12,6 @@ import base64
 import html
 import io
 
-import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure

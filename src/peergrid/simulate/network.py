@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from peergrid.core.errors import ConfigError, DataError
+from peergrid.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from pandapower.auxiliary import pandapowerNet
@@ -265,7 +265,7 @@ def _sweep_unbalanced() -> bool:
         sweep._unbalanced()
     except _DataError as exc:
         return "not available" not in str(exc)
-    except Exception:  # noqa: BLE001 - called without arguments: implemented
+    except Exception:
         return True
     return True
 
@@ -456,7 +456,8 @@ def _curtail_step(
     worst = np.argmax(excess[rows], axis=1)
     L = topo.below.shape[1]
     K = k
-    for kind, lo, hi in (("line", 0, L), ("trafo", L, L + K), ("over", L + K, L + K + B), ("vim", L + K + B, L + K + 2 * B)):
+    spans = (("line", 0, L), ("trafo", L, L + K), ("over", L + K, L + K + B), ("vim", L + K + B, L + K + 2 * B))
+    for kind, lo, hi in spans:
         sel = (worst >= lo) & (worst < hi)
         if not sel.any():
             continue
