@@ -29,6 +29,7 @@ from peergrid.grid.feeder import (
 from peergrid.grid.feeder_io import MAX_FEEDER_BYTES, read_feeder
 from peergrid.grid.flow import FlowResult, FlowResult3ph, net_power_kw, power_flow, power_flow_3ph, vim
 from peergrid.grid.limits import Violations, check_limits
+from peergrid.grid.orderbook import FeederClearing, clear_on_feeder
 from peergrid.grid.paths import (
     RadialTree,
     line_paths,
@@ -45,6 +46,7 @@ __all__ = [
     "MAX_FEEDER_BYTES",
     "ZERO_SEQUENCE",
     "Curtailment",
+    "FeederClearing",
     "FeederLimits",
     "FlowResult",
     "FlowResult3ph",
@@ -56,6 +58,7 @@ __all__ = [
     "benchmark_powerflow_3ph",
     "build_feeder",
     "check_limits",
+    "clear_on_feeder",
     "curtail_to_limits",
     "feeder_from_net",
     "line_capacity_kw",
