@@ -363,3 +363,42 @@ def test_cli_simulate_json_has_the_grid_metrics(tmp_path):
     bad = CliRunner().invoke(app, ["simulate", str(path), "--json"])
     assert bad.exit_code == 2
     assert "v_min_pu" in bad.output and "Traceback" not in bad.output
+
+
+def test_unbalanced_result_rerun_in_pandapower_3ph(tmp_path):
+    """Three-phase run: per-phase bus injections rerun in runpp_3ph give the stored loadings and stay
+    within the loading, voltage and VIM limits on sampled settled slots."""
+    import pandapower as pp
+
+    from peergrid.grid import vim
+
+    limits = {**GRID, "max_vim_pct": 1.0}
+    com = feeder_community(n=9, periods=24, phases="cycle")
+    res = peergrid.simulate(com, market="sdr", grid=limits)
+    assert res.summary()["grid"]["violating_slots_before"] > 0
+    res.to_parquet(tmp_path)
+    net = pp.from_json(str(tmp_path / "feeder.json"))
+    inj = pd.read_parquet(tmp_path / "bus_injections.parquet")
+    stored = pd.read_parquet(tmp_path / "line_loading.parquet")
+    steps = pd.read_parquet(tmp_path / "steps.parquet")
+    buses = [c for c in inj.columns if "/" not in c]
+    net.load["p_mw"] = 0.0
+    asym = [pp.create_asymmetric_load(net, int(b)) for b in buses]
+    worst = int(np.argmax(steps["max_line_loading_pct"].to_numpy()))
+    for t in sorted({worst, 3, 11, 12, 13, 20}):
+        for ph in "abc":
+            net.asymmetric_load.loc[asym, f"p_{ph}_mw"] = inj.iloc[t][[f"{b}/{ph}" for b in buses]].to_numpy() / 1000
+        pp.runpp_3ph(net, init="auto")
+        rl, rb = net.res_line_3ph, net.res_bus_3ph
+        np.testing.assert_allclose(rl["loading_percent"].to_numpy(), stored.iloc[t].to_numpy(), atol=0.05)
+        if steps["violation_after"].iloc[t]:
+            continue
+        phasors = np.stack(
+            [rb[f"vm_{ph}_pu"].to_numpy() * np.exp(1j * np.deg2rad(rb[f"va_{ph}_degree"].to_numpy())) for ph in "abc"],
+            axis=1,
+        )
+        assert rl["loading_percent"].max() <= limits["max_line_loading_pct"]
+        assert np.nanmax(vim(phasors, kind="line")) <= limits["max_vim_pct"]
+        lv = rb.index != net.trafo.hv_bus.iloc[0]
+        assert np.nanmax(phasors[lv].__abs__()) <= limits["v_max_pu"]
+        assert np.nanmin(phasors[lv].__abs__()) >= 0.95

@@ -5,8 +5,7 @@ the feeder (``grid=`` of :func:`peergrid.compare`, scenario table ``[grid]``) an
 
 1. **Flows.** Line loading, bus voltages (and VIM, Tooki et al. (2025) eq. 13, when
    ``max_vim_pct`` is set and members sit on single phases) from a vectorised power flow over
-   all slots at once (:func:`peergrid.grid.sweep_flow` when available, otherwise pandapower's
-   :func:`~peergrid.grid.power_flow` / :func:`~peergrid.grid.power_flow_3ph`).
+   all slots at once (:func:`peergrid.grid.sweep_flow`, balanced or three-phase).
 2. **Curtailment of exports.** Loads are inflexible: trading cannot change what a member
    imports, only where its surplus goes, so the only lever the network step has is to *spill*
    export. On every slot with a violation that exports cause (reverse flow above the loading
@@ -247,27 +246,15 @@ def run_flow(net: pandapowerNet, p_kw: np.ndarray, dt: float, unbalanced: bool) 
 
 
 def flow_method(unbalanced: bool = False) -> str:
-    """Name of the flow :func:`run_flow` uses: ``"sweep_flow"`` or ``"pandapower"``."""
+    """Name of the flow :func:`run_flow` uses: ``"sweep_flow"`` or ``"pandapower"``.
+
+    Parameters
+    ----------
+    unbalanced : bool
+        The three-phase flow (same answer since the three-phase sweep exists).
+    """
     G = importlib.import_module("peergrid.grid")
-    if not hasattr(G, "sweep_flow"):
-        return "pandapower"
-    if unbalanced and not _sweep_unbalanced():
-        return "pandapower"
-    return "sweep_flow"
-
-
-def _sweep_unbalanced() -> bool:
-    """Whether ``sweep_flow(..., unbalanced=True)`` is implemented in this version."""
-    from peergrid.core.errors import DataError as _DataError
-    from peergrid.grid import sweep
-
-    try:
-        sweep._unbalanced()
-    except _DataError as exc:
-        return "not available" not in str(exc)
-    except Exception:
-        return True
-    return True
+    return "sweep_flow" if hasattr(G, "sweep_flow") else "pandapower"
 
 
 @dataclass
