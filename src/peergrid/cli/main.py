@@ -124,7 +124,7 @@ def _metric_columns() -> tuple[tuple[str, str], ...]:
     from peergrid.metrics import METRICS
 
     keys = ("self_sufficiency", "self_consumption", "community_cost", "cost_reduction", "pm")
-    keys += ("peak_import_kw", "jain_fairness")
+    keys += ("peak_import_kw", "jain_fairness", "emissions_kg")
     return tuple((METRICS[k].heading("{currency}"), k) for k in keys)
 
 
@@ -254,6 +254,7 @@ def _run_study(
     coordination: dict | None = None,
     forecast: dict | None = None,
     grid: dict | None = None,
+    objective: dict | None = None,
     command: str = "peergrid",
     figure_format: str = "png",
     dpi: int | None = None,
@@ -273,7 +274,7 @@ def _run_study(
         comparison = compare(
             community, markets=markets, control=control, progress=stages.advance,
             on_market=lambda name: stages.start(f"{step} {name}"), **(market_options or {}), **coordination,
-            **(forecast or {}), **(grid or {}),
+            **(forecast or {}), **(objective or {}), **(grid or {}),
         )  # fmt: skip
         stages.start("computing metrics")
         payload: dict[str, Any] = {
@@ -282,6 +283,7 @@ def _run_study(
             "control": control,
             "coordination": coordination.get("coordination", "none"),
             **({"forecaster": forecast["forecaster"]} if forecast else {}),
+            **(dict(objective) if objective else {}),
             "markets": comparison.summary(),
         }
         if out is not None:
@@ -456,7 +458,8 @@ def _load(scenario_path: Path, seed: int | None = None, as_json: bool = True) ->
 
 
 def _reseed(sc: Any, seed: int) -> Any:
-    """``sc`` with every seed replaced by ``seed`` (synthetic members; order-book bidding; FedAvg client draws)."""
+    """``sc`` with every seed replaced by ``seed`` (synthetic members; order-book bidding; FedAvg client draws;
+    the wind-turbine owners drawn by ``[wind] share``)."""
     update: dict[str, Any] = {}
     if sc.community.source == "synthetic":
         update["community"] = sc.community.model_copy(update={"seed": seed})
@@ -464,6 +467,8 @@ def _reseed(sc: Any, seed: int) -> Any:
         update["market"] = sc.market.model_copy(update={"seed": seed})
     if sc.simulation.forecaster == "fedavg":
         update["forecast"] = sc.forecast.model_copy(update={"seed": seed})
+    if sc.wind.share is not None:  # the members drawn to own a wind turbine
+        update["wind"] = sc.wind.model_copy(update={"seed": seed})
     return sc.model_copy(update=update)
 
 
@@ -536,6 +541,7 @@ def _run_scenario(
         coordination={k: getattr(sc.simulation, k) for k in ("coordination", "max_iterations", "tolerance")},
         forecast=sc.forecast_options(),
         grid=sc.grid_options(scenario_path.parent if scenario_path is not None else "."),
+        objective=sc.objective_options(),
         command=command,
         figure_format=figure_format,
         dpi=dpi,

@@ -25,7 +25,7 @@ from peergrid.core.numfmt import unsigned_zero
 
 __all__ = ["METRICS", "TABLE_METRICS", "MetricInfo", "metric_label", "metrics_markdown_table"]
 
-Kind = Literal["pct", "money", "price", "kw", "kwh", "mwh", "num", "count"]
+Kind = Literal["pct", "money", "price", "kw", "kwh", "mwh", "num", "count", "kg"]
 
 
 @dataclass(frozen=True)
@@ -41,14 +41,14 @@ class MetricInfo:
     unit : str
         Unit of the displayed value: ``"%"`` (the value is a fraction, shown in
         percent), ``"currency"``, ``"currency/kWh"``, ``"kW"``, ``"kWh"``, ``"MWh"``,
-        ``"1"`` (dimensionless), ``"steps"``, ``"pu"`` (per unit), ``"% of rating"`` (line loading, in percent)
-        or ``"pp"`` (percentage points).
+        ``"1"`` (dimensionless), ``"steps"``, ``"kgCO2"``, ``"pu"`` (per unit), ``"% of rating"`` (line
+        loading, in percent) or ``"pp"`` (percentage points).
     definition : str
         What is computed, in one or two sentences.
     reference : str
         Where the definition comes from ("Author et al. (year), eq. N"), or ``""``.
     kind : str
-        Formatting kind (``pct``, ``money``, ``price``, ``kw``, ``kwh``, ``mwh``, ``num``, ``count``).
+        Formatting kind (``pct``, ``money``, ``price``, ``kw``, ``kwh``, ``mwh``, ``num``, ``count``, ``kg``).
     core : bool
         Listed in the README metric table (the headline metrics of a study).
     """
@@ -94,6 +94,7 @@ class MetricInfo:
             "kwh": f"{v:,.1f}",
             "mwh": f"{v:,.3f}",
             "count": f"{v:,.0f}",
+            "kg": f"{v:,.1f}",
         }.get(self.kind, f"{v:.3f}")
         text = unsigned_zero(text)
         if not unit or self.unit in ("1", "steps"):
@@ -269,6 +270,18 @@ METRICS: dict[str, MetricInfo] = {
         ),
         _m("grid_import_kwh", "Grid import", "kWh", "Energy imported from the grid.", "", "kwh"),
         _m("grid_export_kwh", "Grid export", "kWh", "Energy exported to the grid.", "", "kwh"),
+        _m(
+            "emissions_kg",
+            "Emissions",
+            "kgCO2",
+            "CO2 emitted for the community's grid import: Σ over steps of grid import (kWh) × the grid's "
+            "carbon intensity of the step (kgCO2/kWh; Community.carbon_intensity: the CityLearn data's hourly "
+            "series, or a flat factor). Export earns no credit. Per member (Result.participants): its own grid "
+            "import × intensity, summing to the community figure. Undefined without a carbon intensity.",
+            "Petri et al. (2020), Section III (CO2 emissions reduction)",
+            "kg",
+            True,
+        ),
         _m(
             "mean_price_buy",
             "Mean buy price",
@@ -498,6 +511,7 @@ TABLE_METRICS: tuple[str, ...] = (
     "jain_fairness",
     "share_better_off",
     "traded_kwh",
+    "emissions_kg",
 )
 
 

@@ -194,6 +194,29 @@ class Result:
         return acc, np.column_stack([wb, p2p_b]), np.column_stack([ws, p2p_s])
 
     @cached_property
+    def _member_emissions(self) -> np.ndarray:
+        """Each member's emissions from its own grid import, kgCO2 (NaN without a carbon intensity).
+
+        Σ over steps of the member's grid import (kWh, after peer trades) × the step's carbon
+        intensity (kgCO2/kWh); export earns no credit. Sums to the community's ``emissions_kg``.
+        """
+        com, c = self.community, self.clearing
+        ci = com.carbon_intensity
+        if ci is None:
+            return np.full(com.N, math.nan)
+        if isinstance(c, OrderClearing):  # every member's own trades
+            out = np.zeros(com.N)
+            for blk in _time_blocks(com.T, max(_BLOCK // max(com.N // 64, 1), 1)):
+                out += c.allocate(self.net[blk], blk).grid_import.T @ ci[blk]
+            return out
+        # a pool rule: member grid import = deficit × (1 − peer share of the slot's purchases)
+        w = (1.0 - c.peer_share_buy) * ci
+        out = np.zeros(com.N)
+        for blk in _time_blocks(com.T):
+            out += np.maximum(self.net[blk], 0.0).T @ w[blk]
+        return out
+
+    @cached_property
     def participants(self) -> pd.DataFrame:
         """One row per participant: energy totals (kWh), bills and savings (currency)."""
         s = self._participant_sums
@@ -232,6 +255,7 @@ class Result:
             }
         )
         df["scr"] = M.sharing_contribution_rate(s["sold"])
+        df["emissions_kg"] = self._member_emissions
         if fc is not None:
             df["forecast_mae_kwh"] = fc.member_mae
             df["imbalance_kwh"] = fc.member_imbalance_kwh
@@ -277,6 +301,9 @@ class Result:
         if self.network is not None:
             for key, values in self.network.slot.items():
                 df[key] = values
+        if com.carbon_intensity is not None:  # kgCO2/kWh, and the community's emissions of the slot, kgCO2
+            df["carbon_intensity"] = com.carbon_intensity
+            df["emissions_kg"] = c.grid_import * com.carbon_intensity
         return df
 
     # ---- bills --------------------------------------------------------------------------
@@ -469,6 +496,9 @@ class Result:
                 float(self.battery.capacity.sum()),
                 com.T * com.dt,
             )
+        )
+        out["emissions_kg"] = (
+            math.nan if com.carbon_intensity is None else float(c.grid_import @ com.carbon_intensity)
         )
         total_bill = float(self._bills["total"].sum())
         out["total_bill"] = total_bill
@@ -745,6 +775,7 @@ def _community_and_schedule(
         tz=meta["community"].get("tz", "UTC"),
         tariff=_tariff_from_meta(meta["community"].get("tariff")),
         meta={"display_tz": meta["community"]["display_tz"]} if meta["community"].get("display_tz") else {},
+        carbon_intensity=steps["carbon_intensity"].to_numpy() if "carbon_intensity" in steps else None,
     )
     soc_all = wide["soc"]
     owners = np.flatnonzero(~np.isnan(soc_all[0])) if T else np.zeros(0, dtype=np.int64)
@@ -982,6 +1013,8 @@ def simulate(
     forecaster: str = "perfect",
     forecast_options: Mapping[str, object] | None = None,
     grid: GridOptions | Mapping[str, object] | None = None,
+    objective: str = "cost",
+    co2_price: float = 0.0,
 ) -> Result:
     """Simulate a community with one controller and one market.
 
@@ -1041,6 +1074,15 @@ def simulate(
         are spilled, the market is cleared again on the curtailed positions, and the members pay
         Tooki et al. (2025) eq. 12 line fees and their share of the losses. None (default): no
         network, exactly as before.
+    objective : {"cost", "co2", "cost+co2"}
+        What the controllers minimise (:func:`peergrid.control.objective_view`): the grid
+        bill (``"cost"``, Petri et al. (2020), eq. 4), the emissions of grid import
+        (``"co2"``, ties broken by cost) or bill + ``co2_price`` × emissions. The CO2
+        objectives need ``community.carbon_intensity``; price-blind controllers (``greedy``,
+        ``none``) plan the same under every objective. Markets and bills always use the
+        grid prices.
+    co2_price : float
+        Price of emissions under ``objective="cost+co2"``, currency/kgCO2.
 
     Returns
     -------
@@ -1063,7 +1105,8 @@ def simulate(
         community, markets=(name,), control=control, progress=progress, faults=faults,
         bidding=bidding, k=k, seed=seed, fee=fee, learning_rate=learning_rate, momentum=momentum,
         coordination=coordination, max_iterations=max_iterations, tolerance=tolerance,
-        forecaster=forecaster, forecast_options=forecast_options, grid=grid,
+        forecaster=forecaster, forecast_options=forecast_options, objective=objective, co2_price=co2_price,
+        grid=grid,
     )[name]  # fmt: skip
 
 
@@ -1087,6 +1130,8 @@ def compare(
     forecaster: str = "perfect",
     forecast_options: Mapping[str, object] | None = None,
     grid: GridOptions | Mapping[str, object] | None = None,
+    objective: str = "cost",
+    co2_price: float = 0.0,
 ) -> Comparison:
     """Simulate several markets on the same community with one shared control run.
 
@@ -1119,6 +1164,9 @@ def compare(
     grid : GridOptions or mapping, optional
         Network-aware run (see :func:`simulate`); the curtailment is computed once per net
         array (once for all markets without price response).
+    objective, co2_price
+        What the controllers minimise (see :func:`simulate`): ``"cost"`` (default),
+        ``"co2"`` or ``"cost+co2"`` at ``co2_price`` currency/kgCO2.
 
     Returns
     -------
@@ -1134,6 +1182,11 @@ def compare(
     from peergrid.simulate.coordination import check_coordination
 
     coordinated = check_coordination(coordination, max_iterations, tolerance) != "none"
+    from peergrid.control import check_objective, objective_view
+
+    objective = check_objective(objective, co2_price)
+    if objective != "cost":
+        objective_view(community, objective, co2_price)  # no carbon intensity: fail before the control run
     fault_list = list(faults) if faults is not None else []
     from peergrid.simulate import network
 
@@ -1144,11 +1197,11 @@ def compare(
     from peergrid.simulate.forecasting import plan_view
 
     plan, settle = plan_view(community, forecaster, forecast_options, faults=bool(fault_list))
-    control_name, schedule = _run_control(plan, control, progress)
+    control_name, schedule = _run_control(objective_view(plan, objective, co2_price), control, progress)
     if coordinated:
         coord = _coordinated(
             community, plan, settle(), names, control, control_name, schedule, options, fault_list, on_market,
-            max_iterations, tolerance,
+            max_iterations, tolerance, objective, co2_price,
         )  # fmt: skip
         return _with_network(community, coord, grid_options, options)
     if not fault_list:
@@ -1204,22 +1257,37 @@ def _coordinated(
     on_market: Callable[[str], None] | None,
     max_iterations: int,
     tolerance: float,
+    objective: str = "cost",
+    co2_price: float = 0.0,
 ) -> Comparison:
     """:func:`compare` under price-response coordination: one loop and one schedule per market.
 
     The loop plans on ``plan`` (the community, or its forecast view) and clears the planned net.
+    Under a CO2 objective every re-plan adds the CO2 terms to the internal prices
+    (:func:`peergrid.control.objective_view`) and the kept iterate is the one with the lowest
+    cost + CO2 (``"cost+co2"``) or the lowest emissions (``"co2"``).
     """
     from peergrid.simulate.coordination import coordinate
 
     base = plan.net
     controller = get_controller(control)
+    score = None
+    if objective != "cost":
+        from peergrid.control import objective_view
+
+        inner = controller
+
+        def controller(com: Community, progress: Callable[[int], None] | None = None) -> BatterySchedule:
+            return inner(objective_view(com, objective, co2_price), progress=progress)
+
+        score = _objective_score(plan, objective, co2_price)
     results = {}
     for n in names:
         if on_market is not None:
             on_market(n)
         it = coordinate(
             plan, controller, n, options=options, max_iterations=max_iterations, tolerance=tolerance,
-            initial=schedule, base_net=base, check=lambda s: _check_schedule(plan, s),
+            initial=schedule, base_net=base, check=lambda s: _check_schedule(plan, s), score=score,
         )  # fmt: skip
         sched, net, clearing, outcome = it.schedule, it.net, it.clearing, None
         if fault_list:
@@ -1237,6 +1305,20 @@ def _coordinated(
             coordination=it.info, forecast=forecast,
         )  # fmt: skip
     return Comparison(results)
+
+
+def _objective_score(community: Community, objective: str, co2_price: float) -> Callable[[Clearing], float]:
+    """What a coordination loop under a CO2 objective minimises over its iterates, from a clearing."""
+    from peergrid.control.prices import CO2_TIE_BREAK
+
+    ci = np.asarray(community.carbon_intensity, dtype=np.float64)
+
+    def score(clearing: Clearing) -> float:
+        emissions = float(clearing.grid_import @ ci)
+        cost = float(clearing.member_bill.sum())
+        return cost + co2_price * emissions if objective == "cost+co2" else emissions + CO2_TIE_BREAK * cost
+
+    return score
 
 
 def _fault_outcome(
