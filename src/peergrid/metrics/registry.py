@@ -41,7 +41,8 @@ class MetricInfo:
     unit : str
         Unit of the displayed value: ``"%"`` (the value is a fraction, shown in
         percent), ``"currency"``, ``"currency/kWh"``, ``"kW"``, ``"kWh"``, ``"MWh"``,
-        ``"1"`` (dimensionless), ``"steps"`` or ``"kgCO2"``.
+        ``"1"`` (dimensionless), ``"steps"``, ``"kgCO2"``, ``"pu"`` (per unit), ``"% of rating"`` (line
+        loading, in percent) or ``"pp"`` (percentage points).
     definition : str
         What is computed, in one or two sentences.
     reference : str
@@ -433,6 +434,67 @@ METRICS: dict[str, MetricInfo] = {
             "count",
         ),
         _m("meter_fault_steps", "Meter fault steps", "steps", "Participant-steps with a meter fault.", "", "count"),
+        # network-aware runs (grid=, scenario [grid]: peergrid.simulate.network)
+        _m(
+            "line_fees",
+            "Line-utilisation fees",
+            "currency",
+            "Network-aware runs: Σ over slots of the fees buyers pay for the lines their peer purchases use, "
+            "τ · abs(P_L) / P_max,L per kWh on every line of the seller-buyer path, sellers and buyers paired "
+            "pro rata.",
+            "Tooki et al. (2025), eqs. 11-12",
+            "money",
+            True,
+        ),
+        _m(
+            "curtailed_kwh",
+            "Curtailed export",
+            "kWh",
+            "Network-aware runs: export spilled so that no slot breaks a line-loading, voltage or VIM limit "
+            "that exports cause.",
+            "",
+            "kwh",
+            True,
+        ),
+        _m(
+            "losses_kwh",
+            "Feeder losses",
+            "kWh",
+            "Network-aware runs: active losses of the feeder's lines and transformer from the power flow of "
+            "every slot (allocated to members pro rata to abs(net energy), charged at λb).",
+            "",
+            "kwh",
+            True,
+        ),
+        _m(
+            "max_line_loading_pct",
+            "Highest line loading",
+            "% of rating",
+            "Network-aware runs: highest line loading over slots and lines after curtailment, in percent of "
+            "the rated current (the value is in percent, not a fraction).",
+            "",
+            "kw",
+            True,
+        ),
+        _m(
+            "min_voltage_pu",
+            "Lowest voltage",
+            "pu",
+            "Network-aware runs: lowest bus voltage (every phase) over slots after curtailment, per unit.",
+            "",
+            "price",
+            True,
+        ),
+        _m(
+            "max_vim_pct",
+            "Highest VIM",
+            "pp",
+            "Network-aware runs with a VIM limit: highest voltage imbalance (line-voltage unbalance rate) over "
+            "slots and buses after curtailment, in percent points; undefined for balanced flows.",
+            "Tooki et al. (2025), eq. 13",
+            "num",
+            True,
+        ),
     )
 }
 

@@ -757,6 +757,11 @@ def write_report(
     if coordination := coordination_section_html(comparison, dpi):
         nav.append(("coordination", "Price response"))
         sections.append(coordination)
+    from peergrid.report.grid_report import grid_section_html
+
+    if grid := grid_section_html(comparison, dpi):
+        nav.append(("grid", "Feeder"))
+        sections.append(grid)
     nav.append(("figures", "Figures"))
     sections.append(
         '<section id="figures" aria-labelledby="h-figures"><h2 id="h-figures">Figures</h2>'

@@ -46,6 +46,18 @@ priced and cleared (:mod:`peergrid.market.bidding`)::
     learning_rate = 0.3             # zip: Widrow–Hoff rate β ∈ (0, 1]
     momentum = 0.05                 # zip: momentum γ ∈ [0, 1)
 
+An optional ``[grid]`` table makes the run network-aware (:mod:`peergrid.simulate.network`):
+the members sit on a feeder, exports that break a limit are curtailed and re-matched, buyers
+pay Tooki et al. (2025) eq. 12 line fees and everyone pays a share of the losses::
+
+    [grid]
+    feeder = "default"           # the radial LV feeder built from the members' node/phase, or a pandapower JSON file
+    max_line_loading_pct = 100.0
+    v_min_pu = 0.95
+    v_max_pu = 1.05
+    max_vim_pct = 2.0            # optional: unbalanced (three-phase) flow and a VIM limit (eq. 13)
+    fee_per_kwh = 0.01           # tau_L of eq. 12 at full utilisation, currency/kWh
+
 ``source = "milford-haven"`` builds the five harbour buildings of Petri et al.
 (:func:`peergrid.data.milford_haven.milford_haven_community`; ``[time].start`` is the
 local date, ``days`` whole days; ``boats`` and ``clearness`` apply to it only; the
@@ -407,6 +419,25 @@ class ForecastConfig(_Strict):
         return self
 
 
+class GridConfig(_Strict):
+    """``[grid]``: the feeder and its limits (:class:`peergrid.simulate.network.GridOptions`)."""
+
+    feeder: str = "default"
+    max_line_loading_pct: float = Field(default=100.0, gt=0, allow_inf_nan=False)
+    v_min_pu: float = Field(default=0.95, gt=0, allow_inf_nan=False)
+    v_max_pu: float = Field(default=1.05, gt=0, allow_inf_nan=False)
+    max_vim_pct: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    fee_per_kwh: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _check(self) -> GridConfig:
+        if not self.feeder.strip():
+            raise ValueError('feeder must be "default" or a pandapower JSON file')
+        if self.v_min_pu >= self.v_max_pu:
+            raise ValueError(f"need v_min_pu < v_max_pu, got {self.v_min_pu} >= {self.v_max_pu}")
+        return self
+
+
 class CarbonConfig(_Strict):
     """Carbon intensity of grid electricity (``[carbon]``; docs/carbon.md).
 
@@ -497,6 +528,7 @@ class Scenario(_Strict):
     simulation: SimulationConfig = SimulationConfig()
     market: MarketConfig = MarketConfig()
     forecast: ForecastConfig = ForecastConfig()
+    grid: GridConfig | None = None
     carbon: CarbonConfig = CarbonConfig()
     wind: WindConfig = WindConfig()
 
@@ -520,7 +552,26 @@ class Scenario(_Strict):
                 "[forecast] applies to imperfect forecasters only; set [simulation].forecaster to one of "
                 f"{', '.join(f for f in FORECASTERS if f != 'perfect')}"
             )
+        if self.grid is not None and self.simulation.forecaster != "perfect":
+            raise ValueError(
+                "[grid] cannot be combined with an imperfect forecaster (the feeder carries the realised "
+                'positions, the market the planned ones); set [simulation].forecaster = "perfect"'
+            )
         return self
+
+    def grid_options(self, base_dir: str | Path = ".") -> dict[str, object]:
+        """``grid`` keyword argument of :func:`peergrid.compare` (empty without ``[grid]``).
+
+        Parameters
+        ----------
+        base_dir : str or pathlib.Path
+            The scenario file's directory: a relative feeder file is resolved against it.
+        """
+        if self.grid is None:
+            return {}
+        from peergrid.simulate.network import GridOptions
+
+        return {"grid": GridOptions(**self.grid.model_dump(), base_dir=str(base_dir))}
 
     def forecast_options(self) -> dict[str, object]:
         """``forecaster`` and ``forecast_options`` keyword arguments of :func:`peergrid.compare`."""
