@@ -279,6 +279,8 @@ def clear_on_feeder(
                 max_vim_pct=vim_limit if three_phase else None, seller_member=sm, buyer_member=bm,
             )  # fmt: skip
             acc = np.minimum(cur.accepted_kw * feeder.dt, pairs.quantity)
+            if rnd and not cur.feasible:  # a re-matching round the feeder cannot carry: keep the earlier state
+                acc = np.zeros_like(acc)
             if quantum_kwh is not None:  # settle in whole quanta (e.g. Wh), rounded down: never above what fits
                 acc = np.minimum(np.floor(acc / quantum_kwh + 1e-6) * quantum_kwh, pairs.quantity)
             cut = pairs.quantity - acc
