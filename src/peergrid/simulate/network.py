@@ -767,7 +767,7 @@ class NetworkOutcome:
                                                     columns=[f"{b}/{ph}" for b in self.bus]))  # fmt: skip
             frame.to_parquet(d / "bus_injections.parquet", compression="zstd")
         if self.line_loading is not None and self.line is not None:
-            pd.DataFrame(self.line_loading.astype(np.float64), columns=[str(x) for x in self.line]).to_parquet(
+            pd.DataFrame(self.line_loading.astype(np.float32), columns=[str(x) for x in self.line]).to_parquet(
                 d / "line_loading.parquet", compression="zstd"
             )
 
