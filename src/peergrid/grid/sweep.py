@@ -25,7 +25,7 @@ so that with ``J_c`` the current the subtree below ``c`` draws (``I_c = −J_c``
 
 with ``S_p`` the constant-power load of bus ``p`` (participants + background). For a
 line without shunt capacitance this is the textbook sweep ``V_c = V_p − Z J_c``,
-``J_p = I_p + Σ J_c`` (Kersting 2017, ch. 10). Starting from the previous slot's
+``J_p = I_p + Σ J_c`` (Kersting 2017; Shirmohammadi et al. 1988). Starting from the previous slot's
 voltages (no-load voltages for the first slot), backward and forward sweeps alternate
 until no bus voltage moves by more than ``tol`` (per unit); the fixed point satisfies
 Kirchhoff's laws on pandapower's own branch models, so the result equals ``runpp``'s to
@@ -34,14 +34,28 @@ within both solvers' tolerances. The sweep runs slot by slot in a compiled numba
 
 Method (unbalanced)
 -------------------
-See :func:`sweep_flow` (``unbalanced=True``).
+pandapower's cables have positive- and zero-sequence impedances ``Z1``, ``Z0``; their phase
+impedance matrix (self ``Zs = (Z0 + 2 Z1) / 3``, mutual ``Zm = (Z0 − Z1) / 3``) is
+diagonalised by symmetrical components, so the zero, positive and negative sequence
+networks of ``runpp_3ph`` (``net._ppc0/1/2``: the Dyn transformer shifting the positive
+sequence by +shift and the negative by −shift and blocking the zero sequence, the
+ext_grid's short-circuit impedance grounding the negative and zero sequences at the slack)
+are independent and only the constant-power phase loads couple them. Each sweep turns the
+phase loads into currents ``I_abc = −conj(S_abc / V_abc)``, maps them to ``I_012 = A⁻¹ I_abc``,
+solves each sequence network exactly by a tree factorisation (leaves-first Gaussian
+elimination of a radial admittance matrix has no fill-in: a backward pass of subtree
+currents and a forward pass of voltages, pivots computed once per feeder; the slack fixes
+the positive-sequence voltage) and forms ``V_abc = A V_012``. VIM (Tooki et al. eq. 13)
+comes from :func:`~peergrid.grid.vim` on the line voltages.
+
+Limits: radial nets with one slack; constant-power loads; no PV generators, three-winding
+transformers, DC lines or FACTS; no delta loads in the three-phase sweep; taps fixed.
 
 References
 ----------
-W. H. Kersting, *Distribution System Modeling and Analysis*, 4th ed., CRC Press, 2017
-(ch. 6 phase impedance matrices, ch. 10 the ladder / backward–forward sweep).
-M. E. Baran, F. F. Wu, "Network reconfiguration in distribution systems for loss reduction
-and load balancing", IEEE Trans. Power Delivery 4(2), 1989 (DistFlow).
+W. H. Kersting, *Distribution System Modeling and Analysis*, 4th ed., CRC Press, 2017.
+D. Shirmohammadi, H. W. Hong, A. Semlyen, G. X. Luo, "A compensation-based power flow method
+for weakly meshed distribution and transmission networks", IEEE Trans. Power Systems 3(2), 1988.
 """
 
 from __future__ import annotations
@@ -235,12 +249,15 @@ def _two_ports(br: np.ndarray, branch: np.ndarray, p_from: np.ndarray) -> tuple[
     return y_pp, y_pc, y_cp, y_cc
 
 
-def _participant_positions(net: pandapowerNet, table: pd.DataFrame, pos: np.ndarray, lookups: dict) -> np.ndarray:
+def _participant_positions(table: pd.DataFrame, pos: np.ndarray, lookups: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Position of each participant's bus and whether the slack supplies it.
+
+    A participant on a bus the slack does not reach (behind an open switch or an
+    out-of-service line) draws nothing, as in pandapower, whose flows leave such buses out.
+    """
     part_pos = pos[np.asarray(lookups["bus"])[table["bus"].to_numpy(dtype=np.int64)]]
-    if np.any(part_pos < 0):
-        bad = table["id"].iloc[int(np.argmax(part_pos < 0))]
-        raise DataError(f"sweep_flow: participant {bad!r} sits on a bus the slack does not supply")
-    return part_pos
+    supplied = part_pos >= 0
+    return np.where(supplied, part_pos, 0), supplied
 
 
 def _radial_model(net: pandapowerNet, table: pd.DataFrame) -> _Radial:
@@ -283,7 +300,7 @@ def _radial_model(net: pandapowerNet, table: pd.DataFrame) -> _Radial:
     ranges = lookups["branch"]
     lt = net.load.loc[loads]
     scale = lt["scaling"].to_numpy(dtype=np.float64) * lt["in_service"].to_numpy(dtype=bool)
-    part_pos = _participant_positions(net, table, pos, lookups)
+    part_pos, part_supplied = _participant_positions(table, pos, lookups)
     return _Radial(
         order=order,
         parent=parent,
@@ -304,7 +321,7 @@ def _radial_model(net: pandapowerNet, table: pd.DataFrame) -> _Radial:
         trafo_range=tuple(ranges.get("trafo", (0, 0))),
         branch_pos=branch_pos,
         part_pos=part_pos,
-        part_scale=scale,
+        part_scale=np.where(part_supplied, scale, 0.0),
     )
 
 
@@ -458,6 +475,8 @@ def _balanced(
             losses[blk] = line_loss[blk].sum(axis=1) + loss_k[:, kk].sum(axis=1)
         else:
             losses[blk] = line_loss[blk].sum(axis=1)
+    absent = line_k < 1  # out of service or between unsupplied buses: no current, as pandapower (NaN)
+    loading[:, absent] = line_i[:, absent] = np.nan
     converged = iters > 0
     bad = ~converged
     if bad.any():
@@ -592,6 +611,7 @@ class _Radial3:
     trafo_range: tuple[int, int]
     branch_pos: np.ndarray
     part_pos: np.ndarray
+    part_supplied: np.ndarray
 
 
 def _background_3ph(net: pandapowerNet, skip_loads: np.ndarray) -> pd.DataFrame:
@@ -647,6 +667,7 @@ def _radial_model_3ph(net: pandapowerNet, table: pd.DataFrame) -> _Radial3:
     lookups = work["_pd2ppc_lookups"]
     order, pos, parent, branch, p_from = _tree(ppcs[1])
     n = len(order)
+    part_pos, part_supplied = _participant_positions(table, pos, lookups)
     base_mva = float(ppcs[1]["baseMVA"])
     y = np.array([_two_ports(c["branch"], branch, p_from) for c in ppcs])  # (3 seq, 4 ports, n)
     y_pp, y_pc, y_cp, y_cc = (y[:, j, :] for j in range(4))
@@ -692,7 +713,8 @@ def _radial_model_3ph(net: pandapowerNet, table: pd.DataFrame) -> _Radial3:
         line_range=tuple(ranges.get("line", (0, 0))),
         trafo_range=tuple(ranges.get("trafo", (0, 0))),
         branch_pos=branch_pos,
-        part_pos=_participant_positions(net, table, pos, lookups),
+        part_pos=part_pos,
+        part_supplied=part_supplied,
     )
 
 
@@ -859,6 +881,7 @@ def _unbalanced(
     iters = np.zeros(ns, dtype=np.int64)
 
     share = np.array([_PHASE_SHARE[ph] for ph in table["phase"]], dtype=np.float64).reshape(len(table), 3)
+    share = share * m.part_supplied[:, None]
     # (N, n*3) map: participant -> (position, phase), kW -> per-phase pu
     cols = (m.part_pos[:, None] * 3 + np.arange(3)[None, :]).ravel()
     vals = (share / (1000.0 * m.base_mva)).ravel()
@@ -905,6 +928,9 @@ def _unbalanced(
             vim_pct[blk, :][:, supplied] = vim_blk
         with np.errstate(divide="ignore", invalid="ignore"):
             vuf[blk, :][:, supplied] = 100.0 * np.abs(v012[:, sup_pos, 2]) / np.abs(v012[:, sup_pos, 1])
+    absent = m.branch_pos[lf:lt_] < 1  # out of service or between unsupplied buses: NaN, as pandapower
+    loading[:, absent] = line_in[:, absent] = np.nan
+    line_i[:, absent] = np.nan
     converged = iters > 0
     bad = ~converged
     if bad.any():
