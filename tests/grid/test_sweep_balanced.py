@@ -211,3 +211,16 @@ def test_pandapower_kerber_feeder_and_unsupplied_tail():
         np.testing.assert_array_equal(np.isnan(a), np.isnan(b), err_msg=name)
         np.testing.assert_allclose(a, b, atol=LOADING_TOL_PCT, err_msg=name)
     np.testing.assert_allclose(ours.losses_kw, ref.losses_kw, atol=1e-5)
+
+
+def test_model_is_reused_until_the_net_changes():
+    net = feeder_from_net(build_feeder(n_buses=4, length_km=0.1), {"x": 3})
+    first = sweep_flow(net, [[30.0]])
+    again = sweep_flow(net, [[30.0]])  # cached model: the same numbers
+    np.testing.assert_array_equal(first.vm_pu, again.vm_pu)
+    net.line["length_km"] = 0.2  # edited in place: the model is rebuilt, and agrees with pandapower
+    longer = sweep_flow(net, [[30.0]])
+    assert longer.vm_pu[0, 3] < first.vm_pu[0, 3] - 1e-3
+    np.testing.assert_allclose(longer.vm_pu, power_flow(net, [[30.0]], numba=False).vm_pu, atol=VOLTAGE_TOL_PU)
+    three = sweep_flow(net, [[30.0]], unbalanced=True)  # the three-phase model is cached separately
+    assert three.vm_pu.shape == (1, len(net.bus), 3)

@@ -61,6 +61,7 @@ for weakly meshed distribution and transmission networks", IEEE Trans. Power Sys
 from __future__ import annotations
 
 import copy
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -325,6 +326,50 @@ def _radial_model(net: pandapowerNet, table: pd.DataFrame) -> _Radial:
     )
 
 
+# ---- model cache ---------------------------------------------------------------------------
+
+#: Tables whose content defines the sweep model (topology, branch data, background, participants).
+_MODEL_TABLES = ("bus", "line", "trafo", "ext_grid", "switch", "load", "sgen", "storage", "shunt", "ward",
+                 "impedance", "asymmetric_load", "asymmetric_sgen", "motor", "peergrid_participants")  # fmt: skip
+#: Models kept per process (feeder, kind); callers that iterate on one feeder reuse its model.
+_CACHE_SIZE = 8
+_cache: dict[tuple[int, bool], tuple[weakref.ref, tuple, object]] = {}
+
+
+def _fingerprint(net: pandapowerNet) -> tuple:
+    """Content hash of the tables the model is built from (a few ms for 100 buses)."""
+    parts: list[object] = [float(net.get("sn_mva", 1.0)), float(net.get("f_hz", 50.0))]
+    for name in _MODEL_TABLES:
+        table = net.get(name) if hasattr(net, "get") else None
+        if not isinstance(table, pd.DataFrame):
+            parts.append(None)
+            continue
+        try:
+            h = pd.util.hash_pandas_object(table, index=True).to_numpy()
+        except TypeError:  # unhashable cells (lists, dicts): hash their text
+            h = pd.util.hash_pandas_object(table.astype(str), index=True).to_numpy()
+        parts.append((table.shape, tuple(table.columns), int(h.sum(dtype=np.uint64)), int(np.bitwise_xor.reduce(h))))
+    return tuple(parts)
+
+
+def _cached_model(net: pandapowerNet, table: pd.DataFrame, unbalanced: bool) -> _Radial | _Radial3:
+    """The sweep model of ``net``, rebuilt only when one of its tables changed since the last call."""
+    key = (id(net), bool(unbalanced))
+    fp = _fingerprint(net)
+    hit = _cache.get(key)
+    if hit is not None and hit[0]() is net and hit[1] == fp:
+        return hit[2]  # type: ignore[return-value]
+    model = _radial_model_3ph(net, table) if unbalanced else _radial_model(net, table)
+    try:
+        ref = weakref.ref(net)
+    except TypeError:  # pragma: no cover - pandapowerNet supports weak references
+        return model
+    if len(_cache) >= _CACHE_SIZE:
+        _cache.pop(next(iter(_cache)))
+    _cache[key] = (ref, fp, model)
+    return model
+
+
 # ---- the kernel ------------------------------------------------------------------------
 
 
@@ -396,7 +441,7 @@ def _balanced(
     net: pandapowerNet, table: pd.DataFrame, p: np.ndarray, q: np.ndarray, rows: np.ndarray, dt: float,
     tol: float, max_iter: int, dtype: np.dtype,
 ) -> FlowResult:  # fmt: skip
-    m = _radial_model(net, table)
+    m = _cached_model(net, table, False)
     n = len(m.order)
     ns = len(rows)
     nbus, nline, ntrafo = len(net.bus), len(net.line), len(net.trafo)
@@ -862,7 +907,7 @@ def _unbalanced(
     net: pandapowerNet, table: pd.DataFrame, p: np.ndarray, q: np.ndarray, rows: np.ndarray, dt: float,
     tol: float, max_iter: int, dtype: np.dtype,
 ) -> FlowResult3ph:  # fmt: skip
-    m = _radial_model_3ph(net, table)
+    m = _cached_model(net, table, True)
     n = len(m.order)
     ns = len(rows)
     nbus, nline, ntrafo = len(net.bus), len(net.line), len(net.trafo)
