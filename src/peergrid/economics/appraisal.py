@@ -28,12 +28,13 @@ inverters, turbines, the platform's meters and set-up), and the unused share of 
 one is credited as salvage (straight line) in year Y. Output decline (degradation,
 capacity fade) shrinks a technology's savings and energy and restarts at replacement.
 The platform's costs are shared equally among the members; its benefit to a member is
-that member's P2P saving.
+that member's P2P saving. The no-P2P ``"baseline"`` market has no platform (no costs, no
+traffic cost): appraising it gives the assets alone.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -324,10 +325,11 @@ class Appraisal:
         Columns: ``capacity`` and ``unit`` (kWp, kWh, kW, members), ``capex``, ``opex``
         (year 1), ``savings`` (year 1), currency; ``energy_kwh`` (year 1: generated,
         discharged, traded between members); ``npv`` (currency), ``payback`` and
-        ``discounted_payback`` (years); ``lcoe`` (currency/kWh: of generation for PV and
-        wind, of storage per kWh discharged for the battery, of the platform per kWh
-        traded, and for the total all costs — platform and storage included — per kWh
-        generated in the community; NaN when there is no such energy); ``ib`` (eq. 9, PV, wind and all generation).
+        ``discounted_payback`` (years; NaN for a technology nobody installed); ``lcoe``
+        (currency/kWh: of generation for PV and wind, of storage per kWh discharged for the
+        battery, of the platform per kWh traded, and for the total all costs — platform and
+        storage included — per kWh generated in the community; NaN when there is no such
+        energy); ``ib`` (eq. 9, PV, wind and all generation).
         """
         r = self.rate
         rows = {}
@@ -356,10 +358,12 @@ class Appraisal:
                 cap = float(np.sum(self.capacity[tech])) if tech != "platform" else float(len(self.ids))
                 e1 = traded if tech == "platform" else (float(energy[1]) if self.years else 0.0)
                 ib = self._ib_tech(tech)
+            idle = not np.any(self.flows[tech]["investment"]) if tech != "total" else False
+            pb, dpb = (np.nan, np.nan) if idle else (float(payback(net)), float(payback(net, r)))
             rows[tech] = {
                 "capacity": cap, "unit": unit, "capex": float(inv), "opex": float(om), "savings": float(sav),
-                "energy_kwh": e1, "npv": float(npv(net, r)), "payback": float(payback(net)),
-                "discounted_payback": float(payback(net, r)), "lcoe": float(lcoe(cost, energy, r)), "ib": ib,
+                "energy_kwh": e1, "npv": float(npv(net, r)), "payback": pb, "discounted_payback": dpb,
+                "lcoe": float(lcoe(cost, energy, r)), "ib": ib,
             }  # fmt: skip
         return pd.DataFrame.from_dict(rows, orient="index").rename_axis("technology")
 
@@ -552,11 +556,15 @@ def appraise(result: Result, assumptions: CostAssumptions | None = None) -> Appr
         "ci": (w_inv - w_salv).sum(axis=1), "ic": np.zeros(N), "mc": om.sum(axis=1),
         "av_pg": flows["wind"]["energy"].sum(axis=1),
     }  # fmt: skip
-    # platform, shared equally
-    p_c = np.full(N, (a.platform_fixed / N + a.platform_per_member) * fx)
+    # platform, shared equally (none in the no-P2P baseline: nothing is traded)
+    trading = result.market != "baseline"
+    if not trading:
+        comm_year = 0.0
+        traffic = replace(traffic, cost=np.zeros_like(traffic.cost))
+    p_c = np.full(N, (a.platform_fixed / N + a.platform_per_member) * fx * trading)
     p_inv, p_salv = _component(p_c, p_c, a.platform_lifetime, Y)
     om = np.zeros((N, Y + 1))
-    om[:, 1:] = a.platform_opex_per_member * fx + comm_year / N
+    om[:, 1:] = (a.platform_opex_per_member * fx + comm_year / N) * trading
     flows["platform"] = {
         "investment": p_inv, "om": om, "salvage": p_salv,
         "savings": yearly(s_p2p, Y, 0.0) * esc,
