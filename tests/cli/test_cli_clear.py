@@ -218,8 +218,6 @@ def test_network_aware_errors(network_orders, tmp_path, feeder_text, args, messa
     assert not out_dir.exists()
 
 
-def test_network_aware_needs_bilateral(orders, tmp_path):
-    code, _, err = run("clear", orders, "--network-aware")
-    assert code == 2 and "bilateral only" in err
+def test_feeder_map_needs_network_mode(orders, tmp_path):
     code, _, err = run("clear", orders, "--mechanism", "bilateral", "--feeder", orders)
-    assert code == 2 and "need --network-aware" in err
+    assert code == 2 and "need --network FEEDER.json or --network-aware" in err

@@ -25,6 +25,7 @@ def test_contract_and_prose(rep, check):
         "bs_power",
         "grid_vs_island",
         "federated_learning",
+        "distances",
     ]
 
 

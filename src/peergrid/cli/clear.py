@@ -5,10 +5,16 @@ Prints the trades and a summary as tables, or one JSON object with ``--json``.
 without the trades) under the output-directory policy of :mod:`peergrid.core.output`;
 the former ``--out FILE.csv`` form is refused with a one-line hint.
 
-``--mechanism bilateral --network-aware`` places the participants on a radial LV
-feeder (``--feeder`` file, or one house per node of a default feeder in order of
-first appearance) and curtails trades that would overload a line or push a voltage
-out of its band (:class:`peergrid.grid.FeederLimits`).
+Network mode (every mechanism): ``--network FEEDER.json`` reads a pandapower JSON feeder
+through :func:`peergrid.grid.read_feeder` (hostile input: vetted before pandapower sees it),
+with members on buses and phases from ``--feeder MAP.csv`` (``participant,node[,phase]``,
+node = pandapower bus index) or from the file's own ``peergrid_participants`` table;
+``--network-aware`` is the same clearing on the generated default radial LV feeder
+(``--feeder`` then places members on its nodes, one house per node in order of first
+appearance without it). Both run :func:`peergrid.grid.clear_on_feeder`: Tooki et al.
+(2025) eq. 12 fees from the flows the trades cause (paid by the buyer), curtailment on
+line loading, voltage band and VIM (eq. 13), re-matching of the freed volume, and losses
+allocated to trades.
 
 Registered on the main app by :func:`register` (``peergrid.cli.main`` calls it).
 """
@@ -75,7 +81,7 @@ def _read_fees(path: Path, book: Any) -> dict[tuple[Any, Any], float]:
     return fees
 
 
-def _read_feeder_map(path: Path) -> list[tuple[str, int, str]]:
+def _read_feeder_map(path: Path, default_phase: str = "abc") -> list[tuple[str, int, str]]:
     """A ``participant,node[,phase]`` CSV as (participant, node, phase) rows; one-line errors with the line number."""
     import csv
 
@@ -103,14 +109,21 @@ def _read_feeder_map(path: Path) -> list[tuple[str, int, str]]:
             if who in seen:
                 raise DataError(f"{path.name} line {reader.line_num}: participant {who!r} listed twice")
             seen.add(who)
-            rows.append((who, n, row[2].strip().lower() if len(row) == 3 else "abc"))
+            rows.append((who, n, row[2].strip().lower() if len(row) == 3 else default_phase))
     if not rows:
         raise DataError(f"{path.name}: no participants")
     return rows
 
 
-def _network_check(book: Any, feeder: Path | None, line_type: str | None, dt: float, limits: dict[str, float]) -> Any:
-    """The :class:`peergrid.grid.FeederLimits` of ``--network-aware``: participants on a radial feeder."""
+def _feeder_limits(
+    book: Any,
+    network: Path | None,
+    feeder: Path | None,
+    line_type: str | None,
+    dt: float,
+    limits: dict[str, Any],
+) -> Any:
+    """The :class:`peergrid.grid.FeederLimits` of network mode: members on ``--network`` or the default feeder."""
     import importlib.util
 
     import pandas as pd
@@ -118,10 +131,23 @@ def _network_check(book: Any, feeder: Path | None, line_type: str | None, dt: fl
     from peergrid.core.errors import ConfigError, DataError
 
     if importlib.util.find_spec("pandapower") is None:
-        raise ConfigError("--network-aware needs pandapower: pip install 'peergrid[grid]'")
-    from peergrid.grid import DEFAULT_LINE_TYPE, FeederLimits, build_feeder, feeder_from_net
+        raise ConfigError("--network / --network-aware need pandapower: pip install 'peergrid[grid]'")
+    from peergrid.grid import DEFAULT_LINE_TYPE, FeederLimits, build_feeder, feeder_from_net, read_feeder
 
     labels = [str(x) for x in book.participant_label(np.arange(book.n_participants)).tolist()]
+    if network is not None:
+        table = None
+        if feeder is not None:
+            table = pd.DataFrame(_read_feeder_map(feeder, default_phase="abc"), columns=["id", "bus", "phase"])
+        net = read_feeder(network, table)
+        if "peergrid_participants" not in net or not len(net["peergrid_participants"]):
+            raise DataError(f"{network.name}: no members on the feeder; map them with --feeder MAP.csv")
+        on = set(net["peergrid_participants"]["id"].astype(str))
+        missing = [x for x in labels if x not in on]
+        if missing:
+            where = feeder.name if feeder is not None else network.name
+            raise DataError(f"{where}: no bus for participant {missing[0]!r}")
+        return FeederLimits(net, dt=dt, **limits)
     if feeder is None:  # one house per node, in order of first appearance in the order file
         first = pd.unique(book.participant)
         rows = [(labels[c], k + 1, "abc") for k, c in enumerate(first.tolist())]
@@ -137,6 +163,13 @@ def _network_check(book: Any, feeder: Path | None, line_type: str | None, dt: fl
     except (KeyError, ValueError) as exc:  # unknown pandapower standard type
         raise ConfigError(f"--line-type {line_type!r}: {str(exc).splitlines()[0]}") from None
     return FeederLimits(feeder_from_net(net, table), dt=dt, **limits)
+
+
+#: Network figures of ``peergrid clear`` in network mode (top-level JSON keys; null otherwise).
+NETWORK_KEYS = (
+    "line_fees", "losses_kwh", "rematched_kwh", "max_line_loading_pct", "min_voltage_pu", "max_vim_pct", "tau",
+    "feasible",
+)  # fmt: skip
 
 
 def _check_out(out: Path) -> None:
@@ -176,13 +209,19 @@ def clear_orders(
     max_loading: float = 100.0,
     v_min: float = 0.95,
     v_max: float = 1.05,
+    network: Path | None = None,
+    max_vim: float = 2.0,
+    tau: float = 0.01,
+    rounds: int = 4,
 ) -> tuple[Any, dict[str, Any]]:
     """Read, clear and summarise an order file (the command without printing).
 
-    ``network_aware`` (bilateral only) curtails trades the feeder cannot carry:
-    ``feeder`` maps participants to nodes of a radial LV feeder of ``line_type``
-    cable, ``dt`` is the slot length in hours (kWh → kW), and ``max_loading``
-    (% of the thermal rating), ``v_min`` and ``v_max`` (per unit) are the limits.
+    Network mode (``network`` a pandapower JSON feeder, or ``network_aware`` for the
+    default feeder) clears with :func:`peergrid.grid.clear_on_feeder`: ``feeder`` maps
+    participants to buses, ``line_type`` is the default feeder's cable, ``dt`` the slot
+    length in hours (kWh → kW), ``max_loading`` (% of the thermal rating), ``v_min``,
+    ``v_max`` (per unit) and ``max_vim`` (%) the limits, ``tau`` the eq. 12 fee at full
+    utilisation (currency/kWh) and ``rounds`` the most matching rounds per slot.
 
     Returns
     -------
@@ -194,16 +233,21 @@ def clear_orders(
     from peergrid.market.bilateral import get_order_mechanism
     from peergrid.market.orders import read_orders
 
+    networked = network_aware or network is not None
     if (retail is None) != (feed_in is None):
         raise ConfigError("give both --retail and --feed-in, or neither")
     if fees is not None and mechanism != "bilateral":
         raise ConfigError("--fees applies to --mechanism bilateral only")
-    if (network_aware or feeder is not None or line_type is not None) and mechanism != "bilateral":
-        raise ConfigError("--network-aware (--feeder, --line-type) applies to --mechanism bilateral only")
-    if (feeder is not None or line_type is not None) and not network_aware:
-        raise ConfigError("--feeder and --line-type need --network-aware")
-    if not (dt > 0 and max_loading > 0 and 0 < v_min < v_max):
-        raise ConfigError("need --dt > 0, --max-loading > 0 and 0 < --v-min < --v-max")
+    if fees is not None and networked:
+        raise ConfigError("--fees and --network/--network-aware exclude each other: network mode computes eq. 12 fees")
+    if network is not None and (network_aware or line_type is not None):
+        raise ConfigError("--network FEEDER.json is the feeder: drop --network-aware and --line-type")
+    if (feeder is not None or line_type is not None) and not networked:
+        raise ConfigError("--feeder and --line-type need --network FEEDER.json or --network-aware")
+    if not (dt > 0 and max_loading > 0 and 0 < v_min < v_max and max_vim > 0 and tau >= 0 and rounds >= 1):
+        raise ConfigError(
+            "need --dt > 0, --max-loading > 0, 0 < --v-min < --v-max, --max-vim > 0, --tau >= 0 and --rounds >= 1"
+        )
     clear_fn = get_order_mechanism(mechanism)
     book = read_orders(orders)
     options: dict[str, Any] = {"retail": retail, "feed_in": feed_in}
@@ -211,13 +255,35 @@ def clear_orders(
         options["k"] = k
     if fees is not None:
         options["fees"] = _read_fees(fees, book)
-    if network_aware:
-        limits = {"max_loading_pct": max_loading, "v_min": v_min, "v_max": v_max}
-        options["network"] = _network_check(book, feeder, line_type, dt, limits)
-    result = clear_fn(book, **options)
+    extra: dict[str, Any] = dict.fromkeys(NETWORK_KEYS)
+    slot_extra: dict[str, Any] = {}
+    trade_extra: dict[str, Any] = {}
+    if networked:
+        from peergrid.grid import clear_on_feeder
+
+        limits = {"max_loading_pct": max_loading, "v_min": v_min, "v_max": v_max, "max_vim_pct": max_vim}
+        check = _feeder_limits(book, network, feeder, line_type, dt, limits)
+        cleared = clear_on_feeder(
+            book, check, mechanism, tau=tau, k=k, retail=retail, feed_in=feed_in, max_rounds=rounds
+        )
+        result = cleared.result
+        extra = {key: _jsonable(v) for key, v in cleared.summary().items() if key in NETWORK_KEYS}
+        slot_extra = {
+            "line_fees": cleared.slot_line_fees,
+            "losses_kwh": cleared.slot_losses_kwh,
+            "max_line_loading_pct": cleared.slot_max_loading_pct,
+            "min_voltage_pu": cleared.slot_min_voltage_pu,
+            "max_vim_pct": cleared.slot_max_vim_pct,
+        }
+        trade_extra = {"fee_per_kwh": cleared.fee_per_kwh, "line_fee": cleared.line_fees,
+                       "losses_kwh": cleared.losses_kwh}  # fmt: skip
+    else:
+        result = clear_fn(book, **options)
     payload = {k_: _jsonable(v) for k_, v in result.summary().items()}
     payload["k"] = k if mechanism in ("uniform", "bilateral") else None
-    payload["network_aware"] = network_aware
+    payload["network_aware"] = networked
+    payload["network"] = str(network) if network is not None else ("default" if network_aware else None)
+    payload.update(extra)
     curtailed = result.curtailed if result.curtailed is not None else [None] * len(result.slots)
     payload["slots"] = [
         {
@@ -227,16 +293,21 @@ def clear_orders(
             "welfare": float(w),
             "curtailed_kwh": _jsonable(c),
         }
-        for s, t, p, w, c in zip(
-            result.slots.tolist(),
-            result.traded.tolist(),
-            result.clearing_price.tolist(),
-            result.welfare.tolist(),
-            list(curtailed),
-            strict=True,
+        | {key: _jsonable(v[i]) for key, v in slot_extra.items()}
+        for i, (s, t, p, w, c) in enumerate(
+            zip(
+                result.slots.tolist(),
+                result.traded.tolist(),
+                result.clearing_price.tolist(),
+                result.welfare.tolist(),
+                list(curtailed),
+                strict=True,
+            )
         )
     ]
     frame = result.trades.to_frame(book)
+    for key, values in trade_extra.items():
+        frame[key] = values
     payload["trades"] = [{c: _jsonable(v) for c, v in row.items()} for row in frame.to_dict(orient="records")]
     return result, payload
 
@@ -250,18 +321,31 @@ def clear(
     retail: Annotated[float | None, typer.Option(help="Grid retail price λb for unmatched bids.")] = None,
     feed_in: Annotated[float | None, typer.Option(help="Feed-in tariff λs for unmatched asks.")] = None,
     fees: Annotated[
-        Path | None, typer.Option(help="Bilateral network fees CSV: seller,buyer,fee (currency/kWh).")
+        Path | None,
+        typer.Option(help="Bilateral fees CSV: seller,buyer,fee (currency/kWh); not with network mode."),
+    ] = None,
+    network: Annotated[
+        Path | None,
+        typer.Option(
+            "--network",
+            metavar="FEEDER.json",
+            help="Network mode on a pandapower JSON feeder (read safely; members from --feeder or the file): "
+            "eq. 12 fees from the flows, curtailment on loading/voltage/VIM, freed volume re-matched, losses.",
+        ),
     ] = None,
     network_aware: Annotated[
         bool,
         typer.Option(
             "--network-aware",
-            help="Bilateral: power flow per slot; curtail trades that overload a line or violate voltage limits.",
+            help="Network mode on the generated default radial LV feeder (same clearing as --network).",
         ),
     ] = False,
     feeder: Annotated[
         Path | None,
-        typer.Option(help="With --network-aware: CSV participant,node[,phase] placing participants on a feeder."),
+        typer.Option(
+            metavar="MAP.csv",
+            help="Network mode: CSV participant,node[,phase] (node = bus index; phase a|b|c|abc, default abc).",
+        ),
     ] = None,
     line_type: Annotated[
         str | None, typer.Option(help="With --network-aware: pandapower cable type (default NAYY 4x150 SE).")
@@ -270,6 +354,11 @@ def clear(
     max_loading: Annotated[float, typer.Option(help="Line loading limit, % of the thermal rating.")] = 100.0,
     v_min: Annotated[float, typer.Option(help="Lowest allowed voltage, per unit.")] = 0.95,
     v_max: Annotated[float, typer.Option(help="Highest allowed voltage, per unit.")] = 1.05,
+    max_vim: Annotated[
+        float, typer.Option(help="VIM limit (Tooki eq. 13), %; checked when members sit on single phases.")
+    ] = 2.0,
+    tau: Annotated[float, typer.Option(help="Network mode: eq. 12 line fee at full utilisation, currency/kWh.")] = 0.01,
+    rounds: Annotated[int, typer.Option(help="Network mode: most matching rounds per slot (1 = no re-matching).")] = 4,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -280,13 +369,21 @@ def clear(
         bool, typer.Option("--json", help="Print one JSON object with stable keys (trades included).")
     ] = False,
 ) -> None:
-    """Clear ORDERS.csv with a double auction or bilateral matching and print trades and a summary."""
+    """Clear ORDERS.csv with a double auction or bilateral matching and print trades and a summary.
+
+    Network mode: --network FEEDER.json (a pandapower feeder; members from --feeder MAP.csv or
+    the file) or --network-aware (the generated default feeder; --feeder places members on its
+    nodes). Both clear every mechanism on the feeder's power flows, charge the eq. 12 fees to
+    buyers and report line_fees, curtailed_kwh, losses_kwh, max_line_loading_pct,
+    min_voltage_pu and max_vim_pct.
+    """
     if out is not None:
         _check_out(out)
     result, payload = clear_orders(
         orders, mechanism.value, k, retail, feed_in, fees,
         network_aware=network_aware, feeder=feeder, line_type=line_type, dt=dt,
-        max_loading=max_loading, v_min=v_min, v_max=v_max,
+        max_loading=max_loading, v_min=v_min, v_max=v_max, network=network, max_vim=max_vim, tau=tau,
+        rounds=rounds,
     )  # fmt: skip
     if out is not None:
         _write_out(out, result.trades.to_frame(result.book).to_csv(index=False), payload)
@@ -320,7 +417,15 @@ SUMMARY_LABELS: tuple[tuple[str, str, str], ...] = (
     ("grid export", "grid_export_kwh", "{:,.3f} kWh"),
     ("grid bill", "grid_bill", "{:,.4f}"),
     ("network-aware", "network_aware", "{}"),
+    ("feeder", "network", "{}"),
     ("curtailed", "curtailed_kwh", "{:,.3f} kWh"),
+    ("re-matched", "rematched_kwh", "{:,.3f} kWh"),
+    ("line fees (eq. 12)", "line_fees", "{:,.4f}"),
+    ("losses", "losses_kwh", "{:,.3f} kWh"),
+    ("max line loading", "max_line_loading_pct", "{:.1f} %"),
+    ("min voltage", "min_voltage_pu", "{:.4f} pu"),
+    ("max VIM", "max_vim_pct", "{:.3f} %"),
+    ("within limits", "feasible", "{}"),
     ("written to", "out", "{}"),
 )
 """(label, JSON key, format) of the human summary of ``peergrid clear``; missing keys are left out."""
@@ -347,7 +452,9 @@ def _print_human(payload: dict[str, Any]) -> None:
         console.print(f"… {len(trades) - MAX_TABLE_ROWS} more trades (use --json or --out DIR for all)")
     items = []
     for label, key, fmt in SUMMARY_LABELS:
-        if key not in payload or (payload[key] is None and key in ("k", "curtailed_kwh", "out")):
+        if key not in payload or (
+            payload[key] is None and key in ("k", "curtailed_kwh", "out", "network", *NETWORK_KEYS)
+        ):
             continue
         v = payload[key]
         items.append((label, "–" if v is None else fmt.format(v)))

@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
     @zoom.command("experiment")
     @handle_errors
     def experiment_cmd(
-        name: Annotated[str, typer.Argument(help="sf-share, network-size, opex, island or forecast.")],
+        name: Annotated[str, typer.Argument(help="sf-share, network-size, opex, island, forecast or distance.")],
         out: Annotated[
             Path | None,
             typer.Option(help="Output directory (default out/zoom/NAME; none under --json). " + OUT_HELP),

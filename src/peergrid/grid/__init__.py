@@ -7,6 +7,7 @@ when a function needs it. Typical use::
     net = build_feeder(community)                 # participants on their node / phase
     flow = power_flow(net, net_power_kw(community), dt=community.dt)
     check_limits(flow).bad_slots
+    year = sweep_flow(net, net_power_kw(community), dt=community.dt)   # all slots at once, radial feeders
 
 Network-aware bilateral trading: ``peergrid.market.bilateral(book, network=FeederLimits(net))``.
 
@@ -25,8 +26,10 @@ from peergrid.grid.feeder import (
     line_capacity_kw,
     participant_table,
 )
+from peergrid.grid.feeder_io import MAX_FEEDER_BYTES, read_feeder
 from peergrid.grid.flow import FlowResult, FlowResult3ph, net_power_kw, power_flow, power_flow_3ph, vim
 from peergrid.grid.limits import Violations, check_limits
+from peergrid.grid.orderbook import FeederClearing, clear_on_feeder
 from peergrid.grid.paths import (
     RadialTree,
     line_paths,
@@ -35,15 +38,19 @@ from peergrid.grid.paths import (
     radial_tree,
     transfer_flows_kw,
 )
+from peergrid.grid.sweep import FlowValidation, sweep_flow, validate_flow
 
 __all__ = [
     "DEFAULT_LINE_TYPE",
     "DEFAULT_TRAFO_TYPE",
+    "MAX_FEEDER_BYTES",
     "ZERO_SEQUENCE",
     "Curtailment",
+    "FeederClearing",
     "FeederLimits",
     "FlowResult",
     "FlowResult3ph",
+    "FlowValidation",
     "RadialTree",
     "Violations",
     "add_zero_sequence",
@@ -51,6 +58,7 @@ __all__ = [
     "benchmark_powerflow_3ph",
     "build_feeder",
     "check_limits",
+    "clear_on_feeder",
     "curtail_to_limits",
     "feeder_from_net",
     "line_capacity_kw",
@@ -62,7 +70,10 @@ __all__ = [
     "power_flow",
     "power_flow_3ph",
     "radial_tree",
+    "read_feeder",
+    "sweep_flow",
     "synthetic_feeder",
     "transfer_flows_kw",
+    "validate_flow",
     "vim",
 ]

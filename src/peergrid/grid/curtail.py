@@ -128,10 +128,22 @@ def curtail_to_limits(
     margin: float = 0.05,
     max_iter: int = 100,
     numba: bool | None = None,
+    max_vim_pct: float | None = None,
+    seller_member: np.ndarray | list | None = None,
+    buyer_member: np.ndarray | list | None = None,
 ) -> Curtailment:
-    """Scale down the trades that overload lines or push voltages out of the band (one slot).
+    """Scale down the trades that overload lines, push voltages out of the band or unbalance them (one slot).
 
-    See the module docstring for the model and the method.
+    See the module docstring for the model and the method. With ``max_vim_pct`` a
+    second stage follows the balanced one: the unbalanced flow
+    (:func:`~peergrid.grid.power_flow_3ph`, every trade on its members' phases) is
+    checked against all limits including VIM (Tooki et al. eq. 13), and while it
+    violates one, the trades that can cause it are halved (those with an end on a
+    single-phase connection whose slack path shares a line with a violated bus or
+    line; all trades sharing such a line if none is single-phase); the last step is
+    bisected on the unbalanced flow as in step 5. The stage is skipped (VIM taken as
+    0) when every member is connected on all three phases (``"abc"``): balanced
+    injections on a symmetric feeder cause no unbalance.
 
     Parameters
     ----------
@@ -153,10 +165,17 @@ def curtail_to_limits(
         Most curtailment steps (0: only check the requested trades).
     numba : bool, optional
         Use pandapower's numba kernels (default as in :func:`~peergrid.grid.power_flow`).
+    max_vim_pct : float, optional
+        Highest allowed voltage imbalance, % (e.g. 2.0); ``None`` skips the unbalanced stage.
+    seller_member, buyer_member : array-like of int, optional
+        ``(P,)`` positions of each trade's seller and buyer in the participants table
+        (required with ``max_vim_pct``: they give the phases).
 
     Returns
     -------
     Curtailment
+        ``flow`` is the unbalanced :class:`~peergrid.grid.FlowResult3ph` when the
+        unbalanced stage ran.
 
     Raises
     ------
@@ -239,6 +258,24 @@ def curtail_to_limits(
             else:
                 bad = mid
         scale = good
+    if max_vim_pct is not None:
+        phases = table["phase"].astype(str).to_numpy() if n_part else np.zeros(0, dtype=object)
+        if seller_member is None or buyer_member is None:
+            raise DataError("max_vim_pct needs seller_member and buyer_member (positions in the participants table)")
+        sm = np.atleast_1d(np.asarray(seller_member, dtype=np.int64))
+        bm = np.atleast_1d(np.asarray(buyer_member, dtype=np.int64))
+        if (
+            sm.shape != q0.shape
+            or bm.shape != q0.shape
+            or (len(sm) and (min(sm.min(), bm.min()) < 0 or max(sm.max(), bm.max()) >= n_part))
+        ):
+            raise DataError("seller_member and buyer_member need one participants-table position per trade")
+        if np.any(phases != "abc"):
+            limits3 = {**limits, "max_vim_pct": max_vim_pct}
+            scale, flow, viol, extra = _unbalanced_stage(
+                net, q0, scale, sm, bm, base_p, base_q, phases, spos, bpos, tree, limits3, max_iter, numba
+            )
+            it += extra
     return Curtailment(
         trade_kw=q0,
         accepted_kw=q0 * scale,
@@ -248,6 +285,78 @@ def curtail_to_limits(
         violations_before=before,
         iterations=it,
     )
+
+
+def _unbalanced_stage(
+    net: pandapowerNet,
+    q0: np.ndarray,
+    scale: np.ndarray,
+    sm: np.ndarray,
+    bm: np.ndarray,
+    base_p: np.ndarray,
+    base_q: np.ndarray,
+    phases: np.ndarray,
+    spos: np.ndarray,
+    bpos: np.ndarray,
+    tree: object,
+    limits: dict,
+    max_iter: int,
+    numba: bool | None,
+) -> tuple[np.ndarray, FlowResult, Violations, int]:
+    """Halve the trades behind unbalanced-flow violations (VIM, phase voltages, loading), then bisect back."""
+    from peergrid.grid.flow import power_flow_3ph
+
+    n = len(base_p)
+    rows = tree.root_paths  # type: ignore[attr-defined]
+    single = (phases[sm] != "abc") | (phases[bm] != "abc")
+
+    def solve(sc: np.ndarray) -> tuple[FlowResult, Violations]:
+        q = q0 * sc
+        p = base_p + np.bincount(bm, q, n) - np.bincount(sm, q, n)
+        flow = power_flow_3ph(net, p[None, :], base_q[None, :], numba=numba)
+        return flow, check_limits(flow, **limits)
+
+    def culprits(viol: Violations) -> np.ndarray:
+        active = q0 * scale > 1e-12
+        if viol.not_converged[0]:  # no voltages to look at: every active trade, single-phase ones first
+            return active & single if (active & single).any() else active
+        lines = set(np.flatnonzero(viol.overloaded[0]).tolist())
+        for k in np.flatnonzero((viol.undervoltage | viol.overvoltage | viol.unbalanced)[0]):
+            lines |= set(rows[k].indices.tolist())  # lines on the slack→k path
+        if not lines:
+            return np.zeros(len(q0), dtype=bool)
+        cols = np.zeros(rows.shape[1])
+        cols[sorted(lines)] = 1.0
+        touches = (abs(rows[spos]) @ cols > 0) | (abs(rows[bpos]) @ cols > 0)
+        active = touches & active
+        return active & single if (active & single).any() else active
+
+    flow, viol = solve(scale)
+    it = 0
+    previous = scale
+    while viol.any and it < max_iter:
+        who = culprits(viol)
+        if not who.any():
+            break
+        previous = scale.copy()
+        scale = scale.copy()
+        scale[who] *= 0.5
+        scale[scale * q0 < _BISECT_TOL * max(float(q0.max()), 1e-9)] = 0.0
+        it += 1
+        flow, viol = solve(scale)
+    if it and not viol.any:
+        good, bad = scale, previous
+        for _ in range(_BISECTIONS // 2):
+            if np.max(np.abs(bad - good) * q0) <= 10 * _BISECT_TOL * max(float(q0.max()), 1e-9):
+                break
+            mid = 0.5 * (good + bad)
+            mid_flow, mid_viol = solve(mid)
+            if not mid_viol.any:
+                good, flow, viol = mid, mid_flow, mid_viol
+            else:
+                bad = mid
+        scale = good
+    return scale, flow, viol, it
 
 
 def _base(values: np.ndarray | None, n: int, what: str) -> np.ndarray:
@@ -336,8 +445,8 @@ class FeederLimits:
         Background net power of the feeder's participants (+ = consumption), kW:
         ``(N,)`` for every slot, or ``(T, N)`` indexed by slot number. Default:
         none — only the trades load the feeder.
-    max_loading_pct, v_min, v_max, margin, max_iter, numba
-        As in :func:`curtail_to_limits`.
+    max_loading_pct, v_min, v_max, margin, max_iter, numba, max_vim_pct
+        As in :func:`curtail_to_limits` (``max_vim_pct`` None: no VIM limit).
     """
 
     net: pandapowerNet = field(repr=False)
@@ -349,6 +458,7 @@ class FeederLimits:
     margin: float = 0.05
     max_iter: int = 100
     numba: bool | None = None
+    max_vim_pct: float | None = None
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.dt) and self.dt > 0):
@@ -371,9 +481,11 @@ class FeederLimits:
         """
         table = participant_table(self.net)
         bus_of = dict(zip(table["id"].astype(str), table["bus"].to_numpy(dtype=np.int64), strict=True))
+        row_of = {str(x): i for i, x in enumerate(table["id"].astype(str))}
         labels = book.participant_label(np.arange(book.n_participants))
         missing = [str(x) for x in labels if str(x) not in bus_of]
         codes_bus = np.array([bus_of.get(str(x), -1) for x in labels], dtype=np.int64)
+        codes_row = np.array([row_of.get(str(x), -1) for x in labels], dtype=np.int64)
         used = np.unique(np.concatenate([trades.seller, trades.buyer]))
         absent = used[codes_bus[used] < 0] if used.size else used
         if absent.size:
@@ -403,6 +515,9 @@ class FeederLimits:
                 margin=self.margin,
                 max_iter=self.max_iter,
                 numba=self.numba,
+                max_vim_pct=self.max_vim_pct,
+                seller_member=codes_row[trades.seller[rows]],
+                buyer_member=codes_row[trades.buyer[rows]],
             )
             accepted[rows] = np.minimum(cur.accepted_kw * self.dt, trades.quantity[rows])
             outcomes[int(s)] = cur

@@ -1,8 +1,10 @@
 """Reproduction of Anoh et al. (2026): LoRaWAN cluster zooming (the abstract's headline claims).
 
-Runs the five experiments of :mod:`peergrid.zoom.experiments` (share of energy traded at
+Runs the six experiments of :mod:`peergrid.zoom.experiments` (share of energy traded at
 lower SF, energy cost vs network size and prosumers, OPEX and base-station power against
-a flat SF12 baseline, grid-connected vs islanded VMGs, federated forecasting) and turns
+a flat SF12 baseline, grid-connected vs islanded VMGs, federated forecasting, electrical vs
+radio distance in trading) — the radio ones with agents that zoom the radio (SF, TX power,
+coverage through zoom-bounded ADR) and decide from measured uplinks — and turns
 each experiment claim into a :class:`~peergrid.reproduce.Claim` with the *same* verdict
 the experiment records (``verdict``; ``agrees`` is derived from it).
 """
@@ -19,7 +21,7 @@ from peergrid.reproduce.model import Claim, Reproduction, ReproFigure, ReproTabl
 __all__ = ["run"]
 
 KEY = "anoh"
-_ORDER = ("sf-share", "network-size", "opex", "island", "forecast")
+_ORDER = ("sf-share", "network-size", "opex", "island", "forecast", "distance")
 
 
 def _cell(v: Any) -> str:
@@ -34,7 +36,15 @@ def _table(name: str, df: pd.DataFrame, columns: list[str]) -> ReproTable:
 
 
 _COLUMNS = {
-    "sf-share": ["spacing_m", "lower_sf_energy_share", "lower_sf_device_share", "mean_zoom"],
+    "sf-share": [
+        "spacing_m",
+        "lower_sf_energy_share",
+        "lower_sf_energy_share_adr_only",
+        "lower_sf_device_share",
+        "mean_zoom",
+        "in_zoom_share",
+        "measured_pdr",
+    ],
     "network-size": [
         "devices",
         "gateways",
@@ -50,8 +60,12 @@ _COLUMNS = {
         "opex_adr_only_change",
         "gw_power_change",
         "gw_dynamic_power_change",
+        "gw_power_adr_only_change",
         "mean_pdr_zoom",
+        "mean_pdr_adr_only",
         "mean_pdr_flat",
+        "device_mj_per_reading_zoom",
+        "device_mj_per_reading_flat",
     ],
     "island": [
         "zoom",
@@ -64,6 +78,15 @@ _COLUMNS = {
         "cost_with_voll_per_kwh",
     ],
     "forecast": ["client", "members", "mae_local", "mae_federated", "mae_centralised", "mae_persistence"],
+    "distance": [
+        "vmgs",
+        "rule",
+        "local_kwh",
+        "inter_kwh",
+        "loss_per_mwh_traded",
+        "cost_per_mwh_traded",
+        "inter_cost_per_mwh",
+    ],
 }
 
 
@@ -113,13 +136,20 @@ def run(quick: bool = False, seed: int = 0, progress: Callable[[str], None] | No
     case = (
         "Only the abstract is available. Households: synthetic members built from the measured CityLearn 2022 "
         "homes, August 2022, 15-min steps, 50 % PV owners, 30 % batteries; gateways on a 400 m grid, LoRaSim path "
-        "loss, ADR; SDR in every virtual microgrid with inter-VMG balancing by the coordinator. Flat baseline: no "
-        f"ADR (every device on SF12), one SDR market. OPEX sizes (devices, gateways): {sizes}."
+        "loss; gateway agents set per-gateway SF caps (zoom levels) that the network server applies through "
+        "zoom-bounded ADR, coverage and hand-over, deciding from simulated, measured uplinks (ALOHA + capture, "
+        "retransmissions, PDR per gateway); SDR in every virtual microgrid with inter-VMG balancing by the "
+        "coordinator. Flat baseline: no ADR (every device on SF12), one SDR market. OPEX sizes (devices, gateways): "
+        f"{sizes}. Distances: houses on radial LV feeders (peergrid.grid.build_feeder, one per substation)."
     )
     assumptions = [
         "Every value the abstract does not state is peergrid's (peergrid.zoom.experiments, docs/zoom.md): radio "
         "reference values, 20-byte uplinks, OPEX = 1e-4 USD per message + 0.30 USD/kWh of gateway energy, gateway "
-        "power P_idle 2 W, P_rx 0.5 W, P_tx 3 W.",
+        "power P_idle 2 W, P_rx 0.5 W, P_tx 3 W; coverage margin 2 dB, agents' PDR target 95 %, up to 8 "
+        "transmissions per reading, reception at the 4 strongest gateways.",
+        "Electrical cost of a trade = value of its losses (5 kW over the path resistance at 400 V, retail price); "
+        "radio cost = messaging OPEX per delivered reading of both ends (+2 coordinator messages across VMGs) "
+        "spread over the mean energy per trade.",
         "Islanded VMGs: unserved demand is recorded in the verdict; above 5 % of consumption the charges of "
         "islanded and grid-connected members are not comparable (different service).",
     ]

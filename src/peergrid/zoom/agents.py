@@ -34,10 +34,31 @@ import numpy as np
 from peergrid.core.errors import ConfigError, DataError
 from peergrid.forecast import ClientData, LinearModel, fedavg, lag_features, mae
 from peergrid.forecast.ridge import LAGS_DAYS
-from peergrid.zoom.lora import RadioState
-from peergrid.zoom.vmg import TradeResult, VMGPlan, form_vmgs, local_match, rezoom, ring_sums, trade
+from peergrid.zoom.lora import Deployment, LinkBudget, RadioParams, RadioState, link_budget
+from peergrid.zoom.uplinks import (
+    RadioConfig,
+    UplinkLog,
+    ZoomRadioParams,
+    coverage_rings,
+    flat_config,
+    join_config,
+    simulate_uplinks,
+    vmg_plan,
+    zoom_step,
+)
+from peergrid.zoom.vmg import (
+    TradeResult,
+    VMGPlan,
+    flat_plan,
+    form_vmgs,
+    local_match,
+    rezoom,
+    ring_sums,
+    trade,
+    trade_delivered,
+)
 
-__all__ = ["AgentRun", "Coordinator", "GatewayAgent", "ZoomPolicy", "run_agents"]
+__all__ = ["AgentRun", "Coordinator", "GatewayAgent", "RadioAgentRun", "ZoomPolicy", "run_agents", "run_radio_agents"]
 
 
 @dataclass(frozen=True)
@@ -53,16 +74,23 @@ class ZoomPolicy:
         Bounds of the zoom level (SF cap).
     rezoom_threshold : float
         Realised balance below which the coordinator zooms a gateway out one step.
+    pdr_target : float
+        Measured packet delivery ratio a gateway agent defends (radio agents,
+        :func:`run_radio_agents`): below it the agent zooms in when collisions caused most
+        losses (shorter airtime) and out when weak links did (more margin).
     """
 
     target: float = 0.8
     min_zoom: int = 7
     max_zoom: int = 12
     rezoom_threshold: float = 0.7
+    pdr_target: float = 0.95
 
     def __post_init__(self) -> None:
         if not (0.0 <= self.target <= 1.0 and 0.0 <= self.rezoom_threshold <= 1.0):
             raise ConfigError("zoom policy target and rezoom_threshold must lie in [0, 1]")
+        if not 0.0 <= self.pdr_target <= 1.0:
+            raise ConfigError("zoom policy pdr_target must lie in [0, 1]")
         if not 7 <= self.min_zoom <= self.max_zoom <= 12:
             raise ConfigError("zoom policy needs 7 <= min_zoom <= max_zoom <= 12")
 
@@ -111,13 +139,45 @@ class GatewayAgent:
         pred = np.maximum(self.model.predict(X), 0.0).reshape(steps_per_day, 2, 6)
         return pred * self.members[None, None, :]
 
-    def choose_zoom(self, forecast: np.ndarray, policy: ZoomPolicy) -> int:
+    def energy_zoom(self, forecast: np.ndarray, policy: ZoomPolicy) -> int:
         """Smallest zoom level whose forecast local match reaches ``policy.target`` of the full coverage's."""
         m = local_match(forecast[:, 0, :][:, None, :], forecast[:, 1, :][:, None, :])[0]  # (6,)
         full = m[5]
         levels = np.arange(7, 13)
         ok = (m >= policy.target * full - 1e-12) & (levels >= policy.min_zoom) & (levels <= policy.max_zoom)
-        self.zoom = int(levels[np.argmax(ok)]) if ok.any() else policy.max_zoom
+        return int(levels[np.argmax(ok)]) if ok.any() else policy.max_zoom
+
+    def choose_zoom(self, forecast: np.ndarray, policy: ZoomPolicy) -> int:
+        """Zoom straight to :meth:`energy_zoom` (the regrouping-only agents of :func:`run_agents`)."""
+        self.zoom = self.energy_zoom(forecast, policy)
+        return self.zoom
+
+    def choose_zoom_measured(self, forecast: np.ndarray, policy: ZoomPolicy, pdr: float, collision_share: float) -> int:
+        """One zoom step from the measured radio and the forecast energy balance.
+
+        * measured PDR below ``policy.pdr_target``: zoom **in** one step when collisions caused
+          at least half of the losses (a lower SF cap shortens every squeezed device's airtime),
+          **out** one step otherwise (weak links need the margin of a higher SF);
+        * otherwise one step towards :meth:`energy_zoom` (zoom in as far as the forecast local
+          energy balance allows, one SF per decision so the radio can follow).
+
+        Parameters
+        ----------
+        forecast : numpy.ndarray
+            ``(steps, 2, 6)`` forecast ring demand / supply, kWh.
+        policy : ZoomPolicy
+        pdr : float
+            Measured PDR of the gateway's devices over the last period (NaN: no traffic).
+        collision_share : float
+            Share of those losses caused by collisions, 0..1.
+        """
+        z = self.zoom
+        if math.isfinite(pdr) and pdr < policy.pdr_target:
+            z = z - 1 if collision_share >= 0.5 else z + 1
+        else:
+            target = self.energy_zoom(forecast, policy)
+            z = z + int(np.sign(target - z))
+        self.zoom = int(np.clip(z, policy.min_zoom, policy.max_zoom))
         return self.zoom
 
 
@@ -265,3 +325,194 @@ def run_agents(
         errs.append(float(np.mean(fc_err)) if fc_err else math.nan)
         coord.apply_rezoom(plan, rd[t0:t1], rs[t0:t1])
     return AgentRun(np.array(zooms), results, plans, errs)
+
+
+@dataclass
+class RadioAgentRun:
+    """Day-by-day run of the radio-zooming agents (:func:`run_radio_agents`).
+
+    Attributes
+    ----------
+    zoom : numpy.ndarray
+        ``(days, G)`` zoom level applied each evaluated day.
+    results : list of TradeResult
+        One per evaluated day (members whose reading was lost sit the step out).
+    plans : list of VMGPlan
+        VMG membership each day (follows the radio: serving gateway, in zoom or wide).
+    configs : list of RadioConfig
+        SF, TX power and serving gateway each day.
+    logs : list of UplinkLog
+        What the network server measured each day.
+    forecast_mae : list of float
+    budget : LinkBudget
+    """
+
+    zoom: np.ndarray
+    results: list[TradeResult]
+    plans: list[VMGPlan]
+    configs: list[RadioConfig]
+    logs: list[UplinkLog]
+    forecast_mae: list[float]
+    budget: LinkBudget
+
+    def stack(self, attr: str) -> np.ndarray:
+        """Concatenate a ``(T, N)`` attribute of all days' results along time."""
+        return np.vstack([getattr(r, attr) for r in self.results])
+
+    def sf_days(self) -> np.ndarray:
+        """``(days, N)`` SF of every device each evaluated day."""
+        return np.array([c.sf for c in self.configs])
+
+
+def run_radio_agents(
+    net: np.ndarray,
+    deployment: Deployment | LinkBudget,
+    retail: Any,
+    feed_in: Any,
+    steps_per_day: int = 96,
+    warmup_days: int = 8,
+    policy: ZoomPolicy | None = None,
+    mechanism: str = "sdr",
+    mode: str = "grid",
+    rounds: int = 30,
+    seed: int | None = 0,
+    params: RadioParams | None = None,
+    zoom_params: ZoomRadioParams | None = None,
+    strategy: str = "agents",
+) -> RadioAgentRun:
+    """Agents that zoom the radio, deciding from measured uplinks, day by day.
+
+    Radio warm-up: devices join at SF12 / full power; two days of measured uplinks with ADR
+    at zoom 12 (as :func:`peergrid.zoom.lora.plan_radio`'s two ADR rounds). Each device's
+    **coverage ring** (smallest zoom at which its best gateway covers it, from the measured
+    mean SNR) indexes the agents' energy history. Then every evaluated day:
+
+    1. FedAvg round over the gateway agents; each agent forecasts its rings' demand/supply;
+    2. each agent takes one zoom step from **yesterday's measured** PDR and loss causes of its
+       devices and the forecast balance (:meth:`GatewayAgent.choose_zoom_measured`);
+    3. the network server applies the zoom levels: coverage, hand-over, zoom-bounded ADR on the
+       measured SNR (:func:`peergrid.zoom.uplinks.zoom_step`);
+    4. the day's uplinks are simulated at the new SF / power (:func:`~peergrid.zoom.uplinks.simulate_uplinks`);
+       VMGs follow the radio (:func:`~peergrid.zoom.uplinks.vmg_plan`) and trade; a member whose
+       reading was lost settles that step with the grid (:func:`peergrid.zoom.vmg.trade_delivered`);
+    5. the coordinator zooms out gateways whose realised balance was poor.
+
+    Parameters
+    ----------
+    net : numpy.ndarray
+        ``(T, N)`` net energy, kWh; whole days, step 0 at midnight.
+    deployment : Deployment or LinkBudget
+    retail, feed_in : float or array-like
+        Tariffs, currency/kWh.
+    steps_per_day, warmup_days, policy, mechanism, mode, rounds, seed
+        As :func:`run_agents`.
+    params : RadioParams, optional
+    zoom_params : ZoomRadioParams, optional
+    strategy : str
+        ``"agents"`` (default); ``"adr"``: ADR only, every gateway at zoom 12 and one flat market
+        (no zooming); ``"flat"``: no ADR, every device on SF12 at full power, one flat market.
+
+    Returns
+    -------
+    RadioAgentRun
+    """
+    net = np.asarray(net, dtype=np.float64)
+    T = net.shape[0]
+    spd = int(steps_per_day)
+    if spd < 1 or T % spd:
+        raise DataError(f"net must cover whole days of {spd} steps, got {T} steps")
+    if strategy not in ("agents", "adr", "flat"):
+        raise ConfigError(f"strategy must be 'agents', 'adr' or 'flat', got {strategy!r}")
+    days = T // spd
+    if warmup_days <= max(LAGS_DAYS) or warmup_days >= days:
+        raise ConfigError(
+            f"warmup_days must be in [{max(LAGS_DAYS) + 1}, {days - 1}] for {days} days, got {warmup_days}"
+        )
+    pol = policy or ZoomPolicy()
+    zp = zoom_params or ZoomRadioParams()
+    budget = deployment if isinstance(deployment, LinkBudget) else link_budget(deployment, params, seed)
+    if budget.rssi.shape[0] != net.shape[1]:
+        raise DataError(f"net has {net.shape[1]} members but the deployment {budget.rssi.shape[0]} devices")
+    step_s = 86400.0 / spd
+    lb = np.broadcast_to(np.asarray(retail, dtype=np.float64), (T,))
+    ls = np.broadcast_to(np.asarray(feed_in, dtype=np.float64), (T,))
+    G = budget.n_gateways
+    base_seed = 0 if seed is None else int(seed)
+
+    def sim(cfg: RadioConfig, day: int) -> UplinkLog:
+        return simulate_uplinks(budget, cfg, spd, step_s, zp, seed=base_seed * 1000 + 17 + day)
+
+    cfg = flat_config(budget) if strategy == "flat" else join_config(budget)
+    log = sim(cfg, warmup_days - 2)
+    if strategy != "flat":
+        for r in range(2):
+            cfg = zoom_step(budget, log, cfg, 12, zp)
+            log = sim(cfg, warmup_days - 1 + r)
+    ring_home, ring = coverage_rings(budget, log, cfg, zp)
+    cov = ring > 0
+    ring_plan = VMGPlan(np.where(cov, ring_home, G + 1), np.full(G, 12), ring, ring_home, G)
+    rd = ring_sums(np.maximum(net, 0.0), ring_plan)
+    rs = ring_sums(np.maximum(-net, 0.0), ring_plan)
+    members = np.zeros((G, 6))
+    np.add.at(members, (ring_home[cov], ring[cov] - 7), 1.0)
+    agents = [GatewayAgent(g, members[g]) for g in range(G)]
+    coord = Coordinator(agents, pol, rounds=rounds)
+    zooms, results, plans, cfgs, logs, errs = [], [], [], [], [], []
+    dt = 24.0 / spd
+    for day in range(warmup_days, days):
+        t0, t1 = day * spd, (day + 1) * spd
+        fc_err = []
+        if strategy == "agents":
+            coord.federated_round(rd[:t0], rs[:t0], spd)
+            pdr = log.gw_pdr
+            cshare = log.gw_collision_share
+            for a in agents:
+                if a.members.sum() == 0:
+                    continue
+                fc = a.forecast(rd[:t0], rs[:t0], spd)
+                a.choose_zoom_measured(fc, pol, float(pdr[a.gateway]), float(cshare[a.gateway]))
+                real = np.stack([rd[t0:t1, a.gateway, :], rs[t0:t1, a.gateway, :]], axis=1)
+                fc_err.append(mae(fc, real))
+            cfg = zoom_step(budget, log, cfg, coord.zoom_levels(), zp)
+        elif strategy == "adr":
+            cfg = zoom_step(budget, log, cfg, 12, zp)
+        log = sim(cfg, day)
+        if strategy == "agents":
+            plan = vmg_plan(budget, cfg)
+        else:
+            plan = flat_plan(_sf_only(budget, cfg))
+        res = trade_delivered(
+            net[t0:t1],
+            plan,
+            log.delivered,
+            lb[t0:t1],
+            ls[t0:t1],
+            mechanism,
+            mode,
+            coordinator=(strategy == "agents"),
+            dt=dt,
+            seed=seed,
+        )
+        zooms.append(np.asarray(cfg.zoom).copy())
+        results.append(res)
+        plans.append(plan)
+        cfgs.append(cfg)
+        logs.append(log)
+        errs.append(float(np.mean(fc_err)) if fc_err else math.nan)
+        if strategy == "agents":
+            coord.apply_rezoom(replace_zoom(ring_plan, cfg.zoom), rd[t0:t1], rs[t0:t1])
+    return RadioAgentRun(np.array(zooms), results, plans, cfgs, logs, errs, budget)
+
+
+def replace_zoom(plan: VMGPlan, zoom: np.ndarray) -> VMGPlan:
+    """``plan`` with other zoom levels (same members and rings)."""
+    return VMGPlan(plan.vmg, np.asarray(zoom, dtype=np.int64).copy(), plan.sf, plan.home, plan.n_gateways)
+
+
+class _sf_only:
+    """Minimal stand-in with the attributes :func:`flat_plan` reads (sf, home, n_gateways)."""
+
+    def __init__(self, budget: LinkBudget, cfg: RadioConfig) -> None:
+        self.sf = cfg.sf
+        self.home = cfg.home(budget)
+        self.n_gateways = budget.n_gateways

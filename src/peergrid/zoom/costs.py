@@ -35,9 +35,10 @@ import numpy as np
 
 from peergrid.core.errors import ConfigError
 from peergrid.zoom.lora import RadioState, time_on_air
+from peergrid.zoom.uplinks import UplinkLog
 from peergrid.zoom.vmg import VMGPlan
 
-__all__ = ["CostParams", "NetworkCost", "network_cost"]
+__all__ = ["CostParams", "NetworkCost", "measured_network_cost", "network_cost"]
 
 
 @dataclass(frozen=True)
@@ -157,3 +158,44 @@ def network_cost(radio: RadioState, plan: VMGPlan, steps: int, params: CostParam
     opex = c.cost_per_message * (up + n_dl) + c.electricity_price * energy_kwh
     dev_ok = float(radio.duty_ok[covered].mean()) if covered.any() else 1.0
     return NetworkCost(up, n_dl, rx_air, dl_air, power, energy_kwh, opex, duty, dev_ok, int(steps), c)
+
+
+def measured_network_cost(
+    log: UplinkLog, plan: VMGPlan, params: CostParams | None = None, downlink_bytes: int = 12
+) -> NetworkCost:
+    """OPEX and gateway power from **measured** uplinks (:func:`peergrid.zoom.uplinks.simulate_uplinks`).
+
+    Same model as :func:`network_cost`, with the uplink transmissions actually sent
+    (retransmissions included) and the airtime each gateway actually heard above
+    sensitivity (every device in range, not only the ones it serves) instead of the
+    analytic expectation.
+
+    Parameters
+    ----------
+    log : UplinkLog
+        The period's measurements (``log.steps`` steps of ``log.step_s`` s).
+    plan : VMGPlan
+        VMG membership (settlement multicasts).
+    params : CostParams, optional
+    downlink_bytes : int
+        Settlement multicast payload, bytes (``RadioParams.downlink_bytes``).
+
+    Returns
+    -------
+    NetworkCost
+    """
+    c = params or CostParams()
+    steps = int(log.steps)
+    step_s = float(log.step_s)
+    rx_air = np.asarray(log.gw_airtime_s, dtype=np.float64) / steps  # per step
+    msf = plan.multicast_sf()
+    dl_air = np.where(msf > 0, time_on_air(int(downlink_bytes), np.where(msf > 0, msf, 7)), 0.0).sum(axis=1)
+    n_dl = float((msf > 0).sum()) * steps
+    duty = dl_air / step_s
+    power = c.p_idle_w + c.p_rx_w * rx_air / step_s + c.p_tx_w * duty
+    energy_kwh = float(power.sum() * steps * step_s / 3600.0 / 1000.0)
+    up = float(log.transmissions.sum())
+    opex = c.cost_per_message * (up + n_dl) + c.electricity_price * energy_kwh
+    active = log.transmissions > 0
+    dev_ok = float(log.duty_ok[active].mean()) if active.any() else 1.0
+    return NetworkCost(up, n_dl, rx_air, dl_air, power, energy_kwh, opex, duty, dev_ok, steps, c)

@@ -34,10 +34,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from peergrid.core.errors import ConfigError
-from peergrid.zoom.agents import ZoomPolicy, run_agents
-from peergrid.zoom.costs import CostParams, network_cost
-from peergrid.zoom.lora import SF, Deployment, RadioParams, plan_radio
-from peergrid.zoom.vmg import LOWER_SF, flat_plan, form_vmgs, trade
+from peergrid.zoom.agents import ZoomPolicy, run_radio_agents
+from peergrid.zoom.costs import CostParams, measured_network_cost
+from peergrid.zoom.lora import SF, Deployment, RadioParams, link_budget, plan_radio
+from peergrid.zoom.vmg import LOWER_SF, VMGPlan, form_vmgs, trade
 
 __all__ = ["EXPERIMENTS", "VERDICTS", "ZoomExperiment", "run_experiment", "write_experiment"]
 
@@ -54,6 +54,7 @@ def _claim(cid: str, verdict: str, reason: str, **fields: Any) -> dict[str, Any]
     if verdict not in VERDICTS:
         raise ValueError(f"verdict {verdict!r} not in {VERDICTS}")
     return {"id": cid, **fields, "verdict": verdict, "reason": reason, "agrees": verdict == "agrees"}
+
 
 START = "2022-08-01 08:00"  # local midnight at the CityLearn site (UTC−8)
 SPD = 96
@@ -115,8 +116,17 @@ def _fig(ncols: int = 1) -> tuple[Figure, Any]:
 
 
 # ---------------------------------------------------------------------------- 1. SF share
+def _traded_by_sf(run) -> np.ndarray:
+    """``(6,)`` P2P energy (both ends, local + inter-VMG) traded by devices on SF7..SF12, each day at its SF."""
+    out = np.zeros(6)
+    for r, cfg in zip(run.results, run.configs, strict=True):
+        traded = (r.bought + r.sold + r.inter_import + r.inter_export).sum(axis=0)
+        out += np.bincount(cfg.sf, weights=traded, minlength=13)[7:13]
+    return out
+
+
 def exp_sf_share(quick: bool = False, seed: int = 0) -> ZoomExperiment:
-    """Share of P2P energy (local + inter-VMG) traded by devices on SF7–SF9, with agents; vs gateway spacing."""
+    """Share of P2P energy traded by devices on SF7–SF9 when the agents zoom the radio; vs gateway spacing."""
     n = 600 if quick else 4000
     g = 4 if quick else 20
     days = 10 if quick else 14
@@ -124,26 +134,31 @@ def exp_sf_share(quick: bool = False, seed: int = 0) -> ZoomExperiment:
     net = _net(c)
     rows = []
     by_sf = None
+    by_sf_adr = None
     for spacing in (200.0, 300.0, 400.0, 600.0):
-        radio = plan_radio(Deployment.grid(n, g, spacing, seed=seed), seed=seed)
-        run = run_agents(net, radio, c.retail, c.feed_in, SPD, 8, ZoomPolicy(), rounds=10 if quick else 30)
-        traded = sum((r.bought + r.sold + r.inter_import + r.inter_export).sum(axis=0) for r in run.results)
-        sf = run.plans[-1].sf
-        per_sf = np.bincount(sf, weights=traded, minlength=13)[7:13]
+        budget = link_budget(Deployment.grid(n, g, spacing, seed=seed), seed=seed)
+        run = run_radio_agents(
+            net, budget, c.retail, c.feed_in, SPD, 8, ZoomPolicy(), rounds=10 if quick else 30, seed=seed
+        )
+        per_sf = _traded_by_sf(run)
         total = per_sf.sum()
         share = float(per_sf[: len(LOWER_SF)].sum() / total) if total > 0 else float("nan")
-        devices_low = float(np.isin(sf, LOWER_SF).mean())
-        rows.append(
-            {
-                "spacing_m": spacing,
-                "lower_sf_energy_share": share,
-                "lower_sf_device_share": devices_low,
-                "mean_zoom": float(run.zoom.mean()),
-                **{f"sf{s}_kwh": float(v) for s, v in zip(SF, per_sf, strict=True)},
-            }
-        )
+        sfd = run.sf_days()
+        row = {
+            "spacing_m": spacing,
+            "lower_sf_energy_share": share,
+            "lower_sf_device_share": float(np.isin(sfd, LOWER_SF).mean()),
+            "mean_zoom": float(run.zoom.mean()),
+            "in_zoom_share": float(np.mean([cf.in_zoom[cf.sf > 0].mean() for cf in run.configs])),
+            "measured_pdr": float(np.mean([lg.summary()["pdr"] for lg in run.logs])),
+            **{f"sf{s}_kwh": float(v) for s, v in zip(SF, per_sf, strict=True)},
+        }
         if spacing == 400.0:
             by_sf = per_sf
+            adr = run_radio_agents(net, budget, c.retail, c.feed_in, SPD, 8, strategy="adr", seed=seed)
+            by_sf_adr = _traded_by_sf(adr)
+            row["lower_sf_energy_share_adr_only"] = float(by_sf_adr[:3].sum() / max(by_sf_adr.sum(), 1e-12))
+        rows.append(row)
     table = pd.DataFrame(rows)
     ref = table[table["spacing_m"] == 400.0].iloc[0]
     best = table["lower_sf_energy_share"].max()
@@ -152,14 +167,19 @@ def exp_sf_share(quick: bool = False, seed: int = 0) -> ZoomExperiment:
         _claim(
             "lower_sf_share",
             "agrees" if ok else "disagrees",
-            f"the share follows the share of devices on SF7–9 ({ref['lower_sf_device_share']:.1%} at 400 m); it "
+            "zooming moves devices to lower SFs (ADR alone: "
+            f"{ref['lower_sf_energy_share_adr_only']:.1%} at SF7–9), but "
+            f"the agents stop at zoom {ref['mean_zoom']:.1f} on average, where the forecast energy balance and the "
+            f"measured PDR (target {ZoomPolicy().pdr_target:.0%}) hold; the share "
             f"{'also ' if ok else 'only '}exceeds 70 % with denser gateways ({best:.1%} at "
             f"{table.loc[table['lower_sf_energy_share'].idxmax(), 'spacing_m']:.0f} m)",
             claim="energy traded at lower SF",
             paper="> 70 % of the energy is traded at lower SF",
-            measured=f"{ref['lower_sf_energy_share']:.1%} at 400 m gateway spacing "
-            f"({ref['lower_sf_device_share']:.1%} of devices on SF7–9); {best:.1%} at the densest spacing tried",
-            baseline="lower SF = SF7–SF9; flat baseline trades everything on SF12 (0 %)",
+            measured=f"{ref['lower_sf_energy_share']:.1%} at 400 m gateway spacing with radio-zooming agents "
+            f"({ref['lower_sf_device_share']:.1%} of device-days on SF7–9; ADR alone "
+            f"{ref['lower_sf_energy_share_adr_only']:.1%}); {best:.1%} at the densest spacing tried",
+            baseline="lower SF = SF7–SF9, each device at the SF the network server gave it that day; ADR alone = "
+            "zoom 12 everywhere; flat baseline trades everything on SF12 (0 %)",
             criterion="share of P2P-traded energy (both ends, local + inter-VMG) of SF7–9 devices > 70 % "
             "at the default 400 m spacing",
         )
@@ -167,11 +187,15 @@ def exp_sf_share(quick: bool = False, seed: int = 0) -> ZoomExperiment:
 
     def plot() -> Figure:
         fig, (a, b) = _fig(2)
-        a.bar([f"SF{s}" for s in SF], by_sf if by_sf is not None else np.zeros(6), color="tab:blue")
+        x = np.arange(6)
+        a.bar(x - 0.2, by_sf_adr if by_sf_adr is not None else np.zeros(6), 0.4, label="ADR alone (zoom 12)")
+        a.bar(x + 0.2, by_sf if by_sf is not None else np.zeros(6), 0.4, label="radio-zooming agents")
+        a.set_xticks(x, [f"SF{s}" for s in SF])
         a.set_ylabel("P2P energy traded, kWh")
-        a.set_title("Traded energy by SF (400 m spacing, agents)")
+        a.set_title("Traded energy by SF (400 m spacing)")
+        a.legend()
         b.plot(table["spacing_m"], 100 * table["lower_sf_energy_share"], "o-", label="energy at SF7–9")
-        b.plot(table["spacing_m"], 100 * table["lower_sf_device_share"], "s--", label="devices on SF7–9")
+        b.plot(table["spacing_m"], 100 * table["lower_sf_device_share"], "s--", label="device-days on SF7–9")
         b.axhline(70, color="grey", ls=":", label="paper: 70 %")
         b.set_xlabel("gateway spacing, m")
         b.set_ylabel("%")
@@ -265,8 +289,23 @@ def exp_network_size(quick: bool = False, seed: int = 0) -> ZoomExperiment:
 
 
 # ---------------------------------------------------------------------------- 3. OPEX / BS power
+def _run_costs(run, cp: CostParams) -> dict[str, float]:
+    """Measured OPEX, messages and gateway power of a radio-agent run (per-day plans and logs)."""
+    daily = [measured_network_cost(lg, pl, cp).summary() for lg, pl in zip(run.logs, run.plans, strict=True)]
+    out = {k: float(np.sum([d[k] for d in daily])) for k in ("opex", "messages", "gateways_over_duty")}
+    for k in ("gateway_power_w", "gateway_dynamic_power_w"):
+        out[k] = float(np.mean([d[k] for d in daily]))
+    tx = sum(float(lg.transmissions.sum()) for lg in run.logs)
+    out["pdr"] = sum(float(lg.received.sum()) for lg in run.logs) / tx
+    out["reading_delivery"] = float(np.mean([lg.delivery_ratio for lg in run.logs]))
+    delivered = sum(float(lg.delivered.sum()) for lg in run.logs)
+    out["device_mj_per_reading"] = 1e3 * sum(float(lg.energy_j.sum()) for lg in run.logs) / max(delivered, 1.0)
+    out["energy_cost"] = float(sum(r.bill.sum() for r in run.results))
+    return out
+
+
 def exp_opex(quick: bool = False, seed: int = 0, cost: CostParams | None = None) -> ZoomExperiment:
-    """OPEX and gateway power of zooming (ADR + agent zoom levels) vs the flat SF12 single market."""
+    """OPEX and gateway power of radio zooming (agents) vs ADR alone vs the flat SF12 single market, measured."""
     sizes = ((1000, 5), (3000, 15)) if quick else ((2000, 10), (5000, 25), (10000, 50))
     days = 10 if quick else 14
     cp = cost or CostParams()
@@ -274,51 +313,63 @@ def exp_opex(quick: bool = False, seed: int = 0, cost: CostParams | None = None)
     for n, g in sizes:
         c = _community(n, days, seed)
         net = _net(c)
-        radio = plan_radio(Deployment.grid(n, g, 400.0, seed=seed), seed=seed)
-        run = run_agents(net, radio, c.retail, c.feed_in, SPD, 8, ZoomPolicy(), rounds=10 if quick else 20)
-        steps = SPD * len(run.results)
-        # each evaluated day with that day's zoom levels, summed
-        daily = [network_cost(radio, plan, SPD, cp).summary() for plan in run.plans]
-        zs = {k: float(np.sum([d[k] for d in daily])) for k in ("opex", "messages", "gateways_over_duty")}
-        for k in ("gateway_power_w", "gateway_dynamic_power_w"):
-            zs[k] = float(np.mean([d[k] for d in daily]))
-        flat_radio = radio.with_fixed_sf(12)
-        fplan = flat_plan(flat_radio)
-        fs = network_cost(flat_radio, fplan, steps, cp).summary()
-        # ADR alone (flat market, no zooming) isolates what the zoom levels add
-        adr_only = network_cost(radio, flat_plan(radio), steps, cp).summary()
-        t0 = SPD * 8
-        flat_trade = trade(net[t0:], fplan, c.retail[t0:], c.feed_in[t0:], "sdr", coordinator=False)
-        z_energy = float(sum(r.bill.sum() for r in run.results))
+        budget = link_budget(Deployment.grid(n, g, 400.0, seed=seed), seed=seed)
+        res = {}
+        zoom_mean = float("nan")
+        for strategy in ("agents", "adr", "flat"):
+            run = run_radio_agents(
+                net,
+                budget,
+                c.retail,
+                c.feed_in,
+                SPD,
+                8,
+                ZoomPolicy(),
+                rounds=10 if quick else 20,
+                seed=seed,
+                strategy=strategy,
+            )
+            res[strategy] = _run_costs(run, cp)
+            if strategy == "agents":
+                zoom_mean = float(run.zoom.mean())
+        zs, ad, fs = res["agents"], res["adr"], res["flat"]
         rows.append(
             {
                 "devices": n,
                 "gateways": g,
                 "opex_zoom": zs["opex"],
+                "opex_adr_only": ad["opex"],
                 "opex_flat": fs["opex"],
                 "opex_change": zs["opex"] / fs["opex"] - 1.0,
-                "opex_adr_only_change": adr_only["opex"] / fs["opex"] - 1.0,
+                "opex_adr_only_change": ad["opex"] / fs["opex"] - 1.0,
                 "messages_zoom": zs["messages"],
                 "messages_flat": fs["messages"],
                 "gw_power_zoom_w": zs["gateway_power_w"],
+                "gw_power_adr_only_w": ad["gateway_power_w"],
                 "gw_power_flat_w": fs["gateway_power_w"],
                 "gw_power_change": zs["gateway_power_w"] / fs["gateway_power_w"] - 1.0,
                 "gw_dynamic_power_change": zs["gateway_dynamic_power_w"] / fs["gateway_dynamic_power_w"] - 1.0,
-                "gw_power_adr_only_change": adr_only["gateway_power_w"] / fs["gateway_power_w"] - 1.0,
+                "gw_power_adr_only_change": ad["gateway_power_w"] / fs["gateway_power_w"] - 1.0,
+                "gw_dynamic_power_adr_only_change": ad["gateway_dynamic_power_w"] / fs["gateway_dynamic_power_w"] - 1.0,
                 "gateways_over_duty_zoom": zs["gateways_over_duty"],
                 "gateways_over_duty_flat": fs["gateways_over_duty"],
-                "mean_pdr_zoom": float(radio.pdr[radio.covered].mean()),
-                "mean_pdr_flat": float(flat_radio.pdr[flat_radio.covered].mean()),
-                "energy_cost_zoom": z_energy,
-                "energy_cost_flat": float(flat_trade.bill.sum()),
-                "mean_zoom": float(run.zoom.mean()),
+                "mean_pdr_zoom": zs["pdr"],
+                "mean_pdr_adr_only": ad["pdr"],
+                "mean_pdr_flat": fs["pdr"],
+                "reading_delivery_zoom": zs["reading_delivery"],
+                "device_mj_per_reading_zoom": zs["device_mj_per_reading"],
+                "device_mj_per_reading_adr_only": ad["device_mj_per_reading"],
+                "device_mj_per_reading_flat": fs["device_mj_per_reading"],
+                "energy_cost_zoom": zs["energy_cost"],
+                "energy_cost_flat": fs["energy_cost"],
+                "mean_zoom": zoom_mean,
             }
         )
     table = pd.DataFrame(rows)
     r = table.iloc[-1]
     flat = (
         "flat: no ADR (SF12, 14 dBm for every device), one SDR market over all participants, SF12 settlement "
-        "multicast per gateway"
+        "multicast per gateway; all three configurations measured with the same simulated uplinks"
     )
     size_ok = bool(-0.31 <= r["opex_change"] <= -0.11)
     cause_ok = bool(r["opex_change"] < r["opex_adr_only_change"])
@@ -327,38 +378,50 @@ def exp_opex(quick: bool = False, seed: int = 0, cost: CostParams | None = None)
         _claim(
             "opex",
             "agrees" if size_ok else "disagrees",
-            "the size of the saving against the flat SF12 baseline" + (" matches" if size_ok else " differs")
+            "the size of the saving against the flat SF12 baseline"
+            + (" matches" if size_ok else " differs")
             + "; see opex_cause for where it comes from",
             claim="OPEX",
             paper="OPEX reduces by 21 %",
             measured=f"{r['opex_change']:+.1%} at {int(r['devices'])} devices / {int(r['gateways'])} gateways "
-            f"(range {table['opex_change'].min():+.1%} … {table['opex_change'].max():+.1%})",
+            f"(range {table['opex_change'].min():+.1%} … {table['opex_change'].max():+.1%}); measured PDR "
+            f"{r['mean_pdr_zoom']:.3f} zooming vs {r['mean_pdr_flat']:.3f} flat",
             baseline=flat,
             criterion="change within 21 ± 10 percentage points of −21 %",
         ),
         _claim(
             "opex_cause",
             "agrees" if cause_ok else "disagrees",
-            "the saving is fewer retransmissions thanks to ADR (PDR "
-            f"{r['mean_pdr_zoom']:.2f} vs {r['mean_pdr_flat']:.2f} on SF12), not the zooming, which adds "
-            "settlement multicasts" if not cause_ok else "zooming saves beyond ADR alone",
+            (
+                "ADR alone already removes the retransmissions of the flat SF12 network (measured PDR "
+                f"{r['mean_pdr_adr_only']:.3f} vs {r['mean_pdr_flat']:.3f}); zooming squeezes devices to lower SFs "
+                f"(device energy {r['device_mj_per_reading_zoom']:.0f} vs {r['device_mj_per_reading_adr_only']:.0f} mJ "
+                "per reading) but adds settlement multicasts and thinner links, so its OPEX is not below ADR alone"
+            )
+            if not cause_ok
+            else (
+                "zooming saves beyond ADR alone: squeezed devices transmit shorter "
+                f"({r['device_mj_per_reading_zoom']:.0f} vs {r['device_mj_per_reading_adr_only']:.0f} mJ per reading)"
+            ),
             claim="OPEX saving due to cluster zooming",
             paper="the zooming approach reduces OPEX (by 21 %)",
             measured=f"zooming {r['opex_change']:+.1%} vs ADR alone without zooming {r['opex_adr_only_change']:+.1%} "
             "against the flat baseline",
-            baseline="ADR alone: the same radio plan with one flat market",
-            criterion="zooming (ADR + VMGs) has a lower OPEX than ADR alone",
+            baseline="ADR alone: the same devices with ADR at zoom 12 and one flat market",
+            criterion="zooming (ADR + zoom-capped SFs + VMGs) has a lower OPEX than ADR alone",
         ),
         _claim(
             "bs_power",
             "agrees" if power_ok else "disagrees",
             "the gateway's idle draw dominates its power; only the airtime-driven part falls by "
-            f"{-r['gw_dynamic_power_change']:.0%}" if not power_ok else "within 38 ± 10 %",
+            f"{-r['gw_dynamic_power_change']:.0%} (ADR alone {-r['gw_dynamic_power_adr_only_change']:.0%})"
+            if not power_ok
+            else "within 38 ± 10 %",
             claim="base-station power",
             paper="base-station power consumption reduces by 38 %",
             measured=f"total {r['gw_power_change']:+.1%}, airtime-driven part {r['gw_dynamic_power_change']:+.1%} "
-            f"(P_idle {cp.p_idle_w} W, P_rx {cp.p_rx_w} W, P_tx {cp.p_tx_w} W); ADR alone "
-            f"{r['gw_power_adr_only_change']:+.1%} total",
+            f"(P_idle {cp.p_idle_w} W, P_rx {cp.p_rx_w} W, P_tx {cp.p_tx_w} W; airtime heard by each gateway, "
+            f"measured); ADR alone {r['gw_power_adr_only_change']:+.1%} total",
             baseline="same flat baseline",
             criterion="total gateway power change within 38 ± 10 percentage points of −38 %",
         ),
@@ -369,12 +432,13 @@ def exp_opex(quick: bool = False, seed: int = 0, cost: CostParams | None = None)
         x = np.arange(len(table))
         labels = [f"{int(d)}/{int(g)}" for d, g in zip(table["devices"], table["gateways"], strict=True)]
         panels = (
-            (a, "opex_flat", "opex_zoom", "OPEX over the run, USD", "flat (SF12, one market)", "zooming (ADR + VMGs)"),
-            (b, "gw_power_flat_w", "gw_power_zoom_w", "total gateway power, W", "flat", "zooming"),
+            (a, ("opex_flat", "opex_adr_only", "opex_zoom"), "OPEX over the run, USD"),
+            (b, ("gw_power_flat_w", "gw_power_adr_only_w", "gw_power_zoom_w"), "total gateway power, W"),
         )
-        for ax, flat, zoom, ylabel, flat_label, zoom_label in panels:  # flat vs zooming per network size
-            ax.bar(x - 0.2, table[flat], 0.4, label=flat_label)
-            ax.bar(x + 0.2, table[zoom], 0.4, label=zoom_label)
+        names = ("flat (SF12, one market)", "ADR alone", "radio zooming (agents)")
+        for ax, cols, ylabel in panels:
+            for j, (col, name) in enumerate(zip(cols, names, strict=True)):
+                ax.bar(x + (j - 1) * 0.27, table[col], 0.27, label=name)
             ax.set_xticks(x, labels)
             ax.set_xlabel("devices / gateways")
             ax.set_ylabel(ylabel)
@@ -539,12 +603,115 @@ def exp_forecast(quick: bool = False, seed: int = 0) -> ZoomExperiment:
     )
 
 
+# ---------------------------------------------------------------------------- 6. distances
+def exp_distance(quick: bool = False, seed: int = 0) -> ZoomExperiment:
+    """Electrical vs radio distance, and what pricing/matching trades by them changes."""
+    from peergrid.zoom.distance import MATCH_RULES, costed_trade, distance_pairs, neighbourhood, radio_terms
+
+    n, g = (800, 4) if quick else (3000, 15)
+    days = 10 if quick else 12
+    c = _community(n, days, seed)
+    net = _net(c)
+    nb = neighbourhood(n, g, 400.0, seed=seed)
+    budget = link_budget(nb.deployment, seed=seed)
+    run = run_radio_agents(
+        net, budget, c.retail, c.feed_in, SPD, 8, ZoomPolicy(), rounds=10 if quick else 20, seed=seed
+    )
+    t0 = SPD * 8
+    S = int(nb.substations.shape[0])
+    terms = [radio_terms(budget, cf, lg) for cf, lg in zip(run.configs, run.logs, strict=True)]
+    pairs = distance_pairs(nb, run.plans[-1], terms[-1][1], seed=seed)
+    rows = []
+    for grouping in ("radio", "electrical"):
+        for rule in MATCH_RULES:
+            tot: dict[str, float] = {}
+            for d, (plan, lg, (ntx, air)) in enumerate(zip(run.plans, run.logs, terms, strict=True)):
+                if grouping == "electrical":  # one VMG per substation, same members online
+                    online = plan.vmg != plan.offline
+                    plan = VMGPlan(
+                        np.where(online, nb.substation, S + 1).astype(np.int64),
+                        np.full(S, 12, dtype=np.int64),
+                        plan.sf,
+                        nb.substation.astype(np.int64),
+                        S,
+                    )
+                a, b = t0 + d * SPD, t0 + (d + 1) * SPD
+                res = costed_trade(
+                    net[a:b], plan, nb, ntx, air, c.retail[a:b], c.feed_in[a:b], rule=rule, delivered=lg.delivered
+                )
+                for k, v in res.summary().items():
+                    if isinstance(v, float):
+                        tot[k] = tot.get(k, 0.0) + v
+            traded = tot["local_kwh"] + tot["inter_kwh"]
+            rows.append(
+                {
+                    "vmgs": "gateway (radio)" if grouping == "radio" else "substation (electrical)",
+                    "rule": rule,
+                    "local_kwh": tot["local_kwh"],
+                    "inter_kwh": tot["inter_kwh"],
+                    "loss_kwh": tot["loss_kwh"],
+                    "loss_per_mwh_traded": 1e3 * tot["loss_kwh"] / max(traded, 1e-12),
+                    "electrical_cost": tot["electrical_cost"],
+                    "radio_cost": tot["radio_cost"],
+                    "cost_per_mwh_traded": 1e3 * (tot["electrical_cost"] + tot["radio_cost"]) / max(traded, 1e-12),
+                    "inter_cost_per_mwh": 1e3 * tot["inter_cost"] / max(tot["inter_kwh"], 1e-12),
+                    "members_cost": tot["members_cost"],
+                }
+            )
+    table = pd.DataFrame(rows)
+    rv = table[(table["vmgs"] == "gateway (radio)")].set_index("rule")
+    el = table[(table["vmgs"] == "substation (electrical)")].set_index("rule")
+    inter_share = rv.loc["combined", "inter_kwh"] / (rv.loc["combined", "local_kwh"] + rv.loc["combined", "inter_kwh"])
+    claims = [
+        _claim(
+            "distances",
+            "not comparable",
+            "the abstract states the model but gives no figure for it. In peergrid's model radio distance barely "
+            f"predicts electrical distance (Spearman ρ = {pairs['spearman']:.2f}): a gateway's VMG spans many "
+            "substations. Grouping by substation instead changes losses by "
+            f"{el.loc['combined', 'loss_per_mwh_traded'] / rv.loc['combined', 'loss_per_mwh_traded'] - 1.0:+.0%}; "
+            "the coordinator's matching rule changes little because inter-VMG trades are only "
+            f"{inter_share:.1%} "
+            "of the traded energy (VMG residuals are one-sided: all VMGs export at noon, import at night)",
+            claim="electrical vs telecom distance",
+            paper="an energy trading model connecting the physical (electrical) and virtual (telecom) distances",
+            measured=f"ρ(electrical, radio) = {pairs['spearman']:.2f} over {pairs['pairs']} house pairs; "
+            f"{pairs['same_vmg_other_substation']:.0%} of same-VMG pairs sit on different substations (median "
+            f"{pairs['median_r_same_vmg_ohm']:.3f} Ω vs {pairs['median_r_cross_vmg_ohm']:.3f} Ω across VMGs); "
+            f"losses {rv.loc['combined', 'loss_per_mwh_traded']:.2f} kWh/MWh traded in gateway VMGs vs "
+            f"{el.loc['combined', 'loss_per_mwh_traded']:.2f} in substation VMGs; coordinator merit order by "
+            f"combined cost vs cost-blind pool: inter-VMG cost {rv.loc['combined', 'inter_cost_per_mwh']:.2f} vs "
+            f"{rv.loc['pool', 'inter_cost_per_mwh']:.2f} USD/MWh",
+            baseline="same households, radio (agents' zoom) and delivered readings; gateway VMGs vs one VMG per "
+            "MV/LV substation; coordinator pooling pro rata vs merit order by electrical, radio or combined cost",
+            criterion="no figure in the abstract: reported, not judged",
+        )
+    ]
+    table.attrs["pairs"] = pairs
+
+    def plot() -> Figure:
+        fig, (a, b) = _fig(2)
+        x = np.arange(len(MATCH_RULES))
+        for j, (name, grp) in enumerate(((("gateway (radio)"), rv), ("substation (electrical)", el))):
+            a.bar(x + (j - 0.5) * 0.4, grp.loc[list(MATCH_RULES), "loss_per_mwh_traded"], 0.4, label=name + " VMGs")
+            b.bar(x + (j - 0.5) * 0.4, grp.loc[list(MATCH_RULES), "cost_per_mwh_traded"], 0.4, label=name + " VMGs")
+        for ax, lab in ((a, "losses, kWh per MWh traded"), (b, "electrical + radio cost, USD per MWh traded")):
+            ax.set_xticks(x, [f"coordinator: {r}" for r in MATCH_RULES], rotation=15)
+            ax.set_ylabel(lab)
+            ax.legend()
+        return fig
+
+    params = {"devices": n, "gateways": g, "days": days, "substations": S, **pairs}
+    return ZoomExperiment("distance", table, claims, plot, params=params)
+
+
 EXPERIMENTS: dict[str, Callable[..., ZoomExperiment]] = {
     "sf-share": exp_sf_share,
     "network-size": exp_network_size,
     "opex": exp_opex,
     "island": exp_island,
     "forecast": exp_forecast,
+    "distance": exp_distance,
 }
 
 

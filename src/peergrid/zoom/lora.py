@@ -486,6 +486,7 @@ def adr(
     tx_dbm: np.ndarray,
     params: RadioParams | None = None,
     rssi_max: np.ndarray | None = None,
+    sf_max: np.ndarray | int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Network-server ADR step (Semtech network-server algorithm), vectorised over devices.
 
@@ -495,6 +496,12 @@ def adr(
     the TX power (up to ``tx_max_dbm``). One SF step raises the requirement by
     ≤ 3 dB and one power step costs 2 dB, so the link keeps at least the
     installation margin on the observed maximum.
+
+    With ``sf_max`` (a zoom level: the largest SF the network server allows, see
+    :mod:`peergrid.zoom.uplinks`) the rule also works in reverse when a link degrades:
+    a device above the cap is first moved down to it (the margin is evaluated there),
+    and negative steps that remain once the TX power is at its maximum raise the SF,
+    one step each, up to the cap. Without ``sf_max`` the SF is never raised (Semtech).
 
     Parameters
     ----------
@@ -507,6 +514,8 @@ def adr(
     params : RadioParams, optional
     rssi_max : array-like, optional
         Maximum RSSI of the same uplinks, dBm; default SNR_max + noise floor.
+    sf_max : int or array-like, optional
+        Per-device SF cap 7..12 (the serving gateway's zoom level).
 
     Returns
     -------
@@ -521,6 +530,12 @@ def adr(
         raise ConfigError("ADR needs current spreading factors in 7..12")
     if rssi_max is None:
         rssi_max = snr_max + noise_floor_dbm(p.bandwidth_hz, p.noise_figure_db)
+    cap = None
+    if sf_max is not None:
+        cap = np.broadcast_to(np.asarray(sf_max), sf.shape).astype(np.int64)
+        if np.any((cap < 7) | (cap > 12)):
+            raise ConfigError("ADR sf_max must lie in 7..12")
+        sf = np.minimum(sf, cap)
     margin = link_margin_db(rssi_max, snr_max, sf) - p.installation_margin_db
     steps = np.floor(margin / 3.0).astype(np.int64)
     down = np.minimum(np.maximum(steps, 0), sf - 7)
@@ -531,6 +546,10 @@ def adr(
     tx_room_up = np.floor((p.tx_max_dbm - tx) / p.tx_step_db + 1e-9).astype(np.int64)
     up = np.minimum(np.maximum(-steps, 0), np.maximum(tx_room_up, 0))
     tx_new = tx_new + p.tx_step_db * up
+    if cap is not None:
+        # the reverse: steps left once the power is at its maximum raise the SF, up to the cap
+        sf_up = np.minimum(np.maximum(-steps, 0) - up, cap - sf_new)
+        sf_new = sf_new + np.maximum(sf_up, 0)
     return sf_new, tx_new
 
 

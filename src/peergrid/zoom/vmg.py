@@ -51,6 +51,7 @@ __all__ = [
     "rezoom",
     "ring_sums",
     "trade",
+    "trade_delivered",
 ]
 
 #: Zoom levels = SF caps.
@@ -550,3 +551,60 @@ def trade(
         market_fees=fees,
         vmg=codes,
     )
+
+
+def trade_delivered(
+    net: np.ndarray,
+    plan: VMGPlan,
+    delivered: np.ndarray,
+    retail: Any,
+    feed_in: Any,
+    mechanism: str = "sdr",
+    mode: str = "grid",
+    coordinator: bool = True,
+    storage_kwh: np.ndarray | None = None,
+    dt: float = 0.25,
+    seed: int | None = 0,
+) -> TradeResult:
+    """:func:`trade` where a member whose reading (and bid) did not reach the network server sits the step out.
+
+    The radio decides who can trade: ``delivered[t, i]`` False (uplink lost after all
+    retransmissions, see :func:`peergrid.zoom.uplinks.simulate_uplinks`) takes member i's
+    energy of step t out of every market; grid-connected it is settled with the grid at
+    (λb, λs), islanded it is unserved / curtailed.
+
+    Parameters
+    ----------
+    delivered : numpy.ndarray
+        ``(T, N)`` bool.
+    (the others as :func:`trade`)
+
+    Returns
+    -------
+    TradeResult
+        Same invariants as :func:`trade` (money conserved per step).
+    """
+    from dataclasses import replace
+
+    net = np.asarray(net, dtype=np.float64)
+    ok = np.asarray(delivered, dtype=bool)
+    if ok.shape != net.shape:
+        raise DataError(f"delivered must have the shape of net {net.shape}, got {ok.shape}")
+    res = trade(np.where(ok, net, 0.0), plan, retail, feed_in, mechanism, mode, coordinator, storage_kwh, dt, seed)
+    off = np.where(ok, 0.0, net)
+    if not np.any(off):
+        return res
+    T = net.shape[0]
+    lb = _tariff(retail, T, "retail")
+    ls = _tariff(feed_in, T, "feed_in")
+    d = np.maximum(off, 0.0)
+    s = np.maximum(-off, 0.0)
+    if mode == "grid":
+        return replace(
+            res,
+            bill=res.bill + lb[:, None] * d - ls[:, None] * s,
+            grid_import=res.grid_import + d,
+            grid_export=res.grid_export + s,
+            grid_bill=res.grid_bill + lb * d.sum(axis=1) - ls * s.sum(axis=1),
+        )
+    return replace(res, unserved=res.unserved + d, curtailed=res.curtailed + s)
