@@ -124,7 +124,7 @@ def _metric_columns() -> tuple[tuple[str, str], ...]:
     from peergrid.metrics import METRICS
 
     keys = ("self_sufficiency", "self_consumption", "community_cost", "cost_reduction", "pm")
-    keys += ("peak_import_kw", "jain_fairness")
+    keys += ("peak_import_kw", "jain_fairness", "emissions_kg")
     return tuple((METRICS[k].heading("{currency}"), k) for k in keys)
 
 
@@ -202,6 +202,43 @@ def print_forecast(summary: dict[str, dict], currency: str) -> None:
     )
 
 
+def print_grid(summary: dict[str, dict], currency: str) -> None:
+    """The feeder table of a network-aware run: one row per market, the six grid metrics.
+
+    Parameters
+    ----------
+    summary : dict
+        ``{market: {..., "grid": {...}}}`` (:meth:`peergrid.simulate.Result.summary`); nothing is
+        printed when no market has ``"grid"``.
+    currency : str
+        Currency code of the fees.
+    """
+    from peergrid.metrics import METRICS
+
+    info = next((m["grid"] for m in summary.values() if isinstance(m.get("grid"), dict)), None)
+    if info is None:
+        return
+    keys = GRID_METRICS
+    fields = [METRICS[k].heading(currency) for k in keys]
+    records = [
+        (market, [METRICS[k].format(m.get(k), currency, unit=False) for k in keys])
+        for market, m in summary.items()
+        if isinstance(m.get("grid"), dict)
+    ]
+    print_fitted("Feeder", "market", fields, records)
+    out_console().print(
+        f"feeder {info['feeder']}: {info['buses']} buses, {info['lines']} lines, flow {info['flow']}"
+        f"{' (unbalanced)' if info['unbalanced'] else ''}; slots breaking a limit: "
+        f"{info['violating_slots_before']} before curtailment, {info['violating_slots_after']} after "
+        "(those left are caused by import, which trading cannot change)",
+        highlight=False,
+    )
+
+
+#: The per-market metrics of a network-aware run (``print_grid``).
+GRID_METRICS = ("line_fees", "curtailed_kwh", "losses_kwh", "max_line_loading_pct", "min_voltage_pu", "max_vim_pct")
+
+
 def _run_study(
     community: Any,
     markets: list[str],
@@ -216,6 +253,8 @@ def _run_study(
     market_options: dict | None = None,
     coordination: dict | None = None,
     forecast: dict | None = None,
+    grid: dict | None = None,
+    objective: dict | None = None,
     command: str = "peergrid",
     figure_format: str = "png",
     dpi: int | None = None,
@@ -235,7 +274,7 @@ def _run_study(
         comparison = compare(
             community, markets=markets, control=control, progress=stages.advance,
             on_market=lambda name: stages.start(f"{step} {name}"), **(market_options or {}), **coordination,
-            **(forecast or {}),
+            **(forecast or {}), **(objective or {}), **(grid or {}),
         )  # fmt: skip
         stages.start("computing metrics")
         payload: dict[str, Any] = {
@@ -244,6 +283,7 @@ def _run_study(
             "control": control,
             "coordination": coordination.get("coordination", "none"),
             **({"forecaster": forecast["forecaster"]} if forecast else {}),
+            **(dict(objective) if objective else {}),
             "markets": comparison.summary(),
         }
         if out is not None:
@@ -269,6 +309,7 @@ def _run_study(
         print_metrics(payload["markets"], community.currency)
         print_coordination(payload["markets"], community.currency)
         print_forecast(payload["markets"], community.currency)
+        print_grid(payload["markets"], community.currency)
         if out is not None:
             report = f"   report: {out}/report.html" if write_report else ""
             out_console().print(f"results: {out}/results{report}")
@@ -417,7 +458,8 @@ def _load(scenario_path: Path, seed: int | None = None, as_json: bool = True) ->
 
 
 def _reseed(sc: Any, seed: int) -> Any:
-    """``sc`` with every seed replaced by ``seed`` (synthetic members; order-book bidding; FedAvg client draws)."""
+    """``sc`` with every seed replaced by ``seed`` (synthetic members; order-book bidding; FedAvg client draws;
+    the wind-turbine owners drawn by ``[wind] share``)."""
     update: dict[str, Any] = {}
     if sc.community.source == "synthetic":
         update["community"] = sc.community.model_copy(update={"seed": seed})
@@ -425,6 +467,8 @@ def _reseed(sc: Any, seed: int) -> Any:
         update["market"] = sc.market.model_copy(update={"seed": seed})
     if sc.simulation.forecaster == "fedavg":
         update["forecast"] = sc.forecast.model_copy(update={"seed": seed})
+    if sc.wind.share is not None:  # the members drawn to own a wind turbine
+        update["wind"] = sc.wind.model_copy(update={"seed": seed})
     return sc.model_copy(update=update)
 
 
@@ -498,6 +542,8 @@ def _run_scenario(
         market_options=sc.market.options(),
         coordination={k: getattr(sc.simulation, k) for k in ("coordination", "max_iterations", "tolerance")},
         forecast=sc.forecast_options(),
+        grid=sc.grid_options(scenario_path.parent if scenario_path is not None else "."),
+        objective=sc.objective_options(),
         command=command,
         figure_format=figure_format,
         dpi=dpi,
