@@ -230,7 +230,7 @@ def print_grid(summary: dict[str, dict], currency: str) -> None:
         f"feeder {info['feeder']}: {info['buses']} buses, {info['lines']} lines, flow {info['flow']}"
         f"{' (unbalanced)' if info['unbalanced'] else ''}; slots breaking a limit: "
         f"{info['violating_slots_before']} before curtailment, {info['violating_slots_after']} after "
-        "(those left are caused by import, which trading cannot change)",
+        "(those left cannot be removed by spilling exports: import causes them)",
         highlight=False,
     )
 

@@ -25,7 +25,7 @@ so that with ``J_c`` the current the subtree below ``c`` draws (``I_c = −J_c``
 
 with ``S_p`` the constant-power load of bus ``p`` (participants + background). For a
 line without shunt capacitance this is the textbook sweep ``V_c = V_p − Z J_c``,
-``J_p = I_p + Σ J_c`` (Kersting 2017, ch. 10). Starting from the previous slot's
+``J_p = I_p + Σ J_c`` (Kersting 2017; Shirmohammadi et al. 1988). Starting from the previous slot's
 voltages (no-load voltages for the first slot), backward and forward sweeps alternate
 until no bus voltage moves by more than ``tol`` (per unit); the fixed point satisfies
 Kirchhoff's laws on pandapower's own branch models, so the result equals ``runpp``'s to
@@ -34,19 +34,34 @@ within both solvers' tolerances. The sweep runs slot by slot in a compiled numba
 
 Method (unbalanced)
 -------------------
-See :func:`sweep_flow` (``unbalanced=True``).
+pandapower's cables have positive- and zero-sequence impedances ``Z1``, ``Z0``; their phase
+impedance matrix (self ``Zs = (Z0 + 2 Z1) / 3``, mutual ``Zm = (Z0 − Z1) / 3``) is
+diagonalised by symmetrical components, so the zero, positive and negative sequence
+networks of ``runpp_3ph`` (``net._ppc0/1/2``: the Dyn transformer shifting the positive
+sequence by +shift and the negative by −shift and blocking the zero sequence, the
+ext_grid's short-circuit impedance grounding the negative and zero sequences at the slack)
+are independent and only the constant-power phase loads couple them. Each sweep turns the
+phase loads into currents ``I_abc = −conj(S_abc / V_abc)``, maps them to ``I_012 = A⁻¹ I_abc``,
+solves each sequence network exactly by a tree factorisation (leaves-first Gaussian
+elimination of a radial admittance matrix has no fill-in: a backward pass of subtree
+currents and a forward pass of voltages, pivots computed once per feeder; the slack fixes
+the positive-sequence voltage) and forms ``V_abc = A V_012``. VIM (Tooki et al. eq. 13)
+comes from :func:`~peergrid.grid.vim` on the line voltages.
+
+Limits: radial nets with one slack; constant-power loads; no PV generators, three-winding
+transformers, DC lines or FACTS; no delta loads in the three-phase sweep; taps fixed.
 
 References
 ----------
-W. H. Kersting, *Distribution System Modeling and Analysis*, 4th ed., CRC Press, 2017
-(ch. 6 phase impedance matrices, ch. 10 the ladder / backward–forward sweep).
-M. E. Baran, F. F. Wu, "Network reconfiguration in distribution systems for loss reduction
-and load balancing", IEEE Trans. Power Delivery 4(2), 1989 (DistFlow).
+W. H. Kersting, *Distribution System Modeling and Analysis*, 4th ed., CRC Press, 2017.
+D. Shirmohammadi, H. W. Hong, A. Semlyen, G. X. Luo, "A compensation-based power flow method
+for weakly meshed distribution and transmission networks", IEEE Trans. Power Systems 3(2), 1988.
 """
 
 from __future__ import annotations
 
 import copy
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -235,12 +250,15 @@ def _two_ports(br: np.ndarray, branch: np.ndarray, p_from: np.ndarray) -> tuple[
     return y_pp, y_pc, y_cp, y_cc
 
 
-def _participant_positions(net: pandapowerNet, table: pd.DataFrame, pos: np.ndarray, lookups: dict) -> np.ndarray:
+def _participant_positions(table: pd.DataFrame, pos: np.ndarray, lookups: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Position of each participant's bus and whether the slack supplies it.
+
+    A participant on a bus the slack does not reach (behind an open switch or an
+    out-of-service line) draws nothing, as in pandapower, whose flows leave such buses out.
+    """
     part_pos = pos[np.asarray(lookups["bus"])[table["bus"].to_numpy(dtype=np.int64)]]
-    if np.any(part_pos < 0):
-        bad = table["id"].iloc[int(np.argmax(part_pos < 0))]
-        raise DataError(f"sweep_flow: participant {bad!r} sits on a bus the slack does not supply")
-    return part_pos
+    supplied = part_pos >= 0
+    return np.where(supplied, part_pos, 0), supplied
 
 
 def _radial_model(net: pandapowerNet, table: pd.DataFrame) -> _Radial:
@@ -283,7 +301,7 @@ def _radial_model(net: pandapowerNet, table: pd.DataFrame) -> _Radial:
     ranges = lookups["branch"]
     lt = net.load.loc[loads]
     scale = lt["scaling"].to_numpy(dtype=np.float64) * lt["in_service"].to_numpy(dtype=bool)
-    part_pos = _participant_positions(net, table, pos, lookups)
+    part_pos, part_supplied = _participant_positions(table, pos, lookups)
     return _Radial(
         order=order,
         parent=parent,
@@ -304,8 +322,52 @@ def _radial_model(net: pandapowerNet, table: pd.DataFrame) -> _Radial:
         trafo_range=tuple(ranges.get("trafo", (0, 0))),
         branch_pos=branch_pos,
         part_pos=part_pos,
-        part_scale=scale,
+        part_scale=np.where(part_supplied, scale, 0.0),
     )
+
+
+# ---- model cache ---------------------------------------------------------------------------
+
+#: Tables whose content defines the sweep model (topology, branch data, background, participants).
+_MODEL_TABLES = ("bus", "line", "trafo", "ext_grid", "switch", "load", "sgen", "storage", "shunt", "ward",
+                 "impedance", "asymmetric_load", "asymmetric_sgen", "motor", "peergrid_participants")  # fmt: skip
+#: Models kept per process (feeder, kind); callers that iterate on one feeder reuse its model.
+_CACHE_SIZE = 8
+_cache: dict[tuple[int, bool], tuple[weakref.ref, tuple, object]] = {}
+
+
+def _fingerprint(net: pandapowerNet) -> tuple:
+    """Content hash of the tables the model is built from (a few ms for 100 buses)."""
+    parts: list[object] = [float(net.get("sn_mva", 1.0)), float(net.get("f_hz", 50.0))]
+    for name in _MODEL_TABLES:
+        table = net.get(name) if hasattr(net, "get") else None
+        if not isinstance(table, pd.DataFrame):
+            parts.append(None)
+            continue
+        try:
+            h = pd.util.hash_pandas_object(table, index=True).to_numpy()
+        except TypeError:  # unhashable cells (lists, dicts): hash their text
+            h = pd.util.hash_pandas_object(table.astype(str), index=True).to_numpy()
+        parts.append((table.shape, tuple(table.columns), int(h.sum(dtype=np.uint64)), int(np.bitwise_xor.reduce(h))))
+    return tuple(parts)
+
+
+def _cached_model(net: pandapowerNet, table: pd.DataFrame, unbalanced: bool) -> _Radial | _Radial3:
+    """The sweep model of ``net``, rebuilt only when one of its tables changed since the last call."""
+    key = (id(net), bool(unbalanced))
+    fp = _fingerprint(net)
+    hit = _cache.get(key)
+    if hit is not None and hit[0]() is net and hit[1] == fp:
+        return hit[2]  # type: ignore[return-value]
+    model = _radial_model_3ph(net, table) if unbalanced else _radial_model(net, table)
+    try:
+        ref = weakref.ref(net)
+    except TypeError:  # pragma: no cover - pandapowerNet supports weak references
+        return model
+    if len(_cache) >= _CACHE_SIZE:
+        _cache.pop(next(iter(_cache)))
+    _cache[key] = (ref, fp, model)
+    return model
 
 
 # ---- the kernel ------------------------------------------------------------------------
@@ -379,7 +441,7 @@ def _balanced(
     net: pandapowerNet, table: pd.DataFrame, p: np.ndarray, q: np.ndarray, rows: np.ndarray, dt: float,
     tol: float, max_iter: int, dtype: np.dtype,
 ) -> FlowResult:  # fmt: skip
-    m = _radial_model(net, table)
+    m = _cached_model(net, table, False)
     n = len(m.order)
     ns = len(rows)
     nbus, nline, ntrafo = len(net.bus), len(net.line), len(net.trafo)
@@ -458,6 +520,8 @@ def _balanced(
             losses[blk] = line_loss[blk].sum(axis=1) + loss_k[:, kk].sum(axis=1)
         else:
             losses[blk] = line_loss[blk].sum(axis=1)
+    absent = line_k < 1  # out of service or between unsupplied buses: no current, as pandapower (NaN)
+    loading[:, absent] = line_i[:, absent] = np.nan
     converged = iters > 0
     bad = ~converged
     if bad.any():
@@ -592,6 +656,7 @@ class _Radial3:
     trafo_range: tuple[int, int]
     branch_pos: np.ndarray
     part_pos: np.ndarray
+    part_supplied: np.ndarray
 
 
 def _background_3ph(net: pandapowerNet, skip_loads: np.ndarray) -> pd.DataFrame:
@@ -647,6 +712,7 @@ def _radial_model_3ph(net: pandapowerNet, table: pd.DataFrame) -> _Radial3:
     lookups = work["_pd2ppc_lookups"]
     order, pos, parent, branch, p_from = _tree(ppcs[1])
     n = len(order)
+    part_pos, part_supplied = _participant_positions(table, pos, lookups)
     base_mva = float(ppcs[1]["baseMVA"])
     y = np.array([_two_ports(c["branch"], branch, p_from) for c in ppcs])  # (3 seq, 4 ports, n)
     y_pp, y_pc, y_cp, y_cc = (y[:, j, :] for j in range(4))
@@ -692,7 +758,8 @@ def _radial_model_3ph(net: pandapowerNet, table: pd.DataFrame) -> _Radial3:
         line_range=tuple(ranges.get("line", (0, 0))),
         trafo_range=tuple(ranges.get("trafo", (0, 0))),
         branch_pos=branch_pos,
-        part_pos=_participant_positions(net, table, pos, lookups),
+        part_pos=part_pos,
+        part_supplied=part_supplied,
     )
 
 
@@ -840,7 +907,7 @@ def _unbalanced(
     net: pandapowerNet, table: pd.DataFrame, p: np.ndarray, q: np.ndarray, rows: np.ndarray, dt: float,
     tol: float, max_iter: int, dtype: np.dtype,
 ) -> FlowResult3ph:  # fmt: skip
-    m = _radial_model_3ph(net, table)
+    m = _cached_model(net, table, True)
     n = len(m.order)
     ns = len(rows)
     nbus, nline, ntrafo = len(net.bus), len(net.line), len(net.trafo)
@@ -859,6 +926,7 @@ def _unbalanced(
     iters = np.zeros(ns, dtype=np.int64)
 
     share = np.array([_PHASE_SHARE[ph] for ph in table["phase"]], dtype=np.float64).reshape(len(table), 3)
+    share = share * m.part_supplied[:, None]
     # (N, n*3) map: participant -> (position, phase), kW -> per-phase pu
     cols = (m.part_pos[:, None] * 3 + np.arange(3)[None, :]).ravel()
     vals = (share / (1000.0 * m.base_mva)).ravel()
@@ -905,6 +973,9 @@ def _unbalanced(
             vim_pct[blk, :][:, supplied] = vim_blk
         with np.errstate(divide="ignore", invalid="ignore"):
             vuf[blk, :][:, supplied] = 100.0 * np.abs(v012[:, sup_pos, 2]) / np.abs(v012[:, sup_pos, 1])
+    absent = m.branch_pos[lf:lt_] < 1  # out of service or between unsupplied buses: NaN, as pandapower
+    loading[:, absent] = line_in[:, absent] = np.nan
+    line_i[:, absent] = np.nan
     converged = iters > 0
     bad = ~converged
     if bad.any():

@@ -15,7 +15,8 @@ the feeder (``grid=`` of :func:`peergrid.compare`, scenario table ``[grid]``) an
    linear sensitivities (line: kW of export below the line; bus: ``R_shared / V_n²`` pu per kW,
    ×6 for a single-phase member on its own phase in an unbalanced flow), plus a margin; the flow
    is re-run on those slots only, until the slot is within limits (tightened by a small safety
-   margin, :data:`SAFETY`). ``curtailed_kwh`` is the spilled energy. Violations that inflexible
+   margin, :data:`SAFETY`); a cut that does not lower the slot's worst excess is undone and the
+   slot left alone. ``curtailed_kwh`` is the spilled energy. Violations that inflexible
    import causes (undervoltage, forward overloads) cannot be fixed this way: they are counted and
    reported (``summary()["grid"]``), never hidden.
 3. **Re-matching.** Markets whose net positions changed are cleared again on the curtailed
@@ -395,6 +396,23 @@ def _violating(fl: _Flows, grid: GridOptions, slack: float = 0.0) -> np.ndarray:
     return np.asarray(bad, dtype=bool)
 
 
+def _severity(fl: _Flows, grid: GridOptions) -> np.ndarray:
+    """``(T,)`` largest relative excess over the (tightened) limits of each slot; ``inf`` if not converged."""
+    lim = grid.max_line_loading_pct - SAFETY["loading_pp"]
+    vmax = grid.v_max_pu - SAFETY["voltage_pu"]
+    vmin = grid.v_min_pu + SAFETY["voltage_pu"]
+    parts = [fl.vm_max / vmax - 1.0, 1.0 - fl.vm_min / vmin]
+    if fl.loading.shape[1]:
+        parts.append(fl.loading / lim - 1.0)
+    if fl.trafo_loading.shape[1]:
+        parts.append(fl.trafo_loading / lim - 1.0)
+    if fl.vim is not None and grid.max_vim_pct is not None:
+        parts.append(fl.vim / (grid.max_vim_pct - SAFETY["vim_pp"]) - 1.0)
+    with np.errstate(invalid="ignore"):
+        sev = np.max(np.concatenate(parts, axis=1), axis=1)
+    return np.where(fl.converged & np.isfinite(sev), sev, np.inf)
+
+
 def _curtail_step(
     p: np.ndarray, fl: _Flows, topo: _Topology, grid: GridOptions
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -544,12 +562,20 @@ def curtail_exports(
         if not acted.size:
             break
         r = rows[acted]
+        old = sub.take(acted)
         cut = share[acted] * np.maximum(-p[r], 0.0)
         p[r] += cut
+        new = _Flows.of(flow(p[r]))
+        # a cut that does not lower the slot's worst excess (e.g. an export that was easing the
+        # imbalance import causes) is undone, and the slot is left as it was
+        worse = _severity(new, grid) >= _severity(old, grid) - 1e-12
+        p[r[worse]] -= cut[worse]
+        cut[worse] = 0.0
         spilled_kw[r] += cut
-        fl.put(r, _Flows.of(flow(p[r])))
+        fl.put(r[~worse], new.take(~worse))
         it += 1
-        rows = r[_violating(fl.take(r), grid, slack=1.0)]
+        keep = r[~worse]
+        rows = keep[_violating(fl.take(keep), grid, slack=1.0)]
     after = _violating(fl, grid)
     spilled = spilled_kw * dt
     return Curtailed(x + spilled, spilled, fl, before, after, it, unbalanced)

@@ -1170,6 +1170,18 @@ def recorded_scenario(sc: Scenario, community: Community, markets: list[str] | N
     for key in ("carbon", "wind"):  # tables the user did not write (the source's defaults applied)
         if key not in sc.model_fields_set:
             d.pop(key, None)
+    if "carbon" in d and not (isinstance(sc.carbon.intensity, str) and sc.carbon.intensity != "citylearn"):
+        for key in ("column", "unit"):  # an intensity file's keys only
+            d["carbon"].pop(key, None)
+    if "wind" in d:  # the keys that apply to the model and the speed source (the others are rejected)
+        w = d["wind"]
+        drop = ["turbine"] if sc.wind.model != "turbine" else ["cut_in", "rated_speed", "cut_out"]
+        if sc.wind.speed in ("tmy3", "tmy3-sand-point"):
+            drop += ["column", "measurement_height"]
+        if sc.wind.share is None:
+            drop += ["kw_range", "seed"]
+        for key in drop:
+            w.pop(key, None)
     if sc.simulation.objective == "cost":
         for key in ("objective", "co2_price"):
             if key not in sc.simulation.model_fields_set:
