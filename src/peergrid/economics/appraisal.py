@@ -283,6 +283,8 @@ class Appraisal:
         ``savings`` (year-1 bill saving) and its parts ``savings_generation``,
         ``savings_battery``, ``savings_p2p``, currency or currency/yr; ``npv`` (currency),
         ``payback`` and ``discounted_payback`` (years, inf = not within the horizon),
+        ``npv_pv``, ``npv_battery``, ``npv_wind``, ``npv_platform`` (the member's NPV per
+        technology, currency; they add up to ``npv``),
         ``lcoe`` (generation, PV + wind, currency/kWh), ``lcos`` (battery, per kWh
         discharged, currency/kWh), ``ib`` (eq. 9, generation, currency/kWh); NaN where the
         member has no such asset.
@@ -306,6 +308,7 @@ class Appraisal:
                 "npv": npv(cf, r),
                 "payback": payback(cf),
                 "discounted_payback": payback(cf, r),
+                **{f"npv_{t}": npv(self.net(t), r) for t in TECHNOLOGIES},
                 "lcoe": lcoe(gen_cost, gen_energy, r),
                 "lcos": lcoe(self.cost("battery"), f["battery"]["energy"], r),
                 "ib": self._ib(),
