@@ -145,3 +145,28 @@ def test_currency_mismatch_needs_an_exchange_rate():
         appraise(res, CostAssumptions())
     a = appraise(res, CostAssumptions(exchange_rate=0.5, pv_cost_per_kwp=1000.0, **FREE))
     assert a.member_table().loc["a", "capex"] == pytest.approx(1000.0)  # 2 kWp · 1000 USD · 0.5 EUR/USD
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"demand_per_kw_month": 5.0, "export_limit_kw": 1.0}],
+    ids=["linear-tariff", "demand-charge-and-export-limit"],
+)
+def test_member_bills_equal_the_tariffs_bill_components(extra):
+    from peergrid.market.tariff import Tariff, apply_tariff, bill_components
+
+    tariff = Tariff(currency="USD", energy=0.25, network=0.08, tax_per_kwh=0.02, vat=0.19, standing_per_day=0.3,
+                    feed_in=0.06, **extra)  # fmt: skip
+    com = apply_tariff(synthetic_community(8, periods=96 * 3, freq="15min", pv_share=0.5, battery_share=0.5, seed=2),
+                       tariff)  # fmt: skip
+    res = peergrid.simulate(com, market="mmr")
+    bills = member_bills(res)
+
+    def total(imp, exp):
+        return bill_components(tariff, com.index, com.tz, imp, exp)["total"].to_numpy()
+
+    own = com.load - com.generation
+    assert bills["grid"].to_numpy() == pytest.approx(total(com.load, np.zeros_like(com.load)))
+    assert bills["generation"].to_numpy() == pytest.approx(total(np.maximum(own, 0), np.maximum(-own, 0)))
+    assert bills["assets"].to_numpy() == pytest.approx(total(np.maximum(res.net, 0), np.maximum(-res.net, 0)))
+    assert bills["p2p"].to_numpy() == pytest.approx(res.bills()["total"].to_numpy())

@@ -167,9 +167,19 @@ def member_bills(result: Result) -> pd.DataFrame:
         own = load - com.generation[blk]
         net = result.net[blk]
         idx = local[blk]
-        accs["grid"].add(idx, load, zeros[: len(idx)], None)
-        accs["generation"].add(idx, np.maximum(own, 0.0), np.maximum(-own, 0.0), None)
-        accs["assets"].add(idx, np.maximum(net, 0.0), np.maximum(-net, 0.0), None)
+        cases = {"grid": (load, None), "generation": (np.maximum(own, 0.0), np.maximum(-own, 0.0)),
+                 "assets": (np.maximum(net, 0.0), np.maximum(-net, 0.0))}  # fmt: skip
+        if accs["grid"].pool_ready:  # linear bill (no export limit, no demand charge): rates once, three matmuls
+            w_imp = np.stack([tariff.energy_rate.values(idx), tariff.network_rate.values(idx), np.ones(len(idx))], 1)
+            w_exp = np.stack([tariff.feed_in_rate.values(idx), np.ones(len(idx))], 1)
+            for key, (imp, exp) in cases.items():
+                b = np.zeros((com.N, 5))
+                b[:, :3] = imp.T @ w_imp
+                x = exp.T @ w_exp if exp is not None else np.zeros((com.N, 2))
+                accs[key].add_pool_sums(b, x, idx)
+        else:
+            for key, (imp, exp) in cases.items():
+                accs[key].add(idx, imp, zeros[: len(idx)] if exp is None else exp, None)
     out = pd.DataFrame({k: acc.frame(com.ids)["total"].to_numpy() for k, acc in accs.items()},
                        index=pd.Index(com.ids, name="member"))  # fmt: skip
     if result.forecast is not None:
