@@ -471,3 +471,31 @@ def test_shipped_grid_scenario_runs(tmp_path):
     sdr = payload["markets"]["sdr"]
     assert sdr["grid"]["violating_slots_after"] == 0
     assert sdr["line_fees"] > 0 and sdr["losses_kwh"] > 0
+
+
+def test_feeder_file_in_a_scenario(tmp_path):
+    """[grid] feeder = a pandapower JSON file next to the scenario, read by peergrid.grid.read_feeder."""
+    import pandapower as pp
+
+    from peergrid.grid import build_feeder
+    from peergrid.simulate.scenario import build, load_scenario
+
+    body = (
+        '[time]\nstart = "2022-06-01"\nperiods = 12\nfreq = "1h"\n'
+        '[community]\nsource = "synthetic"\nhouseholds = 12\npv_share = 0.5\nseed = 3\n'
+        '[simulation]\nmarkets = ["baseline", "sdr"]\n[grid]\nfeeder = "feeders/lv.json"\nfee_per_kwh = 0.01\n'
+    )
+    path = tmp_path / "s.toml"
+    path.write_text(body)
+    sc = load_scenario(path)
+    com = build(sc, str(path))
+    net = build_feeder(com, n_buses=4)  # the members' nodes 0, 1 are buses of this net
+    net.pop("peergrid_participants")
+    net.load = net.load.iloc[0:0]
+    (tmp_path / "feeders").mkdir()
+    (tmp_path / "feeders" / "lv.json").write_text(pp.to_json(net))
+    from_file = peergrid.compare(com, markets=["sdr"], **sc.grid_options(tmp_path))["sdr"]
+    default = peergrid.compare(com, markets=["sdr"], grid={"fee_per_kwh": 0.01})["sdr"]
+    assert from_file.network.info["buses"] == default.network.info["buses"] + 2  # two extra buses, no members
+    assert from_file.metrics["line_fees"] > 0
+    np.testing.assert_allclose(from_file.metrics["losses_kwh"], default.metrics["losses_kwh"], rtol=0.05)

@@ -767,7 +767,7 @@ class NetworkOutcome:
                                                     columns=[f"{b}/{ph}" for b in self.bus]))  # fmt: skip
             frame.to_parquet(d / "bus_injections.parquet", compression="zstd")
         if self.line_loading is not None and self.line is not None:
-            pd.DataFrame(self.line_loading.astype(np.float64), columns=[str(x) for x in self.line]).to_parquet(
+            pd.DataFrame(self.line_loading.astype(np.float32), columns=[str(x) for x in self.line]).to_parquet(
                 d / "line_loading.parquet", compression="zstd"
             )
 
@@ -839,7 +839,7 @@ class _Physical:
 def _physical(feeder: pandapowerNet, topo: _Topology, net_kwh: np.ndarray, dt: float, grid: GridOptions) -> _Physical:
     cur = curtail_exports(feeder, net_kwh, dt, grid, topology=topo)
     fl = cur.flows
-    losses = fl.losses_kw * dt
+    losses = np.nan_to_num(fl.losses_kw * dt)  # a slot whose flow failed (voltage collapse) counts no losses
     p = cur.net / dt
     B = len(topo.bus)
     onehot = np.zeros((p.shape[1], B))
@@ -861,6 +861,7 @@ def _physical(feeder: pandapowerNet, topo: _Topology, net_kwh: np.ndarray, dt: f
         "violating_slots_before": int(cur.violating_before.sum()),
         "violating_slots_after": int(after.sum()),
         "curtailed_slots": int((cur.spilled.sum(axis=1) > 0).sum()),
+        "not_converged_slots": int((~fl.converged).sum()),
         "safety_margins": dict(SAFETY),
     }
     return _Physical(cur, allocate_losses(cur.net, losses), bus_kw, bus_phase, info)
@@ -927,7 +928,7 @@ def apply_network(
         vim = fl.vim.max(axis=1) if fl.vim is not None and fl.vim.shape[1] else np.full(len(x), np.nan)
         slot = {
             "curtailed_kwh": cur.spilled.sum(axis=1),
-            "grid_losses_kwh": fl.losses_kw * dt,
+            "grid_losses_kwh": np.nan_to_num(fl.losses_kw * dt),
             "transformer_import_kwh": fl.grid_kw * dt,
             "line_fees": fees.sum(axis=1),
             "loss_charge": loss_charge.sum(axis=1),
