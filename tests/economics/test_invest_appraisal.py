@@ -170,3 +170,15 @@ def test_member_bills_equal_the_tariffs_bill_components(extra):
     assert bills["generation"].to_numpy() == pytest.approx(total(np.maximum(own, 0), np.maximum(-own, 0)))
     assert bills["assets"].to_numpy() == pytest.approx(total(np.maximum(res.net, 0), np.maximum(-res.net, 0)))
     assert bills["p2p"].to_numpy() == pytest.approx(res.bills()["total"].to_numpy())
+
+
+def test_eq9_ib_is_the_undiscounted_lcoe_of_the_generation():
+    com = synthetic_community(10, periods=48, freq="1h", pv_share=0.6, battery_share=0.3, seed=5)
+    res = peergrid.simulate(com, market="sdr")
+    m = appraise(res, CostAssumptions(discount_rate=0.0, lifetime=30)).member_table()
+    gen = m["pv_kwp"] > 0
+    assert gen.any()
+    assert m.loc[gen, "ib"].to_numpy() == pytest.approx(m.loc[gen, "lcoe"].to_numpy(), rel=1e-12)
+    # discounting makes the LCOE the larger (costs come first, energy later)
+    m5 = appraise(res, CostAssumptions(discount_rate=0.05, lifetime=30)).member_table()
+    assert np.all(m5.loc[gen, "lcoe"].to_numpy() > m5.loc[gen, "ib"].to_numpy())
