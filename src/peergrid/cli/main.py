@@ -519,6 +519,8 @@ def _run_scenario(
     if quick:
         community = _quick(community)
         notes.append(f"--quick: only the first {QUICK_DAYS} days of the scenario were simulated.")
+    if "invest" in sc.model_fields_set:  # the report's investment section: a currency mismatch fails now
+        sc.invest.factor(community.currency)
     scenario = recorded_scenario(sc, community, markets)  # as run: reruns to the same results
     if quick:  # the window that ran: reruns to the same results as the --quick run
         tm = scenario["time"]
@@ -706,9 +708,9 @@ def _provenance(sc: Any, scenario_path: Path | None, community: Any) -> dict:
 
 
 def _register_subcommands() -> None:
-    from peergrid.cli import clear, control, data, federation, meters, reproduce, service, zoom
+    from peergrid.cli import clear, control, data, federation, invest, meters, reproduce, service, zoom
 
-    for module in (clear, control, federation, zoom, reproduce, service, meters, data):
+    for module in (clear, control, federation, zoom, reproduce, service, meters, data, invest):
         module.register(app)
 
 

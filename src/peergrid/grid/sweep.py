@@ -437,6 +437,60 @@ def _participant_matrix(pos: np.ndarray, scale: np.ndarray, n: int) -> sparse.cs
     return sparse.csr_matrix((scale, (np.arange(len(pos)), pos)), shape=(len(pos), n))
 
 
+@njit(cache=True, nogil=True)
+def _results_kernel(
+    parent, y_pp, y_pc, v, j, i_base, kw, v0, line_col, line_from_up, i_max, trafo_col, trafo_hv_up,
+    trafo_vn_hv, trafo_vn_lv, trafo_rating, loading, line_p, line_i, line_loss, trafo_loading, losses, grid,
+):  # pragma: no cover - numba  # fmt: skip
+    """Branch currents, flows, losses and loadings of solved balanced slots (kA, kW, %), pandapower's formulas."""
+    n_slots, n = v.shape
+    for t in range(n_slots):
+        total = 0.0
+        for k in range(1, n):
+            pk = parent[k]
+            ip = y_pp[k] * v[t, pk] + y_pc[k] * v[t, k]  # into the branch at the upstream end
+            ic = -j[t, k]  # into the branch at the downstream end
+            pp_ = (v[t, pk] * np.conj(ip)).real * kw
+            pc_ = (v[t, k] * np.conj(ic)).real * kw
+            up = abs(ip) * i_base[pk]
+            down = abs(ic) * i_base[k]
+            col = line_col[k]
+            if col >= 0:
+                i_ka = max(up, down)
+                line_i[t, col] = i_ka
+                loading[t, col] = 100.0 * i_ka / i_max[col] if i_max[col] > 0 else np.inf
+                line_p[t, col] = pp_ if line_from_up[k] else pc_
+                line_loss[t, col] = pp_ + pc_
+                total += pp_ + pc_
+            col = trafo_col[k]
+            if col >= 0:
+                if trafo_hv_up[k]:
+                    ld = max(up * trafo_vn_hv[col], down * trafo_vn_lv[col])
+                else:
+                    ld = max(down * trafo_vn_hv[col], up * trafo_vn_lv[col])
+                trafo_loading[t, col] = ld * np.sqrt(3.0) / trafo_rating[col] * 100.0
+                total += pp_ + pc_
+        losses[t] = total
+        grid[t] = (v0 * np.conj(j[t, 0])).real * kw
+
+
+def _branch_columns(m: _Radial | _Radial3, net: pandapowerNet) -> tuple[np.ndarray, ...]:
+    """Per position: its line column and transformer column in the result arrays (−1: none), and their ratings."""
+    n = len(m.order)
+    cols = []
+    for lo, hi in (m.line_range, m.trafo_range):
+        col = np.full(n, -1, dtype=np.int64)
+        k = m.branch_pos[lo:hi]
+        col[k[k >= 1]] = np.flatnonzero(k >= 1)
+        cols.append(col)
+    i_max = (net.line["max_i_ka"] * net.line["df"] * net.line["parallel"]).to_numpy(dtype=np.float64)
+    td = net.trafo
+    vn_hv = td["vn_hv_kv"].to_numpy(dtype=np.float64)
+    vn_lv = td["vn_lv_kv"].to_numpy(dtype=np.float64)
+    rating = (td["sn_mva"] * td["parallel"] * td["df"]).to_numpy(dtype=np.float64)
+    return cols[0], cols[1], i_max, vn_hv, vn_lv, rating
+
+
 def _balanced(
     net: pandapowerNet, table: pd.DataFrame, p: np.ndarray, q: np.ndarray, rows: np.ndarray, dt: float,
     tol: float, max_iter: int, dtype: np.dtype,
@@ -459,14 +513,9 @@ def _balanced(
     to_pos = _participant_matrix(m.part_pos, m.part_scale / (1000.0 * m.base_mva), n)
     v_init = _no_load_voltages(m)
     supplied = m.bus_pos >= 0
-    lf, lt_ = m.line_range
-    tf, tt = m.trafo_range
-    line_k = m.branch_pos[lf:lt_]
-    trafo_k = m.branch_pos[tf:tt]
+    sup_pos = m.bus_pos[supplied]
     i_base = m.base_mva / (np.sqrt(3.0) * m.base_kv)  # kA per pu current at each position
-    line_df = net.line
-    i_max = (line_df["max_i_ka"] * line_df["df"] * line_df["parallel"]).to_numpy(dtype=np.float64)
-    trafo_df = net.trafo
+    line_col, trafo_col, i_max, vn_hv, vn_lv, rating = _branch_columns(m, net)
     for start in range(0, ns, BLOCK_SLOTS):  # blocks of slots bound the working memory
         sel = rows[start : start + BLOCK_SLOTS]
         blk = slice(start, start + len(sel))
@@ -479,47 +528,14 @@ def _balanced(
         ok = it > 0
         if ok.any():
             v_init = v[np.flatnonzero(ok)[-1]].copy()
-        vm[blk, :][:, supplied] = np.abs(v[:, m.bus_pos[supplied]])
-        va[blk, :][:, supplied] = np.rad2deg(np.angle(v[:, m.bus_pos[supplied]]))
-        # branch end quantities at every non-root position k (the branch to its parent)
-        vp = v[:, m.parent[1:]]
-        vc = v[:, 1:]
-        i_p = m.y_pp[1:] * vp + m.y_pc[1:] * vc  # pu current into the branch at the upstream end
-        i_c = -j[:, 1:]  # ... and at the downstream end
-        s_p = vp * np.conj(i_p) * (m.base_mva * 1000.0)  # kVA into the branch at the upstream end
-        s_c = vc * np.conj(i_c) * (m.base_mva * 1000.0)
-        ia_p = np.abs(i_p) * i_base[m.parent[1:]]  # kA
-        ia_c = np.abs(i_c) * i_base[1:]
-        loss_k = (s_p + s_c).real
-        grid[blk] = (m.v0 * np.conj(j[:, 0])).real * m.base_mva * 1000.0
-        if nline:
-            in_tree = line_k >= 1
-            kk = line_k[in_tree] - 1
-            from_up = m.parent_is_from[line_k[in_tree]]
-            lp = np.where(from_up, s_p[:, kk].real, s_c[:, kk].real)
-            li = np.maximum(ia_p[:, kk], ia_c[:, kk])
-            lines = np.flatnonzero(in_tree)
-            line_p[blk, :][:, lines] = lp
-            line_i[blk, :][:, lines] = li
-            line_loss[blk, :][:, lines] = loss_k[:, kk]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                loading[blk] = np.where(i_max > 0, 100.0 * line_i[blk] / np.where(i_max > 0, i_max, 1.0), np.inf)
-        if ntrafo:
-            in_tree = trafo_k >= 1
-            kk = trafo_k[in_tree] - 1
-            trafos = np.flatnonzero(in_tree)
-            hv_up = m.parent_is_from[trafo_k[in_tree]]  # pypower branch: from = hv side
-            i_hv = np.where(hv_up, ia_p[:, kk], ia_c[:, kk])
-            i_lv = np.where(hv_up, ia_c[:, kk], ia_p[:, kk])
-            td = trafo_df.iloc[trafos]
-            ld = np.maximum(i_hv * td["vn_hv_kv"].to_numpy(dtype=np.float64),
-                            i_lv * td["vn_lv_kv"].to_numpy(dtype=np.float64))  # fmt: skip
-            ld = ld * np.sqrt(3.0) / td["sn_mva"].to_numpy(dtype=np.float64) * 100.0
-            ld = ld / (td["parallel"].to_numpy(dtype=np.float64) * td["df"].to_numpy(dtype=np.float64))
-            trafo_loading[blk, :][:, trafos] = ld
-            losses[blk] = line_loss[blk].sum(axis=1) + loss_k[:, kk].sum(axis=1)
-        else:
-            losses[blk] = line_loss[blk].sum(axis=1)
+        vm[blk, :][:, supplied] = np.abs(v[:, sup_pos])
+        va[blk, :][:, supplied] = np.rad2deg(np.angle(v[:, sup_pos]))
+        _results_kernel(
+            m.parent, m.y_pp, m.y_pc, v, j, i_base, m.base_mva * 1000.0, m.v0, line_col, m.parent_is_from, i_max,
+            trafo_col, m.parent_is_from, vn_hv, vn_lv, rating, loading[blk], line_p[blk], line_i[blk],
+            line_loss[blk], trafo_loading[blk], losses[blk], grid[blk],
+        )  # fmt: skip
+    line_k = m.branch_pos[m.line_range[0] : m.line_range[1]]
     absent = line_k < 1  # out of service or between unsupplied buses: no current, as pandapower (NaN)
     loading[:, absent] = line_i[:, absent] = np.nan
     converged = iters > 0
@@ -869,7 +885,6 @@ def _results3_kernel(
                 pp_ += (vabc_out[t, pk, ph] * np.conj(ip[ph])).real * kw
                 pc_ += (vabc_out[t, k, ph] * np.conj(ic[ph])).real * kw
             loss = pp_ + pc_
-            total_loss += loss
             col = line_col[k]
             if col >= 0:
                 worst = 0.0
@@ -882,6 +897,7 @@ def _results3_kernel(
                 line_in[t, col] = max(abs(ip[0] + ip[1] + ip[2]) * i_base[pk], abs(ic[0] + ic[1] + ic[2]) * i_base[k])
                 line_p[t, col] = pp_ if line_from_up[k] else pc_
                 line_loss[t, col] = loss
+                total_loss += loss
             col = trafo_col[k]
             if col >= 0:
                 worst = 0.0
@@ -895,6 +911,7 @@ def _results3_kernel(
                     if ld > worst:
                         worst = ld
                 trafo_loading[t, col] = worst * np.sqrt(3.0) / trafo_rating[col] * 100.0
+                total_loss += loss
         losses[t] = total_loss
         g = 0.0
         for ph in range(3):
@@ -934,19 +951,8 @@ def _unbalanced(
     supplied = m.bus_pos >= 0
     sup_pos = m.bus_pos[supplied]
     i_base = m.base_mva / (m.base_kv / np.sqrt(3.0))  # kA per per-phase pu current
+    line_col, trafo_col, i_max, vn_hv, vn_lv, rating = _branch_columns(m, net)
     lf, lt_ = m.line_range
-    line_col = np.full(n, -1, dtype=np.int64)
-    in_tree = m.branch_pos[lf:lt_] >= 1
-    line_col[m.branch_pos[lf:lt_][in_tree]] = np.flatnonzero(in_tree)
-    i_max = (net.line["max_i_ka"] * net.line["df"] * net.line["parallel"]).to_numpy(dtype=np.float64)
-    tf, tt = m.trafo_range
-    trafo_col = np.full(n, -1, dtype=np.int64)
-    in_tree = m.branch_pos[tf:tt] >= 1
-    trafo_col[m.branch_pos[tf:tt][in_tree]] = np.flatnonzero(in_tree)
-    td = net.trafo
-    vn_hv = td["vn_hv_kv"].to_numpy(dtype=np.float64)
-    vn_lv = td["vn_lv_kv"].to_numpy(dtype=np.float64)
-    rating = (td["sn_mva"] * td["parallel"] * td["df"]).to_numpy(dtype=np.float64)
     for start in range(0, ns, BLOCK_SLOTS_3PH):
         sel = rows[start : start + BLOCK_SLOTS_3PH]
         blk = slice(start, start + len(sel))
