@@ -387,8 +387,9 @@ def _sweep_kernel(parent, a, b, z, ysh, s_load, v_init, tol, max_iter, v_out, j_
     for t in range(n_slots):
         done = False
         for it in range(max_iter):
-            for k in range(n):
-                j[k] = np.conj(s_load[t, k] / v[k]) + ysh[k] * v[k]
+            for k in range(n):  # conj(S / V) = conj(S) V / |V|^2
+                vk = v[k]
+                j[k] = np.conj(s_load[t, k]) * vk / (vk.real**2 + vk.imag**2) + ysh[k] * vk
             for k in range(n - 1, 0, -1):
                 j[parent[k]] += a[k] * j[k]
             worst = 0.0
@@ -799,6 +800,7 @@ def _sweep3_kernel(parent, y_cp, d, g, a_mat, a_inv, s_load, v0, tol, max_iter, 
     (T, n, 3) and sweeps per row (−1: not converged, row NaN).
     """
     n_slots, n, _ = s_load.shape
+    dinv = 1.0 / d
     v = np.zeros((n, 3), dtype=np.complex128)
     _no_load_012(parent, y_cp, d, v0, v)
     r = np.zeros((n, 3), dtype=np.complex128)
@@ -809,8 +811,12 @@ def _sweep3_kernel(parent, y_cp, d, g, a_mat, a_inv, s_load, v0, tol, max_iter, 
         for it in range(max_iter):
             for k in range(n):
                 for ph in range(3):
-                    vabc[ph] = a_mat[ph, 0] * v[k, 0] + a_mat[ph, 1] * v[k, 1] + a_mat[ph, 2] * v[k, 2]
-                    iabc[ph] = -np.conj(s_load[t, k, ph] / vabc[ph])
+                    sl = s_load[t, k, ph]
+                    if sl.real == 0.0 and sl.imag == 0.0:
+                        iabc[ph] = 0.0
+                    else:  # -conj(S / V) = -conj(S) V / |V|^2
+                        vabc[ph] = a_mat[ph, 0] * v[k, 0] + a_mat[ph, 1] * v[k, 1] + a_mat[ph, 2] * v[k, 2]
+                        iabc[ph] = -np.conj(sl) * vabc[ph] / (vabc[ph].real ** 2 + vabc[ph].imag ** 2)
                 for s in range(3):
                     r[k, s] = a_inv[s, 0] * iabc[0] + a_inv[s, 1] * iabc[1] + a_inv[s, 2] * iabc[2]
             for k in range(n - 1, 0, -1):
@@ -818,14 +824,14 @@ def _sweep3_kernel(parent, y_cp, d, g, a_mat, a_inv, s_load, v0, tol, max_iter, 
                     r[parent[k], s] += g[s, k] * r[k, s]
             worst = 0.0
             for s in range(3):
-                new = v0 if s == 1 else r[0, s] / d[s, 0]
+                new = v0 if s == 1 else r[0, s] * dinv[s, 0]
                 dv = abs(new - v[0, s])
                 if dv > worst:
                     worst = dv
                 v[0, s] = new
             for k in range(1, n):
                 for s in range(3):
-                    new = (r[k, s] - y_cp[s, k] * v[parent[k], s]) / d[s, k]
+                    new = (r[k, s] - y_cp[s, k] * v[parent[k], s]) * dinv[s, k]
                     dv = abs(new - v[k, s])
                     if dv > worst:
                         worst = dv
