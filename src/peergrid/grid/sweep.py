@@ -500,8 +500,8 @@ def _balanced(
     n = len(m.order)
     ns = len(rows)
     nbus, nline, ntrafo = len(net.bus), len(net.line), len(net.trafo)
-    vm = np.full((ns, nbus), np.nan, dtype=dtype)
-    va = np.full((ns, nbus), np.nan, dtype=dtype)
+    vm = np.empty((ns, nbus), dtype=dtype)  # every column written below (NaN where not supplied)
+    va = np.empty((ns, nbus), dtype=dtype)
     loading = np.zeros((ns, nline), dtype=dtype)
     line_p = np.zeros((ns, nline), dtype=dtype)
     line_i = np.zeros((ns, nline), dtype=dtype)
@@ -514,7 +514,7 @@ def _balanced(
     to_pos = _participant_matrix(m.part_pos, m.part_scale / (1000.0 * m.base_mva), n)
     v_init = _no_load_voltages(m)
     supplied = m.bus_pos >= 0
-    sup_pos = m.bus_pos[supplied]
+    bus_pos = np.where(supplied, m.bus_pos, 0)
     i_base = m.base_mva / (np.sqrt(3.0) * m.base_kv)  # kA per pu current at each position
     line_col, trafo_col, i_max, vn_hv, vn_lv, rating = _branch_columns(m, net)
     for start in range(0, ns, BLOCK_SLOTS):  # blocks of slots bound the working memory
@@ -529,13 +529,15 @@ def _balanced(
         ok = it > 0
         if ok.any():
             v_init = v[np.flatnonzero(ok)[-1]].copy()
-        vm[blk, :][:, supplied] = np.abs(v[:, sup_pos])
-        va[blk, :][:, supplied] = np.rad2deg(np.angle(v[:, sup_pos]))
+        v_bus = v[:, bus_pos]  # (blk, B); unsupplied buses read position 0 and are NaN-ed below
+        vm[blk] = np.abs(v_bus)
+        va[blk] = np.rad2deg(np.angle(v_bus))
         _results_kernel(
             m.parent, m.y_pp, m.y_pc, v, j, i_base, m.base_mva * 1000.0, m.v0, line_col, m.parent_is_from, i_max,
             trafo_col, m.parent_is_from, vn_hv, vn_lv, rating, loading[blk], line_p[blk], line_i[blk],
             line_loss[blk], trafo_loading[blk], losses[blk], grid[blk],
         )  # fmt: skip
+    vm[:, ~supplied] = va[:, ~supplied] = np.nan
     line_k = m.branch_pos[m.line_range[0] : m.line_range[1]]
     absent = line_k < 1  # out of service or between unsupplied buses: no current, as pandapower (NaN)
     loading[:, absent] = line_i[:, absent] = np.nan
@@ -934,10 +936,10 @@ def _unbalanced(
     n = len(m.order)
     ns = len(rows)
     nbus, nline, ntrafo = len(net.bus), len(net.line), len(net.trafo)
-    vm = np.full((ns, nbus, 3), np.nan, dtype=dtype)
-    va = np.full((ns, nbus, 3), np.nan, dtype=dtype)
-    vim_pct = np.full((ns, nbus), np.nan, dtype=dtype)
-    vuf = np.full((ns, nbus), np.nan, dtype=dtype)
+    vm = np.empty((ns, nbus, 3), dtype=dtype)  # every column written below (NaN where not supplied)
+    va = np.empty((ns, nbus, 3), dtype=dtype)
+    vim_pct = np.empty((ns, nbus), dtype=dtype)
+    vuf = np.empty((ns, nbus), dtype=dtype)
     loading = np.zeros((ns, nline), dtype=dtype)
     line_p = np.zeros((ns, nline), dtype=dtype)
     line_i = np.zeros((ns, nline, 3), dtype=dtype)
@@ -955,7 +957,7 @@ def _unbalanced(
     vals = (share / (1000.0 * m.base_mva)).ravel()
     to_pos = sparse.csr_matrix((vals, (np.repeat(np.arange(len(table)), 3), cols)), shape=(len(table), 3 * n))
     supplied = m.bus_pos >= 0
-    sup_pos = m.bus_pos[supplied]
+    bus_pos = np.where(supplied, m.bus_pos, 0)
     i_base = m.base_mva / (m.base_kv / np.sqrt(3.0))  # kA per per-phase pu current
     line_col, trafo_col, i_max, vn_hv, vn_lv, rating = _branch_columns(m, net)
     lf, lt_ = m.line_range
@@ -975,16 +977,17 @@ def _unbalanced(
             rating, vabc, loading[blk], line_p[blk], line_i[blk], line_in[blk], line_loss[blk],
             trafo_loading[blk], losses[blk], grid[blk],
         )  # fmt: skip
-        v_sup = vabc[:, sup_pos]
-        vm[blk, :][:, supplied] = np.abs(v_sup)
-        va[blk, :][:, supplied] = np.rad2deg(np.angle(v_sup))
+        v_bus = vabc[:, bus_pos]  # (blk, B, 3); unsupplied buses read position 0 and are NaN-ed below
+        vm[blk] = np.abs(v_bus)
+        va[blk] = np.rad2deg(np.angle(v_bus))
         ok = it > 0
+        vim_pct[blk] = np.nan
         if ok.any():
-            vim_blk = np.full((nb_, len(sup_pos)), np.nan)
-            vim_blk[ok] = vim(v_sup[ok], kind="line")
-            vim_pct[blk, :][:, supplied] = vim_blk
+            vim_pct[blk][ok] = vim(v_bus[ok], kind="line")
         with np.errstate(divide="ignore", invalid="ignore"):
-            vuf[blk, :][:, supplied] = 100.0 * np.abs(v012[:, sup_pos, 2]) / np.abs(v012[:, sup_pos, 1])
+            vuf[blk] = 100.0 * np.abs(v012[:, bus_pos, 2]) / np.abs(v012[:, bus_pos, 1])
+    vm[:, ~supplied] = va[:, ~supplied] = np.nan
+    vim_pct[:, ~supplied] = vuf[:, ~supplied] = np.nan
     absent = m.branch_pos[lf:lt_] < 1  # out of service or between unsupplied buses: NaN, as pandapower
     loading[:, absent] = line_in[:, absent] = np.nan
     line_i[:, absent] = np.nan
