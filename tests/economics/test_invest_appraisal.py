@@ -110,6 +110,9 @@ def test_members_add_up_to_the_community_and_lcoe_identity():
     m, t = ap.member_table(), ap.technology_table()
     assert m["npv"].sum() == pytest.approx(t.loc["total", "npv"], rel=1e-9)
     assert m["capex"].sum() == pytest.approx(t.loc["total", "capex"], rel=1e-9)
+    per_tech = m[["npv_pv", "npv_battery", "npv_wind", "npv_platform"]].sum(axis=1)
+    assert per_tech.to_numpy() == pytest.approx(m["npv"].to_numpy(), rel=1e-9, abs=1e-6)
+    assert m["npv_battery"].sum() == pytest.approx(t.loc["battery", "npv"], rel=1e-9)
     assert t.loc[["pv", "battery", "wind", "platform"], "npv"].sum() == pytest.approx(t.loc["total", "npv"], rel=1e-9)
     cf = ap.cash_flow_table()
     assert cf["cumulative_discounted"].iloc[-1] == pytest.approx(t.loc["total", "npv"], rel=1e-9)
@@ -142,3 +145,40 @@ def test_currency_mismatch_needs_an_exchange_rate():
         appraise(res, CostAssumptions())
     a = appraise(res, CostAssumptions(exchange_rate=0.5, pv_cost_per_kwp=1000.0, **FREE))
     assert a.member_table().loc["a", "capex"] == pytest.approx(1000.0)  # 2 kWp · 1000 USD · 0.5 EUR/USD
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"demand_per_kw_month": 5.0, "export_limit_kw": 1.0}],
+    ids=["linear-tariff", "demand-charge-and-export-limit"],
+)
+def test_member_bills_equal_the_tariffs_bill_components(extra):
+    from peergrid.market.tariff import Tariff, apply_tariff, bill_components
+
+    tariff = Tariff(currency="USD", energy=0.25, network=0.08, tax_per_kwh=0.02, vat=0.19, standing_per_day=0.3,
+                    feed_in=0.06, **extra)  # fmt: skip
+    com = apply_tariff(synthetic_community(8, periods=96 * 3, freq="15min", pv_share=0.5, battery_share=0.5, seed=2),
+                       tariff)  # fmt: skip
+    res = peergrid.simulate(com, market="mmr")
+    bills = member_bills(res)
+
+    def total(imp, exp):
+        return bill_components(tariff, com.index, com.tz, imp, exp)["total"].to_numpy()
+
+    own = com.load - com.generation
+    assert bills["grid"].to_numpy() == pytest.approx(total(com.load, np.zeros_like(com.load)))
+    assert bills["generation"].to_numpy() == pytest.approx(total(np.maximum(own, 0), np.maximum(-own, 0)))
+    assert bills["assets"].to_numpy() == pytest.approx(total(np.maximum(res.net, 0), np.maximum(-res.net, 0)))
+    assert bills["p2p"].to_numpy() == pytest.approx(res.bills()["total"].to_numpy())
+
+
+def test_eq9_ib_is_the_undiscounted_lcoe_of_the_generation():
+    com = synthetic_community(10, periods=48, freq="1h", pv_share=0.6, battery_share=0.3, seed=5)
+    res = peergrid.simulate(com, market="sdr")
+    m = appraise(res, CostAssumptions(discount_rate=0.0, lifetime=30)).member_table()
+    gen = m["pv_kwp"] > 0
+    assert gen.any()
+    assert m.loc[gen, "ib"].to_numpy() == pytest.approx(m.loc[gen, "lcoe"].to_numpy(), rel=1e-12)
+    # discounting makes the LCOE the larger (costs come first, energy later)
+    m5 = appraise(res, CostAssumptions(discount_rate=0.05, lifetime=30)).member_table()
+    assert np.all(m5.loc[gen, "lcoe"].to_numpy() > m5.loc[gen, "ib"].to_numpy())

@@ -116,3 +116,11 @@ def test_report_has_the_investment_section_only_with_invest(tmp_path):
     code, _, _ = run("simulate", path, "--out", other)
     assert code == 0 and 'id="invest"' not in (other / "report.html").read_text()
     assert "invest" not in json.loads((other / "summary.json").read_text())["scenario"]
+
+
+def test_simulate_with_invest_in_another_currency_fails_before_the_work(tmp_path):
+    path = scenario(tmp_path, '[invest]\ncurrency = "EUR"\n')
+    out = tmp_path / "o"
+    code, _, stderr = run("simulate", path, "--out", out)
+    assert code == 2 and "exchange_rate" in stderr and len(stderr.strip().splitlines()) == 1
+    assert not out.exists()

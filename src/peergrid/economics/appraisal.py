@@ -167,9 +167,19 @@ def member_bills(result: Result) -> pd.DataFrame:
         own = load - com.generation[blk]
         net = result.net[blk]
         idx = local[blk]
-        accs["grid"].add(idx, load, zeros[: len(idx)], None)
-        accs["generation"].add(idx, np.maximum(own, 0.0), np.maximum(-own, 0.0), None)
-        accs["assets"].add(idx, np.maximum(net, 0.0), np.maximum(-net, 0.0), None)
+        cases = {"grid": (load, None), "generation": (np.maximum(own, 0.0), np.maximum(-own, 0.0)),
+                 "assets": (np.maximum(net, 0.0), np.maximum(-net, 0.0))}  # fmt: skip
+        if accs["grid"].pool_ready:  # linear bill (no export limit, no demand charge): rates once, three matmuls
+            w_imp = np.stack([tariff.energy_rate.values(idx), tariff.network_rate.values(idx), np.ones(len(idx))], 1)
+            w_exp = np.stack([tariff.feed_in_rate.values(idx), np.ones(len(idx))], 1)
+            for key, (imp, exp) in cases.items():
+                b = np.zeros((com.N, 5))
+                b[:, :3] = imp.T @ w_imp
+                x = exp.T @ w_exp if exp is not None else np.zeros((com.N, 2))
+                accs[key].add_pool_sums(b, x, idx)
+        else:
+            for key, (imp, exp) in cases.items():
+                accs[key].add(idx, imp, zeros[: len(idx)] if exp is None else exp, None)
     out = pd.DataFrame({k: acc.frame(com.ids)["total"].to_numpy() for k, acc in accs.items()},
                        index=pd.Index(com.ids, name="member"))  # fmt: skip
     if result.forecast is not None:
@@ -283,6 +293,8 @@ class Appraisal:
         ``savings`` (year-1 bill saving) and its parts ``savings_generation``,
         ``savings_battery``, ``savings_p2p``, currency or currency/yr; ``npv`` (currency),
         ``payback`` and ``discounted_payback`` (years, inf = not within the horizon),
+        ``npv_pv``, ``npv_battery``, ``npv_wind``, ``npv_platform`` (the member's NPV per
+        technology, currency; they add up to ``npv``),
         ``lcoe`` (generation, PV + wind, currency/kWh), ``lcos`` (battery, per kWh
         discharged, currency/kWh), ``ib`` (eq. 9, generation, currency/kWh); NaN where the
         member has no such asset.
@@ -306,6 +318,7 @@ class Appraisal:
                 "npv": npv(cf, r),
                 "payback": payback(cf),
                 "discounted_payback": payback(cf, r),
+                **{f"npv_{t}": npv(self.net(t), r) for t in TECHNOLOGIES},
                 "lcoe": lcoe(gen_cost, gen_energy, r),
                 "lcos": lcoe(self.cost("battery"), f["battery"]["energy"], r),
                 "ib": self._ib(),
