@@ -626,7 +626,10 @@ class Scenario(_Strict):
         if "tz" in self.time.model_fields_set or c.source == "csv":
             com.tz = self.time.tz
         com = self._with_wind(com, Path(base_dir))
+        wind = getattr(com, "wind_generation", None)
         com = self._with_tariff(com, Path(base_dir))
+        if wind is not None:  # (T, N) kWh: splits generation between PV and wind (peergrid.economics)
+            com.wind_generation = wind  # type: ignore[attr-defined]
         return self._with_carbon(com, Path(base_dir))
 
     # ---- carbon and wind ------------------------------------------------------------
@@ -687,12 +690,13 @@ class Scenario(_Strict):
             if not path.is_file():
                 raise ConfigError(f"[wind].speed: file {path} not found (or use \"tmy3\", \"tmy3-sand-point\")")
             speed = read_wind_speed(path, column=w.column, tz=com.tz, height=w.measurement_height)
-        gen = com.generation + wind_generation(com.index, kw, speed, tz=com.tz, **w.options())
+        wind = wind_generation(com.index, kw, speed, tz=com.tz, **w.options())
         parts["wind_kw"] = kw
         from dataclasses import replace
 
-        out = replace(com, participants=parts.drop(columns=["role"]), generation=gen)
+        out = replace(com, participants=parts.drop(columns=["role"]), generation=com.generation + wind)
         out.source = f"{com.source} Wind: {speed.source}, {w.model} model, hub height {w.hub_height:g} m."
+        out.wind_generation = wind  # type: ignore[attr-defined]
         return out
 
     def _profile_community(self) -> Community:
