@@ -387,8 +387,9 @@ def _sweep_kernel(parent, a, b, z, ysh, s_load, v_init, tol, max_iter, v_out, j_
     for t in range(n_slots):
         done = False
         for it in range(max_iter):
-            for k in range(n):
-                j[k] = np.conj(s_load[t, k] / v[k]) + ysh[k] * v[k]
+            for k in range(n):  # conj(S / V) = conj(S) V / |V|^2
+                vk = v[k]
+                j[k] = np.conj(s_load[t, k]) * vk / (vk.real**2 + vk.imag**2) + ysh[k] * vk
             for k in range(n - 1, 0, -1):
                 j[parent[k]] += a[k] * j[k]
             worst = 0.0
@@ -499,8 +500,8 @@ def _balanced(
     n = len(m.order)
     ns = len(rows)
     nbus, nline, ntrafo = len(net.bus), len(net.line), len(net.trafo)
-    vm = np.full((ns, nbus), np.nan, dtype=dtype)
-    va = np.full((ns, nbus), np.nan, dtype=dtype)
+    vm = np.empty((ns, nbus), dtype=dtype)  # every column written below (NaN where not supplied)
+    va = np.empty((ns, nbus), dtype=dtype)
     loading = np.zeros((ns, nline), dtype=dtype)
     line_p = np.zeros((ns, nline), dtype=dtype)
     line_i = np.zeros((ns, nline), dtype=dtype)
@@ -513,7 +514,7 @@ def _balanced(
     to_pos = _participant_matrix(m.part_pos, m.part_scale / (1000.0 * m.base_mva), n)
     v_init = _no_load_voltages(m)
     supplied = m.bus_pos >= 0
-    sup_pos = m.bus_pos[supplied]
+    bus_pos = np.where(supplied, m.bus_pos, 0)
     i_base = m.base_mva / (np.sqrt(3.0) * m.base_kv)  # kA per pu current at each position
     line_col, trafo_col, i_max, vn_hv, vn_lv, rating = _branch_columns(m, net)
     for start in range(0, ns, BLOCK_SLOTS):  # blocks of slots bound the working memory
@@ -528,13 +529,15 @@ def _balanced(
         ok = it > 0
         if ok.any():
             v_init = v[np.flatnonzero(ok)[-1]].copy()
-        vm[blk, :][:, supplied] = np.abs(v[:, sup_pos])
-        va[blk, :][:, supplied] = np.rad2deg(np.angle(v[:, sup_pos]))
+        v_bus = v[:, bus_pos]  # (blk, B); unsupplied buses read position 0 and are NaN-ed below
+        vm[blk] = np.abs(v_bus)
+        va[blk] = np.rad2deg(np.angle(v_bus))
         _results_kernel(
             m.parent, m.y_pp, m.y_pc, v, j, i_base, m.base_mva * 1000.0, m.v0, line_col, m.parent_is_from, i_max,
             trafo_col, m.parent_is_from, vn_hv, vn_lv, rating, loading[blk], line_p[blk], line_i[blk],
             line_loss[blk], trafo_loading[blk], losses[blk], grid[blk],
         )  # fmt: skip
+    vm[:, ~supplied] = va[:, ~supplied] = np.nan
     line_k = m.branch_pos[m.line_range[0] : m.line_range[1]]
     absent = line_k < 1  # out of service or between unsupplied buses: no current, as pandapower (NaN)
     loading[:, absent] = line_i[:, absent] = np.nan
@@ -799,6 +802,7 @@ def _sweep3_kernel(parent, y_cp, d, g, a_mat, a_inv, s_load, v0, tol, max_iter, 
     (T, n, 3) and sweeps per row (−1: not converged, row NaN).
     """
     n_slots, n, _ = s_load.shape
+    dinv = 1.0 / d
     v = np.zeros((n, 3), dtype=np.complex128)
     _no_load_012(parent, y_cp, d, v0, v)
     r = np.zeros((n, 3), dtype=np.complex128)
@@ -809,8 +813,12 @@ def _sweep3_kernel(parent, y_cp, d, g, a_mat, a_inv, s_load, v0, tol, max_iter, 
         for it in range(max_iter):
             for k in range(n):
                 for ph in range(3):
-                    vabc[ph] = a_mat[ph, 0] * v[k, 0] + a_mat[ph, 1] * v[k, 1] + a_mat[ph, 2] * v[k, 2]
-                    iabc[ph] = -np.conj(s_load[t, k, ph] / vabc[ph])
+                    sl = s_load[t, k, ph]
+                    if sl.real == 0.0 and sl.imag == 0.0:
+                        iabc[ph] = 0.0
+                    else:  # -conj(S / V) = -conj(S) V / |V|^2
+                        vabc[ph] = a_mat[ph, 0] * v[k, 0] + a_mat[ph, 1] * v[k, 1] + a_mat[ph, 2] * v[k, 2]
+                        iabc[ph] = -np.conj(sl) * vabc[ph] / (vabc[ph].real ** 2 + vabc[ph].imag ** 2)
                 for s in range(3):
                     r[k, s] = a_inv[s, 0] * iabc[0] + a_inv[s, 1] * iabc[1] + a_inv[s, 2] * iabc[2]
             for k in range(n - 1, 0, -1):
@@ -818,14 +826,14 @@ def _sweep3_kernel(parent, y_cp, d, g, a_mat, a_inv, s_load, v0, tol, max_iter, 
                     r[parent[k], s] += g[s, k] * r[k, s]
             worst = 0.0
             for s in range(3):
-                new = v0 if s == 1 else r[0, s] / d[s, 0]
+                new = v0 if s == 1 else r[0, s] * dinv[s, 0]
                 dv = abs(new - v[0, s])
                 if dv > worst:
                     worst = dv
                 v[0, s] = new
             for k in range(1, n):
                 for s in range(3):
-                    new = (r[k, s] - y_cp[s, k] * v[parent[k], s]) / d[s, k]
+                    new = (r[k, s] - y_cp[s, k] * v[parent[k], s]) * dinv[s, k]
                     dv = abs(new - v[k, s])
                     if dv > worst:
                         worst = dv
@@ -928,10 +936,10 @@ def _unbalanced(
     n = len(m.order)
     ns = len(rows)
     nbus, nline, ntrafo = len(net.bus), len(net.line), len(net.trafo)
-    vm = np.full((ns, nbus, 3), np.nan, dtype=dtype)
-    va = np.full((ns, nbus, 3), np.nan, dtype=dtype)
-    vim_pct = np.full((ns, nbus), np.nan, dtype=dtype)
-    vuf = np.full((ns, nbus), np.nan, dtype=dtype)
+    vm = np.empty((ns, nbus, 3), dtype=dtype)  # every column written below (NaN where not supplied)
+    va = np.empty((ns, nbus, 3), dtype=dtype)
+    vim_pct = np.empty((ns, nbus), dtype=dtype)
+    vuf = np.empty((ns, nbus), dtype=dtype)
     loading = np.zeros((ns, nline), dtype=dtype)
     line_p = np.zeros((ns, nline), dtype=dtype)
     line_i = np.zeros((ns, nline, 3), dtype=dtype)
@@ -949,7 +957,7 @@ def _unbalanced(
     vals = (share / (1000.0 * m.base_mva)).ravel()
     to_pos = sparse.csr_matrix((vals, (np.repeat(np.arange(len(table)), 3), cols)), shape=(len(table), 3 * n))
     supplied = m.bus_pos >= 0
-    sup_pos = m.bus_pos[supplied]
+    bus_pos = np.where(supplied, m.bus_pos, 0)
     i_base = m.base_mva / (m.base_kv / np.sqrt(3.0))  # kA per per-phase pu current
     line_col, trafo_col, i_max, vn_hv, vn_lv, rating = _branch_columns(m, net)
     lf, lt_ = m.line_range
@@ -969,16 +977,17 @@ def _unbalanced(
             rating, vabc, loading[blk], line_p[blk], line_i[blk], line_in[blk], line_loss[blk],
             trafo_loading[blk], losses[blk], grid[blk],
         )  # fmt: skip
-        v_sup = vabc[:, sup_pos]
-        vm[blk, :][:, supplied] = np.abs(v_sup)
-        va[blk, :][:, supplied] = np.rad2deg(np.angle(v_sup))
+        v_bus = vabc[:, bus_pos]  # (blk, B, 3); unsupplied buses read position 0 and are NaN-ed below
+        vm[blk] = np.abs(v_bus)
+        va[blk] = np.rad2deg(np.angle(v_bus))
         ok = it > 0
+        vim_pct[blk] = np.nan
         if ok.any():
-            vim_blk = np.full((nb_, len(sup_pos)), np.nan)
-            vim_blk[ok] = vim(v_sup[ok], kind="line")
-            vim_pct[blk, :][:, supplied] = vim_blk
+            vim_pct[blk][ok] = vim(v_bus[ok], kind="line")
         with np.errstate(divide="ignore", invalid="ignore"):
-            vuf[blk, :][:, supplied] = 100.0 * np.abs(v012[:, sup_pos, 2]) / np.abs(v012[:, sup_pos, 1])
+            vuf[blk] = 100.0 * np.abs(v012[:, bus_pos, 2]) / np.abs(v012[:, bus_pos, 1])
+    vm[:, ~supplied] = va[:, ~supplied] = np.nan
+    vim_pct[:, ~supplied] = vuf[:, ~supplied] = np.nan
     absent = m.branch_pos[lf:lt_] < 1  # out of service or between unsupplied buses: NaN, as pandapower
     loading[:, absent] = line_in[:, absent] = np.nan
     line_i[:, absent] = np.nan
