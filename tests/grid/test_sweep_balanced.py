@@ -224,3 +224,26 @@ def test_model_is_reused_until_the_net_changes():
     np.testing.assert_allclose(longer.vm_pu, power_flow(net, [[30.0]], numba=False).vm_pu, atol=VOLTAGE_TOL_PU)
     three = sweep_flow(net, [[30.0]], unbalanced=True)  # the three-phase model is cached separately
     assert three.vm_pu.shape == (1, len(net.bus), 3)
+
+
+def test_taps_parallel_cables_derating_switches_and_base_power():
+    """Off-neutral tap, sn_mva != 1, parallel and derated cables, a closed bus-bus switch: as pandapower."""
+    pp = pandapower()
+    net = build_feeder(n_buses=6, length_km=0.1)
+    net.trafo.loc[0, "tap_pos"] = 2
+    net.sn_mva = 0.5
+    net.line.loc[1, "parallel"] = 2
+    net.line.loc[2, "df"] = 0.8
+    fused = pp.create_bus(net, 0.4)
+    pp.create_switch(net, 3, fused, et="b", closed=True)
+    tail = pp.create_bus(net, 0.4)
+    pp.create_line(net, fused, tail, 0.05, "NAYY 4x150 SE")
+    members = pd.DataFrame({"id": list("abc"), "bus": [2, fused, tail], "phase": ["a", "b", "c"]})
+    feeder = feeder_from_net(net, members)
+    p = np.array([[15.0, 30.0, -10.0], [40.0, 8.0, 20.0]])
+    ours, ref = sweep_flow(feeder, p), power_flow(feeder, p, numba=False)
+    np.testing.assert_allclose(ours.vm_pu, ref.vm_pu, atol=VOLTAGE_TOL_PU)
+    np.testing.assert_allclose(ours.loading_pct, ref.loading_pct, atol=LOADING_TOL_PCT)
+    np.testing.assert_allclose(ours.trafo_loading_pct, ref.trafo_loading_pct, atol=LOADING_TOL_PCT)
+    np.testing.assert_allclose(ours.grid_kw, ref.grid_kw, atol=1e-5)
+    assert abs(ours.vm_pu[0, 0] - 1.0) > 0.03  # the tap moved the busbar voltage by ~5 %
