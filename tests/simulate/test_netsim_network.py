@@ -499,3 +499,14 @@ def test_feeder_file_in_a_scenario(tmp_path):
     assert from_file.network.info["buses"] == default.network.info["buses"] + 2  # two extra buses, no members
     assert from_file.metrics["line_fees"] > 0
     np.testing.assert_allclose(from_file.metrics["losses_kwh"], default.metrics["losses_kwh"], rtol=0.05)
+
+
+def test_curtailment_in_blocks_equals_one_block(monkeypatch):
+    from peergrid.simulate import network
+
+    com = feeder_community(phases="abc")
+    one = peergrid.simulate(com, market="sdr", grid=GRID)
+    monkeypatch.setattr(network, "_BLOCK", 3)
+    blocks = peergrid.simulate(com, market="sdr", grid=GRID)
+    np.testing.assert_array_equal(one.net, blocks.net)
+    assert one.metrics["curtailed_kwh"] == blocks.metrics["curtailed_kwh"] > 0

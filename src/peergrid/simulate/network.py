@@ -512,6 +512,24 @@ def _curtail_step(
     return share, rows
 
 
+#: Slots per block of a curtailment step (bounds the (slots x members) working arrays).
+_BLOCK = 2048
+
+
+def _curtail_blocks(p: np.ndarray, fl: _Flows, topo: _Topology, grid: GridOptions) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_curtail_step` in blocks of :data:`_BLOCK` slots."""
+    if len(p) <= _BLOCK:
+        return _curtail_step(p, fl, topo, grid)
+    share = np.zeros_like(p)
+    acted = []
+    for start in range(0, len(p), _BLOCK):
+        idx = np.arange(start, min(start + _BLOCK, len(p)))
+        sh, rows = _curtail_step(p[idx], fl.take(idx), topo, grid)
+        share[idx] = sh
+        acted.append(idx[rows])
+    return share, np.concatenate(acted)
+
+
 def curtail_exports(
     feeder: pandapowerNet,
     net_kwh: np.ndarray,
@@ -558,7 +576,7 @@ def curtail_exports(
     it = 0
     while rows.size and it < MAX_ITER:
         sub = fl.take(rows)
-        share, acted = _curtail_step(p[rows], sub, topo, grid)
+        share, acted = _curtail_blocks(p[rows], sub, topo, grid)
         if not acted.size:
             break
         r = rows[acted]
