@@ -179,7 +179,7 @@ def test_meshed_and_unsupported_nets_are_refused():
     meshed = build_feeder(n_buses=5)
     pp.create_line(meshed, 1, 4, 0.05, "NAYY 4x150 SE")  # closes a loop 1-2-3-4-1
     meshed = feeder_from_net(meshed, {"x": 2})
-    with pytest.raises(DataError, match=r"meshed.*power_flow") as err:
+    with pytest.raises(DataError, match=r"meshed.*closing a loop: line \d+.*power_flow") as err:
         sweep_flow(meshed, [[1.0]])
     assert "\n" not in str(err.value)
     with_gen = build_feeder(n_buses=3)

@@ -172,7 +172,20 @@ def _refuse_unsupported(net: pandapowerNet) -> None:
         raise DataError(f"sweep_flow: voltage-dependent (ZIP) loads are not modelled (constant P/Q only); {_FALLBACK}")
 
 
-def _tree(ppc: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _branch_names(branches: np.ndarray, ranges: dict, net: pandapowerNet) -> list[str]:
+    """pandapower element names (``line 12``, ``trafo 0``) of pandapower-case branch rows."""
+    names = []
+    for k in branches:
+        kind = next((name for name, (lo, hi) in ranges.items() if lo <= k < hi), None)
+        table = net.get(kind) if kind else None
+        if isinstance(table, pd.DataFrame) and k - ranges[kind][0] < len(table):
+            names.append(f"{kind} {table.index[k - ranges[kind][0]]}")
+        else:
+            names.append(f"{kind or 'branch'} (internal branch {k})")
+    return names
+
+
+def _tree(ppc: dict, ranges: dict, net: pandapowerNet) -> tuple[np.ndarray, ...]:
     """Breadth-first order from the slack of a pandapower case's in-service branches.
 
     Returns ``order`` (ppc bus of each position), ``pos`` (position of each ppc bus, −1 if
@@ -193,11 +206,6 @@ def _tree(ppc: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np
     reached = np.zeros(nb, dtype=bool)
     reached[order] = True
     used = idx[reached[f[idx]] & reached[t[idx]]]
-    if len(used) != len(order) - 1:
-        raise DataError(
-            f"sweep_flow: the net is meshed ({len(used)} branches for {len(order)} connected buses) "
-            f"but the sweep needs a radial feeder; {_FALLBACK}"
-        )
     n = len(order)
     pos = np.full(nb, -1, dtype=np.int64)
     pos[order] = np.arange(n)
@@ -206,11 +214,17 @@ def _tree(ppc: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np
     # branch to the parent of every non-root position, by (min, max) bus-pair keys
     lo, hi = np.minimum(f[used], t[used]), np.maximum(f[used], t[used])
     keys = lo * nb + hi
-    srt = np.argsort(keys)
+    srt = np.argsort(keys, kind="stable")
     child_bus, parent_bus = order[1:], pred[order[1:]]
     ckeys = np.minimum(child_bus, parent_bus) * nb + np.maximum(child_bus, parent_bus)
     branch = np.full(n, -1, dtype=np.int64)
     branch[1:] = used[srt[np.searchsorted(keys[srt], ckeys)]]
+    if len(used) != n - 1:
+        loops = _branch_names(np.setdiff1d(used, branch[1:]), ranges, net)
+        raise DataError(
+            f"sweep_flow: the net is meshed ({len(used)} branches for {n} connected buses; "
+            f"closing a loop: {', '.join(loops[:5])}) but the sweep needs a radial feeder; {_FALLBACK}"
+        )
     p_from = f[branch[1:]] == order[parent[1:]]
     return order, pos, parent, branch, p_from
 
@@ -277,7 +291,7 @@ def _radial_model(net: pandapowerNet, table: pd.DataFrame) -> _Radial:
     ppc = work["_ppc"]
     lookups = work["_pd2ppc_lookups"]
     bus, br = ppc["bus"], ppc["branch"]
-    order, pos, parent, branch, p_from = _tree(ppc)
+    order, pos, parent, branch, p_from = _tree(ppc, lookups["branch"], work)
     n = len(order)
     y_pp, y_pc, y_cp, y_cc = _two_ports(br, branch, p_from)
     a = -y_pc / y_cc
@@ -729,7 +743,7 @@ def _radial_model_3ph(net: pandapowerNet, table: pd.DataFrame) -> _Radial3:
         raise DataError(f"sweep_flow: pandapower rejected the zero-sequence model: {exc}") from None
     ppcs = [work["_ppc0"], work["_ppc1"], work["_ppc2"]]
     lookups = work["_pd2ppc_lookups"]
-    order, pos, parent, branch, p_from = _tree(ppcs[1])
+    order, pos, parent, branch, p_from = _tree(ppcs[1], lookups["branch"], work)
     n = len(order)
     part_pos, part_supplied = _participant_positions(table, pos, lookups)
     base_mva = float(ppcs[1]["baseMVA"])
