@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import peergrid
 from peergrid import Community, ConfigError
@@ -123,3 +125,23 @@ def test_co2_objective_needs_an_intensity():
     with pytest.raises(ConfigError, match="carbon intensity"):
         peergrid.simulate(com, "sdr", "lp", objective="co2")
     assert check_objective(" Cost+CO2 ", 1.0) == "cost+co2" and OBJECTIVES == ("cost", "co2", "cost+co2")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**31 - 1), st.integers(4, 24))
+def test_each_objective_is_optimal_for_itself(seed, T):
+    """One home with a battery (baseline: its import is the community's): the CO2 plan never emits more
+    than the cost plan, the cost plan never costs more than the CO2 plan (both plans are feasible for both)."""
+    rng = np.random.default_rng(seed)
+    idx = pd.date_range("2022-01-01", periods=T, freq="1h", tz="UTC")
+    parts = pd.DataFrame({"id": ["a"], "battery_kwh": [rng.uniform(1, 5)], "battery_kw": [rng.uniform(0.5, 3)],
+                          "soc_init": [rng.uniform(0.1, 1.0)]})  # fmt: skip
+    retail = rng.uniform(0.1, 0.5, T)
+    com = Community(
+        idx, parts, rng.uniform(0, 2, (T, 1)), rng.uniform(0, 2, (T, 1)) * (rng.random((T, 1)) < 0.5),
+        retail=retail, feed_in=retail * rng.uniform(0, 1), carbon_intensity=rng.uniform(0.05, 0.8, T),
+    )  # fmt: skip
+    cost = peergrid.simulate(com, "baseline", "lp").metrics
+    co2 = peergrid.simulate(com, "baseline", "lp", objective="co2").metrics
+    assert co2["emissions_kg"] <= cost["emissions_kg"] + 1e-6
+    assert cost["community_cost"] <= co2["community_cost"] + 1e-6

@@ -92,6 +92,11 @@ def test_scenario_wind_members_generate_and_others_do_not_change(tmp_path):
     extra = com.generation[:, 1] - plain.generation[:, 1]
     expected = 5.0 * wind_per_kw(com.index, tmy3_wind_speed("tmy3-sand-point"), tz=com.tz)
     assert extra == pytest.approx(expected) and extra.sum() > 0
+    assert com.wind_generation[:, 1] == pytest.approx(extra) and not com.wind_generation[:, 0].any()
+    from peergrid.economics.appraisal import pv_share
+
+    share = pv_share(com)  # the economics split PV and wind exactly with the wind series
+    assert share[1] == pytest.approx(plain.generation[:, 1].sum() / com.generation[:, 1].sum())
     assert "Wind" in com.source
     rec = recorded_scenario(sc, com)
     assert rec["wind"]["members"] == {"home_02": 5.0}

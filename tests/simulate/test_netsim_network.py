@@ -402,3 +402,111 @@ def test_unbalanced_result_rerun_in_pandapower_3ph(tmp_path):
         lv = rb.index != net.trafo.hv_bus.iloc[0]
         assert np.nanmax(phasors[lv].__abs__()) <= limits["v_max_pu"]
         assert np.nanmin(phasors[lv].__abs__()) >= 0.95
+
+
+def test_vim_limit_curtails_single_phase_exports():
+    """VIM authorises exports (Tooki et al. (2025), eq. 13): all PV on phase a, a tight VIM limit."""
+    com = feeder_community(n=9, periods=24, phases="cycle", pv_kwp=(8.0, 12.0))
+    parts = com.participants.copy()
+    parts.loc[parts["pv_kwp"] > 0, "phase"] = "a"
+    import dataclasses
+
+    com = dataclasses.replace(com, participants=parts)
+    free = peergrid.simulate(com, market="sdr", grid={"max_vim_pct": 50.0})
+    assert free.metrics["curtailed_kwh"] == 0.0
+    limit = 0.5 * free.metrics["max_vim_pct"]
+    res = peergrid.simulate(com, market="sdr", grid={"max_vim_pct": limit})
+    info = res.summary()["grid"]
+    assert info["violating_slots_before"] > info["violating_slots_after"]
+    assert res.metrics["curtailed_kwh"] > 0
+    s = res.steps
+    settled = s["violation_after"].to_numpy() == 0
+    assert s["max_vim_pct"].to_numpy()[settled].max() <= limit
+    left = ~settled  # the imbalance imports cause: no export there, or cutting it did not help (kept)
+    np.testing.assert_allclose(res.net[left], com.net[left])
+    spilled = res.participants["curtailed_kwh"].to_numpy()
+    assert np.all(spilled[parts["phase"].to_numpy() != "a"] == 0)  # only the phase-a exporters
+
+
+def test_members_all_on_the_busbar():
+    """No cables (all members on node 0): no line fees, flows and losses of the transformer only."""
+    com = feeder_community(n=6, periods=12)
+    parts = com.participants.copy()
+    parts["node"] = 0
+    import dataclasses
+
+    res = peergrid.simulate(dataclasses.replace(com, participants=parts), market="sdr", grid={"fee_per_kwh": 0.1})
+    assert res.metrics["line_fees"] == 0.0
+    assert res.metrics["losses_kwh"] > 0
+    assert res.metrics["max_line_loading_pct"] == 0.0
+
+
+@settings(max_examples=5, deadline=None)
+@given(seed=st.integers(0, 1000), loading=st.floats(30.0, 100.0), fee=st.floats(0.0, 0.1))
+def test_balances_hold_for_random_communities(seed, loading, fee):
+    com = feeder_community(n=8, periods=12, seed=seed, phases="abc")
+    cmp = peergrid.compare(com, markets=["sdr", "pay-as-bid"], grid={"max_line_loading_pct": loading,
+                                                                      "fee_per_kwh": fee})  # fmt: skip
+    for res in cmp.values():
+        c, s = res.clearing, res.steps
+        np.testing.assert_allclose(
+            res.net.sum(axis=1) + s["grid_losses_kwh"], s["transformer_import_kwh"], atol=1e-3, rtol=1e-6
+        )
+        supplier = c.retail * c.grid_import - c.feed_in * c.grid_export
+        expected = supplier.sum() + c.fees.sum() + s["line_fees"].sum() + s["loss_charge"].sum()
+        assert res.participants["bill"].sum() == pytest.approx(expected, rel=1e-9, abs=1e-9)
+        assert res.summary()["grid"]["violating_slots_after"] <= res.summary()["grid"]["violating_slots_before"]
+
+
+def test_shipped_grid_scenario_runs(tmp_path):
+    from typer.testing import CliRunner
+
+    from peergrid.cli.main import app
+
+    root = Path(__file__).resolve().parents[2] / "scenarios"
+    out = CliRunner().invoke(app, ["simulate", str(root / "lange-urban-grid.toml"), "--quick", "--json"])
+    assert out.exit_code == 0, out.output
+    payload = json.loads(out.stdout)
+    assert set(payload["markets"]) == {"baseline", "bs", "mmr", "sdr"}
+    sdr = payload["markets"]["sdr"]
+    assert sdr["grid"]["violating_slots_after"] == 0
+    assert sdr["line_fees"] > 0 and sdr["losses_kwh"] > 0
+
+
+def test_feeder_file_in_a_scenario(tmp_path):
+    """[grid] feeder = a pandapower JSON file next to the scenario, read by peergrid.grid.read_feeder."""
+    import pandapower as pp
+
+    from peergrid.grid import build_feeder
+    from peergrid.simulate.scenario import build, load_scenario
+
+    body = (
+        '[time]\nstart = "2022-06-01"\nperiods = 12\nfreq = "1h"\n'
+        '[community]\nsource = "synthetic"\nhouseholds = 12\npv_share = 0.5\nseed = 3\n'
+        '[simulation]\nmarkets = ["baseline", "sdr"]\n[grid]\nfeeder = "feeders/lv.json"\nfee_per_kwh = 0.01\n'
+    )
+    path = tmp_path / "s.toml"
+    path.write_text(body)
+    sc = load_scenario(path)
+    com = build(sc, str(path))
+    net = build_feeder(com, n_buses=4)  # the members' nodes 0, 1 are buses of this net
+    net.pop("peergrid_participants")
+    net.load = net.load.iloc[0:0]
+    (tmp_path / "feeders").mkdir()
+    (tmp_path / "feeders" / "lv.json").write_text(pp.to_json(net))
+    from_file = peergrid.compare(com, markets=["sdr"], **sc.grid_options(tmp_path))["sdr"]
+    default = peergrid.compare(com, markets=["sdr"], grid={"fee_per_kwh": 0.01})["sdr"]
+    assert from_file.network.info["buses"] == default.network.info["buses"] + 2  # two extra buses, no members
+    assert from_file.metrics["line_fees"] > 0
+    np.testing.assert_allclose(from_file.metrics["losses_kwh"], default.metrics["losses_kwh"], rtol=0.05)
+
+
+def test_curtailment_in_blocks_equals_one_block(monkeypatch):
+    from peergrid.simulate import network
+
+    com = feeder_community(phases="abc")
+    one = peergrid.simulate(com, market="sdr", grid=GRID)
+    monkeypatch.setattr(network, "_BLOCK", 3)
+    blocks = peergrid.simulate(com, market="sdr", grid=GRID)
+    np.testing.assert_array_equal(one.net, blocks.net)
+    assert one.metrics["curtailed_kwh"] == blocks.metrics["curtailed_kwh"] > 0

@@ -230,7 +230,7 @@ def print_grid(summary: dict[str, dict], currency: str) -> None:
         f"feeder {info['feeder']}: {info['buses']} buses, {info['lines']} lines, flow {info['flow']}"
         f"{' (unbalanced)' if info['unbalanced'] else ''}; slots breaking a limit: "
         f"{info['violating_slots_before']} before curtailment, {info['violating_slots_after']} after "
-        "(those left are caused by import, which trading cannot change)",
+        "(those left cannot be removed by spilling exports: import causes them)",
         highlight=False,
     )
 
@@ -395,9 +395,15 @@ def _resolve_out(out: Path | None, name: str, as_json: bool) -> Path | None:
 
 
 def _quick(community: Any) -> Any:
-    """The first :data:`QUICK_DAYS` days of ``community``."""
+    """The first :data:`QUICK_DAYS` days of ``community`` (its ``wind_generation`` series too, when it has one)."""
     steps = max(1, round(24 * QUICK_DAYS / community.dt))
-    return community.select(steps=slice(0, steps)) if community.T > steps else community
+    if community.T <= steps:
+        return community
+    out = community.select(steps=slice(0, steps))
+    wind = getattr(community, "wind_generation", None)
+    if wind is not None:  # (T, N) kWh of the scenario's turbines: peergrid.economics splits PV and wind with it
+        out.wind_generation = wind[:steps]
+    return out
 
 
 @app.command()
@@ -519,6 +525,8 @@ def _run_scenario(
     if quick:
         community = _quick(community)
         notes.append(f"--quick: only the first {QUICK_DAYS} days of the scenario were simulated.")
+    if "invest" in sc.model_fields_set:  # the report's investment section: a currency mismatch fails now
+        sc.invest.factor(community.currency)
     scenario = recorded_scenario(sc, community, markets)  # as run: reruns to the same results
     if quick:  # the window that ran: reruns to the same results as the --quick run
         tm = scenario["time"]
@@ -706,9 +714,9 @@ def _provenance(sc: Any, scenario_path: Path | None, community: Any) -> dict:
 
 
 def _register_subcommands() -> None:
-    from peergrid.cli import clear, control, data, federation, meters, reproduce, service, zoom
+    from peergrid.cli import clear, control, data, federation, invest, meters, reproduce, service, zoom
 
-    for module in (clear, control, federation, zoom, reproduce, service, meters, data):
+    for module in (clear, control, federation, zoom, reproduce, service, meters, data, invest):
         module.register(app)
 
 

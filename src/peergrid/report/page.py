@@ -762,6 +762,11 @@ def write_report(
     if grid := grid_section_html(comparison, dpi):
         nav.append(("grid", "Feeder"))
         sections.append(grid)
+    from peergrid.report.invest_report import invest_section_html
+
+    if invest := invest_section_html(comparison, scenario.get("invest") if scenario else None, dpi):
+        nav.append(("invest", "Investment"))
+        sections.append(invest)
     nav.append(("figures", "Figures"))
     sections.append(
         '<section id="figures" aria-labelledby="h-figures"><h2 id="h-figures">Figures</h2>'

@@ -15,7 +15,8 @@ the feeder (``grid=`` of :func:`peergrid.compare`, scenario table ``[grid]``) an
    linear sensitivities (line: kW of export below the line; bus: ``R_shared / V_n²`` pu per kW,
    ×6 for a single-phase member on its own phase in an unbalanced flow), plus a margin; the flow
    is re-run on those slots only, until the slot is within limits (tightened by a small safety
-   margin, :data:`SAFETY`). ``curtailed_kwh`` is the spilled energy. Violations that inflexible
+   margin, :data:`SAFETY`); a cut that does not lower the slot's worst excess is undone and the
+   slot left alone. ``curtailed_kwh`` is the spilled energy. Violations that inflexible
    import causes (undervoltage, forward overloads) cannot be fixed this way: they are counted and
    reported (``summary()["grid"]``), never hidden.
 3. **Re-matching.** Markets whose net positions changed are cleared again on the curtailed
@@ -395,6 +396,23 @@ def _violating(fl: _Flows, grid: GridOptions, slack: float = 0.0) -> np.ndarray:
     return np.asarray(bad, dtype=bool)
 
 
+def _severity(fl: _Flows, grid: GridOptions) -> np.ndarray:
+    """``(T,)`` largest relative excess over the (tightened) limits of each slot; ``inf`` if not converged."""
+    lim = grid.max_line_loading_pct - SAFETY["loading_pp"]
+    vmax = grid.v_max_pu - SAFETY["voltage_pu"]
+    vmin = grid.v_min_pu + SAFETY["voltage_pu"]
+    parts = [fl.vm_max / vmax - 1.0, 1.0 - fl.vm_min / vmin]
+    if fl.loading.shape[1]:
+        parts.append(fl.loading / lim - 1.0)
+    if fl.trafo_loading.shape[1]:
+        parts.append(fl.trafo_loading / lim - 1.0)
+    if fl.vim is not None and grid.max_vim_pct is not None:
+        parts.append(fl.vim / (grid.max_vim_pct - SAFETY["vim_pp"]) - 1.0)
+    with np.errstate(invalid="ignore"):
+        sev = np.max(np.concatenate(parts, axis=1), axis=1)
+    return np.where(fl.converged & np.isfinite(sev), sev, np.inf)
+
+
 def _curtail_step(
     p: np.ndarray, fl: _Flows, topo: _Topology, grid: GridOptions
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -494,6 +512,24 @@ def _curtail_step(
     return share, rows
 
 
+#: Slots per block of a curtailment step (bounds the (slots x members) working arrays).
+_BLOCK = 2048
+
+
+def _curtail_blocks(p: np.ndarray, fl: _Flows, topo: _Topology, grid: GridOptions) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_curtail_step` in blocks of :data:`_BLOCK` slots."""
+    if len(p) <= _BLOCK:
+        return _curtail_step(p, fl, topo, grid)
+    share = np.zeros_like(p)
+    acted = []
+    for start in range(0, len(p), _BLOCK):
+        idx = np.arange(start, min(start + _BLOCK, len(p)))
+        sh, rows = _curtail_step(p[idx], fl.take(idx), topo, grid)
+        share[idx] = sh
+        acted.append(idx[rows])
+    return share, np.concatenate(acted)
+
+
 def curtail_exports(
     feeder: pandapowerNet,
     net_kwh: np.ndarray,
@@ -540,16 +576,24 @@ def curtail_exports(
     it = 0
     while rows.size and it < MAX_ITER:
         sub = fl.take(rows)
-        share, acted = _curtail_step(p[rows], sub, topo, grid)
+        share, acted = _curtail_blocks(p[rows], sub, topo, grid)
         if not acted.size:
             break
         r = rows[acted]
+        old = sub.take(acted)
         cut = share[acted] * np.maximum(-p[r], 0.0)
         p[r] += cut
+        new = _Flows.of(flow(p[r]))
+        # a cut that does not lower the slot's worst excess (e.g. an export that was easing the
+        # imbalance import causes) is undone, and the slot is left as it was
+        worse = _severity(new, grid) >= _severity(old, grid) - 1e-12
+        p[r[worse]] -= cut[worse]
+        cut[worse] = 0.0
         spilled_kw[r] += cut
-        fl.put(r, _Flows.of(flow(p[r])))
+        fl.put(r[~worse], new.take(~worse))
         it += 1
-        rows = r[_violating(fl.take(r), grid, slack=1.0)]
+        keep = r[~worse]
+        rows = keep[_violating(fl.take(keep), grid, slack=1.0)]
     after = _violating(fl, grid)
     spilled = spilled_kw * dt
     return Curtailed(x + spilled, spilled, fl, before, after, it, unbalanced)
@@ -741,7 +785,7 @@ class NetworkOutcome:
                                                     columns=[f"{b}/{ph}" for b in self.bus]))  # fmt: skip
             frame.to_parquet(d / "bus_injections.parquet", compression="zstd")
         if self.line_loading is not None and self.line is not None:
-            pd.DataFrame(self.line_loading.astype(np.float64), columns=[str(x) for x in self.line]).to_parquet(
+            pd.DataFrame(self.line_loading.astype(np.float32), columns=[str(x) for x in self.line]).to_parquet(
                 d / "line_loading.parquet", compression="zstd"
             )
 
@@ -813,7 +857,7 @@ class _Physical:
 def _physical(feeder: pandapowerNet, topo: _Topology, net_kwh: np.ndarray, dt: float, grid: GridOptions) -> _Physical:
     cur = curtail_exports(feeder, net_kwh, dt, grid, topology=topo)
     fl = cur.flows
-    losses = fl.losses_kw * dt
+    losses = np.nan_to_num(fl.losses_kw * dt)  # a slot whose flow failed (voltage collapse) counts no losses
     p = cur.net / dt
     B = len(topo.bus)
     onehot = np.zeros((p.shape[1], B))
@@ -835,6 +879,7 @@ def _physical(feeder: pandapowerNet, topo: _Topology, net_kwh: np.ndarray, dt: f
         "violating_slots_before": int(cur.violating_before.sum()),
         "violating_slots_after": int(after.sum()),
         "curtailed_slots": int((cur.spilled.sum(axis=1) > 0).sum()),
+        "not_converged_slots": int((~fl.converged).sum()),
         "safety_margins": dict(SAFETY),
     }
     return _Physical(cur, allocate_losses(cur.net, losses), bus_kw, bus_phase, info)
@@ -901,7 +946,7 @@ def apply_network(
         vim = fl.vim.max(axis=1) if fl.vim is not None and fl.vim.shape[1] else np.full(len(x), np.nan)
         slot = {
             "curtailed_kwh": cur.spilled.sum(axis=1),
-            "grid_losses_kwh": fl.losses_kw * dt,
+            "grid_losses_kwh": np.nan_to_num(fl.losses_kw * dt),
             "transformer_import_kwh": fl.grid_kw * dt,
             "line_fees": fees.sum(axis=1),
             "loss_charge": loss_charge.sum(axis=1),

@@ -79,6 +79,18 @@ name (``battery_share``, ``seed``, the ranges: synthetic only)::
     units = "Wh"
     gaps = "interpolate"
 
+An optional ``[invest]`` table holds the cost assumptions of the cost–benefit analysis
+(``peergrid invest``, and a section of the report;
+:class:`peergrid.economics.CostAssumptions`, docs/economics.md), with the platform's
+message traffic in ``[invest.platform]`` (:class:`peergrid.economics.PlatformTraffic`)::
+
+    [invest]
+    discount_rate = 0.05
+    lifetime = 25
+    pv_cost_per_kwp = 1200.0
+    [invest.platform]
+    reading_bytes = 250
+
 Carbon and the controllers' objective (docs/carbon.md): ``[carbon] intensity`` is the grid's
 carbon intensity — a flat factor in kgCO2/kWh, ``"citylearn"`` (the data set's hourly series,
 the default of ``citylearn`` and ``synthetic``) or a CSV file; other sources default to
@@ -124,6 +136,7 @@ from peergrid.core.errors import ConfigError, DataError, PeergridError
 from peergrid.core.timeindex import check_timezone
 from peergrid.core.tomlconfig import read_toml, validate_model
 from peergrid.data.meters import MeterReport, read_meters
+from peergrid.economics.assumptions import CostAssumptions
 from peergrid.market.bidding import BIDDING, MARKETS, check_market, is_order_market
 from peergrid.simulate.coordination import COORDINATION
 from peergrid.simulate.forecasting import FORECASTERS, ForecastOptions
@@ -531,6 +544,7 @@ class Scenario(_Strict):
     grid: GridConfig | None = None
     carbon: CarbonConfig = CarbonConfig()
     wind: WindConfig = WindConfig()
+    invest: CostAssumptions = CostAssumptions()  # [invest]: cost-benefit analysis (peergrid invest, report)
 
     @model_validator(mode="before")
     @classmethod
@@ -612,7 +626,10 @@ class Scenario(_Strict):
         if "tz" in self.time.model_fields_set or c.source == "csv":
             com.tz = self.time.tz
         com = self._with_wind(com, Path(base_dir))
+        wind = getattr(com, "wind_generation", None)
         com = self._with_tariff(com, Path(base_dir))
+        if wind is not None:  # (T, N) kWh: splits generation between PV and wind (peergrid.economics)
+            com.wind_generation = wind  # type: ignore[attr-defined]
         return self._with_carbon(com, Path(base_dir))
 
     # ---- carbon and wind ------------------------------------------------------------
@@ -673,12 +690,13 @@ class Scenario(_Strict):
             if not path.is_file():
                 raise ConfigError(f"[wind].speed: file {path} not found (or use \"tmy3\", \"tmy3-sand-point\")")
             speed = read_wind_speed(path, column=w.column, tz=com.tz, height=w.measurement_height)
-        gen = com.generation + wind_generation(com.index, kw, speed, tz=com.tz, **w.options())
+        wind = wind_generation(com.index, kw, speed, tz=com.tz, **w.options())
         parts["wind_kw"] = kw
         from dataclasses import replace
 
-        out = replace(com, participants=parts.drop(columns=["role"]), generation=gen)
+        out = replace(com, participants=parts.drop(columns=["role"]), generation=com.generation + wind)
         out.source = f"{com.source} Wind: {speed.source}, {w.model} model, hub height {w.hub_height:g} m."
+        out.wind_generation = wind  # type: ignore[attr-defined]
         return out
 
     def _profile_community(self) -> Community:
@@ -1148,6 +1166,8 @@ def recorded_scenario(sc: Scenario, community: Community, markets: list[str] | N
         d.pop("forecast")
         if "forecaster" not in sc.simulation.model_fields_set:
             d["simulation"].pop("forecaster")
+    if "invest" not in sc.model_fields_set:  # [invest] only when given (the report's investment section)
+        d.pop("invest")
     for key in ("description", "reference"):
         if not d.get(key) and key not in sc.model_fields_set:
             d.pop(key, None)
