@@ -59,6 +59,9 @@ def upgrade() -> None:
     op.create_index(op.f("ix_feeder_members_community_id"), "feeder_members", ["community_id"], unique=False)
     op.add_column("trades", sa.Column("line_fee_minor", sa.BigInteger(), nullable=False, server_default="0"))
     conn = op.get_bind()
+    if conn.dialect.name == "postgresql":  # rows inserted with explicit ids leave the id sequence behind
+        conn.execute(sa.text("SELECT setval(pg_get_serial_sequence('accounts', 'id'), "
+                             "(SELECT COALESCE(MAX(id), 0) + 1 FROM accounts), false)"))
     conn.execute(sa.text(
         "INSERT INTO accounts (community_id, user_id, key, kind, balance_minor, credit_limit_minor) "
         "SELECT c.id, NULL, 'network', 'network', 0, 0 FROM communities c WHERE NOT EXISTS "
