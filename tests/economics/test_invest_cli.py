@@ -124,3 +124,17 @@ def test_simulate_with_invest_in_another_currency_fails_before_the_work(tmp_path
     code, _, stderr = run("simulate", path, "--out", out)
     assert code == 2 and "exchange_rate" in stderr and len(stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_quick_keeps_the_wind_series_for_an_exact_pv_wind_split(tmp_path):
+    from peergrid.simulate.scenario import build, load_scenario
+
+    path = tmp_path / "w.toml"
+    path.write_text(SCENARIO.replace("days = 1", "days = 4") + '[wind]\nmembers = {h00000 = 4.0, h00001 = 3.0}\n')
+    code, stdout, stderr = run("invest", path, "--quick", "--json")
+    assert code == 0, stderr
+    payload = json.loads(stdout)
+    com = build(load_scenario(path), str(path))
+    wind = com.wind_generation[:48].sum() * payload["annual_factor"]  # the first 2 days, scaled to a year
+    assert payload["technologies"]["wind"]["energy_kwh"] == pytest.approx(wind, rel=1e-9)
+    assert payload["annual_factor"] == pytest.approx(182.5)

@@ -395,9 +395,15 @@ def _resolve_out(out: Path | None, name: str, as_json: bool) -> Path | None:
 
 
 def _quick(community: Any) -> Any:
-    """The first :data:`QUICK_DAYS` days of ``community``."""
+    """The first :data:`QUICK_DAYS` days of ``community`` (its ``wind_generation`` series too, when it has one)."""
     steps = max(1, round(24 * QUICK_DAYS / community.dt))
-    return community.select(steps=slice(0, steps)) if community.T > steps else community
+    if community.T <= steps:
+        return community
+    out = community.select(steps=slice(0, steps))
+    wind = getattr(community, "wind_generation", None)
+    if wind is not None:  # (T, N) kWh of the scenario's turbines: peergrid.economics splits PV and wind with it
+        out.wind_generation = wind[:steps]
+    return out
 
 
 @app.command()

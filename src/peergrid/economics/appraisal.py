@@ -102,7 +102,8 @@ def pv_share(community: Community) -> np.ndarray:
     """Each member's share of generation from PV, 1 (the rest is wind).
 
     Exact for members with only PV (1) or only wind (0), and for communities that carry
-    a ``wind_generation`` ``(T, N)`` array (kWh per step). A member with both and no
+    a ``wind_generation`` ``(T, N)`` array (kWh per step; scenario communities with
+    ``[wind]`` turbines do). A member with both and no
     separate series is split by rated capacity × full-load hours
     (:data:`FULL_LOAD_HOURS`: PV 1,000 h/yr, wind 2,000 h/yr), an estimate.
 
