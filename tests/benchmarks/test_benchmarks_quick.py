@@ -41,6 +41,8 @@ REQUIRED_KEYS = {
     "data_check.py": {"meters", "rows", "read_s", "parse_s", "check_wall_s", "peak_rss_mb"},
     "invest_year.py": {"households", "steps", "simulate_seconds", "appraise_seconds", "peak_rss_mb"},
     "network_year.py": {"buses", "households", "steps", "seconds", "max_abs_loading_error_pct", "peak_rss_mb"},
+    "network_clearing.py": {"households", "slots", "seconds", "traded_kwh", "curtailed_kwh", "line_fees",
+                            "losses_kwh", "feasible", "pandapower_violations", "peak_rss_mb"},
     "forecast_year.py": {
         "households",
         "steps",

@@ -3,6 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from peergrid.core.errors import ConfigError, DataError
 from peergrid.grid import (
@@ -12,6 +14,7 @@ from peergrid.grid import (
     clear_on_feeder,
     curtail_to_limits,
     feeder_from_net,
+    power_flow,
     power_flow_3ph,
 )
 from peergrid.market.orders import OrderBook
@@ -72,3 +75,38 @@ def test_errors(thin_net):
         clear_on_feeder(ok, FeederLimits(thin_net), tau=-1.0)
     with pytest.raises(ConfigError, match="unknown order-book mechanism"):
         clear_on_feeder(ok, FeederLimits(thin_net), "dutch")
+
+
+@pytest.fixture(scope="module")
+def balanced_net():
+    net = build_feeder(n_buses=6, n_feeders=1, line_type="NAYY 4x50 SE", length_km=0.05)
+    return feeder_from_net(net, pd.DataFrame({"id": list("abcde"), "bus": [1, 2, 3, 4, 5], "phase": "abc"}))
+
+
+_order = st.tuples(st.sampled_from("abcde"), st.booleans(), st.floats(0.5, 60.0), st.floats(0.05, 0.35),
+                   st.integers(0, 1))  # fmt: skip
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(orders=st.lists(_order, min_size=2, max_size=10), mech=st.sampled_from(["bilateral", "uniform", "mcafee"]))
+def test_property_balanced_books_settle_within_limits_and_balance(balanced_net, orders, mech):
+    """Any book: fills within orders, fees and losses add up per slot, every settled slot within limits."""
+    who, buy, q, p, s = zip(*orders, strict=True)
+    book = OrderBook.from_arrays(participant=list(who), side=["buy" if b else "sell" for b in buy], quantity=q,
+                                 price=p, slot=list(s))  # fmt: skip
+    c = clear_on_feeder(book, FeederLimits(balanced_net), mech, tau=0.03)
+    t = c.result.trades
+    assert np.all(c.result.filled <= book.quantity + 1e-9)
+    assert np.all(c.fee_per_kwh >= 0) and np.all(t.quantity > 0)
+    idx = np.searchsorted(c.result.slots, t.slot)
+    assert np.allclose(np.bincount(idx, c.line_fees, len(c.result.slots)), c.slot_line_fees)
+    assert np.allclose(np.bincount(idx, c.losses_kwh, len(c.result.slots)), c.slot_losses_kwh)
+    assert c.slot_feasible.all()
+    ids = list(balanced_net["peergrid_participants"]["id"])
+    labels = [str(x) for x in book.participant_label(np.arange(book.n_participants))]
+    for slot in np.unique(t.slot).tolist():  # pandapower's own flow of the settled trades
+        m = t.slot == slot
+        pw = np.zeros(len(ids))
+        np.add.at(pw, [ids.index(labels[b]) for b in t.buyer[m]], t.quantity[m])
+        np.add.at(pw, [ids.index(labels[x]) for x in t.seller[m]], -t.quantity[m])
+        assert not check_limits(power_flow(balanced_net, pw[None, :])).any
