@@ -307,7 +307,7 @@ def simulate_uplinks(
     steps: int,
     step_s: float = 900.0,
     zp: ZoomRadioParams | None = None,
-    seed: int | None = 0,
+    seed: int | list[int] | None = 0,
 ) -> UplinkLog:
     """Simulate every device's uplinks for ``steps`` steps and measure what the network server sees.
 
@@ -322,8 +322,8 @@ def simulate_uplinks(
     step_s : float
         Step length, s.
     zp : ZoomRadioParams, optional
-    seed : int, optional
-        Seed of times, channels and fading.
+    seed : int or list of int, optional
+        Seed of times, channels and fading (anything :func:`numpy.random.default_rng` takes).
 
     Returns
     -------
