@@ -22,10 +22,14 @@ peergrid models this as what a LoRaWAN network server can actually do:
   uniform random time, random channel, per-packet log-normal fading around the link mean;
   reception at every one of the ``receive_gateways`` strongest gateways when power ≥
   sensitivity(SF), SNR ≥ required SNR(SF) and no packet on the same channel and SF overlaps
-  it at that gateway within ``capture_db`` (stronger or up to 6 dB weaker). Lost readings
-  are retransmitted (confirmed uplinks) at a fresh random time of the same step, up to
-  ``max_transmissions``. All vectorised over packets: overlapping pairs come from one sort by
-  (channel, SF, start time) and a scan over window offsets, never a loop per device or packet.
+  it at that gateway within ``capture_db`` (stronger or up to 6 dB weaker). Interference at a
+  gateway counts the packets of the devices that have it among their ``receive_gateways``
+  strongest (a device's fifth-strongest gateway hears it far below its own cell's packets).
+  Lost readings are retransmitted (confirmed uplinks) at a fresh random time of the same step,
+  up to ``max_transmissions``; a retransmission collides with every packet placed so far (the
+  fate of earlier packets is not revisited). All vectorised over packets: receptions are sorted
+  by (gateway, channel, SF, start) and each one's overlapping partners found with two
+  ``searchsorted`` calls, never a loop per device or packet.
 
 The gateway agents then decide from what was measured (:class:`UplinkLog`): packet delivery
 ratio, losses to collisions vs weak links, airtime heard (channel load) per gateway.
@@ -273,34 +277,6 @@ class UplinkLog:
         }
 
 
-def _overlap_pairs(start: np.ndarray, group: np.ndarray, toa: np.ndarray, span: float) -> tuple[np.ndarray, np.ndarray]:
-    """All ordered pairs (a, b), a ≠ b, of packets in the same group whose airtimes overlap.
-
-    Packets of one group share one SF, hence one time on air, so they overlap iff their
-    starts are less than that apart. Sorted by (group, start), the overlapping partners of a
-    packet are contiguous: scan offsets d = 1, 2, … until no pair at offset d overlaps.
-    """
-    order = np.lexsort((start, group))
-    s, g, ta = start[order], group[order], toa[order]
-    a_list, b_list = [], []
-    d = 1
-    n = order.size
-    while d < n:
-        hit = (g[d:] == g[:-d]) & (s[d:] - s[:-d] < ta[:-d] - 1e-9)  # touching packets (1 ns) do not overlap
-        if not hit.any():
-            break
-        i = np.flatnonzero(hit)
-        a_list.append(order[i])
-        b_list.append(order[i + d])
-        d += 1
-    if not a_list:
-        e = np.zeros(0, dtype=np.int64)
-        return e, e
-    a = np.concatenate(a_list)
-    b = np.concatenate(b_list)
-    return np.concatenate([a, b]), np.concatenate([b, a])
-
-
 def simulate_uplinks(
     budget: LinkBudget,
     cfg: RadioConfig,
@@ -366,13 +342,16 @@ def simulate_uplinks(
     snr_sum = np.zeros((na, m))
     snr_cnt = np.zeros((na, m))
     heard = np.zeros(G)
-    # all packets placed so far: device (active index), step, start time, group, toa
-    P_dev = np.zeros(0, dtype=np.int64)
-    P_start = np.zeros(0)
-    P_group = np.zeros(0, dtype=np.int64)
+    # every reception (packet × its m strongest gateways) placed so far, sorted by (gateway, channel, SF, start);
+    # integer microseconds keep the keys exact
+    ngroups = 6 * int(p.channels)
+    span_us = math.ceil((T * step_s + 10.0) * 1e6)
+    R_key = np.zeros(0, dtype=np.int64)
+    R_pow = np.zeros(0)
+    R_id = np.zeros(0, dtype=np.int64)
+    placed = 0
     pending_t = np.repeat(np.arange(T), na)
     pending_a = np.tile(np.arange(na), T)
-    span = T * step_s + 10.0
     for _ in range(int(p.max_transmissions)):
         if pending_a.size == 0 or na == 0:
             break
@@ -382,29 +361,33 @@ def simulate_uplinks(
         start = pending_t * step_s + rng.uniform(0.0, 1.0, n_new) * np.maximum(step_s - ta, 0.0)
         chan = rng.integers(0, p.channels, n_new)
         group = chan * 6 + (sf[act[a]] - 7)
-        base = P_dev.size
-        P_dev = np.concatenate([P_dev, a])
-        P_start = np.concatenate([P_start, start])
-        P_group = np.concatenate([P_group, group])
         own = mean_pw[a] + rng.normal(0.0, p.fading_db, (n_new, m)) if p.fading_db > 0 else mean_pw[a].copy()
         above = (own >= sens[act[a], None]) & (own - floor >= req[act[a], None])
-        # overlapping pairs among all packets, targets restricted to the new ones
-        tgt, intf = _overlap_pairs(P_start, P_group, toa_dev[act[P_dev]], span)
-        new = tgt >= base
-        tgt, intf = tgt[new] - base, intf[new]
-        destroyed = np.zeros((n_new, m), dtype=bool)
-        if tgt.size:
-            jdev = act[P_dev[intf]]  # interfering device (global index)
-            for c in range(m):
-                gw = col_gw[a[tgt], c]
-                eq = budget.gateway[jdev] == gw[:, None]
-                has = eq.any(axis=1)
-                jc = np.argmax(eq, axis=1)
-                pw = budget.rssi[jdev, jc] + offset[jdev]
-                if p.fading_db > 0:
-                    pw = pw + rng.normal(0.0, p.fading_db, pw.shape)
-                hit = has & (pw >= own[tgt, c] - p.capture_db)
-                np.logical_or.at(destroyed[:, c], tgt[hit], True)
+        key_new = (col_gw[a] * ngroups + group[:, None]) * span_us + np.rint(start * 1e6).astype(np.int64)[:, None]
+        id_new = (placed + np.arange(n_new, dtype=np.int64))[:, None] * m + np.arange(m)
+        placed += n_new
+        all_key = np.concatenate([R_key, key_new.ravel()])
+        order = np.argsort(all_key, kind="stable")  # the old part is one sorted run: near-linear merge
+        R_key = all_key[order]
+        R_pow = np.concatenate([R_pow, own.ravel()])[order]
+        R_id = np.concatenate([R_id, id_new.ravel()])[order]
+        # receptions at the same gateway on the same channel and SF overlap iff their starts are < ToA apart
+        kq = key_new.ravel()
+        toa_us = np.rint(np.repeat(ta, m) * 1e6).astype(np.int64)
+        qo = np.argsort(kq, kind="stable")  # sorted queries make searchsorted cache-friendly
+        lo = np.empty_like(kq)
+        hi = np.empty_like(kq)
+        lo[qo] = np.searchsorted(R_key, (kq - toa_us + 1)[qo], side="left")
+        hi[qo] = np.searchsorted(R_key, (kq + toa_us)[qo], side="left")
+        counts = hi - lo
+        tgt = np.repeat(np.arange(kq.size), counts)
+        cand = np.repeat(lo, counts) + (np.arange(tgt.size) - np.repeat(np.cumsum(counts) - counts, counts))
+        other = R_id[cand] != id_new.ravel()[tgt]
+        own_flat = own.ravel()
+        hit = other & (R_pow[cand] >= own_flat[tgt] - p.capture_db)
+        destroyed_flat = np.zeros(kq.size, dtype=bool)
+        destroyed_flat[tgt[hit]] = True
+        destroyed = destroyed_flat.reshape(n_new, m)
         ok = above & ~destroyed
         got = ok.any(axis=1)
         coll = ~got & above.any(axis=1)
