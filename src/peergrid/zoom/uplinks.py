@@ -23,8 +23,8 @@ peergrid models this as what a LoRaWAN network server can actually do:
   reception at every one of the ``receive_gateways`` strongest gateways when power ≥
   sensitivity(SF), SNR ≥ required SNR(SF) and no packet on the same channel and SF overlaps
   it at that gateway within ``capture_db`` (stronger or up to 6 dB weaker). Interference at a
-  gateway counts the packets of the devices that have it among their ``receive_gateways``
-  strongest (a device's fifth-strongest gateway hears it far below its own cell's packets).
+  gateway counts the packets of the devices that have it among their ``interference_gateways``
+  (9) strongest.
   Lost readings are retransmitted (confirmed uplinks) at a fresh random time of the same step,
   up to ``max_transmissions``; a retransmission collides with every packet placed so far (the
   fate of earlier packets is not revisited). All vectorised over packets: receptions are sorted
@@ -106,16 +106,21 @@ class ZoomRadioParams:
     receive_gateways : int
         Strongest gateways per device at which reception is simulated (macro-diversity: the
         network server takes an uplink from any of them).
+    interference_gateways : int
+        Strongest gateways per device at which its packets count as interference (9: the
+        3 × 3 gateways around it on a grid; beyond them its power is > 10 dB below the
+        nearer cells' packets in all but deep-shadowing cases).
     """
 
     coverage_margin_db: float = 2.0
     receive_gateways: int = 4
+    interference_gateways: int = 9
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.coverage_margin_db):
             raise ConfigError("coverage_margin_db must be finite")
-        if int(self.receive_gateways) < 1:
-            raise ConfigError(f"receive_gateways must be >= 1, got {self.receive_gateways}")
+        if int(self.receive_gateways) < 1 or int(self.interference_gateways) < 1:
+            raise ConfigError("receive_gateways and interference_gateways must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -320,7 +325,9 @@ def simulate_uplinks(
     G = budget.n_gateways
     k = budget.gateway.shape[1]
     m = min(int(zp.receive_gateways), k)
-    cols = np.argsort(-budget.rssi, axis=1, kind="stable")[:, :m]
+    M = max(m, min(int(zp.interference_gateways), k))
+    colsM = np.argsort(-budget.rssi, axis=1, kind="stable")[:, :M]
+    cols = colsM[:, :m]
     floor = noise_floor_dbm(p.bandwidth_hz, p.noise_figure_db)
     tx = np.asarray(cfg.tx_dbm, dtype=np.float64)
     offset = tx - p.tx_max_dbm
@@ -330,8 +337,9 @@ def simulate_uplinks(
     toa_dev = np.where(sf > 0, time_on_air(p.payload_bytes, np.where(sf > 0, sf, 7)), 0.0)
     sens = np.where(sf > 0, SENSITIVITY_DBM[np.clip(sf - 7, 0, 5)], np.inf)
     req = np.where(sf > 0, SNR_REQ_DB[np.clip(sf - 7, 0, 5)], np.inf)
-    mean_pw = budget.rssi[act[:, None], cols[act]] + offset[act, None]  # (na, m) dBm
-    col_gw = budget.gateway[act[:, None], cols[act]]  # (na, m)
+    mean_pwM = budget.rssi[act[:, None], colsM[act]] + offset[act, None]  # (na, M) dBm
+    col_gwM = budget.gateway[act[:, None], colsM[act]]  # (na, M)
+    col_gw = col_gwM[:, :m]
 
     delivered = np.zeros((T, na), dtype=bool)
     n_tx = np.zeros(na)
@@ -361,18 +369,19 @@ def simulate_uplinks(
         start = pending_t * step_s + rng.uniform(0.0, 1.0, n_new) * np.maximum(step_s - ta, 0.0)
         chan = rng.integers(0, p.channels, n_new)
         group = chan * 6 + (sf[act[a]] - 7)
-        own = mean_pw[a] + rng.normal(0.0, p.fading_db, (n_new, m)) if p.fading_db > 0 else mean_pw[a].copy()
+        ownM = mean_pwM[a] + rng.normal(0.0, p.fading_db, (n_new, M)) if p.fading_db > 0 else mean_pwM[a].copy()
+        own = ownM[:, :m]
         above = (own >= sens[act[a], None]) & (own - floor >= req[act[a], None])
-        key_new = (col_gw[a] * ngroups + group[:, None]) * span_us + np.rint(start * 1e6).astype(np.int64)[:, None]
-        id_new = (placed + np.arange(n_new, dtype=np.int64))[:, None] * m + np.arange(m)
+        key_new = (col_gwM[a] * ngroups + group[:, None]) * span_us + np.rint(start * 1e6).astype(np.int64)[:, None]
+        id_new = (placed + np.arange(n_new, dtype=np.int64))[:, None] * M + np.arange(M)
         placed += n_new
         all_key = np.concatenate([R_key, key_new.ravel()])
         order = np.argsort(all_key, kind="stable")  # the old part is one sorted run: near-linear merge
         R_key = all_key[order]
-        R_pow = np.concatenate([R_pow, own.ravel()])[order]
+        R_pow = np.concatenate([R_pow, ownM.ravel()])[order]
         R_id = np.concatenate([R_id, id_new.ravel()])[order]
         # receptions at the same gateway on the same channel and SF overlap iff their starts are < ToA apart
-        kq = key_new.ravel()
+        kq = key_new[:, :m].ravel()  # only the receiving gateways are targets
         toa_us = np.rint(np.repeat(ta, m) * 1e6).astype(np.int64)
         qo = np.argsort(kq, kind="stable")  # sorted queries make searchsorted cache-friendly
         lo = np.empty_like(kq)
@@ -382,7 +391,7 @@ def simulate_uplinks(
         counts = hi - lo
         tgt = np.repeat(np.arange(kq.size), counts)
         cand = np.repeat(lo, counts) + (np.arange(tgt.size) - np.repeat(np.cumsum(counts) - counts, counts))
-        other = R_id[cand] != id_new.ravel()[tgt]
+        other = R_id[cand] != id_new[:, :m].ravel()[tgt]
         own_flat = own.ravel()
         hit = other & (R_pow[cand] >= own_flat[tgt] - p.capture_db)
         destroyed_flat = np.zeros(kq.size, dtype=bool)
