@@ -13,7 +13,11 @@ Progress on stderr; the last stdout line is one JSON object: {"buses", "steps",
 "seconds", "seconds_unbalanced", "max_abs_loading_error_pct", "max_abs_voltage_error_pu",
 "peak_rss_mb", ...}.
 
-Run:  python benchmarks/sweep_flow.py [--buses 100] [--days 365] [--validate 50] [--quick]
+With ``--networks`` it also compares both flows with pandapower on 5 slots of pandapower's
+own LV test feeders (Kerber, Dickert, IEEE European LV) with 12 members on load buses.
+
+Run:  python benchmarks/sweep_flow.py [--buses 100] [--days 365] [--validate 50] [--dtype float32]
+      [--networks] [--quick]
 """
 
 from __future__ import annotations
@@ -53,18 +57,64 @@ def year_profiles(buses: int, days: int, seed: int = 0) -> tuple[object, np.ndar
     return net, load - pv, dt
 
 
+#: pandapower's own LV test feeders for ``--networks``: name, factory in ``pandapower.networks``, arguments.
+NETWORKS = (
+    ("kerber_landnetz_kabel_2", "create_kerber_landnetz_kabel_2", {}),
+    ("kerber_vorstadtnetz_kabel_1", "create_kerber_vorstadtnetz_kabel_1", {}),
+    (
+        "dickert_long_cable_multiple_bad",
+        "create_dickert_lv_network",
+        {"feeders_range": "long", "linetype": "cable", "customer": "multiple", "case": "bad"},
+    ),
+    ("ieee_european_lv_on_peak_566", "ieee_european_lv_asymmetric", {"scenario": "on_peak_566"}),
+)
+
+
+def network_errors(slots: int, seed: int) -> dict[str, dict]:
+    """validate_flow on pandapower's LV test feeders: 12 members (phases a, b, c) on load buses, random kW."""
+    import warnings
+
+    import pandapower.networks as pn
+    import pandas as pd
+
+    from peergrid.grid import feeder_from_net, validate_flow
+
+    out = {}
+    rng = np.random.default_rng(seed)
+    for name, factory, kwargs in NETWORKS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            net = getattr(pn, factory)(**kwargs)
+        buses = net.load["bus"].to_numpy()[:12]
+        ids = [f"m{i}" for i in range(len(buses))]
+        members = pd.DataFrame({"id": ids, "bus": buses, "phase": list("abc" * 4)[: len(buses)]})
+        feeder = feeder_from_net(net, members)
+        p = rng.uniform(-5.0, 8.0, (24, len(buses)))
+        row: dict[str, object] = {"buses": len(net.bus)}
+        for label, unbalanced in (("balanced", False), ("three_phase", True)):
+            s = validate_flow(feeder, p, slots=slots, unbalanced=unbalanced, seed=seed).summary()
+            keys = ["max_abs_loading_error_pct", "max_abs_voltage_error_pu", "max_abs_losses_error_kwh"]
+            keys += ["max_abs_vim_error_pct"] if unbalanced else []
+            row[label] = {k: float(f"{s[k]:.2g}") for k in keys}
+        out[name] = row
+        print(f"{name}: {row}", file=sys.stderr)
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--buses", type=int, default=100, help="LV buses of the feeder")
     parser.add_argument("--days", type=int, default=365, help="days of 15-min slots")
     parser.add_argument("--validate", type=int, default=50, help="slots compared with pandapower")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dtype", choices=["float64", "float32"], default="float64", help="storage of the results")
+    parser.add_argument("--networks", action="store_true", help="also validate on pandapower's LV test feeders")
     parser.add_argument("--quick", action="store_true", help="tiny sizes for the test suite")
     args = parser.parse_args(argv)
     if args.quick:
         args.buses, args.days, args.validate = 12, 3, 4
 
-    figures: dict[str, object] = {"buses": args.buses, "steps": 96 * args.days}
+    figures: dict[str, object] = {"buses": args.buses, "steps": 96 * args.days, "dtype": args.dtype}
     try:
         import pandapower  # noqa: F401
     except ImportError:
@@ -86,7 +136,7 @@ def main(argv: list[str] | None = None) -> dict:
     figures["rss_before_mb"] = round(peak_rss_mb(), 1)
 
     t0 = time.perf_counter()
-    flow = sweep_flow(net, p, dt=dt)
+    flow = sweep_flow(net, p, dt=dt, dtype=args.dtype)
     figures["seconds"] = round(time.perf_counter() - t0, 3)
     figures["converged"] = int(flow.converged.sum())
     figures["max_loading_pct"] = round(flow.max_loading_pct, 2)
@@ -99,7 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
     figures["seconds_unbalanced"] = None
     if three_phase:
         t0 = time.perf_counter()
-        flow3 = sweep_flow(net, p, dt=dt, unbalanced=True)
+        flow3 = sweep_flow(net, p, dt=dt, unbalanced=True, dtype=args.dtype)
         figures["seconds_unbalanced"] = round(time.perf_counter() - t0, 3)
         figures["converged_unbalanced"] = int(flow3.converged.sum())
         figures["max_vim_pct"] = round(flow3.max_vim_pct, 3)
@@ -120,6 +170,8 @@ def main(argv: list[str] | None = None) -> dict:
         figures["max_abs_vim_error_pct"] = float(f"{s3['max_abs_vim_error_pct']:.3g}")
         figures["losses_rel_error_3ph"] = float(f"{s3['losses_rel_error']:.3g}")
         figures["pandapower_3ph_s_per_slot"] = round(s3["seconds_pandapower"] / max(s3["slots"], 1), 4)
+    if args.networks:
+        figures["networks"] = network_errors(min(args.validate, 5), args.seed)
     with open("/proc/loadavg") as fh:
         figures["load_average"] = float(fh.read().split()[0])
     print(json.dumps(figures))

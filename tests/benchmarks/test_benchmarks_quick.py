@@ -39,6 +39,8 @@ REQUIRED_KEYS = {
     "mqtt_ingest.py": {"db", "readings_per_s", "max_lag_s", "dashboard_operator_ms"},
     "attack_review.py": {"db", "attacks", "held", "failed", "requests", "server_errors"},
     "data_check.py": {"meters", "rows", "read_s", "parse_s", "check_wall_s", "peak_rss_mb"},
+    "invest_year.py": {"households", "steps", "simulate_seconds", "appraise_seconds", "peak_rss_mb"},
+    "network_year.py": {"buses", "households", "steps", "seconds", "max_abs_loading_error_pct", "peak_rss_mb"},
     "forecast_year.py": {
         "households",
         "steps",

@@ -4,7 +4,7 @@ and the cheap ones run as written (issue 18, finding 5: the README's own command
 Commands are taken from fenced code blocks and from inline code spans. Each is checked
 against the command tree of the CLI (subcommands exist, every ``--option`` belongs to the
 command). Commands without placeholders whose inputs ship with the repository are then
-run in a scratch directory: ``simulate``/``compare``/``demo`` with ``--quick`` added
+run in a scratch directory: ``simulate``/``compare``/``demo``/``invest`` with ``--quick`` added
 (simulate of the small order-book scenario also verbatim), ``report`` after them,
 ``zoom experiment`` only when the example says ``--quick``, ``--version``/``--help``.
 """
@@ -86,7 +86,7 @@ def examples() -> list[tuple[str, list[str]]]:
 
 
 EXAMPLES = examples()
-QUICK = {"simulate", "compare", "demo"}
+QUICK = {"simulate", "compare", "demo", "invest"}
 PLACEHOLDER = re.compile(r"^[A-Z][A-Z0-9_.]*$|\.\.\.|…|<|>")
 
 

@@ -179,7 +179,7 @@ def test_meshed_and_unsupported_nets_are_refused():
     meshed = build_feeder(n_buses=5)
     pp.create_line(meshed, 1, 4, 0.05, "NAYY 4x150 SE")  # closes a loop 1-2-3-4-1
     meshed = feeder_from_net(meshed, {"x": 2})
-    with pytest.raises(DataError, match=r"meshed.*power_flow") as err:
+    with pytest.raises(DataError, match=r"meshed.*closing a loop: line \d+.*power_flow") as err:
         sweep_flow(meshed, [[1.0]])
     assert "\n" not in str(err.value)
     with_gen = build_feeder(n_buses=3)
@@ -194,3 +194,56 @@ def test_meshed_and_unsupported_nets_are_refused():
     pp.create_load(zip_load, 2, p_mw=0.01, const_z_p_percent=50.0)
     with pytest.raises(DataError, match="ZIP"):
         sweep_flow(feeder_from_net(zip_load, {"x": 1}), [[1.0]])
+
+
+def test_pandapower_kerber_feeder_and_unsupplied_tail():
+    """pandapower's own rural cable feeder (Kerber), with one cable out of service: same flows as runpp."""
+    import pandapower.networks as pn
+
+    net = pn.create_kerber_landnetz_kabel_2()
+    buses = net.load["bus"].to_numpy()[:6]
+    net.line.loc[net.line.index[-1], "in_service"] = False
+    feeder = feeder_from_net(net, pd.DataFrame({"id": [f"m{i}" for i in range(6)], "bus": buses}))
+    p = np.random.default_rng(4).uniform(-6.0, 9.0, (5, 6))
+    ours, ref = sweep_flow(feeder, p), power_flow(feeder, p, numba=False)
+    for name in ("vm_pu", "loading_pct", "line_i_ka", "trafo_loading_pct"):
+        a, b = getattr(ours, name), getattr(ref, name)
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b), err_msg=name)
+        np.testing.assert_allclose(a, b, atol=LOADING_TOL_PCT, err_msg=name)
+    np.testing.assert_allclose(ours.losses_kw, ref.losses_kw, atol=1e-5)
+
+
+def test_model_is_reused_until_the_net_changes():
+    net = feeder_from_net(build_feeder(n_buses=4, length_km=0.1), {"x": 3})
+    first = sweep_flow(net, [[30.0]])
+    again = sweep_flow(net, [[30.0]])  # cached model: the same numbers
+    np.testing.assert_array_equal(first.vm_pu, again.vm_pu)
+    net.line["length_km"] = 0.2  # edited in place: the model is rebuilt, and agrees with pandapower
+    longer = sweep_flow(net, [[30.0]])
+    assert longer.vm_pu[0, 3] < first.vm_pu[0, 3] - 1e-3
+    np.testing.assert_allclose(longer.vm_pu, power_flow(net, [[30.0]], numba=False).vm_pu, atol=VOLTAGE_TOL_PU)
+    three = sweep_flow(net, [[30.0]], unbalanced=True)  # the three-phase model is cached separately
+    assert three.vm_pu.shape == (1, len(net.bus), 3)
+
+
+def test_taps_parallel_cables_derating_switches_and_base_power():
+    """Off-neutral tap, sn_mva != 1, parallel and derated cables, a closed bus-bus switch: as pandapower."""
+    pp = pandapower()
+    net = build_feeder(n_buses=6, length_km=0.1)
+    net.trafo.loc[0, "tap_pos"] = 2
+    net.sn_mva = 0.5
+    net.line.loc[1, "parallel"] = 2
+    net.line.loc[2, "df"] = 0.8
+    fused = pp.create_bus(net, 0.4)
+    pp.create_switch(net, 3, fused, et="b", closed=True)
+    tail = pp.create_bus(net, 0.4)
+    pp.create_line(net, fused, tail, 0.05, "NAYY 4x150 SE")
+    members = pd.DataFrame({"id": list("abc"), "bus": [2, fused, tail], "phase": ["a", "b", "c"]})
+    feeder = feeder_from_net(net, members)
+    p = np.array([[15.0, 30.0, -10.0], [40.0, 8.0, 20.0]])
+    ours, ref = sweep_flow(feeder, p), power_flow(feeder, p, numba=False)
+    np.testing.assert_allclose(ours.vm_pu, ref.vm_pu, atol=VOLTAGE_TOL_PU)
+    np.testing.assert_allclose(ours.loading_pct, ref.loading_pct, atol=LOADING_TOL_PCT)
+    np.testing.assert_allclose(ours.trafo_loading_pct, ref.trafo_loading_pct, atol=LOADING_TOL_PCT)
+    np.testing.assert_allclose(ours.grid_kw, ref.grid_kw, atol=1e-5)
+    assert abs(ours.vm_pu[0, 0] - 1.0) > 0.03  # the tap moved the busbar voltage by ~5 %

@@ -149,3 +149,22 @@ def test_unbalanced_bad_input():
         sweep_flow(feeder_from_net(delta, {"x": 1}), [[1.0]], unbalanced=True)
     with pytest.raises(DataError, match="dtype"):
         sweep_flow(_NET, np.zeros((1, 5)), unbalanced=True, dtype="int8")
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # pandapower divides by the NaN buses' voltages
+def test_unsupplied_buses_are_nan_in_both_flows():
+    """An out-of-service line cuts off the tail: its buses and member are left out, as pandapower does."""
+    net = build_feeder(n_buses=8, length_km=0.05)
+    net.line.loc[2, "in_service"] = False  # nodes 3..7 lose their supply
+    members = pd.DataFrame({"id": list("abc"), "bus": [1, 2, 5], "phase": ["a", "b", "c"]})
+    feeder = feeder_from_net(net, members)
+    p = np.array([[5.0, 3.0, 4.0], [1.0, 8.0, 9.0]])
+    ref = power_flow_3ph(feeder, p, numba=False)  # raised on the NaN buses' VIM before (flow.py)
+    ours = sweep_flow(feeder, p, unbalanced=True)
+    assert np.isnan(ref.vim_pct[:, 3:8]).all() and np.isfinite(ref.vim_pct[:, :3]).all()
+    for name in ("vm_pu", "vim_pct", "loading_pct", "line_i_ka"):
+        a, b = getattr(ours, name), getattr(ref, name)
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b), err_msg=name)
+        np.testing.assert_allclose(a, b, atol=1e-5, err_msg=name)
+    # the cut-off member draws nothing: slack = the two supplied members + losses
+    np.testing.assert_allclose(ours.grid_kw, p[:, :2].sum(axis=1) + ours.losses_kw, atol=1e-6)

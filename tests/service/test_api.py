@@ -209,7 +209,7 @@ def test_uniform_market_settlement_and_imbalance(app, client, clock, world):
     # accounts: clearing is empty, grid got 15 + 8, external mirrors the top-ups
     acc = {a["kind"]: a["balance_minor"] for a in
            client.get(f"/api/communities/{cid}/accounts", headers=w.headers["operator"]).json()}
-    assert acc == {"grid": 23, "fees": 0, "clearing": 0, "external": -1100}
+    assert acc == {"grid": 23, "fees": 0, "clearing": 0, "external": -1100, "network": 0}
     # invoices reconcile to the ledger to the cent
     r = client.post(f"/api/communities/{cid}/invoices", headers=w.headers["operator"],
                     json={"period_start": "2026-06-01T08:00:00Z", "period_end": "2026-06-01T09:00:00Z"})

@@ -23,6 +23,16 @@ TRADERS = {"prosumer", "consumer"}
 ALL = set(ROLES) - {"anon"}
 _n = itertools.count()
 
+
+def _feeder_doc() -> dict:
+    """A 4-bus default feeder as pandapower JSON (the body of PUT /feeder)."""
+    import json
+
+    from peergrid.grid import build_feeder
+    from peergrid.grid._pp import pandapower
+
+    return json.loads(pandapower().to_json(build_feeder(n_buses=4)))
+
 # (method, path template, body factory or None, roles allowed)
 MATRIX = [
     ("GET", "/api/health", None, set(ROLES)),
@@ -73,6 +83,12 @@ MATRIX = [
     ("GET", "/api/communities/{cid}/users/{p2}/report", None, STAFF),
     ("GET", "/api/communities/{cid}/audit", None, STAFF),
     ("GET", "/api/audit", None, ADMIN),
+    # the feeder (last: DELETE removes it again)
+    ("PUT", "/api/communities/{cid}/feeder", lambda x: _feeder_doc(), STAFF),
+    ("PUT", "/api/communities/{cid}/feeder/members",
+     lambda x: {"members": [{"user_id": x["p2"], "bus": 1, "phase": "a"}]}, STAFF),
+    ("GET", "/api/communities/{cid}/feeder", None, MEMBERS),
+    ("DELETE", "/api/communities/{cid}/feeder", None, STAFF),
 ]
 #: Routes tested elsewhere (they change the caller's own session state).
 EXEMPT = {("POST", "/api/auth/login"), ("POST", "/api/auth/logout")}

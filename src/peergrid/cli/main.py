@@ -124,7 +124,7 @@ def _metric_columns() -> tuple[tuple[str, str], ...]:
     from peergrid.metrics import METRICS
 
     keys = ("self_sufficiency", "self_consumption", "community_cost", "cost_reduction", "pm")
-    keys += ("peak_import_kw", "jain_fairness")
+    keys += ("peak_import_kw", "jain_fairness", "emissions_kg")
     return tuple((METRICS[k].heading("{currency}"), k) for k in keys)
 
 
@@ -202,6 +202,43 @@ def print_forecast(summary: dict[str, dict], currency: str) -> None:
     )
 
 
+def print_grid(summary: dict[str, dict], currency: str) -> None:
+    """The feeder table of a network-aware run: one row per market, the six grid metrics.
+
+    Parameters
+    ----------
+    summary : dict
+        ``{market: {..., "grid": {...}}}`` (:meth:`peergrid.simulate.Result.summary`); nothing is
+        printed when no market has ``"grid"``.
+    currency : str
+        Currency code of the fees.
+    """
+    from peergrid.metrics import METRICS
+
+    info = next((m["grid"] for m in summary.values() if isinstance(m.get("grid"), dict)), None)
+    if info is None:
+        return
+    keys = GRID_METRICS
+    fields = [METRICS[k].heading(currency) for k in keys]
+    records = [
+        (market, [METRICS[k].format(m.get(k), currency, unit=False) for k in keys])
+        for market, m in summary.items()
+        if isinstance(m.get("grid"), dict)
+    ]
+    print_fitted("Feeder", "market", fields, records)
+    out_console().print(
+        f"feeder {info['feeder']}: {info['buses']} buses, {info['lines']} lines, flow {info['flow']}"
+        f"{' (unbalanced)' if info['unbalanced'] else ''}; slots breaking a limit: "
+        f"{info['violating_slots_before']} before curtailment, {info['violating_slots_after']} after "
+        "(those left cannot be removed by spilling exports: import causes them)",
+        highlight=False,
+    )
+
+
+#: The per-market metrics of a network-aware run (``print_grid``).
+GRID_METRICS = ("line_fees", "curtailed_kwh", "losses_kwh", "max_line_loading_pct", "min_voltage_pu", "max_vim_pct")
+
+
 def _run_study(
     community: Any,
     markets: list[str],
@@ -216,6 +253,8 @@ def _run_study(
     market_options: dict | None = None,
     coordination: dict | None = None,
     forecast: dict | None = None,
+    grid: dict | None = None,
+    objective: dict | None = None,
     command: str = "peergrid",
     figure_format: str = "png",
     dpi: int | None = None,
@@ -235,7 +274,7 @@ def _run_study(
         comparison = compare(
             community, markets=markets, control=control, progress=stages.advance,
             on_market=lambda name: stages.start(f"{step} {name}"), **(market_options or {}), **coordination,
-            **(forecast or {}),
+            **(forecast or {}), **(objective or {}), **(grid or {}),
         )  # fmt: skip
         stages.start("computing metrics")
         payload: dict[str, Any] = {
@@ -244,6 +283,7 @@ def _run_study(
             "control": control,
             "coordination": coordination.get("coordination", "none"),
             **({"forecaster": forecast["forecaster"]} if forecast else {}),
+            **(dict(objective) if objective else {}),
             "markets": comparison.summary(),
         }
         if out is not None:
@@ -269,6 +309,7 @@ def _run_study(
         print_metrics(payload["markets"], community.currency)
         print_coordination(payload["markets"], community.currency)
         print_forecast(payload["markets"], community.currency)
+        print_grid(payload["markets"], community.currency)
         if out is not None:
             report = f"   report: {out}/report.html" if write_report else ""
             out_console().print(f"results: {out}/results{report}")
@@ -354,9 +395,15 @@ def _resolve_out(out: Path | None, name: str, as_json: bool) -> Path | None:
 
 
 def _quick(community: Any) -> Any:
-    """The first :data:`QUICK_DAYS` days of ``community``."""
+    """The first :data:`QUICK_DAYS` days of ``community`` (its ``wind_generation`` series too, when it has one)."""
     steps = max(1, round(24 * QUICK_DAYS / community.dt))
-    return community.select(steps=slice(0, steps)) if community.T > steps else community
+    if community.T <= steps:
+        return community
+    out = community.select(steps=slice(0, steps))
+    wind = getattr(community, "wind_generation", None)
+    if wind is not None:  # (T, N) kWh of the scenario's turbines: peergrid.economics splits PV and wind with it
+        out.wind_generation = wind[:steps]
+    return out
 
 
 @app.command()
@@ -417,7 +464,8 @@ def _load(scenario_path: Path, seed: int | None = None, as_json: bool = True) ->
 
 
 def _reseed(sc: Any, seed: int) -> Any:
-    """``sc`` with every seed replaced by ``seed`` (synthetic members; order-book bidding; FedAvg client draws)."""
+    """``sc`` with every seed replaced by ``seed`` (synthetic members; order-book bidding; FedAvg client draws;
+    the wind-turbine owners drawn by ``[wind] share``)."""
     update: dict[str, Any] = {}
     if sc.community.source == "synthetic":
         update["community"] = sc.community.model_copy(update={"seed": seed})
@@ -425,6 +473,8 @@ def _reseed(sc: Any, seed: int) -> Any:
         update["market"] = sc.market.model_copy(update={"seed": seed})
     if sc.simulation.forecaster == "fedavg":
         update["forecast"] = sc.forecast.model_copy(update={"seed": seed})
+    if sc.wind.share is not None:  # the members drawn to own a wind turbine
+        update["wind"] = sc.wind.model_copy(update={"seed": seed})
     return sc.model_copy(update=update)
 
 
@@ -475,6 +525,8 @@ def _run_scenario(
     if quick:
         community = _quick(community)
         notes.append(f"--quick: only the first {QUICK_DAYS} days of the scenario were simulated.")
+    if "invest" in sc.model_fields_set:  # the report's investment section: a currency mismatch fails now
+        sc.invest.factor(community.currency)
     scenario = recorded_scenario(sc, community, markets)  # as run: reruns to the same results
     if quick:  # the window that ran: reruns to the same results as the --quick run
         tm = scenario["time"]
@@ -496,6 +548,8 @@ def _run_scenario(
         market_options=sc.market.options(),
         coordination={k: getattr(sc.simulation, k) for k in ("coordination", "max_iterations", "tolerance")},
         forecast=sc.forecast_options(),
+        grid=sc.grid_options(scenario_path.parent if scenario_path is not None else "."),
+        objective=sc.objective_options(),
         command=command,
         figure_format=figure_format,
         dpi=dpi,
@@ -660,9 +714,9 @@ def _provenance(sc: Any, scenario_path: Path | None, community: Any) -> dict:
 
 
 def _register_subcommands() -> None:
-    from peergrid.cli import clear, control, data, federation, meters, reproduce, service, zoom
+    from peergrid.cli import clear, control, data, federation, invest, meters, reproduce, service, zoom
 
-    for module in (clear, control, federation, zoom, reproduce, service, meters, data):
+    for module in (clear, control, federation, zoom, reproduce, service, meters, data, invest):
         module.register(app)
 
 

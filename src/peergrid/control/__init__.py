@@ -27,7 +27,7 @@ from peergrid.control.lp import (
 )
 from peergrid.control.mpc import MPCSchedule, mpc, mpc_community, mpc_individual
 from peergrid.control.peak import PeakParams, peak_agents, peak_report
-from peergrid.control.prices import price_view
+from peergrid.control.prices import OBJECTIVES, check_objective, objective_view, price_view
 from peergrid.control.rule import RuleParams, SecondaryStorage, rule_based
 from peergrid.core.community import Community
 from peergrid.core.errors import ConfigError
@@ -151,6 +151,7 @@ def get_controller(control: str | Controller) -> Controller:
 
 __all__ = [
     "CONTROLLERS",
+    "OBJECTIVES",
     "BatterySchedule",
     "Forecaster",
     "LPSchedule",
@@ -161,6 +162,7 @@ __all__ = [
     "RuleParams",
     "SecondaryStorage",
     "battery_fleet",
+    "check_objective",
     "ev_controller",
     "ev_immediate_control",
     "ev_smart_control",
@@ -175,6 +177,7 @@ __all__ = [
     "mpc_community",
     "mpc_individual",
     "no_control",
+    "objective_view",
     "optimal_dispatch",
     "peak_agents",
     "peak_report",

@@ -82,6 +82,15 @@ class Community:
         ``feed_in`` were derived from; used for bills (``Result.bills()``). Build with
         :func:`peergrid.market.tariff.apply_tariff`, which sets ``retail``, ``feed_in`` and
         ``currency`` from it. None: ``retail``/``feed_in`` are the whole tariff.
+    carbon_intensity : float or array-like, optional
+        Carbon intensity of grid electricity per step, kgCO2/kWh (a scalar is a flat
+        factor; or length T, time-varying; ≥ 0). The metric ``emissions_kg`` charges it on
+        grid import and the ``"co2"`` objectives of the controllers read it
+        (:func:`peergrid.control.objective_view`). None (the default): unknown, emissions
+        are not computed (NaN). The shipped CityLearn data (and the synthetic members built
+        from them) carry the data set's hourly series; scenarios give every other source a
+        flat factor (``[carbon] intensity``, docs/carbon.md). Slicing (:meth:`select`) and
+        views keep it aligned with the time index.
     """
 
     index: pd.DatetimeIndex
@@ -96,6 +105,7 @@ class Community:
     meta: dict = field(default_factory=dict)
     tz: str = "UTC"
     tariff: Tariff | None = None
+    carbon_intensity: np.ndarray | float | None = None
 
     def __post_init__(self) -> None:
         self.tz = check_timezone(self.tz, f"{self.name}: time zone")
@@ -133,6 +143,12 @@ class Community:
             )
         if np.any(self.feed_in < 0):
             raise DataError(f"{self.name}: feed-in tariff must be >= 0")
+        if self.carbon_intensity is not None:
+            ci = _as_time_array(self.carbon_intensity, T, f"{self.name}: carbon intensity")
+            if np.any(ci < 0):
+                t = int(np.argmax(ci < 0))
+                raise DataError(f"{self.name}: carbon intensity {ci[t]} kgCO2/kWh is negative at step {t}")
+            self.carbon_intensity = ci
 
     # ---- shape ---------------------------------------------------------------------
     @property
@@ -262,6 +278,7 @@ class Community:
             meta=dict(self.meta),
             tz=self.tz,
             tariff=self.tariff,
+            carbon_intensity=None if self.carbon_intensity is None else self.carbon_intensity[rows],
         )
 
     def load_frame(self) -> pd.DataFrame:
@@ -273,7 +290,7 @@ class Community:
         return pd.DataFrame(self.generation, index=self.index, columns=self.ids)
 
     def summary(self) -> dict[str, object]:
-        """Headline figures: size, span, energy totals (kWh), counts by role."""
+        """Headline figures: size, span, energy totals (kWh), counts by role, mean carbon intensity (kgCO2/kWh)."""
         roles = self.participants["role"].value_counts().to_dict()
         return {
             "name": self.name,
@@ -290,6 +307,9 @@ class Community:
             "end": (self.index[-1] + self.index.freq).isoformat(),
             "load_kwh": float(self.load.sum()),
             "generation_kwh": float(self.generation.sum()),
+            "carbon_intensity": (
+                None if self.carbon_intensity is None else float(np.mean(self.carbon_intensity))
+            ),  # kgCO2/kWh, time average (None: unknown)
             "source": self.source,
         }
 

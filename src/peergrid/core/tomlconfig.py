@@ -94,6 +94,7 @@ def validate_model(model: type[M], data: object, origin: str, *, tables: bool = 
         return model.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        unknown = err["type"] in ("extra_forbidden", "unexpected_keyword_argument")  # models, dataclasses
+        msg = "unknown key" if unknown else err["msg"].removeprefix("Value error, ")
         loc = format_loc(err["loc"], tables=tables)
         raise ConfigError(f"{origin}: {loc}: {msg}" if loc else f"{origin}: {msg}") from None

@@ -407,8 +407,9 @@ def citylearn_community(
     -------
     Community
         ``name="citylearn-2022"``; retail is the dataset's time-of-use price
-        (USD/kWh); load and generation in kWh per step; ``meta`` records the
-        faulty-PV homes and the assumptions.
+        (USD/kWh); ``carbon_intensity`` the dataset's hourly grid carbon intensity
+        (kgCO2/kWh, held or time-averaged for ``freq``); load and generation in kWh per
+        step; ``meta`` records the faulty-PV homes and the assumptions.
 
     Raises
     ------
@@ -427,6 +428,9 @@ def citylearn_community(
     generation = pv * kwp  # (T, N) kWh per step; zero where kwp == 0
     retail = _map_hourly(
         data.retail_price.to_numpy()[:, None], index, periodic=False, intensive=True
+    )[:, 0]
+    carbon = _map_hourly(
+        data.carbon_intensity.to_numpy()[:, None], index, periodic=False, intensive=True
     )[:, 0]
     n = len(ids)
     batt = data.battery.loc[ids]
@@ -460,6 +464,7 @@ def citylearn_community(
         ).strip(),
         currency="USD",
         tz="Etc/GMT+8",  # the site keeps UTC-8 all year (no DST in the data)
+        carbon_intensity=carbon,
         meta={
             "dataset": "citylearn_2022",
             "faulty_pv": tuple(faulty),

@@ -138,8 +138,10 @@ def synthetic_community(
         Load and generation in kWh per step, ``(T, N)``; participants ``"h00000"``..
         with ``pv_kwp`` (kWp), ``battery_kwh`` (kWh), ``battery_kw`` (kW),
         efficiencies, phases cycling a/b/c, ``node = i // 10`` and ``source_home``
-        (the base home of the load). ``meta`` holds the per-member draws as lists
-        (``load_scale``, ``day_shift_days``, ``pv_source_home``; JSON-serialisable).
+        (the base home of the load). ``carbon_intensity`` is the CityLearn site's hourly
+        grid carbon intensity (kgCO2/kWh) mapped onto the index like the retail price.
+        ``meta`` holds the per-member draws as lists (``load_scale``, ``day_shift_days``,
+        ``pv_source_home``; JSON-serialisable).
 
     Raises
     ------
@@ -214,6 +216,9 @@ def synthetic_community(
         retail = _map_hourly(
             data.retail_price.to_numpy()[:, None], index, periodic=True, intensive=True
         )[:, 0]
+    carbon = _map_hourly(
+        data.carbon_intensity.to_numpy()[:, None], index, periodic=True, intensive=True
+    )[:, 0]  # the same site and data year as the profiles
     ids = np.char.add("h", np.char.zfill(np.arange(n).astype(str), 5))
     participants = pd.DataFrame(
         {
@@ -244,6 +249,7 @@ def synthetic_community(
         ),
         currency="USD",
         tz="Etc/GMT+8",  # profiles keep the CityLearn site's local time of day
+        carbon_intensity=carbon,
         meta={
             "generator": "peergrid.data.synthetic_community",
             "seed": seed if isinstance(seed, (int, np.integer)) else None,

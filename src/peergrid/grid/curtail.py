@@ -140,10 +140,11 @@ def curtail_to_limits(
     checked against all limits including VIM (Tooki et al. eq. 13), and while it
     violates one, the trades that can cause it are halved (those with an end on a
     single-phase connection whose slack path shares a line with a violated bus or
-    line; all trades sharing such a line if none is single-phase); the last step is
-    bisected on the unbalanced flow as in step 5. The stage is skipped (VIM taken as
-    0) when every member is connected on all three phases (``"abc"``): balanced
-    injections on a symmetric feeder cause no unbalance.
+    line; all trades sharing such a line if none is single-phase; every active trade
+    if no path is shared, as when a neutral-point shift raises another branch's phase
+    voltage) are halved; the last step is bisected on the unbalanced
+    flow as in step 5. The stage is skipped when no member on a single phase injects
+    (background or trades): balanced injections on a symmetric feeder cause no unbalance.
 
     Parameters
     ----------
@@ -270,7 +271,11 @@ def curtail_to_limits(
             or (len(sm) and (min(sm.min(), bm.min()) < 0 or max(sm.max(), bm.max()) >= n_part))
         ):
             raise DataError("seller_member and buyer_member need one participants-table position per trade")
-        if np.any(phases != "abc"):
+        one_phase = phases != "abc"
+        busy = base_p != 0
+        busy[sm[q0 > 0]] = True
+        busy[bm[q0 > 0]] = True
+        if np.any(one_phase & busy):  # some single-phase member injects: the flow is unbalanced
             limits3 = {**limits, "max_vim_pct": max_vim_pct}
             scale, flow, viol, extra = _unbalanced_stage(
                 net, q0, scale, sm, bm, base_p, base_q, phases, spos, bpos, tree, limits3, max_iter, numba
@@ -323,12 +328,13 @@ def _unbalanced_stage(
         lines = set(np.flatnonzero(viol.overloaded[0]).tolist())
         for k in np.flatnonzero((viol.undervoltage | viol.overvoltage | viol.unbalanced)[0]):
             lines |= set(rows[k].indices.tolist())  # lines on the slack→k path
-        if not lines:
-            return np.zeros(len(q0), dtype=bool)
-        cols = np.zeros(rows.shape[1])
-        cols[sorted(lines)] = 1.0
-        touches = (abs(rows[spos]) @ cols > 0) | (abs(rows[bpos]) @ cols > 0)
-        active = touches & active
+        if lines:
+            cols = np.zeros(rows.shape[1])
+            cols[sorted(lines)] = 1.0
+            touches = (abs(rows[spos]) @ cols > 0) | (abs(rows[bpos]) @ cols > 0)
+            if (touches & active).any():
+                active = touches & active
+        # none on the paths (a neutral-point shift raises another branch's phase voltage): every active trade
         return active & single if (active & single).any() else active
 
     flow, viol = solve(scale)
@@ -346,7 +352,7 @@ def _unbalanced_stage(
         flow, viol = solve(scale)
     if it and not viol.any:
         good, bad = scale, previous
-        for _ in range(_BISECTIONS // 2):
+        for _ in range(_BISECTIONS // 3):
             if np.max(np.abs(bad - good) * q0) <= 10 * _BISECT_TOL * max(float(q0.max()), 1e-9):
                 break
             mid = 0.5 * (good + bad)

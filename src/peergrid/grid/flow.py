@@ -598,7 +598,7 @@ def power_flow_3ph(
             grid[k] = work.res_ext_grid_3ph[[f"p_{ph}_mw" for ph in phases]].to_numpy().sum() * 1000.0
     phasors = vm * np.exp(1j * np.deg2rad(np.nan_to_num(va)))
     vim_pct = np.full((ns, nb), np.nan)
-    ok = converged
+    ok = converged[:, None] & np.isfinite(phasors).all(axis=2)  # buses the slack does not supply stay NaN
     if ok.any():
         vim_pct[ok] = vim(phasors[ok], kind="line")
     return FlowResult3ph(

@@ -29,12 +29,15 @@ Method, slot by slot
    matched again bilaterally (at the k-price) among the pairs that were *not* curtailed,
    preferring pairs with low eq. 12 fees at the current flows; then step 2 again. At most
    ``max_rounds`` rounds; the loop ends when a round curtails nothing.
-4. **Fees (Tooki et al. (2025), eq. 12).** From the slot's final flow,
+4. **Fees (Tooki et al. (2025), eq. 12).** From the slot's settled flow (step 5),
    ``H_p = Σ_{L ∈ path(p)} τ_L · |P_L| / P_max,L`` (currency/kWh) on the lines between the
    pair's buses (:func:`~peergrid.grid.line_utilisation_fee`); the buyer pays ``H_p · q_p`` on
    top of the energy price (``price_buy = energy price + H_p``, ``price_sell`` = energy price),
    so operator income = Σ fees exactly.
-5. **Losses.** The slot's incremental losses ``ΔL = losses(with trades) − losses(background
+5. **Settled state.** One more AC flow per slot with the background and every accepted trade
+   as settled (whole ``quantum_kwh`` if given) gives the fees, losses, loading, voltage and VIM
+   reported, and ``slot_feasible``.
+6. **Losses.** The slot's incremental losses ``ΔL = losses(with trades) − losses(background
    alone)`` (kWh, same flow model) are allocated to its trades in proportion to
    ``q_p · R_p``, kWh times the resistance of the lines the trade uses (the first-order
    share of each transfer in the I²R losses); pro rata to ``q_p`` when all ``R_p`` are 0.
@@ -55,6 +58,7 @@ import numpy as np
 from peergrid.core.errors import ConfigError, DataError
 from peergrid.grid.curtail import FeederLimits, curtail_to_limits
 from peergrid.grid.feeder import line_capacity_kw, participant_table
+from peergrid.grid.limits import check_limits
 from peergrid.grid.paths import line_paths, line_utilisation_fee, radial_tree
 
 if TYPE_CHECKING:
@@ -145,6 +149,7 @@ def clear_on_feeder(
     retail: Any = None,
     feed_in: Any = None,
     max_rounds: int = 4,
+    quantum_kwh: float | None = None,
 ) -> FeederClearing:
     """Clear an order book on a feeder (see the module docstring for the method).
 
@@ -165,6 +170,9 @@ def clear_on_feeder(
         λb / λs for the residuals, as in the auctions.
     max_rounds : int
         Most matching rounds per slot (≥ 1; 1 = no re-matching).
+    quantum_kwh : float, optional
+        Settle whole multiples of this energy only (the service: 0.001 kWh = 1 Wh), each trade rounded
+        down, so that rounding never pushes a settled slot over a limit.
 
     Returns
     -------
@@ -187,6 +195,8 @@ def clear_on_feeder(
         raise DataError(f"feeder must be a FeederLimits, got {type(feeder).__name__}")
     if max_rounds < 1:
         raise ConfigError(f"max_rounds must be >= 1, got {max_rounds}")
+    if quantum_kwh is not None and not (np.isfinite(quantum_kwh) and quantum_kwh > 0):
+        raise ConfigError(f"quantum_kwh must be > 0, got {quantum_kwh}")
     name = str(mechanism).strip().lower().replace("_", "-")
     first = get_order_mechanism(name)
     net = feeder.net
@@ -269,6 +279,10 @@ def clear_on_feeder(
                 max_vim_pct=vim_limit if three_phase else None, seller_member=sm, buyer_member=bm,
             )  # fmt: skip
             acc = np.minimum(cur.accepted_kw * feeder.dt, pairs.quantity)
+            if rnd and not cur.feasible:  # a re-matching round the feeder cannot carry: keep the earlier state
+                acc = np.zeros_like(acc)
+            if quantum_kwh is not None:  # settle in whole quanta (e.g. Wh), rounded down: never above what fits
+                acc = np.minimum(np.floor(acc / quantum_kwh + 1e-6) * quantum_kwh, pairs.quantity)
             cut = pairs.quantity - acc
             out["cut"][si] += float(cut.sum())
             if rnd:
@@ -285,8 +299,10 @@ def clear_on_feeder(
                 break
             forbidden[pairs.seller[flagged], pairs.buyer[flagged]] = True
             H = _fee_matrix(tree, codes_bus, flow, cap, tau_l)
-        if cur is not None:
-            feasible[si] = cur.feasible
+        if cur is not None:  # the settled state, exactly: background + every accepted trade as settled
+            flow = _flow(net, committed, three_phase, feeder.numba)
+            vim_check = vim_limit if three_phase else None
+            feasible[si] = not check_limits(flow, **limits, max_vim_pct=vim_check).any
         trades = Trades.concat(slot_trades)
         if flow is None and base_all is None:
             fee = np.zeros(len(trades))

@@ -25,7 +25,7 @@ from peergrid.core.numfmt import unsigned_zero
 
 __all__ = ["METRICS", "TABLE_METRICS", "MetricInfo", "metric_label", "metrics_markdown_table"]
 
-Kind = Literal["pct", "money", "price", "kw", "kwh", "mwh", "num", "count"]
+Kind = Literal["pct", "money", "price", "kw", "kwh", "mwh", "num", "count", "kg"]
 
 
 @dataclass(frozen=True)
@@ -41,13 +41,14 @@ class MetricInfo:
     unit : str
         Unit of the displayed value: ``"%"`` (the value is a fraction, shown in
         percent), ``"currency"``, ``"currency/kWh"``, ``"kW"``, ``"kWh"``, ``"MWh"``,
-        ``"1"`` (dimensionless) or ``"steps"``.
+        ``"1"`` (dimensionless), ``"steps"``, ``"kgCO2"``, ``"pu"`` (per unit), ``"% of rating"`` (line
+        loading, in percent) or ``"pp"`` (percentage points).
     definition : str
         What is computed, in one or two sentences.
     reference : str
         Where the definition comes from ("Author et al. (year), eq. N"), or ``""``.
     kind : str
-        Formatting kind (``pct``, ``money``, ``price``, ``kw``, ``kwh``, ``mwh``, ``num``, ``count``).
+        Formatting kind (``pct``, ``money``, ``price``, ``kw``, ``kwh``, ``mwh``, ``num``, ``count``, ``kg``).
     core : bool
         Listed in the README metric table (the headline metrics of a study).
     """
@@ -93,6 +94,7 @@ class MetricInfo:
             "kwh": f"{v:,.1f}",
             "mwh": f"{v:,.3f}",
             "count": f"{v:,.0f}",
+            "kg": f"{v:,.1f}",
         }.get(self.kind, f"{v:.3f}")
         text = unsigned_zero(text)
         if not unit or self.unit in ("1", "steps"):
@@ -269,6 +271,18 @@ METRICS: dict[str, MetricInfo] = {
         _m("grid_import_kwh", "Grid import", "kWh", "Energy imported from the grid.", "", "kwh"),
         _m("grid_export_kwh", "Grid export", "kWh", "Energy exported to the grid.", "", "kwh"),
         _m(
+            "emissions_kg",
+            "Emissions",
+            "kgCO2",
+            "CO2 emitted for the community's grid import: Σ over steps of grid import (kWh) × the grid's "
+            "carbon intensity of the step (kgCO2/kWh; Community.carbon_intensity: the CityLearn data's hourly "
+            "series, or a flat factor). Export earns no credit. Per member (Result.participants): its own grid "
+            "import × intensity, summing to the community figure. Undefined without a carbon intensity.",
+            "Petri et al. (2020), Section III (CO2 emissions reduction)",
+            "kg",
+            True,
+        ),
+        _m(
             "mean_price_buy",
             "Mean buy price",
             "currency/kWh",
@@ -420,6 +434,67 @@ METRICS: dict[str, MetricInfo] = {
             "count",
         ),
         _m("meter_fault_steps", "Meter fault steps", "steps", "Participant-steps with a meter fault.", "", "count"),
+        # network-aware runs (grid=, scenario [grid]: peergrid.simulate.network)
+        _m(
+            "line_fees",
+            "Line-utilisation fees",
+            "currency",
+            "Network-aware runs: Σ over slots of the fees buyers pay for the lines their peer purchases use, "
+            "τ · abs(P_L) / P_max,L per kWh on every line of the seller-buyer path, sellers and buyers paired "
+            "pro rata.",
+            "Tooki et al. (2025), eqs. 11-12",
+            "money",
+            True,
+        ),
+        _m(
+            "curtailed_kwh",
+            "Curtailed export",
+            "kWh",
+            "Network-aware runs: export spilled so that no slot breaks a line-loading, voltage or VIM limit "
+            "that exports cause.",
+            "",
+            "kwh",
+            True,
+        ),
+        _m(
+            "losses_kwh",
+            "Feeder losses",
+            "kWh",
+            "Network-aware runs: active losses of the feeder's lines and transformer from the power flow of "
+            "every slot (allocated to members pro rata to abs(net energy), charged at λb).",
+            "",
+            "kwh",
+            True,
+        ),
+        _m(
+            "max_line_loading_pct",
+            "Highest line loading",
+            "% of rating",
+            "Network-aware runs: highest line loading over slots and lines after curtailment, in percent of "
+            "the rated current (the value is in percent, not a fraction).",
+            "",
+            "kw",
+            True,
+        ),
+        _m(
+            "min_voltage_pu",
+            "Lowest voltage",
+            "pu",
+            "Network-aware runs: lowest bus voltage (every phase) over slots after curtailment, per unit.",
+            "",
+            "price",
+            True,
+        ),
+        _m(
+            "max_vim_pct",
+            "Highest VIM",
+            "pp",
+            "Network-aware runs with a VIM limit: highest voltage imbalance (line-voltage unbalance rate) over "
+            "slots and buses after curtailment, in percent points; undefined for balanced flows.",
+            "Tooki et al. (2025), eq. 13",
+            "num",
+            True,
+        ),
     )
 }
 
@@ -436,6 +511,7 @@ TABLE_METRICS: tuple[str, ...] = (
     "jain_fairness",
     "share_better_off",
     "traded_kwh",
+    "emissions_kg",
 )
 
 

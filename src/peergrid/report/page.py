@@ -362,6 +362,8 @@ def _fmt_signed(kind: str, v: float, currency: str) -> str:
         return f"{v:,.1f}\u00a0kW"
     if kind == "kwh":
         return _fmt_energy(v).replace(" ", "\u00a0")
+    if kind == "kg":
+        return f"{v:,.1f}\u00a0kgCO2"
     return f"{v:.3f}"
 
 
@@ -442,6 +444,11 @@ def _community_rows(comparison: Comparison) -> list[tuple[str, str]]:
         ("Total generation", _fmt_energy(float(s["generation_kwh"]))),
         ("Retail price λb", _fmt_range(com.retail, com.currency)),
         ("Feed-in tariff λs", _fmt_range(com.feed_in, com.currency)),
+        *(
+            [("Carbon intensity", _fmt_range(com.carbon_intensity, "kgCO2").replace("(time-of-use)", "(time-varying)"))]
+            if com.carbon_intensity is not None
+            else []
+        ),
         ("Battery control", res.control),
         ("Data source", str(s["source"])),
     ]
@@ -750,6 +757,16 @@ def write_report(
     if coordination := coordination_section_html(comparison, dpi):
         nav.append(("coordination", "Price response"))
         sections.append(coordination)
+    from peergrid.report.grid_report import grid_section_html
+
+    if grid := grid_section_html(comparison, dpi):
+        nav.append(("grid", "Feeder"))
+        sections.append(grid)
+    from peergrid.report.invest_report import invest_section_html
+
+    if invest := invest_section_html(comparison, scenario.get("invest") if scenario else None, dpi):
+        nav.append(("invest", "Investment"))
+        sections.append(invest)
     nav.append(("figures", "Figures"))
     sections.append(
         '<section id="figures" aria-labelledby="h-figures"><h2 id="h-figures">Figures</h2>'

@@ -47,7 +47,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -66,7 +66,7 @@ from peergrid.market import (
     to_minor,
     update_reputation,
 )
-from peergrid.service import bulk, ledger, tariffs
+from peergrid.service import bulk, feeders, ledger, tariffs
 from peergrid.service.directory import audit, get_community, system_accounts
 from peergrid.service.errors import Conflict, Invalid
 from peergrid.service.models import (
@@ -230,9 +230,13 @@ class _Match:
     s_pos: np.ndarray
     b_code: np.ndarray  # buyer's participant code
     s_code: np.ndarray
-    pb: np.ndarray  # currency/kWh
+    pb: np.ndarray  # currency/kWh (energy; the line fee comes on top)
     ps: np.ndarray
     money: TradeMoney
+    #: eq. 12 line fee per trade, currency/kWh and minor units (rounded once per buyer); zeros without a feeder
+    fee_per_kwh: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    line_fee: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    network: dict[str, Any] = field(default_factory=dict)
 
 
 def _match(
@@ -242,18 +246,33 @@ def _match(
     scores: np.ndarray,
     code: np.ndarray,
     prices: tuple[float, float],
+    network: tuple[Any, float] | None = None,
 ) -> _Match:
     """Clear the admitted orders with the community's mechanism and round the money (:func:`settle_trades`).
 
     ``prices`` are the interval's grid prices (λb, λs), currency/kWh, from the community's tariff.
+    ``network`` — (:class:`peergrid.grid.FeederLimits`, τ_L) of the community's feeder — clears with
+    :func:`peergrid.grid.clear_on_feeder` instead (eq. 12 fees, curtailment, re-matching, losses).
     """
     pos = np.flatnonzero(admitted)
     kwargs: dict[str, Any] = {"retail": prices[0], "feed_in": prices[1]}
     if community.mechanism in ("uniform", "bilateral"):
         kwargs["k"] = community.k
-    result = clear_with_reputation(
-        book.select(admitted), get_order_mechanism(community.mechanism), scores=scores, **kwargs
-    )
+    mechanism = get_order_mechanism(community.mechanism)
+    cleared: list[Any] = []
+    if network is not None:  # the same network-aware clearing as `peergrid clear --network`
+        from peergrid.grid import clear_on_feeder
+
+        limits, tau = network
+
+        def mechanism(b: OrderBook, **kw: Any) -> Any:
+            c = clear_on_feeder(b, limits, community.mechanism, tau=tau, k=community.k, retail=kw.get("retail"),
+                                feed_in=kw.get("feed_in"), quantum_kwh=0.001)  # whole Wh, as settled; fmt: skip
+            cleared.append(c)
+            t = c.result.trades  # energy prices here; reputation pricing must not scale the line fee
+            return replace(c.result, trades=replace(t, price_buy=t.price_buy - c.fee_per_kwh))
+
+    result = clear_with_reputation(book.select(admitted), mechanism, scores=scores, **kwargs)
     tr = result.trades
     q_wh = np.rint(tr.quantity * 1000.0).astype(np.int64)
     keep = q_wh > 0
@@ -262,7 +281,16 @@ def _match(
     pb, ps = tr.price_buy[keep], tr.price_sell[keep]
     b_code, s_code = code[b_pos], code[s_pos]
     money = settle_trades(b_code, s_code, q_wh, pb, ps)
-    return _Match(result, q_wh, b_pos, s_pos, b_code, s_code, pb, ps, money)
+    if not cleared:
+        return _Match(result, q_wh, b_pos, s_pos, b_code, s_code, pb, ps, money,
+                      np.zeros(len(q_wh)), np.zeros(len(q_wh), dtype=np.int64))  # fmt: skip
+    c = cleared[0]
+    h = c.fee_per_kwh[keep]
+    # the buyer's line fee to the cent: Σ q·H of its trades rounded once, split over them by largest remainder
+    line_fee = settle_trades(b_code, s_code, q_wh, h, np.zeros(len(q_wh))).payment
+    summary = c.summary()
+    summary["line_fees_minor"] = int(line_fee.sum())
+    return _Match(result, q_wh, b_pos, s_pos, b_code, s_code, pb, ps, money, h, line_fee, summary)
 
 
 def _settle_market(session: Session, community: Community, t: dt.datetime, now: dt.datetime) -> Outcome:
@@ -310,13 +338,22 @@ def _settle_market(session: Session, community: Community, t: dt.datetime, now: 
     elig = check_wallets(book, balance=balance, committed=committed / 100.0, credit=w[:, 2] / 100.0)
     admitted = elig.admitted.copy()
     reason = np.where(admitted, "", elig.reason.astype(str)).astype(object)
+    # A community with a feeder clears on it; orders of members not mapped to a bus cannot be placed on it.
+    network = None
+    feeder = feeders.feeder_limits(session, community.id, users.tolist(), community.interval_minutes / 60.0)
+    if feeder is not None:
+        limits, mapped, tau = feeder
+        off = admitted & ~np.isin(uid, np.fromiter(mapped, dtype=np.int64, count=len(mapped)))
+        admitted[off] = False
+        reason[off] = "not on the community's feeder: an operator must map the member to a bus"
+        network = (limits, tau) if limits is not None else None
     # Clear, price in minor units, and check every buyer's total against its funds. The rounding
     # rule keeps an admitted buyer within them; should a buyer's settlement exceed them anyway,
     # that buyer's bids are rejected on their own and the rest of the interval is cleared again.
     prices = _grid_prices(community, t)
     for _ in range(n_users + 1):
-        m = _match(community, book, admitted, scores, code, prices)
-        paid = np.bincount(m.b_code, weights=m.money.payment, minlength=n_users).astype(np.int64)
+        m = _match(community, book, admitted, scores, code, prices, network)
+        paid = np.bincount(m.b_code, weights=m.money.payment + m.line_fee, minlength=n_users).astype(np.int64)
         over = np.flatnonzero((paid > funds) & (paid > 0))
         if not len(over):
             break
@@ -335,11 +372,13 @@ def _settle_market(session: Session, community: Community, t: dt.datetime, now: 
     result, q_wh, b_pos, s_pos, pb, ps = m.result, m.q_wh, m.b_pos, m.s_pos, m.pb, m.ps
     b_code, s_code = m.b_code, m.s_code
     pay, rec = m.money.payment, m.money.receipt
+    line_fee = m.line_fee  # eq. 12 line fees per trade (minor units): buyer → network operator
+    line_by = np.bincount(b_code, weights=line_fee, minlength=n_users).astype(np.int64)
     residual = m.money.residual  # spread + rounding residual → fees account (may be < 0 by rounding)
     received = np.bincount(s_code, weights=rec, minlength=n_users).astype(np.int64)
     # a buyer's market fees: its share of the spread, rounded (0 at a uniform price); informational
     spread = np.bincount(b_code, weights=m.money.payment_exact - m.money.receipt_exact, minlength=n_users)
-    fees_by = np.clip(np.rint(spread).astype(np.int64), 0, paid)
+    fees_by = np.clip(np.rint(spread).astype(np.int64), 0, paid - line_by) + line_by
     bought = np.bincount(b_code, weights=q_wh, minlength=n_users).astype(np.int64)
     sold = np.bincount(s_code, weights=q_wh, minlength=n_users).astype(np.int64)
     filled = (
@@ -351,9 +390,14 @@ def _settle_market(session: Session, community: Community, t: dt.datetime, now: 
     ref = f"clearing:{run.id}"
     transfers = []
     wal = w[:, 0]
-    for i in np.flatnonzero(paid > 0).tolist():
+    energy_paid = paid - line_by
+    for i in np.flatnonzero(energy_paid > 0).tolist():
         transfers.append(
-            ledger.Transfer(int(wal[i]), sysacc["clearing"], int(paid[i]), "p2p_buy", ref, interval_start=t)
+            ledger.Transfer(int(wal[i]), sysacc["clearing"], int(energy_paid[i]), "p2p_buy", ref, interval_start=t)
+        )
+    for i in np.flatnonzero(line_by > 0).tolist():
+        transfers.append(
+            ledger.Transfer(int(wal[i]), sysacc["network"], int(line_by[i]), "line_fee", ref, interval_start=t)
         )
     for i in np.flatnonzero(received > 0).tolist():
         transfers.append(
@@ -379,17 +423,19 @@ def _settle_market(session: Session, community: Community, t: dt.datetime, now: 
                 "price_sell": b,
                 "payment_minor": p,
                 "receipt_minor": r,
+                "line_fee_minor": lf,
             }
-            for bo, so, bu, su, qq, a, b, p, r in zip(
+            for bo, so, bu, su, qq, a, b, p, r, lf in zip(
                 oid[b_pos].tolist(),
                 oid[s_pos].tolist(),
                 uid[b_pos].tolist(),
                 uid[s_pos].tolist(),
                 q_wh.tolist(),
-                pb.tolist(),
+                (pb + m.fee_per_kwh).tolist(),
                 ps.tolist(),
-                pay.tolist(),
+                (pay + line_fee).tolist(),
                 rec.tolist(),
+                line_fee.tolist(),
                 strict=True,
             )
         ]
@@ -449,6 +495,10 @@ def _settle_market(session: Session, community: Community, t: dt.datetime, now: 
             "grid_price_sell": prices[1],
         }
     )
+    if feeder is not None:  # network figures of the clearing on the community's feeder
+        keys = ("line_fees", "curtailed_kwh", "rematched_kwh", "losses_kwh", "max_line_loading_pct",
+                "min_voltage_pu", "max_vim_pct", "feasible")  # fmt: skip
+        summary.update({"network": True, "line_fees_minor": int(line_by.sum()), **{k: m.network.get(k) for k in keys}})
     summary = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in summary.items()}
     run.summary = summary
     session.flush()

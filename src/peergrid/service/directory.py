@@ -34,7 +34,7 @@ from peergrid.service.models import (
     User,
 )
 
-SYSTEM_ACCOUNTS: tuple[str, ...] = ("grid", "fees", "clearing", "external")
+SYSTEM_ACCOUNTS: tuple[str, ...] = ("grid", "fees", "clearing", "external", "network")
 
 
 def audit(

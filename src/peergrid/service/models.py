@@ -27,7 +27,9 @@ ROLES: tuple[str, ...] = ("admin", "operator", "prosumer", "consumer")
 ORDER_MECHANISMS: tuple[str, ...] = ("uniform", "pay-as-bid", "mcafee", "bilateral")
 POOL_MECHANISMS: tuple[str, ...] = ("bs", "mmr", "sdr", "baseline")
 MECHANISMS: tuple[str, ...] = ORDER_MECHANISMS + POOL_MECHANISMS
-ACCOUNT_KINDS: tuple[str, ...] = ("wallet", "grid", "fees", "clearing", "external")
+ACCOUNT_KINDS: tuple[str, ...] = ("wallet", "grid", "fees", "clearing", "external", "network")
+#: Phases of a member on a feeder (``abc``: three-phase connection).
+FEEDER_PHASES: tuple[str, ...] = ("a", "b", "c", "abc")
 ORDER_STATUSES: tuple[str, ...] = ("open", "cancelled", "filled", "partial", "unfilled", "rejected")
 
 
@@ -337,6 +339,54 @@ class Trade(Base):
     price_sell: Mapped[float] = mapped_column(sa.Float)
     payment_minor: Mapped[int] = mapped_column(sa.BigInteger)
     receipt_minor: Mapped[int] = mapped_column(sa.BigInteger)
+    #: Tooki et al. eq. 12 line fee of the trade, minor units (part of ``payment_minor``; 0 without a feeder)
+    line_fee_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+
+
+class CommunityFeeder(Base):
+    """A community's feeder: a vetted pandapower JSON net (:func:`peergrid.grid.read_feeder`) and its limits.
+
+    With a feeder, the market phase of an order-book community clears with
+    :func:`peergrid.grid.clear_on_feeder` (eq. 12 fees to the ``network`` account,
+    curtailment on loading, voltage and VIM, re-matching, losses in the run's summary).
+    """
+
+    __tablename__ = "community_feeders"
+
+    community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id", ondelete="RESTRICT"), primary_key=True)
+    net_json: Mapped[str] = mapped_column(sa.Text)
+    n_buses: Mapped[int] = mapped_column()
+    n_lines: Mapped[int] = mapped_column()
+    max_loading_pct: Mapped[float] = mapped_column(sa.Float, default=100.0)
+    v_min_pu: Mapped[float] = mapped_column(sa.Float, default=0.95)
+    v_max_pu: Mapped[float] = mapped_column(sa.Float, default=1.05)
+    max_vim_pct: Mapped[float] = mapped_column(sa.Float, default=2.0)
+    #: τ_L of eq. 12: fee at full line utilisation, currency/kWh
+    fee_per_kwh: Mapped[float] = mapped_column(sa.Float, default=0.01)
+    uploaded_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="RESTRICT"))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        sa.CheckConstraint("max_loading_pct > 0 AND max_vim_pct > 0 AND fee_per_kwh >= 0", name="limits"),
+        sa.CheckConstraint("v_min_pu > 0 AND v_min_pu < v_max_pu", name="band"),
+    )
+
+
+class FeederMember(Base):
+    """Where a member sits on the community's feeder: pandapower bus index and phase."""
+
+    __tablename__ = "feeder_members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id", ondelete="RESTRICT"), index=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="RESTRICT"))
+    bus: Mapped[int] = mapped_column(sa.BigInteger)
+    phase: Mapped[str] = mapped_column(sa.String(3), default="abc")
+
+    __table_args__ = (
+        sa.UniqueConstraint("community_id", "user_id"),
+        sa.CheckConstraint("phase IN ('a','b','c','abc')", name="phase"),
+    )
 
 
 class Position(Base):

@@ -12,6 +12,11 @@ not the simulator's ``cost_reduction`` (members' purchase cost only). Periodic c
 
 The window is echoed in UTC (``start``/``end``) and in the community's local time
 (``start_local``/``end_local``, ISO 8601 with offset; ``tz``).
+
+**Emissions** (``emissions_kg``, label "Emissions", as in the simulator's metric): the settled
+grid import × a flat carbon intensity (``carbon_intensity``, kgCO2/kWh), the service setting
+``carbon_intensity`` (:func:`set_carbon_intensity`; default
+:data:`peergrid.data.carbon.DEFAULT_CARBON_INTENSITY`). Export earns no credit.
 """
 
 from __future__ import annotations
@@ -22,13 +27,16 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from peergrid.market import to_minor
 from peergrid.metrics import cost_reduction, self_consumption, self_sufficiency
 from peergrid.service import tariffs
 from peergrid.service.directory import get_community
-from peergrid.service.models import Community, Meter, Position, Reading
+from peergrid.service.models import Community, Meter, Position, Reading, ServiceConfig
+
+#: ``service_config`` key of the flat carbon intensity of the reports, kgCO2/kWh.
+CARBON_KEY = "carbon_intensity"
 
 _POS_COLS = (
     "bought_wh",
@@ -41,6 +49,36 @@ _POS_COLS = (
     "grid_paid_minor",
     "grid_received_minor",
 )
+
+
+def carbon_intensity(session: Session | None) -> float:
+    """The service's flat carbon intensity of grid electricity, kgCO2/kWh (setting or default)."""
+    from peergrid.data.carbon import DEFAULT_CARBON_INTENSITY
+
+    row = session.get(ServiceConfig, CARBON_KEY) if session is not None else None
+    try:
+        value = float(row.value) if row is not None else DEFAULT_CARBON_INTENSITY
+    except ValueError:
+        return DEFAULT_CARBON_INTENSITY
+    return value if math.isfinite(value) and value >= 0 else DEFAULT_CARBON_INTENSITY
+
+
+def set_carbon_intensity(session: Session, kg_per_kwh: float) -> None:
+    """Set the flat carbon intensity of the reports, kgCO2/kWh (≥ 0, finite; the caller commits).
+
+    Raises
+    ------
+    ValueError
+        Negative or non-finite value.
+    """
+    v = float(kg_per_kwh)
+    if not (math.isfinite(v) and v >= 0):
+        raise ValueError(f"carbon intensity must be >= 0 kgCO2/kWh, got {kg_per_kwh!r}")
+    row = session.get(ServiceConfig, CARBON_KEY)
+    if row is None:
+        session.add(ServiceConfig(key=CARBON_KEY, value=repr(v)))
+    else:
+        row.value = repr(v)
 
 
 def _num(x: float) -> float | None:
@@ -133,7 +171,9 @@ def report_from_totals(
     -------
     dict
         Energy in kWh, money in minor units, metrics (``net_bill_reduction``, self-sufficiency,
-        self-consumption) as fractions or ``None`` where undefined.
+        self-consumption) as fractions or ``None`` where undefined; ``emissions_kg`` (kgCO2) of
+        the grid import at the service's ``carbon_intensity`` (kgCO2/kWh, read through the
+        session ``c`` belongs to).
     """
     demand_kwh = float(demand_wh) / 1000.0
     supply_kwh = float(supply_wh) / 1000.0
@@ -163,6 +203,8 @@ def report_from_totals(
         "net_bill_reduction": _num(cost_reduction(cost_minor / 100.0, baseline)),
         "self_sufficiency": _num(self_sufficiency(demand_kwh, min(grid_import, demand_kwh))),
         "self_consumption": _num(self_consumption(supply_kwh, min(grid_export, supply_kwh))),
+        "carbon_intensity": (ci := carbon_intensity(object_session(c))),
+        "emissions_kg": _num(grid_import * ci),
     }
 
 

@@ -456,3 +456,36 @@ class AuditOut(BaseModel):
 class ErrorOut(BaseModel):
     error: str
     detail: str
+
+
+class FeederMemberIn(Strict):
+    user_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
+    #: pandapower bus index of the member's connection
+    bus: Annotated[int, Field(ge=0, le=2**31 - 1)]
+    phase: Literal["a", "b", "c", "abc"] = "abc"
+
+
+class FeederMembersIn(Strict):
+    members: Annotated[list[FeederMemberIn], Field(max_length=100_000)]
+
+
+class FeederMemberOut(BaseModel):
+    user_id: int
+    bus: int
+    phase: str
+
+
+class FeederOut(BaseModel):
+    """A community's feeder: size, limits, eq. 12 fee and the members on it (the net itself is not returned)."""
+
+    community_id: int
+    n_buses: int
+    n_lines: int
+    max_loading_pct: float
+    v_min_pu: float
+    v_max_pu: float
+    max_vim_pct: float
+    #: τ_L of Tooki et al. eq. 12: line fee at full utilisation, currency/kWh
+    fee_per_kwh: float
+    updated_at: dt.datetime | None
+    members: list[FeederMemberOut]

@@ -73,7 +73,7 @@ class WebSettings:
         Largest request body of any route without its own limit, bytes (default 1 MiB).
     route_body_limits : tuple of (str, int)
         ``(path regex, bytes)`` pairs, first match wins. Default: the readings upload
-        (up to 50,000 readings per batch) takes 16 MiB.
+        (up to 50,000 readings per batch) takes 16 MiB, a feeder upload (pandapower JSON) 20 MiB.
     trusted_origins : tuple of str
         Further origins (``https://host[:port]``) whose pages may send state-changing
         requests with the session cookie, e.g. the public origin when a reverse proxy
@@ -83,7 +83,10 @@ class WebSettings:
     """
 
     max_body_bytes: int = 1 * MiB
-    route_body_limits: tuple[tuple[str, int], ...] = ((r"^/api/communities/[^/]+/readings/?$", 16 * MiB),)
+    route_body_limits: tuple[tuple[str, int], ...] = (
+        (r"^/api/communities/[^/]+/readings/?$", 16 * MiB),
+        (r"^/api/communities/[^/]+/feeder/?$", 20 * MiB),  # pandapower JSON: peergrid.grid.MAX_FEEDER_BYTES
+    )
     trusted_origins: tuple[str, ...] = ()
     hsts_max_age_s: int = 0
     _patterns: tuple[tuple[re.Pattern[str], int], ...] = field(init=False, repr=False, compare=False)
@@ -113,7 +116,9 @@ class WebSettings:
             if env.get(ENV_MAX_BODY):
                 kw["max_body_bytes"] = int(env[ENV_MAX_BODY])
             if env.get(ENV_MAX_READINGS_BODY):
-                kw["route_body_limits"] = ((cls.route_body_limits[0][0], int(env[ENV_MAX_READINGS_BODY])),)
+                kw["route_body_limits"] = (
+                    (cls.route_body_limits[0][0], int(env[ENV_MAX_READINGS_BODY])), *cls.route_body_limits[1:]
+                )
             if env.get(ENV_HSTS):
                 kw["hsts_max_age_s"] = int(env[ENV_HSTS])
         except ValueError as exc:

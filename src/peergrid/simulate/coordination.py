@@ -37,7 +37,9 @@ plan). Then the plan is a fixed point: nobody would change it on the prices it m
 members' bills summed over the horizon under that market (the grid bill at the point of
 common coupling plus operator fees), earliest on ties — so with perfect forecasts the
 result is never worse than the price-blind plan (iterate 0). The run reports every
-iterate's cost and price change in :class:`CoordinationInfo`.
+iterate's cost and price change in :class:`CoordinationInfo`. Under a CO2 objective
+(``score``, :func:`peergrid.control.objective_view`) the kept iterate is the one with the
+lowest objective instead: cost + CO2 price × emissions, or emissions.
 
 Limits: controllers are price takers (nobody anticipates how its own schedule moves the
 price); MSA need not reach a fixed point within ``max_iterations`` (bang-bang responses
@@ -275,6 +277,7 @@ def coordinate(
     base_net: np.ndarray | None = None,
     progress: Callable[[int], None] | None = None,
     check: Callable[[BatterySchedule], None] | None = None,
+    score: Callable[[Clearing], float] | None = None,
     _fast: bool = True,
 ) -> Iterate:
     """Run the price-response loop of one market (module docstring).
@@ -304,6 +307,9 @@ def coordinate(
         Passed to the price-blind control run (when ``initial`` is not given).
     check : callable, optional
         Called with every new schedule (e.g. shape checks); raises to abort.
+    score : callable, optional
+        ``score(clearing) -> float``: what the kept iterate minimises (default: the community
+        cost, Σ member bills); a CO2 objective passes cost + CO2 price × emissions.
 
     Returns
     -------
@@ -327,9 +333,10 @@ def coordinate(
         buy, sell = internal_prices(clearing)
         plan_buy, plan_sell = lb, ls  # the prices plan 0 was made on
         costs = [float(clearing.member_bill.sum())]
+        scores = [costs[0] if score is None else score(clearing)]
         dprice = [_price_change(buy, sell, plan_buy, plan_sell)]
         dnet = [math.nan]
-        best = (costs[0], 0, schedule, x, clearing)
+        best = (scores[0], 0, schedule, x, clearing)
         converged = dprice[0] <= tolerance
         k = 0
         avg_buy, avg_sell = buy.copy(), sell.copy()  # p_1 = P_0
@@ -347,9 +354,10 @@ def coordinate(
             buy, sell = internal_prices(clearing)
             cost = float(clearing.member_bill.sum())
             costs.append(cost)
+            scores.append(cost if score is None else score(clearing))
             dprice.append(_price_change(buy, sell, plan_buy, plan_sell))
-            if cost < best[0]:
-                best = (cost, k, schedule, x, clearing)
+            if scores[-1] < best[0]:
+                best = (scores[-1], k, schedule, x, clearing)
             converged = dprice[-1] <= tolerance and dnet[-1] <= energy_tolerance
             if dnet[-1] <= energy_tolerance:
                 # the plan stopped moving under damping: test it undamped (restart the average at P_k);
@@ -363,7 +371,7 @@ def coordinate(
     except _Mismatch:  # a plan changed the owners or added flexible load: redo on whole (T, N) positions
         return coordinate(
             community, controller, market, options=options, max_iterations=max_iterations, tolerance=tolerance,
-            energy_tolerance=energy_tolerance, initial=first, base_net=base, check=check,
+            energy_tolerance=energy_tolerance, initial=first, base_net=base, check=check, score=score,
             _fast=False,
         )  # fmt: skip
     kept_schedule, kept_x, kept_clearing = best[2], best[3], best[4]

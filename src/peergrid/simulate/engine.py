@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from peergrid.simulate.coordination import CoordinationInfo
     from peergrid.simulate.faults import Fault, FaultOutcome
     from peergrid.simulate.forecasting import ForecastOutcome
+    from peergrid.simulate.network import GridOptions, NetworkOutcome
 
 _BLOCK = 4096  # time steps per reduction block
 
@@ -91,6 +92,10 @@ class Result:
         then the *planned* positions the market cleared, and the forecast outcome holds
         each member's imbalance (realised − planned net) settled at λb / λs, which the
         member bills (:attr:`participants`, :meth:`bills`) and ``community_cost`` include.
+    network : NetworkOutcome, optional
+        Set by a network-aware run (``grid=``, :mod:`peergrid.simulate.network`): ``net`` and
+        ``clearing`` are then the curtailed positions and their re-matched clearing; the
+        members' line-utilisation fees and loss charges are in the bills and ``community_cost``.
 
     Notes
     -----
@@ -110,6 +115,7 @@ class Result:
     faults: FaultOutcome | None = field(repr=False, default=None)
     coordination: CoordinationInfo | None = field(repr=False, default=None)
     forecast: ForecastOutcome | None = field(repr=False, default=None)
+    network: NetworkOutcome | None = field(repr=False, default=None)
 
     def __post_init__(self) -> None:
         if self.baseline is None:
@@ -188,6 +194,29 @@ class Result:
         return acc, np.column_stack([wb, p2p_b]), np.column_stack([ws, p2p_s])
 
     @cached_property
+    def _member_emissions(self) -> np.ndarray:
+        """Each member's emissions from its own grid import, kgCO2 (NaN without a carbon intensity).
+
+        Σ over steps of the member's grid import (kWh, after peer trades) × the step's carbon
+        intensity (kgCO2/kWh); export earns no credit. Sums to the community's ``emissions_kg``.
+        """
+        com, c = self.community, self.clearing
+        ci = com.carbon_intensity
+        if ci is None:
+            return np.full(com.N, math.nan)
+        if isinstance(c, OrderClearing):  # every member's own trades
+            out = np.zeros(com.N)
+            for blk in _time_blocks(com.T, max(_BLOCK // max(com.N // 64, 1), 1)):
+                out += c.allocate(self.net[blk], blk).grid_import.T @ ci[blk]
+            return out
+        # a pool rule: member grid import = deficit × (1 − peer share of the slot's purchases)
+        w = (1.0 - c.peer_share_buy) * ci
+        out = np.zeros(com.N)
+        for blk in _time_blocks(com.T):
+            out += np.maximum(self.net[blk], 0.0).T @ w[blk]
+        return out
+
+    @cached_property
     def participants(self) -> pd.DataFrame:
         """One row per participant: energy totals (kWh), bills and savings (currency)."""
         s = self._participant_sums
@@ -203,6 +232,10 @@ class Result:
         if fc is not None:  # the imbalance charge is the same with and without P2P trading
             imb = fc.member_charge
             bill, baseline_bill = bill + imb, baseline_bill + imb
+        nw = self.network
+        if nw is not None:  # line fees on P2P purchases; losses are physical, the same without P2P
+            bill = bill + nw.member["line_fees"] + nw.member["loss_charge"]
+            baseline_bill = baseline_bill + nw.member["loss_charge"]
         delta = self._load_delta()
         df = pd.DataFrame(
             {
@@ -222,10 +255,14 @@ class Result:
             }
         )
         df["scr"] = M.sharing_contribution_rate(s["sold"])
+        df["emissions_kg"] = self._member_emissions
         if fc is not None:
             df["forecast_mae_kwh"] = fc.member_mae
             df["imbalance_kwh"] = fc.member_imbalance_kwh
             df["imbalance_charge"] = fc.member_charge
+        if nw is not None:
+            for key, values in nw.member.items():
+                df[key] = values
         return df
 
     # ---- per-step community table -------------------------------------------------------
@@ -261,6 +298,12 @@ class Result:
         if self.forecast is not None:  # realised − planned net of the community, and its charges
             df["imbalance_kwh"] = self.forecast.slot_imbalance
             df["imbalance_charge"] = self.forecast.slot_charge
+        if self.network is not None:
+            for key, values in self.network.slot.items():
+                df[key] = values
+        if com.carbon_intensity is not None:  # kgCO2/kWh, and the community's emissions of the slot, kgCO2
+            df["carbon_intensity"] = com.carbon_intensity
+            df["emissions_kg"] = c.grid_import * com.carbon_intensity
         return df
 
     # ---- bills --------------------------------------------------------------------------
@@ -291,6 +334,10 @@ class Result:
         if self.forecast is not None:  # metered deviations from the plan at λb / λs
             df.insert(df.columns.get_loc("total"), "imbalance", self.forecast.member_charge)
             df["total"] += df["imbalance"]
+        if self.network is not None:  # paid to the network operator (peergrid.simulate.network)
+            df.insert(df.columns.get_loc("total"), "line_fees", self.network.member["line_fees"])
+            df.insert(df.columns.get_loc("total"), "losses", self.network.member["loss_charge"])
+            df["total"] += df["line_fees"] + df["losses"]
         return df
 
     def bills(self) -> pd.DataFrame:
@@ -450,6 +497,9 @@ class Result:
                 com.T * com.dt,
             )
         )
+        out["emissions_kg"] = (
+            math.nan if com.carbon_intensity is None else float(c.grid_import @ com.carbon_intensity)
+        )
         total_bill = float(self._bills["total"].sum())
         out["total_bill"] = total_bill
         out["total_bill_reduction"] = M.cost_reduction(total_bill, self._baseline_total_bill)
@@ -461,6 +511,12 @@ class Result:
             for key in ("community_cost", "baseline_cost"):  # members pay the imbalance in either case
                 out[key] += fm["imbalance_cost"]
             out["community_cost_reduction"] = M.cost_reduction(out["community_cost"], out["baseline_cost"])
+        if self.network is not None:
+            nw = self.network
+            out["community_cost"] += nw.line_fees + nw.loss_charge
+            out["baseline_cost"] += nw.loss_charge
+            out["community_cost_reduction"] = M.cost_reduction(out["community_cost"], out["baseline_cost"])
+            out.update(nw.metrics())
         return out
 
     @cached_property
@@ -478,11 +534,16 @@ class Result:
             s = self._participant_sums
             acc.add_pool_sums(np.zeros((com.N, 5)), np.zeros((com.N, 2)), local)
             fixed = float(acc.frame(com.ids)["total"].sum())
-            return float(s["baseline_purchase_cost"].sum() - s["baseline_revenue"].sum()) + fixed
+            return float(s["baseline_purchase_cost"].sum() - s["baseline_revenue"].sum()) + fixed + self._loss_total
         for blk in _time_blocks(com.T, max(_BLOCK // max(com.N // 64, 1), 1)):
             x = self.net[blk]
             acc.add(local[blk], np.maximum(x, 0.0), np.maximum(-x, 0.0), None)
-        return float(acc.frame(com.ids)["total"].sum())
+        return float(acc.frame(com.ids)["total"].sum()) + self._loss_total
+
+    @property
+    def _loss_total(self) -> float:
+        """Σ members' loss charges of a network-aware run (0 otherwise): paid with or without P2P."""
+        return self.network.loss_charge if self.network is not None else 0.0
 
     def summary(self) -> dict[str, object]:
         """JSON-ready metrics (NaN → None) and the community's bill by component (``"bill"``,
@@ -493,6 +554,8 @@ class Result:
             out["coordination"] = self.coordination.to_dict()
         if self.forecast is not None:
             out["forecast"] = _json_tree(self.forecast.summary(self.clearing, self.net))
+        if self.network is not None:
+            out["grid"] = _json_tree(self.network.summary())
         return out
 
     # ---- persistence ----------------------------------------------------------------
@@ -551,6 +614,9 @@ class Result:
         }
         if self.forecast is not None:
             meta["forecast"] = meta["metrics"]["forecast"]
+        if self.network is not None:  # the feeder and per-slot bus injections: rerun pandapower on any slot
+            meta["grid"] = _json_tree(self.network.meta())
+            self.network.write(d)
         (d / "result.json").write_text(json.dumps(meta, indent=2))
         return d
 
@@ -573,7 +639,7 @@ class Result:
         cols = [*_SHARED_SERIES, *(_ORDER_SERIES if order_book else ()), *_forecast_series(meta)]
         wide = _read_series(d, cols, T, N)
         community, schedule = _community_and_schedule(meta, steps, parts, wide)
-        return cls._restore(meta, steps, community, schedule, wide["net"], wide, _read_bills(d))
+        return cls._restore(meta, steps, community, schedule, wide["net"], wide, _read_bills(d), parts, d)
 
     @classmethod
     def _restore(
@@ -585,6 +651,8 @@ class Result:
         net: np.ndarray,
         wide: Mapping[str, np.ndarray],
         bills: pd.DataFrame | None = None,
+        parts: pd.DataFrame | None = None,
+        directory: Path | None = None,
     ) -> Result:
         per_slot = (
             meta["market"],
@@ -618,6 +686,10 @@ class Result:
             from peergrid.simulate.coordination import CoordinationInfo
 
             res.coordination = CoordinationInfo.from_dict(meta["coordination"])
+        if isinstance(meta.get("grid"), dict):
+            from peergrid.simulate.network import NetworkOutcome
+
+            res.network = NetworkOutcome.restore(meta["grid"], steps, bills, parts, directory)
         # what the run computed, exactly as written (a rebuilt report shows the same numbers)
         res.__dict__["steps"] = steps
         stored = meta.get("metrics")
@@ -703,6 +775,7 @@ def _community_and_schedule(
         tz=meta["community"].get("tz", "UTC"),
         tariff=_tariff_from_meta(meta["community"].get("tariff")),
         meta={"display_tz": meta["community"]["display_tz"]} if meta["community"].get("display_tz") else {},
+        carbon_intensity=steps["carbon_intensity"].to_numpy() if "carbon_intensity" in steps else None,
     )
     soc_all = wide["soc"]
     owners = np.flatnonzero(~np.isnan(soc_all[0])) if T else np.zeros(0, dtype=np.int64)
@@ -827,7 +900,7 @@ class Comparison(Mapping[str, Result]):
                 net = wide["net"]
                 if shared is None:
                     shared = (community, schedule, net, steps["demand_kwh"].to_numpy(), steps["supply_kwh"].to_numpy())
-            res = Result._restore(meta, steps, community, schedule, net, wide, _read_bills(sub))
+            res = Result._restore(meta, steps, community, schedule, net, wide, _read_bills(sub), parts, sub)
             results[res.market] = res
         return cls(results)
 
@@ -939,6 +1012,9 @@ def simulate(
     tolerance: float = 1e-4,
     forecaster: str = "perfect",
     forecast_options: Mapping[str, object] | None = None,
+    grid: GridOptions | Mapping[str, object] | None = None,
+    objective: str = "cost",
+    co2_price: float = 0.0,
 ) -> Result:
     """Simulate a community with one controller and one market.
 
@@ -990,6 +1066,23 @@ def simulate(
         Options of the forecaster (:class:`~peergrid.simulate.forecasting.ForecastOptions`:
         ``train_days``, ``min_train_days``, ``season_days``, ``alpha``, ``rounds``,
         ``local_steps``, ``client_fraction``, ``server_momentum``, ``seed``).
+    grid : GridOptions or mapping, optional
+        Network-aware run (:mod:`peergrid.simulate.network`): the feeder (``"default"``: built
+        from the members' ``node`` / ``phase``) and its limits, keys as the scenario table
+        ``[grid]`` (``feeder``, ``max_line_loading_pct``, ``v_min_pu``, ``v_max_pu``,
+        ``max_vim_pct``, ``fee_per_kwh``). After the final clearing, exports that break a limit
+        are spilled, the market is cleared again on the curtailed positions, and the members pay
+        Tooki et al. (2025) eq. 12 line fees and their share of the losses. None (default): no
+        network, exactly as before.
+    objective : {"cost", "co2", "cost+co2"}
+        What the controllers minimise (:func:`peergrid.control.objective_view`): the grid
+        bill (``"cost"``, Petri et al. (2020), eq. 4), the emissions of grid import
+        (``"co2"``, ties broken by cost) or bill + ``co2_price`` × emissions. The CO2
+        objectives need ``community.carbon_intensity``; price-blind controllers (``greedy``,
+        ``none``) plan the same under every objective. Markets and bills always use the
+        grid prices.
+    co2_price : float
+        Price of emissions under ``objective="cost+co2"``, currency/kgCO2.
 
     Returns
     -------
@@ -1012,7 +1105,8 @@ def simulate(
         community, markets=(name,), control=control, progress=progress, faults=faults,
         bidding=bidding, k=k, seed=seed, fee=fee, learning_rate=learning_rate, momentum=momentum,
         coordination=coordination, max_iterations=max_iterations, tolerance=tolerance,
-        forecaster=forecaster, forecast_options=forecast_options,
+        forecaster=forecaster, forecast_options=forecast_options, objective=objective, co2_price=co2_price,
+        grid=grid,
     )[name]  # fmt: skip
 
 
@@ -1035,6 +1129,9 @@ def compare(
     tolerance: float = 1e-4,
     forecaster: str = "perfect",
     forecast_options: Mapping[str, object] | None = None,
+    grid: GridOptions | Mapping[str, object] | None = None,
+    objective: str = "cost",
+    co2_price: float = 0.0,
 ) -> Comparison:
     """Simulate several markets on the same community with one shared control run.
 
@@ -1064,6 +1161,12 @@ def compare(
     forecaster, forecast_options
         Day-ahead forecasts instead of foresight (see :func:`simulate`): the control runs
         once on the forecast view and every market clears the planned net.
+    grid : GridOptions or mapping, optional
+        Network-aware run (see :func:`simulate`); the curtailment is computed once per net
+        array (once for all markets without price response).
+    objective, co2_price
+        What the controllers minimise (see :func:`simulate`): ``"cost"`` (default),
+        ``"co2"`` or ``"cost+co2"`` at ``co2_price`` currency/kgCO2.
 
     Returns
     -------
@@ -1079,16 +1182,28 @@ def compare(
     from peergrid.simulate.coordination import check_coordination
 
     coordinated = check_coordination(coordination, max_iterations, tolerance) != "none"
+    from peergrid.control import check_objective, objective_view
+
+    objective = check_objective(objective, co2_price)
+    if objective != "cost":
+        objective_view(community, objective, co2_price)  # no carbon intensity: fail before the control run
     fault_list = list(faults) if faults is not None else []
+    from peergrid.simulate import network
+
+    grid_options = network.check_grid(grid)
+    network.check_combination(grid_options, faults=bool(fault_list), forecaster=forecaster)
+    if grid_options is not None:  # a bad feeder fails before the control run
+        network.build_grid_feeder(community, grid_options)
     from peergrid.simulate.forecasting import plan_view
 
     plan, settle = plan_view(community, forecaster, forecast_options, faults=bool(fault_list))
-    control_name, schedule = _run_control(plan, control, progress)
+    control_name, schedule = _run_control(objective_view(plan, objective, co2_price), control, progress)
     if coordinated:
-        return _coordinated(
+        coord = _coordinated(
             community, plan, settle(), names, control, control_name, schedule, options, fault_list, on_market,
-            max_iterations, tolerance,
+            max_iterations, tolerance, objective, co2_price,
         )  # fmt: skip
+        return _with_network(community, coord, grid_options, options)
     if not fault_list:
         net = schedule.apply(plan.net, inplace=True)
         true_net = net
@@ -1112,7 +1227,21 @@ def compare(
         clearing = baseline if n == "baseline" else clear(n, net, demand, supply)
         outcome = fault_outcome(n) if fault_outcome is not None else None
         results[n] = Result(community, n, control_name, schedule, net, clearing, baseline, outcome, forecast=forecast)
-    return Comparison(results)
+    return _with_network(community, Comparison(results), grid_options, options)
+
+
+def _with_network(
+    community: Community, comparison: Comparison, grid: GridOptions | None, options: Mapping[str, object]
+) -> Comparison:
+    """The network step after the final clearing (:func:`peergrid.simulate.network.apply_network`)."""
+    if grid is None:
+        return comparison
+    from peergrid.simulate.network import apply_network
+
+    def clear(name: str, x: np.ndarray, battery: BatterySchedule) -> Clearing:
+        return clear_market(community, name, x, options, battery)
+
+    return Comparison(apply_network(community, dict(comparison.items()), grid, clear))
 
 
 def _coordinated(
@@ -1128,22 +1257,37 @@ def _coordinated(
     on_market: Callable[[str], None] | None,
     max_iterations: int,
     tolerance: float,
+    objective: str = "cost",
+    co2_price: float = 0.0,
 ) -> Comparison:
     """:func:`compare` under price-response coordination: one loop and one schedule per market.
 
     The loop plans on ``plan`` (the community, or its forecast view) and clears the planned net.
+    Under a CO2 objective every re-plan adds the CO2 terms to the internal prices
+    (:func:`peergrid.control.objective_view`) and the kept iterate is the one with the lowest
+    cost + CO2 (``"cost+co2"``) or the lowest emissions (``"co2"``).
     """
     from peergrid.simulate.coordination import coordinate
 
     base = plan.net
     controller = get_controller(control)
+    score = None
+    if objective != "cost":
+        from peergrid.control import objective_view
+
+        inner = controller
+
+        def controller(com: Community, progress: Callable[[int], None] | None = None) -> BatterySchedule:
+            return inner(objective_view(com, objective, co2_price), progress=progress)
+
+        score = _objective_score(plan, objective, co2_price)
     results = {}
     for n in names:
         if on_market is not None:
             on_market(n)
         it = coordinate(
             plan, controller, n, options=options, max_iterations=max_iterations, tolerance=tolerance,
-            initial=schedule, base_net=base, check=lambda s: _check_schedule(plan, s),
+            initial=schedule, base_net=base, check=lambda s: _check_schedule(plan, s), score=score,
         )  # fmt: skip
         sched, net, clearing, outcome = it.schedule, it.net, it.clearing, None
         if fault_list:
@@ -1161,6 +1305,20 @@ def _coordinated(
             coordination=it.info, forecast=forecast,
         )  # fmt: skip
     return Comparison(results)
+
+
+def _objective_score(community: Community, objective: str, co2_price: float) -> Callable[[Clearing], float]:
+    """What a coordination loop under a CO2 objective minimises over its iterates, from a clearing."""
+    from peergrid.control.prices import CO2_TIE_BREAK
+
+    ci = np.asarray(community.carbon_intensity, dtype=np.float64)
+
+    def score(clearing: Clearing) -> float:
+        emissions = float(clearing.grid_import @ ci)
+        cost = float(clearing.member_bill.sum())
+        return cost + co2_price * emissions if objective == "cost+co2" else emissions + CO2_TIE_BREAK * cost
+
+    return score
 
 
 def _fault_outcome(

@@ -46,6 +46,18 @@ priced and cleared (:mod:`peergrid.market.bidding`)::
     learning_rate = 0.3             # zip: Widrow–Hoff rate β ∈ (0, 1]
     momentum = 0.05                 # zip: momentum γ ∈ [0, 1)
 
+An optional ``[grid]`` table makes the run network-aware (:mod:`peergrid.simulate.network`):
+the members sit on a feeder, exports that break a limit are curtailed and re-matched, buyers
+pay Tooki et al. (2025) eq. 12 line fees and everyone pays a share of the losses::
+
+    [grid]
+    feeder = "default"           # the radial LV feeder built from the members' node/phase, or a pandapower JSON file
+    max_line_loading_pct = 100.0
+    v_min_pu = 0.95
+    v_max_pu = 1.05
+    max_vim_pct = 2.0            # optional: unbalanced (three-phase) flow and a VIM limit (eq. 13)
+    fee_per_kwh = 0.01           # tau_L of eq. 12 at full utilisation, currency/kWh
+
 ``source = "milford-haven"`` builds the five harbour buildings of Petri et al.
 (:func:`peergrid.data.milford_haven.milford_haven_community`; ``[time].start`` is the
 local date, ``days`` whole days; ``boats`` and ``clearness`` apply to it only; the
@@ -66,6 +78,41 @@ name (``battery_share``, ``seed``, the ranges: synthetic only)::
     participants = "participants.csv"
     units = "Wh"
     gaps = "interpolate"
+
+An optional ``[invest]`` table holds the cost assumptions of the cost–benefit analysis
+(``peergrid invest``, and a section of the report;
+:class:`peergrid.economics.CostAssumptions`, docs/economics.md), with the platform's
+message traffic in ``[invest.platform]`` (:class:`peergrid.economics.PlatformTraffic`)::
+
+    [invest]
+    discount_rate = 0.05
+    lifetime = 25
+    pv_cost_per_kwp = 1200.0
+    [invest.platform]
+    reading_bytes = 250
+
+Carbon and the controllers' objective (docs/carbon.md): ``[carbon] intensity`` is the grid's
+carbon intensity — a flat factor in kgCO2/kWh, ``"citylearn"`` (the data set's hourly series,
+the default of ``citylearn`` and ``synthetic``) or a CSV file; other sources default to
+:data:`peergrid.data.carbon.DEFAULT_CARBON_INTENSITY`. ``[simulation] objective = "co2"`` or
+``"cost+co2"`` (with ``co2_price``, currency/kgCO2) makes the controllers minimise emissions::
+
+    [carbon]
+    intensity = 0.35          # kgCO2/kWh; or "citylearn", or "grid-carbon.csv" (with column, unit)
+    [simulation]
+    control = "lp"
+    objective = "cost+co2"
+    co2_price = 0.10          # currency/kgCO2
+
+Wind turbines (``[wind]``, :class:`WindConfig`): participants with ``wind_kw`` > 0 (the
+participants file of csv data, ``members``, or a random ``share`` of the members with
+``kw_range``) generate from a wind-speed series::
+
+    [wind]
+    speed = "tmy3"            # pvlib's shipped typical year (or "tmy3-sand-point", or a CSV file)
+    model = "cubic"           # Tooki et al. (2025) eq. 3; or "turbine" (windpowerlib power curve)
+    share = 0.05
+    kw_range = [3.0, 10.0]
 
 ``[tariff]`` is described in :class:`TariffConfig` and docs/tariffs.md: data from
 ``source = "csv"`` needs one (with a currency); the shipped data sets default to their own,
@@ -89,6 +136,7 @@ from peergrid.core.errors import ConfigError, DataError, PeergridError
 from peergrid.core.timeindex import check_timezone
 from peergrid.core.tomlconfig import read_toml, validate_model
 from peergrid.data.meters import MeterReport, read_meters
+from peergrid.economics.assumptions import CostAssumptions
 from peergrid.market.bidding import BIDDING, MARKETS, check_market, is_order_market
 from peergrid.simulate.coordination import COORDINATION
 from peergrid.simulate.forecasting import FORECASTERS, ForecastOptions
@@ -301,6 +349,8 @@ class SimulationConfig(_Strict):
     forecaster: Literal[FORECASTERS] = "perfect"  # type: ignore[valid-type]
     markets: list[str] = Field(default_factory=lambda: ["baseline", "bs", "mmr", "sdr"])
     market: str | None = None
+    objective: Literal["cost", "co2", "cost+co2"] = "cost"  # what the controllers minimise (docs/carbon.md)
+    co2_price: float = Field(default=0.0, ge=0, allow_inf_nan=False)  # currency/kgCO2, objective "cost+co2"
 
     @field_validator("control")
     @classmethod
@@ -318,6 +368,10 @@ class SimulationConfig(_Strict):
             check_market(m)  # a ConfigError is a ValueError: pydantic reports it with the key
         if not self.markets:
             raise ValueError("markets must not be empty")
+        if self.objective == "cost+co2" and self.co2_price <= 0:
+            raise ValueError('objective = "cost+co2" needs co2_price > 0 (currency/kgCO2)')
+        if "co2_price" in self.model_fields_set and self.objective != "cost+co2":
+            raise ValueError('co2_price applies to objective = "cost+co2" only')
         return self
 
     @property
@@ -378,6 +432,103 @@ class ForecastConfig(_Strict):
         return self
 
 
+class GridConfig(_Strict):
+    """``[grid]``: the feeder and its limits (:class:`peergrid.simulate.network.GridOptions`)."""
+
+    feeder: str = "default"
+    max_line_loading_pct: float = Field(default=100.0, gt=0, allow_inf_nan=False)
+    v_min_pu: float = Field(default=0.95, gt=0, allow_inf_nan=False)
+    v_max_pu: float = Field(default=1.05, gt=0, allow_inf_nan=False)
+    max_vim_pct: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    fee_per_kwh: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _check(self) -> GridConfig:
+        if not self.feeder.strip():
+            raise ValueError('feeder must be "default" or a pandapower JSON file')
+        if self.v_min_pu >= self.v_max_pu:
+            raise ValueError(f"need v_min_pu < v_max_pu, got {self.v_min_pu} >= {self.v_max_pu}")
+        return self
+
+
+class CarbonConfig(_Strict):
+    """Carbon intensity of grid electricity (``[carbon]``; docs/carbon.md).
+
+    ``intensity``: a flat factor in kgCO2/kWh, ``"citylearn"`` (the CityLearn 2022 data set's
+    hourly series; sources ``citylearn`` and ``synthetic`` only, their default) or a CSV file
+    (a timestamp column and ``column``, in ``unit``; relative to the scenario file). Without
+    ``[carbon]`` the other sources use :data:`peergrid.data.carbon.DEFAULT_CARBON_INTENSITY`.
+    """
+
+    intensity: float | str | None = None
+    column: str | None = None  # csv: intensity column (default: the second)
+    unit: Literal["kg/kWh", "g/kWh"] = "kg/kWh"  # csv: unit of the values
+
+    @model_validator(mode="after")
+    def _check(self) -> CarbonConfig:
+        v = self.intensity
+        if isinstance(v, float) and not (0 <= v < 10):
+            raise ValueError(f"intensity must be a factor in [0, 10) kgCO2/kWh, got {v}")
+        file = isinstance(v, str) and v != "citylearn"
+        if not file and ({"column", "unit"} & self.model_fields_set):
+            raise ValueError("column and unit apply to an intensity file only")
+        return self
+
+
+class WindConfig(_Strict):
+    """Wind turbines as generation (``[wind]``; docs/data.md, *Wind*).
+
+    Who has a turbine: the participants file's ``wind_kw`` column (csv data), ``members``
+    (``{id = rated kW}``, any source) or a random ``share`` of the members (rated power
+    uniform in ``kw_range``, drawn with ``seed``). The wind speed ``speed`` (m/s at
+    ``measurement_height``; ``"tmy3"``/``"tmy3-sand-point"``: typical years shipped with pvlib,
+    or a CSV file) is carried to ``hub_height`` (logarithmic profile, ``roughness_length``) and
+    through the cubic curve of Tooki et al. (2025), eq. 3 (``model = "cubic"``: ``cut_in``,
+    ``rated_speed``, ``cut_out``) or a windpowerlib ``turbine``'s power curve scaled to the
+    rated power (``model = "turbine"``). See :mod:`peergrid.data.wind`.
+    """
+
+    speed: str = "tmy3"
+    column: str | None = None  # csv: wind-speed column (default: the second)
+    measurement_height: float = Field(default=10.0, gt=0, le=300)  # m; csv files only (TMY3: 10 m)
+    model: Literal["cubic", "turbine"] = "cubic"
+    hub_height: float = Field(default=30.0, gt=0, le=300)
+    roughness_length: float = Field(default=0.15, gt=0, le=5)
+    cut_in: float = Field(default=3.0, ge=0, le=50)
+    rated_speed: float = Field(default=12.0, gt=0, le=50)
+    cut_out: float = Field(default=25.0, gt=0, le=80)
+    turbine: str = "E-53/800"
+    members: dict[str, float] | None = None
+    share: float | None = Field(default=None, ge=0, le=1)
+    kw_range: tuple[float, float] = (3.0, 10.0)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _check(self) -> WindConfig:
+        if not self.cut_in < self.rated_speed < self.cut_out:
+            raise ValueError("need cut_in < rated_speed < cut_out (m/s)")
+        lo, hi = self.kw_range
+        if not 0 <= lo <= hi:
+            raise ValueError("kw_range must be [low, high] with 0 <= low <= high (kW)")
+        for mid, kw in (self.members or {}).items():
+            if not (kw >= 0 and kw < float("inf")):
+                raise ValueError(f"members: {mid!r} has rated power {kw}; give kW >= 0")
+        if self.members is not None and self.share is not None:
+            raise ValueError("give either members or share, not both")
+        if self.model != "cubic" and {"cut_in", "rated_speed", "cut_out"} & self.model_fields_set:
+            raise ValueError('cut_in, rated_speed and cut_out apply to model = "cubic" only')
+        if self.model != "turbine" and "turbine" in self.model_fields_set:
+            raise ValueError('turbine applies to model = "turbine" only')
+        if self.speed in ("tmy3", "tmy3-sand-point") and {"column", "measurement_height"} & self.model_fields_set:
+            raise ValueError("column and measurement_height apply to a wind-speed file only (TMY3: 10 m)")
+        return self
+
+    def options(self) -> dict[str, object]:
+        """Keyword arguments of :func:`peergrid.data.wind.wind_per_kw` (model parameters)."""
+        keys = ("model", "hub_height", "roughness_length", "cut_in", "rated_speed", "cut_out", "turbine")
+        return {k: getattr(self, k) for k in keys}
+
+
 class Scenario(_Strict):
     """A complete study definition (see the module docstring for the TOML layout)."""
 
@@ -390,6 +541,10 @@ class Scenario(_Strict):
     simulation: SimulationConfig = SimulationConfig()
     market: MarketConfig = MarketConfig()
     forecast: ForecastConfig = ForecastConfig()
+    grid: GridConfig | None = None
+    carbon: CarbonConfig = CarbonConfig()
+    wind: WindConfig = WindConfig()
+    invest: CostAssumptions = CostAssumptions()  # [invest]: cost-benefit analysis (peergrid invest, report)
 
     @model_validator(mode="before")
     @classmethod
@@ -411,13 +566,38 @@ class Scenario(_Strict):
                 "[forecast] applies to imperfect forecasters only; set [simulation].forecaster to one of "
                 f"{', '.join(f for f in FORECASTERS if f != 'perfect')}"
             )
+        if self.grid is not None and self.simulation.forecaster != "perfect":
+            raise ValueError(
+                "[grid] cannot be combined with an imperfect forecaster (the feeder carries the realised "
+                'positions, the market the planned ones); set [simulation].forecaster = "perfect"'
+            )
         return self
+
+    def grid_options(self, base_dir: str | Path = ".") -> dict[str, object]:
+        """``grid`` keyword argument of :func:`peergrid.compare` (empty without ``[grid]``).
+
+        Parameters
+        ----------
+        base_dir : str or pathlib.Path
+            The scenario file's directory: a relative feeder file is resolved against it.
+        """
+        if self.grid is None:
+            return {}
+        from peergrid.simulate.network import GridOptions
+
+        return {"grid": GridOptions(**self.grid.model_dump(), base_dir=str(base_dir))}
 
     def forecast_options(self) -> dict[str, object]:
         """``forecaster`` and ``forecast_options`` keyword arguments of :func:`peergrid.compare`."""
         if self.simulation.forecaster == "perfect":
             return {}
         return {"forecaster": self.simulation.forecaster, "forecast_options": self.forecast.model_dump()}
+
+    def objective_options(self) -> dict[str, object]:
+        """``objective`` and ``co2_price`` keyword arguments of :func:`peergrid.compare` (empty for cost)."""
+        if self.simulation.objective == "cost":
+            return {}
+        return {"objective": self.simulation.objective, "co2_price": self.simulation.co2_price}
 
     def build_community(self, base_dir: str | Path = ".") -> Community:
         """Create the community the scenario describes.
@@ -445,7 +625,79 @@ class Scenario(_Strict):
             com = self._profile_community()
         if "tz" in self.time.model_fields_set or c.source == "csv":
             com.tz = self.time.tz
-        return self._with_tariff(com, Path(base_dir))
+        com = self._with_wind(com, Path(base_dir))
+        wind = getattr(com, "wind_generation", None)
+        com = self._with_tariff(com, Path(base_dir))
+        if wind is not None:  # (T, N) kWh: splits generation between PV and wind (peergrid.economics)
+            com.wind_generation = wind  # type: ignore[attr-defined]
+        return self._with_carbon(com, Path(base_dir))
+
+    # ---- carbon and wind ------------------------------------------------------------
+    def _with_carbon(self, com: Community, base: Path) -> Community:
+        """``com`` with the scenario's carbon intensity (``[carbon]``, or the source's default)."""
+        from peergrid.data.carbon import DEFAULT_CARBON_INTENSITY, carbon_series, read_carbon_csv
+
+        v = self.carbon.intensity
+        if v is None:
+            if self.community.source in ("citylearn", "synthetic"):
+                return com  # the data set's own hourly series (set by the loaders)
+            v = DEFAULT_CARBON_INTENSITY
+        if v == "citylearn":
+            if self.community.source not in ("citylearn", "synthetic"):
+                raise ConfigError("[carbon].intensity = 'citylearn' applies to sources citylearn and synthetic only")
+            return com
+        if isinstance(v, str):
+            path = Path(v) if Path(v).is_absolute() else base / v
+            if not path.is_file():
+                raise ConfigError(f"[carbon].intensity: file {path} not found (or give a factor in kgCO2/kWh)")
+            series = read_carbon_csv(path, column=self.carbon.column, unit=self.carbon.unit, tz=com.tz)
+            com.carbon_intensity = carbon_series(series, com.index, path.name)
+            return com
+        com.carbon_intensity = np.full(com.T, float(v))
+        return com
+
+    def _with_wind(self, com: Community, base: Path) -> Community:
+        """``com`` with wind generation added for participants with ``wind_kw`` > 0 (``[wind]``)."""
+        w = self.wind
+        parts = com.participants.copy()
+        kw = parts["wind_kw"].to_numpy(np.float64).copy()
+        if w.members is not None:
+            ids = parts["id"].astype(str).tolist()
+            unknown = [m for m in w.members if m not in ids]
+            if unknown:
+                raise ConfigError(
+                    f"[wind].members: unknown participant(s) {unknown[:5]} (ids: {', '.join(ids[:5])}, …)"
+                )
+            for mid, value in w.members.items():
+                kw[ids.index(mid)] = float(value)
+        elif w.share is not None:
+            rng = np.random.default_rng(w.seed)
+            n = com.N
+            count = int(np.floor(w.share * n + 0.5))
+            chosen = rng.permutation(n)[:count]
+            kw[:] = 0.0
+            kw[chosen] = rng.uniform(w.kw_range[0], w.kw_range[1], count)
+        if not np.any(kw > 0):
+            if "wind" in self.model_fields_set and (w.members is not None or w.share is not None):
+                raise ConfigError("[wind]: no participant has wind_kw > 0")
+            return com
+        from peergrid.data.wind import read_wind_speed, tmy3_wind_speed, wind_generation
+
+        if w.speed in ("tmy3", "tmy3-sand-point"):
+            speed = tmy3_wind_speed(w.speed)
+        else:
+            path = Path(w.speed) if Path(w.speed).is_absolute() else base / w.speed
+            if not path.is_file():
+                raise ConfigError(f"[wind].speed: file {path} not found (or use \"tmy3\", \"tmy3-sand-point\")")
+            speed = read_wind_speed(path, column=w.column, tz=com.tz, height=w.measurement_height)
+        wind = wind_generation(com.index, kw, speed, tz=com.tz, **w.options())
+        parts["wind_kw"] = kw
+        from dataclasses import replace
+
+        out = replace(com, participants=parts.drop(columns=["role"]), generation=com.generation + wind)
+        out.source = f"{com.source} Wind: {speed.source}, {w.model} model, hub height {w.hub_height:g} m."
+        out.wind_generation = wind  # type: ignore[attr-defined]
+        return out
 
     def _profile_community(self) -> Community:
         from peergrid.data import citylearn_community, synthetic_community
@@ -914,7 +1166,30 @@ def recorded_scenario(sc: Scenario, community: Community, markets: list[str] | N
         d.pop("forecast")
         if "forecaster" not in sc.simulation.model_fields_set:
             d["simulation"].pop("forecaster")
+    if "invest" not in sc.model_fields_set:  # [invest] only when given (the report's investment section)
+        d.pop("invest")
     for key in ("description", "reference"):
         if not d.get(key) and key not in sc.model_fields_set:
             d.pop(key, None)
+    for key in ("carbon", "wind"):  # tables the user did not write (the source's defaults applied)
+        if key not in sc.model_fields_set:
+            d.pop(key, None)
+    if "carbon" in d and not (isinstance(sc.carbon.intensity, str) and sc.carbon.intensity != "citylearn"):
+        for key in ("column", "unit"):  # an intensity file's keys only
+            d["carbon"].pop(key, None)
+    if "wind" in d:  # the keys that apply to the model and the speed source (the others are rejected)
+        w = d["wind"]
+        drop = ["turbine"] if sc.wind.model != "turbine" else ["cut_in", "rated_speed", "cut_out"]
+        if sc.wind.speed in ("tmy3", "tmy3-sand-point"):
+            drop += ["column", "measurement_height"]
+        if sc.wind.share is None:
+            drop += ["kw_range", "seed"]
+        for key in drop:
+            w.pop(key, None)
+    if sc.simulation.objective == "cost":
+        for key in ("objective", "co2_price"):
+            if key not in sc.simulation.model_fields_set:
+                d["simulation"].pop(key, None)
+    elif "co2_price" not in sc.simulation.model_fields_set:
+        d["simulation"].pop("co2_price", None)
     return _drop_none(d)
