@@ -1,4 +1,4 @@
-"""LoRaWAN cluster zooming: zoom levels that change the radio, and trading by distance (Anoh et al. 2026).
+"""LoRaWAN cluster zooming: zoom levels that change the radio; trades priced by distance (Anoh et al.).
 
 Two hundred smart meters around four gateways. Each gateway's zoom level is the largest
 spreading factor (SF) the network server's adaptive data rate (ADR) may give its meters:
