@@ -630,6 +630,17 @@ def sweep_flow(
         Same fields, units and column order as :func:`~peergrid.grid.power_flow`
         (:func:`~peergrid.grid.power_flow_3ph` when ``unbalanced``).
 
+    Notes
+    -----
+    The per-unit model comes from one pandapower run of the net with the participants at
+    zero (0.1–0.2 s) and is reused by later calls on the same net until one of its tables
+    changes. Participants on buses the slack does not reach draw nothing and those buses
+    are NaN (as in pandapower). Agreement with pandapower (docs/grid.md, measured by
+    :func:`validate_flow`): ≤ 1e-4 percentage points of loading and 1e-7 pu balanced;
+    three-phase ≤ 1e-3 pp, 1e-6 pu and 1e-4 pp of VIM on the test feeders, up to 6e-3 pp
+    and 6e-6 pu on pandapower's 907-bus IEEE European LV feeder (``runpp_3ph``'s own
+    convergence, not the model).
+
     Raises
     ------
     DataError

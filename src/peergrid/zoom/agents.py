@@ -439,15 +439,16 @@ def run_radio_agents(
     G = budget.n_gateways
     base_seed = 0 if seed is None else int(seed)
 
-    def sim(cfg: RadioConfig, day: int) -> UplinkLog:
-        return simulate_uplinks(budget, cfg, spd, step_s, zp, seed=base_seed * 1000 + 17 + day)
+    def sim(cfg: RadioConfig, period: int) -> UplinkLog:
+        # one seed per simulated day: the radio warm-up periods are -3, -2, -1, evaluated days their index
+        return simulate_uplinks(budget, cfg, spd, step_s, zp, seed=[base_seed, 7919, period + 3])
 
     cfg = flat_config(budget) if strategy == "flat" else join_config(budget)
-    log = sim(cfg, warmup_days - 2)
+    log = sim(cfg, -3)
     if strategy != "flat":
         for r in range(2):
             cfg = zoom_step(budget, log, cfg, 12, zp)
-            log = sim(cfg, warmup_days - 1 + r)
+            log = sim(cfg, r - 2)
     ring_home, ring = coverage_rings(budget, log, cfg, zp)
     cov = ring > 0
     ring_plan = VMGPlan(np.where(cov, ring_home, G + 1), np.full(G, 12), ring, ring_home, G)

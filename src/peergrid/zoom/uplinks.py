@@ -22,10 +22,14 @@ peergrid models this as what a LoRaWAN network server can actually do:
   uniform random time, random channel, per-packet log-normal fading around the link mean;
   reception at every one of the ``receive_gateways`` strongest gateways when power ≥
   sensitivity(SF), SNR ≥ required SNR(SF) and no packet on the same channel and SF overlaps
-  it at that gateway within ``capture_db`` (stronger or up to 6 dB weaker). Lost readings
-  are retransmitted (confirmed uplinks) at a fresh random time of the same step, up to
-  ``max_transmissions``. All vectorised over packets: overlapping pairs come from one sort by
-  (channel, SF, start time) and a scan over window offsets, never a loop per device or packet.
+  it at that gateway within ``capture_db`` (stronger or up to 6 dB weaker). Interference at a
+  gateway counts the packets of the devices that have it among their ``interference_gateways``
+  (9) strongest.
+  Lost readings are retransmitted (confirmed uplinks) at a fresh random time of the same step,
+  up to ``max_transmissions``; a retransmission collides with every packet placed so far (the
+  fate of earlier packets is not revisited). All vectorised over packets: receptions are sorted
+  by (gateway, channel, SF, start) and each one's overlapping partners found with two
+  ``searchsorted`` calls, never a loop per device or packet.
 
 The gateway agents then decide from what was measured (:class:`UplinkLog`): packet delivery
 ratio, losses to collisions vs weak links, airtime heard (channel load) per gateway.
@@ -102,16 +106,21 @@ class ZoomRadioParams:
     receive_gateways : int
         Strongest gateways per device at which reception is simulated (macro-diversity: the
         network server takes an uplink from any of them).
+    interference_gateways : int
+        Strongest gateways per device at which its packets count as interference (9: the
+        3 × 3 gateways around it on a grid; beyond them its power is > 10 dB below the
+        nearer cells' packets in all but deep-shadowing cases).
     """
 
     coverage_margin_db: float = 2.0
     receive_gateways: int = 4
+    interference_gateways: int = 9
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.coverage_margin_db):
             raise ConfigError("coverage_margin_db must be finite")
-        if int(self.receive_gateways) < 1:
-            raise ConfigError(f"receive_gateways must be >= 1, got {self.receive_gateways}")
+        if int(self.receive_gateways) < 1 or int(self.interference_gateways) < 1:
+            raise ConfigError("receive_gateways and interference_gateways must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -273,41 +282,13 @@ class UplinkLog:
         }
 
 
-def _overlap_pairs(start: np.ndarray, group: np.ndarray, toa: np.ndarray, span: float) -> tuple[np.ndarray, np.ndarray]:
-    """All ordered pairs (a, b), a ≠ b, of packets in the same group whose airtimes overlap.
-
-    Packets of one group share one SF, hence one time on air, so they overlap iff their
-    starts are less than that apart. Sorted by (group, start), the overlapping partners of a
-    packet are contiguous: scan offsets d = 1, 2, … until no pair at offset d overlaps.
-    """
-    order = np.lexsort((start, group))
-    s, g, ta = start[order], group[order], toa[order]
-    a_list, b_list = [], []
-    d = 1
-    n = order.size
-    while d < n:
-        hit = (g[d:] == g[:-d]) & (s[d:] - s[:-d] < ta[:-d] - 1e-9)  # touching packets (1 ns) do not overlap
-        if not hit.any():
-            break
-        i = np.flatnonzero(hit)
-        a_list.append(order[i])
-        b_list.append(order[i + d])
-        d += 1
-    if not a_list:
-        e = np.zeros(0, dtype=np.int64)
-        return e, e
-    a = np.concatenate(a_list)
-    b = np.concatenate(b_list)
-    return np.concatenate([a, b]), np.concatenate([b, a])
-
-
 def simulate_uplinks(
     budget: LinkBudget,
     cfg: RadioConfig,
     steps: int,
     step_s: float = 900.0,
     zp: ZoomRadioParams | None = None,
-    seed: int | None = 0,
+    seed: int | list[int] | None = 0,
 ) -> UplinkLog:
     """Simulate every device's uplinks for ``steps`` steps and measure what the network server sees.
 
@@ -322,8 +303,8 @@ def simulate_uplinks(
     step_s : float
         Step length, s.
     zp : ZoomRadioParams, optional
-    seed : int, optional
-        Seed of times, channels and fading.
+    seed : int or list of int, optional
+        Seed of times, channels and fading (anything :func:`numpy.random.default_rng` takes).
 
     Returns
     -------
@@ -344,7 +325,9 @@ def simulate_uplinks(
     G = budget.n_gateways
     k = budget.gateway.shape[1]
     m = min(int(zp.receive_gateways), k)
-    cols = np.argsort(-budget.rssi, axis=1, kind="stable")[:, :m]
+    M = max(m, min(int(zp.interference_gateways), k))
+    colsM = np.argsort(-budget.rssi, axis=1, kind="stable")[:, :M]
+    cols = colsM[:, :m]
     floor = noise_floor_dbm(p.bandwidth_hz, p.noise_figure_db)
     tx = np.asarray(cfg.tx_dbm, dtype=np.float64)
     offset = tx - p.tx_max_dbm
@@ -354,8 +337,9 @@ def simulate_uplinks(
     toa_dev = np.where(sf > 0, time_on_air(p.payload_bytes, np.where(sf > 0, sf, 7)), 0.0)
     sens = np.where(sf > 0, SENSITIVITY_DBM[np.clip(sf - 7, 0, 5)], np.inf)
     req = np.where(sf > 0, SNR_REQ_DB[np.clip(sf - 7, 0, 5)], np.inf)
-    mean_pw = budget.rssi[act[:, None], cols[act]] + offset[act, None]  # (na, m) dBm
-    col_gw = budget.gateway[act[:, None], cols[act]]  # (na, m)
+    mean_pwM = budget.rssi[act[:, None], colsM[act]] + offset[act, None]  # (na, M) dBm
+    col_gwM = budget.gateway[act[:, None], colsM[act]]  # (na, M)
+    col_gw = col_gwM[:, :m]
 
     delivered = np.zeros((T, na), dtype=bool)
     n_tx = np.zeros(na)
@@ -366,13 +350,16 @@ def simulate_uplinks(
     snr_sum = np.zeros((na, m))
     snr_cnt = np.zeros((na, m))
     heard = np.zeros(G)
-    # all packets placed so far: device (active index), step, start time, group, toa
-    P_dev = np.zeros(0, dtype=np.int64)
-    P_start = np.zeros(0)
-    P_group = np.zeros(0, dtype=np.int64)
+    # every reception (packet × its m strongest gateways) placed so far, sorted by (gateway, channel, SF, start);
+    # integer microseconds keep the keys exact
+    ngroups = 6 * int(p.channels)
+    span_us = math.ceil((T * step_s + 10.0) * 1e6)
+    R_key = np.zeros(0, dtype=np.int64)
+    R_pow = np.zeros(0)
+    R_id = np.zeros(0, dtype=np.int64)
+    placed = 0
     pending_t = np.repeat(np.arange(T), na)
     pending_a = np.tile(np.arange(na), T)
-    span = T * step_s + 10.0
     for _ in range(int(p.max_transmissions)):
         if pending_a.size == 0 or na == 0:
             break
@@ -382,29 +369,34 @@ def simulate_uplinks(
         start = pending_t * step_s + rng.uniform(0.0, 1.0, n_new) * np.maximum(step_s - ta, 0.0)
         chan = rng.integers(0, p.channels, n_new)
         group = chan * 6 + (sf[act[a]] - 7)
-        base = P_dev.size
-        P_dev = np.concatenate([P_dev, a])
-        P_start = np.concatenate([P_start, start])
-        P_group = np.concatenate([P_group, group])
-        own = mean_pw[a] + rng.normal(0.0, p.fading_db, (n_new, m)) if p.fading_db > 0 else mean_pw[a].copy()
+        ownM = mean_pwM[a] + rng.normal(0.0, p.fading_db, (n_new, M)) if p.fading_db > 0 else mean_pwM[a].copy()
+        own = ownM[:, :m]
         above = (own >= sens[act[a], None]) & (own - floor >= req[act[a], None])
-        # overlapping pairs among all packets, targets restricted to the new ones
-        tgt, intf = _overlap_pairs(P_start, P_group, toa_dev[act[P_dev]], span)
-        new = tgt >= base
-        tgt, intf = tgt[new] - base, intf[new]
-        destroyed = np.zeros((n_new, m), dtype=bool)
-        if tgt.size:
-            jdev = act[P_dev[intf]]  # interfering device (global index)
-            for c in range(m):
-                gw = col_gw[a[tgt], c]
-                eq = budget.gateway[jdev] == gw[:, None]
-                has = eq.any(axis=1)
-                jc = np.argmax(eq, axis=1)
-                pw = budget.rssi[jdev, jc] + offset[jdev]
-                if p.fading_db > 0:
-                    pw = pw + rng.normal(0.0, p.fading_db, pw.shape)
-                hit = has & (pw >= own[tgt, c] - p.capture_db)
-                np.logical_or.at(destroyed[:, c], tgt[hit], True)
+        key_new = (col_gwM[a] * ngroups + group[:, None]) * span_us + np.rint(start * 1e6).astype(np.int64)[:, None]
+        id_new = (placed + np.arange(n_new, dtype=np.int64))[:, None] * M + np.arange(M)
+        placed += n_new
+        all_key = np.concatenate([R_key, key_new.ravel()])
+        order = np.argsort(all_key, kind="stable")  # the old part is one sorted run: near-linear merge
+        R_key = all_key[order]
+        R_pow = np.concatenate([R_pow, ownM.ravel()])[order]
+        R_id = np.concatenate([R_id, id_new.ravel()])[order]
+        # receptions at the same gateway on the same channel and SF overlap iff their starts are < ToA apart
+        kq = key_new[:, :m].ravel()  # only the receiving gateways are targets
+        toa_us = np.rint(np.repeat(ta, m) * 1e6).astype(np.int64)
+        qo = np.argsort(kq, kind="stable")  # sorted queries make searchsorted cache-friendly
+        lo = np.empty_like(kq)
+        hi = np.empty_like(kq)
+        lo[qo] = np.searchsorted(R_key, (kq - toa_us + 1)[qo], side="left")
+        hi[qo] = np.searchsorted(R_key, (kq + toa_us)[qo], side="left")
+        counts = hi - lo
+        tgt = np.repeat(np.arange(kq.size), counts)
+        cand = np.repeat(lo, counts) + (np.arange(tgt.size) - np.repeat(np.cumsum(counts) - counts, counts))
+        other = R_id[cand] != id_new[:, :m].ravel()[tgt]
+        own_flat = own.ravel()
+        hit = other & (R_pow[cand] >= own_flat[tgt] - p.capture_db)
+        destroyed_flat = np.zeros(kq.size, dtype=bool)
+        destroyed_flat[tgt[hit]] = True
+        destroyed = destroyed_flat.reshape(n_new, m)
         ok = above & ~destroyed
         got = ok.any(axis=1)
         coll = ~got & above.any(axis=1)

@@ -575,9 +575,13 @@ def trade_delivered(
 
     Parameters
     ----------
+    net : numpy.ndarray
+        ``(T, N)`` net energy per step, kWh (+ import).
+    plan : VMGPlan
     delivered : numpy.ndarray
         ``(T, N)`` bool.
-    (the others as :func:`trade`)
+    retail, feed_in, mechanism, mode, coordinator, storage_kwh, dt, seed
+        As :func:`trade`.
 
     Returns
     -------
