@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from svc_helpers import login, make_world
 
-from peergrid.service import clearing, ledger
+from peergrid.service import clearing, invoices, ledger
 from peergrid.service.models import Account, ClearingRun, LedgerEntry, Order, Trade
 from peergrid.service.testing import make_user
 
@@ -119,6 +119,11 @@ def test_clearing_on_the_feeder_settles_eq12_fees_to_the_cent(app, client, grid_
         seller_bus = MAPPING["prosumer"][0] if t.seller_id == w.uid("prosumer") else 1
         exact += t.quantity_wh / 1000.0 * TAU * util[1:seller_bus].sum() * 100.0
     assert abs(network - exact) <= 0.5 + 1e-3
+    # the buyer's invoice reconciles to the ledger with the line fees in it (market fees line)
+    with factory() as db, db.begin():
+        (inv,) = invoices.issue(db, cid, T, T + dt.timedelta(minutes=15), user_id=w.uid("consumer"))
+    fees_line = next(line for line in inv.data["lines"] if line["item"] == "Market fees")
+    assert fees_line["amount_minor"] >= network and inv.total_minor == buyer_paid
 
 
 def _balances(factory, cid):
