@@ -580,7 +580,7 @@ def trade_delivered(
     plan : VMGPlan
     delivered : numpy.ndarray
         ``(T, N)`` bool.
-    retail, feed_in, mechanism, mode, coordinator, storage_kwh, dt, seed
+    retail, feed_in, mechanism, mode, coordinator, storage_kwh, dt, seed : object
         As :func:`trade`.
 
     Returns
