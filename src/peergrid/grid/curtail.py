@@ -12,9 +12,12 @@ flow: physical flows depend on net injections only.
 
 Method (iterative pro-rata curtailment on the worst violation)
 --------------------------------------------------------------
-1. Run a balanced AC power flow (pandapower, :func:`~peergrid.grid.power_flow` engine)
-   with background + accepted trades; stop when :func:`~peergrid.grid.check_limits`
-   finds nothing.
+1. Run a balanced AC power flow with background + accepted trades; stop when
+   :func:`~peergrid.grid.check_limits` finds nothing. The flow is
+   :func:`~peergrid.grid.sweep_flow`'s backward/forward sweep by default (``flow="sweep"``; the
+   feeder's model is built or looked up once per call, limits are checked with the guard band
+   of :data:`peergrid.grid.slotflow.SWEEP_GUARD`) or pandapower's ``runpp``
+   (``flow="pandapower"``, also the fallback on nets the sweep refuses).
 2. Take the violated element with the largest relative excess (line: loading / limit − 1;
    bus: distance to the voltage band / band limit).
 3. Linear sensitivities of that element to every trade:
@@ -48,7 +51,6 @@ matched trades of every slot on the feeder and returns what each may deliver.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -57,11 +59,12 @@ import pandas as pd
 from scipy import sparse
 
 from peergrid.core.errors import DataError
-from peergrid.grid._pp import PARTICIPANTS_KEY, pandapower
+from peergrid.grid._pp import PARTICIPANTS_KEY
 from peergrid.grid.feeder import participant_table
-from peergrid.grid.flow import FlowResult, _Balanced, _use_numba
+from peergrid.grid.flow import FlowResult
 from peergrid.grid.limits import Violations, check_limits
 from peergrid.grid.paths import line_paths, radial_tree
+from peergrid.grid.slotflow import SlotFlows, check_flow
 
 if TYPE_CHECKING:
     from pandapower.auxiliary import pandapowerNet
@@ -93,6 +96,8 @@ class Curtailment:
         Violations with the requested trades.
     iterations : int
         Curtailment steps taken.
+    flow_method : str
+        Solver used: ``"sweep"``, ``"pandapower"`` or ``"sweep+pandapower"`` (see :class:`~peergrid.grid.slotflow.SlotFlows`).
     """
 
     trade_kw: np.ndarray
@@ -102,6 +107,7 @@ class Curtailment:
     violations: Violations
     violations_before: Violations
     iterations: int
+    flow_method: str = "sweep"
 
     @property
     def curtailed_kw(self) -> np.ndarray:
@@ -131,6 +137,7 @@ def curtail_to_limits(
     max_vim_pct: float | None = None,
     seller_member: np.ndarray | list | None = None,
     buyer_member: np.ndarray | list | None = None,
+    flow: str | SlotFlows = "sweep",
 ) -> Curtailment:
     """Scale down the trades that overload lines, push voltages out of the band or unbalance them (one slot).
 
@@ -171,6 +178,12 @@ def curtail_to_limits(
     seller_member, buyer_member : array-like of int, optional
         ``(P,)`` positions of each trade's seller and buyer in the participants table
         (required with ``max_vim_pct``: they give the phases).
+    flow : {"sweep", "pandapower"} or SlotFlows
+        Power flow: :func:`~peergrid.grid.sweep_flow`'s sweep (default; pandapower where the
+        sweep refuses the net) or pandapower's Newton–Raphson; a
+        :class:`~peergrid.grid.slotflow.SlotFlows` of ``net`` reuses its model across calls.
+        With the sweep, limits are checked :data:`~peergrid.grid.slotflow.SWEEP_GUARD` tighter
+        (the reported ``violations`` use the limits as given).
 
     Returns
     -------
@@ -184,7 +197,12 @@ def curtail_to_limits(
         Unknown buses, mismatched lengths, negative or NaN trades, background of the wrong shape.
     ModelError
         The feeder is not radial.
+    ConfigError
+        Unknown ``flow``.
     """
+    flows = flow if isinstance(flow, SlotFlows) else SlotFlows(net, check_flow(flow), numba=numba)
+    if flows.net is not net:
+        raise DataError("curtail_to_limits: the SlotFlows given as flow belong to another net")
     tree = radial_tree(net)
     seller = np.atleast_1d(np.asarray(seller_bus))
     buyer = np.atleast_1d(np.asarray(buyer_bus))
@@ -203,31 +221,25 @@ def curtail_to_limits(
     n_part = len(table) if isinstance(table, pd.DataFrame) else 0
     base_p = _base(base_p_kw, n_part, "base_p_kw")
     base_q = _base(base_q_kvar, n_part, "base_q_kvar")
-    part_loads = table["load"].to_numpy() if n_part else np.zeros(0, dtype=np.int64)
 
-    pp = pandapower()
-    work = copy.deepcopy(net)
     nb = len(tree.bus)
-    trade_loads = pp.create_loads(work, tree.bus, 0.0, q_mvar=0.0, name=[f"peergrid trades @{b}" for b in tree.bus])
-    engine = _Balanced(work, np.concatenate([part_loads, trade_loads]), _use_numba(numba, nb, max_iter + 1))
+    to_net = net.bus.index.get_indexer(tree.bus)  # tree positions -> rows of net.bus
     rabs = abs(tree.root_paths).tocsr()
     vn_v = net.bus["vn_kv"].to_numpy(dtype=np.float64) * 1000.0
     limits = {"max_loading_pct": max_loading_pct, "v_min": v_min, "v_max": v_max}
-    zeros_q = np.zeros(nb)
+    guarded = flows.limits(limits)  # the guard band of the sweep
 
     def solve(scale: np.ndarray) -> tuple[bool, FlowResult, Violations]:
         q = q0 * scale
-        bus_kw = np.bincount(bpos, q, nb) - np.bincount(spos, q, nb)
-        ok = engine.run(np.concatenate([base_p, bus_kw]), np.concatenate([base_q, zeros_q]))
-        engine.rows = {}
-        engine.collect(ok)
-        flow = engine.result(np.array([0]), np.array([ok]), 1.0)
-        return ok, flow, check_limits(flow, **limits)
+        bus_kw = np.zeros(len(net.bus))
+        np.add.at(bus_kw, to_net, np.bincount(bpos, q, nb) - np.bincount(spos, q, nb))
+        flow = flows(base_p, base_q, bus_kw=bus_kw)
+        return bool(flow.converged[0]), flow, check_limits(flow, **guarded)
 
     scale = np.ones(len(q0))
     previous = scale
     ok, flow, viol = solve(scale)
-    before = viol
+    before = check_limits(flow, **limits)
     it = 0
     while viol.any and it < max_iter:
         previous = scale.copy()
@@ -237,7 +249,9 @@ def curtail_to_limits(
                 break
             scale[uses] *= 0.5
         else:
-            step = _worst_fixable(flow, viol, inc, q0 * scale, spos, bpos, rabs, tree.line_r_ohm, vn_v, limits, margin)
+            step = _worst_fixable(
+                flow, viol, inc, q0 * scale, spos, bpos, rabs, tree.line_r_ohm, vn_v, guarded, margin
+            )
             if step is None:
                 break
             who, factor = step
@@ -278,22 +292,24 @@ def curtail_to_limits(
         if np.any(one_phase & busy):  # some single-phase member injects: the flow is unbalanced
             limits3 = {**limits, "max_vim_pct": max_vim_pct}
             scale, flow, viol, extra = _unbalanced_stage(
-                net, q0, scale, sm, bm, base_p, base_q, phases, spos, bpos, tree, limits3, max_iter, numba
+                flows, q0, scale, sm, bm, base_p, base_q, phases, spos, bpos, tree, limits3, max_iter
             )
             it += extra
+            limits = limits3
     return Curtailment(
         trade_kw=q0,
         accepted_kw=q0 * scale,
         scale=scale,
         flow=flow,
-        violations=viol,
+        violations=check_limits(flow, **limits),  # reported against the limits as given
         violations_before=before,
         iterations=it,
+        flow_method=flows.method,
     )
 
 
 def _unbalanced_stage(
-    net: pandapowerNet,
+    flows: SlotFlows,
     q0: np.ndarray,
     scale: np.ndarray,
     sm: np.ndarray,
@@ -306,20 +322,18 @@ def _unbalanced_stage(
     tree: object,
     limits: dict,
     max_iter: int,
-    numba: bool | None,
 ) -> tuple[np.ndarray, FlowResult, Violations, int]:
     """Halve the trades behind unbalanced-flow violations (VIM, phase voltages, loading), then bisect back."""
-    from peergrid.grid.flow import power_flow_3ph
-
     n = len(base_p)
     rows = tree.root_paths  # type: ignore[attr-defined]
     single = (phases[sm] != "abc") | (phases[bm] != "abc")
+    guarded = flows.limits(limits, unbalanced=True)
 
     def solve(sc: np.ndarray) -> tuple[FlowResult, Violations]:
         q = q0 * sc
         p = base_p + np.bincount(bm, q, n) - np.bincount(sm, q, n)
-        flow = power_flow_3ph(net, p[None, :], base_q[None, :], numba=numba)
-        return flow, check_limits(flow, **limits)
+        flow = flows(p, base_q, unbalanced=True)
+        return flow, check_limits(flow, **guarded)
 
     def culprits(viol: Violations) -> np.ndarray:
         active = q0 * scale > 1e-12
@@ -453,6 +467,10 @@ class FeederLimits:
         none — only the trades load the feeder.
     max_loading_pct, v_min, v_max, margin, max_iter, numba, max_vim_pct
         As in :func:`curtail_to_limits` (``max_vim_pct`` None: no VIM limit).
+    flow : {"sweep", "pandapower"}
+        Power flow of the curtailment (and of :func:`~peergrid.grid.clear_on_feeder`):
+        :func:`~peergrid.grid.sweep_flow`'s sweep (default; pandapower on nets it refuses)
+        or pandapower's Newton–Raphson. The feeder's model is looked up once per call.
     """
 
     net: pandapowerNet = field(repr=False)
@@ -465,8 +483,10 @@ class FeederLimits:
     max_iter: int = 100
     numba: bool | None = None
     max_vim_pct: float | None = None
+    flow: str = "sweep"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "flow", check_flow(self.flow))
         if not (np.isfinite(self.dt) and self.dt > 0):
             raise DataError(f"dt must be > 0 hours, got {self.dt}")
         if not len(participant_table(self.net)):  # a DataError now rather than at the first trade
@@ -502,6 +522,7 @@ class FeederLimits:
         base = None if self.base_p_kw is None else np.asarray(self.base_p_kw, dtype=np.float64)
         accepted = np.zeros(len(trades))
         outcomes: dict[int, Curtailment] = {}
+        flows = SlotFlows(self.net, self.flow, numba=self.numba)  # one model look-up for every slot
         for s in np.unique(trades.slot).tolist():  # one power flow problem per slot
             rows = np.flatnonzero(trades.slot == s)
             slot_base = base
@@ -524,6 +545,7 @@ class FeederLimits:
                 max_vim_pct=self.max_vim_pct,
                 seller_member=codes_row[trades.seller[rows]],
                 buyer_member=codes_row[trades.buyer[rows]],
+                flow=flows,
             )
             accepted[rows] = np.minimum(cur.accepted_kw * self.dt, trades.quantity[rows])
             outcomes[int(s)] = cur

@@ -23,8 +23,12 @@ Method, slot by slot
    the feeder (background + trades accepted in earlier rounds + this round's) is within
    line loading and voltage band (balanced AC flow) and, when some member sits on a single
    phase, within loading, every phase's voltage band and VIM (Tooki et al. (2025), eq. 13)
-   on the unbalanced AC flow (pandapower ``runpp_3ph``). With every member on ``"abc"`` the
-   balanced flow is used and VIM is 0.
+   on the unbalanced AC flow. With every member on ``"abc"`` the balanced flow is used and
+   VIM is 0. Every AC flow of the clearing (balanced and unbalanced) is
+   :func:`~peergrid.grid.sweep_flow`'s backward/forward sweep by default
+   (``FeederLimits(net, flow="sweep")``; the feeder's model is looked up once per call) or
+   pandapower's ``runpp`` / ``runpp_3ph`` with ``flow="pandapower"`` — also the fallback on
+   nets the sweep refuses (``FeederClearing.flow`` says which ran).
 3. **Re-match.** Freed volume (each order's unfilled remainder) goes back to the book and is
    matched again bilaterally (at the k-price) among the pairs that were *not* curtailed,
    preferring pairs with low eq. 12 fees at the current flows; then step 2 again. At most
@@ -60,6 +64,7 @@ from peergrid.grid.curtail import FeederLimits, curtail_to_limits
 from peergrid.grid.feeder import line_capacity_kw, participant_table
 from peergrid.grid.limits import check_limits
 from peergrid.grid.paths import line_paths, line_utilisation_fee, radial_tree
+from peergrid.grid.slotflow import SlotFlows
 
 if TYPE_CHECKING:
     from peergrid.grid.flow import FlowResult
@@ -95,6 +100,8 @@ class FeederClearing:
         ``(S,)`` the settled flow is within all limits.
     tau : float
         τ_L used, currency/kWh.
+    flow : str
+        The AC flow used: ``"sweep"``, ``"pandapower"`` or ``"sweep+pandapower"`` (partial fallback).
     """
 
     result: MarketResult
@@ -110,6 +117,7 @@ class FeederClearing:
     slot_rounds: np.ndarray
     slot_feasible: np.ndarray
     tau: float
+    flow: str = "sweep"
 
     @property
     def line_fees(self) -> np.ndarray:
@@ -240,6 +248,7 @@ def clear_on_feeder(
     options = {"k": k} if name in ("uniform", "bilateral") else {}
     base_all = None if feeder.base_p_kw is None else np.asarray(feeder.base_p_kw, dtype=np.float64)
     limits = {"max_loading_pct": feeder.max_loading_pct, "v_min": feeder.v_min, "v_max": feeder.v_max}
+    flows = SlotFlows(net, feeder.flow, numba=feeder.numba)  # one model look-up for the whole book
 
     for si, s in enumerate(slots.tolist()):
         pos = np.flatnonzero(codes == si)
@@ -276,7 +285,7 @@ def clear_on_feeder(
             cur = curtail_to_limits(
                 net, codes_bus[pairs.seller], codes_bus[pairs.buyer], pairs.quantity / feeder.dt,
                 base_p_kw=committed, **limits, margin=feeder.margin, max_iter=feeder.max_iter, numba=feeder.numba,
-                max_vim_pct=vim_limit if three_phase else None, seller_member=sm, buyer_member=bm,
+                max_vim_pct=vim_limit if three_phase else None, seller_member=sm, buyer_member=bm, flow=flows,
             )  # fmt: skip
             acc = np.minimum(cur.accepted_kw * feeder.dt, pairs.quantity)
             if rnd and not cur.feasible:  # a re-matching round the feeder cannot carry: keep the earlier state
@@ -300,7 +309,7 @@ def clear_on_feeder(
             forbidden[pairs.seller[flagged], pairs.buyer[flagged]] = True
             H = _fee_matrix(tree, codes_bus, flow, cap, tau_l)
         if cur is not None:  # the settled state, exactly: background + every accepted trade as settled
-            flow = _flow(net, committed, three_phase, feeder.numba)
+            flow = flows(committed, unbalanced=three_phase)
             vim_check = vim_limit if three_phase else None
             feasible[si] = not check_limits(flow, **limits, max_vim_pct=vim_check).any
         trades = Trades.concat(slot_trades)
@@ -309,7 +318,7 @@ def clear_on_feeder(
             loss = np.zeros(len(trades))
         else:
             if flow is None:
-                flow = _flow(net, base, three_phase, feeder.numba)
+                flow = flows(base, unbalanced=three_phase)
             worst_loading[si] = float(np.nanmax(flow.loading_pct[0])) if flow.loading_pct.size else 0.0
             worst_v[si] = float(np.nanmin(flow.vm_min_pu[0]))
             vim = getattr(flow, "vim_pct", None)
@@ -318,7 +327,7 @@ def clear_on_feeder(
             fee = (
                 line_utilisation_fee(inc, np.nan_to_num(flow.line_p_kw[0]), cap, tau_l) if len(trades) else np.zeros(0)
             )
-            background = _flow(net, base, isinstance(vim, np.ndarray), feeder.numba)
+            background = flows(base, unbalanced=isinstance(vim, np.ndarray))
             delta = (float(flow.losses_kw[0]) - float(background.losses_kw[0])) * feeder.dt
             loss = _allocate_losses(delta, trades.quantity, abs(inc) @ r_line if len(trades) else np.zeros(0))
             out["losses"][si] = delta if len(trades) else 0.0
@@ -344,6 +353,7 @@ def clear_on_feeder(
         slot_rounds=rounds,
         slot_feasible=feasible,
         tau=float(np.max(tau_l)) if tau_l.size else 0.0,
+        flow=flows.method,
     )
 
 
@@ -396,13 +406,6 @@ def _fee_matrix(tree: Any, codes_bus: np.ndarray, flow: FlowResult, cap: np.ndar
     sub = radial_fee_matrix(rows, np.nan_to_num(flow.line_p_kw[0]), cap, np.broadcast_to(tau, cap.shape))
     H[np.ix_(on, on)] = sub
     return H
-
-
-def _flow(net: Any, p_kw: np.ndarray, three_phase: bool, numba: bool | None) -> FlowResult:
-    from peergrid.grid.flow import power_flow, power_flow_3ph
-
-    fn = power_flow_3ph if three_phase else power_flow
-    return fn(net, p_kw[None, :], numba=numba)
 
 
 def _allocate_losses(delta: float, q: np.ndarray, r_path: np.ndarray) -> np.ndarray:

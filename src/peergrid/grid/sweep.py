@@ -508,9 +508,12 @@ def _branch_columns(m: _Radial | _Radial3, net: pandapowerNet) -> tuple[np.ndarr
 
 def _balanced(
     net: pandapowerNet, table: pd.DataFrame, p: np.ndarray, q: np.ndarray, rows: np.ndarray, dt: float,
-    tol: float, max_iter: int, dtype: np.dtype,
+    tol: float, max_iter: int, dtype: np.dtype, model: _Radial | None = None, bus_kw: np.ndarray | None = None,
 ) -> FlowResult:  # fmt: skip
-    m = _cached_model(net, table, False)
+    """Balanced sweep of ``rows``; ``model`` skips the cache look-up (callers that solve one feeder
+    many times, :mod:`peergrid.grid.slotflow`); ``bus_kw`` ``(T, B)`` adds balanced loads, kW, at
+    the buses of ``net.bus`` (+ = consumption)."""
+    m = model if model is not None else _cached_model(net, table, False)
     n = len(m.order)
     ns = len(rows)
     nbus, nline, ntrafo = len(net.bus), len(net.line), len(net.trafo)
@@ -526,6 +529,10 @@ def _balanced(
     iters = np.zeros(ns, dtype=np.int64)
 
     to_pos = _participant_matrix(m.part_pos, m.part_scale / (1000.0 * m.base_mva), n)
+    if bus_kw is not None:  # buses the slack does not reach draw nothing, as participants there
+        on = m.bus_pos >= 0
+        to_bus = _participant_matrix(m.bus_pos[on], np.full(int(on.sum()), 1.0 / (1000.0 * m.base_mva)), n)
+        bus_kw = np.asarray(bus_kw, dtype=np.float64)[:, on]
     v_init = _no_load_voltages(m)
     supplied = m.bus_pos >= 0
     bus_pos = np.where(supplied, m.bus_pos, 0)
@@ -535,6 +542,8 @@ def _balanced(
         sel = rows[start : start + BLOCK_SLOTS]
         blk = slice(start, start + len(sel))
         s = np.asarray((to_pos.T @ (p[sel] + 1j * q[sel]).T).T) + m.s_bg[None, :]
+        if bus_kw is not None:
+            s += np.asarray((to_bus.T @ bus_kw[sel].T).T)
         v = np.empty((len(sel), n), dtype=complex)
         j = np.empty((len(sel), n), dtype=complex)
         it = np.zeros(len(sel), dtype=np.int64)
@@ -955,9 +964,9 @@ def _results3_kernel(
 
 def _unbalanced(
     net: pandapowerNet, table: pd.DataFrame, p: np.ndarray, q: np.ndarray, rows: np.ndarray, dt: float,
-    tol: float, max_iter: int, dtype: np.dtype,
+    tol: float, max_iter: int, dtype: np.dtype, model: _Radial3 | None = None,
 ) -> FlowResult3ph:  # fmt: skip
-    m = _cached_model(net, table, True)
+    m = model if model is not None else _cached_model(net, table, True)
     n = len(m.order)
     ns = len(rows)
     nbus, nline, ntrafo = len(net.bus), len(net.line), len(net.trafo)
