@@ -97,7 +97,8 @@ class Curtailment:
     iterations : int
         Curtailment steps taken.
     flow_method : str
-        Solver used: ``"sweep"``, ``"pandapower"`` or ``"sweep+pandapower"`` (see :class:`~peergrid.grid.slotflow.SlotFlows`).
+        Solver used: ``"sweep"``, ``"pandapower"`` or ``"sweep+pandapower"``
+        (:class:`~peergrid.grid.slotflow.SlotFlows`).
     """
 
     trade_kw: np.ndarray

@@ -126,7 +126,8 @@ class SlotFlows:
         if not self.uses_sweep(unbalanced):
             return dict(limits)
         out = dict(limits)
-        out["max_loading_pct"] = max(limits["max_loading_pct"] - SWEEP_GUARD["loading_pct"], 0.5 * limits["max_loading_pct"])
+        cap = limits["max_loading_pct"]
+        out["max_loading_pct"] = max(cap - SWEEP_GUARD["loading_pct"], 0.5 * cap)
         out["v_min"] = limits["v_min"] + SWEEP_GUARD["v_pu"]
         out["v_max"] = limits["v_max"] - SWEEP_GUARD["v_pu"]
         if out["v_min"] >= out["v_max"]:
