@@ -250,9 +250,7 @@ def curtail_to_limits(
                 break
             scale[uses] *= 0.5
         else:
-            step = _worst_fixable(
-                flow, viol, inc, q0 * scale, spos, bpos, rabs, tree.line_r_ohm, vn_v, guarded, margin
-            )
+            step = _worst_fixable(flow, viol, inc, q0 * scale, spos, bpos, rabs, tree.line_r_ohm, vn_v, guarded, margin)
             if step is None:
                 break
             who, factor = step
