@@ -20,7 +20,8 @@ server processes (the second one's insert fails or finds the row → no-op):
       :func:`peergrid.market.update_reputation`;
     * pool communities (``bs``, ``mmr``, ``sdr``, ``baseline``): metered net positions
       are cleared with :func:`peergrid.market.clear` and each member's bill is settled
-      against the ``grid`` account.
+      against the ``grid`` account; with a feeder, members also pay the simulator's network
+      charges (eq. 12 line fees, losses; :func:`_pool_network`) to the ``network`` account.
     Settlement of metered energy is mandatory and may overdraw a wallet (debt shown on
     the invoice); market trades never can.
 
