@@ -48,11 +48,11 @@ def pool(app, client, clock):
     return w
 
 
-def _setup(client, w, members=MEMBERS):
+def _setup(client, w, members=MEMBERS, phases=("abc", "abc", "abc")):
     r = client.put(f"/api/communities/{w.community_id}/feeder", headers=w.headers["operator"],
                    params={"fee_per_kwh": TAU}, content=pp.to_json(_net()).encode())  # fmt: skip
     assert r.status_code == 200, r.text
-    rows = [{"user_id": w.uid(n), "bus": b, "phase": "abc"} for n, (b, _) in members.items()]
+    rows = [{"user_id": w.uid(n), "bus": b, "phase": phases[i]} for i, (n, (b, _)) in enumerate(members.items())]
     r = client.put(f"/api/communities/{w.community_id}/feeder/members", headers=w.headers["operator"],
                    json={"members": rows})  # fmt: skip
     assert r.status_code == 200, r.text
@@ -206,3 +206,39 @@ def test_pool_communities_take_a_feeder(app, client, mechanism):
     r = client.put(f"/api/communities/{w.community_id}/feeder", headers=w.headers["operator"],
                    content=pp.to_json(_net()).encode())  # fmt: skip
     assert r.status_code == 200, r.text
+
+
+def test_a_flow_that_does_not_converge_charges_nothing(app, client, pool, monkeypatch):
+    """Voltage collapse (the sweep's NaN slot): the interval settles, no network charge, said in the summary."""
+    import dataclasses
+
+    import peergrid.grid as G
+
+    real = G.sweep_flow
+
+    def collapsed(*args, **kwargs):
+        f = real(*args, **kwargs)
+        nan = np.full_like(f.line_p_kw, np.nan)
+        return dataclasses.replace(f, line_p_kw=nan, losses_kw=np.full_like(f.losses_kw, np.nan),
+                                   converged=np.zeros_like(f.converged))  # fmt: skip
+
+    monkeypatch.setattr(G, "sweep_flow", collapsed)
+    w, cid, factory = pool, pool.community_id, app.state.sessions
+    _setup(client, w)
+    _meter(app, w, {n: v for n, (_, v) in MEMBERS.items()})
+    out = clearing.settle(factory, cid, T, "metered", now=T + STEP)
+    assert out.status == "settled" and out.summary["network_converged"] is False
+    assert out.summary["line_fees_minor"] == 0 and out.summary["loss_charge_minor"] == 0
+    assert not _entries(factory, cid, "line_fee") and not _entries(factory, cid, "loss_charge")
+    assert sum(_balances(factory, cid).values()) == 0
+
+
+def test_single_phase_members_settle_on_the_three_phase_flow(app, client, pool):
+    w, cid, factory = pool, pool.community_id, app.state.sessions
+    _setup(client, w, phases=("a", "b", "c"))
+    _meter(app, w, {n: v for n, (_, v) in MEMBERS.items()})
+    s = clearing.settle(factory, cid, T, "metered", now=T + STEP).summary
+    assert s["network_converged"] is True and s["max_vim_pct"] is not None and s["max_vim_pct"] > 0
+    assert s["line_fees_minor"] > 0 and s["loss_charge_minor"] > 0
+    with factory() as db:
+        assert ledger.verify(db).ok
