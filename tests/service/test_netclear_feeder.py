@@ -234,7 +234,8 @@ def test_bad_limits_and_mappings_are_422(client, grid_world):
     assert r.status_code == 422 and "re-map" in r.json()["detail"]
 
 
-def test_pool_communities_take_no_feeder(app, client, clock):
+def test_pool_communities_take_a_feeder(app, client, clock):
+    """Pool communities carry a feeder too (network charges at metered settlement: test_poolfee_feeder.py)."""
     w = make_world(app, client, interval_minutes=15, mechanism="sdr", retail_price=0.3, feed_in_price=0.1)
     r = _upload(client, w)
-    assert r.status_code == 422 and "pool mechanism" in r.json()["detail"]
+    assert r.status_code == 200, r.text

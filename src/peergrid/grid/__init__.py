@@ -9,12 +9,16 @@ when a function needs it. Typical use::
     check_limits(flow).bad_slots
     year = sweep_flow(net, net_power_kw(community), dt=community.dt)   # all slots at once, radial feeders
 
+Network charges of pooled positions (the simulator's ``[grid]`` step and the service's pool
+settlement): ``FeederTopology``, ``line_fee_money`` (eq. 12), ``allocate_losses``.
+
 Network-aware bilateral trading: ``peergrid.market.bilateral(book, network=FeederLimits(net))``.
 
 References: Tooki et al. (2025) eq. 12 (line-utilisation fee) and eq. 13 (VIM).
 """
 
 from peergrid.grid.bench import benchmark_powerflow, benchmark_powerflow_3ph, synthetic_feeder
+from peergrid.grid.charges import FeederTopology, allocate_losses, line_fee_money, trafo_r_ohm
 from peergrid.grid.curtail import Curtailment, FeederLimits, curtail_to_limits
 from peergrid.grid.feeder import (
     DEFAULT_LINE_TYPE,
@@ -48,12 +52,14 @@ __all__ = [
     "Curtailment",
     "FeederClearing",
     "FeederLimits",
+    "FeederTopology",
     "FlowResult",
     "FlowResult3ph",
     "FlowValidation",
     "RadialTree",
     "Violations",
     "add_zero_sequence",
+    "allocate_losses",
     "benchmark_powerflow",
     "benchmark_powerflow_3ph",
     "build_feeder",
@@ -62,6 +68,7 @@ __all__ = [
     "curtail_to_limits",
     "feeder_from_net",
     "line_capacity_kw",
+    "line_fee_money",
     "line_paths",
     "line_utilisation_fee",
     "net_power_kw",
@@ -73,6 +80,7 @@ __all__ = [
     "read_feeder",
     "sweep_flow",
     "synthetic_feeder",
+    "trafo_r_ohm",
     "transfer_flows_kw",
     "validate_flow",
     "vim",

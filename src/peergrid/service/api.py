@@ -20,7 +20,6 @@ from peergrid.service import reports as reportmod
 from peergrid.service import schemas as S
 from peergrid.service.errors import Conflict, Forbidden, Invalid, NotFound
 from peergrid.service.models import (
-    ORDER_MECHANISMS,
     Account,
     AuditLog,
     ClearingRun,
@@ -334,7 +333,8 @@ async def put_feeder(
     parameters set the limits (line loading %, voltage band pu, VIM %) and τ_L of Tooki et al. eq. 12
     (``fee_per_kwh``, currency/kWh at full utilisation); omitted ones keep their values (defaults
     100, 0.95, 1.05, 2.0, 0.01). Replaces an earlier feeder; members mapped to buses the new one
-    lacks make it a 422. The market phase then clears on the feeder.
+    lacks make it a 422. The market phase of an order-book community then clears on the feeder; a
+    pool community (BS/MMR/SDR) pays eq. 12 line fees and loss charges at metered settlement.
     """
     from starlette.concurrency import run_in_threadpool
 
@@ -344,8 +344,6 @@ async def put_feeder(
 
     def work() -> dict[str, Any]:
         c = rbac.community_for(db, user, community_id, rbac.ADMIN, rbac.OPERATOR)
-        if c.mechanism not in ORDER_MECHANISMS:
-            raise Invalid(f"community {c.id} uses the pool mechanism {c.mechanism!r}: feeders apply to order books")
         row = feedermod.put_feeder(db, c, user, body, limits)
         db.commit()
         return feedermod.feeder_out(db, row)
@@ -370,7 +368,8 @@ def put_feeder_members(community_id: PId, body: S.FeederMembersIn, user: Me, db:
     """Map members to buses and phases of the feeder, replacing the mapping (admin, or an operator of it).
 
     Every user must be a member and every bus on the feeder (422 otherwise). Members without a bus
-    cannot trade while the community has a feeder: their orders are rejected at gate closure.
+    cannot trade while an order-book community has a feeder: their orders are rejected at gate closure
+    (in a pool community they are settled off the feeder, without network charges).
     """
     c = rbac.community_for(db, user, community_id, rbac.ADMIN, rbac.OPERATOR)
     feedermod.put_members(db, c, user, [m.model_dump() for m in body.members])

@@ -20,7 +20,8 @@ server processes (the second one's insert fails or finds the row → no-op):
       :func:`peergrid.market.update_reputation`;
     * pool communities (``bs``, ``mmr``, ``sdr``, ``baseline``): metered net positions
       are cleared with :func:`peergrid.market.clear` and each member's bill is settled
-      against the ``grid`` account.
+      against the ``grid`` account; with a feeder, members also pay the simulator's network
+      charges (eq. 12 line fees, losses; :func:`_pool_network`) to the ``network`` account.
     Settlement of metered energy is mandatory and may overdraw a wallet (debt shown on
     the invoice); market trades never can.
 
@@ -537,6 +538,83 @@ def pool_p2p_price(demand_kwh: float, traded_kwh: float, price_buy: float, retai
     return (price_buy * demand_kwh - retail * (demand_kwh - traded_kwh)) / traded_kwh
 
 
+def _pool_network(
+    session: Session,
+    community: Community,
+    users: np.ndarray,
+    net_wh: np.ndarray,
+    bought_wh: np.ndarray,
+    sold_wh: np.ndarray,
+    price_buy: float,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
+    """Network charges of a pool interval on the community's feeder, or ``None`` without a feeder.
+
+    The same rules as the simulator's ``[grid]`` step (:mod:`peergrid.grid.charges`): the metered
+    net positions of the members mapped to a bus go on the feeder (:func:`peergrid.grid.sweep_flow`,
+    three-phase when a member sits on one phase); each buyer pays the eq. 12 line fee
+    (:func:`peergrid.grid.line_fee_money`, sellers and buyers paired pro rata) and every member its
+    share of the losses (:func:`peergrid.grid.allocate_losses`, pro rata to |net energy|) at the
+    interval's λb — each rounded once per member to the minor unit. Metered energy already flowed:
+    nothing is curtailed. Users without a bus are left off the feeder and pay neither; an
+    interval whose flow does not converge is charged nothing (``network_converged: false``).
+
+    Returns
+    -------
+    tuple
+        ``(line fee minor (n,), loss charge minor (n,), summary entries)``.
+    """
+    from peergrid.grid import FeederTopology, allocate_losses, line_fee_money, sweep_flow
+
+    fd = feeders.pool_feeder(session, community.id, users.tolist())
+    if fd is None:
+        return None
+    n = len(users)
+    line_minor = np.zeros(n, dtype=np.int64)
+    loss_minor = np.zeros(n, dtype=np.int64)
+    out: dict[str, Any] = {
+        "network": True,
+        "curtailed_kwh": 0.0,
+        "curtailment": "none: metered energy already flowed",
+        "network_unmapped_users": fd.unmapped,
+        "network_converged": True,
+        "line_fees": 0.0,
+        "losses_kwh": 0.0,
+        "loss_charge": 0.0,
+        "max_line_loading_pct": None,
+        "min_voltage_pu": None,
+        "max_vim_pct": None,
+    }
+    if fd.net is not None:
+        c = fd.cols
+        dt_h = community.interval_minutes / 60.0
+        x = (net_wh[c] / 1000.0)[None, :]  # (1, N) kWh, + import
+        flow = sweep_flow(fd.net, x / dt_h, dt=dt_h, unbalanced=fd.unbalanced)
+        if not bool(np.all(flow.converged)):
+            out["network_converged"] = False
+        else:
+            topo = FeederTopology.of(fd.net)
+            fee = line_fee_money((bought_wh[c] / 1000.0)[None, :], (sold_wh[c] / 1000.0)[None, :],
+                                 np.asarray(flow.line_p_kw, dtype=np.float64), topo, fd.tau)[0]  # fmt: skip
+            losses_kwh = np.nan_to_num(np.asarray(flow.losses_kw, dtype=np.float64) * dt_h)
+            loss_kwh = allocate_losses(x, losses_kwh)[0]
+            line_minor[c] = np.maximum(to_minor(fee), 0)
+            loss_minor[c] = np.maximum(to_minor(loss_kwh * price_buy), 0)
+            vm = np.asarray(flow.vm_pu, dtype=np.float64)
+            vim = getattr(flow, "vim_pct", None)
+            loading = np.asarray(flow.loading_pct, dtype=np.float64)
+            out.update({
+                "line_fees": float(fee.sum()),
+                "losses_kwh": float(losses_kwh.sum()),
+                "loss_charge": float((loss_kwh * price_buy).sum()),
+                "max_line_loading_pct": float(loading.max()) if loading.size else 0.0,
+                "min_voltage_pu": float(vm.min()),
+                "max_vim_pct": float(np.max(vim)) if vim is not None and np.size(vim) else None,
+            })  # fmt: skip
+    out["line_fees_minor"] = int(line_minor.sum())
+    out["loss_charge_minor"] = int(loss_minor.sum())
+    return line_minor, loss_minor, out
+
+
 def _settle_metered(session: Session, community: Community, t: dt.datetime, now: dt.datetime) -> Outcome:
     end = t + dt.timedelta(minutes=community.interval_minutes)
     if now < end:
@@ -557,6 +635,7 @@ def _settle_metered(session: Session, community: Community, t: dt.datetime, now:
     wallets = _wallets(session, community.id)
     sysacc = system_accounts(session, community.id)
     ref = f"clearing:{run.id}"
+    charges = None
     if pool:
         users = np.array(sorted(u for u in metered if u in wallets), dtype=np.int64)
         imp = np.array([metered[int(u)][0] for u in users], dtype=np.int64)
@@ -579,6 +658,8 @@ def _settle_metered(session: Session, community: Community, t: dt.datetime, now:
         paid, received = np.maximum(bill, 0), np.maximum(-bill, 0)
         g_paid = g_recv = np.zeros(len(users), dtype=np.int64)
         kind_pay, kind_recv = "pool_buy", "pool_sell"
+        # a feeder: eq. 12 line fees and loss charges of the metered positions (the simulator's rules)
+        charges = _pool_network(session, community, users, net_wh, bought, sold, buy_price)
         summary = {
             "n_participants": len(users),
             "demand_kwh": float(c.demand[0]),
@@ -660,6 +741,23 @@ def _settle_metered(session: Session, community: Community, t: dt.datetime, now:
         ledger.Transfer(sysacc["grid"], int(wal[i]), int(recv_amount[i]), kind_recv, ref, interval_start=t)
         for i in np.flatnonzero(recv_amount > 0).tolist()
     ]
+    fee_minor = np.zeros(len(users), dtype=np.int64)
+    if charges is not None:  # members → network operator; the operator buys the losses from the supplier
+        line_minor, loss_minor, net_summary = charges
+        transfers += [
+            ledger.Transfer(int(wal[i]), sysacc["network"], int(line_minor[i]), "line_fee", ref, interval_start=t)
+            for i in np.flatnonzero(line_minor > 0).tolist()
+        ]
+        transfers += [
+            ledger.Transfer(int(wal[i]), sysacc["network"], int(loss_minor[i]), "loss_charge", ref, interval_start=t)
+            for i in np.flatnonzero(loss_minor > 0).tolist()
+        ]
+        if loss_minor.sum() > 0:
+            transfers.append(ledger.Transfer(sysacc["network"], sysacc["grid"], int(loss_minor.sum()), "loss_purchase",
+                                             ref, interval_start=t))  # fmt: skip
+        fee_minor = line_minor + loss_minor
+        paid = paid + fee_minor  # the invoice's "Market fees" line: paid_minor and fee_minor include them
+        summary.update(net_summary)
     ledger.post(session, community.id, transfers, allow_overdraft=True, accounts_checked=True)
     pos_rows = [
         {
@@ -674,11 +772,11 @@ def _settle_metered(session: Session, community: Community, t: dt.datetime, now:
             "metered_net_wh": n,
             "paid_minor": p,
             "received_minor": r,
-            "fee_minor": 0,
+            "fee_minor": f,
             "grid_paid_minor": gp,
             "grid_received_minor": gr,
         }
-        for u, bw, sw, gi, ge, n, p, r, gp, gr in zip(
+        for u, bw, sw, gi, ge, n, p, r, f, gp, gr in zip(
             users.tolist(),
             bought.tolist(),
             sold.tolist(),
@@ -687,14 +785,16 @@ def _settle_metered(session: Session, community: Community, t: dt.datetime, now:
             net_wh.tolist(),
             paid.tolist(),
             received.tolist(),
+            fee_minor.tolist(),
             np.broadcast_to(g_paid, users.shape).tolist(),
             np.broadcast_to(g_recv, users.shape).tolist(),
             strict=True,
         )
     ]
     bulk.insert_rows(session, Position.__table__, pos_rows)
-    summary["paid_minor"] = int(pay_amount.sum())
+    summary["paid_minor"] = int(pay_amount.sum() + fee_minor.sum())
     summary["received_minor"] = int(recv_amount.sum())
+    summary = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in summary.items()}
     run.summary = summary
     session.flush()
     _fault_point("metered")

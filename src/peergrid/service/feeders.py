@@ -7,15 +7,19 @@ and the eq. 12 fee ``fee_per_kwh`` (τ_L), and maps members to buses and phases
 (``PUT /api/communities/{id}/feeder/members``). The market phase of an order-book community
 with a feeder then clears with :func:`peergrid.grid.clear_on_feeder` — the same function as
 ``peergrid clear --network`` — and :mod:`peergrid.service.clearing` settles the line fees
-to the community's ``network`` account.
+to the community's ``network`` account. A pool community (BS/MMR/SDR) with a feeder settles
+its metered positions with the simulator's network charges (:func:`pool_feeder`; eq. 12 line
+fees and loss charges from the flows of the metered net positions, :mod:`peergrid.grid.charges`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -216,3 +220,65 @@ def feeder_out(session: Session, row: CommunityFeeder) -> dict[str, Any]:
         "updated_at": row.updated_at if isinstance(row.updated_at, dt.datetime) else None,
         "members": members(session, row.community_id),
     }
+
+
+def pool_feeder(session: Session, community_id: int, user_ids: Sequence[int]) -> PoolFeeder | None:
+    """The feeder of a pool community's metered settlement, or ``None`` without a feeder.
+
+    Parameters
+    ----------
+    session : Session
+    community_id : int
+    user_ids : sequence of int
+        The users settled in the interval.
+
+    Returns
+    -------
+    PoolFeeder or None
+        The net with the *mapped* users as participants (labelled by user id, in the order of
+        ``user_ids``), their positions in ``user_ids``, the unmapped user ids, τ_L and whether
+        the flow is three-phase (a member on a single phase: the feeder always has a VIM limit).
+    """
+    import pandas as pd
+
+    row = session.get(CommunityFeeder, community_id)
+    if row is None:
+        return None
+    mapped = {m.user_id: m for m in _members(session, community_id)}
+    cols = np.array([i for i, u in enumerate(user_ids) if int(u) in mapped], dtype=np.int64)
+    unmapped = [int(u) for u in user_ids if int(u) not in mapped]
+    if not len(cols):
+        return PoolFeeder(None, cols, unmapped, float(row.fee_per_kwh), False)
+    table = pd.DataFrame({
+        "id": [str(int(user_ids[i])) for i in cols],
+        "bus": [mapped[int(user_ids[i])].bus for i in cols],
+        "phase": [mapped[int(user_ids[i])].phase for i in cols],
+    })  # fmt: skip
+    net = _read(row.net_json, table)
+    unbalanced = bool(table["phase"].isin(["a", "b", "c"]).any())
+    return PoolFeeder(net, cols, unmapped, float(row.fee_per_kwh), unbalanced)
+
+
+@dataclass(frozen=True)
+class PoolFeeder:
+    """A pool community's feeder for one metered settlement (:func:`pool_feeder`).
+
+    Attributes
+    ----------
+    net : pandapowerNet or None
+        The feeder with the mapped users as participants (None when nobody is mapped).
+    cols : numpy.ndarray
+        Positions of the mapped users in the settled users, in the participant order of ``net``.
+    unmapped : list of int
+        Settled users without a bus: off the feeder, charged no line fee and no losses.
+    tau : float
+        τ_L of Tooki et al. (2025) eq. 12, currency/kWh at full line utilisation.
+    unbalanced : bool
+        Three-phase flow (some mapped member sits on one phase).
+    """
+
+    net: Any
+    cols: np.ndarray
+    unmapped: list[int]
+    tau: float
+    unbalanced: bool

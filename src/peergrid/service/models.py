@@ -348,7 +348,9 @@ class CommunityFeeder(Base):
 
     With a feeder, the market phase of an order-book community clears with
     :func:`peergrid.grid.clear_on_feeder` (eq. 12 fees to the ``network`` account,
-    curtailment on loading, voltage and VIM, re-matching, losses in the run's summary).
+    curtailment on loading, voltage and VIM, re-matching, losses in the run's summary); a pool
+    community's metered settlement charges eq. 12 line fees and losses of the metered positions
+    (:mod:`peergrid.grid.charges`, nothing curtailed).
     """
 
     __tablename__ = "community_feeders"

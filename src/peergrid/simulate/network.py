@@ -56,6 +56,11 @@ import numpy as np
 import pandas as pd
 
 from peergrid.core.errors import ConfigError
+from peergrid.grid.charges import FeederTopology, allocate_losses, line_fee_money, trafo_r_ohm
+
+#: The feeder topology (moved to :class:`peergrid.grid.FeederTopology`; the old private name stays).
+_Topology = FeederTopology
+_trafo_r_ohm = trafo_r_ohm
 
 if TYPE_CHECKING:
     from pandapower.auxiliary import pandapowerNet
@@ -306,50 +311,6 @@ class _Flows:
         return self.vm if self.vm.ndim == 2 else self.vm.max(axis=2)
 
 
-@dataclass(frozen=True)
-class _Topology:
-    """What curtailment and fees need of the feeder, in participant / bus / line positions."""
-
-    below: np.ndarray  # (N, L) 1.0 where line L lies between member i and the slack
-    sens: np.ndarray  # (B, N) voltage rise at bus k per kW injected by member i, pu
-    down: np.ndarray  # (L,) +1 when power flowing away from the slack runs from_bus -> to_bus
-    member_bus: np.ndarray  # (N,) bus position of each member
-    phase: np.ndarray  # (N,) 0, 1, 2 for a, b, c; -1 for three-phase members
-    p_max_kw: np.ndarray  # (L,) line capacity, kW
-    line_vn_kv: np.ndarray  # (L,) nominal voltage of each line, kV
-    bus: np.ndarray  # (B,) pandapower bus index
-    line: np.ndarray  # (L,) pandapower line index
-
-    @classmethod
-    def of(cls, net: pandapowerNet) -> _Topology:
-        from peergrid.grid import line_capacity_kw, participant_table, radial_tree
-
-        tree = radial_tree(net)
-        table = participant_table(net)
-        pos = tree.positions(table["bus"].to_numpy(), "participant bus")
-        R = tree.root_paths
-        below_bus = (abs(R) > 0).astype(np.float64).toarray()  # (B, L)
-        below = below_bus[pos]
-        down = np.sign(np.asarray(R.sum(axis=0)).ravel())
-        down[down == 0] = 1.0
-        r_trafo = _trafo_r_ohm(net)
-        shared = (below_bus * tree.line_r_ohm) @ below.T + r_trafo  # (B, N) Ω shared with the slack path
-        vn_v = net.bus["vn_kv"].reindex(tree.bus).to_numpy(dtype=np.float64) * 1000.0
-        sens = shared * 1000.0 / vn_v[:, None] ** 2
-        phase = table["phase"].map({"a": 0, "b": 1, "c": 2}).fillna(-1).to_numpy(dtype=np.int64)
-        line_vn = net.bus["vn_kv"].reindex(net.line["from_bus"]).to_numpy(dtype=np.float64)
-        return cls(below, sens, down, pos, phase, line_capacity_kw(net), line_vn, tree.bus, tree.line)
-
-
-def _trafo_r_ohm(net: pandapowerNet) -> float:
-    """Series resistance of the (single) distribution transformer seen from LV, Ω (0 otherwise)."""
-    tr = net.trafo[net.trafo["in_service"].astype(bool)] if len(net.trafo) else net.trafo
-    if len(tr) != 1:
-        return 0.0
-    row = tr.iloc[0]
-    return float(row["vkr_percent"]) / 100.0 * float(row["vn_lv_kv"]) ** 2 / float(row["sn_mva"])
-
-
 # ---- curtailment ------------------------------------------------------------------------------------
 
 
@@ -414,7 +375,7 @@ def _severity(fl: _Flows, grid: GridOptions) -> np.ndarray:
 
 
 def _curtail_step(
-    p: np.ndarray, fl: _Flows, topo: _Topology, grid: GridOptions
+    p: np.ndarray, fl: _Flows, topo: FeederTopology, grid: GridOptions
 ) -> tuple[np.ndarray, np.ndarray]:
     """One curtailment step on rows ``p`` (kW): (share of export removed per member (R, N), rows acted on)."""
     R, N = p.shape
@@ -516,7 +477,9 @@ def _curtail_step(
 _BLOCK = 2048
 
 
-def _curtail_blocks(p: np.ndarray, fl: _Flows, topo: _Topology, grid: GridOptions) -> tuple[np.ndarray, np.ndarray]:
+def _curtail_blocks(
+    p: np.ndarray, fl: _Flows, topo: FeederTopology, grid: GridOptions
+) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_curtail_step` in blocks of :data:`_BLOCK` slots."""
     if len(p) <= _BLOCK:
         return _curtail_step(p, fl, topo, grid)
@@ -536,7 +499,7 @@ def curtail_exports(
     dt: float,
     grid: GridOptions,
     *,
-    topology: _Topology | None = None,
+    topology: FeederTopology | None = None,
     flow: Callable[[np.ndarray], Any] | None = None,
 ) -> Curtailed:
     """Spill exports until no slot breaks a limit that exports cause (see the module docstring).
@@ -561,7 +524,7 @@ def curtail_exports(
     -------
     Curtailed
     """
-    topo = topology or _Topology.of(feeder)
+    topo = topology or FeederTopology.of(feeder)
     unbalanced = needs_unbalanced(feeder, grid)
     if flow is None:
         def flow(p: np.ndarray) -> Any:
@@ -608,74 +571,7 @@ def needs_unbalanced(feeder: pandapowerNet, grid: GridOptions) -> bool:
     return bool(participant_table(feeder)["phase"].isin(["a", "b", "c"]).any())
 
 
-# ---- fees and losses ----------------------------------------------------------------------------
-
-
-def line_fee_money(
-    bought: np.ndarray, sold: np.ndarray, line_p_kw: np.ndarray, topo: _Topology, tau: float
-) -> np.ndarray:
-    """Each buyer's line-utilisation fee per slot (Tooki et al. (2025) eqs. 11-12), currency.
-
-    Sellers and buyers are paired pro rata (seller s sells ``q_s q_b / V`` to buyer b); buyer b
-    pays ``Σ_s q_s q_b / V · H_sb`` with ``H_sb = Σ_{L on path(s,b)} u_L``,
-    ``u_L = τ |P_L| / P_max,L`` (:func:`peergrid.market.bilateral.line_weights`). On a tree
-    this is ``q_b / V · Σ_L u_L [a_bL (S − S_L) + (1 − a_bL) S_L]`` with ``a_bL = 1`` when b is
-    below line L and ``S_L`` the volume sold below L: no pair is enumerated.
-
-    Parameters
-    ----------
-    bought, sold : numpy.ndarray
-        ``(T, N)`` energy each member bought from / sold to peers, kWh.
-    line_p_kw : numpy.ndarray
-        ``(T, L)`` line flows, kW.
-    topo : _Topology
-        Feeder topology.
-    tau : float
-        τ_L, currency/kWh at full utilisation.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(T, N)`` fee paid by each member, currency (0 for non-buyers).
-    """
-    from peergrid.market.bilateral import line_weights
-
-    T, N = bought.shape
-    if tau == 0 or topo.below.shape[1] == 0:
-        return np.zeros((T, N))
-    u = line_weights(line_p_kw, topo.p_max_kw, tau)  # (T, L) currency/kWh
-    A = topo.below
-    S = sold.sum(axis=1)
-    B = bought.sum(axis=1)
-    V = 0.5 * (S + B)
-    S_L = sold @ A  # (T, L)
-    base = (u * S_L).sum(axis=1)  # buyers above every line: Σ u_L S_L
-    per = (u * (S[:, None] - 2.0 * S_L)) @ A.T  # (T, N)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        scale = np.where(V > 0, 1.0 / V, 0.0)
-    return bought * scale[:, None] * (base[:, None] + per)
-
-
-def allocate_losses(net_kwh: np.ndarray, losses_kwh: np.ndarray) -> np.ndarray:
-    """Feeder losses per member, kWh: pro rata to ``|net energy|`` (equally when all are 0).
-
-    Parameters
-    ----------
-    net_kwh : numpy.ndarray
-        ``(T, N)`` members' net energy, kWh.
-    losses_kwh : numpy.ndarray
-        ``(T,)`` feeder losses, kWh.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(T, N)``; rows sum to ``losses_kwh``.
-    """
-    a = np.abs(net_kwh)
-    tot = a.sum(axis=1, keepdims=True)
-    N = net_kwh.shape[1]
-    share = np.where(tot > 0, a / np.where(tot > 0, tot, 1.0), 1.0 / max(N, 1))
-    return share * losses_kwh[:, None]
+# ---- fees and losses: peergrid.grid.charges (line_fee_money, allocate_losses; shared with the service) ----
 
 
 # ---- the outcome attached to a Result ------------------------------------------------------------------
@@ -854,7 +750,9 @@ class _Physical:
     info: dict[str, object]
 
 
-def _physical(feeder: pandapowerNet, topo: _Topology, net_kwh: np.ndarray, dt: float, grid: GridOptions) -> _Physical:
+def _physical(
+    feeder: pandapowerNet, topo: FeederTopology, net_kwh: np.ndarray, dt: float, grid: GridOptions
+) -> _Physical:
     cur = curtail_exports(feeder, net_kwh, dt, grid, topology=topo)
     fl = cur.flows
     losses = np.nan_to_num(fl.losses_kw * dt)  # a slot whose flow failed (voltage collapse) counts no losses
@@ -912,7 +810,7 @@ def apply_network(
     from peergrid.market.sharing import no_p2p
 
     feeder = build_grid_feeder(community, grid)
-    topo = _Topology.of(feeder)
+    topo = FeederTopology.of(feeder)
     dt = community.dt
     cache: dict[int, _Physical] = {}
     out: dict[str, Result] = {}
