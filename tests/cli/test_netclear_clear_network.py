@@ -237,3 +237,20 @@ def test_mapping_errors(files, tmp_path, map_text, message):
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     code, _, err = run("clear", orders, "--network", feeder)
     assert code == 2 and "map them with --feeder" in err
+
+
+def test_flow_option_picks_the_ac_flow_and_both_agree(files):
+    """--flow sweep (default) and --flow pandapower clear the same book alike; the JSON says which ran."""
+    orders, feeder, mapping, _ = files
+    got = {}
+    for flow in ("sweep", "pandapower"):
+        code, out, err = run("clear", orders, "--network", feeder, "--feeder", mapping, "--flow", flow, "--json")
+        assert code == 0, err
+        got[flow] = json.loads(out)
+        assert got[flow]["flow"] == flow
+    assert got["sweep"]["traded_kwh"] == pytest.approx(got["pandapower"]["traded_kwh"], rel=0.01)
+    assert got["sweep"]["max_vim_pct"] == pytest.approx(got["pandapower"]["max_vim_pct"], abs=0.01)
+    code, out, err = run("clear", orders, "--network", feeder, "--feeder", mapping, "--flow", "newton")
+    assert code == 2 and "newton" in err
+    code, out, _ = run("clear", orders, "--json")
+    assert json.loads(out)["flow"] is None

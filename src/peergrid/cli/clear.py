@@ -44,6 +44,13 @@ class Mechanism(StrEnum):
     bilateral = "bilateral"
 
 
+class Flow(StrEnum):
+    """AC flows of network mode (:class:`peergrid.grid.FeederLimits` ``flow``)."""
+
+    sweep = "sweep"
+    pandapower = "pandapower"
+
+
 def _jsonable(x: Any) -> Any:
     if isinstance(x, float | np.floating):
         return float(x) if np.isfinite(x) else None
@@ -213,6 +220,7 @@ def clear_orders(
     max_vim: float = 2.0,
     tau: float = 0.01,
     rounds: int = 4,
+    flow: str = "sweep",
 ) -> tuple[Any, dict[str, Any]]:
     """Read, clear and summarise an order file (the command without printing).
 
@@ -221,7 +229,8 @@ def clear_orders(
     participants to buses, ``line_type`` is the default feeder's cable, ``dt`` the slot
     length in hours (kWh → kW), ``max_loading`` (% of the thermal rating), ``v_min``,
     ``v_max`` (per unit) and ``max_vim`` (%) the limits, ``tau`` the eq. 12 fee at full
-    utilisation (currency/kWh) and ``rounds`` the most matching rounds per slot.
+    utilisation (currency/kWh), ``rounds`` the most matching rounds per slot and ``flow`` the
+    AC flow (``"sweep"``, default, or ``"pandapower"``; see :class:`peergrid.grid.FeederLimits`).
 
     Returns
     -------
@@ -261,7 +270,8 @@ def clear_orders(
     if networked:
         from peergrid.grid import clear_on_feeder
 
-        limits = {"max_loading_pct": max_loading, "v_min": v_min, "v_max": v_max, "max_vim_pct": max_vim}
+        limits = {"max_loading_pct": max_loading, "v_min": v_min, "v_max": v_max, "max_vim_pct": max_vim,
+                  "flow": flow}  # fmt: skip
         check = _feeder_limits(book, network, feeder, line_type, dt, limits)
         cleared = clear_on_feeder(
             book, check, mechanism, tau=tau, k=k, retail=retail, feed_in=feed_in, max_rounds=rounds
@@ -284,6 +294,7 @@ def clear_orders(
     payload["network_aware"] = networked
     payload["network"] = str(network) if network is not None else ("default" if network_aware else None)
     payload.update(extra)
+    payload["flow"] = cleared.flow if networked else None
     curtailed = result.curtailed if result.curtailed is not None else [None] * len(result.slots)
     payload["slots"] = [
         {
@@ -359,6 +370,9 @@ def clear(
     ] = 2.0,
     tau: Annotated[float, typer.Option(help="Network mode: eq. 12 line fee at full utilisation, currency/kWh.")] = 0.01,
     rounds: Annotated[int, typer.Option(help="Network mode: most matching rounds per slot (1 = no re-matching).")] = 4,
+    flow: Annotated[
+        Flow, typer.Option(help="Network mode: AC flow, the vectorised sweep or pandapower's Newton-Raphson.")
+    ] = Flow.sweep,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -383,7 +397,7 @@ def clear(
         orders, mechanism.value, k, retail, feed_in, fees,
         network_aware=network_aware, feeder=feeder, line_type=line_type, dt=dt,
         max_loading=max_loading, v_min=v_min, v_max=v_max, network=network, max_vim=max_vim, tau=tau,
-        rounds=rounds,
+        rounds=rounds, flow=flow.value,
     )  # fmt: skip
     if out is not None:
         _write_out(out, result.trades.to_frame(result.book).to_csv(index=False), payload)
