@@ -328,7 +328,7 @@ def run_agents(
 
 
 @dataclass
-class RadioAgentRun:
+class RadioAgentRun(AgentRun):
     """Day-by-day run of the radio-zooming agents (:func:`run_radio_agents`).
 
     Attributes
@@ -339,25 +339,17 @@ class RadioAgentRun:
         One per evaluated day (members whose reading was lost sit the step out).
     plans : list of VMGPlan
         VMG membership each day (follows the radio: serving gateway, in zoom or wide).
+    forecast_mae : list of float
     configs : list of RadioConfig
         SF, TX power and serving gateway each day.
     logs : list of UplinkLog
         What the network server measured each day.
-    forecast_mae : list of float
     budget : LinkBudget
     """
 
-    zoom: np.ndarray
-    results: list[TradeResult]
-    plans: list[VMGPlan]
     configs: list[RadioConfig]
     logs: list[UplinkLog]
-    forecast_mae: list[float]
     budget: LinkBudget
-
-    def stack(self, attr: str) -> np.ndarray:
-        """Concatenate a ``(T, N)`` attribute of all days' results along time."""
-        return np.vstack([getattr(r, attr) for r in self.results])
 
     def sf_days(self) -> np.ndarray:
         """``(days, N)`` SF of every device each evaluated day."""
@@ -502,7 +494,7 @@ def run_radio_agents(
         errs.append(float(np.mean(fc_err)) if fc_err else math.nan)
         if strategy == "agents":
             coord.apply_rezoom(replace_zoom(ring_plan, cfg.zoom), rd[t0:t1], rs[t0:t1])
-    return RadioAgentRun(np.array(zooms), results, plans, cfgs, logs, errs, budget)
+    return RadioAgentRun(np.array(zooms), results, plans, errs, configs=cfgs, logs=logs, budget=budget)
 
 
 def replace_zoom(plan: VMGPlan, zoom: np.ndarray) -> VMGPlan:
