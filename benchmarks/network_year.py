@@ -35,17 +35,9 @@ def loading_error(res, slots: np.ndarray, unbalanced: bool) -> float:
     """Max abs line-loading error (percentage points) of the flow against pandapower's AC flow."""
     import peergrid.grid as G
 
-    nw = res.network
     p = res.net / res.community.dt
-    from peergrid.simulate.network import flow_method
-
-    if flow_method(unbalanced) == "sweep_flow":
-        return float(G.validate_flow(nw.feeder, p, slots=slots, dt=res.community.dt, unbalanced=unbalanced).loading_pct)
-    # without the vectorised flow the simulation used pandapower itself: compare its stored loadings
-    flow = G.power_flow_3ph(nw.feeder, p[slots], dt=res.community.dt) if unbalanced else G.power_flow(
-        nw.feeder, p[slots], dt=res.community.dt
-    )
-    return float(np.nanmax(np.abs(flow.loading_pct - nw.line_loading[slots])))
+    check = G.validate_flow(res.network.feeder, p, slots=slots, dt=res.community.dt, unbalanced=unbalanced)
+    return float(check.loading_pct)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -63,7 +55,6 @@ def main(argv: list[str] | None = None) -> dict:
 
     import peergrid
     from peergrid.data import synthetic_community
-    from peergrid.simulate.network import flow_method
 
     t0 = time.perf_counter()
     com = synthetic_community(
@@ -87,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
     err = loading_error(res, slots, unbalanced)
     t3 = time.perf_counter()
     info = res.summary()["grid"]
-    method = flow_method(unbalanced)
+    method = res.network.info["flow"]
     print(f"built the community in {t1 - t0:.2f} s; network-aware simulation {t2 - t1:.2f} s "
           f"({method}); validation on {len(slots)} slots {t3 - t2:.2f} s", file=sys.stderr)  # fmt: skip
     figures = {
@@ -100,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
         "simulate_seconds": round(t2 - t1, 3),
         "validation_seconds": round(t3 - t2, 3),
         "validated_slots": len(slots),
-        "flow": flow_method(unbalanced),
+        "flow": method,
         "unbalanced": unbalanced,
         "violating_slots_before": info["violating_slots_before"],
         "violating_slots_after": info["violating_slots_after"],

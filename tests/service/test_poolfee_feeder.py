@@ -139,7 +139,8 @@ def test_pool_settles_eq12_fees_and_losses_to_the_cent(app, client, pool):
 
 def test_the_simulator_functions_give_the_same_cents(app, client, pool):
     """The same inputs through the simulator's network step (peergrid.simulate.network) → the same minor units."""
-    from peergrid.simulate.network import GridOptions, _physical, _Topology, line_fee_money
+    from peergrid.grid import FeederTopology
+    from peergrid.simulate.network import GridOptions, _physical, line_fee_money
 
     w, cid, factory = pool, pool.community_id, app.state.sessions
     _setup(client, w)
@@ -150,7 +151,7 @@ def test_the_simulator_functions_give_the_same_cents(app, client, pool):
     x = np.array([[MEMBERS[n][1] / 1000.0 for n in names]])
     c = clear(x, RETAIL, 0.10, "sdr")
     alloc = c.allocate(x)
-    topo = _Topology.of(net)
+    topo = FeederTopology.of(net)
     grid = GridOptions(max_line_loading_pct=1e4, v_min_pu=0.5, v_max_pu=1.5, fee_per_kwh=TAU)
     phys = _physical(net, topo, x, 0.25, grid)
     assert not phys.curtailed.spilled.any()

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 import peergrid
 from peergrid.core.errors import ConfigError
+from peergrid.grid import FeederTopology
 from peergrid.simulate import Comparison, Result
 from peergrid.simulate.network import (
     GridOptions,
-    _Topology,
     allocate_losses,
     check_grid,
     line_fee_money,
@@ -132,7 +132,7 @@ def small_feeder():
 
     com = dataclasses.replace(com, participants=parts)
     net = build_feeder(com, parents=[-1, 0, 1, 2, 0, 4, 5])  # two branches
-    return net, _Topology.of(net)
+    return net, FeederTopology.of(net)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -179,7 +179,7 @@ def test_fee_by_hand_two_members():
     import dataclasses
 
     net = build_feeder(dataclasses.replace(com, participants=parts), n_buses=2)
-    topo = _Topology.of(net)
+    topo = FeederTopology.of(net)
     p_max = topo.p_max_kw[0]
     fee = line_fee_money(np.array([[0.0, 2.0]]), np.array([[2.0, 0.0]]), np.array([[-50.0]]), topo, 0.1)
     assert fee[0, 1] == pytest.approx(2.0 * 0.1 * 50.0 / p_max)

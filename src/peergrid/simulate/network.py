@@ -45,7 +45,6 @@ market settled).
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -56,11 +55,7 @@ import numpy as np
 import pandas as pd
 
 from peergrid.core.errors import ConfigError
-from peergrid.grid.charges import FeederTopology, allocate_losses, line_fee_money, trafo_r_ohm
-
-#: The feeder topology (moved to :class:`peergrid.grid.FeederTopology`; the old private name stays).
-_Topology = FeederTopology
-_trafo_r_ohm = trafo_r_ohm
+from peergrid.grid.charges import FeederTopology, allocate_losses, line_fee_money
 
 if TYPE_CHECKING:
     from pandapower.auxiliary import pandapowerNet
@@ -235,32 +230,19 @@ def build_grid_feeder(community: Community, grid: GridOptions) -> pandapowerNet:
 def run_flow(net: pandapowerNet, p_kw: np.ndarray, dt: float, unbalanced: bool) -> Any:
     """Power flow of every row of ``p_kw`` (kW, + = consumption) on ``net``.
 
-    :func:`peergrid.grid.sweep_flow` (vectorised over slots) when the grid layer has it,
-    otherwise pandapower's Newton–Raphson (:func:`~peergrid.grid.power_flow`, or
-    :func:`~peergrid.grid.power_flow_3ph` when ``unbalanced``), which is exact but slow.
+    :func:`peergrid.grid.sweep_flow`, vectorised over slots (three-phase when ``unbalanced``).
 
     Returns
     -------
     FlowResult or FlowResult3ph
     """
-    G = importlib.import_module("peergrid.grid")
-    if flow_method(unbalanced) == "sweep_flow":
-        return G.sweep_flow(net, p_kw, dt=dt, unbalanced=unbalanced)
-    if unbalanced:
-        return G.power_flow_3ph(net, p_kw, dt=dt)
-    return G.power_flow(net, p_kw, dt=dt)
+    from peergrid.grid import sweep_flow
+
+    return sweep_flow(net, p_kw, dt=dt, unbalanced=unbalanced)
 
 
-def flow_method(unbalanced: bool = False) -> str:
-    """Name of the flow :func:`run_flow` uses: ``"sweep_flow"`` or ``"pandapower"``.
-
-    Parameters
-    ----------
-    unbalanced : bool
-        The three-phase flow (same answer since the three-phase sweep exists).
-    """
-    G = importlib.import_module("peergrid.grid")
-    return "sweep_flow" if hasattr(G, "sweep_flow") else "pandapower"
+#: Name of the flow the network step uses (recorded in ``summary()["grid"]["flow"]``).
+FLOW_METHOD = "sweep_flow"
 
 
 @dataclass
@@ -723,17 +705,10 @@ class NetworkOutcome:
 
 
 def read_result_feeder(path: Path) -> pandapowerNet:
-    """The feeder of a result directory: through ``peergrid.grid.read_feeder`` (safe) when available."""
-    G = importlib.import_module("peergrid.grid")
-    reader = getattr(G, "read_feeder", None)
-    if reader is not None:
-        try:
-            return reader(path)
-        except TypeError:  # pragma: no cover - older signature
-            pass
-    from peergrid.grid._pp import pandapower
+    """The feeder of a result directory, through the safe reader :func:`peergrid.grid.read_feeder`."""
+    from peergrid.grid import read_feeder
 
-    return pandapower().from_json(str(path))
+    return read_feeder(path)
 
 
 # ---- orchestration -------------------------------------------------------------------------------
@@ -769,7 +744,7 @@ def _physical(
             bus_phase[:, :, j] = (p * w) @ onehot
     after = cur.violating_after
     info = {
-        "flow": flow_method(cur.unbalanced),
+        "flow": FLOW_METHOD,
         "unbalanced": cur.unbalanced,
         "buses": int(B),
         "lines": int(topo.below.shape[1]),
