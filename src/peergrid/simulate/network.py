@@ -202,7 +202,7 @@ def build_grid_feeder(community: Community, grid: GridOptions) -> pandapowerNet:
     Raises
     ------
     ConfigError
-        A feeder file while ``peergrid.grid.read_feeder`` is not available, or a missing file.
+        A missing feeder file.
     DataError
         Members on unknown buses or phases (from the feeder builders).
     """
@@ -213,15 +213,9 @@ def build_grid_feeder(community: Community, grid: GridOptions) -> pandapowerNet:
     path = Path(grid.feeder)
     if not path.is_absolute():
         path = Path(grid.base_dir) / path
-    reader = getattr(G, "read_feeder", None)
-    if reader is None:
-        raise ConfigError(
-            f"[grid] feeder = {grid.feeder!r}: feeder files need peergrid.grid.read_feeder, which this "
-            "version lacks; use feeder = \"default\""
-        )
     if not path.is_file():
         raise ConfigError(f"[grid] feeder file {str(path)!r} not found")
-    return reader(path, mapping=community)
+    return G.read_feeder(path, mapping=community)
 
 
 # ---- flows -------------------------------------------------------------------------------------
