@@ -268,7 +268,14 @@ def test_batch_is_the_one_by_one_path_or_nothing(factory, trader, batch):
         assert out.created.count(True) == len(batch_rows) - 2
     else:
         assert len(batch_rows) == 2  # nothing stored (the two earlier orders only)
-        if dup is not None and (single_err is None or dup < single_err[0]):
+        if dup is not None and (single_err is None or dup <= single_err[0]):
             assert batch_err[0] == dup
         else:
             assert batch_err == single_err
+
+
+def test_batch_keys_with_array_syntax_round_trip(client, world, factory):
+    keys = ['a"b', "c\\d", "{e,f}", "NULL", " g ", "h,i", "ü€😀"]
+    r = _batch(client, world, "prosumer", [_o("sell", idempotency_key=k) for k in keys])
+    assert r.status_code == 201, r.text
+    assert [x.idempotency_key for x in _stored(factory, world.uid("prosumer"))] == keys

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from peergrid.market import BUY, SELL, OrderBook, bid_commitment_minor, check_wallets
 from peergrid.market.money import _EPS
+from peergrid.service.bulk import array_literal
 from peergrid.service.db import is_postgres
 from peergrid.service.errors import Conflict, Forbidden, InsufficientFunds, Invalid, NotFound, ServiceError
 from peergrid.service.models import ORDER_MECHANISMS, Account, Community, Order, User, utcnow
@@ -453,15 +454,19 @@ def _insert_orders(
                 "INSERT INTO orders (community_id, user_id, interval_start, side, quantity_wh, price, status, "
                 "filled_wh, committed_minor, idempotency_key, reason, created_at) "
                 "SELECT :cid, :uid, v.interval_start, v.side, v.quantity_wh, v.price, 'open', 0, v.committed_minor, "
-                "v.idempotency_key, '', :created FROM unnest(CAST(:t AS timestamp[]), CAST(:s AS varchar[]), "
-                "CAST(:q AS bigint[]), CAST(:p AS double precision[]), CAST(:c AS bigint[]), CAST(:k AS varchar[])) "
+                "v.idempotency_key, '', :created FROM unnest(CAST(CAST(:t AS text) AS timestamp[]), "
+                "CAST(CAST(:s AS text) AS varchar[]), CAST(CAST(:q AS text) AS bigint[]), "
+                "CAST(CAST(:p AS text) AS double precision[]), CAST(CAST(:c AS text) AS bigint[]), "
+                "CAST(CAST(:k AS text) AS varchar[])) "
                 "WITH ORDINALITY AS v(interval_start, side, quantity_wh, price, committed_minor, idempotency_key, n) "
                 "ORDER BY v.n RETURNING id"
             ),
-            {
+            {  # array literals: building them is ~10x cheaper than the driver's per-element array adaptation
                 "cid": community_id, "uid": user_id, "created": created.replace(tzinfo=None),
-                "t": [t.replace(tzinfo=None) for t in interval_start], "s": side, "q": quantity_wh, "p": price,
-                "c": committed_minor, "k": keys,
+                "t": array_literal([t.replace(tzinfo=None).isoformat() for t in interval_start]),
+                "s": array_literal(side), "q": array_literal(map(str, quantity_wh)),
+                "p": array_literal(map(repr, price)), "c": array_literal(map(str, committed_minor)),
+                "k": array_literal(keys, quote=True),
             },
         ).scalars().all()
         # one statement draws the ids from the sequence in row order: sorted ids are batch order
