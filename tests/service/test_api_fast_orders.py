@@ -143,3 +143,30 @@ def test_fast_path_stores_what_the_general_path_stores(app, backend, factory, wo
                                    IV, 10**8, 10.0, T0) is None
     assert orders.place_order_fast(app.state.engine, app.state.auth.secret, "not-a-token", world.community_id,
                                    "sell", IV, 1, 0.1, T0) is None
+
+
+def test_parallel_orders_cannot_overdraw_the_wallet(app, client, factory, world):
+    """30 orders at once, each needing just over a tenth of the funds: exactly 9 are placed (the wallet lock)."""
+    import asyncio
+    import concurrent.futures
+
+    import httpx
+
+    r = client.post(f"/api/communities/{world.community_id}/wallets/{world.uid('prosumer2')}/topup",
+                    headers=world.headers["operator"], json={"amount_minor": 1000})
+    assert r.status_code == 200
+    body = _o("buy", 1001, 1.0)  # 1.001 each of 10.00
+
+    async def run() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            calls = [http.post(f"/api/communities/{world.community_id}/orders", headers=world.headers["prosumer2"],
+                               json=body) for _ in range(30)]
+            return [x.status_code for x in await asyncio.wait_for(asyncio.gather(*calls), timeout=120)]
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        codes = pool.submit(asyncio.run, run()).result()
+    assert sorted(codes) == [201] * 9 + [409] * 21
+    wallet = client.get(f"/api/communities/{world.community_id}/wallets/{world.uid('prosumer2')}",
+                        headers=world.headers["prosumer2"]).json()
+    assert wallet["committed_minor"] == 9 * 101 and wallet["available_minor"] == 1000 - 909
