@@ -34,6 +34,7 @@ REQUIRED_KEYS = {
     },
     "federation_peersim_workload.py": {"nodes", "cycles", "seconds", "peak_rss_mb", "exchanges_per_node_cycle"},
     "federation_sweep.py": {"tasks", "seeds", "seconds_local", "identical"},
+    "region_dask.py": {"communities", "homes", "workers", "seconds", "identical_to_local", "load_avg"},
     "service_clearing.py": {"participants", "db", "clear_settle_seconds", "orders_per_s", "p50_ms", "p99_ms"},
     "zoom.py": {"devices", "gateways", "steps", "seconds", "radio_s", "vmg_s", "trading_s"},
     "mqtt_ingest.py": {"db", "readings_per_s", "max_lag_s", "dashboard_operator_ms"},

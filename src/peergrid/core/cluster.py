@@ -45,9 +45,12 @@ def check_address(address: str) -> str:
     if not text or len(text) > 1000 or any(c.isspace() for c in text):
         raise ConfigError(f"--scheduler {address!r}: not a Dask scheduler address (e.g. tcp://10.0.0.1:8786)")
     from distributed.comm import parse_address, parse_host_port
+    from distributed.comm.registry import backends
 
     try:
         scheme, loc = parse_address(text)
+        if scheme not in backends:
+            raise ValueError(f"unknown scheme {scheme!r}; known: {', '.join(sorted(backends))}")
         if scheme in ("tcp", "tls", "ws", "wss", "ucx"):
             _, port = parse_host_port(loc)
             if not 0 < int(port) < 65536:

@@ -60,8 +60,8 @@ __all__ = [
     "REGION_SUMS",
     "RegionResult",
     "RegionSpec",
-    "community_seed",
     "community_scenario",
+    "community_seed",
     "inter_clearing",
     "settle_inter",
     "simulate_region",
@@ -494,7 +494,7 @@ def _totals(
         base = tot["baseline_cost"]
         rec: dict[str, Any] = {
             "market": name,
-            "communities": int(len(g)),
+            "communities": len(g),
             "homes": int(g["homes"].sum()),
             **tot,
             "self_sufficiency": 1.0 - _ratio(tot["grid_import_kwh"], load),
