@@ -262,3 +262,13 @@ def test_spec_needs_a_region_and_checks_markets():
     assert RegionSpec(rs).markets == ("baseline", "sdr")
     with pytest.raises(ConfigError, match="unknown market"):
         RegionSpec(rs, ("baseline", "nope"))
+
+
+def test_long_horizons_identical_despite_threaded_blas():
+    """Regression: a dot product over 35,040 slots split over 2 BLAS threads in the client but 1 in
+    the Dask workers, and emissions_kg differed in the last bit; region tasks run single-threaded."""
+    sc = region(communities=2, homes=2, days=1460)  # 35,040 hourly slots
+    local = simulate_region(sc)
+    dask = simulate_region(sc, backend="dask", workers=1)
+    pd.testing.assert_frame_equal(local.communities, dask.communities, check_exact=True)
+    pd.testing.assert_frame_equal(local.totals, dask.totals, check_exact=True)

@@ -36,7 +36,10 @@ Only reductions travel to the client: per community a few dozen scalars per mark
 tree node one ``(markets, T)`` pair of sums; never a member's series.
 
 Results are identical (bit for bit, every float) on ``backend="local"`` and ``backend="dask"``
-for the same scenario and seed.
+for the same scenario and seed: community tasks run with single-threaded BLAS everywhere (a
+threaded dot product would split its sum by the machine's core count), sums follow a fixed tree.
+Across machines this holds for the same software versions and CPU family (OpenBLAS and numba
+choose their kernels by CPU).
 """
 
 from __future__ import annotations
@@ -229,6 +232,24 @@ class _Outcome:
     tariff: dict[str, Any] | None = field(default=None, repr=False)  # community 0 only: prices and time
 
 
+def _one_thread(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``fn`` with single-threaded BLAS: a multi-threaded dot product splits its sum by thread
+    count, so results would depend on the machine's cores (Dask's nannies already set one thread)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # pragma: no cover - a core dependency
+            return fn(*args, **kwargs)
+        with threadpool_limits(limits=1, user_api="blas"):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_one_thread
 def _run_community(index: int, spec: RegionSpec) -> _Outcome:
     from peergrid.simulate import compare
     from peergrid.simulate.scenario import build
@@ -368,6 +389,7 @@ def settle_inter(imports: np.ndarray, exports: np.ndarray, shares: dict[str, np.
     }
 
 
+@_one_thread
 def _settle(outcome: _Outcome, shares: list[dict[str, np.ndarray]]) -> list[dict[str, float]]:
     out = []
     for j, s in enumerate(shares):
