@@ -272,3 +272,18 @@ def test_long_horizons_identical_despite_threaded_blas():
     dask = simulate_region(sc, backend="dask", workers=1)
     pd.testing.assert_frame_equal(local.communities, dask.communities, check_exact=True)
     pd.testing.assert_frame_equal(local.totals, dask.totals, check_exact=True)
+
+
+def test_external_scheduler_address():
+    """--scheduler ADDR: the client connects to a running scheduler and reports its workers."""
+    import logging
+
+    from distributed import LocalCluster
+
+    sc = region(communities=3, homes=4, days=1)
+    local = simulate_region(sc)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None,
+                      protocol="tcp://", silence_logs=logging.ERROR) as cluster:  # fmt: skip
+        res = simulate_region(sc, backend="dask", scheduler=cluster.scheduler_address)
+    assert res.workers == 2 and res.summary()["region"]["workers"] == 2
+    pd.testing.assert_frame_equal(local.totals, res.totals, check_exact=True)

@@ -423,7 +423,8 @@ class RegionResult:
         and ``retail`` / ``feed_in``.
     backend : str
     workers : int or None
-        Local Dask workers (None: local backend or an external scheduler).
+        Dask workers: of the local cluster, or those connected to ``scheduler`` when the run
+        started (None: local backend).
     seconds : float
         Wall time (the only field that differs between backends).
     currency : str
@@ -734,6 +735,8 @@ def simulate_region(
         n_workers = None if scheduler is not None else (workers or 2)
         with dask_client(scheduler, n_workers or 2, processes=processes, timeout=timeout,
                          memory_limit=memory_limit) as client:  # fmt: skip
+            if scheduler is not None:
+                n_workers = len(client.scheduler_info().get("workers", {})) or None
             frame, totals, steps, tariff = _execute(spec, _DaskRunner(client), progress, on_stage)
     return RegionResult(
         spec, frame, totals, steps, backend, n_workers, time.perf_counter() - t0, tariff["currency"],
