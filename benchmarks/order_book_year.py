@@ -40,13 +40,15 @@ def run_one(households: int, steps: int, mechanism: str, bidding: str) -> dict:
         households, start="2022-08-01", periods=steps, freq="15min", pv_share=0.5, battery_share=0.3, seed=1
     )
     t1 = time.perf_counter()
+    rss_build = peak_rss_mb()
     result = peergrid.simulate(community, market=mechanism, control="greedy", bidding=bidding)
     t2 = time.perf_counter()
+    rss_simulate = peak_rss_mb()
     metrics = result.metrics
     parts = result.participants
     t3 = time.perf_counter()
-    print(f"{mechanism}: built in {t1 - t0:.2f} s, simulated in {t2 - t1:.2f} s, metrics in {t3 - t2:.2f} s",
-          file=sys.stderr)  # fmt: skip
+    print(f"{mechanism}: built in {t1 - t0:.2f} s (peak {rss_build:.0f} MiB), simulated in {t2 - t1:.2f} s "
+          f"(peak {rss_simulate:.0f} MiB), metrics in {t3 - t2:.2f} s", file=sys.stderr)  # fmt: skip
     return {
         "households": households,
         "steps": steps,

@@ -21,6 +21,8 @@ axis, so its fills carry rounding noise of the order of ulp(Σ Q) and it drops s
 
 from __future__ import annotations
 
+import mmap
+
 import numpy as np
 
 try:  # numba is a core dependency; the fallback only keeps imports working without it
@@ -65,7 +67,7 @@ def _priority(price, arrival, n, descending, idx, key):
 
 
 @njit(cache=True, nogil=True)
-def clear_block(x, lb, ls, first, rank, u, mode, k, peer, bill, traded, fees, paid, received):  # noqa: PLR0912, PLR0915
+def clear_block(x, lb, ls, first, rank, u, mode, k, peer, bill, traded, fees, paid, received):
     """Clear every slot of a block of net positions.
 
     Parameters
@@ -78,7 +80,7 @@ def clear_block(x, lb, ls, first, rank, u, mode, k, peer, bill, traded, fees, pa
         Slot-major index of each slot's first order in the whole horizon (nonzero entries of net
         counted row by row).
     rank : ndarray int
-        Arrival rank of every order of the horizon (indexed by slot-major index).
+        Arrival rank of every order of the block (slot-major, the first one is order ``first[0]``).
     u : ndarray
         Uniform numbers of the block's orders in slot-major order (zero-intelligence prices
         ``ls + u·(lb − ls)``), or an empty array (truthful: bids at λb, asks at λs).
@@ -124,14 +126,14 @@ def clear_block(x, lb, ls, first, rank, u, mode, k, peer, bill, traded, fees, pa
                 b_who[nb] = i
                 b_q[nb] = v
                 b_p[nb] = lo + u[o - base] * (hi - lo) if zi else hi
-                b_arr[nb] = rank[o]
+                b_arr[nb] = rank[o - base]
                 nb += 1
                 o += 1
             elif v < 0.0:
                 a_who[na] = i
                 a_q[na] = -v
                 a_p[na] = lo + u[o - base] * (hi - lo) if zi else lo
-                a_arr[na] = rank[o]
+                a_arr[na] = rank[o - base]
                 na += 1
                 o += 1
         tr = 0.0
@@ -226,18 +228,58 @@ def count_orders(x, out):
         out[t] = c
 
 
-def arrival_ranks(n: int, rng: np.random.Generator) -> np.ndarray:
+def arrival_ranks(n: int, rng: np.random.Generator, bounds: np.ndarray | None = None) -> list[np.ndarray]:
     """Arrival rank of each of ``n`` orders (slot-major index → position) under ``rng.permutation(n)``.
 
     The :class:`OrderBook` path shuffles its slot-major book with ``book.select(perm)``: order
-    ``perm[j]`` arrives j-th. This is the inverse permutation, int32 when it fits (built in
-    chunks, so the int64 permutation is the only full-size temporary).
+    ``perm[j]`` arrives j-th. This is the inverse permutation, int32 when it fits (int64 from
+    2**31 orders on), cut into the blocks of orders ``[bounds[b], bounds[b + 1])`` so that a caller
+    can drop each block once it is cleared. ``rng.shuffle`` of an ``arange`` draws the same
+    permutation as ``rng.permutation(n)`` whatever the integer type.
+
+    Parameters
+    ----------
+    n : int
+        Number of orders.
+    rng : numpy.random.Generator
+        Draws the permutation (advanced as ``rng.permutation(n)`` would).
+    bounds : numpy.ndarray, optional
+        Increasing order indices from 0 to n (default ``[0, n]``: one block).
+
+    Returns
+    -------
+    list of numpy.ndarray
+        ``ranks[b][k − bounds[b]]`` is the arrival position of order k.
     """
-    perm = rng.permutation(n)
     dtype = np.int32 if n < 2**31 else np.int64
-    rank = np.empty(n, dtype=dtype)
-    step = 1 << 22
-    for a in range(0, n, step):
-        b = min(a + step, n)
-        rank[perm[a:b]] = np.arange(a, b, dtype=dtype)
-    return rank
+    bounds = np.array([0, n], dtype=np.int64) if bounds is None else np.asarray(bounds, dtype=np.int64)
+    perm = np.arange(n, dtype=dtype)
+    rng.shuffle(perm)
+    out = []
+    for b in range(len(bounds) - 1):
+        rank = _own_pages(int(bounds[b + 1] - bounds[b]), dtype)
+        _scatter_range(perm, int(bounds[b]), int(bounds[b + 1]), rank)
+        out.append(rank)
+    return out
+
+
+def _own_pages(n: int, dtype: type) -> np.ndarray:
+    """An uninitialised array of ``n`` items in its own anonymous memory map.
+
+    Its pages go back to the system as soon as the array is dropped: a block of the heap could
+    stay resident until everything above it is freed too (malloc keeps blocks below its mmap
+    threshold, which grows up to 32 MiB, in the heap).
+    """
+    nbytes = n * np.dtype(dtype).itemsize
+    if nbytes == 0:
+        return np.empty(0, dtype=dtype)
+    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype)
+
+
+@njit(cache=True, nogil=True)
+def _scatter_range(perm, k0, k1, out):
+    """``out[perm[j] − k0] = j`` for every j with ``k0 ≤ perm[j] < k1`` (one block of the inverse)."""
+    for j in range(perm.shape[0]):
+        v = perm[j]
+        if v >= k0 and v < k1:
+            out[v - k0] = j

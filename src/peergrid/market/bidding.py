@@ -378,6 +378,7 @@ def _clear_net_blocks(
     from peergrid.market import _netbook as kern
 
     T, N = x.shape
+    d, g = demand_supply(x)  # first: its block temporaries come before the books' arrays
     counts = np.empty(T, dtype=np.int64)
     kern.count_orders(x, counts)
     first = np.zeros(T, dtype=np.int64)
@@ -387,27 +388,29 @@ def _clear_net_blocks(
     rng = np.random.default_rng(seed)
     if zi:
         rng.bit_generator.advance(n)  # the n uniforms of the prices come first (one 64-bit draw each)
-    rank = kern.arrival_ranks(n, rng)
+    step = max(1, _KERNEL_ORDERS // max(N, 1))
+    starts = np.arange(0, T, step)
+    bounds = np.append(first[starts], n)
+    ranks = kern.arrival_ranks(n, rng, bounds)
     draws = np.random.default_rng(seed) if zi else None
     no_draws = np.zeros(0)
-    peer = np.empty((T, N))
+    peer = np.empty((T, N))  # pages are committed block by block, as the ranks of cleared blocks are freed
     bill = np.empty((T, N))
     traded = np.empty(T)
     fees = np.empty(T)
     paid = np.empty(T)
     received = np.empty(T)
     mode = kern.PAY_AS_BID if mech == "pay-as-bid" else kern.UNIFORM
-    kk = float(used.get("k", 0.5))
-    step = max(1, _KERNEL_ORDERS // max(N, 1))
-    for a in range(0, T, step):
+    kk = float(k)
+    for blk, a in enumerate(starts):
         b = min(a + step, T)
-        u = draws.random(int(counts[a:b].sum())) if draws is not None else no_draws
+        u = draws.random(int(bounds[blk + 1] - bounds[blk])) if draws is not None else no_draws
+        rank, ranks[blk] = ranks[blk], None
         kern.clear_block(
             x[a:b], lb[a:b], ls[a:b], first[a:b], rank, u, mode, kk,
             peer[a:b], bill[a:b], traded[a:b], fees[a:b], paid[a:b], received[a:b],
         )  # fmt: skip
-    del rank
-    d, g = demand_supply(x)
+        del rank, u
     return _order_clearing(mech, d, g, lb, ls, traded, fees, paid, received, peer, bill, strategy, used)
 
 
