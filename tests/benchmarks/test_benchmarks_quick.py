@@ -35,6 +35,8 @@ REQUIRED_KEYS = {
     "federation_peersim_workload.py": {"nodes", "cycles", "seconds", "peak_rss_mb", "exchanges_per_node_cycle"},
     "federation_sweep.py": {"tasks", "seeds", "seconds_local", "identical"},
     "service_clearing.py": {"participants", "db", "clear_settle_seconds", "orders_per_s", "p50_ms", "p99_ms"},
+    "service_orders.py": {"db", "clients", "orders_per_s", "p50_ms", "p99_ms", "batch_orders_per_s", "errors",
+                          "load_avg"},
     "zoom.py": {"devices", "gateways", "steps", "seconds", "radio_s", "vmg_s", "trading_s"},
     "mqtt_ingest.py": {"db", "readings_per_s", "max_lag_s", "dashboard_operator_ms"},
     "attack_review.py": {"db", "attacks", "held", "failed", "requests", "server_errors"},
