@@ -11,6 +11,7 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 SCRIPTS = sorted(p for p in BENCH.glob("*.py") if not p.name.startswith("_"))
 REQUIRED_KEYS = {
     "simulate_year.py": {"households", "steps", "seconds", "peak_rss_mb"},
+    "order_book_year.py": {"households", "steps", "mechanism", "seconds", "peak_rss_mb", "load_avg"},
     "closed_loop.py": {"households", "steps", "iterations", "seconds", "peak_rss_mb"},
     "bidding_agents.py": {"homes", "days", "steps", "seconds", "peak_rss_mb", "results"},
     "clearing.py": {
