@@ -35,6 +35,7 @@ REQUIRED_KEYS = {
     },
     "federation_peersim_workload.py": {"nodes", "cycles", "seconds", "peak_rss_mb", "exchanges_per_node_cycle"},
     "federation_sweep.py": {"tasks", "seeds", "seconds_local", "identical"},
+    "region_dask.py": {"communities", "homes", "workers", "seconds", "identical_to_local", "load_avg"},
     "service_clearing.py": {"participants", "db", "clear_settle_seconds", "orders_per_s", "p50_ms", "p99_ms"},
     "service_orders.py": {"db", "clients", "orders_per_s", "p50_ms", "p99_ms", "batch_orders_per_s", "errors",
                           "load_avg"},
