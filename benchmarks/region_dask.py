@@ -25,7 +25,15 @@ import time
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this (driver) process, MiB."""
+    """Peak resident set size of this process, MiB: ``VmHWM`` (reset by exec, unlike ``ru_maxrss``,
+    which a spawned Dask worker inherits from the process that forked it)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
