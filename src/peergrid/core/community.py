@@ -205,6 +205,22 @@ class Community:
             return self.__dict__[what][rows]
         return self.__dict__["_sources"][what].block(rows)
 
+    def gather_spec(self, what: str, rows: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(table, column, factor)`` with ``table[t, column[i]] * factor[i]`` = ``what`` at step ``rows.start + t``.
+
+        For the fused kernels of the streaming simulator: a lazy profile source gives its
+        ``(B, K)`` profile rows, each member's profile and scale; anything else its block with
+        identity columns and factors 1 (exact).
+        """
+        if what not in self.__dict__:
+            src = self.__dict__["_sources"][what]
+            spec = getattr(src, "gather_spec", None)
+            if spec is not None:
+                return spec(rows)
+        block = np.ascontiguousarray(self._block(what, rows), dtype=np.float64)
+        n = block.shape[1]
+        return block, np.arange(n, dtype=np.intp), np.ones(n)
+
     def load_block(self, rows: slice) -> np.ndarray:
         """Load of the steps ``rows``, ``(len(rows), N)`` kWh per step (a view for array communities)."""
         return self._block("load", rows)

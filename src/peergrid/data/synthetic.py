@@ -280,6 +280,21 @@ def synthetic_community(
     )
 
 
+def _gather_scaled_py(table: np.ndarray, column: np.ndarray, factor: np.ndarray, out: np.ndarray) -> None:
+    """``out[t, i] = table[t, column[i]] * factor[i]`` (one pass; = ``np.take(...) * factor`` bit for bit)."""
+    for t in range(table.shape[0]):
+        for i in range(column.size):
+            out[t, i] = table[t, column[i]] * factor[i]
+
+
+try:  # numba is a core dependency
+    from numba import njit
+
+    _gather_scaled = njit(cache=True, nogil=True)(_gather_scaled_py)
+except ImportError:  # pragma: no cover
+    _gather_scaled = _gather_scaled_py
+
+
 class ProfileSource(BlockSource):
     """``(T, N)`` energy per step as scaled columns of a ``(T, K)`` profile table (lazy).
 
@@ -304,9 +319,14 @@ class ProfileSource(BlockSource):
         self._sums: np.ndarray | None = None
 
     def block(self, rows: slice) -> np.ndarray:
-        out = np.take(self.profiles[rows], self.column, axis=1)
-        out *= self.factor
+        table = self.profiles[rows]
+        out = np.empty((table.shape[0], self.column.size))
+        _gather_scaled(table, self.column, self.factor, out)
         return out
+
+    def gather_spec(self, rows: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(profile rows, column, factor)`` of the steps ``rows`` (no gather; see :meth:`Community.gather_spec`)."""
+        return self.profiles[rows], self.column, self.factor
 
     def column_sums(self, block: int = 4096) -> np.ndarray:
         # Σ_t profile[t, k] · factor_i per member: one pass over the (T, K) table, not over (T, N)
