@@ -40,7 +40,7 @@ import pandas as pd
 
 from peergrid.core.community import Community
 from peergrid.core.errors import ConfigError
-from peergrid.market.sharing import MECHANISMS, Clearing, demand_supply
+from peergrid.market.sharing import MECHANISMS, Clearing
 
 #: ``series`` values of :func:`peergrid.simulate`.
 SERIES = ("full", "none")
@@ -264,7 +264,11 @@ try:  # numba is a core dependency
     _accumulate = njit(cache=True, nogil=True, fastmath=True)(_accumulate_py)
 except ImportError:  # pragma: no cover
     _row_build, _row_split, _row_battery, _block_kernel, _accumulate = (
-        _row_build_py, _row_split_py, _row_battery_py, _block_kernel_py, _accumulate_py
+        _row_build_py,
+        _row_split_py,
+        _row_battery_py,
+        _block_kernel_py,
+        _accumulate_py,
     )
 
 
