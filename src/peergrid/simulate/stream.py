@@ -98,6 +98,8 @@ class Reductions:
 
 def _row_build_py(
     t: int,
+    lo: int,
+    hi: int,
     lt: np.ndarray,
     lc: np.ndarray,
     lf: np.ndarray,
@@ -108,10 +110,10 @@ def _row_build_py(
     member: np.ndarray,
     slot: np.ndarray,
 ) -> None:
-    """Row ``t``: load ``lt[t, lc[i]]·lf[i]``, generation ``gt[t, gc[i]]·gf[i]`` and net ``x[t]``; sums."""
+    """Row ``t``, members lo…hi−1: load ``lt[t, lc[i]]·lf[i]``, generation ``gt[t, gc[i]]·gf[i]``, net; sums."""
     sl = 0.0
     sg = 0.0
-    for i in range(lc.size):
+    for i in range(lo, hi):
         li = lt[t, lc[i]] * lf[i]
         gi = gt[t, gc[i]] * gf[i]
         x[t, i] = li - gi
@@ -123,11 +125,11 @@ def _row_build_py(
     slot[1, t] = sg
 
 
-def _row_split_py(t: int, x: np.ndarray, slot: np.ndarray) -> None:
-    """Row ``t``: Σ max(x, 0) and Σ max(−x, 0), the community's demand D and supply G (Lange eqs. 3–4)."""
+def _row_split_py(t: int, lo: int, hi: int, x: np.ndarray, slot: np.ndarray) -> None:
+    """Row ``t``, members lo…hi−1: Σ max(x, 0) and Σ max(−x, 0), the demand D and supply G (Lange eqs. 3–4)."""
     sd = 0.0
     ss = 0.0
-    for i in range(x.shape[1]):
+    for i in range(lo, hi):
         xi = x[t, i]
         pi = max(xi, 0.0)
         sd += pi
@@ -136,27 +138,34 @@ def _row_split_py(t: int, x: np.ndarray, slot: np.ndarray) -> None:
     slot[3, t] = ss
 
 
-def _accumulate_py(x: np.ndarray, wb: np.ndarray, ws: np.ndarray, acc_b: np.ndarray, acc_s: np.ndarray) -> None:
+def _accumulate_py(
+    x: np.ndarray, wb: np.ndarray, ws: np.ndarray, acc_b: np.ndarray, acc_s: np.ndarray, bounds: np.ndarray
+) -> None:
     """``acc_b += (max(x, 0)ᵀ · wb)ᵀ`` and ``acc_s += (max(−x, 0)ᵀ · ws)ᵀ``; ``acc_*`` are ``(K, N)``.
 
-    Row by row and weight by weight, each update runs over the members (contiguous, vectorised).
+    Member chunks ``bounds[c]…bounds[c+1]−1`` each own their accumulator columns (a ``prange``);
+    row by row and weight by weight, each update runs over contiguous members.
     """
-    B, N = x.shape
-    for t in range(B):
-        for k in range(wb.shape[1]):
-            w = wb[t, k]
-            if w != 0.0:
-                for i in range(N):
-                    acc_b[k, i] += max(x[t, i], 0.0) * w
-        for k in range(ws.shape[1]):
-            w = ws[t, k]
-            if w != 0.0:
-                for i in range(N):
-                    acc_s[k, i] += max(-x[t, i], 0.0) * w
+    B = x.shape[0]
+    for ch in prange(bounds.size - 1):
+        lo, hi = bounds[ch], bounds[ch + 1]
+        for t in range(B):
+            for k in range(wb.shape[1]):
+                w = wb[t, k]
+                if w != 0.0:
+                    for i in range(lo, hi):
+                        acc_b[k, i] += max(x[t, i], 0.0) * w
+            for k in range(ws.shape[1]):
+                w = ws[t, k]
+                if w != 0.0:
+                    for i in range(lo, hi):
+                        acc_s[k, i] += max(-x[t, i], 0.0) * w
 
 
 def _row_battery_py(
     t: int,
+    jlo: int,
+    jhi: int,
     owners: np.ndarray,
     greedy: bool,
     p: np.ndarray,
@@ -172,7 +181,7 @@ def _row_battery_py(
     member: np.ndarray,
     slot: np.ndarray,
 ) -> None:
-    """Row ``t``: the batteries on their owners' columns (strict IEEE arithmetic, no reassociation).
+    """Row ``t``, batteries jlo…jhi−1 on their owners' columns (strict IEEE arithmetic, no reassociation).
 
     The arithmetic of :func:`peergrid.control.greedy._greedy_python` (bit-identical schedule);
     ``x`` becomes the net after control, x + (charge − discharge).
@@ -180,7 +189,7 @@ def _row_battery_py(
     sc = 0.0
     sdis = 0.0
     se = 0.0
-    for j in range(owners.size):
+    for j in range(jlo, jhi):
         i = owners[j]
         ej = e[j]
         c = 0.0
@@ -236,6 +245,8 @@ def _block_kernel_py(
     x: np.ndarray,
     member: np.ndarray,
     slot: np.ndarray,
+    bounds: np.ndarray,
+    jbounds: np.ndarray,
 ) -> None:
     """One block of B steps, fused row by row: net before control, the battery rule, net after control.
 
@@ -243,26 +254,38 @@ def _block_kernel_py(
     (a profile table gathered and scaled, or a block with identity columns and factors 1).
     Writes ``x`` (net after control) ``(B, N)`` and the battery ``c_out``,
     ``d_out``, ``e_out`` ``(B, M)``, carries ``e`` (stored energy, kWh); adds to ``member``
-    ``(4, N)`` Σ load, Σ generation, Σ charge, Σ discharge and sets ``slot`` ``(7, B)``: Σ load,
-    Σ generation, demand D, supply G, Σ charge, Σ discharge, Σ stored energy per step. The sums
-    may be reassociated (vectorised); the battery arithmetic is strict.
+    ``(4, N)`` Σ load, Σ generation, Σ charge, Σ discharge and sets ``slot[c]`` ``(7, B)`` of member
+    chunk c (``bounds[c]…bounds[c+1]−1``, its batteries ``jbounds[c]…jbounds[c+1]−1``): Σ load,
+    Σ generation, demand D, supply G, Σ charge, Σ discharge, Σ stored energy per step. Chunks run
+    one after the other (a ``prange``, serial when compiled without ``parallel``); the caller adds
+    the chunks' partial sums in a fixed order. The sums may be reassociated (vectorised); the battery
+    arithmetic is strict.
     """
-    for t in range(x.shape[0]):
-        _row_build(t, lt, lc, lf, gt, gc, gf, x, member, slot)
-        _row_battery(t, owners, greedy, p, e_min, e_max, eta_c, eta_d, e, c_out, d_out, e_out, x, member, slot)
-        _row_split(t, x, slot)
+    for ch in prange(bounds.size - 1):
+        lo, hi, jlo, jhi = bounds[ch], bounds[ch + 1], jbounds[ch], jbounds[ch + 1]
+        part = slot[ch]
+        for t in range(x.shape[0]):
+            _row_build(t, lo, hi, lt, lc, lf, gt, gc, gf, x, member, part)
+            _row_battery(
+                t, jlo, jhi, owners, greedy, p, e_min, e_max, eta_c, eta_d, e, c_out, d_out, e_out, x, member, part
+            )
+            _row_split(t, lo, hi, x, part)
 
 
 try:  # numba is a core dependency
-    from numba import njit
+    from numba import njit, prange
 
-    _fast = {"reassoc", "nsz", "arcp"} - {"arcp"}  # reorder sums only: no FMA contraction, no approximations
+    _fast = {"reassoc", "nsz"}  # reorder sums only: no FMA contraction, no approximations
     _row_build = njit(cache=True, nogil=True, fastmath=_fast)(_row_build_py)
     _row_split = njit(cache=True, nogil=True, fastmath=_fast)(_row_split_py)
     _row_battery = njit(cache=True, nogil=True)(_row_battery_py)
+    # serial on purpose: on a shared 2-core machine OpenMP threads that spin while another process
+    # holds a core made a 10,000-home year 2x slower (measured); parallelism comes from running
+    # communities side by side (peergrid.simulate.region). The chunks keep the sums' order fixed.
     _block_kernel = njit(cache=True, nogil=True)(_block_kernel_py)
     _accumulate = njit(cache=True, nogil=True, fastmath=True)(_accumulate_py)
 except ImportError:  # pragma: no cover
+    prange = range
     _row_build, _row_split, _row_battery, _block_kernel, _accumulate = (
         _row_build_py,
         _row_split_py,
@@ -270,6 +293,17 @@ except ImportError:  # pragma: no cover
         _block_kernel_py,
         _accumulate_py,
     )
+
+
+#: Member chunks of the kernels (fixed, so the order of the sums never depends on threads).
+CHUNKS = 8
+
+
+def _chunks(N: int) -> np.ndarray:
+    """Bounds of :data:`CHUNKS` member chunks (multiples of 8 members: whole cache lines), length ≤ CHUNKS + 1."""
+    per = -(-N // CHUNKS)  # ceil(N / CHUNKS)
+    step = max(8, -(-per // 8) * 8)
+    return np.unique(np.r_[np.arange(0, N, step), N]).astype(np.int64)
 
 
 def check_stream_options(series: str, dtype: str, block: int | None) -> tuple[str, str, int | None]:
@@ -431,7 +465,8 @@ def stream_run(
     cap = min(rows_per, T)
     buf = np.empty((cap, N))
     bat = [np.empty((cap, M)) for _ in range(3)]
-    slot = np.empty((7, cap))
+    bounds = _chunks(N)
+    jbounds = np.searchsorted(owner_cols, bounds).astype(np.int64)
 
     for start in range(0, T, rows_per):
         rows = slice(start, min(start + rows_per, T))
@@ -440,8 +475,10 @@ def stream_run(
         gt, gc, gf = com.gather_spec("generation", rows)
         x = buf[:B]
         c_b, d_b, e_b = (b[:B] for b in bat)
+        parts = np.zeros((bounds.size - 1, 7, B))
         _block_kernel(lt, lc, lf, gt, gc, gf, owner_cols, greedy, state.p, state.e_min, state.e_max, state.eta_c,
-                      state.eta_d, state.energy, c_b, d_b, e_b, x, member, slot[:, :B])  # fmt: skip
+                      state.eta_d, state.energy, c_b, d_b, e_b, x, member, parts, bounds, jbounds)  # fmt: skip
+        slot = parts.sum(axis=0)  # the chunks' partial sums, in a fixed order
         load_slot[rows], gen_slot[rows] = slot[0, :B], slot[1, :B]
         d_blk, g_blk = slot[2, :B].copy(), slot[3, :B].copy()
         demand[rows], supply[rows] = d_blk, g_blk
@@ -478,7 +515,7 @@ def stream_run(
                 ws[:, os_ + 4] = -(c_m.price_sell - (1.0 - fs) * f)
             if ci is not None:
                 wb[:, ob + 7] = (1.0 - fb) * ci[rows]
-        _accumulate(x, wb, ws, acc_b, acc_s)  # zero weights (no network charge, no peers) are skipped
+        _accumulate(x, wb, ws, acc_b, acc_s, bounds)  # zero weights (no network charge, no peers) are skipped
         if not pool_ready:
             lb = local[rows]
             pos = np.maximum(x, 0.0)
