@@ -66,6 +66,8 @@ MATRIX = [
     ("GET", "/api/ledger/verify", None, {"admin", "operator", "other_operator"}),
     ("POST", "/api/communities/{cid}/orders", lambda x: {"side": "buy", "interval_start": x["future"],
                                                          "quantity_wh": 10, "price": 0.1}, TRADERS),
+    ("POST", "/api/communities/{cid}/orders/batch", lambda x: {"orders": [
+        {"side": "buy", "interval_start": x["future"], "quantity_wh": 10, "price": 0.1}]}, TRADERS),
     ("GET", "/api/communities/{cid}/orders", None, MEMBERS),
     ("GET", "/api/communities/{cid}/orders/{oid}", None, STAFF),
     ("DELETE", "/api/communities/{cid}/orders/{oid}", None, OP),

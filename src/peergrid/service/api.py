@@ -777,6 +777,38 @@ def place_order(
     return order
 
 
+@router.post(
+    "/communities/{community_id}/orders/batch",
+    status_code=201,
+    response_model=S.OrderBatchOut,
+    tags=["orders"],
+    responses=ERRORS | {413: {"model": S.ErrorOut}},
+)
+def place_orders(
+    community_id: PId, body: S.OrderBatchIn, request: Request, response: Response, user: Me, db: DB
+) -> dict[str, Any]:
+    """Place up to 10,000 orders at once, all or nothing (prosumers; consumers buy only).
+
+    Each order gets the checks of ``POST /orders``, applied as if the orders arrived one by one in
+    batch order (wallet funds are spent in that order); if any order fails, nothing is stored and the
+    error (that single order's status: 422, 403, 404 or 409) names it: ``{"error", "detail",
+    "index", "field"}``. Per-order ``idempotency_key``s make retries safe: an order whose key was used
+    before for the same order is not stored again (its earlier id is returned; 200 if no order was new);
+    a key may appear only once per batch. The body is at most 4 MiB.
+    """
+    c = rbac.community_for(db, user, community_id, rbac.PROSUMER, rbac.CONSUMER)
+    o = body.orders
+    out = orders.place_orders(
+        db, c, user, [x.side for x in o], [x.interval_start for x in o], [x.quantity_wh for x in o],
+        [x.price for x in o], _now(request), [x.idempotency_key for x in o],
+    )
+    db.commit()
+    created = sum(out.created)
+    if created == 0:
+        response.status_code = 200
+    return {"created": created, "replayed": len(o) - created, "committed_minor": out.committed_minor, "ids": out.ids}
+
+
 @router.get("/communities/{community_id}/orders", response_model=S.Page[S.OrderOut], tags=["orders"], responses=ERRORS)
 def list_orders(
     community_id: PId,

@@ -51,13 +51,25 @@ def _first_line(text: str) -> str:
     return text.splitlines()[0] if text else ""
 
 
+def batch_entry(loc: Sequence[object]) -> dict[str, object]:
+    """``{"index": i, "field": name}`` when a validation error's ``loc`` is in a batch's ``orders``, else ``{}``.
+
+    >>> batch_entry(("body", "orders", 3, "price"))
+    {'index': 3, 'field': 'price'}
+    """
+    loc = tuple(loc)
+    if len(loc) >= 3 and loc[:2] == ("body", "orders") and type(loc[2]) is int:
+        return {"index": loc[2], "field": str(loc[3]) if len(loc) > 3 else None}
+    return {}
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
         if exc.status_code == 401:
             headers = {"WWW-Authenticate": "Bearer"}
-        return _error(exc.status_code, exc.kind, _first_line(str(exc)), headers)
+        return _error(exc.status_code, exc.kind, _first_line(str(exc)), headers, **(exc.extra or {}))
 
     @app.exception_handler(PeergridError)
     async def _peergrid_error(_: Request, exc: PeergridError) -> JSONResponse:
@@ -70,7 +82,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         loc = ".".join(str(x) for x in first.get("loc", ()) if x != "body")
         msg = f"{loc}: {first.get('msg', 'invalid input')}" if loc else str(first.get("msg", "invalid input"))
         slim = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in errors[:20]]
-        return _error(422, "invalid", msg, errors=slim)
+        where = batch_entry(first.get("loc", ()))
+        return _error(422, "invalid", msg, errors=slim, **where)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:

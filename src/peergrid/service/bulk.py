@@ -9,7 +9,7 @@ SQLite runs in-process, where ``executemany`` is already fast.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,6 +30,23 @@ def _convert(col: sa.Column, values: list[Any]) -> list[Any]:
     if isinstance(col.type, UTCDateTime):
         return [None if v is None else v.astimezone(dt.UTC).replace(tzinfo=None) for v in values]
     return values
+
+
+def array_literal(items: Iterable[str | None], quote: bool = False) -> str:
+    """A PostgreSQL array literal (``{a,b,NULL}``) of text items, for ``CAST(CAST(:p AS text) AS type[])``.
+
+    Without ``quote`` the items must need no quoting (numbers, ISO times, fixed words); with it
+    every item is double-quoted with ``\\`` and ``"`` escaped, and ``None`` is ``NULL``, so any text
+    is safe.
+
+    >>> array_literal(["1", "2"]), array_literal(["{x,y}", None], quote=True)
+    ('{1,2}', '{"{x,y}",NULL}')
+    """
+    if not quote:
+        return "{" + ",".join(items) + "}"  # type: ignore[arg-type]
+    return "{" + ",".join(
+        "NULL" if x is None else '"' + x.replace("\\", "\\\\").replace('"', '\\"') + '"' for x in items
+    ) + "}"
 
 
 def insert_rows(session: Session, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:

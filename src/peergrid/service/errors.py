@@ -15,6 +15,8 @@ class ServiceError(PeergridError):
 
     status_code: int = 400
     kind: str = "bad_request"
+    #: Further keys of the JSON error body (e.g. ``{"index": 3, "field": "price"}`` for a batch entry).
+    extra: dict[str, object] | None = None
 
 
 class Unauthorized(ServiceError):

@@ -377,6 +377,21 @@ class OrderIn(Strict):
     idempotency_key: Key | None = None
 
 
+class OrderBatchIn(Strict):
+    """Up to 10,000 orders of the caller for one community (all or nothing)."""
+
+    orders: Annotated[list[OrderIn], Field(min_length=1, max_length=10_000)]
+
+
+class OrderBatchOut(BaseModel):
+    """The stored batch: order ids in batch order."""
+
+    created: int
+    replayed: int
+    committed_minor: int
+    ids: list[int]
+
+
 class OrderOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int

@@ -86,6 +86,7 @@ class WebSettings:
     route_body_limits: tuple[tuple[str, int], ...] = (
         (r"^/api/communities/[^/]+/readings/?$", 16 * MiB),
         (r"^/api/communities/[^/]+/feeder/?$", 20 * MiB),  # pandapower JSON: peergrid.grid.MAX_FEEDER_BYTES
+        (r"^/api/communities/[^/]+/orders/batch/?$", 4 * MiB),  # 10,000 orders of at most ~300 bytes
     )
     trusted_origins: tuple[str, ...] = ()
     hsts_max_age_s: int = 0
