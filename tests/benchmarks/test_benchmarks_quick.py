@@ -11,6 +11,7 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 SCRIPTS = sorted(p for p in BENCH.glob("*.py") if not p.name.startswith("_"))
 REQUIRED_KEYS = {
     "simulate_year.py": {"households", "steps", "seconds", "peak_rss_mb"},
+    "order_book_year.py": {"households", "steps", "mechanism", "seconds", "peak_rss_mb", "load_avg"},
     "closed_loop.py": {"households", "steps", "iterations", "seconds", "peak_rss_mb"},
     "bidding_agents.py": {"homes", "days", "steps", "seconds", "peak_rss_mb", "results"},
     "clearing.py": {
@@ -32,8 +33,10 @@ REQUIRED_KEYS = {
         "max_abs_voltage_error_pu",
         "peak_rss_mb",
     },
-    "federation_peersim_workload.py": {"nodes", "cycles", "seconds", "peak_rss_mb", "exchanges_per_node_cycle"},
+    "federation_peersim_workload.py": {"nodes", "cycles", "seconds", "peak_rss_mb", "exchanges_per_node_cycle",
+                                       "load_avg", "peersim_measured"},
     "federation_sweep.py": {"tasks", "seeds", "seconds_local", "identical"},
+    "region_dask.py": {"communities", "homes", "workers", "seconds", "identical_to_local", "load_avg"},
     "service_clearing.py": {"participants", "db", "clear_settle_seconds", "orders_per_s", "p50_ms", "p99_ms"},
     "service_orders.py": {"db", "clients", "orders_per_s", "p50_ms", "p99_ms", "batch_orders_per_s", "errors",
                           "load_avg"},

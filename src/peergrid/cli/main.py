@@ -455,6 +455,8 @@ def _load(scenario_path: Path, seed: int | None = None, as_json: bool = True) ->
     from peergrid.simulate.scenario import build, load_scenario
 
     sc = load_scenario(scenario_path)
+    if sc.region is not None:
+        raise ConfigError(f"{scenario_path}: a [region] scenario runs with peergrid simulate (docs/region.md)")
     if seed is not None:
         sc = _reseed(sc, seed)
     with Stages(enabled=not as_json) as stages:
@@ -576,8 +578,23 @@ def simulate(
     figure_format: FormatOpt = "png",
     dpi: DpiOpt = 110,
     as_json: JsonOpt = False,
+    backend: Annotated[
+        str,
+        typer.Option(metavar="local|dask", help="[region] scenarios: simulate the communities here or on Dask."),
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(metavar="ADDR", help="Dask scheduler address (tcp://host:8786); default: a local cluster."),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=1024, help="Worker processes of the local Dask cluster (default 2).")
+    ] = None,
 ) -> None:
-    """Simulate a scenario with its markets and write results, a report and summary.json to OUT."""
+    """Simulate a scenario with its markets and write results, a report and summary.json to OUT.
+
+    A scenario with a [region] table simulates many communities (docs/region.md): locally or
+    sharded by community over Dask workers (--backend dask), writing tidy tables to OUT.
+    """
     if market is not None:
         if markets is not None:
             raise ConfigError("--market is the old name of --markets; give only --markets")
@@ -586,6 +603,19 @@ def simulate(
         markets = market
     if out is not None:
         check_output_dir(out)
+    from peergrid.cli.region import check_backend, run_region
+    from peergrid.simulate.scenario import load_scenario
+
+    check_backend(backend, scheduler, workers)
+    if load_scenario(scenario).region is not None:
+        run_region(
+            scenario, out=out, markets=markets, quick=quick, seed=seed, bidding=bidding, as_json=as_json,
+            backend=backend, scheduler=scheduler, workers=workers,
+        )  # fmt: skip
+        return
+    if backend != "local" or scheduler is not None or workers is not None:
+        raise ConfigError(f"--backend, --scheduler and --workers apply to scenarios with a [region] table "
+                          f"(docs/region.md); {scenario} has none")
     sc, community = _load(scenario, seed, as_json)
     names = _scenario_markets(sc) if markets is None else _parse_markets(markets)
     sc = _with_bidding(sc, bidding, names)

@@ -214,26 +214,11 @@ def _run_local(tasks: list[dict], progress: Callable[[int], None] | None) -> lis
 def _run_dask(
     tasks: list[dict], address: str | None, workers: int, progress: Callable[[int], None] | None, processes: bool
 ) -> list[dict]:
-    try:
-        from distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise ConfigError("the dask backend needs dask.distributed: pip install 'peergrid[dist]'") from None
-    cluster = None
-    try:
-        if address:
-            client = Client(address, timeout="20s")
-        else:
-            cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=processes,
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
-            client = Client(cluster)
-    except OSError as exc:
-        raise ConfigError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
-    try:
+    from peergrid.core.cluster import dask_client
+
+    with dask_client(address, workers, processes=processes) as client:
+        from distributed import as_completed
+
         futures = client.map(run_task, tasks, pure=False)
         index = {f.key: i for i, f in enumerate(futures)}
         out: list[dict | None] = [None] * len(tasks)
@@ -242,10 +227,6 @@ def _run_dask(
             if progress:
                 progress(done)
         return out  # type: ignore[return-value]
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def _run_ray(

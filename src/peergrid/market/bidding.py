@@ -338,16 +338,108 @@ class OrderClearing(Clearing):
         fees = np.bincount(trades.slot, weights=trades.fee, minlength=T)
         paid = np.bincount(t[buy], weights=order_bill[buy], minlength=T)
         received = -np.bincount(t[~buy], weights=order_bill[~buy], minlength=T)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            # averages of prices in [λs, λb]: the clip only removes rounding noise (subnormal kWh)
-            price_buy = np.where(d > 0, np.clip(paid / np.where(d > 0, d, 1.0), ls, lb), lb)
-            price_sell = np.where(g > 0, np.clip(received / np.where(g > 0, g, 1.0), ls, lb), ls)
-            share_buy = np.where(d > 0, np.clip(traded / np.where(d > 0, d, 1.0), 0.0, 1.0), 0.0)
-            share_sell = np.where(g > 0, np.clip(traded / np.where(g > 0, g, 1.0), 0.0, 1.0), 0.0)
-        return cls(
-            result.mechanism, d, g, lb, ls, price_buy, price_sell, share_buy, share_sell,
-            peer=peer, bill=bill, operator_fees=fees, bidding=bidding, options=dict(options),
+        return _order_clearing(
+            result.mechanism, d, g, lb, ls, traded, fees, paid, received, peer, bill, bidding, options
         )  # fmt: skip
+
+
+#: Mechanisms and strategies the compiled block kernel clears (``clear_net(engine="kernel")``).
+_KERNEL_MECHANISMS: tuple[str, ...] = ("uniform", "pay-as-bid")
+_KERNEL_BIDDING: tuple[str, ...] = ("truthful", "zero-intelligence")
+ENGINES: tuple[str, ...] = ("auto", "kernel", "book")
+
+_KERNEL_ORDERS = 1 << 22  # orders (net entries) per kernel block: ~32 MB of zero-intelligence draws
+
+
+def _check_engine(engine: str) -> str:
+    key = _key(engine)
+    if key not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+    return key
+
+
+def _kernel_applies(mech: str, strategy: str, mechanism_fn: Any) -> bool:
+    """Whether the block kernel reproduces ``mechanism_fn`` (the genuine auction, not a replacement)."""
+    from peergrid.market.auction import AUCTIONS
+
+    return mech in _KERNEL_MECHANISMS and strategy in _KERNEL_BIDDING and mechanism_fn is AUCTIONS[mech]
+
+
+def _clear_net_blocks(
+    x: np.ndarray, lb: np.ndarray, ls: np.ndarray, mech: str, strategy: str, seed: int, k: float, used: dict
+) -> OrderClearing:
+    """:func:`clear_net` by the compiled kernel, in blocks of slots (see :mod:`peergrid.market._netbook`).
+
+    The orders, limit prices and arrival order are those of :func:`orders_from_net` with the
+    same seed: the zero-intelligence prices come from the first n uniforms of
+    ``default_rng(seed)`` (n orders, slot-major) and the arrival order from the permutation
+    drawn after them.
+    """
+    from peergrid.market import _netbook as kern
+
+    T, N = x.shape
+    d, g = demand_supply(x)  # first: its block temporaries come before the books' arrays
+    counts = np.empty(T, dtype=np.int64)
+    kern.count_orders(x, counts)
+    first = np.zeros(T, dtype=np.int64)
+    np.cumsum(counts[:-1], out=first[1:])
+    n = int(counts.sum())
+    zi = strategy == "zero-intelligence"
+    rng = np.random.default_rng(seed)
+    if zi:
+        rng.bit_generator.advance(n)  # the n uniforms of the prices come first (one 64-bit draw each)
+    step = max(1, _KERNEL_ORDERS // max(N, 1))
+    starts = np.arange(0, T, step)
+    bounds = np.append(first[starts], n)
+    ranks = kern.arrival_ranks(n, rng, bounds)
+    draws = np.random.default_rng(seed) if zi else None
+    no_draws = np.zeros(0)
+    peer = np.empty((T, N))  # pages are committed block by block, as the ranks of cleared blocks are freed
+    bill = np.empty((T, N))
+    traded = np.empty(T)
+    fees = np.empty(T)
+    paid = np.empty(T)
+    received = np.empty(T)
+    mode = kern.PAY_AS_BID if mech == "pay-as-bid" else kern.UNIFORM
+    kk = float(k)
+    for blk, a in enumerate(starts):
+        b = min(a + step, T)
+        u = draws.random(int(bounds[blk + 1] - bounds[blk])) if draws is not None else no_draws
+        rank, ranks[blk] = ranks[blk], None
+        kern.clear_block(
+            x[a:b], lb[a:b], ls[a:b], first[a:b], rank, u, mode, kk,
+            peer[a:b], bill[a:b], traded[a:b], fees[a:b], paid[a:b], received[a:b],
+        )  # fmt: skip
+        del rank, u
+    return _order_clearing(mech, d, g, lb, ls, traded, fees, paid, received, peer, bill, strategy, used)
+
+
+def _order_clearing(
+    mech: str,
+    d: np.ndarray,
+    g: np.ndarray,
+    lb: np.ndarray,
+    ls: np.ndarray,
+    traded: np.ndarray,
+    fees: np.ndarray,
+    paid: np.ndarray,
+    received: np.ndarray,
+    peer: np.ndarray,
+    bill: np.ndarray,
+    bidding: str,
+    options: dict,
+) -> OrderClearing:
+    """The :class:`OrderClearing` of per-slot sums and per-member outcomes (shared by both engines)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # averages of prices in [λs, λb]: the clip only removes rounding noise (subnormal kWh)
+        price_buy = np.where(d > 0, np.clip(paid / np.where(d > 0, d, 1.0), ls, lb), lb)
+        price_sell = np.where(g > 0, np.clip(received / np.where(g > 0, g, 1.0), ls, lb), ls)
+        share_buy = np.where(d > 0, np.clip(traded / np.where(d > 0, d, 1.0), 0.0, 1.0), 0.0)
+        share_sell = np.where(g > 0, np.clip(traded / np.where(g > 0, g, 1.0), 0.0, 1.0), 0.0)
+    return OrderClearing(
+        mech, d, g, lb, ls, price_buy, price_sell, share_buy, share_sell,
+        peer=peer, bill=bill, operator_fees=fees, bidding=bidding, options=dict(options),
+    )  # fmt: skip
 
 
 def clear_net(
@@ -365,6 +457,7 @@ def clear_net(
     batteries: Any = None,
     round_slots: int = 96,
     horizon: int | None = None,
+    engine: str = "auto",
 ) -> OrderClearing:
     """Clear a horizon of net positions with an order-book mechanism.
 
@@ -400,6 +493,15 @@ def clear_net(
         simulator passes one day of the community's resolution).
     horizon : int, optional
         Look-ahead of the value of stored energy, slots (default ``round_slots``).
+    engine : {"auto", "kernel", "book"}
+        How the books are cleared. ``"kernel"``: the compiled per-slot books of
+        :mod:`peergrid.market._netbook`, in blocks of slots, without a per-order
+        :class:`~peergrid.market.OrderBook` (uniform and pay-as-bid with truthful or
+        zero-intelligence bidding); ``"book"``: one :class:`~peergrid.market.OrderBook` of
+        the whole horizon cleared by the mechanism function (every mechanism and
+        strategy); ``"auto"`` (default): the kernel where it applies. Both clear the same
+        orders with the same priorities; they differ only by floating-point rounding
+        (≤ 1e-9 relative, see :mod:`peergrid.market._netbook`).
 
     Returns
     -------
@@ -431,6 +533,17 @@ def clear_net(
     if mech == "bilateral":
         kwargs["fees"] = used["fee"] = opts["fee"]
     mechanism_fn = ORDER_MECHANISMS[mech]
+    engine = _check_engine(engine)
+    kernel = _kernel_applies(mech, strategy, mechanism_fn)
+    if engine == "kernel" and not kernel:
+        raise ConfigError(
+            f"engine='kernel' clears {', '.join(_KERNEL_MECHANISMS)} with {', '.join(_KERNEL_BIDDING)} bidding, "
+            f"not {mech} with {strategy}"
+        )
+    if kernel and engine != "book":
+        if not np.all(np.isfinite(x)):
+            raise DataError("net contains NaN or infinite values")
+        return _clear_net_blocks(np.ascontiguousarray(x), lb, ls, mech, strategy, opts["seed"], opts["k"], used)
     if strategy not in AGENT_BIDDING:
         book = orders_from_net(x, lb, ls, strategy, opts["seed"])
         result = mechanism_fn(book, **kwargs)

@@ -114,6 +114,18 @@ participants file of csv data, ``members``, or a random ``share`` of the members
     share = 0.05
     kw_range = [3.0, 10.0]
 
+A ``[region]`` table makes the scenario a *region* of many synthetic communities, each
+with its own members, market and battery control, optionally with an inter-community
+market that clears the communities' residual grid import and export per slot
+(:mod:`peergrid.simulate.region`, docs/region.md)::
+
+    [region]
+    communities = 100          # communities in the region (1 to 100,000)
+    homes = 100                # members per community (default [community].households)
+    pv_share = [0.2, 0.6]      # optional: each community's PV share, uniform in this range
+    battery_share = [0.1, 0.3] # optional: each community's battery share, uniform in this range
+    inter_market = "sdr"       # "none" (default) or a pool rule: "bs", "mmr", "sdr"
+
 ``[tariff]`` is described in :class:`TariffConfig` and docs/tariffs.md: data from
 ``source = "csv"`` needs one (with a currency); the shipped data sets default to their own,
 named in every output.
@@ -529,6 +541,37 @@ class WindConfig(_Strict):
         return {k: getattr(self, k) for k in keys}
 
 
+#: Homes in a whole region at most (communities × homes per community).
+MAX_REGION_HOMES = 10_000_000
+
+#: Inter-community markets of ``[region] inter_market``: none, or a pool rule of :mod:`peergrid.market.sharing`.
+INTER_MARKETS = ("none", "bs", "mmr", "sdr")
+
+
+class RegionConfig(_Strict):
+    """A region of synthetic communities (``[region]``; :mod:`peergrid.simulate.region`, docs/region.md).
+
+    Community ``i`` is the scenario's synthetic community with ``homes`` members, built from a
+    seed spawned from ``[community].seed`` and ``i`` (:class:`numpy.random.SeedSequence`); its
+    PV and battery shares are drawn uniformly from ``pv_share`` and ``battery_share`` when
+    given as ``[low, high]`` (else ``[community]``'s). ``inter_market`` clears the communities'
+    residual grid import and export per slot with a pool rule at the grid tariff.
+    """
+
+    communities: int = Field(gt=0, le=100_000)
+    homes: int | None = Field(default=None, gt=0, le=100_000)
+    pv_share: tuple[float, float] | None = None
+    battery_share: tuple[float, float] | None = None
+    inter_market: Literal[INTER_MARKETS] = "none"  # type: ignore[valid-type]
+
+    @field_validator("pv_share", "battery_share")
+    @classmethod
+    def _share_range(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not 0 <= value[0] <= value[1] <= 1:
+            raise ValueError("must be [low, high] with 0 <= low <= high <= 1")
+        return value
+
+
 class Scenario(_Strict):
     """A complete study definition (see the module docstring for the TOML layout)."""
 
@@ -545,6 +588,7 @@ class Scenario(_Strict):
     carbon: CarbonConfig = CarbonConfig()
     wind: WindConfig = WindConfig()
     invest: CostAssumptions = CostAssumptions()  # [invest]: cost-benefit analysis (peergrid invest, report)
+    region: RegionConfig | None = None  # [region]: many communities (peergrid.simulate.region)
 
     @model_validator(mode="before")
     @classmethod
@@ -566,12 +610,34 @@ class Scenario(_Strict):
                 "[forecast] applies to imperfect forecasters only; set [simulation].forecaster to one of "
                 f"{', '.join(f for f in FORECASTERS if f != 'perfect')}"
             )
+        if self.region is not None:
+            self._check_region(self.region)
         if self.grid is not None and self.simulation.forecaster != "perfect":
             raise ValueError(
                 "[grid] cannot be combined with an imperfect forecaster (the feeder carries the realised "
                 'positions, the market the planned ones); set [simulation].forecaster = "perfect"'
             )
         return self
+
+    def _check_region(self, region: RegionConfig) -> None:
+        c = self.community
+        if c.source != "synthetic":
+            raise ValueError(f"[region] applies to source = 'synthetic' only (got source = {c.source!r})")
+        homes = region.homes if region.homes is not None else c.households
+        if region.communities * homes > MAX_REGION_HOMES:  # type: ignore[operator]
+            raise ValueError(
+                f"[region]: {region.communities:,} communities × {homes:,} homes exceeds {MAX_REGION_HOMES:,} homes"
+            )
+        if region.pv_share is not None and c.prosumers is not None:
+            raise ValueError("[region].pv_share replaces [community].prosumers; give only one of them")
+        if c.prosumers is not None and region.homes is not None and c.prosumers > region.homes:
+            raise ValueError(f"[community].prosumers = {c.prosumers} exceeds [region].homes = {region.homes}")
+        if region.battery_share is not None and not c.batteries:
+            raise ValueError("[region].battery_share needs [community].batteries = true")
+        if self.wind.members is not None:
+            raise ValueError("[wind].members names members of one community; use [wind].share in a region")
+        if self.grid is not None and self.grid.feeder != "default":
+            raise ValueError('[grid].feeder: a feeder file describes one community; use feeder = "default" in a region')
 
     def grid_options(self, base_dir: str | Path = ".") -> dict[str, object]:
         """``grid`` keyword argument of :func:`peergrid.compare` (empty without ``[grid]``).

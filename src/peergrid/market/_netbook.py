@@ -1,0 +1,285 @@
+"""Compiled order books on net positions: :func:`peergrid.market.clear_net` in time blocks (numba).
+
+The books of :func:`~peergrid.market.clear_net` have a fixed shape — slot t holds at most one
+order per participant i (a bid of ``net[t, i]`` kWh if positive, an ask of ``−net[t, i]`` kWh
+if negative) — so they need no :class:`~peergrid.market.OrderBook` at all: this kernel reads a
+``(T_block, N)`` block of net positions, builds each slot's bids and asks in two small scratch
+arrays, sorts them by price priority (ties: arrival order), finds the efficient quantity Q* of
+the slot with the same crossing rule as :func:`~peergrid.market.auction._efficient`, fills
+the accepted orders, prices them (pay-as-bid: each order at its own limit; uniform: the
+k-price of the marginal pair) and writes each participant's peer energy and bill straight into
+the ``(T, N)`` outputs — no per-order arrays of the whole horizon, no Python per slot.
+
+Same orders and priorities as the :class:`OrderBook` path (``clear_net(..., engine="book")``):
+the same limit prices (truthful λb / λs; zero-intelligence λs + u·(λb − λs) from the same
+uniform stream u, drawn in slot-major order) and the same arrival order (the same seeded
+permutation). Energies differ only by rounding: the book path lays all slots on one cumulative
+axis, so its fills carry rounding noise of the order of ulp(Σ Q) and it drops segments below
+64·eps·max(1, Σ Q); here cumulative sums restart at every slot and the sliver threshold is
+64·eps·max(1, Q_t) (tests: equal to 1e-9 relative on random books).
+"""
+
+from __future__ import annotations
+
+import mmap
+
+import numpy as np
+
+try:  # numba is a core dependency; the fallback only keeps imports working without it
+    from numba import njit
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover
+    HAVE_NUMBA = False
+
+    def njit(*args, **kwargs):  # type: ignore[no-redef]
+        def wrap(f):
+            return f
+
+        return wrap if not args or not callable(args[0]) else args[0]
+
+
+PAY_AS_BID = 0
+UNIFORM = 1
+
+_SLIVER = 64.0 * np.finfo(np.float64).eps
+
+
+@njit(cache=True, nogil=True)
+def _priority(price, arrival, n, descending, idx, key):
+    """Order of ``n`` orders by price priority, ties by arrival (writes ``idx[:n]``)."""
+    order = np.argsort(arrival[:n])  # arrival ranks are distinct
+    same = True
+    p0 = price[0]
+    for r in range(1, n):
+        if price[r] != p0:
+            same = False
+            break
+    if same:
+        for r in range(n):
+            idx[r] = order[r]
+        return
+    for r in range(n):
+        key[r] = -price[order[r]] if descending else price[order[r]]
+    second = np.argsort(key[:n], kind="mergesort")  # stable: equal prices keep arrival order
+    for r in range(n):
+        idx[r] = order[second[r]]
+
+
+@njit(cache=True, nogil=True)
+def clear_block(x, lb, ls, first, rank, u, mode, k, peer, bill, traded, fees, paid, received):
+    """Clear every slot of a block of net positions.
+
+    Parameters
+    ----------
+    x : ndarray (Tb, N)
+        Net energy of the block's slots, kWh (finite).
+    lb, ls : ndarray (Tb,)
+        λb and λs of the slots, currency/kWh.
+    first : ndarray (Tb,) int64
+        Slot-major index of each slot's first order in the whole horizon (nonzero entries of net
+        counted row by row).
+    rank : ndarray int
+        Arrival rank of every order of the block (slot-major, the first one is order ``first[0]``).
+    u : ndarray
+        Uniform numbers of the block's orders in slot-major order (zero-intelligence prices
+        ``ls + u·(lb − ls)``), or an empty array (truthful: bids at λb, asks at λs).
+    mode : int
+        ``PAY_AS_BID`` or ``UNIFORM``.
+    k : float
+        Uniform price parameter in [0, 1].
+    peer, bill : ndarray (Tb, N)
+        Outputs: peer energy (+ bought, − sold), kWh, and bill (+ paid, − received), currency.
+    traded, fees, paid, received : ndarray (Tb,)
+        Outputs per slot: energy bought from peers (kWh), operator fees, money paid by buyers and
+        received by sellers (currency).
+    """
+    Tb, N = x.shape
+    zi = u.shape[0] > 0
+    base = first[0] if Tb > 0 else 0
+    b_who = np.empty(N, np.int64)
+    a_who = np.empty(N, np.int64)
+    b_q = np.empty(N)
+    a_q = np.empty(N)
+    b_p = np.empty(N)
+    a_p = np.empty(N)
+    b_arr = np.empty(N, np.int64)
+    a_arr = np.empty(N, np.int64)
+    b_idx = np.empty(N, np.int64)
+    a_idx = np.empty(N, np.int64)
+    key = np.empty(N)
+    b_start = np.empty(N)
+    b_end = np.empty(N)
+    a_start = np.empty(N)
+    a_end = np.empty(N)
+    for t in range(Tb):
+        hi = lb[t]
+        lo = ls[t]
+        nb = 0
+        na = 0
+        o = first[t]
+        for i in range(N):
+            v = x[t, i]
+            peer[t, i] = 0.0
+            bill[t, i] = 0.0
+            if v > 0.0:
+                b_who[nb] = i
+                b_q[nb] = v
+                b_p[nb] = lo + u[o - base] * (hi - lo) if zi else hi
+                b_arr[nb] = rank[o - base]
+                nb += 1
+                o += 1
+            elif v < 0.0:
+                a_who[na] = i
+                a_q[na] = -v
+                a_p[na] = lo + u[o - base] * (hi - lo) if zi else lo
+                a_arr[na] = rank[o - base]
+                na += 1
+                o += 1
+        tr = 0.0
+        fee = 0.0
+        pay = 0.0
+        rec = 0.0
+        if nb > 0 and na > 0:
+            _priority(b_p, b_arr, nb, True, b_idx, key)
+            _priority(a_p, a_arr, na, False, a_idx, key)
+            c = 0.0
+            for r in range(nb):
+                b_start[r] = c
+                c += b_q[b_idx[r]]
+                b_end[r] = c
+            c = 0.0
+            for r in range(na):
+                a_start[r] = c
+                c += a_q[a_idx[r]]
+                a_end[r] = c
+            # accepted prefixes: an order's first kWh meets a counter-order it crosses
+            j = 0
+            nbacc = 0
+            for r in range(nb):
+                while j < na and a_end[j] <= b_start[r]:
+                    j += 1
+                if j == na or b_p[b_idx[r]] < a_p[a_idx[j]]:
+                    break
+                nbacc += 1
+            j = 0
+            naacc = 0
+            for r in range(na):
+                while j < nb and b_end[j] <= a_start[r]:
+                    j += 1
+                if j == nb or b_p[b_idx[j]] < a_p[a_idx[r]]:
+                    break
+                naacc += 1
+            if nbacc > 0 and naacc > 0:
+                Q = min(b_end[nbacc - 1], a_end[naacc - 1])
+                tol = _SLIVER * max(1.0, Q)
+                price = k * b_p[b_idx[nbacc - 1]] + (1.0 - k) * a_p[a_idx[naacc - 1]]
+                for r in range(nbacc):
+                    if b_start[r] >= Q:
+                        break
+                    f = min(b_end[r], Q) - b_start[r]
+                    if f <= tol:
+                        continue
+                    s = b_idx[r]
+                    p = b_p[s] if mode == PAY_AS_BID else price
+                    peer[t, b_who[s]] = f
+                    bill[t, b_who[s]] = f * p
+                    tr += f
+                    fee += f * p
+                for r in range(naacc):
+                    if a_start[r] >= Q:
+                        break
+                    f = min(a_end[r], Q) - a_start[r]
+                    if f <= tol:
+                        continue
+                    s = a_idx[r]
+                    p = a_p[s] if mode == PAY_AS_BID else price
+                    peer[t, a_who[s]] = -f
+                    bill[t, a_who[s]] = -(f * p)
+                    fee -= f * p
+        # residuals at the grid's prices
+        for r in range(nb):
+            i = b_who[r]
+            res = b_q[r] - peer[t, i]
+            b = bill[t, i] + (res * hi if res > 0.0 else 0.0)
+            bill[t, i] = b
+            pay += b
+        for r in range(na):
+            i = a_who[r]
+            res = a_q[r] + peer[t, i]
+            b = bill[t, i] - (res * lo if res > 0.0 else 0.0)
+            bill[t, i] = b
+            rec -= b
+        traded[t] = tr
+        fees[t] = fee if mode == PAY_AS_BID else 0.0
+        paid[t] = pay
+        received[t] = rec
+
+
+@njit(cache=True, nogil=True)
+def count_orders(x, out):
+    """Nonzero entries of each row of ``x`` (the orders of each slot), into ``out``."""
+    T, N = x.shape
+    for t in range(T):
+        c = 0
+        for i in range(N):
+            if x[t, i] != 0.0:
+                c += 1
+        out[t] = c
+
+
+def arrival_ranks(n: int, rng: np.random.Generator, bounds: np.ndarray | None = None) -> list[np.ndarray]:
+    """Arrival rank of each of ``n`` orders (slot-major index → position) under ``rng.permutation(n)``.
+
+    The :class:`OrderBook` path shuffles its slot-major book with ``book.select(perm)``: order
+    ``perm[j]`` arrives j-th. This is the inverse permutation, int32 when it fits (int64 from
+    2**31 orders on), cut into the blocks of orders ``[bounds[b], bounds[b + 1])`` so that a caller
+    can drop each block once it is cleared. ``rng.shuffle`` of an ``arange`` draws the same
+    permutation as ``rng.permutation(n)`` whatever the integer type.
+
+    Parameters
+    ----------
+    n : int
+        Number of orders.
+    rng : numpy.random.Generator
+        Draws the permutation (advanced as ``rng.permutation(n)`` would).
+    bounds : numpy.ndarray, optional
+        Increasing order indices from 0 to n (default ``[0, n]``: one block).
+
+    Returns
+    -------
+    list of numpy.ndarray
+        ``ranks[b][k − bounds[b]]`` is the arrival position of order k.
+    """
+    dtype = np.int32 if n < 2**31 else np.int64
+    bounds = np.array([0, n], dtype=np.int64) if bounds is None else np.asarray(bounds, dtype=np.int64)
+    perm = np.arange(n, dtype=dtype)
+    rng.shuffle(perm)
+    out = []
+    for b in range(len(bounds) - 1):
+        rank = _own_pages(int(bounds[b + 1] - bounds[b]), dtype)
+        _scatter_range(perm, int(bounds[b]), int(bounds[b + 1]), rank)
+        out.append(rank)
+    return out
+
+
+def _own_pages(n: int, dtype: type) -> np.ndarray:
+    """An uninitialised array of ``n`` items in its own anonymous memory map.
+
+    Its pages go back to the system as soon as the array is dropped: a block of the heap could
+    stay resident until everything above it is freed too (malloc keeps blocks below its mmap
+    threshold, which grows up to 32 MiB, in the heap).
+    """
+    nbytes = n * np.dtype(dtype).itemsize
+    if nbytes == 0:
+        return np.empty(0, dtype=dtype)
+    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype)
+
+
+@njit(cache=True, nogil=True)
+def _scatter_range(perm, k0, k1, out):
+    """``out[perm[j] − k0] = j`` for every j with ``k0 ≤ perm[j] < k1`` (one block of the inverse)."""
+    for j in range(perm.shape[0]):
+        v = perm[j]
+        if v >= k0 and v < k1:
+            out[v - k0] = j
