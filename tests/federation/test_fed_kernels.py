@@ -216,3 +216,23 @@ def test_simulate_conserves_energy_per_cycle():
     assert np.all(res.per_cycle["consumption_kwh"] <= res.per_cycle["offered_kwh"] + 1e-9)
     assert np.all(res.per_cycle["consumption_kwh"] <= res.per_cycle["requested_kwh"] + 1e-9)
     assert np.all(ex["provider"] != ex["requester"])  # no self-trade through the views (no self-loops)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_bad_entries_equals_the_numpy_row_duplicates(seed):
+    from peergrid.federation.overlay import _row_duplicates
+
+    rng = np.random.default_rng(seed)
+    m, k = int(rng.integers(1, 40)), int(rng.integers(1, 8))
+    cand = rng.integers(-1, int(rng.integers(1, 12)), (m, k)).astype(np.int32)
+    owner = rng.integers(0, 12, m)
+    want = np.nonzero((cand == owner[:, None]) | _row_duplicates(cand))
+    r, c = _kernels.bad_entries(cand, owner, np.arange(m, dtype=np.int64))
+    np.testing.assert_array_equal(r, want[0])
+    np.testing.assert_array_equal(c, want[1])
+    rows = np.unique(rng.integers(0, m, 5)).astype(np.int64)  # a subset of rows: the same entries of those rows
+    r, c = _kernels.bad_entries(cand, owner, rows)
+    keep = np.isin(want[0], rows)
+    np.testing.assert_array_equal(r, want[0][keep])
+    np.testing.assert_array_equal(c, want[1][keep])

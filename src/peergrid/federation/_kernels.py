@@ -15,7 +15,9 @@ plain numpy versions stay in :mod:`peergrid.federation.engine` and
 - :func:`renew_typed` — capacity renewal ``low + range × u`` written into the plain and
   the typed capacity layout in one pass;
 - :func:`triadic_append` — duplicate check and CSR rebuild of the triadic rewiring in one
-  pass (``Overlay.add_links`` after the rank-wise duplicate scan).
+  pass (``Overlay.add_links`` after the rank-wise duplicate scan);
+- :func:`bad_entries` — the entries of random views to draw again (the owner itself, or a
+  repeat of an earlier entry of the row), checked only on the rows redrawn in the last round.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ else:  # pragma: no cover
         return None
 
 
-__all__ = ["HAVE_NUMBA", "fill_ranks", "pairwise_sum", "renew_typed", "triadic_append"]
+__all__ = ["HAVE_NUMBA", "bad_entries", "gather_ids", "fill_ranks", "pairwise_sum", "renew_typed", "triadic_append"]
 
 
 @njit(cache=True, nogil=True)
@@ -475,3 +477,45 @@ def triadic_append(indptr, indices, stamp, has_stamp, ids, m, now):  # pragma: n
             w += 1
         new_ptr[i + 1] = w
     return new_ptr, new_idx, new_st
+
+
+@njit(cache=True, nogil=True)
+def bad_entries(cand, owner, rows):  # pragma: no cover - compiled
+    """Entries of ``cand[rows]`` equal to the row's owner or to an earlier entry of the row.
+
+    ``cand`` is an ``(m, k)`` matrix of ids (``-1`` = empty, never bad), ``owner`` the ``(m,)``
+    owners, ``rows`` ascending row numbers to check. Returns ``(r, c)`` in row-major order,
+    as ``numpy.nonzero`` of ``(cand == owner[:, None]) | _row_duplicates(cand)`` restricted to
+    ``rows`` gives them.
+    """
+    k = cand.shape[1]
+    out_r = np.empty(rows.size * k, np.int64)
+    out_c = np.empty(rows.size * k, np.int64)
+    n = 0
+    for t in range(rows.size):
+        i = rows[t]
+        o = owner[i]
+        for c in range(k):
+            v = cand[i, c]
+            bad = v == o
+            if not bad and v >= 0:
+                for c2 in range(c):
+                    if cand[i, c2] == v:
+                        bad = True
+                        break
+            if bad:
+                out_r[n] = i
+                out_c[n] = c
+                n += 1
+    return out_r[:n], out_c[:n]
+
+
+@njit(cache=True, nogil=True)
+def gather_ids(pool, offset, draws):  # pragma: no cover - compiled
+    """``pool[offset + draws].astype(int32)`` for a 2-d ``draws`` matrix, without the temporaries."""
+    m, k = draws.shape
+    out = np.empty((m, k), np.int32)
+    for i in range(m):
+        for j in range(k):
+            out[i, j] = pool[offset + draws[i, j]]
+    return out
