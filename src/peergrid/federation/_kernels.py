@@ -276,11 +276,14 @@ def fill_ranks(
                     out_q[n_out] = 0.0  # set after the pass
                     n_out += 1
                 continue
-            cv = cap[key]
             if typed:
+                cv = cap[key]
                 ok = cv > 0  # zero unless the provider makes this type and has energy left
             else:
-                ok = ((np.int64(type_mask[prov]) >> a_tag[j]) & 1) == 1 and cv > 0
+                if ((np.int64(type_mask[prov]) >> a_tag[j]) & 1) == 0:
+                    continue  # another type: the 1-byte mask spares the capacity read
+                cv = cap[key]
+                ok = cv > 0
             if use_price:
                 ok = ok and price_factor[prov] <= max_factor
             if exclude_self:
