@@ -1145,7 +1145,7 @@ def simulate(
         metrics — the run streams over blocks of time steps (:mod:`peergrid.simulate.stream`)
         and its memory does not grow with T·N; :attr:`Result.metrics`,
         :attr:`Result.participants`, :attr:`Result.steps` and :meth:`Result.bills` equal those
-        of ``"full"`` to rounding (≈1e-15 relative), while :meth:`Result.table`,
+        of ``"full"`` to rounding (≤ 1e-12 relative, tested), while :meth:`Result.table`,
         :meth:`Result.allocation`, :meth:`Result.soc` and :meth:`Result.to_parquet` raise
         DataError. Needed from about 5,000 households × a year at 15 min on 2 GiB (a
         ``(T, N)`` float64 array is 2.8 GB at 10,000 households). Streaming supports the pool
