@@ -162,7 +162,8 @@ def community_scenario(scenario: Scenario, index: int) -> tuple[Scenario, dict[s
 
     Its synthetic members are drawn with a 63-bit seed from :func:`community_seed`; with
     ``[region] pv_share`` / ``battery_share`` ranges its shares are uniform draws in them
-    (from the same seed sequence); order-book markets get their own bidding seed from it.
+    (from the same seed sequence); order-book markets get their own bidding seed from it
+    (``[market].seed`` is replaced).
 
     Parameters
     ----------
@@ -194,11 +195,12 @@ def community_scenario(scenario: Scenario, index: int) -> tuple[Scenario, dict[s
         lo, hi = region.battery_share
         battery = lo + (hi - lo) * float(np.random.default_rng(int(words[2])).random())
         update["battery_share"] = battery
-    upd: dict[str, Any] = {"community": c.model_copy(update=update), "region": None}
-    from peergrid.market.bidding import is_order_market
-
-    if any(is_order_market(m) for m in scenario.simulation.all_markets):
-        upd["market"] = scenario.market.model_copy(update={"seed": int(words[3] >> np.uint64(1))})
+    upd: dict[str, Any] = {
+        "community": c.model_copy(update=update),
+        "region": None,
+        # order-book bidding (random prices, agents, arrival order) of this community; pool rules ignore it
+        "market": scenario.market.model_copy(update={"seed": int(words[3] >> np.uint64(1))}),
+    }
     info = {
         "seed": seed,
         "homes": homes,
