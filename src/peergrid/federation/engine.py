@@ -30,7 +30,11 @@ bit mask, price factor, capacity left this cycle) and the overlay in CSR form
    producers' renewed capacity, ``offered_kwh``).
 
 Everything is vectorised over nodes and requests; the Python loops run over cycles
-and over candidate ranks (at most the view size, or a cluster's providers of a type).
+and, in the numpy kernels, over candidate ranks (at most the view size, or a cluster's
+providers of a type). The default numba kernels (:mod:`peergrid.federation._kernels`)
+do the matching in one compiled pass per rank, the triadic rewiring and the initial view
+draw in single passes, with bit-identical results (``simulate(..., kernel="numpy")``
+runs the numpy reference).
 """
 
 from __future__ import annotations
