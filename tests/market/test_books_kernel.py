@@ -136,15 +136,15 @@ def test_blocks_do_not_change_the_result(monkeypatch, bidding):
         np.testing.assert_array_equal(part.price_buy, whole.price_buy)
 
 
-@pytest.mark.parametrize("n", [0, 1, 2, 17, 1000])
+@pytest.mark.parametrize("n", [0, 1, 2, 17, 5000])
 def test_arrival_ranks_invert_the_books_permutation(n):
     perm = np.random.default_rng(n).permutation(n)
     inverse = np.empty(n, dtype=np.int64)
     inverse[perm] = np.arange(n)
-    np.testing.assert_array_equal(kern.arrival_ranks(n, np.random.default_rng(n))[0], inverse)
-    bounds = np.unique(np.array([0, n // 3, n // 2, n]))
-    parts = kern.arrival_ranks(n, np.random.default_rng(n), bounds)
-    np.testing.assert_array_equal(np.concatenate(parts) if parts else np.zeros(0), inverse)
+    ranks = kern.ArrivalRanks(n, np.random.default_rng(n))
+    np.testing.assert_array_equal(ranks.rank, inverse)
+    ranks.release(n // 2)  # whole pages of the first half go back; the rest is intact
+    np.testing.assert_array_equal(ranks.rank[n // 2 :], inverse[n // 2 :])
 
 
 def test_engine_option():

@@ -228,14 +228,16 @@ def count_orders(x, out):
         out[t] = c
 
 
-def arrival_ranks(n: int, rng: np.random.Generator, bounds: np.ndarray | None = None) -> list[np.ndarray]:
+class ArrivalRanks:
     """Arrival rank of each of ``n`` orders (slot-major index → position) under ``rng.permutation(n)``.
 
     The :class:`OrderBook` path shuffles its slot-major book with ``book.select(perm)``: order
-    ``perm[j]`` arrives j-th. This is the inverse permutation, int32 when it fits (int64 from
-    2**31 orders on), cut into the blocks of orders ``[bounds[b], bounds[b + 1])`` so that a caller
-    can drop each block once it is cleared. ``rng.shuffle`` of an ``arange`` draws the same
-    permutation as ``rng.permutation(n)`` whatever the integer type.
+    ``perm[j]`` arrives j-th. :attr:`rank` is the inverse permutation, int32 when it fits (int64
+    from 2**31 orders on), in its own anonymous memory map so that :meth:`release` can hand
+    the pages of cleared orders back to the system while the books' outputs grow.
+    ``rng.shuffle`` of an ``arange`` draws the same permutation as ``rng.permutation(n)``
+    whatever the integer type, so the permutation is int32 too (two int32 arrays of n at the
+    peak, one kept).
 
     Parameters
     ----------
@@ -243,43 +245,30 @@ def arrival_ranks(n: int, rng: np.random.Generator, bounds: np.ndarray | None = 
         Number of orders.
     rng : numpy.random.Generator
         Draws the permutation (advanced as ``rng.permutation(n)`` would).
-    bounds : numpy.ndarray, optional
-        Increasing order indices from 0 to n (default ``[0, n]``: one block).
-
-    Returns
-    -------
-    list of numpy.ndarray
-        ``ranks[b][k − bounds[b]]`` is the arrival position of order k.
     """
-    dtype = np.int32 if n < 2**31 else np.int64
-    bounds = np.array([0, n], dtype=np.int64) if bounds is None else np.asarray(bounds, dtype=np.int64)
-    perm = np.arange(n, dtype=dtype)
-    rng.shuffle(perm)
-    out = []
-    for b in range(len(bounds) - 1):
-        rank = _own_pages(int(bounds[b + 1] - bounds[b]), dtype)
-        _scatter_range(perm, int(bounds[b]), int(bounds[b + 1]), rank)
-        out.append(rank)
-    return out
 
+    def __init__(self, n: int, rng: np.random.Generator) -> None:
+        dtype = np.int32 if n < 2**31 else np.int64
+        perm = np.arange(n, dtype=dtype)
+        rng.shuffle(perm)
+        nbytes = n * np.dtype(dtype).itemsize
+        self._map = mmap.mmap(-1, nbytes) if nbytes else None
+        self.rank = np.frombuffer(self._map, dtype=dtype) if self._map is not None else np.empty(0, dtype=dtype)
+        _invert(perm, self.rank)
+        self._released = 0
 
-def _own_pages(n: int, dtype: type) -> np.ndarray:
-    """An uninitialised array of ``n`` items in its own anonymous memory map.
-
-    Its pages go back to the system as soon as the array is dropped: a block of the heap could
-    stay resident until everything above it is freed too (malloc keeps blocks below its mmap
-    threshold, which grows up to 32 MiB, in the heap).
-    """
-    nbytes = n * np.dtype(dtype).itemsize
-    if nbytes == 0:
-        return np.empty(0, dtype=dtype)
-    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype)
+    def release(self, stop: int) -> None:
+        """Give back the whole pages holding the ranks of orders ``< stop`` (they read as 0 afterwards)."""
+        if self._map is None:
+            return
+        end = (stop * self.rank.itemsize) // mmap.PAGESIZE * mmap.PAGESIZE
+        if end > self._released and hasattr(self._map, "madvise"):
+            self._map.madvise(mmap.MADV_DONTNEED, self._released, end - self._released)
+            self._released = end
 
 
 @njit(cache=True, nogil=True)
-def _scatter_range(perm, k0, k1, out):
-    """``out[perm[j] − k0] = j`` for every j with ``k0 ≤ perm[j] < k1`` (one block of the inverse)."""
+def _invert(perm, out):
+    """``out[perm[j]] = j`` for every j (the inverse permutation)."""
     for j in range(perm.shape[0]):
-        v = perm[j]
-        if v >= k0 and v < k1:
-            out[v - k0] = j
+        out[perm[j]] = j

@@ -388,29 +388,28 @@ def _clear_net_blocks(
     rng = np.random.default_rng(seed)
     if zi:
         rng.bit_generator.advance(n)  # the n uniforms of the prices come first (one 64-bit draw each)
-    step = max(1, _KERNEL_ORDERS // max(N, 1))
-    starts = np.arange(0, T, step)
-    bounds = np.append(first[starts], n)
-    ranks = kern.arrival_ranks(n, rng, bounds)
+    arrival = kern.ArrivalRanks(n, rng)
     draws = np.random.default_rng(seed) if zi else None
     no_draws = np.zeros(0)
-    peer = np.empty((T, N))  # pages are committed block by block, as the ranks of cleared blocks are freed
+    peer = np.empty((T, N))  # pages are committed block by block, as the ranks of cleared blocks are released
     bill = np.empty((T, N))
     traded = np.empty(T)
     fees = np.empty(T)
     paid = np.empty(T)
     received = np.empty(T)
     mode = kern.PAY_AS_BID if mech == "pay-as-bid" else kern.UNIFORM
-    kk = float(k)
-    for blk, a in enumerate(starts):
+    step = max(1, _KERNEL_ORDERS // max(N, 1))
+    for a in range(0, T, step):
         b = min(a + step, T)
-        u = draws.random(int(bounds[blk + 1] - bounds[blk])) if draws is not None else no_draws
-        rank, ranks[blk] = ranks[blk], None
+        k0, k1 = int(first[a]), int(first[b - 1] + counts[b - 1])
+        u = draws.random(k1 - k0) if draws is not None else no_draws
         kern.clear_block(
-            x[a:b], lb[a:b], ls[a:b], first[a:b], rank, u, mode, kk,
+            x[a:b], lb[a:b], ls[a:b], first[a:b], arrival.rank[k0:k1], u, mode, float(k),
             peer[a:b], bill[a:b], traded[a:b], fees[a:b], paid[a:b], received[a:b],
         )  # fmt: skip
-        del rank, u
+        arrival.release(k1)
+        del u
+    del arrival
     return _order_clearing(mech, d, g, lb, ls, traded, fees, paid, received, peer, bill, strategy, used)
 
 
