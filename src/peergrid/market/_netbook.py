@@ -12,7 +12,8 @@ the ``(T, N)`` outputs — no per-order arrays of the whole horizon, no Python p
 
 Same orders and priorities as the :class:`OrderBook` path (``clear_net(..., engine="book")``):
 the same limit prices (truthful λb / λs; zero-intelligence λs + u·(λb − λs) from the same
-uniform stream u, drawn in slot-major order) and the same arrival order (the same seeded
+uniform stream u, drawn in slot-major order; ZI-C within the agents' reservation prices, u
+in the order of their slot-sorted book) and the same arrival order (the same seeded
 permutation). Energies differ only by rounding: the book path lays all slots on one cumulative
 axis, so its fills carry rounding noise of the order of ulp(Σ Q) and it drops segments below
 64·eps·max(1, Σ Q); here cumulative sums restart at every slot and the sliver threshold is
@@ -26,7 +27,7 @@ import mmap
 import numpy as np
 
 try:  # numba is a core dependency; the fallback only keeps imports working without it
-    from numba import njit
+    from numba import njit, prange
 
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover
@@ -38,9 +39,15 @@ except ImportError:  # pragma: no cover
 
         return wrap if not args or not callable(args[0]) else args[0]
 
+    prange = range  # type: ignore[assignment]
+
 
 PAY_AS_BID = 0
 UNIFORM = 1
+
+TRUTHFUL = 0  # bids at λb, asks at λs
+ZERO_INTELLIGENCE = 1  # λs + u·(λb − λs), u in slot-major order
+ZIC = 2  # ZI-C within reservation prices: bids λs + u·(r − λs), asks r + u·(λb − r), u in arrival order per slot
 
 _SLIVER = 64.0 * np.finfo(np.float64).eps
 
@@ -66,9 +73,9 @@ def _priority(price, arrival, n, descending, idx, key):
         idx[r] = order[second[r]]
 
 
-@njit(cache=True, nogil=True)
-def clear_block(x, lb, ls, first, rank, u, mode, k, peer, bill, traded, fees, paid, received):
-    """Clear every slot of a block of net positions.
+@njit(cache=True, nogil=True, parallel=True)
+def clear_block(x, lb, ls, first, rank, u, pricing, limit, mode, k, peer, bill, traded, fees, paid, received):
+    """Clear every slot of a block of net positions (slots in parallel: each slot is its own auction).
 
     Parameters
     ----------
@@ -82,8 +89,14 @@ def clear_block(x, lb, ls, first, rank, u, mode, k, peer, bill, traded, fees, pa
     rank : ndarray int
         Arrival rank of every order of the block (slot-major, the first one is order ``first[0]``).
     u : ndarray
-        Uniform numbers of the block's orders in slot-major order (zero-intelligence prices
-        ``ls + u·(lb − ls)``), or an empty array (truthful: bids at λb, asks at λs).
+        Uniform numbers of the block's orders (empty for truthful bidding).
+    pricing : int
+        ``TRUTHFUL`` (bids at λb, asks at λs), ``ZERO_INTELLIGENCE`` (``ls + u·(lb − ls)``,
+        ``u`` in slot-major order) or ``ZIC`` (bids ``ls + u·(r − ls)``, asks ``r + u·(lb − r)``
+        with r = ``limit[t, i]``, ``u`` in arrival order within each slot: the order of the
+        agents' slot-sorted book).
+    limit : ndarray (Tb, N)
+        ``ZIC``: reservation price of each member's order, currency/kWh (else unused).
     mode : int
         ``PAY_AS_BID`` or ``UNIFORM``.
     k : float
@@ -94,9 +107,22 @@ def clear_block(x, lb, ls, first, rank, u, mode, k, peer, bill, traded, fees, pa
         Outputs per slot: energy bought from peers (kWh), operator fees, money paid by buyers and
         received by sellers (currency).
     """
-    Tb, N = x.shape
-    zi = u.shape[0] > 0
-    base = first[0] if Tb > 0 else 0
+    Tb = x.shape[0]
+    chunks = min(Tb, 64)
+    for c in prange(chunks):
+        _clear_slots(c * Tb // chunks, (c + 1) * Tb // chunks, x, lb, ls, first, rank, u, pricing, limit, mode,
+                     k, peer, bill, traded, fees, paid, received)  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def _clear_slots(t0, t1, x, lb, ls, first, rank, u, pricing, limit, mode, k, peer, bill, traded, fees, paid, received):
+    """Slots ``t0 ≤ t < t1`` of :func:`clear_block` (one thread, its own scratch arrays)."""
+    N = x.shape[1]
+    zi = pricing == ZERO_INTELLIGENCE
+    zic = pricing == ZIC
+    base = first[0]
+    o_arr = np.empty(N, np.int64)
+    o_pos = np.empty(N, np.int64)  # + bid index + 1, or − (ask index + 1)
     b_who = np.empty(N, np.int64)
     a_who = np.empty(N, np.int64)
     b_q = np.empty(N)
@@ -112,7 +138,7 @@ def clear_block(x, lb, ls, first, rank, u, mode, k, peer, bill, traded, fees, pa
     b_end = np.empty(N)
     a_start = np.empty(N)
     a_end = np.empty(N)
-    for t in range(Tb):
+    for t in range(t0, t1):
         hi = lb[t]
         lo = ls[t]
         nb = 0
@@ -136,6 +162,26 @@ def clear_block(x, lb, ls, first, rank, u, mode, k, peer, bill, traded, fees, pa
                 a_arr[na] = rank[o - base]
                 na += 1
                 o += 1
+        if zic and nb + na > 0:  # the r-th arrival of the slot takes the r-th number of the slot
+            m = 0
+            for r in range(nb):
+                o_arr[m] = b_arr[r]
+                o_pos[m] = r + 1
+                m += 1
+            for r in range(na):
+                o_arr[m] = a_arr[r]
+                o_pos[m] = -(r + 1)
+                m += 1
+            seq = np.argsort(o_arr[:m])
+            for r in range(m):
+                w = o_pos[seq[r]]
+                z = u[first[t] - base + r]
+                if w > 0:
+                    lim = limit[t, b_who[w - 1]]
+                    b_p[w - 1] = lo + z * (lim - lo)
+                else:
+                    lim = limit[t, a_who[-w - 1]]
+                    a_p[-w - 1] = lim + z * (hi - lim)
         tr = 0.0
         fee = 0.0
         pay = 0.0
