@@ -115,9 +115,13 @@ class Community:
             )
         self.index = validate_index(self.index, f"{self.name}: time index")
         T = len(self.index)
-        self.load = np.ascontiguousarray(self.load, dtype=np.float64)
-        self.generation = np.ascontiguousarray(self.generation, dtype=np.float64)
-        for what, arr in (("load", self.load), ("generation", self.generation)):
+        lazy = isinstance(self.load, BlockSource) or isinstance(self.generation, BlockSource)
+        if lazy:
+            self._init_sources(T)
+        else:
+            self.load = np.ascontiguousarray(self.load, dtype=np.float64)
+            self.generation = np.ascontiguousarray(self.generation, dtype=np.float64)
+        for what, arr in () if lazy else (("load", self.load), ("generation", self.generation)):
             if arr.ndim != 2 or arr.shape[0] != T:
                 raise DataError(f"{self.name}: {what} must have shape (T={T}, N), got {arr.shape}")
             # min/max propagate NaN and need no temporary: cheap on (35,040 x 10,000) arrays
@@ -128,12 +132,12 @@ class Community:
             if lo < 0:
                 t, i = np.argwhere(arr < 0)[0]
                 raise DataError(f"{self.name}: {what} is negative at step {t}, participant {i}")
-        if self.load.shape != self.generation.shape:
-            raise DataError(
-                f"{self.name}: load {self.load.shape} and generation {self.generation.shape} differ in shape"
-            )
-        N = self.load.shape[1]
-        self.participants = _normalise_participants(self.participants, N, self.generation, self.name)
+        shapes = (self.load_shape, self.generation_shape) if lazy else (self.load.shape, self.generation.shape)
+        if shapes[0] != shapes[1]:
+            raise DataError(f"{self.name}: load {shapes[0]} and generation {shapes[1]} differ in shape")
+        N = shapes[0][1]
+        gen_sums = self._sources["generation"].column_sums() if lazy else self.generation.sum(axis=0)
+        self.participants = _normalise_participants(self.participants, N, gen_sums, self.name)
         self.retail = _as_time_array(self.retail, T, f"{self.name}: retail tariff")
         self.feed_in = _as_time_array(self.feed_in, T, f"{self.name}: feed-in tariff")
         if np.any(self.feed_in > self.retail):
@@ -150,6 +154,87 @@ class Community:
                 raise DataError(f"{self.name}: carbon intensity {ci[t]} kgCO2/kWh is negative at step {t}")
             self.carbon_intensity = ci
 
+    # ---- lazy (blocked) series --------------------------------------------------------
+    def _init_sources(self, T: int) -> None:
+        """Keep block sources for ``load``/``generation`` instead of arrays (see :class:`BlockSource`)."""
+        sources = {}
+        for what in ("load", "generation"):
+            src = self.__dict__.pop(what)
+            if not isinstance(src, BlockSource):
+                src = ArraySource(src)
+            if len(src.shape) != 2 or src.shape[0] != T:
+                raise DataError(f"{self.name}: {what} must have shape (T={T}, N), got {src.shape}")
+            sources[what] = src
+        self.__dict__["_sources"] = sources
+
+    def __getattr__(self, name: str) -> object:
+        # only reached when normal lookup fails: ``load``/``generation`` of a lazy community are
+        # materialised on first access (once, then cached) for code that needs whole arrays
+        sources = self.__dict__.get("_sources")
+        if sources is not None and name in sources:
+            arr = sources[name].materialise()
+            self.__dict__[name] = arr
+            return arr
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @property
+    def lazy(self) -> bool:
+        """True when ``load``/``generation`` come from block sources and are read per time block.
+
+        A lazy community never holds a ``(T, N)`` array unless a caller reads :attr:`load`,
+        :attr:`generation` or :attr:`net` as a whole (they are then materialised once and
+        cached); the streaming simulator (``peergrid.simulate(..., series=...)``) reads blocks
+        only (:meth:`load_block`, :meth:`generation_block`, :meth:`net_block`).
+        """
+        return "_sources" in self.__dict__
+
+    @property
+    def load_shape(self) -> tuple[int, int]:
+        """``(T, N)`` of the load, without materialising a lazy source."""
+        src = self.__dict__.get("_sources")
+        return tuple(src["load"].shape) if src is not None else self.load.shape  # type: ignore[return-value]
+
+    @property
+    def generation_shape(self) -> tuple[int, int]:
+        """``(T, N)`` of the generation, without materialising a lazy source."""
+        src = self.__dict__.get("_sources")
+        return tuple(src["generation"].shape) if src is not None else self.generation.shape  # type: ignore[return-value]
+
+    def _block(self, what: str, rows: slice) -> np.ndarray:
+        if what in self.__dict__:  # an array (given, or a lazy source already materialised)
+            return self.__dict__[what][rows]
+        return self.__dict__["_sources"][what].block(rows)
+
+    def gather_spec(self, what: str, rows: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(table, column, factor)`` with ``table[t, column[i]] * factor[i]`` = ``what`` at step ``rows.start + t``.
+
+        For the fused kernels of the streaming simulator: a lazy profile source gives its
+        ``(B, K)`` profile rows, each member's profile and scale; anything else its block with
+        identity columns and factors 1 (exact).
+        """
+        if what not in self.__dict__:
+            src = self.__dict__["_sources"][what]
+            spec = getattr(src, "gather_spec", None)
+            if spec is not None:
+                return spec(rows)
+        block = np.ascontiguousarray(self._block(what, rows), dtype=np.float64)
+        n = block.shape[1]
+        return block, np.arange(n, dtype=np.intp), np.ones(n)
+
+    def load_block(self, rows: slice) -> np.ndarray:
+        """Load of the steps ``rows``, ``(len(rows), N)`` kWh per step (a view for array communities)."""
+        return self._block("load", rows)
+
+    def generation_block(self, rows: slice) -> np.ndarray:
+        """Generation of the steps ``rows``, ``(len(rows), N)`` kWh per step (a view for array communities)."""
+        return self._block("generation", rows)
+
+    def net_block(self, rows: slice) -> np.ndarray:
+        """Net energy before control of the steps ``rows``, a new ``(len(rows), N)`` array, kWh (+ import)."""
+        out = np.array(self.load_block(rows), dtype=np.float64, copy=True)
+        out -= self.generation_block(rows)
+        return out
+
     # ---- shape ---------------------------------------------------------------------
     @property
     def T(self) -> int:
@@ -159,7 +244,7 @@ class Community:
     @property
     def N(self) -> int:
         """Number of participants."""
-        return self.load.shape[1]
+        return self.load_shape[1]
 
     @property
     def dt(self) -> float:
@@ -178,7 +263,11 @@ class Community:
 
     @property
     def net(self) -> np.ndarray:
-        """``(T, N)`` net energy before control, kWh: consumption − generation (+ = import)."""
+        """``(T, N)`` net energy before control, kWh: consumption − generation (+ = import).
+
+        A new array on every access (callers modify it in place); code that only needs some
+        steps reads :meth:`net_block`, which never allocates the whole horizon.
+        """
         return self.load - self.generation
 
     # ---- constructors / views --------------------------------------------------------
@@ -289,6 +378,12 @@ class Community:
         """Generation as a wide DataFrame (time x participant id), kWh per step."""
         return pd.DataFrame(self.generation, index=self.index, columns=self.ids)
 
+    def _total(self, what: str) -> float:
+        """Σ of ``load`` or ``generation`` over steps and members, kWh (blocked for a lazy source)."""
+        if what in self.__dict__:
+            return float(self.__dict__[what].sum())
+        return float(self.__dict__["_sources"][what].column_sums().sum())
+
     def summary(self) -> dict[str, object]:
         """Headline figures: size, span, energy totals (kWh), counts by role, mean carbon intensity (kgCO2/kWh)."""
         roles = self.participants["role"].value_counts().to_dict()
@@ -305,8 +400,8 @@ class Community:
             "currency": self.currency,
             "start": self.index[0].isoformat(),
             "end": (self.index[-1] + self.index.freq).isoformat(),
-            "load_kwh": float(self.load.sum()),
-            "generation_kwh": float(self.generation.sum()),
+            "load_kwh": self._total("load"),
+            "generation_kwh": self._total("generation"),
             "carbon_intensity": (
                 None if self.carbon_intensity is None else float(np.mean(self.carbon_intensity))
             ),  # kgCO2/kWh, time average (None: unknown)
@@ -332,6 +427,66 @@ def _to_utc(index: pd.Index, tz: str, what: str) -> pd.DatetimeIndex:
         return index.tz_convert("UTC")
     utc, _ = localize_naive(index, tz, what=f"{what} index ({tz})")
     return pd.DatetimeIndex(pd.to_datetime(utc, unit="ns", utc=True))
+
+
+class BlockSource:
+    """A ``(T, N)`` series of energy per step (kWh, finite, ≥ 0) read in blocks of time steps.
+
+    Subclasses implement :meth:`block` (and may override :meth:`column_sums`); a
+    :class:`Community` built with a block source for ``load`` or ``generation`` is *lazy*
+    (:attr:`Community.lazy`): the streaming simulator reads it block by block and no
+    ``(T, N)`` array is ever allocated. A source guarantees what the constructor would
+    check on an array: finite, non-negative values.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        ``(T, N)``.
+    """
+
+    shape: tuple[int, int]
+
+    def block(self, rows: slice) -> np.ndarray:
+        """Values of the steps ``rows`` (a slice with step 1), a ``(len(rows), N)`` float64 array, kWh."""
+        raise NotImplementedError
+
+    def materialise(self, block: int = 4096) -> np.ndarray:
+        """The whole ``(T, N)`` float64 array, kWh (filled block by block)."""
+        T, N = self.shape
+        out = np.empty((T, N), dtype=np.float64)
+        for start in range(0, T, block):
+            rows = slice(start, min(start + block, T))
+            out[rows] = self.block(rows)
+        return out
+
+    def column_sums(self, block: int = 4096) -> np.ndarray:
+        """Σ over steps per column, length N, kWh."""
+        T, N = self.shape
+        out = np.zeros(N)
+        for start in range(0, T, block):
+            out += self.block(slice(start, min(start + block, T))).sum(axis=0)
+        return out
+
+
+class ArraySource(BlockSource):
+    """A :class:`BlockSource` over an in-memory array (checked like the constructor checks arrays)."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        arr = np.ascontiguousarray(values, dtype=np.float64)
+        if arr.ndim != 2:
+            raise DataError(f"expected a (T, N) array, got shape {arr.shape}")
+        if arr.size and not (np.isfinite(arr.min()) and np.isfinite(arr.max())):
+            raise DataError("series has NaN/inf values")
+        if arr.size and arr.min() < 0:
+            raise DataError("series has negative values")
+        self.values = arr
+        self.shape = arr.shape
+
+    def block(self, rows: slice) -> np.ndarray:
+        return self.values[rows]
+
+    def materialise(self, block: int = 4096) -> np.ndarray:
+        return self.values
 
 
 def _normalise_participants(table: pd.DataFrame, n: int, generation: np.ndarray, name: str) -> pd.DataFrame:
@@ -372,7 +527,7 @@ def _normalise_participants(table: pd.DataFrame, n: int, generation: np.ndarray,
     )
     if bad.any():
         raise DataError(f"{name}: participant {table['id'][bad].iloc[0]!r} has inconsistent battery parameters")
-    generates = (table["pv_kwp"] > 0) | (table["wind_kw"] > 0) | (generation.sum(axis=0) > 0)
+    generates = (table["pv_kwp"] > 0) | (table["wind_kw"] > 0) | (np.asarray(generation) > 0)
     table["role"] = np.where(generates, "prosumer", "consumer")
     table["phase"] = table["phase"].astype(str)
     table["node"] = table["node"].astype(np.int64)

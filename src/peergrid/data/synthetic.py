@@ -29,7 +29,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from peergrid.core.community import Community
+from peergrid.core.community import BlockSource, Community
 from peergrid.core.errors import DataError
 from peergrid.core.timeindex import make_index
 from peergrid.data.citylearn import (
@@ -41,7 +41,7 @@ from peergrid.data.citylearn import (
     load_citylearn,
 )
 
-__all__ = ["daily_energy_stats", "synthetic_community"]
+__all__ = ["ProfileSource", "daily_energy_stats", "synthetic_community"]
 
 SYNTHETIC_SOURCE = (
     "synthetic members built from the 17 measured CityLearn 2022 homes "
@@ -79,6 +79,7 @@ def synthetic_community(
     battery_kwh_range: tuple[float, float] = (5.0, 13.5),
     scale_sigma: float = 0.35,
     day_shift: int = 7,
+    lazy: bool = False,
 ) -> Community:
     """Build a community of ``n_households`` synthetic members from measured homes.
 
@@ -131,6 +132,13 @@ def synthetic_community(
         the measured homes' levels).
     day_shift : int
         Largest time shift, whole days (0–182).
+    lazy : bool
+        Keep no ``(T, N)`` arrays: ``load`` and ``generation`` are block sources
+        (:class:`~peergrid.core.community.BlockSource`) that gather each block of steps from
+        the ``(T, K)`` distinct profiles (K ≤ 17 × (2·day_shift + 1) load profiles, ≤ 17 PV
+        profiles) when it is read. The streaming simulator (``peergrid.simulate(...,
+        series="none")``) reads them block by block; reading ``community.load`` as a whole
+        materialises it once. Values are bit-identical to ``lazy=False``.
 
     Returns
     -------
@@ -200,15 +208,25 @@ def synthetic_community(
     rows = (np.arange(N_HOURS)[:, None] + 24 * c_shift[None, :]) % N_HOURS
     hourly = data.load.to_numpy()[rows, c_home[None, :]]  # (8760, K), K <= 17 * width
     profiles = _map_hourly(hourly, index, periodic=True, intensive=False)  # (T, K)
-    load = np.take(profiles, inverse.ravel(), axis=1)  # (T, N)
-    load *= scale
+    load: np.ndarray | BlockSource
+    generation: np.ndarray | BlockSource
+    if lazy:
+        load = ProfileSource(profiles, inverse.ravel(), scale)
+    else:
+        load = np.take(profiles, inverse.ravel(), axis=1)  # (T, N)
+        load *= scale
 
     # ---- generation: PV per kWp of working homes, unshifted, times kWp --------------
     if n_pv:
         pv_hourly = data.pv_per_kwp[good].to_numpy()
         pv_profiles = _map_hourly(pv_hourly, index, periodic=True, intensive=False)
-        generation = np.take(pv_profiles, pv_src, axis=1)
-        generation *= kwp  # zero columns for members without PV
+        if lazy:
+            generation = ProfileSource(pv_profiles, pv_src, kwp)
+        else:
+            generation = np.take(pv_profiles, pv_src, axis=1)
+            generation *= kwp  # zero columns for members without PV
+    elif lazy:
+        generation = ProfileSource(np.zeros((len(index), 1)), np.zeros(n, dtype=np.int64), np.zeros(n))
     else:
         generation = np.zeros_like(load)
 
@@ -260,6 +278,61 @@ def synthetic_community(
             "feed_in_assumed": True,
         },
     )
+
+
+def _gather_scaled_py(table: np.ndarray, column: np.ndarray, factor: np.ndarray, out: np.ndarray) -> None:
+    """``out[t, i] = table[t, column[i]] * factor[i]`` (one pass; = ``np.take(...) * factor`` bit for bit)."""
+    for t in range(table.shape[0]):
+        for i in range(column.size):
+            out[t, i] = table[t, column[i]] * factor[i]
+
+
+try:  # numba is a core dependency
+    from numba import njit
+
+    _gather_scaled = njit(cache=True, nogil=True)(_gather_scaled_py)
+except ImportError:  # pragma: no cover
+    _gather_scaled = _gather_scaled_py
+
+
+class ProfileSource(BlockSource):
+    """``(T, N)`` energy per step as scaled columns of a ``(T, K)`` profile table (lazy).
+
+    Column i is ``profiles[:, column[i]] * factor[i]`` (kWh per step), gathered per block of
+    steps; the values equal ``np.take(profiles, column, axis=1) * factor`` bit for bit.
+
+    Parameters
+    ----------
+    profiles : numpy.ndarray
+        ``(T, K)`` distinct profiles, kWh per step (finite, ≥ 0).
+    column : numpy.ndarray of int
+        Profile of each of the N members, length N.
+    factor : numpy.ndarray
+        Scale of each member (≥ 0), length N.
+    """
+
+    def __init__(self, profiles: np.ndarray, column: np.ndarray, factor: np.ndarray) -> None:
+        self.profiles = np.ascontiguousarray(profiles, dtype=np.float64)
+        self.column = np.ascontiguousarray(column, dtype=np.intp)
+        self.factor = np.ascontiguousarray(factor, dtype=np.float64)
+        self.shape = (self.profiles.shape[0], self.column.size)
+        self._sums: np.ndarray | None = None
+
+    def block(self, rows: slice) -> np.ndarray:
+        table = self.profiles[rows]
+        out = np.empty((table.shape[0], self.column.size))
+        _gather_scaled(table, self.column, self.factor, out)
+        return out
+
+    def gather_spec(self, rows: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(profile rows, column, factor)`` of the steps ``rows`` (no gather; see :meth:`Community.gather_spec`)."""
+        return self.profiles[rows], self.column, self.factor
+
+    def column_sums(self, block: int = 4096) -> np.ndarray:
+        # Σ_t profile[t, k] · factor_i per member: one pass over the (T, K) table, not over (T, N)
+        if self._sums is None:
+            self._sums = self.profiles.sum(axis=0)[self.column] * self.factor
+        return self._sums
 
 
 def daily_energy_stats(community: Community) -> dict[str, float | int | None]:

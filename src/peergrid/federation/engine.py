@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from peergrid.core.errors import ConfigError
+from peergrid.federation import _kernels
 from peergrid.federation.config import DynamicNetworkConfig, FederationConfig
 from peergrid.federation.migration import cluster_wealth, plan_migrations
 from peergrid.federation.overlay import (
@@ -88,6 +89,7 @@ def fill_jointly(
     exclude_self: bool = False,
     typed_stride: int | None = None,
     scratch: tuple[np.ndarray, np.ndarray] | None = None,
+    kernel: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fill requests jointly by scanning their candidate providers rank by rank.
 
@@ -125,22 +127,58 @@ def fill_jointly(
         not used. One memory access then checks both the type and the capacity.
     scratch : (numpy.ndarray, numpy.ndarray), optional
         Reusable int32 and all-False bool arrays of ``cap.size`` (saves two allocations per call).
+    kernel : {"auto", "numba", "numpy"}
+        ``"numba"``: the compiled one-pass-per-rank kernel
+        (:func:`peergrid.federation._kernels.fill_ranks`); ``"numpy"``: the vectorised
+        reference (one numpy pass per operation and rank); ``"auto"``: numba when installed.
+        Both give bit-identical results.
 
     Returns
     -------
     req, prov, qty : numpy.ndarray
         One entry per exchange: request index, provider id, kWh (> 0).
     """
-    out_r: list[np.ndarray] = []
-    out_p: list[np.ndarray] = []
-    out_q: list[np.ndarray] = []
-    if scratch is None or scratch[0].size < cap.size:
-        scratch = (np.zeros(cap.size, np.int32), np.zeros(cap.size, bool))
-    slot, flag = scratch  # which entry of a round claimed a provider; providers met by several requests
+    if kernel not in ("auto", "numba", "numpy"):
+        raise ValueError(f"kernel = {kernel!r}: expected 'auto', 'numba' or 'numpy'")
     act = np.flatnonzero((length > 0) & (need > 0))
     a_pos = start[act]
     a_len = length[act]
     typed = typed_stride is not None
+    floats = need.dtype == np.float64 and cap.dtype == np.float64  # updated in place: no conversion
+    use_numba = kernel == "numba" or (kernel == "auto" and _kernels.HAVE_NUMBA and floats)
+    if use_numba:
+        if not (_kernels.HAVE_NUMBA and floats):
+            raise ValueError("kernel = 'numba' needs numba installed and float64 need and cap")
+        if typed:
+            tag = req_type[act].astype(np.int64) * typed_stride
+            mask_arr = np.zeros(1, np.uint8)
+        else:
+            tag = req_type[act].astype(np.int64)
+            mask_arr = type_mask
+        use_price = max_factor is not None and price_factor is not None
+        r_, p_, q_, n_out = _kernels.fill_ranks(
+            act.astype(np.int64),
+            np.asarray(a_pos, np.int64),
+            np.asarray(a_len, np.int64),
+            tag,
+            source,
+            np.asarray(req_node, np.int64),
+            need,
+            cap,
+            mask_arr,
+            typed,
+            price_factor if use_price else np.ones(1),
+            float(max_factor) if use_price else 0.0,
+            use_price,
+            bool(exclude_self),
+        )
+        return r_[:n_out], p_[:n_out], q_[:n_out]
+    if scratch is None or scratch[0].size < cap.size:
+        scratch = (np.zeros(cap.size, np.int32), np.zeros(cap.size, bool))
+    slot, flag = scratch  # which entry of a round claimed a provider; providers met by several requests
+    out_r: list[np.ndarray] = []
+    out_p: list[np.ndarray] = []
+    out_q: list[np.ndarray] = []
     if typed:
         a_tag = req_type[act].astype(np.int64) * typed_stride  # offset of the type's capacity block
     else:
@@ -330,12 +368,22 @@ class Federation:
         The single random stream of the run (consumed in a fixed order).
     record : bool
         Keep a log of every request and exchange (tests, small runs).
+    kernel : {"auto", "numba", "numpy"}
+        Compiled kernels (matching, capacity renewal, triadic rewiring) or the numpy
+        reference versions; ``"auto"``: numba when installed. Results are bit-identical.
     """
 
-    def __init__(self, config: FederationConfig, rng: np.random.Generator, record: bool = False) -> None:
+    def __init__(
+        self, config: FederationConfig, rng: np.random.Generator, record: bool = False, kernel: str = "auto"
+    ) -> None:
+        if kernel not in ("auto", "numba", "numpy"):
+            raise ValueError(f"kernel = {kernel!r}: expected 'auto', 'numba' or 'numpy'")
+        if kernel == "numba" and not _kernels.HAVE_NUMBA:
+            raise ValueError("kernel = 'numba' needs numba installed")
         self.cfg = config
         self.rng = rng
         self.record = record
+        self.kernel = kernel if kernel != "auto" else ("numba" if _kernels.HAVE_NUMBA else "numpy")
         e = config.energy
         self.n_types = e.types
         self.type_price = np.asarray(e.type_prices(), float)
@@ -369,6 +417,7 @@ class Federation:
         self._typed_cap = np.zeros(0)
         self._typed_idx = np.zeros(0, np.int64)
         self._scratch: tuple[np.ndarray, np.ndarray] | None = None
+        self._u = np.zeros(0)  # uniform draws of the capacity renewal (numba path)
         self._registry: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.request_count = 0
         self.log: dict[str, list[np.ndarray]] = {
@@ -419,6 +468,7 @@ class Federation:
             self.cap,
             self._typed_cap,
             self._typed_idx,
+            self._u,
             *(self._scratch or ()),
         ]
         return int(sum(a.nbytes for a in arrays) + self.overlay.nbytes())
@@ -475,7 +525,7 @@ class Federation:
                 self.overlay, self.alive, o.view, t, self.rng, self.cluster, self.k_clusters, o.federation_links
             )
         elif o.rewiring == "triadic":
-            self.overlay = add_triadic_links(self.overlay, self.alive, t, self.rng)
+            self.overlay = add_triadic_links(self.overlay, self.alive, t, self.rng, self.kernel)
 
     def _migrate(self, t: int) -> tuple[int, float]:
         m = self.cfg.migration
@@ -543,12 +593,6 @@ class Federation:
         # production
         n, e = self.n, cfg.energy
         cap = self.cap
-        cap[:n] = rng.uniform(e.capacity[0], e.capacity[1], n)
-        if self.alive_idx.size < n or e.producer_share < 1:
-            cap[:n] *= self.alive[:n] & self.producer[:n]
-        if self.engaged < 1.0:
-            cap[:n] *= rng.random(n) < self.engaged
-        offered = float(cap[:n].sum())  # energy.network(t) of Petri et al. eq. 2
         stride = None
         if self.typed:
             stride = self._cap
@@ -559,9 +603,27 @@ class Federation:
             if self._typed_idx.size != n:
                 ptype = np.log2(self.mask[:n]).astype(np.int64)
                 self._typed_idx = ptype * stride + np.arange(n)
-            self._typed_cap[self._typed_idx] = cap[:n]
+        every = self.alive_idx.size == n and e.producer_share >= 1 and self.engaged >= 1.0
+        if self.typed and every and self.kernel != "numpy" and _kernels.HAVE_NUMBA:
+            # one pass: U(capacity) = low + (high - low) × u, as Generator.uniform, into both layouts
+            if self._u.size < n:
+                self._u = np.empty(self._cap)
+            u = rng.random(n, out=self._u[:n])
+            lo, hi = float(e.capacity[0]), float(e.capacity[1])
+            _kernels.renew_typed(u, lo, hi - lo, cap[:n], self._typed_cap, self._typed_idx)
+            offered = float(cap[:n].sum())  # energy.network(t) of Petri et al. eq. 2
             cap = self._typed_cap
-        if self._scratch is None or self._scratch[0].size != cap.size:
+        else:
+            cap[:n] = rng.uniform(e.capacity[0], e.capacity[1], n)
+            if self.alive_idx.size < n or e.producer_share < 1:
+                cap[:n] *= self.alive[:n] & self.producer[:n]
+            if self.engaged < 1.0:
+                cap[:n] *= rng.random(n) < self.engaged
+            offered = float(cap[:n].sum())  # energy.network(t) of Petri et al. eq. 2
+            if self.typed:
+                self._typed_cap[self._typed_idx] = cap[:n]
+                cap = self._typed_cap
+        if self.kernel == "numpy" and (self._scratch is None or self._scratch[0].size != cap.size):
             self._scratch = (np.zeros(cap.size, np.int32), np.zeros(cap.size, bool))
         # demand
         req, typ, qty = self._requests(inj)
@@ -589,6 +651,7 @@ class Federation:
             excl,
             stride,
             self._scratch,
+            self.kernel,
         )
         price = self.type_price[typ[ri]] * self.factor[prov]
         if cfg.migration.strategy != "none":
@@ -639,6 +702,7 @@ def simulate(
     rng: np.random.Generator | None = None,
     record: bool = False,
     progress: Callable[[int], None] | None = None,
+    kernel: str = "auto",
 ) -> FederationResult:
     """Run a federation for ``config.cycles`` cycles.
 
@@ -654,6 +718,8 @@ def simulate(
         Keep the full request and exchange log (memory grows with the exchanges).
     progress : callable, optional
         Called with the number of completed cycles.
+    kernel : {"auto", "numba", "numpy"}
+        Compiled (numba) or numpy kernels; the results are bit-identical (see :class:`Federation`).
 
     Returns
     -------
@@ -664,7 +730,7 @@ def simulate(
         raise ConfigError(f"seed = {seed} must be >= 0")
     rng = np.random.default_rng(seed) if rng is None else rng
     t0 = time.perf_counter()
-    fed = Federation(config, rng, record=record)
+    fed = Federation(config, rng, record=record, kernel=kernel)
     sample = config.overlay.sample
     start_stats = overlay_stats(fed.overlay, fed.alive, sample, seed=seed) if sample else None
     series = {k: np.zeros(config.cycles) for k in METRICS}

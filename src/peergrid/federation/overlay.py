@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from peergrid.federation import _kernels
+
 __all__ = [
     "Overlay",
     "add_triadic_links",
@@ -458,14 +460,23 @@ def _select(
     return v, s
 
 
-def add_triadic_links(ov: Overlay, alive: np.ndarray, now: int, rng: np.random.Generator) -> Overlay:
+def add_triadic_links(
+    ov: Overlay, alive: np.ndarray, now: int, rng: np.random.Generator, kernel: str = "auto"
+) -> Overlay:
     """Every alive node adds a link to a random neighbour of a random neighbour (if new).
 
     Node ``i`` picks a random neighbour ``j`` and a random neighbour ``m`` of ``j``; the
     link ``i -> m`` is appended to ``i``'s view unless ``m`` is ``i``, dead, or already
     in the view (PeerSim ``IdleProtocol.addNeighbor`` semantics). Degrees grow by at
-    most one per round; the duplicate check scans the ranks of the views.
+    most one per round.
+
+    ``kernel``: ``"numba"`` does the duplicate scan and the CSR rebuild in one compiled
+    pass (:func:`peergrid.federation._kernels.triadic_append`); ``"numpy"`` scans the ranks
+    of the views and rebuilds with :meth:`Overlay.add_links`; ``"auto"``: numba when
+    installed. Both give the same overlay.
     """
+    if kernel not in ("auto", "numba", "numpy"):
+        raise ValueError(f"kernel = {kernel!r}: expected 'auto', 'numba' or 'numpy'")
     deg = ov.degree()
     ids = np.flatnonzero(alive[: ov.n] & (deg > 0))
     if ids.size == 0:
@@ -476,6 +487,18 @@ def add_triadic_links(ov: Overlay, alive: np.ndarray, now: int, rng: np.random.G
     m = _pick_neighbour(ov, j, rng).astype(np.int64)
     ok = alive[m] & (m != ids)
     ids, m = ids[ok], m[ok]
+    if kernel == "numba" or (kernel == "auto" and _kernels.HAVE_NUMBA):
+        has = ov.stamp is not None
+        indptr, indices, st = _kernels.triadic_append(
+            ov.indptr,
+            ov.indices,
+            ov.stamp if has else np.zeros(0, np.int32),
+            has,
+            ids,
+            m,
+            now,
+        )
+        return Overlay(indptr, indices, st if has else None)
     start, d = ov.indptr[ids], deg[ids]
     dup = np.zeros(ids.size, bool)
     d_min = int(d.min(initial=0))

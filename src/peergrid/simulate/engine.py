@@ -27,7 +27,7 @@ import pandas as pd
 from peergrid import metrics as M
 from peergrid.control import BatterySchedule, Controller, get_controller
 from peergrid.core.community import PARTICIPANT_DEFAULTS, Community
-from peergrid.core.errors import DataError
+from peergrid.core.errors import ConfigError, DataError
 from peergrid.market.bidding import OrderClearing, check_market, check_order_options, clear_net, is_order_market
 from peergrid.market.sharing import MECHANISMS, Allocation, Clearing, demand_supply, no_p2p
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from peergrid.simulate.faults import Fault, FaultOutcome
     from peergrid.simulate.forecasting import ForecastOutcome
     from peergrid.simulate.network import GridOptions, NetworkOutcome
+    from peergrid.simulate.stream import Reductions
 
 _BLOCK = 4096  # time steps per reduction block
 
@@ -96,6 +97,13 @@ class Result:
         Set by a network-aware run (``grid=``, :mod:`peergrid.simulate.network`): ``net`` and
         ``clearing`` are then the curtailed positions and their re-matched clearing; the
         members' line-utilisation fees and loss charges are in the bills and ``community_cost``.
+    reduced : Reductions, optional
+        Set by a streamed run (:mod:`peergrid.simulate.stream`): the per-member and per-step
+        sums computed block by block. With ``series="none"`` ``net`` is None and the battery
+        arrays have no rows: :attr:`metrics`, :attr:`participants`, :attr:`steps`, :meth:`bills`
+        and :meth:`summary` work from the sums, while :meth:`table`, :meth:`allocation`,
+        :meth:`soc` and :meth:`to_parquet` need the series and raise
+        :class:`~peergrid.core.errors.DataError`.
 
     Notes
     -----
@@ -116,6 +124,7 @@ class Result:
     coordination: CoordinationInfo | None = field(repr=False, default=None)
     forecast: ForecastOutcome | None = field(repr=False, default=None)
     network: NetworkOutcome | None = field(repr=False, default=None)
+    reduced: Reductions | None = field(repr=False, default=None)
 
     def __post_init__(self) -> None:
         if self.baseline is None:
@@ -126,7 +135,33 @@ class Result:
     # ---- per-participant arrays --------------------------------------------------------
     def allocation(self) -> Allocation:
         """Per-participant bought/sold/grid energy and bills, ``(T, N)`` (computed on demand)."""
-        return self.clearing.allocate(self.net)
+        return self.clearing.allocate(self._series("allocation()"))
+
+    @property
+    def series(self) -> str:
+        """``"full"`` when the ``(T, N)`` series (``net``, battery) are kept, ``"none"`` when only sums are."""
+        return self.reduced.series if self.reduced is not None else "full"
+
+    def _series(self, what: str) -> np.ndarray:
+        """``net``, or a DataError naming ``what`` when the run kept no series."""
+        if self.net is None:
+            raise DataError(
+                f"Result.{what} needs the (T, N) series, but this run kept only sums (series='none'); "
+                "simulate again with series='full'"
+            )
+        return self.net
+
+    def _member_total(self, what: str) -> np.ndarray:
+        """Σ over steps of ``load`` or ``generation`` per member, kWh."""
+        if self.reduced is not None:
+            return getattr(self.reduced, f"{what}_member")
+        return getattr(self.community, what).sum(axis=0)
+
+    def _slot_total(self, what: str) -> np.ndarray:
+        """Σ over members of ``load`` or ``generation`` per step, kWh."""
+        if self.reduced is not None:
+            return getattr(self.reduced, f"{what}_slot")
+        return getattr(self.community, what).sum(axis=1)
 
     @property
     def index(self) -> pd.DatetimeIndex:
@@ -141,6 +176,8 @@ class Result:
 
     @cached_property
     def _participant_sums(self) -> dict[str, np.ndarray]:
+        if self.reduced is not None:
+            return self.reduced.sums[self.market]
         c, b = self.clearing, self.baseline
         own = c.participant_totals()  # None for pool rules: their allocation is deficit × per-slot share
         one_b, one_s = np.ones_like(c.demand), np.ones_like(c.supply)
@@ -204,6 +241,8 @@ class Result:
         ci = com.carbon_intensity
         if ci is None:
             return np.full(com.N, math.nan)
+        if self.reduced is not None:
+            return self.reduced.emissions[self.market]
         if isinstance(c, OrderClearing):  # every member's own trades
             out = np.zeros(com.N)
             for blk in _time_blocks(com.T, max(_BLOCK // max(com.N // 64, 1), 1)):
@@ -224,8 +263,9 @@ class Result:
         charge = np.zeros(com.N)
         discharge = np.zeros(com.N)
         if self.battery.owners.size:
-            charge[self.battery.owners] = self.battery.charge.sum(axis=0)
-            discharge[self.battery.owners] = self.battery.discharge.sum(axis=0)
+            red = self.reduced
+            charge[self.battery.owners] = self.battery.charge.sum(axis=0) if red is None else red.charge_owner
+            discharge[self.battery.owners] = self.battery.discharge.sum(axis=0) if red is None else red.discharge_owner
         bill = s["purchase_cost"] - s["revenue"]
         baseline_bill = s["baseline_purchase_cost"] - s["baseline_revenue"]
         fc = self.forecast
@@ -241,8 +281,8 @@ class Result:
             {
                 "id": com.ids,
                 "role": com.participants["role"].to_numpy(),
-                "load_kwh": com.load.sum(axis=0) + (0.0 if delta is None else delta.sum(axis=0)),
-                "generation_kwh": com.generation.sum(axis=0),
+                "load_kwh": self._member_total("load") + (0.0 if delta is None else delta.sum(axis=0)),
+                "generation_kwh": self._member_total("generation"),
                 "battery_charge_kwh": charge,
                 "battery_discharge_kwh": discharge,
                 "bought_kwh": s["bought"],
@@ -272,13 +312,14 @@ class Result:
         c = self.clearing
         com = self.community
         delta = self._load_delta()
+        red = self.reduced
         df = pd.DataFrame(
             {
-                "load_kwh": com.load.sum(axis=1) + (0.0 if delta is None else delta.sum(axis=1)),
-                "generation_kwh": com.generation.sum(axis=1),
-                "battery_charge_kwh": self.battery.charge.sum(axis=1),
-                "battery_discharge_kwh": self.battery.discharge.sum(axis=1),
-                "battery_energy_kwh": self.battery.energy.sum(axis=1),
+                "load_kwh": self._slot_total("load") + (0.0 if delta is None else delta.sum(axis=1)),
+                "generation_kwh": self._slot_total("generation"),
+                "battery_charge_kwh": self.battery.charge.sum(axis=1) if red is None else red.charge_slot,
+                "battery_discharge_kwh": self.battery.discharge.sum(axis=1) if red is None else red.discharge_slot,
+                "battery_energy_kwh": self.battery.energy.sum(axis=1) if red is None else red.energy_slot,
                 "demand_kwh": c.demand,
                 "supply_kwh": c.supply,
                 "traded_kwh": c.traded,
@@ -318,6 +359,8 @@ class Result:
             bb, bs = sums["_bill_buy"], sums["_bill_sell"]
             acc.add_pool_sums(bb[:, :5], bs[:, :2], com.local_index)  # type: ignore[attr-defined]
             p2p = bb[:, 5] + bs[:, 2]
+        elif self.reduced is not None:  # streamed: summed block by block during the run
+            return self.reduced.bills[self.market].copy()
         else:
             acc = _BillAccumulator(community_tariff(com), com.N, com.dt)
             local = com.local_index
@@ -381,6 +424,7 @@ class Result:
 
     def soc(self) -> pd.DataFrame:
         """State of charge of each battery (fraction of capacity), time × owner id."""
+        self._series("soc()")
         cap = np.where(self.battery.capacity > 0, self.battery.capacity, 1.0)
         return pd.DataFrame(
             self.battery.energy / cap, index=self.index, columns=self.community.ids[self.battery.owners]
@@ -399,6 +443,7 @@ class Result:
         return pd.concat(list(self._table_blocks()), ignore_index=True)
 
     def _table_blocks(self, block: int = _BLOCK) -> Iterator[pd.DataFrame]:
+        self._series("table()")
         com = self.community
         N = com.N
         ids = pd.Categorical(com.ids)
@@ -414,7 +459,7 @@ class Result:
             x = self.net[blk]
             c = self.clearing
             a = c.allocate(x, blk)
-            load = com.load[blk]
+            load = com.load_block(blk)
             delta = self._load_delta(blk)
             if delta is not None:
                 load = load + delta
@@ -423,10 +468,10 @@ class Result:
                     "time": np.repeat(t, N),
                     "participant": np.tile(ids, nb),
                     "load": load.ravel(),
-                    "generation": com.generation[blk].ravel(),
+                    "generation": com.generation_block(blk).ravel(),
                     "battery": battery.ravel(),
                     "soc": soc.ravel(),
-                    "net": x.ravel(),
+                    "net": np.asarray(x, dtype=np.float64).ravel(),
                     "bought": a.bought.ravel(),
                     "sold": a.sold.ravel(),
                     "grid_import": a.grid_import.ravel(),
@@ -444,8 +489,13 @@ class Result:
         """Community metrics (see :mod:`peergrid.metrics`); NaN where undefined."""
         com, c, s = self.community, self.clearing, self._participant_sums
         delta = self._load_delta()
-        load = float(com.load.sum()) + (0.0 if delta is None else float(delta.sum()))
-        gen = float(com.generation.sum())
+        red = self.reduced
+        if red is None:
+            load = float(com.load.sum()) + (0.0 if delta is None else float(delta.sum()))
+            gen = float(com.generation.sum())
+        else:
+            load = float(red.load_member.sum()) + (0.0 if delta is None else float(delta.sum()))
+            gen = float(red.generation_member.sum())
         imp = float(c.grid_import.sum())
         exp = float(c.grid_export.sum())
         purchase = float(s["purchase_cost"].sum())
@@ -491,8 +541,8 @@ class Result:
         }
         out.update(
             M.ess_utilisation(
-                float(self.battery.charge.sum()),
-                float(self.battery.discharge.sum()),
+                float(self.battery.charge.sum() if red is None else red.charge_owner.sum()),
+                float(self.battery.discharge.sum() if red is None else red.discharge_owner.sum()),
                 float(self.battery.capacity.sum()),
                 com.T * com.dt,
             )
@@ -535,6 +585,8 @@ class Result:
             acc.add_pool_sums(np.zeros((com.N, 5)), np.zeros((com.N, 2)), local)
             fixed = float(acc.frame(com.ids)["total"].sum())
             return float(s["baseline_purchase_cost"].sum() - s["baseline_revenue"].sum()) + fixed + self._loss_total
+        if self.reduced is not None and self.reduced.baseline_total_bill is not None:
+            return self.reduced.baseline_total_bill + self._loss_total
         for blk in _time_blocks(com.T, max(_BLOCK // max(com.N // 64, 1), 1)):
             x = self.net[blk]
             acc.add(local[blk], np.maximum(x, 0.0), np.maximum(-x, 0.0), None)
@@ -579,6 +631,7 @@ class Result:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        self._series("to_parquet()")
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         writer = None
@@ -1015,6 +1068,9 @@ def simulate(
     grid: GridOptions | Mapping[str, object] | None = None,
     objective: str = "cost",
     co2_price: float = 0.0,
+    series: str = "full",
+    dtype: str = "float64",
+    block: int | None = None,
 ) -> Result:
     """Simulate a community with one controller and one market.
 
@@ -1083,6 +1139,28 @@ def simulate(
         grid prices.
     co2_price : float
         Price of emissions under ``objective="cost+co2"``, currency/kgCO2.
+    series : {"full", "none"}
+        What the result keeps. ``"full"`` (default): the ``(T, N)`` net after control and the
+        battery series, as always. ``"none"``: only per-member and per-step sums and the
+        metrics — the run streams over blocks of time steps (:mod:`peergrid.simulate.stream`)
+        and its memory does not grow with T·N; :attr:`Result.metrics`,
+        :attr:`Result.participants`, :attr:`Result.steps` and :meth:`Result.bills` equal those
+        of ``"full"`` to rounding (≈1e-15 relative), while :meth:`Result.table`,
+        :meth:`Result.allocation`, :meth:`Result.soc` and :meth:`Result.to_parquet` raise
+        DataError. Needed from about 5,000 households × a year at 15 min on 2 GiB (a
+        ``(T, N)`` float64 array is 2.8 GB at 10,000 households). Streaming supports the pool
+        markets, ``control="greedy"`` or ``"none"``, perfect forecasts and no faults, price
+        response or network step; other runs with ``series="none"`` raise ConfigError.
+    dtype : {"float64", "float32"}
+        Storage of the kept series (``series="full"``, streamed): ``"float32"`` halves their
+        memory; the sums, metrics and bills are still computed in float64 from the blocks
+        (identical to float64), only the stored series are rounded (≤ 6e-8 relative per
+        value, see docs/scale.md).
+    block : int, optional
+        Steps per block of a streamed run (default: about 2**20 values per block, e.g. 104
+        steps at 10,000 households). Giving ``block`` (or ``series="none"``, ``dtype="float32"``,
+        or a lazy community, :attr:`Community.lazy`) selects the streaming path; results do
+        not depend on it beyond rounding.
 
     Returns
     -------
@@ -1106,7 +1184,7 @@ def simulate(
         bidding=bidding, k=k, seed=seed, fee=fee, learning_rate=learning_rate, momentum=momentum,
         coordination=coordination, max_iterations=max_iterations, tolerance=tolerance,
         forecaster=forecaster, forecast_options=forecast_options, objective=objective, co2_price=co2_price,
-        grid=grid,
+        grid=grid, series=series, dtype=dtype, block=block,
     )[name]  # fmt: skip
 
 
@@ -1132,6 +1210,9 @@ def compare(
     grid: GridOptions | Mapping[str, object] | None = None,
     objective: str = "cost",
     co2_price: float = 0.0,
+    series: str = "full",
+    dtype: str = "float64",
+    block: int | None = None,
 ) -> Comparison:
     """Simulate several markets on the same community with one shared control run.
 
@@ -1167,6 +1248,9 @@ def compare(
     objective, co2_price
         What the controllers minimise (see :func:`simulate`): ``"cost"`` (default),
         ``"co2"`` or ``"cost+co2"`` at ``co2_price`` currency/kgCO2.
+    series, dtype, block
+        The streaming year (see :func:`simulate`): one pass over blocks of steps clears every
+        market at once; with ``series="none"`` only sums are kept.
 
     Returns
     -------
@@ -1194,6 +1278,22 @@ def compare(
     network.check_combination(grid_options, faults=bool(fault_list), forecaster=forecaster)
     if grid_options is not None:  # a bad feeder fails before the control run
         network.build_grid_feeder(community, grid_options)
+    from peergrid.simulate.stream import check_stream_options, stream_obstacle
+
+    series, dtype, block = check_stream_options(series, dtype, block)
+    asked = series != "full" or dtype != "float64" or block is not None
+    if asked or community.lazy:
+        obstacle = stream_obstacle(
+            names, control, faults=bool(fault_list), coordinated=coordinated, forecaster=forecaster, grid=grid_options
+        )
+        if obstacle is None:
+            return _streamed(community, names, str(control).strip().lower(), series, dtype, block, progress, on_market)
+        if asked:
+            raise ConfigError(
+                f"series={series!r}, dtype={dtype!r}, block={block!r} need the streaming path, "
+                f"which does not support {obstacle}; use the defaults (series='full')"
+            )
+        # a lazy community on a path that needs whole arrays: they are materialised (once) on first use
     from peergrid.simulate.forecasting import plan_view
 
     plan, settle = plan_view(community, forecaster, forecast_options, faults=bool(fault_list))
@@ -1228,6 +1328,31 @@ def compare(
         outcome = fault_outcome(n) if fault_outcome is not None else None
         results[n] = Result(community, n, control_name, schedule, net, clearing, baseline, outcome, forecast=forecast)
     return _with_network(community, Comparison(results), grid_options, options)
+
+
+def _streamed(
+    community: Community,
+    names: list[str],
+    control: str,
+    series: str,
+    dtype: str,
+    block: int | None,
+    progress: Callable[[int], None] | None,
+    on_market: Callable[[str], None] | None,
+) -> Comparison:
+    """:func:`compare` on the streaming path (:func:`peergrid.simulate.stream.stream_run`)."""
+    from peergrid.simulate.stream import stream_run
+
+    schedule, net, clearings, reduced = stream_run(
+        community, names, control, series=series, dtype=dtype, block=block, progress=progress
+    )
+    baseline = clearings["baseline"]
+    results = {}
+    for n in names:
+        if on_market is not None:
+            on_market(n)
+        results[n] = Result(community, n, control, schedule, net, clearings[n], baseline, reduced=reduced)  # type: ignore[arg-type]
+    return Comparison(results)
 
 
 def _with_network(
