@@ -27,7 +27,7 @@ import mmap
 import numpy as np
 
 try:  # numba is a core dependency; the fallback only keeps imports working without it
-    from numba import njit, prange
+    from numba import njit
 
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover
@@ -38,8 +38,6 @@ except ImportError:  # pragma: no cover
             return f
 
         return wrap if not args or not callable(args[0]) else args[0]
-
-    prange = range  # type: ignore[assignment]
 
 
 PAY_AS_BID = 0
@@ -52,30 +50,46 @@ ZIC = 2  # ZI-C within reservation prices: bids λs + u·(r − λs), asks r + u
 _SLIVER = 64.0 * np.finfo(np.float64).eps
 
 
+_PACK = 20  # bits of an order's index within its slot in a packed (arrival rank, index) sort key
+
+
 @njit(cache=True, nogil=True)
-def _priority(price, arrival, n, descending, idx, key):
-    """Order of ``n`` orders by price priority, ties by arrival (writes ``idx[:n]``)."""
-    order = np.argsort(arrival[:n])  # arrival ranks are distinct
+def _priority(price, arrival, n, descending, idx, key, packed):
+    """Order of ``n`` orders by price priority, ties by arrival (writes ``idx[:n]``).
+
+    Arrival ranks are distinct: sorting the packed keys ``rank · 2**20 + index`` in place orders
+    the orders by arrival without an index sort (``argsort`` for slots of 2**20 orders or more).
+    """
+    if n < (1 << _PACK):
+        for r in range(n):
+            packed[r] = (np.int64(arrival[r]) << _PACK) | r
+        packed[:n].sort()
+        for r in range(n):
+            idx[r] = packed[r] & ((1 << _PACK) - 1)
+    else:
+        order = np.argsort(arrival[:n])
+        for r in range(n):
+            idx[r] = order[r]
+    p0 = price[idx[0]]
     same = True
-    p0 = price[0]
     for r in range(1, n):
-        if price[r] != p0:
+        if price[idx[r]] != p0:
             same = False
             break
     if same:
-        for r in range(n):
-            idx[r] = order[r]
         return
     for r in range(n):
-        key[r] = -price[order[r]] if descending else price[order[r]]
+        key[r] = -price[idx[r]] if descending else price[idx[r]]
     second = np.argsort(key[:n], kind="mergesort")  # stable: equal prices keep arrival order
     for r in range(n):
-        idx[r] = order[second[r]]
+        packed[r] = idx[second[r]]
+    for r in range(n):
+        idx[r] = packed[r]
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def clear_block(x, lb, ls, first, rank, u, pricing, limit, mode, k, peer, bill, traded, fees, paid, received):
-    """Clear every slot of a block of net positions (slots in parallel: each slot is its own auction).
+    """Clear every slot of a block of net positions (one thread: no OpenMP runtime in forked workers).
 
     Parameters
     ----------
@@ -107,11 +121,8 @@ def clear_block(x, lb, ls, first, rank, u, pricing, limit, mode, k, peer, bill, 
         Outputs per slot: energy bought from peers (kWh), operator fees, money paid by buyers and
         received by sellers (currency).
     """
-    Tb = x.shape[0]
-    chunks = min(Tb, 64)
-    for c in prange(chunks):
-        _clear_slots(c * Tb // chunks, (c + 1) * Tb // chunks, x, lb, ls, first, rank, u, pricing, limit, mode,
-                     k, peer, bill, traded, fees, paid, received)  # fmt: skip
+    _clear_slots(0, x.shape[0], x, lb, ls, first, rank, u, pricing, limit, mode, k, peer, bill, traded, fees, paid,
+                 received)  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
@@ -134,6 +145,7 @@ def _clear_slots(t0, t1, x, lb, ls, first, rank, u, pricing, limit, mode, k, pee
     b_idx = np.empty(N, np.int64)
     a_idx = np.empty(N, np.int64)
     key = np.empty(N)
+    packed = np.empty(N, np.int64)
     b_start = np.empty(N)
     b_end = np.empty(N)
     a_start = np.empty(N)
@@ -187,8 +199,8 @@ def _clear_slots(t0, t1, x, lb, ls, first, rank, u, pricing, limit, mode, k, pee
         pay = 0.0
         rec = 0.0
         if nb > 0 and na > 0:
-            _priority(b_p, b_arr, nb, True, b_idx, key)
-            _priority(a_p, a_arr, na, False, a_idx, key)
+            _priority(b_p, b_arr, nb, True, b_idx, key, packed)
+            _priority(a_p, a_arr, na, False, a_idx, key, packed)
             c = 0.0
             for r in range(nb):
                 b_start[r] = c
