@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,9 +13,10 @@ from hypothesis import strategies as st
 import peergrid
 from peergrid.control import battery_fleet
 from peergrid.control.greedy import GreedyState, greedy_self_consumption
-from peergrid.core.community import ArraySource, Community
+from peergrid.core.community import ArraySource, BlockSource, Community
 from peergrid.core.errors import ConfigError, DataError
 from peergrid.data import synthetic_community
+from peergrid.data.synthetic import ProfileSource
 from peergrid.market.tariff import Rate, Tariff, apply_tariff
 
 POOL = ["baseline", "bs", "mmr", "sdr"]
@@ -258,3 +261,69 @@ def test_stream_invariants(n, steps, block, seed, batt):
         step = prev + fleet.eff_charge * b.charge - b.discharge / fleet.eff_discharge
         np.testing.assert_allclose(b.energy, np.clip(step, fleet.e_min, fleet.e_max), atol=1e-12)
         assert np.all(np.minimum(b.charge, b.discharge) == 0)  # never both in one step
+
+
+class _UserSource(BlockSource):
+    """A user's block source returning what ``make`` gives (possibly hostile)."""
+
+    def __init__(self, shape, make):
+        self.shape = shape
+        self.make = make
+
+    def block(self, rows):
+        return self.make(rows)
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda r: np.ones((r.stop - r.start, 3)), "shape"),
+        (lambda r: np.ones((r.stop - r.start + 1, 4)), "shape"),
+        (lambda r: -np.ones((r.stop - r.start, 4)), "negative"),
+        (lambda r: np.full((r.stop - r.start, 4), np.nan), "NaN"),
+        (lambda r: np.full((r.stop - r.start, 4), np.inf), "NaN"),
+    ],
+)
+def test_hostile_block_sources_are_data_errors(make, match):
+    idx = pd.date_range("2024-01-01", periods=30, freq="1h", tz="UTC")
+    com = Community(index=idx, participants=None, load=_UserSource((30, 4), make), generation=np.zeros((30, 4)))
+    with pytest.raises(DataError, match=match):
+        peergrid.simulate(com, series="none", block=7)
+
+
+def test_user_block_source_streams_like_its_array():
+    rng = np.random.default_rng(5)
+    load = rng.exponential(1.0, (50, 6))
+    gen = rng.exponential(0.8, (50, 6))
+    idx = pd.date_range("2024-01-01", periods=50, freq="1h", tz="UTC")
+    parts = pd.DataFrame(
+        {"id": list("abcdef"), "battery_kwh": [0, 4, 0, 6, 0, 2.0], "battery_kw": [0, 2, 0, 3, 0, 1.0]}
+    )
+    arr = Community(index=idx, participants=parts, load=load, generation=gen)
+    lazy = Community(index=idx, participants=parts, load=_UserSource((50, 6), lambda r: load[r]), generation=gen)
+    assert lazy.lazy
+    _same_result(peergrid.simulate(arr), peergrid.simulate(lazy, block=11))
+
+
+def test_profile_source_checks_its_tables():
+    with pytest.raises(DataError, match="column"):
+        ProfileSource(np.ones((5, 2)), np.array([0, 2]), np.ones(2))
+    with pytest.raises(DataError, match="factor"):
+        ProfileSource(np.ones((5, 2)), np.array([0, 1]), np.array([1.0, -1.0]))
+    with pytest.raises(DataError, match="profiles"):
+        ProfileSource(np.full((5, 2), np.nan), np.array([0, 1]), np.ones(2))
+    with pytest.raises(DataError, match="lazy"):
+        synthetic_community(5, periods=10, lazy="yes")
+
+
+def test_lazy_community_pickles_lazily_and_round_trips_parquet(tmp_path, community, full):
+    lazy = synthetic_community(40, periods=T, freq="15min", seed=7, lazy=True)
+    again = pickle.loads(pickle.dumps(lazy))
+    assert again.lazy and "load" not in again.__dict__
+    res = peergrid.compare(again, markets=["sdr"], block=64)["sdr"]  # lazy: streams, keeps series
+    _same_result(full["sdr"], res)
+    res.to_parquet(tmp_path / "sdr")
+    back = peergrid.Comparison.from_parquet(tmp_path)["sdr"]
+    for k, v in res.metrics.items():
+        assert back.metrics[k] == pytest.approx(v, rel=1e-12, abs=1e-12) or (np.isnan(v) and np.isnan(back.metrics[k]))
+    _close(back.participants["bill"], res.participants["bill"])

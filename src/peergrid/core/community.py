@@ -218,7 +218,9 @@ class Community:
             if spec is not None:
                 return spec(rows)
         block = np.ascontiguousarray(self._block(what, rows), dtype=np.float64)
-        n = block.shape[1]
+        n = self.N
+        if what not in self.__dict__ and not isinstance(self.__dict__["_sources"][what], ArraySource):
+            _check_block(block, (len(range(*rows.indices(self.T))), n), f"{self.name}: {what}", rows)
         return block, np.arange(n, dtype=np.intp), np.ones(n)
 
     def load_block(self, rows: slice) -> np.ndarray:
@@ -466,6 +468,16 @@ class BlockSource:
         for start in range(0, T, block):
             out += self.block(slice(start, min(start + block, T))).sum(axis=0)
         return out
+
+
+def _check_block(block: np.ndarray, shape: tuple[int, int], what: str, rows: slice) -> None:
+    """A block read from a user's :class:`BlockSource`: its shape, finite and ≥ 0 (DataError otherwise)."""
+    if block.shape != shape:
+        raise DataError(f"{what}: block source returned shape {block.shape} for steps {rows.start}.., expected {shape}")
+    if block.size and not (np.isfinite(block.min()) and np.isfinite(block.max())):
+        raise DataError(f"{what}: block source returned NaN/inf values at steps {rows.start}..")
+    if block.size and block.min() < 0:
+        raise DataError(f"{what}: block source returned negative values at steps {rows.start}..")
 
 
 class ArraySource(BlockSource):

@@ -181,6 +181,8 @@ def synthetic_community(
         raise DataError(f"day_shift must be an int, got {day_shift!r}")
     if not 0 <= day_shift <= 182:
         raise DataError(f"day_shift must be in [0, 182] days, got {day_shift}")
+    if not isinstance(lazy, (bool, np.bool_)):
+        raise DataError(f"lazy must be True or False, got {lazy!r}")
     index = make_index(start, periods, freq)
 
     data = load_citylearn()
@@ -315,6 +317,15 @@ class ProfileSource(BlockSource):
         self.profiles = np.ascontiguousarray(profiles, dtype=np.float64)
         self.column = np.ascontiguousarray(column, dtype=np.intp)
         self.factor = np.ascontiguousarray(factor, dtype=np.float64)
+        # the compiled gather trusts these: check them once, here
+        if self.profiles.ndim != 2 or self.column.ndim != 1 or self.factor.shape != self.column.shape:
+            raise DataError("ProfileSource: profiles must be (T, K), column and factor of equal length N")
+        k = self.profiles.shape[1]
+        if self.column.size and (self.column.min() < 0 or self.column.max() >= k):
+            raise DataError(f"ProfileSource: column indices must lie in 0..{k - 1}")
+        for name, arr in (("profiles", self.profiles), ("factor", self.factor)):
+            if arr.size and not (np.all(np.isfinite(arr)) and arr.min() >= 0):
+                raise DataError(f"ProfileSource: {name} must be finite and >= 0")
         self.shape = (self.profiles.shape[0], self.column.size)
         self._sums: np.ndarray | None = None
 

@@ -13,7 +13,9 @@ How a region is computed (the same steps on every backend):
    (``numpy.random.SeedSequence(seed, spawn_key=(i,))``, the ``i``-th child of
    ``SeedSequence(seed).spawn``), with its PV and battery shares drawn from the region's
    ranges, and simulated with :func:`peergrid.compare` — the engine every other command
-   uses; no market or controller is re-implemented here. The task reduces the
+   uses; no market or controller is re-implemented here. Runs the streaming path supports
+   (pool markets, greedy or no control, perfect forecasts, no grid or price response) keep
+   only sums (``series="none"``; equal to the full path to rounding, ≈ 1e-15 relative). The task reduces the
    :class:`~peergrid.simulate.Result` to its metrics (scalars) and, per market, the
    community's residual grid import and export ``(T,)`` (kWh per slot), then drops the
    ``(T, N)`` arrays. On Dask the reduction stays on the worker that made it.
@@ -162,7 +164,8 @@ def community_scenario(scenario: Scenario, index: int) -> tuple[Scenario, dict[s
 
     Its synthetic members are drawn with a 63-bit seed from :func:`community_seed`; with
     ``[region] pv_share`` / ``battery_share`` ranges its shares are uniform draws in them
-    (from the same seed sequence); order-book markets get their own bidding seed from it.
+    (from the same seed sequence); order-book markets get their own bidding seed from it
+    (``[market].seed`` is replaced).
 
     Parameters
     ----------
@@ -194,11 +197,12 @@ def community_scenario(scenario: Scenario, index: int) -> tuple[Scenario, dict[s
         lo, hi = region.battery_share
         battery = lo + (hi - lo) * float(np.random.default_rng(int(words[2])).random())
         update["battery_share"] = battery
-    upd: dict[str, Any] = {"community": c.model_copy(update=update), "region": None}
-    from peergrid.market.bidding import is_order_market
-
-    if any(is_order_market(m) for m in scenario.simulation.all_markets):
-        upd["market"] = scenario.market.model_copy(update={"seed": int(words[3] >> np.uint64(1))})
+    upd: dict[str, Any] = {
+        "community": c.model_copy(update=update),
+        "region": None,
+        # order-book bidding (random prices, agents, arrival order) of this community; pool rules ignore it
+        "market": scenario.market.model_copy(update={"seed": int(words[3] >> np.uint64(1))}),
+    }
     info = {
         "seed": seed,
         "homes": homes,
@@ -259,7 +263,8 @@ def _run_community(index: int, spec: RegionSpec) -> _Outcome:
         com = build(sc, str(Path(spec.base_dir) / "scenario"))
     except (ConfigError, DataError) as exc:
         raise type(exc)(f"community {index}: {exc}") from None
-    comparison = compare(com, markets=spec.markets, **_compare_options(sc, spec.base_dir))
+    options = _compare_options(sc, spec.base_dir)
+    comparison = compare(com, markets=spec.markets, series=_series(spec, options), **options)
     retail = np.ascontiguousarray(com.retail, dtype=np.float64)
     feed_in = np.ascontiguousarray(com.feed_in, dtype=np.float64)
     T, M = com.T, len(spec.markets)
@@ -285,6 +290,17 @@ def _run_community(index: int, spec: RegionSpec) -> _Outcome:
             "control": comparison[spec.markets[0]].control,
         }
     return _Outcome(row, residuals, tariff)
+
+
+def _series(spec: RegionSpec, options: dict[str, Any]) -> str:
+    """``"none"`` (stream, keep only sums: :mod:`peergrid.simulate.stream`) when the run allows it, else ``"full"``."""
+    from peergrid.simulate.stream import stream_obstacle
+
+    obstacle = stream_obstacle(
+        spec.markets, options["control"], faults=False, coordinated=options["coordination"] != "none",
+        forecaster=str(options.get("forecaster", "perfect")), grid=options.get("grid"),
+    )  # fmt: skip
+    return "none" if obstacle is None else "full"
 
 
 def _row(outcome: _Outcome) -> dict[str, Any]:

@@ -632,6 +632,8 @@ class Scenario(_Strict):
             raise ValueError("[region].pv_share replaces [community].prosumers; give only one of them")
         if c.prosumers is not None and region.homes is not None and c.prosumers > region.homes:
             raise ValueError(f"[community].prosumers = {c.prosumers} exceeds [region].homes = {region.homes}")
+        if region.battery_share is not None and not c.batteries:
+            raise ValueError("[region].battery_share needs [community].batteries = true")
         if self.wind.members is not None:
             raise ValueError("[wind].members names members of one community; use [wind].share in a region")
         if self.grid is not None and self.grid.feeder != "default":
