@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -739,8 +740,13 @@ def simulate_region(
         raise ConfigError("--scheduler and --workers apply to --backend dask")
     if scheduler is not None and workers is not None:
         raise ConfigError("--workers sets the size of a local Dask cluster; an external --scheduler has its own")
-    if workers is not None and not 1 <= workers <= 1024:
-        raise ConfigError(f"--workers {workers}: must be between 1 and 1024")
+    if workers is not None:
+        cap = 4 * (os.cpu_count() or 1)
+        if not 1 <= workers <= cap:
+            raise ConfigError(
+                f"--workers {workers}: a local cluster takes 1 to {cap} worker processes (4 per core of this "
+                "machine); for more, start a Dask cluster and give its --scheduler"
+            )
     t0 = time.perf_counter()
     if backend == "local":
         frame, totals, steps, tariff = _execute(spec, _LocalRunner(), progress, on_stage)
