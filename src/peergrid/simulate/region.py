@@ -105,12 +105,16 @@ class RegionSpec:
     markets : tuple of str
         Markets every community runs (canonical names; default: the scenario's, baseline first).
     base_dir : str
-        Directory relative files of the scenario resolve against.
+        Directory relative files of the scenario resolve against (make it absolute for a remote
+        cluster: workers resolve it in their own working directory).
+    origin : str
+        The scenario file, prefixed to data errors (default ``"scenario"``).
     """
 
     scenario: Scenario
     markets: tuple[str, ...] = ()
     base_dir: str = "."
+    origin: str = ""
 
     def __post_init__(self) -> None:
         if self.scenario.region is None:
@@ -256,14 +260,14 @@ def _one_thread(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 @_one_thread
 def _run_community(index: int, spec: RegionSpec) -> _Outcome:
+    from peergrid.core.errors import PeergridError
     from peergrid.simulate import compare
-    from peergrid.simulate.scenario import build
 
     sc, info = community_scenario(spec.scenario, index)
     try:
-        com = build(sc, str(Path(spec.base_dir) / "scenario"))
-    except (ConfigError, DataError) as exc:
-        raise type(exc)(f"community {index}: {exc}") from None
+        com = sc.build_community(spec.base_dir)
+    except PeergridError as exc:
+        raise type(exc)(f"{spec.origin or 'scenario'}: community {index}: {exc}") from None
     options = _compare_options(sc, spec.base_dir)
     comparison = compare(com, markets=spec.markets, series=_series(spec, options), **options)
     retail = np.ascontiguousarray(com.retail, dtype=np.float64)
