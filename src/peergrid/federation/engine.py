@@ -90,6 +90,7 @@ def fill_jointly(
     typed_stride: int | None = None,
     scratch: tuple[np.ndarray, np.ndarray] | None = None,
     kernel: str = "auto",
+    order_stride: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fill requests jointly by scanning their candidate providers rank by rank.
 
@@ -132,6 +133,11 @@ def fill_jointly(
         (:func:`peergrid.federation._kernels.fill_ranks`); ``"numpy"``: the vectorised
         reference (one numpy pass per operation and rank); ``"auto"``: numba when installed.
         Both give bit-identical results.
+    order_stride : int
+        With the bit-mask layout and single-type producers, ``order_stride`` = the typed
+        layout's ``typed_stride`` makes the numba kernel round exactly as the numpy kernel
+        does in the typed layout (providers met by several requests in one rank are summed in
+        the typed layout's order). 0: round as the numpy kernel in the given layout.
 
     Returns
     -------
@@ -171,6 +177,7 @@ def fill_jointly(
             float(max_factor) if use_price else 0.0,
             use_price,
             bool(exclude_self),
+            0 if typed else int(order_stride),
         )
         return r_[:n_out], p_[:n_out], q_[:n_out]
     if scratch is None or scratch[0].size < cap.size:
@@ -413,11 +420,12 @@ class Federation:
         self.overlay = Overlay.from_padded(v)
         self.earned = np.zeros(self.k_clusters)
         # single-type producers: capacity in a typed layout (one block per type), see fill_jointly
-        self.typed = e.types_per_node == 1
+        # numpy kernel: single-type producers' capacity in a typed layout (one gather checks type and
+        # capacity); the numba kernel reads the 1-byte type mask first and the capacity only on a match
+        self.typed = e.types_per_node == 1 and self.kernel == "numpy"
         self._typed_cap = np.zeros(0)
         self._typed_idx = np.zeros(0, np.int64)
         self._scratch: tuple[np.ndarray, np.ndarray] | None = None
-        self._u = np.zeros(0)  # uniform draws of the capacity renewal (numba path)
         self._registry: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.request_count = 0
         self.log: dict[str, list[np.ndarray]] = {
@@ -468,7 +476,6 @@ class Federation:
             self.cap,
             self._typed_cap,
             self._typed_idx,
-            self._u,
             *(self._scratch or ()),
         ]
         return int(sum(a.nbytes for a in arrays) + self.overlay.nbytes())
@@ -603,26 +610,23 @@ class Federation:
             if self._typed_idx.size != n:
                 ptype = np.log2(self.mask[:n]).astype(np.int64)
                 self._typed_idx = ptype * stride + np.arange(n)
-        every = self.alive_idx.size == n and e.producer_share >= 1 and self.engaged >= 1.0
-        if self.typed and every and self.kernel != "numpy" and _kernels.HAVE_NUMBA:
-            # one pass: U(capacity) = low + (high - low) × u, as Generator.uniform, into both layouts
-            if self._u.size < n:
-                self._u = np.empty(self._cap)
-            u = rng.random(n, out=self._u[:n])
+        if self.kernel == "numba":
+            # U(capacity) in place, no temporary: Generator.uniform is low + (high - low) × u with the
+            # same doubles u as Generator.random, so the values are bit-identical
             lo, hi = float(e.capacity[0]), float(e.capacity[1])
-            _kernels.renew_typed(u, lo, hi - lo, cap[:n], self._typed_cap, self._typed_idx)
-            offered = float(cap[:n].sum())  # energy.network(t) of Petri et al. eq. 2
-            cap = self._typed_cap
+            c = rng.random(n, out=cap[:n])
+            np.multiply(c, hi - lo, out=c)
+            np.add(c, lo, out=c)
         else:
             cap[:n] = rng.uniform(e.capacity[0], e.capacity[1], n)
-            if self.alive_idx.size < n or e.producer_share < 1:
-                cap[:n] *= self.alive[:n] & self.producer[:n]
-            if self.engaged < 1.0:
-                cap[:n] *= rng.random(n) < self.engaged
-            offered = float(cap[:n].sum())  # energy.network(t) of Petri et al. eq. 2
-            if self.typed:
-                self._typed_cap[self._typed_idx] = cap[:n]
-                cap = self._typed_cap
+        if self.alive_idx.size < n or e.producer_share < 1:
+            cap[:n] *= self.alive[:n] & self.producer[:n]
+        if self.engaged < 1.0:
+            cap[:n] *= rng.random(n) < self.engaged
+        offered = float(cap[:n].sum())  # energy.network(t) of Petri et al. eq. 2
+        if self.typed:
+            self._typed_cap[self._typed_idx] = cap[:n]
+            cap = self._typed_cap
         if self.kernel == "numpy" and (self._scratch is None or self._scratch[0].size != cap.size):
             self._scratch = (np.zeros(cap.size, np.int32), np.zeros(cap.size, bool))
         # demand
@@ -652,6 +656,7 @@ class Federation:
             stride,
             self._scratch,
             self.kernel,
+            self._cap if e.types_per_node == 1 else 0,  # round as the numpy kernel's typed layout
         )
         price = self.type_price[typ[ri]] * self.factor[prov]
         if cfg.migration.strategy != "none":
