@@ -72,6 +72,23 @@ def test_fill_numba_equals_numpy_typed_layout(seed, crowd):
     _assert_identical(a, b)
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.booleans())
+def test_fill_numba_mask_layout_rounds_as_numpy_typed_layout(seed, crowd):
+    # the engine's numba path keeps the 1-byte mask layout; order_stride makes it round as the
+    # numpy kernel's typed layout (clashing providers summed in (type, provider) order)
+    rng = np.random.default_rng(seed)
+    n, r, s, deg, start, source, typ, need, cap, ptype = _random_case(rng, crowd)
+    typed = np.zeros(s * n)
+    typed[ptype * n + np.arange(n)] = cap
+    mask = (1 << ptype).astype(np.uint8)
+    nd_a, cp_a = need.copy(), cap.copy()
+    a = fill_jointly(start, deg, source, np.zeros(r, np.int64), typ, nd_a, cp_a, mask, kernel="numba", order_stride=n)
+    nd_b, cp_b = need.copy(), typed.copy()
+    b = fill_jointly(start, deg, source, np.zeros(r, np.int64), typ, nd_b, cp_b, None, typed_stride=n, kernel="numpy")
+    _assert_identical((*a, nd_a, cp_a), (*b, nd_b, cp_b[ptype * n + np.arange(n)]))
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 2**32 - 1))
 def test_fill_conserves_energy_and_never_oversells(seed):
@@ -132,17 +149,14 @@ def test_pairwise_sum_is_numpys(n):
     assert _kernels.pairwise_sum(a) == np.add.reduce(a)
 
 
-def test_renew_typed_equals_generator_uniform():
-    n, s = 10_000, 3
-    ptype = np.random.default_rng(0).integers(0, s, n)
-    idx = ptype * n + np.arange(n)
+def test_capacity_renewal_in_place_equals_generator_uniform():
+    # the numba engine path renews capacity as low + (high - low) × Generator.random, in place
+    n = 10_000
     want = np.random.default_rng(5).uniform(1.0, 10.0, n)
-    u = np.random.default_rng(5).random(n)
-    cap, typed = np.empty(n), np.zeros(s * n)
-    _kernels.renew_typed(u, 1.0, 10.0 - 1.0, cap, typed, idx)
-    np.testing.assert_array_equal(cap, want)
-    np.testing.assert_array_equal(typed[idx], want)
-    assert np.count_nonzero(typed) == n
+    c = np.random.default_rng(5).random(n, out=np.empty(n))
+    np.multiply(c, 10.0 - 1.0, out=c)
+    np.add(c, 1.0, out=c)
+    np.testing.assert_array_equal(c, want)
 
 
 @settings(max_examples=40, deadline=None)
@@ -216,3 +230,45 @@ def test_simulate_conserves_energy_per_cycle():
     assert np.all(res.per_cycle["consumption_kwh"] <= res.per_cycle["offered_kwh"] + 1e-9)
     assert np.all(res.per_cycle["consumption_kwh"] <= res.per_cycle["requested_kwh"] + 1e-9)
     assert np.all(ex["provider"] != ex["requester"])  # no self-trade through the views (no self-loops)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_bad_entries_equals_the_numpy_row_duplicates(seed):
+    from peergrid.federation.overlay import _row_duplicates
+
+    rng = np.random.default_rng(seed)
+    m, k = int(rng.integers(1, 40)), int(rng.integers(1, 8))
+    cand = rng.integers(-1, int(rng.integers(1, 12)), (m, k)).astype(np.int32)
+    owner = rng.integers(0, 12, m)
+    want = np.nonzero((cand == owner[:, None]) | _row_duplicates(cand))
+    r, c = _kernels.bad_entries(cand, owner, np.arange(m, dtype=np.int64))
+    np.testing.assert_array_equal(r, want[0])
+    np.testing.assert_array_equal(c, want[1])
+    rows = np.unique(rng.integers(0, m, 5)).astype(np.int64)  # a subset of rows: the same entries of those rows
+    r, c = _kernels.bad_entries(cand, owner, rows)
+    keep = np.isin(want[0], rows)
+    np.testing.assert_array_equal(r, want[0][keep])
+    np.testing.assert_array_equal(c, want[1][keep])
+
+
+def test_fill_odd_inputs_behave_as_with_numpy():
+    # compiled code has no bounds checks: inputs the numba kernel could read out of bounds go to the
+    # numpy kernel, so they give numpy's result or numpy's IndexError, never a crash
+    mask, cap = np.ones(3, np.uint8), np.array([1.0, 2.0, 3.0])
+    one, zero = np.array([1], np.int64), np.zeros(1, np.int64)
+    refused = [
+        (zero, one, np.array([7], np.int32), zero),  # provider id beyond the node arrays
+        (np.array([2], np.int64), one, np.array([1], np.int32), zero),  # list runs past source
+    ]
+    for start, length, source, typ in refused:
+        for kernel in ("numba", "numpy", "auto"):
+            with pytest.raises(IndexError):
+                fill_jointly(start, length, source, zero, typ, np.ones(1), cap.copy(), mask, kernel=kernel)
+    accepted = [
+        (zero, one, np.array([-1], np.int64), zero),  # negative id: numpy wraps to the last node
+        (zero, one, np.array([1], np.int32), np.array([9], np.int64)),  # type without a mask bit: nothing
+    ]
+    for start, length, source, typ in accepted:
+        a, b = _both(start, length, source, zero, typ, np.ones(1), cap, mask)
+        _assert_identical(a, b)

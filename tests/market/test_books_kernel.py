@@ -12,17 +12,20 @@ from peergrid.market import _netbook as kern
 from peergrid.market import bidding as bidding_module
 
 KERNEL_MECHS = ("uniform", "pay-as-bid")
-KERNEL_BIDDING = ("truthful", "zero-intelligence")
+KERNEL_BIDDING = ("truthful", "zero-intelligence", "zic")
 
 
-def _block(net, u, lb=1.0, ls=0.0, mode=kern.UNIFORM, k=0.5, rank=None):
+def _block(net, u, lb=1.0, ls=0.0, mode=kern.UNIFORM, k=0.5, rank=None, pricing=None):
     x = np.asarray(net, dtype=np.float64)
     T, N = x.shape
     n = int(np.count_nonzero(x))
     first = np.concatenate(([0], np.cumsum(np.count_nonzero(x, axis=1))[:-1])).astype(np.int64)
     rank = np.arange(n, dtype=np.int32) if rank is None else np.asarray(rank, dtype=np.int32)
     out = [np.empty((T, N)), np.empty((T, N))] + [np.empty(T) for _ in range(4)]
-    kern.clear_block(x, np.full(T, lb), np.full(T, ls), first, rank, np.asarray(u, dtype=np.float64), mode, k, *out)
+    u = np.asarray(u, dtype=np.float64)
+    pricing = (kern.ZERO_INTELLIGENCE if len(u) else kern.TRUTHFUL) if pricing is None else pricing
+    lim = np.zeros((0, 0))
+    kern.clear_block(x, np.full(T, lb), np.full(T, ls), first, rank, u, pricing, lim, mode, k, *out)
     return out
 
 
@@ -63,8 +66,12 @@ def test_clear_net_truthful_two_sellers():
     np.testing.assert_allclose(c.fees, [0.3])
 
 
-def _per_slot_reference(net, lb, ls, mech, bidding, seed, k):
+def _per_slot_reference(net, lb, ls, mech, bidding, seed, k, batteries=None):
     """The OrderBook path, each slot cleared alone (exact in-slot cumulative sums): peer and bill (T, N)."""
+    if bidding == "zic":  # the agents clear round by round: rounds of one slot
+        c = clear_net(net, lb, ls, mech, bidding="zic", seed=seed, k=k, engine="book", batteries=batteries,
+                      round_slots=1, horizon=3)  # fmt: skip
+        return c.peer, c.bill
     T, N = net.shape
     book = orders_from_net(net, lb, ls, bidding, seed)
     peer, bill = np.zeros((T, N)), np.zeros((T, N))
@@ -81,6 +88,17 @@ def _per_slot_reference(net, lb, ls, mech, bidding, seed, k):
     return peer, bill
 
 
+def _batteries(T, N, seed):
+    """A battery plan: member 0 with two batteries, member N − 1 with one, a zero-capacity battery of member 1."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(seed)
+    owners = np.array([0, 0, N - 1, min(1, N - 1)])
+    capacity = np.array([5.0, 3.0, 10.0, 0.0])
+    energy = rng.uniform(0.0, 1.0, (T, 4)) * capacity
+    return SimpleNamespace(owners=owners, energy=energy, capacity=capacity)
+
+
 nets = st.integers(1, 7).flatmap(
     lambda n: st.integers(1, 6).flatmap(
         lambda t: arrays(np.float64, (t, n), elements=st.one_of(st.just(0.0), st.sampled_from([-1.0, 0.5, 1.5, -2.0]),
@@ -94,11 +112,13 @@ nets = st.integers(1, 7).flatmap(
        st.integers(0, 2**31), st.floats(0, 1))  # fmt: skip
 def test_kernel_equals_the_order_book_slot_by_slot(net, ls, spread, mech, bidding, seed, k):
     """Same orders, prices, arrival order and allocation as the OrderBook path (per slot: exact cumsums)."""
-    T = net.shape[0]
+    T, N = net.shape
     lb = np.linspace(ls + spread, ls + 2 * spread, T)
     fs = np.full(T, ls)
-    c = clear_net(net, lb, fs, mech, bidding=bidding, seed=seed, k=k, engine="kernel")
-    peer, bill = _per_slot_reference(net, lb, fs, mech, bidding, seed, k)
+    batteries = _batteries(T, N, seed)
+    c = clear_net(net, lb, fs, mech, bidding=bidding, seed=seed, k=k, engine="kernel", batteries=batteries,
+                  round_slots=1, horizon=3)  # fmt: skip
+    peer, bill = _per_slot_reference(net, lb, fs, mech, bidding, seed, k, batteries)
     np.testing.assert_allclose(c.peer, peer, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(c.bill, bill, rtol=1e-12, atol=1e-12)
 
@@ -113,8 +133,9 @@ def test_kernel_equals_the_whole_horizon_book(mech, bidding, seed):
     net[rng.random(net.shape) < 0.1] = 0.0
     lb = rng.uniform(0.2, 0.4, 200)
     ls = rng.uniform(0.0, 0.1, 200)
-    a = clear_net(net, lb, ls, mech, bidding=bidding, seed=seed, k=0.3, engine="book")
-    b = clear_net(net, lb, ls, mech, bidding=bidding, seed=seed, k=0.3)
+    bat = _batteries(200, 37, seed)
+    a = clear_net(net, lb, ls, mech, bidding=bidding, seed=seed, k=0.3, engine="book", batteries=bat, round_slots=24)
+    b = clear_net(net, lb, ls, mech, bidding=bidding, seed=seed, k=0.3, batteries=bat, round_slots=24)
     for f in ("peer", "bill", "price_buy", "price_sell", "peer_share_buy", "peer_share_sell", "operator_fees"):
         np.testing.assert_allclose(getattr(b, f), getattr(a, f), rtol=1e-9, atol=1e-9, err_msg=f)
     np.testing.assert_array_equal(b.demand, a.demand)
@@ -136,15 +157,15 @@ def test_blocks_do_not_change_the_result(monkeypatch, bidding):
         np.testing.assert_array_equal(part.price_buy, whole.price_buy)
 
 
-@pytest.mark.parametrize("n", [0, 1, 2, 17, 1000])
+@pytest.mark.parametrize("n", [0, 1, 2, 17, 5000])
 def test_arrival_ranks_invert_the_books_permutation(n):
     perm = np.random.default_rng(n).permutation(n)
     inverse = np.empty(n, dtype=np.int64)
     inverse[perm] = np.arange(n)
-    np.testing.assert_array_equal(kern.arrival_ranks(n, np.random.default_rng(n))[0], inverse)
-    bounds = np.unique(np.array([0, n // 3, n // 2, n]))
-    parts = kern.arrival_ranks(n, np.random.default_rng(n), bounds)
-    np.testing.assert_array_equal(np.concatenate(parts) if parts else np.zeros(0), inverse)
+    ranks = kern.ArrivalRanks(n, np.random.default_rng(n))
+    np.testing.assert_array_equal(ranks.rank, inverse)
+    ranks.release(n // 2)  # whole pages of the first half go back; the rest is intact
+    np.testing.assert_array_equal(ranks.rank[n // 2 :], inverse[n // 2 :])
 
 
 def test_engine_option():
@@ -154,7 +175,9 @@ def test_engine_option():
     with pytest.raises(ConfigError, match="engine='kernel'"):
         clear_net(net, 0.3, 0.1, "mcafee", engine="kernel")
     with pytest.raises(ConfigError, match="engine='kernel'"):
-        clear_net(net, 0.3, 0.1, "uniform", bidding="zic", engine="kernel")
+        clear_net(net, 0.3, 0.1, "uniform", bidding="zip", engine="kernel")
+    with pytest.raises(ConfigError, match="round_slots"):
+        clear_net(net, 0.3, 0.1, "uniform", bidding="zic", round_slots=0)
     a = clear_net(net, 0.3, 0.1, "mcafee", engine="auto")  # no kernel for McAfee: the book path
     b = clear_net(net, 0.3, 0.1, "mcafee", engine="book")
     np.testing.assert_array_equal(a.bill, b.bill)

@@ -59,10 +59,12 @@ class Community:
         :data:`PARTICIPANT_DEFAULTS` (missing ones are filled with the defaults).
         ``role`` is derived: ``"prosumer"`` when the participant generates energy,
         ``"consumer"`` otherwise.
-    load : numpy.ndarray
-        ``(T, N)`` consumption energy per step, kWh (≥ 0).
-    generation : numpy.ndarray
-        ``(T, N)`` local generation energy per step (PV + wind), kWh (≥ 0).
+    load : numpy.ndarray or BlockSource
+        ``(T, N)`` consumption energy per step, kWh (≥ 0). A :class:`BlockSource` makes the
+        community *lazy* (:attr:`lazy`): it is read block by block by the streaming simulator
+        and materialised (once, cached) only if a caller reads ``community.load`` as a whole.
+    generation : numpy.ndarray or BlockSource
+        ``(T, N)`` local generation energy per step (PV + wind), kWh (≥ 0); lazy like ``load``.
     retail : float or array-like
         Grid retail price λb per step, currency/kWh (scalar or length T, time-of-use).
     feed_in : float or array-like

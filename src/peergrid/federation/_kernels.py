@@ -12,10 +12,10 @@ plain numpy versions stay in :mod:`peergrid.federation.engine` and
   type, capacity, price), then one write pass (fills, capacities, needs, exchange log),
   with providers met by several requests in the same rank served in request order
   exactly as the numpy segmented cumulative sum does;
-- :func:`renew_typed` — capacity renewal ``low + range × u`` written into the plain and
-  the typed capacity layout in one pass;
 - :func:`triadic_append` — duplicate check and CSR rebuild of the triadic rewiring in one
-  pass (``Overlay.add_links`` after the rank-wise duplicate scan).
+  pass (``Overlay.add_links`` after the rank-wise duplicate scan);
+- :func:`bad_entries` — the entries of random views to draw again (the owner itself, or a
+  repeat of an earlier entry of the row), checked only on the rows redrawn in the last round.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ else:  # pragma: no cover
         return None
 
 
-__all__ = ["HAVE_NUMBA", "fill_ranks", "pairwise_sum", "renew_typed", "triadic_append"]
+__all__ = ["HAVE_NUMBA", "bad_entries", "fill_ranks", "gather_ids", "pairwise_sum", "triadic_append"]
 
 
 @njit(cache=True, nogil=True)
@@ -183,13 +183,17 @@ def fill_ranks(
     max_factor,
     use_price,
     exclude_self,
+    order_stride,
 ):  # pragma: no cover - compiled; tested against the numpy version
     """Rank-by-rank joint filling (see :func:`peergrid.federation.engine.fill_jointly`).
 
     ``act``, ``a_pos``, ``a_len``, ``a_tag`` are the active requests (index, first candidate
     position, candidate count, type tag: ``type × stride`` when ``typed`` else the type's bit
     number); ``need`` and ``cap`` are updated in place. Returns ``(req, prov, qty, n)``: the
-    first ``n`` entries are the exchanges, in the numpy version's order.
+    first ``n`` entries are the exchanges, in the numpy version's order. ``order_stride`` > 0
+    with the bit-mask layout (single-type producers) orders clashing providers as the numpy
+    version's typed layout does, by ``type × order_stride + provider``, so the rounding of its
+    cumulative sums is reproduced too.
 
     One pass per rank reads each candidate's capacity and writes the fill back in the same
     memory access. The first request of a rank to claim a provider is served at once (its
@@ -214,11 +218,12 @@ def fill_ranks(
     e_key = np.empty(m_act, np.int64)
     e_cv = np.empty(m_act, np.float64)
     e_nd = np.empty(m_act, np.float64)
-    e_slot = np.empty(m_act, np.int64)
+    e_srt = np.empty(m_act, np.int64)  # the numpy version's sort key of the provider
     # later requests meeting a claimed provider: key, active position, output slot
     c_key = np.empty(m_act, np.int64)
     c_j = np.empty(m_act, np.int64)
     c_slot = np.empty(m_act, np.int64)
+    c_srt = np.empty(m_act, np.int64)
     r = 0
     while m_act > 0:
         if n_out + m_act > size:
@@ -264,17 +269,21 @@ def fill_ranks(
                     c_key[nc] = key
                     c_j[nc] = j
                     c_slot[nc] = n_out
+                    c_srt[nc] = key if typed or order_stride == 0 else a_tag[j] * order_stride + key
                     nc += 1
                     out_r[n_out] = act[j]
                     out_p[n_out] = prov
                     out_q[n_out] = 0.0  # set after the pass
                     n_out += 1
                 continue
-            cv = cap[key]
             if typed:
+                cv = cap[key]
                 ok = cv > 0  # zero unless the provider makes this type and has energy left
             else:
-                ok = ((np.int64(type_mask[prov]) >> a_tag[j]) & 1) == 1 and cv > 0
+                if ((np.int64(type_mask[prov]) >> a_tag[j]) & 1) == 0:
+                    continue  # another type: the 1-byte mask spares the capacity read
+                cv = cap[key]
+                ok = cv > 0
             if use_price:
                 ok = ok and price_factor[prov] <= max_factor
             if exclude_self:
@@ -292,7 +301,7 @@ def fill_ranks(
             e_key[m] = key
             e_cv[m] = cv
             e_nd[m] = nd
-            e_slot[m] = n_out
+            e_srt[m] = key if typed or order_stride == 0 else a_tag[j] * order_stride + key
             m += 1
             out_r[n_out] = q
             out_p[n_out] = prov
@@ -301,7 +310,7 @@ def fill_ranks(
             if rest <= 0:
                 a_len[j] = 0  # done: dropped below
         if nc:
-            _serve_clashes(m, e_key, e_cv, e_nd, e_slot, nc, c_key, c_j, c_slot, act, a_len, need, cap, out_q)
+            _serve_clashes(m, e_key, e_cv, e_nd, e_srt, nc, c_key, c_j, c_slot, c_srt, act, a_len, need, cap, out_q)
             w = base
             for i in range(base, n_out):  # drop the clashing requests that got nothing
                 if out_q[i] > 0:
@@ -328,7 +337,7 @@ def fill_ranks(
 
 @njit(cache=True, nogil=True)
 def _serve_clashes(
-    m, e_key, e_cv, e_nd, e_slot, nc, c_key, c_j, c_slot, act, a_len, need, cap, out_q
+    m, e_key, e_cv, e_nd, e_srt, nc, c_key, c_j, c_slot, c_srt, act, a_len, need, cap, out_q
 ):  # pragma: no cover - compiled
     """Providers met by several requests in one rank: the numpy version's arithmetic exactly.
 
@@ -359,15 +368,15 @@ def _serve_clashes(
             t_val[h] = k
             n_groups += 1
     g_claim = np.empty(n_groups, np.int64)
-    g_key = np.empty(n_groups, np.int64)
+    g_srt = np.empty(n_groups, np.int64)
     g = 0
     for h in range(tsize):
         if t_val[h] >= 0:
             g_claim[g] = t_val[h]
-            g_key[g] = t_key[h]
+            g_srt[g] = e_srt[t_val[h]]
             g += 1
-    go = np.argsort(g_key)  # keys are distinct
-    co = np.argsort(c_key[:nc], kind="mergesort")  # clashers by key, request order kept
+    go = np.argsort(g_srt)  # one sort key per provider, distinct
+    co = np.argsort(c_srt[:nc], kind="mergesort")  # clashers by sort key, request order kept
     total = n_groups + nc
     nm = np.empty(total, np.float64)
     cp = np.empty(total, np.float64)
@@ -377,13 +386,13 @@ def _serve_clashes(
     ci = 0
     for gi in range(n_groups):
         e = g_claim[go[gi]]
-        key = g_key[go[gi]]
+        srt = g_srt[go[gi]]
         gstart[gi] = pos
         nm[pos] = e_nd[e]
         cp[pos] = e_cv[e]
         who[pos] = -1
         pos += 1
-        while ci < nc and c_key[co[ci]] == key:
+        while ci < nc and c_srt[co[ci]] == srt:
             i = co[ci]
             nm[pos] = need[act[c_j[i]]]
             cp[pos] = e_cv[e]
@@ -416,18 +425,6 @@ def _serve_clashes(
         tot = fm[g0] + _pairwise(fm, g0 + 1, g1 - g0 - 1)
         left = cp[g0] - tot
         cap[e_key[g_claim[go[gi]]]] = left if left > 1e-9 else 0.0
-
-
-@njit(cache=True, nogil=True)
-def renew_typed(u, low, rng_range, cap, typed_cap, typed_idx):  # pragma: no cover - compiled
-    """``cap[i] = low + range × u[i]`` and ``typed_cap[typed_idx[i]] = cap[i]`` in one pass.
-
-    Same rounding as ``Generator.uniform(low, high)`` (``low + (high - low) × next_double``).
-    """
-    for i in range(u.size):
-        v = low + rng_range * u[i]
-        cap[i] = v
-        typed_cap[typed_idx[i]] = v
 
 
 @njit(cache=True, nogil=True)
@@ -475,3 +472,45 @@ def triadic_append(indptr, indices, stamp, has_stamp, ids, m, now):  # pragma: n
             w += 1
         new_ptr[i + 1] = w
     return new_ptr, new_idx, new_st
+
+
+@njit(cache=True, nogil=True)
+def bad_entries(cand, owner, rows):  # pragma: no cover - compiled
+    """Entries of ``cand[rows]`` equal to the row's owner or to an earlier entry of the row.
+
+    ``cand`` is an ``(m, k)`` matrix of ids (``-1`` = empty, never bad), ``owner`` the ``(m,)``
+    owners, ``rows`` ascending row numbers to check. Returns ``(r, c)`` in row-major order,
+    as ``numpy.nonzero`` of ``(cand == owner[:, None]) | _row_duplicates(cand)`` restricted to
+    ``rows`` gives them.
+    """
+    k = cand.shape[1]
+    out_r = np.empty(rows.size * k, np.int64)
+    out_c = np.empty(rows.size * k, np.int64)
+    n = 0
+    for t in range(rows.size):
+        i = rows[t]
+        o = owner[i]
+        for c in range(k):
+            v = cand[i, c]
+            bad = v == o
+            if not bad and v >= 0:
+                for c2 in range(c):
+                    if cand[i, c2] == v:
+                        bad = True
+                        break
+            if bad:
+                out_r[n] = i
+                out_c[n] = c
+                n += 1
+    return out_r[:n], out_c[:n]
+
+
+@njit(cache=True, nogil=True)
+def gather_ids(pool, offset, draws):  # pragma: no cover - compiled
+    """``pool[offset + draws].astype(int32)`` for a 2-d ``draws`` matrix, without the temporaries."""
+    m, k = draws.shape
+    out = np.empty((m, k), np.int32)
+    for i in range(m):
+        for j in range(k):
+            out[i, j] = pool[offset + draws[i, j]]
+    return out

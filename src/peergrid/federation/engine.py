@@ -30,7 +30,11 @@ bit mask, price factor, capacity left this cycle) and the overlay in CSR form
    producers' renewed capacity, ``offered_kwh``).
 
 Everything is vectorised over nodes and requests; the Python loops run over cycles
-and over candidate ranks (at most the view size, or a cluster's providers of a type).
+and, in the numpy kernels, over candidate ranks (at most the view size, or a cluster's
+providers of a type). The default numba kernels (:mod:`peergrid.federation._kernels`)
+do the matching in one compiled pass per rank, the triadic rewiring and the initial view
+draw in single passes, with bit-identical results (``simulate(..., kernel="numpy")``
+runs the numpy reference).
 """
 
 from __future__ import annotations
@@ -90,6 +94,8 @@ def fill_jointly(
     typed_stride: int | None = None,
     scratch: tuple[np.ndarray, np.ndarray] | None = None,
     kernel: str = "auto",
+    order_stride: int = 0,
+    _check: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fill requests jointly by scanning their candidate providers rank by rank.
 
@@ -132,6 +138,11 @@ def fill_jointly(
         (:func:`peergrid.federation._kernels.fill_ranks`); ``"numpy"``: the vectorised
         reference (one numpy pass per operation and rank); ``"auto"``: numba when installed.
         Both give bit-identical results.
+    order_stride : int
+        With the bit-mask layout and single-type producers, ``order_stride`` = the typed
+        layout's ``typed_stride`` makes the numba kernel round exactly as the numpy kernel
+        does in the typed layout (providers met by several requests in one rank are summed in
+        the typed layout's order). 0: round as the numpy kernel in the given layout.
 
     Returns
     -------
@@ -146,6 +157,10 @@ def fill_jointly(
     typed = typed_stride is not None
     floats = need.dtype == np.float64 and cap.dtype == np.float64  # updated in place: no conversion
     use_numba = kernel == "numba" or (kernel == "auto" and _kernels.HAVE_NUMBA and floats)
+    if use_numba and _check and _kernels.HAVE_NUMBA and floats:
+        # compiled code checks no bounds: odd inputs take the numpy path (same results, same errors)
+        use_numba = _numba_safe(act, a_pos, a_len, source, req_node, req_type, cap, type_mask,
+                                price_factor, max_factor, exclude_self, typed_stride)  # fmt: skip
     if use_numba:
         if not (_kernels.HAVE_NUMBA and floats):
             raise ValueError("kernel = 'numba' needs numba installed and float64 need and cap")
@@ -171,6 +186,7 @@ def fill_jointly(
             float(max_factor) if use_price else 0.0,
             use_price,
             bool(exclude_self),
+            0 if typed else int(order_stride),
         )
         return r_[:n_out], p_[:n_out], q_[:n_out]
     if scratch is None or scratch[0].size < cap.size:
@@ -249,6 +265,38 @@ def fill_jointly(
     if not out_r:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     return np.concatenate(out_r), np.concatenate(out_p).astype(np.int64), np.concatenate(out_q)
+
+
+def _numba_safe(
+    act, a_pos, a_len, source, req_node, req_type, cap, type_mask, price_factor, max_factor, exclude_self, stride
+) -> bool:
+    """Whether every index the numba kernel may use is in range (compiled code checks no bounds).
+
+    Inputs outside these ranges (negative ids that numpy indexing wraps, out-of-range ids or types
+    that numpy refuses with ``IndexError`` or treats as "no such type") go to the numpy kernel,
+    which then behaves exactly as before.
+    """
+    if act.size == 0:
+        return True
+    if a_pos.min() < 0 or int((a_pos + a_len).max()) > np.asarray(source).size:
+        return False
+    reach = np.repeat(a_pos, a_len) + (np.arange(int(a_len.sum())) - np.repeat(np.cumsum(a_len) - a_len, a_len))
+    ids = np.asarray(source)[reach]
+    limit = cap.size if stride is None else int(stride)
+    if type_mask is not None and stride is None:
+        limit = min(limit, type_mask.size)
+    if max_factor is not None and price_factor is not None:
+        limit = min(limit, np.asarray(price_factor).size)
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= limit):
+        return False
+    t = np.asarray(req_type)[act]
+    if int(t.min()) < 0:
+        return False
+    if stride is not None and int(t.max()) * int(stride) + limit > cap.size:
+        return False
+    if stride is None and int(t.max()) >= 8 * type_mask.itemsize:
+        return False
+    return not (exclude_self and np.asarray(req_node).size <= int(act.max()))
 
 
 @dataclass
@@ -413,11 +461,12 @@ class Federation:
         self.overlay = Overlay.from_padded(v)
         self.earned = np.zeros(self.k_clusters)
         # single-type producers: capacity in a typed layout (one block per type), see fill_jointly
-        self.typed = e.types_per_node == 1
+        # numpy kernel: single-type producers' capacity in a typed layout (one gather checks type and
+        # capacity); the numba kernel reads the 1-byte type mask first and the capacity only on a match
+        self.typed = e.types_per_node == 1 and self.kernel == "numpy"
         self._typed_cap = np.zeros(0)
         self._typed_idx = np.zeros(0, np.int64)
         self._scratch: tuple[np.ndarray, np.ndarray] | None = None
-        self._u = np.zeros(0)  # uniform draws of the capacity renewal (numba path)
         self._registry: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.request_count = 0
         self.log: dict[str, list[np.ndarray]] = {
@@ -468,7 +517,6 @@ class Federation:
             self.cap,
             self._typed_cap,
             self._typed_idx,
-            self._u,
             *(self._scratch or ()),
         ]
         return int(sum(a.nbytes for a in arrays) + self.overlay.nbytes())
@@ -603,26 +651,23 @@ class Federation:
             if self._typed_idx.size != n:
                 ptype = np.log2(self.mask[:n]).astype(np.int64)
                 self._typed_idx = ptype * stride + np.arange(n)
-        every = self.alive_idx.size == n and e.producer_share >= 1 and self.engaged >= 1.0
-        if self.typed and every and self.kernel != "numpy" and _kernels.HAVE_NUMBA:
-            # one pass: U(capacity) = low + (high - low) × u, as Generator.uniform, into both layouts
-            if self._u.size < n:
-                self._u = np.empty(self._cap)
-            u = rng.random(n, out=self._u[:n])
+        if self.kernel == "numba":
+            # U(capacity) in place, no temporary: Generator.uniform is low + (high - low) × u with the
+            # same doubles u as Generator.random, so the values are bit-identical
             lo, hi = float(e.capacity[0]), float(e.capacity[1])
-            _kernels.renew_typed(u, lo, hi - lo, cap[:n], self._typed_cap, self._typed_idx)
-            offered = float(cap[:n].sum())  # energy.network(t) of Petri et al. eq. 2
-            cap = self._typed_cap
+            c = rng.random(n, out=cap[:n])
+            np.multiply(c, hi - lo, out=c)
+            np.add(c, lo, out=c)
         else:
             cap[:n] = rng.uniform(e.capacity[0], e.capacity[1], n)
-            if self.alive_idx.size < n or e.producer_share < 1:
-                cap[:n] *= self.alive[:n] & self.producer[:n]
-            if self.engaged < 1.0:
-                cap[:n] *= rng.random(n) < self.engaged
-            offered = float(cap[:n].sum())  # energy.network(t) of Petri et al. eq. 2
-            if self.typed:
-                self._typed_cap[self._typed_idx] = cap[:n]
-                cap = self._typed_cap
+        if self.alive_idx.size < n or e.producer_share < 1:
+            cap[:n] *= self.alive[:n] & self.producer[:n]
+        if self.engaged < 1.0:
+            cap[:n] *= rng.random(n) < self.engaged
+        offered = float(cap[:n].sum())  # energy.network(t) of Petri et al. eq. 2
+        if self.typed:
+            self._typed_cap[self._typed_idx] = cap[:n]
+            cap = self._typed_cap
         if self.kernel == "numpy" and (self._scratch is None or self._scratch[0].size != cap.size):
             self._scratch = (np.zeros(cap.size, np.int32), np.zeros(cap.size, bool))
         # demand
@@ -652,6 +697,8 @@ class Federation:
             stride,
             self._scratch,
             self.kernel,
+            self._cap if e.types_per_node == 1 else 0,  # round as the numpy kernel's typed layout
+            _check=False,  # the engine's own arrays: ids, types and lists are in range by construction
         )
         price = self.type_price[typ[ri]] * self.factor[prov]
         if cfg.migration.strategy != "none":

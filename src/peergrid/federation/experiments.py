@@ -418,15 +418,29 @@ def assess(key: str, summary: pd.DataFrame) -> dict:
         out["criterion"] = "exchanges grow with the injection rate for both type counts, relatively more for 2 types"
         ok = bool(grows and len(rises) == 2 and rises[0] > rises[1])
         rise_text = ", ".join(f"{k} {v['rise']:+.1%}" for k, v in series.items())
-        parts = [_part("2b", exp.finding, ok, f"{'both rise' if grows else 'not every series rises'} from the lowest "
-                       f"to the highest injection rate: {rise_text}")]
+        parts = [
+            _part(
+                "2b",
+                exp.finding,
+                ok,
+                f"{'both rise' if grows else 'not every series rises'} from the lowest "
+                f"to the highest injection rate: {rise_text}",
+            )
+        ]
         out["measured"] = series
     elif key == "2c":
         by = s.groupby("series")["exchanges_mean"].mean()
         out["criterion"] = "mean exchanges of long configurations > medium > short"
         ok = bool(by.get("long", 0) > by.get("medium", 0) > by.get("short", 0))
-        parts = [_part("2c", exp.finding, ok, f"mean exchanges long {_n(by.get('long', 0))}, "
-                       f"medium {_n(by.get('medium', 0))}, short {_n(by.get('short', 0))}")]
+        parts = [
+            _part(
+                "2c",
+                exp.finding,
+                ok,
+                f"mean exchanges long {_n(by.get('long', 0))}, "
+                f"medium {_n(by.get('medium', 0))}, short {_n(by.get('short', 0))}",
+            )
+        ]
         out["measured"] = {
             "mean_exchanges": {k: round(float(v), 1) for k, v in by.items()},
             "exchanges": dict(zip(x, e.round(1), strict=True)),

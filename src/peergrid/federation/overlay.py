@@ -245,15 +245,23 @@ def _sample_segments(
         st, sz, ow = seg_start[big], seg_size[big], owner[big]
         uniform = bool(np.all(st == st[0]) and np.all(sz == sz[0]))
         if uniform:  # one pool for all (scalar bounds: the fast path of Generator.integers)
-            cand = pool[st[0] + rng.integers(0, sz[0], size=(big.size, k))].astype(np.int32)
+            draws = rng.integers(0, sz[0], size=(big.size, k))
+            if _kernels.HAVE_NUMBA:
+                cand = _kernels.gather_ids(pool, st[0], draws)
+            else:  # pragma: no cover - numba is a core dependency
+                cand = pool[st[0] + draws].astype(np.int32)
         else:
             cand = pool[st[:, None] + rng.integers(0, sz[:, None], size=(big.size, k))].astype(np.int32)
+        rows = np.arange(big.size, dtype=np.int64)
         for _ in range(200):  # rounds of redrawing clashes; converges geometrically
-            bad = (cand == ow[:, None]) | _row_duplicates(cand)
-            if not bad.any():
+            if _kernels.HAVE_NUMBA:  # only the rows redrawn last round can clash (same entries, same order)
+                r, c = _kernels.bad_entries(cand, ow, rows)
+            else:  # pragma: no cover - numba is a core dependency
+                r, c = np.nonzero((cand == ow[:, None]) | _row_duplicates(cand))
+            if r.size == 0:
                 break
-            r, c = np.nonzero(bad)
             cand[r, c] = pool[st[r] + rng.integers(0, sz[r])]
+            rows = np.unique(r)
         out[big] = cand
     sm = np.flatnonzero(small & (seg_size > 0))
     if sm.size:

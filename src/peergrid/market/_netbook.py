@@ -12,7 +12,8 @@ the ``(T, N)`` outputs — no per-order arrays of the whole horizon, no Python p
 
 Same orders and priorities as the :class:`OrderBook` path (``clear_net(..., engine="book")``):
 the same limit prices (truthful λb / λs; zero-intelligence λs + u·(λb − λs) from the same
-uniform stream u, drawn in slot-major order) and the same arrival order (the same seeded
+uniform stream u, drawn in slot-major order; ZI-C within the agents' reservation prices, u
+in the order of their slot-sorted book) and the same arrival order (the same seeded
 permutation). Energies differ only by rounding: the book path lays all slots on one cumulative
 axis, so its fills carry rounding noise of the order of ulp(Σ Q) and it drops segments below
 64·eps·max(1, Σ Q); here cumulative sums restart at every slot and the sliver threshold is
@@ -42,33 +43,53 @@ except ImportError:  # pragma: no cover
 PAY_AS_BID = 0
 UNIFORM = 1
 
+TRUTHFUL = 0  # bids at λb, asks at λs
+ZERO_INTELLIGENCE = 1  # λs + u·(λb − λs), u in slot-major order
+ZIC = 2  # ZI-C within reservation prices: bids λs + u·(r − λs), asks r + u·(λb − r), u in arrival order per slot
+
 _SLIVER = 64.0 * np.finfo(np.float64).eps
 
 
+_PACK = 20  # bits of an order's index within its slot in a packed (arrival rank, index) sort key
+
+
 @njit(cache=True, nogil=True)
-def _priority(price, arrival, n, descending, idx, key):
-    """Order of ``n`` orders by price priority, ties by arrival (writes ``idx[:n]``)."""
-    order = np.argsort(arrival[:n])  # arrival ranks are distinct
+def _priority(price, arrival, n, descending, idx, key, packed):
+    """Order of ``n`` orders by price priority, ties by arrival (writes ``idx[:n]``).
+
+    Arrival ranks are distinct: sorting the packed keys ``rank · 2**20 + index`` in place orders
+    the orders by arrival without an index sort (``argsort`` for slots of 2**20 orders or more).
+    """
+    if n < (1 << _PACK):
+        for r in range(n):
+            packed[r] = (np.int64(arrival[r]) << _PACK) | r
+        packed[:n].sort()
+        for r in range(n):
+            idx[r] = packed[r] & ((1 << _PACK) - 1)
+    else:
+        order = np.argsort(arrival[:n])
+        for r in range(n):
+            idx[r] = order[r]
+    p0 = price[idx[0]]
     same = True
-    p0 = price[0]
     for r in range(1, n):
-        if price[r] != p0:
+        if price[idx[r]] != p0:
             same = False
             break
     if same:
-        for r in range(n):
-            idx[r] = order[r]
         return
     for r in range(n):
-        key[r] = -price[order[r]] if descending else price[order[r]]
+        key[r] = -price[idx[r]] if descending else price[idx[r]]
     second = np.argsort(key[:n], kind="mergesort")  # stable: equal prices keep arrival order
     for r in range(n):
-        idx[r] = order[second[r]]
+        packed[r] = idx[second[r]]
+    for r in range(n):
+        idx[r] = packed[r]
 
 
 @njit(cache=True, nogil=True)
-def clear_block(x, lb, ls, first, rank, u, mode, k, peer, bill, traded, fees, paid, received):
-    """Clear every slot of a block of net positions.
+def clear_block(x, lb, ls, first, rank, u, pricing, limit, mode, k, peer, bill, traded, fees, paid, received):
+    """Clear every slot of a block of net positions (one thread: no OpenMP runtime in forked workers).
 
     Parameters
     ----------
@@ -82,8 +103,14 @@ def clear_block(x, lb, ls, first, rank, u, mode, k, peer, bill, traded, fees, pa
     rank : ndarray int
         Arrival rank of every order of the block (slot-major, the first one is order ``first[0]``).
     u : ndarray
-        Uniform numbers of the block's orders in slot-major order (zero-intelligence prices
-        ``ls + u·(lb − ls)``), or an empty array (truthful: bids at λb, asks at λs).
+        Uniform numbers of the block's orders (empty for truthful bidding).
+    pricing : int
+        ``TRUTHFUL`` (bids at λb, asks at λs), ``ZERO_INTELLIGENCE`` (``ls + u·(lb − ls)``,
+        ``u`` in slot-major order) or ``ZIC`` (bids ``ls + u·(r − ls)``, asks ``r + u·(lb − r)``
+        with r = ``limit[t, i]``, ``u`` in arrival order within each slot: the order of the
+        agents' slot-sorted book).
+    limit : ndarray (Tb, N)
+        ``ZIC``: reservation price of each member's order, currency/kWh (else unused).
     mode : int
         ``PAY_AS_BID`` or ``UNIFORM``.
     k : float
@@ -94,9 +121,19 @@ def clear_block(x, lb, ls, first, rank, u, mode, k, peer, bill, traded, fees, pa
         Outputs per slot: energy bought from peers (kWh), operator fees, money paid by buyers and
         received by sellers (currency).
     """
-    Tb, N = x.shape
-    zi = u.shape[0] > 0
-    base = first[0] if Tb > 0 else 0
+    _clear_slots(0, x.shape[0], x, lb, ls, first, rank, u, pricing, limit, mode, k, peer, bill, traded, fees, paid,
+                 received)  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def _clear_slots(t0, t1, x, lb, ls, first, rank, u, pricing, limit, mode, k, peer, bill, traded, fees, paid, received):
+    """Slots ``t0 ≤ t < t1`` of :func:`clear_block` (one thread, its own scratch arrays)."""
+    N = x.shape[1]
+    zi = pricing == ZERO_INTELLIGENCE
+    zic = pricing == ZIC
+    base = first[0]
+    o_arr = np.empty(N, np.int64)
+    o_pos = np.empty(N, np.int64)  # + bid index + 1, or − (ask index + 1)
     b_who = np.empty(N, np.int64)
     a_who = np.empty(N, np.int64)
     b_q = np.empty(N)
@@ -108,11 +145,12 @@ def clear_block(x, lb, ls, first, rank, u, mode, k, peer, bill, traded, fees, pa
     b_idx = np.empty(N, np.int64)
     a_idx = np.empty(N, np.int64)
     key = np.empty(N)
+    packed = np.empty(N, np.int64)
     b_start = np.empty(N)
     b_end = np.empty(N)
     a_start = np.empty(N)
     a_end = np.empty(N)
-    for t in range(Tb):
+    for t in range(t0, t1):
         hi = lb[t]
         lo = ls[t]
         nb = 0
@@ -136,13 +174,33 @@ def clear_block(x, lb, ls, first, rank, u, mode, k, peer, bill, traded, fees, pa
                 a_arr[na] = rank[o - base]
                 na += 1
                 o += 1
+        if zic and nb + na > 0:  # the r-th arrival of the slot takes the r-th number of the slot
+            m = 0
+            for r in range(nb):
+                o_arr[m] = b_arr[r]
+                o_pos[m] = r + 1
+                m += 1
+            for r in range(na):
+                o_arr[m] = a_arr[r]
+                o_pos[m] = -(r + 1)
+                m += 1
+            seq = np.argsort(o_arr[:m])
+            for r in range(m):
+                w = o_pos[seq[r]]
+                z = u[first[t] - base + r]
+                if w > 0:
+                    lim = limit[t, b_who[w - 1]]
+                    b_p[w - 1] = lo + z * (lim - lo)
+                else:
+                    lim = limit[t, a_who[-w - 1]]
+                    a_p[-w - 1] = lim + z * (hi - lim)
         tr = 0.0
         fee = 0.0
         pay = 0.0
         rec = 0.0
         if nb > 0 and na > 0:
-            _priority(b_p, b_arr, nb, True, b_idx, key)
-            _priority(a_p, a_arr, na, False, a_idx, key)
+            _priority(b_p, b_arr, nb, True, b_idx, key, packed)
+            _priority(a_p, a_arr, na, False, a_idx, key, packed)
             c = 0.0
             for r in range(nb):
                 b_start[r] = c
@@ -228,14 +286,16 @@ def count_orders(x, out):
         out[t] = c
 
 
-def arrival_ranks(n: int, rng: np.random.Generator, bounds: np.ndarray | None = None) -> list[np.ndarray]:
+class ArrivalRanks:
     """Arrival rank of each of ``n`` orders (slot-major index → position) under ``rng.permutation(n)``.
 
     The :class:`OrderBook` path shuffles its slot-major book with ``book.select(perm)``: order
-    ``perm[j]`` arrives j-th. This is the inverse permutation, int32 when it fits (int64 from
-    2**31 orders on), cut into the blocks of orders ``[bounds[b], bounds[b + 1])`` so that a caller
-    can drop each block once it is cleared. ``rng.shuffle`` of an ``arange`` draws the same
-    permutation as ``rng.permutation(n)`` whatever the integer type.
+    ``perm[j]`` arrives j-th. :attr:`rank` is the inverse permutation, int32 when it fits (int64
+    from 2**31 orders on), in its own anonymous memory map so that :meth:`release` can hand
+    the pages of cleared orders back to the system while the books' outputs grow.
+    ``rng.shuffle`` of an ``arange`` draws the same permutation as ``rng.permutation(n)``
+    whatever the integer type, so the permutation is int32 too (two int32 arrays of n at the
+    peak, one kept).
 
     Parameters
     ----------
@@ -243,43 +303,30 @@ def arrival_ranks(n: int, rng: np.random.Generator, bounds: np.ndarray | None = 
         Number of orders.
     rng : numpy.random.Generator
         Draws the permutation (advanced as ``rng.permutation(n)`` would).
-    bounds : numpy.ndarray, optional
-        Increasing order indices from 0 to n (default ``[0, n]``: one block).
-
-    Returns
-    -------
-    list of numpy.ndarray
-        ``ranks[b][k − bounds[b]]`` is the arrival position of order k.
     """
-    dtype = np.int32 if n < 2**31 else np.int64
-    bounds = np.array([0, n], dtype=np.int64) if bounds is None else np.asarray(bounds, dtype=np.int64)
-    perm = np.arange(n, dtype=dtype)
-    rng.shuffle(perm)
-    out = []
-    for b in range(len(bounds) - 1):
-        rank = _own_pages(int(bounds[b + 1] - bounds[b]), dtype)
-        _scatter_range(perm, int(bounds[b]), int(bounds[b + 1]), rank)
-        out.append(rank)
-    return out
 
+    def __init__(self, n: int, rng: np.random.Generator) -> None:
+        dtype = np.int32 if n < 2**31 else np.int64
+        perm = np.arange(n, dtype=dtype)
+        rng.shuffle(perm)
+        nbytes = n * np.dtype(dtype).itemsize
+        self._map = mmap.mmap(-1, nbytes) if nbytes else None
+        self.rank = np.frombuffer(self._map, dtype=dtype) if self._map is not None else np.empty(0, dtype=dtype)
+        _invert(perm, self.rank)
+        self._released = 0
 
-def _own_pages(n: int, dtype: type) -> np.ndarray:
-    """An uninitialised array of ``n`` items in its own anonymous memory map.
-
-    Its pages go back to the system as soon as the array is dropped: a block of the heap could
-    stay resident until everything above it is freed too (malloc keeps blocks below its mmap
-    threshold, which grows up to 32 MiB, in the heap).
-    """
-    nbytes = n * np.dtype(dtype).itemsize
-    if nbytes == 0:
-        return np.empty(0, dtype=dtype)
-    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype)
+    def release(self, stop: int) -> None:
+        """Give back the whole pages holding the ranks of orders ``< stop`` (they read as 0 afterwards)."""
+        if self._map is None:
+            return
+        end = (stop * self.rank.itemsize) // mmap.PAGESIZE * mmap.PAGESIZE
+        if end > self._released and hasattr(self._map, "madvise"):
+            self._map.madvise(mmap.MADV_DONTNEED, self._released, end - self._released)
+            self._released = end
 
 
 @njit(cache=True, nogil=True)
-def _scatter_range(perm, k0, k1, out):
-    """``out[perm[j] − k0] = j`` for every j with ``k0 ≤ perm[j] < k1`` (one block of the inverse)."""
+def _invert(perm, out):
+    """``out[perm[j]] = j`` for every j (the inverse permutation)."""
     for j in range(perm.shape[0]):
-        v = perm[j]
-        if v >= k0 and v < k1:
-            out[v - k0] = j
+        out[perm[j]] = j

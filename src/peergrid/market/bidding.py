@@ -345,7 +345,7 @@ class OrderClearing(Clearing):
 
 #: Mechanisms and strategies the compiled block kernel clears (``clear_net(engine="kernel")``).
 _KERNEL_MECHANISMS: tuple[str, ...] = ("uniform", "pay-as-bid")
-_KERNEL_BIDDING: tuple[str, ...] = ("truthful", "zero-intelligence")
+_KERNEL_BIDDING: tuple[str, ...] = ("truthful", "zero-intelligence", "zic")
 ENGINES: tuple[str, ...] = ("auto", "kernel", "book")
 
 _KERNEL_ORDERS = 1 << 22  # orders (net entries) per kernel block: ~32 MB of zero-intelligence draws
@@ -365,15 +365,75 @@ def _kernel_applies(mech: str, strategy: str, mechanism_fn: Any) -> bool:
     return mech in _KERNEL_MECHANISMS and strategy in _KERNEL_BIDDING and mechanism_fn is AUCTIONS[mech]
 
 
+@dataclass(frozen=True)
+class _Storage:
+    """The members' planned storage as the ZI-C agents see it (:func:`peergrid.market.agents.order_reservations`)."""
+
+    members: np.ndarray  # (K,) member column of each storage owner
+    energy: np.ndarray  # (T, M) stored energy of every battery, kWh
+    column: np.ndarray  # (K,) battery column of each owner (one battery per member), or None
+    starts: np.ndarray | None  # reduceat starts over the batteries sorted by owner (several per member)
+    order: np.ndarray  # battery columns sorted by owner
+    capacity: np.ndarray  # (K,) Σ capacity per owner, kWh
+    value: np.ndarray  # (T,) value of a stored kWh (storage_value), currency/kWh
+
+    @classmethod
+    def of(cls, batteries: Any, retail: np.ndarray, horizon: int, n_members: int) -> _Storage | None:
+        """The storage of ``batteries`` (None without owners), as ``order_soc`` aggregates it."""
+        from peergrid.market.agents import storage_value
+
+        if batteries is None or not np.size(batteries.owners):
+            return None
+        owners = np.asarray(batteries.owners, dtype=np.int64).ravel()
+        cap = np.asarray(batteries.capacity, dtype=np.float64).ravel()
+        value = storage_value(retail, horizon)
+        uniq, inv = np.unique(owners, return_inverse=True)
+        cap_u = np.bincount(inv, weights=cap, minlength=uniq.size)
+        keep = (cap_u > 0) & (uniq < n_members)  # members without capacity price like members without storage
+        energy = np.asarray(batteries.energy, dtype=np.float64)
+        if uniq.size == owners.size:  # one battery per member
+            order = np.argsort(inv)
+            return cls(uniq[keep], energy, order[np.flatnonzero(keep)], None, order, cap_u[keep], value)
+        order = np.argsort(inv, kind="stable")
+        starts = np.searchsorted(inv[order], np.arange(uniq.size))
+        return cls(uniq[keep], energy, np.flatnonzero(keep), starts, order, cap_u[keep], value)
+
+    def limits(self, x: np.ndarray, lb: np.ndarray, ls: np.ndarray, rows: slice) -> np.ndarray:
+        """``(Tb, N)`` reservation price of each member's order in slots ``rows`` (λb / λs without storage)."""
+        from peergrid.market.agents import reservation_prices
+
+        hi, lo = lb[rows, None], ls[rows, None]
+        limit = np.where(x > 0, hi, lo)
+        prev = np.maximum(np.arange(rows.start, rows.stop) - 1, 0)  # the start of slot t is the end of t − 1
+        if self.starts is None:
+            stored = self.energy[prev][:, self.column]
+        else:
+            stored = np.add.reduceat(self.energy[prev][:, self.order], self.starts, axis=1)[:, self.column]
+        soc = np.clip(stored / self.capacity, 0.0, 1.0)
+        r_buy, r_sell = reservation_prices(hi, lo, self.value[rows, None], soc)
+        limit[:, self.members] = np.where(x[:, self.members] > 0, r_buy, r_sell)
+        return limit
+
+
 def _clear_net_blocks(
-    x: np.ndarray, lb: np.ndarray, ls: np.ndarray, mech: str, strategy: str, seed: int, k: float, used: dict
+    x: np.ndarray,
+    lb: np.ndarray,
+    ls: np.ndarray,
+    mech: str,
+    strategy: str,
+    seed: int,
+    k: float,
+    used: dict,
+    storage: _Storage | None = None,
 ) -> OrderClearing:
     """:func:`clear_net` by the compiled kernel, in blocks of slots (see :mod:`peergrid.market._netbook`).
 
     The orders, limit prices and arrival order are those of :func:`orders_from_net` with the
     same seed: the zero-intelligence prices come from the first n uniforms of
     ``default_rng(seed)`` (n orders, slot-major) and the arrival order from the permutation
-    drawn after them.
+    drawn after them. ``"zic"`` as in the agents' path of :func:`clear_net`: the arrival order
+    from ``default_rng(seed)``, the prices from ``default_rng([seed, 1997])`` in the order of the
+    slot-sorted book, within each member's reservation price (``storage``: planned batteries).
     """
     from peergrid.market import _netbook as kern
 
@@ -388,29 +448,40 @@ def _clear_net_blocks(
     rng = np.random.default_rng(seed)
     if zi:
         rng.bit_generator.advance(n)  # the n uniforms of the prices come first (one 64-bit draw each)
-    step = max(1, _KERNEL_ORDERS // max(N, 1))
-    starts = np.arange(0, T, step)
-    bounds = np.append(first[starts], n)
-    ranks = kern.arrival_ranks(n, rng, bounds)
+    arrival = kern.ArrivalRanks(n, rng)
     draws = np.random.default_rng(seed) if zi else None
+    pricing = kern.TRUTHFUL
+    if zi:
+        pricing = kern.ZERO_INTELLIGENCE
+    elif strategy == "zic":
+        pricing = kern.ZIC
+        draws = np.random.default_rng([seed, 1997])
+    no_limit = np.zeros((0, 0))
     no_draws = np.zeros(0)
-    peer = np.empty((T, N))  # pages are committed block by block, as the ranks of cleared blocks are freed
+    peer = np.empty((T, N))  # pages are committed block by block, as the ranks of cleared blocks are released
     bill = np.empty((T, N))
     traded = np.empty(T)
     fees = np.empty(T)
     paid = np.empty(T)
     received = np.empty(T)
     mode = kern.PAY_AS_BID if mech == "pay-as-bid" else kern.UNIFORM
-    kk = float(k)
-    for blk, a in enumerate(starts):
+    step = max(1, _KERNEL_ORDERS // max(N, 1))
+    for a in range(0, T, step):
         b = min(a + step, T)
-        u = draws.random(int(bounds[blk + 1] - bounds[blk])) if draws is not None else no_draws
-        rank, ranks[blk] = ranks[blk], None
+        k0, k1 = int(first[a]), int(first[b - 1] + counts[b - 1])
+        u = draws.random(k1 - k0) if draws is not None else no_draws
+        limit = no_limit
+        if pricing == kern.ZIC:
+            limit = np.where(x[a:b] > 0, lb[a:b, None], ls[a:b, None])
+            if storage is not None:
+                limit = storage.limits(x[a:b], lb, ls, slice(a, b))
         kern.clear_block(
-            x[a:b], lb[a:b], ls[a:b], first[a:b], rank, u, mode, kk,
+            x[a:b], lb[a:b], ls[a:b], first[a:b], arrival.rank[k0:k1], u, pricing, limit, mode, float(k),
             peer[a:b], bill[a:b], traded[a:b], fees[a:b], paid[a:b], received[a:b],
         )  # fmt: skip
-        del rank, u
+        arrival.release(k1)
+        del u, limit
+    del arrival
     return _order_clearing(mech, d, g, lb, ls, traded, fees, paid, received, peer, bill, strategy, used)
 
 
@@ -496,8 +567,8 @@ def clear_net(
     engine : {"auto", "kernel", "book"}
         How the books are cleared. ``"kernel"``: the compiled per-slot books of
         :mod:`peergrid.market._netbook`, in blocks of slots, without a per-order
-        :class:`~peergrid.market.OrderBook` (uniform and pay-as-bid with truthful or
-        zero-intelligence bidding); ``"book"``: one :class:`~peergrid.market.OrderBook` of
+        :class:`~peergrid.market.OrderBook` (uniform and pay-as-bid with truthful,
+        zero-intelligence or ``"zic"`` bidding); ``"book"``: one :class:`~peergrid.market.OrderBook` of
         the whole horizon cleared by the mechanism function (every mechanism and
         strategy); ``"auto"`` (default): the kernel where it applies. Both clear the same
         orders with the same priorities; they differ only by floating-point rounding
@@ -540,18 +611,23 @@ def clear_net(
             f"engine='kernel' clears {', '.join(_KERNEL_MECHANISMS)} with {', '.join(_KERNEL_BIDDING)} bidding, "
             f"not {mech} with {strategy}"
         )
+    if strategy in AGENT_BIDDING and (isinstance(round_slots, bool) or int(round_slots) < 1):
+        raise ConfigError(f"round_slots must be an integer >= 1, got {round_slots!r}")
     if kernel and engine != "book":
         if not np.all(np.isfinite(x)):
             raise DataError("net contains NaN or infinite values")
-        return _clear_net_blocks(np.ascontiguousarray(x), lb, ls, mech, strategy, opts["seed"], opts["k"], used)
+        storage = None
+        if strategy == "zic":
+            storage = _Storage.of(batteries, lb, int(horizon or round_slots), x.shape[1])
+        return _clear_net_blocks(
+            np.ascontiguousarray(x), lb, ls, mech, strategy, opts["seed"], opts["k"], used, storage
+        )  # fmt: skip
     if strategy not in AGENT_BIDDING:
         book = orders_from_net(x, lb, ls, strategy, opts["seed"])
         result = mechanism_fn(book, **kwargs)
         return OrderClearing.from_result(result, x, lb, ls, strategy, **used)
     from peergrid.market.agents import ZIPParams, learn, order_reservations, slot_order
 
-    if isinstance(round_slots, bool) or int(round_slots) < 1:
-        raise ConfigError(f"round_slots must be an integer >= 1, got {round_slots!r}")
     book = OrderBook.from_net(x, lb[:, None], ls[:, None])  # slot-major; prices set by the agents
     perm = np.random.default_rng(opts["seed"]).permutation(len(book))
     book = book.select(perm[slot_order(book.slot[perm])])  # random arrival order within each slot, slots in order

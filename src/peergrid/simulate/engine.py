@@ -1,9 +1,12 @@
 """Time-stepping engine: community × control × market → :class:`Result`.
 
-The engine is vectorised over time and participants: control runs once (a loop
-over time with numpy over batteries), each market clears the whole horizon in one
-call, and per-participant totals are reduced in time blocks so that a year of
-1,000 households at 15-min resolution stays well inside 2 GiB.
+The engine is vectorised over time and participants: control runs once (the greedy
+rule compiled with numba), each market clears the whole horizon in one call, and
+per-participant totals are reduced in time blocks so that a year of 1,000 households
+at 15-min resolution stays well inside 2 GiB. With ``series="none"`` (or a lazy
+community) the pool markets take the streaming path of :mod:`peergrid.simulate.stream`:
+build, control, clearing and reductions in one pass over time blocks, no ``(T, N)``
+array at all (10,000 and 100,000 households, docs/scale.md).
 
 Markets are the pool rules (baseline, BS, MMR, SDR: one price pair per slot) and
 the order-book mechanisms (uniform, pay-as-bid, McAfee, bilateral), which clear
@@ -1145,7 +1148,7 @@ def simulate(
         metrics — the run streams over blocks of time steps (:mod:`peergrid.simulate.stream`)
         and its memory does not grow with T·N; :attr:`Result.metrics`,
         :attr:`Result.participants`, :attr:`Result.steps` and :meth:`Result.bills` equal those
-        of ``"full"`` to rounding (≈1e-15 relative), while :meth:`Result.table`,
+        of ``"full"`` to rounding (≤ 1e-12 relative, tested), while :meth:`Result.table`,
         :meth:`Result.allocation`, :meth:`Result.soc` and :meth:`Result.to_parquet` raise
         DataError. Needed from about 5,000 households × a year at 15 min on 2 GiB (a
         ``(T, N)`` float64 array is 2.8 GB at 10,000 households). Streaming supports the pool
@@ -1157,7 +1160,7 @@ def simulate(
         (identical to float64), only the stored series are rounded (≤ 6e-8 relative per
         value, see docs/scale.md).
     block : int, optional
-        Steps per block of a streamed run (default: about 2**20 values per block, e.g. 104
+        Steps per block of a streamed run (default: about 2**19 values per block, e.g. 52
         steps at 10,000 households). Giving ``block`` (or ``series="none"``, ``dtype="float32"``,
         or a lazy community, :attr:`Community.lazy`) selects the streaming path; results do
         not depend on it beyond rounding.

@@ -13,7 +13,9 @@ How a region is computed (the same steps on every backend):
    (``numpy.random.SeedSequence(seed, spawn_key=(i,))``, the ``i``-th child of
    ``SeedSequence(seed).spawn``), with its PV and battery shares drawn from the region's
    ranges, and simulated with :func:`peergrid.compare` — the engine every other command
-   uses; no market or controller is re-implemented here. The task reduces the
+   uses; no market or controller is re-implemented here. Runs the streaming path supports
+   (pool markets, greedy or no control, perfect forecasts, no grid or price response) keep
+   only sums (``series="none"``; equal to the full path to rounding, ≈ 1e-15 relative). The task reduces the
    :class:`~peergrid.simulate.Result` to its metrics (scalars) and, per market, the
    community's residual grid import and export ``(T,)`` (kWh per slot), then drops the
    ``(T, N)`` arrays. On Dask the reduction stays on the worker that made it.
@@ -46,6 +48,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -102,12 +105,16 @@ class RegionSpec:
     markets : tuple of str
         Markets every community runs (canonical names; default: the scenario's, baseline first).
     base_dir : str
-        Directory relative files of the scenario resolve against.
+        Directory relative files of the scenario resolve against (make it absolute for a remote
+        cluster: workers resolve it in their own working directory).
+    origin : str
+        The scenario file, prefixed to data errors (default ``"scenario"``).
     """
 
     scenario: Scenario
     markets: tuple[str, ...] = ()
     base_dir: str = "."
+    origin: str = ""
 
     def __post_init__(self) -> None:
         if self.scenario.region is None:
@@ -253,15 +260,16 @@ def _one_thread(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 @_one_thread
 def _run_community(index: int, spec: RegionSpec) -> _Outcome:
+    from peergrid.core.errors import PeergridError
     from peergrid.simulate import compare
-    from peergrid.simulate.scenario import build
 
     sc, info = community_scenario(spec.scenario, index)
     try:
-        com = build(sc, str(Path(spec.base_dir) / "scenario"))
-    except (ConfigError, DataError) as exc:
-        raise type(exc)(f"community {index}: {exc}") from None
-    comparison = compare(com, markets=spec.markets, **_compare_options(sc, spec.base_dir))
+        com = sc.build_community(spec.base_dir)
+    except PeergridError as exc:
+        raise type(exc)(f"{spec.origin or 'scenario'}: community {index}: {exc}") from None
+    options = _compare_options(sc, spec.base_dir)
+    comparison = compare(com, markets=spec.markets, series=_series(spec, options), **options)
     retail = np.ascontiguousarray(com.retail, dtype=np.float64)
     feed_in = np.ascontiguousarray(com.feed_in, dtype=np.float64)
     T, M = com.T, len(spec.markets)
@@ -287,6 +295,17 @@ def _run_community(index: int, spec: RegionSpec) -> _Outcome:
             "control": comparison[spec.markets[0]].control,
         }
     return _Outcome(row, residuals, tariff)
+
+
+def _series(spec: RegionSpec, options: dict[str, Any]) -> str:
+    """``"none"`` (stream, keep only sums: :mod:`peergrid.simulate.stream`) when the run allows it, else ``"full"``."""
+    from peergrid.simulate.stream import stream_obstacle
+
+    obstacle = stream_obstacle(
+        spec.markets, options["control"], faults=False, coordinated=options["coordination"] != "none",
+        forecaster=str(options.get("forecaster", "perfect")), grid=options.get("grid"),
+    )  # fmt: skip
+    return "none" if obstacle is None else "full"
 
 
 def _row(outcome: _Outcome) -> dict[str, Any]:
@@ -725,8 +744,13 @@ def simulate_region(
         raise ConfigError("--scheduler and --workers apply to --backend dask")
     if scheduler is not None and workers is not None:
         raise ConfigError("--workers sets the size of a local Dask cluster; an external --scheduler has its own")
-    if workers is not None and not 1 <= workers <= 1024:
-        raise ConfigError(f"--workers {workers}: must be between 1 and 1024")
+    if workers is not None:
+        cap = 4 * (os.cpu_count() or 1)
+        if not 1 <= workers <= cap:
+            raise ConfigError(
+                f"--workers {workers}: a local cluster takes 1 to {cap} worker processes (4 per core of this "
+                "machine); for more, start a Dask cluster and give its --scheduler"
+            )
     t0 = time.perf_counter()
     if backend == "local":
         frame, totals, steps, tariff = _execute(spec, _LocalRunner(), progress, on_stage)
