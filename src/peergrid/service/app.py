@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import gc
 import importlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -227,6 +228,11 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         nonlocal sched
+        # the objects of start-up (modules, the app, the ORM's mappers) live as long as the process: moved out
+        # of the garbage collector's view, a full collection during a request (e.g. after the 10,000 objects of
+        # an order batch) costs a few ms instead of ~70 ms
+        gc.collect()
+        gc.freeze()
         if scheduler:
             sched = Scheduler(factory, scheduler_period_s, lambda: app.state.clock())
             sched.start()
