@@ -279,3 +279,11 @@ def test_batch_keys_with_array_syntax_round_trip(client, world, factory):
     r = _batch(client, world, "prosumer", [_o("sell", idempotency_key=k) for k in keys])
     assert r.status_code == 201, r.text
     assert [x.idempotency_key for x in _stored(factory, world.uid("prosumer"))] == keys
+
+
+def test_batch_local_times_are_stored_in_utc(client, world, factory):
+    r = _batch(client, world, "prosumer", [{**_o("sell"), "interval_start": "2026-06-01T10:30:00+02:00"},
+                                           {**_o("sell"), "interval_start": "2026-06-01T03:45:00-04:45"}])
+    assert r.status_code == 201, r.text
+    assert [x.interval_start for x in _stored(factory, world.uid("prosumer"))] == [
+        IV + dt.timedelta(minutes=15), dt.datetime(2026, 6, 1, 8, 30, tzinfo=dt.UTC)]
