@@ -10,7 +10,7 @@ Prints progress lines on stderr, then as its last stdout line one JSON object:
 {"households", "steps", "seconds", "peak_rss_mb", "load_avg", ...}.
 
 Run:  python benchmarks/simulate_year.py [--households N] [--quick] [--market M] [--bidding B]
-          [--series auto|none|full] [--dtype float64|float32] [--block STEPS] [--eager]
+          [--series auto|none|full] [--dtype float64|float32] [--block STEPS] [--eager] [--threads K]
 (``--market pay-as-bid --bidding zip``: the same year on an order-book market with ZIP agents;
 order-book markets do not stream: their series are kept and the community is built eagerly.)
 """
@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--dtype", default="float64", choices=("float64", "float32"), help="kept series' storage")
     parser.add_argument("--block", type=int, default=None, help="steps per block (default: ~2**19 values)")
     parser.add_argument("--eager", action="store_true", help="build the (T, N) load/generation arrays first")
+    parser.add_argument("--threads", type=int, default=None, help="threads of the streaming kernels (default 2)")
     args = parser.parse_args(argv)
     if args.quick:
         args.households, args.steps = 20, 96 * 7
@@ -57,7 +58,10 @@ def main(argv: list[str] | None = None) -> dict:
     import peergrid
     from peergrid.data import synthetic_community
     from peergrid.market.bidding import is_order_market
+    from peergrid.simulate import stream as streaming
 
+    if args.threads is not None:
+        streaming.THREADS = max(1, args.threads)
     order_book = is_order_market(args.market)
     series = ("full" if order_book else "none") if args.series == "auto" else args.series
     lazy = not (args.eager or order_book)
@@ -97,6 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
         "dtype": args.dtype,
         "block": args.block,
         "lazy": lazy,
+        "threads": streaming.THREADS,
         "self_sufficiency": round(metrics["self_sufficiency"], 4),
         "cost_reduction": round(metrics["cost_reduction"], 4),
         "load_avg": [round(x, 2) for x in os.getloadavg()],

@@ -114,3 +114,20 @@ def test_backend_needs_a_region(tmp_path, scenario):
     assert code == 2 and "[region]" in err
     code, _, err = run("compare", scenario, "--json")
     assert code == 2 and "runs with peergrid simulate" in err
+
+
+def test_relative_files_resolve_against_the_scenario(tmp_path, monkeypatch):
+    """A tariff file next to the scenario is found from any working directory (and by remote workers:
+    the spec carries the scenario's absolute directory); a missing one is one line naming the community."""
+    (tmp_path / "flat.toml").write_text('currency = "EUR"\nenergy = 0.30\nfeed_in = 0.08\n')
+    path = tmp_path / "region.toml"
+    path.write_text('tariff = "flat.toml"\n' + REGION)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, out, err = run("simulate", "../region.toml", "--json")
+    assert code == 0, err
+    assert json.loads(out)["currency"] == "EUR"
+    (tmp_path / "flat.toml").unlink()
+    code, _, err = run("simulate", "../region.toml", "--json")
+    assert code == 2 and "../region.toml: community 0: " in err and len(err.strip().splitlines()) == 1

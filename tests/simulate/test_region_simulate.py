@@ -1,6 +1,7 @@
 """Regions of communities (peergrid.simulate.region): seeds, sums, the inter-community market, local = Dask."""
 
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -209,6 +210,8 @@ def test_backend_options_are_checked():
         simulate_region(sc, backend="dask", scheduler="garbage")
     with pytest.raises(ConfigError, match="unknown scheme"):
         simulate_region(sc, backend="dask", scheduler="foo://x:1")
+    with pytest.raises(ConfigError, match="4 per core"):
+        simulate_region(sc, backend="dask", workers=4 * (os.cpu_count() or 1) + 1)
 
 
 def test_unreachable_scheduler_is_one_config_error():

@@ -327,3 +327,18 @@ def test_lazy_community_pickles_lazily_and_round_trips_parquet(tmp_path, communi
     for k, v in res.metrics.items():
         assert back.metrics[k] == pytest.approx(v, rel=1e-12, abs=1e-12) or (np.isnan(v) and np.isnan(back.metrics[k]))
     _close(back.participants["bill"], res.participants["bill"])
+
+
+def test_threads_do_not_change_results(community, monkeypatch):
+    from peergrid.simulate import stream
+
+    out = []
+    for n in (1, 2, 3):
+        monkeypatch.setattr(stream, "THREADS", n)
+        r = peergrid.compare(community, markets=["mmr", "sdr"], series="full", block=23)
+        out.append(r)
+    for r in out[1:]:
+        for m in ("mmr", "sdr"):
+            assert r[m].metrics == out[0][m].metrics  # bit for bit: chunks and sum order are fixed
+            pd.testing.assert_frame_equal(r[m].participants, out[0][m].participants, check_exact=True)
+            np.testing.assert_array_equal(r[m].net, out[0][m].net)

@@ -580,7 +580,10 @@ def simulate(
     as_json: JsonOpt = False,
     backend: Annotated[
         str,
-        typer.Option(metavar="local|dask", help="[region] scenarios: simulate the communities here or on Dask."),
+        typer.Option(
+            metavar="local|dask",
+            help="\\[region] scenarios: simulate the communities here or on Dask (docs/region.md).",
+        ),
     ] = "local",
     scheduler: Annotated[
         str | None,
@@ -592,7 +595,7 @@ def simulate(
 ) -> None:
     """Simulate a scenario with its markets and write results, a report and summary.json to OUT.
 
-    A scenario with a [region] table simulates many communities (docs/region.md): locally or
+    A scenario with a \\[region] table simulates many communities (docs/region.md): locally or
     sharded by community over Dask workers (--backend dask), writing tidy tables to OUT.
     """
     if market is not None:

@@ -112,7 +112,8 @@ def run_region(
     target = _resolve_out(out, _out_name(sc, scenario), as_json)
     if target is not None:
         check_output_dir(target)
-    spec = RegionSpec(sc, tuple(names), str(scenario.parent))
+    path = scenario.resolve()  # workers on other machines resolve relative files against the same directory
+    spec = RegionSpec(sc, tuple(names), str(path.parent), str(scenario))
     where = "here" if backend == "local" else (scheduler or f"a local Dask cluster of {workers or 2} workers")
     with Stages(enabled=not as_json) as stages:
         stages.start(

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -104,12 +105,16 @@ class RegionSpec:
     markets : tuple of str
         Markets every community runs (canonical names; default: the scenario's, baseline first).
     base_dir : str
-        Directory relative files of the scenario resolve against.
+        Directory relative files of the scenario resolve against (make it absolute for a remote
+        cluster: workers resolve it in their own working directory).
+    origin : str
+        The scenario file, prefixed to data errors (default ``"scenario"``).
     """
 
     scenario: Scenario
     markets: tuple[str, ...] = ()
     base_dir: str = "."
+    origin: str = ""
 
     def __post_init__(self) -> None:
         if self.scenario.region is None:
@@ -255,14 +260,14 @@ def _one_thread(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 @_one_thread
 def _run_community(index: int, spec: RegionSpec) -> _Outcome:
+    from peergrid.core.errors import PeergridError
     from peergrid.simulate import compare
-    from peergrid.simulate.scenario import build
 
     sc, info = community_scenario(spec.scenario, index)
     try:
-        com = build(sc, str(Path(spec.base_dir) / "scenario"))
-    except (ConfigError, DataError) as exc:
-        raise type(exc)(f"community {index}: {exc}") from None
+        com = sc.build_community(spec.base_dir)
+    except PeergridError as exc:
+        raise type(exc)(f"{spec.origin or 'scenario'}: community {index}: {exc}") from None
     options = _compare_options(sc, spec.base_dir)
     comparison = compare(com, markets=spec.markets, series=_series(spec, options), **options)
     retail = np.ascontiguousarray(com.retail, dtype=np.float64)
@@ -739,8 +744,13 @@ def simulate_region(
         raise ConfigError("--scheduler and --workers apply to --backend dask")
     if scheduler is not None and workers is not None:
         raise ConfigError("--workers sets the size of a local Dask cluster; an external --scheduler has its own")
-    if workers is not None and not 1 <= workers <= 1024:
-        raise ConfigError(f"--workers {workers}: must be between 1 and 1024")
+    if workers is not None:
+        cap = 4 * (os.cpu_count() or 1)
+        if not 1 <= workers <= cap:
+            raise ConfigError(
+                f"--workers {workers}: a local cluster takes 1 to {cap} worker processes (4 per core of this "
+                "machine); for more, start a Dask cluster and give its --scheduler"
+            )
     t0 = time.perf_counter()
     if backend == "local":
         frame, totals, steps, tariff = _execute(spec, _LocalRunner(), progress, on_stage)

@@ -32,8 +32,11 @@ Supported: pool markets (``baseline``, ``bs``, ``mmr``, ``sdr``), controllers ``
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -295,6 +298,9 @@ except ImportError:  # pragma: no cover
     )
 
 
+#: Threads of the compiled kernels (plain Python threads over nogil kernels: they block, never spin).
+THREADS = min(2, os.cpu_count() or 1)
+
 #: Member chunks of the kernels (fixed, so the order of the sums never depends on threads).
 CHUNKS = 8
 
@@ -304,6 +310,33 @@ def _chunks(N: int) -> np.ndarray:
     per = -(-N // CHUNKS)  # ceil(N / CHUNKS)
     step = max(8, -(-per // 8) * 8)
     return np.unique(np.r_[np.arange(0, N, step), N]).astype(np.int64)
+
+
+def _build_chunks(args: tuple, parts: np.ndarray, bounds: np.ndarray, jbounds: np.ndarray, g0: int, g1: int) -> None:
+    """:func:`_block_kernel` on member chunks g0…g1−1 (their columns and partial sums only)."""
+    _block_kernel(*args, parts[g0:g1], bounds[g0 : g1 + 1], jbounds[g0 : g1 + 1])
+
+
+def _accumulate_chunks(args: tuple, bounds: np.ndarray, g0: int, g1: int) -> None:
+    """:func:`_accumulate` on member chunks g0…g1−1."""
+    _accumulate(*args, bounds[g0 : g1 + 1])
+
+
+def _runner(chunks: int, threads: int | None) -> tuple[Callable[[Callable[[int, int], None]], None], object]:
+    """``run(fn)`` calling ``fn(g0, g1)`` on contiguous groups of member chunks, one group per thread."""
+    n = max(1, min(int(threads or THREADS), chunks))
+    edges = [round(g * chunks / n) for g in range(n + 1)]
+    if n == 1:
+        return (lambda fn: fn(0, chunks)), None
+    pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="peergrid-stream")
+
+    def run(fn: Callable[[int, int], None]) -> None:
+        futures = [pool.submit(fn, edges[g], edges[g + 1]) for g in range(1, n)]
+        fn(edges[0], edges[1])  # this thread takes the first group
+        for f in futures:
+            f.result()
+
+    return run, pool
 
 
 def check_stream_options(series: str, dtype: str, block: int | None) -> tuple[str, str, int | None]:
@@ -376,6 +409,7 @@ def stream_run(
     dtype: str = "float64",
     block: int | None = None,
     progress: Callable[[int], None] | None = None,
+    threads: int | None = None,
 ) -> tuple[object, np.ndarray | None, dict[str, Clearing], Reductions]:
     """One pass over the horizon: control, clearing of every pool market and all reductions.
 
@@ -394,6 +428,10 @@ def stream_run(
         Steps per block (default: about :data:`BLOCK_VALUES` values per block).
     progress : callable, optional
         Called with the number of steps done after each block.
+    threads : int, optional
+        Threads running the compiled kernels on disjoint member chunks (default
+        :data:`THREADS`); the results do not depend on it (the chunks and the order of their
+        sums are fixed).
 
     Returns
     -------
@@ -467,65 +505,72 @@ def stream_run(
     bat = [np.empty((cap, M)) for _ in range(3)]
     bounds = _chunks(N)
     jbounds = np.searchsorted(owner_cols, bounds).astype(np.int64)
+    run, pool = _runner(bounds.size - 1, threads)
 
-    for start in range(0, T, rows_per):
-        rows = slice(start, min(start + rows_per, T))
-        B = rows.stop - rows.start
-        lt, lc, lf = com.gather_spec("load", rows)
-        gt, gc, gf = com.gather_spec("generation", rows)
-        x = buf[:B]
-        c_b, d_b, e_b = (b[:B] for b in bat)
-        parts = np.zeros((bounds.size - 1, 7, B))
-        _block_kernel(lt, lc, lf, gt, gc, gf, owner_cols, greedy, state.p, state.e_min, state.e_max, state.eta_c,
-                      state.eta_d, state.energy, c_b, d_b, e_b, x, member, parts, bounds, jbounds)  # fmt: skip
-        slot = parts.sum(axis=0)  # the chunks' partial sums, in a fixed order
-        load_slot[rows], gen_slot[rows] = slot[0, :B], slot[1, :B]
-        d_blk, g_blk = slot[2, :B].copy(), slot[3, :B].copy()
-        demand[rows], supply[rows] = d_blk, g_blk
-        charge_slot[rows], discharge_slot[rows], energy_slot[rows] = slot[4, :B], slot[5, :B], slot[6, :B]
-        if keep:
-            net_out[rows] = x  # type: ignore[index]
-            charge_out[rows], discharge_out[rows], energy_out[rows] = c_b, d_b, e_b
-        r, f = retail[rows], feed_in[rows]
-        base = MECHANISMS["baseline"](d_blk, g_blk, r, f)
-        clear = {m: base if m == "baseline" else MECHANISMS[m](d_blk, g_blk, r, f) for m in cols}
-        wb = np.zeros((B, kb))
-        ws = np.zeros((B, ks))
-        wb[:, 0] = 1.0
-        ws[:, 0] = 1.0
-        wb[:, 1] = base.price_buy
-        ws[:, 1] = base.price_sell
-        for j, m in enumerate(cols):
-            c_m = clear[m]
-            fb, fs = c_m.peer_share_buy, c_m.peer_share_sell
-            ob, os_ = 2 + j * kb_m, 2 + j * ks_m
-            wb[:, ob] = fb
-            wb[:, ob + 1] = c_m.price_buy
-            ws[:, os_] = fs
-            ws[:, os_ + 1] = c_m.price_sell
-            if pool_ready:  # the columns of _BillAccumulator.pool_weights and the p2p payment
-                gb, gs = 1.0 - fb, 1.0 - fs
-                wb[:, ob + 2] = gb * rates["energy"][rows]
-                wb[:, ob + 3] = gb * rates["network"][rows]
-                wb[:, ob + 4] = gb
-                wb[:, ob + 5] = fb * rates["local"][rows]
-                wb[:, ob + 6] = c_m.price_buy - (1.0 - fb) * r
-                ws[:, os_ + 2] = gs * rates["feed_in"][rows]
-                ws[:, os_ + 3] = gs
-                ws[:, os_ + 4] = -(c_m.price_sell - (1.0 - fs) * f)
-            if ci is not None:
-                wb[:, ob + 7] = (1.0 - fb) * ci[rows]
-        _accumulate(x, wb, ws, acc_b, acc_s, bounds)  # zero weights (no network charge, no peers) are skipped
-        if not pool_ready:
-            lb = local[rows]
-            pos = np.maximum(x, 0.0)
-            base_acc.add(lb, pos, pos - x, None)  # type: ignore[union-attr]
-            for m in cols:
-                a = clear[m].allocate(x)
-                bill_accs[m].add(lb, a.grid_import, a.grid_export, a.bought)
-                p2p_extra[m] += a.bill.sum(axis=0) - (a.grid_import.T @ r - a.grid_export.T @ f)
-        if progress is not None:
-            progress(rows.stop)
+    try:
+        for start in range(0, T, rows_per):
+            rows = slice(start, min(start + rows_per, T))
+            B = rows.stop - rows.start
+            lt, lc, lf = com.gather_spec("load", rows)
+            gt, gc, gf = com.gather_spec("generation", rows)
+            x = buf[:B]
+            c_b, d_b, e_b = (b[:B] for b in bat)
+            parts = np.zeros((bounds.size - 1, 7, B))
+
+            kernel_args = (lt, lc, lf, gt, gc, gf, owner_cols, greedy, state.p, state.e_min, state.e_max,
+                           state.eta_c, state.eta_d, state.energy, c_b, d_b, e_b, x, member)  # fmt: skip
+            run(partial(_build_chunks, kernel_args, parts, bounds, jbounds))
+            slot = parts.sum(axis=0)  # the chunks' partial sums, in a fixed order
+            load_slot[rows], gen_slot[rows] = slot[0, :B], slot[1, :B]
+            d_blk, g_blk = slot[2, :B].copy(), slot[3, :B].copy()
+            demand[rows], supply[rows] = d_blk, g_blk
+            charge_slot[rows], discharge_slot[rows], energy_slot[rows] = slot[4, :B], slot[5, :B], slot[6, :B]
+            if keep:
+                net_out[rows] = x  # type: ignore[index]
+                charge_out[rows], discharge_out[rows], energy_out[rows] = c_b, d_b, e_b
+            r, f = retail[rows], feed_in[rows]
+            base = MECHANISMS["baseline"](d_blk, g_blk, r, f)
+            clear = {m: base if m == "baseline" else MECHANISMS[m](d_blk, g_blk, r, f) for m in cols}
+            wb = np.zeros((B, kb))
+            ws = np.zeros((B, ks))
+            wb[:, 0] = 1.0
+            ws[:, 0] = 1.0
+            wb[:, 1] = base.price_buy
+            ws[:, 1] = base.price_sell
+            for j, m in enumerate(cols):
+                c_m = clear[m]
+                fb, fs = c_m.peer_share_buy, c_m.peer_share_sell
+                ob, os_ = 2 + j * kb_m, 2 + j * ks_m
+                wb[:, ob] = fb
+                wb[:, ob + 1] = c_m.price_buy
+                ws[:, os_] = fs
+                ws[:, os_ + 1] = c_m.price_sell
+                if pool_ready:  # the columns of _BillAccumulator.pool_weights and the p2p payment
+                    gb, gs = 1.0 - fb, 1.0 - fs
+                    wb[:, ob + 2] = gb * rates["energy"][rows]
+                    wb[:, ob + 3] = gb * rates["network"][rows]
+                    wb[:, ob + 4] = gb
+                    wb[:, ob + 5] = fb * rates["local"][rows]
+                    wb[:, ob + 6] = c_m.price_buy - (1.0 - fb) * r
+                    ws[:, os_ + 2] = gs * rates["feed_in"][rows]
+                    ws[:, os_ + 3] = gs
+                    ws[:, os_ + 4] = -(c_m.price_sell - (1.0 - fs) * f)
+                if ci is not None:
+                    wb[:, ob + 7] = (1.0 - fb) * ci[rows]
+            run(partial(_accumulate_chunks, (x, wb, ws, acc_b, acc_s), bounds))  # zero weights are skipped
+            if not pool_ready:
+                lb = local[rows]
+                pos = np.maximum(x, 0.0)
+                base_acc.add(lb, pos, pos - x, None)  # type: ignore[union-attr]
+                for m in cols:
+                    a = clear[m].allocate(x)
+                    bill_accs[m].add(lb, a.grid_import, a.grid_export, a.bought)
+                    p2p_extra[m] += a.bill.sum(axis=0) - (a.grid_import.T @ r - a.grid_export.T @ f)
+            if progress is not None:
+                progress(rows.stop)
+    finally:
+        if pool is not None:
+            pool.shutdown()  # type: ignore[attr-defined]
     load_member, gen_member = member[0], member[1]
     charge_owner, discharge_owner = member[2, owners], member[3, owners]
 
