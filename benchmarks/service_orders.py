@@ -14,15 +14,21 @@ The load generator runs on the same machine (and cores) as the server and the da
 
 Prints progress on stderr and, as its last stdout line, one JSON object:
 {"db", "clients", "workers", "seconds", "orders_per_s", "p50_ms", "p99_ms", "requests", "errors",
- "batch_orders_per_s", "batch_p50_ms", "load_avg", ...}.
+ "cpu_ms_per_order": {"server", "postgres", "locust"}, "batch_orders_per_s", "batch_p50_ms", "load_avg", ...}.
+``cpu_ms_per_order`` is the CPU time (user + system, from /proc) of the server processes, of every
+``postgres`` process on the machine (0 for SQLite, where the database works inside the server) and
+of locust during the load, per order: unlike orders/s it does not depend on what else runs on the
+machine, and cores / Σ cpu_ms_per_order bounds the orders/s of an otherwise idle machine.
 
-Run:  python benchmarks/service_orders.py [--db URL] [--clients 50] [--seconds 60] [--workers 2] [--quick]
-      (default database: a temporary SQLite file; PostgreSQL: --db postgresql+psycopg://user:pw@host/db)
+Run:  python benchmarks/service_orders.py [--db sqlite|postgresql|URL] [--clients 50] [--seconds 60] [--workers 2]
+      [--quick]   (sqlite, postgresql: a temporary database, dropped after; the PostgreSQL server is
+      $PEERGRID_TEST_PG_ADMIN, default postgresql+psycopg://peergrid:peergrid@127.0.0.1:5432/postgres)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as dt
 import json
@@ -144,6 +150,45 @@ def _wait_ready(proc: subprocess.Popen, port: int, log) -> None:
     raise SystemExit("server did not start in 60 s")
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of the processes ``pids`` (Linux /proc; 0 elsewhere)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.0
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux /proc)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return out
+
+
+def _named(name: str) -> list[int]:
+    """Processes whose command name is ``name`` (Linux /proc)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if (d / "comm").read_text().strip() == name:
+                    out.append(int(d.name))
+            except OSError:
+                continue
+    return out
+
+
 def _aggregated(prefix: str) -> dict:
     with open(prefix + "_stats.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -152,7 +197,8 @@ def _aggregated(prefix: str) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", default=None, help="database URL (default: a temporary SQLite file)")
+    parser.add_argument("--db", default="sqlite",
+                        help="sqlite | postgresql (a temporary database, dropped after) | a database URL")
     parser.add_argument("--clients", type=int, default=50, help="concurrent locust users")
     parser.add_argument("--seconds", type=int, default=60, help="seconds of load")
     parser.add_argument("--workers", type=int, default=2, help="server processes (peergrid serve --workers)")
@@ -162,8 +208,21 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.quick:
         args.clients, args.seconds, args.workers, args.batch_size, args.batches = 4, 3, 1, 1000, 2
+    with contextlib.ExitStack() as stack:
+        if args.db in ("sqlite", "postgresql"):
+            from peergrid.service.testing import temp_database
+
+            url = stack.enter_context(temp_database(args.db))
+        else:
+            url = args.db
+        figures = run(url, args)
+    print(json.dumps(figures))
+    return figures
+
+
+def run(url: str, args: argparse.Namespace) -> dict:
+    """Set up, serve, load, measure (see the module docstring); the figures."""
     tmp = tempfile.TemporaryDirectory(prefix="peergrid-orders-")
-    url = args.db or f"sqlite:///{tmp.name}/bench.db"
     t = time.perf_counter()
     cid, emails = _setup(url, args.clients + 1)
     backend = "postgresql" if url.startswith("postgres") else "sqlite"
@@ -191,6 +250,10 @@ def main(argv: list[str] | None = None) -> dict:
             locustfile.write_text(LOCUSTFILE)
             prefix = str(Path(tmp.name) / "run")
             _log(f"locust: {args.clients} users x {args.seconds} s on {base} ({args.workers} server workers)")
+            import resource
+
+            server_pids, pg_pids = _tree(server.pid), _named("postgres")
+            cpu0 = (_cpu_seconds(server_pids), _cpu_seconds(pg_pids), resource.getrusage(resource.RUSAGE_CHILDREN))
             proc = subprocess.run(
                 [_locust(), "-f", str(locustfile), "--headless", "-u", str(args.clients), "-r", str(args.clients),
                  "-t", f"{args.seconds}s", "--host", base, "--csv", prefix, "--only-summary", "--stop-timeout", "10",
@@ -200,12 +263,18 @@ def main(argv: list[str] | None = None) -> dict:
             )
             if proc.returncode not in (0, 1):  # 1: some requests failed (counted below)
                 raise SystemExit(f"locust failed ({proc.returncode}): {proc.stderr[-2000:]}")
+            ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (_cpu_seconds(server_pids) - cpu0[0], _cpu_seconds(_named("postgres")) - cpu0[1],
+                   ru.ru_utime + ru.ru_stime - cpu0[2].ru_utime - cpu0[2].ru_stime)
             agg = _aggregated(prefix)
             requests, failures = int(agg["Request Count"]), int(agg["Failure Count"])
             single = {
                 "orders_per_s": round((requests - failures) / args.seconds, 1),
                 "p50_ms": float(agg["50%"]), "p99_ms": float(agg["99%"]), "requests": requests,
                 "errors": failures, "mean_ms": round(float(agg["Average Response Time"]), 1),
+                # CPU per order of each party (load-independent: orders/s on idle cores ≈ cores / their sum)
+                "cpu_ms_per_order": {k: round(1000 * v / max(requests, 1), 3)
+                                     for k, v in zip(("server", "postgres", "locust"), cpu, strict=True)},
             }
             _log(f"single orders: {single}")
             # batches, sequentially from one client (the last prosumer)
@@ -248,9 +317,7 @@ def main(argv: list[str] | None = None) -> dict:
         **batch, "load_avg": [round(x, 2) for x in load], "cpus": os.cpu_count(),
         "load_generator": "locust FastHttpUser (headless, same machine)",
     }
-    if args.db is None:
-        tmp.cleanup()
-    print(json.dumps(figures))
+    tmp.cleanup()
     return figures
 
 

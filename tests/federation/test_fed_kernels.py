@@ -250,3 +250,43 @@ def test_bad_entries_equals_the_numpy_row_duplicates(seed):
     keep = np.isin(want[0], rows)
     np.testing.assert_array_equal(r, want[0][keep])
     np.testing.assert_array_equal(c, want[1][keep])
+
+
+def test_fill_odd_inputs_behave_as_with_numpy():
+    # compiled code has no bounds checks: inputs the numba kernel could read out of bounds go to the
+    # numpy kernel, so they give numpy's result or numpy's IndexError, never a crash
+    mask, cap = np.ones(3, np.uint8), np.array([1.0, 2.0, 3.0])
+    one, zero = np.array([1], np.int64), np.zeros(1, np.int64)
+    refused = [
+        (zero, one, np.array([7], np.int32), zero),  # provider id beyond the node arrays
+        (np.array([2], np.int64), one, np.array([1], np.int32), zero),  # list runs past source
+    ]
+    for start, length, source, typ in refused:
+        for kernel in ("numba", "numpy", "auto"):
+            with pytest.raises(IndexError):
+                fill_jointly(start, length, source, zero, typ, np.ones(1), cap.copy(), mask, kernel=kernel)
+    accepted = [
+        (zero, one, np.array([-1], np.int64), zero),  # negative id: numpy wraps to the last node
+        (zero, one, np.array([1], np.int32), np.array([9], np.int64)),  # type without a mask bit: nothing
+    ]
+    for start, length, source, typ in accepted:
+        a, b = _both(start, length, source, zero, typ, np.ones(1), cap, mask)
+        _assert_identical(a, b)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_view_requests_equals_the_numpy_preamble(seed):
+    rng = np.random.default_rng(seed)
+    n, r = int(rng.integers(1, 30)), int(rng.integers(0, 40))
+    deg = rng.integers(0, 4, n)
+    indptr = np.concatenate([[0], np.cumsum(deg)]).astype(np.int64)
+    req = rng.integers(0, n, r)
+    typ = rng.integers(0, 3, r)
+    need = rng.uniform(0, 2, r) * (rng.random(r) < 0.8)
+    start = indptr[req]
+    length = indptr[req + 1] - start
+    act = np.flatnonzero((length > 0) & (need > 0))
+    got = _kernels.view_requests(indptr, req, typ, need)
+    for x, y in zip(got, (act, start[act], length[act], typ[act]), strict=True):
+        np.testing.assert_array_equal(x, y)

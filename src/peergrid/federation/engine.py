@@ -30,7 +30,11 @@ bit mask, price factor, capacity left this cycle) and the overlay in CSR form
    producers' renewed capacity, ``offered_kwh``).
 
 Everything is vectorised over nodes and requests; the Python loops run over cycles
-and over candidate ranks (at most the view size, or a cluster's providers of a type).
+and, in the numpy kernels, over candidate ranks (at most the view size, or a cluster's
+providers of a type). The default numba kernels (:mod:`peergrid.federation._kernels`)
+do the matching in one compiled pass per rank, the triadic rewiring and the initial view
+draw in single passes, with bit-identical results (``simulate(..., kernel="numpy")``
+runs the numpy reference).
 """
 
 from __future__ import annotations
@@ -91,6 +95,7 @@ def fill_jointly(
     scratch: tuple[np.ndarray, np.ndarray] | None = None,
     kernel: str = "auto",
     order_stride: int = 0,
+    _check: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fill requests jointly by scanning their candidate providers rank by rank.
 
@@ -152,6 +157,10 @@ def fill_jointly(
     typed = typed_stride is not None
     floats = need.dtype == np.float64 and cap.dtype == np.float64  # updated in place: no conversion
     use_numba = kernel == "numba" or (kernel == "auto" and _kernels.HAVE_NUMBA and floats)
+    if use_numba and _check and _kernels.HAVE_NUMBA and floats:
+        # compiled code checks no bounds: odd inputs take the numpy path (same results, same errors)
+        use_numba = _numba_safe(act, a_pos, a_len, source, req_node, req_type, cap, type_mask,
+                                price_factor, max_factor, exclude_self, typed_stride)  # fmt: skip
     if use_numba:
         if not (_kernels.HAVE_NUMBA and floats):
             raise ValueError("kernel = 'numba' needs numba installed and float64 need and cap")
@@ -256,6 +265,38 @@ def fill_jointly(
     if not out_r:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     return np.concatenate(out_r), np.concatenate(out_p).astype(np.int64), np.concatenate(out_q)
+
+
+def _numba_safe(
+    act, a_pos, a_len, source, req_node, req_type, cap, type_mask, price_factor, max_factor, exclude_self, stride
+) -> bool:
+    """Whether every index the numba kernel may use is in range (compiled code checks no bounds).
+
+    Inputs outside these ranges (negative ids that numpy indexing wraps, out-of-range ids or types
+    that numpy refuses with ``IndexError`` or treats as "no such type") go to the numpy kernel,
+    which then behaves exactly as before.
+    """
+    if act.size == 0:
+        return True
+    if a_pos.min() < 0 or int((a_pos + a_len).max()) > np.asarray(source).size:
+        return False
+    reach = np.repeat(a_pos, a_len) + (np.arange(int(a_len.sum())) - np.repeat(np.cumsum(a_len) - a_len, a_len))
+    ids = np.asarray(source)[reach]
+    limit = cap.size if stride is None else int(stride)
+    if type_mask is not None and stride is None:
+        limit = min(limit, type_mask.size)
+    if max_factor is not None and price_factor is not None:
+        limit = min(limit, np.asarray(price_factor).size)
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= limit):
+        return False
+    t = np.asarray(req_type)[act]
+    if int(t.min()) < 0:
+        return False
+    if stride is not None and int(t.max()) * int(stride) + limit > cap.size:
+        return False
+    if stride is None and int(t.max()) >= 8 * type_mask.itemsize:
+        return False
+    return not (exclude_self and np.asarray(req_node).size <= int(act.max()))
 
 
 @dataclass
@@ -632,32 +673,57 @@ class Federation:
         # demand
         req, typ, qty = self._requests(inj)
         need = qty.copy()
-        if cfg.clusters.scope == "view":
+        if cfg.clusters.scope == "view" and self.kernel == "numba" and not self.typed:
+            # fill_jointly's numba path without its numpy preamble: the engine's arrays are in range
             ov = self.overlay
-            start = ov.indptr[req]
-            length = ov.indptr[req + 1] - start
-            source, excl = ov.indices, False
+            act, a_pos, a_len, tag = _kernels.view_requests(ov.indptr, req, typ, need)
+            use_price = self.max_factor is not None
+            r_, p_, q_, n_out = _kernels.fill_ranks(
+                act,
+                a_pos,
+                a_len,
+                tag,
+                ov.indices,
+                req,
+                need,
+                cap,
+                self.mask,
+                False,
+                self.factor if use_price else np.ones(1),
+                float(self.max_factor) if use_price else 0.0,
+                use_price,
+                False,
+                self._cap if e.types_per_node == 1 else 0,  # round as the numpy kernel's typed layout
+            )
+            ri, prov, q = r_[:n_out], p_[:n_out], q_[:n_out]
         else:
-            source, seg_start, seg_size = self._cluster_registry()
-            key = self.cluster[req].astype(np.int64) * self.n_types + typ
-            start, length, excl = seg_start[key], seg_size[key], True
-        ri, prov, q = fill_jointly(
-            start,
-            length,
-            source,
-            req,
-            typ,
-            need,
-            cap,
-            None if self.typed else self.mask,
-            self.factor,
-            self.max_factor,
-            excl,
-            stride,
-            self._scratch,
-            self.kernel,
-            self._cap if e.types_per_node == 1 else 0,  # round as the numpy kernel's typed layout
-        )
+            if cfg.clusters.scope == "view":
+                ov = self.overlay
+                start = ov.indptr[req]
+                length = ov.indptr[req + 1] - start
+                source, excl = ov.indices, False
+            else:
+                source, seg_start, seg_size = self._cluster_registry()
+                key = self.cluster[req].astype(np.int64) * self.n_types + typ
+                start, length, excl = seg_start[key], seg_size[key], True
+            ri, prov, q = fill_jointly(
+                start,
+                length,
+                source,
+                req,
+                typ,
+                need,
+                cap,
+                None if self.typed else self.mask,
+                self.factor,
+                self.max_factor,
+                excl,
+                stride,
+                self._scratch,
+                self.kernel,
+                self._cap if e.types_per_node == 1 else 0,  # round as the numpy kernel's typed layout
+                _check=False,  # the engine's own arrays: ids, types and lists are in range by construction
+            )
         price = self.type_price[typ[ri]] * self.factor[prov]
         if cfg.migration.strategy != "none":
             self.earned += self.alpha * np.bincount(self.cluster[prov], minlength=self.k_clusters)

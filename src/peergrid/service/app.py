@@ -30,7 +30,7 @@ from peergrid.core.errors import PeergridError
 from peergrid.service import apidocs
 from peergrid.service.auth import AuthSettings, DatabaseLoginStore, LoginLimiter, signing_key
 from peergrid.service.clearing import Scheduler
-from peergrid.service.db import make_engine, migrate, pool_capacity, session_factory
+from peergrid.service.db import make_engine, migrate, pool_capacity, pool_size, session_factory
 from peergrid.service.errors import RateLimited, ServiceError
 from peergrid.service.models import utcnow
 from peergrid.service.web import WebSettings
@@ -260,8 +260,12 @@ def create_app(
     )
     app.state.clock = clock or utcnow
     app.state.scheduler = None
+    #: PostgreSQL: orders without an idempotency key take the pipelined path (peergrid.service.orders.place_order_fast)
+    app.state.fast_orders = True
     _install_error_handlers(app)
-    app.add_middleware(ConcurrencyLimit, limit=max(1, min(40, pool_capacity(engine) - 3)))
+    # requests in flight hold pooled connections: at most the pool's kept connections minus two (the scheduler,
+    # an extension), so connections are reused, never opened and closed per request (overflow stays spare)
+    app.add_middleware(ConcurrencyLimit, limit=max(1, min(40, pool_size(engine) - 2, pool_capacity(engine) - 3)))
     app.include_router(router)
     apidocs.mount(app)
     if demo:

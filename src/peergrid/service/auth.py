@@ -782,6 +782,48 @@ class TokenInfo:
     expires_at: dt.datetime
 
 
+@functools.lru_cache(maxsize=4096)
+def _verified_claims(token: str, key: str) -> dict[str, object]:
+    """The claims of ``token`` once its signature (HS256 under ``key``) and claims have been verified.
+
+    Cached per (token, key): a token's signature check never changes its result, so a process
+    verifies each token once, not on every request (only tokens that verify are cached: errors
+    are raised, never stored). Expiry is re-checked by :func:`authenticate` on every use, and
+    revocation, the user's active flag and token version are read from the database every time.
+    Callers must not mutate the returned mapping.
+    """
+    return jwt.decode(token, key, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "jti"]})
+
+
+def token_claims(key: str, token: str | None) -> tuple[int, str, object, int]:
+    """The verified claims of a token: user id, token id, ``ver`` claim (as sent) and expiry (Unix s).
+
+    Checks the signature (under the signing ``key``) and expiry only; the database checks are
+    :func:`authenticate`'s.
+
+    Raises
+    ------
+    Unauthorized
+        Missing, malformed, badly signed or expired token.
+    """
+    if not token:
+        raise Unauthorized("not authenticated: log in at POST /api/auth/login")
+    try:
+        payload = _verified_claims(token, key)
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("token expired: log in again") from None
+    except jwt.PyJWTError:
+        raise Unauthorized("invalid token") from None
+    exp = int(payload["exp"])  # type: ignore[call-overload]
+    if exp <= time.time():  # the cached claims of a token that expired since it was first seen
+        raise Unauthorized("token expired: log in again")
+    try:
+        uid = int(payload["sub"])  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise Unauthorized("invalid token") from None
+    return uid, str(payload["jti"]), payload.get("ver"), exp
+
+
 def authenticate(session: Session, settings: AuthSettings, token: str | None) -> TokenInfo:
     """Verify a token (signature, expiry, revocation, active user, token version).
 
@@ -793,19 +835,7 @@ def authenticate(session: Session, settings: AuthSettings, token: str | None) ->
     """
     if not token:
         raise Unauthorized("not authenticated: log in at POST /api/auth/login")
-    try:
-        payload = jwt.decode(
-            token, signing_key(session, settings), algorithms=[ALGORITHM], options={"require": ["exp", "sub", "jti"]}
-        )
-    except jwt.ExpiredSignatureError:
-        raise Unauthorized("token expired: log in again") from None
-    except jwt.PyJWTError:
-        raise Unauthorized("invalid token") from None
-    jti = str(payload["jti"])
-    try:
-        uid = int(payload["sub"])
-    except (TypeError, ValueError):
-        raise Unauthorized("invalid token") from None
+    uid, jti, ver, exp = token_claims(signing_key(session, settings), token)
     revoked = sa.exists().where(RevokedToken.jti == jti)
     row = session.execute(sa.select(User, revoked).where(User.id == uid)).first()
     if row is not None and row[1]:
@@ -813,10 +843,9 @@ def authenticate(session: Session, settings: AuthSettings, token: str | None) ->
     user = row[0] if row is not None else None
     if user is None or not user.is_active:
         raise Unauthorized("account disabled or removed")
-    ver = payload.get("ver")
     if type(ver) is not int or ver != (user.token_version or 0):
         raise Unauthorized("token no longer valid (password changed): log in again")
-    return TokenInfo(user, jti, dt.datetime.fromtimestamp(int(payload["exp"]), dt.UTC))
+    return TokenInfo(user, jti, dt.datetime.fromtimestamp(exp, dt.UTC))
 
 
 def revoke(session: Session, jti: str, expires_at: dt.datetime) -> None:

@@ -97,11 +97,18 @@ def make_engine(url: str | Path | None, **kwargs: Any) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     else:
-        kwargs.setdefault("pool_size", 10)
-        kwargs.setdefault("max_overflow", 20)
+        # connections are kept (a new PostgreSQL connection costs a process fork): the app admits at most
+        # pool_size - 2 requests at once (peergrid.service.app.ConcurrencyLimit), so overflow is rare
+        kwargs.setdefault("pool_size", 20)
+        kwargs.setdefault("max_overflow", 10)
         kwargs.setdefault("pool_pre_ping", True)
         engine = sa.create_engine(url, **kwargs)
     return engine
+
+
+def pool_size(engine: Engine) -> int:
+    """How many connections the engine's pool keeps open (without overflow)."""
+    return max(1, int(getattr(engine.pool, "size", lambda: 5)()))
 
 
 def pool_capacity(engine: Engine) -> int:

@@ -1,9 +1,10 @@
 """Orders: placement with wallet eligibility and idempotency keys, cancellation until gate closure.
 
 A bid of q Wh at limit p currency/kWh commits ⌈q·p/1000⌉ minor units of the owner's
-wallet until it is cleared or cancelled; eligibility is decided by
+wallet until it is cleared or cancelled; eligibility is decided by the rule of
 :func:`peergrid.market.check_wallets` (Tooki et al.: the wallet balance decides whether a
-participant may trade), with funds = balance − open commitments + credit limit.
+participant may trade), with funds = balance − open commitments + credit limit, computed in the
+same float operations for one order (:func:`_funds_fit`) or a batch (:func:`place_orders`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from peergrid.market import BUY, SELL, OrderBook, bid_commitment_minor, check_wallets
+from peergrid.market import bid_commitment_minor
 from peergrid.market.money import _EPS
+from peergrid.market.wallet import REASON_FUNDS
 from peergrid.service.bulk import array_literal
 from peergrid.service.db import is_postgres
 from peergrid.service.errors import Conflict, Forbidden, InsufficientFunds, Invalid, NotFound, ServiceError
@@ -37,6 +39,19 @@ def commitment_minor(side: str, quantity_wh: int, price: float) -> int:
     if side != "buy":
         return 0
     return bid_commitment_minor(quantity_wh, price)
+
+
+def _funds_fit(
+    balance_minor: int, committed_minor: int, credit_minor: int, quantity_wh: int, price: float
+) -> tuple[bool, float, float]:
+    """:func:`peergrid.market.check_wallets` for one bid, in the same float operations (no order book built).
+
+    Returns whether the bid fits, the money it needs and the funds (balance − open commitments +
+    credit), currency.
+    """
+    funds = balance_minor / 100.0 - committed_minor / 100.0 + credit_minor / 100.0
+    required = (quantity_wh / 1000.0) * max(price, 0.0)
+    return required <= funds + 1e-9 * max(1.0, abs(funds)), required, funds
 
 
 def open_commitments(session: Session, community_id: int, user_id: int) -> int:
@@ -115,24 +130,23 @@ def place_order(
         raise Invalid(f"orders may be placed at most {MAX_HORIZON.days} days ahead")
     # the wallet, locked: serialises this user's order placements (PostgreSQL row lock; SQLite writes are serial)
     acc = session.execute(
-        sa.select(Account).where(Account.community_id == community.id, Account.key == f"wallet:{user.id}")
+        sa.select(Account.balance_minor, Account.credit_limit_minor)
+        .where(Account.community_id == community.id, Account.key == f"wallet:{user.id}")
         .with_for_update()
-    ).scalar_one_or_none()
+    ).first()
     if acc is None:
         raise NotFound(f"user {user.id} has no wallet in community {community.id}")
     committed = commitment_minor(side, quantity_wh, price)
     if side == "buy":
-        book = OrderBook.from_arrays(
-            participant=[0], side=[BUY if side == "buy" else SELL], quantity=[quantity_wh / 1000.0], price=[price]
+        ok, required, funds = _funds_fit(
+            acc.balance_minor, open_commitments(session, community.id, user.id), acc.credit_limit_minor,
+            quantity_wh, price,
         )
-        elig = check_wallets(
-            book,
-            balance=np.array([acc.balance_minor / 100.0]),
-            committed=np.array([open_commitments(session, community.id, user.id) / 100.0]),
-            credit=np.array([acc.credit_limit_minor / 100.0]),
-        )
-        if not bool(elig.admitted[0]):
-            raise InsufficientFunds(f"order rejected: {elig.reason[0]} {community.currency}")
+        if not ok:
+            raise InsufficientFunds(
+                f"order rejected: {REASON_FUNDS}: needs {required:.2f}, available {max(funds, 0.0):.2f} "
+                f"{community.currency}"
+            )
     order = Order(
         community_id=community.id,
         user_id=user.id,
@@ -480,3 +494,140 @@ def _insert_orders(
         for t, s, qq, p, c, k in zip(interval_start, side, quantity_wh, price, committed_minor, keys, strict=True)
     ]
     return [int(x) for x in session.execute(stmt, params).scalars().all()]
+
+
+# ------------------------------------------------------------------------------ the lean single-order path
+_FAST_WHO = (
+    "SELECT u.role, u.is_active, u.token_version, EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = %s), "
+    "c.mechanism, c.interval_minutes, c.gate_closure_minutes, c.currency, "
+    "EXISTS (SELECT 1 FROM memberships m WHERE m.community_id = %s AND m.user_id = u.id) "
+    "FROM users u LEFT JOIN communities c ON c.id = %s WHERE u.id = %s"
+)
+_FAST_WALLET = "SELECT balance_minor, credit_limit_minor FROM accounts WHERE community_id = %s AND key = %s FOR UPDATE"
+_FAST_OPEN = (
+    "SELECT coalesce(sum(committed_minor), 0) FROM orders WHERE community_id = %s AND user_id = %s AND status = 'open'"
+)
+_FAST_INSERT = (
+    "INSERT INTO orders (community_id, user_id, interval_start, side, quantity_wh, price, status, filled_wh, "
+    "committed_minor, idempotency_key, reason, created_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s, 'open', 0, %s, NULL, '', %s) RETURNING id"
+)
+
+
+def place_order_fast(
+    engine: sa.Engine,
+    key: str,
+    token: str | None,
+    community_id: int,
+    side: str,
+    interval_start: dt.datetime,
+    quantity_wh: int,
+    price: float,
+    now: dt.datetime,
+) -> dict[str, Any] | None:
+    """Authenticate, check and store one order without an idempotency key in two round trips (PostgreSQL).
+
+    The happy path of ``POST /api/communities/{id}/orders``: the checks of
+    :func:`peergrid.service.auth.authenticate`, :func:`peergrid.service.rbac.community_for`
+    (member, prosumer or consumer) and :func:`place_order` (mechanism, side and role, quantity,
+    price, alignment, gate closure, horizon, the locked wallet's funds) in one pipelined batch of
+    queries on a pooled psycopg connection — user, token revocation, community and membership in
+    one query, the wallet row locked ``FOR UPDATE``, then (a separate statement, so it sees every
+    order committed before the lock was granted) the open commitments — and, if every check
+    passes, one ``INSERT`` and the commit. It never decides a refusal: whenever a check fails or
+    the database raises before the commit, it rolls back and returns ``None``, and the caller
+    runs the general path (which then gives the one answer that path gives). So it stores exactly
+    the orders :func:`place_order` stores, with the same values.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        A PostgreSQL engine (psycopg 3).
+    key : str
+        The token signing key.
+    token : str or None
+        The bearer token or session cookie.
+    community_id, side, interval_start, quantity_wh, price, now
+        As for :func:`place_order` (``interval_start`` aware).
+
+    Returns
+    -------
+    dict or None
+        The stored order (the fields of ``OrderOut``), or ``None``: take the general path.
+    """
+    from peergrid.service.auth import token_claims
+
+    try:
+        uid, jti, ver, _ = token_claims(key, token)
+    except ServiceError:
+        return None
+    if side not in ("buy", "sell") or type(quantity_wh) is not int or quantity_wh <= 0:
+        return None
+    if not (isinstance(price, float | int) and math.isfinite(price) and price >= 0):
+        return None
+    if interval_start.tzinfo is None or interval_start.utcoffset() is None:
+        return None
+    iv = interval_start.astimezone(dt.UTC)
+    raw = engine.raw_connection()
+    try:
+        conn = raw.driver_connection
+        try:
+            with conn.pipeline():
+                who_c = conn.execute(_FAST_WHO, (jti, community_id, community_id, uid))
+                wal_c = conn.execute(_FAST_WALLET, (community_id, f"wallet:{uid}"))
+                open_c = conn.execute(_FAST_OPEN, (community_id, uid))
+            who, wallet, committed_open = who_c.fetchone(), wal_c.fetchone(), open_c.fetchone()
+            row = _fast_checks(who, wallet, committed_open, uid, ver, side, iv, quantity_wh, price, now)
+            if row is None:
+                conn.rollback()
+                return None
+            created = utcnow()
+            oid = conn.execute(_FAST_INSERT, (
+                community_id, uid, iv.replace(tzinfo=None), side, quantity_wh, float(price), row,
+                created.replace(tzinfo=None),
+            )).fetchone()[0]
+        except Exception:  # a database error before the commit: nothing stored, the general path decides
+            try:
+                conn.rollback()
+            except Exception:
+                raw.invalidate()
+            return None
+        try:
+            conn.commit()
+        except Exception as exc:
+            raw.invalidate()
+            raise sa.exc.OperationalError("COMMIT", None, exc) from None
+    finally:
+        raw.close()
+    return {
+        "id": int(oid), "community_id": community_id, "user_id": uid, "interval_start": iv, "side": side,
+        "quantity_wh": quantity_wh, "price": float(price), "status": "open", "filled_wh": 0, "committed_minor": row,
+        "idempotency_key": None, "reason": "", "created_at": created,
+    }
+
+
+def _fast_checks(
+    who: Any, wallet: Any, committed_open: Any, uid: int, ver: object, side: str, iv: dt.datetime,
+    quantity_wh: int, price: float, now: dt.datetime,
+) -> int | None:
+    """The order's commitment (minor units) if every check of the general path passes, else ``None``."""
+    if who is None:
+        return None
+    role, active, token_version, revoked, mechanism, minutes, gate_minutes, _currency, member = who
+    if revoked or not active or type(ver) is not int or ver != (token_version or 0):
+        return None
+    if mechanism is None or not member or role not in ("prosumer", "consumer") or mechanism not in ORDER_MECHANISMS:
+        return None
+    if side == "sell" and role == "consumer":
+        return None
+    if (iv - EPOCH) % dt.timedelta(minutes=minutes) != dt.timedelta(0):
+        return None
+    if now >= iv - dt.timedelta(minutes=gate_minutes) or iv - now > MAX_HORIZON:
+        return None
+    if wallet is None:
+        return None
+    if side == "buy":
+        ok, _, _ = _funds_fit(wallet[0], int(committed_open[0]), wallet[1], quantity_wh, price)
+        if not ok:
+            return None
+    return commitment_minor(side, quantity_wh, price)

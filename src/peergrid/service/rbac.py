@@ -27,11 +27,11 @@ Every endpoint calls one of the helpers below; the matrix test in
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from peergrid.service.directory import get_community, is_member
 from peergrid.service.errors import Forbidden, NotFound
-from peergrid.service.models import Community, User
+from peergrid.service.models import Community, Membership, User
 
 ADMIN = "admin"
 OPERATOR = "operator"
@@ -51,9 +51,11 @@ def community_for(session: Session, user: User, community_id: int, *roles: str) 
 
     Non-members get :class:`NotFound` (a community's existence is not disclosed).
     """
-    community = get_community(session, community_id)
-    if user.role != ADMIN and not is_member(session, community_id, user.id):
+    member = sa.exists().where(Membership.community_id == community_id, Membership.user_id == user.id)
+    row = session.execute(sa.select(Community, member).where(Community.id == community_id)).first()  # one query
+    if row is None or (user.role != ADMIN and not row[1]):
         raise NotFound(f"community {community_id} not found")
+    community = row[0]
     if roles:
         require_role(user, *roles)
     return community
