@@ -272,3 +272,21 @@ def test_fill_odd_inputs_behave_as_with_numpy():
     for start, length, source, typ in accepted:
         a, b = _both(start, length, source, zero, typ, np.ones(1), cap, mask)
         _assert_identical(a, b)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_view_requests_equals_the_numpy_preamble(seed):
+    rng = np.random.default_rng(seed)
+    n, r = int(rng.integers(1, 30)), int(rng.integers(0, 40))
+    deg = rng.integers(0, 4, n)
+    indptr = np.concatenate([[0], np.cumsum(deg)]).astype(np.int64)
+    req = rng.integers(0, n, r)
+    typ = rng.integers(0, 3, r)
+    need = rng.uniform(0, 2, r) * (rng.random(r) < 0.8)
+    start = indptr[req]
+    length = indptr[req + 1] - start
+    act = np.flatnonzero((length > 0) & (need > 0))
+    got = _kernels.view_requests(indptr, req, typ, need)
+    for x, y in zip(got, (act, start[act], length[act], typ[act]), strict=True):
+        np.testing.assert_array_equal(x, y)

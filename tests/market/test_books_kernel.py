@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from peergrid import ConfigError
+from peergrid import ConfigError, DataError
 from peergrid.market import ORDER_MECHANISMS, clear_net, orders_from_net
 from peergrid.market import _netbook as kern
 from peergrid.market import bidding as bidding_module
@@ -195,3 +195,36 @@ def test_a_replaced_mechanism_is_honoured(monkeypatch):
     monkeypatch.setitem(bidding_module.ORDER_MECHANISMS, "pay-as-bid", spy)
     clear_net(np.array([[1.0, -1.0]]), 0.3, 0.1, "pay-as-bid")
     assert calls == [2]
+
+
+def _numpy_allocation(c, net, rows):
+    peer = c.peer[rows]
+    bought, sold = np.maximum(peer, 0.0), np.maximum(-peer, 0.0)
+    return (bought, sold, np.maximum(np.maximum(net, 0.0) - bought, 0.0),
+            np.maximum(np.maximum(-net, 0.0) - sold, 0.0), c.bill[rows])  # fmt: skip
+
+
+@pytest.mark.parametrize("engine", ["kernel", "book"])
+def test_allocation_and_totals_are_the_numpy_expressions_bit_for_bit(engine):
+    rng = np.random.default_rng(9)
+    net = rng.normal(0.0, 1.0, (5000, 13))
+    net[rng.random(net.shape) < 0.1] = 0.0
+    c = clear_net(net, 0.3, 0.05, "uniform", bidding="zero-intelligence", seed=2, engine=engine)
+    for rows in (slice(None), slice(100, 4200)):
+        a = c.allocate(net[rows], rows)
+        for got, want in zip(
+            (a.bought, a.sold, a.grid_import, a.grid_export, a.bill), _numpy_allocation(c, net[rows], rows), strict=True
+        ):
+            np.testing.assert_array_equal(got, want)
+    totals = c.participant_totals()
+    want = {k: np.zeros(13) for k in ("bought", "sold", "purchase_cost", "revenue")}
+    for start in range(0, 5000, bidding_module._BLOCK):  # the per-block numpy sums it replaces
+        p, b = c.peer[start : start + bidding_module._BLOCK], c.bill[start : start + bidding_module._BLOCK]
+        want["bought"] += np.maximum(p, 0.0).sum(axis=0)
+        want["sold"] += np.maximum(-p, 0.0).sum(axis=0)
+        want["purchase_cost"] += np.maximum(b, 0.0).sum(axis=0)
+        want["revenue"] += np.maximum(-b, 0.0).sum(axis=0)
+    for key in want:
+        np.testing.assert_array_equal(totals[key], want[key], err_msg=key)
+    with pytest.raises(DataError, match="shape"):
+        c.allocate(net[:10], slice(0, 20))

@@ -169,6 +169,18 @@ def test_pool_fee_equals_the_sum_over_pro_rata_pairs(small_feeder, data):
     assert np.all(fee[bought == 0] == 0)
 
 
+def test_pool_fee_with_a_subnormal_volume_is_finite(small_feeder):
+    """A seller of 5e-324 kWh and its buyer: 1/V overflows, the fee stays finite (regression, hypothesis)."""
+    _, topo = small_feeder
+    N, L = topo.below.shape
+    sold = np.zeros(N)
+    sold[6] = 5e-324
+    bought = np.zeros(N)
+    bought[4] = 5e-324
+    fee = line_fee_money(bought[None], sold[None], np.full((1, L), 100.0), topo, 0.03)[0]  # warnings are errors
+    assert np.all(np.isfinite(fee)) and np.all(fee >= 0) and np.all(fee[bought == 0] == 0)
+
+
 def test_fee_by_hand_two_members():
     """Seller below line 0, buyer at the busbar: H = τ |P_0| / P_max,0 per kWh."""
     from peergrid.grid import build_feeder

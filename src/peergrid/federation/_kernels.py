@@ -72,7 +72,7 @@ else:  # pragma: no cover
         return None
 
 
-__all__ = ["HAVE_NUMBA", "bad_entries", "fill_ranks", "gather_ids", "pairwise_sum", "triadic_append"]
+__all__ = ["HAVE_NUMBA", "bad_entries", "fill_ranks", "gather_ids", "pairwise_sum", "triadic_append", "view_requests"]
 
 
 @njit(cache=True, nogil=True)
@@ -514,3 +514,30 @@ def gather_ids(pool, offset, draws):  # pragma: no cover - compiled
         for j in range(k):
             out[i, j] = pool[offset + draws[i, j]]
     return out
+
+
+@njit(cache=True, nogil=True)
+def view_requests(indptr, req, typ, need):  # pragma: no cover - compiled
+    """The active requests of a cycle and their candidate lists (the requester's view), in one pass.
+
+    Returns ``(act, pos, length, type)``: the requests with a non-empty view and a positive
+    need, as :func:`peergrid.federation.engine.fill_jointly` derives them from
+    ``start = indptr[req]``, ``length = indptr[req + 1] - start``.
+    """
+    m = req.size
+    act = np.empty(m, np.int64)
+    pos = np.empty(m, np.int64)
+    ln = np.empty(m, np.int64)
+    tag = np.empty(m, np.int64)
+    k = 0
+    for i in range(m):
+        node = req[i]
+        s0 = indptr[node]
+        d = indptr[node + 1] - s0
+        if d > 0 and need[i] > 0:
+            act[k] = i
+            pos[k] = s0
+            ln[k] = d
+            tag[k] = typ[i]
+            k += 1
+    return act[:k], pos[:k], ln[:k], tag[:k]

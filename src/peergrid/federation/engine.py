@@ -673,33 +673,57 @@ class Federation:
         # demand
         req, typ, qty = self._requests(inj)
         need = qty.copy()
-        if cfg.clusters.scope == "view":
+        if cfg.clusters.scope == "view" and self.kernel == "numba" and not self.typed:
+            # fill_jointly's numba path without its numpy preamble: the engine's arrays are in range
             ov = self.overlay
-            start = ov.indptr[req]
-            length = ov.indptr[req + 1] - start
-            source, excl = ov.indices, False
+            act, a_pos, a_len, tag = _kernels.view_requests(ov.indptr, req, typ, need)
+            use_price = self.max_factor is not None
+            r_, p_, q_, n_out = _kernels.fill_ranks(
+                act,
+                a_pos,
+                a_len,
+                tag,
+                ov.indices,
+                req,
+                need,
+                cap,
+                self.mask,
+                False,
+                self.factor if use_price else np.ones(1),
+                float(self.max_factor) if use_price else 0.0,
+                use_price,
+                False,
+                self._cap if e.types_per_node == 1 else 0,  # round as the numpy kernel's typed layout
+            )
+            ri, prov, q = r_[:n_out], p_[:n_out], q_[:n_out]
         else:
-            source, seg_start, seg_size = self._cluster_registry()
-            key = self.cluster[req].astype(np.int64) * self.n_types + typ
-            start, length, excl = seg_start[key], seg_size[key], True
-        ri, prov, q = fill_jointly(
-            start,
-            length,
-            source,
-            req,
-            typ,
-            need,
-            cap,
-            None if self.typed else self.mask,
-            self.factor,
-            self.max_factor,
-            excl,
-            stride,
-            self._scratch,
-            self.kernel,
-            self._cap if e.types_per_node == 1 else 0,  # round as the numpy kernel's typed layout
-            _check=False,  # the engine's own arrays: ids, types and lists are in range by construction
-        )
+            if cfg.clusters.scope == "view":
+                ov = self.overlay
+                start = ov.indptr[req]
+                length = ov.indptr[req + 1] - start
+                source, excl = ov.indices, False
+            else:
+                source, seg_start, seg_size = self._cluster_registry()
+                key = self.cluster[req].astype(np.int64) * self.n_types + typ
+                start, length, excl = seg_start[key], seg_size[key], True
+            ri, prov, q = fill_jointly(
+                start,
+                length,
+                source,
+                req,
+                typ,
+                need,
+                cap,
+                None if self.typed else self.mask,
+                self.factor,
+                self.max_factor,
+                excl,
+                stride,
+                self._scratch,
+                self.kernel,
+                self._cap if e.types_per_node == 1 else 0,  # round as the numpy kernel's typed layout
+                _check=False,  # the engine's own arrays: ids, types and lists are in range by construction
+            )
         price = self.type_price[typ[ri]] * self.factor[prov]
         if cfg.migration.strategy != "none":
             self.earned += self.alpha * np.bincount(self.cluster[prov], minlength=self.k_clusters)

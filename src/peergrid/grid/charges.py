@@ -135,9 +135,13 @@ def line_fee_money(
     S_L = sold @ A  # (T, L)
     base = (u * S_L).sum(axis=1)  # buyers above every line: Σ u_L S_L
     per = (u * (S[:, None] - 2.0 * S_L)) @ A.T  # (T, N)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         scale = np.where(V > 0, 1.0 / V, 0.0)
-    return bought * scale[:, None] * (base[:, None] + per)
+        fee = bought * scale[:, None] * (base[:, None] + per)
+        tiny = np.isinf(scale)  # a subnormal volume V: 1/V overflows, divide instead (bought ≤ 2V stays finite)
+        if tiny.any():
+            fee[tiny] = bought[tiny] / V[tiny, None] * (base[tiny, None] + per[tiny])
+    return fee
 
 
 def allocate_losses(net_kwh: np.ndarray, losses_kwh: np.ndarray) -> np.ndarray:

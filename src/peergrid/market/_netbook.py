@@ -330,3 +330,54 @@ def _invert(perm, out):
     """``out[perm[j]] = j`` for every j (the inverse permutation)."""
     for j in range(perm.shape[0]):
         out[perm[j]] = j
+
+
+@njit(cache=True, nogil=True)
+def allocate_rows(net, peer, bill, bought, sold, grid_import, grid_export, bill_out):
+    """Each member's own outcome from its net position and peer trades (one pass; see ``OrderClearing.allocate``).
+
+    ``bought = max(peer, 0)``, ``sold = max(−peer, 0)``, ``grid_import = max(max(net, 0) − bought, 0)``,
+    ``grid_export = max(max(−net, 0) − sold, 0)``, ``bill_out = bill`` — elementwise, the same
+    floating-point operations as the numpy expressions.
+    """
+    T, N = net.shape
+    for t in range(T):
+        for i in range(N):
+            p = peer[t, i]
+            x = net[t, i]
+            b = p if p > 0.0 else 0.0
+            s = -p if -p > 0.0 else 0.0
+            d = x if x > 0.0 else 0.0
+            g = -x if -x > 0.0 else 0.0
+            bought[t, i] = b
+            sold[t, i] = s
+            gi = d - b
+            ge = g - s
+            grid_import[t, i] = gi if gi > 0.0 else 0.0
+            grid_export[t, i] = ge if ge > 0.0 else 0.0
+            bill_out[t, i] = bill[t, i]
+
+
+@njit(cache=True, nogil=True)
+def participant_sums(peer, bill, block, out):
+    """Per-member Σ bought, Σ sold, Σ purchase cost and Σ revenue into ``out`` (4, N).
+
+    Summed row by row within blocks of ``block`` rows and then across blocks, as
+    ``np.maximum(block_rows, 0).sum(axis=0)`` accumulated block by block does (bit for bit).
+    """
+    T, N = peer.shape
+    acc = np.empty((4, N))
+    for start in range(0, T, block):
+        stop = min(start + block, T)
+        acc[:] = 0.0
+        for t in range(start, stop):
+            for i in range(N):
+                p = peer[t, i]
+                b = bill[t, i]
+                acc[0, i] += p if p > 0.0 else 0.0
+                acc[1, i] += -p if -p > 0.0 else 0.0
+                acc[2, i] += b if b > 0.0 else 0.0
+                acc[3, i] += -b if -b > 0.0 else 0.0
+        for i in range(N):
+            for r in range(4):
+                out[r, i] += acc[r, i]

@@ -266,18 +266,16 @@ class OrderClearing(Clearing):
 
     def allocate(self, net: np.ndarray, rows: slice | None = None) -> Allocation:
         """Each participant's own outcome (see :meth:`Clearing.allocate` for the parameters)."""
+        from peergrid.market._netbook import allocate_rows
+
         net = np.asarray(net, dtype=np.float64)
         rows = slice(None) if rows is None else rows
-        peer = self.peer[rows]
-        bought = np.maximum(peer, 0.0)
-        sold = np.maximum(-peer, 0.0)
-        return Allocation(
-            bought=bought,
-            sold=sold,
-            grid_import=np.maximum(np.maximum(net, 0.0) - bought, 0.0),
-            grid_export=np.maximum(np.maximum(-net, 0.0) - sold, 0.0),
-            bill=self.bill[rows].copy(),
-        )
+        peer, bill = self.peer[rows], self.bill[rows]
+        if net.ndim != 2 or net.shape != peer.shape or peer.shape != bill.shape:
+            raise DataError(f"net must have the clearing's shape {peer.shape} for these rows, got {net.shape}")
+        out = [np.empty(peer.shape) for _ in range(5)]  # bought, sold, grid_import, grid_export, bill
+        allocate_rows(net, peer, bill, *out)  # one pass, the numpy expressions' operations elementwise
+        return Allocation(bought=out[0], sold=out[1], grid_import=out[2], grid_export=out[3], bill=out[4])
 
     def participant_totals(self) -> dict[str, np.ndarray]:
         """``bought``, ``sold`` (kWh), ``purchase_cost`` and ``revenue`` (currency) per participant.
@@ -285,16 +283,12 @@ class OrderClearing(Clearing):
         Buyers' bills are ≥ 0 and sellers' ≤ 0 (all prices are ≥ 0), so the sign of a
         bill tells purchase from revenue.
         """
-        T, N = self.peer.shape
-        out = {k: np.zeros(N) for k in ("bought", "sold", "purchase_cost", "revenue")}
-        for start in range(0, T, _BLOCK):
-            p = self.peer[start : start + _BLOCK]
-            b = self.bill[start : start + _BLOCK]
-            out["bought"] += np.maximum(p, 0.0).sum(axis=0)
-            out["sold"] += np.maximum(-p, 0.0).sum(axis=0)
-            out["purchase_cost"] += np.maximum(b, 0.0).sum(axis=0)
-            out["revenue"] += np.maximum(-b, 0.0).sum(axis=0)
-        return out
+        from peergrid.market._netbook import participant_sums
+
+        N = self.peer.shape[1]
+        sums = np.zeros((4, N))
+        participant_sums(self.peer, self.bill, _BLOCK, sums)  # one pass over both series, row by row per block
+        return {k: sums[r].copy() for r, k in enumerate(("bought", "sold", "purchase_cost", "revenue"))}
 
     @classmethod
     def from_result(
