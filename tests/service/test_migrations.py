@@ -70,7 +70,7 @@ def test_upgrade_with_data(backend, tmp_path):
         with session_factory(engine)() as s:
             assert ledger.verify(s).ok
         migrate(engine)  # to head
-        assert current_revision(engine) == "0008"
+        assert current_revision(engine) == "0009"
         counts["accounts"] += 1  # revision 0008 opens the network operator's account of the community
         with engine.connect() as conn:
             for table, n in counts.items():

@@ -36,7 +36,7 @@ def test_upgrade_from_0006_keeps_prices(backend, tmp_path):
                     conn.execute(sa.text("INSERT INTO accounts (community_id, key, kind, balance_minor, "
                                          "credit_limit_minor) VALUES (:c, :k, :k, 0, 0)"), {"c": cid, "k": kind})
         migrate(engine)
-        assert current_revision(engine) == "0008"
+        assert current_revision(engine) == "0009"
         with engine.connect() as conn:
             rows = conn.execute(sa.text("SELECT id, tz, tariff FROM communities ORDER BY id")).all()
             assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata) == []

@@ -302,6 +302,9 @@ class Order(Base):
         sa.CheckConstraint("side IN ('buy','sell')", name="side"),
         sa.CheckConstraint("quantity_wh > 0", name="quantity"),
         sa.Index("ix_orders_book", "community_id", "interval_start", "status"),
+        # the wallet check sums the user's open commitments on every placement (migration 0009)
+        sa.Index("ix_orders_open_user", "user_id", "community_id", postgresql_where=sa.text("status = 'open'"),
+                 sqlite_where=sa.text("status = 'open'")),
     )
 
 
