@@ -1,0 +1,79 @@
+"""The API's surface is pinned: OpenAPI paths, methods, operation ids, tags, status codes and models.
+
+``api_openapi_snapshot.json`` (next to this file) was written from the service before its routes were
+split into one module per resource (``peergrid.service.api``); the split, and any later tidy-up, must
+leave every entry equal. To change the API on purpose, regenerate it::
+
+    PYTHONPATH=src python tests/service/test_api_openapi_snapshot.py > tests/service/api_openapi_snapshot.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi")
+
+SNAPSHOT = Path(__file__).with_name("api_openapi_snapshot.json")
+
+
+def _ref(content: dict[str, Any] | None) -> dict[str, str]:
+    """Media type -> schema as ``$ref`` name (or the schema's type) of a request or response body."""
+    out = {}
+    for media, spec in (content or {}).items():
+        schema = spec.get("schema", {})
+        items = schema.get("items", {})
+        out[media] = schema.get("$ref") or (f"array[{items.get('$ref') or items.get('type')}]" if items
+                                            else schema.get("type", "any"))
+    return out
+
+
+def surface(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every operation of an OpenAPI document as a small, order-preserving record."""
+    ops = []
+    for path, methods in spec["paths"].items():
+        for method, op in methods.items():
+            ops.append({
+                "method": method.upper(),
+                "path": path,
+                "operationId": op.get("operationId"),
+                "tags": op.get("tags", []),
+                "parameters": [[p["name"], p["in"], bool(p.get("required"))] for p in op.get("parameters", [])],
+                "requestBody": _ref(op.get("requestBody", {}).get("content")),
+                "responses": {code: _ref(r.get("content")) for code, r in op.get("responses", {}).items()},
+            })
+    return ops
+
+
+def build_spec() -> dict[str, Any]:
+    from peergrid.service.app import create_app
+    from peergrid.service.auth import FAST_AUTH
+
+    with tempfile.TemporaryDirectory() as tmp:
+        app = create_app(f"sqlite:///{tmp}/openapi.db", auth=FAST_AUTH)
+        try:
+            return app.openapi()
+        finally:
+            app.state.engine.dispose()
+
+
+def test_openapi_surface_matches_snapshot() -> None:
+    expected = json.loads(SNAPSHOT.read_text())
+    got = surface(build_spec())
+    assert [(o["method"], o["path"]) for o in got] == [(o["method"], o["path"]) for o in expected]
+    for g, e in zip(got, expected, strict=True):
+        assert g == e, f"{e['method']} {e['path']} changed"
+
+
+def test_every_operation_id_is_unique() -> None:
+    ids = [o["operationId"] for o in surface(build_spec())]
+    assert len(ids) == len(set(ids))
+
+
+if __name__ == "__main__":  # regenerate the snapshot
+    sys.stdout.write("[\n" + ",\n".join(json.dumps(o, ensure_ascii=False) for o in surface(build_spec())) + "\n]\n")
