@@ -75,5 +75,38 @@ def test_every_operation_id_is_unique() -> None:
     assert len(ids) == len(set(ids))
 
 
+#: OpenAPI tag -> the router modules of peergrid.service.api that serve it
+TAG_MODULES = {
+    "service": {"health"}, "auth": {"auth"}, "users": {"users"}, "communities": {"communities", "members"},
+    "feeder": {"feeders"}, "meters": {"meters"}, "wallets": {"wallets"}, "ledger": {"ledger"},
+    "orders": {"orders"}, "clearing": {"clearing"}, "invoices": {"invoices"}, "reports": {"reports"},
+    "audit": {"audit"},
+}
+
+
+def test_each_router_module_serves_one_resource() -> None:
+    from fastapi.routing import APIRoute
+
+    from peergrid.service.api import ROUTERS, router
+
+    seen = set()
+    for r in ROUTERS:
+        modules = {x.endpoint.__module__.removeprefix("peergrid.service.api.") for x in r.routes}
+        tags = {t for x in r.routes if isinstance(x, APIRoute) for t in x.tags}
+        assert len(modules) == 1 and len(tags) == 1, (modules, tags)
+        assert modules <= TAG_MODULES[tags.pop()]
+        seen |= modules
+    assert seen == set().union(*TAG_MODULES.values())
+    assert router.prefix == "/api"
+
+
+def test_order_placing_routes_are_matched_first() -> None:
+    from peergrid.service.api import ROUTERS
+
+    first = [(min(x.methods), x.path) for x in ROUTERS[0].routes]
+    orders = "/communities/{community_id}/orders"
+    assert first == [("POST", orders), ("POST", f"{orders}/batch")]
+
+
 if __name__ == "__main__":  # regenerate the snapshot
     sys.stdout.write("[\n" + ",\n".join(json.dumps(o, ensure_ascii=False) for o in surface(build_spec())) + "\n]\n")
