@@ -40,7 +40,7 @@ from peergrid.metrics.core import (
     storage_utilisation,
 )
 
-__all__ = ["METRICS", "TABLE_METRICS", "MetricInfo", "metric_label", "metrics_markdown_table"]
+__all__ = ["METRICS", "NETWORK_METRICS", "TABLE_METRICS", "MetricInfo", "metric_label", "metrics_markdown_table"]
 
 Kind = Literal["pct", "money", "price", "kw", "kwh", "mwh", "num", "count", "kg"]
 
@@ -549,6 +549,17 @@ TABLE_METRICS: tuple[str, ...] = (
     "share_better_off",
     "traded_kwh",
     "emissions_kg",
+)
+
+#: Metrics of network-aware runs (:meth:`peergrid.simulate.network.NetworkOutcome.metrics`), in the column
+#: order of the CLI's network table and the report's grid section.
+NETWORK_METRICS: tuple[str, ...] = (
+    "line_fees",
+    "curtailed_kwh",
+    "losses_kwh",
+    "max_line_loading_pct",
+    "min_voltage_pu",
+    "max_vim_pct",
 )
 
 
