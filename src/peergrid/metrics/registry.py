@@ -127,7 +127,7 @@ class MetricInfo:
 _LANGE = "Lange (2025)"
 
 
-def _m(*args, **kw) -> MetricInfo:
+def _m(*args: Any, **kw: Any) -> MetricInfo:
     return MetricInfo(*args, **kw)
 
 
