@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from peergrid.core.numfmt import unsigned_zero
 
@@ -105,7 +105,7 @@ class MetricInfo:
 _LANGE = "Lange (2025)"
 
 
-def _m(*args, **kw) -> MetricInfo:
+def _m(*args: Any, **kw: Any) -> MetricInfo:
     return MetricInfo(*args, **kw)
 
 
