@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from peergrid.core.errors import DataError
 from peergrid.core.types import AnyArray, IndexArray, IntArray
+
+#: int64 nanoseconds since the epoch (what pandas' datetime64[ns] values are)
+I64Array: TypeAlias = npt.NDArray[np.int64]
 
 
 def make_index(start: str | pd.Timestamp, periods: int, freq: str) -> pd.DatetimeIndex:
@@ -146,7 +152,7 @@ def step_hours(index: pd.DatetimeIndex) -> float:
 
 def localize_naive(
     naive: pd.DatetimeIndex | AnyArray, tz: str, occurrence: IntArray | None = None, what: str = "timestamps"
-) -> tuple[IntArray, list[str]]:
+) -> tuple[I64Array, list[str]]:
     """Convert naive local times in ``tz`` to UTC nanoseconds with peergrid's DST rule.
 
     Parameters
@@ -183,7 +189,7 @@ def localize_naive(
 
 def _localize_codes(
     local_u: pd.DatetimeIndex, codes: IndexArray, occ: IntArray | None, tz: str, what: str
-) -> tuple[IntArray, list[str], IntArray]:
+) -> tuple[I64Array, list[str], I64Array]:
     """UTC ns of rows ``local_u[codes]`` (naive local times in ``tz``; see :func:`localize_naive`).
 
     Returns the row times, DST notes and the UTC times used (one per distinct time,
@@ -226,7 +232,7 @@ def _occurrence(keys: IntArray) -> IntArray:
     return np.asarray(pd.Series(keys).groupby(keys, sort=False).cumcount(), dtype=np.int64)
 
 
-def _asi8(index: pd.DatetimeIndex) -> IntArray:
+def _asi8(index: pd.DatetimeIndex) -> I64Array:
     """The index as int64 nanoseconds since the epoch (``DatetimeIndex.asi8``, missing in pandas-stubs)."""
-    out: IntArray = index.asi8  # type: ignore[attr-defined]
+    out: I64Array = index.asi8  # type: ignore[attr-defined]
     return out

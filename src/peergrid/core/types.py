@@ -3,9 +3,9 @@
 Inputs that accept lists, scalars or arrays are typed :data:`ArrayLike` and converted once at
 the function's edge (``np.asarray(x, dtype=np.float64)``); arrays a function returns or keeps
 carry their dtype: :data:`FloatArray` for energies (kWh), powers (kW), prices and money,
-:data:`IntArray` for integer amounts (Wh, cents) and ids, :data:`IndexArray` for positions
-(``np.intp``), :data:`BoolArray` for masks. Shapes are in the docstrings (``(T, N)`` = time x
-participant), not in the types.
+:data:`IntArray` for integer amounts (Wh, cents) and element ids, :data:`IndexArray` for
+positions (``np.intp``), :data:`BoolArray` for masks, :data:`ComplexArray` for phasors.
+Shapes are in the docstrings (``(T, N)`` = time x participant), not in the types.
 
 Examples
 --------
@@ -28,13 +28,16 @@ import numpy.typing as npt
 ArrayLike: TypeAlias = npt.ArrayLike
 #: float64 array: energy kWh, power kW, prices and money in the community's currency
 FloatArray: TypeAlias = npt.NDArray[np.float64]
-#: int64 array: integer amounts (Wh, minor currency units) and ids
-IntArray: TypeAlias = npt.NDArray[np.int64]
+#: integer array (int64 in peergrid): integer amounts (Wh, minor currency units) and element ids;
+#: any integer dtype type-checks (pandas' ``to_numpy(dtype=np.int64)`` is typed ``integer[Any]``)
+IntArray: TypeAlias = npt.NDArray[np.integer[Any]]
 #: positions into another array (``np.intp``: what ``argsort``/``searchsorted``/``nonzero`` return)
 IndexArray: TypeAlias = npt.NDArray[np.intp]
+#: complex128 array: phasors and admittances in per unit (grid sweeps)
+ComplexArray: TypeAlias = npt.NDArray[np.complex128]
 #: boolean mask
 BoolArray: TypeAlias = npt.NDArray[np.bool_]
 #: array of any dtype (object ids, strings, mixed): used where the dtype is the caller's
 AnyArray: TypeAlias = npt.NDArray[Any]
 
-__all__ = ["AnyArray", "ArrayLike", "BoolArray", "FloatArray", "IndexArray", "IntArray"]
+__all__ = ["AnyArray", "ArrayLike", "BoolArray", "ComplexArray", "FloatArray", "IndexArray", "IntArray"]
