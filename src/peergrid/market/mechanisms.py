@@ -56,6 +56,7 @@ __all__ = [
     "get_order_mechanism",
     "is_order_market",
     "mechanism_names",
+    "mechanisms_markdown_table",
     "register",
     "takes_option",
     "unregister",
@@ -455,3 +456,25 @@ def get_order_mechanism(name: str) -> Callable[..., MarketResult]:
     if key not in ORDER_MECHANISMS:
         raise ConfigError(f"unknown order-book mechanism {name!r}; choose from {', '.join(ORDER_MECHANISMS)}")
     return ORDER_MECHANISMS[key]
+
+
+def _option_text(option: MechanismOption) -> str:
+    high = "" if math.isinf(option.high) else f", ≤ {option.high:g}"
+    return f"`{option.name}` = {option.default:g} (≥ {option.low:g}{high})"
+
+
+def mechanisms_markdown_table() -> str:
+    """The mechanism table of docs/markets.md (registry order) as Markdown.
+
+    Returns
+    -------
+    str
+        Header, separator and one row ``| `name` | label | kind | options | function | reference |``
+        per mechanism, newline-terminated.
+    """
+    lines = ["| name | label | kind | options | function | reference |", "|---|---|---|---|---|---|"]
+    for m in REGISTRY.values():
+        options = "; ".join(_option_text(o) for o in m.options) or "–"
+        fn = f"`peergrid.market.{m.function.__name__}`"
+        lines.append(f"| `{m.name}` | {m.label} | {m.kind} | {options} | {fn} | {m.reference or '–'} |")
+    return "\n".join(lines) + "\n"
