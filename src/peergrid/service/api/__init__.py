@@ -73,7 +73,13 @@ ROUTERS: tuple[APIRouter, ...] = (
     audit.router,
 )
 
+
+def _api_router() -> APIRouter:
+    api = APIRouter(prefix="/api")
+    for r in ROUTERS:
+        api.include_router(r)
+    return api
+
+
 #: Every route of the JSON API, under ``/api``.
-router = APIRouter(prefix="/api")
-for _r in ROUTERS:
-    router.include_router(_r)
+router = _api_router()

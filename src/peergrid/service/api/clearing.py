@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 
 from peergrid.service import clearing, directory, rbac
 from peergrid.service import schemas as S
-from peergrid.service.api.deps import DB, ERRORS, Limit, Me, Offset, PId, paginate, service_now
+from peergrid.service.api.deps import DB, ERRORS, Limit, Me, Offset, PId, only_own, paginate, service_now
 from peergrid.service.models import ClearingRun, Trade
 
 router = APIRouter()
@@ -76,6 +76,5 @@ def list_trades(community_id: PId, user: Me, db: DB, limit: Limit = 100, offset:
     """Trades (yours as buyer or seller; admins and operators: all), newest first."""
     rbac.community_for(db, user, community_id)
     stmt = sa.select(Trade).where(Trade.community_id == community_id).order_by(Trade.id.desc())
-    if not rbac.sees_everyone(user):
-        stmt = stmt.where(sa.or_(Trade.buyer_id == user.id, Trade.seller_id == user.id))
+    stmt = only_own(stmt, user, Trade.buyer_id, Trade.seller_id)
     return paginate(db, stmt, limit, offset, lambda t: t)

@@ -32,6 +32,8 @@ cookie_scheme = APIKeyCookie(name=authmod.COOKIE_NAME, auto_error=False, descrip
 
 #: The error answers every route documents (each a JSON :class:`~peergrid.service.schemas.ErrorOut`).
 ERRORS: dict[int | str, dict[str, Any]] = {c: {"model": S.ErrorOut} for c in (400, 401, 403, 404, 409, 422, 429)}
+#: :data:`ERRORS` and 413 (the request body is over its limit, :mod:`peergrid.service.web`).
+ERRORS_413: dict[int | str, dict[str, Any]] = ERRORS | {413: {"model": S.ErrorOut}}
 
 
 def get_db(request: Request) -> Iterator[Session]:
@@ -79,11 +81,28 @@ def service_now(request: Request) -> dt.datetime:
     return request.app.state.clock()
 
 
-def paginate(db: Session, stmt: sa.Select, limit: int, offset: int, convert: Any) -> dict[str, Any]:
-    """One page of ``stmt``'s rows, each through ``convert``: ``{"items", "total", "limit", "offset"}``."""
+def paginate(
+    db: Session, stmt: sa.Select, limit: int, offset: int, convert: Any, *, scalars: bool = True
+) -> dict[str, Any]:
+    """One page of ``stmt``'s results, each through ``convert``: ``{"items", "total", "limit", "offset"}``.
+
+    ``scalars``: each result is the first column (an ORM object); ``False``: the whole row.
+    """
     total = db.execute(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
-    items = [convert(x) for x in db.execute(stmt.limit(limit).offset(offset)).scalars()]
+    result = db.execute(stmt.limit(limit).offset(offset))
+    items = [convert(x) for x in (result.scalars() if scalars else result.all())]
     return {"items": items, "total": int(total), "limit": limit, "offset": offset}
+
+
+def only_own(stmt: sa.Select, user: User, *owners: Any) -> sa.Select:
+    """``stmt`` limited to the rows where one of the ``owners`` columns is ``user``; admins and operators see all.
+
+    E.g. ``only_own(select(Trade), user, Trade.buyer_id, Trade.seller_id)``: the user's trades as buyer or
+    seller (:func:`peergrid.service.rbac.sees_everyone`).
+    """
+    if rbac.sees_everyone(user):
+        return stmt
+    return stmt.where(sa.or_(*(column == user.id for column in owners)))
 
 
 def client_address(request: Request) -> str:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from peergrid.service import feeders as feedermod
 from peergrid.service import rbac
 from peergrid.service import schemas as S
-from peergrid.service.api.deps import DB, ERRORS, Me, PId
+from peergrid.service.api.deps import DB, ERRORS, ERRORS_413, Me, PId
 from peergrid.service.errors import NotFound
 
 router = APIRouter()
@@ -22,7 +23,7 @@ FeederLimit = Annotated[float | None, Query(gt=0, le=1e6)]
     "/communities/{community_id}/feeder",
     response_model=S.FeederOut,
     tags=["feeder"],
-    responses=ERRORS | {413: {"model": S.ErrorOut}},
+    responses=ERRORS_413,
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}},
 )
 async def put_feeder(
@@ -47,8 +48,6 @@ async def put_feeder(
     lacks make it a 422. The market phase of an order-book community then clears on the feeder; a
     pool community (BS/MMR/SDR) pays eq. 12 line fees and loss charges at metered settlement.
     """
-    from starlette.concurrency import run_in_threadpool
-
     body = await request.body()
     limits = {"max_loading_pct": max_loading_pct, "v_min_pu": v_min_pu, "v_max_pu": v_max_pu,
               "max_vim_pct": max_vim_pct, "fee_per_kwh": fee_per_kwh}  # fmt: skip

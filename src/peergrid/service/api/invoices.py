@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from peergrid.service import directory, rbac
 from peergrid.service import invoices as invoicemod
 from peergrid.service import schemas as S
-from peergrid.service.api.deps import DB, ERRORS, Limit, Me, Offset, PId, owned, paginate
+from peergrid.service.api.deps import DB, ERRORS, Limit, Me, Offset, PId, only_own, owned, paginate
 from peergrid.service.models import Invoice, User
 
 router = APIRouter()
@@ -65,8 +65,7 @@ def list_invoices(community_id: PId, user: Me, db: DB, limit: Limit = 100, offse
     """Invoices (yours; admins and operators: all), newest first."""
     rbac.community_for(db, user, community_id)
     stmt = sa.select(Invoice).where(Invoice.community_id == community_id).order_by(Invoice.id.desc())
-    if not rbac.sees_everyone(user):
-        stmt = stmt.where(Invoice.user_id == user.id)
+    stmt = only_own(stmt, user, Invoice.user_id)
     return paginate(db, stmt, limit, offset, _invoice_out)
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 
 from peergrid.service import directory, rbac
 from peergrid.service import schemas as S
-from peergrid.service.api.deps import DB, ERRORS, Limit, Me, Offset, PId
+from peergrid.service.api.deps import DB, ERRORS, Limit, Me, Offset, PId, paginate
 from peergrid.service.models import Membership, User
 
 router = APIRouter()
@@ -57,6 +57,4 @@ def list_members(community_id: PId, user: Me, db: DB, limit: Limit = 100, offset
         .where(Membership.community_id == community_id)
         .order_by(User.id)
     )
-    total = db.execute(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
-    rows = db.execute(stmt.limit(limit).offset(offset)).all()
-    return {"items": [_member_out(r) for r in rows], "total": total, "limit": limit, "offset": offset}
+    return paginate(db, stmt, limit, offset, _member_out, scalars=False)

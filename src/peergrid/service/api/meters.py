@@ -7,7 +7,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from peergrid.service import directory, metering, rbac
@@ -21,11 +20,12 @@ from peergrid.service.api.deps import (
     PId,
     aware,
     capacities_w,
+    only_own,
     owned,
     paginate,
     service_now,
 )
-from peergrid.service.errors import Forbidden
+from peergrid.service.errors import Forbidden, Invalid
 from peergrid.service.models import Meter, Reading, User
 
 router = APIRouter()
@@ -71,8 +71,7 @@ def list_meters(community_id: PId, user: Me, db: DB, limit: Limit = 100, offset:
     """Meters (yours; admins and operators: all of the community)."""
     rbac.community_for(db, user, community_id)
     stmt = sa.select(Meter).where(Meter.community_id == community_id).order_by(Meter.id)
-    if not rbac.sees_everyone(user):
-        stmt = stmt.where(Meter.user_id == user.id)
+    stmt = only_own(stmt, user, Meter.user_id)
     return paginate(db, stmt, limit, offset, lambda m: m)
 
 
@@ -140,7 +139,7 @@ def list_readings(
 
 
 @router.post("/communities/{community_id}/readings", response_model=S.IngestOut, tags=["meters"], responses=ERRORS)
-def upload_readings(community_id: PId, body: S.ReadingsIn, request: Request, user: Me, db: DB) -> Any:
+def upload_readings(community_id: PId, body: S.ReadingsIn, request: Request, user: Me, db: DB) -> dict[str, Any]:
     """Upload a batch of readings; idempotent on (meter, ts).
 
     Prosumers and consumers may upload their own meters' readings (unless the community's
@@ -163,16 +162,9 @@ def upload_readings(community_id: PId, body: S.ReadingsIn, request: Request, use
         first = bad[0]
         r = body.readings[first["index"]]
         meter = repr(r.meter) if r.meter is not None else f"id {r.meter_id}"
-        return JSONResponse(
-            {
-                "error": "invalid",
-                "detail": f"reading {first['index']} (meter {meter}, ts {r.ts.isoformat()}): {first['reason']}",
-                "rule": first["rule"],
-                "index": first["index"],
-                "rejected": bad,
-            },
-            status_code=422,
-        )
+        err = Invalid(f"reading {first['index']} (meter {meter}, ts {r.ts.isoformat()}): {first['reason']}")
+        err.extra = {"rule": first["rule"], "index": first["index"], "rejected": bad}
+        raise err
     db.commit()
     return result.as_dict()
 
@@ -185,7 +177,7 @@ def upload_readings(community_id: PId, body: S.ReadingsIn, request: Request, use
 )
 def correct_reading(
     community_id: PId, meter_id: PId, body: S.ReadingCorrectionIn, request: Request, user: Me, db: DB
-) -> Any:
+) -> dict[str, Any]:
     """Correct (replace, or add) a meter's reading before its interval's metered settlement (operator).
 
     The new values obey the reading rules (422 with ``rule``); after settlement 409 (settlement is
@@ -198,7 +190,8 @@ def correct_reading(
         )
     except metering.ReadingRejected as exc:
         db.rollback()
-        return JSONResponse({"error": exc.kind, "detail": str(exc), "rule": exc.rule}, status_code=422)
+        exc.extra = {"rule": exc.rule}
+        raise
     new = {"import_wh": reading.import_wh, "export_wh": reading.export_wh, "pv_wh": reading.pv_wh}
     directory.audit(
         db,

@@ -17,6 +17,7 @@ from peergrid.service import schemas as S
 from peergrid.service.api.deps import (
     DB,
     ERRORS,
+    ERRORS_413,
     Limit,
     Me,
     Offset,
@@ -24,6 +25,7 @@ from peergrid.service.api.deps import (
     aware,
     bearer_scheme,
     cookie_scheme,
+    only_own,
     owned,
     paginate,
     service_now,
@@ -88,7 +90,7 @@ def _place_order(
     status_code=201,
     response_model=S.OrderBatchOut,
     tags=["orders"],
-    responses=ERRORS | {413: {"model": S.ErrorOut}},
+    responses=ERRORS_413,
 )
 def place_orders(
     community_id: PId, body: S.OrderBatchIn, request: Request, response: Response, user: Me, db: DB
@@ -128,8 +130,7 @@ def list_orders(
     """Orders (yours; admins and operators: all), newest first."""
     rbac.community_for(db, user, community_id)
     stmt = sa.select(Order).where(Order.community_id == community_id).order_by(Order.id.desc())
-    if not rbac.sees_everyone(user):
-        stmt = stmt.where(Order.user_id == user.id)
+    stmt = only_own(stmt, user, Order.user_id)
     if status:
         stmt = stmt.where(Order.status == status)
     if interval_start is not None:

@@ -7,23 +7,28 @@ import datetime as dt
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Form, Request
-from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Route, Router
 
 from peergrid.service import auth as authmod
-from peergrid.service import rbac, web
+from peergrid.service import orders, rbac, web
 from peergrid.service import schemas as S
+from peergrid.service.api import client_address, set_session_cookie
+from peergrid.service.api.deps import PId, service_now
 from peergrid.service.dashboard import queries as Q
 from peergrid.service.dashboard.render import templates
 from peergrid.service.errors import Invalid, ServiceError
 from peergrid.service.models import Community, User
+from peergrid.service.reports import user_report
+from peergrid.service.tariffs import grid_prices
+from peergrid.service.timeutil import floor_interval
 
 HERE = Path(__file__).parent
 SSE_POLL_S = 0.5
@@ -31,8 +36,6 @@ SSE_HEARTBEAT_S = 15.0
 #: A meter is "silent" after this many trading intervals without a reading.
 SILENT_INTERVALS = 4
 MEMBERS_PER_PAGE = 200
-#: Ids in paths: positive 32-bit integers (as in the API); anything else is a 422 before the database is asked.
-Id = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 #: The form's energy field in kWh maps to the API's ``quantity_wh``; these are its limits in kWh for messages.
 MIN_KWH, MAX_KWH = 0.001, 10**8 / 1000
 
@@ -124,18 +127,12 @@ def _nav(user: User, c: Community | None, communities: list[Community], active: 
     return {"items": items, "active": active, "communities": communities, "current": c}
 
 
-def _now(request: Request) -> dt.datetime:
-    return request.app.state.clock()
-
-
 def chart_tz(c: Community) -> str:
     """The time zone of the charts' time axes: the community's IANA zone (``Community.tz``) if it has one, else UTC."""
     return getattr(c, "tz", None) or "UTC"
 
 
 def _next_intervals(c: Community, now: dt.datetime, n: int = 8) -> list[dt.datetime]:
-    from peergrid.service.timeutil import floor_interval
-
     step = dt.timedelta(minutes=c.interval_minutes)
     t = floor_interval(now, c.interval_minutes) + step
     gate = dt.timedelta(minutes=c.gate_closure_minutes)
@@ -149,8 +146,6 @@ def _next_intervals(c: Community, now: dt.datetime, n: int = 8) -> list[dt.datet
 
 def _mid_price(c: Community, t: dt.datetime) -> float:
     """The order form's default price: midway between the grid prices λs and λb of interval ``t`` (currency/kWh)."""
-    from peergrid.service.tariffs import grid_prices
-
     buy, sell = grid_prices(c, [t])
     return float(buy[0] + sell[0]) / 2
 
@@ -169,8 +164,6 @@ def login_submit(
     request: Request, email: str = Form(""), password: str = Form(""), next: str = Form("/dashboard")
 ) -> Response:
     """Check the credentials (rate limited), set the session cookie and redirect to ``next`` (same site only)."""
-    from peergrid.service.api import client_address, set_session_cookie
-
     # only paths of this site (no "//host", "/\\host" or schemes: no open redirect)
     target = next if next.startswith("/") and not next.startswith(("//", "/\\")) and ":" not in next else "/dashboard"
     try:
@@ -230,10 +223,7 @@ def home(request: Request) -> Response:
 def _member_page(request: Request, s: Any, user: User, c: Community, *, msg: str = "", err: str = "",
                  form: dict[str, str] | None = None, status_code: int = 200) -> Response:
     """Render the member page (``form``: the order form's values to show again after an error)."""
-    from peergrid.service.orders import open_commitments
-    from peergrid.service.reports import user_report
-
-    now = _now(request)
+    now = service_now(request)
     balance, ledger = Q.ledger_of(s, c, user.id)
     intervals = _next_intervals(c, now)
     ctx = {
@@ -245,7 +235,7 @@ def _member_page(request: Request, s: Any, user: User, c: Community, *, msg: str
         "orders": Q.orders_of(s, c, user.id),
         "trades": Q.trades_of(s, c, user.id, 20),
         "balance": balance,
-        "committed": open_commitments(s, c.id, user.id),
+        "committed": orders.open_commitments(s, c.id, user.id),
         "ledger": ledger,
         "invoices": Q.invoices_of(s, c, user.id),
         "report": user_report(s, c.id, user.id),
@@ -260,7 +250,7 @@ def _member_page(request: Request, s: Any, user: User, c: Community, *, msg: str
 
 
 @router.get("/dashboard/c/{cid}/me", response_class=HTMLResponse)
-def member_view(request: Request, cid: Id, msg: str = "", err: str = "") -> Response:
+def member_view(request: Request, cid: PId, msg: str = "", err: str = "") -> Response:
     """The member page: live power, today's energy, orders, trades, wallet, ledger, invoices, savings."""
     with request.app.state.sessions() as s:
         user = _user(request, s)
@@ -273,7 +263,7 @@ def member_view(request: Request, cid: Id, msg: str = "", err: str = "") -> Resp
 @router.post("/dashboard/c/{cid}/orders")
 def place_order(
     request: Request,
-    cid: Id,
+    cid: PId,
     side: str = Form(""),
     interval_start: str = Form(""),
     quantity_kwh: str = Form(""),
@@ -287,8 +277,6 @@ def place_order(
     (:func:`peergrid.service.orders.place_order`). An error shows the page again with the
     message and the entered values (4xx); success redirects to the page (303).
     """
-    from peergrid.service import orders
-
     with request.app.state.sessions() as s:
         user = _user(request, s)
         _check_form(request, csrf_token)
@@ -299,7 +287,7 @@ def place_order(
         try:
             body = order_from_form(side, interval_start, quantity_kwh, price)
             o, _ = orders.place_order(s, c, user, body.side, body.interval_start, body.quantity_wh, body.price,
-                                      _now(request))
+                                      service_now(request))
             s.commit()
         except ServiceError as exc:
             s.rollback()
@@ -308,17 +296,15 @@ def place_order(
 
 
 @router.post("/dashboard/c/{cid}/orders/{oid}/cancel")
-def cancel_order(request: Request, cid: Id, oid: Id, csrf_token: str = Form("")) -> Response:
+def cancel_order(request: Request, cid: PId, oid: PId, csrf_token: str = Form("")) -> Response:
     """Cancel one of the member's open orders before gate closure."""
-    from peergrid.service import orders
-
     back = f"/dashboard/c/{cid}/me"
     with request.app.state.sessions() as s:
         user = _user(request, s)
         _check_form(request, csrf_token)
         c = _community(s, user, cid)
         try:
-            orders.cancel_order(s, c, user, oid, _now(request))
+            orders.cancel_order(s, c, user, oid, service_now(request))
             s.commit()
         except ServiceError as exc:
             s.rollback()
@@ -327,13 +313,13 @@ def cancel_order(request: Request, cid: Id, oid: Id, csrf_token: str = Form(""))
 
 
 @router.get("/dashboard/c/{cid}/community", response_class=HTMLResponse)
-def community_view(request: Request, cid: Id, page: int = 1, silent: int = SILENT_INTERVALS) -> Response:
+def community_view(request: Request, cid: PId, page: int = 1, silent: int = SILENT_INTERVALS) -> Response:
     """The operator page: live load, P2P share, peak class, clearing, members, alerts, reports.
 
     The 24-hour and 7-day series and reports all come from one set-based pass over the last
     7 days of readings (:func:`queries.metered_intervals`).
     """
-    now = _now(request)
+    now = service_now(request)
     page = min(max(page, 1), 10**6)
     silent = min(max(silent, 1), 10_000)
     with request.app.state.sessions() as s:
@@ -350,7 +336,7 @@ def community_view(request: Request, cid: Id, page: int = 1, silent: int = SILEN
             "user": user,
             "c": c,
             "nav": _nav(user, c, Q.communities_of(s, user), "community"),
-            "live": Q.live_community(s, c, _now(request)),
+            "live": Q.live_community(s, c, service_now(request)),
             "series": series,
             "week": Q.series_of(totals, c, week_since),
             "peak": Q.peak_class(series),
@@ -378,8 +364,8 @@ async def events(request: Request, cid: int) -> Response:
             user = _user(request, s)
             c = _community(s, user, cid)
             if rbac.sees_everyone(user):
-                return {"scope": "community", "tz": c.tz, **Q.live_community(s, c, _now(request))}
-            return {"scope": "member", "tz": c.tz, **Q.live_member(s, c, user.id, _now(request))}
+                return {"scope": "community", "tz": c.tz, **Q.live_community(s, c, service_now(request))}
+            return {"scope": "member", "tz": c.tz, **Q.live_member(s, c, user.id, service_now(request))}
 
     try:
         first = await run_in_threadpool(snapshot)
@@ -422,13 +408,11 @@ class EventStreams:
     """
 
     def __init__(self, app: Any) -> None:
-        from starlette.routing import Route, Router
-
         self.app = app
 
         async def endpoint(request: Request) -> Response:
             cid = int(request.path_params["cid"])
-            if not 1 <= cid <= 2**31 - 1:  # as the Id of the pages: never ask the database for it
+            if not 1 <= cid <= 2**31 - 1:  # as PId (the pages' ids): never ask the database for it
                 return JSONResponse({"error": "not_found", "detail": f"community {cid} not found"}, status_code=404)
             return await events(request, cid)
 
