@@ -61,6 +61,7 @@ import numpy as np
 from peergrid.core.errors import ConfigError, DataError
 from peergrid.market.bilateral import ORDER_MECHANISMS
 from peergrid.market.orders import MarketResult, OrderBook
+from peergrid.market.settle import order_bills
 from peergrid.market.sharing import MECHANISMS, Allocation, Clearing, _prepare, demand_supply
 
 #: Bidding strategies of :func:`clear_net` (``"zip"`` learns from clearings, so :func:`orders_from_net` has no ZIP).
@@ -323,7 +324,7 @@ class OrderClearing(Clearing):
             raise DataError("the result's book was not built from this net (order id must be slot·N + participant)")
         buy = book.side > 0
         filled = result.filled
-        order_bill = result.bill
+        order_bill = order_bills(result)  # the settlement core's rule (peer money + residual at λb / λs)
         peer = np.zeros((T, N))
         peer[t, i] = np.where(buy, filled, -filled)
         bill = np.zeros((T, N))
