@@ -65,7 +65,7 @@ def test_rounding_is_per_party_not_per_trade():
     rounding residual into the clearing account (a reversed p2p_fee posting).
     """
     n = 50
-    book = _book([0] + list(range(1, n + 1)), [1] + [-1] * n, [35 * n] + [35] * n, [0.15] * (n + 1))
+    book = _book([0, *range(1, n + 1)], [1] + [-1] * n, [35 * n] + [35] * n, [0.15] * (n + 1))
     s = settle_market(book, order_clearer("uniform", 0.30, 0.10))
     assert s.paid_minor[0] == 26 and s.payment_minor.sum() == 26
     assert s.received_minor[1:].tolist() == [1] * n
@@ -214,7 +214,8 @@ def test_forecast_imbalance_charge_is_the_member_rule():
 
     d = np.array([[0.5, -0.2], [0.0, 0.3]])
     lb, ls = np.array([0.3, 0.25]), np.array([0.1, 0.05])
-    np.testing.assert_array_equal(imbalance_charge(d, lb, ls), settle_imbalance(d, 0.0, lb[:, None], ls[:, None]).charge)
+    rule = settle_imbalance(d, 0.0, lb[:, None], ls[:, None]).charge
+    np.testing.assert_array_equal(imbalance_charge(d, lb, ls), rule)
 
 
 # ------------------------------------------------------------------ postings
@@ -325,5 +326,6 @@ def test_imbalance_postings_balance(pairs, limit):
     members, system = s.postings.deltas(len(net))
     assert members.sum() + system["grid"] == 0
     assert np.array_equal(s.grid_import_wh - s.grid_export_wh, net - con)
-    exact = settle_imbalance(net / 1000.0, con / 1000.0, 0.30, 0.10, export_limit=None if limit is None else limit / 1000)
+    kwh_limit = None if limit is None else limit / 1000
+    exact = settle_imbalance(net / 1000.0, con / 1000.0, 0.30, 0.10, export_limit=kwh_limit)
     assert np.all(np.abs(s.bill_minor - 100 * exact.charge) <= 1.0 + 1e-9)
