@@ -194,7 +194,8 @@ def clear_on_feeder(
         Unknown mechanism, ``max_rounds < 1``.
     """
     from peergrid.market.auction import _tariffs, slot_codes
-    from peergrid.market.bilateral import bilateral, get_order_mechanism
+    from peergrid.market.bilateral import bilateral
+    from peergrid.market.mechanisms import get_order_mechanism, takes_option
     from peergrid.market.orders import MarketResult, OrderBook, Trades
 
     if not isinstance(book, OrderBook):
@@ -245,7 +246,7 @@ def clear_on_feeder(
     parts: list[Trades] = []
     fee_parts: list[np.ndarray] = []
     loss_parts: list[np.ndarray] = []
-    options = {"k": k} if name in ("uniform", "bilateral") else {}
+    options = {"k": k} if takes_option(name, "k") else {}
     base_all = None if feeder.base_p_kw is None else np.asarray(feeder.base_p_kw, dtype=np.float64)
     limits = {"max_loading_pct": feeder.max_loading_pct, "v_min": feeder.v_min, "v_max": feeder.v_max}
     flows = SlotFlows(net, feeder.flow, numba=feeder.numba)  # one model look-up for the whole book

@@ -1,23 +1,18 @@
 """Market mechanisms: pure functions on arrays (one implementation of every rule)."""
 
-from peergrid.market.auction import AUCTIONS, efficient_quantity, mcafee, pay_as_bid, uniform_price
+from peergrid.market.auction import efficient_quantity, mcafee, pay_as_bid, uniform_price
 from peergrid.market.bidding import (
     BIDDING,
-    MARKETS,
     OrderClearing,
     check_bidding,
-    check_market,
     check_order_options,
     clear_net,
-    is_order_market,
     orders_from_net,
 )
 from peergrid.market.bilateral import (
-    ORDER_MECHANISMS,
     bilateral,
     buyer_cost,
     fee_matrix,
-    get_order_mechanism,
     line_weights,
     radial_fee_matrix,
     supplier_profit,
@@ -25,6 +20,23 @@ from peergrid.market.bilateral import (
 )
 from peergrid.market.cda import ContinuousDoubleAuction
 from peergrid.market.internal import internal_prices
+from peergrid.market.mechanisms import (
+    MARKETS,
+    MECHANISM_NAMES,
+    MECHANISMS,
+    ORDER_MECHANISMS,
+    REGISTRY,
+    Mechanism,
+    MechanismOption,
+    check_market,
+    get_mechanism,
+    get_order_mechanism,
+    is_order_market,
+    mechanism_names,
+    register,
+    takes_option,
+    unregister,
+)
 from peergrid.market.money import TradeMoney, bid_commitment_minor, settle_trades, to_minor
 from peergrid.market.orders import BUY, SELL, MarketResult, OrderBook, Trades, read_orders
 from peergrid.market.reputation import (
@@ -47,14 +59,11 @@ from peergrid.market.settle import (
     settle_pool,
 )
 from peergrid.market.sharing import (
-    MECHANISM_NAMES,
-    MECHANISMS,
     Allocation,
     Clearing,
     bill_sharing,
     clear,
     demand_supply,
-    get_mechanism,
     mid_market_price,
     mid_market_rate,
     no_p2p,
@@ -75,13 +84,13 @@ from peergrid.market.tariff import (
 from peergrid.market.wallet import Eligibility, check_wallets
 
 __all__ = [
-    "AUCTIONS",
     "BIDDING",
     "BUY",
     "MARKETS",
     "MECHANISMS",
     "MECHANISM_NAMES",
     "ORDER_MECHANISMS",
+    "REGISTRY",
     "SELL",
     "Allocation",
     "Clearing",
@@ -89,6 +98,8 @@ __all__ = [
     "Eligibility",
     "MarketResult",
     "MarketSettlement",
+    "Mechanism",
+    "MechanismOption",
     "MeteredSettlement",
     "OrderBook",
     "OrderClearing",
@@ -124,6 +135,7 @@ __all__ = [
     "is_order_market",
     "line_weights",
     "mcafee",
+    "mechanism_names",
     "mid_market_price",
     "mid_market_rate",
     "no_p2p",
@@ -133,6 +145,7 @@ __all__ = [
     "radial_fee_matrix",
     "read_orders",
     "read_tariff",
+    "register",
     "reputation_history",
     "reputation_limits",
     "sdr_prices",
@@ -145,8 +158,10 @@ __all__ = [
     "shipped_tariff",
     "supplier_profit",
     "supply_demand_ratio",
+    "takes_option",
     "to_minor",
     "uniform_price",
+    "unregister",
     "update_reputation",
     "utilisation_fee",
 ]

@@ -371,13 +371,12 @@ def order_clearer(
     scores : array-like, optional
         Reputation score per member code.
     """
-    from peergrid.market.bidding import _TAKES_K
-    from peergrid.market.bilateral import get_order_mechanism
+    from peergrid.market.mechanisms import get_order_mechanism, takes_option
     from peergrid.market.reputation import clear_with_reputation
 
     fn = get_order_mechanism(mechanism)
     kwargs: dict[str, Any] = {"retail": retail, "feed_in": feed_in}
-    if mechanism in _TAKES_K:
+    if takes_option(mechanism, "k"):
         kwargs["k"] = k
 
     def clear_book(book: OrderBook) -> MarketResult:

@@ -57,7 +57,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from peergrid.market import OrderBook, check_wallets, clear_with_reputation
-from peergrid.market.bidding import _TAKES_K
+from peergrid.market.mechanisms import takes_option
 from peergrid.market.settle import (
     Cleared,
     delivery_reputation,
@@ -239,7 +239,7 @@ def _clearer(
 
     limits, tau = network
     kwargs: dict[str, Any] = {"retail": prices[0], "feed_in": prices[1]}
-    if community.mechanism in _TAKES_K:
+    if takes_option(community.mechanism, "k"):
         kwargs["k"] = community.k
 
     def clear_book(book: OrderBook) -> Cleared:  # the same network-aware clearing as `peergrid clear --network`

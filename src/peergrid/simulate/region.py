@@ -59,7 +59,7 @@ import numpy as np
 import pandas as pd
 
 from peergrid.core.errors import ConfigError, DataError
-from peergrid.simulate.scenario import Scenario
+from peergrid.simulate.scenario import INTER_MARKETS, Scenario
 
 __all__ = [
     "BACKENDS",
@@ -378,11 +378,11 @@ def inter_clearing(
     peergrid.market.Clearing
         Per-slot prices and peer shares between communities.
     """
-    from peergrid.market.sharing import MECHANISMS
+    from peergrid.market.mechanisms import MECHANISMS
 
     name = "baseline" if rule == "none" else rule
-    if name not in ("baseline", "bs", "mmr", "sdr"):
-        raise ConfigError(f"inter_market {rule!r}: choose from none, bs, mmr, sdr")
+    if name not in MECHANISMS:
+        raise ConfigError(f"inter_market {rule!r}: choose from {', '.join(INTER_MARKETS)}")
     return MECHANISMS[name](demand, supply, retail, feed_in)
 
 
