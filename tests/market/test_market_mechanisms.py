@@ -170,3 +170,20 @@ def test_every_consumer_lists_exactly_the_registry():
     assert set(INTER_MARKETS) == {"none", *mechanism_names("pool")} - {"baseline"}
     assert [m for m, _, _ in glossary_entries(list(MARKETS)) if m] == list(MARKETS)
     assert all(len(name) <= 16 for name in REGISTRY)  # the service's communities.mechanism column
+
+
+def test_docs_list_exactly_the_registry():
+    """docs/markets.md holds the generated table; its family table and the README's --markets row list every name."""
+    import re
+
+    from peergrid.market import mechanisms_markdown_table
+
+    doc = (ROOT / "docs" / "markets.md").read_text(encoding="utf-8")
+    assert mechanisms_markdown_table() in doc, "regenerate with peergrid.market.mechanisms_markdown_table()"
+    pool_row = next(ln for ln in doc.splitlines() if ln.startswith("| **pool rules** |"))
+    book_row = next(ln for ln in doc.splitlines() if ln.startswith("| **order books** |"))
+    assert set(re.findall(r"`([a-z-]+)`", pool_row.split("|")[2])) == set(mechanism_names("pool"))
+    assert re.findall(r"`([a-z-]+)`", book_row.split("|")[2].split(";")[0]) == list(mechanism_names("order-book"))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    row = next(ln for ln in readme.splitlines() if ln.startswith("| `--markets a,b,c` |"))
+    assert re.findall(r"`([a-z-]+)`", row.split("|")[2].split(";")[0]) == list(MARKETS)

@@ -56,6 +56,7 @@ __all__ = [
     "get_order_mechanism",
     "is_order_market",
     "mechanism_names",
+    "mechanisms_markdown_table",
     "register",
     "takes_option",
     "unregister",
@@ -273,13 +274,12 @@ MECHANISM_NAMES: dict[str, str] = {}
 
 def _refresh() -> None:
     """Rebuild the dict views in place (modules that imported them see the change)."""
-    for view, values in (
-        (MECHANISMS, {n: m.function for n, m in REGISTRY.items() if m.kind == "pool"}),
-        (ORDER_MECHANISMS, {n: m.function for n, m in REGISTRY.items() if m.kind == "order-book"}),
-        (MECHANISM_NAMES, {n: m.label for n, m in REGISTRY.items()}),
-    ):
-        view.clear()
-        view.update(values)  # type: ignore[attr-defined]
+    MECHANISMS.clear()
+    MECHANISMS.update((n, m.function) for n, m in REGISTRY.items() if m.kind == "pool")
+    ORDER_MECHANISMS.clear()
+    ORDER_MECHANISMS.update((n, m.function) for n, m in REGISTRY.items() if m.kind == "order-book")
+    MECHANISM_NAMES.clear()
+    MECHANISM_NAMES.update((n, m.label) for n, m in REGISTRY.items())
 
 
 _refresh()
@@ -455,3 +455,25 @@ def get_order_mechanism(name: str) -> Callable[..., MarketResult]:
     if key not in ORDER_MECHANISMS:
         raise ConfigError(f"unknown order-book mechanism {name!r}; choose from {', '.join(ORDER_MECHANISMS)}")
     return ORDER_MECHANISMS[key]
+
+
+def _option_text(option: MechanismOption) -> str:
+    high = "" if math.isinf(option.high) else f", ≤ {option.high:g}"
+    return f"`{option.name}` = {option.default:g} (≥ {option.low:g}{high})"
+
+
+def mechanisms_markdown_table() -> str:
+    """The mechanism table of docs/markets.md (registry order) as Markdown.
+
+    Returns
+    -------
+    str
+        Header, separator and one row ``| `name` | label | kind | options | function | reference |``
+        per mechanism, newline-terminated.
+    """
+    lines = ["| name | label | kind | options | function | reference |", "|---|---|---|---|---|---|"]
+    for m in REGISTRY.values():
+        options = "; ".join(_option_text(o) for o in m.options) or "–"
+        fn = f"`peergrid.market.{m.function.__name__}`"
+        lines.append(f"| `{m.name}` | {m.label} | {m.kind} | {options} | {fn} | {m.reference or '–'} |")
+    return "\n".join(lines) + "\n"
