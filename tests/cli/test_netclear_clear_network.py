@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from peergrid.cli.clear import register
+from peergrid.cli import clear as clear_cli
 
 pp = pytest.importorskip("pandapower")
 
@@ -35,7 +35,7 @@ def _app() -> typer.Typer:
     def main() -> None:
         """Test app."""
 
-    register(app)
+    app.add_typer(clear_cli.app)
     return app
 
 
