@@ -466,9 +466,9 @@ def report(
         raise ConfigError(f"{directory}: no such directory")
     if figure_format is not None or dpi is not None:
         check_format(figure_format or "png", dpi or 110)
-    from peergrid.simulate.engine import _result_dirs
+    from peergrid.simulate.result import result_dirs
 
-    if not _result_dirs(directory):
+    if not result_dirs(directory):
         raise ConfigError(f"{directory}: no peergrid results found (expected */result.json)")
     with Stages(enabled=not as_json) as stages:
 

@@ -47,7 +47,7 @@ from peergrid.economics.finance import cumulative, discount_factors, lcoe, npv, 
 
 if TYPE_CHECKING:
     from peergrid.core.community import Community
-    from peergrid.simulate.engine import Result
+    from peergrid.simulate.result import Result
 
 __all__ = ["TECHNOLOGIES", "Appraisal", "appraise", "investment_boundary", "member_bills", "pv_share"]
 

@@ -25,7 +25,7 @@ from matplotlib.ticker import PercentFormatter
 from peergrid.core.errors import DataError
 from peergrid.report.page import _css, save_figure, to_jsonable
 from peergrid.report.plots import _figure, _time_axis, _time_values, display_tz
-from peergrid.simulate.engine import Result
+from peergrid.simulate.result import Result
 
 __all__ = [
     "RUN_LABELS",

@@ -10,7 +10,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from peergrid.simulate.engine import Comparison
+from peergrid.simulate.result import Comparison
 
 __all__ = ["coordination_section_html", "plot_coordination_costs"]
 

@@ -13,7 +13,7 @@ import html
 import numpy as np
 from matplotlib.figure import Figure
 
-from peergrid.simulate.engine import Comparison, Result
+from peergrid.simulate.result import Comparison, Result
 
 __all__ = ["forecast_of", "forecast_section_html", "plot_forecast"]
 

@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from peergrid.simulate.engine import Comparison, Result
+from peergrid.simulate.result import Comparison, Result
 
 __all__ = ["grid_of", "grid_section_html", "plot_feeder"]
 

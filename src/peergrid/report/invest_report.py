@@ -20,7 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from peergrid.economics import Appraisal, CostAssumptions, appraise
-from peergrid.simulate.engine import Comparison
+from peergrid.simulate.result import Comparison
 
 __all__ = ["appraisals", "invest_section_html", "plot_cash_flow"]
 

@@ -40,7 +40,7 @@ from peergrid.report.plots import (
     profile_market,
     representative_week,
 )
-from peergrid.simulate.engine import Comparison
+from peergrid.simulate.result import Comparison
 
 __all__ = [
     "DEFAULT_DPI",

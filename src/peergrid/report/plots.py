@@ -35,7 +35,7 @@ from matplotlib.ticker import PercentFormatter
 from peergrid.core.community import Community
 from peergrid.core.errors import DataError
 from peergrid.market.sharing import MECHANISM_NAMES
-from peergrid.simulate.engine import Comparison, Result
+from peergrid.simulate.result import Comparison, Result
 
 __all__ = [
     "PLOTS",

@@ -13,7 +13,7 @@ the horizon, block by block of ``B`` steps:
 3. the community's demand and supply per slot (Lange eqs. 3–4) and every pool rule's clearing
    of the block's slots follow (the pool rules are per-slot functions, so the clearing of a
    block equals the slots of the year's clearing);
-4. every per-member sum the :class:`~peergrid.simulate.engine.Result` needs (energy bought,
+4. every per-member sum the :class:`~peergrid.simulate.result.Result` needs (energy bought,
    sold, purchase cost, revenue, bill components, emissions, for every market and the no-P2P
    baseline) is accumulated by a second compiled kernel as Σ max(x, 0)·w_b and Σ max(−x, 0)·w_s
    over the per-slot weights w of all markets at once.
@@ -59,7 +59,7 @@ MAX_BLOCK = 1 << 24
 
 @dataclass
 class Reductions:
-    """What a streamed :class:`~peergrid.simulate.engine.Result` keeps instead of (or besides) series.
+    """What a streamed :class:`~peergrid.simulate.result.Result` keeps instead of (or besides) series.
 
     Attributes
     ----------
