@@ -395,7 +395,7 @@ def _pro_rata(res: MarketResult) -> Any:
 
 def _fee_matrix(tree: Any, codes_bus: np.ndarray, flow: FlowResult, cap: np.ndarray, tau: np.ndarray) -> np.ndarray:
     """eq. 12 fee of every (seller code, buyer code) pair at the flow, currency/kWh (inf off the feeder)."""
-    from peergrid.market.bilateral import radial_fee_matrix
+    from peergrid.grid.charges import radial_fee_matrix
 
     n = len(codes_bus)
     on = codes_bus >= 0

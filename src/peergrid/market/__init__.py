@@ -1,5 +1,6 @@
 """Market mechanisms: pure functions on arrays (one implementation of every rule)."""
 
+from peergrid.grid.charges import fee_matrix, line_weights, radial_fee_matrix, utilisation_fee  # eq. 12 lives in grid
 from peergrid.market.auction import AUCTIONS, efficient_quantity, mcafee, pay_as_bid, uniform_price
 from peergrid.market.bidding import (
     BIDDING,
@@ -16,12 +17,8 @@ from peergrid.market.bilateral import (
     ORDER_MECHANISMS,
     bilateral,
     buyer_cost,
-    fee_matrix,
     get_order_mechanism,
-    line_weights,
-    radial_fee_matrix,
     supplier_profit,
-    utilisation_fee,
 )
 from peergrid.market.cda import ContinuousDoubleAuction
 from peergrid.market.internal import internal_prices
