@@ -23,7 +23,7 @@ from peergrid.grid import (  # noqa: E402
     power_flow,
     power_flow_3ph,
 )
-from peergrid.market.orders import read_orders  # noqa: E402
+from peergrid.io import read_orders  # noqa: E402
 
 runner = CliRunner()
 

@@ -244,8 +244,8 @@ def clear_orders(
         The JSON document ``peergrid clear --json`` prints.
     """
     from peergrid.core.errors import ConfigError
+    from peergrid.io import read_orders
     from peergrid.market.bilateral import get_order_mechanism
-    from peergrid.market.orders import read_orders
 
     networked = network_aware or network is not None
     if (retail is None) != (feed_in is None):

@@ -23,7 +23,7 @@ from peergrid.market.bilateral import (
 from peergrid.market.cda import ContinuousDoubleAuction
 from peergrid.market.internal import internal_prices
 from peergrid.market.money import TradeMoney, bid_commitment_minor, settle_trades, to_minor
-from peergrid.market.orders import BUY, SELL, MarketResult, OrderBook, Trades, read_orders
+from peergrid.market.orders import BUY, SELL, MarketResult, OrderBook, Trades
 from peergrid.market.reputation import (
     ReputationRule,
     apply_reputation,
@@ -116,7 +116,6 @@ __all__ = [
     "pay_as_bid",
     "price_factors",
     "radial_fee_matrix",
-    "read_orders",
     "read_tariff",
     "reputation_history",
     "reputation_limits",
