@@ -393,7 +393,7 @@ class Review:
 
     # ---- MQTT ------------------------------------------------------------------------------
     def mqtt_anonymous(self, url: str) -> tuple[bool, str]:
-        from peergrid.service.mqttwire import Client, MQTTError
+        from peergrid.service.mqtt.wire import Client, MQTTError
 
         host, port = url.split("@")[-1].split(":")
         c = Client(host, int(port), "attacker-anon")
@@ -405,7 +405,8 @@ class Review:
         return False, "anonymous CONNECT accepted"
 
     def mqtt_poison(self, gateway: str) -> tuple[bool, str]:
-        from peergrid.service.mqtt import Publisher, topic_for
+        from peergrid.service.mqtt.payload import topic_for
+        from peergrid.service.mqtt.publisher import Publisher
 
         meter = self.meters[self.uid(self.prosumer)]
         topic = topic_for(self.cid, meter["serial"])

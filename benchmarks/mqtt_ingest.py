@@ -2,7 +2,7 @@
 
 Publisher processes (one QoS 1 message per reading, each meter its own topic, every reading
 signed with its meter's key and a sequence number)
-→ Mosquitto → :class:`peergrid.service.mqtt.Ingestor` (batched, acknowledged after commit)
+→ Mosquitto → :class:`peergrid.service.mqtt.ingest.Ingestor` (batched, acknowledged after commit)
 → SQLite or PostgreSQL through :func:`peergrid.service.metering.store_readings`.
 
 * ``readings_per_s``: readings stored / (last commit − first publish).
@@ -111,7 +111,8 @@ def publisher(url: str, cid: int, meters: list[tuple[str, bytes]], count: int, r
     array (a meter's backlog, as a data concentrator forwards them); ``count`` is then a
     multiple of it.
     """
-    from peergrid.service.mqtt import Publisher, sign_reading
+    from peergrid.service.mqtt.credentials import sign_reading
+    from peergrid.service.mqtt.publisher import Publisher
 
     pub = Publisher(url).connect()
     n_m = len(meters)
@@ -162,7 +163,7 @@ def publisher(url: str, cid: int, meters: list[tuple[str, bytes]], count: int, r
 def ingestor_proc(db_url: str, url: str, index: int, batch: int, ready: mp.Queue, commits: mp.Queue, stop) -> None:
     """One ingestor of a shared subscription in its own process; reports (time, n) per commit."""
     from peergrid.service.db import make_engine, session_factory
-    from peergrid.service.mqtt import Ingestor
+    from peergrid.service.mqtt.ingest import Ingestor
 
     engine = make_engine(db_url)
     ing = Ingestor(session_factory(engine), url, batch_size=batch, flush_s=0.1, out_of_order_s=30 * 24 * 3600,
@@ -183,7 +184,7 @@ def setup(factory, members: int) -> tuple[int, list[tuple[str, str]], int]:
     from peergrid.service import directory
     from peergrid.service.auth import FAST_AUTH, hash_password
     from peergrid.service.models import Membership, Meter, User
-    from peergrid.service.mqtt import meter_secret, meter_signing_key
+    from peergrid.service.mqtt.credentials import meter_secret, meter_signing_key
 
     tag = os.urandom(4).hex()
     pw = hash_password(FAST_AUTH, "bench-password")
@@ -290,7 +291,7 @@ def main() -> None:
 
     from peergrid.service.app import create_app
     from peergrid.service.auth import FAST_AUTH
-    from peergrid.service.mqtt import Ingestor
+    from peergrid.service.mqtt.ingest import Ingestor
 
     if not 1 <= a.per_message <= 1000:
         ap.error("--per-message must be between 1 and 1000")

@@ -86,7 +86,7 @@ def build_world(db_url: str, mqtt: str | None, interval_minutes: int = 15, gatew
     from peergrid.service import directory
     from peergrid.service.app import create_app
     from peergrid.service.auth import FAST_AUTH
-    from peergrid.service.mqtt import meter_secret, meter_signing_key, meter_tokens
+    from peergrid.service.mqtt.credentials import meter_secret, meter_signing_key, meter_tokens
     from peergrid.service.testing import make_community, make_user
 
     app = create_app(db_url, auth=FAST_AUTH, extensions=("peergrid.service.dashboard", "peergrid.service.mqtt"))

@@ -10,7 +10,9 @@ import time
 import pytest
 from dashboard_support import PASSWORD, World, login, now_utc
 
-from peergrid.service.mqtt import Publisher, reading_payload, topic_for
+from peergrid.service.mqtt.credentials import reading_payload
+from peergrid.service.mqtt.payload import topic_for
+from peergrid.service.mqtt.publisher import Publisher
 from peergrid.service.timeutil import floor_interval
 
 

@@ -13,7 +13,7 @@ import pytest
 from dashboard_support import PASSWORD, LiveServer, build_world, login, now_utc
 from mqtt_support import local_urls
 
-from peergrid.service.mqtt import MeterProfiles
+from peergrid.data.meter_profiles import MeterProfiles
 from peergrid.service.timeutil import floor_interval
 
 

@@ -153,7 +153,7 @@ class Site:
         from peergrid.service import directory
         from peergrid.service.app import create_app
         from peergrid.service.auth import FAST_AUTH
-        from peergrid.service.mqtt import meter_secret, meter_signing_key, meter_tokens
+        from peergrid.service.mqtt.credentials import meter_secret, meter_signing_key, meter_tokens
         from peergrid.service.testing import Clock, make_community, make_user
 
         self.clock = Clock(NOW)
@@ -197,8 +197,8 @@ def wait_for(pred, timeout: float = 10.0, step: float = 0.02) -> bool:
 
 def end_session(broker_url: str, client_id: str) -> None:
     """Delete a persistent MQTT session from the broker (connect clean with expiry 0, disconnect)."""
-    from peergrid.service.mqtt import BrokerURL
-    from peergrid.service.mqttwire import Client
+    from peergrid.service.mqtt.url import BrokerURL
+    from peergrid.service.mqtt.wire import Client
 
     b = BrokerURL.parse(broker_url)
     Client(b.host, b.port, client_id, **b.client_kwargs(), clean_start=True, session_expiry_s=0).connect().stop()

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from peergrid.cli.main import app
-from peergrid.service.mqtt import decode_key, meter_signing_key, meter_token
+from peergrid.service.mqtt.credentials import decode_key, meter_signing_key, meter_token
 
 runner = CliRunner()
 
@@ -32,7 +32,7 @@ def test_tokens_prints_every_meter(db):
     assert {s: c["password"] for s, c in creds.items()} == site.tokens
     assert {s: decode_key(c["signing_key"]) for s, c in creds.items()} == site.keys
     from peergrid.service.db import make_engine, session_factory
-    from peergrid.service.mqtt import meter_secret
+    from peergrid.service.mqtt.credentials import meter_secret
 
     with session_factory(make_engine(url))() as s:
         secret = meter_secret(s, create=False)

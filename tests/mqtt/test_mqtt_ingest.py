@@ -11,7 +11,10 @@ import time
 
 from mqtt_support import NOW, Site, wait_for
 
-from peergrid.service.mqtt import Ingestor, Publisher, meter_signing_key, reading_payload, topic_for
+from peergrid.service.mqtt.credentials import meter_signing_key, reading_payload
+from peergrid.service.mqtt.ingest import Ingestor
+from peergrid.service.mqtt.payload import topic_for
+from peergrid.service.mqtt.publisher import Publisher
 
 Q = dt.timedelta(minutes=15)
 _SEQ = itertools.count(1000)  # one sequence for all meters: increasing per meter in the order messages are built
@@ -63,7 +66,7 @@ def test_ingest_validates_counts_and_deduplicates(site: Site, local_broker: str,
     assert st["duplicates"] == 5
     assert st["rejected"] == {"bad_topic": 1, "bad_payload": 1, "bad_signature": 2, "replay": 10, "unknown_meter": 2,
                               "too_old": 0, "future": 1, "settled": 0, "invalid": 0}
-    from peergrid.service.mqtt import list_dead_letters
+    from peergrid.service.mqtt.dead_letters import list_dead_letters
 
     with site.factory() as s:
         dead = list_dead_letters(s)
@@ -141,7 +144,7 @@ def test_unacknowledged_messages_are_redelivered_after_a_crash(site: Site, priva
     script.write_text(
         "import sys, time\n"
         "from peergrid.service.db import make_engine, session_factory\n"
-        "from peergrid.service.mqtt import Ingestor\n"
+        "from peergrid.service.mqtt.ingest import Ingestor\n"
         "f = session_factory(make_engine(sys.argv[1]))\n"
         "ing = Ingestor(f, sys.argv[2], client_id=sys.argv[3], flush_s=3600, batch_size=10**6).start()\n"
         "ing.wait_connected(10)\n"
@@ -273,7 +276,7 @@ def test_shared_subscription_spreads_readings_over_ingestors(site: Site, local_b
 
 def test_simulator_reports_each_completed_period_once(site: Site, local_broker: str, local_gateway: str):
     """Live mode: after the backfill the simulator waits for each period to end, then reports it once per meter."""
-    from peergrid.service.mqtt import simulate_meters
+    from peergrid.service.mqtt.simulator import simulate_meters
 
     with Ingestor(site.factory, local_broker, client_id=f"sim-{site.community.id}-{id(site)}", flush_s=0.02,
                   session_expiry_s=30) as ing:

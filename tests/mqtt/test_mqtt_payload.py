@@ -10,26 +10,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from peergrid.core.errors import ConfigError
-from peergrid.service.mqtt import (
-    MAX_ITEMS,
-    BrokerURL,
-    MeterProfiles,
-    PayloadError,
+from peergrid.data.meter_profiles import MeterProfiles
+from peergrid.service.mqtt.credentials import (
     canonical_reading,
     decode_key,
     encode_key,
     ingestor_client_id,
     meter_signing_key,
     meter_token,
-    parse_message,
-    parse_payload,
-    parse_rate,
-    parse_topic,
     reading_payload,
     sign_reading,
-    topic_for,
     verify_reading,
 )
+from peergrid.service.mqtt.payload import MAX_ITEMS, PayloadError, parse_message, parse_payload, parse_topic, topic_for
+from peergrid.service.mqtt.simulator import parse_rate
+from peergrid.service.mqtt.url import BrokerURL
 
 TOPIC = "peergrid/7/M-01/reading"
 GOOD = {"ts": "2026-06-01T12:00:00Z", "import_wh": 120, "export_wh": 0, "pv_wh": 35, "seq": 5, "sig": "s" * 43}

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peergrid.service.mqttwire import (
+from peergrid.service.mqtt.wire import (
     Client,
     MQTTError,
     parse_publish,
@@ -65,7 +65,7 @@ def test_round_trip_through_mosquitto_with_acks(local_broker, local_gateway, tls
 
     from mqtt_support import local_ca
 
-    from peergrid.service.mqtt import BrokerURL
+    from peergrid.service.mqtt.url import BrokerURL
 
     def url(u: str) -> BrokerURL:
         if tls:
@@ -101,7 +101,7 @@ def test_round_trip_through_mosquitto_with_acks(local_broker, local_gateway, tls
 
 
 def test_too_long_strings_are_named(local_broker):
-    from peergrid.service.mqtt import BrokerURL
+    from peergrid.service.mqtt.url import BrokerURL
 
     b = BrokerURL.parse(local_broker)
     with pytest.raises(ValueError, match="longer than 65,535 bytes"):

@@ -36,8 +36,9 @@ from mqtt_support import LOCAL_BROKER, MOSQUITTO, Broker, local_ca, local_urls, 
 
 from peergrid.core.errors import ConfigError
 from peergrid.service import broker
-from peergrid.service.mqtt import BrokerURL, Publisher
-from peergrid.service.mqttwire import Client, MQTTError
+from peergrid.service.mqtt.publisher import Publisher
+from peergrid.service.mqtt.url import BrokerURL
+from peergrid.service.mqtt.wire import Client, MQTTError
 
 REPO = Path(__file__).resolve().parents[2]
 M1, M2, M3 = (1, "M1"), (1, "M2"), (2, "M3")
@@ -218,7 +219,8 @@ def test_tls_end_to_end_meter_to_database(secure: Broker, tmp_path: Path):
     """A meter publishes a signed reading over mqtts:// with its own credentials; the ingestor (mqtts://) stores it."""
     from mqtt_support import NOW, Site
 
-    from peergrid.service.mqtt import Ingestor, reading_payload
+    from peergrid.service.mqtt.credentials import reading_payload
+    from peergrid.service.mqtt.ingest import Ingestor
 
     site = Site(f"sqlite:///{tmp_path / 'tls.db'}", n=2)
     try:
@@ -394,7 +396,7 @@ def test_provision_cli_writes_0600_files_and_keeps_service_passwords(tmp_path: P
 
     from peergrid.cli.main import app
     from peergrid.service.db import make_engine, session_factory
-    from peergrid.service.mqtt import meter_secret, meter_token
+    from peergrid.service.mqtt.credentials import meter_secret, meter_token
 
     url, cid = _db_with_meters(tmp_path, ["M-01", "M-02", "peergrid-gateway", "bad+serial"])
     out = tmp_path / "broker"
@@ -440,7 +442,7 @@ def test_provision_reload_lets_a_new_meter_in(secure: Broker, tmp_path: Path):
 
     from peergrid.cli.main import app
     from peergrid.service.db import make_engine, session_factory
-    from peergrid.service.mqtt import meter_secret, meter_token
+    from peergrid.service.mqtt.credentials import meter_secret, meter_token
 
     url, cid = _db_with_meters(tmp_path, ["NEW-1"])
     engine = make_engine(url)

@@ -26,15 +26,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mqtt_support import MOSQUITTO, NOW, Broker, Site, wait_for
 
-from peergrid.service.mqtt import (
-    Ingestor,
-    Publisher,
-    list_dead_letters,
-    meter_signing_key,
-    meter_token,
-    reading_payload,
-    topic_for,
-)
+from peergrid.service.mqtt.credentials import meter_signing_key, meter_token, reading_payload
+from peergrid.service.mqtt.dead_letters import list_dead_letters
+from peergrid.service.mqtt.ingest import Ingestor
+from peergrid.service.mqtt.payload import topic_for
+from peergrid.service.mqtt.publisher import Publisher
 
 Q = dt.timedelta(minutes=15)
 _SEQ = itertools.count(10_000)
@@ -312,7 +308,7 @@ def test_the_ingestor_client_id_is_not_derivable_from_the_database_url(site: Sit
     import sqlalchemy as sa
 
     from peergrid.service.models import ServiceConfig
-    from peergrid.service.mqtt import SECRET_KEY
+    from peergrid.service.mqtt.credentials import SECRET_KEY
 
     with site.factory() as s, s.begin():
         s.execute(sa.update(ServiceConfig).where(ServiceConfig.key == SECRET_KEY).values(value="another secret"))

@@ -62,7 +62,7 @@ def _check_community(session: Any, community: int) -> None:
 
 def _credentials_from_db(db: str | None, community: int) -> dict[str, dict[str, str]]:
     """``{serial: {"password": ..., "signing_key": ...}}`` of a community's meters."""
-    from peergrid.service.mqtt import meter_credentials
+    from peergrid.service.mqtt.credentials import meter_credentials
 
     engine, factory = _open_db(db)
     try:
@@ -78,7 +78,7 @@ def _signing_from_db(db: str | None, community: int) -> tuple[dict[str, bytes], 
     import sqlalchemy as sa
 
     from peergrid.service.models import Meter
-    from peergrid.service.mqtt import meter_secret, meter_signing_key
+    from peergrid.service.mqtt.credentials import meter_secret, meter_signing_key
 
     engine, factory = _open_db(db)
     try:
@@ -96,7 +96,7 @@ def _signing_from_db(db: str | None, community: int) -> tuple[dict[str, bytes], 
 
 def _keys_from_file(path: Path) -> dict[str, bytes]:
     """``{serial: signing key}`` of a file written from ``peergrid meters tokens``."""
-    from peergrid.service.mqtt import decode_key
+    from peergrid.service.mqtt.credentials import decode_key
 
     try:
         data = json.loads(path.read_text())
@@ -131,7 +131,7 @@ def _safe_url(url: str) -> str:
 
 
 class _Status:
-    """The ``progress`` callback of :func:`peergrid.service.mqtt.simulate_meters`: a status line every few s."""
+    """A status line every few s (``progress`` of :func:`~peergrid.service.mqtt.simulator.simulate_meters`)."""
 
     def __init__(self, quiet: bool, rate: float, every_s: float | None = None) -> None:
         import time
@@ -207,7 +207,7 @@ def dead_letters(
     """List rejected MQTT messages (newest first, JSON), or delete old ones."""
     import datetime as dt
 
-    from peergrid.service.mqtt import list_dead_letters, purge_dead_letters
+    from peergrid.service.mqtt.dead_letters import list_dead_letters, purge_dead_letters
 
     if purge_before is not None and purge_days is not None:
         raise ConfigError("give --purge-before or --purge-days, not both")
@@ -265,7 +265,7 @@ def simulate(
     across runs). Publish as a user allowed to publish for every meter (the gateway user of
     `peergrid meters provision`: --mqtt mqtt://peergrid-gateway:PASSWORD@host:1883).
     """
-    from peergrid.service.mqtt import parse_rate, simulate_meters
+    from peergrid.service.mqtt.simulator import parse_rate, simulate_meters
 
     r = parse_rate(rate)
     nogen: list[str] = []

@@ -3,7 +3,7 @@
 Meters and services authenticate to Mosquitto 2 with a user name and a password; the ACL
 file limits what each user may do:
 
-* meter serial ``S`` of community ``C``: password :func:`peergrid.service.mqtt.meter_token`
+* meter serial ``S`` of community ``C``: password :func:`peergrid.service.mqtt.credentials.meter_token`
   (an HMAC of the service secret); may publish on ``peergrid/C/S/reading`` only and read nothing;
 * :data:`INGEST_USER`: random password (:data:`CREDENTIALS_FILE`); may subscribe to
   ``peergrid/+/+/reading`` (also as ``$share/<group>/...``) and publish nothing;
@@ -427,13 +427,13 @@ def provision(directory: Path | str, meters: Mapping[tuple[int, str], str], *,
 def meter_passwords(session: Any, community_id: int | None = None) -> dict[tuple[int, str], str]:
     """``{(community id, serial): MQTT password}`` of every meter of the database (or of one community).
 
-    The password is :func:`peergrid.service.mqtt.meter_token` of the service secret (created on
+    The password is :func:`peergrid.service.mqtt.credentials.meter_token` of the service secret (created on
     first use), so provisioning twice gives the same passwords.
     """
     import sqlalchemy as sa
 
     from peergrid.service.models import Meter
-    from peergrid.service.mqtt import meter_secret, meter_token
+    from peergrid.service.mqtt.credentials import meter_secret, meter_token
 
     secret = meter_secret(session)
     assert secret is not None

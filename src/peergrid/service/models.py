@@ -475,7 +475,7 @@ class MqttDeadLetter(Base):
     """An MQTT message the ingestor could not use (kept for the operator, then acknowledged).
 
     ``topic`` and ``payload`` are stored as received (truncated to 300 characters and the
-    payload limit); ``reason`` is one of :data:`peergrid.service.mqtt.REASONS`, ``detail``
+    payload limit); ``reason`` is one of :data:`peergrid.service.mqtt.ingest.REASONS`, ``detail``
     the one-line explanation. ``community_id`` is the one the topic names, if it parsed
     (not a foreign key: the topic is untrusted).
     """
