@@ -99,8 +99,9 @@ def run_region(
     )
     from peergrid.cli.ui import Stages, out_console, print_fitted
     from peergrid.core.output import check_output_dir, output_dir
+    from peergrid.simulate._common import drop_none
     from peergrid.simulate.region import RegionSpec, simulate_region
-    from peergrid.simulate.scenario import _drop_none, load_scenario
+    from peergrid.simulate.scenario import load_scenario
 
     sc = load_scenario(scenario)
     if seed is not None:
@@ -129,7 +130,7 @@ def run_region(
             stages.start("writing results")
             with output_dir(target, command="peergrid simulate") as tmp:
                 result.write(tmp)
-                record = {**payload, "definition": _drop_none(sc.model_dump(mode="json"))}
+                record = {**payload, "definition": drop_none(sc.model_dump(mode="json"))}
                 (tmp / "summary.json").write_text(json.dumps(record, indent=2, allow_nan=False))
             payload["out"] = str(target)
     if as_json:
