@@ -213,12 +213,12 @@ class Result:
         energy (its net payment to peers). None when the tariff needs per-member series (export
         limit, demand charge) or the clearing is an order book.
         """
-        from peergrid.market.tariff import _BillAccumulator, community_tariff
+        from peergrid.market.tariff import BillAccumulator, community_tariff
 
         com, c = self.community, self.clearing
         if isinstance(c, OrderClearing):
             return None
-        acc = _BillAccumulator(community_tariff(com), com.N, com.dt)
+        acc = BillAccumulator(community_tariff(com), com.N, com.dt)
         if not acc.pool_ready:
             return None
         fb, fs = c.peer_share_buy, c.peer_share_sell
@@ -347,7 +347,7 @@ class Result:
     # ---- bills --------------------------------------------------------------------------
     @cached_property
     def _bills(self) -> pd.DataFrame:
-        from peergrid.market.tariff import _BillAccumulator, community_tariff
+        from peergrid.market.tariff import BillAccumulator, community_tariff
 
         com, c = self.community, self.clearing
         sums = self._participant_sums
@@ -359,7 +359,7 @@ class Result:
         elif self.reduced is not None:  # streamed: summed block by block during the run
             return self.reduced.bills[self.market].copy()
         else:
-            acc = _BillAccumulator(community_tariff(com), com.N, com.dt)
+            acc = BillAccumulator(community_tariff(com), com.N, com.dt)
             local = com.local_index
             p2p = np.zeros(com.N)
             for blk in _time_blocks(com.T, max(_BLOCK // max(com.N // 64, 1), 1)):
@@ -569,11 +569,11 @@ class Result:
     @cached_property
     def _baseline_total_bill(self) -> float:
         """Σ members' whole bills (:meth:`bills` ``total``) of the same net positions without P2P trading."""
-        from peergrid.market.tariff import _BillAccumulator, community_tariff
+        from peergrid.market.tariff import BillAccumulator, community_tariff
 
         com = self.community
         tariff = community_tariff(com)
-        acc = _BillAccumulator(tariff, com.N, com.dt)
+        acc = BillAccumulator(tariff, com.N, com.dt)
         local = com.local_index
         if acc.pool_ready:
             # no export limit, no demand charge: the baseline sums hold the energy part, λb·deficit − λs·surplus
