@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from peergrid.core._common import localize_codes
 from peergrid.core.errors import DataError
 
 
@@ -172,51 +173,6 @@ def localize_naive(
     idx = pd.DatetimeIndex(naive).as_unit("ns")
     uniq, inv = np.unique(idx.asi8, return_inverse=True)
     if occurrence is None:
-        occurrence = _occurrence(idx.asi8)
-    out, notes, _ = _localize_codes(pd.DatetimeIndex(uniq.view("datetime64[ns]")), inv, occurrence, tz, what)
+        occurrence = occurrence(idx.asi8)
+    out, notes, _ = localize_codes(pd.DatetimeIndex(uniq.view("datetime64[ns]")), inv, occurrence, tz, what)
     return out, notes
-
-
-def _localize_codes(
-    local_u: pd.DatetimeIndex, codes: np.ndarray, occ: np.ndarray | None, tz: str, what: str
-) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """UTC ns of rows ``local_u[codes]`` (naive local times in ``tz``; see :func:`localize_naive`).
-
-    Returns the row times, DST notes and the UTC times used (one per distinct time,
-    possibly repeated), computed from the unique local times, not the rows.
-    """
-    local_u = local_u.as_unit("ns")
-    if tz == "UTC":
-        return local_u.asi8[codes], [], local_u.asi8
-    summer = local_u.tz_localize(tz, ambiguous=np.ones(len(local_u), bool), nonexistent="NaT")
-    if summer.isna().any():
-        bad = local_u[summer.isna()].sort_values()
-        raise DataError(
-            f"{what}: {len(bad)} local time(s) do not exist in {tz} (the clocks skip them at the change to "
-            f"summer time), first {bad[0]:%Y-%m-%d %H:%M}; the file is not in {tz} local time: set tz to the "
-            "zone it was written in (e.g. 'UTC', or 'Etc/GMT-1' for UTC+1 all year)"
-        )
-    winter = local_u.tz_localize(tz, ambiguous=np.zeros(len(local_u), bool), nonexistent="NaT")
-    s, w = summer.asi8, winter.asi8
-    amb = s != w
-    out = s[codes]
-    if not amb.any():
-        return out, [], s
-    second = amb[codes] & (np.asarray(occ) >= 1) if occ is not None else np.zeros(len(codes), bool)
-    out[second] = w[codes[second]]
-    used_w = np.bincount(codes[second], minlength=len(s)) > 0
-    used_s = (np.bincount(codes, minlength=len(s)) - np.bincount(codes[second], minlength=len(s))) > 0
-    used = np.concatenate([s[used_s], w[used_w]])
-    days = ", ".join(sorted({f"{t:%Y-%m-%d}" for t in local_u[amb]}))
-    if not second.any():
-        note = (f"repeated local hour on {days} ({tz}) appears once: read as summer time; "
-                "the standard-time repeat is missing (counted as gaps)")
-    else:
-        note = (f"repeated local hour on {days} ({tz}): first occurrence read as summer time, "
-                f"second as standard time ({int(amb[codes].sum())} values)")
-    return out, [note], used
-
-
-def _occurrence(keys: np.ndarray) -> np.ndarray:
-    """For each row, how many earlier rows have the same key (vectorised cumcount)."""
-    return pd.Series(keys).groupby(keys, sort=False).cumcount().to_numpy()
