@@ -193,7 +193,8 @@ def clear_on_feeder(
     ConfigError
         Unknown mechanism, ``max_rounds < 1``.
     """
-    from peergrid.market.auction import _tariffs, slot_codes
+    from peergrid.market._common import slot_tariffs
+    from peergrid.market.auction import slot_codes
     from peergrid.market.bilateral import bilateral, get_order_mechanism
     from peergrid.market.orders import MarketResult, OrderBook, Trades
 
@@ -233,7 +234,7 @@ def clear_on_feeder(
     r_line = tree.line_r_ohm
 
     slots, codes = slot_codes(book.slot)
-    lb, ls = _tariffs(slots, retail, feed_in)
+    lb, ls = slot_tariffs(slots, retail, feed_in)
     S = len(slots)
     out = {key: np.zeros(S) for key in ("fees", "losses", "cut", "rematched")}
     worst_loading = np.full(S, np.nan)

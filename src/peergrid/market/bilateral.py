@@ -47,7 +47,8 @@ from typing import Any
 import numpy as np
 
 from peergrid.core.errors import ConfigError, DataError
-from peergrid.market.auction import AUCTIONS, _check_k, _tariffs, slot_codes
+from peergrid.market._common import check_k, slot_tariffs
+from peergrid.market.auction import AUCTIONS, slot_codes
 from peergrid.market.orders import MarketResult, OrderBook, Trades
 
 #: A network check: ``check(trades, book) -> kWh each trade may deliver`` (≤ its quantity).
@@ -151,12 +152,12 @@ def bilateral(
     """
     if not isinstance(book, OrderBook):
         raise DataError(f"expected an OrderBook, got {type(book).__name__}")
-    k = _check_k(k)
+    k = check_k(k)
     sb_, ss_ = float(buyer_fee_share), float(seller_fee_share)
     if not (sb_ >= 0 and ss_ >= 0 and np.isfinite(sb_) and np.isfinite(ss_)):
         raise ConfigError("fee shares must be finite and >= 0")
     slots, codes = slot_codes(book.slot)
-    lb, ls = _tariffs(slots, retail, feed_in)
+    lb, ls = slot_tariffs(slots, retail, feed_in)
     H = _fees_for(book, fees)
     none_curtailed = None if network is None else np.zeros(len(slots))
     empty = MarketResult(

@@ -459,24 +459,6 @@ class Trades:
         )
 
 
-def _per_slot(values: Any, slots: np.ndarray, name: str) -> np.ndarray | None:
-    """A tariff given as a scalar or as an array indexed by slot number, per slot in ``slots``."""
-    if values is None:
-        return None
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.ndim == 0:
-        out = np.full(slots.shape, float(arr))
-    else:
-        if arr.ndim != 1 or (slots.size and (slots.min() < 0 or slots.max() >= arr.shape[0])):
-            raise DataError(
-                f"{name} must be a scalar or a 1-D array indexed by slot number (slots up to {slots.max()})"
-            )
-        out = arr[slots]
-    if not np.all(np.isfinite(out)):
-        raise DataError(f"{name} contains NaN or infinite values")
-    return out
-
-
 @dataclass(frozen=True, eq=False)
 class MarketResult:
     """Outcome of clearing an :class:`OrderBook` with one batch mechanism.
