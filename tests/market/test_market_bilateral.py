@@ -10,12 +10,11 @@ from peergrid import ConfigError, DataError
 from peergrid.grid.charges import fee_matrix, line_weights, radial_fee_matrix, utilisation_fee
 from peergrid.market.auction import uniform_price
 from peergrid.market.bilateral import (
-    ORDER_MECHANISMS,
     bilateral,
     buyer_cost,
-    get_order_mechanism,
     supplier_profit,
 )
+from peergrid.market.mechanisms import ORDER_MECHANISMS, get_order_mechanism
 from peergrid.market.orders import OrderBook
 
 

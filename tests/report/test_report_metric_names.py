@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_readme_metric_table_matches_the_registry():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = readme.index("| key | label | unit | definition | reference |")
+    start = readme.index("| key | label | unit | definition | reference | function |")
     end = readme.index("\n\n", start) + 1
     assert readme[start:end] == metrics_markdown_table(), "regenerate with peergrid.metrics.metrics_markdown_table()"
     keys = re.findall(r"^\| `([a-z_]+)` \|", readme[start:end], flags=re.M)
@@ -93,3 +93,27 @@ def test_registry_values_match_the_paper_metrics():
     assert m["cost_reduction"] == pytest.approx((2.4 - 1.6) / 2.4)
     # net bill: no P2P 2.4 - 0.8 = 1.6; with P2P 0 (all energy stays inside) -> reduction 1
     assert m["community_cost_reduction"] == pytest.approx(1.0)
+
+
+def test_registry_functions_compute_the_engine_values(comparison):
+    """Each metric's registered function recomputes the simulator's value from the run's totals."""
+    import peergrid.metrics as M
+
+    for m in METRICS.values():
+        if m.function is not None:
+            assert getattr(M, m.function.__name__) is m.function, m.key  # public in peergrid.metrics
+    for res in comparison.values():
+        v = res.metrics
+        assert METRICS["self_sufficiency"].function(v["load_kwh"], v["grid_import_kwh"]) == pytest.approx(
+            v["self_sufficiency"], nan_ok=True
+        )
+        assert METRICS["self_consumption"].function(v["generation_kwh"], v["grid_export_kwh"]) == pytest.approx(
+            v["self_consumption"], nan_ok=True
+        )
+        assert METRICS["community_cost_reduction"].function(v["community_cost"], v["baseline_cost"]) == pytest.approx(
+            v["community_cost_reduction"], nan_ok=True
+        )
+        assert METRICS["peak_to_average"].function(res.clearing.grid_import / res.community.dt) == pytest.approx(
+            v["peak_to_average"], nan_ok=True
+        )
+

@@ -245,7 +245,7 @@ def clear_orders(
     """
     from peergrid.core.errors import ConfigError
     from peergrid.io import read_orders
-    from peergrid.market.bilateral import get_order_mechanism
+    from peergrid.market.mechanisms import get_order_mechanism
 
     networked = network_aware or network is not None
     if (retail is None) != (feed_in is None):

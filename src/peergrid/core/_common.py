@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from peergrid.core.errors import DataError
+from peergrid.core.types import IndexArray, IntArray
+
+#: int64 nanoseconds since the epoch (what pandas' datetime64[ns] values are)
+I64Array: TypeAlias = npt.NDArray[np.int64]
 
 
 def localize_codes(
-    local_u: pd.DatetimeIndex, codes: np.ndarray, occ: np.ndarray | None, tz: str, what: str
-) -> tuple[np.ndarray, list[str], np.ndarray]:
+    local_u: pd.DatetimeIndex, codes: IndexArray, occ: IntArray | None, tz: str, what: str
+) -> tuple[I64Array, list[str], I64Array]:
     """UTC ns of rows ``local_u[codes]``: naive local times in ``tz`` (:func:`peergrid.core.timeindex.localize_naive`).
 
     Returns the row times, DST notes and the UTC times used (one per distinct time,
@@ -18,9 +25,9 @@ def localize_codes(
     """
     local_u = local_u.as_unit("ns")
     if tz == "UTC":
-        return local_u.asi8[codes], [], local_u.asi8
+        return asi8(local_u)[codes], [], asi8(local_u)
     summer = local_u.tz_localize(tz, ambiguous=np.ones(len(local_u), bool), nonexistent="NaT")
-    if summer.isna().any():
+    if np.any(summer.isna()):
         bad = local_u[summer.isna()].sort_values()
         raise DataError(
             f"{what}: {len(bad)} local time(s) do not exist in {tz} (the clocks skip them at the change to "
@@ -28,7 +35,7 @@ def localize_codes(
             "zone it was written in (e.g. 'UTC', or 'Etc/GMT-1' for UTC+1 all year)"
         )
     winter = local_u.tz_localize(tz, ambiguous=np.zeros(len(local_u), bool), nonexistent="NaT")
-    s, w = summer.asi8, winter.asi8
+    s, w = asi8(summer), asi8(winter)
     amb = s != w
     out = s[codes]
     if not amb.any():
@@ -48,6 +55,12 @@ def localize_codes(
     return out, [note], used
 
 
-def occurrence(keys: np.ndarray) -> np.ndarray:
+def occurrence_counts(keys: IntArray) -> IntArray:
     """For each row, how many earlier rows have the same key (vectorised cumcount)."""
-    return pd.Series(keys).groupby(keys, sort=False).cumcount().to_numpy()
+    return np.asarray(pd.Series(keys).groupby(keys, sort=False).cumcount(), dtype=np.int64)
+
+
+def asi8(index: pd.DatetimeIndex) -> I64Array:
+    """The index as int64 nanoseconds since the epoch (``DatetimeIndex.asi8``, missing in pandas-stubs)."""
+    out: I64Array = index.asi8  # type: ignore[attr-defined]
+    return out

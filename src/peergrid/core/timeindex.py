@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from peergrid.core._common import localize_codes
+from peergrid.core._common import I64Array, asi8, localize_codes, occurrence_counts
 from peergrid.core.errors import DataError
+from peergrid.core.types import AnyArray, IntArray
 
 
 def make_index(start: str | pd.Timestamp, periods: int, freq: str) -> pd.DatetimeIndex:
@@ -78,7 +79,7 @@ def validate_index(index: pd.Index, what: str = "time index") -> pd.DatetimeInde
             raise DataError(f"{what}: a single timestamp needs an explicit freq")
         return index
     index = index.as_unit("ns")  # pandas >= 3 may infer s/ms/us resolution
-    steps = np.diff(index.asi8)
+    steps = np.diff(asi8(index))
     if steps[0] <= 0:
         raise DataError(f"{what}: timestamps are not increasing")
     if not np.all(steps == steps[0]):
@@ -88,7 +89,9 @@ def validate_index(index: pd.Index, what: str = "time index") -> pd.DatetimeInde
             f"(step {pd.Timedelta(int(steps[bad]), 'ns')} instead of {pd.Timedelta(int(steps[0]), 'ns')})"
         )
     if index.freq is None:
-        index = pd.DatetimeIndex(index, freq=pd.tseries.frequencies.to_offset(pd.Timedelta(int(steps[0]), "ns")))
+        # pandas accepts a Timedelta here; pandas-stubs lists str and BaseOffset only
+        step = pd.tseries.frequencies.to_offset(pd.Timedelta(int(steps[0]), "ns"))  # type: ignore[call-overload]
+        index = pd.DatetimeIndex(index, freq=step)
     return index
 
 
@@ -138,12 +141,13 @@ def step_hours(index: pd.DatetimeIndex) -> float:
     """
     if index.freq is None:
         index = validate_index(index)
-    return pd.Timedelta(index.freq).total_seconds() / 3600.0
+    # a fixed step is a Tick offset (pandas-stubs does not take BaseOffset)
+    return pd.Timedelta(index.freq).total_seconds() / 3600.0  # type: ignore[arg-type]
 
 
 def localize_naive(
-    naive: pd.DatetimeIndex | np.ndarray, tz: str, occurrence: np.ndarray | None = None, what: str = "timestamps"
-) -> tuple[np.ndarray, list[str]]:
+    naive: pd.DatetimeIndex | AnyArray, tz: str, occurrence: IntArray | None = None, what: str = "timestamps"
+) -> tuple[I64Array, list[str]]:
     """Convert naive local times in ``tz`` to UTC nanoseconds with peergrid's DST rule.
 
     Parameters
@@ -171,8 +175,8 @@ def localize_naive(
         If a local time does not exist in ``tz`` (spring-forward gap).
     """
     idx = pd.DatetimeIndex(naive).as_unit("ns")
-    uniq, inv = np.unique(idx.asi8, return_inverse=True)
+    uniq, inv = np.unique(asi8(idx), return_inverse=True)
     if occurrence is None:
-        occurrence = occurrence(idx.asi8)
+        occurrence = occurrence_counts(asi8(idx))
     out, notes, _ = localize_codes(pd.DatetimeIndex(uniq.view("datetime64[ns]")), inv, occurrence, tz, what)
     return out, notes

@@ -52,7 +52,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from peergrid.core._common import localize_codes, occurrence
+from peergrid.core._common import localize_codes, occurrence_counts
 from peergrid.core.errors import ConfigError, DataError
 from peergrid.core.timeindex import check_timezone, localize_naive
 
@@ -767,7 +767,7 @@ def parse_meters(
                 occ = np.zeros(n, np.int64)
                 sub = np.flatnonzero(amb_rows)
                 series = k_code[sub] * len(meters) + m_code[sub] if format == "long" else np.zeros(len(sub), np.int64)
-                occ[sub] = occurrence(series * (len(t_uniq) + 1) + t_code[sub])
+                occ[sub] = occurrence_counts(series * (len(t_uniq) + 1) + t_code[sub])
         row_utc, dst, utc_used = localize_codes(local_u, t_code, occ, tz, origin)
 
     # ---- step and grid ------------------------------------------------------------------------

@@ -1,27 +1,40 @@
 """Market mechanisms: pure functions on arrays (one implementation of every rule)."""
 
 from peergrid.grid.charges import fee_matrix, line_weights, radial_fee_matrix, utilisation_fee  # eq. 12 lives in grid
-from peergrid.market.auction import AUCTIONS, efficient_quantity, mcafee, pay_as_bid, uniform_price
+from peergrid.market.auction import efficient_quantity, mcafee, pay_as_bid, uniform_price
 from peergrid.market.bidding import (
     BIDDING,
-    MARKETS,
     OrderClearing,
     check_bidding,
-    check_market,
     check_order_options,
     clear_net,
-    is_order_market,
     orders_from_net,
 )
 from peergrid.market.bilateral import (
-    ORDER_MECHANISMS,
     bilateral,
     buyer_cost,
-    get_order_mechanism,
     supplier_profit,
 )
 from peergrid.market.cda import ContinuousDoubleAuction
 from peergrid.market.internal import internal_prices
+from peergrid.market.mechanisms import (
+    MARKETS,
+    MECHANISM_NAMES,
+    MECHANISMS,
+    ORDER_MECHANISMS,
+    REGISTRY,
+    Mechanism,
+    MechanismOption,
+    check_market,
+    get_mechanism,
+    get_order_mechanism,
+    is_order_market,
+    mechanism_names,
+    mechanisms_markdown_table,
+    register,
+    takes_option,
+    unregister,
+)
 from peergrid.market.money import TradeMoney, bid_commitment_minor, settle_trades, to_minor
 from peergrid.market.orders import BUY, SELL, MarketResult, OrderBook, Trades
 from peergrid.market.reputation import (
@@ -35,14 +48,11 @@ from peergrid.market.reputation import (
     update_reputation,
 )
 from peergrid.market.sharing import (
-    MECHANISM_NAMES,
-    MECHANISMS,
     Allocation,
     Clearing,
     bill_sharing,
     clear,
     demand_supply,
-    get_mechanism,
     mid_market_price,
     mid_market_rate,
     no_p2p,
@@ -63,19 +73,21 @@ from peergrid.market.tariff import (
 from peergrid.market.wallet import Eligibility, check_wallets
 
 __all__ = [
-    "AUCTIONS",
     "BIDDING",
     "BUY",
     "MARKETS",
     "MECHANISMS",
     "MECHANISM_NAMES",
     "ORDER_MECHANISMS",
+    "REGISTRY",
     "SELL",
     "Allocation",
     "Clearing",
     "ContinuousDoubleAuction",
     "Eligibility",
     "MarketResult",
+    "Mechanism",
+    "MechanismOption",
     "OrderBook",
     "OrderClearing",
     "Period",
@@ -109,6 +121,8 @@ __all__ = [
     "is_order_market",
     "line_weights",
     "mcafee",
+    "mechanism_names",
+    "mechanisms_markdown_table",
     "mid_market_price",
     "mid_market_rate",
     "no_p2p",
@@ -117,6 +131,7 @@ __all__ = [
     "price_factors",
     "radial_fee_matrix",
     "read_tariff",
+    "register",
     "reputation_history",
     "reputation_limits",
     "sdr_prices",
@@ -125,8 +140,10 @@ __all__ = [
     "shipped_tariff",
     "supplier_profit",
     "supply_demand_ratio",
+    "takes_option",
     "to_minor",
     "uniform_price",
+    "unregister",
     "update_reputation",
     "utilisation_fee",
 ]

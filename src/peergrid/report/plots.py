@@ -32,7 +32,7 @@ from matplotlib.ticker import PercentFormatter
 
 from peergrid.core.community import Community
 from peergrid.core.errors import DataError
-from peergrid.market.sharing import MECHANISM_NAMES
+from peergrid.market.mechanisms import MECHANISM_NAMES
 from peergrid.report._common import market_color, new_figure, time_axis, time_values
 from peergrid.simulate.result import Comparison, Result
 

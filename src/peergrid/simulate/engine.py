@@ -24,8 +24,9 @@ import numpy as np
 from peergrid.control import BatterySchedule, Controller, get_controller
 from peergrid.core.community import Community
 from peergrid.core.errors import ConfigError, DataError
-from peergrid.market.bidding import check_market, check_order_options, clear_net, is_order_market
-from peergrid.market.sharing import MECHANISMS, Clearing, demand_supply, no_p2p
+from peergrid.market.bidding import check_order_options, clear_net
+from peergrid.market.mechanisms import MECHANISMS, check_market, is_order_market
+from peergrid.market.sharing import Clearing, demand_supply, no_p2p
 from peergrid.simulate.result import Comparison, Result
 
 if TYPE_CHECKING:

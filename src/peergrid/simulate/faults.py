@@ -41,6 +41,7 @@ from peergrid.control.greedy import BatterySchedule
 from peergrid.core.community import Community
 from peergrid.core.errors import ConfigError
 from peergrid.market.sharing import Clearing
+from peergrid.metrics import self_sufficiency
 
 __all__ = ["Fault", "FaultOutcome", "apply_controller_faults", "apply_faults", "fault_study", "meter_estimate"]
 
@@ -276,7 +277,7 @@ class FaultOutcome:
             "settled_community_cost": settled_cost,
             "served_demand_kwh": load_kwh,
             "locally_served_kwh": load_kwh - imp,
-            "true_self_sufficiency": 1.0 - imp / load_kwh if load_kwh > 0 else float("nan"),
+            "true_self_sufficiency": self_sufficiency(load_kwh, imp),
             "controller_fault_steps": float(self.controller_fault_steps),
             "meter_fault_steps": float(self.meter_fault_steps),
         }
@@ -336,7 +337,7 @@ def fault_study(
         rows[name] = {
             "served_demand_kwh": load,
             "locally_served_kwh": load - true_imp,
-            "self_sufficiency": 1.0 - true_imp / load if load > 0 else float("nan"),
+            "self_sufficiency": self_sufficiency(load, true_imp),
             "community_cost": float(true.grid_bill.sum()),
             "settled_cost": float(c.member_bill.sum()),
             "imbalance_kwh": float(np.abs(imbalance).sum()),

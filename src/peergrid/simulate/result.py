@@ -843,7 +843,7 @@ def _community_and_schedule(
 
 def result_dirs(directory: Path) -> list[Path]:
     """Result directories under ``directory`` (itself, ``results/*`` or ``*``), in market order."""
-    from peergrid.market.bidding import MARKETS
+    from peergrid.market.mechanisms import MARKETS
 
     if (directory / "result.json").is_file():
         return [directory]
