@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from peergrid.core.errors import DataError
-from peergrid.core.types import FloatArray, IndexArray, IntArray
+from peergrid.core.types import ArrayLike, FloatArray, IndexArray, IntArray
 
 if TYPE_CHECKING:
     from pandapower.auxiliary import pandapowerNet
 
 
-def line_weights(flow: Any, capacity: Any, tau: Any) -> np.ndarray:
+def line_weights(flow: ArrayLike, capacity: ArrayLike, tau: ArrayLike) -> FloatArray:
     """Per-line fee per kWh at the current loading, τ_L·|P_L|/P_max,L (Tooki et al. eq. 12 summand).
 
     Parameters
@@ -75,7 +75,7 @@ def line_weights(flow: Any, capacity: Any, tau: Any) -> np.ndarray:
     return np.atleast_1d(w)
 
 
-def utilisation_fee(incidence: Any, flow: Any, capacity: Any, tau: Any) -> np.ndarray:
+def utilisation_fee(incidence: Any, flow: ArrayLike, capacity: ArrayLike, tau: ArrayLike) -> FloatArray:
     """Line-utilisation fee H of trades (Tooki et al. eq. 12): H = Σ_L τ_L·|P_L|/P_max,L over used lines.
 
     The one implementation of eq. 12 in peergrid (:func:`peergrid.grid.line_utilisation_fee`
@@ -114,7 +114,7 @@ def utilisation_fee(incidence: Any, flow: Any, capacity: Any, tau: Any) -> np.nd
     return np.moveaxis(inc @ w.T, -1, 0)
 
 
-def _slot_weights(flow: Any, capacity: Any, tau: Any) -> np.ndarray:
+def _slot_weights(flow: ArrayLike, capacity: ArrayLike, tau: ArrayLike) -> FloatArray:
     """:func:`line_weights` of one slot (1-D flows only)."""
     w = line_weights(flow, capacity, tau)
     if w.ndim != 1:
@@ -124,12 +124,12 @@ def _slot_weights(flow: Any, capacity: Any, tau: Any) -> np.ndarray:
 
 def fee_matrix(
     paths: Mapping[tuple[Any, Any], Iterable[int]],
-    flow: Any,
-    capacity: Any,
-    tau: Any,
+    flow: ArrayLike,
+    capacity: ArrayLike,
+    tau: ArrayLike,
     n_participants: int,
     default: float = 0.0,
-) -> np.ndarray:
+) -> FloatArray:
     """Seller × buyer matrix of line-utilisation fees from a trade-pair → lines mapping (eq. 12).
 
     Parameters
@@ -161,7 +161,7 @@ def fee_matrix(
     return H
 
 
-def radial_fee_matrix(head_paths: Any, flow: Any, capacity: Any, tau: Any) -> np.ndarray:
+def radial_fee_matrix(head_paths: Any, flow: ArrayLike, capacity: ArrayLike, tau: ArrayLike) -> FloatArray:
     """Fees of all pairs on a radial feeder from each participant's path to the feeder head.
 
     On a tree the lines between a and b are those on exactly one of the two head
@@ -181,8 +181,8 @@ def radial_fee_matrix(head_paths: Any, flow: Any, capacity: Any, tau: Any) -> np
     numpy.ndarray
         ``(N, N)`` symmetric, zero diagonal, currency/kWh.
     """
-    A = head_paths.toarray() if hasattr(head_paths, "toarray") else np.asarray(head_paths)
-    A = (np.abs(np.asarray(A, dtype=np.float64)) > 0).astype(np.float64)
+    dense = head_paths.toarray() if hasattr(head_paths, "toarray") else np.asarray(head_paths)
+    A: FloatArray = (np.abs(np.asarray(dense, dtype=np.float64)) > 0).astype(np.float64)
     w = _slot_weights(flow, capacity, tau)
     if A.ndim != 2 or A.shape[1] != w.shape[0]:
         raise DataError(f"head_paths must be (N, {w.shape[0]}), got {A.shape}")
