@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -186,12 +187,19 @@ def test_create_app_takes_the_settings_and_reads_no_environment(tmp_path, monkey
     app = create_app(f"sqlite:///{tmp_path / 'a.db'}", auth=FAST_AUTH, extensions=())
     assert app.state.web == WebSettings() and app.state.auth.token_ttl_s == 3600
     assert app.state.settings == default_settings()
+    with TestClient(app):
+        assert app.state.scheduler is None  # without settings: no scheduler, as before
     s = load_settings(environ={}, db=str(tmp_path / "b.db"), token_ttl_s=600, cookie_secure=True, max_body=4096,
                       fast_auth=True, scheduler_tick=0)
     app = create_app(settings=s, extensions=())
     assert app.state.settings is s and app.state.auth.token_ttl_s == 600 and app.state.auth.cookie_secure
     assert app.state.auth.argon2_memory_kib == FAST_AUTH.argon2_memory_kib and app.state.web.max_body_bytes == 4096
     assert str(app.state.engine.url) == f"sqlite:///{tmp_path / 'b.db'}" and (tmp_path / "b.db").exists()
+    with TestClient(app):
+        assert app.state.scheduler is None  # scheduler_tick 0
+    app = create_app(settings=load_settings(environ={}, db=str(tmp_path / "b.db"), scheduler_tick=30), extensions=())
+    with TestClient(app):
+        assert app.state.scheduler is not None and app.state.scheduler.period_s == 30
 
 
 def test_app_from_env_reads_the_variables_of_today(tmp_path, monkeypatch):

@@ -221,9 +221,9 @@ def create_app(
     """
     from peergrid.service.api import router
 
+    if scheduler is None:  # no scheduler unless settings ask for one
+        scheduler = settings is not None and settings.scheduler_enabled
     settings = settings if settings is not None else default_settings()
-    if scheduler is None:
-        scheduler = settings.scheduler_enabled
     period_s = scheduler_period_s if scheduler_period_s is not None else settings.scheduler_tick or 10.0
     engine = engine or make_engine(db_url if db_url is not None else settings.database_url)
     if migrate_db:
