@@ -28,9 +28,10 @@ demo: $(VENV)/.stamp-base
 services:
 	sh scripts/services.sh
 
-## make test: install test extras and services, run lint and the full suite
+## make test: install test extras and services, run lint, the type check (mypy) and the full suite
 test: $(VENV)/.stamp-test services
 	$(VENV)/bin/ruff check src tests benchmarks scripts examples
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.stamp-test

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     import peergrid
     from peergrid.data import synthetic_community
-    from peergrid.market.bidding import is_order_market
+    from peergrid.market import is_order_market
     from peergrid.simulate import stream as streaming
 
     if args.threads is not None:

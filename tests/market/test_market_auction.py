@@ -14,7 +14,8 @@ from orderbook_helpers import (
 )
 
 from peergrid import ConfigError, DataError
-from peergrid.market.auction import AUCTIONS, efficient_quantity, mcafee, pay_as_bid, slot_codes, uniform_price
+from peergrid.market import REGISTRY
+from peergrid.market.auction import efficient_quantity, mcafee, pay_as_bid, slot_codes, uniform_price
 from peergrid.market.orders import OrderBook
 
 
@@ -235,6 +236,7 @@ def test_mcafee_invariants(book):
 
 
 def test_registry():
-    assert set(AUCTIONS) == {"uniform", "pay-as-bid", "mcafee"}
+    auctions = {"uniform": uniform_price, "pay-as-bid": pay_as_bid, "mcafee": mcafee}
+    assert all(REGISTRY[name].function is fn and REGISTRY[name].kind == "order-book" for name, fn in auctions.items())
     with pytest.raises(DataError, match="OrderBook"):
         uniform_price([1, 2, 3])

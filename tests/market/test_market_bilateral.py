@@ -9,16 +9,15 @@ from orderbook_helpers import assert_invariants, order_books, reference_welfare
 from peergrid import ConfigError, DataError
 from peergrid.market.auction import uniform_price
 from peergrid.market.bilateral import (
-    ORDER_MECHANISMS,
     bilateral,
     buyer_cost,
     fee_matrix,
-    get_order_mechanism,
     line_weights,
     radial_fee_matrix,
     supplier_profit,
     utilisation_fee,
 )
+from peergrid.market.mechanisms import ORDER_MECHANISMS, get_order_mechanism
 from peergrid.market.orders import OrderBook
 
 

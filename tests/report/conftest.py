@@ -63,7 +63,7 @@ def no_battery_comparison() -> peergrid.Comparison:
 @pytest.fixture(scope="module")
 def order_comparison() -> peergrid.Comparison:
     """All 8 markets (pool rules and order books), zero-intelligence bidding."""
-    from peergrid.market.bidding import MARKETS
+    from peergrid.market import MARKETS
 
     com = _make_community(96 * 2, 8, batteries=2, seed=2)
     return peergrid.compare(com, markets=list(MARKETS), bidding="zero-intelligence", seed=1)

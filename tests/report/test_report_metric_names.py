@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_readme_metric_table_matches_the_registry():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = readme.index("| key | label | unit | definition | reference |")
+    start = readme.index("| key | label | unit | definition | reference | function |")
     end = readme.index("\n\n", start) + 1
     assert readme[start:end] == metrics_markdown_table(), "regenerate with peergrid.metrics.metrics_markdown_table()"
     keys = re.findall(r"^\| `([a-z_]+)` \|", readme[start:end], flags=re.M)
@@ -93,3 +93,41 @@ def test_registry_values_match_the_paper_metrics():
     assert m["cost_reduction"] == pytest.approx((2.4 - 1.6) / 2.4)
     # net bill: no P2P 2.4 - 0.8 = 1.6; with P2P 0 (all energy stays inside) -> reduction 1
     assert m["community_cost_reduction"] == pytest.approx(1.0)
+
+
+def test_registry_functions_compute_the_engine_values(comparison):
+    """Each metric's registered function recomputes the simulator's value from the run's totals."""
+    import peergrid.metrics as M
+
+    for m in METRICS.values():
+        if m.function is not None:
+            assert getattr(M, m.function.__name__) is m.function, m.key  # public in peergrid.metrics
+    for res in comparison.values():
+        v = res.metrics
+        assert METRICS["self_sufficiency"].function(v["load_kwh"], v["grid_import_kwh"]) == pytest.approx(
+            v["self_sufficiency"], nan_ok=True
+        )
+        assert METRICS["self_consumption"].function(v["generation_kwh"], v["grid_export_kwh"]) == pytest.approx(
+            v["self_consumption"], nan_ok=True
+        )
+        assert METRICS["community_cost_reduction"].function(v["community_cost"], v["baseline_cost"]) == pytest.approx(
+            v["community_cost_reduction"], nan_ok=True
+        )
+        assert METRICS["peak_to_average"].function(res.clearing.grid_import / res.community.dt) == pytest.approx(
+            v["peak_to_average"], nan_ok=True
+        )
+
+
+
+def test_dashboard_headings_come_from_the_registry():
+    """The dashboard's report rows name registered metrics through the ``metric()`` global, not literal labels."""
+    from peergrid.service.dashboard.render import HERE, templates
+
+    assert templates.env.from_string('{{ metric("self_sufficiency") }}').render() == "Self-sufficiency"
+    assert templates.env.from_string('{{ metric("grid_import_kwh") }}').render() == "Grid import (kWh)"
+    headings = {m.heading() for m in METRICS.values()} | {m.label for m in METRICS.values()}
+    for path in (HERE / "templates").glob("*.html"):
+        literal = set(re.findall(r'<th scope="row">([^<{]+)</th>', path.read_text(encoding="utf-8")))
+        assert not literal & headings, (path.name, literal & headings)
+    member = (HERE / "templates" / "member.html").read_text(encoding="utf-8")
+    assert 'metric("net_bill_reduction")' in member

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import peergrid
 from peergrid.core.community import Community
-from peergrid.market.bidding import MARKETS
+from peergrid.market import MARKETS
 from peergrid.market.tariff import Period, Rate, Tariff, apply_tariff, bill_components, local_days
 from peergrid.simulate import Result
 

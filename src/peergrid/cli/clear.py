@@ -239,7 +239,7 @@ def clear_orders(
         The JSON document ``peergrid clear --json`` prints.
     """
     from peergrid.core.errors import ConfigError
-    from peergrid.market.bilateral import get_order_mechanism
+    from peergrid.market.mechanisms import get_order_mechanism
     from peergrid.market.orders import read_orders
 
     networked = network_aware or network is not None

@@ -44,7 +44,7 @@ def check_address(address: str) -> str:
     text = str(address).strip()
     if not text or len(text) > 1000 or any(c.isspace() for c in text):
         raise ConfigError(f"--scheduler {address!r}: not a Dask scheduler address (e.g. tcp://10.0.0.1:8786)")
-    from distributed.comm import parse_address, parse_host_port
+    from distributed.comm.addressing import parse_address, parse_host_port
     from distributed.comm.registry import backends
 
     try:

@@ -15,12 +15,13 @@ import pandas as pd
 
 from peergrid.core.errors import DataError
 from peergrid.core.timeindex import check_timezone, localize_naive, step_hours, validate_index
+from peergrid.core.types import AnyArray, ArrayLike, FloatArray, IndexArray
 
 if TYPE_CHECKING:
     from peergrid.market.tariff import Tariff
 
 #: Participant table columns and their defaults (units in the column names' docs below).
-PARTICIPANT_DEFAULTS: dict[str, object] = {
+PARTICIPANT_DEFAULTS: dict[str, float | str | int] = {
     "pv_kwp": 0.0,  # installed PV, kWp
     "wind_kw": 0.0,  # rated wind power, kW
     "battery_kwh": 0.0,  # usable battery capacity, kWh
@@ -35,7 +36,7 @@ PARTICIPANT_DEFAULTS: dict[str, object] = {
 }
 
 
-def _as_time_array(value: float | np.ndarray | pd.Series, n: int, what: str) -> np.ndarray:
+def _as_time_array(value: ArrayLike, n: int, what: str) -> FloatArray:
     arr = np.asarray(value, dtype=np.float64)
     if arr.ndim == 0:
         arr = np.full(n, float(arr))
@@ -97,17 +98,17 @@ class Community:
 
     index: pd.DatetimeIndex
     participants: pd.DataFrame
-    load: np.ndarray
-    generation: np.ndarray
-    retail: np.ndarray | float = 0.30
-    feed_in: np.ndarray | float = 0.08
+    load: FloatArray
+    generation: FloatArray
+    retail: FloatArray | float = 0.30  # a (T,) array after construction
+    feed_in: FloatArray | float = 0.08  # a (T,) array after construction
     name: str = "community"
     source: str = "user data"
     currency: str = "USD"
-    meta: dict = field(default_factory=dict)
+    meta: dict[str, object] = field(default_factory=dict)
     tz: str = "UTC"
     tariff: Tariff | None = None
-    carbon_intensity: np.ndarray | float | None = None
+    carbon_intensity: FloatArray | float | None = None  # a (T,) array or None after construction
 
     def __post_init__(self) -> None:
         self.tz = check_timezone(self.tz, f"{self.name}: time zone")
@@ -138,7 +139,7 @@ class Community:
         if shapes[0] != shapes[1]:
             raise DataError(f"{self.name}: load {shapes[0]} and generation {shapes[1]} differ in shape")
         N = shapes[0][1]
-        gen_sums = self._sources["generation"].column_sums() if lazy else self.generation.sum(axis=0)
+        gen_sums = self.__dict__["_sources"]["generation"].column_sums() if lazy else self.generation.sum(axis=0)
         self.participants = _normalise_participants(self.participants, N, gen_sums, self.name)
         self.retail = _as_time_array(self.retail, T, f"{self.name}: retail tariff")
         self.feed_in = _as_time_array(self.feed_in, T, f"{self.name}: feed-in tariff")
@@ -159,7 +160,7 @@ class Community:
     # ---- lazy (blocked) series --------------------------------------------------------
     def _init_sources(self, T: int) -> None:
         """Keep block sources for ``load``/``generation`` instead of arrays (see :class:`BlockSource`)."""
-        sources = {}
+        sources: dict[str, BlockSource] = {}
         for what in ("load", "generation"):
             src = self.__dict__.pop(what)
             if not isinstance(src, BlockSource):
@@ -194,20 +195,23 @@ class Community:
     def load_shape(self) -> tuple[int, int]:
         """``(T, N)`` of the load, without materialising a lazy source."""
         src = self.__dict__.get("_sources")
-        return tuple(src["load"].shape) if src is not None else self.load.shape  # type: ignore[return-value]
+        return tuple(src["load"].shape) if src is not None else self.load.shape
 
     @property
     def generation_shape(self) -> tuple[int, int]:
         """``(T, N)`` of the generation, without materialising a lazy source."""
         src = self.__dict__.get("_sources")
-        return tuple(src["generation"].shape) if src is not None else self.generation.shape  # type: ignore[return-value]
+        return tuple(src["generation"].shape) if src is not None else self.generation.shape
 
-    def _block(self, what: str, rows: slice) -> np.ndarray:
+    def _block(self, what: str, rows: slice) -> FloatArray:
+        out: FloatArray
         if what in self.__dict__:  # an array (given, or a lazy source already materialised)
-            return self.__dict__[what][rows]
-        return self.__dict__["_sources"][what].block(rows)
+            out = self.__dict__[what][rows]
+        else:
+            out = self.__dict__["_sources"][what].block(rows)
+        return out
 
-    def gather_spec(self, what: str, rows: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def gather_spec(self, what: str, rows: slice) -> tuple[FloatArray, IndexArray, FloatArray]:
         """``(table, column, factor)`` with ``table[t, column[i]] * factor[i]`` = ``what`` at step ``rows.start + t``.
 
         For the fused kernels of the streaming simulator: a lazy profile source gives its
@@ -218,22 +222,23 @@ class Community:
             src = self.__dict__["_sources"][what]
             spec = getattr(src, "gather_spec", None)
             if spec is not None:
-                return spec(rows)
+                out: tuple[FloatArray, IndexArray, FloatArray] = spec(rows)
+                return out
         block = np.ascontiguousarray(self._block(what, rows), dtype=np.float64)
         n = self.N
         if what not in self.__dict__ and not isinstance(self.__dict__["_sources"][what], ArraySource):
             _check_block(block, (len(range(*rows.indices(self.T))), n), f"{self.name}: {what}", rows)
         return block, np.arange(n, dtype=np.intp), np.ones(n)
 
-    def load_block(self, rows: slice) -> np.ndarray:
+    def load_block(self, rows: slice) -> FloatArray:
         """Load of the steps ``rows``, ``(len(rows), N)`` kWh per step (a view for array communities)."""
         return self._block("load", rows)
 
-    def generation_block(self, rows: slice) -> np.ndarray:
+    def generation_block(self, rows: slice) -> FloatArray:
         """Generation of the steps ``rows``, ``(len(rows), N)`` kWh per step (a view for array communities)."""
         return self._block("generation", rows)
 
-    def net_block(self, rows: slice) -> np.ndarray:
+    def net_block(self, rows: slice) -> FloatArray:
         """Net energy before control of the steps ``rows``, a new ``(len(rows), N)`` array, kWh (+ import)."""
         out = np.array(self.load_block(rows), dtype=np.float64, copy=True)
         out -= self.generation_block(rows)
@@ -261,12 +266,12 @@ class Community:
         return self.index.tz_convert(self.tz)
 
     @property
-    def ids(self) -> np.ndarray:
+    def ids(self) -> AnyArray:
         """Participant ids, length N."""
         return self.participants["id"].to_numpy()
 
     @property
-    def net(self) -> np.ndarray:
+    def net(self) -> FloatArray:
         """``(T, N)`` net energy before control, kWh: consumption − generation (+ = import).
 
         A new array on every access (callers modify it in place); code that only needs some
@@ -328,7 +333,9 @@ class Community:
             **kwargs,  # type: ignore[arg-type]
         )
 
-    def select(self, participants: slice | np.ndarray | list | None = None, steps: slice | None = None) -> Community:
+    def select(
+        self, participants: slice | AnyArray | list[object] | None = None, steps: slice | None = None
+    ) -> Community:
         """Return a sub-community (some participants and/or a time slice).
 
         Parameters
@@ -342,7 +349,7 @@ class Community:
         -------
         Community
         """
-        cols: slice | np.ndarray = slice(None)
+        cols: slice | AnyArray = slice(None)
         if participants is not None:
             if (
                 isinstance(participants, list)
@@ -363,15 +370,15 @@ class Community:
             participants=parts,
             load=self.load[rows][:, cols],
             generation=self.generation[rows][:, cols],
-            retail=self.retail[rows],
-            feed_in=self.feed_in[rows],
+            retail=np.asarray(self.retail)[rows],
+            feed_in=np.asarray(self.feed_in)[rows],
             name=self.name,
             source=self.source,
             currency=self.currency,
             meta=dict(self.meta),
             tz=self.tz,
             tariff=self.tariff,
-            carbon_intensity=None if self.carbon_intensity is None else self.carbon_intensity[rows],
+            carbon_intensity=None if self.carbon_intensity is None else np.asarray(self.carbon_intensity)[rows],
         )
 
     def load_frame(self) -> pd.DataFrame:
@@ -403,7 +410,7 @@ class Community:
             "tariff": self.tariff.to_dict() if self.tariff is not None else None,
             "currency": self.currency,
             "start": self.index[0].isoformat(),
-            "end": (self.index[-1] + self.index.freq).isoformat(),
+            "end": (self.index[-1] + self.index.freq).isoformat(),  # type: ignore[operator]  # freq: a Tick, set
             "load_kwh": self._total("load"),
             "generation_kwh": self._total("generation"),
             "carbon_intensity": (
@@ -450,11 +457,11 @@ class BlockSource:
 
     shape: tuple[int, int]
 
-    def block(self, rows: slice) -> np.ndarray:
+    def block(self, rows: slice) -> FloatArray:
         """Values of the steps ``rows`` (a slice with step 1), a ``(len(rows), N)`` float64 array, kWh."""
         raise NotImplementedError
 
-    def materialise(self, block: int = 4096) -> np.ndarray:
+    def materialise(self, block: int = 4096) -> FloatArray:
         """The whole ``(T, N)`` float64 array, kWh (filled block by block)."""
         T, N = self.shape
         out = np.empty((T, N), dtype=np.float64)
@@ -463,7 +470,7 @@ class BlockSource:
             out[rows] = self.block(rows)
         return out
 
-    def column_sums(self, block: int = 4096) -> np.ndarray:
+    def column_sums(self, block: int = 4096) -> FloatArray:
         """Σ over steps per column, length N, kWh."""
         T, N = self.shape
         out = np.zeros(N)
@@ -472,7 +479,7 @@ class BlockSource:
         return out
 
 
-def _check_block(block: np.ndarray, shape: tuple[int, int], what: str, rows: slice) -> None:
+def _check_block(block: FloatArray, shape: tuple[int, int], what: str, rows: slice) -> None:
     """A block read from a user's :class:`BlockSource`: its shape, finite and ≥ 0 (DataError otherwise)."""
     if block.shape != shape:
         raise DataError(f"{what}: block source returned shape {block.shape} for steps {rows.start}.., expected {shape}")
@@ -485,7 +492,7 @@ def _check_block(block: np.ndarray, shape: tuple[int, int], what: str, rows: sli
 class ArraySource(BlockSource):
     """A :class:`BlockSource` over an in-memory array (checked like the constructor checks arrays)."""
 
-    def __init__(self, values: np.ndarray) -> None:
+    def __init__(self, values: ArrayLike) -> None:
         arr = np.ascontiguousarray(values, dtype=np.float64)
         if arr.ndim != 2:
             raise DataError(f"expected a (T, N) array, got shape {arr.shape}")
@@ -496,14 +503,14 @@ class ArraySource(BlockSource):
         self.values = arr
         self.shape = arr.shape
 
-    def block(self, rows: slice) -> np.ndarray:
+    def block(self, rows: slice) -> FloatArray:
         return self.values[rows]
 
-    def materialise(self, block: int = 4096) -> np.ndarray:
+    def materialise(self, block: int = 4096) -> FloatArray:
         return self.values
 
 
-def _normalise_participants(table: pd.DataFrame, n: int, generation: np.ndarray, name: str) -> pd.DataFrame:
+def _normalise_participants(table: pd.DataFrame | None, n: int, generation: FloatArray, name: str) -> pd.DataFrame:
     if table is None:
         table = pd.DataFrame({"id": [f"p{i:05d}" for i in range(n)]})
     table = pd.DataFrame(table).reset_index(drop=True).copy()

@@ -36,6 +36,7 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from peergrid.core.errors import ConfigError
 
@@ -133,7 +134,7 @@ def _manifest(
     return files, dirs
 
 
-def _read_marker(directory: Path) -> dict | None:
+def _read_marker(directory: Path) -> dict[str, Any] | None:
     """The marker of ``directory`` if it is a small regular file holding a valid manifest."""
     path = directory / MARKER
     try:
@@ -167,7 +168,7 @@ def _plain(rel: str) -> bool:
     return bool(rel) and "\x00" not in rel and all(p not in ("", ".", "..") for p in parts)
 
 
-def _owned(directory: Path, skip: frozenset[str] = frozenset()) -> dict | None:
+def _owned(directory: Path, skip: frozenset[str] = frozenset()) -> dict[str, Any] | None:
     """The marker of ``directory`` if the directory is empty or wholly an earlier peergrid output.
 
     Every entry (recursively, the marker and ``skip`` aside) must be listed in the marker

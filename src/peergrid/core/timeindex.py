@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from peergrid.core.errors import DataError
+from peergrid.core.types import AnyArray, IndexArray, IntArray
+
+#: int64 nanoseconds since the epoch (what pandas' datetime64[ns] values are)
+I64Array: TypeAlias = npt.NDArray[np.int64]
 
 
 def make_index(start: str | pd.Timestamp, periods: int, freq: str) -> pd.DatetimeIndex:
@@ -77,7 +84,7 @@ def validate_index(index: pd.Index, what: str = "time index") -> pd.DatetimeInde
             raise DataError(f"{what}: a single timestamp needs an explicit freq")
         return index
     index = index.as_unit("ns")  # pandas >= 3 may infer s/ms/us resolution
-    steps = np.diff(index.asi8)
+    steps = np.diff(_asi8(index))
     if steps[0] <= 0:
         raise DataError(f"{what}: timestamps are not increasing")
     if not np.all(steps == steps[0]):
@@ -87,7 +94,9 @@ def validate_index(index: pd.Index, what: str = "time index") -> pd.DatetimeInde
             f"(step {pd.Timedelta(int(steps[bad]), 'ns')} instead of {pd.Timedelta(int(steps[0]), 'ns')})"
         )
     if index.freq is None:
-        index = pd.DatetimeIndex(index, freq=pd.tseries.frequencies.to_offset(pd.Timedelta(int(steps[0]), "ns")))
+        # pandas accepts a Timedelta here; pandas-stubs lists str and BaseOffset only
+        step = pd.tseries.frequencies.to_offset(pd.Timedelta(int(steps[0]), "ns"))  # type: ignore[call-overload]
+        index = pd.DatetimeIndex(index, freq=step)
     return index
 
 
@@ -137,12 +146,13 @@ def step_hours(index: pd.DatetimeIndex) -> float:
     """
     if index.freq is None:
         index = validate_index(index)
-    return pd.Timedelta(index.freq).total_seconds() / 3600.0
+    # a fixed step is a Tick offset (pandas-stubs does not take BaseOffset)
+    return pd.Timedelta(index.freq).total_seconds() / 3600.0  # type: ignore[arg-type]
 
 
 def localize_naive(
-    naive: pd.DatetimeIndex | np.ndarray, tz: str, occurrence: np.ndarray | None = None, what: str = "timestamps"
-) -> tuple[np.ndarray, list[str]]:
+    naive: pd.DatetimeIndex | AnyArray, tz: str, occurrence: IntArray | None = None, what: str = "timestamps"
+) -> tuple[I64Array, list[str]]:
     """Convert naive local times in ``tz`` to UTC nanoseconds with peergrid's DST rule.
 
     Parameters
@@ -170,16 +180,16 @@ def localize_naive(
         If a local time does not exist in ``tz`` (spring-forward gap).
     """
     idx = pd.DatetimeIndex(naive).as_unit("ns")
-    uniq, inv = np.unique(idx.asi8, return_inverse=True)
+    uniq, inv = np.unique(_asi8(idx), return_inverse=True)
     if occurrence is None:
-        occurrence = _occurrence(idx.asi8)
+        occurrence = _occurrence(_asi8(idx))
     out, notes, _ = _localize_codes(pd.DatetimeIndex(uniq.view("datetime64[ns]")), inv, occurrence, tz, what)
     return out, notes
 
 
 def _localize_codes(
-    local_u: pd.DatetimeIndex, codes: np.ndarray, occ: np.ndarray | None, tz: str, what: str
-) -> tuple[np.ndarray, list[str], np.ndarray]:
+    local_u: pd.DatetimeIndex, codes: IndexArray, occ: IntArray | None, tz: str, what: str
+) -> tuple[I64Array, list[str], I64Array]:
     """UTC ns of rows ``local_u[codes]`` (naive local times in ``tz``; see :func:`localize_naive`).
 
     Returns the row times, DST notes and the UTC times used (one per distinct time,
@@ -187,9 +197,9 @@ def _localize_codes(
     """
     local_u = local_u.as_unit("ns")
     if tz == "UTC":
-        return local_u.asi8[codes], [], local_u.asi8
+        return _asi8(local_u)[codes], [], _asi8(local_u)
     summer = local_u.tz_localize(tz, ambiguous=np.ones(len(local_u), bool), nonexistent="NaT")
-    if summer.isna().any():
+    if np.any(summer.isna()):
         bad = local_u[summer.isna()].sort_values()
         raise DataError(
             f"{what}: {len(bad)} local time(s) do not exist in {tz} (the clocks skip them at the change to "
@@ -197,7 +207,7 @@ def _localize_codes(
             "zone it was written in (e.g. 'UTC', or 'Etc/GMT-1' for UTC+1 all year)"
         )
     winter = local_u.tz_localize(tz, ambiguous=np.zeros(len(local_u), bool), nonexistent="NaT")
-    s, w = summer.asi8, winter.asi8
+    s, w = _asi8(summer), _asi8(winter)
     amb = s != w
     out = s[codes]
     if not amb.any():
@@ -217,6 +227,12 @@ def _localize_codes(
     return out, [note], used
 
 
-def _occurrence(keys: np.ndarray) -> np.ndarray:
+def _occurrence(keys: IntArray) -> IntArray:
     """For each row, how many earlier rows have the same key (vectorised cumcount)."""
-    return pd.Series(keys).groupby(keys, sort=False).cumcount().to_numpy()
+    return np.asarray(pd.Series(keys).groupby(keys, sort=False).cumcount(), dtype=np.int64)
+
+
+def _asi8(index: pd.DatetimeIndex) -> I64Array:
+    """The index as int64 nanoseconds since the epoch (``DatetimeIndex.asi8``, missing in pandas-stubs)."""
+    out: I64Array = index.asi8  # type: ignore[attr-defined]
+    return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -22,7 +22,7 @@ __all__ = ["format_loc", "read_toml", "validate_model"]
 M = TypeVar("M", bound=BaseModel)
 
 
-def read_toml(path: str | Path, what: str = "file") -> dict:
+def read_toml(path: str | Path, what: str = "file") -> dict[str, Any]:
     """Parse a TOML file.
 
     Parameters
@@ -54,7 +54,7 @@ def read_toml(path: str | Path, what: str = "file") -> dict:
         raise ConfigError(f"{p}: malformed TOML ({exc})") from None
 
 
-def format_loc(loc: tuple, *, tables: bool = False) -> str:
+def format_loc(loc: tuple[int | str, ...], *, tables: bool = False) -> str:
     """A pydantic error location as the key a user wrote.
 
     List positions are dropped and ``from_`` (a Python keyword's field name) is shown

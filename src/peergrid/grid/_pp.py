@@ -24,7 +24,8 @@ def pandapower() -> ModuleType:
         raise ImportError(
             "peergrid.grid needs pandapower: pip install 'peergrid[grid]' (or pip install pandapower)"
         ) from exc
-    return pp
+    module: ModuleType = pp  # pandapower ships no type information
+    return module
 
 
 @cache

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from peergrid.core.errors import ModelError
+from peergrid.core.types import FloatArray
 from peergrid.grid.feeder import build_feeder, feeder_from_net
 from peergrid.grid.flow import power_flow, power_flow_3ph
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from pandapower.auxiliary import pandapowerNet
 
 
-def synthetic_feeder(buses: int = 100, slots: int = 96, *, seed: int = 0) -> tuple[pandapowerNet, np.ndarray, float]:
+def synthetic_feeder(buses: int = 100, slots: int = 96, *, seed: int = 0) -> tuple[pandapowerNet, FloatArray, float]:
     """A default feeder with one household on every LV bus but the busbar, and a day of net power.
 
     Households rotate over phases a, b, c. Load: 0.3 kW base plus morning (7:30) and

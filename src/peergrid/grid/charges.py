@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from peergrid.core.types import FloatArray, IndexArray, IntArray
+
 if TYPE_CHECKING:
     from pandapower.auxiliary import pandapowerNet
 
@@ -47,15 +49,15 @@ class FeederTopology:
         ``(B,)`` / ``(L,)`` pandapower bus / line index of each position.
     """
 
-    below: np.ndarray
-    sens: np.ndarray
-    down: np.ndarray
-    member_bus: np.ndarray
-    phase: np.ndarray
-    p_max_kw: np.ndarray
-    line_vn_kv: np.ndarray
-    bus: np.ndarray
-    line: np.ndarray
+    below: FloatArray
+    sens: FloatArray
+    down: FloatArray
+    member_bus: IndexArray
+    phase: IntArray
+    p_max_kw: FloatArray
+    line_vn_kv: FloatArray
+    bus: IntArray
+    line: IntArray
 
     @classmethod
     def of(cls, net: pandapowerNet) -> FeederTopology:
@@ -96,8 +98,8 @@ def trafo_r_ohm(net: pandapowerNet) -> float:
 
 
 def line_fee_money(
-    bought: np.ndarray, sold: np.ndarray, line_p_kw: np.ndarray, topo: FeederTopology, tau: float
-) -> np.ndarray:
+    bought: FloatArray, sold: FloatArray, line_p_kw: FloatArray, topo: FeederTopology, tau: float
+) -> FloatArray:
     """Each buyer's line-utilisation fee per slot (Tooki et al. (2025) eqs. 11-12), currency.
 
     Sellers and buyers are paired pro rata (seller s sells ``q_s q_b / V`` to buyer b); buyer b
@@ -137,14 +139,14 @@ def line_fee_money(
     per = (u * (S[:, None] - 2.0 * S_L)) @ A.T  # (T, N)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         scale = np.where(V > 0, 1.0 / V, 0.0)
-        fee = bought * scale[:, None] * (base[:, None] + per)
+        fee: FloatArray = bought * scale[:, None] * (base[:, None] + per)
         tiny = np.isinf(scale)  # a subnormal volume V: 1/V overflows, divide instead (bought ≤ 2V stays finite)
         if tiny.any():
             fee[tiny] = bought[tiny] / V[tiny, None] * (base[tiny, None] + per[tiny])
     return fee
 
 
-def allocate_losses(net_kwh: np.ndarray, losses_kwh: np.ndarray) -> np.ndarray:
+def allocate_losses(net_kwh: FloatArray, losses_kwh: FloatArray) -> FloatArray:
     """Feeder losses per member, kWh: pro rata to ``|net energy|`` (equally when all are 0).
 
     Parameters
@@ -163,6 +165,7 @@ def allocate_losses(net_kwh: np.ndarray, losses_kwh: np.ndarray) -> np.ndarray:
     tot = a.sum(axis=1, keepdims=True)
     N = net_kwh.shape[1]
     share = np.where(tot > 0, a / np.where(tot > 0, tot, 1.0), 1.0 / max(N, 1))
-    return share * losses_kwh[:, None]
+    out: FloatArray = share * losses_kwh[:, None]
+    return out
 
 

@@ -59,6 +59,7 @@ import pandas as pd
 from scipy import sparse
 
 from peergrid.core.errors import DataError
+from peergrid.core.types import AnyArray, ArrayLike, BoolArray, FloatArray, IndexArray, IntArray
 from peergrid.grid._pp import PARTICIPANTS_KEY
 from peergrid.grid.feeder import participant_table
 from peergrid.grid.flow import FlowResult
@@ -101,9 +102,9 @@ class Curtailment:
         (:class:`~peergrid.grid.slotflow.SlotFlows`).
     """
 
-    trade_kw: np.ndarray
-    accepted_kw: np.ndarray
-    scale: np.ndarray
+    trade_kw: FloatArray
+    accepted_kw: FloatArray
+    scale: FloatArray
     flow: FlowResult
     violations: Violations
     violations_before: Violations
@@ -111,7 +112,7 @@ class Curtailment:
     flow_method: str = "sweep"
 
     @property
-    def curtailed_kw(self) -> np.ndarray:
+    def curtailed_kw(self) -> FloatArray:
         """``(P,)`` power removed from each trade, kW."""
         return self.trade_kw - self.accepted_kw
 
@@ -123,12 +124,12 @@ class Curtailment:
 
 def curtail_to_limits(
     net: pandapowerNet,
-    seller_bus: np.ndarray | list | int,
-    buyer_bus: np.ndarray | list | int,
-    trade_kw: np.ndarray | list | float,
+    seller_bus: ArrayLike,
+    buyer_bus: ArrayLike,
+    trade_kw: ArrayLike,
     *,
-    base_p_kw: np.ndarray | None = None,
-    base_q_kvar: np.ndarray | None = None,
+    base_p_kw: ArrayLike | None = None,
+    base_q_kvar: ArrayLike | None = None,
     max_loading_pct: float = 100.0,
     v_min: float = 0.95,
     v_max: float = 1.05,
@@ -136,8 +137,8 @@ def curtail_to_limits(
     max_iter: int = 100,
     numba: bool | None = None,
     max_vim_pct: float | None = None,
-    seller_member: np.ndarray | list | None = None,
-    buyer_member: np.ndarray | list | None = None,
+    seller_member: ArrayLike | None = None,
+    buyer_member: ArrayLike | None = None,
     flow: str | SlotFlows = "sweep",
 ) -> Curtailment:
     """Scale down the trades that overload lines, push voltages out of the band or unbalance them (one slot).
@@ -230,7 +231,7 @@ def curtail_to_limits(
     limits = {"max_loading_pct": max_loading_pct, "v_min": v_min, "v_max": v_max}
     guarded = flows.limits(limits)  # the guard band of the sweep
 
-    def solve(scale: np.ndarray) -> tuple[bool, FlowResult, Violations]:
+    def solve(scale: FloatArray) -> tuple[bool, FlowResult, Violations]:
         q = q0 * scale
         bus_kw = np.zeros(len(net.bus))
         np.add.at(bus_kw, to_net, np.bincount(bpos, q, nb) - np.bincount(spos, q, nb))
@@ -239,8 +240,8 @@ def curtail_to_limits(
 
     scale = np.ones(len(q0))
     previous = scale
-    ok, flow, viol = solve(scale)
-    before = check_limits(flow, **limits)
+    ok, res, viol = solve(scale)
+    before = check_limits(res, **limits)
     it = 0
     while viol.any and it < max_iter:
         previous = scale.copy()
@@ -250,13 +251,13 @@ def curtail_to_limits(
                 break
             scale[uses] *= 0.5
         else:
-            step = _worst_fixable(flow, viol, inc, q0 * scale, spos, bpos, rabs, tree.line_r_ohm, vn_v, guarded, margin)
+            step = _worst_fixable(res, viol, inc, q0 * scale, spos, bpos, rabs, tree.line_r_ohm, vn_v, guarded, margin)
             if step is None:
                 break
             who, factor = step
             scale[who] *= factor
         it += 1
-        ok, flow, viol = solve(scale)
+        ok, res, viol = solve(scale)
     if it and not viol.any:
         # The linear step can overshoot (line losses and voltage sag grow faster than the trades):
         # give back what the last step took too much, by bisection between its infeasible start and
@@ -268,12 +269,12 @@ def curtail_to_limits(
             mid = 0.5 * (good + bad)
             mid_ok, mid_flow, mid_viol = solve(mid)
             if mid_ok and not mid_viol.any:
-                good, flow, viol = mid, mid_flow, mid_viol
+                good, res, viol = mid, mid_flow, mid_viol
             else:
                 bad = mid
         scale = good
     if max_vim_pct is not None:
-        phases = table["phase"].astype(str).to_numpy() if n_part else np.zeros(0, dtype=object)
+        phases = table["phase"].astype(str).to_numpy() if n_part and table is not None else np.zeros(0, dtype=object)
         if seller_member is None or buyer_member is None:
             raise DataError("max_vim_pct needs seller_member and buyer_member (positions in the participants table)")
         sm = np.atleast_1d(np.asarray(seller_member, dtype=np.int64))
@@ -290,7 +291,7 @@ def curtail_to_limits(
         busy[bm[q0 > 0]] = True
         if np.any(one_phase & busy):  # some single-phase member injects: the flow is unbalanced
             limits3 = {**limits, "max_vim_pct": max_vim_pct}
-            scale, flow, viol, extra = _unbalanced_stage(
+            scale, res, viol, extra = _unbalanced_stage(
                 flows, q0, scale, sm, bm, base_p, base_q, phases, spos, bpos, tree, limits3, max_iter
             )
             it += extra
@@ -299,8 +300,8 @@ def curtail_to_limits(
         trade_kw=q0,
         accepted_kw=q0 * scale,
         scale=scale,
-        flow=flow,
-        violations=check_limits(flow, **limits),  # reported against the limits as given
+        flow=res,
+        violations=check_limits(res, **limits),  # reported against the limits as given
         violations_before=before,
         iterations=it,
         flow_method=flows.method,
@@ -309,32 +310,32 @@ def curtail_to_limits(
 
 def _unbalanced_stage(
     flows: SlotFlows,
-    q0: np.ndarray,
-    scale: np.ndarray,
-    sm: np.ndarray,
-    bm: np.ndarray,
-    base_p: np.ndarray,
-    base_q: np.ndarray,
-    phases: np.ndarray,
-    spos: np.ndarray,
-    bpos: np.ndarray,
+    q0: FloatArray,
+    scale: FloatArray,
+    sm: IntArray,
+    bm: IntArray,
+    base_p: FloatArray,
+    base_q: FloatArray,
+    phases: AnyArray,
+    spos: IndexArray,
+    bpos: IndexArray,
     tree: object,
-    limits: dict,
+    limits: dict[str, float],
     max_iter: int,
-) -> tuple[np.ndarray, FlowResult, Violations, int]:
+) -> tuple[FloatArray, FlowResult, Violations, int]:
     """Halve the trades behind unbalanced-flow violations (VIM, phase voltages, loading), then bisect back."""
     n = len(base_p)
     rows = tree.root_paths  # type: ignore[attr-defined]
     single = (phases[sm] != "abc") | (phases[bm] != "abc")
     guarded = flows.limits(limits, unbalanced=True)
 
-    def solve(sc: np.ndarray) -> tuple[FlowResult, Violations]:
+    def solve(sc: FloatArray) -> tuple[FlowResult, Violations]:
         q = q0 * sc
         p = base_p + np.bincount(bm, q, n) - np.bincount(sm, q, n)
         flow = flows(p, base_q, unbalanced=True)
         return flow, check_limits(flow, **guarded)
 
-    def culprits(viol: Violations) -> np.ndarray:
+    def culprits(viol: Violations) -> BoolArray:
         active = q0 * scale > 1e-12
         if viol.not_converged[0]:  # no voltages to look at: every active trade, single-phase ones first
             return active & single if (active & single).any() else active
@@ -378,7 +379,7 @@ def _unbalanced_stage(
     return scale, flow, viol, it
 
 
-def _base(values: np.ndarray | None, n: int, what: str) -> np.ndarray:
+def _base(values: ArrayLike | None, n: int, what: str) -> FloatArray:
     if values is None:
         return np.zeros(n)
     arr = np.asarray(values, dtype=np.float64)
@@ -395,15 +396,15 @@ def _worst_fixable(
     flow: FlowResult,
     viol: Violations,
     inc: sparse.csc_matrix,
-    q: np.ndarray,
-    spos: np.ndarray,
-    bpos: np.ndarray,
+    q: FloatArray,
+    spos: IndexArray,
+    bpos: IndexArray,
     rabs: sparse.csr_matrix,
-    r_ohm: np.ndarray,
-    vn_v: np.ndarray,
-    limits: dict,
+    r_ohm: FloatArray,
+    vn_v: FloatArray,
+    limits: dict[str, float],
     margin: float,
-) -> tuple[np.ndarray, float] | None:
+) -> tuple[IndexArray, float] | None:
     """Contributing trades of the most severe violation that trades can fix, and their common scale factor."""
     cands: list[tuple[float, str, int]] = []
     load = flow.loading_pct[0]
@@ -474,7 +475,7 @@ class FeederLimits:
 
     net: pandapowerNet = field(repr=False)
     dt: float = 1.0
-    base_p_kw: np.ndarray | None = field(default=None, repr=False)
+    base_p_kw: FloatArray | None = field(default=None, repr=False)
     max_loading_pct: float = 100.0
     v_min: float = 0.95
     v_max: float = 1.05
@@ -491,11 +492,11 @@ class FeederLimits:
         if not len(participant_table(self.net)):  # a DataError now rather than at the first trade
             raise DataError("the feeder has no participants: place them with feeder_from_net")
 
-    def __call__(self, trades: Trades, book: OrderBook) -> np.ndarray:
+    def __call__(self, trades: Trades, book: OrderBook) -> FloatArray:
         """kWh each trade may deliver (the network check protocol of ``peergrid.market.bilateral``)."""
         return self.curtail(trades, book)[0]
 
-    def curtail(self, trades: Trades, book: OrderBook) -> tuple[np.ndarray, dict[int, Curtailment]]:
+    def curtail(self, trades: Trades, book: OrderBook) -> tuple[FloatArray, dict[int, Curtailment]]:
         """Deliverable kWh per trade and the :class:`Curtailment` of every slot with trades.
 
         Raises

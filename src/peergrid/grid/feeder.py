@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -45,6 +45,7 @@ from scipy.sparse.csgraph import breadth_first_order
 
 from peergrid.core.community import Community
 from peergrid.core.errors import DataError, ModelError
+from peergrid.core.types import AnyArray, ArrayLike, FloatArray, IntArray
 from peergrid.grid._pp import PARTICIPANTS_KEY, pandapower
 
 if TYPE_CHECKING:
@@ -83,9 +84,9 @@ def build_feeder(
     *,
     n_buses: int | None = None,
     n_feeders: int | None = None,
-    parents: Sequence[int] | np.ndarray | None = None,
+    parents: Sequence[int] | IntArray | None = None,
     line_type: str | Sequence[str] = DEFAULT_LINE_TYPE,
-    length_km: float | Sequence[float] | np.ndarray = DEFAULT_SECTION_KM,
+    length_km: ArrayLike = DEFAULT_SECTION_KM,
     trafo_type: str = DEFAULT_TRAFO_TYPE,
     s_sc_mva: float = ZERO_SEQUENCE["s_sc_max_mva"],
     vm_pu: float = 1.0,
@@ -280,7 +281,7 @@ def participant_table(net: pandapowerNet) -> pd.DataFrame:
     return table
 
 
-def line_capacity_kw(net: pandapowerNet) -> np.ndarray:
+def line_capacity_kw(net: pandapowerNet) -> FloatArray:
     """Thermal capacity of every line as apparent power at nominal voltage, kW (≈ kVA at unity power factor).
 
     ``P_max = √3 · V_n · I_max · df · parallel`` with ``V_n`` the from-bus nominal voltage
@@ -293,7 +294,7 @@ def line_capacity_kw(net: pandapowerNet) -> np.ndarray:
     """
     line = net.line
     vn = net.bus["vn_kv"].reindex(line["from_bus"]).to_numpy(dtype=np.float64)
-    return (
+    out: FloatArray = (
         np.sqrt(3.0)
         * vn
         * line["max_i_ka"].to_numpy(dtype=np.float64)
@@ -301,6 +302,7 @@ def line_capacity_kw(net: pandapowerNet) -> np.ndarray:
         * line["parallel"].to_numpy(dtype=np.float64)
         * 1000.0
     )
+    return out
 
 
 def add_zero_sequence(net: pandapowerNet, *, overwrite: bool = False) -> None:
@@ -319,8 +321,10 @@ def add_zero_sequence(net: pandapowerNet, *, overwrite: bool = False) -> None:
     """
     z = ZERO_SEQUENCE
 
-    def fill(table: pd.DataFrame, column: str, values: np.ndarray | float | str) -> None:
-        new = pd.Series(values, index=table.index) if not np.isscalar(values) else values
+    def fill(table: pd.DataFrame, column: str, values: FloatArray | float | str) -> None:
+        new: pd.Series[Any] | float | str = (
+            pd.Series(values, index=table.index) if isinstance(values, np.ndarray) else values
+        )
         if overwrite or column not in table:
             table[column] = new
         else:
@@ -344,7 +348,7 @@ def add_zero_sequence(net: pandapowerNet, *, overwrite: bool = False) -> None:
 # ---- helpers ---------------------------------------------------------------------------
 
 
-def _placement(community: Community | None, placement: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _placement(community: Community | None, placement: str) -> tuple[IntArray, AnyArray, AnyArray]:
     if community is None:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object), np.zeros(0, dtype=object)
     parts = community.participants
@@ -355,7 +359,7 @@ def _placement(community: Community | None, placement: str) -> tuple[np.ndarray,
     return parts["node"].to_numpy(dtype=np.int64), _phases(parts["phase"], ids), ids
 
 
-def _phases(column: pd.Series, ids: np.ndarray) -> np.ndarray:
+def _phases(column: pd.Series[Any], ids: AnyArray) -> AnyArray:
     phases = column.astype(str).str.strip().str.lower().to_numpy(dtype=object)
     bad = ~np.isin(phases, PHASES)
     if bad.any():
@@ -364,7 +368,7 @@ def _phases(column: pd.Series, ids: np.ndarray) -> np.ndarray:
     return phases
 
 
-def _tree(n_buses: int, n_feeders: int | None, parents: Sequence[int] | np.ndarray | None) -> np.ndarray:
+def _tree(n_buses: int, n_feeders: int | None, parents: Sequence[int] | IntArray | None) -> IntArray:
     """Parent node of every node (``-1`` for node 0), validated to form a tree rooted at node 0."""
     if parents is not None:
         parent = np.asarray(parents, dtype=np.int64).copy()
@@ -395,7 +399,7 @@ def _lv_types(net: pandapowerNet) -> list[str]:
     return sorted(types.index[types["voltage_rating"] == "LV"]) if "voltage_rating" in types else sorted(types.index)
 
 
-def _attach_participants(net: pandapowerNet, ids: np.ndarray, buses: np.ndarray, phases: np.ndarray) -> pandapowerNet:
+def _attach_participants(net: pandapowerNet, ids: AnyArray, buses: IntArray, phases: AnyArray) -> pandapowerNet:
     pp = pandapower()
     if len(ids):
         loads = pp.create_loads(net, buses, 0.0, q_mvar=0.0, name=[f"peergrid {i}" for i in ids])

@@ -174,7 +174,7 @@ def _read_text(source: str | Path | bytes, max_bytes: int) -> tuple[str, str]:
         raise DataError(f"{name}: not UTF-8 text (byte {exc.start})") from None
 
 
-def _kind(obj: dict, where: str) -> tuple[str, str]:
+def _kind(obj: dict[str, Any], where: str) -> tuple[str, str]:
     module, cls = obj.get("_module"), obj.get("_class")
     if not isinstance(module, str) or not isinstance(cls, str):
         raise DataError(f"{where}: '_module' and '_class' must be strings")
@@ -212,10 +212,11 @@ def _scalar(value: Any, where: str) -> _Scalar:
 
 
 def _json_type(value: Any) -> str:
-    return {dict: "object", list: "array"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {dict: "object", list: "array"}
+    return names.get(type(value), type(value).__name__)
 
 
-def _vet(doc: Any, name: str) -> dict:
+def _vet(doc: Any, name: str) -> dict[str, Any]:
     """The canonical pandapowerNet document of ``doc`` (see the module docstring, step 2)."""
     if not isinstance(doc, dict):
         raise DataError(f"{name}: expected a pandapower net (a JSON object), got a JSON {_json_type(doc)}")
@@ -271,7 +272,7 @@ def _vet(doc: Any, name: str) -> dict:
     return {"_module": _NET_KIND[0], "_class": _NET_KIND[1], "_object": out}
 
 
-def _vet_frame(value: Any, key: str, where: str) -> dict:
+def _vet_frame(value: Any, key: str, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise DataError(f"{where}: expected a pandas DataFrame object, got a JSON {_json_type(value)}")
     if "_module" not in value or "_class" not in value:
@@ -351,10 +352,10 @@ def _vet_frame(value: Any, key: str, where: str) -> dict:
     return out
 
 
-def _vet_std_types(value: Any, where: str) -> dict:
+def _vet_std_types(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise DataError(f"{where}: expected a JSON object of element: {{type name: {{parameter: value}}}}")
-    out: dict[str, dict] = {}
+    out: dict[str, dict[Any, Any]] = {}
     for element, types in value.items():
         if element not in ("line", "line_dc", "trafo", "trafo3w", "fuse"):
             _forbid_objects(types, where)
@@ -375,7 +376,7 @@ def _vet_std_types(value: Any, where: str) -> dict:
     return out
 
 
-def _param(value: Any, where: str) -> _Scalar | list:
+def _param(value: Any, where: str) -> _Scalar | list[_Scalar]:
     """A standard-type parameter: a scalar or a flat array of scalars (fuse curves)."""
     if isinstance(value, list):
         return [_scalar(v, where) for v in value]

@@ -40,6 +40,7 @@ import pandas as pd
 
 from peergrid.core.community import Community
 from peergrid.core.errors import DataError, ModelError
+from peergrid.core.types import ArrayLike, BoolArray, FloatArray, IndexArray, IntArray
 from peergrid.grid._pp import has_numba, pandapower
 from peergrid.grid.feeder import add_zero_sequence, participant_table
 
@@ -58,11 +59,11 @@ def _use_numba(numba: bool | None, n_bus: int, n_slots: int) -> bool:
     return bool(numba) and has_numba()
 
 
-def _nanmax(a: np.ndarray, default: float = 0.0) -> float:
+def _nanmax(a: FloatArray, default: float = 0.0) -> float:
     return float(np.nanmax(a)) if a.size and not np.all(np.isnan(a)) else (default if a.size == 0 else float("nan"))
 
 
-def _nanmin(a: np.ndarray, default: float = 0.0) -> float:
+def _nanmin(a: FloatArray, default: float = 0.0) -> float:
     return float(np.nanmin(a)) if a.size and not np.all(np.isnan(a)) else (default if a.size == 0 else float("nan"))
 
 
@@ -103,20 +104,20 @@ class FlowResult:
         Slot length, hours (turns kW into kWh).
     """
 
-    slots: np.ndarray
-    bus: np.ndarray
-    line: np.ndarray
-    trafo: np.ndarray
-    vm_pu: np.ndarray
-    va_degree: np.ndarray
-    loading_pct: np.ndarray
-    line_p_kw: np.ndarray
-    line_i_ka: np.ndarray
-    line_loss_kw: np.ndarray
-    trafo_loading_pct: np.ndarray
-    losses_kw: np.ndarray
-    grid_kw: np.ndarray
-    converged: np.ndarray
+    slots: IndexArray
+    bus: IntArray
+    line: IntArray
+    trafo: IntArray
+    vm_pu: FloatArray
+    va_degree: FloatArray
+    loading_pct: FloatArray
+    line_p_kw: FloatArray
+    line_i_ka: FloatArray
+    line_loss_kw: FloatArray
+    trafo_loading_pct: FloatArray
+    losses_kw: FloatArray
+    grid_kw: FloatArray
+    converged: BoolArray
     dt: float
 
     @property
@@ -125,17 +126,17 @@ class FlowResult:
         return len(self.slots)
 
     @property
-    def losses_kwh(self) -> np.ndarray:
+    def losses_kwh(self) -> FloatArray:
         """``(T,)`` network losses per slot, kWh."""
         return self.losses_kw * self.dt
 
     @property
-    def vm_min_pu(self) -> np.ndarray:
+    def vm_min_pu(self) -> FloatArray:
         """``(T, B)`` lowest voltage at each bus (over phases for 3-phase results), per unit."""
         return self.vm_pu
 
     @property
-    def vm_max_pu(self) -> np.ndarray:
+    def vm_max_pu(self) -> FloatArray:
         """``(T, B)`` highest voltage at each bus (over phases for 3-phase results), per unit."""
         return self.vm_pu
 
@@ -194,17 +195,19 @@ class FlowResult3ph(FlowResult):
         pandapower reports it (``unbalance_percent``).
     """
 
-    line_in_ka: np.ndarray
-    vim_pct: np.ndarray
-    vuf_pct: np.ndarray
+    line_in_ka: FloatArray
+    vim_pct: FloatArray
+    vuf_pct: FloatArray
 
     @property
-    def vm_min_pu(self) -> np.ndarray:
-        return self.vm_pu.min(axis=2)
+    def vm_min_pu(self) -> FloatArray:
+        out: FloatArray = self.vm_pu.min(axis=2)
+        return out
 
     @property
-    def vm_max_pu(self) -> np.ndarray:
-        return self.vm_pu.max(axis=2)
+    def vm_max_pu(self) -> FloatArray:
+        out: FloatArray = self.vm_pu.max(axis=2)
+        return out
 
     @property
     def max_vim_pct(self) -> float:
@@ -221,7 +224,7 @@ class FlowResult3ph(FlowResult):
 # ---- VIM -------------------------------------------------------------------------------
 
 
-def vim(voltages: np.ndarray, *, kind: Literal["line", "phase"] = "line") -> np.ndarray:
+def vim(voltages: ArrayLike, *, kind: Literal["line", "phase"] = "line") -> FloatArray:
     """Voltage imbalance metric, % (Tooki et al. eq. 13; NEMA MG-1 / IEEE 112 unbalance rate).
 
     Eq. 13 reads *VIM (%) = maximum deviation from the average voltage / average voltage*;
@@ -269,18 +272,19 @@ def vim(voltages: np.ndarray, *, kind: Literal["line", "phase"] = "line") -> np.
     avg = mags.mean(axis=-1)
     if np.any(avg <= 0):
         raise DataError("vim: average voltage is zero")
-    return 100.0 * np.abs(mags - avg[..., None]).max(axis=-1) / avg
+    out: FloatArray = 100.0 * np.abs(mags - avg[..., None]).max(axis=-1) / avg
+    return out
 
 
 # ---- inputs ----------------------------------------------------------------------------
 
 
-def net_power_kw(community: Community) -> np.ndarray:
+def net_power_kw(community: Community) -> FloatArray:
     """``(T, N)`` net power of a community, kW: ``(load − generation) / dt`` (+ = import)."""
     return community.net / community.dt
 
 
-def _power(p_kw: np.ndarray, q_kvar: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _power(p_kw: ArrayLike, q_kvar: ArrayLike | None, n: int) -> tuple[FloatArray, FloatArray]:
     p = np.asarray(p_kw, dtype=np.float64)
     if p.ndim == 1:
         p = p[None, :]
@@ -300,7 +304,7 @@ def _power(p_kw: np.ndarray, q_kvar: np.ndarray | None, n: int) -> tuple[np.ndar
     return p, q
 
 
-def _slots(slots: np.ndarray | list | slice | None, n: int) -> np.ndarray:
+def _slots(slots: ArrayLike | slice | None, n: int) -> IndexArray:
     if slots is None:
         return np.arange(n)
     if isinstance(slots, slice):
@@ -324,8 +328,8 @@ def _dt(dt: float) -> float:
 
 
 def _flow_inputs(
-    net: pandapowerNet, p_kw: np.ndarray, q_kvar: np.ndarray | None, slots: np.ndarray | list | slice | None, dt: float
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, float]:
+    net: pandapowerNet, p_kw: ArrayLike, q_kvar: ArrayLike | None, slots: ArrayLike | slice | None, dt: float
+) -> tuple[pd.DataFrame, FloatArray, FloatArray, IndexArray, float]:
     """Validated inputs of a flow run: participant table, (T, N) P and Q in kW/kvar, slot rows, dt in h."""
     table = participant_table(net)
     p, q = _power(p_kw, q_kvar, len(table))
@@ -338,7 +342,7 @@ def _flow_inputs(
 class _Balanced:
     """A private copy of a net whose chosen loads get new P/Q every slot (recycled runpp)."""
 
-    def __init__(self, net: pandapowerNet, loads: np.ndarray, numba: bool) -> None:
+    def __init__(self, net: pandapowerNet, loads: FloatArray, numba: bool) -> None:
         self.pp = pandapower()
         self.net = net
         self.pos = net.load.index.get_indexer(loads)
@@ -346,9 +350,9 @@ class _Balanced:
         self.warm = False
         self.p = net.load["p_mw"].to_numpy(dtype=np.float64, copy=True)
         self.q = net.load["q_mvar"].to_numpy(dtype=np.float64, copy=True)
-        self.rows: dict[str, list[np.ndarray]] = {}
+        self.rows: dict[str, list[FloatArray]] = {}
 
-    def run(self, p_kw: np.ndarray, q_kvar: np.ndarray) -> bool:
+    def run(self, p_kw: FloatArray, q_kvar: FloatArray) -> bool:
         self.p[self.pos] = p_kw / 1000.0
         self.q[self.pos] = q_kvar / 1000.0
         self.net.load["p_mw"] = self.p
@@ -390,11 +394,11 @@ class _Balanced:
         for key, val in values.items():
             self.rows.setdefault(key, []).append(val)
 
-    def result(self, slots: np.ndarray, converged: np.ndarray, dt: float) -> FlowResult:
+    def result(self, slots: IndexArray, converged: BoolArray, dt: float) -> FlowResult:
         net = self.net
         stack = {k: np.vstack(v) if v else None for k, v in self.rows.items()}
 
-        def get(key: str, width: int) -> np.ndarray:
+        def get(key: str, width: int) -> FloatArray:
             arr = stack.get(key)
             return arr if arr is not None else np.zeros((0, width))
 
@@ -419,10 +423,10 @@ class _Balanced:
 
 def power_flow(
     net: pandapowerNet,
-    p_kw: np.ndarray,
-    q_kvar: np.ndarray | None = None,
+    p_kw: ArrayLike,
+    q_kvar: ArrayLike | None = None,
     *,
-    slots: np.ndarray | list | slice | None = None,
+    slots: ArrayLike | slice | None = None,
     dt: float = 1.0,
     numba: bool | None = None,
 ) -> FlowResult:
@@ -471,19 +475,20 @@ def power_flow(
 # ---- unbalanced ------------------------------------------------------------------------
 
 
-def _single_threaded_blas() -> contextlib.AbstractContextManager:
+def _single_threaded_blas() -> contextlib.AbstractContextManager[object]:
     """Limit BLAS to one thread (threadpoolctl, if installed) around runpp_3ph's tiny dense products."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - optional
         return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    limits: contextlib.AbstractContextManager[object] = threadpool_limits(limits=1, user_api="blas")
+    return limits
 
 
 _PHASE_SHARE = {"a": (1.0, 0.0, 0.0), "b": (0.0, 1.0, 0.0), "c": (0.0, 0.0, 1.0), "abc": (1 / 3, 1 / 3, 1 / 3)}
 
 
-def _add_asymmetric_loads(net: pandapowerNet, buses: np.ndarray, names: list[str]) -> np.ndarray:
+def _add_asymmetric_loads(net: pandapowerNet, buses: IntArray, names: list[str]) -> IndexArray:
     """Append one zero asymmetric load per bus with one vectorised table write (no per-row creator)."""
     table = net.asymmetric_load
     start = int(table.index.max()) + 1 if len(table) else 0
@@ -508,10 +513,10 @@ def _add_asymmetric_loads(net: pandapowerNet, buses: np.ndarray, names: list[str
 
 def power_flow_3ph(
     net: pandapowerNet,
-    p_kw: np.ndarray,
-    q_kvar: np.ndarray | None = None,
+    p_kw: ArrayLike,
+    q_kvar: ArrayLike | None = None,
     *,
-    slots: np.ndarray | list | slice | None = None,
+    slots: ArrayLike | slice | None = None,
     dt: float = 1.0,
     numba: bool | None = None,
 ) -> FlowResult3ph:

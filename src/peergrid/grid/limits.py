@@ -8,11 +8,13 @@ transformer (100 % loading).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from peergrid.core.errors import DataError
+from peergrid.core.types import BoolArray, IndexArray, IntArray
 from peergrid.grid.flow import FlowResult, FlowResult3ph
 
 
@@ -38,20 +40,20 @@ class Violations:
         The limits used.
     """
 
-    slots: np.ndarray
-    bus: np.ndarray
-    line: np.ndarray
-    trafo: np.ndarray
-    overloaded: np.ndarray
-    trafo_overloaded: np.ndarray
-    undervoltage: np.ndarray
-    overvoltage: np.ndarray
-    unbalanced: np.ndarray
-    not_converged: np.ndarray
-    limits: dict = field(default_factory=dict)
+    slots: IndexArray
+    bus: IntArray
+    line: IntArray
+    trafo: IntArray
+    overloaded: BoolArray
+    trafo_overloaded: BoolArray
+    undervoltage: BoolArray
+    overvoltage: BoolArray
+    unbalanced: BoolArray
+    not_converged: BoolArray
+    limits: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def slot_mask(self) -> np.ndarray:
+    def slot_mask(self) -> BoolArray:
         """``(T,)`` slots with at least one violation."""
         return (
             self.overloaded.any(axis=1)
@@ -68,17 +70,17 @@ class Violations:
         return bool(self.slot_mask.any())
 
     @property
-    def bad_slots(self) -> np.ndarray:
+    def bad_slots(self) -> IndexArray:
         """Slot numbers with at least one violation."""
         return self.slots[self.slot_mask]
 
     @property
-    def lines(self) -> np.ndarray:
+    def lines(self) -> IntArray:
         """pandapower indices of lines overloaded in some slot."""
         return self.line[self.overloaded.any(axis=0)]
 
     @property
-    def buses(self) -> np.ndarray:
+    def buses(self) -> IntArray:
         """pandapower indices of buses outside the voltage band (or the VIM limit) in some slot."""
         return self.bus[(self.undervoltage | self.overvoltage | self.unbalanced).any(axis=0)]
 

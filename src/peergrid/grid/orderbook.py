@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from peergrid.core.errors import ConfigError, DataError
+from peergrid.core.types import ArrayLike, BoolArray, FloatArray, IndexArray, IntArray
 from peergrid.grid.curtail import FeederLimits, curtail_to_limits
 from peergrid.grid.feeder import line_capacity_kw, participant_table
 from peergrid.grid.limits import check_limits
@@ -105,24 +106,25 @@ class FeederClearing:
     """
 
     result: MarketResult
-    fee_per_kwh: np.ndarray
-    losses_kwh: np.ndarray
-    slot_line_fees: np.ndarray
-    slot_losses_kwh: np.ndarray
-    slot_curtailed_kwh: np.ndarray
-    slot_rematched_kwh: np.ndarray
-    slot_max_loading_pct: np.ndarray
-    slot_min_voltage_pu: np.ndarray
-    slot_max_vim_pct: np.ndarray
-    slot_rounds: np.ndarray
-    slot_feasible: np.ndarray
+    fee_per_kwh: FloatArray
+    losses_kwh: FloatArray
+    slot_line_fees: FloatArray
+    slot_losses_kwh: FloatArray
+    slot_curtailed_kwh: FloatArray
+    slot_rematched_kwh: FloatArray
+    slot_max_loading_pct: FloatArray
+    slot_min_voltage_pu: FloatArray
+    slot_max_vim_pct: FloatArray
+    slot_rounds: IntArray
+    slot_feasible: BoolArray
     tau: float
     flow: str = "sweep"
 
     @property
-    def line_fees(self) -> np.ndarray:
+    def line_fees(self) -> FloatArray:
         """``(P,)`` eq. 12 fee of each trade, currency (``fee_per_kwh · quantity``)."""
-        return self.fee_per_kwh * self.result.trades.quantity
+        fees: FloatArray = self.fee_per_kwh * self.result.trades.quantity
+        return fees
 
     def summary(self) -> dict[str, Any]:
         """Network figures with stable keys (JSON-ready; NaN becomes None)."""
@@ -130,7 +132,7 @@ class FeederClearing:
         def num(x: float) -> float | None:
             return float(x) if np.isfinite(x) else None
 
-        def worst(a: np.ndarray, fn: Any) -> float | None:
+        def worst(a: FloatArray, fn: Any) -> float | None:
             ok = np.isfinite(a)
             return float(fn(a[ok])) if ok.any() else None
 
@@ -152,7 +154,7 @@ def clear_on_feeder(
     feeder: FeederLimits,
     mechanism: str = "bilateral",
     *,
-    tau: float | np.ndarray = DEFAULT_TAU,
+    tau: ArrayLike = DEFAULT_TAU,
     k: float = 0.5,
     retail: Any = None,
     feed_in: Any = None,
@@ -194,7 +196,8 @@ def clear_on_feeder(
         Unknown mechanism, ``max_rounds < 1``.
     """
     from peergrid.market.auction import _tariffs, slot_codes
-    from peergrid.market.bilateral import bilateral, get_order_mechanism
+    from peergrid.market.bilateral import bilateral
+    from peergrid.market.mechanisms import get_order_mechanism, takes_option
     from peergrid.market.orders import MarketResult, OrderBook, Trades
 
     if not isinstance(book, OrderBook):
@@ -243,9 +246,9 @@ def clear_on_feeder(
     feasible = np.ones(S, dtype=bool)
     clearing_price = np.full(S, np.nan)
     parts: list[Trades] = []
-    fee_parts: list[np.ndarray] = []
-    loss_parts: list[np.ndarray] = []
-    options = {"k": k} if name in ("uniform", "bilateral") else {}
+    fee_parts: list[FloatArray] = []
+    loss_parts: list[FloatArray] = []
+    options = {"k": k} if takes_option(name, "k") else {}
     base_all = None if feeder.base_p_kw is None else np.asarray(feeder.base_p_kw, dtype=np.float64)
     limits = {"max_loading_pct": feeder.max_loading_pct, "v_min": feeder.v_min, "v_max": feeder.v_max}
     flows = SlotFlows(net, feeder.flow, numba=feeder.numba)  # one model look-up for the whole book
@@ -357,7 +360,7 @@ def clear_on_feeder(
     )
 
 
-def _slot_base(base: np.ndarray | None, n: int, slot: int) -> np.ndarray:
+def _slot_base(base: FloatArray | None, n: int, slot: int) -> FloatArray:
     if base is None:
         return np.zeros(n)
     if base.ndim == 1:
@@ -366,7 +369,8 @@ def _slot_base(base: np.ndarray | None, n: int, slot: int) -> np.ndarray:
         return base.copy()
     if not 0 <= slot < base.shape[0] or base.shape[1] != n:
         raise DataError(f"base_p_kw has shape {base.shape}; slot {slot} with {n} participants is not covered")
-    return base[slot].copy()
+    row: FloatArray = base[slot].copy()
+    return row
 
 
 def _pro_rata(res: MarketResult) -> Any:
@@ -383,8 +387,7 @@ def _pro_rata(res: MarketResult) -> Any:
     rec = np.bincount(t.sell, t.receipt, n)
     bi, ai = np.flatnonzero(x > 0), np.flatnonzero(y > 0)
     total = float(x.sum())
-    B, A = np.meshgrid(bi, ai, indexing="ij")
-    B, A = B.ravel(), A.ravel()
+    B, A = (m.ravel() for m in np.meshgrid(bi, ai, indexing="ij"))
     q = x[B] * y[A] / total
     book = res.book
     return Trades(
@@ -393,7 +396,7 @@ def _pro_rata(res: MarketResult) -> Any:
     )  # fmt: skip
 
 
-def _fee_matrix(tree: Any, codes_bus: np.ndarray, flow: FlowResult, cap: np.ndarray, tau: np.ndarray) -> np.ndarray:
+def _fee_matrix(tree: Any, codes_bus: IndexArray, flow: FlowResult, cap: FloatArray, tau: FloatArray) -> FloatArray:
     """eq. 12 fee of every (seller code, buyer code) pair at the flow, currency/kWh (inf off the feeder)."""
     from peergrid.market.bilateral import radial_fee_matrix
 
@@ -408,7 +411,7 @@ def _fee_matrix(tree: Any, codes_bus: np.ndarray, flow: FlowResult, cap: np.ndar
     return H
 
 
-def _allocate_losses(delta: float, q: np.ndarray, r_path: np.ndarray) -> np.ndarray:
+def _allocate_losses(delta: float, q: FloatArray, r_path: FloatArray) -> FloatArray:
     """``delta`` kWh split over trades ∝ q·R (∝ q when every R is 0); sums to ``delta``."""
     if not len(q):
         return np.zeros(0)

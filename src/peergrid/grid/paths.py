@@ -36,6 +36,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import breadth_first_order
 
 from peergrid.core.errors import DataError, ModelError
+from peergrid.core.types import ArrayLike, FloatArray, IndexArray, IntArray
 from peergrid.market.bilateral import utilisation_fee
 
 if TYPE_CHECKING:
@@ -68,16 +69,16 @@ class RadialTree:
         ``(L,)`` series resistance of each line, Ω.
     """
 
-    bus: np.ndarray
-    line: np.ndarray
+    bus: IntArray
+    line: IntArray
     root: int
-    parent: np.ndarray
-    parent_line: np.ndarray
-    depth: np.ndarray
+    parent: IntArray
+    parent_line: IntArray
+    depth: IntArray
     root_paths: sparse.csr_matrix
-    line_r_ohm: np.ndarray
+    line_r_ohm: FloatArray
 
-    def positions(self, buses: np.ndarray | list | int, what: str = "bus") -> np.ndarray:
+    def positions(self, buses: ArrayLike, what: str = "bus") -> IndexArray:
         """Positions of pandapower bus indices in :attr:`bus`; DataError for unknown buses."""
         arr = np.atleast_1d(np.asarray(buses))
         if arr.dtype.kind not in "iu":
@@ -85,7 +86,7 @@ class RadialTree:
                 arr = arr.astype(np.int64)
             else:
                 raise DataError(f"{what}: expected integer bus indices, got {arr.dtype}")
-        pos = pd.Index(self.bus).get_indexer(arr.ravel()).reshape(arr.shape)
+        pos = pd.Index(self.bus).get_indexer(arr.ravel()).reshape(arr.shape)  # type: ignore[arg-type]  # takes arrays
         if np.any(pos < 0):
             raise DataError(f"{what}: unknown bus {arr.ravel()[int(np.argmax(pos.ravel() < 0))]}")
         unreached = self.depth[pos] < 0
@@ -217,8 +218,8 @@ def radial_tree(net: pandapowerNet) -> RadialTree:
 
 def line_paths(
     net: pandapowerNet | RadialTree,
-    buses_from: np.ndarray | list | int,
-    buses_to: np.ndarray | list | int,
+    buses_from: ArrayLike,
+    buses_to: ArrayLike,
 ) -> sparse.csr_matrix:
     """Lines each transfer ``buses_from[p] → buses_to[p]`` uses on a radial feeder.
 
@@ -253,7 +254,7 @@ def line_paths(
     if src.ndim != 1:
         raise DataError(f"line_paths: expected 1-D bus arrays, got shape {src.shape}")
     ps, pb = tree.positions(src, "buses_from"), tree.positions(dst, "buses_to")
-    inc = (tree.root_paths[pb] - tree.root_paths[ps]).tocsr()
+    inc: sparse.csr_matrix = (tree.root_paths[pb] - tree.root_paths[ps]).tocsr()
     inc.eliminate_zeros()
     return inc
 
@@ -280,10 +281,11 @@ def participant_root_paths(net: pandapowerNet, tree: RadialTree | None = None) -
 
     tree = radial_tree(net) if tree is None else tree
     pos = tree.positions(participant_table(net)["bus"].to_numpy(), "participant bus")
-    return tree.root_paths[pos]
+    rows: sparse.csr_matrix = tree.root_paths[pos]
+    return rows
 
 
-def transfer_flows_kw(incidence: sparse.spmatrix | np.ndarray, transfer_kw: np.ndarray) -> np.ndarray:
+def transfer_flows_kw(incidence: sparse.csr_matrix | FloatArray, transfer_kw: ArrayLike) -> FloatArray:
     """Lossless line flows caused by transfers: ``incidenceᵀ @ q`` (kW, + = along the line's orientation).
 
     Parameters
@@ -305,11 +307,11 @@ def transfer_flows_kw(incidence: sparse.spmatrix | np.ndarray, transfer_kw: np.n
 
 
 def line_utilisation_fee(
-    incidence: sparse.spmatrix | np.ndarray,
-    flows_kw: np.ndarray,
-    p_max_kw: np.ndarray | float,
-    tau: np.ndarray | float,
-) -> np.ndarray:
+    incidence: sparse.csr_matrix | FloatArray,
+    flows_kw: ArrayLike,
+    p_max_kw: ArrayLike,
+    tau: ArrayLike,
+) -> FloatArray:
     """Line-utilisation fee of Tooki et al. eq. 12 for every pair (and slot).
 
     ``H_p = Σ_L |A[p, L]| · τ_L · |P_L| / P_max,L``: every line the transfer uses

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from peergrid.core.errors import ConfigError, DataError
+from peergrid.core.types import ArrayLike, FloatArray
 from peergrid.grid._pp import PARTICIPANTS_KEY, pandapower
 
 if TYPE_CHECKING:
@@ -139,10 +140,10 @@ class SlotFlows:
 
     def __call__(
         self,
-        p_kw: np.ndarray,
-        q_kvar: np.ndarray | None = None,
+        p_kw: ArrayLike,
+        q_kvar: ArrayLike | None = None,
         *,
-        bus_kw: np.ndarray | None = None,
+        bus_kw: FloatArray | None = None,
         unbalanced: bool = False,
     ) -> FlowResult:
         """One slot's flow.
@@ -183,7 +184,7 @@ class SlotFlows:
             return power_flow(self.net, p, q, numba=self.numba)
         return self._pandapower_bus(p[0], q[0], np.asarray(bus_kw, dtype=np.float64))
 
-    def _pandapower_bus(self, p: np.ndarray, q: np.ndarray, bus_kw: np.ndarray) -> FlowResult:
+    def _pandapower_bus(self, p: FloatArray, q: FloatArray, bus_kw: FloatArray) -> FlowResult:
         """pandapower's ``runpp`` on a private copy with one extra load per bus (recycled between calls)."""
         from peergrid.grid.flow import _Balanced, _use_numba
 
@@ -198,4 +199,5 @@ class SlotFlows:
         ok = engine.run(np.concatenate([p, bus_kw]), np.concatenate([q, np.zeros(len(bus_kw))]))
         engine.rows = {}
         engine.collect(ok)
-        return engine.result(np.array([0]), np.array([ok]), 1.0)
+        out: FlowResult = engine.result(np.array([0]), np.array([ok]), 1.0)
+        return out

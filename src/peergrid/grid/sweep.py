@@ -63,7 +63,7 @@ from __future__ import annotations
 import copy
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -71,6 +71,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import breadth_first_order
 
 from peergrid.core.errors import DataError
+from peergrid.core.types import AnyArray, ArrayLike, BoolArray, ComplexArray, FloatArray, IndexArray, IntArray
 from peergrid.grid._pp import pandapower
 from peergrid.grid.feeder import add_zero_sequence
 from peergrid.grid.flow import (
@@ -91,8 +92,8 @@ try:  # numba is a core dependency; the pure-Python fallback only keeps imports 
     from numba import njit
 except ImportError:  # pragma: no cover - numba is a core dependency
 
-    def njit(*args, **kwargs):  # type: ignore[no-redef]
-        def wrap(fn):
+    def njit(*args: Any, **kwargs: Any) -> Any:  # type: ignore[no-redef]
+        def wrap(fn: Any) -> Any:
             return fn
 
         return wrap
@@ -127,26 +128,26 @@ class _Radial:
     including the branches' upstream shunt terms; ``s_bg`` the background load, pu.
     """
 
-    order: np.ndarray  # (n,) ppc bus of each position
-    parent: np.ndarray  # (n,) int64
-    a: np.ndarray  # (n,) complex
-    b: np.ndarray
-    z: np.ndarray
-    y_pp: np.ndarray
-    y_pc: np.ndarray
-    ysh: np.ndarray
-    s_bg: np.ndarray  # (n,) complex, pu (consumption +)
+    order: IntArray  # (n,) ppc bus of each position
+    parent: IntArray  # (n,) int64
+    a: ComplexArray  # (n,) complex
+    b: ComplexArray
+    z: ComplexArray
+    y_pp: ComplexArray
+    y_pc: ComplexArray
+    ysh: ComplexArray
+    s_bg: ComplexArray  # (n,) complex, pu (consumption +)
     v0: complex  # slack voltage, pu
     base_mva: float
-    base_kv: np.ndarray  # (n,) kV
-    branch: np.ndarray  # (n,) ppc branch to the parent (−1 at the root)
-    parent_is_from: np.ndarray  # (n,) bool: the parent is the branch's from bus
-    bus_pos: np.ndarray  # (B,) position of each pandapower bus (−1: not supplied)
+    base_kv: FloatArray  # (n,) kV
+    branch: IntArray  # (n,) ppc branch to the parent (−1 at the root)
+    parent_is_from: BoolArray  # (n,) bool: the parent is the branch's from bus
+    bus_pos: IntArray  # (B,) position of each pandapower bus (−1: not supplied)
     line_range: tuple[int, int]
     trafo_range: tuple[int, int]
-    branch_pos: np.ndarray  # (n_branch,) position whose parent branch it is (−1: not in the tree)
-    part_pos: np.ndarray  # (N,) position of each participant's bus
-    part_scale: np.ndarray  # (N,) load scaling x in_service of each participant's load
+    branch_pos: IntArray  # (n_branch,) position whose parent branch it is (−1: not in the tree)
+    part_pos: IntArray  # (N,) position of each participant's bus
+    part_scale: FloatArray  # (N,) load scaling x in_service of each participant's load
 
 
 def _refuse_unsupported(net: pandapowerNet) -> None:
@@ -172,20 +173,20 @@ def _refuse_unsupported(net: pandapowerNet) -> None:
         raise DataError(f"sweep_flow: voltage-dependent (ZIP) loads are not modelled (constant P/Q only); {_FALLBACK}")
 
 
-def _branch_names(branches: np.ndarray, ranges: dict, net: pandapowerNet) -> list[str]:
+def _branch_names(branches: IntArray, ranges: dict[str, tuple[int, int]], net: pandapowerNet) -> list[str]:
     """pandapower element names (``line 12``, ``trafo 0``) of pandapower-case branch rows."""
     names = []
     for k in branches:
         kind = next((name for name, (lo, hi) in ranges.items() if lo <= k < hi), None)
         table = net.get(kind) if kind else None
-        if isinstance(table, pd.DataFrame) and k - ranges[kind][0] < len(table):
+        if kind is not None and isinstance(table, pd.DataFrame) and k - ranges[kind][0] < len(table):
             names.append(f"{kind} {table.index[k - ranges[kind][0]]}")
         else:
             names.append(f"{kind or 'branch'} (internal branch {k})")
     return names
 
 
-def _tree(ppc: dict, ranges: dict, net: pandapowerNet) -> tuple[np.ndarray, ...]:
+def _tree(ppc: dict[str, Any], ranges: dict[str, tuple[int, int]], net: pandapowerNet) -> tuple[AnyArray, ...]:
     """Breadth-first order from the slack of a pandapower case's in-service branches.
 
     Returns ``order`` (ppc bus of each position), ``pos`` (position of each ppc bus, −1 if
@@ -229,7 +230,7 @@ def _tree(ppc: dict, ranges: dict, net: pandapowerNet) -> tuple[np.ndarray, ...]
     return order, pos, parent, branch, p_from
 
 
-def _two_ports(br: np.ndarray, branch: np.ndarray, p_from: np.ndarray) -> tuple[np.ndarray, ...]:
+def _two_ports(br: AnyArray, branch: IntArray, p_from: BoolArray) -> tuple[ComplexArray, ...]:
     """``(y_pp, y_pc, y_cp, y_cc)`` per position: the branch to the parent seen from its upstream end.
 
     Per-unit branch admittances as pypower's ``makeYbus`` (``branch_vectors``) builds them,
@@ -238,7 +239,7 @@ def _two_ports(br: np.ndarray, branch: np.ndarray, p_from: np.ndarray) -> tuple[
     """
     ncol = br.shape[1]
 
-    def col(c: int) -> np.ndarray:
+    def col(c: int) -> FloatArray:
         return br[:, c].real.astype(np.float64) if c < ncol else np.zeros(br.shape[0])
 
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -264,7 +265,9 @@ def _two_ports(br: np.ndarray, branch: np.ndarray, p_from: np.ndarray) -> tuple[
     return y_pp, y_pc, y_cp, y_cc
 
 
-def _participant_positions(table: pd.DataFrame, pos: np.ndarray, lookups: dict) -> tuple[np.ndarray, np.ndarray]:
+def _participant_positions(
+    table: pd.DataFrame, pos: IntArray, lookups: dict[str, Any]
+) -> tuple[IntArray, BoolArray]:
     """Position of each participant's bus and whether the slack supplies it.
 
     A participant on a bus the slack does not reach (behind an open switch or an
@@ -347,10 +350,10 @@ _MODEL_TABLES = ("bus", "line", "trafo", "ext_grid", "switch", "load", "sgen", "
                  "impedance", "asymmetric_load", "asymmetric_sgen", "motor", "peergrid_participants")  # fmt: skip
 #: Models kept per process (feeder, kind); callers that iterate on one feeder reuse its model.
 _CACHE_SIZE = 8
-_cache: dict[tuple[int, bool], tuple[weakref.ref, tuple, object]] = {}
+_cache: dict[tuple[int, bool], tuple[weakref.ref[Any], tuple[object, ...], object]] = {}
 
 
-def _fingerprint(net: pandapowerNet) -> tuple:
+def _fingerprint(net: pandapowerNet) -> tuple[object, ...]:
     """Content hash of the tables the model is built from (a few ms for 100 buses)."""
     parts: list[object] = [float(net.get("sn_mva", 1.0)), float(net.get("f_hz", 50.0))]
     for name in _MODEL_TABLES:
@@ -366,6 +369,12 @@ def _fingerprint(net: pandapowerNet) -> tuple:
     return tuple(parts)
 
 
+@overload
+def _cached_model(net: pandapowerNet, table: pd.DataFrame, unbalanced: Literal[False]) -> _Radial: ...
+@overload
+def _cached_model(net: pandapowerNet, table: pd.DataFrame, unbalanced: Literal[True]) -> _Radial3: ...
+@overload
+def _cached_model(net: pandapowerNet, table: pd.DataFrame, unbalanced: bool) -> _Radial | _Radial3: ...
 def _cached_model(net: pandapowerNet, table: pd.DataFrame, unbalanced: bool) -> _Radial | _Radial3:
     """The sweep model of ``net``, rebuilt only when one of its tables changed since the last call."""
     key = (id(net), bool(unbalanced))
@@ -388,7 +397,7 @@ def _cached_model(net: pandapowerNet, table: pd.DataFrame, unbalanced: bool) -> 
 
 
 @njit(cache=True, nogil=True)
-def _sweep_kernel(parent, a, b, z, ysh, s_load, v_init, tol, max_iter, v_out, j_out, iters):  # pragma: no cover
+def _sweep_kernel(parent, a, b, z, ysh, s_load, v_init, tol, max_iter, v_out, j_out, iters):  # type: ignore[no-untyped-def]  # pragma: no cover
     """Backward/forward sweep for every row of ``s_load`` (T, n), warm-started from the previous row.
 
     Writes voltages and subtree currents (pu) into ``v_out`` / ``j_out`` and the number of
@@ -436,7 +445,7 @@ def _sweep_kernel(parent, a, b, z, ysh, s_load, v_init, tol, max_iter, v_out, j_
                 v[k] = v_init[k]
 
 
-def _no_load_voltages(m: _Radial) -> np.ndarray:
+def _no_load_voltages(m: _Radial) -> ComplexArray:
     v = np.zeros(len(m.order), dtype=complex)
     v[0] = m.v0
     for k in range(1, len(v)):  # once per feeder (not per slot), positions are in BFS order
@@ -447,13 +456,13 @@ def _no_load_voltages(m: _Radial) -> np.ndarray:
 # ---- balanced flow ---------------------------------------------------------------------
 
 
-def _participant_matrix(pos: np.ndarray, scale: np.ndarray, n: int) -> sparse.csr_matrix:
+def _participant_matrix(pos: IntArray, scale: FloatArray, n: int) -> sparse.csr_matrix:
     """(N, n) sparse map from participants to bus positions, with load scaling."""
     return sparse.csr_matrix((scale, (np.arange(len(pos)), pos)), shape=(len(pos), n))
 
 
 @njit(cache=True, nogil=True)
-def _results_kernel(
+def _results_kernel(  # type: ignore[no-untyped-def]  # numba: typed by the arrays it is called with
     parent, y_pp, y_pc, v, j, i_base, kw, v0, line_col, line_from_up, i_max, trafo_col, trafo_hv_up,
     trafo_vn_hv, trafo_vn_lv, trafo_rating, loading, line_p, line_i, line_loss, trafo_loading, losses, grid,
 ):  # pragma: no cover - numba  # fmt: skip
@@ -489,7 +498,7 @@ def _results_kernel(
         grid[t] = (v0 * np.conj(j[t, 0])).real * kw
 
 
-def _branch_columns(m: _Radial | _Radial3, net: pandapowerNet) -> tuple[np.ndarray, ...]:
+def _branch_columns(m: _Radial | _Radial3, net: pandapowerNet) -> tuple[AnyArray, ...]:
     """Per position: its line column and transformer column in the result arrays (−1: none), and their ratings."""
     n = len(m.order)
     cols = []
@@ -507,8 +516,8 @@ def _branch_columns(m: _Radial | _Radial3, net: pandapowerNet) -> tuple[np.ndarr
 
 
 def _balanced(
-    net: pandapowerNet, table: pd.DataFrame, p: np.ndarray, q: np.ndarray, rows: np.ndarray, dt: float,
-    tol: float, max_iter: int, dtype: np.dtype, model: _Radial | None = None, bus_kw: np.ndarray | None = None,
+    net: pandapowerNet, table: pd.DataFrame, p: FloatArray, q: FloatArray, rows: IndexArray, dt: float,
+    tol: float, max_iter: int, dtype: np.dtype, model: _Radial | None = None, bus_kw: FloatArray | None = None,
 ) -> FlowResult:  # fmt: skip
     """Balanced sweep of ``rows``; ``model`` skips the cache look-up (callers that solve one feeder
     many times, :mod:`peergrid.grid.slotflow`); ``bus_kw`` ``(T, B)`` adds balanced loads, kW, at
@@ -591,12 +600,12 @@ def _balanced(
 
 def sweep_flow(
     net: pandapowerNet,
-    p_kw: np.ndarray,
+    p_kw: ArrayLike,
     *,
     dt: float = 1.0,
-    q_kvar: np.ndarray | None = None,
+    q_kvar: ArrayLike | None = None,
     unbalanced: bool = False,
-    slots: np.ndarray | list | slice | None = None,
+    slots: ArrayLike | slice | None = None,
     tol: float = DEFAULT_TOL,
     max_iter: int = DEFAULT_MAX_ITER,
     dtype: str | np.dtype = "float64",
@@ -690,29 +699,29 @@ class _Radial3:
     subtree is eliminated), ``g = −y_pc / d`` carries a subtree's currents upstream.
     """
 
-    order: np.ndarray
-    parent: np.ndarray
-    y_pp: np.ndarray  # (3, n)
-    y_pc: np.ndarray
-    y_cp: np.ndarray
-    y_cc: np.ndarray
-    d: np.ndarray
-    g: np.ndarray
-    ysh_load: np.ndarray  # (3, n) bus shunts without the ext_grid's own impedance (for the slack power)
-    s_bg: np.ndarray  # (n, 3) background wye loads per phase, pu (consumption +)
+    order: IntArray
+    parent: IntArray
+    y_pp: ComplexArray  # (3, n)
+    y_pc: ComplexArray
+    y_cp: ComplexArray
+    y_cc: ComplexArray
+    d: ComplexArray
+    g: ComplexArray
+    ysh_load: ComplexArray  # (3, n) bus shunts without the ext_grid's own impedance (for the slack power)
+    s_bg: ComplexArray  # (n, 3) background wye loads per phase, pu (consumption +)
     v0: complex
     base_mva: float
-    base_kv: np.ndarray
-    parent_is_from: np.ndarray
-    bus_pos: np.ndarray
+    base_kv: FloatArray
+    parent_is_from: BoolArray
+    bus_pos: IntArray
     line_range: tuple[int, int]
     trafo_range: tuple[int, int]
-    branch_pos: np.ndarray
-    part_pos: np.ndarray
-    part_supplied: np.ndarray
+    branch_pos: IntArray
+    part_pos: IntArray
+    part_supplied: BoolArray
 
 
-def _background_3ph(net: pandapowerNet, skip_loads: np.ndarray) -> pd.DataFrame:
+def _background_3ph(net: pandapowerNet, skip_loads: IntArray) -> pd.DataFrame:
     """Per-phase constant-power wye loads of the net's own elements as ``runpp_3ph`` reads them, MW/Mvar.
 
     Symmetric loads and static generators split equally over the phases; asymmetric loads
@@ -724,7 +733,7 @@ def _background_3ph(net: pandapowerNet, skip_loads: np.ndarray) -> pd.DataFrame:
         if not isinstance(table, pd.DataFrame) or table.empty:
             continue
         if element == "load":
-            table = table.drop(index=skip_loads, errors="ignore")
+            table = table.drop(index=pd.Index(skip_loads), errors="ignore")
         table = table[table["in_service"].astype(bool)]
         if "type" in table and (table["type"].astype(str) == "delta").any():
             raise DataError(f"sweep_flow: delta-connected {element} elements are not modelled; use power_flow_3ph")
@@ -817,7 +826,7 @@ def _radial_model_3ph(net: pandapowerNet, table: pd.DataFrame) -> _Radial3:
 
 
 @njit(cache=True, nogil=True)
-def _no_load_012(parent, y_cp, d, v0, v):  # pragma: no cover - numba
+def _no_load_012(parent, y_cp, d, v0, v):  # type: ignore[no-untyped-def]  # pragma: no cover - numba
     n = parent.shape[0]
     for s in range(3):
         v[0, s] = v0 if s == 1 else 0.0
@@ -826,7 +835,7 @@ def _no_load_012(parent, y_cp, d, v0, v):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def _sweep3_kernel(parent, y_cp, d, g, a_mat, a_inv, s_load, v0, tol, max_iter, v_out, iters):  # pragma: no cover
+def _sweep3_kernel(parent, y_cp, d, g, a_mat, a_inv, s_load, v0, tol, max_iter, v_out, iters):  # type: ignore[no-untyped-def]  # pragma: no cover
     """Three-phase sweep in sequence components for every row of ``s_load`` (T, n, 3 phases).
 
     Each sweep turns the phase loads into injected currents, maps them to sequence
@@ -891,7 +900,7 @@ def _sweep3_kernel(parent, y_cp, d, g, a_mat, a_inv, s_load, v0, tol, max_iter, 
 
 
 @njit(cache=True, nogil=True)
-def _results3_kernel(
+def _results3_kernel(  # type: ignore[no-untyped-def]  # numba: typed by the arrays it is called with
     parent, y_pp, y_pc, y_cp, y_cc, a_mat, v012, s_load, ysh_root, i_base, kw,
     line_col, line_from_up, i_max, trafo_col, trafo_hv_up, trafo_vn_hv, trafo_vn_lv, trafo_rating,
     vabc_out, loading, line_p, line_i, line_in, line_loss, trafo_loading, losses, grid,
@@ -963,7 +972,7 @@ def _results3_kernel(
 
 
 def _unbalanced(
-    net: pandapowerNet, table: pd.DataFrame, p: np.ndarray, q: np.ndarray, rows: np.ndarray, dt: float,
+    net: pandapowerNet, table: pd.DataFrame, p: FloatArray, q: FloatArray, rows: IndexArray, dt: float,
     tol: float, max_iter: int, dtype: np.dtype, model: _Radial3 | None = None,
 ) -> FlowResult3ph:  # fmt: skip
     m = model if model is not None else _cached_model(net, table, True)
@@ -1090,7 +1099,7 @@ class FlowValidation:
         Wall time of the two flows on the compared slots, s.
     """
 
-    slots: np.ndarray
+    slots: IndexArray
     unbalanced: bool
     loading_pct: float
     trafo_loading_pct: float
@@ -1121,7 +1130,7 @@ class FlowValidation:
         }
 
 
-def _sample(slots: int | np.ndarray | list | None, n: int, seed: int) -> np.ndarray:
+def _sample(slots: ArrayLike | None, n: int, seed: int) -> IntArray:
     if slots is None or np.isscalar(slots):
         k = DEFAULT_VALIDATION_SLOTS if slots is None else slots
         if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
@@ -1131,7 +1140,7 @@ def _sample(slots: int | np.ndarray | list | None, n: int, seed: int) -> np.ndar
     return np.asarray(slots)
 
 
-def _maxabs(a: np.ndarray, b: np.ndarray) -> float:
+def _maxabs(a: FloatArray, b: FloatArray) -> float:
     d = np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))
     d = d[np.isfinite(d)]
     return float(d.max()) if d.size else 0.0
@@ -1139,11 +1148,11 @@ def _maxabs(a: np.ndarray, b: np.ndarray) -> float:
 
 def validate_flow(
     net: pandapowerNet,
-    p_kw: np.ndarray,
+    p_kw: ArrayLike,
     *,
-    slots: int | np.ndarray | list | None = None,
+    slots: ArrayLike | None = None,
     dt: float = 1.0,
-    q_kvar: np.ndarray | None = None,
+    q_kvar: ArrayLike | None = None,
     unbalanced: bool = False,
     seed: int = 0,
 ) -> FlowValidation:
@@ -1180,7 +1189,7 @@ def validate_flow(
     t2 = time.perf_counter()
     ok = ours.converged & ref.converged
     vim_err = float("nan")
-    if unbalanced:
+    if isinstance(ours, FlowResult3ph) and isinstance(ref, FlowResult3ph):  # unbalanced
         vim_err = _maxabs(ours.vim_pct[ok], ref.vim_pct[ok])
     total = float(np.nansum(ref.losses_kw[ok]))
     rel = abs(float(np.nansum(ours.losses_kw[ok])) - total) / total if total > 0 else 0.0

@@ -1,23 +1,18 @@
 """Market mechanisms: pure functions on arrays (one implementation of every rule)."""
 
-from peergrid.market.auction import AUCTIONS, efficient_quantity, mcafee, pay_as_bid, uniform_price
+from peergrid.market.auction import efficient_quantity, mcafee, pay_as_bid, uniform_price
 from peergrid.market.bidding import (
     BIDDING,
-    MARKETS,
     OrderClearing,
     check_bidding,
-    check_market,
     check_order_options,
     clear_net,
-    is_order_market,
     orders_from_net,
 )
 from peergrid.market.bilateral import (
-    ORDER_MECHANISMS,
     bilateral,
     buyer_cost,
     fee_matrix,
-    get_order_mechanism,
     line_weights,
     radial_fee_matrix,
     supplier_profit,
@@ -25,6 +20,24 @@ from peergrid.market.bilateral import (
 )
 from peergrid.market.cda import ContinuousDoubleAuction
 from peergrid.market.internal import internal_prices
+from peergrid.market.mechanisms import (
+    MARKETS,
+    MECHANISM_NAMES,
+    MECHANISMS,
+    ORDER_MECHANISMS,
+    REGISTRY,
+    Mechanism,
+    MechanismOption,
+    check_market,
+    get_mechanism,
+    get_order_mechanism,
+    is_order_market,
+    mechanism_names,
+    mechanisms_markdown_table,
+    register,
+    takes_option,
+    unregister,
+)
 from peergrid.market.money import TradeMoney, bid_commitment_minor, settle_trades, to_minor
 from peergrid.market.orders import BUY, SELL, MarketResult, OrderBook, Trades, read_orders
 from peergrid.market.reputation import (
@@ -37,15 +50,21 @@ from peergrid.market.reputation import (
     reputation_limits,
     update_reputation,
 )
+from peergrid.market.settle import (
+    MarketSettlement,
+    MeteredSettlement,
+    Postings,
+    settle_imbalance,
+    settle_market,
+    settle_orders_metered,
+    settle_pool,
+)
 from peergrid.market.sharing import (
-    MECHANISM_NAMES,
-    MECHANISMS,
     Allocation,
     Clearing,
     bill_sharing,
     clear,
     demand_supply,
-    get_mechanism,
     mid_market_price,
     mid_market_rate,
     no_p2p,
@@ -66,22 +85,27 @@ from peergrid.market.tariff import (
 from peergrid.market.wallet import Eligibility, check_wallets
 
 __all__ = [
-    "AUCTIONS",
     "BIDDING",
     "BUY",
     "MARKETS",
     "MECHANISMS",
     "MECHANISM_NAMES",
     "ORDER_MECHANISMS",
+    "REGISTRY",
     "SELL",
     "Allocation",
     "Clearing",
     "ContinuousDoubleAuction",
     "Eligibility",
     "MarketResult",
+    "MarketSettlement",
+    "Mechanism",
+    "MechanismOption",
+    "MeteredSettlement",
     "OrderBook",
     "OrderClearing",
     "Period",
+    "Postings",
     "Rate",
     "ReputationRule",
     "Tariff",
@@ -112,6 +136,8 @@ __all__ = [
     "is_order_market",
     "line_weights",
     "mcafee",
+    "mechanism_names",
+    "mechanisms_markdown_table",
     "mid_market_price",
     "mid_market_rate",
     "no_p2p",
@@ -121,16 +147,23 @@ __all__ = [
     "radial_fee_matrix",
     "read_orders",
     "read_tariff",
+    "register",
     "reputation_history",
     "reputation_limits",
     "sdr_prices",
     "sdr_ratio",
+    "settle_imbalance",
+    "settle_market",
+    "settle_orders_metered",
+    "settle_pool",
     "settle_trades",
     "shipped_tariff",
     "supplier_profit",
     "supply_demand_ratio",
+    "takes_option",
     "to_minor",
     "uniform_price",
+    "unregister",
     "update_reputation",
     "utilisation_fee",
 ]

@@ -487,11 +487,3 @@ def efficient_quantity(book: OrderBook) -> np.ndarray:
     """Q* per slot (sorted distinct slots), kWh: the welfare-maximising traded quantity."""
     sb = _prepare(book)
     return _efficient(sb)[2]
-
-
-#: The sealed-bid auctions by CLI name (all four batch mechanisms: ``bilateral.ORDER_MECHANISMS``).
-AUCTIONS: dict[str, Callable[..., MarketResult]] = {
-    "uniform": uniform_price,
-    "pay-as-bid": pay_as_bid,
-    "mcafee": mcafee,
-}

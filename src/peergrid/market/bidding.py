@@ -59,9 +59,11 @@ from typing import Any
 import numpy as np
 
 from peergrid.core.errors import ConfigError, DataError
-from peergrid.market.bilateral import ORDER_MECHANISMS
+from peergrid.market.auction import pay_as_bid, uniform_price
+from peergrid.market.mechanisms import ORDER_MECHANISMS, REGISTRY
 from peergrid.market.orders import MarketResult, OrderBook
-from peergrid.market.sharing import MECHANISMS, Allocation, Clearing, _prepare, demand_supply
+from peergrid.market.settle import order_bills
+from peergrid.market.sharing import Allocation, Clearing, _prepare, demand_supply
 
 #: Bidding strategies of :func:`clear_net` (``"zip"`` learns from clearings, so :func:`orders_from_net` has no ZIP).
 BIDDING: tuple[str, ...] = ("truthful", "zero-intelligence", "zic", "zip")
@@ -69,45 +71,11 @@ BIDDING: tuple[str, ...] = ("truthful", "zero-intelligence", "zic", "zip")
 #: Strategies priced by the bidding agents of :mod:`peergrid.market.agents` (reservation prices with storage).
 AGENT_BIDDING: tuple[str, ...] = ("zic", "zip")
 
-#: Every market the simulator runs: the pool rules, then the order-book mechanisms.
-MARKETS: tuple[str, ...] = (*MECHANISMS, *ORDER_MECHANISMS)
-
-#: Mechanisms whose price takes the k parameter.
-_TAKES_K = ("uniform", "bilateral")
-
 _BLOCK = 4096  # time steps per reduction block
 
 
 def _key(name: str) -> str:
     return str(name).strip().lower().replace("_", "-")
-
-
-def check_market(name: str) -> str:
-    """Canonical name of a market the simulator can run (pool rule or order-book mechanism).
-
-    Parameters
-    ----------
-    name : str
-        Case-insensitive; ``_`` and ``-`` alike (``"Pay_As_Bid"`` → ``"pay-as-bid"``).
-
-    Returns
-    -------
-    str
-
-    Raises
-    ------
-    ConfigError
-        Unknown name (the message lists the known ones).
-    """
-    key = _key(name)
-    if key not in MARKETS:
-        raise ConfigError(f"unknown market {name!r}; choose from {', '.join(MARKETS)}")
-    return key
-
-
-def is_order_market(name: str) -> bool:
-    """Whether ``name`` is an order-book mechanism (uniform, pay-as-bid, mcafee, bilateral)."""
-    return _key(name) in ORDER_MECHANISMS
 
 
 def check_bidding(bidding: str) -> str:
@@ -323,7 +291,7 @@ class OrderClearing(Clearing):
             raise DataError("the result's book was not built from this net (order id must be slot·N + participant)")
         buy = book.side > 0
         filled = result.filled
-        order_bill = result.bill
+        order_bill = order_bills(result)  # the settlement core's rule (peer money + residual at λb / λs)
         peer = np.zeros((T, N))
         peer[t, i] = np.where(buy, filled, -filled)
         bill = np.zeros((T, N))
@@ -337,8 +305,10 @@ class OrderClearing(Clearing):
         )  # fmt: skip
 
 
-#: Mechanisms and strategies the compiled block kernel clears (``clear_net(engine="kernel")``).
-_KERNEL_MECHANISMS: tuple[str, ...] = ("uniform", "pay-as-bid")
+#: Mechanisms (the functions it reproduces) and strategies the compiled block kernel clears
+#: (``clear_net(engine="kernel")``).
+_KERNEL_FUNCTIONS: dict[str, Any] = {"uniform": uniform_price, "pay-as-bid": pay_as_bid}
+_KERNEL_MECHANISMS: tuple[str, ...] = tuple(_KERNEL_FUNCTIONS)
 _KERNEL_BIDDING: tuple[str, ...] = ("truthful", "zero-intelligence", "zic")
 ENGINES: tuple[str, ...] = ("auto", "kernel", "book")
 
@@ -354,9 +324,7 @@ def _check_engine(engine: str) -> str:
 
 def _kernel_applies(mech: str, strategy: str, mechanism_fn: Any) -> bool:
     """Whether the block kernel reproduces ``mechanism_fn`` (the genuine auction, not a replacement)."""
-    from peergrid.market.auction import AUCTIONS
-
-    return mech in _KERNEL_MECHANISMS and strategy in _KERNEL_BIDDING and mechanism_fn is AUCTIONS[mech]
+    return strategy in _KERNEL_BIDDING and mechanism_fn is _KERNEL_FUNCTIONS.get(mech)
 
 
 @dataclass(frozen=True)
@@ -593,10 +561,10 @@ def clear_net(
     strategy = opts["bidding"]
     kwargs: dict[str, Any] = {"retail": lb, "feed_in": ls}
     used: dict[str, Any] = {"seed": opts["seed"]}
-    if mech in _TAKES_K:
-        kwargs["k"] = used["k"] = opts["k"]
-    if mech == "bilateral":
-        kwargs["fees"] = used["fee"] = opts["fee"]
+    for option in ("k", "fee"):  # the options the registry gives the mechanism (uniform, bilateral: k; bilateral: fee)
+        entry = REGISTRY[mech].option(option)
+        if entry is not None:
+            kwargs[entry.keyword] = used[option] = opts[option]
     mechanism_fn = ORDER_MECHANISMS[mech]
     engine = _check_engine(engine)
     kernel = _kernel_applies(mech, strategy, mechanism_fn)

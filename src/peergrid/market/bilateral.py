@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from peergrid.core.errors import ConfigError, DataError
-from peergrid.market.auction import AUCTIONS, _check_k, _tariffs, slot_codes
+from peergrid.market.auction import _check_k, _tariffs, slot_codes
 from peergrid.market.orders import MarketResult, OrderBook, Trades
 
 #: A network check: ``check(trades, book) -> kWh each trade may deliver`` (≤ its quantity).
@@ -493,27 +493,3 @@ def buyer_cost(
         energy = np.bincount(book.participant, weights=res, minlength=N) if utility_energy is None else utility_energy
         grid = np.asarray(energy, dtype=np.float64) * utility_price
     return paid + grid + other
-
-
-#: Every batch order-book mechanism by name: ``f(book, **options) -> MarketResult``.
-ORDER_MECHANISMS: dict[str, Callable[..., MarketResult]] = {**AUCTIONS, "bilateral": bilateral}
-
-
-def get_order_mechanism(name: str) -> Callable[..., MarketResult]:
-    """Look up a batch order-book mechanism by name (case-insensitive; ``_`` and ``-`` alike).
-
-    Parameters
-    ----------
-    name : str
-        ``"uniform"``, ``"pay-as-bid"``, ``"mcafee"`` or ``"bilateral"``.
-
-    Returns
-    -------
-    callable
-        ``f(book, ..., retail=None, feed_in=None) -> MarketResult``; ``uniform``
-        and ``bilateral`` also take ``k``, ``bilateral`` takes ``fees``.
-    """
-    key = str(name).strip().lower().replace("_", "-")
-    if key not in ORDER_MECHANISMS:
-        raise ConfigError(f"unknown order-book mechanism {name!r}; choose from {', '.join(ORDER_MECHANISMS)}")
-    return ORDER_MECHANISMS[key]

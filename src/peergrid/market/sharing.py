@@ -32,7 +32,6 @@ References
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -393,46 +392,6 @@ def supply_demand_ratio(demand: ArrayLike, supply: ArrayLike, retail: ArrayLike,
     return Clearing("sdr", d, g, lb, ls, p_buy, p_sell, fb, fs)
 
 
-#: Registered pool mechanisms by short name.
-MECHANISMS: dict[str, Callable[..., Clearing]] = {
-    "baseline": no_p2p,
-    "bs": bill_sharing,
-    "mmr": mid_market_rate,
-    "sdr": supply_demand_ratio,
-}
-
-#: Long names for reports (pool rules and the order-book mechanisms of :mod:`peergrid.market.bidding`).
-MECHANISM_NAMES: dict[str, str] = {
-    "baseline": "No P2P (grid only)",
-    "bs": "Bill sharing",
-    "mmr": "Mid-market rate",
-    "sdr": "Supply-demand ratio",
-    "uniform": "Uniform-price double auction",
-    "pay-as-bid": "Pay-as-bid double auction",
-    "mcafee": "McAfee trade-reduction auction",
-    "bilateral": "Bilateral trading (Tooki et al.)",
-}
-
-
-def get_mechanism(name: str) -> Callable[..., Clearing]:
-    """Look up a pool mechanism by name (case-insensitive).
-
-    Parameters
-    ----------
-    name : str
-        One of :data:`MECHANISMS`.
-
-    Returns
-    -------
-    callable
-        ``f(demand, supply, retail, feed_in) -> Clearing``.
-    """
-    key = str(name).strip().lower()
-    if key not in MECHANISMS:
-        raise ConfigError(f"unknown market {name!r}; choose from {', '.join(MECHANISMS)}")
-    return MECHANISMS[key]
-
-
 def clear(
     net: np.ndarray, retail: ArrayLike, feed_in: ArrayLike, mechanism: str = "sdr", **options: object
 ) -> Clearing:
@@ -465,7 +424,8 @@ def clear(
     >>> float(c.price_buy[0]), float(c.price_sell[0])   # (1·0.20 + 1·0.30)/2, 0.20
     (0.25, 0.2)
     """
-    from peergrid.market.bidding import check_market, clear_net, is_order_market
+    from peergrid.market.bidding import clear_net
+    from peergrid.market.mechanisms import MECHANISMS, check_market, is_order_market
 
     name = check_market(mechanism)
     if is_order_market(name):

@@ -18,10 +18,18 @@ from peergrid.metrics.core import (
     storage_throughput,
     storage_utilisation,
 )
-from peergrid.metrics.registry import METRICS, TABLE_METRICS, MetricInfo, metric_label, metrics_markdown_table
+from peergrid.metrics.registry import (
+    METRICS,
+    NETWORK_METRICS,
+    TABLE_METRICS,
+    MetricInfo,
+    metric_label,
+    metrics_markdown_table,
+)
 
 __all__ = [
     "METRICS",
+    "NETWORK_METRICS",
     "TABLE_METRICS",
     "MetricInfo",
     "cost_reduction",

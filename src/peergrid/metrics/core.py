@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 
+from peergrid.core.types import ArrayLike, FloatArray
+
 
 def _ratio(num: float, den: float) -> float:
     return float(num / den) if den > 0 else float("nan")
@@ -109,8 +111,8 @@ def performance_measure(income: float, v_min: float, v_max: float) -> float:
 
 
 def sharing_contribution_rate(
-    contribution: np.ndarray, tau_c: float = 0.0, gamma: np.ndarray | float = 1.0
-) -> np.ndarray:
+    contribution: ArrayLike, tau_c: float = 0.0, gamma: ArrayLike = 1.0
+) -> FloatArray:
     """Sharing contribution rate SCR_A (Lange eq. 1).
 
     SCR_A = (1 − τ_c) Σ_t γ CU_{A,t} / Σ_{j,t} γ CU_{j,t}.
@@ -139,10 +141,11 @@ def sharing_contribution_rate(
     total = weighted.sum()
     if total <= 0:
         return np.zeros_like(weighted)
-    return (1.0 - tau_c) * weighted / total
+    out: FloatArray = (1.0 - tau_c) * weighted / total
+    return out
 
 
-def peak_to_average(power_kw: np.ndarray) -> float:
+def peak_to_average(power_kw: ArrayLike) -> float:
     """Peak-to-average ratio of a power series, 1 (NaN when the mean is 0).
 
     Parameters
@@ -155,7 +158,7 @@ def peak_to_average(power_kw: np.ndarray) -> float:
     return float(p.max() / mean) if mean > 0 else float("nan")
 
 
-def jain_index(x: np.ndarray) -> float:
+def jain_index(x: ArrayLike) -> float:
     """Jain's fairness index J = (Σx)² / (n·Σx²) of non-negative values.
 
     Parameters
@@ -302,12 +305,12 @@ def ess_utilisation(
 # ---- Tooki et al. eqs. 14–18 -------------------------------------------------------
 
 
-def power_w(voltage_v: np.ndarray | float, current_a: np.ndarray | float) -> np.ndarray | float:
+def power_w(voltage_v: ArrayLike, current_a: ArrayLike) -> FloatArray | float:
     """Electrical power P = V · I (Tooki et al. eq. 14), W."""
     return np.multiply(voltage_v, current_a)
 
 
-def energy_kwh(power_watts: np.ndarray | float, hours: np.ndarray | float) -> np.ndarray | float:
+def energy_kwh(power_watts: ArrayLike, hours: ArrayLike) -> FloatArray | float:
     """Energy of a constant-power device E = P · t / 1000 (Tooki et al. eq. 15), kWh.
 
     Parameters
@@ -320,7 +323,7 @@ def energy_kwh(power_watts: np.ndarray | float, hours: np.ndarray | float) -> np
     return np.multiply(power_watts, hours) / 1000.0
 
 
-def energy_cost(energy: np.ndarray | float, tariff: np.ndarray | float) -> np.ndarray | float:
+def energy_cost(energy: ArrayLike, tariff: ArrayLike) -> FloatArray | float:
     """Cost = energy × tariff rate (Tooki et al. eq. 16), currency.
 
     Parameters

@@ -1,8 +1,10 @@
-"""One name per metric: key, label, unit, definition and reference of every community metric.
+"""One name per metric: key, label, unit, definition, reference and function of every community metric.
 
 :data:`METRICS` is the single source of the names the CLI table, the HTML report
-(column headings and glossary) and the README metric table use, so a metric is
-called the same everywhere. Keys are the keys of
+(column headings and glossary), the trading service's reports and dashboard, and the
+README metric table (:func:`metrics_markdown_table`) use, so a metric is called the
+same everywhere; :attr:`MetricInfo.function` is the function of
+:mod:`peergrid.metrics` that computes it, where one exists. Keys are the keys of
 :attr:`peergrid.simulate.Result.metrics`, plus ``net_bill_reduction`` of the trading
 service's reports (a member's or community's net-bill reduction over a period).
 
@@ -13,17 +15,32 @@ service's reports (a member's or community's net-bill reduction over a period).
 'Community net-bill reduction'
 >>> METRICS["cost_reduction"].format(0.1234, "EUR")
 '12.3 %'
+>>> METRICS["self_sufficiency"].function(120.0, 30.0)   # load, grid import (kWh)
+0.75
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from peergrid.core.numfmt import unsigned_zero
+from peergrid.metrics.core import (
+    cost_reduction,
+    efficiency_pct,
+    jain_index,
+    peak_to_average,
+    performance_measure,
+    pm_increase,
+    self_consumption,
+    self_sufficiency,
+    storage_throughput,
+    storage_utilisation,
+)
 
-__all__ = ["METRICS", "TABLE_METRICS", "MetricInfo", "metric_label", "metrics_markdown_table"]
+__all__ = ["METRICS", "NETWORK_METRICS", "TABLE_METRICS", "MetricInfo", "metric_label", "metrics_markdown_table"]
 
 Kind = Literal["pct", "money", "price", "kw", "kwh", "mwh", "num", "count", "kg"]
 
@@ -51,6 +68,10 @@ class MetricInfo:
         Formatting kind (``pct``, ``money``, ``price``, ``kw``, ``kwh``, ``mwh``, ``num``, ``count``, ``kg``).
     core : bool
         Listed in the README metric table (the headline metrics of a study).
+    function : callable or None
+        The function of :mod:`peergrid.metrics` that computes the value (e.g.
+        :func:`~peergrid.metrics.self_sufficiency`), ``None`` for plain sums, maxima and
+        means of a run's series.
     """
 
     key: str
@@ -60,6 +81,7 @@ class MetricInfo:
     reference: str = ""
     kind: Kind = "num"
     core: bool = False
+    function: Callable[..., Any] | None = None
 
     def heading(self, currency: str = "") -> str:
         """Column heading with unit, e.g. ``"Community cost (EUR)"`` or ``"Peak import (kW)"``."""
@@ -105,7 +127,7 @@ class MetricInfo:
 _LANGE = "Lange (2025)"
 
 
-def _m(*args, **kw) -> MetricInfo:
+def _m(*args: Any, **kw: Any) -> MetricInfo:
     return MetricInfo(*args, **kw)
 
 
@@ -122,6 +144,7 @@ METRICS: dict[str, MetricInfo] = {
             f"{_LANGE}, eq. 6",
             "pct",
             True,
+            function=self_sufficiency,
         ),
         _m(
             "self_consumption",
@@ -132,6 +155,7 @@ METRICS: dict[str, MetricInfo] = {
             f"{_LANGE}, eq. 5 (community form)",
             "pct",
             True,
+            function=self_consumption,
         ),
         _m(
             "individual_self_consumption",
@@ -140,6 +164,7 @@ METRICS: dict[str, MetricInfo] = {
             "Share of generation consumed by its owner (incl. the owner's battery): 1 − members' surplus / generation.",
             f"{_LANGE}, eq. 5",
             "pct",
+            function=self_consumption,
         ),
         _m(
             "community_cost",
@@ -170,6 +195,7 @@ METRICS: dict[str, MetricInfo] = {
             f"{_LANGE}, eq. 7",
             "pct",
             True,
+            function=cost_reduction,
         ),
         _m(
             "community_cost_reduction",
@@ -180,6 +206,7 @@ METRICS: dict[str, MetricInfo] = {
             f"{_LANGE}, eq. 7 applied to the net bill",
             "pct",
             True,
+            function=cost_reduction,
         ),
         _m(
             "total_bill",
@@ -202,6 +229,7 @@ METRICS: dict[str, MetricInfo] = {
             f"{_LANGE}, eq. 7 applied to the whole bill",
             "pct",
             True,
+            function=cost_reduction,
         ),
         _m(
             "purchase_cost",
@@ -229,6 +257,7 @@ METRICS: dict[str, MetricInfo] = {
             f"{_LANGE}, eq. 8",
             "num",
             True,
+            function=performance_measure,
         ),
         _m(
             "peak_import_kw",
@@ -248,6 +277,7 @@ METRICS: dict[str, MetricInfo] = {
             "",
             "num",
             True,
+            function=peak_to_average,
         ),
         _m("load_kwh", "Load", "kWh", "Total consumption after control.", "", "kwh"),
         _m("generation_kwh", "Generation", "kWh", "Total local generation.", "", "kwh"),
@@ -319,6 +349,7 @@ METRICS: dict[str, MetricInfo] = {
             "Jain et al. (1984)",
             "num",
             True,
+            function=jain_index,
         ),
         _m("ess_charged_mwh", "Storage charged", "MWh", "Bus-side energy charged into batteries.", "", "mwh"),
         _m("ess_discharged_mwh", "Storage discharged", "MWh", "Bus-side energy discharged.", "", "mwh"),
@@ -339,6 +370,7 @@ METRICS: dict[str, MetricInfo] = {
             f"{_LANGE}, ESS utilisation",
             "kwh",
             True,
+            function=storage_throughput,
         ),
         _m(
             "storage_utilisation",
@@ -349,6 +381,7 @@ METRICS: dict[str, MetricInfo] = {
             f"{_LANGE}, ESS utilisation (per capacity)",
             "num",
             True,
+            function=storage_utilisation,
         ),
         _m(
             "ess_efficiency_pct",
@@ -357,6 +390,7 @@ METRICS: dict[str, MetricInfo] = {
             "Useful output / input energy of the batteries × 100, in percent points.",
             "Tooki et al. (2025), eq. 17",
             "num",
+            function=efficiency_pct,
         ),
         # between two runs (peergrid.metrics.pm_increase; peergrid reproduce lange)
         _m(
@@ -369,6 +403,7 @@ METRICS: dict[str, MetricInfo] = {
             f"{_LANGE}, eq. 8 and the ≈ 5 % performance increase",
             "pct",
             True,
+            function=pm_increase,
         ),
         # the trading service's reports (:mod:`peergrid.service.reports`, dashboard)
         _m(
@@ -379,6 +414,7 @@ METRICS: dict[str, MetricInfo] = {
             "community over a report period vs settling every reading with the grid alone.",
             f"{_LANGE}, eq. 7 applied to the net bill",
             "pct",
+            function=cost_reduction,
         ),
         # forecasts (:mod:`peergrid.simulate.forecasting`) and faults (:mod:`peergrid.simulate.faults`)
         _m(
@@ -424,6 +460,7 @@ METRICS: dict[str, MetricInfo] = {
             "Self-sufficiency on the true readings.",
             f"{_LANGE}, eq. 6",
             "pct",
+            function=self_sufficiency,
         ),
         _m(
             "controller_fault_steps",
@@ -514,6 +551,17 @@ TABLE_METRICS: tuple[str, ...] = (
     "emissions_kg",
 )
 
+#: Metrics of network-aware runs (:meth:`peergrid.simulate.network.NetworkOutcome.metrics`), in the column
+#: order of the CLI's network table and the report's grid section.
+NETWORK_METRICS: tuple[str, ...] = (
+    "line_fees",
+    "curtailed_kwh",
+    "losses_kwh",
+    "max_line_loading_pct",
+    "min_voltage_pu",
+    "max_vim_pct",
+)
+
 
 def metric_label(key: str) -> str:
     """The label of metric ``key`` (the key itself when it is not registered)."""
@@ -527,11 +575,12 @@ def metrics_markdown_table() -> str:
     Returns
     -------
     str
-        Header, separator and one row ``| `key` | label | unit | definition | reference |``
-        per core metric, newline-terminated.
+        Header, separator and one row ``| `key` | label | unit | definition | reference | function |``
+        per core metric (function: ``peergrid.metrics.<name>`` or ``–``), newline-terminated.
     """
-    lines = ["| key | label | unit | definition | reference |", "|---|---|---|---|---|"]
+    lines = ["| key | label | unit | definition | reference | function |", "|---|---|---|---|---|---|"]
     for m in METRICS.values():
         if m.core:
-            lines.append(f"| `{m.key}` | {m.label} | {m.unit} | {m.definition} | {m.reference or '–'} |")
+            fn = f"`peergrid.metrics.{m.function.__name__}`" if m.function else "–"
+            lines.append(f"| `{m.key}` | {m.label} | {m.unit} | {m.definition} | {m.reference or '–'} | {fn} |")
     return "\n".join(lines) + "\n"

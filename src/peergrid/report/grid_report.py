@@ -16,12 +16,10 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from peergrid.metrics.registry import NETWORK_METRICS
 from peergrid.simulate.engine import Comparison, Result
 
 __all__ = ["grid_of", "grid_section_html", "plot_feeder"]
-
-#: The per-market network metrics shown in the section, in column order.
-GRID_METRICS = ("line_fees", "curtailed_kwh", "losses_kwh", "max_line_loading_pct", "min_voltage_pu", "max_vim_pct")
 
 
 def _esc(value: object) -> str:
@@ -106,14 +104,14 @@ def grid_section_html(comparison: Comparison, dpi: int = 110) -> str:
     info = nw.summary()
     opts = nw.options
     vim = f", VIM ≤ {opts.max_vim_pct:g} %" if opts.max_vim_pct is not None else ""
-    head = "".join(f'<th scope="col">{_esc(METRICS[k].heading(cur))}</th>' for k in GRID_METRICS)
+    head = "".join(f'<th scope="col">{_esc(METRICS[k].heading(cur))}</th>' for k in NETWORK_METRICS)
     rows = []
     for name, res in comparison.items():
         if res.network is None:
             continue
         m = res.metrics
         cells = "".join(
-            f'<td data-metric="{k}">{_esc(METRICS[k].format(m.get(k), cur, unit=False))}</td>' for k in GRID_METRICS
+            f'<td data-metric="{k}">{_esc(METRICS[k].format(m.get(k), cur, unit=False))}</td>' for k in NETWORK_METRICS
         )
         s = res.network.summary()
         rows.append(

@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from peergrid.core.errors import ConfigError, DataError
 from peergrid.core.numfmt import unsigned_zero
 from peergrid.data.meters import format_span
-from peergrid.market.bidding import is_order_market
+from peergrid.market.mechanisms import REGISTRY, is_order_market
 from peergrid.metrics.registry import METRICS, TABLE_METRICS
 from peergrid.report.plots import (
     display_tz,
@@ -45,7 +45,6 @@ from peergrid.simulate.engine import Comparison
 __all__ = [
     "DEFAULT_DPI",
     "FORMATS",
-    "MARKET_GLOSSARY",
     "METRIC_COLUMNS",
     "check_format",
     "file_provenance",
@@ -71,67 +70,6 @@ _DEFINITIONS: tuple[tuple[str, str], ...] = tuple(
     (f"{m.label} ({m.reference})" if m.reference else m.label, m.definition)
     for m in (METRICS[k] for k in TABLE_METRICS)
 )
-
-#: Glossary of every market the simulator runs (:data:`peergrid.market.bidding.MARKETS`): name → (term, text).
-#: The report lists the entries of the markets it shows, in this order.
-MARKET_GLOSSARY: dict[str, tuple[str, str]] = {
-    "baseline": (
-        "No P2P (baseline)",
-        "Every member trades with the grid alone: buyers pay the retail price λb, sellers receive "
-        "the feed-in tariff λs.",
-    ),
-    "sdr": (
-        "SDR – supply-demand ratio",
-        "All buyers pay P_buy(SDR) and all sellers receive P_sell(SDR), functions of the ratio of "
-        "community supply to demand in the slot; for SDR > 1 both equal λs "
-        "(Liu et al. 2017; Lange eqs. 2–4).",
-    ),
-    "mmr": (
-        "MMR – mid-market rate",
-        "Peers trade at (λb + λs) / 2; the unmatched side of the slot trades with the grid at "
-        "λb or λs (Long et al. 2017).",
-    ),
-    "bs": (
-        "BS – bill sharing",
-        "The community's grid bill in the slot is shared in proportion to each member's own import "
-        "and export; sell prices can fall below λs (as evaluated by Zhou et al. 2018).",
-    ),
-    "uniform": (
-        "UNIFORM – uniform-price double auction (pay-as-clear)",
-        "Order book: in every slot each member with a deficit bids for it and each member with a "
-        "surplus offers it, at a limit price set by the bidding strategy. Bids are sorted by price "
-        "descending, asks ascending; the traded quantity is where the demand and supply curves "
-        "cross, and every trade of the slot settles at one price p = k·b_m + (1 − k)·s_m of the "
-        "marginal bid b_m and ask s_m (k-double auction, Satterthwaite & Williams 1989; k = 0.5 "
-        "is the mid-point). Buyers pay what sellers receive (no operator fees); unmatched energy "
-        "settles with the grid at λb / λs.",
-    ),
-    "pay-as-bid": (
-        "PAY-AS-BID – pay-as-bid double auction",
-        "The same orders and the same allocation as the uniform auction, but every order settles at "
-        "its own limit: a buyer pays its bid, a seller receives its ask. The spread between them is "
-        "kept by the market operator (operator fees), so members gain less than under the uniform "
-        "price for the same bids.",
-    ),
-    "mcafee": (
-        "MCAFEE – McAfee's trade-reduction double auction",
-        "McAfee 1992: with k efficient bid–ask pairs in price order, the first excluded pair sets "
-        "p0 = (b_{k+1} + s_{k+1}) / 2. If s_k ≤ p0 ≤ b_k all k pairs trade at p0; otherwise the "
-        "least valuable pair is dropped, buyers pay b_k, sellers receive s_k and the difference "
-        "goes to the operator. Truthful bidding is a dominant strategy for single-unit traders at "
-        "the cost of at most one trade; peergrid applies the rule to whole orders (a heuristic for "
-        "multi-kWh orders).",
-    ),
-    "bilateral": (
-        "BILATERAL – bilateral trading with network fees",
-        "Tooki et al. 2025, eqs. 10–12: every bid i and ask j of a slot form a candidate contract "
-        "with network fee H per kWh (line-utilisation fee, eq. 12; in the simulator one fee for "
-        "every pair, scenario [market] fee). Feasible pairs (b_i − H ≥ a_j + H) are matched "
-        "greedily by fee ascending, then surplus descending, at contract price "
-        "γ = k·(b_i − H) + (1 − k)·(a_j + H); the buyer pays γ + H (eq. 11) and the seller "
-        "receives γ − H (eq. 10), the fees go to the operator.",
-    ),
-}
 
 #: Extra glossary entry shown when the report holds an order-book market.
 _BIDDING: tuple[str, str] = (
@@ -179,14 +117,22 @@ _ORDER_REFERENCES: tuple[str, ...] = (
 
 
 def glossary_entries(markets: Sequence[str]) -> list[tuple[str, str, str]]:
-    """Glossary entries ``(market, term, text)`` of ``markets``, in :data:`MARKET_GLOSSARY` order.
+    """Glossary entries ``(market, term, text)`` of ``markets``, in :data:`peergrid.market.REGISTRY` order.
+
+    ``term`` and ``text`` are the registry's :attr:`~peergrid.market.Mechanism.term` and
+    :attr:`~peergrid.market.Mechanism.description`.
 
     Markets without an entry (none of the simulator's) get a generic one, so every
     market of a report is explained. When an order-book market is present, the
     bidding strategies follow as an entry with market ``""``.
     """
-    shown = [m for m in MARKET_GLOSSARY if m in markets] + [m for m in markets if m not in MARKET_GLOSSARY]
-    out = [(m, *MARKET_GLOSSARY.get(m, (market_label(m), "Market mechanism without a glossary entry."))) for m in shown]
+    shown = [m for m in REGISTRY if m in markets] + [m for m in markets if m not in REGISTRY]
+    out = [
+        (m, REGISTRY[m].term, REGISTRY[m].description)
+        if m in REGISTRY
+        else (m, market_label(m), "Market mechanism without a glossary entry.")
+        for m in shown
+    ]
     if any(is_order_market(m) for m in markets):
         out.append(("", *_BIDDING))
     return out

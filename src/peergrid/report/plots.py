@@ -34,7 +34,7 @@ from matplotlib.ticker import PercentFormatter
 
 from peergrid.core.community import Community
 from peergrid.core.errors import DataError
-from peergrid.market.sharing import MECHANISM_NAMES
+from peergrid.market.mechanisms import MECHANISM_NAMES
 from peergrid.simulate.engine import Comparison, Result
 
 __all__ = [

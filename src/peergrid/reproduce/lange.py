@@ -423,7 +423,7 @@ def _node_failure(
         "cost": float(ok["community_cost"]),
         "cost_fault": float(true.grid_bill.sum()),
         "self_sufficiency": float(ok["self_sufficiency"]),
-        "self_sufficiency_fault": 1.0 - imp / load if load > 0 else math.nan,
+        "self_sufficiency_fault": M.self_sufficiency(load, imp),
         "energy_balance_error_kwh": energy_err,
         "money_balance_error": money_err,
     }

@@ -21,11 +21,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from peergrid.market.mechanisms import mechanism_names
+
 ROLES: tuple[str, ...] = ("admin", "operator", "prosumer", "consumer")
 #: Order-book mechanisms (cleared at gate closure from orders) and pool mechanisms
-#: (cleared after the interval from metered net positions).
-ORDER_MECHANISMS: tuple[str, ...] = ("uniform", "pay-as-bid", "mcafee", "bilateral")
-POOL_MECHANISMS: tuple[str, ...] = ("bs", "mmr", "sdr", "baseline")
+#: (cleared after the interval from metered net positions), from :data:`peergrid.market.REGISTRY`;
+#: the service lists the order books first and the no-P2P baseline last.
+ORDER_MECHANISMS: tuple[str, ...] = mechanism_names("order-book")
+POOL_MECHANISMS: tuple[str, ...] = tuple(sorted(mechanism_names("pool"), key=lambda name: name == "baseline"))
 MECHANISMS: tuple[str, ...] = ORDER_MECHANISMS + POOL_MECHANISMS
 ACCOUNT_KINDS: tuple[str, ...] = ("wallet", "grid", "fees", "clearing", "external", "network")
 #: Phases of a member on a feeder (``abc``: three-phase connection).

@@ -12,8 +12,10 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from peergrid.market.mechanisms import K_OPTION
 from peergrid.service.auth import MAX_PASSWORD, MIN_PASSWORD
 from peergrid.service.broker import USERNAME_PATTERN
+from peergrid.service.models import MECHANISMS
 
 T = TypeVar("T")
 
@@ -70,7 +72,10 @@ Line = Annotated[str, AfterValidator(check_line)]
 Text = Annotated[str, AfterValidator(check_text)]
 
 Role = Literal["admin", "operator", "prosumer", "consumer"]
-Mechanism = Literal["uniform", "pay-as-bid", "mcafee", "bilateral", "bs", "mmr", "sdr", "baseline"]
+#: A mechanism of :data:`peergrid.market.REGISTRY` (the OpenAPI enum lists them).
+Mechanism = Literal[MECHANISMS]  # type: ignore[valid-type]
+#: k of the k-double auctions (uniform, bilateral), bounds from the registry's option.
+KFactor = Annotated[float, Field(ge=K_OPTION.low, le=K_OPTION.high, allow_inf_nan=False)]
 Name = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(check_line)
 ]
@@ -187,7 +192,7 @@ class CommunityIn(Strict):
     retail_price: FlatPrice | None = None
     #: flat shorthand: feed-in price (currency/kWh) of a flat tariff; not with ``tariff``
     feed_in_price: FlatPrice | None = None
-    k: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.5
+    k: KFactor = K_OPTION.default
     #: default connection capacity of the community's meters (kW), import from / export to the grid
     meter_import_kw: CapacityKw = 43.0
     meter_export_kw: CapacityKw = 30.0
@@ -206,7 +211,7 @@ class CommunityPatch(Strict):
     tariff: TariffJson | None = None
     retail_price: FlatPrice | None = None
     feed_in_price: FlatPrice | None = None
-    k: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
+    k: KFactor | None = None
     meter_import_kw: CapacityKw | None = None
     meter_export_kw: CapacityKw | None = None
     member_readings: bool | None = None

@@ -62,8 +62,8 @@ import numpy as np
 from peergrid.control import BatterySchedule, Controller, price_view
 from peergrid.core.community import Community
 from peergrid.core.errors import ConfigError
-from peergrid.market.bidding import is_order_market
 from peergrid.market.internal import internal_prices
+from peergrid.market.mechanisms import is_order_market
 from peergrid.market.sharing import Clearing, demand_supply
 from peergrid.simulate.engine import clear_market
 

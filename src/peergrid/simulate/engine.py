@@ -31,8 +31,9 @@ from peergrid import metrics as M
 from peergrid.control import BatterySchedule, Controller, get_controller
 from peergrid.core.community import PARTICIPANT_DEFAULTS, Community
 from peergrid.core.errors import ConfigError, DataError
-from peergrid.market.bidding import OrderClearing, check_market, check_order_options, clear_net, is_order_market
-from peergrid.market.sharing import MECHANISMS, Allocation, Clearing, demand_supply, no_p2p
+from peergrid.market.bidding import OrderClearing, check_order_options, clear_net
+from peergrid.market.mechanisms import MECHANISMS, check_market, is_order_market
+from peergrid.market.sharing import Allocation, Clearing, demand_supply, no_p2p
 
 if TYPE_CHECKING:
     from peergrid.simulate.coordination import CoordinationInfo
@@ -849,7 +850,7 @@ def _community_and_schedule(
 
 def _result_dirs(directory: Path) -> list[Path]:
     """Result directories under ``directory`` (itself, ``results/*`` or ``*``), in market order."""
-    from peergrid.market.bidding import MARKETS
+    from peergrid.market.mechanisms import MARKETS
 
     if (directory / "result.json").is_file():
         return [directory]

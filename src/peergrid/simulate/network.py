@@ -617,7 +617,7 @@ class NetworkOutcome:
         return float(self.member["loss_charge"].sum())
 
     def metrics(self) -> dict[str, float]:
-        """The six per-market network metrics of :data:`peergrid.metrics.METRICS`."""
+        """The per-market network metrics of :data:`peergrid.metrics.NETWORK_METRICS`."""
         s = self.slot
 
         def ext(key: str, fn: Callable[[np.ndarray], float]) -> float:

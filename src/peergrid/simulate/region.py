@@ -59,7 +59,8 @@ import numpy as np
 import pandas as pd
 
 from peergrid.core.errors import ConfigError, DataError
-from peergrid.simulate.scenario import Scenario
+from peergrid.metrics import cost_reduction, self_consumption, self_sufficiency
+from peergrid.simulate.scenario import INTER_MARKETS, Scenario
 
 __all__ = [
     "BACKENDS",
@@ -378,11 +379,11 @@ def inter_clearing(
     peergrid.market.Clearing
         Per-slot prices and peer shares between communities.
     """
-    from peergrid.market.sharing import MECHANISMS
+    from peergrid.market.mechanisms import MECHANISMS
 
     name = "baseline" if rule == "none" else rule
-    if name not in ("baseline", "bs", "mmr", "sdr"):
-        raise ConfigError(f"inter_market {rule!r}: choose from none, bs, mmr, sdr")
+    if name not in MECHANISMS:
+        raise ConfigError(f"inter_market {rule!r}: choose from {', '.join(INTER_MARKETS)}")
     return MECHANISMS[name](demand, supply, retail, feed_in)
 
 
@@ -517,10 +518,6 @@ def _json_number(v: Any) -> Any:
     return v
 
 
-def _ratio(num: float, den: float) -> float:
-    return num / den if den else math.nan
-
-
 def _totals(
     spec: RegionSpec, frame: pd.DataFrame, sums: np.ndarray, shares: list[dict[str, np.ndarray]], dt: float
 ) -> pd.DataFrame:
@@ -541,18 +538,18 @@ def _totals(
             "communities": len(g),
             "homes": int(g["homes"].sum()),
             **tot,
-            "self_sufficiency": 1.0 - _ratio(tot["grid_import_kwh"], load),
-            "self_consumption": 1.0 - _ratio(tot["grid_export_kwh"], gen),
-            "community_cost_reduction": _ratio(base - tot["community_cost"], abs(base)),
+            "self_sufficiency": self_sufficiency(load, tot["grid_import_kwh"]),
+            "self_consumption": self_consumption(gen, tot["grid_export_kwh"]),
+            "community_cost_reduction": cost_reduction(tot["community_cost"], base),
             "peak_import_kw": float(demand.max() / dt) if demand.size else math.nan,
             "inter_market": "none" if name == "baseline" else spec.inter_market,
             "inter_traded_kwh": float((demand * s["peer_share_buy"]).sum()),
             "region_grid_import_kwh": float(grid_import.sum()),
             "region_grid_export_kwh": float(grid_export.sum()),
-            "region_self_sufficiency": 1.0 - _ratio(float(grid_import.sum()), load),
-            "region_self_consumption": 1.0 - _ratio(float(grid_export.sum()), gen),
+            "region_self_sufficiency": self_sufficiency(load, float(grid_import.sum())),
+            "region_self_consumption": self_consumption(gen, float(grid_export.sum())),
             "region_cost": region_cost,
-            "region_cost_reduction": _ratio(base - region_cost, abs(base)),
+            "region_cost_reduction": cost_reduction(region_cost, base),
             "region_peak_import_kw": float(grid_import.max() / dt) if grid_import.size else math.nan,
         }
         records.append(rec)

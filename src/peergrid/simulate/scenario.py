@@ -149,7 +149,8 @@ from peergrid.core.timeindex import check_timezone
 from peergrid.core.tomlconfig import read_toml, validate_model
 from peergrid.data.meters import MeterReport, read_meters
 from peergrid.economics.assumptions import CostAssumptions
-from peergrid.market.bidding import BIDDING, MARKETS, check_market, is_order_market
+from peergrid.market.bidding import BIDDING
+from peergrid.market.mechanisms import FEE_OPTION, K_OPTION, MARKETS, check_market, is_order_market, mechanism_names
 from peergrid.simulate.coordination import COORDINATION
 from peergrid.simulate.forecasting import FORECASTERS, ForecastOptions
 
@@ -396,9 +397,9 @@ class MarketConfig(_Strict):
     """How the order-book markets price and clear the orders built from net positions."""
 
     bidding: Literal[BIDDING] = "truthful"  # type: ignore[valid-type]
-    k: float = Field(default=0.5, ge=0, le=1)
+    k: float = Field(default=K_OPTION.default, ge=K_OPTION.low, le=K_OPTION.high)
     seed: int = 0
-    fee: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    fee: float = Field(default=FEE_OPTION.default, ge=FEE_OPTION.low, allow_inf_nan=False)
     learning_rate: float = Field(default=0.3, gt=0, le=1)
     momentum: float = Field(default=0.05, ge=0, lt=1)
 
@@ -544,8 +545,9 @@ class WindConfig(_Strict):
 #: Homes in a whole region at most (communities × homes per community).
 MAX_REGION_HOMES = 10_000_000
 
-#: Inter-community markets of ``[region] inter_market``: none, or a pool rule of :mod:`peergrid.market.sharing`.
-INTER_MARKETS = ("none", "bs", "mmr", "sdr")
+#: Inter-community markets of ``[region] inter_market``: none, or a pool rule of :data:`peergrid.market.REGISTRY`
+#: (the no-P2P baseline is ``"none"``).
+INTER_MARKETS = ("none", *(m for m in mechanism_names("pool") if m != "baseline"))
 
 
 class RegionConfig(_Strict):

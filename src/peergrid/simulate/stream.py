@@ -43,7 +43,8 @@ import pandas as pd
 
 from peergrid.core.community import Community
 from peergrid.core.errors import ConfigError
-from peergrid.market.sharing import MECHANISMS, Clearing
+from peergrid.market.mechanisms import MECHANISMS
+from peergrid.market.sharing import Clearing
 
 #: ``series`` values of :func:`peergrid.simulate`.
 SERIES = ("full", "none")

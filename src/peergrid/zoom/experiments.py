@@ -34,6 +34,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from peergrid.core.errors import ConfigError
+from peergrid.metrics import cost_reduction
 from peergrid.zoom.agents import ZoomPolicy, run_radio_agents
 from peergrid.zoom.costs import CostParams, measured_network_cost
 from peergrid.zoom.lora import SF, Deployment, RadioParams, link_budget, plan_radio
@@ -230,15 +231,15 @@ def exp_network_size(quick: bool = False, seed: int = 0) -> ZoomExperiment:
                     "prosumers": int((c.participants["pv_kwp"] > 0).sum()),
                     "cost_per_kwh": float(res.bill.sum()) / consumed,
                     "no_p2p_cost_per_kwh": float(base.bill.sum()) / consumed,
-                    "saving_vs_no_p2p": 1.0 - float(res.bill.sum()) / float(base.bill.sum()),
+                    "saving_vs_no_p2p": cost_reduction(float(res.bill.sum()), float(base.bill.sum())),
                 }
             )
     table = pd.DataFrame(rows)
     # fall with network size at the default prosumer share, and across prosumer shares at the largest size
     mid = table[table["prosumer_share"] == 0.5].sort_values("devices")
-    size_fall = 1.0 - mid["cost_per_kwh"].iloc[-1] / mid["cost_per_kwh"].iloc[0]
+    size_fall = cost_reduction(mid["cost_per_kwh"].iloc[-1], mid["cost_per_kwh"].iloc[0])
     big = table[table["devices"] == max(sizes)].sort_values("prosumer_share")
-    pros_fall = 1.0 - big["cost_per_kwh"].iloc[-1] / big["cost_per_kwh"].iloc[0]
+    pros_fall = cost_reduction(big["cost_per_kwh"].iloc[-1], big["cost_per_kwh"].iloc[0])
     base_text = (
         "same households, smallest network (size) / fewest prosumers (prosumers); cost = members' bills incl. grid "
         "residual, per kWh consumed"

@@ -462,7 +462,7 @@ def trade(
         D, Gs, bought, sold, bill, fees = _local_orders(net, codes, K, lb, ls, key, plan.offline, seed)
         inter_key = "sdr"
     else:
-        names = ", ".join([*MECHANISMS, "uniform", "pay-as-bid", "mcafee"])
+        names = ", ".join([*MECHANISMS, *(m for m in ORDER_MECHANISMS if m != "bilateral")])
         raise ConfigError(f"unknown mechanism {mechanism!r}; choose from {names}")
     bought = np.minimum(bought, d)  # order-book fills may exceed the order by rounding
     sold = np.minimum(sold, s)
