@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 
 from peergrid import DataError
+from peergrid.io import read_orders
 from peergrid.market.auction import uniform_price
-from peergrid.market.orders import BUY, SELL, OrderBook, Trades, read_orders
+from peergrid.market.orders import BUY, SELL, OrderBook, Trades
 
 HEADER = "id,participant,side,quantity_kwh,price"
 
