@@ -112,19 +112,25 @@ def test_a_registered_mechanism_runs_everywhere_in_the_market(toy):
 
 
 def test_a_registered_mechanism_reaches_every_consumer():
-    """One entry: the simulator, scenario schema, service models, OpenAPI enum and report glossary list it."""
+    """One entry: the simulator, scenario schema, service models, OpenAPI enum, CLI and report glossary list it."""
     script = r"""
 import json
+import typing
 from dataclasses import replace
-from peergrid.market import Mechanism, mid_market_rate, register
+from peergrid.market import Mechanism, mid_market_rate, register, uniform_price
+from peergrid.market.mechanisms import K_OPTION
 
 def toy(demand, supply, retail, feed_in):
     return replace(mid_market_rate(demand, supply, retail, feed_in), mechanism="toy")
 
 register(Mechanism("toy", "Toy rule", "pool", toy, "", "TOY – toy rule", "MMR under another name."))
+register(Mechanism("toy-book", "Toy book", "order-book", uniform_price, "", "TOY-BOOK", "Uniform.", (K_OPTION,)))
 
 import pandas as pd
 import peergrid
+from peergrid.cli._common import MarketsOpt
+from typer.testing import CliRunner
+from peergrid.cli import clear as clear_cli
 from peergrid.core import make_index
 from peergrid.report.page import glossary_entries
 from peergrid.service import models
@@ -144,6 +150,9 @@ print(json.dumps({
     "service": CommunityIn(name="c", mechanism="toy").mechanism,
     "glossary": [t for m, t, _ in glossary_entries(["toy"])],
     "bills": [cmp["toy"].metrics["community_cost"], cmp["mmr"].metrics["community_cost"]],
+    "markets_help": typing.get_args(MarketsOpt)[1].help,
+    "clear_choices": [m.value for m in clear_cli.Mechanism],
+    "clear_help": CliRunner().invoke(clear_cli.app, ["--help"], env={"COLUMNS": "400"}).output,
 }))
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False)
@@ -154,6 +163,10 @@ print(json.dumps({
     assert got["enum"][-2:] == ["toy", "baseline"] and got["pool"] == ["bs", "mmr", "sdr", "toy", "baseline"]
     assert got["service"] == "toy" and got["glossary"] == ["TOY – toy rule"]
     assert got["bills"][0] == pytest.approx(got["bills"][1])
+    assert "sdr, toy, uniform" in got["markets_help"] and got["markets_help"].count("toy") == 2
+    assert got["clear_choices"] == ["uniform", "pay-as-bid", "mcafee", "bilateral", "toy-book"]
+    assert "uniform|pay-as-bid|mcafee|bilateral|toy-book" in got["clear_help"]  # the --mechanism choices
+    assert "(uniform, bilateral, toy-book)." in got["clear_help"]  # --k applies to the mechanisms with a k
 
 
 def test_every_consumer_lists_exactly_the_registry():
@@ -170,6 +183,11 @@ def test_every_consumer_lists_exactly_the_registry():
     assert set(INTER_MARKETS) == {"none", *mechanism_names("pool")} - {"baseline"}
     assert [m for m, _, _ in glossary_entries(list(MARKETS)) if m] == list(MARKETS)
     assert all(len(name) <= 16 for name in REGISTRY)  # the service's communities.mechanism column
+    from peergrid.cli import clear as clear_cli
+    from peergrid.cli._common import MarketsOpt
+
+    assert [m.value for m in clear_cli.Mechanism] == list(mechanism_names("order-book"))
+    assert f"({', '.join(MARKETS)})" in typing.get_args(MarketsOpt)[1].help
 
 
 def test_docs_list_exactly_the_registry():

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -93,7 +92,8 @@ log = logging.getLogger("peergrid.service.clearing")
 _ORD = Order.__table__
 _MEM = Membership.__table__
 _CHUNK = 5000
-FAULT_ENV = "PEERGRID_FAULT_PAUSE_FILE"
+#: Fault injection of the crash tests, ``(file, pause in s)`` or ``None`` (off): set by :func:`set_fault_pause`.
+_FAULT_PAUSE: tuple[str, float] | None = None
 
 
 @dataclass
@@ -120,20 +120,29 @@ class Outcome:
         }
 
 
+def set_fault_pause(path: str | None, seconds: float = 60.0) -> None:
+    """Arm (``path`` set) or disarm (``None``) the crash tests' fault point of this process.
+
+    ``create_app`` calls it with the service settings' ``fault_pause_file`` and ``fault_pause_s``
+    (``$PEERGRID_FAULT_PAUSE_FILE``, ``$PEERGRID_FAULT_PAUSE_S``; :mod:`peergrid.service.settings`).
+    """
+    global _FAULT_PAUSE
+    _FAULT_PAUSE = (str(path), float(seconds)) if path else None
+
+
 def _fault_point(stage: str) -> None:
     """Fault injection for the crash tests: pause inside the open settlement transaction.
 
-    Only active when the environment variable ``PEERGRID_FAULT_PAUSE_FILE`` names a file:
-    the file is written (with ``stage``) and the process sleeps, so a test can SIGKILL it
-    mid-settlement.
+    Only active when :func:`set_fault_pause` named a file: the file is written (with ``stage``)
+    and the process sleeps, so a test can SIGKILL it mid-settlement.
     """
-    path = os.environ.get(FAULT_ENV)
-    if path:
+    if _FAULT_PAUSE is not None:
         from peergrid.core.output import atomic_file
 
+        path, seconds = _FAULT_PAUSE
         # atomic: a test polling for the file must never read it created but still empty
-        atomic_file(path, stage, label=FAULT_ENV, ours=lambda _: True)
-        time.sleep(float(os.environ.get("PEERGRID_FAULT_PAUSE_S", "60")))
+        atomic_file(path, stage, label="fault pause file", ours=lambda _: True)
+        time.sleep(seconds)
 
 
 def _existing(session: Session, community_id: int, interval_start: dt.datetime, phase: str) -> ClearingRun | None:
