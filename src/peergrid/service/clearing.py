@@ -13,7 +13,8 @@ with the concurrency checks (a cancelled order rolls the phase back).
 
 ``market`` (order-book mechanisms: uniform, pay-as-bid, McAfee, bilateral), at gate closure
     The interval's open orders are re-checked against the wallets with
-    :func:`peergrid.market.check_wallets` (balances may have changed since placement) and
+    :func:`peergrid.market.settle.admit_orders` (:func:`peergrid.market.check_wallets`; balances
+    may have changed since placement) and
     settled by :func:`peergrid.market.settle.settle_market` around the community's mechanism
     (:func:`peergrid.market.settle.order_clearer`: reputation pricing, score 1 changes nothing;
     with a feeder :func:`peergrid.grid.clear_on_feeder`): buyers pay into the ``clearing``
@@ -59,10 +60,11 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from peergrid.market import OrderBook, check_wallets, clear_with_reputation
+from peergrid.market import OrderBook, clear_with_reputation
 from peergrid.market.mechanisms import takes_option
 from peergrid.market.settle import (
     Cleared,
+    admit_orders,
     delivery_reputation,
     export_limit_wh,
     order_clearer,
@@ -307,16 +309,13 @@ def _settle_market(session: Session, community: Community, t: dt.datetime, now: 
         ).all()
     )
     committed = np.array([int(other.get(int(u), 0) or 0) for u in users], dtype=np.int64)
-    funds = w[:, 1] - committed + w[:, 2]  # what this interval's bids may spend, minor units
     rep = _reputation(session, community.id)
     scores = np.array([rep.get(int(u), 1.0) for u in users], dtype=np.float64)
     book = OrderBook.from_arrays(
         participant=code.astype(np.int64), side=side, quantity=qwh / 1000.0, price=price, id=oid
     )
-    balance = np.where(has_wallet, w[:, 1] / 100.0, np.nan)  # no wallet → the order is rejected
-    elig = check_wallets(book, balance=balance, committed=committed / 100.0, credit=w[:, 2] / 100.0)
-    admitted = elig.admitted.copy()
-    reason = np.where(admitted, "", elig.reason.astype(str)).astype(object)
+    adm = admit_orders(book, w[:, 1], committed, w[:, 2], has_wallet)  # no wallet → the order is rejected
+    admitted, reason, funds = adm.admitted, adm.reason, adm.funds_minor
     # A community with a feeder clears on it; orders of members not mapped to a bus cannot be placed on it.
     network = None
     feeder = feeders.feeder_limits(session, community.id, users.tolist(), community.interval_minutes / 60.0)
