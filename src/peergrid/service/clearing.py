@@ -5,36 +5,40 @@ database transaction and recorded as one ``clearing_runs`` row whose unique
 constraint (community, interval, phase) makes it exactly-once even with several
 server processes (the second one's insert fails or finds the row → no-op):
 
+Each phase is **load → call the settlement core → store**: this module reads the interval
+(orders, wallets, readings, positions, the tariff's λb / λs, the feeder) with SQL, calls the pure
+functions of :mod:`peergrid.market.settle` — every amount, rounding and posting comes from them —
+and writes what they return (ledger entries, trades, order states, positions, the run's summary),
+with the concurrency checks (a cancelled order rolls the phase back).
+
 ``market`` (order-book mechanisms: uniform, pay-as-bid, McAfee, bilateral), at gate closure
     The interval's open orders are re-checked against the wallets with
-    :func:`peergrid.market.check_wallets` (balances may have changed since placement),
-    cleared with :func:`peergrid.market.clear_with_reputation` around the community's
-    mechanism from :func:`peergrid.market.get_order_mechanism` (members' reputation
-    scores price the trades; score 1 changes nothing), and settled: buyers pay into the
-    ``clearing`` account, sellers are paid out of it, spreads go to ``fees``.
+    :func:`peergrid.market.check_wallets` (balances may have changed since placement) and
+    settled by :func:`peergrid.market.settle.settle_market` around the community's mechanism
+    (:func:`peergrid.market.settle.order_clearer`: reputation pricing, score 1 changes nothing;
+    with a feeder :func:`peergrid.grid.clear_on_feeder`): buyers pay into the ``clearing``
+    account, sellers are paid out of it, spreads go to ``fees``, eq. 12 line fees to ``network``.
 ``metered`` (every mechanism), after the interval ends plus the metering grace
-    * order-book communities: the **imbalance** between metered net energy and the
-      traded position (bought − sold) is settled with the grid at the interval's λb
-      (import) or λs (export; only up to the tariff's export limit) of the community's
-      tariff, and reputation scores are updated from delivery with
-      :func:`peergrid.market.update_reputation`;
-    * pool communities (``bs``, ``mmr``, ``sdr``, ``baseline``): metered net positions
-      are cleared with :func:`peergrid.market.clear` and each member's bill is settled
-      against the ``grid`` account; with a feeder, members also pay the simulator's network
-      charges (eq. 12 line fees, losses; :func:`_pool_network`) to the ``network`` account.
+    * order-book communities: the **imbalance** between metered net energy and the traded
+      position (bought − sold) is settled with the grid at the interval's λb (import) or λs
+      (export; only up to the tariff's export limit) by
+      :func:`peergrid.market.settle.settle_orders_metered` (:func:`peergrid.market.settle_imbalance`
+      per member), and reputation scores are updated from delivery
+      (:func:`peergrid.market.settle.delivery_reputation`);
+    * pool communities (``bs``, ``mmr``, ``sdr``, ``baseline``): metered net positions are
+      settled by :func:`peergrid.market.settle.settle_pool` — each member's bill against the
+      ``grid`` account; with a feeder, members also pay the simulator's network charges (eq. 12
+      line fees, losses; :func:`_pool_network`) to the ``network`` account.
     Settlement of metered energy is mandatory and may overdraw a wallet (debt shown on
     the invoice); market trades never can.
 
-Money is rounded to integer minor units by the one rule of :mod:`peergrid.market.money`:
-once per party and interval, never per trade (:func:`peergrid.market.settle_trades`: every
-buyer's total and every seller's total to the nearest minor unit, split over its trades by
-largest remainder; the residual — spreads plus rounding — goes to ``fees``), so a buyer never
-pays more than the commitment its wallet check admitted. Should a buyer's settlement exceed
-its funds anyway, its bids are rejected with a reason and the rest of the interval clears;
-one member cannot block an interval. Every transfer goes through
-:func:`peergrid.service.ledger.post`, so Σ over a community's accounts stays zero. Writes
-are bulk (one multi-row insert per table, one set-based balance update), so an interval with
-10,000 participants settles in about a second.
+Money is rounded to integer minor units by the one rule stated in :mod:`peergrid.market.settle`:
+once per party and interval, never per trade, so a buyer never pays more than the commitment its
+wallet check admitted. Should a buyer's settlement exceed its funds anyway, its bids are rejected
+with a reason and the rest of the interval clears; one member cannot block an interval. Every
+transfer goes through :func:`peergrid.service.ledger.post`, so Σ over a community's accounts
+stays zero. Writes are bulk (one multi-row insert per table, one set-based balance update), so
+an interval with 10,000 participants settles in about a second.
 
 The scheduler (:class:`Scheduler`) retries a phase that fails as a whole with exponential
 back-off (:class:`Backoff`) and records each failure in the log and the audit log.
