@@ -25,6 +25,7 @@ from peergrid.market import (
     ORDER_MECHANISMS,
     REGISTRY,
     Mechanism,
+    OrderBook,
     check_market,
     clear,
     clear_net,
@@ -205,3 +206,20 @@ def test_docs_list_exactly_the_registry():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     row = next(ln for ln in readme.splitlines() if ln.startswith("| `--markets a,b,c` |"))
     assert re.findall(r"`([a-z-]+)`", row.split("|")[2].split(";")[0]) == list(MARKETS)
+
+
+def test_options_check_their_bounds():
+    from peergrid.market import check_order_options
+    from peergrid.market.mechanisms import FEE_OPTION
+
+    assert K_OPTION.check(1) == 1.0 and FEE_OPTION.check(0.02) == 0.02
+    for bad in (1.5, -0.1, float("nan")):
+        with pytest.raises(ConfigError, match=r"k must be in \[0, 1\], got"):
+            K_OPTION.check(bad)
+    for bad in (-1.0, float("inf"), float("nan")):
+        with pytest.raises(ConfigError, match="fee must be a finite number >= 0, got"):
+            FEE_OPTION.check(bad)
+    with pytest.raises(ConfigError, match=r"k must be in \[0, 1\], got 2.0"):
+        check_order_options(k=2)
+    with pytest.raises(ConfigError, match="k must be in"):
+        uniform_price(OrderBook.from_arrays([0, 1], [1, -1], [1.0, 1.0], [0.3, 0.1]), k=1.1)
