@@ -16,7 +16,8 @@ appearance without it). Both run :func:`peergrid.grid.clear_on_feeder`: Tooki et
 line loading, voltage band and VIM (eq. 13), re-matching of the freed volume, and losses
 allocated to trades.
 
-Registered on the main app by :func:`register` (``peergrid.cli.main`` calls it).
+The command is a module-level function on the module-level typer app :data:`app`
+(``peergrid.cli.main`` merges it into ``peergrid``; ``CliRunner().invoke(app, [...])`` runs it alone).
 """
 
 from __future__ import annotations
@@ -30,18 +31,20 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from peergrid.cli._common import handle_errors
 from peergrid.core.output import OUT_HELP
+from peergrid.market.mechanisms import K_OPTION, mechanism_names, takes_option
 
 MAX_TABLE_ROWS = 50
 
+app = typer.Typer(pretty_exceptions_enable=False)
+"""``peergrid clear`` alone (one command: invoked without its name)."""
 
-class Mechanism(StrEnum):
-    """Batch mechanisms of ``peergrid clear``."""
 
-    uniform = "uniform"
-    pay_as_bid = "pay-as-bid"
-    mcafee = "mcafee"
-    bilateral = "bilateral"
+#: Batch mechanisms of ``peergrid clear``: the order books of :data:`peergrid.market.REGISTRY`.
+Mechanism = StrEnum("Mechanism", {name.replace("-", "_"): name for name in mechanism_names("order-book")})
+#: The mechanisms ``--k`` applies to (uniform, bilateral).
+_K_MECHANISMS = ", ".join(name for name in mechanism_names("order-book") if takes_option(name, "k"))
 
 
 class Flow(StrEnum):
@@ -239,8 +242,8 @@ def clear_orders(
         The JSON document ``peergrid clear --json`` prints.
     """
     from peergrid.core.errors import ConfigError
+    from peergrid.io import read_orders
     from peergrid.market.mechanisms import get_order_mechanism
-    from peergrid.market.orders import read_orders
 
     networked = network_aware or network is not None
     if (retail is None) != (feed_in is None):
@@ -260,7 +263,7 @@ def clear_orders(
     clear_fn = get_order_mechanism(mechanism)
     book = read_orders(orders)
     options: dict[str, Any] = {"retail": retail, "feed_in": feed_in}
-    if mechanism in ("uniform", "bilateral"):
+    if takes_option(mechanism, "k"):
         options["k"] = k
     if fees is not None:
         options["fees"] = _read_fees(fees, book)
@@ -290,7 +293,7 @@ def clear_orders(
     else:
         result = clear_fn(book, **options)
     payload = {k_: _jsonable(v) for k_, v in result.summary().items()}
-    payload["k"] = k if mechanism in ("uniform", "bilateral") else None
+    payload["k"] = k if takes_option(mechanism, "k") else None
     payload["network_aware"] = networked
     payload["network"] = str(network) if network is not None else ("default" if network_aware else None)
     payload.update(extra)
@@ -323,12 +326,18 @@ def clear_orders(
     return result, payload
 
 
+@app.command("clear")
+@handle_errors
 def clear(
     orders: Annotated[Path, typer.Argument(help="Order CSV: id,participant,side,quantity_kwh,price[,slot].")],
     mechanism: Annotated[Mechanism, typer.Option(help="Clearing mechanism.")] = Mechanism.uniform,
     k: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="k-double auction price k·bid + (1−k)·ask (uniform, bilateral).")
-    ] = 0.5,
+        float,
+        typer.Option(
+            min=float(K_OPTION.low), max=float(K_OPTION.high),
+            help=f"k-double auction price k·bid + (1−k)·ask ({_K_MECHANISMS}).",
+        ),
+    ] = K_OPTION.default,
     retail: Annotated[float | None, typer.Option(help="Grid retail price λb for unmatched bids.")] = None,
     feed_in: Annotated[float | None, typer.Option(help="Feed-in tariff λs for unmatched asks.")] = None,
     fees: Annotated[
@@ -406,13 +415,6 @@ def clear(
         sys.stdout.write(json.dumps(payload, indent=2, allow_nan=False) + "\n")
         return
     _print_human(payload)
-
-
-def register(app: typer.Typer) -> None:
-    """Add the ``clear`` command to ``app`` (the ``peergrid`` typer app), wrapped in ``handle_errors``."""
-    from peergrid.cli.main import handle_errors
-
-    app.command("clear")(handle_errors(clear))
 
 
 SUMMARY_LABELS: tuple[tuple[str, str, str], ...] = (

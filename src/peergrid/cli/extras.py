@@ -3,7 +3,7 @@
 ``peergrid serve``, ``peergrid ledger`` and ``peergrid meters`` need the ``service`` extra
 (FastAPI, uvicorn, SQLAlchemy, …). Without it they print
 ``error: the service needs the 'service' extra: pip install 'peergrid[service]'`` and exit 2
-(:func:`peergrid.cli.main.handle_errors` asks :func:`missing_extra_message`).
+(:func:`peergrid.cli._common.handle_errors` asks :func:`missing_extra_message`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 #: Top-level import names of the ``service`` extra's packages (pyproject.toml) and of what they pull in.
 SERVICE_MODULES: frozenset[str] = frozenset({
     "fastapi", "fastapi_offline", "starlette", "uvicorn", "sqlalchemy", "alembic", "argon2", "jwt", "psycopg",
-    "jinja2", "reportlab", "multipart", "python_multipart",
+    "jinja2", "reportlab", "multipart", "python_multipart", "pydantic_settings", "dotenv",
 })
 SERVICE_EXTRA_MESSAGE = "the service needs the 'service' extra: pip install 'peergrid[service]'"
 

@@ -59,10 +59,12 @@ from typing import Any
 import numpy as np
 
 from peergrid.core.errors import ConfigError, DataError
+from peergrid.market._common import pool_inputs
 from peergrid.market.auction import pay_as_bid, uniform_price
-from peergrid.market.mechanisms import ORDER_MECHANISMS, REGISTRY
+from peergrid.market.mechanisms import FEE_OPTION, K_OPTION, ORDER_MECHANISMS, REGISTRY
 from peergrid.market.orders import MarketResult, OrderBook
-from peergrid.market.sharing import Allocation, Clearing, _prepare, demand_supply
+from peergrid.market.settle import order_bills
+from peergrid.market.sharing import Allocation, Clearing, demand_supply
 
 #: Bidding strategies of :func:`clear_net` (``"zip"`` learns from clearings, so :func:`orders_from_net` has no ZIP).
 BIDDING: tuple[str, ...] = ("truthful", "zero-intelligence", "zic", "zip")
@@ -107,12 +109,8 @@ def check_order_options(
     ZIPParams(learning_rate=float(learning_rate), momentum=float(momentum))  # raises ConfigError
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise ConfigError(f"seed must be an integer, got {seed!r}")
-    k = float(k)
-    if not 0.0 <= k <= 1.0:
-        raise ConfigError(f"k must be in [0, 1], got {k}")
-    fee = float(fee)
-    if not (np.isfinite(fee) and fee >= 0):
-        raise ConfigError(f"fee must be a finite number >= 0, got {fee}")
+    k = K_OPTION.check(k)
+    fee = FEE_OPTION.check(fee)
     return {
         "bidding": check_bidding(bidding), "k": k, "seed": int(seed), "fee": fee,
         "learning_rate": float(learning_rate), "momentum": float(momentum),
@@ -172,7 +170,7 @@ def orders_from_net(
     if x.ndim != 2:
         raise DataError(f"net must be a (T, N) array, got shape {x.shape}")
     T = x.shape[0]
-    _, _, lb, ls = _prepare(np.zeros(T), np.zeros(T), retail, feed_in)
+    _, _, lb, ls = pool_inputs(np.zeros(T), np.zeros(T), retail, feed_in)
     book = OrderBook.from_net(x, lb[:, None], ls[:, None])  # truthful: λb for bids, λs for asks
     step = book.slot  # time step t of every order
     if groups is not None:
@@ -283,14 +281,14 @@ class OrderClearing(Clearing):
         x = np.asarray(net, dtype=np.float64)
         T, N = x.shape
         demand, supply = demand_supply(x)
-        d, g, lb, ls = _prepare(demand, supply, retail, feed_in)
+        d, g, lb, ls = pool_inputs(demand, supply, retail, feed_in)
         book, trades = result.book, result.trades
         t, i = np.divmod(np.asarray(book.id, dtype=np.int64), N)  # order id t·N + i
         if len(book) and (t.min() < 0 or t.max() >= T or not np.array_equal(t, book.slot)):
             raise DataError("the result's book was not built from this net (order id must be slot·N + participant)")
         buy = book.side > 0
         filled = result.filled
-        order_bill = result.bill
+        order_bill = order_bills(result)  # the settlement core's rule (peer money + residual at λb / λs)
         peer = np.zeros((T, N))
         peer[t, i] = np.where(buy, filled, -filled)
         bill = np.zeros((T, N))
@@ -556,7 +554,7 @@ def clear_net(
     x = np.asarray(net, dtype=np.float64)
     if x.ndim != 2:
         raise DataError(f"net must be a (T, N) array, got shape {x.shape}")
-    _, _, lb, ls = _prepare(np.zeros(x.shape[0]), np.zeros(x.shape[0]), retail, feed_in)
+    _, _, lb, ls = pool_inputs(np.zeros(x.shape[0]), np.zeros(x.shape[0]), retail, feed_in)
     strategy = opts["bidding"]
     kwargs: dict[str, Any] = {"retail": lb, "feed_in": ls}
     used: dict[str, Any] = {"seed": opts["seed"]}

@@ -1,39 +1,26 @@
-"""Money in integer minor units: the one rounding rule of peergrid's settlements.
+"""Money in integer minor units: the primitives of the one rounding rule.
 
-The market mechanisms price energy in floating-point currency per kWh; a ledger moves
-integer **minor units** (cents: 1/100 of the currency). This module is the only place that
-turns the one into the other:
+The rule itself — once per party and interval, to the nearest minor unit, half to even; bid
+commitments rounded up — is stated once, in :mod:`peergrid.market.settle` (the settlement core
+that uses these functions). The market mechanisms price energy in floating-point currency per
+kWh; a ledger moves integer **minor units** (cents: 1/100 of the currency):
 
-* :func:`bid_commitment_minor` — a bid of q Wh at limit p (currency/kWh) commits
-  ⌈q·max(p, 0)/10⌉ minor units (the most it can cost, rounded **up**);
-* :func:`to_minor` — one amount per party (a pool bill, an imbalance charge) is rounded to
-  the **nearest** minor unit, half to even;
-* :func:`settle_trades` — the trades of one interval are rounded **per party, not per
-  trade**: every buyer pays its exact total Σ q·p_buy/10 rounded to the nearest minor unit
-  (half to even), every seller receives its exact total Σ q·p_sell/10 rounded the same way,
-  and the difference Σ payments − Σ receipts (the spread plus a rounding residual of at most
-  ½ minor unit per party, either sign) goes to one community account (the service's
-  ``fees``). Each party's total is then spread over its trades by **largest remainder**, so
-  the trades of a party add up to its total exactly and no trade is more than one minor unit
-  away from its exact amount.
-
-Why per party: rounding each trade on its own lets n trades round up n times — a buyer
-matched against 50 tiny offers (0.525 → 1 cent each) would owe 50 cents for an exact 26.25
-and overdraw a wallet that exactly covered its commitment. A party's rounded total is
-within ½ minor unit of its exact amount, hence never above ⌈exact⌉: a buyer that pays at
-most its limit price on at most its bid quantity never pays more than the commitment that
-:func:`bid_commitment_minor` reserved and the wallet check admitted.
+* :func:`bid_commitment_minor` (:func:`bid_commitments_minor` for arrays) — a bid of q Wh at
+  limit p (currency/kWh) commits ⌈q·max(p, 0)/10⌉ minor units;
+* :func:`to_minor` — one amount per party (a pool bill, an imbalance charge);
+* :func:`settle_trades` — the trades of one interval, per party, each party's total spread over
+  its trades by largest remainder.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from peergrid.core.errors import DataError
+from peergrid.core.types import ArrayLike, FloatArray, IntArray
 
 #: Minor units per currency unit (cents).
 MINOR_PER_UNIT = 100
@@ -59,7 +46,27 @@ def bid_commitment_minor(quantity_wh: int, price: float) -> int:
     return max(0, math.ceil(quantity_wh * max(price, 0.0) / 10.0 - _EPS))
 
 
-def to_minor(amount: Any) -> np.ndarray:
+def bid_commitments_minor(quantity_wh: ArrayLike, price: ArrayLike) -> IntArray:
+    """:func:`bid_commitment_minor` of many bids at once: ⌈q·max(p, 0)/10⌉ minor units each.
+
+    Parameters
+    ----------
+    quantity_wh : array-like
+        Bid quantities, Wh (≥ 0).
+    price : array-like
+        Limit prices, currency/kWh.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 minor units, rounded up (float noise below 10⁻⁹ minor units ignored).
+    """
+    q = np.asarray(quantity_wh, dtype=np.float64)
+    p = np.maximum(np.asarray(price, dtype=np.float64), 0.0)
+    return np.maximum(0, np.ceil(q * p / 10.0 - _EPS)).astype(np.int64)
+
+
+def to_minor(amount: ArrayLike) -> IntArray:
     """Currency → integer minor units, rounded to the nearest (half to even).
 
     Parameters
@@ -87,10 +94,10 @@ class TradeMoney:
         The unrounded amounts, float minor units (q·p/10).
     """
 
-    payment: np.ndarray
-    receipt: np.ndarray
-    payment_exact: np.ndarray
-    receipt_exact: np.ndarray
+    payment: IntArray
+    receipt: IntArray
+    payment_exact: FloatArray
+    receipt_exact: FloatArray
 
     @property
     def residual(self) -> int:
@@ -98,13 +105,14 @@ class TradeMoney:
         return int(self.payment.sum() - self.receipt.sum())
 
     @property
-    def fee(self) -> np.ndarray:
+    def fee(self) -> IntArray:
         """payment − receipt per trade, int64 minor units (may be −1 where rounding favoured the seller)."""
-        return self.payment - self.receipt
+        fee: IntArray = self.payment - self.receipt
+        return fee
 
 
 def settle_trades(
-    buyer: Any, seller: Any, quantity_wh: Any, price_buy: Any, price_sell: Any
+    buyer: ArrayLike, seller: ArrayLike, quantity_wh: ArrayLike, price_buy: ArrayLike, price_sell: ArrayLike
 ) -> TradeMoney:
     """Round an interval's trades to minor units, once per buyer and once per seller.
 
@@ -154,7 +162,7 @@ def settle_trades(
     return TradeMoney(_apportion(b, a), _apportion(s, r), a, r)
 
 
-def _apportion(group: np.ndarray, exact: np.ndarray) -> np.ndarray:
+def _apportion(group: IntArray, exact: FloatArray) -> IntArray:
     """Round each group's Σ ``exact`` to the nearest integer (half to even), split it by largest remainder."""
     n = len(exact)
     if n == 0:
@@ -171,4 +179,5 @@ def _apportion(group: np.ndarray, exact: np.ndarray) -> np.ndarray:
     start = np.searchsorted(gs, np.arange(len(codes)))
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n) - start[gs]
-    return base + (rank < extra[g]).astype(np.int64)
+    out: IntArray = base + (rank < extra[g]).astype(np.int64)
+    return out

@@ -1,7 +1,9 @@
 """The dashboard's Jinja2 templates and their filters (money, numbers, percentages, local times).
 
 :data:`templates` renders ``templates/*.html``; the filters ``money``, ``num``, ``pct`` and ``time``
-format minor units, numbers, fractions and times (in the page's ``tz``) as the pages show them.
+format minor units, numbers, fractions and times (in the page's ``tz``) as the pages show them, and
+the global ``metric(key)`` gives a metric's heading from :data:`peergrid.metrics.METRICS` (one name
+per metric, as in the CLI and the HTML report).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from pathlib import Path
 
 import jinja2
 from fastapi.templating import Jinja2Templates
+
+from peergrid.metrics import METRICS
 
 HERE = Path(__file__).parent
 
@@ -58,4 +62,10 @@ def _time(ctx: jinja2.runtime.Context, s: str | dt.datetime | None) -> str:
     return local.strftime("%Y-%m-%d %H:%M ") + offset
 
 
+def _metric(key: str) -> str:
+    """Heading of metric ``key`` with its unit, e.g. ``"Self-sufficiency"``, ``"Grid import (kWh)"``."""
+    return METRICS[key].heading()
+
+
 templates.env.filters.update(money=_money, num=_num, pct=_pct, time=_time)
+templates.env.globals.update(metric=_metric)
