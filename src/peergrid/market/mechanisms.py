@@ -274,13 +274,12 @@ MECHANISM_NAMES: dict[str, str] = {}
 
 def _refresh() -> None:
     """Rebuild the dict views in place (modules that imported them see the change)."""
-    for view, values in (
-        (MECHANISMS, {n: m.function for n, m in REGISTRY.items() if m.kind == "pool"}),
-        (ORDER_MECHANISMS, {n: m.function for n, m in REGISTRY.items() if m.kind == "order-book"}),
-        (MECHANISM_NAMES, {n: m.label for n, m in REGISTRY.items()}),
-    ):
-        view.clear()
-        view.update(values)  # type: ignore[attr-defined]
+    MECHANISMS.clear()
+    MECHANISMS.update((n, m.function) for n, m in REGISTRY.items() if m.kind == "pool")
+    ORDER_MECHANISMS.clear()
+    ORDER_MECHANISMS.update((n, m.function) for n, m in REGISTRY.items() if m.kind == "order-book")
+    MECHANISM_NAMES.clear()
+    MECHANISM_NAMES.update((n, m.label) for n, m in REGISTRY.items())
 
 
 _refresh()
