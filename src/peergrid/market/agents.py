@@ -72,7 +72,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import Literal, Protocol, cast, overload
 
 import numpy as np
 
@@ -462,6 +462,54 @@ def _slot_prices(r: MarketResult, n: int, first_slot: int) -> tuple[FloatArray, 
     got = np.bincount(k, weights=t.quantity * t.price_sell, minlength=n)
     with np.errstate(divide="ignore", invalid="ignore"):
         return q, paid / np.where(q > 0, q, 1.0), got / np.where(q > 0, q, 1.0)
+
+
+@overload
+def learn(
+    book: OrderBook,
+    limit: ArrayLike,
+    lo: ArrayLike,
+    hi: ArrayLike,
+    clear: Callable[[OrderBook], MarketResult],
+    strategy: str = "zip",
+    *,
+    round_slots: int = 96,
+    params: ZIPParams | None = None,
+    seed: int | np.random.Generator | None = 0,
+    history: Literal[False] = False,
+) -> MarketResult: ...
+
+
+@overload
+def learn(
+    book: OrderBook,
+    limit: ArrayLike,
+    lo: ArrayLike,
+    hi: ArrayLike,
+    clear: Callable[[OrderBook], MarketResult],
+    strategy: str = "zip",
+    *,
+    round_slots: int = 96,
+    params: ZIPParams | None = None,
+    seed: int | np.random.Generator | None = 0,
+    history: Literal[True],
+) -> tuple[MarketResult, dict[str, AnyArray]]: ...
+
+
+@overload
+def learn(
+    book: OrderBook,
+    limit: ArrayLike,
+    lo: ArrayLike,
+    hi: ArrayLike,
+    clear: Callable[[OrderBook], MarketResult],
+    strategy: str = "zip",
+    *,
+    round_slots: int = 96,
+    params: ZIPParams | None = None,
+    seed: int | np.random.Generator | None = 0,
+    history: bool,
+) -> MarketResult | tuple[MarketResult, dict[str, AnyArray]]: ...
 
 
 def learn(
