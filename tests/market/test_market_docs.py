@@ -32,7 +32,8 @@ def test_doc_has_examples_for_every_mechanism():
     text = DOC.read_text()
     names = ("uniform_price", "pay_as_bid", "mcafee", "bilateral", "ContinuousDoubleAuction", "ReputationRule",
              "check_wallets", "FeederLimits", "vim", "peergrid.compare", "--network-aware", "[market]",
-             "## Bidding agents", "benchmarks/bidding_agents.py", "--bidding zip")  # fmt: skip
+             "## Bidding agents", "benchmarks/bidding_agents.py", "--bidding zip", "settle_market",
+             "settle_imbalance")  # fmt: skip
     for name in names:
         assert name in text, name
     assert {info.strip() for info, _ in blocks("csv")} == {"orders.csv", "fees.csv", "big.csv", "feeder.csv"}
@@ -44,6 +45,7 @@ def test_python_blocks_run(workdir, capsys):
         exec(compile(body, str(DOC), "exec"), namespace)
     out = capsys.readouterr().out
     assert "[0.275, 0.2]" in out and "[3.0] [0.22]" in out and "[1.0, 0.9]" in out
+    assert "[30, 0] [0, 10] 20" in out and "[36, 6] [0, 0]" in out and "[45, -15]" in out  # settlement
     assert namespace["r"] is not None and "operator_fees" in out
     # bidding agents: ZIP learns the stationary market's equilibrium; reservation prices with a battery
     assert "zip 1.0 0.25" in out and "[0.3, 0.3, 0.25, 0.2] [0.1, 0.2, 0.15, 0.1]" in out

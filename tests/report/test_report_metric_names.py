@@ -117,3 +117,17 @@ def test_registry_functions_compute_the_engine_values(comparison):
             v["peak_to_average"], nan_ok=True
         )
 
+
+
+def test_dashboard_headings_come_from_the_registry():
+    """The dashboard's report rows name registered metrics through the ``metric()`` global, not literal labels."""
+    from peergrid.service.dashboard.render import HERE, templates
+
+    assert templates.env.from_string('{{ metric("self_sufficiency") }}').render() == "Self-sufficiency"
+    assert templates.env.from_string('{{ metric("grid_import_kwh") }}').render() == "Grid import (kWh)"
+    headings = {m.heading() for m in METRICS.values()} | {m.label for m in METRICS.values()}
+    for path in (HERE / "templates").glob("*.html"):
+        literal = set(re.findall(r'<th scope="row">([^<{]+)</th>', path.read_text(encoding="utf-8")))
+        assert not literal & headings, (path.name, literal & headings)
+    member = (HERE / "templates" / "member.html").read_text(encoding="utf-8")
+    assert 'metric("net_bill_reduction")' in member

@@ -100,6 +100,7 @@ def test_an_order_the_wallet_cannot_settle_is_rejected_alone(factory, monkeypatc
     """Should a buyer's settlement exceed its funds anyway, its bids are rejected with a reason; the rest clears."""
     c, _, ids = _attacked_community(factory)
     from peergrid.market import money
+    from peergrid.market import settle as settle_core
 
     real = money.settle_trades
 
@@ -107,7 +108,7 @@ def test_an_order_the_wallet_cannot_settle_is_rejected_alone(factory, monkeypatc
         out = real(*args, **kwargs)
         return dataclasses.replace(out, payment=np.ceil(out.payment_exact - 1e-9).astype(np.int64))
 
-    monkeypatch.setattr(clearing, "settle_trades", greedy)
+    monkeypatch.setattr(settle_core, "settle_trades", greedy)  # the settlement core's rounding
     out = clearing.settle(factory, c.id, IV, "market", GATE)
     assert out.status == "settled"
     status, filled, reason = _status(factory, ids["attack_bid"])

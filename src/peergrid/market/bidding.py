@@ -63,6 +63,7 @@ from peergrid.core.types import ArrayLike, FloatArray, IntArray
 from peergrid.market.auction import pay_as_bid, uniform_price
 from peergrid.market.mechanisms import ORDER_MECHANISMS, REGISTRY
 from peergrid.market.orders import MarketResult, OrderBook
+from peergrid.market.settle import order_bills
 from peergrid.market.sharing import Allocation, Clearing, _prepare, demand_supply
 
 if TYPE_CHECKING:
@@ -300,7 +301,7 @@ class OrderClearing(Clearing):
             raise DataError("the result's book was not built from this net (order id must be slot·N + participant)")
         buy = book.side > 0
         filled = result.filled
-        order_bill = result.bill
+        order_bill = order_bills(result)  # the settlement core's rule (peer money + residual at λb / λs)
         peer = np.zeros((T, N))
         peer[t, i] = np.where(buy, filled, -filled)
         bill = np.zeros((T, N))

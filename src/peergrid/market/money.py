@@ -1,28 +1,15 @@
-"""Money in integer minor units: the one rounding rule of peergrid's settlements.
+"""Money in integer minor units: the primitives of the one rounding rule.
 
-The market mechanisms price energy in floating-point currency per kWh; a ledger moves
-integer **minor units** (cents: 1/100 of the currency). This module is the only place that
-turns the one into the other:
+The rule itself — once per party and interval, to the nearest minor unit, half to even; bid
+commitments rounded up — is stated once, in :mod:`peergrid.market.settle` (the settlement core
+that uses these functions). The market mechanisms price energy in floating-point currency per
+kWh; a ledger moves integer **minor units** (cents: 1/100 of the currency):
 
-* :func:`bid_commitment_minor` — a bid of q Wh at limit p (currency/kWh) commits
-  ⌈q·max(p, 0)/10⌉ minor units (the most it can cost, rounded **up**);
-* :func:`to_minor` — one amount per party (a pool bill, an imbalance charge) is rounded to
-  the **nearest** minor unit, half to even;
-* :func:`settle_trades` — the trades of one interval are rounded **per party, not per
-  trade**: every buyer pays its exact total Σ q·p_buy/10 rounded to the nearest minor unit
-  (half to even), every seller receives its exact total Σ q·p_sell/10 rounded the same way,
-  and the difference Σ payments − Σ receipts (the spread plus a rounding residual of at most
-  ½ minor unit per party, either sign) goes to one community account (the service's
-  ``fees``). Each party's total is then spread over its trades by **largest remainder**, so
-  the trades of a party add up to its total exactly and no trade is more than one minor unit
-  away from its exact amount.
-
-Why per party: rounding each trade on its own lets n trades round up n times — a buyer
-matched against 50 tiny offers (0.525 → 1 cent each) would owe 50 cents for an exact 26.25
-and overdraw a wallet that exactly covered its commitment. A party's rounded total is
-within ½ minor unit of its exact amount, hence never above ⌈exact⌉: a buyer that pays at
-most its limit price on at most its bid quantity never pays more than the commitment that
-:func:`bid_commitment_minor` reserved and the wallet check admitted.
+* :func:`bid_commitment_minor` (:func:`bid_commitments_minor` for arrays) — a bid of q Wh at
+  limit p (currency/kWh) commits ⌈q·max(p, 0)/10⌉ minor units;
+* :func:`to_minor` — one amount per party (a pool bill, an imbalance charge);
+* :func:`settle_trades` — the trades of one interval, per party, each party's total spread over
+  its trades by largest remainder.
 """
 
 from __future__ import annotations
@@ -57,6 +44,26 @@ def bid_commitment_minor(quantity_wh: int, price: float) -> int:
         Minor units (cents), rounded up (float noise below 10⁻⁹ minor units ignored).
     """
     return max(0, math.ceil(quantity_wh * max(price, 0.0) / 10.0 - _EPS))
+
+
+def bid_commitments_minor(quantity_wh: Any, price: Any) -> np.ndarray:
+    """:func:`bid_commitment_minor` of many bids at once: ⌈q·max(p, 0)/10⌉ minor units each.
+
+    Parameters
+    ----------
+    quantity_wh : array-like
+        Bid quantities, Wh (≥ 0).
+    price : array-like
+        Limit prices, currency/kWh.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 minor units, rounded up (float noise below 10⁻⁹ minor units ignored).
+    """
+    q = np.asarray(quantity_wh, dtype=np.float64)
+    p = np.maximum(np.asarray(price, dtype=np.float64), 0.0)
+    return np.maximum(0, np.ceil(q * p / 10.0 - _EPS)).astype(np.int64)
 
 
 def to_minor(amount: Any) -> np.ndarray:

@@ -584,14 +584,13 @@ class MarketResult:
 
     @property
     def bill(self) -> FloatArray:
-        """Per order: peer payments − peer receipts (+ grid bill when tariffs are known), currency."""
-        t = self.trades
-        n = len(self.book)
-        paid = np.bincount(t.buy, weights=t.payment, minlength=n)
-        peer = cast(FloatArray, paid - np.bincount(t.sell, weights=t.receipt, minlength=n))
-        if self.retail is None or self.feed_in is None:
-            return peer
-        return peer + self.grid_bill
+        """Per order: peer payments − peer receipts (+ grid bill when tariffs are known), currency.
+
+        The rule of :func:`peergrid.market.settle.order_bills` (the settlement core).
+        """
+        from peergrid.market.settle import order_bills
+
+        return order_bills(self)
 
     def summary(self) -> dict[str, Any]:
         """Headline figures with stable keys (JSON-ready; NaN becomes None).

@@ -56,16 +56,16 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from peergrid.market import (
-    OrderBook,
-    TradeMoney,
-    check_wallets,
-    clear,
-    clear_with_reputation,
-    get_order_mechanism,
-    settle_trades,
-    to_minor,
-    update_reputation,
+from peergrid.market import OrderBook, check_wallets, clear_with_reputation
+from peergrid.market.mechanisms import takes_option
+from peergrid.market.settle import (
+    Cleared,
+    delivery_reputation,
+    export_limit_wh,
+    order_clearer,
+    settle_market,
+    settle_orders_metered,
+    settle_pool,
 )
 from peergrid.service import bulk, feeders, ledger, tariffs
 from peergrid.service.directory import audit, get_community, system_accounts
@@ -221,50 +221,29 @@ def _new_run(session: Session, community: Community, t: dt.datetime, phase: str)
     return run
 
 
-@dataclass
-class _Match:
-    """One clearing of the admitted orders, with the trades' money in minor units."""
-
-    result: Any  # MarketResult
-    q_wh: np.ndarray  # Wh per trade
-    b_pos: np.ndarray  # position of the bid in the full book
-    s_pos: np.ndarray
-    b_code: np.ndarray  # buyer's participant code
-    s_code: np.ndarray
-    pb: np.ndarray  # currency/kWh (energy; the line fee comes on top)
-    ps: np.ndarray
-    money: TradeMoney
-    #: eq. 12 line fee per trade, currency/kWh and minor units (rounded once per buyer); zeros without a feeder
-    fee_per_kwh: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    line_fee: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    network: dict[str, Any] = field(default_factory=dict)
-
-
-def _match(
+def _clearer(
     community: Community,
-    book: OrderBook,
-    admitted: np.ndarray,
     scores: np.ndarray,
-    code: np.ndarray,
     prices: tuple[float, float],
     network: tuple[Any, float] | None = None,
-) -> _Match:
-    """Clear the admitted orders with the community's mechanism and round the money (:func:`settle_trades`).
+) -> Callable[[OrderBook], Any]:
+    """The community's clearing function for :func:`peergrid.market.settle.settle_market`.
 
     ``prices`` are the interval's grid prices (λb, λs), currency/kWh, from the community's tariff.
     ``network`` — (:class:`peergrid.grid.FeederLimits`, τ_L) of the community's feeder — clears with
     :func:`peergrid.grid.clear_on_feeder` instead (eq. 12 fees, curtailment, re-matching, losses).
     """
-    pos = np.flatnonzero(admitted)
-    kwargs: dict[str, Any] = {"retail": prices[0], "feed_in": prices[1]}
-    if community.mechanism in ("uniform", "bilateral"):
-        kwargs["k"] = community.k
-    mechanism = get_order_mechanism(community.mechanism)
-    cleared: list[Any] = []
-    if network is not None:  # the same network-aware clearing as `peergrid clear --network`
-        from peergrid.grid import clear_on_feeder
+    if network is None:
+        return order_clearer(community.mechanism, prices[0], prices[1], k=community.k, scores=scores)
+    from peergrid.grid import clear_on_feeder
 
-        limits, tau = network
+    limits, tau = network
+    kwargs: dict[str, Any] = {"retail": prices[0], "feed_in": prices[1]}
+    if takes_option(community.mechanism, "k"):
+        kwargs["k"] = community.k
+
+    def clear_book(book: OrderBook) -> Cleared:  # the same network-aware clearing as `peergrid clear --network`
+        cleared: list[Any] = []
 
         def mechanism(b: OrderBook, **kw: Any) -> Any:
             c = clear_on_feeder(b, limits, community.mechanism, tau=tau, k=community.k, retail=kw.get("retail"),
@@ -273,25 +252,11 @@ def _match(
             t = c.result.trades  # energy prices here; reputation pricing must not scale the line fee
             return replace(c.result, trades=replace(t, price_buy=t.price_buy - c.fee_per_kwh))
 
-    result = clear_with_reputation(book.select(admitted), mechanism, scores=scores, **kwargs)
-    tr = result.trades
-    q_wh = np.rint(tr.quantity * 1000.0).astype(np.int64)
-    keep = q_wh > 0
-    q_wh = q_wh[keep]
-    b_pos, s_pos = pos[tr.buy[keep]], pos[tr.sell[keep]]
-    pb, ps = tr.price_buy[keep], tr.price_sell[keep]
-    b_code, s_code = code[b_pos], code[s_pos]
-    money = settle_trades(b_code, s_code, q_wh, pb, ps)
-    if not cleared:
-        return _Match(result, q_wh, b_pos, s_pos, b_code, s_code, pb, ps, money,
-                      np.zeros(len(q_wh)), np.zeros(len(q_wh), dtype=np.int64))  # fmt: skip
-    c = cleared[0]
-    h = c.fee_per_kwh[keep]
-    # the buyer's line fee to the cent: Σ q·H of its trades rounded once, split over them by largest remainder
-    line_fee = settle_trades(b_code, s_code, q_wh, h, np.zeros(len(q_wh))).payment
-    summary = c.summary()
-    summary["line_fees_minor"] = int(line_fee.sum())
-    return _Match(result, q_wh, b_pos, s_pos, b_code, s_code, pb, ps, money, h, line_fee, summary)
+        result = clear_with_reputation(book, mechanism, scores=scores, **kwargs)
+        c = cleared[0]
+        return Cleared(result, c.fee_per_kwh, c.summary())
+
+    return clear_book
 
 
 def _settle_market(session: Session, community: Community, t: dt.datetime, now: dt.datetime) -> Outcome:
@@ -348,68 +313,26 @@ def _settle_market(session: Session, community: Community, t: dt.datetime, now: 
         admitted[off] = False
         reason[off] = "not on the community's feeder: an operator must map the member to a bus"
         network = (limits, tau) if limits is not None else None
-    # Clear, price in minor units, and check every buyer's total against its funds. The rounding
-    # rule keeps an admitted buyer within them; should a buyer's settlement exceed them anyway,
-    # that buyer's bids are rejected on their own and the rest of the interval is cleared again.
+    # Clear, price in minor units and post (peergrid.market.settle): a buyer whose settlement would exceed
+    # its funds has its bids rejected on their own and the rest of the interval is cleared again.
     prices = _grid_prices(community, t)
-    for _ in range(n_users + 1):
-        m = _match(community, book, admitted, scores, code, prices, network)
-        paid = np.bincount(m.b_code, weights=m.money.payment + m.line_fee, minlength=n_users).astype(np.int64)
-        over = np.flatnonzero((paid > funds) & (paid > 0))
-        if not len(over):
-            break
-        bad = np.isin(code, over) & (side > 0) & admitted
-        admitted[bad] = False
-        for i in np.flatnonzero(bad).tolist():
-            c = int(code[i])
-            reason[i] = (
-                f"settlement would exceed the wallet: the interval's trades cost {int(paid[c])}, "
-                f"funds {int(funds[c])} minor units"
-            )
+    st = settle_market(book, _clearer(community, scores, prices, network), funds=funds, admitted=admitted,
+                       reason=reason, n_members=n_users)  # fmt: skip
+    over = np.unique(code[admitted & ~st.admitted])
+    if len(over):
         log.warning(
             "community %s, interval %s: bids of user(s) %s rejected at settlement (cost above funds)",
             community.id, t.isoformat(), ", ".join(str(int(users[c])) for c in over),
         )
-    result, q_wh, b_pos, s_pos, pb, ps = m.result, m.q_wh, m.b_pos, m.s_pos, m.pb, m.ps
-    b_code, s_code = m.b_code, m.s_code
-    pay, rec = m.money.payment, m.money.receipt
-    line_fee = m.line_fee  # eq. 12 line fees per trade (minor units): buyer → network operator
-    line_by = np.bincount(b_code, weights=line_fee, minlength=n_users).astype(np.int64)
-    residual = m.money.residual  # spread + rounding residual → fees account (may be < 0 by rounding)
-    received = np.bincount(s_code, weights=rec, minlength=n_users).astype(np.int64)
-    # a buyer's market fees: its share of the spread, rounded (0 at a uniform price); informational
-    spread = np.bincount(b_code, weights=m.money.payment_exact - m.money.receipt_exact, minlength=n_users)
-    fees_by = np.clip(np.rint(spread).astype(np.int64), 0, paid - line_by) + line_by
-    bought = np.bincount(b_code, weights=q_wh, minlength=n_users).astype(np.int64)
-    sold = np.bincount(s_code, weights=q_wh, minlength=n_users).astype(np.int64)
-    filled = (
-        np.bincount(b_pos, weights=q_wh, minlength=len(book)) + np.bincount(s_pos, weights=q_wh, minlength=len(book))
-    ).astype(np.int64)
-    filled = np.minimum(filled, qwh)
-    # ---- money: buyers → clearing → sellers, spreads → fees
+    # ---- money: buyers → clearing → sellers, spreads → fees, line fees → network
     sysacc = system_accounts(session, community.id)
     ref = f"clearing:{run.id}"
-    transfers = []
-    wal = w[:, 0]
-    energy_paid = paid - line_by
-    for i in np.flatnonzero(energy_paid > 0).tolist():
-        transfers.append(
-            ledger.Transfer(int(wal[i]), sysacc["clearing"], int(energy_paid[i]), "p2p_buy", ref, interval_start=t)
-        )
-    for i in np.flatnonzero(line_by > 0).tolist():
-        transfers.append(
-            ledger.Transfer(int(wal[i]), sysacc["network"], int(line_by[i]), "line_fee", ref, interval_start=t)
-        )
-    for i in np.flatnonzero(received > 0).tolist():
-        transfers.append(
-            ledger.Transfer(sysacc["clearing"], int(wal[i]), int(received[i]), "p2p_sell", ref, interval_start=t)
-        )
-    if residual:  # > 0: spreads + rounding to the fees account; < 0 (rounding, no spread): the fees account pays
-        src, dst = (sysacc["clearing"], sysacc["fees"]) if residual > 0 else (sysacc["fees"], sysacc["clearing"])
-        transfers.append(ledger.Transfer(src, dst, abs(residual), "p2p_fee", ref, interval_start=t))
+    transfers = [
+        ledger.Transfer(d, c, a, k, ref, interval_start=t) for d, c, a, k in st.postings.resolve(w[:, 0], sysacc)
+    ]
     ledger.post(session, community.id, transfers, accounts_checked=True)
     # ---- trades, orders, positions
-    if len(q_wh):
+    if st.n_trades:
         trade_rows = [
             {
                 "clearing_run_id": run.id,
@@ -427,32 +350,31 @@ def _settle_market(session: Session, community: Community, t: dt.datetime, now: 
                 "line_fee_minor": lf,
             }
             for bo, so, bu, su, qq, a, b, p, r, lf in zip(
-                oid[b_pos].tolist(),
-                oid[s_pos].tolist(),
-                uid[b_pos].tolist(),
-                uid[s_pos].tolist(),
-                q_wh.tolist(),
-                (pb + m.fee_per_kwh).tolist(),
-                ps.tolist(),
-                (pay + line_fee).tolist(),
-                rec.tolist(),
-                line_fee.tolist(),
+                oid[st.buy_order].tolist(),
+                oid[st.sell_order].tolist(),
+                uid[st.buy_order].tolist(),
+                uid[st.sell_order].tolist(),
+                st.quantity_wh.tolist(),
+                st.price_buy.tolist(),
+                st.price_sell.tolist(),
+                st.payment_minor.tolist(),
+                st.receipt_minor.tolist(),
+                st.line_fee_minor.tolist(),
                 strict=True,
             )
         ]
         bulk.insert_rows(session, Trade.__table__, trade_rows)
-    status = np.where(
-        ~admitted, "rejected", np.where(filled >= qwh, "filled", np.where(filled > 0, "partial", "unfilled"))
-    )
     order_rows = [
         {"id": o, "status": s, "filled_wh": f, "committed_minor": 0, "reason": r[:200]}
-        for o, s, f, r in zip(oid.tolist(), status.tolist(), filled.tolist(), reason.tolist(), strict=True)
+        for o, s, f, r in zip(
+            oid.tolist(), st.status.tolist(), st.filled_wh.tolist(), st.reason.tolist(), strict=True
+        )
     ]
     changed = bulk.update_rows(session, _ORD, order_rows, ("status", "filled_wh", "committed_minor", "reason"),
                                only_if={"status": "open"})
     if changed != len(order_rows):  # an order was cancelled while we cleared: roll back, retry next tick
         raise Conflict(f"orders of {t.isoformat()} changed during clearing; retry")
-    active = (bought > 0) | (sold > 0)  # members whose orders all stayed unfilled have nothing to settle
+    active = st.active  # members whose orders all stayed unfilled have nothing to settle
     pos_rows = [
         {
             "clearing_run_id": run.id,
@@ -472,35 +394,16 @@ def _settle_market(session: Session, community: Community, t: dt.datetime, now: 
         }
         for u, bw, sw, p, r, f in zip(
             users[active].tolist(),
-            bought[active].tolist(),
-            sold[active].tolist(),
-            paid[active].tolist(),
-            received[active].tolist(),
-            fees_by[active].tolist(),
+            st.bought_wh[active].tolist(),
+            st.sold_wh[active].tolist(),
+            st.paid_minor[active].tolist(),
+            st.received_minor[active].tolist(),
+            st.fee_minor[active].tolist(),
             strict=True,
         )
     ]
     bulk.insert_rows(session, Position.__table__, pos_rows)
-    summary = result.summary()
-    summary.update(
-        {
-            "n_orders": len(book),
-            "n_rejected": int((~admitted).sum()),
-            "n_participants": n_users,
-            "n_trades": len(q_wh),
-            "traded_wh": int(q_wh.sum()),
-            "paid_minor": int(paid.sum()),
-            "received_minor": int(received.sum()),
-            "fees_minor": residual,
-            "grid_price_buy": prices[0],
-            "grid_price_sell": prices[1],
-        }
-    )
-    if feeder is not None:  # network figures of the clearing on the community's feeder
-        keys = ("line_fees", "curtailed_kwh", "rematched_kwh", "losses_kwh", "max_line_loading_pct",
-                "min_voltage_pu", "max_vim_pct", "feasible")  # fmt: skip
-        summary.update({"network": True, "line_fees_minor": int(line_by.sum()), **{k: m.network.get(k) for k in keys}})
-    summary = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in summary.items()}
+    summary = st.summary(*prices, network=feeder is not None)
     run.summary = summary
     session.flush()
     _fault_point("market")
@@ -518,26 +421,6 @@ def _metered_net(session: Session, community_id: int, t: dt.datetime) -> dict[in
     return {int(u): (int(i or 0), int(e or 0)) for u, i, e in rows}
 
 
-def pool_p2p_price(demand_kwh: float, traded_kwh: float, price_buy: float, retail: float) -> float | None:
-    """The price of the energy a pool shares between members, currency/kWh (``None`` without P2P volume).
-
-    A pool charges every buyer ``price_buy`` per kWh of deficit; of the community's demand D,
-    ``traded`` kWh come from peers and D − traded from the grid at ``retail``. What buyers pay for
-    the peers' energy, per kWh of it, is (price_buy·D − retail·(D − traded)) / traded; money
-    conservation (Σ bills = the grid bill) makes it equal to what sellers receive per kWh sold to peers.
-
-    Examples
-    --------
-    Mid-market rate, 1.5 kWh demand all met by peers at (0.30 + 0.08) / 2:
-
-    >>> round(pool_p2p_price(1.5, 1.5, 0.19, 0.30), 4)
-    0.19
-    """
-    if not traded_kwh > 0:
-        return None
-    return (price_buy * demand_kwh - retail * (demand_kwh - traded_kwh)) / traded_kwh
-
-
 def _pool_network(
     session: Session,
     community: Community,
@@ -546,7 +429,7 @@ def _pool_network(
     bought_wh: np.ndarray,
     sold_wh: np.ndarray,
     price_buy: float,
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
+) -> tuple[tuple[np.ndarray, np.ndarray], dict[str, Any]] | None:
     """Network charges of a pool interval on the community's feeder, or ``None`` without a feeder.
 
     The same rules as the simulator's ``[grid]`` step (:mod:`peergrid.grid.charges`): the metered
@@ -554,14 +437,14 @@ def _pool_network(
     three-phase when a member sits on one phase); each buyer pays the eq. 12 line fee
     (:func:`peergrid.grid.line_fee_money`, sellers and buyers paired pro rata) and every member its
     share of the losses (:func:`peergrid.grid.allocate_losses`, pro rata to |net energy|) at the
-    interval's λb — each rounded once per member to the minor unit. Metered energy already flowed:
-    nothing is curtailed. Users without a bus are left off the feeder and pay neither; an
+    interval's λb — each rounded once per member by :func:`peergrid.market.settle.settle_pool`. Metered energy already
+    flowed: nothing is curtailed. Users without a bus are left off the feeder and pay neither; an
     interval whose flow does not converge is charged nothing (``network_converged: false``).
 
     Returns
     -------
     tuple
-        ``(line fee minor (n,), loss charge minor (n,), summary entries)``.
+        ``((line fee currency (n,), loss kWh (n,)), summary entries)``.
     """
     from peergrid.grid import FeederTopology, allocate_losses, line_fee_money, sweep_flow
 
@@ -569,8 +452,8 @@ def _pool_network(
     if fd is None:
         return None
     n = len(users)
-    line_minor = np.zeros(n, dtype=np.int64)
-    loss_minor = np.zeros(n, dtype=np.int64)
+    fee_all = np.zeros(n)
+    loss_all = np.zeros(n)
     out: dict[str, Any] = {
         "network": True,
         "curtailed_kwh": 0.0,
@@ -597,8 +480,8 @@ def _pool_network(
                                  np.asarray(flow.line_p_kw, dtype=np.float64), topo, fd.tau)[0]  # fmt: skip
             losses_kwh = np.nan_to_num(np.asarray(flow.losses_kw, dtype=np.float64) * dt_h)
             loss_kwh = allocate_losses(x, losses_kwh)[0]
-            line_minor[c] = np.maximum(to_minor(fee), 0)
-            loss_minor[c] = np.maximum(to_minor(loss_kwh * price_buy), 0)
+            fee_all[c] = fee
+            loss_all[c] = loss_kwh
             vm = np.asarray(flow.vm_pu, dtype=np.float64)
             vim = getattr(flow, "vim_pct", None)
             loading = np.asarray(flow.loading_pct, dtype=np.float64)
@@ -610,9 +493,7 @@ def _pool_network(
                 "min_voltage_pu": float(vm.min()),
                 "max_vim_pct": float(np.max(vim)) if vim is not None and np.size(vim) else None,
             })  # fmt: skip
-    out["line_fees_minor"] = int(line_minor.sum())
-    out["loss_charge_minor"] = int(loss_minor.sum())
-    return line_minor, loss_minor, out
+    return (fee_all, loss_all), out
 
 
 def _settle_metered(session: Session, community: Community, t: dt.datetime, now: dt.datetime) -> Outcome:
@@ -635,46 +516,11 @@ def _settle_metered(session: Session, community: Community, t: dt.datetime, now:
     wallets = _wallets(session, community.id)
     sysacc = system_accounts(session, community.id)
     ref = f"clearing:{run.id}"
-    charges = None
+    limit_wh = export_limit_wh(community.tariff.get("export_limit_kw"), community.interval_minutes)
+    buy_price, sell_price = _grid_prices(community, t)
     if pool:
         users = np.array(sorted(u for u in metered if u in wallets), dtype=np.int64)
-        imp = np.array([metered[int(u)][0] for u in users], dtype=np.int64)
-        exp = np.array([metered[int(u)][1] for u in users], dtype=np.int64)
-        net_wh = imp - exp
-        if len(users) == 0:
-            run.summary = {"n_participants": 0}
-            return Outcome(community.id, t, "metered", community.mechanism, "settled", run.id, run.summary)
-        net = (net_wh / 1000.0)[None, :]
-        buy_price, sell_price = _grid_prices(community, t)
-        c = clear(net, buy_price, sell_price, community.mechanism)
-        alloc = c.allocate(net)
-        bought = np.rint(alloc.bought[0] * 1000).astype(np.int64)
-        sold = np.rint(alloc.sold[0] * 1000).astype(np.int64)
-        g_imp = np.maximum(net_wh, 0) - bought
-        g_exp = np.maximum(-net_wh, 0) - sold
-        # export above the tariff's limit leaves the member unpaid, as in the simulator's bills
-        spilled = g_exp - tariffs.export_paid_wh(community, g_exp)
-        bill = to_minor(alloc.bill[0] + spilled / 1000.0 * sell_price)
-        paid, received = np.maximum(bill, 0), np.maximum(-bill, 0)
-        g_paid = g_recv = np.zeros(len(users), dtype=np.int64)
-        kind_pay, kind_recv = "pool_buy", "pool_sell"
-        # a feeder: eq. 12 line fees and loss charges of the metered positions (the simulator's rules)
-        charges = _pool_network(session, community, users, net_wh, bought, sold, buy_price)
-        summary = {
-            "n_participants": len(users),
-            "demand_kwh": float(c.demand[0]),
-            "supply_kwh": float(c.supply[0]),
-            "traded_kwh": float(c.traded[0]),
-            "price_buy": float(c.price_buy[0]),
-            "price_sell": float(c.price_sell[0]),
-            "p2p_price": pool_p2p_price(float(c.demand[0]), float(c.traded[0]), float(c.price_buy[0]),
-                                        float(c.retail[0])),
-            "grid_bill": float(c.grid_bill[0]) + float(spilled.sum()) / 1000.0 * sell_price,
-            "spilled_wh": int(spilled.sum()),
-            "grid_price_buy": buy_price,
-            "grid_price_sell": sell_price,
-        }
-        pay_amount, recv_amount = paid, received
+        contracted: dict[int, int] = {}
     else:
         pos = session.execute(
             sa.select(Position.user_id, Position.bought_wh, Position.sold_wh)
@@ -685,29 +531,33 @@ def _settle_metered(session: Session, community: Community, t: dt.datetime, now:
         ).all()
         contracted = {int(u): int(b) - int(s) for u, b, s in pos}
         users = np.array(sorted((set(metered) | set(contracted)) & set(wallets)), dtype=np.int64)
-        if len(users) == 0:
-            run.summary = {"n_participants": 0}
-            return Outcome(community.id, t, "metered", community.mechanism, "settled", run.id, run.summary)
-        imp = np.array([metered.get(int(u), (0, 0))[0] for u in users], dtype=np.int64)
-        exp = np.array([metered.get(int(u), (0, 0))[1] for u in users], dtype=np.int64)
-        net_wh = imp - exp
+    if len(users) == 0:
+        run.summary = {"n_participants": 0}
+        return Outcome(community.id, t, "metered", community.mechanism, "settled", run.id, run.summary)
+    imp = np.array([metered.get(int(u), (0, 0))[0] for u in users], dtype=np.int64)
+    exp = np.array([metered.get(int(u), (0, 0))[1] for u in users], dtype=np.int64)
+    net_wh = imp - exp
+    if pool:
+        st = settle_pool(net_wh, buy_price, sell_price, community.mechanism, export_limit_wh=limit_wh)
+        # a feeder: eq. 12 line fees and loss charges of the metered positions (the simulator's rules)
+        charges = _pool_network(session, community, users, net_wh, st.bought_wh, st.sold_wh, buy_price)
+        summary = st.summary
+        if charges is not None:
+            st = settle_pool(net_wh, buy_price, sell_price, community.mechanism, export_limit_wh=limit_wh,
+                             network=charges[0])  # fmt: skip
+            summary = {**st.summary, **charges[1], "line_fees_minor": int(st.line_fee_minor.sum()),
+                       "loss_charge_minor": int(st.loss_charge_minor.sum())}  # fmt: skip
+            summary = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in summary.items()}
+    else:
         con = np.array([contracted.get(int(u), 0) for u in users], dtype=np.int64)
-        imb = net_wh - con
-        g_imp, g_exp = np.maximum(imb, 0), np.maximum(-imb, 0)
-        buy_price, sell_price = _grid_prices(community, t)
-        g_paid = to_minor(g_imp / 1000.0 * buy_price)
-        g_recv = to_minor(tariffs.export_paid_wh(community, g_exp) / 1000.0 * sell_price)
-        bought = sold = paid = received = np.zeros(len(users), dtype=np.int64)
-        kind_pay, kind_recv = "grid_import", "grid_export"
-        pay_amount, recv_amount = g_paid, g_recv
+        st = settle_orders_metered(net_wh, con, buy_price, sell_price, export_limit_wh=limit_wh)
+        summary = st.summary
         # reputation from delivery: promised |contracted|, delivered the metered energy in that direction
         has = con != 0
         if has.any():
             rep = _reputation(session, community.id)
             r0 = np.array([rep.get(int(u), 1.0) for u in users])
-            promised = np.abs(con) / 1000.0
-            delivered = np.maximum(np.sign(con) * net_wh, 0) / 1000.0
-            r1 = update_reputation(r0, promised, delivered)
+            r1 = delivery_reputation(r0, con, net_wh)
             changed = np.flatnonzero(has & (r1 != r0))
             if len(changed):
                 mids = dict(
@@ -721,43 +571,8 @@ def _settle_metered(session: Session, community: Community, t: dt.datetime, now:
                     [{"id": mids[int(users[i])], "reputation": float(r1[i])} for i in changed.tolist()],
                     ("reputation",),
                 )
-        summary = {
-            "n_participants": len(users),
-            "metered_net_wh": int(net_wh.sum()),
-            "contracted_net_wh": int(con.sum()),
-            "grid_import_wh": int(g_imp.sum()),
-            "grid_export_wh": int(g_exp.sum()),
-            "grid_paid_minor": int(g_paid.sum()),
-            "grid_received_minor": int(g_recv.sum()),
-            "grid_price_buy": buy_price,
-            "grid_price_sell": sell_price,
-        }
     wal = np.array([wallets[int(u)][0] for u in users], dtype=np.int64)
-    transfers = [
-        ledger.Transfer(int(wal[i]), sysacc["grid"], int(pay_amount[i]), kind_pay, ref, interval_start=t)
-        for i in np.flatnonzero(pay_amount > 0).tolist()
-    ]
-    transfers += [
-        ledger.Transfer(sysacc["grid"], int(wal[i]), int(recv_amount[i]), kind_recv, ref, interval_start=t)
-        for i in np.flatnonzero(recv_amount > 0).tolist()
-    ]
-    fee_minor = np.zeros(len(users), dtype=np.int64)
-    if charges is not None:  # members → network operator; the operator buys the losses from the supplier
-        line_minor, loss_minor, net_summary = charges
-        transfers += [
-            ledger.Transfer(int(wal[i]), sysacc["network"], int(line_minor[i]), "line_fee", ref, interval_start=t)
-            for i in np.flatnonzero(line_minor > 0).tolist()
-        ]
-        transfers += [
-            ledger.Transfer(int(wal[i]), sysacc["network"], int(loss_minor[i]), "loss_charge", ref, interval_start=t)
-            for i in np.flatnonzero(loss_minor > 0).tolist()
-        ]
-        if loss_minor.sum() > 0:
-            transfers.append(ledger.Transfer(sysacc["network"], sysacc["grid"], int(loss_minor.sum()), "loss_purchase",
-                                             ref, interval_start=t))  # fmt: skip
-        fee_minor = line_minor + loss_minor
-        paid = paid + fee_minor  # the invoice's "Market fees" line: paid_minor and fee_minor include them
-        summary.update(net_summary)
+    transfers = [ledger.Transfer(d, c, a, k, ref, interval_start=t) for d, c, a, k in st.postings.resolve(wal, sysacc)]
     ledger.post(session, community.id, transfers, allow_overdraft=True, accounts_checked=True)
     pos_rows = [
         {
@@ -778,23 +593,20 @@ def _settle_metered(session: Session, community: Community, t: dt.datetime, now:
         }
         for u, bw, sw, gi, ge, n, p, r, f, gp, gr in zip(
             users.tolist(),
-            bought.tolist(),
-            sold.tolist(),
-            g_imp.tolist(),
-            g_exp.tolist(),
-            net_wh.tolist(),
-            paid.tolist(),
-            received.tolist(),
-            fee_minor.tolist(),
-            np.broadcast_to(g_paid, users.shape).tolist(),
-            np.broadcast_to(g_recv, users.shape).tolist(),
+            st.bought_wh.tolist(),
+            st.sold_wh.tolist(),
+            st.grid_import_wh.tolist(),
+            st.grid_export_wh.tolist(),
+            st.metered_net_wh.tolist(),
+            st.paid_minor.tolist(),
+            st.received_minor.tolist(),
+            st.fee_minor.tolist(),
+            st.grid_paid_minor.tolist(),
+            st.grid_received_minor.tolist(),
             strict=True,
         )
     ]
     bulk.insert_rows(session, Position.__table__, pos_rows)
-    summary["paid_minor"] = int(pay_amount.sum() + fee_minor.sum())
-    summary["received_minor"] = int(recv_amount.sum())
-    summary = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in summary.items()}
     run.summary = summary
     session.flush()
     _fault_point("metered")

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from peergrid.market import bid_commitment_minor
-from peergrid.market.money import _EPS
+from peergrid.market.money import bid_commitments_minor
 from peergrid.market.wallet import REASON_FUNDS
 from peergrid.service.bulk import array_literal
 from peergrid.service.db import is_postgres
@@ -374,7 +374,7 @@ def place_orders(
         ).first()
     no_wallet = new & (acc is None)
     bids = is_buy & new
-    required_minor = np.where(bids, np.maximum(0, np.ceil(q * prc / 10.0 - _EPS)), 0).astype(np.int64)
+    required_minor = np.where(bids, bid_commitments_minor(q, prc), 0).astype(np.int64)
     short = np.zeros(n, dtype=bool)
     funds = np.zeros(n)
     required = (q / 1000.0) * prc

@@ -4,9 +4,10 @@ Figures reuse :mod:`peergrid.metrics`: self-sufficiency (Lange (2025), eq. 6) = 
 demand, self-consumption (Lange (2025), eq. 5) = 1 − grid export / generation, and the
 **net-bill reduction** (``net_bill_reduction``, label "Net-bill reduction") against a
 grid-only baseline, the form of Lange (2025), eq. 7 applied to the members' net energy bill
-(payments − receipts): the baseline bills every member's metered net energy of each
-interval at that interval's grid prices λb (import) or λs (export) of the community's
-tariff (time of use in local time) — what they would have paid without P2P trading. It is
+(payments − receipts): the baseline (:func:`peergrid.market.no_p2p`) bills every member's
+metered net energy of each interval at that interval's grid prices λb (import) or λs (export)
+of the community's tariff (time of use in local time) — what they would have paid without
+P2P trading. It is
 not the simulator's ``cost_reduction`` (members' purchase cost only). Periodic charges
 (standing, demand) are the same with and without P2P and are left out of both.
 
@@ -29,7 +30,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, object_session
 
-from peergrid.market import to_minor
+from peergrid.market import no_p2p, to_minor
 from peergrid.metrics import cost_reduction, self_consumption, self_sufficiency
 from peergrid.service import tariffs
 from peergrid.service.directory import get_community
@@ -125,6 +126,9 @@ def _metered(
 def grid_only_cost(c: Community, starts: list[dt.datetime], demand_wh: np.ndarray, supply_wh: np.ndarray) -> float:
     """The grid-only baseline: Σ demand·λb(t) − supply·λs(t) over intervals (currency units).
 
+    The members' bills of :func:`peergrid.market.no_p2p` (every member trades with the grid alone),
+    one "slot" per (member, interval) entry.
+
     Parameters
     ----------
     c : Community
@@ -137,7 +141,8 @@ def grid_only_cost(c: Community, starts: list[dt.datetime], demand_wh: np.ndarra
     if not len(starts):
         return 0.0
     buy, sell = tariffs.grid_prices(c, starts)
-    return float(np.sum(np.asarray(demand_wh) * buy - np.asarray(supply_wh) * sell)) / 1000.0
+    # in Wh: Wh × currency/kWh is 1/1000 currency, exact for integer Wh (then one division)
+    return float(no_p2p(demand_wh, supply_wh, buy, sell).member_bill.sum()) / 1000.0
 
 
 def report_from_totals(

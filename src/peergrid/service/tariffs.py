@@ -260,15 +260,3 @@ def flat_prices(c: Community) -> tuple[float | None, float | None]:
     flat_buy = t.energy_rate.kind == "flat" and t.network_rate.kind == "flat"
     return (round(float(buy[0]), 10) if flat_buy else None,
             round(float(sell[0]), 10) if t.feed_in_rate.kind == "flat" else None)
-
-
-def export_paid_wh(c: Community, export_wh: np.ndarray) -> np.ndarray:
-    """Grid export of one interval that is paid: at most the tariff's ``export_limit_kw`` × interval (Wh).
-
-    Export above the limit is spilled — it leaves the member but is not paid (the rule of
-    :func:`peergrid.market.tariff.bill_components`).
-    """
-    limit = c.tariff.get("export_limit_kw")
-    if limit is None:
-        return export_wh
-    return np.minimum(export_wh, int(np.floor(float(limit) * c.interval_minutes / 60.0 * 1000.0)))

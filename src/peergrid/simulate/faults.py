@@ -14,7 +14,8 @@ failure of one participant over a window of steps ``[start, end)``:
   nothing). Physics does not care: the grid connection delivers the true net energy,
   so the estimation error is an **imbalance** the community settles with its supplier
   at grid prices. Per slot, imbalance cost = bill at the point of common coupling
-  with true readings − bill with the settled readings.
+  with true readings − bill with the settled readings
+  (:func:`peergrid.market.settle_imbalance`, ``at="connection"``).
 
 Member bills are cleared on the settled readings, so every market invariant (energy:
 Σ settled net = import − export; money: Σ member bills = grid bill) holds on what is
@@ -40,6 +41,7 @@ from peergrid.control._common import participant_columns
 from peergrid.control.greedy import BatterySchedule
 from peergrid.core.community import Community
 from peergrid.core.errors import ConfigError
+from peergrid.market.settle import settle_imbalance
 from peergrid.market.sharing import Clearing
 from peergrid.metrics import self_sufficiency
 
@@ -266,13 +268,17 @@ class FaultOutcome:
         community up), ``locally_served_kwh`` (load − true grid import),
         ``true_self_sufficiency``, ``controller_fault_steps``, ``meter_fault_steps``.
         """
-        true_cost = float(self.true_clearing.grid_bill.sum())
+        true, c = self.true_clearing, settled
+        true_cost = float(true.grid_bill.sum())
         settled_cost = float(settled.grid_bill.sum())
-        imp = float(self.true_clearing.grid_import.sum())
+        imp = float(true.grid_import.sum())
+        # the one imbalance rule, at the connection point: what the connection really exchanged − what was settled
+        imbalance = settle_imbalance((true.grid_import, true.grid_export), (c.grid_import, c.grid_export),
+                                     c.retail, c.feed_in, at="connection")  # fmt: skip
         return {
             "imbalance_kwh": float(np.abs(self.imbalance_kwh).sum()),
             "imbalance_net_kwh": float(self.imbalance_kwh.sum()),
-            "imbalance_cost": true_cost - settled_cost,
+            "imbalance_cost": float(imbalance.charge.sum()),
             "true_community_cost": true_cost,
             "settled_community_cost": settled_cost,
             "served_demand_kwh": load_kwh,
@@ -341,7 +347,9 @@ def fault_study(
             "community_cost": float(true.grid_bill.sum()),
             "settled_cost": float(c.member_bill.sum()),
             "imbalance_kwh": float(np.abs(imbalance).sum()),
-            "imbalance_cost": float(true.grid_bill.sum() - c.grid_bill.sum()),
+            "imbalance_cost": float(settle_imbalance(
+                (true.grid_import, true.grid_export), (c.grid_import, c.grid_export), c.retail, c.feed_in,
+                at="connection").charge.sum()),
             "energy_balance_error_kwh": float(max(energy_err, true_err)),
             "money_balance_error": float(money_err),
         }

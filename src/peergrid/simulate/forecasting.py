@@ -380,6 +380,9 @@ def forecast_view(
 def imbalance_charge(imbalance: np.ndarray, retail: np.ndarray, feed_in: np.ndarray) -> np.ndarray:
     """Each member's imbalance charge, ``λb·max(δ, 0) − λs·max(−δ, 0)`` (currency, same shape as δ).
 
+    :func:`peergrid.market.settle_imbalance` per member (``at="member"``), the rule the service settles
+    order-book imbalances by.
+
     Parameters
     ----------
     imbalance : numpy.ndarray
@@ -387,8 +390,9 @@ def imbalance_charge(imbalance: np.ndarray, retail: np.ndarray, feed_in: np.ndar
     retail, feed_in : numpy.ndarray
         ``(T,)`` grid prices λb, λs, currency/kWh.
     """
-    d = np.asarray(imbalance, dtype=np.float64)
-    return np.maximum(d, 0.0) * retail[:, None] - np.maximum(-d, 0.0) * feed_in[:, None]
+    from peergrid.market.settle import settle_imbalance
+
+    return settle_imbalance(imbalance, 0.0, retail[:, None], feed_in[:, None], at="member").charge
 
 
 def _grid_bill(x: np.ndarray, retail: np.ndarray, feed_in: np.ndarray) -> np.ndarray:

@@ -416,14 +416,14 @@ def clearing_runs(session: Session, c: Community, limit: int = 24) -> list[dict[
 
     ``price`` (currency/kWh) is the run's uniform clearing price; for a pool (bill sharing,
     mid-market rate, supply-demand ratio: P2P volume settled in the metered phase) the price
-    of the energy shared between members (:func:`peergrid.service.clearing.pool_p2p_price`;
+    of the energy shared between members (:func:`peergrid.market.settle.pool_p2p_price`;
     runs settled before it was recorded get it from their summary and the community's current
     retail price), with ``price_kind = "pool"``. Order books without a single price (pay-as-bid,
     bilateral, McAfee) give ``price_paid`` / ``price_received``, the volume-weighted mean prices
     paid by buyers and received by sellers, with ``price_kind = "book"``. So every run with P2P
     volume shows a price; runs without it show none.
     """
-    from peergrid.service.clearing import pool_p2p_price
+    from peergrid.market.settle import pool_p2p_price
 
     rows = session.execute(
         sa.select(ClearingRun).where(ClearingRun.community_id == c.id)
