@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from peergrid.core.errors import DataError
+from peergrid.core.types import ArrayLike, FloatArray, IntArray
 
 #: Minor units per currency unit (cents).
 MINOR_PER_UNIT = 100
@@ -46,7 +46,7 @@ def bid_commitment_minor(quantity_wh: int, price: float) -> int:
     return max(0, math.ceil(quantity_wh * max(price, 0.0) / 10.0 - _EPS))
 
 
-def bid_commitments_minor(quantity_wh: Any, price: Any) -> np.ndarray:
+def bid_commitments_minor(quantity_wh: ArrayLike, price: ArrayLike) -> IntArray:
     """:func:`bid_commitment_minor` of many bids at once: ⌈q·max(p, 0)/10⌉ minor units each.
 
     Parameters
@@ -66,7 +66,7 @@ def bid_commitments_minor(quantity_wh: Any, price: Any) -> np.ndarray:
     return np.maximum(0, np.ceil(q * p / 10.0 - _EPS)).astype(np.int64)
 
 
-def to_minor(amount: Any) -> np.ndarray:
+def to_minor(amount: ArrayLike) -> IntArray:
     """Currency → integer minor units, rounded to the nearest (half to even).
 
     Parameters
@@ -94,10 +94,10 @@ class TradeMoney:
         The unrounded amounts, float minor units (q·p/10).
     """
 
-    payment: np.ndarray
-    receipt: np.ndarray
-    payment_exact: np.ndarray
-    receipt_exact: np.ndarray
+    payment: IntArray
+    receipt: IntArray
+    payment_exact: FloatArray
+    receipt_exact: FloatArray
 
     @property
     def residual(self) -> int:
@@ -105,13 +105,14 @@ class TradeMoney:
         return int(self.payment.sum() - self.receipt.sum())
 
     @property
-    def fee(self) -> np.ndarray:
+    def fee(self) -> IntArray:
         """payment − receipt per trade, int64 minor units (may be −1 where rounding favoured the seller)."""
-        return self.payment - self.receipt
+        out: IntArray = self.payment - self.receipt
+        return out
 
 
 def settle_trades(
-    buyer: Any, seller: Any, quantity_wh: Any, price_buy: Any, price_sell: Any
+    buyer: ArrayLike, seller: ArrayLike, quantity_wh: ArrayLike, price_buy: ArrayLike, price_sell: ArrayLike
 ) -> TradeMoney:
     """Round an interval's trades to minor units, once per buyer and once per seller.
 
@@ -161,7 +162,7 @@ def settle_trades(
     return TradeMoney(_apportion(b, a), _apportion(s, r), a, r)
 
 
-def _apportion(group: np.ndarray, exact: np.ndarray) -> np.ndarray:
+def _apportion(group: IntArray, exact: FloatArray) -> IntArray:
     """Round each group's Σ ``exact`` to the nearest integer (half to even), split it by largest remainder."""
     n = len(exact)
     if n == 0:
@@ -178,4 +179,5 @@ def _apportion(group: np.ndarray, exact: np.ndarray) -> np.ndarray:
     start = np.searchsorted(gs, np.arange(len(codes)))
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n) - start[gs]
-    return base + (rank < extra[g]).astype(np.int64)
+    out: IntArray = base + (rank < extra[g]).astype(np.int64)
+    return out

@@ -204,7 +204,8 @@ class Imbalance:
     @property
     def charge(self) -> np.ndarray:
         """Net imbalance charge, currency (+ = the party pays)."""
-        return self.import_charge - self.export_credit
+        out: np.ndarray = self.import_charge - self.export_credit
+        return out
 
     def minor(self) -> tuple[np.ndarray, np.ndarray]:
         """(import charge, export credit) in integer minor units, each rounded once per party and interval."""
@@ -290,7 +291,7 @@ def settle_imbalance(
             ia, ea, is_, es = ia / 1000.0, ea / 1000.0, is_ / 1000.0, es / 1000.0
         return Imbalance(at, ia - is_, ea - es, ea - es, ia * lb - is_ * lb, ea * ls - es * ls)
     if unit == "Wh":
-        d = np.asarray(actual, dtype=_INT) - np.asarray(settled, dtype=_INT)
+        d: np.ndarray = np.asarray(actual, dtype=_INT) - np.asarray(settled, dtype=_INT)  # int64 Wh (float kWh below)
         imp, exp = np.maximum(d, 0), np.maximum(-d, 0)
         paid = exp if export_limit is None else np.minimum(exp, np.asarray(export_limit, dtype=_INT))
         return Imbalance(at, imp, exp, paid, imp / 1000.0 * lb, paid / 1000.0 * ls)
@@ -419,7 +420,7 @@ def _match(book: OrderBook, admitted: np.ndarray, clear: ClearFn) -> _Match:
     money = settle_trades(b_code, s_code, q_wh, pb, ps)
     if cleared.line_fee_per_kwh is None:
         h = np.zeros(len(q_wh))
-        line_fee = np.zeros(len(q_wh), dtype=_INT)
+        line_fee: np.ndarray = np.zeros(len(q_wh), dtype=_INT)
     else:
         h = np.asarray(cleared.line_fee_per_kwh, dtype=np.float64)[keep]
         # the buyer's line fee to the minor unit: Σ q·H of its trades rounded once, split by largest remainder
@@ -652,7 +653,8 @@ class MeteredSettlement:
     @property
     def bill_minor(self) -> np.ndarray:
         """Each member's net bill of the phase, minor units (+ pays)."""
-        return self.paid_minor - self.received_minor + self.grid_paid_minor - self.grid_received_minor
+        out: np.ndarray = self.paid_minor - self.received_minor + self.grid_paid_minor - self.grid_received_minor
+        return out
 
 
 def _network_charges(n: int, network: tuple[Any, Any] | None, price_buy: float) -> tuple[np.ndarray, np.ndarray]:
@@ -890,7 +892,8 @@ class IntervalBills:
     @property
     def bill(self) -> np.ndarray:
         """Net bill per member, minor units (+ pays): paid − received + grid paid − grid received."""
-        return self.paid - self.received + self.grid_paid - self.grid_received
+        out: np.ndarray = self.paid - self.received + self.grid_paid - self.grid_received
+        return out
 
 
 def settle_orders_interval(
