@@ -7,7 +7,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from peergrid.cli.clear import register
+from peergrid.cli import clear as clear_cli
 
 runner = CliRunner()
 SUMMARY = {"mechanism", "traded_kwh", "clearing_price", "welfare", "n_trades"}
@@ -26,7 +26,7 @@ def make_app() -> typer.Typer:
     def main() -> None:
         """Test app with the clear command."""
 
-    register(app)
+    app.add_typer(clear_cli.app)
     return app
 
 

@@ -184,6 +184,8 @@ def _runnable(argv: list[str]) -> list[str] | None:
     words = _drop_optional(argv)
     if not words or any(PLACEHOLDER.search(w) for w in words) or any("|" in w for w in words):
         return None
+    if "--scheduler" in words:  # names a running Dask cluster (tcp://host:8786): not there in a test
+        return None
     if words[0] in ("--version", "--help") or words[-1] == "--help":
         return words
     if words[0] in QUICK:

@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.measure import Measurement
 from typer.testing import CliRunner
 
-from peergrid.cli.main import METRIC_COLUMNS, app
+from peergrid.cli.main import app
+from peergrid.cli.study import METRIC_COLUMNS
 from peergrid.cli.ui import fit_table
 
 runner = CliRunner()

@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from peergrid.cli.clear import register
+from peergrid.cli import clear as clear_cli
 
 pp = pytest.importorskip("pandapower")
 
@@ -23,7 +23,7 @@ from peergrid.grid import (  # noqa: E402
     power_flow,
     power_flow_3ph,
 )
-from peergrid.market.orders import read_orders  # noqa: E402
+from peergrid.io import read_orders  # noqa: E402
 
 runner = CliRunner()
 
@@ -35,7 +35,7 @@ def _app() -> typer.Typer:
     def main() -> None:
         """Test app."""
 
-    register(app)
+    app.add_typer(clear_cli.app)
     return app
 
 

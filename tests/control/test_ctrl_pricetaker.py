@@ -114,9 +114,9 @@ def test_single_plan_objective_equals_highs(case):
     scale = float(np.abs(net).sum() * retail.max()) + 1.0
     assert j_dp <= j_ref + 1e-6 * scale  # never worse than HiGHS ...
     assert j_dp == pytest.approx(j_ref, rel=1e-6, abs=1e-6 * scale)  # ... and the same optimum
-    from peergrid.control.lp import _end_energy
+    from peergrid.control._common import end_energy
 
-    assert_feasible(dp, fleet, dt, _end_energy(fleet, end))
+    assert_feasible(dp, fleet, dt, end_energy(fleet, end))
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

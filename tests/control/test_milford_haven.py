@@ -190,7 +190,7 @@ def test_paper_ranking_with_peergrid_lp():
 
 # ---- CLI ---------------------------------------------------------------------------------------------
 def cli_app():
-    from peergrid.cli.control import register
+    from peergrid.cli import control as control_cli
 
     app = typer.Typer()
 
@@ -198,7 +198,7 @@ def cli_app():
     def main() -> None:
         """test app"""
 
-    register(app)
+    app.add_typer(control_cli.app, name="control")
     return app
 
 

@@ -215,9 +215,9 @@ def test_shipped_wind_scenario_builds():
 
 
 def test_seed_option_redraws_the_turbine_owners():
-    from peergrid.cli.main import _reseed
+    from peergrid.cli._common import reseed
 
     sc = load_scenario(ROOT / "scenarios" / "tooki-wind.toml")
-    assert _reseed(sc, 7).wind.seed == 7 and sc.wind.seed == 2025
+    assert reseed(sc, 7).wind.seed == 7 and sc.wind.seed == 2025
     fixed = scenario_from_dict(_citylearn(wind={"members": {"home_01": 2.0}}))
-    assert _reseed(fixed, 7).wind == fixed.wind  # explicit owners: nothing drawn
+    assert reseed(fixed, 7).wind == fixed.wind  # explicit owners: nothing drawn

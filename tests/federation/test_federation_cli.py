@@ -6,7 +6,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from peergrid.cli.federation import register
+from peergrid.cli import federation as federation_cli
 
 runner = CliRunner()
 
@@ -14,7 +14,8 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def app():
     a = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
-    register(a)
+    a.add_typer(federation_cli.app, name="federation")
+    a.add_typer(federation_cli.sweep_app)
     return a
 
 

@@ -7,15 +7,12 @@ from hypothesis import strategies as st
 from orderbook_helpers import assert_invariants, order_books, reference_welfare
 
 from peergrid import ConfigError, DataError
+from peergrid.grid.charges import fee_matrix, line_weights, radial_fee_matrix, utilisation_fee
 from peergrid.market.auction import uniform_price
 from peergrid.market.bilateral import (
     bilateral,
     buyer_cost,
-    fee_matrix,
-    line_weights,
-    radial_fee_matrix,
     supplier_profit,
-    utilisation_fee,
 )
 from peergrid.market.mechanisms import ORDER_MECHANISMS, get_order_mechanism
 from peergrid.market.orders import OrderBook
@@ -198,3 +195,20 @@ def test_network_hook_invariants(book, seed):
     assert_invariants(r)
     full = bilateral(book)
     np.testing.assert_allclose(r.traded + r.curtailed, full.traded, atol=1e-9)
+
+
+def test_eq12_has_one_implementation_in_the_grid_layer():
+    """The eq. 12 fee lives in grid.charges; market and grid re-use that function (no upward import)."""
+    import ast
+    import inspect
+
+    import peergrid.grid as grid
+    import peergrid.grid.paths as paths
+    import peergrid.market as market
+
+    for name in ("line_weights", "utilisation_fee", "fee_matrix", "radial_fee_matrix"):
+        assert getattr(market, name) is getattr(grid, name)
+        assert getattr(market, name).__module__ == "peergrid.grid.charges"
+    tree = ast.parse(inspect.getsource(paths))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not any(m and m.startswith("peergrid.market") for m in imported)

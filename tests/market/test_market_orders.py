@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 
 from peergrid import DataError
+from peergrid.io import read_orders
 from peergrid.market.auction import uniform_price
-from peergrid.market.orders import BUY, SELL, OrderBook, Trades, read_orders
+from peergrid.market.orders import BUY, SELL, OrderBook, Trades
 
 HEADER = "id,participant,side,quantity_kwh,price"
 
@@ -142,3 +143,18 @@ def test_from_net():
         OrderBook.from_net(net, bid_price=[0.1, 0.2], ask_price=0.1)
     with pytest.raises(DataError, match=r"\(T, N\)"):
         OrderBook.from_net([1.0, 2.0], 0.3, 0.1)
+
+
+def test_order_files_are_read_at_the_io_edge_not_in_market():
+    """market is I/O-free: the order CSV reader is peergrid.io.read_orders (it builds a market.OrderBook)."""
+    import ast
+    import inspect
+
+    import peergrid.io
+    import peergrid.market
+    import peergrid.market.orders as orders
+
+    assert peergrid.io.read_orders is read_orders and not hasattr(peergrid.market, "read_orders")
+    imported = {a.name for n in ast.walk(ast.parse(inspect.getsource(orders))) if isinstance(n, ast.Import)
+                for a in n.names}
+    assert "csv" not in imported and "open(" not in inspect.getsource(orders)

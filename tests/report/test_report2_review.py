@@ -148,7 +148,7 @@ def test_negative_zero_is_shown_without_a_minus(value):
 
 
 def test_cli_table_has_no_negative_zero(capsys):
-    from peergrid.cli.main import print_metrics
+    from peergrid.cli.study import print_metrics
 
     print_metrics({"pay-as-bid": {"cost_reduction": -1e-17, "community_cost": -1e-17}}, "EUR")
     text = capsys.readouterr().out

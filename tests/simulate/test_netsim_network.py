@@ -140,7 +140,7 @@ def small_feeder():
 def test_pool_fee_equals_the_sum_over_pro_rata_pairs(small_feeder, data):
     """Σ over enumerated pairs of q_s q_b / V · H_sb (eq. 12 via utilisation_fee) = the tree formula."""
     from peergrid.grid import line_paths
-    from peergrid.market.bilateral import utilisation_fee
+    from peergrid.grid.charges import utilisation_fee
 
     net, topo = small_feeder
     N, L = topo.below.shape

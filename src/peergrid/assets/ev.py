@@ -24,7 +24,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from peergrid.assets._validate import as_param as _param
+from peergrid.assets._common import as_param as _param
+from peergrid.assets._common import availability_mask, positive_dt
 from peergrid.core.errors import DataError, ModelError
 from peergrid.core.timeindex import step_hours, validate_index
 
@@ -36,26 +37,6 @@ __all__ = [
 ]
 
 _EPS = 1e-9
-
-
-def _positive_dt(dt_hours: object) -> float:
-    if not (np.isscalar(dt_hours) and np.isfinite(dt_hours) and dt_hours > 0):
-        raise ModelError(f"dt_hours must be > 0 h, got {dt_hours!r}")
-    return float(dt_hours)
-
-
-def _availability_mask(availability: object) -> np.ndarray:
-    """``(T, N)`` boolean plug-in mask from a boolean or 0/1 array (a ``(T,)`` vector is one EV)."""
-    avail = np.asarray(availability)
-    if avail.ndim == 1:
-        avail = avail[:, None]
-    if avail.ndim != 2:
-        raise DataError(f"availability must have shape (T, N), got {avail.shape}")
-    if avail.dtype != bool:
-        if not np.all(np.isin(avail, (0, 1))):
-            raise DataError("availability must be boolean (or 0/1)")
-        avail = avail.astype(bool)
-    return avail
 
 
 def ev_availability(
@@ -229,8 +210,8 @@ def ev_immediate_charging(
     DataError
         If the shapes do not fit or inputs have NaN/inf.
     """
-    dt = _positive_dt(dt_hours)
-    avail = _availability_mask(availability)
+    dt = positive_dt(dt_hours)
+    avail = availability_mask(availability)
     n_steps, n_ev = avail.shape
     power = np.atleast_1d(_param(power_kw, "power_kw"))
     if np.any(power < 0):

@@ -23,7 +23,7 @@ from datetime import timedelta, timezone
 import numpy as np
 import pandas as pd
 
-from peergrid.assets._validate import as_param as _param
+from peergrid.assets._common import as_param as _param
 from peergrid.core.errors import DataError, ModelError
 from peergrid.core.timeindex import step_hours, validate_index
 

@@ -21,7 +21,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from peergrid.assets._validate import as_param as _param
+from peergrid.assets._common import as_param as _param
 from peergrid.core.errors import DataError, ModelError
 
 __all__ = [

@@ -16,7 +16,8 @@ appearance without it). Both run :func:`peergrid.grid.clear_on_feeder`: Tooki et
 line loading, voltage band and VIM (eq. 13), re-matching of the freed volume, and losses
 allocated to trades.
 
-Registered on the main app by :func:`register` (``peergrid.cli.main`` calls it).
+The command is a module-level function on the module-level typer app :data:`app`
+(``peergrid.cli.main`` merges it into ``peergrid``; ``CliRunner().invoke(app, [...])`` runs it alone).
 """
 
 from __future__ import annotations
@@ -30,9 +31,13 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from peergrid.cli._common import handle_errors
 from peergrid.core.output import OUT_HELP
 
 MAX_TABLE_ROWS = 50
+
+app = typer.Typer(pretty_exceptions_enable=False)
+"""``peergrid clear`` alone (one command: invoked without its name)."""
 
 
 class Mechanism(StrEnum):
@@ -239,8 +244,8 @@ def clear_orders(
         The JSON document ``peergrid clear --json`` prints.
     """
     from peergrid.core.errors import ConfigError
+    from peergrid.io import read_orders
     from peergrid.market.mechanisms import get_order_mechanism
-    from peergrid.market.orders import read_orders
 
     networked = network_aware or network is not None
     if (retail is None) != (feed_in is None):
@@ -323,6 +328,8 @@ def clear_orders(
     return result, payload
 
 
+@app.command("clear")
+@handle_errors
 def clear(
     orders: Annotated[Path, typer.Argument(help="Order CSV: id,participant,side,quantity_kwh,price[,slot].")],
     mechanism: Annotated[Mechanism, typer.Option(help="Clearing mechanism.")] = Mechanism.uniform,
@@ -406,13 +413,6 @@ def clear(
         sys.stdout.write(json.dumps(payload, indent=2, allow_nan=False) + "\n")
         return
     _print_human(payload)
-
-
-def register(app: typer.Typer) -> None:
-    """Add the ``clear`` command to ``app`` (the ``peergrid`` typer app), wrapped in ``handle_errors``."""
-    from peergrid.cli.main import handle_errors
-
-    app.command("clear")(handle_errors(clear))
 
 
 SUMMARY_LABELS: tuple[tuple[str, str, str], ...] = (

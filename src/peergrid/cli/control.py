@@ -22,15 +22,17 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from peergrid.cli._common import handle_errors, jsonable, print_json
 from peergrid.core.output import OUT_HELP
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object with stable keys.")]
 
-control_app = typer.Typer(
+app = typer.Typer(
     name="control",
     help="Battery and flexibility control studies (rule-based, LP, peak agents).",
     no_args_is_help=True,
 )
+"""The ``peergrid control`` group (``milford-haven``)."""
 
 NOTES = (
     "Petri et al. (2020), Section VI: Scenario 1 no strategy, Scenario 2 rule-based control "
@@ -42,19 +44,8 @@ NOTES = (
 )
 
 
-def register(app: typer.Typer) -> None:
-    """Add the ``control`` command group to the ``peergrid`` app.
-
-    Safe to call at the end of :mod:`peergrid.cli.main` (this module imports nothing
-    from it at import time, so there is no import cycle).
-    """
-    from peergrid.cli.main import handle_errors
-
-    if not control_app.registered_commands:
-        control_app.command("milford-haven")(handle_errors(milford_haven))
-    app.add_typer(control_app, name="control")
-
-
+@app.command("milford-haven")
+@handle_errors
 def milford_haven(
     scenario: Annotated[
         Path | None, typer.Option(help="Scenario TOML building the community (default: the built-in case).")
@@ -66,7 +57,6 @@ def milford_haven(
     as_json: JsonOpt = False,
 ) -> None:
     """No control vs rule-based (Petri Algorithm 1) vs LP optimum on the Milford Haven harbour."""
-    from peergrid.cli.main import _jsonable, _print_json
     from peergrid.cli.ui import Stages, out_console
     from peergrid.core.output import check_output_dir, output_dir
     from peergrid.market import get_mechanism
@@ -94,7 +84,7 @@ def milford_haven(
         study = milford_haven_study(community, market=market)
         payload: dict[str, Any] = {
             "scenario": title,
-            "community": _jsonable(community.summary()),
+            "community": jsonable(community.summary()),
             "market": market,
             "currency": community.currency,
             "costs": study.costs,
@@ -117,7 +107,7 @@ def milford_haven(
                 (tmp / "summary.json").write_text(json.dumps(payload, indent=2, allow_nan=False))
             payload["out"] = str(out)
     if as_json:
-        _print_json(payload)
+        print_json(payload)
         return
     console = out_console()
     table = Table(title=f"{title}: control strategies ({market.upper()} settlement)", header_style="bold")

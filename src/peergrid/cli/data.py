@@ -17,10 +17,11 @@ from typing import Annotated
 import pandas as pd
 import typer
 
+from peergrid.cli._common import handle_errors
 from peergrid.core.errors import ConfigError
 from peergrid.data.meters import MeterReport, format_span
 
-__all__ = ["parse_columns", "register", "render_report", "toml_snippet"]
+__all__ = ["app", "check", "parse_columns", "render_report", "toml_snippet"]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object with stable keys.")]
 
@@ -144,51 +145,47 @@ def render_report(r: MeterReport, columns: dict[str, str] | None = None) -> str:
     return "\n".join(out)
 
 
-def register(app: typer.Typer) -> None:
-    """Add the ``data`` sub-app (``check``) to ``app``."""
-    from peergrid.cli.main import handle_errors
+app = typer.Typer(name="data", help="Your own meter data: check exports before simulating.",
+                  no_args_is_help=True)
+"""The ``peergrid data`` group (``check``)."""
 
-    data = typer.Typer(name="data", help="Your own meter data: check exports before simulating.",
-                       no_args_is_help=True)
 
-    @data.command("check")
-    @handle_errors
-    def check(
-        file: Annotated[Path, typer.Argument(help="Meter export, CSV or Parquet, long or wide.")],
-        format: Annotated[str, typer.Option("--format", help="long, wide or auto.")] = "auto",
-        tz: Annotated[str, typer.Option("--tz", help="IANA zone of naive timestamps (the community's).")] = "UTC",
-        units: Annotated[
-            str | None, typer.Option("--units", help="Wh, kWh (per step), W or kW (mean power); default from the "
-                                                     "value column's name, else kWh.")
-        ] = None,
-        dayfirst: Annotated[bool, typer.Option("--dayfirst/--no-dayfirst", help="Dates like 05.06.2023 are "
-                                                                               "5 June.")] = False,
-        gaps: Annotated[str, typer.Option("--gaps", help="error, interpolate or zero.")] = "error",
-        label: Annotated[str, typer.Option("--label", help="start or end: the timestamps label the start "
-                                                           "(default) or the end of their period.")] = "start",
-        columns: Annotated[
-            str | None, typer.Option("--columns", help="Column names instead of detection, e.g. "
-                                                       "time=Zeit,meter=Zähler,value=Wert,kind=Richtung (roles "
-                                                       "time, meter, value, kind; the scenario key columns).")
-        ] = None,
-        as_json: JsonOpt = False,
-    ) -> None:
-        """Report meters, span, step, gaps, duplicates and DST issues of FILE, and what peergrid would do.
+@app.command("check")
+@handle_errors
+def check(
+    file: Annotated[Path, typer.Argument(help="Meter export, CSV or Parquet, long or wide.")],
+    format: Annotated[str, typer.Option("--format", help="long, wide or auto.")] = "auto",
+    tz: Annotated[str, typer.Option("--tz", help="IANA zone of naive timestamps (the community's).")] = "UTC",
+    units: Annotated[
+        str | None, typer.Option("--units", help="Wh, kWh (per step), W or kW (mean power); default from the "
+                                                 "value column's name, else kWh.")
+    ] = None,
+    dayfirst: Annotated[bool, typer.Option("--dayfirst/--no-dayfirst", help="Dates like 05.06.2023 are "
+                                                                           "5 June.")] = False,
+    gaps: Annotated[str, typer.Option("--gaps", help="error, interpolate or zero.")] = "error",
+    label: Annotated[str, typer.Option("--label", help="start or end: the timestamps label the start "
+                                                       "(default) or the end of their period.")] = "start",
+    columns: Annotated[
+        str | None, typer.Option("--columns", help="Column names instead of detection, e.g. "
+                                                   "time=Zeit,meter=Zähler,value=Wert,kind=Richtung (roles "
+                                                   "time, meter, value, kind; the scenario key columns).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Report meters, span, step, gaps, duplicates and DST issues of FILE, and what peergrid would do.
 
-        Exit code 0: usable with these options; 1: a scenario with these options would stop
-        (the problems are listed); 2: unusable (one line on stderr). See docs/data.md.
-        """
-        from peergrid.data.meters import read_meters
+    Exit code 0: usable with these options; 1: a scenario with these options would stop
+    (the problems are listed); 2: unusable (one line on stderr). See docs/data.md.
+    """
+    from peergrid.data.meters import read_meters
 
-        cols = parse_columns(columns) if columns is not None else None
-        md = read_meters(file, format=format, tz=tz, units=units, dayfirst=dayfirst, gaps=gaps,  # type: ignore[arg-type]
-                         label=label, columns=cols, strict=False)  # type: ignore[arg-type]
-        r = md.report
-        if as_json:
-            sys.stdout.write(json.dumps(r.to_dict(), indent=2, allow_nan=False) + "\n")
-        else:
-            typer.echo(render_report(r, cols))
-        if r.problems:
-            raise typer.Exit(1)
-
-    app.add_typer(data)
+    cols = parse_columns(columns) if columns is not None else None
+    md = read_meters(file, format=format, tz=tz, units=units, dayfirst=dayfirst, gaps=gaps,  # type: ignore[arg-type]
+                     label=label, columns=cols, strict=False)  # type: ignore[arg-type]
+    r = md.report
+    if as_json:
+        sys.stdout.write(json.dumps(r.to_dict(), indent=2, allow_nan=False) + "\n")
+    else:
+        typer.echo(render_report(r, cols))
+    if r.problems:
+        raise typer.Exit(1)

@@ -3,7 +3,7 @@
 ``peergrid serve``, ``peergrid ledger`` and ``peergrid meters`` need the ``service`` extra
 (FastAPI, uvicorn, SQLAlchemy, …). Without it they print
 ``error: the service needs the 'service' extra: pip install 'peergrid[service]'`` and exit 2
-(:func:`peergrid.cli.main.handle_errors` asks :func:`missing_extra_message`).
+(:func:`peergrid.cli._common.handle_errors` asks :func:`missing_extra_message`).
 """
 
 from __future__ import annotations

@@ -45,8 +45,8 @@ def check_backend(backend: str, scheduler: str | None, workers: int | None) -> N
 
 
 def _quick(sc: Any) -> Any:
-    """``sc`` shortened to the first :data:`peergrid.cli.main.QUICK_DAYS` days."""
-    from peergrid.cli.main import QUICK_DAYS
+    """``sc`` shortened to the first :data:`peergrid.cli._common.QUICK_DAYS` days."""
+    from peergrid.cli._common import QUICK_DAYS
     from peergrid.simulate.scenario import TimeConfig
 
     try:
@@ -88,28 +88,29 @@ def run_region(
     dict
         The JSON payload (:meth:`peergrid.simulate.region.RegionResult.summary`, plus ``"out"``).
     """
-    from peergrid.cli.main import (
-        _out_name,
-        _parse_markets,
-        _print_json,
-        _reseed,
-        _resolve_out,
-        _scenario_markets,
-        _with_bidding,
+    from peergrid.cli._common import (
+        out_name,
+        parse_markets,
+        print_json,
+        reseed,
+        resolve_out,
+        scenario_markets,
+        with_bidding,
     )
     from peergrid.cli.ui import Stages, out_console, print_fitted
     from peergrid.core.output import check_output_dir, output_dir
+    from peergrid.simulate._common import drop_none
     from peergrid.simulate.region import RegionSpec, simulate_region
-    from peergrid.simulate.scenario import _drop_none, load_scenario
+    from peergrid.simulate.scenario import load_scenario
 
     sc = load_scenario(scenario)
     if seed is not None:
-        sc = _reseed(sc, seed)
-    names = _scenario_markets(sc) if markets is None else _parse_markets(markets)
-    sc = _with_bidding(sc, bidding, names)
+        sc = reseed(sc, seed)
+    names = scenario_markets(sc) if markets is None else parse_markets(markets)
+    sc = with_bidding(sc, bidding, names)
     if quick:
         sc = _quick(sc)
-    target = _resolve_out(out, _out_name(sc, scenario), as_json)
+    target = resolve_out(out, out_name(sc, scenario), as_json)
     if target is not None:
         check_output_dir(target)
     path = scenario.resolve()  # workers on other machines resolve relative files against the same directory
@@ -129,11 +130,11 @@ def run_region(
             stages.start("writing results")
             with output_dir(target, command="peergrid simulate") as tmp:
                 result.write(tmp)
-                record = {**payload, "definition": _drop_none(sc.model_dump(mode="json"))}
+                record = {**payload, "definition": drop_none(sc.model_dump(mode="json"))}
                 (tmp / "summary.json").write_text(json.dumps(record, indent=2, allow_nan=False))
             payload["out"] = str(target)
     if as_json:
-        _print_json(payload)
+        print_json(payload)
         return payload
     currency = result.currency
     fields = [label.format(currency=currency) for label, _ in REGION_COLUMNS]

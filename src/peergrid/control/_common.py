@@ -1,13 +1,18 @@
-"""Helpers shared by the controllers (participant lookup, safe ratios, cluster sums)."""
+"""Helpers shared by the controllers (participant lookup, safe ratios, cluster sums, LP mode and end SOC)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
+from peergrid.assets.battery import BatteryFleet
 from peergrid.core.community import Community
-from peergrid.core.errors import ConfigError
+from peergrid.core.errors import ConfigError, ModelError
+
+#: End condition of a battery plan: ``"initial"`` (at least the initial content), ``"free"`` or a SOC fraction.
+EndSoc = Literal["initial", "free"] | float
 
 
 def participant_columns(community: Community, which: object, what: str = "participant") -> np.ndarray:
@@ -88,3 +93,52 @@ def cluster_codes(clusters: object, n: int) -> tuple[np.ndarray, int]:
     _, codes = np.unique(labels.astype(str), return_inverse=True)
     codes = codes.astype(np.int64).ravel()
     return codes, int(codes.max()) + 1 if n else 0
+
+
+def check_lp_mode(mode: str) -> str:
+    """``mode`` normalised to ``"community"`` or ``"individual"`` (the LP balance structures); else ConfigError."""
+    key = str(mode).strip().lower()
+    if key not in ("community", "individual"):
+        raise ConfigError(f"LP mode must be 'community' or 'individual', got {mode!r}")
+    return key
+
+
+def end_energy(fleet: BatteryFleet, end_soc: EndSoc, ids: np.ndarray | None = None) -> np.ndarray:
+    """Lowest stored energy allowed at the end of the run, kWh (length M)."""
+    if isinstance(end_soc, str):
+        key = end_soc.strip().lower()
+        if key == "initial":
+            return fleet.e_init.copy()
+        if key == "free":
+            return fleet.e_min.copy()
+        raise ConfigError(f"end_soc must be 'initial', 'free' or a SOC fraction in [0, 1], got {end_soc!r}")
+    try:
+        frac = float(end_soc)
+    except (TypeError, ValueError):
+        raise ConfigError(f"end_soc must be 'initial', 'free' or a SOC fraction in [0, 1], got {end_soc!r}") from None
+    if not 0.0 <= frac <= 1.0:
+        raise ConfigError(f"end_soc must be 'initial', 'free' or a SOC fraction in [0, 1], got {end_soc!r}")
+    over = np.flatnonzero(frac > fleet.soc_max + 1e-12)
+    if over.size:
+        who = ids[over[0]] if ids is not None else over[0]
+        raise ModelError(f"end SOC {frac:g} is unreachable: battery {who!r} has soc_max {fleet.soc_max[over[0]]:g}")
+    return np.maximum(frac * fleet.capacity, fleet.e_min)
+
+
+def check_reachable(fleet: BatteryFleet, e_end: np.ndarray, steps: int, dt: float, ids: np.ndarray | None) -> None:
+    """Raise ModelError if a battery cannot charge from its initial content to ``e_end`` in time."""
+    most = fleet.e_init + fleet.eff_charge * fleet.power * dt * steps
+    bad = np.flatnonzero(e_end > np.minimum(most, fleet.e_max) + 1e-9)
+    if bad.size:
+        i = bad[0]
+        who = ids[i] if ids is not None else i
+        raise ModelError(
+            f"end SOC of battery {who!r} is unreachable: needs {e_end[i]:.4g} kWh, at most "
+            f"{min(most[i], fleet.e_max[i]):.4g} kWh can be stored in {steps} steps"
+        )
+
+
+def default_tie_break(retail: np.ndarray) -> float:
+    """The LP's throughput cost ε per kWh: 1e-6 × the largest |λb| (1e-6 when all are 0)."""
+    top = float(np.max(np.abs(retail))) if retail.size else 0.0
+    return 1e-6 * (top if top > 0 else 1.0)

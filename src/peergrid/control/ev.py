@@ -32,7 +32,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from peergrid.assets.ev import _availability_mask, _positive_dt, ev_availability, ev_immediate_charging
+from peergrid.assets._common import availability_mask, positive_dt
+from peergrid.assets.ev import ev_availability, ev_immediate_charging
 from peergrid.control._common import participant_columns
 from peergrid.control.greedy import BatterySchedule
 from peergrid.core.community import Community
@@ -95,7 +96,7 @@ def ev_sessions(availability: np.ndarray) -> EVSessions:
     -------
     EVSessions
     """
-    avail = _availability_mask(availability)
+    avail = availability_mask(availability)
     T, N = avail.shape
     starts = avail.copy()
     starts[1:] &= ~avail[:-1]
@@ -199,8 +200,8 @@ def ev_immediate(
     ModelError
         A complete session needs more than its charger can deliver.
     """
-    dt = _positive_dt(dt_hours)
-    avail = _availability_mask(availability)
+    dt = positive_dt(dt_hours)
+    avail = availability_mask(availability)
     power = _power(power_kw, avail.shape[1])
     sessions = ev_sessions(avail)
     target = _targets(sessions, required_kwh, power * dt, avail.shape, dt, ids, index)
@@ -238,8 +239,8 @@ def ev_smart(
     ModelError
         A complete session needs more than its charger can deliver.
     """
-    dt = _positive_dt(dt_hours)
-    avail = _availability_mask(availability)
+    dt = positive_dt(dt_hours)
+    avail = availability_mask(availability)
     T, N = avail.shape
     power = _power(power_kw, N)
     p = np.asarray(price, dtype=np.float64)

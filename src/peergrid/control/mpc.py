@@ -68,19 +68,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from peergrid.control._common import EndSoc, check_lp_mode, check_reachable, default_tie_break, end_energy
 from peergrid.control.forecast import Forecaster, ForecastFn, forecaster_name, get_forecaster
 from peergrid.control.greedy import BatterySchedule
-from peergrid.control.lp import (
-    DISPATCH_RULES,
-    EndSoc,
-    _check_mode,
-    _check_reachable,
-    _default_tie_break,
-    _end_energy,
-    grid_cost,
-    lp_schedule,
-    rolling_dispatch,
-)
+from peergrid.control.lp import DISPATCH_RULES, grid_cost, lp_schedule, rolling_dispatch
 from peergrid.core.community import Community
 from peergrid.core.errors import ConfigError
 
@@ -204,7 +195,7 @@ def mpc(
     """
     from peergrid.control import battery_fleet  # late import: peergrid.control imports this module
 
-    mode = _check_mode(mode)
+    mode = check_lp_mode(mode)
     T, dt = community.T, community.dt
     steps_per_day = max(round(24.0 / dt), 1)
     H = _steps(horizon_steps, steps_per_day, "horizon_steps")
@@ -216,8 +207,8 @@ def mpc(
         raise ConfigError(f"dispatch must be one of {', '.join(DISPATCH_RULES)}, got {dispatch!r}")
     owners, fleet = battery_fleet(community)
     ids = community.ids[owners]
-    e_end = _end_energy(fleet, end_soc, ids)
-    _check_reachable(fleet, e_end, T, dt, ids)
+    e_end = end_energy(fleet, end_soc, ids)
+    check_reachable(fleet, e_end, T, dt, ids)
     net = community.net
     net.setflags(write=False)  # forecasters see a read-only history
     fc = get_forecaster(forecaster, community, net)
@@ -227,7 +218,7 @@ def mpc(
         return fc(net[:t], index[t : t + steps], steps)
 
     retail, feed_in = community.retail, community.feed_in
-    tie = _default_tie_break(retail) if tie_break is None else float(tie_break)
+    tie = default_tie_break(retail) if tie_break is None else float(tie_break)
     if owners.size:
         charge, discharge, energy, stats = rolling_dispatch(
             net,

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TypeAlias
-
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
+from peergrid.core._common import I64Array, asi8, localize_codes, occurrence_counts
 from peergrid.core.errors import DataError
-from peergrid.core.types import AnyArray, IndexArray, IntArray
-
-#: int64 nanoseconds since the epoch (what pandas' datetime64[ns] values are)
-I64Array: TypeAlias = npt.NDArray[np.int64]
+from peergrid.core.types import AnyArray, IntArray
 
 
 def make_index(start: str | pd.Timestamp, periods: int, freq: str) -> pd.DatetimeIndex:
@@ -84,7 +79,7 @@ def validate_index(index: pd.Index, what: str = "time index") -> pd.DatetimeInde
             raise DataError(f"{what}: a single timestamp needs an explicit freq")
         return index
     index = index.as_unit("ns")  # pandas >= 3 may infer s/ms/us resolution
-    steps = np.diff(_asi8(index))
+    steps = np.diff(asi8(index))
     if steps[0] <= 0:
         raise DataError(f"{what}: timestamps are not increasing")
     if not np.all(steps == steps[0]):
@@ -180,59 +175,8 @@ def localize_naive(
         If a local time does not exist in ``tz`` (spring-forward gap).
     """
     idx = pd.DatetimeIndex(naive).as_unit("ns")
-    uniq, inv = np.unique(_asi8(idx), return_inverse=True)
+    uniq, inv = np.unique(asi8(idx), return_inverse=True)
     if occurrence is None:
-        occurrence = _occurrence(_asi8(idx))
-    out, notes, _ = _localize_codes(pd.DatetimeIndex(uniq.view("datetime64[ns]")), inv, occurrence, tz, what)
+        occurrence = occurrence_counts(asi8(idx))
+    out, notes, _ = localize_codes(pd.DatetimeIndex(uniq.view("datetime64[ns]")), inv, occurrence, tz, what)
     return out, notes
-
-
-def _localize_codes(
-    local_u: pd.DatetimeIndex, codes: IndexArray, occ: IntArray | None, tz: str, what: str
-) -> tuple[I64Array, list[str], I64Array]:
-    """UTC ns of rows ``local_u[codes]`` (naive local times in ``tz``; see :func:`localize_naive`).
-
-    Returns the row times, DST notes and the UTC times used (one per distinct time,
-    possibly repeated), computed from the unique local times, not the rows.
-    """
-    local_u = local_u.as_unit("ns")
-    if tz == "UTC":
-        return _asi8(local_u)[codes], [], _asi8(local_u)
-    summer = local_u.tz_localize(tz, ambiguous=np.ones(len(local_u), bool), nonexistent="NaT")
-    if np.any(summer.isna()):
-        bad = local_u[summer.isna()].sort_values()
-        raise DataError(
-            f"{what}: {len(bad)} local time(s) do not exist in {tz} (the clocks skip them at the change to "
-            f"summer time), first {bad[0]:%Y-%m-%d %H:%M}; the file is not in {tz} local time: set tz to the "
-            "zone it was written in (e.g. 'UTC', or 'Etc/GMT-1' for UTC+1 all year)"
-        )
-    winter = local_u.tz_localize(tz, ambiguous=np.zeros(len(local_u), bool), nonexistent="NaT")
-    s, w = _asi8(summer), _asi8(winter)
-    amb = s != w
-    out = s[codes]
-    if not amb.any():
-        return out, [], s
-    second = amb[codes] & (np.asarray(occ) >= 1) if occ is not None else np.zeros(len(codes), bool)
-    out[second] = w[codes[second]]
-    used_w = np.bincount(codes[second], minlength=len(s)) > 0
-    used_s = (np.bincount(codes, minlength=len(s)) - np.bincount(codes[second], minlength=len(s))) > 0
-    used = np.concatenate([s[used_s], w[used_w]])
-    days = ", ".join(sorted({f"{t:%Y-%m-%d}" for t in local_u[amb]}))
-    if not second.any():
-        note = (f"repeated local hour on {days} ({tz}) appears once: read as summer time; "
-                "the standard-time repeat is missing (counted as gaps)")
-    else:
-        note = (f"repeated local hour on {days} ({tz}): first occurrence read as summer time, "
-                f"second as standard time ({int(amb[codes].sum())} values)")
-    return out, [note], used
-
-
-def _occurrence(keys: IntArray) -> IntArray:
-    """For each row, how many earlier rows have the same key (vectorised cumcount)."""
-    return np.asarray(pd.Series(keys).groupby(keys, sort=False).cumcount(), dtype=np.int64)
-
-
-def _asi8(index: pd.DatetimeIndex) -> I64Array:
-    """The index as int64 nanoseconds since the epoch (``DatetimeIndex.asi8``, missing in pandas-stubs)."""
-    out: I64Array = index.asi8  # type: ignore[attr-defined]
-    return out

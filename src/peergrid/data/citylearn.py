@@ -37,7 +37,8 @@ import pyarrow.parquet as pq
 from peergrid.core.community import Community
 from peergrid.core.errors import DataError
 from peergrid.core.timeindex import make_index
-from peergrid.data.resample import _hold, _mean, _split, _sum, to_step
+from peergrid.data._common import hold_steps, mean_steps, split_steps, sum_steps
+from peergrid.data.resample import to_step
 
 __all__ = [
     "CITATION",
@@ -49,6 +50,7 @@ __all__ = [
     "citylearn_community",
     "detect_faulty_pv",
     "load_citylearn",
+    "map_hourly",
 ]
 
 #: First period start of the data (2022-07-31 23:00 local UTC−8).
@@ -252,7 +254,7 @@ def load_citylearn() -> CityLearnData:
     )
 
 
-def _map_hourly(
+def map_hourly(
     hourly: np.ndarray, target: pd.DatetimeIndex, *, periodic: bool, intensive: bool
 ) -> np.ndarray:
     """Map hourly data-year rows onto an arbitrary fixed-step UTC index.
@@ -300,10 +302,10 @@ def _map_hourly(
     if u == 1:  # step is whole hours and the start is on the hour: no split needed
         fine = sub
     else:
-        fine = (_hold if intensive else _split)(sub, u)[a : a + n * d]
+        fine = (hold_steps if intensive else split_steps)(sub, u)[a : a + n * d]
     if d == 1:
         return np.ascontiguousarray(fine, dtype=np.float64)
-    return (_mean if intensive else _sum)(fine, d)
+    return (mean_steps if intensive else sum_steps)(fine, d)
 
 
 def _resolve_homes(homes: Sequence[int | str] | None) -> list[str]:
@@ -419,17 +421,17 @@ def citylearn_community(
     data = load_citylearn()
     ids = _resolve_homes(homes)
     index = _window(start, periods, freq)
-    load = _map_hourly(data.load[ids].to_numpy(), index, periodic=False, intensive=False)
-    pv = _map_hourly(data.pv_per_kwp[ids].to_numpy(), index, periodic=False, intensive=False)
+    load = map_hourly(data.load[ids].to_numpy(), index, periodic=False, intensive=False)
+    pv = map_hourly(data.pv_per_kwp[ids].to_numpy(), index, periodic=False, intensive=False)
     kwp = data.pv_kwp[ids].to_numpy(dtype=np.float64).copy()
     faulty = [h for h in ids if h in data.faulty_pv]
     if exclude_faulty_pv and faulty:
         kwp[np.isin(ids, faulty)] = 0.0
     generation = pv * kwp  # (T, N) kWh per step; zero where kwp == 0
-    retail = _map_hourly(
+    retail = map_hourly(
         data.retail_price.to_numpy()[:, None], index, periodic=False, intensive=True
     )[:, 0]
-    carbon = _map_hourly(
+    carbon = map_hourly(
         data.carbon_intensity.to_numpy()[:, None], index, periodic=False, intensive=True
     )[:, 0]
     n = len(ids)

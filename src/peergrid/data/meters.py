@@ -52,8 +52,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from peergrid.core._common import localize_codes, occurrence_counts
 from peergrid.core.errors import ConfigError, DataError
-from peergrid.core.timeindex import _localize_codes, _occurrence, check_timezone, localize_naive
+from peergrid.core.timeindex import check_timezone, localize_naive
 
 __all__ = [
     "GAP_POLICIES",
@@ -766,8 +767,8 @@ def parse_meters(
                 occ = np.zeros(n, np.int64)
                 sub = np.flatnonzero(amb_rows)
                 series = k_code[sub] * len(meters) + m_code[sub] if format == "long" else np.zeros(len(sub), np.int64)
-                occ[sub] = _occurrence(series * (len(t_uniq) + 1) + t_code[sub])
-        row_utc, dst, utc_used = _localize_codes(local_u, t_code, occ, tz, origin)
+                occ[sub] = occurrence_counts(series * (len(t_uniq) + 1) + t_code[sub])
+        row_utc, dst, utc_used = localize_codes(local_u, t_code, occ, tz, origin)
 
     # ---- step and grid ------------------------------------------------------------------------
     times = np.unique(utc_used)  # distinct UTC times, from the unique timestamps (not the rows)

@@ -30,6 +30,7 @@ from pandas.tseries.frequencies import to_offset
 
 from peergrid.core.errors import DataError
 from peergrid.core.timeindex import validate_index
+from peergrid.data._common import hold_steps, mean_steps, split_steps, sum_steps
 
 __all__ = ["resample_energy", "resample_intensive", "to_step"]
 
@@ -95,43 +96,21 @@ def _check_index(index: pd.Index | None, n: int, what: str) -> pd.DatetimeIndex:
 # ---- vectorised kernels on (T, ...) arrays ---------------------------------------------
 
 
-def _split(x: np.ndarray, u: int) -> np.ndarray:
-    """Split every step evenly into ``u`` sub-steps (energy), new array."""
-    out = np.repeat(x, u, axis=0)
-    out /= u
-    return out
-
-
-def _hold(x: np.ndarray, u: int) -> np.ndarray:
-    """Repeat every step ``u`` times (intensive), new array."""
-    return np.repeat(x, u, axis=0)
-
-
-def _sum(x: np.ndarray, d: int) -> np.ndarray:
-    """Sum consecutive groups of ``d`` steps; ``len(x)`` must be a multiple of ``d``."""
-    return x.reshape(x.shape[0] // d, d, *x.shape[1:]).sum(axis=1)
-
-
-def _mean(x: np.ndarray, d: int) -> np.ndarray:
-    """Average consecutive groups of ``d`` steps; ``len(x)`` must be a multiple of ``d``."""
-    return x.reshape(x.shape[0] // d, d, *x.shape[1:]).mean(axis=1)
-
-
 def _convert(x: np.ndarray, u: int, d: int, n_out: int, intensive: bool) -> np.ndarray:
     """Go from step ``s`` to step ``t`` where ``s = u*g`` and ``t = d*g``."""
     if u == 1 and d == 1:
         return x[:n_out].copy()
     if u == 1:
         x = x[: n_out * d]
-        return _mean(x, d) if intensive else _sum(x, d)
+        return mean_steps(x, d) if intensive else sum_steps(x, d)
     if d == 1:
-        return _hold(x, u) if intensive else _split(x, u)
+        return hold_steps(x, u) if intensive else split_steps(x, u)
     # Non-multiple steps: up to the gcd step, then down. The division by u of the
     # energy split is applied after summing (same totals, on the smaller array).
     fine = np.repeat(x, u, axis=0)[: n_out * d]
     if intensive:
-        return _mean(fine, d)
-    out = _sum(fine, d)
+        return mean_steps(fine, d)
+    out = sum_steps(fine, d)
     out /= u
     return out
 

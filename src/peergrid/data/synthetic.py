@@ -37,8 +37,8 @@ from peergrid.data.citylearn import (
     LICENCE,
     N_HOURS,
     SOURCE,
-    _map_hourly,
     load_citylearn,
+    map_hourly,
 )
 
 __all__ = ["ProfileSource", "daily_energy_stats", "synthetic_community"]
@@ -209,7 +209,7 @@ def synthetic_community(
     c_home, c_shift = combos // width, combos % width - day_shift
     rows = (np.arange(N_HOURS)[:, None] + 24 * c_shift[None, :]) % N_HOURS
     hourly = data.load.to_numpy()[rows, c_home[None, :]]  # (8760, K), K <= 17 * width
-    profiles = _map_hourly(hourly, index, periodic=True, intensive=False)  # (T, K)
+    profiles = map_hourly(hourly, index, periodic=True, intensive=False)  # (T, K)
     load: np.ndarray | BlockSource
     generation: np.ndarray | BlockSource
     if lazy:
@@ -221,7 +221,7 @@ def synthetic_community(
     # ---- generation: PV per kWp of working homes, unshifted, times kWp --------------
     if n_pv:
         pv_hourly = data.pv_per_kwp[good].to_numpy()
-        pv_profiles = _map_hourly(pv_hourly, index, periodic=True, intensive=False)
+        pv_profiles = map_hourly(pv_hourly, index, periodic=True, intensive=False)
         if lazy:
             generation = ProfileSource(pv_profiles, pv_src, kwp)
         else:
@@ -233,10 +233,10 @@ def synthetic_community(
         generation = np.zeros_like(load)
 
     if retail is None:
-        retail = _map_hourly(
+        retail = map_hourly(
             data.retail_price.to_numpy()[:, None], index, periodic=True, intensive=True
         )[:, 0]
-    carbon = _map_hourly(
+    carbon = map_hourly(
         data.carbon_intensity.to_numpy()[:, None], index, periodic=True, intensive=True
     )[:, 0]  # the same site and data year as the profiles
     ids = np.char.add("h", np.char.zfill(np.arange(n).astype(str), 5))

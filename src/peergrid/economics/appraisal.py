@@ -47,7 +47,7 @@ from peergrid.economics.finance import cumulative, discount_factors, lcoe, npv, 
 
 if TYPE_CHECKING:
     from peergrid.core.community import Community
-    from peergrid.simulate.engine import Result
+    from peergrid.simulate.result import Result
 
 __all__ = ["TECHNOLOGIES", "Appraisal", "appraise", "investment_boundary", "member_bills", "pv_share"]
 
@@ -153,11 +153,11 @@ def member_bills(result: Result) -> pd.DataFrame:
         no-P2P baseline as simulated; with forecasts, plus the member's imbalance charge),
         ``p2p`` (:meth:`Result.bills` ``total``).
     """
-    from peergrid.market.tariff import _BillAccumulator, community_tariff
+    from peergrid.market.tariff import BillAccumulator, community_tariff
 
     com = result.community
     tariff = community_tariff(com)
-    accs = {k: _BillAccumulator(tariff, com.N, com.dt) for k in ("grid", "generation", "assets")}
+    accs = {k: BillAccumulator(tariff, com.N, com.dt) for k in ("grid", "generation", "assets")}
     local = com.local_index
     delta = result.battery.load_delta
     step = _blocks(com.T, com.N).step

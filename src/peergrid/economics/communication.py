@@ -33,7 +33,7 @@ from pydantic.dataclasses import dataclass
 from peergrid.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from peergrid.simulate.engine import Result
+    from peergrid.simulate.result import Result
 
 __all__ = [
     "PlatformTraffic",

@@ -18,7 +18,16 @@ References: Tooki et al. (2025) eq. 12 (line-utilisation fee) and eq. 13 (VIM).
 """
 
 from peergrid.grid.bench import benchmark_powerflow, benchmark_powerflow_3ph, synthetic_feeder
-from peergrid.grid.charges import FeederTopology, allocate_losses, line_fee_money, trafo_r_ohm
+from peergrid.grid.charges import (
+    FeederTopology,
+    allocate_losses,
+    fee_matrix,
+    line_fee_money,
+    line_weights,
+    radial_fee_matrix,
+    trafo_r_ohm,
+    utilisation_fee,
+)
 from peergrid.grid.curtail import Curtailment, FeederLimits, curtail_to_limits
 from peergrid.grid.feeder import (
     DEFAULT_LINE_TYPE,
@@ -66,22 +75,26 @@ __all__ = [
     "check_limits",
     "clear_on_feeder",
     "curtail_to_limits",
+    "fee_matrix",
     "feeder_from_net",
     "line_capacity_kw",
     "line_fee_money",
     "line_paths",
     "line_utilisation_fee",
+    "line_weights",
     "net_power_kw",
     "participant_root_paths",
     "participant_table",
     "power_flow",
     "power_flow_3ph",
+    "radial_fee_matrix",
     "radial_tree",
     "read_feeder",
     "sweep_flow",
     "synthetic_feeder",
     "trafo_r_ohm",
     "transfer_flows_kw",
+    "utilisation_fee",
     "validate_flow",
     "vim",
 ]

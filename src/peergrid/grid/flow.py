@@ -30,7 +30,6 @@ Voltage imbalance (VIM, Tooki et al. eq. 13) is computed per bus and slot by :fu
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -41,22 +40,15 @@ import pandas as pd
 from peergrid.core.community import Community
 from peergrid.core.errors import DataError, ModelError
 from peergrid.core.types import ArrayLike, BoolArray, FloatArray, IndexArray, IntArray
-from peergrid.grid._pp import has_numba, pandapower
-from peergrid.grid.feeder import add_zero_sequence, participant_table
+from peergrid.grid._common import PHASE_SHARE, flow_inputs, single_threaded_blas, use_numba
+from peergrid.grid._pp import pandapower
+from peergrid.grid.feeder import add_zero_sequence
 
 if TYPE_CHECKING:
     from pandapower.auxiliary import pandapowerNet
 
 #: pandapower's time-series recycle switches: only load P/Q change between slots.
 _RECYCLE = {"bus_pq": True, "trafo": False, "gen": False}
-#: Default numba use: from this many bus-slots on, numba's ~2–3 s one-off JIT compilation pays off.
-NUMBA_MIN_BUS_SLOTS = 50_000
-
-
-def _use_numba(numba: bool | None, n_bus: int, n_slots: int) -> bool:
-    if numba is None:
-        return has_numba() and n_bus * n_slots >= NUMBA_MIN_BUS_SLOTS
-    return bool(numba) and has_numba()
 
 
 def _nanmax(a: FloatArray, default: float = 0.0) -> float:
@@ -284,63 +276,14 @@ def net_power_kw(community: Community) -> FloatArray:
     return community.net / community.dt
 
 
-def _power(p_kw: ArrayLike, q_kvar: ArrayLike | None, n: int) -> tuple[FloatArray, FloatArray]:
-    p = np.asarray(p_kw, dtype=np.float64)
-    if p.ndim == 1:
-        p = p[None, :]
-    if p.ndim != 2 or p.shape[1] != n:
-        raise DataError(f"p_kw: expected shape (T, {n}) (one column per participant on the feeder), got {p.shape}")
-    if not np.all(np.isfinite(p)):
-        raise DataError("p_kw: contains NaN or infinite values")
-    if q_kvar is None:
-        return p, np.zeros_like(p)
-    q = np.asarray(q_kvar, dtype=np.float64)
-    if q.ndim == 1:
-        q = q[None, :]
-    if q.shape != p.shape:
-        raise DataError(f"q_kvar: expected the shape of p_kw {p.shape}, got {q.shape}")
-    if not np.all(np.isfinite(q)):
-        raise DataError("q_kvar: contains NaN or infinite values")
-    return p, q
-
-
-def _slots(slots: ArrayLike | slice | None, n: int) -> IndexArray:
-    if slots is None:
-        return np.arange(n)
-    if isinstance(slots, slice):
-        return np.arange(n)[slots]
-    rows = np.atleast_1d(np.asarray(slots))
-    if rows.dtype == bool:
-        if rows.shape != (n,):
-            raise DataError(f"slots: boolean mask needs {n} entries, got {rows.shape}")
-        return np.flatnonzero(rows)
-    if rows.dtype.kind not in "iu":
-        raise DataError(f"slots: expected integer slot numbers, got {rows.dtype}")
-    if rows.size and (rows.min() < -n or rows.max() >= n):
-        raise DataError(f"slots: slot numbers must be in 0..{n - 1}")
-    return np.where(rows < 0, rows + n, rows)
-
-
-def _dt(dt: float) -> float:
-    if not (np.isfinite(dt) and dt > 0):
-        raise DataError(f"dt must be a positive number of hours, got {dt}")
-    return float(dt)
-
-
-def _flow_inputs(
-    net: pandapowerNet, p_kw: ArrayLike, q_kvar: ArrayLike | None, slots: ArrayLike | slice | None, dt: float
-) -> tuple[pd.DataFrame, FloatArray, FloatArray, IndexArray, float]:
-    """Validated inputs of a flow run: participant table, (T, N) P and Q in kW/kvar, slot rows, dt in h."""
-    table = participant_table(net)
-    p, q = _power(p_kw, q_kvar, len(table))
-    return table, p, q, _slots(slots, p.shape[0]), _dt(dt)
-
-
 # ---- balanced --------------------------------------------------------------------------
 
 
-class _Balanced:
-    """A private copy of a net whose chosen loads get new P/Q every slot (recycled runpp)."""
+class BalancedRuns:
+    """A private copy of a net whose chosen loads get new P/Q every slot (recycled runpp).
+
+    The engine of :func:`power_flow`, also used by :class:`peergrid.grid.slotflow.SlotFlows`.
+    """
 
     def __init__(self, net: pandapowerNet, loads: FloatArray, numba: bool) -> None:
         self.pp = pandapower()
@@ -463,8 +406,8 @@ def power_flow(
     DataError
         Wrong shape, NaN, bad slots, net without participants.
     """
-    table, p, q, rows, dt = _flow_inputs(net, p_kw, q_kvar, slots, dt)
-    engine = _Balanced(copy.deepcopy(net), table["load"].to_numpy(), _use_numba(numba, len(net.bus), len(rows)))
+    table, p, q, rows, dt = flow_inputs(net, p_kw, q_kvar, slots, dt)
+    engine = BalancedRuns(copy.deepcopy(net), table["load"].to_numpy(), use_numba(numba, len(net.bus), len(rows)))
     converged = np.zeros(len(rows), dtype=bool)
     for k, t in enumerate(rows):
         converged[k] = engine.run(p[t], q[t])
@@ -475,17 +418,6 @@ def power_flow(
 # ---- unbalanced ------------------------------------------------------------------------
 
 
-def _single_threaded_blas() -> contextlib.AbstractContextManager[object]:
-    """Limit BLAS to one thread (threadpoolctl, if installed) around runpp_3ph's tiny dense products."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        return contextlib.nullcontext()
-    limits: contextlib.AbstractContextManager[object] = threadpool_limits(limits=1, user_api="blas")
-    return limits
-
-
-_PHASE_SHARE = {"a": (1.0, 0.0, 0.0), "b": (0.0, 1.0, 0.0), "c": (0.0, 0.0, 1.0), "abc": (1 / 3, 1 / 3, 1 / 3)}
 
 
 def _add_asymmetric_loads(net: pandapowerNet, buses: IntArray, names: list[str]) -> IndexArray:
@@ -544,14 +476,14 @@ def power_flow_3ph(
         pandapower rejects the net's zero-sequence model (e.g. an unsupported vector group).
     """
     pp = pandapower()
-    table, p, q, rows, dt = _flow_inputs(net, p_kw, q_kvar, slots, dt)
+    table, p, q, rows, dt = flow_inputs(net, p_kw, q_kvar, slots, dt)
     work = copy.deepcopy(net)
     add_zero_sequence(work)
     work.load.loc[table["load"].to_numpy(), "in_service"] = False
     asym = _add_asymmetric_loads(work, table["bus"].to_numpy(), [f"peergrid {i}" for i in table["id"]])
     pos = work.asymmetric_load.index.get_indexer(asym)
-    share = np.array([_PHASE_SHARE[ph] for ph in table["phase"]], dtype=np.float64).reshape(len(table), 3)
-    use_numba = _use_numba(numba, len(work.bus), len(rows))
+    share = np.array([PHASE_SHARE[ph] for ph in table["phase"]], dtype=np.float64).reshape(len(table), 3)
+    numba_on = use_numba(numba, len(work.bus), len(rows))
     cols_p = ["p_a_mw", "p_b_mw", "p_c_mw"]
     cols_q = ["q_a_mvar", "q_b_mvar", "q_c_mvar"]
     base_p = work.asymmetric_load[cols_p].to_numpy(dtype=np.float64, copy=True)
@@ -572,7 +504,7 @@ def power_flow_3ph(
     converged = np.zeros(ns, dtype=bool)
     warm = False
     phases = ("a", "b", "c")
-    with _single_threaded_blas():
+    with single_threaded_blas():
         for k, t in enumerate(rows):
             base_p[pos] = p[t][:, None] * share / 1000.0
             base_q[pos] = q[t][:, None] * share / 1000.0
@@ -580,7 +512,7 @@ def power_flow_3ph(
                 work.asymmetric_load[cols_p[j]] = base_p[:, j]
                 work.asymmetric_load[cols_q[j]] = base_q[:, j]
             try:
-                pp.runpp_3ph(work, init="results" if warm else "auto", numba=use_numba)
+                pp.runpp_3ph(work, init="results" if warm else "auto", numba=numba_on)
             except pp.LoadflowNotConverged:
                 warm = False
                 continue

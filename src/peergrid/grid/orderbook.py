@@ -195,7 +195,8 @@ def clear_on_feeder(
     ConfigError
         Unknown mechanism, ``max_rounds < 1``.
     """
-    from peergrid.market.auction import _tariffs, slot_codes
+    from peergrid.market._common import slot_tariffs
+    from peergrid.market.auction import slot_codes
     from peergrid.market.bilateral import bilateral
     from peergrid.market.mechanisms import get_order_mechanism, takes_option
     from peergrid.market.orders import MarketResult, OrderBook, Trades
@@ -236,7 +237,7 @@ def clear_on_feeder(
     r_line = tree.line_r_ohm
 
     slots, codes = slot_codes(book.slot)
-    lb, ls = _tariffs(slots, retail, feed_in)
+    lb, ls = slot_tariffs(slots, retail, feed_in)
     S = len(slots)
     out = {key: np.zeros(S) for key in ("fees", "losses", "cut", "rematched")}
     worst_loading = np.full(S, np.nan)
@@ -400,7 +401,7 @@ def _fee_matrix(
     tree: RadialTree, codes_bus: IndexArray, flow: FlowResult, cap: FloatArray, tau: FloatArray
 ) -> FloatArray:
     """eq. 12 fee of every (seller code, buyer code) pair at the flow, currency/kWh (inf off the feeder)."""
-    from peergrid.market.bilateral import radial_fee_matrix
+    from peergrid.grid.charges import radial_fee_matrix
 
     n = len(codes_bus)
     on = codes_bus >= 0

@@ -37,7 +37,7 @@ from scipy.sparse.csgraph import breadth_first_order
 
 from peergrid.core.errors import DataError, ModelError
 from peergrid.core.types import ArrayLike, FloatArray, IndexArray, IntArray
-from peergrid.market.bilateral import utilisation_fee
+from peergrid.grid.charges import utilisation_fee
 
 if TYPE_CHECKING:
     from pandapower.auxiliary import pandapowerNet
@@ -264,7 +264,7 @@ def participant_root_paths(net: pandapowerNet, tree: RadialTree | None = None) -
 
     Row ``i`` marks the lines between participant ``i`` and the slack (signs as in
     :class:`RadialTree`); pair incidences follow as ``rows[buyer] − rows[seller]``, and
-    ``peergrid.market.radial_fee_matrix`` takes this matrix directly.
+    :func:`peergrid.grid.charges.radial_fee_matrix` takes this matrix directly.
 
     Parameters
     ----------
@@ -316,8 +316,8 @@ def line_utilisation_fee(
 
     ``H_p = Σ_L |A[p, L]| · τ_L · |P_L| / P_max,L``: every line the transfer uses
     (non-zero incidence) costs its fee ``τ_L`` times its utilisation ``|P_L| / P_max,L``.
-    The formula lives in :func:`peergrid.market.utilisation_fee` (the market layer owns
-    the price rules); this adapter checks the arrays against the incidence's lines.
+    The formula lives in :func:`peergrid.grid.charges.utilisation_fee` (one implementation of
+    eq. 12, in the grid layer); this adapter checks the arrays against the incidence's lines.
 
     Parameters
     ----------

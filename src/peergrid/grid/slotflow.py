@@ -109,10 +109,10 @@ class SlotFlows:
         if self.flow == "pandapower":
             return None
         if unbalanced not in self._models:
-            from peergrid.grid.sweep import _cached_model
+            from peergrid.grid.sweep import cached_model
 
             try:
-                self._models[unbalanced] = _cached_model(self.net, self.table, unbalanced)
+                self._models[unbalanced] = cached_model(self.net, self.table, unbalanced)
             except DataError as exc:
                 self._models[unbalanced] = None
                 self.fallback = str(exc)
@@ -169,13 +169,17 @@ class SlotFlows:
         model = self._model(unbalanced)
         rows = np.array([0])
         if model is not None:
-            from peergrid.grid.sweep import DEFAULT_MAX_ITER, DEFAULT_TOL, _balanced, _unbalanced
+            from peergrid.grid.sweep import DEFAULT_MAX_ITER, DEFAULT_TOL, sweep_balanced, sweep_unbalanced
 
             f64 = np.dtype(np.float64)
             if unbalanced:
-                return _unbalanced(self.net, self.table, p, q, rows, 1.0, DEFAULT_TOL, DEFAULT_MAX_ITER, f64, model)
+                return sweep_unbalanced(
+                    self.net, self.table, p, q, rows, 1.0, DEFAULT_TOL, DEFAULT_MAX_ITER, f64, model
+                )
             extra = None if bus_kw is None else np.asarray(bus_kw, dtype=np.float64).reshape(1, -1)
-            return _balanced(self.net, self.table, p, q, rows, 1.0, DEFAULT_TOL, DEFAULT_MAX_ITER, f64, model, extra)
+            return sweep_balanced(
+                self.net, self.table, p, q, rows, 1.0, DEFAULT_TOL, DEFAULT_MAX_ITER, f64, model, extra
+            )
         from peergrid.grid.flow import power_flow, power_flow_3ph
 
         if unbalanced:
@@ -186,7 +190,8 @@ class SlotFlows:
 
     def _pandapower_bus(self, p: FloatArray, q: FloatArray, bus_kw: FloatArray) -> FlowResult:
         """pandapower's ``runpp`` on a private copy with one extra load per bus (recycled between calls)."""
-        from peergrid.grid.flow import _Balanced, _use_numba
+        from peergrid.grid._common import use_numba
+        from peergrid.grid.flow import BalancedRuns
 
         if self._pp_bus is None:
             pp = pandapower()
@@ -194,7 +199,7 @@ class SlotFlows:
             buses = self.net.bus.index.to_numpy()
             extra = pp.create_loads(work, buses, 0.0, q_mvar=0.0, name=[f"peergrid trades @{b}" for b in buses])
             loads = np.concatenate([self.table["load"].to_numpy(dtype=np.int64), np.asarray(extra, dtype=np.int64)])
-            self._pp_bus = _Balanced(work, loads, _use_numba(self.numba, len(buses), 100))
+            self._pp_bus = BalancedRuns(work, loads, use_numba(self.numba, len(buses), 100))
         engine = self._pp_bus
         ok = engine.run(np.concatenate([p, bus_kw]), np.concatenate([q, np.zeros(len(bus_kw))]))
         engine.rows = {}

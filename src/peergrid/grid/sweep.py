@@ -72,14 +72,12 @@ from scipy.sparse.csgraph import breadth_first_order
 
 from peergrid.core.errors import DataError
 from peergrid.core.types import AnyArray, ArrayLike, BoolArray, ComplexArray, FloatArray, IndexArray, IntArray
+from peergrid.grid._common import PHASE_SHARE, flow_inputs, single_threaded_blas
 from peergrid.grid._pp import pandapower
 from peergrid.grid.feeder import add_zero_sequence
 from peergrid.grid.flow import (
-    _PHASE_SHARE,
     FlowResult,
     FlowResult3ph,
-    _flow_inputs,
-    _single_threaded_blas,
     power_flow,
     power_flow_3ph,
     vim,
@@ -370,12 +368,12 @@ def _fingerprint(net: pandapowerNet) -> tuple[object, ...]:
 
 
 @overload
-def _cached_model(net: pandapowerNet, table: pd.DataFrame, unbalanced: Literal[False]) -> _Radial: ...
+def cached_model(net: pandapowerNet, table: pd.DataFrame, unbalanced: Literal[False]) -> _Radial: ...
 @overload
-def _cached_model(net: pandapowerNet, table: pd.DataFrame, unbalanced: Literal[True]) -> _Radial3: ...
+def cached_model(net: pandapowerNet, table: pd.DataFrame, unbalanced: Literal[True]) -> _Radial3: ...
 @overload
-def _cached_model(net: pandapowerNet, table: pd.DataFrame, unbalanced: bool) -> _Radial | _Radial3: ...
-def _cached_model(net: pandapowerNet, table: pd.DataFrame, unbalanced: bool) -> _Radial | _Radial3:
+def cached_model(net: pandapowerNet, table: pd.DataFrame, unbalanced: bool) -> _Radial | _Radial3: ...
+def cached_model(net: pandapowerNet, table: pd.DataFrame, unbalanced: bool) -> _Radial | _Radial3:
     """The sweep model of ``net``, rebuilt only when one of its tables changed since the last call."""
     key = (id(net), bool(unbalanced))
     fp = _fingerprint(net)
@@ -515,14 +513,14 @@ def _branch_columns(m: _Radial | _Radial3, net: pandapowerNet) -> tuple[AnyArray
     return cols[0], cols[1], i_max, vn_hv, vn_lv, rating
 
 
-def _balanced(
+def sweep_balanced(
     net: pandapowerNet, table: pd.DataFrame, p: FloatArray, q: FloatArray, rows: IndexArray, dt: float,
     tol: float, max_iter: int, dtype: np.dtype, model: _Radial | None = None, bus_kw: FloatArray | None = None,
 ) -> FlowResult:  # fmt: skip
     """Balanced sweep of ``rows``; ``model`` skips the cache look-up (callers that solve one feeder
     many times, :mod:`peergrid.grid.slotflow`); ``bus_kw`` ``(T, B)`` adds balanced loads, kW, at
     the buses of ``net.bus`` (+ = consumption)."""
-    m = model if model is not None else _cached_model(net, table, False)
+    m = model if model is not None else cached_model(net, table, False)
     n = len(m.order)
     ns = len(rows)
     nbus, nline, ntrafo = len(net.bus), len(net.line), len(net.trafo)
@@ -666,7 +664,7 @@ def sweep_flow(
         generators, three-winding transformers, DC lines or voltage-dependent loads
         (pandapower's :func:`~peergrid.grid.power_flow` is the fallback for those).
     """
-    table, p, q, rows, dt = _flow_inputs(net, p_kw, q_kvar, slots, dt)
+    table, p, q, rows, dt = flow_inputs(net, p_kw, q_kvar, slots, dt)
     if not (np.isfinite(tol) and tol > 0) or int(max_iter) < 1:
         raise DataError(f"sweep_flow: need tol > 0 and max_iter >= 1, got {tol}, {max_iter}")
     try:
@@ -676,8 +674,8 @@ def sweep_flow(
     if out is None or out not in (np.dtype(np.float64), np.dtype(np.float32)):
         raise DataError(f"sweep_flow: dtype must be float64 or float32, got {dtype!r}")
     if unbalanced:
-        return _unbalanced(net, table, p, q, rows, dt, tol, int(max_iter), out)
-    return _balanced(net, table, p, q, rows, dt, tol, int(max_iter), out)
+        return sweep_unbalanced(net, table, p, q, rows, dt, tol, int(max_iter), out)
+    return sweep_balanced(net, table, p, q, rows, dt, tol, int(max_iter), out)
 
 
 # ---- unbalanced flow -------------------------------------------------------------------
@@ -762,7 +760,7 @@ def _radial_model_3ph(net: pandapowerNet, table: pd.DataFrame) -> _Radial3:
     work.load.loc[loads, "in_service"] = False
     background = _background_3ph(work, loads)
     try:
-        with _single_threaded_blas():
+        with single_threaded_blas():
             pp.runpp_3ph(work, numba=False)
     except pp.LoadflowNotConverged:
         raise DataError(
@@ -971,11 +969,12 @@ def _results3_kernel(  # type: ignore[no-untyped-def]  # numba: typed by the arr
         grid[t] = g * kw
 
 
-def _unbalanced(
+def sweep_unbalanced(
     net: pandapowerNet, table: pd.DataFrame, p: FloatArray, q: FloatArray, rows: IndexArray, dt: float,
     tol: float, max_iter: int, dtype: np.dtype, model: _Radial3 | None = None,
 ) -> FlowResult3ph:  # fmt: skip
-    m = model if model is not None else _cached_model(net, table, True)
+    """Unbalanced (per-phase) sweep of ``rows``; ``model`` skips the cache look-up (:func:`cached_model`)."""
+    m = model if model is not None else cached_model(net, table, True)
     n = len(m.order)
     ns = len(rows)
     nbus, nline, ntrafo = len(net.bus), len(net.line), len(net.trafo)
@@ -993,7 +992,7 @@ def _unbalanced(
     grid = np.zeros(ns, dtype=dtype)
     iters = np.zeros(ns, dtype=np.int64)
 
-    share = np.array([_PHASE_SHARE[ph] for ph in table["phase"]], dtype=np.float64).reshape(len(table), 3)
+    share = np.array([PHASE_SHARE[ph] for ph in table["phase"]], dtype=np.float64).reshape(len(table), 3)
     share = share * m.part_supplied[:, None]
     # (N, n*3) map: participant -> (position, phase), kW -> per-phase pu
     cols = (m.part_pos[:, None] * 3 + np.arange(3)[None, :]).ravel()

@@ -1,5 +1,6 @@
 """Market mechanisms: pure functions on arrays (one implementation of every rule)."""
 
+from peergrid.grid.charges import fee_matrix, line_weights, radial_fee_matrix, utilisation_fee  # eq. 12 lives in grid
 from peergrid.market.auction import efficient_quantity, mcafee, pay_as_bid, uniform_price
 from peergrid.market.bidding import (
     BIDDING,
@@ -12,11 +13,7 @@ from peergrid.market.bidding import (
 from peergrid.market.bilateral import (
     bilateral,
     buyer_cost,
-    fee_matrix,
-    line_weights,
-    radial_fee_matrix,
     supplier_profit,
-    utilisation_fee,
 )
 from peergrid.market.cda import ContinuousDoubleAuction
 from peergrid.market.internal import internal_prices
@@ -39,7 +36,7 @@ from peergrid.market.mechanisms import (
     unregister,
 )
 from peergrid.market.money import TradeMoney, bid_commitment_minor, settle_trades, to_minor
-from peergrid.market.orders import BUY, SELL, MarketResult, OrderBook, Trades, read_orders
+from peergrid.market.orders import BUY, SELL, MarketResult, OrderBook, Trades
 from peergrid.market.reputation import (
     ReputationRule,
     apply_reputation,
@@ -145,7 +142,6 @@ __all__ = [
     "pay_as_bid",
     "price_factors",
     "radial_fee_matrix",
-    "read_orders",
     "read_tariff",
     "register",
     "reputation_history",

@@ -53,9 +53,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from peergrid.core.errors import ConfigError, DataError
+from peergrid.core.errors import DataError
 from peergrid.core.types import ArrayLike, BoolArray, FloatArray, IndexArray, IntArray
-from peergrid.market.orders import MarketResult, OrderBook, Trades, _per_slot
+from peergrid.market._common import check_k, slot_tariffs
+from peergrid.market.orders import MarketResult, OrderBook, Trades
 
 
 # ------------------------------------------------------------------ engine
@@ -300,22 +301,6 @@ def _trades(
     )
 
 
-def _tariffs(
-    slots: IntArray, retail: ArrayLike | None, feed_in: ArrayLike | None
-) -> tuple[FloatArray | None, FloatArray | None]:
-    lb = _per_slot(retail, slots, "retail")
-    ls = _per_slot(feed_in, slots, "feed_in")
-    if (lb is None) != (ls is None):
-        raise ConfigError("give both retail and feed_in (grid prices for the residuals), or neither")
-    if lb is not None and ls is not None:
-        if np.any(lb < 0) or np.any(ls < 0):
-            raise DataError("retail and feed_in must be >= 0")
-        if np.any(ls > lb):
-            t = int(np.argmax(ls > lb))
-            raise DataError(f"feed-in tariff {ls[t]} exceeds retail price {lb[t]} in slot {slots[t]}")
-    return lb, ls
-
-
 def _marginal(sb: _Book, nb: IntArray, na: IntArray, Q: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Limit prices of the marginal (last accepted) bid and ask per slot (NaN where no trade)."""
     has = Q > 0
@@ -325,13 +310,6 @@ def _marginal(sb: _Book, nb: IntArray, na: IntArray, Q: FloatArray) -> tuple[Flo
         nan = np.full(sb.n_slots, np.nan)
         return nan, nan.copy()
     return np.where(has, sb.bids.price[lb], np.nan), np.where(has, sb.asks.price[la], np.nan)
-
-
-def _check_k(k: float) -> float:
-    k = float(k)
-    if not 0.0 <= k <= 1.0:
-        raise ConfigError(f"k must be in [0, 1], got {k}")
-    return k
 
 
 # -------------------------------------------------------------- mechanisms
@@ -380,9 +358,9 @@ def uniform_price(
     >>> float(r.traded[0]), float(r.clearing_price[0])    # marginal pair: bid 0.30, ask 0.25
     (2.0, 0.275)
     """
-    k = _check_k(k)
+    k = check_k(k)
     sb = _prepare(book)
-    lb, ls = _tariffs(sb.slots, retail, feed_in)
+    lb, ls = slot_tariffs(sb.slots, retail, feed_in)
     nb, na, Q = _efficient(sb)
     bm, sm = _marginal(sb, nb, na, Q)
     price = k * bm + (1.0 - k) * sm
@@ -417,7 +395,7 @@ def pay_as_bid(book: OrderBook, retail: ArrayLike | None = None, feed_in: ArrayL
         ``clearing_price`` is NaN (no single price).
     """
     sb = _prepare(book)
-    lb, ls = _tariffs(sb.slots, retail, feed_in)
+    lb, ls = slot_tariffs(sb.slots, retail, feed_in)
     nb, na, Q = _efficient(sb)
     bi, ai, q = _match(sb, nb, na, Q)
     trades = _trades(book, sb, bi, ai, q, sb.bids.price[bi], sb.asks.price[ai])
@@ -468,7 +446,7 @@ def mcafee(book: OrderBook, retail: ArrayLike | None = None, feed_in: ArrayLike 
         reduced slots (two prices) and slots without trade.
     """
     sb = _prepare(book)
-    lb, ls = _tariffs(sb.slots, retail, feed_in)
+    lb, ls = slot_tariffs(sb.slots, retail, feed_in)
     B, A = sb.bids, sb.asks
     nb, na, Q = _efficient(sb)
     bk, sk = _marginal(sb, nb, na, Q)

@@ -60,11 +60,12 @@ import numpy as np
 
 from peergrid.core.errors import ConfigError, DataError
 from peergrid.core.types import ArrayLike, FloatArray, IntArray
+from peergrid.market._common import pool_inputs
 from peergrid.market.auction import pay_as_bid, uniform_price
 from peergrid.market.mechanisms import ORDER_MECHANISMS, REGISTRY
 from peergrid.market.orders import MarketResult, OrderBook
 from peergrid.market.settle import order_bills
-from peergrid.market.sharing import Allocation, Clearing, _prepare, demand_supply
+from peergrid.market.sharing import Allocation, Clearing, demand_supply
 
 if TYPE_CHECKING:
     from peergrid.market.agents import BatteryPlan
@@ -177,7 +178,7 @@ def orders_from_net(
     if x.ndim != 2:
         raise DataError(f"net must be a (T, N) array, got shape {x.shape}")
     T = x.shape[0]
-    _, _, lb, ls = _prepare(np.zeros(T), np.zeros(T), retail, feed_in)
+    _, _, lb, ls = pool_inputs(np.zeros(T), np.zeros(T), retail, feed_in)
     book = OrderBook.from_net(x, lb[:, None], ls[:, None])  # truthful: λb for bids, λs for asks
     step = book.slot  # time step t of every order
     if groups is not None:
@@ -294,7 +295,7 @@ class OrderClearing(Clearing):
         x = np.asarray(net, dtype=np.float64)
         T, N = x.shape
         demand, supply = demand_supply(x)
-        d, g, lb, ls = _prepare(demand, supply, retail, feed_in)
+        d, g, lb, ls = pool_inputs(demand, supply, retail, feed_in)
         book, trades = result.book, result.trades
         t, i = np.divmod(np.asarray(book.id, dtype=np.int64), N)  # order id t·N + i
         if len(book) and (t.min() < 0 or t.max() >= T or not np.array_equal(t, book.slot)):
@@ -568,7 +569,7 @@ def clear_net(
     x = np.asarray(net, dtype=np.float64)
     if x.ndim != 2:
         raise DataError(f"net must be a (T, N) array, got shape {x.shape}")
-    _, _, lb, ls = _prepare(np.zeros(x.shape[0]), np.zeros(x.shape[0]), retail, feed_in)
+    _, _, lb, ls = pool_inputs(np.zeros(x.shape[0]), np.zeros(x.shape[0]), retail, feed_in)
     strategy = opts["bidding"]
     kwargs: dict[str, Any] = {"retail": lb, "feed_in": ls}
     used: dict[str, Any] = {"seed": opts["seed"]}

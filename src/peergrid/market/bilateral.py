@@ -18,10 +18,12 @@ and P_b^V the energy bought from the utility. As printed, both sides pay H; the
 shares are parameters here (``seller_fee_share``, ``buyer_fee_share``, both 1 by
 default as in eqs. 10–11) and the operator collects (share_b + share_s)·H·R.
 
-Which lines a trade uses comes from the grid model: :func:`fee_matrix` takes a
-trade-pair → lines mapping (what :mod:`peergrid.grid` supplies), and
-:func:`radial_fee_matrix` the participant → feeder-head incidence of a radial
-feeder, where path(a, b) is the symmetric difference of the two head paths.
+Which lines a trade uses comes from the grid model, and so does the fee: eq. 12 is
+implemented once, in :mod:`peergrid.grid.charges` (the grid layer of docs/DESIGN.md):
+:func:`~peergrid.grid.charges.fee_matrix` takes a trade-pair → lines mapping and
+:func:`~peergrid.grid.charges.radial_fee_matrix` the participant → feeder-head incidence
+of a radial feeder, where path(a, b) is the symmetric difference of the two head paths;
+their ``(N, N)`` result is ``bilateral(book, fees=H)``.
 
 Network-aware mode: ``bilateral(..., network=check)`` hands the matched trades to
 ``check(trades, book)``, which returns the energy each trade may deliver; trades are
@@ -38,175 +40,19 @@ References
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from peergrid.core.errors import ConfigError, DataError
-from peergrid.market.auction import _check_k, _tariffs, slot_codes
+from peergrid.market._common import check_k, slot_tariffs
+from peergrid.market.auction import slot_codes
 from peergrid.market.orders import MarketResult, OrderBook, Trades
 
 #: A network check: ``check(trades, book) -> kWh each trade may deliver`` (≤ its quantity).
 NetworkCheck = Callable[[Trades, OrderBook], Any]
-
-
-def line_weights(flow: Any, capacity: Any, tau: Any) -> np.ndarray:
-    """Per-line fee per kWh at the current loading, τ_L·|P_L|/P_max,L (Tooki et al. eq. 12 summand).
-
-    Parameters
-    ----------
-    flow : array-like
-        Line flow P_L (kW; sign ignored): ``(L,)``, or ``(T, L)`` for T slots.
-    capacity : array-like
-        Line capacity P_max,L in the unit of ``flow``, > 0: a scalar or ``(L,)``.
-    tau : array-like
-        Utilisation fee of each line at full loading, currency/kWh, ≥ 0: a scalar or ``(L,)``.
-
-    Returns
-    -------
-    numpy.ndarray
-        currency/kWh per line, ``(L,)`` (or ``(T, L)`` for 2-D flows).
-    """
-    t = np.asarray(tau, dtype=np.float64)
-    f = np.abs(np.asarray(flow, dtype=np.float64))
-    c = np.asarray(capacity, dtype=np.float64)
-    if t.ndim > 1 or c.ndim > 1 or f.ndim > 2:
-        raise DataError(
-            f"tau and capacity must be scalars or 1-D per-line arrays and flow (L,) or (T, L), "
-            f"got shapes {t.shape}, {c.shape}, {f.shape}"
-        )
-    for name, arr in (("tau", t), ("flow", f), ("capacity", c)):
-        if not np.all(np.isfinite(arr)):
-            raise DataError(f"{name} contains NaN or infinite values")
-    if np.any(t < 0):
-        raise DataError("tau (line utilisation fee) must be >= 0")
-    if np.any(c <= 0):
-        raise DataError(f"line capacity must be > 0 (line {int(np.argmax(np.ravel(c) <= 0))})")
-    try:
-        w = t * f / c
-    except ValueError:
-        raise DataError(
-            f"tau {t.shape}, flow {f.shape} and capacity {c.shape} need one entry per line (the last axis of flow)"
-        ) from None
-    return np.atleast_1d(w)
-
-
-def utilisation_fee(incidence: Any, flow: Any, capacity: Any, tau: Any) -> np.ndarray:
-    """Line-utilisation fee H of trades (Tooki et al. eq. 12): H = Σ_L τ_L·|P_L|/P_max,L over used lines.
-
-    The one implementation of eq. 12 in peergrid (``peergrid.grid.line_utilisation_fee``
-    is an adapter over it that checks its arguments against a feeder's lines).
-
-    Parameters
-    ----------
-    incidence : array-like or scipy sparse matrix
-        ``(..., L)``: non-zero where the trade (or trade pair) uses line L — e.g.
-        ``(P, L)`` for P trades or ``(N, N, L)`` for all seller–buyer pairs. Signed
-        incidences (±1 for the flow direction, as :func:`peergrid.grid.paths.line_paths`
-        returns) are accepted: only ``|entries|`` count.
-    flow : array-like
-        Line flows P_L, ``(L,)``, or ``(T, L)`` for T slots (sign ignored).
-    capacity, tau : array-like
-        Per line (or one value for all lines), see :func:`line_weights`.
-
-    Returns
-    -------
-    numpy.ndarray
-        currency/kWh: ``|incidence| @ w``, shape ``incidence.shape[:-1]``, or
-        ``(T,) + incidence.shape[:-1]`` for 2-D flows.
-    """
-    w = line_weights(flow, capacity, tau)
-    n_lines = w.shape[-1]
-    if hasattr(incidence, "tocsr"):  # scipy.sparse: (P, L)
-        if incidence.shape[-1] != n_lines:
-            raise DataError(f"incidence has {incidence.shape[-1]} lines, line data has {n_lines}")
-        out = np.asarray(abs(incidence).astype(np.float64) @ w.T)
-        return out.T if w.ndim == 2 else out.ravel()
-    inc = np.abs(np.asarray(incidence, dtype=np.float64))
-    if inc.shape[-1:] != (n_lines,):
-        raise DataError(f"incidence has {inc.shape[-1] if inc.ndim else 0} lines, line data has {n_lines}")
-    if w.ndim == 1:
-        return inc @ w
-    return np.moveaxis(inc @ w.T, -1, 0)
-
-
-def _slot_weights(flow: Any, capacity: Any, tau: Any) -> np.ndarray:
-    """:func:`line_weights` of one slot (1-D flows only)."""
-    w = line_weights(flow, capacity, tau)
-    if w.ndim != 1:
-        raise DataError(f"flow must hold one value per line (one slot), got shape {np.shape(flow)}")
-    return w
-
-
-def fee_matrix(
-    paths: Mapping[tuple[Any, Any], Iterable[int]],
-    flow: Any,
-    capacity: Any,
-    tau: Any,
-    n_participants: int,
-    default: float = 0.0,
-) -> np.ndarray:
-    """Seller × buyer matrix of line-utilisation fees from a trade-pair → lines mapping (eq. 12).
-
-    Parameters
-    ----------
-    paths : Mapping
-        ``{(seller, buyer): [line indices]}`` with participant codes; the grid
-        module supplies it from the feeder topology.
-    flow, capacity, tau : array-like
-        Per line, see :func:`line_weights`.
-    n_participants : int
-        Matrix size N.
-    default : float
-        Fee of pairs not in ``paths`` (``numpy.inf`` forbids them), currency/kWh.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(N, N)``, ``H[seller, buyer]`` in currency/kWh.
-    """
-    w = _slot_weights(flow, capacity, tau)
-    H = np.full((n_participants, n_participants), float(default))
-    for (a, b), lines in paths.items():
-        idx = np.asarray(list(lines), dtype=np.int64)
-        if idx.size and (idx.min() < 0 or idx.max() >= w.shape[0]):
-            raise DataError(f"path of pair ({a}, {b}) names a line outside 0..{w.shape[0] - 1}")
-        if not (0 <= a < n_participants and 0 <= b < n_participants):
-            raise DataError(f"pair ({a}, {b}) outside participants 0..{n_participants - 1}")
-        H[a, b] = w[np.unique(idx)].sum()
-    return H
-
-
-def radial_fee_matrix(head_paths: Any, flow: Any, capacity: Any, tau: Any) -> np.ndarray:
-    """Fees of all pairs on a radial feeder from each participant's path to the feeder head.
-
-    On a tree the lines between a and b are those on exactly one of the two head
-    paths, so H_ab = c_a + c_b − 2·Σ_L A_aL·A_bL·w_L with c = A·w (eq. 12).
-
-    Parameters
-    ----------
-    head_paths : array-like or scipy sparse matrix
-        ``(N, L)`` incidence: non-zero where line L lies between participant i and
-        the head (0/1, or the signed root-path matrix of ``peergrid.grid``, rows
-        taken at each participant's bus).
-    flow, capacity, tau : array-like
-        Per line, see :func:`line_weights`.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(N, N)`` symmetric, zero diagonal, currency/kWh.
-    """
-    A = head_paths.toarray() if hasattr(head_paths, "toarray") else np.asarray(head_paths)
-    A = (np.abs(np.asarray(A, dtype=np.float64)) > 0).astype(np.float64)
-    w = _slot_weights(flow, capacity, tau)
-    if A.ndim != 2 or A.shape[1] != w.shape[0]:
-        raise DataError(f"head_paths must be (N, {w.shape[0]}), got {A.shape}")
-    c = A @ w
-    H = c[:, None] + c[None, :] - 2.0 * (A * w) @ A.T
-    return np.maximum(H, 0.0)
 
 
 def _fees_for(book: OrderBook, fees: Any) -> np.ndarray:
@@ -306,12 +152,12 @@ def bilateral(
     """
     if not isinstance(book, OrderBook):
         raise DataError(f"expected an OrderBook, got {type(book).__name__}")
-    k = _check_k(k)
+    k = check_k(k)
     sb_, ss_ = float(buyer_fee_share), float(seller_fee_share)
     if not (sb_ >= 0 and ss_ >= 0 and np.isfinite(sb_) and np.isfinite(ss_)):
         raise ConfigError("fee shares must be finite and >= 0")
     slots, codes = slot_codes(book.slot)
-    lb, ls = _tariffs(slots, retail, feed_in)
+    lb, ls = slot_tariffs(slots, retail, feed_in)
     H = _fees_for(book, fees)
     none_curtailed = None if network is None else np.zeros(len(slots))
     empty = MarketResult(

@@ -107,8 +107,8 @@ class TradeMoney:
     @property
     def fee(self) -> IntArray:
         """payment − receipt per trade, int64 minor units (may be −1 where rounding favoured the seller)."""
-        out: IntArray = self.payment - self.receipt
-        return out
+        fee: IntArray = self.payment - self.receipt
+        return fee
 
 
 def settle_trades(

@@ -61,6 +61,7 @@ from typing import Any, Literal
 import numpy as np
 
 from peergrid.core.errors import ConfigError, DataError
+from peergrid.core.types import AnyArray, ArrayLike, BoolArray, FloatArray, IntArray
 from peergrid.market.money import settle_trades, to_minor
 from peergrid.market.orders import MarketResult, OrderBook
 
@@ -101,10 +102,10 @@ class Postings:
         ``loss_purchase``).
     """
 
-    debit: np.ndarray
-    credit: np.ndarray
-    amount: np.ndarray
-    kind: np.ndarray
+    debit: IntArray
+    credit: IntArray
+    amount: IntArray
+    kind: AnyArray
 
     @classmethod
     def empty(cls) -> Postings:
@@ -120,7 +121,7 @@ class Postings:
         return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("debit", "credit", "amount", "kind")))
 
     @classmethod
-    def members(cls, amount: Any, account: str, kind: str, *, pay: bool) -> Postings:
+    def members(cls, amount: ArrayLike, account: str, kind: str, *, pay: bool) -> Postings:
         """One posting per member with a positive ``amount``: member → ``account`` (``pay``) or back."""
         a = np.asarray(amount, dtype=_INT)
         who = np.flatnonzero(a > 0).astype(_INT)
@@ -140,7 +141,7 @@ class Postings:
     def __len__(self) -> int:
         return int(self.amount.shape[0])
 
-    def deltas(self, n_members: int) -> tuple[np.ndarray, dict[str, int]]:
+    def deltas(self, n_members: int) -> tuple[IntArray, dict[str, int]]:
         """Balance change of every member wallet ``(n_members,)`` and of every system account, minor units.
 
         Σ of all of them is 0 (every posting is a double entry).
@@ -152,7 +153,7 @@ class Postings:
         system = {name: int(signed[codes == system_code(name)].sum()) for name in SYSTEM_ACCOUNTS}
         return members, system
 
-    def resolve(self, member_accounts: Any, system: Mapping[str, int]) -> list[tuple[int, int, int, str]]:
+    def resolve(self, member_accounts: ArrayLike, system: Mapping[str, int]) -> list[tuple[int, int, int, str]]:
         """The postings as ``(debit account id, credit account id, amount, kind)`` rows for a ledger.
 
         Parameters
@@ -165,7 +166,7 @@ class Postings:
         ids = np.asarray(member_accounts, dtype=_INT)
         sys_ids = np.array([system.get(name, -1) for name in SYSTEM_ACCOUNTS], dtype=_INT)
 
-        def acc(code: np.ndarray) -> np.ndarray:
+        def acc(code: IntArray) -> IntArray:
             out = np.empty_like(code)
             mem = code >= 0
             out[mem] = ids[code[mem]]
@@ -195,24 +196,23 @@ class Imbalance:
     """
 
     at: str
-    import_energy: np.ndarray
-    export_energy: np.ndarray
-    paid_export: np.ndarray
-    import_charge: np.ndarray
-    export_credit: np.ndarray
+    import_energy: FloatArray | IntArray
+    export_energy: FloatArray | IntArray
+    paid_export: FloatArray | IntArray
+    import_charge: FloatArray
+    export_credit: FloatArray
 
     @property
-    def charge(self) -> np.ndarray:
+    def charge(self) -> FloatArray:
         """Net imbalance charge, currency (+ = the party pays)."""
-        out: np.ndarray = self.import_charge - self.export_credit
-        return out
+        return self.import_charge - self.export_credit
 
-    def minor(self) -> tuple[np.ndarray, np.ndarray]:
+    def minor(self) -> tuple[IntArray, IntArray]:
         """(import charge, export credit) in integer minor units, each rounded once per party and interval."""
         return to_minor(self.import_charge), to_minor(self.export_credit)
 
 
-def _exchange(x: Any) -> tuple[np.ndarray, np.ndarray]:
+def _exchange(x: ArrayLike | tuple[ArrayLike, ArrayLike]) -> tuple[FloatArray, FloatArray]:
     """(import, export) of a net series or of an ``(import, export)`` pair."""
     if isinstance(x, tuple):
         if len(x) != 2:
@@ -223,13 +223,13 @@ def _exchange(x: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def settle_imbalance(
-    actual: Any,
-    settled: Any,
-    retail: Any,
-    feed_in: Any,
+    actual: ArrayLike | tuple[ArrayLike, ArrayLike],
+    settled: ArrayLike | tuple[ArrayLike, ArrayLike],
+    retail: ArrayLike,
+    feed_in: ArrayLike,
     *,
     at: Literal["member", "connection"] = "member",
-    export_limit: Any = None,
+    export_limit: ArrayLike | None = None,
     unit: Literal["kWh", "Wh"] = "kWh",
 ) -> Imbalance:
     """Settle the difference between actual and settled energy with the grid: the one imbalance rule.
@@ -291,14 +291,14 @@ def settle_imbalance(
             ia, ea, is_, es = ia / 1000.0, ea / 1000.0, is_ / 1000.0, es / 1000.0
         return Imbalance(at, ia - is_, ea - es, ea - es, ia * lb - is_ * lb, ea * ls - es * ls)
     if unit == "Wh":
-        d: np.ndarray = np.asarray(actual, dtype=_INT) - np.asarray(settled, dtype=_INT)  # int64 Wh (float kWh below)
+        d = np.asarray(actual, dtype=_INT) - np.asarray(settled, dtype=_INT)
         imp, exp = np.maximum(d, 0), np.maximum(-d, 0)
         paid = exp if export_limit is None else np.minimum(exp, np.asarray(export_limit, dtype=_INT))
         return Imbalance(at, imp, exp, paid, imp / 1000.0 * lb, paid / 1000.0 * ls)
-    d = np.asarray(actual, dtype=np.float64) - np.asarray(settled, dtype=np.float64)
-    imp, exp = np.maximum(d, 0.0), np.maximum(-d, 0.0)
-    paid = exp if export_limit is None else np.minimum(exp, np.asarray(export_limit, dtype=np.float64))
-    return Imbalance(at, imp, exp, paid, imp * lb, paid * ls)
+    x = np.asarray(actual, dtype=np.float64) - np.asarray(settled, dtype=np.float64)
+    x_imp, x_exp = np.maximum(x, 0.0), np.maximum(-x, 0.0)
+    x_paid = x_exp if export_limit is None else np.minimum(x_exp, np.asarray(export_limit, dtype=np.float64))
+    return Imbalance(at, x_imp, x_exp, x_paid, x_imp * lb, x_paid * ls)
 
 
 def export_limit_wh(limit_kw: float | None, interval_minutes: float) -> int | None:
@@ -339,7 +339,7 @@ class Cleared:
     """
 
     result: MarketResult
-    line_fee_per_kwh: np.ndarray | None = None
+    line_fee_per_kwh: FloatArray | None = None
     network: dict[str, Any] = field(default_factory=dict)
 
 
@@ -352,7 +352,7 @@ def order_clearer(
     feed_in: float,
     *,
     k: float = 0.5,
-    scores: Any = None,
+    scores: ArrayLike | None = None,
 ) -> ClearFn:
     """The clearing function of an order-book community (without a feeder), for :func:`settle_market`.
 
@@ -391,20 +391,20 @@ def order_clearer(
 @dataclass(frozen=True)
 class _Match:
     cleared: Cleared
-    q_wh: np.ndarray
-    b_pos: np.ndarray
-    s_pos: np.ndarray
-    pb: np.ndarray
-    ps: np.ndarray
-    fee_per_kwh: np.ndarray
-    payment: np.ndarray
-    receipt: np.ndarray
-    payment_exact: np.ndarray
-    receipt_exact: np.ndarray
-    line_fee: np.ndarray
+    q_wh: IntArray
+    b_pos: IntArray
+    s_pos: IntArray
+    pb: FloatArray
+    ps: FloatArray
+    fee_per_kwh: FloatArray
+    payment: IntArray
+    receipt: IntArray
+    payment_exact: FloatArray
+    receipt_exact: FloatArray
+    line_fee: IntArray
 
 
-def _match(book: OrderBook, admitted: np.ndarray, clear: ClearFn) -> _Match:
+def _match(book: OrderBook, admitted: BoolArray, clear: ClearFn) -> _Match:
     """Clear the admitted orders and round the trades' money (once per party, :func:`settle_trades`)."""
     pos = np.flatnonzero(admitted)
     out = clear(book.select(admitted))
@@ -418,9 +418,10 @@ def _match(book: OrderBook, admitted: np.ndarray, clear: ClearFn) -> _Match:
     code = book.participant
     b_code, s_code = code[b_pos], code[s_pos]
     money = settle_trades(b_code, s_code, q_wh, pb, ps)
+    line_fee: IntArray
     if cleared.line_fee_per_kwh is None:
         h = np.zeros(len(q_wh))
-        line_fee: np.ndarray = np.zeros(len(q_wh), dtype=_INT)
+        line_fee = np.zeros(len(q_wh), dtype=_INT)
     else:
         h = np.asarray(cleared.line_fee_per_kwh, dtype=np.float64)[keep]
         # the buyer's line fee to the minor unit: Σ q·H of its trades rounded once, split by largest remainder
@@ -451,26 +452,26 @@ class MarketSettlement:
     """
 
     result: MarketResult
-    buy_order: np.ndarray
-    sell_order: np.ndarray
-    buyer: np.ndarray
-    seller: np.ndarray
-    quantity_wh: np.ndarray
-    price_buy: np.ndarray
-    price_sell: np.ndarray
-    payment_minor: np.ndarray
-    receipt_minor: np.ndarray
-    line_fee_minor: np.ndarray
-    admitted: np.ndarray
-    filled_wh: np.ndarray
-    status: np.ndarray
-    reason: np.ndarray
-    bought_wh: np.ndarray
-    sold_wh: np.ndarray
-    paid_minor: np.ndarray
-    received_minor: np.ndarray
-    fee_minor: np.ndarray
-    member_line_fee_minor: np.ndarray
+    buy_order: IntArray
+    sell_order: IntArray
+    buyer: IntArray
+    seller: IntArray
+    quantity_wh: IntArray
+    price_buy: FloatArray
+    price_sell: FloatArray
+    payment_minor: IntArray
+    receipt_minor: IntArray
+    line_fee_minor: IntArray
+    admitted: BoolArray
+    filled_wh: IntArray
+    status: AnyArray
+    reason: AnyArray
+    bought_wh: IntArray
+    sold_wh: IntArray
+    paid_minor: IntArray
+    received_minor: IntArray
+    fee_minor: IntArray
+    member_line_fee_minor: IntArray
     residual_minor: int
     postings: Postings
     network: dict[str, Any] = field(default_factory=dict)
@@ -480,7 +481,7 @@ class MarketSettlement:
         return int(self.quantity_wh.shape[0])
 
     @property
-    def active(self) -> np.ndarray:
+    def active(self) -> BoolArray:
         """Members that bought or sold (whose orders did not all stay unfilled)."""
         return (self.bought_wh > 0) | (self.sold_wh > 0)
 
@@ -515,9 +516,9 @@ def settle_market(
     book: OrderBook,
     clear: ClearFn,
     *,
-    funds: Any = None,
-    admitted: Any = None,
-    reason: Any = None,
+    funds: ArrayLike | None = None,
+    admitted: ArrayLike | None = None,
+    reason: ArrayLike | None = None,
     n_members: int | None = None,
 ) -> MarketSettlement:
     """Clear and settle one interval's orders: trades, order statuses, member positions, postings.
@@ -635,29 +636,30 @@ class MeteredSettlement:
         The clearing run's summary (without the network entries, which the caller adds).
     """
 
-    bought_wh: np.ndarray
-    sold_wh: np.ndarray
-    grid_import_wh: np.ndarray
-    grid_export_wh: np.ndarray
-    metered_net_wh: np.ndarray
-    paid_minor: np.ndarray
-    received_minor: np.ndarray
-    fee_minor: np.ndarray
-    grid_paid_minor: np.ndarray
-    grid_received_minor: np.ndarray
-    line_fee_minor: np.ndarray
-    loss_charge_minor: np.ndarray
+    bought_wh: IntArray
+    sold_wh: IntArray
+    grid_import_wh: IntArray
+    grid_export_wh: IntArray
+    metered_net_wh: IntArray
+    paid_minor: IntArray
+    received_minor: IntArray
+    fee_minor: IntArray
+    grid_paid_minor: IntArray
+    grid_received_minor: IntArray
+    line_fee_minor: IntArray
+    loss_charge_minor: IntArray
     postings: Postings
     summary: dict[str, Any]
 
     @property
-    def bill_minor(self) -> np.ndarray:
+    def bill_minor(self) -> IntArray:
         """Each member's net bill of the phase, minor units (+ pays)."""
-        out: np.ndarray = self.paid_minor - self.received_minor + self.grid_paid_minor - self.grid_received_minor
-        return out
+        return self.paid_minor - self.received_minor + self.grid_paid_minor - self.grid_received_minor
 
 
-def _network_charges(n: int, network: tuple[Any, Any] | None, price_buy: float) -> tuple[np.ndarray, np.ndarray]:
+def _network_charges(
+    n: int, network: tuple[ArrayLike, ArrayLike] | None, price_buy: float
+) -> tuple[IntArray, IntArray]:
     """(line fee, loss charge) per member, minor units: each rounded once, never negative."""
     if network is None:
         z = np.zeros(n, dtype=_INT)
@@ -667,9 +669,9 @@ def _network_charges(n: int, network: tuple[Any, Any] | None, price_buy: float) 
 
 
 def _metered(
-    bought: np.ndarray, sold: np.ndarray, g_imp: np.ndarray, g_exp: np.ndarray, net_wh: np.ndarray,
-    paid: np.ndarray, received: np.ndarray, g_paid: np.ndarray, g_recv: np.ndarray, kinds: tuple[str, str],
-    network: tuple[Any, Any] | None, price_buy: float, summary: dict[str, Any],
+    bought: IntArray, sold: IntArray, g_imp: IntArray, g_exp: IntArray, net_wh: IntArray,
+    paid: IntArray, received: IntArray, g_paid: IntArray, g_recv: IntArray, kinds: tuple[str, str],
+    network: tuple[ArrayLike, ArrayLike] | None, price_buy: float, summary: dict[str, Any],
 ) -> MeteredSettlement:  # fmt: skip
     n = len(net_wh)
     line, loss = _network_charges(n, network, price_buy)
@@ -712,13 +714,13 @@ def pool_p2p_price(demand_kwh: float, traded_kwh: float, price_buy: float, retai
 
 
 def settle_pool(
-    net_wh: Any,
+    net_wh: ArrayLike,
     retail: float,
     feed_in: float,
     mechanism: str,
     *,
     export_limit_wh: int | None = None,
-    network: tuple[Any, Any] | None = None,
+    network: tuple[ArrayLike, ArrayLike] | None = None,
 ) -> MeteredSettlement:
     """Settle one pool interval (``bs``, ``mmr``, ``sdr``, ``baseline``) on metered net positions.
 
@@ -790,8 +792,8 @@ def settle_pool(
 
 
 def settle_orders_metered(
-    net_wh: Any,
-    contracted_wh: Any,
+    net_wh: ArrayLike,
+    contracted_wh: ArrayLike,
     retail: float,
     feed_in: float,
     *,
@@ -840,11 +842,12 @@ def settle_orders_metered(
         "grid_price_buy": retail,
         "grid_price_sell": feed_in,
     }
-    return _metered(zero, zero.copy(), imb.import_energy, imb.export_energy, net_wh, zero.copy(), zero.copy(),
-                    g_paid, g_recv, ("grid_import", "grid_export"), None, retail, summary)  # fmt: skip
+    g_imp, g_exp = np.asarray(imb.import_energy, dtype=_INT), np.asarray(imb.export_energy, dtype=_INT)
+    return _metered(zero, zero.copy(), g_imp, g_exp, net_wh, zero.copy(), zero.copy(), g_paid, g_recv,
+                    ("grid_import", "grid_export"), None, retail, summary)  # fmt: skip
 
 
-def delivery_reputation(scores: Any, contracted_wh: Any, net_wh: Any) -> np.ndarray:
+def delivery_reputation(scores: ArrayLike, contracted_wh: ArrayLike, net_wh: ArrayLike) -> FloatArray:
     """Reputation scores after one interval's delivery (:func:`~peergrid.market.update_reputation`).
 
     Promised: the member's traded position |bought − sold|; delivered: the metered energy in
@@ -882,30 +885,29 @@ class IntervalBills:
     metered : MeteredSettlement
     """
 
-    paid: np.ndarray
-    received: np.ndarray
-    grid_paid: np.ndarray
-    grid_received: np.ndarray
+    paid: IntArray
+    received: IntArray
+    grid_paid: IntArray
+    grid_received: IntArray
     market: MarketSettlement | None
     metered: MeteredSettlement
 
     @property
-    def bill(self) -> np.ndarray:
+    def bill(self) -> IntArray:
         """Net bill per member, minor units (+ pays): paid − received + grid paid − grid received."""
-        out: np.ndarray = self.paid - self.received + self.grid_paid - self.grid_received
-        return out
+        return self.paid - self.received + self.grid_paid - self.grid_received
 
 
 def settle_orders_interval(
     book: OrderBook,
-    net_wh: Any,
+    net_wh: ArrayLike,
     retail: float,
     feed_in: float,
     mechanism: str,
     *,
     k: float = 0.5,
-    funds: Any = None,
-    scores: Any = None,
+    funds: ArrayLike | None = None,
+    scores: ArrayLike | None = None,
     export_limit_wh: int | None = None,
 ) -> IntervalBills:
     """Settle one order-book interval end to end, as the service does: market phase, then metered phase.
@@ -941,14 +943,14 @@ def settle_orders_interval(
 
 
 def settle_pool_interval(
-    net_wh: Any, retail: float, feed_in: float, mechanism: str, *, export_limit_wh: int | None = None
+    net_wh: ArrayLike, retail: float, feed_in: float, mechanism: str, *, export_limit_wh: int | None = None
 ) -> IntervalBills:
     """:func:`settle_pool` as :class:`IntervalBills` (the pool counterpart of :func:`settle_orders_interval`)."""
     met = settle_pool(net_wh, retail, feed_in, mechanism, export_limit_wh=export_limit_wh)
     return IntervalBills(met.paid_minor, met.received_minor, met.grid_paid_minor, met.grid_received_minor, None, met)
 
 
-def order_bills(result: MarketResult) -> np.ndarray:
+def order_bills(result: MarketResult) -> FloatArray:
     """Exact money per order of a cleared book, currency: peer payments − peer receipts + grid residual.
 
     The unrounded counterpart of :func:`settle_market` plus :func:`settle_orders_metered` when the
@@ -968,10 +970,13 @@ def order_bills(result: MarketResult) -> np.ndarray:
     """
     t = result.trades
     n = len(result.book)
-    peer = np.bincount(t.buy, weights=t.payment, minlength=n) - np.bincount(t.sell, weights=t.receipt, minlength=n)
+    peer: FloatArray = np.asarray(
+        np.bincount(t.buy, weights=t.payment, minlength=n) - np.bincount(t.sell, weights=t.receipt, minlength=n),
+        dtype=np.float64,
+    )
     if result.retail is None or result.feed_in is None:
         return peer
-    return peer + result.grid_bill
+    return np.asarray(peer + result.grid_bill, dtype=np.float64)
 
 
 def _json_ready(summary: dict[str, Any]) -> dict[str, Any]:

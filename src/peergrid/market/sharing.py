@@ -38,6 +38,7 @@ import numpy as np
 
 from peergrid.core.errors import ConfigError, DataError
 from peergrid.core.types import ArrayLike, FloatArray
+from peergrid.market._common import pool_inputs
 
 
 @dataclass(frozen=True)
@@ -203,26 +204,6 @@ def demand_supply(net: ArrayLike) -> tuple[FloatArray, FloatArray]:
     return np.maximum(demand, 0.0), np.maximum(supply, 0.0)
 
 
-def _prepare(
-    demand: ArrayLike, supply: ArrayLike, retail: ArrayLike, feed_in: ArrayLike
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    d = np.atleast_1d(np.asarray(demand, dtype=np.float64))
-    g = np.atleast_1d(np.asarray(supply, dtype=np.float64))
-    if d.shape != g.shape or d.ndim != 1:
-        raise DataError(f"demand {d.shape} and supply {g.shape} must be 1-D arrays of equal length")
-    lb = np.broadcast_to(np.asarray(retail, dtype=np.float64), d.shape).copy()
-    ls = np.broadcast_to(np.asarray(feed_in, dtype=np.float64), d.shape).copy()
-    for name, arr in (("demand", d), ("supply", g), ("retail", lb), ("feed_in", ls)):
-        if not np.all(np.isfinite(arr)):
-            raise DataError(f"{name} contains NaN or infinite values")
-        if np.any(arr < 0):
-            raise DataError(f"{name} must be >= 0")
-    if np.any(ls > lb):
-        t = int(np.argmax(ls > lb))
-        raise DataError(f"feed-in tariff {ls[t]} exceeds retail price {lb[t]} at slot {t}")
-    return d, g, lb, ls
-
-
 def _peer_shares(d: FloatArray, g: FloatArray) -> tuple[FloatArray, FloatArray]:
     traded = np.minimum(d, g)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -246,7 +227,7 @@ def no_p2p(demand: ArrayLike, supply: ArrayLike, retail: ArrayLike, feed_in: Arr
     Clearing
         Buyers pay λb, sellers receive λs, nothing is traded between peers.
     """
-    d, g, lb, ls = _prepare(demand, supply, retail, feed_in)
+    d, g, lb, ls = pool_inputs(demand, supply, retail, feed_in)
     zero = np.zeros_like(d)
     return Clearing("baseline", d, g, lb, ls, lb, ls, zero, zero.copy())
 
@@ -273,7 +254,7 @@ def bill_sharing(demand: ArrayLike, supply: ArrayLike, retail: ArrayLike, feed_i
     Clearing
         ``price_buy`` = c_im, ``price_sell`` = c_ex (λb / λs in slots without buyers / sellers).
     """
-    d, g, lb, ls = _prepare(demand, supply, retail, feed_in)
+    d, g, lb, ls = pool_inputs(demand, supply, retail, feed_in)
     fb, fs = _peer_shares(d, g)
     c_im = lb * (1.0 - fb)  # = λb (D − G)⁺ / D
     c_ex = ls * (1.0 - fs)  # = λs (G − D)⁺ / G
@@ -305,7 +286,7 @@ def mid_market_rate(demand: ArrayLike, supply: ArrayLike, retail: ArrayLike, fee
     -------
     Clearing
     """
-    d, g, lb, ls = _prepare(demand, supply, retail, feed_in)
+    d, g, lb, ls = pool_inputs(demand, supply, retail, feed_in)
     fb, fs = _peer_shares(d, g)
     p = mid_market_price(lb, ls)
     # fb = min(D, G)/D: the peer-supplied share at P_mmr, the rest at λb.
@@ -392,7 +373,7 @@ def supply_demand_ratio(demand: ArrayLike, supply: ArrayLike, retail: ArrayLike,
     -------
     Clearing
     """
-    d, g, lb, ls = _prepare(demand, supply, retail, feed_in)
+    d, g, lb, ls = pool_inputs(demand, supply, retail, feed_in)
     fb, fs = _peer_shares(d, g)
     p_sell, p_buy = sdr_prices(sdr_ratio(d, g), lb, ls)
     return Clearing("sdr", d, g, lb, ls, p_buy, p_sell, fb, fs)

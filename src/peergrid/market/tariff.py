@@ -91,6 +91,7 @@ __all__ = [
     "BILL_COLUMNS",
     "ENERGY_COLUMNS",
     "SHIPPED_TARIFFS",
+    "BillAccumulator",
     "Period",
     "Rate",
     "Tariff",
@@ -654,8 +655,22 @@ def local_days(local_index: pd.DatetimeIndex, dt: float) -> float:
     return float(np.sum(dt / np.asarray(hours, dtype=np.float64)))
 
 
-class _BillAccumulator:
-    """Bill components accumulated over time blocks (for (T, N) arrays too big to hold at once)."""
+class BillAccumulator:
+    """Bill components accumulated over time blocks (for (T, N) arrays too big to hold at once).
+
+    What :func:`bill_components` uses, shared with the simulator's block reductions
+    (:mod:`peergrid.simulate.result`, :mod:`peergrid.simulate.stream`) and the appraisal:
+    :meth:`add` one block of import / export / local kWh at a time (or :meth:`add_pool_sums`),
+    then :meth:`frame` gives the members' bill table.
+
+    Parameters
+    ----------
+    tariff : Tariff
+    N : int
+        Members.
+    dt : float
+        Step length, h.
+    """
 
     def __init__(self, tariff: Tariff, N: int, dt: float) -> None:
         self.t, self.N, self.dt = tariff, N, dt
@@ -825,7 +840,7 @@ def bill_components(
     N = imp.shape[1]
     exp = _as_2d(grid_export, T, "grid_export", N)
     loc = None if local_exchange is None else _as_2d(local_exchange, T, "local_exchange", N)
-    acc = _BillAccumulator(tariff, N, step_hours(index))
+    acc = BillAccumulator(tariff, N, step_hours(index))
     acc.add(idx, imp, exp, loc)
     if ids is not None and len(ids) != N:
         raise DataError(f"ids: expected {N} member ids, got {len(ids)}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import math
 
-from peergrid.simulate.engine import Comparison
+from peergrid.simulate.result import Comparison
 
 __all__ = ["BILL_TABLE_COLUMNS", "bills_section_html", "bills_table_html"]
 

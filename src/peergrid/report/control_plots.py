@@ -23,9 +23,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
 from peergrid.core.errors import DataError
-from peergrid.report.page import _css, save_figure, to_jsonable
-from peergrid.report.plots import _figure, _time_axis, _time_values, display_tz
-from peergrid.simulate.engine import Result
+from peergrid.report._common import new_figure, report_css, time_axis, time_values
+from peergrid.report.page import save_figure, to_jsonable
+from peergrid.report.plots import display_tz
+from peergrid.simulate.result import Result
 
 __all__ = [
     "RUN_LABELS",
@@ -50,7 +51,7 @@ def _label(name: str) -> str:
     return RUN_LABELS.get(name, name)
 
 
-def _color(name: str, names: Sequence[str]) -> str:
+def market_color(name: str, names: Sequence[str]) -> str:
     if name in _RUN_COLORS:
         return _RUN_COLORS[name]
     extra = [n for n in names if n not in _RUN_COLORS]
@@ -77,7 +78,7 @@ def _legend(ax, tx, **kwargs) -> None:
 def _tariff_axis(ax, result: Result):
     com = result.community
     tx = ax.twinx()
-    x = _time_values(com.index)
+    x = time_values(com.index)
     tx.plot(x, com.retail, color="black", lw=1.2, ls=":", drawstyle="steps-post", label="retail (TOU)")
     tx.plot(x, com.feed_in, color="black", lw=0.9, ls="-.", alpha=0.6, drawstyle="steps-post", label="feed-in")
     tx.set_ylabel(f"price ({com.currency}/kWh)")
@@ -101,8 +102,8 @@ def plot_run_soc(result: Result, name: str = "") -> Figure:
     """
     com = result.community
     tz = display_tz(com)
-    fig, (ax,) = _figure(10, 4.2)
-    x = _time_values(com.index)
+    fig, (ax,) = new_figure(10, 4.2)
+    x = time_values(com.index)
     sched = result.battery
     if sched.owners.size:
         cap = np.where(sched.capacity > 0, sched.capacity, 1.0)
@@ -127,7 +128,7 @@ def plot_run_soc(result: Result, name: str = "") -> Figure:
     ax.set_ylim(0, 1.02)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylabel("state of charge")
-    _time_axis(ax, tz)
+    time_axis(ax, tz)
     tx = _tariff_axis(ax, result)
     ax.grid(alpha=0.3)
     _legend(ax, tx, bbox_to_anchor=(1.08, 1.0))
@@ -150,8 +151,8 @@ def plot_grid_exchange(result: Result, name: str = "") -> Figure:
     tz = display_tz(com)
     st = result.steps
     dt = com.dt
-    x = _time_values(com.index)
-    fig, (ax,) = _figure(10, 4.2)
+    x = time_values(com.index)
+    fig, (ax,) = new_figure(10, 4.2)
     width = np.timedelta64(int(dt * 3600 * 0.9), "s")
     imp = st["grid_import_kwh"].to_numpy() / dt
     exp = st["grid_export_kwh"].to_numpy() / dt
@@ -163,7 +164,7 @@ def plot_grid_exchange(result: Result, name: str = "") -> Figure:
     ax.plot(x, batt, color="#2ca02c", lw=1.3, ls="--", drawstyle="steps-post", label="battery (+ charge)")
     ax.axhline(0.0, color="black", lw=0.8)
     ax.set_ylabel("community power (kW)")
-    _time_axis(ax, tz)
+    time_axis(ax, tz)
     tx = _tariff_axis(ax, result)
     ax.grid(alpha=0.3)
     _legend(ax, tx, bbox_to_anchor=(1.08, 1.0))
@@ -182,15 +183,15 @@ def plot_grid_exchange_comparison(results: Mapping[str, Result]) -> Figure:
     first = _check(results)
     com = first.community
     names = list(results)
-    fig, (ax,) = _figure(10, 4.6)
-    x = _time_values(com.index)
+    fig, (ax,) = new_figure(10, 4.6)
+    x = time_values(com.index)
     for name, res in results.items():
         st = res.steps
         net = (st["grid_import_kwh"] - st["grid_export_kwh"]).to_numpy() / com.dt
-        ax.plot(x, net, lw=1.8, drawstyle="steps-post", color=_color(name, names), label=_label(name))
+        ax.plot(x, net, lw=1.8, drawstyle="steps-post", color=market_color(name, names), label=_label(name))
     ax.axhline(0.0, color="black", lw=0.8)
     ax.set_ylabel("grid import − export (kW)")
-    _time_axis(ax, display_tz(com))
+    time_axis(ax, display_tz(com))
     tx = _tariff_axis(ax, first)
     ax.grid(alpha=0.3)
     _legend(ax, tx)
@@ -208,8 +209,8 @@ def plot_control_costs(results: Mapping[str, Result]) -> Figure:
     first = _check(results)
     names = list(results)
     costs = [results[n].metrics["community_cost"] for n in names]
-    fig, (ax,) = _figure(7, 4.0)
-    bars = ax.bar(np.arange(len(names)), costs, color=[_color(n, names) for n in names], width=0.6)
+    fig, (ax,) = new_figure(7, 4.0)
+    bars = ax.bar(np.arange(len(names)), costs, color=[market_color(n, names) for n in names], width=0.6)
     ax.bar_label(bars, labels=[f"{c:,.2f}" for c in costs], fontsize=9)
     ax.set_xticks(np.arange(len(names)), [_label(n).split(" (")[0].replace(", ", "\n") for n in names], fontsize=8)
     ax.set_ylabel(f"community cost ({first.community.currency})")
@@ -293,7 +294,7 @@ def write_control_report(
     generated = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
     page = (
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
-        f"<style>{_css()}</style></head><body><main><h1>{html.escape(title)}</h1>"
+        f"<style>{report_css()}</style></head><body><main><h1>{html.escape(title)}</h1>"
         f"<p class=muted>generated {generated}</p><section><h2>Notes</h2><ul>{note_html}</ul></section>"
         f"<section><h2>Costs</h2>{table}</section><section><h2>Figures</h2>{''.join(blocks)}</section>"
         "</main></body></html>"

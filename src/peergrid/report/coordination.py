@@ -10,7 +10,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from peergrid.simulate.engine import Comparison
+from peergrid.simulate.result import Comparison
 
 __all__ = ["coordination_section_html", "plot_coordination_costs"]
 
@@ -32,7 +32,8 @@ def plot_coordination_costs(comparison: Comparison) -> Figure:
     matplotlib.figure.Figure
         One axes: iterate (0 = price-blind) against community cost in the community currency.
     """
-    from peergrid.report.plots import _color, market_label
+    from peergrid.report._common import market_color
+    from peergrid.report.plots import market_label
 
     fig = Figure(figsize=(7.5, 3.4), layout="constrained")
     FigureCanvasAgg(fig)
@@ -43,7 +44,7 @@ def plot_coordination_costs(comparison: Comparison) -> Figure:
         if info is None:
             continue
         xs = range(len(info.cost))
-        color = _color(name, names)
+        color = market_color(name, names)
         ax.plot(xs, info.cost, marker="o", ms=3, lw=1.4, color=color, label=market_label(name))
         ax.plot([info.kept], [info.cost[info.kept]], marker="*", ms=11, color=color, ls="none")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -13,7 +13,7 @@ import html
 import numpy as np
 from matplotlib.figure import Figure
 
-from peergrid.simulate.engine import Comparison, Result
+from peergrid.simulate.result import Comparison, Result
 
 __all__ = ["forecast_of", "forecast_section_html", "plot_forecast"]
 
@@ -45,7 +45,8 @@ def plot_forecast(comparison: Comparison | Result, window: object | None = None)
         Bottom: Σ members' imbalance (realised − planned net), kW; + = extra import.
     """
     from peergrid.core.errors import DataError
-    from peergrid.report.plots import _figure, _time_axis, _time_values, display_tz, representative_week
+    from peergrid.report._common import new_figure, time_axis, time_values
+    from peergrid.report.plots import display_tz, representative_week
 
     res = forecast_of(comparison)
     if res is None or res.forecast is None:
@@ -57,8 +58,8 @@ def plot_forecast(comparison: Comparison | Result, window: object | None = None)
     actual = (com.load[sl].sum(axis=1) - com.generation[sl].sum(axis=1)) / com.dt
     imb = res.forecast.imbalance[sl].sum(axis=1) / com.dt
     fc = actual - imb  # forecast net before control = actual − δ
-    x = _time_values(com.index[sl])
-    fig, axes = _figure(11, 6.0, nrows=2, sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    x = time_values(com.index[sl])
+    fig, axes = new_figure(11, 6.0, nrows=2, sharex=True, gridspec_kw={"height_ratios": [2, 1]})
     top, bottom = axes[0], axes[1]
     top.plot(x, actual, color="black", lw=1.4, label="actual")
     top.plot(x, fc, color="#377eb8", lw=1.4, ls="--", label=f"forecast ({res.forecast.forecaster})")
@@ -73,7 +74,7 @@ def plot_forecast(comparison: Comparison | Result, window: object | None = None)
     bottom.set_ylabel("imbalance (kW)")
     bottom.set_title("Imbalance settled at grid prices (+ extra import, − extra export)", fontsize=10)
     bottom.grid(alpha=0.3)
-    _time_axis(bottom, tz)
+    time_axis(bottom, tz)
     return fig
 
 

@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from peergrid.metrics.registry import NETWORK_METRICS
-from peergrid.simulate.engine import Comparison, Result
+from peergrid.simulate.result import Comparison, Result
 
 __all__ = ["grid_of", "grid_section_html", "plot_feeder"]
 
@@ -57,7 +57,8 @@ def plot_feeder(comparison: Comparison | Result) -> Figure:
         the configured limits as dashed lines.
     """
     from peergrid.core.errors import DataError
-    from peergrid.report.plots import _color, market_label
+    from peergrid.report._common import market_color
+    from peergrid.report.plots import market_label
 
     results = {"result": comparison} if isinstance(comparison, Result) else dict(comparison.items())
     runs = {n: r for n, r in results.items() if r.network is not None}
@@ -69,7 +70,7 @@ def plot_feeder(comparison: Comparison | Result) -> Figure:
     names = list(results)
     opts = next(iter(runs.values())).network.options  # type: ignore[union-attr]
     for name, res in runs.items():
-        color = _color(name, names)
+        color = market_color(name, names)
         load = _daily(res, "max_line_loading_pct", "max")
         volt = _daily(res, "min_voltage_pu", "min")
         x = load.index.tz_localize(None)

@@ -20,7 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from peergrid.economics import Appraisal, CostAssumptions, appraise
-from peergrid.simulate.engine import Comparison
+from peergrid.simulate.result import Comparison
 
 __all__ = ["appraisals", "invest_section_html", "plot_cash_flow"]
 
@@ -66,7 +66,8 @@ def plot_cash_flow(appraisals: Mapping[str, Appraisal], discounted: bool = True)
         Years against cumulative cash flow in the community's currency; the year where a
         line crosses zero is its (discounted) payback.
     """
-    from peergrid.report.plots import _color, market_label
+    from peergrid.report._common import market_color
+    from peergrid.report.plots import market_label
 
     fig = Figure(figsize=(7.5, 3.6), layout="constrained")
     FigureCanvasAgg(fig)
@@ -76,7 +77,7 @@ def plot_cash_flow(appraisals: Mapping[str, Appraisal], discounted: bool = True)
     for name, a in appraisals.items():
         table = a.cash_flow_table()
         col = "cumulative_discounted" if discounted else "cumulative"
-        color = _color(name, names) if name in _known_markets() else None
+        color = market_color(name, names) if name in _known_markets() else None
         ax.plot(table.index, table[col], marker="o", ms=2.5, lw=1.5, color=color, label=market_label(name))
         currency = a.currency
     ax.axhline(0.0, color="0.3", lw=0.8)

@@ -17,7 +17,6 @@ import io
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ from peergrid.core.numfmt import unsigned_zero
 from peergrid.data.meters import format_span
 from peergrid.market.mechanisms import REGISTRY, is_order_market
 from peergrid.metrics.registry import METRICS, TABLE_METRICS
+from peergrid.report._common import report_css
 from peergrid.report.plots import (
     display_tz,
     market_label,
@@ -40,7 +40,7 @@ from peergrid.report.plots import (
     profile_market,
     representative_week,
 )
-from peergrid.simulate.engine import Comparison
+from peergrid.simulate.result import Comparison
 
 __all__ = [
     "DEFAULT_DPI",
@@ -556,10 +556,6 @@ def save_figure(fig: Figure, target: str | Path | io.BytesIO, format: str = "png
         fig.savefig(target, format=fmt, dpi=dpi, metadata=metadata[fmt])
 
 
-def _css() -> str:
-    return resources.files("peergrid.report").joinpath("report.css").read_text(encoding="utf-8")
-
-
 # ---- entry point ------------------------------------------------------------------------------------
 def write_report(
     comparison: Comparison,
@@ -739,7 +735,7 @@ def write_report(
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f'<meta name="generator" content="peergrid {_esc(__version__)}">\n'
-        f"<title>{_esc(title)}</title>\n<style>\n{_css()}</style>\n</head>\n<body>\n<main>\n"
+        f"<title>{_esc(title)}</title>\n<style>\n{report_css()}</style>\n</head>\n<body>\n<main>\n"
         f"<header><h1>{_esc(title)}</h1>"
         f'<p class="meta">Generated <time datetime="{stamp}">{generated:%Y-%m-%d %H:%M:%S} UTC</time> '
         f"by peergrid {_esc(__version__)} · markets: "

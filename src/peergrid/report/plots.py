@@ -23,10 +23,8 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
@@ -35,7 +33,8 @@ from matplotlib.ticker import PercentFormatter
 from peergrid.core.community import Community
 from peergrid.core.errors import DataError
 from peergrid.market.mechanisms import MECHANISM_NAMES
-from peergrid.simulate.engine import Comparison, Result
+from peergrid.report._common import market_color, new_figure, time_axis, time_values
+from peergrid.simulate.result import Comparison, Result
 
 __all__ = [
     "PLOTS",
@@ -52,8 +51,6 @@ __all__ = [
     "representative_week",
 ]
 
-_MARKET_COLORS = {"baseline": "#7f7f7f", "bs": "#1f77b4", "mmr": "#ff7f0e", "sdr": "#2ca02c"}
-_EXTRA_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#d62728")
 _ROLE_COLORS = {"prosumer": "#e6a700", "consumer": "#6a51a3"}
 _FLOW_COLORS = {
     "self": "#4daf4a",
@@ -64,13 +61,6 @@ _FLOW_COLORS = {
 
 
 # ---- shared helpers -------------------------------------------------------------------
-def _figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **kw) -> tuple[Figure, np.ndarray]:
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
-    return fig, axes.ravel()
-
-
 def market_label(name: str) -> str:
     """Display label of a market, e.g. ``"SDR – Supply-demand ratio"``."""
     if name == "baseline":
@@ -108,13 +98,6 @@ def _fit_xticklabels(ax, rotation: float = 30.0, pad: float = 4.0) -> None:
             t.set_rotation_mode("anchor")
 
 
-def _color(name: str, markets: list[str]) -> str:
-    if name in _MARKET_COLORS:
-        return _MARKET_COLORS[name]
-    extra = [m for m in markets if m not in _MARKET_COLORS]
-    return _EXTRA_COLORS[extra.index(name) % len(_EXTRA_COLORS)] if name in extra else "#333333"
-
-
 def _as_comparison(obj: Comparison | Result) -> Comparison:
     """A comparison; a single result becomes a one-market comparison."""
     if isinstance(obj, Result):
@@ -127,7 +110,7 @@ def _as_comparison(obj: Comparison | Result) -> Comparison:
 def _axes(ax, width: float, height: float) -> tuple[Figure, object]:
     """A new one-panel figure, or the figure of ``ax`` when given."""
     if ax is None:
-        fig, (new,) = _figure(width, height)
+        fig, (new,) = new_figure(width, height)
         return fig, new
     return ax.figure, ax
 
@@ -169,18 +152,6 @@ def display_tz(community: Community) -> str:
 def _local_index(community: Community) -> pd.DatetimeIndex:
     tz = display_tz(community)
     return community.local_index if tz == community.tz else community.index.tz_convert(tz)
-
-
-def _time_values(index: pd.DatetimeIndex) -> np.ndarray:
-    """UTC datetime64 values (matplotlib reads them as UTC; ticks are drawn in the display tz)."""
-    return index.tz_convert("UTC").tz_localize(None).to_numpy()
-
-
-def _time_axis(ax, tz: str) -> None:
-    locator = mdates.AutoDateLocator(tz=tz, minticks=4, maxticks=10)
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=tz))
-    ax.set_xlabel(f"time ({tz})")
 
 
 @dataclass(frozen=True)
@@ -453,20 +424,20 @@ def plot_prices(comparison: Comparison | Result, window: Window | None = None) -
     sl = window.slice
     markets = list(comparison)
     p2p = _p2p_markets(comparison)
-    fig, (ax, bx) = _figure(11, 8, 2, 1, height_ratios=[3, 2])
-    x = _time_values(com.index[sl])
+    fig, (ax, bx) = new_figure(11, 8, 2, 1, height_ratios=[3, 2])
+    x = time_values(com.index[sl])
     s0 = res0.steps.iloc[sl]
     kw = {"drawstyle": "steps-post"}
     ax.plot(x, s0["retail"].to_numpy(), color="black", lw=2.2, alpha=0.7, label="retail λb", **kw)
     ax.plot(x, s0["feed_in"].to_numpy(), color="black", lw=2.2, alpha=0.7, ls=":", label="feed-in λs", **kw)
     for name in p2p:
         st = comparison[name].steps.iloc[sl]
-        c = _color(name, markets)
+        c = market_color(name, markets)
         buy = np.where(st["demand_kwh"].to_numpy() > 0, st["price_buy"].to_numpy(), np.nan)
         sell = np.where(st["supply_kwh"].to_numpy() > 0, st["price_sell"].to_numpy(), np.nan)
         ax.plot(x, buy, color=c, lw=1.3, label=f"{name.upper()} buy", **kw)
         ax.plot(x, sell, color=c, lw=1.3, ls="--", label=f"{name.upper()} sell", **kw)
-    _time_axis(ax, tz)
+    time_axis(ax, tz)
     ax.set_ylabel(f"price ({com.currency}/kWh)")
     ax.set_title(f"Internal prices per mechanism – {window.label}")
     ax.grid(alpha=0.3)
@@ -484,7 +455,7 @@ def plot_prices(comparison: Comparison | Result, window: Window | None = None) -
             if s is not None:
                 stats.append(s)
                 pos.append(j + dx)
-                colors.append(_color(name, markets))
+                colors.append(market_color(name, markets))
                 hatches.append("" if side == "buy" else "//")
     if stats:
         _draw_boxes(bx, stats, np.asarray(pos), 0.34, colors, hatches, alpha=0.75)
@@ -566,7 +537,7 @@ def plot_savings(comparison: Comparison | Result, *, ax=None) -> Figure:
         data = [savings[m].to_numpy()[mask] for m in markets]
         pos = np.arange(len(markets)) + (k - (len(groups) - 1) / 2) * width
         color = _ROLE_COLORS.get(role or "", None)
-        box_colors = [color or _color(m, list(comparison)) for m in markets]
+        box_colors = [color or market_color(m, list(comparison)) for m in markets]
         _draw_boxes(
             ax, [_tukey_stats(d) for d in data], pos, width * 0.85, box_colors, alpha=0.6, show_fliers=not strip
         )
@@ -636,11 +607,11 @@ def plot_soc(
     soc = sched.energy[sl] / cap  # (week, n) only
     pick = np.unique(np.linspace(0, n - 1, min(max_batteries, n)).round().astype(np.int64))
     ids = com.ids[sched.owners[pick]]
-    x = _time_values(com.index[sl])
+    x = time_values(com.index[sl])
     for j, pid in zip(pick, ids, strict=True):
         ax.plot(x, soc[:, j], lw=1.0, alpha=0.75, label=str(pid))
     ax.plot(x, soc.mean(axis=1), color="black", lw=2.4, label=f"mean of all {n}")
-    _time_axis(ax, tz)
+    time_axis(ax, tz)
     ax.set_ylim(0, 1.02)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylabel("state of charge")
@@ -698,7 +669,7 @@ def plot_energy_flows(comparison: Comparison | Result) -> Figure:
     flows = energy_flows(comparison)
     markets = list(flows.index)
     factor, unit = _scale(float(flows.to_numpy().max(initial=0.0)) * 2)
-    fig, (ax, bx) = _figure(11, 5.2, 1, 2, sharey=True)
+    fig, (ax, bx) = new_figure(11, 5.2, 1, 2, sharey=True)
     x = np.arange(len(markets))
     sides = (
         (

@@ -116,7 +116,7 @@ def to_html(rep: Reproduction, figures: list[tuple[str, bytes, str]] | None = No
     figures : list of (stem, png bytes, caption), optional
     """
     from peergrid import __version__
-    from peergrid.report.page import _css
+    from peergrid.report._common import report_css
 
     generated = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     title = f"peergrid reproduce {rep.paper}"
@@ -163,7 +163,7 @@ def to_html(rep: Reproduction, figures: list[tuple[str, bytes, str]] | None = No
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f'<meta name="generator" content="peergrid {_esc(__version__)}">\n'
-        f"<title>{_esc(title)}</title>\n<style>\n{_css()}</style>\n</head>\n<body>\n<main>\n"
+        f"<title>{_esc(title)}</title>\n<style>\n{report_css()}</style>\n</head>\n<body>\n<main>\n"
         f"<header><h1>{_esc(title)}</h1><p class=meta>{_esc(rep.citation)}</p></header>\n"
         + "\n".join(sections)
         + f"\n<footer>Generated {generated} by peergrid {_esc(__version__)}; the claims are also in "

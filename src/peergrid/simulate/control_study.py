@@ -21,7 +21,8 @@ import numpy as np
 from peergrid.control.greedy import BatterySchedule
 from peergrid.core.community import Community
 from peergrid.core.errors import ConfigError
-from peergrid.simulate.engine import Result, simulate
+from peergrid.simulate.engine import simulate
+from peergrid.simulate.result import Result
 
 __all__ = ["ControlStudy", "compare_controls", "milford_haven_study", "optimal_controller"]
 

@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 
     from peergrid.core.community import Community
     from peergrid.market.sharing import Clearing
-    from peergrid.simulate.engine import Result
+    from peergrid.simulate.result import Result
 
 #: Safety margins the curtailment targets inside the configured limits (they cover the
 #: error of the vectorised flow against pandapower's AC flow): loading percentage points,

@@ -151,6 +151,7 @@ from peergrid.data.meters import MeterReport, read_meters
 from peergrid.economics.assumptions import CostAssumptions
 from peergrid.market.bidding import BIDDING
 from peergrid.market.mechanisms import FEE_OPTION, K_OPTION, MARKETS, check_market, is_order_market, mechanism_names
+from peergrid.simulate._common import drop_none
 from peergrid.simulate.coordination import COORDINATION
 from peergrid.simulate.forecasting import FORECASTERS, ForecastOptions
 
@@ -1166,14 +1167,6 @@ def _freq_text(step: pd.Timedelta) -> str:
     return f"{seconds}s"
 
 
-def _drop_none(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _drop_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_drop_none(v) for v in value]
-    return value
-
-
 def recorded_scenario(sc: Scenario, community: Community, markets: list[str] | None = None) -> dict[str, Any]:
     """The scenario as run, for ``summary.json``: re-running it gives the same results.
 
@@ -1260,4 +1253,4 @@ def recorded_scenario(sc: Scenario, community: Community, markets: list[str] | N
                 d["simulation"].pop(key, None)
     elif "co2_price" not in sc.simulation.model_fields_set:
         d["simulation"].pop("co2_price", None)
-    return _drop_none(d)
+    return drop_none(d)

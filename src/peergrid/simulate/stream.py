@@ -13,7 +13,7 @@ the horizon, block by block of ``B`` steps:
 3. the community's demand and supply per slot (Lange eqs. 3–4) and every pool rule's clearing
    of the block's slots follow (the pool rules are per-slot functions, so the clearing of a
    block equals the slots of the year's clearing);
-4. every per-member sum the :class:`~peergrid.simulate.engine.Result` needs (energy bought,
+4. every per-member sum the :class:`~peergrid.simulate.result.Result` needs (energy bought,
    sold, purchase cost, revenue, bill components, emissions, for every market and the no-P2P
    baseline) is accumulated by a second compiled kernel as Σ max(x, 0)·w_b and Σ max(−x, 0)·w_s
    over the per-slot weights w of all markets at once.
@@ -60,7 +60,7 @@ MAX_BLOCK = 1 << 24
 
 @dataclass
 class Reductions:
-    """What a streamed :class:`~peergrid.simulate.engine.Result` keeps instead of (or besides) series.
+    """What a streamed :class:`~peergrid.simulate.result.Result` keeps instead of (or besides) series.
 
     Attributes
     ----------
@@ -446,7 +446,7 @@ def stream_run(
     """
     from peergrid.control import BatterySchedule, battery_fleet
     from peergrid.control.greedy import GreedyState
-    from peergrid.market.tariff import _BillAccumulator, community_tariff
+    from peergrid.market.tariff import BillAccumulator, community_tariff
 
     com = community
     T, N = com.T, com.N
@@ -470,7 +470,7 @@ def stream_run(
     charge_slot, discharge_slot, energy_slot = np.zeros(T), np.zeros(T), np.zeros(T)
 
     tariff = community_tariff(com)
-    probe = _BillAccumulator(tariff, N, com.dt)
+    probe = BillAccumulator(tariff, N, com.dt)
     pool_ready = probe.pool_ready
     local = com.local_index
     retail = np.asarray(com.retail, dtype=np.float64)
@@ -483,12 +483,12 @@ def stream_run(
             "local": tariff.local_network_rate.values(local),
             "feed_in": tariff.feed_in_rate.values(local),
         }
-        bill_accs: dict[str, _BillAccumulator] = {}
+        bill_accs: dict[str, BillAccumulator] = {}
         base_acc = None
     else:  # export limit / demand charge: each member's per-step grid energy is needed, per block
         rates = {}
-        bill_accs = {m: _BillAccumulator(tariff, N, com.dt) for m in names}
-        base_acc = _BillAccumulator(tariff, N, com.dt)
+        bill_accs = {m: BillAccumulator(tariff, N, com.dt) for m in names}
+        base_acc = BillAccumulator(tariff, N, com.dt)
     p2p_extra = {m: np.zeros(N) for m in names}
 
     # column layout of the weight matrices (deficit side: wb, surplus side: ws): two shared columns
@@ -546,7 +546,7 @@ def stream_run(
                 wb[:, ob + 1] = c_m.price_buy
                 ws[:, os_] = fs
                 ws[:, os_ + 1] = c_m.price_sell
-                if pool_ready:  # the columns of _BillAccumulator.pool_weights and the p2p payment
+                if pool_ready:  # the columns of BillAccumulator.pool_weights and the p2p payment
                     gb, gs = 1.0 - fb, 1.0 - fs
                     wb[:, ob + 2] = gb * rates["energy"][rows]
                     wb[:, ob + 3] = gb * rates["network"][rows]
@@ -601,7 +601,7 @@ def stream_run(
             "sold": acc_s[:, os_],
             "revenue": acc_s[:, os_ + 1],
         }
-        if pool_ready:  # as _BillAccumulator.pool_weights orders them (local kWh = bought)
+        if pool_ready:  # as BillAccumulator.pool_weights orders them (local kWh = bought)
             sums |= {
                 "_bill_buy": acc_b[:, [ob + 2, ob + 3, ob + 4, ob + 5, ob, ob + 6]],
                 "_bill_sell": acc_s[:, [os_ + 2, os_ + 3, os_ + 4]],

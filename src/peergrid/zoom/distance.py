@@ -43,9 +43,10 @@ from typing import Any
 import numpy as np
 
 from peergrid.core.errors import ConfigError, DataError
+from peergrid.zoom._common import step_prices
 from peergrid.zoom.lora import Deployment, LinkBudget, time_on_air
 from peergrid.zoom.uplinks import RadioConfig, UplinkLog
-from peergrid.zoom.vmg import VMGPlan, _tariff, group_sums, trade
+from peergrid.zoom.vmg import VMGPlan, group_sums, trade
 
 __all__ = [
     "MATCH_RULES",
@@ -450,8 +451,8 @@ def costed_trade(
         net_on = np.where(np.asarray(delivered, dtype=bool), net, 0.0)
     else:
         net_on = net
-    lb = _tariff(retail, T, "retail")
-    ls = _tariff(feed_in, T, "feed_in")
+    lb = step_prices(retail, T, "retail")
+    ls = step_prices(feed_in, T, "feed_in")
     K = plan.n_vmg
     codes = plan.vmg
     local = trade(net_on, plan, lb, ls, mechanism, "grid", coordinator=False)

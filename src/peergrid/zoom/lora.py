@@ -65,6 +65,7 @@ __all__ = [
     "path_loss_db",
     "pdr_by_sf",
     "plan_radio",
+    "radio_state",
     "snr_history",
     "time_on_air",
 ]
@@ -685,12 +686,18 @@ class RadioState:
 
     def with_fixed_sf(self, sf: int = 12) -> RadioState:
         """The same network without ADR: every covered device at ``sf`` and maximum power."""
-        return _finish(
+        return radio_state(
             self.budget, np.where(self.covered, sf, 0), np.full(self.sf.shape, self.params.tx_max_dbm), self.step_s
         )
 
 
-def _finish(budget: LinkBudget, sf: np.ndarray, tx: np.ndarray, step_s: float) -> RadioState:
+def radio_state(budget: LinkBudget, sf: np.ndarray, tx: np.ndarray, step_s: float) -> RadioState:
+    """The :class:`RadioState` of devices at spreading factors ``sf`` and powers ``tx`` (dBm).
+
+    Margins, time on air, packet delivery (link × collisions, with retransmissions raising
+    the offered load in a short fixed point) and duty-cycle compliance for uplinks every
+    ``step_s`` seconds; ``sf == 0`` marks an uncovered device.
+    """
     p = budget.params
     N = sf.shape[0]
     rssi = budget.home_rssi + (tx - p.tx_max_dbm)
@@ -767,7 +774,7 @@ def plan_radio(
             new_sf, new_tx = adr(smax[c], sf[c], tx[c], p, rssi_max=smax[c] + floor)
             sf[c] = new_sf
             tx[c] = new_tx
-    return _finish(budget, sf, tx, step_s)
+    return radio_state(budget, sf, tx, step_s)
 
 
 def pdr_by_sf(state: RadioState) -> dict[int, dict[str, float]]:

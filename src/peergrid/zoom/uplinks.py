@@ -54,11 +54,11 @@ from peergrid.zoom.lora import (
     LinkBudget,
     RadioParams,
     RadioState,
-    _finish,
     adr,
     link_margin_db,
     min_sf,
     noise_floor_dbm,
+    radio_state,
     time_on_air,
 )
 from peergrid.zoom.vmg import VMGPlan
@@ -175,7 +175,7 @@ def flat_config(budget: LinkBudget, sf: int = 12) -> RadioConfig:
 
 def analytic_state(budget: LinkBudget, cfg: RadioConfig, step_s: float = 900.0) -> RadioState:
     """The analytic radio model (:func:`peergrid.zoom.lora.plan_radio`'s PDR) of a configuration."""
-    return _finish(replace(budget, home_col=cfg.home_col.copy()), cfg.sf.copy(), cfg.tx_dbm.copy(), float(step_s))
+    return radio_state(replace(budget, home_col=cfg.home_col.copy()), cfg.sf.copy(), cfg.tx_dbm.copy(), float(step_s))
 
 
 # ---------------------------------------------------------------------------- measured uplinks

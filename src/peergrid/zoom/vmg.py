@@ -38,6 +38,7 @@ from peergrid.assets.battery import BatteryFleet
 from peergrid.control.greedy import greedy_self_consumption
 from peergrid.core.errors import ConfigError, DataError
 from peergrid.market import MECHANISMS, ORDER_MECHANISMS, get_mechanism, get_order_mechanism, orders_from_net
+from peergrid.zoom._common import step_prices
 from peergrid.zoom.lora import SF, RadioState
 
 __all__ = [
@@ -307,17 +308,6 @@ class TradeResult:
         return out
 
 
-def _tariff(x: Any, T: int, name: str) -> np.ndarray:
-    a = np.asarray(x, dtype=np.float64)
-    if a.ndim == 0:
-        a = np.full(T, float(a))
-    if a.shape != (T,):
-        raise DataError(f"{name} must be a scalar or have one value per step ({T}), got shape {a.shape}")
-    if not np.all(np.isfinite(a)) or np.any(a < 0):
-        raise DataError(f"{name} must be finite and >= 0")
-    return a
-
-
 def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(b > 0, a / np.where(b > 0, b, 1.0), 0.0)
@@ -446,8 +436,8 @@ def trade(
     if not (math.isfinite(dt) and dt > 0):
         raise ConfigError(f"dt must be > 0 h, got {dt}")
     T, N = net.shape
-    lb = _tariff(retail, T, "retail")
-    ls = _tariff(feed_in, T, "feed_in")
+    lb = step_prices(retail, T, "retail")
+    ls = step_prices(feed_in, T, "feed_in")
     if np.any(ls > lb):
         raise DataError("feed-in tariff exceeds retail price")
     K = plan.n_vmg
@@ -599,8 +589,8 @@ def trade_delivered(
     if not np.any(off):
         return res
     T = net.shape[0]
-    lb = _tariff(retail, T, "retail")
-    ls = _tariff(feed_in, T, "feed_in")
+    lb = step_prices(retail, T, "retail")
+    ls = step_prices(feed_in, T, "feed_in")
     d = np.maximum(off, 0.0)
     s = np.maximum(-off, 0.0)
     if mode == "grid":
