@@ -25,6 +25,7 @@ from peergrid.market import (
     ORDER_MECHANISMS,
     REGISTRY,
     Mechanism,
+    OrderBook,
     check_market,
     clear,
     clear_net,
@@ -112,19 +113,25 @@ def test_a_registered_mechanism_runs_everywhere_in_the_market(toy):
 
 
 def test_a_registered_mechanism_reaches_every_consumer():
-    """One entry: the simulator, scenario schema, service models, OpenAPI enum and report glossary list it."""
+    """One entry: the simulator, scenario schema, service models, OpenAPI enum, CLI and report glossary list it."""
     script = r"""
 import json
+import typing
 from dataclasses import replace
-from peergrid.market import Mechanism, mid_market_rate, register
+from peergrid.market import Mechanism, mid_market_rate, register, uniform_price
+from peergrid.market.mechanisms import K_OPTION
 
 def toy(demand, supply, retail, feed_in):
     return replace(mid_market_rate(demand, supply, retail, feed_in), mechanism="toy")
 
 register(Mechanism("toy", "Toy rule", "pool", toy, "", "TOY – toy rule", "MMR under another name."))
+register(Mechanism("toy-book", "Toy book", "order-book", uniform_price, "", "TOY-BOOK", "Uniform.", (K_OPTION,)))
 
 import pandas as pd
 import peergrid
+from peergrid.cli._common import MarketsOpt
+from typer.testing import CliRunner
+from peergrid.cli import clear as clear_cli
 from peergrid.core import make_index
 from peergrid.report.page import glossary_entries
 from peergrid.service import models
@@ -144,6 +151,9 @@ print(json.dumps({
     "service": CommunityIn(name="c", mechanism="toy").mechanism,
     "glossary": [t for m, t, _ in glossary_entries(["toy"])],
     "bills": [cmp["toy"].metrics["community_cost"], cmp["mmr"].metrics["community_cost"]],
+    "markets_help": typing.get_args(MarketsOpt)[1].help,
+    "clear_choices": [m.value for m in clear_cli.Mechanism],
+    "clear_help": CliRunner().invoke(clear_cli.app, ["--help"], env={"COLUMNS": "400"}).output,
 }))
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False)
@@ -154,6 +164,10 @@ print(json.dumps({
     assert got["enum"][-2:] == ["toy", "baseline"] and got["pool"] == ["bs", "mmr", "sdr", "toy", "baseline"]
     assert got["service"] == "toy" and got["glossary"] == ["TOY – toy rule"]
     assert got["bills"][0] == pytest.approx(got["bills"][1])
+    assert "sdr, toy, uniform" in got["markets_help"] and got["markets_help"].count("toy") == 2
+    assert got["clear_choices"] == ["uniform", "pay-as-bid", "mcafee", "bilateral", "toy-book"]
+    assert "uniform|pay-as-bid|mcafee|bilateral|toy-book" in got["clear_help"]  # the --mechanism choices
+    assert "(uniform, bilateral, toy-book)." in got["clear_help"]  # --k applies to the mechanisms with a k
 
 
 def test_every_consumer_lists_exactly_the_registry():
@@ -170,6 +184,11 @@ def test_every_consumer_lists_exactly_the_registry():
     assert set(INTER_MARKETS) == {"none", *mechanism_names("pool")} - {"baseline"}
     assert [m for m, _, _ in glossary_entries(list(MARKETS)) if m] == list(MARKETS)
     assert all(len(name) <= 16 for name in REGISTRY)  # the service's communities.mechanism column
+    from peergrid.cli import clear as clear_cli
+    from peergrid.cli._common import MarketsOpt
+
+    assert [m.value for m in clear_cli.Mechanism] == list(mechanism_names("order-book"))
+    assert f"({', '.join(MARKETS)})" in typing.get_args(MarketsOpt)[1].help
 
 
 def test_docs_list_exactly_the_registry():
@@ -187,3 +206,20 @@ def test_docs_list_exactly_the_registry():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     row = next(ln for ln in readme.splitlines() if ln.startswith("| `--markets a,b,c` |"))
     assert re.findall(r"`([a-z-]+)`", row.split("|")[2].split(";")[0]) == list(MARKETS)
+
+
+def test_options_check_their_bounds():
+    from peergrid.market import check_order_options
+    from peergrid.market.mechanisms import FEE_OPTION
+
+    assert K_OPTION.check(1) == 1.0 and FEE_OPTION.check(0.02) == 0.02
+    for bad in (1.5, -0.1, float("nan")):
+        with pytest.raises(ConfigError, match=r"k must be in \[0, 1\], got"):
+            K_OPTION.check(bad)
+    for bad in (-1.0, float("inf"), float("nan")):
+        with pytest.raises(ConfigError, match="fee must be a finite number >= 0, got"):
+            FEE_OPTION.check(bad)
+    with pytest.raises(ConfigError, match=r"k must be in \[0, 1\], got 2.0"):
+        check_order_options(k=2)
+    with pytest.raises(ConfigError, match="k must be in"):
+        uniform_price(OrderBook.from_arrays([0, 1], [1, -1], [1.0, 1.0], [0.3, 0.1]), k=1.1)

@@ -13,6 +13,7 @@ from peergrid.market.settle import (
     SYSTEM_ACCOUNTS,
     Cleared,
     Postings,
+    admit_orders,
     delivery_reputation,
     export_limit_wh,
     order_bills,
@@ -83,6 +84,19 @@ def test_buyer_over_funds_is_rejected_whole_and_the_rest_clears():
     assert s.reason[0].startswith("settlement would exceed the wallet: the interval's trades cost 20, funds 10")
     assert not s.admitted[:2].any() and s.paid_minor.tolist() == [0, 20, 0]
     assert set(s.buyer.tolist()) == {1}
+
+
+def test_admit_orders_in_minor_units():
+    """Funds 50 cents (balance 60 − 20 committed elsewhere + 10 credit): the first 30-cent bid fits, the second
+    does not; asks need no funds; a member without a wallet has every order rejected."""
+    book = _book([0, 0, 1, 2], [1, 1, -1, 1], [1000, 1000, 500, 100], [0.30, 0.30, 0.10, 0.30])
+    a = admit_orders(book, [60, 0, 999], [20, 0, 0], [10, 0, 0], has_wallet=[True, True, False])
+    assert a.admitted.tolist() == [True, False, True, False]
+    assert a.reason[1].startswith("insufficient funds") and a.reason[3] == "no wallet" and a.reason[0] == ""
+    assert a.funds_minor.tolist() == [50, 0, 999]
+    s = settle_market(book, order_clearer("uniform", 0.30, 0.10), funds=a.funds_minor, admitted=a.admitted,
+                      reason=a.reason)  # fmt: skip
+    assert s.status.tolist() == ["partial", "rejected", "filled", "rejected"] and s.reason[3] == "no wallet"
 
 
 def test_admitted_and_reasons_pass_through():
@@ -329,3 +343,24 @@ def test_imbalance_postings_balance(pairs, limit):
     kwh_limit = None if limit is None else limit / 1000
     exact = settle_imbalance(net / 1000.0, con / 1000.0, 0.30, 0.10, export_limit=kwh_limit)
     assert np.all(np.abs(s.bill_minor - 100 * exact.charge) <= 1.0 + 1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(-4000, 4000).filter(lambda x: x != 0), min_size=2, max_size=7),
+    st.sampled_from(ORDER_MECHS),
+    st.sampled_from(["truthful", "zero-intelligence"]),
+    st.integers(0, 1000),
+)
+def test_cents_are_the_simulators_bills_rounded_once(net_wh, mech, bidding, seed):
+    """Metered = planned: each member's cents are within 1 of the simulator's float bill (clear_net, book engine).
+
+    A member is a buyer or a seller of the interval: its trades are rounded once (≤ ½ minor unit) and its
+    grid exchange once (≤ ½), against the simulator's exact q·p per trade and residual at λb / λs.
+    """
+    net = np.array([net_wh]) / 1000.0
+    c = clear_net(net, 0.30, 0.10, mech, bidding=bidding, seed=seed, engine="book")
+    book = orders_from_net(net, 0.30, 0.10, bidding, seed)
+    cents = settle_orders_interval(book, net_wh, 0.30, 0.10, mech).bill
+    assert np.all(np.abs(cents - 100 * c.bill[0]) <= 1.0 + 1e-6)
+    assert abs(int(cents.sum()) - 100 * float(c.member_bill[0])) <= len(net_wh) + 1e-6

@@ -39,6 +39,7 @@ from peergrid.service import broker
 from peergrid.service.mqtt.publisher import Publisher
 from peergrid.service.mqtt.url import BrokerURL
 from peergrid.service.mqtt.wire import Client, MQTTError
+from peergrid.service.settings import load_mqtt_settings
 
 REPO = Path(__file__).resolve().parents[2]
 M1, M2, M3 = (1, "M1"), (1, "M2"), (2, "M3")
@@ -293,9 +294,11 @@ def test_broker_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     assert "p@ss" not in repr(b)
     monkeypatch.setenv("PEERGRID_MQTT_CA", str(ca))
     monkeypatch.setenv("PEERGRID_MQTT_PASSWORD", "from-env")
-    b = BrokerURL.parse("mqtts://peergrid-ingest@h:1234")
+    assert BrokerURL.parse("mqtts://peergrid-ingest@h:1234").password is None  # the parser reads no environment
+    b = load_mqtt_settings().broker("mqtts://peergrid-ingest@h:1234")  # the settings do
     assert (b.port, b.ca_file, b.password) == (1234, str(ca), "from-env")
-    assert BrokerURL.parse("mqtt://h").ca_file is None  # the CA variable is for mqtts:// only
+    assert load_mqtt_settings().broker("mqtt://h").ca_file is None  # the CA variable is for mqtts:// only
+    assert BrokerURL.parse("mqtt://u:in-url@h", password="other").password == "in-url"
     for bad, msg in [(f"mqtt://h?ca={ca}", "ca= needs mqtts://"),
                      ("mqtts://h?ca=/nonexistent/ca.crt", "does not exist"),
                      ("mqtts://h?cert=x", "only query parameter"), ("http://u:secret@h", "scheme must be")]:
@@ -304,7 +307,6 @@ def test_broker_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         assert "secret" not in str(exc.value)
     with pytest.raises(ConfigError, match="not a PEM certificate"):
         BrokerURL.parse(f"mqtts://h?ca={ca}").client_kwargs()
-    monkeypatch.delenv("PEERGRID_MQTT_CA")
     ctx = BrokerURL.parse("mqtts://h").ssl_context()  # the system's CAs; certificate and host name checked
     assert ctx is not None and ctx.verify_mode.name == "CERT_REQUIRED" and ctx.check_hostname
 

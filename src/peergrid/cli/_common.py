@@ -23,6 +23,7 @@ from rich.markup import escape
 
 from peergrid.cli.ui import Stages, err_console
 from peergrid.core.errors import ConfigError, PeergridError
+from peergrid.market.mechanisms import MARKETS
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -112,8 +113,7 @@ MarketsOpt = Annotated[
     str | None,
     typer.Option(
         "--markets",
-        help="Comma-separated markets (baseline, bs, mmr, sdr, uniform, pay-as-bid, mcafee, bilateral); "
-        "default: the scenario's. The baseline is always added.",
+        help=f"Comma-separated markets ({', '.join(MARKETS)}); default: the scenario's. The baseline is always added.",
     ),
 ]
 BiddingOpt = Annotated[

@@ -33,6 +33,7 @@ import typer
 
 from peergrid.cli._common import handle_errors
 from peergrid.core.output import OUT_HELP
+from peergrid.market.mechanisms import K_OPTION, mechanism_names, takes_option
 
 MAX_TABLE_ROWS = 50
 
@@ -40,13 +41,10 @@ app = typer.Typer(pretty_exceptions_enable=False)
 """``peergrid clear`` alone (one command: invoked without its name)."""
 
 
-class Mechanism(StrEnum):
-    """Batch mechanisms of ``peergrid clear``."""
-
-    uniform = "uniform"
-    pay_as_bid = "pay-as-bid"
-    mcafee = "mcafee"
-    bilateral = "bilateral"
+#: Batch mechanisms of ``peergrid clear``: the order books of :data:`peergrid.market.REGISTRY`.
+Mechanism = StrEnum("Mechanism", {name.replace("-", "_"): name for name in mechanism_names("order-book")})
+#: The mechanisms ``--k`` applies to (uniform, bilateral).
+_K_MECHANISMS = ", ".join(name for name in mechanism_names("order-book") if takes_option(name, "k"))
 
 
 class Flow(StrEnum):
@@ -265,7 +263,7 @@ def clear_orders(
     clear_fn = get_order_mechanism(mechanism)
     book = read_orders(orders)
     options: dict[str, Any] = {"retail": retail, "feed_in": feed_in}
-    if mechanism in ("uniform", "bilateral"):
+    if takes_option(mechanism, "k"):
         options["k"] = k
     if fees is not None:
         options["fees"] = _read_fees(fees, book)
@@ -295,7 +293,7 @@ def clear_orders(
     else:
         result = clear_fn(book, **options)
     payload = {k_: _jsonable(v) for k_, v in result.summary().items()}
-    payload["k"] = k if mechanism in ("uniform", "bilateral") else None
+    payload["k"] = k if takes_option(mechanism, "k") else None
     payload["network_aware"] = networked
     payload["network"] = str(network) if network is not None else ("default" if network_aware else None)
     payload.update(extra)
@@ -334,8 +332,12 @@ def clear(
     orders: Annotated[Path, typer.Argument(help="Order CSV: id,participant,side,quantity_kwh,price[,slot].")],
     mechanism: Annotated[Mechanism, typer.Option(help="Clearing mechanism.")] = Mechanism.uniform,
     k: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="k-double auction price k·bid + (1−k)·ask (uniform, bilateral).")
-    ] = 0.5,
+        float,
+        typer.Option(
+            min=float(K_OPTION.low), max=float(K_OPTION.high),
+            help=f"k-double auction price k·bid + (1−k)·ask ({_K_MECHANISMS}).",
+        ),
+    ] = K_OPTION.default,
     retail: Annotated[float | None, typer.Option(help="Grid retail price λb for unmatched bids.")] = None,
     feed_in: Annotated[float | None, typer.Option(help="Feed-in tariff λs for unmatched asks.")] = None,
     fees: Annotated[

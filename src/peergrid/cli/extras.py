@@ -11,7 +11,7 @@ from __future__ import annotations
 #: Top-level import names of the ``service`` extra's packages (pyproject.toml) and of what they pull in.
 SERVICE_MODULES: frozenset[str] = frozenset({
     "fastapi", "fastapi_offline", "starlette", "uvicorn", "sqlalchemy", "alembic", "argon2", "jwt", "psycopg",
-    "jinja2", "reportlab", "multipart", "python_multipart",
+    "jinja2", "reportlab", "multipart", "python_multipart", "pydantic_settings", "dotenv",
 })
 SERVICE_EXTRA_MESSAGE = "the service needs the 'service' extra: pip install 'peergrid[service]'"
 

@@ -266,6 +266,7 @@ def simulate(
     `peergrid meters provision`: --mqtt mqtt://peergrid-gateway:PASSWORD@host:1883).
     """
     from peergrid.service.mqtt.simulator import parse_rate, simulate_meters
+    from peergrid.service.settings import load_mqtt_settings
 
     r = parse_rate(rate)
     nogen: list[str] = []
@@ -279,6 +280,8 @@ def simulate(
             f"(POST /api/communities/{community}/meters) or lower --meters"
         )
     keys = dict(list(keys.items())[:meters])
+    # the URL with $PEERGRID_MQTT_PASSWORD / $PEERGRID_MQTT_CA (peergrid.service.settings); one-line ConfigError
+    broker = load_mqtt_settings(mqtt_url=mqtt, options={"mqtt_url": "--mqtt"}).broker()
     stop = threading.Event()
     status = _Status(as_json, r)
     if not as_json:
@@ -290,7 +293,7 @@ def simulate(
              f"{_safe_url(mqtt)}; "
              f"{'until ' + until if until else 'until stopped'} (Ctrl-C stops with a summary)")
     with _graceful_interrupt(stop):
-        res = simulate_meters(mqtt, community, keys, rate=r, period_s=period, from_data=from_data,
+        res = simulate_meters(broker, community, keys, rate=r, period_s=period, from_data=from_data,
                               rounds=rounds, backfill=backfill, duration_s=duration, seed=seed,
                               no_generation=nogen, stop=stop, progress=status)
     interrupted = stop.is_set()

@@ -13,18 +13,19 @@ from pathlib import Path
 from typing import Any
 
 from peergrid.core.errors import ConfigError
+from peergrid.metrics import metric_label
 
 __all__ = ["REGION_COLUMNS", "check_backend", "run_region"]
 
 #: (heading, key) of the region table printed without ``--json``.
 REGION_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("Self-sufficiency (communities) %", "self_sufficiency"),
-    ("Self-sufficiency (region) %", "region_self_sufficiency"),
+    (f"{metric_label('self_sufficiency')} (communities) %", "self_sufficiency"),
+    (f"{metric_label('self_sufficiency')} (region) %", "region_self_sufficiency"),
     ("Inter-community trade kWh", "inter_traded_kwh"),
     ("Cost (communities) {currency}", "community_cost"),
     ("Cost (region) {currency}", "region_cost"),
     ("Region cost reduction %", "region_cost_reduction"),
-    ("Peak import (region) kW", "region_peak_import_kw"),
+    (f"{metric_label('peak_import_kw')} (region) kW", "region_peak_import_kw"),
 )
 
 

@@ -7,7 +7,6 @@ is :data:`ledger_app`; :mod:`peergrid.cli.main` composes both into ``peergrid``.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from typing import Annotated
 
@@ -33,7 +32,11 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
     demo: Annotated[bool, typer.Option("--demo", help="Seed a demo community on an empty database")] = False,
-    tick: Annotated[float, typer.Option(min=0.5, help="Seconds between clearing scheduler ticks")] = 10.0,
+    tick: Annotated[
+        float | None,
+        typer.Option(min=0.5, help="Seconds between clearing scheduler ticks (default 10, or "
+                     "$PEERGRID_SCHEDULER_TICK)"),
+    ] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes (PostgreSQL recommended)")] = 1,
     mqtt: Annotated[
         str | None,
@@ -47,34 +50,30 @@ def serve(
         list[str] | None,
         typer.Option(
             "--trusted-proxy",
-            envvar="PEERGRID_TRUSTED_PROXIES",
             help="Reverse proxy (IP address or CIDR network) whose X-Forwarded-For names the client; "
-            "repeatable (env: comma-separated). Default none: the socket peer is the client.",
+            "repeatable (or $PEERGRID_TRUSTED_PROXIES, comma-separated). Default none: the socket peer is the client.",
         ),
     ] = None,
 ) -> None:
     """Run the trading platform (API at /api, docs at /docs); migrates the database first."""
     import uvicorn
 
-    from peergrid.service.app import ENV_TRUSTED_PROXIES, create_app
-    from peergrid.service.auth import AuthSettings
-    from peergrid.service.db import make_engine, normalise_url
+    from peergrid.service.app import create_app
+    from peergrid.service.db import make_engine
+    from peergrid.service.settings import load_settings, worker_environment
 
-    proxies = tuple(p.strip() for item in trusted_proxy or () for p in item.split(",") if p.strip())
-    auth = AuthSettings(trusted_proxies=proxies)  # ConfigError (exit 2) on a bad entry
-    url = normalise_url(db)
-    engine = make_engine(url)
+    # one validated model: these options over the $PEERGRID_* variables (docs/service.md, "Settings");
+    # a bad value is a one-line ConfigError naming it (exit 2)
+    given = {"db": db, "scheduler_tick": tick, "mqtt_url": mqtt, "trusted_proxies": trusted_proxy}
+    names = {"db": "--db", "scheduler_tick": "--tick", "mqtt_url": "--mqtt", "trusted_proxies": "--trusted-proxy"}
+    settings = load_settings(options={k: names[k] for k, v in given.items() if v is not None}, **given)
+    engine = make_engine(settings.database_url)
     safe = engine.url.render_as_string(hide_password=True)
     if workers == 1:
-        app = create_app(engine=engine, auth=auth, scheduler=True, scheduler_period_s=tick, demo=demo)
-        app.state.mqtt_url = mqtt  # read by the MQTT extension (peergrid.service.mqtt) at start-up
-    else:  # migrate and seed once here, then every worker process builds its own app
-        create_app(engine=engine, demo=demo, extensions=())
+        app = create_app(engine=engine, settings=settings, demo=demo)
+    else:  # migrate and seed once here, then every worker process builds its own app from the same settings
+        create_app(engine=engine, settings=settings, scheduler=False, demo=demo, extensions=())
         engine.dispose()
-        os.environ.update({"PEERGRID_DB": url, "PEERGRID_SCHEDULER_TICK": str(tick),
-                           ENV_TRUSTED_PROXIES: ",".join(proxies)})
-        if mqtt:
-            os.environ["PEERGRID_MQTT_URL"] = mqtt
     err_console.print(
         f"peergrid service on http://{host}:{port}  (docs /docs, database {safe}, "
         f"{workers} worker{'s' if workers > 1 else ''})",
@@ -91,17 +90,18 @@ def serve(
     # local client; the app reads it only from --trusted-proxy peers (peergrid.service.auth)
     if workers == 1:
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, proxy_headers=False)
-    else:
-        uvicorn.run(
-            "peergrid.service.app:app_from_env",
-            factory=True,
-            workers=workers,
-            host=host,
-            port=port,
-            log_level="info",
-            access_log=False,
-            proxy_headers=False,
-        )
+    else:  # uvicorn's workers start from an import string: the settings travel as one JSON variable
+        with worker_environment(settings):
+            uvicorn.run(
+                "peergrid.service.app:app_from_env",
+                factory=True,
+                workers=workers,
+                host=host,
+                port=port,
+                log_level="info",
+                access_log=False,
+                proxy_headers=False,
+            )
 
 
 @ledger_app.command("verify")

@@ -142,12 +142,12 @@ def print_grid(summary: dict[str, dict], currency: str) -> None:
     currency : str
         Currency code of the fees.
     """
-    from peergrid.metrics import METRICS
+    from peergrid.metrics import METRICS, NETWORK_METRICS
 
     info = next((m["grid"] for m in summary.values() if isinstance(m.get("grid"), dict)), None)
     if info is None:
         return
-    keys = GRID_METRICS
+    keys = NETWORK_METRICS
     fields = [METRICS[k].heading(currency) for k in keys]
     records = [
         (market, [METRICS[k].format(m.get(k), currency, unit=False) for k in keys])
@@ -162,10 +162,6 @@ def print_grid(summary: dict[str, dict], currency: str) -> None:
         "(those left cannot be removed by spilling exports: import causes them)",
         highlight=False,
     )
-
-
-#: The per-market metrics of a network-aware run (``print_grid``).
-GRID_METRICS = ("line_fees", "curtailed_kwh", "losses_kwh", "max_line_loading_pct", "min_voltage_pu", "max_vim_pct")
 
 
 def _run_study(

@@ -51,11 +51,10 @@ def slot_tariffs(
 
 
 def check_k(k: float) -> float:
-    """The k of a k-double auction as a float; ConfigError unless 0 ≤ k ≤ 1."""
-    k = float(k)
-    if not 0.0 <= k <= 1.0:
-        raise ConfigError(f"k must be in [0, 1], got {k}")
-    return k
+    """The k of a k-double auction as a float; ConfigError unless 0 ≤ k ≤ 1 (the registry's ``k`` option)."""
+    from peergrid.market.mechanisms import K_OPTION  # mechanisms imports the auctions, which import this module
+
+    return K_OPTION.check(k)
 
 
 

@@ -62,7 +62,7 @@ from peergrid.core.errors import ConfigError, DataError
 from peergrid.core.types import ArrayLike, FloatArray, IntArray
 from peergrid.market._common import pool_inputs
 from peergrid.market.auction import pay_as_bid, uniform_price
-from peergrid.market.mechanisms import ORDER_MECHANISMS, REGISTRY
+from peergrid.market.mechanisms import FEE_OPTION, K_OPTION, ORDER_MECHANISMS, REGISTRY
 from peergrid.market.orders import MarketResult, OrderBook
 from peergrid.market.settle import order_bills
 from peergrid.market.sharing import Allocation, Clearing, demand_supply
@@ -113,12 +113,8 @@ def check_order_options(
     ZIPParams(learning_rate=float(learning_rate), momentum=float(momentum))  # raises ConfigError
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise ConfigError(f"seed must be an integer, got {seed!r}")
-    k = float(k)
-    if not 0.0 <= k <= 1.0:
-        raise ConfigError(f"k must be in [0, 1], got {k}")
-    fee = float(fee)
-    if not (np.isfinite(fee) and fee >= 0):
-        raise ConfigError(f"fee must be a finite number >= 0, got {fee}")
+    k = K_OPTION.check(k)
+    fee = FEE_OPTION.check(fee)
     return {
         "bidding": check_bidding(bidding), "k": k, "seed": int(seed), "fee": fee,
         "learning_rate": float(learning_rate), "momentum": float(momentum),

@@ -98,6 +98,21 @@ class MechanismOption:
         """Keyword argument of the mechanism's function."""
         return self.parameter or self.name
 
+    def check(self, value: float) -> float:
+        """``value`` as a float within the bounds (NaN never is).
+
+        Raises
+        ------
+        ConfigError
+            One line, e.g. ``k must be in [0, 1], got 1.5`` or ``fee must be a finite number >= 0, got -1.0``.
+        """
+        v = float(value)
+        if not self.low <= v <= self.high or not math.isfinite(v):
+            if math.isinf(self.high):
+                raise ConfigError(f"{self.name} must be a finite number >= {self.low:g}, got {v}")
+            raise ConfigError(f"{self.name} must be in [{self.low:g}, {self.high:g}], got {v}")
+        return v
+
 
 @dataclass(frozen=True)
 class Mechanism:

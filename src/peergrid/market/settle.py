@@ -389,6 +389,63 @@ def order_clearer(
 
 
 @dataclass(frozen=True)
+class Admission:
+    """Orders admitted by the members' wallets (:func:`admit_orders`).
+
+    Attributes
+    ----------
+    admitted : numpy.ndarray
+        Per order: the wallet covers it.
+    reason : numpy.ndarray
+        Per order: why it was rejected (``""`` if admitted).
+    funds_minor : numpy.ndarray
+        Per member code: what the interval's bids may cost, minor units (balance − other open
+        commitments + credit limit).
+    """
+
+    admitted: BoolArray
+    reason: AnyArray
+    funds_minor: IntArray
+
+
+def admit_orders(
+    book: OrderBook,
+    balance_minor: ArrayLike,
+    committed_minor: ArrayLike,
+    credit_minor: ArrayLike,
+    has_wallet: ArrayLike | None = None,
+) -> Admission:
+    """Re-check an interval's orders against the members' wallets at gate closure (minor units in, out).
+
+    :func:`~peergrid.market.check_wallets` in currency units (a bid commits q·max(p, 0); a member's
+    bids are admitted in arrival order while its funds cover them; asks commit nothing; a member
+    without a wallet has all its orders rejected), plus each member's funds for
+    :func:`settle_market`.
+
+    Parameters
+    ----------
+    book : OrderBook
+        The interval's orders; ``participant`` is the member code.
+    balance_minor, committed_minor, credit_minor : array-like of int
+        Per member code: wallet balance, money committed by its open orders of *other* intervals,
+        credit limit (minor units).
+    has_wallet : array-like of bool, optional
+        Per member code (default: everybody has one).
+    """
+    from peergrid.market.wallet import check_wallets
+
+    bal = np.asarray(balance_minor, dtype=_INT)
+    com = np.asarray(committed_minor, dtype=_INT)
+    cre = np.asarray(credit_minor, dtype=_INT)
+    has = np.ones(len(bal), dtype=bool) if has_wallet is None else np.asarray(has_wallet, dtype=bool)
+    balance = np.where(has, bal / 100.0, np.nan)  # no wallet → the order is rejected
+    elig = check_wallets(book, balance=balance, committed=com / 100.0, credit=cre / 100.0)
+    admitted = np.asarray(elig.admitted, dtype=bool).copy()
+    reason = np.where(admitted, "", elig.reason.astype(str)).astype(object)
+    return Admission(admitted, reason, bal - com + cre)
+
+
+@dataclass(frozen=True)
 class _Match:
     cleared: Cleared
     q_wh: IntArray

@@ -30,10 +30,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from peergrid.core.errors import PeergridError
 from peergrid.service import apidocs
 from peergrid.service.auth import AuthSettings, DatabaseLoginStore, LoginLimiter, signing_key
-from peergrid.service.clearing import Scheduler
+from peergrid.service.clearing import Scheduler, set_fault_pause
 from peergrid.service.db import make_engine, migrate, pool_capacity, pool_size, session_factory
 from peergrid.service.errors import RateLimited, ServiceError
 from peergrid.service.models import utcnow
+from peergrid.service.settings import ServiceSettings, default_settings, settings_from_env
 from peergrid.service.web import WebSettings
 from peergrid.service.web import install as install_web_defences
 
@@ -171,29 +172,31 @@ def create_app(
     *,
     engine: Engine | None = None,
     auth: AuthSettings | None = None,
-    scheduler: bool = False,
-    scheduler_period_s: float = 10.0,
+    scheduler: bool | None = None,
+    scheduler_period_s: float | None = None,
     clock: Callable[[], dt.datetime] | None = None,
     demo: bool = False,
     extensions: Sequence[str] | None = None,
     migrate_db: bool = True,
     web: WebSettings | None = None,
+    settings: ServiceSettings | None = None,
 ) -> FastAPI:
     """Build the service app.
 
     Parameters
     ----------
     db_url : str or pathlib.Path, optional
-        ``sqlite:///file.db`` / a file path (default ``peergrid.db``) or
+        ``sqlite:///file.db`` / a file path (default: the settings' database, ``peergrid.db``) or
         ``postgresql+psycopg://user:pw@host/db``.
     engine : sqlalchemy.engine.Engine, optional
         Use this engine instead of ``db_url``.
     auth : AuthSettings, optional
-        Token lifetime, argon2 costs, login rate limit, cookie flags.
-    scheduler : bool
-        Run the clearing scheduler (gate closure timer) in a background thread.
-    scheduler_period_s : float
-        Seconds between scheduler ticks.
+        Token lifetime, argon2 costs, login rate limit, cookie flags (default: ``settings.auth()``).
+    scheduler : bool, optional
+        Run the clearing scheduler (gate closure timer) in a background thread (default: if ``settings``
+        are given, when their ``scheduler_tick`` is above 0; else no scheduler).
+    scheduler_period_s : float, optional
+        Seconds between scheduler ticks (default: the settings' ``scheduler_tick``, else 10).
     clock : callable, optional
         Returns the current aware UTC time (tests pass a controllable clock); also
         stored as ``app.state.clock``.
@@ -204,25 +207,33 @@ def create_app(
     migrate_db : bool
         Upgrade the schema to head on creation.
     web : WebSettings, optional
-        Request body limits, trusted origins and HSTS of the web surface (default
-        :meth:`WebSettings.from_env <peergrid.service.web.WebSettings.from_env>`).
+        Request body limits, trusted origins and HSTS of the web surface (default: ``settings.web()``).
+    settings : ServiceSettings, optional
+        The validated service settings (:mod:`peergrid.service.settings`): database, scheduler, security
+        options, MQTT broker. Default: every setting at its default — the environment is read only by
+        :func:`~peergrid.service.settings.load_settings` (``peergrid serve``) and :func:`app_from_env`.
 
     Returns
     -------
     fastapi.FastAPI
-        ``app.state`` holds ``engine``, ``sessions`` (a sessionmaker), ``auth``,
+        ``app.state`` holds ``settings``, ``engine``, ``sessions`` (a sessionmaker), ``auth``,
         ``limiter``, ``clock``, ``scheduler`` and ``web``.
     """
     from peergrid.service.api import router
 
-    engine = engine or make_engine(db_url)
+    if scheduler is None:  # no scheduler unless settings ask for one
+        scheduler = settings is not None and settings.scheduler_enabled
+    settings = settings if settings is not None else default_settings()
+    period_s = scheduler_period_s if scheduler_period_s is not None else settings.scheduler_tick or 10.0
+    engine = engine or make_engine(db_url if db_url is not None else settings.database_url)
     if migrate_db:
         migrate(engine)
     factory = session_factory(engine)
-    settings = auth or AuthSettings()
-    if not settings.secret:  # load (or create, once, committed) the shared signing key; never lazily per request
+    set_fault_pause(settings.fault_pause_file, settings.fault_pause_s)  # crash tests only; off by default
+    auth_settings = auth or settings.auth()
+    if not auth_settings.secret:  # load (or create, once, committed) the shared signing key; never lazily per request
         with factory() as session, session.begin():
-            settings = dataclasses.replace(settings, secret=signing_key(session, settings))
+            auth_settings = dataclasses.replace(auth_settings, secret=signing_key(session, auth_settings))
     sched: Scheduler | None = None
 
     @contextlib.asynccontextmanager
@@ -234,7 +245,7 @@ def create_app(
         gc.collect()
         gc.freeze()
         if scheduler:
-            sched = Scheduler(factory, scheduler_period_s, lambda: app.state.clock())
+            sched = Scheduler(factory, period_s, lambda: app.state.clock())
             sched.start()
             app.state.scheduler = sched
         try:
@@ -257,12 +268,13 @@ def create_app(
         docs_url=None,  # the docs pages are served with local assets (peergrid.service.apidocs)
         redoc_url=None,
     )
+    app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = factory
-    app.state.auth = settings
+    app.state.auth = auth_settings
     # counters in the database (shared by every server process), timed by the service clock (wall-clock seconds)
     app.state.limiter = LoginLimiter.from_settings(
-        settings, clock=lambda: app.state.clock().timestamp(), store=DatabaseLoginStore(factory)
+        auth_settings, clock=lambda: app.state.clock().timestamp(), store=DatabaseLoginStore(factory)
     )
     app.state.clock = clock or utcnow
     app.state.scheduler = None
@@ -282,34 +294,18 @@ def create_app(
     app.state.extensions = mount_extensions(app, OPTIONAL_EXTENSIONS if extensions is None else extensions)
     # -----------------------------------------------------------------------------------------
     # outermost: security headers, request body limit, same-origin check (peergrid.service.web)
-    app.state.web = web or WebSettings.from_env()
+    app.state.web = web or settings.web()
     install_web_defences(app, app.state.web)
     return app
 
 
-#: Environment of :func:`app_from_env` (used by ``peergrid serve --workers N``: every worker process builds its app).
-ENV_DB = "PEERGRID_DB"
-ENV_TICK = "PEERGRID_SCHEDULER_TICK"
-ENV_FAST_AUTH = "PEERGRID_FAST_AUTH"
-#: Comma-separated trusted reverse proxies (IP addresses or CIDR networks) whose X-Forwarded-For is believed.
-ENV_TRUSTED_PROXIES = "PEERGRID_TRUSTED_PROXIES"
-
-
 def app_from_env() -> FastAPI:
-    """App factory for multi-process servers (``uvicorn --factory``): database from ``$PEERGRID_DB``.
+    """App factory for multi-process servers (``uvicorn --factory``): the settings of :func:`settings_from_env`.
 
-    The scheduler runs in every worker; settlement is exactly-once per phase, so they never
-    settle twice. ``$PEERGRID_SCHEDULER_TICK`` (seconds, ``0`` = off) sets its period;
-    ``$PEERGRID_FAST_AUTH=1`` selects cheap argon2 parameters (benchmarks only);
-    ``$PEERGRID_TRUSTED_PROXIES`` (comma-separated addresses or CIDR networks) names the reverse
-    proxies whose ``X-Forwarded-For`` is believed (default: none).
+    ``peergrid serve --workers N`` hands every worker the validated settings in one variable
+    (:data:`~peergrid.service.settings.SETTINGS_ENV`, :func:`~peergrid.service.settings.worker_environment`);
+    run by hand, the factory reads the ``PEERGRID_*`` variables (docs/service.md, settings table), e.g.
+    ``PEERGRID_DB``, ``PEERGRID_SCHEDULER_TICK`` (seconds, ``0`` = off), ``PEERGRID_TRUSTED_PROXIES``.
+    The scheduler runs in every worker; settlement is exactly-once per phase, so they never settle twice.
     """
-    import os
-
-    from peergrid.service.auth import FAST_AUTH
-
-    tick = float(os.environ.get(ENV_TICK, "10"))
-    auth = FAST_AUTH if os.environ.get(ENV_FAST_AUTH) == "1" else AuthSettings()
-    proxies = tuple(x.strip() for x in os.environ.get(ENV_TRUSTED_PROXIES, "").split(",") if x.strip())
-    auth = dataclasses.replace(auth, trusted_proxies=proxies)
-    return create_app(os.environ.get(ENV_DB), auth=auth, scheduler=tick > 0, scheduler_period_s=max(tick, 0.5))
+    return create_app(settings=settings_from_env())

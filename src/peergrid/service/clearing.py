@@ -5,36 +5,41 @@ database transaction and recorded as one ``clearing_runs`` row whose unique
 constraint (community, interval, phase) makes it exactly-once even with several
 server processes (the second one's insert fails or finds the row → no-op):
 
+Each phase is **load → call the settlement core → store**: this module reads the interval
+(orders, wallets, readings, positions, the tariff's λb / λs, the feeder) with SQL, calls the pure
+functions of :mod:`peergrid.market.settle` — every amount, rounding and posting comes from them —
+and writes what they return (ledger entries, trades, order states, positions, the run's summary),
+with the concurrency checks (a cancelled order rolls the phase back).
+
 ``market`` (order-book mechanisms: uniform, pay-as-bid, McAfee, bilateral), at gate closure
     The interval's open orders are re-checked against the wallets with
-    :func:`peergrid.market.check_wallets` (balances may have changed since placement),
-    cleared with :func:`peergrid.market.clear_with_reputation` around the community's
-    mechanism from :func:`peergrid.market.get_order_mechanism` (members' reputation
-    scores price the trades; score 1 changes nothing), and settled: buyers pay into the
-    ``clearing`` account, sellers are paid out of it, spreads go to ``fees``.
+    :func:`peergrid.market.settle.admit_orders` (:func:`peergrid.market.check_wallets`; balances
+    may have changed since placement) and
+    settled by :func:`peergrid.market.settle.settle_market` around the community's mechanism
+    (:func:`peergrid.market.settle.order_clearer`: reputation pricing, score 1 changes nothing;
+    with a feeder :func:`peergrid.grid.clear_on_feeder`): buyers pay into the ``clearing``
+    account, sellers are paid out of it, spreads go to ``fees``, eq. 12 line fees to ``network``.
 ``metered`` (every mechanism), after the interval ends plus the metering grace
-    * order-book communities: the **imbalance** between metered net energy and the
-      traded position (bought − sold) is settled with the grid at the interval's λb
-      (import) or λs (export; only up to the tariff's export limit) of the community's
-      tariff, and reputation scores are updated from delivery with
-      :func:`peergrid.market.update_reputation`;
-    * pool communities (``bs``, ``mmr``, ``sdr``, ``baseline``): metered net positions
-      are cleared with :func:`peergrid.market.clear` and each member's bill is settled
-      against the ``grid`` account; with a feeder, members also pay the simulator's network
-      charges (eq. 12 line fees, losses; :func:`_pool_network`) to the ``network`` account.
+    * order-book communities: the **imbalance** between metered net energy and the traded
+      position (bought − sold) is settled with the grid at the interval's λb (import) or λs
+      (export; only up to the tariff's export limit) by
+      :func:`peergrid.market.settle.settle_orders_metered` (:func:`peergrid.market.settle_imbalance`
+      per member), and reputation scores are updated from delivery
+      (:func:`peergrid.market.settle.delivery_reputation`);
+    * pool communities (``bs``, ``mmr``, ``sdr``, ``baseline``): metered net positions are
+      settled by :func:`peergrid.market.settle.settle_pool` — each member's bill against the
+      ``grid`` account; with a feeder, members also pay the simulator's network charges (eq. 12
+      line fees, losses; :func:`_pool_network`) to the ``network`` account.
     Settlement of metered energy is mandatory and may overdraw a wallet (debt shown on
     the invoice); market trades never can.
 
-Money is rounded to integer minor units by the one rule of :mod:`peergrid.market.money`:
-once per party and interval, never per trade (:func:`peergrid.market.settle_trades`: every
-buyer's total and every seller's total to the nearest minor unit, split over its trades by
-largest remainder; the residual — spreads plus rounding — goes to ``fees``), so a buyer never
-pays more than the commitment its wallet check admitted. Should a buyer's settlement exceed
-its funds anyway, its bids are rejected with a reason and the rest of the interval clears;
-one member cannot block an interval. Every transfer goes through
-:func:`peergrid.service.ledger.post`, so Σ over a community's accounts stays zero. Writes
-are bulk (one multi-row insert per table, one set-based balance update), so an interval with
-10,000 participants settles in about a second.
+Money is rounded to integer minor units by the one rule stated in :mod:`peergrid.market.settle`:
+once per party and interval, never per trade, so a buyer never pays more than the commitment its
+wallet check admitted. Should a buyer's settlement exceed its funds anyway, its bids are rejected
+with a reason and the rest of the interval clears; one member cannot block an interval. Every
+transfer goes through :func:`peergrid.service.ledger.post`, so Σ over a community's accounts
+stays zero. Writes are bulk (one multi-row insert per table, one set-based balance update), so
+an interval with 10,000 participants settles in about a second.
 
 The scheduler (:class:`Scheduler`) retries a phase that fails as a whole with exponential
 back-off (:class:`Backoff`) and records each failure in the log and the audit log.
@@ -44,7 +49,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -56,10 +60,11 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from peergrid.market import OrderBook, check_wallets, clear_with_reputation
+from peergrid.market import OrderBook, clear_with_reputation
 from peergrid.market.mechanisms import takes_option
 from peergrid.market.settle import (
     Cleared,
+    admit_orders,
     delivery_reputation,
     export_limit_wh,
     order_clearer,
@@ -89,7 +94,8 @@ log = logging.getLogger("peergrid.service.clearing")
 _ORD = Order.__table__
 _MEM = Membership.__table__
 _CHUNK = 5000
-FAULT_ENV = "PEERGRID_FAULT_PAUSE_FILE"
+#: Fault injection of the crash tests, ``(file, pause in s)`` or ``None`` (off): set by :func:`set_fault_pause`.
+_FAULT_PAUSE: tuple[str, float] | None = None
 
 
 @dataclass
@@ -116,20 +122,29 @@ class Outcome:
         }
 
 
+def set_fault_pause(path: str | None, seconds: float = 60.0) -> None:
+    """Arm (``path`` set) or disarm (``None``) the crash tests' fault point of this process.
+
+    ``create_app`` calls it with the service settings' ``fault_pause_file`` and ``fault_pause_s``
+    (``$PEERGRID_FAULT_PAUSE_FILE``, ``$PEERGRID_FAULT_PAUSE_S``; :mod:`peergrid.service.settings`).
+    """
+    global _FAULT_PAUSE
+    _FAULT_PAUSE = (str(path), float(seconds)) if path else None
+
+
 def _fault_point(stage: str) -> None:
     """Fault injection for the crash tests: pause inside the open settlement transaction.
 
-    Only active when the environment variable ``PEERGRID_FAULT_PAUSE_FILE`` names a file:
-    the file is written (with ``stage``) and the process sleeps, so a test can SIGKILL it
-    mid-settlement.
+    Only active when :func:`set_fault_pause` named a file: the file is written (with ``stage``)
+    and the process sleeps, so a test can SIGKILL it mid-settlement.
     """
-    path = os.environ.get(FAULT_ENV)
-    if path:
+    if _FAULT_PAUSE is not None:
         from peergrid.core.output import atomic_file
 
+        path, seconds = _FAULT_PAUSE
         # atomic: a test polling for the file must never read it created but still empty
-        atomic_file(path, stage, label=FAULT_ENV, ours=lambda _: True)
-        time.sleep(float(os.environ.get("PEERGRID_FAULT_PAUSE_S", "60")))
+        atomic_file(path, stage, label="fault pause file", ours=lambda _: True)
+        time.sleep(seconds)
 
 
 def _existing(session: Session, community_id: int, interval_start: dt.datetime, phase: str) -> ClearingRun | None:
@@ -294,16 +309,13 @@ def _settle_market(session: Session, community: Community, t: dt.datetime, now: 
         ).all()
     )
     committed = np.array([int(other.get(int(u), 0) or 0) for u in users], dtype=np.int64)
-    funds = w[:, 1] - committed + w[:, 2]  # what this interval's bids may spend, minor units
     rep = _reputation(session, community.id)
     scores = np.array([rep.get(int(u), 1.0) for u in users], dtype=np.float64)
     book = OrderBook.from_arrays(
         participant=code.astype(np.int64), side=side, quantity=qwh / 1000.0, price=price, id=oid
     )
-    balance = np.where(has_wallet, w[:, 1] / 100.0, np.nan)  # no wallet → the order is rejected
-    elig = check_wallets(book, balance=balance, committed=committed / 100.0, credit=w[:, 2] / 100.0)
-    admitted = elig.admitted.copy()
-    reason = np.where(admitted, "", elig.reason.astype(str)).astype(object)
+    adm = admit_orders(book, w[:, 1], committed, w[:, 2], has_wallet)  # no wallet → the order is rejected
+    admitted, reason, funds = adm.admitted, adm.reason, adm.funds_minor
     # A community with a feeder clears on it; orders of members not mapped to a bus cannot be placed on it.
     network = None
     feeder = feeders.feeder_limits(session, community.id, users.tolist(), community.interval_minutes / 60.0)

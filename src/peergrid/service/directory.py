@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from peergrid.market.mechanisms import K_OPTION
 from peergrid.service import ledger, tariffs
 from peergrid.service.errors import Conflict, Invalid, NotFound
 from peergrid.service.models import (
@@ -76,8 +77,8 @@ def validate_community(mechanism: str, interval_minutes: int, k: float) -> None:
         raise Invalid(f"unknown mechanism {mechanism!r}; choose from {', '.join(MECHANISMS)}")
     if not 1 <= interval_minutes <= 1440:
         raise Invalid(f"interval_minutes must be in 1..1440 (e.g. 15, or Tooki et al.'s 150), got {interval_minutes}")
-    if not 0 <= k <= 1:
-        raise Invalid(f"k must be in [0, 1], got {k}")
+    if not K_OPTION.low <= k <= K_OPTION.high:
+        raise Invalid(f"k must be in [{K_OPTION.low:g}, {K_OPTION.high:g}], got {k}")
 
 
 def create_community(

@@ -12,22 +12,30 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.orm import Session, sessionmaker
 
 from peergrid.service import directory
 from peergrid.service.auth import FAST_AUTH, hash_password
 from peergrid.service.models import Community, User
 
-PG_ADMIN_URL = os.environ.get(
-    "PEERGRID_TEST_PG_ADMIN", "postgresql+psycopg://peergrid:peergrid@127.0.0.1:5432/postgres"
-)
+
+class TestDatabaseSettings(BaseSettings):
+    """Where the tests' throw-away PostgreSQL databases are made: ``$PEERGRID_TEST_PG_ADMIN``."""
+
+    model_config = SettingsConfigDict(env_prefix="PEERGRID_TEST_", env_ignore_empty=True, frozen=True)
+    __test__ = False  # not a pytest test class
+
+    pg_admin: str = "postgresql+psycopg://peergrid:peergrid@127.0.0.1:5432/postgres"
+
+
+PG_ADMIN_URL = TestDatabaseSettings().pg_admin
 TEST_PASSWORD = "correct-horse-battery"
 
 

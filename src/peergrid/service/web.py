@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,11 +56,6 @@ DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 CACHEABLE_PREFIXES: tuple[str, ...] = ("/dashboard/static/", "/docs/static/")
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-ENV_MAX_BODY = "PEERGRID_MAX_BODY"
-ENV_MAX_READINGS_BODY = "PEERGRID_MAX_READINGS_BODY"
-ENV_TRUSTED_ORIGINS = "PEERGRID_TRUSTED_ORIGINS"
-ENV_HSTS = "PEERGRID_HSTS_S"
-
 
 @dataclass(frozen=True)
 class WebSettings:
@@ -80,6 +74,9 @@ class WebSettings:
         rewrites ``Host`` or the scheme without forwarding them.
     hsts_max_age_s : int
         ``Strict-Transport-Security: max-age`` on HTTPS responses, seconds; 0 sends no header.
+
+    The service builds them from its settings (:meth:`peergrid.service.settings.ServiceSettings.web`:
+    ``$PEERGRID_MAX_BODY``, ``$PEERGRID_MAX_READINGS_BODY``, ``$PEERGRID_TRUSTED_ORIGINS``, ``$PEERGRID_HSTS_S``).
     """
 
     max_body_bytes: int = 1 * MiB
@@ -106,27 +103,6 @@ class WebSettings:
             if pattern.match(path):
                 return limit
         return self.max_body_bytes
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> WebSettings:
-        """Settings from ``$PEERGRID_MAX_BODY`` (bytes), ``$PEERGRID_MAX_READINGS_BODY`` (bytes),
-        ``$PEERGRID_TRUSTED_ORIGINS`` (comma-separated) and ``$PEERGRID_HSTS_S`` (seconds); defaults otherwise."""
-        env = os.environ if environ is None else environ
-        kw: dict[str, Any] = {}
-        try:
-            if env.get(ENV_MAX_BODY):
-                kw["max_body_bytes"] = int(env[ENV_MAX_BODY])
-            if env.get(ENV_MAX_READINGS_BODY):
-                kw["route_body_limits"] = (
-                    (cls.route_body_limits[0][0], int(env[ENV_MAX_READINGS_BODY])), *cls.route_body_limits[1:]
-                )
-            if env.get(ENV_HSTS):
-                kw["hsts_max_age_s"] = int(env[ENV_HSTS])
-        except ValueError as exc:
-            raise ValueError(f"web settings from the environment: {exc}") from None
-        if env.get(ENV_TRUSTED_ORIGINS):
-            kw["trusted_origins"] = tuple(o.strip() for o in env[ENV_TRUSTED_ORIGINS].split(",") if o.strip())
-        return cls(**kw)
 
 
 # ------------------------------------------------------------------------------ origins

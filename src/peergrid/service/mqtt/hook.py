@@ -28,9 +28,9 @@ class _SingleIngestor:
 
     retry_s = 2.0
 
-    def __init__(self, app: Any, url: str) -> None:
+    def __init__(self, app: Any, broker: BrokerURL) -> None:
         self.app = app
-        self.url = url
+        self.broker = broker
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="peergrid-mqtt-leader", daemon=True)
         self._lock_fd: int | None = None
@@ -46,7 +46,7 @@ class _SingleIngestor:
         import tempfile
 
         opts = dict(getattr(self.app.state, "mqtt_options", {}) or {})
-        ing = Ingestor(self.app.state.sessions, self.url, clock=lambda: self.app.state.clock(), **opts)
+        ing = Ingestor(self.app.state.sessions, self.broker, clock=lambda: self.app.state.clock(), **opts)
         # the lock file is named after a hash of the client id: /tmp is listable, the client id is a secret
         digest = hashlib.sha256(ing.client_id.encode()).hexdigest()[:16]
         path = os.path.join(tempfile.gettempdir(), f"peergrid-ingest-{digest}.lock")
@@ -78,18 +78,18 @@ class _SingleIngestor:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-MQTT_ENV = "PEERGRID_MQTT_URL"
-
 
 def mount(app: Any) -> None:
-    """Start an :class:`Ingestor` with the app when ``app.state.mqtt_url`` (or ``$PEERGRID_MQTT_URL``) is set.
+    """Start an :class:`Ingestor` with the app when it has a broker URL.
+
+    The URL is ``app.state.mqtt_url`` if set (tests), else the ``mqtt_url`` of the app's settings
+    (``app.state.settings``, :class:`~peergrid.service.settings.ServiceSettings`: ``--mqtt`` or
+    ``$PEERGRID_MQTT_URL``), with their CA file and password.
 
     Wraps the app's lifespan: the ingestor connects at startup and flushes and
     disconnects at shutdown. Adds ``GET /mqtt/stats`` and ``GET /mqtt/dead-letters``
     (operators and admins).
     """
-    import os
-
     from fastapi import Depends, Query
 
     from peergrid.service import rbac
@@ -104,11 +104,13 @@ def mount(app: Any) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(a: Any) -> AsyncIterator[Any]:
         async with inner(a) as state:
-            url = getattr(app.state, "mqtt_url", None) or os.environ.get(MQTT_ENV)
+            url = getattr(app.state, "mqtt_url", None)
+            settings = getattr(app.state, "settings", None)
+            # a bad URL fails the start-up with a clear message
+            broker = settings.broker(url) if settings is not None else BrokerURL.parse(url) if url else None
             runner = None
-            if url:
-                BrokerURL.parse(url)  # a bad URL fails the start-up with a clear message
-                runner = _SingleIngestor(app, url)
+            if broker is not None:
+                runner = _SingleIngestor(app, broker)
                 runner.start()
             try:
                 yield state

@@ -42,8 +42,6 @@ DEAD_LETTER_BYTES = 4096
 
 
 @dataclass
-
-
 class IngestStats:
     """Counters of an :class:`Ingestor` (readings, not messages, unless named so).
 
@@ -91,8 +89,6 @@ class IngestStats:
 
 
 @dataclass(slots=True)
-
-
 class _Pending:
     readings: list[MeterReading]
     mid: int
@@ -131,8 +127,8 @@ class Ingestor:
     ----------
     factory : sessionmaker
         Sessions of the service database (``app.state.sessions``).
-    url : str
-        Broker, ``mqtt://host:port``.
+    url : str or BrokerURL
+        Broker, ``mqtt://host:port`` (a string is parsed by :meth:`BrokerURL.parse`, which reads no environment).
     clock : callable, optional
         Current aware UTC time (``app.state.clock``); bounds future/late readings.
     client_id : str, optional
@@ -171,7 +167,7 @@ class Ingestor:
     def __init__(
         self,
         factory: sessionmaker[Session],
-        url: str,
+        url: str | BrokerURL,
         *,
         clock: Callable[[], dt.datetime] | None = None,
         client_id: str | None = None,
@@ -190,7 +186,7 @@ class Ingestor:
         from peergrid.service.mqtt.wire import Client
 
         self.factory = factory
-        self.broker = BrokerURL.parse(url)
+        self.broker = url if isinstance(url, BrokerURL) else BrokerURL.parse(url)
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.batch_size = int(batch_size)
         self.flush_s = float(flush_s)

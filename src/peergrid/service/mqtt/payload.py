@@ -118,8 +118,6 @@ def _ts(v: Any) -> tuple[dt.datetime, int]:
 
 
 @dataclass(slots=True)
-
-
 class MeterReading:
     """One validated reading (energy in the period starting at ``ts``, Wh) and its signature.
 

@@ -19,8 +19,8 @@ class Publisher:
 
     Parameters
     ----------
-    url : str
-        Broker, ``mqtt://host:port``.
+    url : str or BrokerURL
+        Broker, ``mqtt://host:port`` (a string is parsed by :meth:`BrokerURL.parse`).
     max_inflight : int
         Unacknowledged QoS 1 messages allowed in flight; 0 (default) = as many as the broker's
         receive maximum allows.
@@ -28,10 +28,10 @@ class Publisher:
         MQTT client id (default: a new unique one).
     """
 
-    def __init__(self, url: str, max_inflight: int = 0, client_id: str | None = None) -> None:
+    def __init__(self, url: str | BrokerURL, max_inflight: int = 0, client_id: str | None = None) -> None:
         from peergrid.service.mqtt.wire import Client
 
-        self.broker = BrokerURL.parse(url)
+        self.broker = url if isinstance(url, BrokerURL) else BrokerURL.parse(url)
         self.client = Client(self.broker.host, self.broker.port, client_id or new_client_id(),
                              **self.broker.client_kwargs(), keepalive=30, receive_maximum=65535)
         self.max_inflight = int(max_inflight)

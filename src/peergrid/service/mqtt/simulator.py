@@ -19,6 +19,7 @@ from peergrid.data.meter_profiles import MeterProfiles
 from peergrid.service.mqtt.credentials import reading_payload
 from peergrid.service.mqtt.payload import iso, topic_for
 from peergrid.service.mqtt.publisher import Publisher
+from peergrid.service.mqtt.url import BrokerURL
 from peergrid.service.timeutil import EPOCH
 
 
@@ -34,8 +35,6 @@ def parse_rate(text: str) -> float:
 
 
 @dataclass
-
-
 class SimulationResult:
     """What :func:`simulate_meters` published."""
 
@@ -59,7 +58,7 @@ class SimulationResult:
 
 
 def simulate_meters(
-    url: str,
+    url: str | BrokerURL,
     community_id: int,
     keys: Mapping[str, bytes],
     *,
@@ -84,8 +83,8 @@ def simulate_meters(
 
     Parameters
     ----------
-    url : str
-        Broker.
+    url : str or BrokerURL
+        Broker (see :class:`~peergrid.service.mqtt.publisher.Publisher`).
     community_id : int
         Community of the meters (topic ``peergrid/<community_id>/<serial>/reading``).
     keys : mapping

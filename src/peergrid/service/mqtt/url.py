@@ -9,21 +9,17 @@ from urllib.parse import urlparse
 
 from peergrid.core.errors import ConfigError
 
-#: Environment variables: CA file of ``mqtts://`` URLs, password of a URL that names only the user.
-MQTT_CA_ENV, MQTT_PASSWORD_ENV = "PEERGRID_MQTT_CA", "PEERGRID_MQTT_PASSWORD"
-
 
 @dataclass(frozen=True)
-
-
 class BrokerURL:
     """``mqtt://[user:password@]host[:port]`` or ``mqtts://[user:password@]host[:port][?ca=/path/ca.crt]`` parsed.
 
     ``mqtts://`` (default port 8883) connects with TLS and verifies the broker's certificate
-    and host name against the CA file of ``?ca=`` or ``$PEERGRID_MQTT_CA`` (default: the
-    system's CA certificates). User name and password may be percent-encoded; a user name
-    without a password takes the password from ``$PEERGRID_MQTT_PASSWORD`` (keeps it out of
-    command lines).
+    and host name against the CA file of ``?ca=`` or else the ``ca_file`` given to :meth:`parse`
+    (default: the system's CA certificates). User name and password may be percent-encoded; a
+    user name without a password takes the ``password`` given to :meth:`parse`. The service
+    passes ``$PEERGRID_MQTT_CA`` and ``$PEERGRID_MQTT_PASSWORD`` there
+    (:meth:`peergrid.service.settings.MqttSettings.broker`); nothing here reads the environment.
     """
 
     host: str
@@ -34,8 +30,18 @@ class BrokerURL:
     ca_file: str | None = None
 
     @classmethod
-    def parse(cls, url: str) -> BrokerURL:
-        """Parse a broker URL; :class:`ConfigError` names the problem."""
+    def parse(cls, url: str, *, ca_file: str | None = None, password: str | None = None) -> BrokerURL:
+        """Parse a broker URL; :class:`ConfigError` names the problem.
+
+        Parameters
+        ----------
+        url : str
+            ``mqtt://[user[:password]@]host[:port]`` or ``mqtts://...[?ca=/path/ca.crt]``.
+        ca_file : str, optional
+            CA file of an ``mqtts://`` URL without ``?ca=`` (ignored for ``mqtt://``).
+        password : str, optional
+            Password of a URL that names a user but no password.
+        """
         import os
         from urllib.parse import parse_qs, unquote
 
@@ -53,16 +59,16 @@ class BrokerURL:
         query = parse_qs(p.query, keep_blank_values=True)
         if set(query) - {"ca"} or len(query.get("ca", [])) > 1:
             raise ConfigError(f"MQTT URL {shown!r}: the only query parameter is ca=/path/ca.crt (mqtts://)")
-        ca = query["ca"][0] if "ca" in query else (os.environ.get(MQTT_CA_ENV) or None) if tls else None
+        ca = query["ca"][0] if "ca" in query else (ca_file or None) if tls else None
         if ca is not None and not tls:
             raise ConfigError(f"MQTT URL {shown!r}: ca= needs mqtts:// (TLS)")
         if ca is not None and not os.path.isfile(ca):
             raise ConfigError(f"MQTT URL {shown!r}: CA file {ca} does not exist")
         user = unquote(p.username) if p.username is not None else None
-        password = unquote(p.password) if p.password is not None else None
-        if user is not None and password is None:
-            password = os.environ.get(MQTT_PASSWORD_ENV) or None
-        return cls(p.hostname, port, user, password, tls, ca)
+        secret = unquote(p.password) if p.password is not None else None
+        if user is not None and secret is None:
+            secret = password or None
+        return cls(p.hostname, port, user, secret, tls, ca)
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """TLS context verifying the broker's certificate and host name (``None`` for ``mqtt://``)."""
