@@ -64,12 +64,12 @@ from peergrid.core.types import ArrayLike, BoolArray, FloatArray, IndexArray, In
 from peergrid.grid.curtail import FeederLimits, curtail_to_limits
 from peergrid.grid.feeder import line_capacity_kw, participant_table
 from peergrid.grid.limits import check_limits
-from peergrid.grid.paths import line_paths, line_utilisation_fee, radial_tree
+from peergrid.grid.paths import RadialTree, line_paths, line_utilisation_fee, radial_tree
 from peergrid.grid.slotflow import SlotFlows
 
 if TYPE_CHECKING:
     from peergrid.grid.flow import FlowResult
-    from peergrid.market.orders import MarketResult, OrderBook
+    from peergrid.market.orders import MarketResult, OrderBook, Trades
 
 #: Default τ_L of eq. 12 (fee at full line utilisation), currency/kWh (as the simulator's ``[grid] fee_per_kwh``).
 DEFAULT_TAU = 0.01
@@ -156,8 +156,8 @@ def clear_on_feeder(
     *,
     tau: ArrayLike = DEFAULT_TAU,
     k: float = 0.5,
-    retail: Any = None,
-    feed_in: Any = None,
+    retail: ArrayLike | None = None,
+    feed_in: ArrayLike | None = None,
     max_rounds: int = 4,
     quantum_kwh: float | None = None,
 ) -> FeederClearing:
@@ -374,7 +374,7 @@ def _slot_base(base: FloatArray | None, n: int, slot: int) -> FloatArray:
     return row
 
 
-def _pro_rata(res: MarketResult) -> Any:
+def _pro_rata(res: MarketResult) -> Trades:
     """Pairs ``x_i · y_j / V`` of an auction's executed volumes in one slot, at each order's average price."""
     from peergrid.market.orders import Trades
 
@@ -397,7 +397,9 @@ def _pro_rata(res: MarketResult) -> Any:
     )  # fmt: skip
 
 
-def _fee_matrix(tree: Any, codes_bus: IndexArray, flow: FlowResult, cap: FloatArray, tau: FloatArray) -> FloatArray:
+def _fee_matrix(
+    tree: RadialTree, codes_bus: IndexArray, flow: FlowResult, cap: FloatArray, tau: FloatArray
+) -> FloatArray:
     """eq. 12 fee of every (seller code, buyer code) pair at the flow, currency/kWh (inf off the feeder)."""
     from peergrid.grid.charges import radial_fee_matrix
 

@@ -7,15 +7,13 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-from numpy.typing import ArrayLike
 
 from peergrid.core.errors import ConfigError, DataError
+from peergrid.core.types import ArrayLike, FloatArray, IntArray
 
 
-def per_slot(values: Any, slots: np.ndarray, name: str) -> np.ndarray | None:
+def per_slot(values: ArrayLike | None, slots: IntArray, name: str) -> FloatArray | None:
     """A tariff (currency/kWh) given as a scalar or as an array indexed by slot number, per slot in ``slots``."""
     if values is None:
         return None
@@ -34,7 +32,9 @@ def per_slot(values: Any, slots: np.ndarray, name: str) -> np.ndarray | None:
 
 
 
-def slot_tariffs(slots: np.ndarray, retail: Any, feed_in: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
+def slot_tariffs(
+    slots: IntArray, retail: ArrayLike | None, feed_in: ArrayLike | None
+) -> tuple[FloatArray | None, FloatArray | None]:
     """Grid prices λb, λs (currency/kWh) of ``slots`` for an order book's residuals; both or neither, 0 ≤ λs ≤ λb."""
     lb = per_slot(retail, slots, "retail")
     ls = per_slot(feed_in, slots, "feed_in")
@@ -60,7 +60,7 @@ def check_k(k: float) -> float:
 
 def pool_inputs(
     demand: ArrayLike, supply: ArrayLike, retail: ArrayLike, feed_in: ArrayLike
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """Checked ``(D, G, λb, λs)`` of a pool rule: 1-D, equal length, finite, ≥ 0, λs ≤ λb (prices broadcast)."""
     d = np.atleast_1d(np.asarray(demand, dtype=np.float64))
     g = np.atleast_1d(np.asarray(supply, dtype=np.float64))

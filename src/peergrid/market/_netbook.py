@@ -23,6 +23,7 @@ axis, so its fills carry rounding noise of the order of ulp(Σ Q) and it drops s
 from __future__ import annotations
 
 import mmap
+from typing import Any
 
 import numpy as np
 
@@ -33,8 +34,8 @@ try:  # numba is a core dependency; the fallback only keeps imports working with
 except ImportError:  # pragma: no cover
     HAVE_NUMBA = False
 
-    def njit(*args, **kwargs):  # type: ignore[no-redef]
-        def wrap(f):
+    def njit(*args: Any, **kwargs: Any) -> Any:  # type: ignore[no-redef]
+        def wrap(f: Any) -> Any:
             return f
 
         return wrap if not args or not callable(args[0]) else args[0]
@@ -54,7 +55,7 @@ _PACK = 20  # bits of an order's index within its slot in a packed (arrival rank
 
 
 @njit(cache=True, nogil=True)
-def _priority(price, arrival, n, descending, idx, key, packed):
+def _priority(price, arrival, n, descending, idx, key, packed):  # type: ignore[no-untyped-def]  # numba kernel
     """Order of ``n`` orders by price priority, ties by arrival (writes ``idx[:n]``).
 
     Arrival ranks are distinct: sorting the packed keys ``rank · 2**20 + index`` in place orders
@@ -88,7 +89,7 @@ def _priority(price, arrival, n, descending, idx, key, packed):
 
 
 @njit(cache=True, nogil=True)
-def clear_block(x, lb, ls, first, rank, u, pricing, limit, mode, k, peer, bill, traded, fees, paid, received):
+def clear_block(x, lb, ls, first, rank, u, pricing, limit, mode, k, peer, bill, traded, fees, paid, received):  # type: ignore[no-untyped-def]
     """Clear every slot of a block of net positions (one thread: no OpenMP runtime in forked workers).
 
     Parameters
@@ -126,7 +127,7 @@ def clear_block(x, lb, ls, first, rank, u, pricing, limit, mode, k, peer, bill, 
 
 
 @njit(cache=True, nogil=True)
-def _clear_slots(t0, t1, x, lb, ls, first, rank, u, pricing, limit, mode, k, peer, bill, traded, fees, paid, received):
+def _clear_slots(t0, t1, x, lb, ls, first, rank, u, pricing, limit, mode, k, peer, bill, traded, fees, paid, received):  # type: ignore[no-untyped-def]
     """Slots ``t0 ≤ t < t1`` of :func:`clear_block` (one thread, its own scratch arrays)."""
     N = x.shape[1]
     zi = pricing == ZERO_INTELLIGENCE
@@ -275,7 +276,7 @@ def _clear_slots(t0, t1, x, lb, ls, first, rank, u, pricing, limit, mode, k, pee
 
 
 @njit(cache=True, nogil=True)
-def count_orders(x, out):
+def count_orders(x, out):  # type: ignore[no-untyped-def]  # numba kernel
     """Nonzero entries of each row of ``x`` (the orders of each slot), into ``out``."""
     T, N = x.shape
     for t in range(T):
@@ -326,14 +327,14 @@ class ArrivalRanks:
 
 
 @njit(cache=True, nogil=True)
-def _invert(perm, out):
+def _invert(perm, out):  # type: ignore[no-untyped-def]  # numba kernel
     """``out[perm[j]] = j`` for every j (the inverse permutation)."""
     for j in range(perm.shape[0]):
         out[perm[j]] = j
 
 
 @njit(cache=True, nogil=True)
-def allocate_rows(net, peer, bill, bought, sold, grid_import, grid_export, bill_out):
+def allocate_rows(net, peer, bill, bought, sold, grid_import, grid_export, bill_out):  # type: ignore[no-untyped-def]
     """Each member's own outcome from its net position and peer trades (one pass; see ``OrderClearing.allocate``).
 
     ``bought = max(peer, 0)``, ``sold = max(−peer, 0)``, ``grid_import = max(max(net, 0) − bought, 0)``,
@@ -359,7 +360,7 @@ def allocate_rows(net, peer, bill, bought, sold, grid_import, grid_export, bill_
 
 
 @njit(cache=True, nogil=True)
-def participant_sums(peer, bill, block, out):
+def participant_sums(peer, bill, block, out):  # type: ignore[no-untyped-def]  # numba kernel
     """Per-member Σ bought, Σ sold, Σ purchase cost and Σ revenue into ``out`` (4, N).
 
     Summed row by row within blocks of ``block`` rows and then across blocks, as

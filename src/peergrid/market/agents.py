@@ -72,11 +72,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal, Protocol, cast, overload
 
 import numpy as np
 
 from peergrid.core.errors import ConfigError, DataError
+from peergrid.core.types import AnyArray, ArrayLike, BoolArray, FloatArray, IndexArray, IntArray
 from peergrid.market.orders import MarketResult, OrderBook, Trades
 
 #: Agent strategies of :func:`agent_prices` / :func:`learn`.
@@ -87,6 +88,23 @@ EFFICIENCY = 0.9
 
 #: ZIP update rules: where a margin-raising target lies (see :class:`ZIPParams`).
 ZIP_RULES: tuple[str, ...] = ("call", "cliff")
+
+
+
+class BatteryPlan(Protocol):
+    """A planned battery schedule (e.g. :class:`~peergrid.control.BatterySchedule`)."""
+
+    @property
+    def owners(self) -> ArrayLike:
+        """``(M,)`` member column of each battery."""
+
+    @property
+    def energy(self) -> ArrayLike:
+        """``(T, M)`` stored energy, kWh."""
+
+    @property
+    def capacity(self) -> ArrayLike:
+        """``(M,)`` usable capacity, kWh."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +156,7 @@ class ZIPParams:
             raise ConfigError(f"c_r must be in [0, 1) and c_a >= 0, got {self.c_r}, {self.c_a}")
 
 
-def storage_value(retail: Any, horizon: int = 96, efficiency: float = EFFICIENCY) -> np.ndarray:
+def storage_value(retail: ArrayLike, horizon: int = 96, efficiency: float = EFFICIENCY) -> FloatArray:
     """Value of one stored kWh per slot: η · the cheapest retail price of the next ``horizon`` slots.
 
     Parameters
@@ -176,7 +194,9 @@ def storage_value(retail: Any, horizon: int = 96, efficiency: float = EFFICIENCY
     return efficiency * win
 
 
-def reservation_prices(retail: Any, feed_in: Any, value: Any = None, soc: Any = None) -> tuple[np.ndarray, np.ndarray]:
+def reservation_prices(
+    retail: ArrayLike, feed_in: ArrayLike, value: ArrayLike | None = None, soc: ArrayLike | None = None
+) -> tuple[FloatArray, FloatArray]:
     """Reservation prices of buyers and sellers from the tariff and the battery state.
 
     Parameters
@@ -216,7 +236,7 @@ def reservation_prices(retail: Any, feed_in: Any, value: Any = None, soc: Any = 
     return buy, sell
 
 
-def order_soc(book: OrderBook, owners: Any, energy: Any, capacity: Any) -> np.ndarray:
+def order_soc(book: OrderBook, owners: ArrayLike, energy: ArrayLike, capacity: ArrayLike) -> FloatArray:
     """Planned state of charge of each order's member at the start of its slot (NaN: no storage).
 
     Parameters
@@ -264,8 +284,8 @@ def order_soc(book: OrderBook, owners: Any, energy: Any, capacity: Any) -> np.nd
 
 
 def order_reservations(
-    book: OrderBook, retail: Any, feed_in: Any, batteries: Any = None, horizon: int = 96
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    book: OrderBook, retail: ArrayLike, feed_in: ArrayLike, batteries: BatteryPlan | None = None, horizon: int = 96
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Reservation price and price band of every order of a net-position book.
 
     Parameters
@@ -314,21 +334,21 @@ def order_reservations(
     return limit, lo, hi
 
 
-def _check_bounds(book: OrderBook, limit: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+def _check_bounds(book: OrderBook, limit: FloatArray, lo: FloatArray, hi: FloatArray) -> None:
     if not (limit.shape == lo.shape == hi.shape == (len(book),)):
         raise DataError("limit, lo and hi must hold one value per order")
     if np.any(lo > limit + 1e-12) or np.any(limit > hi + 1e-12):
         raise DataError("reservation prices must lie within [lo, hi] (λs ≤ r ≤ λb)")
 
 
-def band_price(buy: np.ndarray, margin: np.ndarray, limit: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def band_price(buy: BoolArray, margin: FloatArray, limit: FloatArray, lo: FloatArray, hi: FloatArray) -> FloatArray:
     """Price of a margin: buyer r − μ (r − lo), seller r + μ (hi − r), currency/kWh."""
     return np.where(buy, limit - margin * (limit - lo), limit + margin * (hi - limit))
 
 
 def band_margin(
-    buy: np.ndarray, price: np.ndarray, limit: np.ndarray, lo: np.ndarray, hi: np.ndarray, old: np.ndarray
-) -> np.ndarray:
+    buy: BoolArray, price: FloatArray, limit: FloatArray, lo: FloatArray, hi: FloatArray, old: FloatArray
+) -> FloatArray:
     """Inverse of :func:`band_price`, clipped to [0, 1]; ``old`` where the band is empty."""
     width = np.where(buy, limit - lo, hi - limit)
     gap = np.where(buy, limit - price, price - limit)
@@ -337,7 +357,9 @@ def band_margin(
     return np.clip(m, 0.0, 1.0)
 
 
-def zic_prices(book: OrderBook, limit: Any, lo: Any, hi: Any, seed: int | np.random.Generator | None = 0) -> np.ndarray:
+def zic_prices(
+    book: OrderBook, limit: ArrayLike, lo: ArrayLike, hi: ArrayLike, seed: int | np.random.Generator | None = 0
+) -> FloatArray:
     """Zero-intelligence-constrained limit prices (Gode & Sunder 1993).
 
     Parameters
@@ -363,8 +385,8 @@ def zic_prices(book: OrderBook, limit: Any, lo: Any, hi: Any, seed: int | np.ran
 
 
 def zip_step(
-    price: Any, target: Any, change: Any, learning_rate: float, momentum: float
-) -> tuple[np.ndarray, np.ndarray]:
+    price: ArrayLike, target: ArrayLike, change: ArrayLike, learning_rate: float, momentum: float
+) -> tuple[FloatArray, FloatArray]:
     """One Widrow–Hoff update with momentum of ZIP prices (Cliff 1997).
 
     Parameters
@@ -396,14 +418,18 @@ def zip_step(
     return p + g, g
 
 
-def zip_target(q: Any, up: Any, u_r: Any, u_a: Any, band: Any, c_r: float = 0.05, c_a: float = 0.05) -> np.ndarray:
+def zip_target(
+    q: ArrayLike, up: ArrayLike, u_r: ArrayLike, u_a: ArrayLike, band: ArrayLike, c_r: float = 0.05, c_a: float = 0.05
+) -> FloatArray:
     """ZIP target price τ = R·q + A just above (``up``) or just below q.
 
     ``u_r`` and ``u_a`` are uniform draws in [0, 1): R = 1 ± c_r·u_r, A = ±c_a·u_a·band.
     """
     up = np.asarray(up, dtype=bool)
     sign = np.where(up, 1.0, -1.0)
-    return (1.0 + sign * c_r * np.asarray(u_r)) * np.asarray(q) + sign * c_a * np.asarray(u_a) * np.asarray(band)
+    out: FloatArray = (1.0 + sign * c_r * np.asarray(u_r)) * np.asarray(q)
+    out = out + sign * c_a * np.asarray(u_a) * np.asarray(band)
+    return out
 
 
 def _concat_results(book: OrderBook, parts: list[tuple[int, MarketResult]]) -> MarketResult:
@@ -417,7 +443,7 @@ def _concat_results(book: OrderBook, parts: list[tuple[int, MarketResult]]) -> M
                              t.price_sell, t.slot))  # fmt: skip
     first = parts[0][1]
 
-    def cat(name: str) -> np.ndarray | None:
+    def cat(name: str) -> FloatArray | None:
         vals = [getattr(r, name) for _, r in parts]
         return None if any(v is None for v in vals) else np.concatenate(vals)
 
@@ -427,22 +453,70 @@ def _concat_results(book: OrderBook, parts: list[tuple[int, MarketResult]]) -> M
     )  # fmt: skip
 
 
-def _slot_prices(r: MarketResult, n: int, first_slot: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _slot_prices(r: MarketResult, n: int, first_slot: int) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Per slot of a round (index slot − first_slot): traded kWh, mean price paid, mean price received."""
     t = r.trades
     k = t.slot - first_slot
-    q = np.bincount(k, weights=t.quantity, minlength=n)
+    q = cast(FloatArray, np.bincount(k, weights=t.quantity, minlength=n))  # weighted: float64
     paid = np.bincount(k, weights=t.quantity * t.price_buy, minlength=n)
     got = np.bincount(k, weights=t.quantity * t.price_sell, minlength=n)
     with np.errstate(divide="ignore", invalid="ignore"):
         return q, paid / np.where(q > 0, q, 1.0), got / np.where(q > 0, q, 1.0)
 
 
+@overload
 def learn(
     book: OrderBook,
-    limit: Any,
-    lo: Any,
-    hi: Any,
+    limit: ArrayLike,
+    lo: ArrayLike,
+    hi: ArrayLike,
+    clear: Callable[[OrderBook], MarketResult],
+    strategy: str = "zip",
+    *,
+    round_slots: int = 96,
+    params: ZIPParams | None = None,
+    seed: int | np.random.Generator | None = 0,
+    history: Literal[False] = False,
+) -> MarketResult: ...
+
+
+@overload
+def learn(
+    book: OrderBook,
+    limit: ArrayLike,
+    lo: ArrayLike,
+    hi: ArrayLike,
+    clear: Callable[[OrderBook], MarketResult],
+    strategy: str = "zip",
+    *,
+    round_slots: int = 96,
+    params: ZIPParams | None = None,
+    seed: int | np.random.Generator | None = 0,
+    history: Literal[True],
+) -> tuple[MarketResult, dict[str, AnyArray]]: ...
+
+
+@overload
+def learn(
+    book: OrderBook,
+    limit: ArrayLike,
+    lo: ArrayLike,
+    hi: ArrayLike,
+    clear: Callable[[OrderBook], MarketResult],
+    strategy: str = "zip",
+    *,
+    round_slots: int = 96,
+    params: ZIPParams | None = None,
+    seed: int | np.random.Generator | None = 0,
+    history: bool,
+) -> MarketResult | tuple[MarketResult, dict[str, AnyArray]]: ...
+
+
+def learn(
+    book: OrderBook,
+    limit: ArrayLike,
+    lo: ArrayLike,
+    hi: ArrayLike,
     clear: Callable[[OrderBook], MarketResult],
     strategy: str = "zip",
     *,
@@ -450,7 +524,7 @@ def learn(
     params: ZIPParams | None = None,
     seed: int | np.random.Generator | None = 0,
     history: bool = False,
-) -> MarketResult | tuple[MarketResult, dict[str, np.ndarray]]:
+) -> MarketResult | tuple[MarketResult, dict[str, AnyArray]]:
     """Price and clear a book with bidding agents, round by round.
 
     Parameters
@@ -576,14 +650,14 @@ def learn(
     return (result, _history(result)) if history else result
 
 
-def _view(book: OrderBook, sl: slice, price: np.ndarray) -> OrderBook:
+def _view(book: OrderBook, sl: slice, price: FloatArray) -> OrderBook:
     """Orders ``sl`` of ``book`` (views, no copies) at new prices."""
     rep = None if book.reputation is None else book.reputation[sl]
     return OrderBook(book.id[sl], book.participant[sl], book.side[sl], book.quantity[sl], price, book.slot[sl], rep,
                      book.labels)  # fmt: skip
 
 
-def slot_order(slot: np.ndarray) -> np.ndarray:
+def slot_order(slot: IntArray) -> IndexArray:
     """Indices that sort orders by slot, stably (ties keep their order).
 
     A linear-time radix sort when the slots fit 16 bits (a year of 15-min slots is 35,040).
@@ -593,7 +667,7 @@ def slot_order(slot: np.ndarray) -> np.ndarray:
     return np.argsort(slot, kind="stable")
 
 
-def _history(result: MarketResult) -> dict[str, np.ndarray]:
+def _history(result: MarketResult) -> dict[str, AnyArray]:
     t = result.trades
     slots, k = np.unique(t.slot, return_inverse=True)
     q = np.bincount(k, weights=t.quantity, minlength=slots.size)
@@ -603,7 +677,7 @@ def _history(result: MarketResult) -> dict[str, np.ndarray]:
     return {"slot": slots, "price_buy": pb, "price_sell": ps, "traded": q}
 
 
-def allocative_efficiency(result: MarketResult, limit: Any) -> float:
+def allocative_efficiency(result: MarketResult, limit: ArrayLike) -> float:
     """Realised gains from trade over the maximum, both valued at the reservation prices.
 
     Parameters
@@ -629,7 +703,12 @@ def allocative_efficiency(result: MarketResult, limit: Any) -> float:
 
 
 def net_efficiency(
-    peer: Any, net: Any, retail: Any, feed_in: Any, batteries: Any = None, horizon: int = 96
+    peer: ArrayLike,
+    net: ArrayLike,
+    retail: ArrayLike,
+    feed_in: ArrayLike,
+    batteries: BatteryPlan | None = None,
+    horizon: int = 96,
 ) -> float:
     """Allocative efficiency of a net-position clearing, valued at the members' reservation prices.
 

@@ -54,17 +54,21 @@ References
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from peergrid.core.errors import ConfigError, DataError
+from peergrid.core.types import ArrayLike, FloatArray, IntArray
 from peergrid.market._common import pool_inputs
 from peergrid.market.auction import pay_as_bid, uniform_price
 from peergrid.market.mechanisms import FEE_OPTION, K_OPTION, ORDER_MECHANISMS, REGISTRY
 from peergrid.market.orders import MarketResult, OrderBook
 from peergrid.market.settle import order_bills
 from peergrid.market.sharing import Allocation, Clearing, demand_supply
+
+if TYPE_CHECKING:
+    from peergrid.market.agents import BatteryPlan
 
 #: Bidding strategies of :func:`clear_net` (``"zip"`` learns from clearings, so :func:`orders_from_net` has no ZIP).
 BIDDING: tuple[str, ...] = ("truthful", "zero-intelligence", "zic", "zip")
@@ -118,13 +122,13 @@ def check_order_options(
 
 
 def orders_from_net(
-    net: Any,
-    retail: Any,
-    feed_in: Any,
+    net: ArrayLike,
+    retail: ArrayLike,
+    feed_in: ArrayLike,
     bidding: str = "truthful",
     seed: int | np.random.Generator | None = 0,
     *,
-    groups: Any = None,
+    groups: ArrayLike | None = None,
     n_groups: int | None = None,
 ) -> OrderBook:
     """One order per slot and participant with a deficit or surplus, priced by a bidding strategy.
@@ -218,18 +222,18 @@ class OrderClearing(Clearing):
         Mechanism options used (``k``, ``seed``, ``fee``).
     """
 
-    peer: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
-    bill: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
-    operator_fees: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+    peer: FloatArray = field(default=None, repr=False)  # type: ignore[arg-type]
+    bill: FloatArray = field(default=None, repr=False)  # type: ignore[arg-type]
+    operator_fees: FloatArray = field(default=None, repr=False)  # type: ignore[arg-type]
     bidding: str = "truthful"
-    options: dict = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def fees(self) -> np.ndarray:
+    def fees(self) -> FloatArray:
         """Money kept by the market operator per slot, currency."""
         return self.operator_fees
 
-    def allocate(self, net: np.ndarray, rows: slice | None = None) -> Allocation:
+    def allocate(self, net: ArrayLike, rows: slice | None = None) -> Allocation:
         """Each participant's own outcome (see :meth:`Clearing.allocate` for the parameters)."""
         from peergrid.market._netbook import allocate_rows
 
@@ -242,7 +246,7 @@ class OrderClearing(Clearing):
         allocate_rows(net, peer, bill, *out)  # one pass, the numpy expressions' operations elementwise
         return Allocation(bought=out[0], sold=out[1], grid_import=out[2], grid_export=out[3], bill=out[4])
 
-    def participant_totals(self) -> dict[str, np.ndarray]:
+    def participant_totals(self) -> dict[str, FloatArray]:
         """``bought``, ``sold`` (kWh), ``purchase_cost`` and ``revenue`` (currency) per participant.
 
         Buyers' bills are ≥ 0 and sellers' ≤ 0 (all prices are ≥ 0), so the sign of a
@@ -257,7 +261,13 @@ class OrderClearing(Clearing):
 
     @classmethod
     def from_result(
-        cls, result: MarketResult, net: Any, retail: Any, feed_in: Any, bidding: str = "truthful", **options: Any
+        cls,
+        result: MarketResult,
+        net: ArrayLike,
+        retail: ArrayLike,
+        feed_in: ArrayLike,
+        bidding: str = "truthful",
+        **options: Any,
     ) -> OrderClearing:
         """Map a :class:`~peergrid.market.MarketResult` of an :func:`orders_from_net` book onto slots.
 
@@ -293,10 +303,11 @@ class OrderClearing(Clearing):
         peer[t, i] = np.where(buy, filled, -filled)
         bill = np.zeros((T, N))
         bill[t, i] = order_bill
-        traded = np.bincount(trades.slot, weights=trades.quantity, minlength=T)
-        fees = np.bincount(trades.slot, weights=trades.fee, minlength=T)
-        paid = np.bincount(t[buy], weights=order_bill[buy], minlength=T)
-        received = -np.bincount(t[~buy], weights=order_bill[~buy], minlength=T)
+        # weighted bincounts are float64 (numpy's stubs type them intp)
+        traded = cast(FloatArray, np.bincount(trades.slot, weights=trades.quantity, minlength=T))
+        fees = cast(FloatArray, np.bincount(trades.slot, weights=trades.fee, minlength=T))
+        paid = cast(FloatArray, np.bincount(t[buy], weights=order_bill[buy], minlength=T))
+        received = cast(FloatArray, -np.bincount(t[~buy], weights=order_bill[~buy], minlength=T))
         return _order_clearing(
             result.mechanism, d, g, lb, ls, traded, fees, paid, received, peer, bill, bidding, options
         )  # fmt: skip
@@ -328,16 +339,16 @@ def _kernel_applies(mech: str, strategy: str, mechanism_fn: Any) -> bool:
 class _Storage:
     """The members' planned storage as the ZI-C agents see it (:func:`peergrid.market.agents.order_reservations`)."""
 
-    members: np.ndarray  # (K,) member column of each storage owner
-    energy: np.ndarray  # (T, M) stored energy of every battery, kWh
-    column: np.ndarray  # (K,) battery column of each owner (one battery per member), or None
-    starts: np.ndarray | None  # reduceat starts over the batteries sorted by owner (several per member)
-    order: np.ndarray  # battery columns sorted by owner
-    capacity: np.ndarray  # (K,) Σ capacity per owner, kWh
-    value: np.ndarray  # (T,) value of a stored kWh (storage_value), currency/kWh
+    members: IntArray  # (K,) member column of each storage owner
+    energy: FloatArray  # (T, M) stored energy of every battery, kWh
+    column: IntArray  # (K,) battery column of each owner (one battery per member), or None
+    starts: IntArray | None  # reduceat starts over the batteries sorted by owner (several per member)
+    order: IntArray  # battery columns sorted by owner
+    capacity: FloatArray  # (K,) Σ capacity per owner, kWh
+    value: FloatArray  # (T,) value of a stored kWh (storage_value), currency/kWh
 
     @classmethod
-    def of(cls, batteries: Any, retail: np.ndarray, horizon: int, n_members: int) -> _Storage | None:
+    def of(cls, batteries: BatteryPlan | None, retail: FloatArray, horizon: int, n_members: int) -> _Storage | None:
         """The storage of ``batteries`` (None without owners), as ``order_soc`` aggregates it."""
         from peergrid.market.agents import storage_value
 
@@ -347,7 +358,7 @@ class _Storage:
         cap = np.asarray(batteries.capacity, dtype=np.float64).ravel()
         value = storage_value(retail, horizon)
         uniq, inv = np.unique(owners, return_inverse=True)
-        cap_u = np.bincount(inv, weights=cap, minlength=uniq.size)
+        cap_u = cast(FloatArray, np.bincount(inv, weights=cap, minlength=uniq.size))  # weighted: float64
         keep = (cap_u > 0) & (uniq < n_members)  # members without capacity price like members without storage
         energy = np.asarray(batteries.energy, dtype=np.float64)
         if uniq.size == owners.size:  # one battery per member
@@ -357,7 +368,7 @@ class _Storage:
         starts = np.searchsorted(inv[order], np.arange(uniq.size))
         return cls(uniq[keep], energy, np.flatnonzero(keep), starts, order, cap_u[keep], value)
 
-    def limits(self, x: np.ndarray, lb: np.ndarray, ls: np.ndarray, rows: slice) -> np.ndarray:
+    def limits(self, x: FloatArray, lb: FloatArray, ls: FloatArray, rows: slice) -> FloatArray:
         """``(Tb, N)`` reservation price of each member's order in slots ``rows`` (λb / λs without storage)."""
         from peergrid.market.agents import reservation_prices
 
@@ -375,14 +386,14 @@ class _Storage:
 
 
 def _clear_net_blocks(
-    x: np.ndarray,
-    lb: np.ndarray,
-    ls: np.ndarray,
+    x: FloatArray,
+    lb: FloatArray,
+    ls: FloatArray,
     mech: str,
     strategy: str,
     seed: int,
     k: float,
-    used: dict,
+    used: dict[str, Any],
     storage: _Storage | None = None,
 ) -> OrderClearing:
     """:func:`clear_net` by the compiled kernel, in blocks of slots (see :mod:`peergrid.market._netbook`).
@@ -406,7 +417,7 @@ def _clear_net_blocks(
     zi = strategy == "zero-intelligence"
     rng = np.random.default_rng(seed)
     if zi:
-        rng.bit_generator.advance(n)  # the n uniforms of the prices come first (one 64-bit draw each)
+        rng.bit_generator.advance(n)  # type: ignore[attr-defined]  # PCG64 (default_rng of an int seed) has advance
     arrival = kern.ArrivalRanks(n, rng)
     draws = np.random.default_rng(seed) if zi else None
     pricing = kern.TRUTHFUL
@@ -446,18 +457,18 @@ def _clear_net_blocks(
 
 def _order_clearing(
     mech: str,
-    d: np.ndarray,
-    g: np.ndarray,
-    lb: np.ndarray,
-    ls: np.ndarray,
-    traded: np.ndarray,
-    fees: np.ndarray,
-    paid: np.ndarray,
-    received: np.ndarray,
-    peer: np.ndarray,
-    bill: np.ndarray,
+    d: FloatArray,
+    g: FloatArray,
+    lb: FloatArray,
+    ls: FloatArray,
+    traded: FloatArray,
+    fees: FloatArray,
+    paid: FloatArray,
+    received: FloatArray,
+    peer: FloatArray,
+    bill: FloatArray,
     bidding: str,
-    options: dict,
+    options: dict[str, Any],
 ) -> OrderClearing:
     """The :class:`OrderClearing` of per-slot sums and per-member outcomes (shared by both engines)."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -473,9 +484,9 @@ def _order_clearing(
 
 
 def clear_net(
-    net: Any,
-    retail: Any,
-    feed_in: Any,
+    net: ArrayLike,
+    retail: ArrayLike,
+    feed_in: ArrayLike,
     mechanism: str = "uniform",
     *,
     bidding: str = "truthful",
@@ -484,7 +495,7 @@ def clear_net(
     fee: float = 0.0,
     learning_rate: float = 0.3,
     momentum: float = 0.05,
-    batteries: Any = None,
+    batteries: BatteryPlan | None = None,
     round_slots: int = 96,
     horizon: int | None = None,
     engine: str = "auto",

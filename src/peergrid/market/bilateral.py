@@ -42,20 +42,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeAlias, cast
 
 import numpy as np
 
 from peergrid.core.errors import ConfigError, DataError
+from peergrid.core.types import ArrayLike, FloatArray, IntArray
 from peergrid.market._common import check_k, slot_tariffs
 from peergrid.market.auction import slot_codes
 from peergrid.market.orders import MarketResult, OrderBook, Trades
 
 #: A network check: ``check(trades, book) -> kWh each trade may deliver`` (≤ its quantity).
-NetworkCheck = Callable[[Trades, OrderBook], Any]
+NetworkCheck = Callable[[Trades, OrderBook], ArrayLike]
+#: Pair fees ``H[seller, buyer]``: an (N, N) array over participant codes, a ``{(seller, buyer): H}``
+#: mapping of participant labels, one value for every pair, or None (no fees).
+PairFees: TypeAlias = ArrayLike | Mapping[tuple[Any, Any], float] | None
 
 
-def _fees_for(book: OrderBook, fees: Any) -> np.ndarray:
+def _fees_for(book: OrderBook, fees: PairFees) -> FloatArray:
     """``H[seller, buyer]`` as an (N, N) array over participant codes."""
     N = book.n_participants
     if fees is None:
@@ -82,12 +86,12 @@ def _fees_for(book: OrderBook, fees: Any) -> np.ndarray:
 
 def bilateral(
     book: OrderBook,
-    fees: Any = None,
+    fees: PairFees = None,
     k: float = 0.5,
     buyer_fee_share: float = 1.0,
     seller_fee_share: float = 1.0,
-    retail: Any = None,
-    feed_in: Any = None,
+    retail: ArrayLike | None = None,
+    feed_in: ArrayLike | None = None,
     max_pairs: int = 20_000_000,
     network: NetworkCheck | None = None,
 ) -> MarketResult:
@@ -218,8 +222,8 @@ def bilateral(
 
 
 def _apply_network(
-    trades: Trades, book: OrderBook, network: NetworkCheck, slots: np.ndarray
-) -> tuple[Trades, np.ndarray]:
+    trades: Trades, book: OrderBook, network: NetworkCheck, slots: IntArray
+) -> tuple[Trades, FloatArray]:
     """Scale trades down to what ``network`` lets them deliver; returns the trades and the kWh removed per slot."""
     q = trades.quantity
     accepted = np.asarray(network(trades, book), dtype=np.float64)
@@ -231,12 +235,13 @@ def _apply_network(
     if np.any(accepted < -tol) or np.any(accepted > q + tol):
         raise DataError("the network check returned deliverable energy outside [0, trade quantity]")
     accepted = np.clip(accepted, 0.0, q)
-    removed = np.bincount(np.searchsorted(slots, trades.slot), weights=q - accepted, minlength=len(slots))
+    at = np.searchsorted(slots, trades.slot)
+    removed = cast(FloatArray, np.bincount(at, weights=q - accepted, minlength=len(slots)))  # weighted: float64
     keep = accepted > 1e-12 * np.maximum(q, 1.0)
     return replace(trades.take(keep), quantity=accepted[keep]), removed
 
 
-def _greedy(bi: np.ndarray, ai: np.ndarray, quantity: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _greedy(bi: IntArray, ai: IntArray, quantity: FloatArray, n: int) -> tuple[FloatArray, IntArray]:
     """Sequential greedy allocation over pairs in priority order.
 
     Returns the traded quantity of each executed pair and the pair indices.
@@ -266,11 +271,11 @@ def _greedy(bi: np.ndarray, ai: np.ndarray, quantity: np.ndarray, n: int) -> tup
 
 def supplier_profit(
     result: MarketResult,
-    utility_price: Any = 0.0,
-    demand_generating: Any = 0.0,
-    demand_non_generating: Any = 0.0,
-    other: Any = 0.0,
-) -> np.ndarray:
+    utility_price: ArrayLike = 0.0,
+    demand_generating: ArrayLike = 0.0,
+    demand_non_generating: ArrayLike = 0.0,
+    other: ArrayLike = 0.0,
+) -> FloatArray:
     """Supplier profit per participant (Tooki et al. eq. 10).
 
     D_a = Σ_b R_ab·(γ_ab − s_s·H_ab) + (P_a^K − P_a^MK)·H_V + C; the first sum is the
@@ -295,12 +300,17 @@ def supplier_profit(
     t = result.trades
     N = result.book.n_participants
     income = np.bincount(t.seller, weights=t.receipt, minlength=N)
-    return income + (np.asarray(demand_generating) - np.asarray(demand_non_generating)) * utility_price + other
+    utility = (np.asarray(demand_generating) - np.asarray(demand_non_generating)) * np.asarray(utility_price)
+    profit: FloatArray = income + utility + np.asarray(other)
+    return profit
 
 
 def buyer_cost(
-    result: MarketResult, utility_price: Any = None, utility_energy: Any = None, other: Any = 0.0
-) -> np.ndarray:
+    result: MarketResult,
+    utility_price: ArrayLike | None = None,
+    utility_energy: ArrayLike | None = None,
+    other: ArrayLike = 0.0,
+) -> FloatArray:
     """Buyer cost per participant (Tooki et al. eq. 11).
 
     E_b = Σ_a R_ab·(γ_ab + s_b·H_ab) + P_b^V·H_V + C; the first sum is the money
@@ -327,15 +337,17 @@ def buyer_cost(
     t = result.trades
     book = result.book
     N = book.n_participants
-    paid = np.bincount(t.buyer, weights=t.payment, minlength=N)
+    paid = cast(FloatArray, np.bincount(t.buyer, weights=t.payment, minlength=N))  # weighted: float64
     res = np.where(book.side > 0, result.residual, 0.0)
+    grid: FloatArray
     if utility_price is None:
         if result.retail is None:
             grid = np.zeros(N)
         else:
             lam = result.retail[np.searchsorted(result.slots, book.slot)]
-            grid = np.bincount(book.participant, weights=res * lam, minlength=N)
+            grid = cast(FloatArray, np.bincount(book.participant, weights=res * lam, minlength=N))
     else:
         energy = np.bincount(book.participant, weights=res, minlength=N) if utility_energy is None else utility_energy
-        grid = np.asarray(energy, dtype=np.float64) * utility_price
-    return paid + grid + other
+        grid = np.asarray(energy, dtype=np.float64) * np.asarray(utility_price)
+    cost: FloatArray = paid + grid + np.asarray(other)
+    return cost

@@ -45,7 +45,7 @@ from peergrid.market.orders import BUY, SELL, Trades
 _ID, _PART, _SIDE, _REM, _PRICE = 0, 1, 2, 3, 4
 
 
-def _side(side: Any) -> int:
+def _side(side: int | str) -> int:
     if side == BUY or side == SELL:
         return int(side)
     if isinstance(side, str):
@@ -78,9 +78,10 @@ class ContinuousDoubleAuction:
 
     def __init__(self, slot: int = 0) -> None:
         self.slot = int(slot)
-        self._levels: tuple[dict[float, list], dict[float, list]] = ({}, {})  # (bids, asks): price -> [deque, live]
+        # (bids, asks): price -> [deque, live]
+        self._levels: tuple[dict[float, list[Any]], dict[float, list[Any]]] = ({}, {})
         self._heaps: tuple[list[float], list[float]] = ([], [])  # bids keyed by −price, asks by price
-        self._orders: dict[int, list] = {}
+        self._orders: dict[int, list[Any]] = {}
         self._next_id = 0
         self._fills: list[tuple[int, int, int, int, float, float]] = []  # buy id, sell id, buyer, seller, q, p
         self.last_filled = 0.0
@@ -90,7 +91,7 @@ class ContinuousDoubleAuction:
     def submit(
         self,
         participant: int,
-        side: Any,
+        side: int | str,
         quantity: float,
         price: float | None = None,
         order_id: int | None = None,
@@ -170,7 +171,9 @@ class ContinuousDoubleAuction:
             self._orders[oid] = rec
         return oid
 
-    def _take(self, level: list, rem: float, oid: int, part: int, price: float, buying: bool, fills: list) -> float:
+    def _take(
+        self, level: list[Any], rem: float, oid: int, part: int, price: float, buying: bool, fills: list[Any]
+    ) -> float:
         """Fill ``rem`` against one price level in time priority; returns what is left."""
         queue = level[0]
         orders = self._orders
@@ -221,7 +224,7 @@ class ContinuousDoubleAuction:
         rec = self._orders.pop(order_id, None)
         if rec is None:
             raise DataError(f"order {order_id} is not in the book (unknown, filled or cancelled)")
-        r = rec[_REM]
+        r: float = rec[_REM]
         rec[_REM] = 0.0  # the queue drops it lazily
         side = 0 if rec[_SIDE] == 1 else 1
         level = self._levels[side][rec[_PRICE]]
@@ -262,7 +265,7 @@ class ContinuousDoubleAuction:
         rec = self._orders.get(order_id)
         return 0.0 if rec is None else rec[_REM]
 
-    def depth(self, side: Any) -> pd.DataFrame:
+    def depth(self, side: int | str) -> pd.DataFrame:
         """Aggregated resting quantity per price level, best first.
 
         Parameters
@@ -290,7 +293,7 @@ class ContinuousDoubleAuction:
         pandas.DataFrame
             Columns ``id, participant, side, quantity_kwh, price``.
         """
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         for s, sign in ((0, -1.0), (1, 1.0)):
             for p in sorted(self._levels[s], key=lambda x: sign * x):
                 rows.extend(

@@ -39,13 +39,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from peergrid.core.types import FloatArray
 from peergrid.market.bidding import OrderClearing
 from peergrid.market.sharing import Clearing, mid_market_price
 
 __all__ = ["internal_prices"]
 
 
-def _newcomer_prices(clearing: Clearing) -> tuple[np.ndarray, np.ndarray]:
+def _newcomer_prices(clearing: Clearing) -> tuple[FloatArray, FloatArray]:
     """Price a new buyer / seller would face in slots without buyers / sellers (module docstring)."""
     lb, ls = clearing.retail, clearing.feed_in
     d, g = clearing.demand, clearing.supply
@@ -62,7 +63,7 @@ def _newcomer_prices(clearing: Clearing) -> tuple[np.ndarray, np.ndarray]:
     return lb, ls
 
 
-def internal_prices(clearing: Clearing) -> tuple[np.ndarray, np.ndarray]:
+def internal_prices(clearing: Clearing) -> tuple[FloatArray, FloatArray]:
     """Internal buy and sell price per slot of a clearing (module docstring for the rules).
 
     Parameters

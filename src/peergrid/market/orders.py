@@ -22,12 +22,17 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias, cast
 
 import numpy as np
 import pandas as pd
 
 from peergrid.core.errors import DataError
+from peergrid.core.types import AnyArray, ArrayLike, BoolArray, FloatArray, IndexArray, IntArray
+
+#: A per-participant input: an array indexed by participant code, a mapping keyed by participant
+#: label (or code), or one number for everybody (:meth:`OrderBook.participant_values`).
+ParticipantValues: TypeAlias = ArrayLike | Mapping[Any, float]
 
 BUY: int = 1
 SELL: int = -1
@@ -40,11 +45,11 @@ CSV_OPTIONAL: tuple[str, ...] = ("slot", "reputation")
 _SIDE_WORDS = {"buy": BUY, "bid": BUY, "b": BUY, "sell": SELL, "ask": SELL, "offer": SELL, "s": SELL}
 
 
-def _label(ids: np.ndarray, i: int) -> str:
+def _label(ids: AnyArray, i: int) -> str:
     return repr(ids[i].item() if hasattr(ids[i], "item") else ids[i])
 
 
-def _side_array(side: Any, n: int) -> np.ndarray:
+def _side_array(side: ArrayLike, n: int) -> IntArray:
     arr = np.asarray(side)
     if arr.shape != (n,):
         raise DataError(f"side must have one entry per order ({n}), got shape {arr.shape}")
@@ -98,26 +103,26 @@ class OrderBook:
         participants were given as strings; ``None`` means the code is the label.
     """
 
-    id: np.ndarray
-    participant: np.ndarray
-    side: np.ndarray
-    quantity: np.ndarray
-    price: np.ndarray
-    slot: np.ndarray
-    reputation: np.ndarray | None = None
-    labels: np.ndarray | None = field(default=None, repr=False)
+    id: AnyArray
+    participant: IntArray
+    side: IntArray
+    quantity: FloatArray
+    price: FloatArray
+    slot: IntArray
+    reputation: FloatArray | None = None
+    labels: AnyArray | None = field(default=None, repr=False)
 
     # ----------------------------------------------------------------- building
     @classmethod
     def from_arrays(
         cls,
-        participant: Any,
-        side: Any,
-        quantity: Any,
-        price: Any,
-        slot: Any = None,
-        id: Any = None,
-        reputation: Any = None,
+        participant: ArrayLike,
+        side: ArrayLike,
+        quantity: ArrayLike,
+        price: ArrayLike,
+        slot: ArrayLike | None = None,
+        id: ArrayLike | None = None,
+        reputation: ArrayLike | None = None,
     ) -> OrderBook:
         """Validate columns and build a book.
 
@@ -216,7 +221,7 @@ class OrderBook:
         )
 
     @classmethod
-    def from_net(cls, net: Any, bid_price: Any, ask_price: Any) -> OrderBook:
+    def from_net(cls, net: ArrayLike, bid_price: ArrayLike, ask_price: ArrayLike) -> OrderBook:
         """One order per slot and participant from net positions (vectorised).
 
         Parameters
@@ -260,7 +265,7 @@ class OrderBook:
         return int(self.quantity.shape[0])
 
     @property
-    def is_buy(self) -> np.ndarray:
+    def is_buy(self) -> BoolArray:
         """Boolean mask of bids."""
         return self.side > 0
 
@@ -271,11 +276,11 @@ class OrderBook:
             return len(self.labels)
         return int(self.participant.max()) + 1 if len(self) else 0
 
-    def participant_label(self, codes: np.ndarray) -> np.ndarray:
+    def participant_label(self, codes: IntArray) -> AnyArray:
         """Labels of participant codes (the codes themselves without :attr:`labels`)."""
         return self.labels[codes] if self.labels is not None else np.asarray(codes)
 
-    def participant_values(self, values: Any, name: str, default: float | None = None) -> np.ndarray:
+    def participant_values(self, values: ParticipantValues, name: str, default: float | None = None) -> FloatArray:
         """Per-order values from a per-participant input.
 
         Parameters
@@ -315,7 +320,7 @@ class OrderBook:
             raise DataError(f"no {name} for participant {lab!r} (order {_label(self.id, i)})")
         return out
 
-    def select(self, mask: np.ndarray) -> OrderBook:
+    def select(self, mask: BoolArray | IndexArray) -> OrderBook:
         """The sub-book of orders where ``mask`` is true (labels kept)."""
         m = np.asarray(mask)
         rep = None if self.reputation is None else self.reputation[m]
@@ -330,7 +335,7 @@ class OrderBook:
             self.labels,
         )
 
-    def with_prices(self, price: np.ndarray) -> OrderBook:
+    def with_prices(self, price: ArrayLike) -> OrderBook:
         """A copy with new limit prices (same orders)."""
         p = np.asarray(price, dtype=np.float64)
         if p.shape != self.price.shape or not np.all(np.isfinite(p)):
@@ -378,14 +383,14 @@ class Trades:
         int64 delivery slot.
     """
 
-    buy: np.ndarray
-    sell: np.ndarray
-    buyer: np.ndarray
-    seller: np.ndarray
-    quantity: np.ndarray
-    price_buy: np.ndarray
-    price_sell: np.ndarray
-    slot: np.ndarray
+    buy: IntArray
+    sell: IntArray
+    buyer: IntArray
+    seller: IntArray
+    quantity: FloatArray
+    price_buy: FloatArray
+    price_sell: FloatArray
+    slot: IntArray
 
     @classmethod
     def empty(cls) -> Trades:
@@ -406,21 +411,24 @@ class Trades:
         return int(self.quantity.shape[0])
 
     @property
-    def payment(self) -> np.ndarray:
+    def payment(self) -> FloatArray:
         """Money paid by the buyer of each trade, currency."""
-        return self.quantity * self.price_buy
+        out: FloatArray = self.quantity * self.price_buy
+        return out
 
     @property
-    def receipt(self) -> np.ndarray:
+    def receipt(self) -> FloatArray:
         """Money received by the seller of each trade, currency."""
-        return self.quantity * self.price_sell
+        out: FloatArray = self.quantity * self.price_sell
+        return out
 
     @property
-    def fee(self) -> np.ndarray:
+    def fee(self) -> FloatArray:
         """Money kept by the operator on each trade, currency (payment − receipt)."""
-        return self.quantity * (self.price_buy - self.price_sell)
+        out: FloatArray = self.quantity * (self.price_buy - self.price_sell)
+        return out
 
-    def take(self, index: np.ndarray) -> Trades:
+    def take(self, index: BoolArray | IndexArray | IntArray) -> Trades:
         """Rows ``index`` (an integer or boolean index)."""
         return Trades(*(getattr(self, f)[index] for f in self.__dataclass_fields__))
 
@@ -489,63 +497,63 @@ class MarketResult:
     mechanism: str
     book: OrderBook
     trades: Trades
-    slots: np.ndarray
-    clearing_price: np.ndarray
-    retail: np.ndarray | None = None
-    feed_in: np.ndarray | None = None
-    curtailed: np.ndarray | None = None
+    slots: IntArray
+    clearing_price: FloatArray
+    retail: FloatArray | None = None
+    feed_in: FloatArray | None = None
+    curtailed: FloatArray | None = None
 
-    def _slot_index(self, slot_values: np.ndarray) -> np.ndarray:
+    def _slot_index(self, slot_values: IntArray) -> IndexArray:
         return np.searchsorted(self.slots, slot_values)
 
-    def _per_slot_sum(self, slot_values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        return np.bincount(self._slot_index(slot_values), weights=weights, minlength=len(self.slots))
+    def _per_slot_sum(self, slot_values: IntArray, weights: FloatArray) -> FloatArray:
+        # np.bincount with weights is float64 (numpy's stubs type it as intp)
+        return cast(FloatArray, np.bincount(self._slot_index(slot_values), weights=weights, minlength=len(self.slots)))
 
     @property
-    def filled(self) -> np.ndarray:
+    def filled(self) -> FloatArray:
         """Energy traded with peers per order, kWh."""
         t = self.trades
         n = len(self.book)
-        return np.bincount(t.buy, weights=t.quantity, minlength=n) + np.bincount(
-            t.sell, weights=t.quantity, minlength=n
-        )
+        bought = np.bincount(t.buy, weights=t.quantity, minlength=n)
+        return cast(FloatArray, bought + np.bincount(t.sell, weights=t.quantity, minlength=n))
 
     @property
-    def residual(self) -> np.ndarray:
+    def residual(self) -> FloatArray:
         """Unmatched energy per order, kWh (≥ 0): imported (bids) / exported (asks) via the grid."""
         return np.maximum(self.book.quantity - self.filled, 0.0)
 
     @property
-    def traded(self) -> np.ndarray:
+    def traded(self) -> FloatArray:
         """Energy traded between peers per slot, kWh."""
         return self._per_slot_sum(self.trades.slot, self.trades.quantity)
 
     @property
-    def welfare(self) -> np.ndarray:
+    def welfare(self) -> FloatArray:
         """Gains from trade per slot, Σ q·(bid limit − ask limit), currency."""
         t = self.trades
         gain = t.quantity * (self.book.price[t.buy] - self.book.price[t.sell])
         return self._per_slot_sum(t.slot, gain)
 
     @property
-    def fees(self) -> np.ndarray:
+    def fees(self) -> FloatArray:
         """Money kept by the operator per slot (Σ payments − Σ receipts), currency."""
         return self._per_slot_sum(self.trades.slot, self.trades.fee)
 
     @property
-    def grid_import(self) -> np.ndarray:
+    def grid_import(self) -> FloatArray:
         """Residual bid energy per slot, bought from the grid at λb, kWh."""
         r = self.residual
         return self._per_slot_sum(self.book.slot, np.where(self.book.side > 0, r, 0.0))
 
     @property
-    def grid_export(self) -> np.ndarray:
+    def grid_export(self) -> FloatArray:
         """Residual ask energy per slot, sold to the grid at λs, kWh."""
         r = self.residual
         return self._per_slot_sum(self.book.slot, np.where(self.book.side < 0, r, 0.0))
 
     @property
-    def grid_bill(self) -> np.ndarray:
+    def grid_bill(self) -> FloatArray:
         """Per order: money paid to (+) or received from (−) the grid for its residual, currency.
 
         Requires ``retail`` and ``feed_in``.
@@ -557,7 +565,7 @@ class MarketResult:
         return np.where(self.book.side > 0, r * self.retail[k], -r * self.feed_in[k])
 
     @property
-    def bill(self) -> np.ndarray:
+    def bill(self) -> FloatArray:
         """Per order: peer payments − peer receipts (+ grid bill when tariffs are known), currency.
 
         The rule of :func:`peergrid.market.settle.order_bills` (the settlement core).

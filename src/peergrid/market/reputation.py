@@ -51,7 +51,8 @@ from typing import Any
 import numpy as np
 
 from peergrid.core.errors import ConfigError, DataError
-from peergrid.market.orders import MarketResult, OrderBook
+from peergrid.core.types import ArrayLike, FloatArray
+from peergrid.market.orders import MarketResult, OrderBook, ParticipantValues
 
 DEFAULT_ALPHA = 0.2
 DEFAULT_INITIAL = 1.0
@@ -75,14 +76,14 @@ def _check_rates(surcharge: float, discount: float) -> tuple[float, float]:
     return s, d
 
 
-def _scores(x: Any, name: str = "score") -> np.ndarray:
+def _scores(x: ArrayLike, name: str = "score") -> FloatArray:
     r = np.asarray(x, dtype=np.float64)
     if np.any(~(r >= 0)) or np.any(~(r <= 1)):
         raise DataError(f"{name} must be in [0, 1]")
     return r
 
 
-def delivery_performance(promised: Any, delivered: Any) -> np.ndarray:
+def delivery_performance(promised: ArrayLike, delivered: ArrayLike) -> FloatArray:
     """x = 1 − min(1, |δ − π| / π) where π > 0, NaN where nothing was promised.
 
     Parameters
@@ -105,10 +106,13 @@ def delivery_performance(promised: Any, delivered: Any) -> np.ndarray:
         raise DataError("promised and delivered energy must be >= 0")
     with np.errstate(divide="ignore", invalid="ignore"):
         x = 1.0 - np.minimum(1.0, np.abs(d - p) / np.where(p > 0, p, 1.0))
-    return np.where(p > 0, x, np.nan)
+    out: FloatArray = np.where(p > 0, x, np.nan)
+    return out
 
 
-def update_reputation(score: Any, promised: Any, delivered: Any, alpha: float = DEFAULT_ALPHA) -> np.ndarray:
+def update_reputation(
+    score: ArrayLike, promised: ArrayLike, delivered: ArrayLike, alpha: float = DEFAULT_ALPHA
+) -> FloatArray:
     """One smoothing step r ← (1 − α)·r + α·x for every participant with a promise.
 
     Parameters
@@ -130,12 +134,13 @@ def update_reputation(score: Any, promised: Any, delivered: Any, alpha: float = 
     x = delivery_performance(promised, delivered)
     if x.shape != r.shape:
         raise DataError(f"score {r.shape} and promised {x.shape} must have the same shape")
-    return np.where(np.isnan(x), r, (1.0 - a) * r + a * np.nan_to_num(x))
+    out: FloatArray = np.where(np.isnan(x), r, (1.0 - a) * r + a * np.nan_to_num(x))
+    return out
 
 
 def reputation_history(
-    promised: Any, delivered: Any, alpha: float = DEFAULT_ALPHA, initial: Any = DEFAULT_INITIAL
-) -> np.ndarray:
+    promised: ArrayLike, delivered: ArrayLike, alpha: float = DEFAULT_ALPHA, initial: ArrayLike = DEFAULT_INITIAL
+) -> FloatArray:
     """Scores after every slot of a (T, N) delivery history (vectorised over N).
 
     Parameters
@@ -166,7 +171,9 @@ def reputation_history(
     return out
 
 
-def price_factors(score: Any, surcharge: float = DEFAULT_SURCHARGE, discount: float = DEFAULT_DISCOUNT):
+def price_factors(
+    score: ArrayLike, surcharge: float = DEFAULT_SURCHARGE, discount: float = DEFAULT_DISCOUNT
+) -> tuple[FloatArray, FloatArray]:
     """Surcharge and discount rates σ·(1 − r) and ρ·(1 − r) for scores r.
 
     Returns
@@ -179,7 +186,7 @@ def price_factors(score: Any, surcharge: float = DEFAULT_SURCHARGE, discount: fl
     return s * (1.0 - r), d * (1.0 - r)
 
 
-def _order_scores(book: OrderBook, scores: Any) -> np.ndarray:
+def _order_scores(book: OrderBook, scores: ParticipantValues | None) -> FloatArray:
     if scores is None:
         if book.reputation is None:
             raise DataError("no reputation scores: give scores= or a book with a reputation column")
@@ -188,7 +195,10 @@ def _order_scores(book: OrderBook, scores: Any) -> np.ndarray:
 
 
 def reputation_limits(
-    book: OrderBook, scores: Any = None, surcharge: float = DEFAULT_SURCHARGE, discount: float = DEFAULT_DISCOUNT
+    book: OrderBook,
+    scores: ParticipantValues | None = None,
+    surcharge: float = DEFAULT_SURCHARGE,
+    discount: float = DEFAULT_DISCOUNT,
 ) -> OrderBook:
     """Limit prices net of reputation adjustments, so adjusted trades stay individually rational.
 
@@ -221,7 +231,7 @@ def reputation_limits(
 
 def apply_reputation(
     result: MarketResult,
-    scores: Any = None,
+    scores: ParticipantValues | None = None,
     surcharge: float = DEFAULT_SURCHARGE,
     discount: float = DEFAULT_DISCOUNT,
     book: OrderBook | None = None,
@@ -263,7 +273,7 @@ def apply_reputation(
 def clear_with_reputation(
     book: OrderBook,
     mechanism: Callable[..., MarketResult],
-    scores: Any = None,
+    scores: ParticipantValues | None = None,
     surcharge: float = DEFAULT_SURCHARGE,
     discount: float = DEFAULT_DISCOUNT,
     **kwargs: Any,
@@ -319,14 +329,20 @@ class ReputationRule:
         if not 0.0 <= self.initial <= 1.0:
             raise ConfigError(f"initial score must be in [0, 1], got {self.initial}")
 
-    def update(self, score: Any, promised: Any, delivered: Any) -> np.ndarray:
+    def update(self, score: ArrayLike, promised: ArrayLike, delivered: ArrayLike) -> FloatArray:
         """:func:`update_reputation` with this rule's α."""
         return update_reputation(score, promised, delivered, self.alpha)
 
-    def history(self, promised: Any, delivered: Any) -> np.ndarray:
+    def history(self, promised: ArrayLike, delivered: ArrayLike) -> FloatArray:
         """:func:`reputation_history` with this rule's α and initial score."""
         return reputation_history(promised, delivered, self.alpha, self.initial)
 
-    def clear(self, book: OrderBook, mechanism: Callable[..., MarketResult], scores: Any = None, **kwargs: Any):
+    def clear(
+        self,
+        book: OrderBook,
+        mechanism: Callable[..., MarketResult],
+        scores: ParticipantValues | None = None,
+        **kwargs: Any,
+    ) -> MarketResult:
         """:func:`clear_with_reputation` with this rule's σ and ρ."""
         return clear_with_reputation(book, mechanism, scores, self.surcharge, self.discount, **kwargs)

@@ -37,9 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from peergrid.core.errors import ConfigError, DataError
+from peergrid.core.types import ArrayLike, FloatArray
 from peergrid.market._common import pool_inputs
-
-ArrayLike = np.ndarray | float
 
 
 @dataclass(frozen=True)
@@ -56,11 +55,11 @@ class Allocation:
         Money paid (+) or received (−), currency.
     """
 
-    bought: np.ndarray
-    sold: np.ndarray
-    grid_import: np.ndarray
-    grid_export: np.ndarray
-    bill: np.ndarray
+    bought: FloatArray
+    sold: FloatArray
+    grid_import: FloatArray
+    grid_export: FloatArray
+    bill: FloatArray
 
 
 @dataclass(frozen=True)
@@ -84,46 +83,51 @@ class Clearing:
     """
 
     mechanism: str
-    demand: np.ndarray
-    supply: np.ndarray
-    retail: np.ndarray
-    feed_in: np.ndarray
-    price_buy: np.ndarray
-    price_sell: np.ndarray
-    peer_share_buy: np.ndarray
-    peer_share_sell: np.ndarray
+    demand: FloatArray
+    supply: FloatArray
+    retail: FloatArray
+    feed_in: FloatArray
+    price_buy: FloatArray
+    price_sell: FloatArray
+    peer_share_buy: FloatArray
+    peer_share_sell: FloatArray
 
     @property
-    def traded(self) -> np.ndarray:
+    def traded(self) -> FloatArray:
         """Energy traded between peers per slot, kWh (= bought = sold)."""
-        return self.demand * self.peer_share_buy
+        out: FloatArray = self.demand * self.peer_share_buy
+        return out
 
     @property
-    def grid_import(self) -> np.ndarray:
+    def grid_import(self) -> FloatArray:
         """Community import from the grid per slot, kWh."""
-        return self.demand * (1.0 - self.peer_share_buy)
+        out: FloatArray = self.demand * (1.0 - self.peer_share_buy)
+        return out
 
     @property
-    def grid_export(self) -> np.ndarray:
+    def grid_export(self) -> FloatArray:
         """Community export to the grid per slot, kWh."""
-        return self.supply * (1.0 - self.peer_share_sell)
+        out: FloatArray = self.supply * (1.0 - self.peer_share_sell)
+        return out
 
     @property
-    def grid_bill(self) -> np.ndarray:
+    def grid_bill(self) -> FloatArray:
         """Community bill at the point of common coupling per slot, currency."""
-        return self.retail * self.grid_import - self.feed_in * self.grid_export
+        out: FloatArray = self.retail * self.grid_import - self.feed_in * self.grid_export
+        return out
 
     @property
-    def member_bill(self) -> np.ndarray:
+    def member_bill(self) -> FloatArray:
         """Sum of member bills per slot, currency (equals :attr:`grid_bill` + :attr:`fees`)."""
-        return self.price_buy * self.demand - self.price_sell * self.supply
+        out: FloatArray = self.price_buy * self.demand - self.price_sell * self.supply
+        return out
 
     @property
-    def fees(self) -> np.ndarray:
+    def fees(self) -> FloatArray:
         """Money kept by the market operator per slot, currency (0 for the pool rules)."""
         return np.zeros_like(self.demand)
 
-    def allocate(self, net: np.ndarray, rows: slice | None = None) -> Allocation:
+    def allocate(self, net: ArrayLike, rows: slice | None = None) -> Allocation:
         """Split the clearing onto participants.
 
         Pool rules treat every buyer (seller) of a slot alike: each gets the same
@@ -157,7 +161,7 @@ class Clearing:
             bill=self.price_buy[rows, None] * d - self.price_sell[rows, None] * s,
         )
 
-    def participant_totals(self) -> dict[str, np.ndarray] | None:
+    def participant_totals(self) -> dict[str, FloatArray] | None:
         """Per-participant totals of clearings that allocate individually; ``None`` for pool rules.
 
         A pool rule's allocation is ``deficit × per-slot share`` (see :meth:`allocate`),
@@ -168,7 +172,7 @@ class Clearing:
         return None
 
 
-def demand_supply(net: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def demand_supply(net: ArrayLike) -> tuple[FloatArray, FloatArray]:
     """Community buying and selling energy per slot (Lange eqs. 3–4).
 
     Parameters
@@ -200,7 +204,7 @@ def demand_supply(net: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.maximum(demand, 0.0), np.maximum(supply, 0.0)
 
 
-def _peer_shares(d: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _peer_shares(d: FloatArray, g: FloatArray) -> tuple[FloatArray, FloatArray]:
     traded = np.minimum(d, g)
     with np.errstate(invalid="ignore", divide="ignore"):
         fb = np.where(d > 0, traded / np.where(d > 0, d, 1.0), 0.0)
@@ -259,7 +263,7 @@ def bill_sharing(demand: ArrayLike, supply: ArrayLike, retail: ArrayLike, feed_i
     return Clearing("bs", d, g, lb, ls, c_im, c_ex, fb, fs)
 
 
-def mid_market_price(retail: ArrayLike, feed_in: ArrayLike) -> np.ndarray:
+def mid_market_price(retail: ArrayLike, feed_in: ArrayLike) -> FloatArray:
     """Mid-market rate P_mmr = (λb + λs) / 2 ([Long2017]_), currency/kWh."""
     return 0.5 * (np.asarray(retail, dtype=np.float64) + np.asarray(feed_in, dtype=np.float64))
 
@@ -294,7 +298,7 @@ def mid_market_rate(demand: ArrayLike, supply: ArrayLike, retail: ArrayLike, fee
     return Clearing("mmr", d, g, lb, ls, price_buy, price_sell, fb, fs)
 
 
-def sdr_ratio(demand: ArrayLike, supply: ArrayLike) -> np.ndarray:
+def sdr_ratio(demand: ArrayLike, supply: ArrayLike) -> FloatArray:
     """Supply–demand ratio SDR_h = TSP_h / TBP_h (Lange eq. 2).
 
     Parameters
@@ -314,7 +318,7 @@ def sdr_ratio(demand: ArrayLike, supply: ArrayLike) -> np.ndarray:
     return ratio
 
 
-def sdr_prices(ratio: ArrayLike, retail: ArrayLike, feed_in: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+def sdr_prices(ratio: ArrayLike, retail: ArrayLike, feed_in: ArrayLike) -> tuple[FloatArray, FloatArray]:
     """Internal selling and buying prices as functions of SDR ([Liu2017]_).
 
     For 0 ≤ SDR ≤ 1: P_sell = λb·λs / ((λb − λs)·SDR + λs) and
@@ -376,7 +380,7 @@ def supply_demand_ratio(demand: ArrayLike, supply: ArrayLike, retail: ArrayLike,
 
 
 def clear(
-    net: np.ndarray, retail: ArrayLike, feed_in: ArrayLike, mechanism: str = "sdr", **options: object
+    net: ArrayLike, retail: ArrayLike, feed_in: ArrayLike, mechanism: str = "sdr", **options: object
 ) -> Clearing:
     """Clear a whole horizon of net positions with one mechanism.
 

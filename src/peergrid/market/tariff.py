@@ -85,6 +85,7 @@ import pandas as pd
 from peergrid.core.community import Community
 from peergrid.core.errors import ConfigError, DataError
 from peergrid.core.tomlconfig import read_toml
+from peergrid.core.types import ArrayLike, BoolArray, FloatArray
 
 __all__ = [
     "BILL_COLUMNS",
@@ -168,7 +169,7 @@ class Period:
         if any(not 1 <= m <= 12 for m in self.months):
             raise ConfigError(f"period {self.name or ''}: months must be 1..12, got {list(self.months)}")
 
-    def mask(self, local_index: pd.DatetimeIndex) -> np.ndarray:
+    def mask(self, local_index: pd.DatetimeIndex) -> BoolArray:
         """Steps (by their local start time) inside the period, bool of length T."""
         hour = local_index.hour.to_numpy() + local_index.minute.to_numpy() / 60.0
         if self.start < self.end:
@@ -271,7 +272,7 @@ class Rate:
         s.index = s.index.tz_convert("UTC")
         return cls("dynamic", float(np.mean(v)), (), s, source)
 
-    def values(self, local_index: pd.DatetimeIndex) -> np.ndarray:
+    def values(self, local_index: pd.DatetimeIndex) -> FloatArray:
         """Price per step, currency/kWh (length T).
 
         Parameters
@@ -298,7 +299,7 @@ class Rate:
             return out
         return self._dynamic_values(local_index)
 
-    def _dynamic_values(self, local_index: pd.DatetimeIndex) -> np.ndarray:
+    def _dynamic_values(self, local_index: pd.DatetimeIndex) -> FloatArray:
         s = self.series
         assert s is not None
         what = self.source or "dynamic prices"
@@ -521,7 +522,7 @@ def _check_local(index: pd.DatetimeIndex, what: str = "index") -> pd.DatetimeInd
     return index
 
 
-def energy_prices(tariff: Tariff, local_index: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+def energy_prices(tariff: Tariff, local_index: pd.DatetimeIndex) -> tuple[FloatArray, FloatArray]:
     """Marginal grid prices per step that the markets clear on.
 
     Parameters
@@ -610,7 +611,7 @@ def community_tariff(community: Community) -> Tariff:
     )
 
 
-def _as_2d(a: Any, T: int, what: str, N: int | None = None) -> np.ndarray:
+def _as_2d(a: ArrayLike, T: int, what: str, N: int | None = None) -> FloatArray:
     arr = np.asarray(a, dtype=np.float64)
     if arr.ndim == 1:
         arr = arr[:, None]
@@ -676,10 +677,10 @@ class BillAccumulator:
         z = np.zeros
         self.sums = {k: z(N) for k in ("energy", "network", "local_network", "tax", "feed_in_credit")}
         self.kwh = {k: z(N) for k in ("import_kwh", "export_kwh", "local_kwh", "spilled_kwh")}
-        self.peaks: dict[int, np.ndarray] = {}  # local month key -> (N,) peak import kW
+        self.peaks: dict[int, FloatArray] = {}  # local month key -> (N,) peak import kW
         self.days = 0.0
 
-    def add(self, local_index: pd.DatetimeIndex, imp: np.ndarray, exp: np.ndarray, loc: np.ndarray | None) -> None:
+    def add(self, local_index: pd.DatetimeIndex, imp: FloatArray, exp: FloatArray, loc: FloatArray | None) -> None:
         t = self.t
         e = t.energy_rate.values(local_index)
         n = t.network_rate.values(local_index)
@@ -716,8 +717,8 @@ class BillAccumulator:
         return self.t.export_limit_kw is None and self.t.demand_per_kw_month == 0
 
     def pool_weights(
-        self, local_index: pd.DatetimeIndex, share_buy: np.ndarray, share_sell: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+        self, local_index: pd.DatetimeIndex, share_buy: FloatArray, share_sell: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
         """Per-step weights of a pool rule's bill components, ``(T, 5)`` on deficits and ``(T, 2)`` on surpluses.
 
         Under a pool rule member i imports d_it·(1 − share_buy_t), buys d_it·share_buy_t from
@@ -733,7 +734,7 @@ class BillAccumulator:
         ws = np.stack([fs * t.feed_in_rate.values(local_index), fs], axis=1)
         return wb, ws
 
-    def add_pool_sums(self, b: np.ndarray, x: np.ndarray, local_index: pd.DatetimeIndex) -> None:
+    def add_pool_sums(self, b: FloatArray, x: FloatArray, local_index: pd.DatetimeIndex) -> None:
         """Add ``d.T @ wb`` ``(N, 5)`` and ``s.T @ ws`` ``(N, 2)`` (:meth:`pool_weights`) over ``local_index``."""
         self.sums["energy"] += b[:, 0]
         self.sums["network"] += b[:, 1]
@@ -774,9 +775,9 @@ def bill_components(
     tariff: Tariff,
     index: pd.DatetimeIndex,
     tz: str,
-    grid_import: Any,
-    grid_export: Any,
-    local_exchange: Any = None,
+    grid_import: ArrayLike,
+    grid_export: ArrayLike,
+    local_exchange: ArrayLike | None = None,
     *,
     ids: Sequence[object] | None = None,
 ) -> pd.DataFrame:

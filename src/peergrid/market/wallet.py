@@ -28,13 +28,14 @@ References
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from peergrid.core.errors import DataError
-from peergrid.market.orders import OrderBook
+from peergrid.core.types import AnyArray, BoolArray, FloatArray, IntArray
+from peergrid.market.orders import OrderBook, ParticipantValues
 
 REASON_NO_WALLET = "no wallet"
 REASON_FUNDS = "insufficient funds"
@@ -57,20 +58,21 @@ class Eligibility:
         Funds left for the order when it was checked (currency; NaN without wallet).
     """
 
-    admitted: np.ndarray
-    reason: np.ndarray
-    required: np.ndarray
-    available: np.ndarray
+    admitted: BoolArray
+    reason: AnyArray
+    required: FloatArray
+    available: FloatArray
 
     def admitted_book(self, book: OrderBook) -> OrderBook:
         """The admitted orders of ``book`` (the book that was checked)."""
         return book.select(self.admitted)
 
-    def commitments(self, book: OrderBook) -> np.ndarray:
+    def commitments(self, book: OrderBook) -> FloatArray:
         """Money committed by admitted bids per participant code (add to open commitments)."""
-        return np.bincount(
+        committed = np.bincount(
             book.participant, weights=np.where(self.admitted, self.required, 0.0), minlength=book.n_participants
         )
+        return cast(FloatArray, committed)  # weighted: float64 (numpy's stubs say intp)
 
     def rejected_frame(self, book: OrderBook) -> pd.DataFrame:
         """Rejected orders with their reason."""
@@ -79,7 +81,9 @@ class Eligibility:
         return frame
 
 
-def check_wallets(book: OrderBook, balance: Any, committed: Any = 0.0, credit: Any = 0.0) -> Eligibility:
+def check_wallets(
+    book: OrderBook, balance: ParticipantValues, committed: ParticipantValues = 0.0, credit: ParticipantValues = 0.0
+) -> Eligibility:
     """Admit orders whose owner's wallet covers quantity × limit price.
 
     Parameters
@@ -140,7 +144,8 @@ def check_wallets(book: OrderBook, balance: Any, committed: Any = 0.0, credit: A
     return Eligibility(admitted, reason, required, avail)
 
 
-def _lookup_mapping(book: OrderBook, mapping: Any) -> np.ndarray:
+def _lookup_mapping(book: OrderBook, mapping: Any) -> FloatArray:
+    # a dict, a pandas Series or anything with .get(label, default)
     codes = np.arange(book.n_participants)
     labels = book.participant_label(codes)
     table = np.array(
@@ -149,7 +154,7 @@ def _lookup_mapping(book: OrderBook, mapping: Any) -> np.ndarray:
     return table[book.participant] if len(table) else np.zeros(0)
 
 
-def _lookup_array(book: OrderBook, arr: np.ndarray) -> np.ndarray:
+def _lookup_array(book: OrderBook, arr: FloatArray) -> FloatArray:
     if arr.ndim != 1:
         raise DataError(f"balance must be 1-D (one per participant code), got shape {arr.shape}")
     table = np.full(max(book.n_participants, len(arr)), np.nan)
@@ -157,7 +162,7 @@ def _lookup_array(book: OrderBook, arr: np.ndarray) -> np.ndarray:
     return table[book.participant] if len(table) else np.zeros(0)
 
 
-def _segment_cumsum(group: np.ndarray, x: np.ndarray) -> np.ndarray:
+def _segment_cumsum(group: IntArray, x: FloatArray) -> FloatArray:
     """Cumulative sum of ``x`` restarting at every change of ``group`` (group sorted)."""
     n = len(x)
     if n == 0:
@@ -166,10 +171,11 @@ def _segment_cumsum(group: np.ndarray, x: np.ndarray) -> np.ndarray:
     head = np.ones(n, dtype=bool)
     head[1:] = group[1:] != group[:-1]
     start = np.maximum.accumulate(np.where(head, np.arange(n), 0))
-    return cum - np.where(start > 0, cum[np.maximum(start - 1, 0)], 0.0)
+    out: FloatArray = cum - np.where(start > 0, cum[np.maximum(start - 1, 0)], 0.0)
+    return out
 
 
-def _decide(group: np.ndarray, cost: np.ndarray, funds: np.ndarray) -> np.ndarray:
+def _decide(group: IntArray, cost: FloatArray, funds: FloatArray) -> BoolArray:
     """Sequential first-come-first-served admission per group, in vectorised rounds.
 
     ``group`` is sorted (orders of a participant contiguous, in arrival order),
