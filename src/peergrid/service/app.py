@@ -2,9 +2,9 @@
 
 ``create_app(db_url)`` connects (SQLite file by default, PostgreSQL with
 ``postgresql+psycopg://…``), migrates the schema to head, and returns an app serving
-the JSON API under ``/api`` with OpenAPI docs at ``/docs`` and ``/redoc`` (assets served locally,
-:mod:`peergrid.service.apidocs`). Optional extensions
-(the live dashboard and MQTT ingestion) are mounted if their modules exist.
+the JSON API under ``/api`` (:data:`peergrid.service.api.router`: one router per resource) with
+OpenAPI docs at ``/docs`` and ``/redoc`` (assets served locally, :mod:`peergrid.service.apidocs`).
+Optional extensions (the live dashboard and MQTT ingestion) are mounted if their modules exist.
 """
 
 from __future__ import annotations
@@ -219,7 +219,8 @@ def create_app(
         ``app.state`` holds ``settings``, ``engine``, ``sessions`` (a sessionmaker), ``auth``,
         ``limiter``, ``clock``, ``scheduler`` and ``web``.
     """
-    from peergrid.service.api import router
+    # imported here: the service's own modules (clearing, …) load first, so a missing one is named as such
+    from peergrid.service.api import router as api_router
 
     if scheduler is None:  # no scheduler unless settings ask for one
         scheduler = settings is not None and settings.scheduler_enabled
@@ -284,7 +285,7 @@ def create_app(
     # requests in flight hold pooled connections: at most the pool's kept connections minus two (the scheduler,
     # an extension), so connections are reused, never opened and closed per request (overflow stays spare)
     app.add_middleware(ConcurrencyLimit, limit=max(1, min(40, pool_size(engine) - 2, pool_capacity(engine) - 3)))
-    app.include_router(router)
+    app.include_router(api_router)  # every /api route, the order-placing ones matched first
     apidocs.mount(app)
     if demo:
         from peergrid.service.seed import seed_demo
