@@ -12,10 +12,10 @@ from peergrid.service import schemas as S
 from peergrid.service.api.deps import DB, ERRORS, Limit, Me, Offset, PId, paginate
 from peergrid.service.models import AuditLog
 
-router = APIRouter()
+router = APIRouter(tags=["audit"], responses=ERRORS)
 
 
-@router.get("/communities/{community_id}/audit", response_model=S.Page[S.AuditOut], tags=["audit"], responses=ERRORS)
+@router.get("/communities/{community_id}/audit", response_model=S.Page[S.AuditOut])
 def community_audit(community_id: PId, user: Me, db: DB, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
     """Privileged actions in a community, newest first (admin, operator)."""
     rbac.community_for(db, user, community_id, rbac.ADMIN, rbac.OPERATOR)
@@ -23,7 +23,7 @@ def community_audit(community_id: PId, user: Me, db: DB, limit: Limit = 100, off
     return paginate(db, stmt, limit, offset, lambda a: a)
 
 
-@router.get("/audit", response_model=S.Page[S.AuditOut], tags=["audit"], responses=ERRORS)
+@router.get("/audit", response_model=S.Page[S.AuditOut])
 def audit_log(user: Me, db: DB, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
     """Every privileged action, newest first (admin)."""
     rbac.require_role(user, rbac.ADMIN)

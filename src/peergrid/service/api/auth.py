@@ -11,10 +11,10 @@ from peergrid.service import schemas as S
 from peergrid.service.api.deps import DB, ERRORS, Me, client_address, current_token
 from peergrid.service.models import User
 
-router = APIRouter()
+router = APIRouter(tags=["auth"], responses=ERRORS)
 
 
-@router.post("/auth/login", response_model=S.TokenOut, tags=["auth"], responses=ERRORS)
+@router.post("/auth/login", response_model=S.TokenOut)
 def login(body: S.LoginIn, request: Request, response: Response, db: DB) -> S.TokenOut:
     """Log in with email and password: returns a bearer token and sets the HTTP-only session cookie.
 
@@ -44,7 +44,7 @@ def set_session_cookie(request: Request, response: Response, issued: authmod.Iss
     )
 
 
-@router.post("/auth/logout", status_code=204, tags=["auth"], responses=ERRORS)
+@router.post("/auth/logout", status_code=204)
 def logout(info: Annotated[authmod.TokenInfo, Depends(current_token)], response: Response, db: DB) -> Response:
     """Revoke the current token and clear the session cookie."""
     authmod.revoke(db, info.jti, info.expires_at)
@@ -54,7 +54,7 @@ def logout(info: Annotated[authmod.TokenInfo, Depends(current_token)], response:
     return response
 
 
-@router.get("/auth/me", response_model=S.UserOut, tags=["auth"], responses=ERRORS)
+@router.get("/auth/me", response_model=S.UserOut)
 def me(user: Me) -> User:
     """The logged-in user."""
     return user

@@ -12,10 +12,10 @@ from peergrid.service import schemas as S
 from peergrid.service.api.deps import DB, ERRORS, Limit, Me, Offset, PId, only_own, paginate, service_now
 from peergrid.service.models import ClearingRun, Trade
 
-router = APIRouter()
+router = APIRouter(tags=["clearing"], responses=ERRORS)
 
 
-@router.post("/communities/{community_id}/clearing", response_model=S.ClearingOut, tags=["clearing"], responses=ERRORS)
+@router.post("/communities/{community_id}/clearing", response_model=S.ClearingOut)
 def run_clearing(community_id: PId, body: S.ClearIn, request: Request, user: Me, db: DB) -> dict[str, Any]:
     """Clear and settle one phase of an interval now (operator). Exactly once: a repeat is a no-op.
 
@@ -41,9 +41,7 @@ def run_clearing(community_id: PId, body: S.ClearIn, request: Request, user: Me,
     return out.as_dict()
 
 
-@router.get(
-    "/communities/{community_id}/clearing", response_model=S.Page[S.ClearingOut], tags=["clearing"], responses=ERRORS
-)
+@router.get("/communities/{community_id}/clearing", response_model=S.Page[S.ClearingOut])
 def list_clearing(community_id: PId, user: Me, db: DB, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
     """Settled clearing runs with their market summaries, newest first (members)."""
     rbac.community_for(db, user, community_id)
@@ -69,9 +67,7 @@ def list_clearing(community_id: PId, user: Me, db: DB, limit: Limit = 100, offse
     )
 
 
-@router.get(
-    "/communities/{community_id}/trades", response_model=S.Page[S.TradeOut], tags=["clearing"], responses=ERRORS
-)
+@router.get("/communities/{community_id}/trades", response_model=S.Page[S.TradeOut])
 def list_trades(community_id: PId, user: Me, db: DB, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
     """Trades (yours as buyer or seller; admins and operators: all), newest first."""
     rbac.community_for(db, user, community_id)

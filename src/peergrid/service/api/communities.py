@@ -13,10 +13,10 @@ from peergrid.service.api.deps import DB, ERRORS, Limit, Me, Offset, PId, capaci
 from peergrid.service.errors import Conflict, Invalid
 from peergrid.service.models import Community, LedgerEntry, Membership
 
-router = APIRouter()
+router = APIRouter(tags=["communities"], responses=ERRORS)
 
 
-@router.post("/communities", status_code=201, response_model=S.CommunityOut, tags=["communities"], responses=ERRORS)
+@router.post("/communities", status_code=201, response_model=S.CommunityOut)
 def create_community(body: S.CommunityIn, user: Me, db: DB) -> Community:
     """Create a community with its grid, fees, clearing and external accounts (admin).
 
@@ -31,7 +31,7 @@ def create_community(body: S.CommunityIn, user: Me, db: DB) -> Community:
     return c
 
 
-@router.get("/communities", response_model=S.Page[S.CommunityOut], tags=["communities"], responses=ERRORS)
+@router.get("/communities", response_model=S.Page[S.CommunityOut])
 def list_communities(user: Me, db: DB, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
     """Communities you can see (admin: all; others: those you belong to)."""
     stmt = sa.select(Community).order_by(Community.id)
@@ -40,13 +40,13 @@ def list_communities(user: Me, db: DB, limit: Limit = 100, offset: Offset = 0) -
     return paginate(db, stmt, limit, offset, lambda c: c)
 
 
-@router.get("/communities/{community_id}", response_model=S.CommunityOut, tags=["communities"], responses=ERRORS)
+@router.get("/communities/{community_id}", response_model=S.CommunityOut)
 def get_community(community_id: PId, user: Me, db: DB) -> Community:
     """One community (members and admins)."""
     return rbac.community_for(db, user, community_id)
 
 
-@router.patch("/communities/{community_id}", response_model=S.CommunityOut, tags=["communities"], responses=ERRORS)
+@router.patch("/communities/{community_id}", response_model=S.CommunityOut)
 def update_community(community_id: PId, body: S.CommunityPatch, user: Me, db: DB) -> Community:
     """Change tariff, time zone, currency, mechanism, gate closure or grace (admin, or an operator of the community).
 

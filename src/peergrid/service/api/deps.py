@@ -32,8 +32,6 @@ cookie_scheme = APIKeyCookie(name=authmod.COOKIE_NAME, auto_error=False, descrip
 
 #: The error answers every route documents (each a JSON :class:`~peergrid.service.schemas.ErrorOut`).
 ERRORS: dict[int | str, dict[str, Any]] = {c: {"model": S.ErrorOut} for c in (400, 401, 403, 404, 409, 422, 429)}
-#: :data:`ERRORS` and 413 (the request body is over its limit, :mod:`peergrid.service.web`).
-ERRORS_413: dict[int | str, dict[str, Any]] = ERRORS | {413: {"model": S.ErrorOut}}
 
 
 def get_db(request: Request) -> Iterator[Session]:

@@ -10,10 +10,10 @@ from starlette.concurrency import run_in_threadpool
 from peergrid.service import feeders as feedermod
 from peergrid.service import rbac
 from peergrid.service import schemas as S
-from peergrid.service.api.deps import DB, ERRORS, ERRORS_413, Me, PId
+from peergrid.service.api.deps import DB, ERRORS, Me, PId
 from peergrid.service.errors import NotFound
 
-router = APIRouter()
+router = APIRouter(tags=["feeder"], responses=ERRORS)
 
 
 FeederLimit = Annotated[float | None, Query(gt=0, le=1e6)]
@@ -22,8 +22,7 @@ FeederLimit = Annotated[float | None, Query(gt=0, le=1e6)]
 @router.put(
     "/communities/{community_id}/feeder",
     response_model=S.FeederOut,
-    tags=["feeder"],
-    responses=ERRORS_413,
+    responses={413: {"model": S.ErrorOut}},
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}},
 )
 async def put_feeder(
@@ -61,19 +60,14 @@ async def put_feeder(
     return await run_in_threadpool(work)
 
 
-@router.get("/communities/{community_id}/feeder", response_model=S.FeederOut, tags=["feeder"], responses=ERRORS)
+@router.get("/communities/{community_id}/feeder", response_model=S.FeederOut)
 def get_feeder(community_id: PId, user: Me, db: DB) -> dict[str, Any]:
     """The community's feeder: size, limits, eq. 12 fee and the members' buses and phases (members)."""
     rbac.community_for(db, user, community_id)
     return feedermod.feeder_out(db, feedermod.get_feeder(db, community_id))
 
 
-@router.put(
-    "/communities/{community_id}/feeder/members",
-    response_model=S.FeederOut,
-    tags=["feeder"],
-    responses=ERRORS,
-)
+@router.put("/communities/{community_id}/feeder/members", response_model=S.FeederOut)
 def put_feeder_members(community_id: PId, body: S.FeederMembersIn, user: Me, db: DB) -> dict[str, Any]:
     """Map members to buses and phases of the feeder, replacing the mapping (admin, or an operator of it).
 
@@ -87,7 +81,7 @@ def put_feeder_members(community_id: PId, body: S.FeederMembersIn, user: Me, db:
     return feedermod.feeder_out(db, feedermod.get_feeder(db, community_id))
 
 
-@router.delete("/communities/{community_id}/feeder", status_code=204, tags=["feeder"], responses=ERRORS)
+@router.delete("/communities/{community_id}/feeder", status_code=204)
 def delete_feeder(community_id: PId, user: Me, db: DB) -> Response:
     """Remove the feeder and the mapping (admin, or an operator of it); idempotent. Clearing is plain again."""
     c = rbac.community_for(db, user, community_id, rbac.ADMIN, rbac.OPERATOR)

@@ -15,7 +15,7 @@ from peergrid.service import schemas as S
 from peergrid.service.api.deps import DB, ERRORS, Limit, Me, Offset, PId, only_own, owned, paginate
 from peergrid.service.models import Invoice, User
 
-router = APIRouter()
+router = APIRouter(tags=["invoices"], responses=ERRORS)
 
 
 def _invoice_out(inv: Invoice) -> dict[str, Any]:
@@ -31,13 +31,7 @@ def _invoice_out(inv: Invoice) -> dict[str, Any]:
     }
 
 
-@router.post(
-    "/communities/{community_id}/invoices",
-    status_code=201,
-    response_model=list[S.InvoiceOut],
-    tags=["invoices"],
-    responses=ERRORS,
-)
+@router.post("/communities/{community_id}/invoices", status_code=201, response_model=list[S.InvoiceOut])
 def issue_invoices(community_id: PId, body: S.InvoiceIn, user: Me, db: DB) -> list[dict[str, Any]]:
     """Issue invoices for a billing period (operator): one member, or every member with activity.
 
@@ -58,9 +52,7 @@ def issue_invoices(community_id: PId, body: S.InvoiceIn, user: Me, db: DB) -> li
     return [_invoice_out(i) for i in invs]
 
 
-@router.get(
-    "/communities/{community_id}/invoices", response_model=S.Page[S.InvoiceOut], tags=["invoices"], responses=ERRORS
-)
+@router.get("/communities/{community_id}/invoices", response_model=S.Page[S.InvoiceOut])
 def list_invoices(community_id: PId, user: Me, db: DB, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
     """Invoices (yours; admins and operators: all), newest first."""
     rbac.community_for(db, user, community_id)
@@ -73,23 +65,13 @@ def _invoice(db: Session, user: User, community_id: PId, invoice_id: int) -> Inv
     return owned(db, user, community_id, Invoice, invoice_id, "invoice")
 
 
-@router.get(
-    "/communities/{community_id}/invoices/{invoice_id}",
-    response_model=S.InvoiceOut,
-    tags=["invoices"],
-    responses=ERRORS,
-)
+@router.get("/communities/{community_id}/invoices/{invoice_id}", response_model=S.InvoiceOut)
 def get_invoice(community_id: PId, invoice_id: PId, user: Me, db: DB) -> dict[str, Any]:
     """An invoice as JSON (owner, operator, admin)."""
     return _invoice_out(_invoice(db, user, community_id, invoice_id))
 
 
-@router.get(
-    "/communities/{community_id}/invoices/{invoice_id}/html",
-    response_class=HTMLResponse,
-    tags=["invoices"],
-    responses=ERRORS,
-)
+@router.get("/communities/{community_id}/invoices/{invoice_id}/html", response_class=HTMLResponse)
 def invoice_html(community_id: PId, invoice_id: PId, user: Me, db: DB) -> HTMLResponse:
     """An invoice as an HTML page (its own CSP: no script at all, the page's inline stylesheet)."""
     return HTMLResponse(
@@ -106,8 +88,7 @@ INVOICE_CSP = (
 
 @router.get(
     "/communities/{community_id}/invoices/{invoice_id}/pdf",
-    tags=["invoices"],
-    responses={200: {"content": {"application/pdf": {}}}, **ERRORS},
+    responses={200: {"content": {"application/pdf": {}}}},
 )
 def invoice_pdf(community_id: PId, invoice_id: PId, user: Me, db: DB) -> Response:
     """An invoice as a PDF document."""

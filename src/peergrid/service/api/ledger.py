@@ -12,12 +12,10 @@ from peergrid.service import schemas as S
 from peergrid.service.api.deps import DB, ERRORS, Limit, Me, Offset, PId, paginate
 from peergrid.service.models import LedgerEntry
 
-router = APIRouter()
+router = APIRouter(tags=["ledger"], responses=ERRORS)
 
 
-@router.get(
-    "/communities/{community_id}/ledger", response_model=S.Page[S.LedgerEntryOut], tags=["ledger"], responses=ERRORS
-)
+@router.get("/communities/{community_id}/ledger", response_model=S.Page[S.LedgerEntryOut])
 def list_ledger(
     community_id: PId,
     user: Me,
@@ -36,7 +34,7 @@ def list_ledger(
     return paginate(db, stmt, limit, offset, lambda e: e)
 
 
-@router.get("/ledger/verify", response_model=S.VerifyOut, tags=["ledger"], responses=ERRORS)
+@router.get("/ledger/verify", response_model=S.VerifyOut)
 def verify_ledger(user: Me, db: DB) -> dict[str, Any]:
     """Recompute the hash chain and balances (admin, operator)."""
     rbac.require_role(user, rbac.ADMIN, rbac.OPERATOR)

@@ -12,7 +12,7 @@ from peergrid.service import schemas as S
 from peergrid.service.api.deps import DB, ERRORS, Limit, Me, Offset, PId, paginate
 from peergrid.service.models import Membership, User
 
-router = APIRouter()
+router = APIRouter(tags=["communities"], responses=ERRORS)
 
 
 def _member_out(row: Any) -> dict[str, Any]:
@@ -20,13 +20,7 @@ def _member_out(row: Any) -> dict[str, Any]:
     return {"user_id": u.id, "email": u.email, "name": u.name, "role": u.role, "reputation": rep}
 
 
-@router.post(
-    "/communities/{community_id}/members",
-    status_code=201,
-    response_model=list[S.MemberOut],
-    tags=["communities"],
-    responses=ERRORS,
-)
+@router.post("/communities/{community_id}/members", status_code=201, response_model=list[S.MemberOut])
 def add_members(community_id: PId, body: S.MembersIn, user: Me, db: DB) -> list[dict[str, Any]]:
     """Add users to a community and open their wallets (admin)."""
     rbac.require_role(user, rbac.ADMIN)
@@ -45,9 +39,7 @@ def add_members(community_id: PId, body: S.MembersIn, user: Me, db: DB) -> list[
     return [_member_out(r) for r in rows]
 
 
-@router.get(
-    "/communities/{community_id}/members", response_model=S.Page[S.MemberOut], tags=["communities"], responses=ERRORS
-)
+@router.get("/communities/{community_id}/members", response_model=S.Page[S.MemberOut])
 def list_members(community_id: PId, user: Me, db: DB, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
     """Members with their reputation scores (admin, operator)."""
     rbac.community_for(db, user, community_id, rbac.ADMIN, rbac.OPERATOR)

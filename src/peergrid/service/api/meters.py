@@ -28,12 +28,10 @@ from peergrid.service.api.deps import (
 from peergrid.service.errors import Forbidden, Invalid
 from peergrid.service.models import Meter, Reading, User
 
-router = APIRouter()
+router = APIRouter(tags=["meters"], responses=ERRORS)
 
 
-@router.post(
-    "/communities/{community_id}/meters", status_code=201, response_model=S.MeterOut, tags=["meters"], responses=ERRORS
-)
+@router.post("/communities/{community_id}/meters", status_code=201, response_model=S.MeterOut)
 def create_meter(community_id: PId, body: S.MeterIn, user: Me, db: DB) -> Meter:
     """Register a meter for a member (operator).
 
@@ -66,7 +64,7 @@ def create_meter(community_id: PId, body: S.MeterIn, user: Me, db: DB) -> Meter:
     return m
 
 
-@router.get("/communities/{community_id}/meters", response_model=S.Page[S.MeterOut], tags=["meters"], responses=ERRORS)
+@router.get("/communities/{community_id}/meters", response_model=S.Page[S.MeterOut])
 def list_meters(community_id: PId, user: Me, db: DB, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
     """Meters (yours; admins and operators: all of the community)."""
     rbac.community_for(db, user, community_id)
@@ -79,17 +77,13 @@ def _meter(db: Session, user: User, community_id: PId, meter_id: int) -> Meter:
     return owned(db, user, community_id, Meter, meter_id, "meter")
 
 
-@router.get(
-    "/communities/{community_id}/meters/{meter_id}", response_model=S.MeterOut, tags=["meters"], responses=ERRORS
-)
+@router.get("/communities/{community_id}/meters/{meter_id}", response_model=S.MeterOut)
 def get_meter(community_id: PId, meter_id: PId, user: Me, db: DB) -> Meter:
     """One meter (its owner, operators, admins)."""
     return _meter(db, user, community_id, meter_id)
 
 
-@router.patch(
-    "/communities/{community_id}/meters/{meter_id}", response_model=S.MeterOut, tags=["meters"], responses=ERRORS
-)
+@router.patch("/communities/{community_id}/meters/{meter_id}", response_model=S.MeterOut)
 def update_meter(community_id: PId, meter_id: PId, body: S.MeterPatch, user: Me, db: DB) -> Meter:
     """Change a meter's label, connection capacity or generation flag (admin, or an operator of the community).
 
@@ -112,12 +106,7 @@ def update_meter(community_id: PId, meter_id: PId, body: S.MeterPatch, user: Me,
     return m
 
 
-@router.get(
-    "/communities/{community_id}/meters/{meter_id}/readings",
-    response_model=S.Page[S.ReadingOut],
-    tags=["meters"],
-    responses=ERRORS,
-)
+@router.get("/communities/{community_id}/meters/{meter_id}/readings", response_model=S.Page[S.ReadingOut])
 def list_readings(
     community_id: PId,
     meter_id: PId,
@@ -138,7 +127,7 @@ def list_readings(
     return paginate(db, stmt, limit, offset, lambda r: r)
 
 
-@router.post("/communities/{community_id}/readings", response_model=S.IngestOut, tags=["meters"], responses=ERRORS)
+@router.post("/communities/{community_id}/readings", response_model=S.IngestOut)
 def upload_readings(community_id: PId, body: S.ReadingsIn, request: Request, user: Me, db: DB) -> dict[str, Any]:
     """Upload a batch of readings; idempotent on (meter, ts).
 
@@ -169,12 +158,7 @@ def upload_readings(community_id: PId, body: S.ReadingsIn, request: Request, use
     return result.as_dict()
 
 
-@router.put(
-    "/communities/{community_id}/meters/{meter_id}/readings",
-    response_model=S.ReadingCorrectionOut,
-    tags=["meters"],
-    responses=ERRORS,
-)
+@router.put("/communities/{community_id}/meters/{meter_id}/readings", response_model=S.ReadingCorrectionOut)
 def correct_reading(
     community_id: PId, meter_id: PId, body: S.ReadingCorrectionIn, request: Request, user: Me, db: DB
 ) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from peergrid.service import schemas as S
 from peergrid.service.api.deps import (
     DB,
     ERRORS,
-    ERRORS_413,
     Limit,
     Me,
     Offset,
@@ -35,13 +34,11 @@ from peergrid.service.models import Order, User
 
 #: The hot path, matched before every other route of ``/api`` (no other route matches its methods and
 #: paths, so trying it first changes no match): placing one order and a batch.
-hot_router = APIRouter()
-router = APIRouter()
+hot_router = APIRouter(tags=["orders"], responses=ERRORS)
+router = APIRouter(tags=["orders"], responses=ERRORS)
 
 
-@hot_router.post(
-    "/communities/{community_id}/orders", status_code=201, response_model=S.OrderOut, tags=["orders"], responses=ERRORS
-)
+@hot_router.post("/communities/{community_id}/orders", status_code=201, response_model=S.OrderOut)
 async def place_order(
     community_id: PId,
     body: S.OrderIn,
@@ -89,8 +86,7 @@ def _place_order(
     "/communities/{community_id}/orders/batch",
     status_code=201,
     response_model=S.OrderBatchOut,
-    tags=["orders"],
-    responses=ERRORS_413,
+    responses={413: {"model": S.ErrorOut}},
 )
 def place_orders(
     community_id: PId, body: S.OrderBatchIn, request: Request, response: Response, user: Me, db: DB
@@ -117,7 +113,7 @@ def place_orders(
     return {"created": created, "replayed": len(o) - created, "committed_minor": out.committed_minor, "ids": out.ids}
 
 
-@router.get("/communities/{community_id}/orders", response_model=S.Page[S.OrderOut], tags=["orders"], responses=ERRORS)
+@router.get("/communities/{community_id}/orders", response_model=S.Page[S.OrderOut])
 def list_orders(
     community_id: PId,
     user: Me,
@@ -142,17 +138,13 @@ def _order(db: Session, user: User, community_id: PId, order_id: int) -> Order:
     return owned(db, user, community_id, Order, order_id, "order")
 
 
-@router.get(
-    "/communities/{community_id}/orders/{order_id}", response_model=S.OrderOut, tags=["orders"], responses=ERRORS
-)
+@router.get("/communities/{community_id}/orders/{order_id}", response_model=S.OrderOut)
 def get_order(community_id: PId, order_id: PId, user: Me, db: DB) -> Order:
     """One order (owner, operator, admin)."""
     return _order(db, user, community_id, order_id)
 
 
-@router.delete(
-    "/communities/{community_id}/orders/{order_id}", response_model=S.OrderOut, tags=["orders"], responses=ERRORS
-)
+@router.delete("/communities/{community_id}/orders/{order_id}", response_model=S.OrderOut)
 def cancel_order(community_id: PId, order_id: PId, request: Request, user: Me, db: DB) -> Order:
     """Cancel an open order before gate closure (owner or operator); releases its commitment."""
     c = rbac.community_for(db, user, community_id, rbac.OPERATOR, rbac.PROSUMER, rbac.CONSUMER)

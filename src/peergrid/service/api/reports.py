@@ -12,10 +12,10 @@ from peergrid.service import reports as reportmod
 from peergrid.service.api.deps import DB, ERRORS, Me, PId, time_range
 from peergrid.service.errors import NotFound
 
-router = APIRouter()
+router = APIRouter(tags=["reports"], responses=ERRORS)
 
 
-@router.get("/communities/{community_id}/report", tags=["reports"], responses=ERRORS)
+@router.get("/communities/{community_id}/report")
 def community_report(
     community_id: PId, user: Me, db: DB, start: dt.datetime | None = None, end: dt.datetime | None = None
 ) -> dict[str, Any]:
@@ -28,7 +28,7 @@ def community_report(
     return reportmod.community_report(db, community_id, *time_range(start, end))
 
 
-@router.get("/communities/{community_id}/users/{user_id}/report", tags=["reports"], responses=ERRORS)
+@router.get("/communities/{community_id}/users/{user_id}/report")
 def user_report(
     community_id: PId, user_id: PId, user: Me, db: DB, start: dt.datetime | None = None, end: dt.datetime | None = None
 ) -> dict[str, Any]:

@@ -14,10 +14,10 @@ from peergrid.service.api.deps import DB, ERRORS, Limit, Me, Offset, PId, pagina
 from peergrid.service.errors import Forbidden, Invalid, NotFound
 from peergrid.service.models import User
 
-router = APIRouter()
+router = APIRouter(tags=["users"], responses=ERRORS)
 
 
-@router.post("/users", status_code=201, response_model=S.UserOut, tags=["users"], responses=ERRORS)
+@router.post("/users", status_code=201, response_model=S.UserOut)
 def create_user(body: S.UserIn, request: Request, user: Me, db: DB) -> User:
     """Create a user (admin). The password must pass the password policy (422 with the reason)."""
     rbac.require_role(user, rbac.ADMIN)
@@ -29,7 +29,7 @@ def create_user(body: S.UserIn, request: Request, user: Me, db: DB) -> User:
     return new
 
 
-@router.get("/users", response_model=S.Page[S.UserOut], tags=["users"], responses=ERRORS)
+@router.get("/users", response_model=S.Page[S.UserOut])
 def list_users(user: Me, db: DB, limit: Limit = 100, offset: Offset = 0, role: S.Role | None = None) -> dict[str, Any]:
     """All users (admin)."""
     rbac.require_role(user, rbac.ADMIN)
@@ -39,7 +39,7 @@ def list_users(user: Me, db: DB, limit: Limit = 100, offset: Offset = 0, role: S
     return paginate(db, stmt, limit, offset, lambda u: u)
 
 
-@router.get("/users/{user_id}", response_model=S.UserOut, tags=["users"], responses=ERRORS)
+@router.get("/users/{user_id}", response_model=S.UserOut)
 def get_user(user_id: PId, user: Me, db: DB) -> User:
     """A user (admin, or yourself)."""
     if user.role != rbac.ADMIN and user.id != user_id:
@@ -50,7 +50,7 @@ def get_user(user_id: PId, user: Me, db: DB) -> User:
     return found
 
 
-@router.patch("/users/{user_id}", response_model=S.UserOut, tags=["users"], responses=ERRORS)
+@router.patch("/users/{user_id}", response_model=S.UserOut)
 def update_user(user_id: PId, body: S.UserPatch, request: Request, user: Me, db: DB) -> User:
     """Change a user's name, password, role or active flag (admin).
 

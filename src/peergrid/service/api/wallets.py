@@ -13,7 +13,7 @@ from peergrid.service import schemas as S
 from peergrid.service.api.deps import DB, ERRORS, Limit, Me, Offset, PId, paginate
 from peergrid.service.models import Account, Community
 
-router = APIRouter()
+router = APIRouter(tags=["wallets"], responses=ERRORS)
 
 
 def _wallet_out(db: Session, community: Community, acc: Account) -> dict[str, Any]:
@@ -29,9 +29,7 @@ def _wallet_out(db: Session, community: Community, acc: Account) -> dict[str, An
     }
 
 
-@router.get(
-    "/communities/{community_id}/wallets", response_model=S.Page[S.WalletOut], tags=["wallets"], responses=ERRORS
-)
+@router.get("/communities/{community_id}/wallets", response_model=S.Page[S.WalletOut])
 def list_wallets(community_id: PId, user: Me, db: DB, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
     """All members' wallets (admin, operator)."""
     c = rbac.community_for(db, user, community_id, rbac.ADMIN, rbac.OPERATOR)
@@ -43,9 +41,7 @@ def list_wallets(community_id: PId, user: Me, db: DB, limit: Limit = 100, offset
     return paginate(db, stmt, limit, offset, lambda a: _wallet_out(db, c, a))
 
 
-@router.get(
-    "/communities/{community_id}/wallets/{user_id}", response_model=S.WalletOut, tags=["wallets"], responses=ERRORS
-)
+@router.get("/communities/{community_id}/wallets/{user_id}", response_model=S.WalletOut)
 def get_wallet(community_id: PId, user_id: PId, user: Me, db: DB) -> dict[str, Any]:
     """A wallet: balance, credit limit, open commitments and available funds (owner, operator, admin)."""
     c = rbac.community_for(db, user, community_id)
@@ -53,12 +49,7 @@ def get_wallet(community_id: PId, user_id: PId, user: Me, db: DB) -> dict[str, A
     return _wallet_out(db, c, directory.wallet(db, community_id, user_id))
 
 
-@router.post(
-    "/communities/{community_id}/wallets/{user_id}/topup",
-    response_model=S.WalletOut,
-    tags=["wallets"],
-    responses=ERRORS,
-)
+@router.post("/communities/{community_id}/wallets/{user_id}/topup", response_model=S.WalletOut)
 def topup(community_id: PId, user_id: PId, body: S.TopupIn, user: Me, db: DB) -> dict[str, Any]:
     """Top up a member's wallet (operator); recorded in the ledger and the audit log."""
     c = rbac.community_for(db, user, community_id, rbac.OPERATOR)
@@ -70,12 +61,7 @@ def topup(community_id: PId, user_id: PId, body: S.TopupIn, user: Me, db: DB) ->
     return _wallet_out(db, c, acc)
 
 
-@router.put(
-    "/communities/{community_id}/wallets/{user_id}/credit",
-    response_model=S.WalletOut,
-    tags=["wallets"],
-    responses=ERRORS,
-)
+@router.put("/communities/{community_id}/wallets/{user_id}/credit", response_model=S.WalletOut)
 def set_credit(community_id: PId, user_id: PId, body: S.CreditIn, user: Me, db: DB) -> dict[str, Any]:
     """Set a member's credit limit (operator): the wallet may go this far below zero."""
     c = rbac.community_for(db, user, community_id, rbac.OPERATOR)
@@ -87,7 +73,7 @@ def set_credit(community_id: PId, user_id: PId, body: S.CreditIn, user: Me, db: 
     return _wallet_out(db, c, acc)
 
 
-@router.get("/communities/{community_id}/accounts", tags=["wallets"], responses=ERRORS)
+@router.get("/communities/{community_id}/accounts")
 def list_accounts(community_id: PId, user: Me, db: DB) -> list[dict[str, Any]]:
     """The community's system accounts (grid, fees, clearing, external) with balances (admin, operator)."""
     rbac.community_for(db, user, community_id, rbac.ADMIN, rbac.OPERATOR)
